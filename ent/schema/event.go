@@ -1,0 +1,124 @@
+package schema
+
+import (
+	"time"
+
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+
+	"github.com/protoloop/protoloop/ent/schema/gid"
+)
+
+// Event is an append-only timeline entry, written in the same transaction
+// as the change it records (a transactional outbox). Its seq is the
+// stream position: events are numbered in commit order, so a reader that
+// has seen seq n has seen every event that will ever have a smaller one.
+type Event struct{ ent.Schema }
+
+// EventKinds are the kinds of change the timeline records.
+var EventKinds = []string{
+	"WORKSPACE_CREATED",
+	"WORKSPACE_UPDATED",
+	"MEMBER_ADDED",
+	"PROTOTYPE_CREATED",
+	"PROTOTYPE_UPDATED",
+	"PROTOTYPE_STATUS_CHANGED",
+	"ITERATION_CREATED",
+	"ITERATION_UPDATED",
+	"ITERATION_PUBLISHED",
+	"ITERATION_RETIRED",
+	"TRIAL_STARTED",
+	"TRIAL_ENDED",
+	"FEEDBACK_ADDED",
+	"FEEDBACK_STATUS_CHANGED",
+	"FEEDBACK_ADDRESSED",
+	"COMMENT_ADDED",
+	"VOTE_ADDED",
+	"VOTE_REMOVED",
+}
+
+func (Event) Mixin() []ent.Mixin {
+	return []ent.Mixin{idMixin{typ: gid.Event}, workspaceMixin{}}
+}
+
+func (Event) Fields() []ent.Field {
+	return []ent.Field{
+		field.Int64("seq").
+			Unique().
+			Immutable().
+			Annotations(entgql.OrderField("SEQ")).
+			Comment("Position in the event stream, assigned in commit order."),
+		field.Int64("prototype_id").
+			GoType(gid.ID(0)).
+			Optional().
+			Nillable().
+			Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Enum("kind").
+			Values(EventKinds...).
+			Immutable(),
+		field.Int64("actor_user_id").
+			GoType(gid.ID(0)).
+			Optional().
+			Nillable().
+			Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Int64("actor_participant_id").
+			GoType(gid.ID(0)).
+			Optional().
+			Nillable().
+			Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Int64("subject_id").
+			GoType(gid.ID(0)).
+			Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)).
+			Comment("The changed object; its type is part of the ID."),
+		field.Time("occurred_at").
+			Default(time.Now).
+			Immutable().
+			Annotations(entgql.OrderField("OCCURRED_AT")),
+		field.JSON("payload", map[string]any{}).
+			Optional().
+			Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)).
+			Comment("A few facts about the change (old and new status, say)."),
+	}
+}
+
+func (Event) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("prototype", Prototype.Type).
+			Ref("timeline").
+			Field("prototype_id").
+			Unique().
+			Immutable(),
+		edge.To("actor_user", User.Type).
+			Field("actor_user_id").
+			Unique().
+			Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		edge.To("actor_participant", Participant.Type).
+			Field("actor_participant_id").
+			Unique().
+			Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+	}
+}
+
+func (Event) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("prototype_id", "seq"),
+		index.Fields("workspace_id", "seq"),
+		index.Fields("actor_user_id"),
+		index.Fields("actor_participant_id"),
+	}
+}
+
+func (Event) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.RelayConnection()}
+}

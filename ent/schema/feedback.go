@@ -1,0 +1,87 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+
+	"github.com/protoloop/protoloop/ent/schema/gid"
+)
+
+// Feedback is what someone said about an iteration.
+type Feedback struct{ ent.Schema }
+
+func (Feedback) Mixin() []ent.Mixin {
+	return []ent.Mixin{idMixin{typ: gid.Feedback}, timeMixin{}, workspaceMixin{}}
+}
+
+func (Feedback) Fields() []ent.Field {
+	return []ent.Field{
+		prototypeField(),
+		field.Int64("iteration_id").GoType(gid.ID(0)).Immutable().Annotations(entgql.Skip(entgql.SkipType)),
+		field.Int64("author_id").GoType(gid.ID(0)).Immutable().Annotations(entgql.Skip(entgql.SkipType)),
+		field.Int64("trial_id").GoType(gid.ID(0)).Optional().Nillable().Immutable().Annotations(entgql.Skip(entgql.SkipType)),
+		field.Int64("addressed_in_id").GoType(gid.ID(0)).Optional().Nillable().Annotations(entgql.Skip(entgql.SkipType)),
+		field.Enum("kind").
+			Values("BUG", "IDEA", "QUESTION", "PRAISE", "CONFUSION", "WORKAROUND").
+			Annotations(entgql.OrderField("KIND")),
+		field.Text("body").
+			NotEmpty().
+			MaxLen(maxBody),
+		field.Int("rating").
+			Optional().
+			Nillable().
+			Range(1, 5).
+			Annotations(entgql.OrderField("RATING")),
+		field.Int("minutes_saved_per_day").
+			Optional().
+			Nillable().
+			Range(0, 480).
+			Annotations(entgql.OrderField("MINUTES_SAVED_PER_DAY")).
+			Comment("The tester's estimate of the time this would save them each day."),
+		field.Enum("status").
+			Values("OPEN", "ACKNOWLEDGED", "PLANNED", "ADDRESSED", "VERIFIED", "DECLINED").
+			Default("OPEN").
+			Annotations(entgql.OrderField("STATUS")),
+		field.String("idempotency_key").
+			Optional().
+			Nillable().
+			Immutable().
+			NotEmpty().
+			MaxLen(128).
+			Annotations(entgql.Skip(entgql.SkipAll)).
+			Comment("Set by a retrying client: the same key from the same author is the same feedback."),
+	}
+}
+
+func (Feedback) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("prototype", Prototype.Type).Ref("feedback").Field("prototype_id").Unique().Required().Immutable(),
+		edge.From("iteration", Iteration.Type).Ref("feedback").Field("iteration_id").Unique().Required().Immutable(),
+		edge.To("author", Participant.Type).Field("author_id").Unique().Required().Immutable(),
+		edge.To("trial", Trial.Type).Field("trial_id").Unique().Immutable(),
+		edge.From("addressed_in", Iteration.Type).Ref("addresses").Field("addressed_in_id").Unique(),
+		edge.To("comments", Comment.Type).
+			Annotations(entgql.RelayConnection(), entgql.OrderField("COMMENTS_COUNT")),
+		edge.To("votes", Vote.Type).
+			Annotations(entgql.RelayConnection(), entgql.OrderField("VOTES_COUNT")),
+	}
+}
+
+func (Feedback) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("iteration_id", "created_at"),
+		index.Fields("prototype_id", "created_at"),
+		index.Fields("prototype_id", "status"),
+		index.Fields("author_id", "idempotency_key").Unique(),
+		index.Fields("trial_id"),
+		index.Fields("addressed_in_id"),
+	}
+}
+
+func (Feedback) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.RelayConnection()}
+}

@@ -1,0 +1,50 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+
+	"github.com/protoloop/protoloop/ent/schema/gid"
+)
+
+// Invite is a link that lets guests try a prototype and give feedback
+// without an account. Only a hash of its secret token is stored.
+type Invite struct{ ent.Schema }
+
+func (Invite) Mixin() []ent.Mixin {
+	return []ent.Mixin{idMixin{typ: gid.Invite}, timeMixin{}, workspaceMixin{}}
+}
+
+func (Invite) Fields() []ent.Field {
+	return []ent.Field{
+		prototypeField(),
+		field.Int64("created_by_id").GoType(gid.ID(0)).Immutable(),
+		field.Enum("role").Values("TESTER").Default("TESTER"),
+		field.Bytes("token_hash").Unique().Sensitive().Immutable(),
+		field.Time("expires_at").Optional().Nillable(),
+		field.Int("max_uses").Optional().Nillable().Positive(),
+		field.Int("uses").Default(0).NonNegative(),
+		field.Time("revoked_at").Optional().Nillable(),
+	}
+}
+
+func (Invite) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("prototype", Prototype.Type).Field("prototype_id").Unique().Required().Immutable(),
+		edge.To("created_by", User.Type).Field("created_by_id").Unique().Required().Immutable(),
+	}
+}
+
+func (Invite) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("prototype_id"), index.Fields("created_by_id")}
+}
+
+// Invites are managed through their own API in the access-control work;
+// until then they are not part of the GraphQL schema.
+func (Invite) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}
