@@ -11,11 +11,15 @@ import (
 	"crypto/rand"
 	"database/sql/driver"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 )
+
+// ErrInvalid is returned for a string that is not a protoloop ID.
+var ErrInvalid = errors.New("not a protoloop ID")
 
 // ID is the primary key of every protoloop entity.
 type ID int64
@@ -120,18 +124,18 @@ func Parse(s string) (ID, error) {
 	prefix, body, ok := strings.Cut(s, "_")
 	t, known := byPrefix[prefix]
 	if !ok || !known || len(body) != digits {
-		return 0, fmt.Errorf("gid: %q is not a protoloop ID", s)
+		return 0, fmt.Errorf("%q: %w", s, ErrInvalid)
 	}
 	var n uint64
 	for i := 0; i < len(body); i++ {
 		d := strings.IndexByte(alphabet, body[i])
 		if d < 0 {
-			return 0, fmt.Errorf("gid: %q is not a protoloop ID", s)
+			return 0, fmt.Errorf("%q: %w", s, ErrInvalid)
 		}
 		n = n*62 + uint64(d)
 	}
 	if n > randomMask {
-		return 0, fmt.Errorf("gid: %q is not a protoloop ID", s)
+		return 0, fmt.Errorf("%q: %w", s, ErrInvalid)
 	}
 	return ID(int64(t)<<randomBits | int64(n)), nil
 }
@@ -145,7 +149,7 @@ func (id ID) MarshalGQL(w io.Writer) {
 func (id *ID) UnmarshalGQL(v any) error {
 	s, ok := v.(string)
 	if !ok {
-		return fmt.Errorf("gid: an ID must be a string, not %T", v)
+		return fmt.Errorf("an ID must be a string, not %T: %w", v, ErrInvalid)
 	}
 	parsed, err := Parse(s)
 	if err != nil {

@@ -16,10 +16,10 @@ import (
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/membership"
 	"github.com/protoloop/protoloop/ent/privacy"
-	"github.com/protoloop/protoloop/ent/user"
-	"github.com/protoloop/protoloop/ent/workspace"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/ent/schema/viewer"
+	"github.com/protoloop/protoloop/ent/user"
+	"github.com/protoloop/protoloop/ent/workspace"
 )
 
 // ErrUnauthenticated is returned to a caller without a valid token for any

@@ -1,0 +1,111 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"entgo.io/ent/dialect"
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/protoloop/protoloop/ent"
+)
+
+// Transactioner runs every mutation operation in one database transaction,
+// together with the events it records, and publishes those events only
+// once the transaction has committed. If any field of the operation
+// fails, nothing it did is kept.
+type Transactioner struct {
+	client    *ent.Client
+	dialect   string
+	publisher Publisher
+	log       *slog.Logger
+}
+
+var (
+	_ graphql.HandlerExtension    = (*Transactioner)(nil)
+	_ graphql.ResponseInterceptor = (*Transactioner)(nil)
+)
+
+// NewTransactioner returns the extension for a client on the given
+// dialect (ent's dialect.Postgres or dialect.SQLite). publisher may be nil.
+func NewTransactioner(client *ent.Client, dialectName string, publisher Publisher, log *slog.Logger) *Transactioner {
+	return &Transactioner{client: client, dialect: dialectName, publisher: publisher, log: log}
+}
+
+// ExtensionName implements graphql.HandlerExtension.
+func (*Transactioner) ExtensionName() string { return "Transactioner" }
+
+// Validate implements graphql.HandlerExtension.
+func (*Transactioner) Validate(graphql.ExecutableSchema) error { return nil }
+
+// InterceptResponse implements graphql.ResponseInterceptor.
+func (t *Transactioner) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	if op := graphql.GetOperationContext(ctx).Operation; op == nil || op.Operation != ast.Mutation {
+		return next(ctx)
+	}
+	tx, err := t.client.Tx(ctx)
+	if err != nil {
+		t.log.ErrorContext(ctx, "begin transaction", "err", err)
+		return graphql.ErrorResponse(ctx, "internal error")
+	}
+	box := &outbox{dialect: t.dialect}
+	ctx = ent.NewTxContext(ctx, tx)
+	ctx = ent.NewContext(ctx, tx.Client())
+	ctx = context.WithValue(ctx, outboxKey{}, box)
+	committed := false
+	defer func() {
+		if !committed {
+			_ = tx.Rollback()
+		}
+	}()
+
+	resp := next(ctx)
+	if resp == nil || len(resp.Errors) > 0 {
+		if resp != nil {
+			// The writes of fields that did succeed were rolled back too:
+			// show none of them as done.
+			resp.Data = []byte("null")
+		}
+		return resp
+	}
+	events, err := box.flush(ctx, tx)
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil {
+		t.log.ErrorContext(ctx, "commit mutation", "err", err)
+		return graphql.ErrorResponse(ctx, "internal error")
+	}
+	committed = true
+	if t.publisher != nil && len(events) > 0 {
+		t.publisher.Publish(ctx, events)
+	}
+	return resp
+}
+
+// txFromContext returns the mutation's transaction. Resolvers of mutations
+// always run inside one (see Transactioner); anything else is a bug.
+func txFromContext(ctx context.Context) *ent.Tx {
+	tx := ent.TxFromContext(ctx)
+	if tx == nil {
+		panic("graph: mutation resolver called outside the Transactioner")
+	}
+	return tx
+}
+
+// lockRow takes a row lock that lasts until the transaction ends, to
+// serialize changes that read before they write (numbering iterations,
+// say). SQLite needs none: its write transactions already run one at a
+// time (the connection begins them IMMEDIATE).
+func lockRow(ctx context.Context, dialectName, table string, id int64) error {
+	if dialectName != dialect.Postgres {
+		return nil
+	}
+	rows, err := txFromContext(ctx).QueryContext(ctx, fmt.Sprintf("SELECT 1 FROM %q WHERE id = $1 FOR UPDATE", table), id)
+	if err != nil {
+		return fmt.Errorf("lock %s %d: %w", table, id, err)
+	}
+	return rows.Close()
+}
