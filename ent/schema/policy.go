@@ -19,6 +19,7 @@ func scopedPolicy(read, create, change rule.RoleCheck) ent.Policy {
 		Mutation: privacy.MutationPolicy{
 			rule.DenyAnonymous(),
 			rule.AllowCreateInWorkspace(create),
+			rule.CheckRole(change),
 			rule.FilterWorkspace(change),
 		},
 	}
@@ -52,6 +53,7 @@ func (Workspace) Policy() ent.Policy {
 		Mutation: privacy.MutationPolicy{
 			rule.DenyAnonymous(),
 			rule.AllowCreateWorkspace(),
+			rule.CheckRole(rule.Owner),
 			rule.FilterWorkspace(rule.Owner),
 		},
 	}

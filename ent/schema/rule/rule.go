@@ -164,3 +164,31 @@ func AllowSelf() privacy.MutationRule {
 		return privacy.Skip
 	})
 }
+
+// CheckRole tells a member who may see a row but not change it that their
+// role is the reason (FORBIDDEN), rather than letting FilterWorkspace hide
+// the row (NOT_FOUND). It applies to single-row updates and deletes, whose
+// row's workspace it reads; bulk changes are left to FilterWorkspace.
+func CheckRole(check RoleCheck) privacy.MutationRule {
+	return privacy.OnMutationOperation(privacy.MutationRuleFunc(func(ctx context.Context, m ent.Mutation) error {
+		var w gid.ID
+		if m.Type() == ent.TypeWorkspace {
+			id, ok := m.(interface{ ID() (gid.ID, bool) }).ID()
+			if !ok {
+				return privacy.Skip
+			}
+			w = id
+		} else {
+			v, err := m.OldField(ctx, "workspace_id")
+			if err != nil {
+				return privacy.Skip // the row is not there (or not visible): FilterWorkspace decides
+			}
+			w, _ = v.(gid.ID)
+		}
+		role, member := viewer.FromContext(ctx).RoleIn(w)
+		if member && !check(role) {
+			return Deny(ErrForbidden)
+		}
+		return privacy.Skip
+	}), ent.OpUpdateOne|ent.OpDeleteOne)
+}
