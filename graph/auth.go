@@ -85,18 +85,18 @@ func Authenticate(ctx context.Context, client *ent.Client, token string) (*viewe
 	case err != nil:
 		return nil, fmt.Errorf("look up token: %w", err)
 	}
-	id := &viewer.Identity{UserID: *tok.UserID, TokenID: tok.ID, Roles: map[gid.ID]viewer.Role{}}
 	members, err := client.Membership.Query().
-		Where(membership.UserID(id.UserID)).
+		Where(membership.UserID(*tok.UserID)).
 		Select(membership.FieldWorkspaceID, membership.FieldRole).
 		All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load memberships: %w", err)
 	}
+	roles := make(map[gid.ID]viewer.Role, len(members))
 	for _, m := range members {
-		id.Roles[m.WorkspaceID] = m.Role
+		roles[m.WorkspaceID] = m.Role
 	}
-	return id, nil
+	return viewer.NewIdentity(*tok.UserID, tok.ID, roles), nil
 }
 
 // Passwords are hashed with argon2id at the parameters OWASP recommends
@@ -158,4 +158,3 @@ var dummyHash = sync.OnceValue(func() string {
 	}
 	return h
 })
-

@@ -7,12 +7,11 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/protoloop/protoloop/ent"
 )
 
 // AddComment is the resolver for the addComment field.
 func (r *mutationResolver) AddComment(ctx context.Context, input AddCommentInput) (*ent.Comment, error) {
-	panic(fmt.Errorf("not implemented: AddComment - addComment"))
+	return addComment(ctx, ent.FromContext(ctx), input)
 }

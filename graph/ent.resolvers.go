@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/schema/gid"
@@ -15,12 +14,12 @@ import (
 
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id gid.ID) (ent.Noder, error) {
-	panic(fmt.Errorf("not implemented: Node - node"))
+	return node(ctx, r.client, id)
 }
 
 // Nodes is the resolver for the nodes field.
 func (r *queryResolver) Nodes(ctx context.Context, ids []gid.ID) ([]ent.Noder, error) {
-	panic(fmt.Errorf("not implemented: Nodes - nodes"))
+	return nodeList(ctx, r.client, ids)
 }
 
 // Event returns EventResolver implementation.

@@ -7,17 +7,16 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/protoloop/protoloop/ent"
 )
 
 // Actor is the resolver for the actor field.
 func (r *eventResolver) Actor(ctx context.Context, obj *ent.Event) (Actor, error) {
-	panic(fmt.Errorf("not implemented: Actor - actor"))
+	return eventActor(ctx, obj)
 }
 
 // Subject is the resolver for the subject field.
 func (r *eventResolver) Subject(ctx context.Context, obj *ent.Event) (ent.Noder, error) {
-	panic(fmt.Errorf("not implemented: Subject - subject"))
+	return eventSubject(ctx, r.readClient(ctx), obj)
 }

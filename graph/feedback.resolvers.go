@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/feedback"
@@ -16,15 +15,18 @@ import (
 
 // LeaveFeedback is the resolver for the leaveFeedback field.
 func (r *mutationResolver) LeaveFeedback(ctx context.Context, input LeaveFeedbackInput) (*ent.Feedback, error) {
-	panic(fmt.Errorf("not implemented: LeaveFeedback - leaveFeedback"))
+	if err := validateFeedback(input); err != nil {
+		return nil, err
+	}
+	return leaveFeedback(ctx, ent.FromContext(ctx), input)
 }
 
 // SetFeedbackStatus is the resolver for the setFeedbackStatus field.
 func (r *mutationResolver) SetFeedbackStatus(ctx context.Context, id gid.ID, status feedback.Status) (*ent.Feedback, error) {
-	panic(fmt.Errorf("not implemented: SetFeedbackStatus - setFeedbackStatus"))
+	return setFeedbackStatus(ctx, ent.FromContext(ctx), r.dialect, id, status)
 }
 
 // MarkAddressed is the resolver for the markAddressed field.
 func (r *mutationResolver) MarkAddressed(ctx context.Context, feedbackIDs []gid.ID, iterationID gid.ID) ([]*ent.Feedback, error) {
-	panic(fmt.Errorf("not implemented: MarkAddressed - markAddressed"))
+	return markAddressed(ctx, ent.FromContext(ctx), r.dialect, feedbackIDs, iterationID)
 }

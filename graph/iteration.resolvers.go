@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/schema/gid"
@@ -15,20 +14,20 @@ import (
 
 // CreateIteration is the resolver for the createIteration field.
 func (r *mutationResolver) CreateIteration(ctx context.Context, prototypeID gid.ID, input ent.CreateIterationInput) (*ent.Iteration, error) {
-	panic(fmt.Errorf("not implemented: CreateIteration - createIteration"))
+	return createIteration(ctx, ent.FromContext(ctx), prototypeID, input)
 }
 
 // UpdateIteration is the resolver for the updateIteration field.
 func (r *mutationResolver) UpdateIteration(ctx context.Context, id gid.ID, input ent.UpdateIterationInput) (*ent.Iteration, error) {
-	panic(fmt.Errorf("not implemented: UpdateIteration - updateIteration"))
+	return updateIteration(ctx, ent.FromContext(ctx), r.dialect, id, input)
 }
 
 // PublishIteration is the resolver for the publishIteration field.
 func (r *mutationResolver) PublishIteration(ctx context.Context, id gid.ID) (*ent.Iteration, error) {
-	panic(fmt.Errorf("not implemented: PublishIteration - publishIteration"))
+	return publishIteration(ctx, ent.FromContext(ctx), r.dialect, id)
 }
 
 // RetireIteration is the resolver for the retireIteration field.
 func (r *mutationResolver) RetireIteration(ctx context.Context, id gid.ID) (*ent.Iteration, error) {
-	panic(fmt.Errorf("not implemented: RetireIteration - retireIteration"))
+	return retireIteration(ctx, ent.FromContext(ctx), r.dialect, id)
 }

@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/prototype"
@@ -16,20 +15,20 @@ import (
 
 // CreatePrototype is the resolver for the createPrototype field.
 func (r *mutationResolver) CreatePrototype(ctx context.Context, input ent.CreatePrototypeInput) (*ent.Prototype, error) {
-	panic(fmt.Errorf("not implemented: CreatePrototype - createPrototype"))
+	return createPrototype(ctx, ent.FromContext(ctx), input)
 }
 
 // UpdatePrototype is the resolver for the updatePrototype field.
 func (r *mutationResolver) UpdatePrototype(ctx context.Context, id gid.ID, input ent.UpdatePrototypeInput) (*ent.Prototype, error) {
-	panic(fmt.Errorf("not implemented: UpdatePrototype - updatePrototype"))
+	return updatePrototype(ctx, ent.FromContext(ctx), r.dialect, id, input)
 }
 
 // SetPrototypeStatus is the resolver for the setPrototypeStatus field.
 func (r *mutationResolver) SetPrototypeStatus(ctx context.Context, id gid.ID, status prototype.Status) (*ent.Prototype, error) {
-	panic(fmt.Errorf("not implemented: SetPrototypeStatus - setPrototypeStatus"))
+	return setPrototypeStatus(ctx, ent.FromContext(ctx), r.dialect, id, status)
 }
 
 // Prototype is the resolver for the prototype field.
 func (r *queryResolver) Prototype(ctx context.Context, workspace string, slug string) (*ent.Prototype, error) {
-	panic(fmt.Errorf("not implemented: Prototype - prototype"))
+	return prototypeBySlug(ctx, r.client, workspace, slug)
 }

@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/schema/gid"
@@ -16,10 +15,10 @@ import (
 
 // StartTrial is the resolver for the startTrial field.
 func (r *mutationResolver) StartTrial(ctx context.Context, input StartTrialInput) (*ent.Trial, error) {
-	panic(fmt.Errorf("not implemented: StartTrial - startTrial"))
+	return startTrial(ctx, ent.FromContext(ctx), input)
 }
 
 // EndTrial is the resolver for the endTrial field.
 func (r *mutationResolver) EndTrial(ctx context.Context, id gid.ID, outcome trial.Outcome) (*ent.Trial, error) {
-	panic(fmt.Errorf("not implemented: EndTrial - endTrial"))
+	return endTrial(ctx, ent.FromContext(ctx), r.dialect, id, outcome)
 }

@@ -99,11 +99,17 @@ func txFromContext(ctx context.Context) *ent.Tx {
 // serialize changes that read before they write (numbering iterations,
 // say). SQLite needs none: its write transactions already run one at a
 // time (the connection begins them IMMEDIATE).
+//
+// The lock is FOR NO KEY UPDATE, not FOR UPDATE: inserting a row that
+// references the locked one (an event about the prototype) takes KEY
+// SHARE on it, which FOR UPDATE would block. A transaction waiting for the
+// events lock while holding FOR UPDATE, and one holding the events lock
+// while inserting such a row, would then deadlock.
 func lockRow(ctx context.Context, dialectName, table string, id int64) error {
 	if dialectName != dialect.Postgres {
 		return nil
 	}
-	rows, err := txFromContext(ctx).QueryContext(ctx, fmt.Sprintf("SELECT 1 FROM %q WHERE id = $1 FOR UPDATE", table), id)
+	rows, err := txFromContext(ctx).QueryContext(ctx, fmt.Sprintf("SELECT 1 FROM %q WHERE id = $1 FOR NO KEY UPDATE", table), id)
 	if err != nil {
 		return fmt.Errorf("lock %s %d: %w", table, id, err)
 	}

@@ -7,27 +7,26 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/protoloop/protoloop/ent"
 )
 
 // SignUp is the resolver for the signUp field.
 func (r *mutationResolver) SignUp(ctx context.Context, input SignUpInput) (*AuthPayload, error) {
-	panic(fmt.Errorf("not implemented: SignUp - signUp"))
+	return signUp(ctx, ent.FromContext(ctx), input)
 }
 
 // LogIn is the resolver for the logIn field.
 func (r *mutationResolver) LogIn(ctx context.Context, input LogInInput) (*AuthPayload, error) {
-	panic(fmt.Errorf("not implemented: LogIn - logIn"))
+	return logIn(ctx, ent.FromContext(ctx), input)
 }
 
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*ent.User, error) {
-	panic(fmt.Errorf("not implemented: Viewer - viewer"))
+	return viewerUser(ctx, r.client)
 }
 
 // DisplayName is the resolver for the displayName field.
 func (r *userResolver) DisplayName(ctx context.Context, obj *ent.User) (string, error) {
-	panic(fmt.Errorf("not implemented: DisplayName - displayName"))
+	return obj.Name, nil
 }

@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/schema/gid"
@@ -15,10 +14,10 @@ import (
 
 // Vote is the resolver for the vote field.
 func (r *mutationResolver) Vote(ctx context.Context, feedbackID gid.ID) (*ent.Feedback, error) {
-	panic(fmt.Errorf("not implemented: Vote - vote"))
+	return addVote(ctx, ent.FromContext(ctx), feedbackID)
 }
 
 // Unvote is the resolver for the unvote field.
 func (r *mutationResolver) Unvote(ctx context.Context, feedbackID gid.ID) (*ent.Feedback, error) {
-	panic(fmt.Errorf("not implemented: Unvote - unvote"))
+	return removeVote(ctx, ent.FromContext(ctx), feedbackID)
 }

@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/schema/gid"
@@ -16,25 +15,25 @@ import (
 
 // CreateWorkspace is the resolver for the createWorkspace field.
 func (r *mutationResolver) CreateWorkspace(ctx context.Context, input ent.CreateWorkspaceInput) (*ent.Workspace, error) {
-	panic(fmt.Errorf("not implemented: CreateWorkspace - createWorkspace"))
+	return createWorkspace(ctx, ent.FromContext(ctx), input)
 }
 
 // UpdateWorkspace is the resolver for the updateWorkspace field.
 func (r *mutationResolver) UpdateWorkspace(ctx context.Context, id gid.ID, input ent.UpdateWorkspaceInput) (*ent.Workspace, error) {
-	panic(fmt.Errorf("not implemented: UpdateWorkspace - updateWorkspace"))
+	return updateWorkspace(ctx, ent.FromContext(ctx), id, input)
 }
 
 // AddMember is the resolver for the addMember field.
 func (r *mutationResolver) AddMember(ctx context.Context, input AddMemberInput) (*ent.Membership, error) {
-	panic(fmt.Errorf("not implemented: AddMember - addMember"))
+	return addMember(ctx, ent.FromContext(ctx), input)
 }
 
 // Workspace is the resolver for the workspace field.
 func (r *queryResolver) Workspace(ctx context.Context, slug string) (*ent.Workspace, error) {
-	panic(fmt.Errorf("not implemented: Workspace - workspace"))
+	return workspaceBySlug(ctx, r.client, slug)
 }
 
 // ViewerRole is the resolver for the viewerRole field.
 func (r *workspaceResolver) ViewerRole(ctx context.Context, obj *ent.Workspace) (viewer.Role, error) {
-	panic(fmt.Errorf("not implemented: ViewerRole - viewerRole"))
+	return viewerRole(ctx, obj)
 }

@@ -24,7 +24,7 @@ func (Comment) Fields() []ent.Field {
 		field.Int64("feedback_id").GoType(gid.ID(0)).Immutable().Annotations(entgql.Skip(entgql.SkipType)),
 		field.Int64("author_id").GoType(gid.ID(0)).Immutable().Annotations(entgql.Skip(entgql.SkipType)),
 		field.Int64("parent_id").GoType(gid.ID(0)).Optional().Nillable().Immutable().Annotations(entgql.Skip(entgql.SkipType)),
-		field.Text("body").NotEmpty().MaxLen(maxBody),
+		field.Text("body").NotEmpty().MaxRuneLen(maxBody),
 	}
 }
 

@@ -30,7 +30,7 @@ func (Feedback) Fields() []ent.Field {
 			Annotations(entgql.OrderField("KIND")),
 		field.Text("body").
 			NotEmpty().
-			MaxLen(maxBody),
+			MaxRuneLen(maxBody),
 		field.Int("rating").
 			Optional().
 			Nillable().
@@ -51,7 +51,7 @@ func (Feedback) Fields() []ent.Field {
 			Nillable().
 			Immutable().
 			NotEmpty().
-			MaxLen(128).
+			MaxRuneLen(128).
 			Annotations(entgql.Skip(entgql.SkipAll)).
 			Comment("Set by a retrying client: the same key from the same author is the same feedback."),
 	}

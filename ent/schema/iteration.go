@@ -32,11 +32,11 @@ func (Iteration) Fields() []ent.Field {
 			Annotations(entgql.OrderField("NUMBER"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.String("title").
 			NotEmpty().
-			MaxLen(maxTitle).
+			MaxRuneLen(maxTitle).
 			Annotations(entgql.OrderField("TITLE")),
 		field.Text("changelog").
 			Default("").
-			MaxLen(maxBody),
+			MaxRuneLen(maxBody),
 		field.String("url").
 			Optional().
 			Nillable().

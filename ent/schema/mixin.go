@@ -87,7 +87,7 @@ func prototypeField() ent.Field {
 		Annotations(entgql.Skip(entgql.SkipType, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput))
 }
 
-// Limits shared by the schemas.
+// Limits shared by the schemas, in characters (runes), as the API states them.
 const (
 	maxTitle = 200
 	maxBody  = 10_000

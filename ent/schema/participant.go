@@ -37,7 +37,7 @@ func (Participant) Fields() []ent.Field {
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("display_name").
 			NotEmpty().
-			MaxLen(maxName).
+			MaxRuneLen(maxName).
 			Annotations(entgql.OrderField("DISPLAY_NAME")),
 		field.String("email").
 			Optional().

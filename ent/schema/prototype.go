@@ -32,18 +32,18 @@ func (Prototype) Fields() []ent.Field {
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("title").
 			NotEmpty().
-			MaxLen(maxTitle).
+			MaxRuneLen(maxTitle).
 			Annotations(entgql.OrderField("TITLE")),
 		field.String("slug").
 			Match(slugPattern).
 			Annotations(entgql.OrderField("SLUG")),
 		field.Text("problem").
 			Default("").
-			MaxLen(maxBody).
+			MaxRuneLen(maxBody).
 			Comment("What slows the prototype's users down today."),
 		field.Text("mission_link").
 			Default("").
-			MaxLen(maxBody).
+			MaxRuneLen(maxBody).
 			Comment("How solving the problem serves the workspace's mission."),
 		field.Enum("status").
 			Values("DRAFT", "TESTING", "ADOPTED", "SHELVED").

@@ -40,12 +40,12 @@ func (Trial) Fields() []ent.Field {
 		field.Text("task").
 			Optional().
 			Nillable().
-			MaxLen(maxShort).
+			MaxRuneLen(maxShort).
 			Comment("What the tester set out to do."),
 		field.String("device").
 			Optional().
 			Nillable().
-			MaxLen(maxShort).
+			MaxRuneLen(maxShort).
 			Comment("Device or context of the trial, as the tester describes it."),
 	}
 }

@@ -31,7 +31,7 @@ func (User) Fields() []ent.Field {
 			Comment("Stored lowercased, so uniqueness is case-insensitive."),
 		field.String("name").
 			NotEmpty().
-			MaxLen(maxName),
+			MaxRuneLen(maxName),
 		field.String("password_hash").
 			Sensitive().
 			Annotations(entgql.Skip(entgql.SkipAll)),

@@ -28,7 +28,7 @@ func (Workspace) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("name").
 			NotEmpty().
-			MaxLen(maxTitle).
+			MaxRuneLen(maxTitle).
 			Annotations(entgql.OrderField("NAME")),
 		field.String("slug").
 			Unique().
@@ -36,7 +36,7 @@ func (Workspace) Fields() []ent.Field {
 			Annotations(entgql.OrderField("SLUG")),
 		field.Text("mission").
 			Default("").
-			MaxLen(maxBody).
+			MaxRuneLen(maxBody).
 			Comment("What the team exists to do; every prototype says how it serves this."),
 		field.Int("headcount").
 			Default(0).

@@ -46,23 +46,23 @@ const (
 
 type typeInfo struct {
 	prefix string // what a global ID starts with
-	table  string // the ent type name, as entgql's Noder expects it
+	table  string // the SQL table, which entgql's Noder switches on
 }
 
 var types = map[Type]typeInfo{
-	Workspace:   {"ws", "Workspace"},
-	User:        {"usr", "User"},
-	Membership:  {"mem", "Membership"},
-	Prototype:   {"pro", "Prototype"},
-	Iteration:   {"itr", "Iteration"},
-	Participant: {"par", "Participant"},
-	Invite:      {"inv", "Invite"},
-	Trial:       {"tri", "Trial"},
-	Feedback:    {"fb", "Feedback"},
-	Comment:     {"cmt", "Comment"},
-	Vote:        {"vot", "Vote"},
-	Event:       {"evt", "Event"},
-	AuthToken:   {"tok", "AuthToken"},
+	Workspace:   {"ws", "workspaces"},
+	User:        {"usr", "users"},
+	Membership:  {"mem", "memberships"},
+	Prototype:   {"pro", "prototypes"},
+	Iteration:   {"itr", "iterations"},
+	Participant: {"par", "participants"},
+	Invite:      {"inv", "invites"},
+	Trial:       {"tri", "trials"},
+	Feedback:    {"fb", "feedbacks"},
+	Comment:     {"cmt", "comments"},
+	Vote:        {"vot", "votes"},
+	Event:       {"evt", "events"},
+	AuthToken:   {"tok", "auth_tokens"},
 }
 
 var byPrefix = func() map[string]Type {
@@ -99,8 +99,8 @@ func Generator(t Type) func() ID {
 // Type returns the entity type an ID belongs to.
 func (id ID) Type() Type { return Type(uint64(id) >> randomBits) }
 
-// Table returns the ent type name of the ID's entity, or "" if the ID
-// carries no known type.
+// Table returns the SQL table of the ID's entity, or "" if the ID carries
+// no known type.
 func (id ID) Table() string { return types[id.Type()].table }
 
 // String returns the global form of the ID.
@@ -145,8 +145,13 @@ func (id ID) MarshalGQL(w io.Writer) {
 	_, _ = io.WriteString(w, strconv.Quote(id.String()))
 }
 
-// UnmarshalGQL reads a GraphQL ID.
+// UnmarshalGQL reads a GraphQL ID. It also takes an ID as is, which is how
+// entgql's generated Noder hands it over.
 func (id *ID) UnmarshalGQL(v any) error {
+	if same, ok := v.(ID); ok {
+		*id = same
+		return nil
+	}
 	s, ok := v.(string)
 	if !ok {
 		return fmt.Errorf("an ID must be a string, not %T: %w", v, ErrInvalid)
@@ -167,6 +172,13 @@ func (id *ID) Scan(src any) error {
 	switch v := src.(type) {
 	case int64:
 		*id = ID(v)
+	case ID:
+		*id = v
+	case *ID: // ent's bulk create hands back the value it generated
+		if v == nil {
+			return fmt.Errorf("gid: cannot scan a nil *ID")
+		}
+		*id = *v
 	case nil:
 		*id = 0
 	default:

@@ -68,31 +68,36 @@ func DenyAnonymous() privacy.QueryMutationRule {
 
 // workspaceIDs lists the workspaces where the viewer's role passes check.
 func workspaceIDs(ctx context.Context, check RoleCheck) []any {
-	id := viewer.FromContext(ctx)
-	if id == nil {
-		return nil
-	}
-	ids := make([]any, 0, len(id.Roles))
-	for w, r := range id.Roles {
-		if check(r) {
-			ids = append(ids, int64(w))
-		}
+	ws := viewer.FromContext(ctx).Workspaces(check)
+	ids := make([]any, len(ws))
+	for i, w := range ws {
+		ids[i] = int64(w)
 	}
 	return ids
+}
+
+// inIDs is "field IN ids". entql renders an empty list as "IN ()", which
+// PostgreSQL rejects, so no ids becomes "field = 0": gid never issues 0
+// (type tags start at 1), and the index answers it at once.
+func inIDs(field string, ids []any) entql.P {
+	if len(ids) == 0 {
+		return entql.FieldEQ(field, int64(0))
+	}
+	return entql.FieldIn(field, ids...)
 }
 
 // FilterWorkspace limits queries, updates and deletes to rows of
 // workspaces where the viewer's role passes check. Rows elsewhere are not
 // forbidden but invisible: callers cannot tell them from rows that do not
-// exist. (An empty list of workspaces filters with FALSE.)
+// exist.
 func FilterWorkspace(check RoleCheck) privacy.QueryMutationRule {
 	return privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
 		ids := workspaceIDs(ctx, check)
 		switch f.(type) {
 		case *ent.WorkspaceFilter:
-			f.Where(entql.FieldIn(workspace.FieldID, ids...))
+			f.Where(inIDs(workspace.FieldID, ids))
 		case interface{ WhereWorkspaceID(entql.Int64P) }:
-			f.Where(entql.FieldIn("workspace_id", ids...))
+			f.Where(inIDs("workspace_id", ids))
 		default:
 			return privacy.Denyf("rule: %T has no workspace to filter on", f)
 		}
@@ -142,13 +147,14 @@ func FilterUsers() privacy.QueryMutationRule {
 		if id == nil {
 			return Deny(ErrUnauthenticated)
 		}
-		shared := make([]any, 0, len(id.Roles))
-		for w := range id.Roles {
-			shared = append(shared, int64(w))
+		shared := workspaceIDs(ctx, AnyMember)
+		if len(shared) == 0 {
+			uf.Where(entql.FieldEQ(user.FieldID, int64(id.UserID)))
+			return privacy.Skip
 		}
 		uf.Where(entql.Or(
 			entql.FieldEQ(user.FieldID, int64(id.UserID)),
-			entql.HasEdgeWith(user.EdgeMemberships, entql.FieldIn(membership.FieldWorkspaceID, shared...)),
+			entql.HasEdgeWith(user.EdgeMemberships, inIDs(membership.FieldWorkspaceID, shared)),
 		))
 		return privacy.Skip
 	})

@@ -10,6 +10,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/protoloop/protoloop/ent/schema/gid"
 )
@@ -44,12 +45,22 @@ func (r *Role) UnmarshalGQL(v any) error {
 // iterations and triage feedback.
 func (r Role) CanEdit() bool { return r == Owner || r == Maker }
 
-// Identity is an authenticated caller.
+// Identity is an authenticated caller. It is safe for concurrent use: a
+// websocket connection shares one across its operations.
 type Identity struct {
 	UserID  gid.ID // the signed-in user
 	TokenID gid.ID // the bearer token used, if any
-	// Roles maps each workspace the user belongs to onto their role there.
-	Roles map[gid.ID]Role
+
+	mu    sync.RWMutex
+	roles map[gid.ID]Role // the user's role in each of their workspaces
+}
+
+// NewIdentity returns the identity of a user with the given roles.
+func NewIdentity(user, token gid.ID, roles map[gid.ID]Role) *Identity {
+	if roles == nil {
+		roles = map[gid.ID]Role{}
+	}
+	return &Identity{UserID: user, TokenID: token, roles: roles}
 }
 
 // RoleIn returns the identity's role in a workspace, if it is a member.
@@ -57,18 +68,24 @@ func (id *Identity) RoleIn(workspace gid.ID) (Role, bool) {
 	if id == nil {
 		return "", false
 	}
-	r, ok := id.Roles[workspace]
+	id.mu.RLock()
+	defer id.mu.RUnlock()
+	r, ok := id.roles[workspace]
 	return r, ok
 }
 
-// WorkspaceIDs lists the workspaces the identity belongs to.
-func (id *Identity) WorkspaceIDs() []gid.ID {
+// Workspaces lists the workspaces where the identity's role passes check.
+func (id *Identity) Workspaces(check func(Role) bool) []gid.ID {
 	if id == nil {
 		return nil
 	}
-	ids := make([]gid.ID, 0, len(id.Roles))
-	for w := range id.Roles {
-		ids = append(ids, w)
+	id.mu.RLock()
+	defer id.mu.RUnlock()
+	ids := make([]gid.ID, 0, len(id.roles))
+	for w, r := range id.roles {
+		if check(r) {
+			ids = append(ids, w)
+		}
 	}
 	return ids
 }
@@ -91,9 +108,8 @@ func FromContext(ctx context.Context) *Identity {
 // can read what it created.
 func Join(ctx context.Context, workspace gid.ID, role Role) {
 	if id := FromContext(ctx); id != nil {
-		if id.Roles == nil {
-			id.Roles = map[gid.ID]Role{}
-		}
-		id.Roles[workspace] = role
+		id.mu.Lock()
+		defer id.mu.Unlock()
+		id.roles[workspace] = role
 	}
 }

@@ -1,0 +1,465 @@
+package graph
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+
+	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/ent/event"
+	"github.com/protoloop/protoloop/ent/feedback"
+	"github.com/protoloop/protoloop/ent/iteration"
+	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/rule"
+)
+
+// Limits of the inputs, as the API documents them. ent's validators hold
+// the rows to the same limits; checking first gives clearer messages.
+const (
+	maxBodyChars         = 10_000
+	maxIdempotencyKey    = 128
+	maxMinutesSaved      = 480
+	maxAddressedAtOnce   = 100
+	minRating, maxRating = 1, 5
+)
+
+// validateFeedback checks the parts of leaveFeedback's input that need no
+// database.
+func validateFeedback(input LeaveFeedbackInput) error {
+	if err := validateBody(input.Body); err != nil {
+		return err
+	}
+	if r := input.Rating; r != nil && (*r < minRating || *r > maxRating) {
+		return badInput("rating", "rating must be %d to %d, not %d", minRating, maxRating, *r)
+	}
+	if m := input.MinutesSavedPerDay; m != nil && (*m < 0 || *m > maxMinutesSaved) {
+		return badInput("minutesSavedPerDay", "minutesSavedPerDay must be 0 to %d, not %d", maxMinutesSaved, *m)
+	}
+	if k := input.IdempotencyKey; k != nil && (*k == "" || utf8.RuneCountInString(*k) > maxIdempotencyKey) {
+		return badInput("idempotencyKey", "idempotencyKey must be 1 to %d characters", maxIdempotencyKey)
+	}
+	return nil
+}
+
+// validateBody checks the text of feedback or a comment.
+func validateBody(body string) error {
+	if body == "" || utf8.RuneCountInString(body) > maxBodyChars {
+		return badInput("body", "body must be 1 to %d characters", maxBodyChars)
+	}
+	return nil
+}
+
+// leaveFeedback adds the viewer's feedback on a published iteration, or,
+// for an idempotency key the viewer has used before on this prototype,
+// returns the feedback that key first created.
+func leaveFeedback(ctx context.Context, client *ent.Client, input LeaveFeedbackInput) (*ent.Feedback, error) {
+	id, err := addFeedback(ctx, client, input)
+	if err != nil {
+		return nil, err
+	}
+	return reloadOneFeedback(ctx, client, id)
+}
+
+// addFeedback does leaveFeedback's work and returns the ID of the
+// feedback the input stands for.
+func addFeedback(ctx context.Context, client *ent.Client, input LeaveFeedbackInput) (gid.ID, error) {
+	it, err := client.Iteration.Get(ctx, input.IterationID)
+	switch {
+	case ent.IsNotFound(err):
+		return 0, notFound("iteration")
+	case err != nil:
+		return 0, fmt.Errorf("load iteration %s: %w", input.IterationID, err)
+	}
+	p, err := participantFor(ctx, client, it.WorkspaceID, it.PrototypeID)
+	if err != nil {
+		return 0, err
+	}
+	key := input.IdempotencyKey
+	if key != nil {
+		// A retry returns what the first attempt made, even if the
+		// iteration has been retired since.
+		fb, err := feedbackByKey(ctx, client, p.ID, *key)
+		switch {
+		case err != nil:
+			return 0, err
+		case fb != nil:
+			return fb.ID, nil
+		}
+	}
+	if it.Status != iteration.StatusPUBLISHED {
+		return 0, badInput("iterationID", "iteration %s is %s: only a published iteration can be given feedback", it.ID, it.Status)
+	}
+	if input.TrialID != nil {
+		if err := checkOwnTrial(ctx, client, *input.TrialID, p.ID, it.ID); err != nil {
+			return 0, err
+		}
+	}
+	create := client.Feedback.Create().
+		SetWorkspaceID(it.WorkspaceID).
+		SetPrototypeID(it.PrototypeID).
+		SetIterationID(it.ID).
+		SetAuthorID(p.ID).
+		SetNillableTrialID(input.TrialID).
+		SetKind(input.Kind).
+		SetBody(input.Body).
+		SetNillableRating(input.Rating).
+		SetNillableMinutesSavedPerDay(input.MinutesSavedPerDay)
+
+	var fb *ent.Feedback
+	if key == nil {
+		fb, err = create.Save(ctx)
+	} else {
+		var inserted bool
+		fb, inserted, err = createOnce(ctx, client, create.SetIdempotencyKey(*key), p.ID, *key)
+		if err == nil && !inserted {
+			return fb.ID, nil
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("leave feedback on iteration %s: %w", it.ID, err)
+	}
+	record(ctx, change{
+		kind:        event.KindFEEDBACK_ADDED,
+		workspace:   fb.WorkspaceID,
+		prototype:   fb.PrototypeID,
+		subject:     fb.ID,
+		participant: p.ID,
+		payload:     map[string]any{"iteration": it.ID.String(), "kind": string(fb.Kind)},
+	})
+	return fb.ID, nil
+}
+
+// createOnce creates feedback with an idempotency key, unless its author
+// has used the key already, and returns the feedback the key stands for.
+func createOnce(ctx context.Context, client *ent.Client, create *ent.FeedbackCreate, author gid.ID, key string) (fb *ent.Feedback, inserted bool, err error) {
+	// Two attempts with one key may race past the lookup in addFeedback.
+	// ON CONFLICT DO NOTHING makes the later one wait for the earlier and
+	// then insert nothing, instead of failing on the unique index (which on
+	// PostgreSQL would abort the whole transaction).
+	err = create.
+		OnConflictColumns(feedback.FieldAuthorID, feedback.FieldIdempotencyKey).
+		DoNothing().
+		Exec(ctx)
+	inserted = err == nil
+	if err != nil && !conflictSkipped(err) {
+		return nil, false, err
+	}
+	fb, err = feedbackByKey(ctx, client, author, key)
+	if err == nil && fb == nil {
+		err = fmt.Errorf("feedback of participant %s with idempotency key missing after insert", author)
+	}
+	return fb, inserted, err
+}
+
+// feedbackByKey returns the feedback an author left with an idempotency
+// key, or nil.
+func feedbackByKey(ctx context.Context, client *ent.Client, author gid.ID, key string) (*ent.Feedback, error) {
+	fb, err := client.Feedback.Query().
+		Where(feedback.AuthorID(author), feedback.IdempotencyKey(key)).
+		Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("look up feedback by idempotency key: %w", err)
+	}
+	return fb, nil
+}
+
+// checkOwnTrial checks that feedback names one of its author's own trials
+// of the iteration it is about.
+func checkOwnTrial(ctx context.Context, client *ent.Client, trialID, author, iterationID gid.ID) error {
+	t, err := client.Trial.Get(ctx, trialID)
+	switch {
+	case ent.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("load trial %s: %w", trialID, err)
+	case t.ParticipantID == author && t.IterationID == iterationID:
+		return nil
+	}
+	return badInput("trialID", "trial %s is not one of your trials of iteration %s", trialID, iterationID)
+}
+
+// triage lists where setFeedbackStatus may move feedback from each status.
+// ADDRESSED is reached only through markAddressed, which links the
+// iteration that addresses the feedback, and VERIFIED only through the
+// reporter's confirmation; both may be reopened when the fix falls short.
+var triage = map[feedback.Status][]feedback.Status{
+	feedback.StatusOPEN:         {feedback.StatusACKNOWLEDGED, feedback.StatusPLANNED, feedback.StatusDECLINED},
+	feedback.StatusACKNOWLEDGED: {feedback.StatusPLANNED, feedback.StatusDECLINED, feedback.StatusOPEN},
+	feedback.StatusPLANNED:      {feedback.StatusACKNOWLEDGED, feedback.StatusDECLINED, feedback.StatusOPEN},
+	feedback.StatusDECLINED:     {feedback.StatusOPEN},
+	feedback.StatusADDRESSED:    {feedback.StatusOPEN},
+	feedback.StatusVERIFIED:     {feedback.StatusOPEN},
+}
+
+// checkTriage says why setFeedbackStatus may not move feedback from one
+// status to another, or returns nil if it may.
+func checkTriage(from, to feedback.Status) error {
+	switch {
+	case to == feedback.StatusADDRESSED:
+		return badInput("status", "use markAddressed to mark feedback ADDRESSED: it links the iteration that addresses it")
+	case to == feedback.StatusVERIFIED:
+		return badInput("status", "feedback becomes VERIFIED when the person who left it confirms the fix")
+	case from == to:
+		return badInput("status", "feedback is already %s", to)
+	case !slices.Contains(triage[from], to):
+		return badInput("status", "feedback cannot move from %s to %s", from, to)
+	}
+	return nil
+}
+
+// setFeedbackStatus triages feedback along the triage table.
+func setFeedbackStatus(ctx context.Context, client *ent.Client, dialectName string, id gid.ID, to feedback.Status) (*ent.Feedback, error) {
+	// Locked, so that the transition is checked against the status it
+	// replaces even when two people triage the same feedback at once.
+	fb, err := locked(client.Feedback.Query().Where(feedback.ID(id)), dialectName).Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return nil, notFound("feedback")
+	case err != nil:
+		return nil, fmt.Errorf("load feedback %s: %w", id, err)
+	}
+	from := fb.Status
+	if err := checkTriage(from, to); err != nil {
+		return nil, err
+	}
+	// Triage never lands on ADDRESSED or VERIFIED, the statuses that have
+	// an addressing iteration, so the link goes whatever the status was.
+	err = client.Feedback.UpdateOne(fb).
+		SetStatus(to).
+		ClearAddressedInID().
+		Exec(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("set status of feedback %s: %w", id, err)
+	}
+	record(ctx, change{
+		kind:      event.KindFEEDBACK_STATUS_CHANGED,
+		workspace: fb.WorkspaceID,
+		prototype: fb.PrototypeID,
+		subject:   fb.ID,
+		payload:   map[string]any{"from": string(from), "to": string(to)},
+	})
+	return reloadOneFeedback(ctx, client, fb.ID)
+}
+
+// addressable are the statuses markAddressed moves on: feedback still
+// waiting for a fix.
+var addressable = []feedback.Status{feedback.StatusOPEN, feedback.StatusACKNOWLEDGED, feedback.StatusPLANNED}
+
+// markAddressed marks feedback ADDRESSED by a later iteration of its
+// prototype and returns it in the order the IDs were given.
+func markAddressed(ctx context.Context, client *ent.Client, dialectName string, feedbackIDs []gid.ID, iterationID gid.ID) ([]*ent.Feedback, error) {
+	if len(feedbackIDs) == 0 || len(feedbackIDs) > maxAddressedAtOnce {
+		return nil, badInput("feedbackIDs", "give 1 to %d feedback IDs", maxAddressedAtOnce)
+	}
+	ids := dedupe(feedbackIDs)
+	it, err := client.Iteration.Get(ctx, iterationID)
+	switch {
+	case ent.IsNotFound(err):
+		return nil, notFound("iteration")
+	case err != nil:
+		return nil, fmt.Errorf("load iteration %s: %w", iterationID, err)
+	case it.Status == iteration.StatusRETIRED:
+		return nil, badInput("iterationID", "iteration %s is retired", it.ID)
+	}
+	fbs, err := lockAddressable(ctx, client, dialectName, ids, it)
+	if err != nil {
+		return nil, err
+	}
+	n, err := client.Feedback.Update().
+		Where(feedback.IDIn(ids...)).
+		SetStatus(feedback.StatusADDRESSED).
+		SetAddressedInID(it.ID).
+		Save(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("mark feedback addressed: %w", err)
+	}
+	if n != len(ids) {
+		// Every row is visible and locked, so only the privacy filter on
+		// updates, which keeps to editors' workspaces, can have left some
+		// out: all of them, as they share one prototype.
+		return nil, fmt.Errorf("mark feedback addressed: %w", rule.ErrForbidden)
+	}
+	for _, fb := range fbs {
+		record(ctx, change{
+			kind:      event.KindFEEDBACK_ADDRESSED,
+			workspace: fb.WorkspaceID,
+			prototype: fb.PrototypeID,
+			subject:   fb.ID,
+			payload:   map[string]any{"iteration": it.ID.String(), "from": string(fb.Status)},
+		})
+	}
+	return reloadFeedback(ctx, client, ids...)
+}
+
+// lockAddressable loads and locks the feedback with the given IDs, in one
+// query, checks that target may mark each of it addressed, and returns it
+// in the order of ids.
+func lockAddressable(ctx context.Context, client *ent.Client, dialectName string, ids []gid.ID, target *ent.Iteration) ([]*ent.Feedback, error) {
+	// In ID order, so that two transactions locking overlapping sets take
+	// their locks in the same order and cannot deadlock.
+	loaded, err := locked(client.Feedback.Query().
+		Where(feedback.IDIn(ids...)).
+		Order(ent.Asc(feedback.FieldID)), dialectName).
+		All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load feedback: %w", err)
+	}
+	byID := make(map[gid.ID]*ent.Feedback, len(loaded))
+	for _, fb := range loaded {
+		byID[fb.ID] = fb
+	}
+	leftOn, err := sourceNumbers(ctx, client, target, loaded)
+	if err != nil {
+		return nil, err
+	}
+	fbs := make([]*ent.Feedback, len(ids))
+	for i, id := range ids {
+		fb, ok := byID[id]
+		if !ok {
+			return nil, notFound("feedback " + id.String())
+		}
+		if err := checkAddressable(fb, target, leftOn[fb.IterationID]); err != nil {
+			return nil, err
+		}
+		fbs[i] = fb
+	}
+	return fbs, nil
+}
+
+// reloadFeedback reads feedback back after a change, in the order of ids,
+// with the fields the client selected loaded here, in one goroutine: left
+// to gqlgen, which resolves sibling fields concurrently, they would cost a
+// query per row, and queries at once on the mutation's one connection.
+func reloadFeedback(ctx context.Context, client *ent.Client, ids ...gid.ID) ([]*ent.Feedback, error) {
+	query, err := client.Feedback.Query().Where(feedback.IDIn(ids...)).CollectFields(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("collect feedback fields: %w", err)
+	}
+	loaded, err := query.All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reload feedback: %w", err)
+	}
+	byID := make(map[gid.ID]*ent.Feedback, len(loaded))
+	for _, fb := range loaded {
+		byID[fb.ID] = fb
+	}
+	result := make([]*ent.Feedback, len(ids))
+	for i, id := range ids {
+		if result[i] = byID[id]; result[i] == nil {
+			return nil, fmt.Errorf("reload feedback: %s vanished", id)
+		}
+	}
+	return result, nil
+}
+
+// reloadOneFeedback is reloadFeedback for a single piece of feedback.
+func reloadOneFeedback(ctx context.Context, client *ent.Client, id gid.ID) (*ent.Feedback, error) {
+	fbs, err := reloadFeedback(ctx, client, id)
+	if err != nil {
+		return nil, err
+	}
+	return fbs[0], nil
+}
+
+// sourceNumbers returns the numbers of the iterations feedback was left
+// on, when they are needed to tell whether it is later: a draft target is
+// later than any published iteration, whatever its number.
+func sourceNumbers(ctx context.Context, client *ent.Client, target *ent.Iteration, fbs []*ent.Feedback) (map[gid.ID]*int, error) {
+	if target.Status == iteration.StatusDRAFT || len(fbs) == 0 {
+		return nil, nil
+	}
+	var ids []gid.ID
+	for _, fb := range fbs {
+		if fb.PrototypeID == target.PrototypeID {
+			ids = append(ids, fb.IterationID)
+		}
+	}
+	its, err := client.Iteration.Query().
+		Where(iteration.IDIn(dedupe(ids)...)).
+		Select(iteration.FieldID, iteration.FieldNumber).
+		All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load iterations of feedback: %w", err)
+	}
+	numbers := make(map[gid.ID]*int, len(its))
+	for _, src := range its {
+		numbers[src.ID] = src.Number
+	}
+	return numbers, nil
+}
+
+// checkAddressable says why feedback cannot be marked addressed by an
+// iteration, given the number of the iteration it was left on.
+func checkAddressable(fb *ent.Feedback, target *ent.Iteration, leftOn *int) error {
+	if fb.PrototypeID != target.PrototypeID {
+		return badInput("iterationID", "iteration %s is not of the prototype feedback %s is about", target.ID, fb.ID)
+	}
+	if !laterThan(target, leftOn) {
+		return badInput("iterationID", "iteration %s is not later than the iteration feedback %s was left on", target.ID, fb.ID)
+	}
+	if !slices.Contains(addressable, fb.Status) {
+		return badInput("feedbackIDs", "feedback %s is %s: only OPEN, ACKNOWLEDGED or PLANNED feedback can be marked addressed", fb.ID, fb.Status)
+	}
+	return nil
+}
+
+// laterThan reports whether target comes after the iteration numbered
+// leftOn. Drafts are not numbered yet and will come after every
+// published iteration.
+func laterThan(target *ent.Iteration, leftOn *int) bool {
+	if target.Status == iteration.StatusDRAFT {
+		return true
+	}
+	return target.Number != nil && leftOn != nil && *target.Number > *leftOn
+}
+
+// loadFeedback returns visible feedback, or NOT_FOUND.
+func loadFeedback(ctx context.Context, client *ent.Client, id gid.ID) (*ent.Feedback, error) {
+	fb, err := client.Feedback.Get(ctx, id)
+	switch {
+	case ent.IsNotFound(err):
+		return nil, notFound("feedback")
+	case err != nil:
+		return nil, fmt.Errorf("load feedback %s: %w", id, err)
+	}
+	return fb, nil
+}
+
+// dedupe returns ids without repeats, in the order of first appearance.
+func dedupe(ids []gid.ID) []gid.ID {
+	seen := make(map[gid.ID]bool, len(ids))
+	out := make([]gid.ID, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// locked makes q lock the rows it reads until the transaction ends, to
+// serialize changes that read before they write. Like lockRow it takes
+// FOR NO KEY UPDATE, which lets other transactions go on inserting rows
+// that reference the locked ones (comments on locked feedback, say), and
+// nothing on SQLite, whose write transactions run one at a time.
+func locked[Q interface{ ForUpdate(...entsql.LockOption) Q }](q Q, dialectName string) Q {
+	if dialectName != dialect.Postgres {
+		return q
+	}
+	return q.ForUpdate(entsql.WithLockClause("FOR NO KEY UPDATE"))
+}
+
+// conflictSkipped reports whether err is how ent tells that an INSERT … ON
+// CONFLICT DO NOTHING inserted nothing: it reads the new row's ID back
+// with RETURNING, and a skipped row returns none, on PostgreSQL and SQLite
+// alike.
+func conflictSkipped(err error) bool { return errors.Is(err, sql.ErrNoRows) }
