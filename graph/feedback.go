@@ -8,9 +8,6 @@ import (
 	"slices"
 	"unicode/utf8"
 
-	"entgo.io/ent/dialect"
-	entsql "entgo.io/ent/dialect/sql"
-
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/ent/feedback"
@@ -444,18 +441,6 @@ func dedupe(ids []gid.ID) []gid.ID {
 		}
 	}
 	return out
-}
-
-// locked makes q lock the rows it reads until the transaction ends, to
-// serialize changes that read before they write. Like lockRow it takes
-// FOR NO KEY UPDATE, which lets other transactions go on inserting rows
-// that reference the locked ones (comments on locked feedback, say), and
-// nothing on SQLite, whose write transactions run one at a time.
-func locked[Q interface{ ForUpdate(...entsql.LockOption) Q }](q Q, dialectName string) Q {
-	if dialectName != dialect.Postgres {
-		return q
-	}
-	return q.ForUpdate(entsql.WithLockClause("FOR NO KEY UPDATE"))
 }
 
 // conflictSkipped reports whether err is how ent tells that an INSERT … ON

@@ -68,7 +68,7 @@ func publishIteration(ctx context.Context, client *ent.Client, dialect string, i
 	// Numbers are read, then written: publishes of one prototype take its
 	// row lock in turn, so each sees the number the one before it took.
 	// The unique index on (prototype_id, number) backs this up.
-	if err := lockRow(ctx, dialect, prototype.Table, int64(it.PrototypeID)); err != nil {
+	if _, err := locked(client.Prototype.Query().Where(prototype.ID(it.PrototypeID)), dialect).OnlyID(ctx); err != nil {
 		return nil, fmt.Errorf("publish iteration: %w", err)
 	}
 	number, err := nextIterationNumber(ctx, client, it.PrototypeID)

@@ -2,10 +2,10 @@ package graph
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 
@@ -95,23 +95,19 @@ func txFromContext(ctx context.Context) *ent.Tx {
 	return tx
 }
 
-// lockRow takes a row lock that lasts until the transaction ends, to
+// locked makes q lock the rows it reads until the transaction ends, to
 // serialize changes that read before they write (numbering iterations,
-// say). SQLite needs none: its write transactions already run one at a
-// time (the connection begins them IMMEDIATE).
+// moving a status along). SQLite needs no row locks: its write
+// transactions already run one at a time (storage begins them IMMEDIATE).
 //
 // The lock is FOR NO KEY UPDATE, not FOR UPDATE: inserting a row that
 // references the locked one (an event about the prototype) takes KEY
 // SHARE on it, which FOR UPDATE would block. A transaction waiting for the
 // events lock while holding FOR UPDATE, and one holding the events lock
 // while inserting such a row, would then deadlock.
-func lockRow(ctx context.Context, dialectName, table string, id int64) error {
+func locked[Q interface{ ForUpdate(...entsql.LockOption) Q }](q Q, dialectName string) Q {
 	if dialectName != dialect.Postgres {
-		return nil
+		return q
 	}
-	rows, err := txFromContext(ctx).QueryContext(ctx, fmt.Sprintf("SELECT 1 FROM %q WHERE id = $1 FOR NO KEY UPDATE", table), id)
-	if err != nil {
-		return fmt.Errorf("lock %s %d: %w", table, id, err)
-	}
-	return rows.Close()
+	return q.ForUpdate(entsql.WithLockClause("FOR NO KEY UPDATE"))
 }
