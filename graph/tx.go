@@ -8,6 +8,7 @@ import (
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/protoloop/protoloop/ent"
 )
@@ -48,7 +49,7 @@ func (t *Transactioner) InterceptResponse(ctx context.Context, next graphql.Resp
 	tx, err := t.client.Tx(ctx)
 	if err != nil {
 		t.log.ErrorContext(ctx, "begin transaction", "err", err)
-		return graphql.ErrorResponse(ctx, "internal error")
+		return internalResponse()
 	}
 	box := &outbox{dialect: t.dialect}
 	ctx = ent.NewTxContext(ctx, tx)
@@ -76,13 +77,21 @@ func (t *Transactioner) InterceptResponse(ctx context.Context, next graphql.Resp
 	}
 	if err != nil {
 		t.log.ErrorContext(ctx, "commit mutation", "err", err)
-		return graphql.ErrorResponse(ctx, "internal error")
+		return internalResponse()
 	}
 	committed = true
 	if t.publisher != nil && len(events) > 0 {
 		t.publisher.Publish(ctx, events)
 	}
 	return resp
+}
+
+// internalResponse answers an operation that failed for the server's
+// reasons, not the request's; the details are in the log.
+func internalResponse() *graphql.Response {
+	e := gqlerror.Errorf("internal error")
+	e.Extensions = map[string]any{"code": string(CodeInternal)}
+	return &graphql.Response{Errors: gqlerror.List{e}, Data: []byte("null")}
 }
 
 // txFromContext returns the mutation's transaction. Resolvers of mutations

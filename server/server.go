@@ -1,36 +1,134 @@
 // Package server is protoloop's HTTP server: the GraphQL transports,
 // authentication, health checks and graceful shutdown.
+//
+// A request passes through, from the outside in: request logging and panic
+// recovery (observe), then the router; on /graphql it meets the body limit,
+// bearer-token authentication and gqlgen's transports, in that order.
 package server
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/playground"
 
 	"github.com/protoloop/protoloop/server/storage"
 )
 
+// Defaults for the Config fields left zero.
+const (
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultMaxBodyBytes    = 1 << 20
+)
+
+// Connection limits. They bound what one slow or hostile client can hold
+// on to; the hardening work makes them configurable where that proves
+// useful.
+const (
+	readHeaderTimeout = 10 * time.Second
+	// readTimeout covers the body too: 1 MiB at a slow mobile link's pace.
+	readTimeout = 30 * time.Second
+	// writeTimeout bounds an ordinary response. Streaming transports
+	// (websockets, SSE) must lift it per connection with
+	// http.ResponseController.SetWriteDeadline.
+	writeTimeout   = 60 * time.Second
+	idleTimeout    = 2 * time.Minute
+	maxHeaderBytes = 64 << 10 // a bearer token is under 100 bytes
+)
+
 // Config configures a Server.
 type Config struct {
+	// Logger receives request logs and the detail of internal errors.
+	// Nil means slog.Default().
 	Logger *slog.Logger
+	// ShutdownTimeout bounds how long Serve waits, once its context is
+	// done, for requests in flight. Zero means DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// MaxBodyBytes caps the size of a request body; a larger one gets 413.
+	// Zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
 }
 
 // Server serves protoloop's API over HTTP.
 type Server struct {
-	db  *storage.DB
-	cfg Config
+	db      *storage.DB
+	cfg     Config
+	log     *slog.Logger
+	handler http.Handler
 }
 
-// New returns a server for db.
-func New(db *storage.DB, cfg Config) *Server { return &Server{db: db, cfg: cfg} }
+// New returns a server for db. It does not migrate db: see storage.
+func New(db *storage.DB, cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	s := &Server{db: db, cfg: cfg, log: cfg.Logger}
+	s.handler = s.routes()
+	return s
+}
 
-// Handler returns the server's routes: / (GraphiQL), /graphql, /healthz, /readyz.
-func (s *Server) Handler() http.Handler { return http.NotFoundHandler() }
+// Handler returns the server's routes: / (GraphiQL), /graphql, /healthz
+// and /readyz. Anything else is 404.
+func (s *Server) Handler() http.Handler { return s.handler }
 
-// Serve serves on ln until ctx is done, then shuts down gracefully,
-// finishing requests in flight.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /{$}", playground.Handler("protoloop", "/graphql"))
+	mux.Handle("/graphql", s.limitBody(s.authenticate(s.graphql())))
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	return s.observe(mux)
+}
+
+// Serve serves on ln until ctx is done, then shuts down gracefully: it
+// stops accepting connections and waits up to Config.ShutdownTimeout for
+// requests in flight. It returns nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	return errors.New("server: not implemented yet")
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// Requests do not inherit ctx: when it is done they are to finish,
+		// not to be cancelled.
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+
+	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(shutdownCtx)
+	if err != nil {
+		// Cut off what is still running rather than hang: the operator
+		// asked for the process to stop.
+		_ = srv.Close()
+	}
+	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
+		return fmt.Errorf("serve %s: %w", ln.Addr(), serr)
+	}
+	if err != nil {
+		return fmt.Errorf("shut down: requests still running after %s: %w", s.cfg.ShutdownTimeout, err)
+	}
+	return nil
 }

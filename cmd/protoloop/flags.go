@@ -1,0 +1,105 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/protoloop/protoloop/server/storage"
+)
+
+// envVars names the environment variable behind each flag that has one. A
+// flag given on the command line wins over its variable.
+var envVars = map[string]string{
+	"database-url": "DATABASE_URL",
+	"data":         "PROTOLOOP_DATA",
+	"log-level":    "PROTOLOOP_LOG_LEVEL",
+	"log-format":   "PROTOLOOP_LOG_FORMAT",
+	"addr":         "PROTOLOOP_ADDR",
+}
+
+// sharedFlags are the flags every command that touches the database takes.
+type sharedFlags struct {
+	databaseURL string
+	dataDir     string
+	level       slog.Level
+	format      logFormat
+}
+
+func (f *sharedFlags) register(fs *flag.FlagSet) {
+	// The URL's default stays out of the flag (and so out of -h output,
+	// where a password in it would show): applyEnv fills it in.
+	fs.StringVar(&f.databaseURL, "database-url", "",
+		"PostgreSQL `URL` (postgres://…); without one, the embedded SQLite database is used (env DATABASE_URL)")
+	fs.StringVar(&f.dataDir, "data", storage.DefaultDataDir(),
+		"`directory` of the embedded SQLite database (env PROTOLOOP_DATA)")
+	fs.TextVar(&f.level, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error (env PROTOLOOP_LOG_LEVEL)")
+	fs.Var(&f.format, "log-format", "log `format`: text or json (env PROTOLOOP_LOG_FORMAT; default text on a terminal, else json)")
+}
+
+func (f *sharedFlags) storage() storage.Options {
+	return storage.Options{DatabaseURL: f.databaseURL, DataDir: f.dataDir}
+}
+
+// logger returns the logger the flags ask for, writing to w.
+func (f *sharedFlags) logger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: f.level}
+	format := f.format
+	if format == "" {
+		format = "json"
+		if isTerminal(w) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// isTerminal reports whether w is a terminal, where people read logs, as
+// opposed to a file or pipe, where programs do.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+// logFormat is the value of --log-format; empty means "decide by the
+// output".
+type logFormat string
+
+func (f *logFormat) String() string { return string(*f) }
+
+func (f *logFormat) Set(s string) error {
+	if s != "text" && s != "json" {
+		return fmt.Errorf("want text or json, not %q", s)
+	}
+	*f = logFormat(s)
+	return nil
+}
+
+// applyEnv sets each flag that was not given on the command line from its
+// environment variable, if that is set.
+func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		name, ok := envVars[f.Name]
+		if !ok || given[f.Name] || err != nil {
+			return
+		}
+		if v := getenv(name); v != "" {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("%s=%q: %w", name, v, serr)
+			}
+		}
+	})
+	return err
+}

@@ -1,0 +1,139 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/parser"
+
+	"github.com/protoloop/protoloop/graph"
+)
+
+// queryCacheSize is how many parsed and validated documents are kept:
+// clients send the same few operations over and over.
+const queryCacheSize = 1000
+
+// graphql returns the GraphQL endpoint. Transports are added one by one,
+// each for a reason; gqlgen serves a request with the first that supports
+// it.
+func (s *Server) graphql() http.Handler {
+	client, dialect := s.db.Client, s.db.Dialect
+	srv := handler.New(graph.NewSchema(client, dialect, s.log))
+
+	srv.AddTransport(transport.Options{})
+	// Subscriptions go here, ahead of GET and POST, which would otherwise
+	// claim their requests: transport.Websocket (graphql-transport-ws and
+	// graphql-ws, authenticating from connection_init) and transport.SSE
+	// (a POST that accepts text/event-stream).
+	srv.AddTransport(getQueries{})
+	// JSON bodies only: no multipart or form transports, so no file
+	// uploads and no request a plain HTML form on another site could send.
+	srv.AddTransport(transport.POST{})
+
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
+	srv.Use(extension.Introspection{}) // the schema is public: frontends generate code from it
+	// No publisher yet: events are stored with each mutation, and the
+	// broker that streams them live comes with subscriptions.
+	srv.Use(graph.CursorGuard{})
+	srv.Use(graph.NewTransactioner(client, dialect, nil, s.log))
+	srv.SetErrorPresenter(graph.ErrorPresenter(s.log))
+	srv.SetRecoverFunc(graph.RecoverFunc(s.log))
+	return srv
+}
+
+// getQueries is gqlgen's GET transport, refusing any operation but a query
+// before it runs. A GET can be made by a link or an <img> on any site, so
+// it must never change anything. gqlgen refuses mutations over GET too,
+// but with 406; GraphQL over HTTP asks for 405, which tells clients and
+// proxies that the method, not the content type, is what is wrong.
+type getQueries struct{ transport.GET }
+
+var _ graphql.Transport = getQueries{}
+
+// Do implements graphql.Transport.
+func (t getQueries) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	if op := operationType(r.URL.Query()); op != "" && op != ast.Query {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, http.StatusMethodNotAllowed, graph.CodeBadUserInput,
+			fmt.Sprintf("a %s cannot be sent with GET: use POST", op))
+		return
+	}
+	t.GET.Do(w, r, exec)
+}
+
+// operationType returns the type of the operation a GET request names, or
+// "" when it names none clearly; gqlgen then reports what is wrong.
+func operationType(params url.Values) ast.Operation {
+	doc, err := parser.ParseQuery(&ast.Source{Input: params.Get("query")})
+	if err != nil {
+		return ""
+	}
+	op := doc.Operations.ForName(params.Get("operationName"))
+	if op == nil {
+		return ""
+	}
+	return op.Operation
+}
+
+// limitBody refuses request bodies over Config.MaxBodyBytes with 413. The
+// body is read here, in full, because gqlgen reads it in full anyway and
+// would report an oversized one as a 200 with an error.
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	limit := s.cfg.MaxBodyBytes
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			tooLarge(w, limit)
+			return
+		}
+		if r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+		var maxErr *http.MaxBytesError
+		switch {
+		case errors.As(err, &maxErr):
+			tooLarge(w, limit)
+			return
+		case err != nil:
+			// The client stopped sending halfway: there is no request to
+			// answer, and most likely no one to answer it to.
+			s.log.DebugContext(r.Context(), "read request body", "err", err)
+			writeError(w, http.StatusBadRequest, graph.CodeBadUserInput, "could not read the request body")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+func tooLarge(w http.ResponseWriter, limit int64) {
+	// The rest of the body is not read: close the connection rather than
+	// leave it in an unknown state.
+	w.Header().Set("Connection", "close")
+	writeError(w, http.StatusRequestEntityTooLarge, graph.CodeBadUserInput,
+		fmt.Sprintf("request body too large: the limit is %s", byteSize(limit)))
+}
+
+// byteSize formats a limit the way people state it: "1 MiB", "512 KiB".
+func byteSize(n int64) string {
+	for _, u := range []struct {
+		size int64
+		name string
+	}{{1 << 20, "MiB"}, {1 << 10, "KiB"}} {
+		if n >= u.size && n%u.size == 0 {
+			return fmt.Sprintf("%d %s", n/u.size, u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
