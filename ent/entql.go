@@ -116,6 +116,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			feedback.FieldRating:             {Type: field.TypeInt, Column: feedback.FieldRating},
 			feedback.FieldMinutesSavedPerDay: {Type: field.TypeInt, Column: feedback.FieldMinutesSavedPerDay},
 			feedback.FieldStatus:             {Type: field.TypeEnum, Column: feedback.FieldStatus},
+			feedback.FieldVoteCount:          {Type: field.TypeInt, Column: feedback.FieldVoteCount},
 			feedback.FieldIdempotencyKey:     {Type: field.TypeString, Column: feedback.FieldIdempotencyKey},
 		},
 	}
@@ -1486,6 +1487,11 @@ func (f *FeedbackFilter) WhereMinutesSavedPerDay(p entql.IntP) {
 // WhereStatus applies the entql string predicate on the status field.
 func (f *FeedbackFilter) WhereStatus(p entql.StringP) {
 	f.Where(p.Field(feedback.FieldStatus))
+}
+
+// WhereVoteCount applies the entql int predicate on the vote_count field.
+func (f *FeedbackFilter) WhereVoteCount(p entql.IntP) {
+	f.Where(p.Field(feedback.FieldVoteCount))
 }
 
 // WhereIdempotencyKey applies the entql string predicate on the idempotency_key field.

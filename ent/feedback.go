@@ -49,6 +49,8 @@ type Feedback struct {
 	MinutesSavedPerDay *int `json:"minutes_saved_per_day,omitempty"`
 	// Status holds the value of the "status" field.
 	Status feedback.Status `json:"status,omitempty"`
+	// How many participants said "me too"; kept with each vote, so ordering by it is an index scan.
+	VoteCount int `json:"vote_count,omitempty"`
 	// Set by a retrying client: the same key from the same author is the same feedback.
 	IdempotencyKey *string `json:"idempotency_key,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -178,7 +180,7 @@ func (*Feedback) scanValues(columns []string) ([]any, error) {
 			values[i] = &sql.NullScanner{S: new(gid.ID)}
 		case feedback.FieldID, feedback.FieldWorkspaceID, feedback.FieldPrototypeID, feedback.FieldIterationID, feedback.FieldAuthorID:
 			values[i] = new(gid.ID)
-		case feedback.FieldRating, feedback.FieldMinutesSavedPerDay:
+		case feedback.FieldRating, feedback.FieldMinutesSavedPerDay, feedback.FieldVoteCount:
 			values[i] = new(sql.NullInt64)
 		case feedback.FieldKind, feedback.FieldBody, feedback.FieldStatus, feedback.FieldIdempotencyKey:
 			values[i] = new(sql.NullString)
@@ -286,6 +288,12 @@ func (_m *Feedback) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field status", values[i])
 			} else if value.Valid {
 				_m.Status = feedback.Status(value.String)
+			}
+		case feedback.FieldVoteCount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field vote_count", values[i])
+			} else if value.Valid {
+				_m.VoteCount = int(value.Int64)
 			}
 		case feedback.FieldIdempotencyKey:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -416,6 +424,9 @@ func (_m *Feedback) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Status))
+	builder.WriteString(", ")
+	builder.WriteString("vote_count=")
+	builder.WriteString(fmt.Sprintf("%v", _m.VoteCount))
 	builder.WriteString(", ")
 	if v := _m.IdempotencyKey; v != nil {
 		builder.WriteString("idempotency_key=")

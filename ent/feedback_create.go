@@ -164,6 +164,20 @@ func (_c *FeedbackCreate) SetNillableStatus(v *feedback.Status) *FeedbackCreate 
 	return _c
 }
 
+// SetVoteCount sets the "vote_count" field.
+func (_c *FeedbackCreate) SetVoteCount(v int) *FeedbackCreate {
+	_c.mutation.SetVoteCount(v)
+	return _c
+}
+
+// SetNillableVoteCount sets the "vote_count" field if the given value is not nil.
+func (_c *FeedbackCreate) SetNillableVoteCount(v *int) *FeedbackCreate {
+	if v != nil {
+		_c.SetVoteCount(*v)
+	}
+	return _c
+}
+
 // SetIdempotencyKey sets the "idempotency_key" field.
 func (_c *FeedbackCreate) SetIdempotencyKey(v string) *FeedbackCreate {
 	_c.mutation.SetIdempotencyKey(v)
@@ -307,6 +321,10 @@ func (_c *FeedbackCreate) defaults() error {
 		v := feedback.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.VoteCount(); !ok {
+		v := feedback.DefaultVoteCount
+		_c.mutation.SetVoteCount(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if feedback.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized feedback.DefaultID (forgotten import ent/runtime?)")
@@ -369,6 +387,14 @@ func (_c *FeedbackCreate) check() error {
 	if v, ok := _c.mutation.Status(); ok {
 		if err := feedback.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Feedback.status": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.VoteCount(); !ok {
+		return &ValidationError{Name: "vote_count", err: errors.New(`ent: missing required field "Feedback.vote_count"`)}
+	}
+	if v, ok := _c.mutation.VoteCount(); ok {
+		if err := feedback.VoteCountValidator(v); err != nil {
+			return &ValidationError{Name: "vote_count", err: fmt.Errorf(`ent: validator failed for field "Feedback.vote_count": %w`, err)}
 		}
 	}
 	if v, ok := _c.mutation.IdempotencyKey(); ok {
@@ -451,6 +477,10 @@ func (_c *FeedbackCreate) createSpec() (*Feedback, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Status(); ok {
 		_spec.SetField(feedback.FieldStatus, field.TypeEnum, value)
 		_node.Status = value
+	}
+	if value, ok := _c.mutation.VoteCount(); ok {
+		_spec.SetField(feedback.FieldVoteCount, field.TypeInt, value)
+		_node.VoteCount = value
 	}
 	if value, ok := _c.mutation.IdempotencyKey(); ok {
 		_spec.SetField(feedback.FieldIdempotencyKey, field.TypeString, value)
@@ -756,6 +786,24 @@ func (u *FeedbackUpsert) UpdateStatus() *FeedbackUpsert {
 	return u
 }
 
+// SetVoteCount sets the "vote_count" field.
+func (u *FeedbackUpsert) SetVoteCount(v int) *FeedbackUpsert {
+	u.Set(feedback.FieldVoteCount, v)
+	return u
+}
+
+// UpdateVoteCount sets the "vote_count" field to the value that was provided on create.
+func (u *FeedbackUpsert) UpdateVoteCount() *FeedbackUpsert {
+	u.SetExcluded(feedback.FieldVoteCount)
+	return u
+}
+
+// AddVoteCount adds v to the "vote_count" field.
+func (u *FeedbackUpsert) AddVoteCount(v int) *FeedbackUpsert {
+	u.Add(feedback.FieldVoteCount, v)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -955,6 +1003,27 @@ func (u *FeedbackUpsertOne) SetStatus(v feedback.Status) *FeedbackUpsertOne {
 func (u *FeedbackUpsertOne) UpdateStatus() *FeedbackUpsertOne {
 	return u.Update(func(s *FeedbackUpsert) {
 		s.UpdateStatus()
+	})
+}
+
+// SetVoteCount sets the "vote_count" field.
+func (u *FeedbackUpsertOne) SetVoteCount(v int) *FeedbackUpsertOne {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.SetVoteCount(v)
+	})
+}
+
+// AddVoteCount adds v to the "vote_count" field.
+func (u *FeedbackUpsertOne) AddVoteCount(v int) *FeedbackUpsertOne {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.AddVoteCount(v)
+	})
+}
+
+// UpdateVoteCount sets the "vote_count" field to the value that was provided on create.
+func (u *FeedbackUpsertOne) UpdateVoteCount() *FeedbackUpsertOne {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.UpdateVoteCount()
 	})
 }
 
@@ -1324,6 +1393,27 @@ func (u *FeedbackUpsertBulk) SetStatus(v feedback.Status) *FeedbackUpsertBulk {
 func (u *FeedbackUpsertBulk) UpdateStatus() *FeedbackUpsertBulk {
 	return u.Update(func(s *FeedbackUpsert) {
 		s.UpdateStatus()
+	})
+}
+
+// SetVoteCount sets the "vote_count" field.
+func (u *FeedbackUpsertBulk) SetVoteCount(v int) *FeedbackUpsertBulk {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.SetVoteCount(v)
+	})
+}
+
+// AddVoteCount adds v to the "vote_count" field.
+func (u *FeedbackUpsertBulk) AddVoteCount(v int) *FeedbackUpsertBulk {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.AddVoteCount(v)
+	})
+}
+
+// UpdateVoteCount sets the "vote_count" field to the value that was provided on create.
+func (u *FeedbackUpsertBulk) UpdateVoteCount() *FeedbackUpsertBulk {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.UpdateVoteCount()
 	})
 }
 

@@ -155,6 +155,27 @@ func (_u *FeedbackUpdate) SetNillableStatus(v *feedback.Status) *FeedbackUpdate 
 	return _u
 }
 
+// SetVoteCount sets the "vote_count" field.
+func (_u *FeedbackUpdate) SetVoteCount(v int) *FeedbackUpdate {
+	_u.mutation.ResetVoteCount()
+	_u.mutation.SetVoteCount(v)
+	return _u
+}
+
+// SetNillableVoteCount sets the "vote_count" field if the given value is not nil.
+func (_u *FeedbackUpdate) SetNillableVoteCount(v *int) *FeedbackUpdate {
+	if v != nil {
+		_u.SetVoteCount(*v)
+	}
+	return _u
+}
+
+// AddVoteCount adds value to the "vote_count" field.
+func (_u *FeedbackUpdate) AddVoteCount(v int) *FeedbackUpdate {
+	_u.mutation.AddVoteCount(v)
+	return _u
+}
+
 // SetAddressedIn sets the "addressed_in" edge to the Iteration entity.
 func (_u *FeedbackUpdate) SetAddressedIn(v *Iteration) *FeedbackUpdate {
 	return _u.SetAddressedInID(v.ID)
@@ -312,6 +333,11 @@ func (_u *FeedbackUpdate) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Feedback.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.VoteCount(); ok {
+		if err := feedback.VoteCountValidator(v); err != nil {
+			return &ValidationError{Name: "vote_count", err: fmt.Errorf(`ent: validator failed for field "Feedback.vote_count": %w`, err)}
+		}
+	}
 	if _u.mutation.WorkspaceCleared() && len(_u.mutation.WorkspaceIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Feedback.workspace"`)
 	}
@@ -374,6 +400,12 @@ func (_u *FeedbackUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(feedback.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.VoteCount(); ok {
+		_spec.SetField(feedback.FieldVoteCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedVoteCount(); ok {
+		_spec.AddField(feedback.FieldVoteCount, field.TypeInt, value)
 	}
 	if _u.mutation.IdempotencyKeyCleared() {
 		_spec.ClearField(feedback.FieldIdempotencyKey, field.TypeString)
@@ -641,6 +673,27 @@ func (_u *FeedbackUpdateOne) SetNillableStatus(v *feedback.Status) *FeedbackUpda
 	return _u
 }
 
+// SetVoteCount sets the "vote_count" field.
+func (_u *FeedbackUpdateOne) SetVoteCount(v int) *FeedbackUpdateOne {
+	_u.mutation.ResetVoteCount()
+	_u.mutation.SetVoteCount(v)
+	return _u
+}
+
+// SetNillableVoteCount sets the "vote_count" field if the given value is not nil.
+func (_u *FeedbackUpdateOne) SetNillableVoteCount(v *int) *FeedbackUpdateOne {
+	if v != nil {
+		_u.SetVoteCount(*v)
+	}
+	return _u
+}
+
+// AddVoteCount adds value to the "vote_count" field.
+func (_u *FeedbackUpdateOne) AddVoteCount(v int) *FeedbackUpdateOne {
+	_u.mutation.AddVoteCount(v)
+	return _u
+}
+
 // SetAddressedIn sets the "addressed_in" edge to the Iteration entity.
 func (_u *FeedbackUpdateOne) SetAddressedIn(v *Iteration) *FeedbackUpdateOne {
 	return _u.SetAddressedInID(v.ID)
@@ -811,6 +864,11 @@ func (_u *FeedbackUpdateOne) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Feedback.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.VoteCount(); ok {
+		if err := feedback.VoteCountValidator(v); err != nil {
+			return &ValidationError{Name: "vote_count", err: fmt.Errorf(`ent: validator failed for field "Feedback.vote_count": %w`, err)}
+		}
+	}
 	if _u.mutation.WorkspaceCleared() && len(_u.mutation.WorkspaceIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Feedback.workspace"`)
 	}
@@ -890,6 +948,12 @@ func (_u *FeedbackUpdateOne) sqlSave(ctx context.Context) (_node *Feedback, err 
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(feedback.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.VoteCount(); ok {
+		_spec.SetField(feedback.FieldVoteCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedVoteCount(); ok {
+		_spec.AddField(feedback.FieldVoteCount, field.TypeInt, value)
 	}
 	if _u.mutation.IdempotencyKeyCleared() {
 		_spec.ClearField(feedback.FieldIdempotencyKey, field.TypeString)

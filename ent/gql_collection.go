@@ -604,6 +604,11 @@ func (_q *FeedbackQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 				selectedFields = append(selectedFields, feedback.FieldStatus)
 				fieldSeen[feedback.FieldStatus] = struct{}{}
 			}
+		case "voteCount":
+			if _, ok := fieldSeen[feedback.FieldVoteCount]; !ok {
+				selectedFields = append(selectedFields, feedback.FieldVoteCount)
+				fieldSeen[feedback.FieldVoteCount] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

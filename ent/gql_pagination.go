@@ -870,12 +870,8 @@ func (p *feedbackPager) applyOrder(query *FeedbackQuery) *FeedbackQuery {
 	if p.order.Field != DefaultFeedbackOrder.Field {
 		query = query.Order(DefaultFeedbackOrder.Field.toTerm(direction.OrderTermOption()))
 	}
-	switch p.order.Field.column {
-	case FeedbackOrderFieldCommentsCount.column, FeedbackOrderFieldVotesCount.column:
-	default:
-		if len(query.ctx.Fields) > 0 {
-			query.ctx.AppendFieldOnce(p.order.Field.column)
-		}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
 	}
 	return query
 }
@@ -885,13 +881,8 @@ func (p *feedbackPager) orderExpr(query *FeedbackQuery) sql.Querier {
 	if p.reverse {
 		direction = direction.Reverse()
 	}
-	switch p.order.Field.column {
-	case FeedbackOrderFieldCommentsCount.column, FeedbackOrderFieldVotesCount.column:
-		query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
-	default:
-		if len(query.ctx.Fields) > 0 {
-			query.ctx.AppendFieldOnce(p.order.Field.column)
-		}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
 	}
 	return sql.ExprFunc(func(b *sql.Builder) {
 		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
@@ -1039,41 +1030,17 @@ var (
 			}
 		},
 	}
-	// FeedbackOrderFieldCommentsCount orders by COMMENTS_COUNT.
-	FeedbackOrderFieldCommentsCount = &FeedbackOrderField{
+	// FeedbackOrderFieldVoteCount orders Feedback by vote_count.
+	FeedbackOrderFieldVoteCount = &FeedbackOrderField{
 		Value: func(_m *Feedback) (ent.Value, error) {
-			return _m.Value("comments_count")
+			return _m.VoteCount, nil
 		},
-		column: "comments_count",
-		toTerm: func(opts ...sql.OrderTermOption) feedback.OrderOption {
-			return feedback.ByCommentsCount(
-				append(opts, sql.OrderSelectAs("comments_count"))...,
-			)
-		},
+		column: feedback.FieldVoteCount,
+		toTerm: feedback.ByVoteCount,
 		toCursor: func(_m *Feedback) Cursor {
-			cv, _ := _m.Value("comments_count")
 			return Cursor{
 				ID:    _m.ID,
-				Value: cv,
-			}
-		},
-	}
-	// FeedbackOrderFieldVotesCount orders by VOTES_COUNT.
-	FeedbackOrderFieldVotesCount = &FeedbackOrderField{
-		Value: func(_m *Feedback) (ent.Value, error) {
-			return _m.Value("votes_count")
-		},
-		column: "votes_count",
-		toTerm: func(opts ...sql.OrderTermOption) feedback.OrderOption {
-			return feedback.ByVotesCount(
-				append(opts, sql.OrderSelectAs("votes_count"))...,
-			)
-		},
-		toCursor: func(_m *Feedback) Cursor {
-			cv, _ := _m.Value("votes_count")
-			return Cursor{
-				ID:    _m.ID,
-				Value: cv,
+				Value: _m.VoteCount,
 			}
 		},
 	}
@@ -1095,10 +1062,8 @@ func (f FeedbackOrderField) String() string {
 		str = "MINUTES_SAVED_PER_DAY"
 	case FeedbackOrderFieldStatus.column:
 		str = "STATUS"
-	case FeedbackOrderFieldCommentsCount.column:
-		str = "COMMENTS_COUNT"
-	case FeedbackOrderFieldVotesCount.column:
-		str = "VOTES_COUNT"
+	case FeedbackOrderFieldVoteCount.column:
+		str = "VOTE_COUNT"
 	}
 	return str
 }
@@ -1127,10 +1092,8 @@ func (f *FeedbackOrderField) UnmarshalGQL(v interface{}) error {
 		*f = *FeedbackOrderFieldMinutesSavedPerDay
 	case "STATUS":
 		*f = *FeedbackOrderFieldStatus
-	case "COMMENTS_COUNT":
-		*f = *FeedbackOrderFieldCommentsCount
-	case "VOTES_COUNT":
-		*f = *FeedbackOrderFieldVotesCount
+	case "VOTE_COUNT":
+		*f = *FeedbackOrderFieldVoteCount
 	default:
 		return fmt.Errorf("%s is not a valid FeedbackOrderField", str)
 	}
@@ -1311,12 +1274,8 @@ func (p *iterationPager) applyOrder(query *IterationQuery) *IterationQuery {
 	if p.order.Field != DefaultIterationOrder.Field {
 		query = query.Order(DefaultIterationOrder.Field.toTerm(direction.OrderTermOption()))
 	}
-	switch p.order.Field.column {
-	case IterationOrderFieldFeedbackCount.column, IterationOrderFieldTrialsCount.column:
-	default:
-		if len(query.ctx.Fields) > 0 {
-			query.ctx.AppendFieldOnce(p.order.Field.column)
-		}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
 	}
 	return query
 }
@@ -1326,13 +1285,8 @@ func (p *iterationPager) orderExpr(query *IterationQuery) sql.Querier {
 	if p.reverse {
 		direction = direction.Reverse()
 	}
-	switch p.order.Field.column {
-	case IterationOrderFieldFeedbackCount.column, IterationOrderFieldTrialsCount.column:
-		query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
-	default:
-		if len(query.ctx.Fields) > 0 {
-			query.ctx.AppendFieldOnce(p.order.Field.column)
-		}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
 	}
 	return sql.ExprFunc(func(b *sql.Builder) {
 		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
@@ -1480,44 +1434,6 @@ var (
 			}
 		},
 	}
-	// IterationOrderFieldFeedbackCount orders by FEEDBACK_COUNT.
-	IterationOrderFieldFeedbackCount = &IterationOrderField{
-		Value: func(_m *Iteration) (ent.Value, error) {
-			return _m.Value("feedback_count")
-		},
-		column: "feedback_count",
-		toTerm: func(opts ...sql.OrderTermOption) iteration.OrderOption {
-			return iteration.ByFeedbackCount(
-				append(opts, sql.OrderSelectAs("feedback_count"))...,
-			)
-		},
-		toCursor: func(_m *Iteration) Cursor {
-			cv, _ := _m.Value("feedback_count")
-			return Cursor{
-				ID:    _m.ID,
-				Value: cv,
-			}
-		},
-	}
-	// IterationOrderFieldTrialsCount orders by TRIALS_COUNT.
-	IterationOrderFieldTrialsCount = &IterationOrderField{
-		Value: func(_m *Iteration) (ent.Value, error) {
-			return _m.Value("trials_count")
-		},
-		column: "trials_count",
-		toTerm: func(opts ...sql.OrderTermOption) iteration.OrderOption {
-			return iteration.ByTrialsCount(
-				append(opts, sql.OrderSelectAs("trials_count"))...,
-			)
-		},
-		toCursor: func(_m *Iteration) Cursor {
-			cv, _ := _m.Value("trials_count")
-			return Cursor{
-				ID:    _m.ID,
-				Value: cv,
-			}
-		},
-	}
 )
 
 // String implement fmt.Stringer interface.
@@ -1536,10 +1452,6 @@ func (f IterationOrderField) String() string {
 		str = "STATUS"
 	case IterationOrderFieldPublishedAt.column:
 		str = "PUBLISHED_AT"
-	case IterationOrderFieldFeedbackCount.column:
-		str = "FEEDBACK_COUNT"
-	case IterationOrderFieldTrialsCount.column:
-		str = "TRIALS_COUNT"
 	}
 	return str
 }
@@ -1568,10 +1480,6 @@ func (f *IterationOrderField) UnmarshalGQL(v interface{}) error {
 		*f = *IterationOrderFieldStatus
 	case "PUBLISHED_AT":
 		*f = *IterationOrderFieldPublishedAt
-	case "FEEDBACK_COUNT":
-		*f = *IterationOrderFieldFeedbackCount
-	case "TRIALS_COUNT":
-		*f = *IterationOrderFieldTrialsCount
 	default:
 		return fmt.Errorf("%s is not a valid IterationOrderField", str)
 	}
@@ -2398,12 +2306,8 @@ func (p *prototypePager) applyOrder(query *PrototypeQuery) *PrototypeQuery {
 	if p.order.Field != DefaultPrototypeOrder.Field {
 		query = query.Order(DefaultPrototypeOrder.Field.toTerm(direction.OrderTermOption()))
 	}
-	switch p.order.Field.column {
-	case PrototypeOrderFieldIterationsCount.column, PrototypeOrderFieldFeedbackCount.column:
-	default:
-		if len(query.ctx.Fields) > 0 {
-			query.ctx.AppendFieldOnce(p.order.Field.column)
-		}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
 	}
 	return query
 }
@@ -2413,13 +2317,8 @@ func (p *prototypePager) orderExpr(query *PrototypeQuery) sql.Querier {
 	if p.reverse {
 		direction = direction.Reverse()
 	}
-	switch p.order.Field.column {
-	case PrototypeOrderFieldIterationsCount.column, PrototypeOrderFieldFeedbackCount.column:
-		query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
-	default:
-		if len(query.ctx.Fields) > 0 {
-			query.ctx.AppendFieldOnce(p.order.Field.column)
-		}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
 	}
 	return sql.ExprFunc(func(b *sql.Builder) {
 		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
@@ -2553,44 +2452,6 @@ var (
 			}
 		},
 	}
-	// PrototypeOrderFieldIterationsCount orders by ITERATIONS_COUNT.
-	PrototypeOrderFieldIterationsCount = &PrototypeOrderField{
-		Value: func(_m *Prototype) (ent.Value, error) {
-			return _m.Value("iterations_count")
-		},
-		column: "iterations_count",
-		toTerm: func(opts ...sql.OrderTermOption) prototype.OrderOption {
-			return prototype.ByIterationsCount(
-				append(opts, sql.OrderSelectAs("iterations_count"))...,
-			)
-		},
-		toCursor: func(_m *Prototype) Cursor {
-			cv, _ := _m.Value("iterations_count")
-			return Cursor{
-				ID:    _m.ID,
-				Value: cv,
-			}
-		},
-	}
-	// PrototypeOrderFieldFeedbackCount orders by FEEDBACK_COUNT.
-	PrototypeOrderFieldFeedbackCount = &PrototypeOrderField{
-		Value: func(_m *Prototype) (ent.Value, error) {
-			return _m.Value("feedback_count")
-		},
-		column: "feedback_count",
-		toTerm: func(opts ...sql.OrderTermOption) prototype.OrderOption {
-			return prototype.ByFeedbackCount(
-				append(opts, sql.OrderSelectAs("feedback_count"))...,
-			)
-		},
-		toCursor: func(_m *Prototype) Cursor {
-			cv, _ := _m.Value("feedback_count")
-			return Cursor{
-				ID:    _m.ID,
-				Value: cv,
-			}
-		},
-	}
 )
 
 // String implement fmt.Stringer interface.
@@ -2607,10 +2468,6 @@ func (f PrototypeOrderField) String() string {
 		str = "SLUG"
 	case PrototypeOrderFieldStatus.column:
 		str = "STATUS"
-	case PrototypeOrderFieldIterationsCount.column:
-		str = "ITERATIONS_COUNT"
-	case PrototypeOrderFieldFeedbackCount.column:
-		str = "FEEDBACK_COUNT"
 	}
 	return str
 }
@@ -2637,10 +2494,6 @@ func (f *PrototypeOrderField) UnmarshalGQL(v interface{}) error {
 		*f = *PrototypeOrderFieldSlug
 	case "STATUS":
 		*f = *PrototypeOrderFieldStatus
-	case "ITERATIONS_COUNT":
-		*f = *PrototypeOrderFieldIterationsCount
-	case "FEEDBACK_COUNT":
-		*f = *PrototypeOrderFieldFeedbackCount
 	default:
 		return fmt.Errorf("%s is not a valid PrototypeOrderField", str)
 	}

@@ -787,6 +787,16 @@ type FeedbackWhereInput struct {
 	StatusIn    []feedback.Status `json:"statusIn,omitempty"`
 	StatusNotIn []feedback.Status `json:"statusNotIn,omitempty"`
 
+	// "vote_count" field predicates.
+	VoteCount      *int  `json:"voteCount,omitempty"`
+	VoteCountNEQ   *int  `json:"voteCountNEQ,omitempty"`
+	VoteCountIn    []int `json:"voteCountIn,omitempty"`
+	VoteCountNotIn []int `json:"voteCountNotIn,omitempty"`
+	VoteCountGT    *int  `json:"voteCountGT,omitempty"`
+	VoteCountGTE   *int  `json:"voteCountGTE,omitempty"`
+	VoteCountLT    *int  `json:"voteCountLT,omitempty"`
+	VoteCountLTE   *int  `json:"voteCountLTE,omitempty"`
+
 	// "prototype" edge predicates.
 	HasPrototype     *bool                  `json:"hasPrototype,omitempty"`
 	HasPrototypeWith []*PrototypeWhereInput `json:"hasPrototypeWith,omitempty"`
@@ -1153,6 +1163,30 @@ func (i *FeedbackWhereInput) P() (predicate.Feedback, error) {
 	}
 	if len(i.StatusNotIn) > 0 {
 		predicates = append(predicates, feedback.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.VoteCount != nil {
+		predicates = append(predicates, feedback.VoteCountEQ(*i.VoteCount))
+	}
+	if i.VoteCountNEQ != nil {
+		predicates = append(predicates, feedback.VoteCountNEQ(*i.VoteCountNEQ))
+	}
+	if len(i.VoteCountIn) > 0 {
+		predicates = append(predicates, feedback.VoteCountIn(i.VoteCountIn...))
+	}
+	if len(i.VoteCountNotIn) > 0 {
+		predicates = append(predicates, feedback.VoteCountNotIn(i.VoteCountNotIn...))
+	}
+	if i.VoteCountGT != nil {
+		predicates = append(predicates, feedback.VoteCountGT(*i.VoteCountGT))
+	}
+	if i.VoteCountGTE != nil {
+		predicates = append(predicates, feedback.VoteCountGTE(*i.VoteCountGTE))
+	}
+	if i.VoteCountLT != nil {
+		predicates = append(predicates, feedback.VoteCountLT(*i.VoteCountLT))
+	}
+	if i.VoteCountLTE != nil {
+		predicates = append(predicates, feedback.VoteCountLTE(*i.VoteCountLTE))
 	}
 
 	if i.HasPrototype != nil {

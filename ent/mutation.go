@@ -3211,6 +3211,8 @@ type FeedbackMutation struct {
 	minutes_saved_per_day    *int
 	addminutes_saved_per_day *int
 	status                   *feedback.Status
+	vote_count               *int
+	addvote_count            *int
 	idempotency_key          *string
 	clearedFields            map[string]struct{}
 	workspace                *gid.ID
@@ -3902,6 +3904,62 @@ func (m *FeedbackMutation) ResetStatus() {
 	m.status = nil
 }
 
+// SetVoteCount sets the "vote_count" field.
+func (m *FeedbackMutation) SetVoteCount(i int) {
+	m.vote_count = &i
+	m.addvote_count = nil
+}
+
+// VoteCount returns the value of the "vote_count" field in the mutation.
+func (m *FeedbackMutation) VoteCount() (r int, exists bool) {
+	v := m.vote_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVoteCount returns the old "vote_count" field's value of the Feedback entity.
+// If the Feedback object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FeedbackMutation) OldVoteCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVoteCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVoteCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVoteCount: %w", err)
+	}
+	return oldValue.VoteCount, nil
+}
+
+// AddVoteCount adds i to the "vote_count" field.
+func (m *FeedbackMutation) AddVoteCount(i int) {
+	if m.addvote_count != nil {
+		*m.addvote_count += i
+	} else {
+		m.addvote_count = &i
+	}
+}
+
+// AddedVoteCount returns the value that was added to the "vote_count" field in this mutation.
+func (m *FeedbackMutation) AddedVoteCount() (r int, exists bool) {
+	v := m.addvote_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVoteCount resets all changes to the "vote_count" field.
+func (m *FeedbackMutation) ResetVoteCount() {
+	m.vote_count = nil
+	m.addvote_count = nil
+}
+
 // SetIdempotencyKey sets the "idempotency_key" field.
 func (m *FeedbackMutation) SetIdempotencyKey(s string) {
 	m.idempotency_key = &s
@@ -4255,7 +4313,7 @@ func (m *FeedbackMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *FeedbackMutation) Fields() []string {
-	fields := make([]string, 0, 14)
+	fields := make([]string, 0, 15)
 	if m.created_at != nil {
 		fields = append(fields, feedback.FieldCreatedAt)
 	}
@@ -4295,6 +4353,9 @@ func (m *FeedbackMutation) Fields() []string {
 	if m.status != nil {
 		fields = append(fields, feedback.FieldStatus)
 	}
+	if m.vote_count != nil {
+		fields = append(fields, feedback.FieldVoteCount)
+	}
 	if m.idempotency_key != nil {
 		fields = append(fields, feedback.FieldIdempotencyKey)
 	}
@@ -4332,6 +4393,8 @@ func (m *FeedbackMutation) Field(name string) (ent.Value, bool) {
 		return m.MinutesSavedPerDay()
 	case feedback.FieldStatus:
 		return m.Status()
+	case feedback.FieldVoteCount:
+		return m.VoteCount()
 	case feedback.FieldIdempotencyKey:
 		return m.IdempotencyKey()
 	}
@@ -4369,6 +4432,8 @@ func (m *FeedbackMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldMinutesSavedPerDay(ctx)
 	case feedback.FieldStatus:
 		return m.OldStatus(ctx)
+	case feedback.FieldVoteCount:
+		return m.OldVoteCount(ctx)
 	case feedback.FieldIdempotencyKey:
 		return m.OldIdempotencyKey(ctx)
 	}
@@ -4471,6 +4536,13 @@ func (m *FeedbackMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetStatus(v)
 		return nil
+	case feedback.FieldVoteCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVoteCount(v)
+		return nil
 	case feedback.FieldIdempotencyKey:
 		v, ok := value.(string)
 		if !ok {
@@ -4492,6 +4564,9 @@ func (m *FeedbackMutation) AddedFields() []string {
 	if m.addminutes_saved_per_day != nil {
 		fields = append(fields, feedback.FieldMinutesSavedPerDay)
 	}
+	if m.addvote_count != nil {
+		fields = append(fields, feedback.FieldVoteCount)
+	}
 	return fields
 }
 
@@ -4504,6 +4579,8 @@ func (m *FeedbackMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedRating()
 	case feedback.FieldMinutesSavedPerDay:
 		return m.AddedMinutesSavedPerDay()
+	case feedback.FieldVoteCount:
+		return m.AddedVoteCount()
 	}
 	return nil, false
 }
@@ -4526,6 +4603,13 @@ func (m *FeedbackMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddMinutesSavedPerDay(v)
+		return nil
+	case feedback.FieldVoteCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVoteCount(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Feedback numeric field %s", name)
@@ -4625,6 +4709,9 @@ func (m *FeedbackMutation) ResetField(name string) error {
 		return nil
 	case feedback.FieldStatus:
 		m.ResetStatus()
+		return nil
+	case feedback.FieldVoteCount:
+		m.ResetVoteCount()
 		return nil
 	case feedback.FieldIdempotencyKey:
 		m.ResetIdempotencyKey()

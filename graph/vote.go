@@ -41,6 +41,9 @@ func addVote(ctx context.Context, client *ent.Client, feedbackID gid.ID) (*ent.F
 	case err != nil:
 		return nil, fmt.Errorf("vote on feedback %s: %w", fb.ID, err)
 	}
+	if err := countVotes(ctx, client, fb.ID, +1); err != nil {
+		return nil, err
+	}
 	record(ctx, change{
 		kind:        event.KindVOTE_ADDED,
 		workspace:   fb.WorkspaceID,
@@ -71,6 +74,9 @@ func removeVote(ctx context.Context, client *ent.Client, feedbackID gid.ID) (*en
 		return nil, fmt.Errorf("remove vote on feedback %s: %w", fb.ID, err)
 	}
 	if n > 0 {
+		if err := countVotes(ctx, client, fb.ID, -1); err != nil {
+			return nil, err
+		}
 		record(ctx, change{
 			kind:        event.KindVOTE_REMOVED,
 			workspace:   fb.WorkspaceID,
@@ -80,4 +86,14 @@ func removeVote(ctx context.Context, client *ent.Client, feedbackID gid.ID) (*en
 		})
 	}
 	return reloadOneFeedback(ctx, client, fb.ID)
+}
+
+// countVotes keeps feedback's vote count with its votes, in the same
+// transaction. The count is the server's bookkeeping, not an edit of the
+// feedback (which only editors may make), so it is written as the system.
+func countVotes(ctx context.Context, client *ent.Client, feedbackID gid.ID, delta int) error {
+	if err := client.Feedback.UpdateOneID(feedbackID).AddVoteCount(delta).Exec(system(ctx)); err != nil {
+		return fmt.Errorf("count votes on feedback %s: %w", feedbackID, err)
+	}
+	return nil
 }

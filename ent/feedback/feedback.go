@@ -45,6 +45,8 @@ const (
 	FieldMinutesSavedPerDay = "minutes_saved_per_day"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
+	// FieldVoteCount holds the string denoting the vote_count field in the database.
+	FieldVoteCount = "vote_count"
 	// FieldIdempotencyKey holds the string denoting the idempotency_key field in the database.
 	FieldIdempotencyKey = "idempotency_key"
 	// EdgeWorkspace holds the string denoting the workspace edge name in mutations.
@@ -139,6 +141,7 @@ var Columns = []string{
 	FieldRating,
 	FieldMinutesSavedPerDay,
 	FieldStatus,
+	FieldVoteCount,
 	FieldIdempotencyKey,
 }
 
@@ -172,6 +175,10 @@ var (
 	RatingValidator func(int) error
 	// MinutesSavedPerDayValidator is a validator for the "minutes_saved_per_day" field. It is called by the builders before save.
 	MinutesSavedPerDayValidator func(int) error
+	// DefaultVoteCount holds the default value on creation for the "vote_count" field.
+	DefaultVoteCount int
+	// VoteCountValidator is a validator for the "vote_count" field. It is called by the builders before save.
+	VoteCountValidator func(int) error
 	// IdempotencyKeyValidator is a validator for the "idempotency_key" field. It is called by the builders before save.
 	IdempotencyKeyValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
@@ -306,6 +313,11 @@ func ByMinutesSavedPerDay(opts ...sql.OrderTermOption) OrderOption {
 // ByStatus orders the results by the status field.
 func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldStatus, opts...).ToFunc()
+}
+
+// ByVoteCount orders the results by the vote_count field.
+func ByVoteCount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldVoteCount, opts...).ToFunc()
 }
 
 // ByIdempotencyKey orders the results by the idempotency_key field.

@@ -111,6 +111,11 @@ func MinutesSavedPerDay(v int) predicate.Feedback {
 	return predicate.Feedback(sql.FieldEQ(FieldMinutesSavedPerDay, v))
 }
 
+// VoteCount applies equality check predicate on the "vote_count" field. It's identical to VoteCountEQ.
+func VoteCount(v int) predicate.Feedback {
+	return predicate.Feedback(sql.FieldEQ(FieldVoteCount, v))
+}
+
 // IdempotencyKey applies equality check predicate on the "idempotency_key" field. It's identical to IdempotencyKeyEQ.
 func IdempotencyKey(v string) predicate.Feedback {
 	return predicate.Feedback(sql.FieldEQ(FieldIdempotencyKey, v))
@@ -539,6 +544,46 @@ func StatusIn(vs ...Status) predicate.Feedback {
 // StatusNotIn applies the NotIn predicate on the "status" field.
 func StatusNotIn(vs ...Status) predicate.Feedback {
 	return predicate.Feedback(sql.FieldNotIn(FieldStatus, vs...))
+}
+
+// VoteCountEQ applies the EQ predicate on the "vote_count" field.
+func VoteCountEQ(v int) predicate.Feedback {
+	return predicate.Feedback(sql.FieldEQ(FieldVoteCount, v))
+}
+
+// VoteCountNEQ applies the NEQ predicate on the "vote_count" field.
+func VoteCountNEQ(v int) predicate.Feedback {
+	return predicate.Feedback(sql.FieldNEQ(FieldVoteCount, v))
+}
+
+// VoteCountIn applies the In predicate on the "vote_count" field.
+func VoteCountIn(vs ...int) predicate.Feedback {
+	return predicate.Feedback(sql.FieldIn(FieldVoteCount, vs...))
+}
+
+// VoteCountNotIn applies the NotIn predicate on the "vote_count" field.
+func VoteCountNotIn(vs ...int) predicate.Feedback {
+	return predicate.Feedback(sql.FieldNotIn(FieldVoteCount, vs...))
+}
+
+// VoteCountGT applies the GT predicate on the "vote_count" field.
+func VoteCountGT(v int) predicate.Feedback {
+	return predicate.Feedback(sql.FieldGT(FieldVoteCount, v))
+}
+
+// VoteCountGTE applies the GTE predicate on the "vote_count" field.
+func VoteCountGTE(v int) predicate.Feedback {
+	return predicate.Feedback(sql.FieldGTE(FieldVoteCount, v))
+}
+
+// VoteCountLT applies the LT predicate on the "vote_count" field.
+func VoteCountLT(v int) predicate.Feedback {
+	return predicate.Feedback(sql.FieldLT(FieldVoteCount, v))
+}
+
+// VoteCountLTE applies the LTE predicate on the "vote_count" field.
+func VoteCountLTE(v int) predicate.Feedback {
+	return predicate.Feedback(sql.FieldLTE(FieldVoteCount, v))
 }
 
 // IdempotencyKeyEQ applies the EQ predicate on the "idempotency_key" field.

@@ -46,6 +46,14 @@ func (Feedback) Fields() []ent.Field {
 			Values("OPEN", "ACKNOWLEDGED", "PLANNED", "ADDRESSED", "VERIFIED", "DECLINED").
 			Default("OPEN").
 			Annotations(entgql.OrderField("STATUS")),
+		// entgql's edge-count orderings (VOTES_COUNT on the edge) are not
+		// used: they sort by a count from a LEFT JOIN that is NULL, not 0, for
+		// feedback without votes, which PostgreSQL sorts first when descending.
+		field.Int("vote_count").
+			Default(0).
+			NonNegative().
+			Annotations(entgql.OrderField("VOTE_COUNT"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)).
+			Comment("How many participants said \"me too\"; kept with each vote, so ordering by it is an index scan."),
 		field.String("idempotency_key").
 			Optional().
 			Nillable().
@@ -65,9 +73,9 @@ func (Feedback) Edges() []ent.Edge {
 		edge.To("trial", Trial.Type).Field("trial_id").Unique().Immutable(),
 		edge.From("addressed_in", Iteration.Type).Ref("addresses").Field("addressed_in_id").Unique(),
 		edge.To("comments", Comment.Type).
-			Annotations(entgql.RelayConnection(), entgql.OrderField("COMMENTS_COUNT")),
+			Annotations(entgql.RelayConnection()),
 		edge.To("votes", Vote.Type).
-			Annotations(entgql.RelayConnection(), entgql.OrderField("VOTES_COUNT")),
+			Annotations(entgql.RelayConnection()),
 	}
 }
 
@@ -76,6 +84,7 @@ func (Feedback) Indexes() []ent.Index {
 		index.Fields("iteration_id", "created_at"),
 		index.Fields("prototype_id", "created_at"),
 		index.Fields("prototype_id", "status"),
+		index.Fields("prototype_id", "vote_count"),
 		index.Fields("author_id", "idempotency_key").Unique(),
 		index.Fields("trial_id"),
 		index.Fields("addressed_in_id"),

@@ -65,9 +65,9 @@ func (Iteration) Edges() []ent.Edge {
 			Immutable().
 			Annotations(noInput),
 		edge.To("feedback", Feedback.Type).
-			Annotations(entgql.RelayConnection(), noInput, entgql.OrderField("FEEDBACK_COUNT")),
+			Annotations(entgql.RelayConnection(), noInput),
 		edge.To("trials", Trial.Type).
-			Annotations(entgql.RelayConnection(), noInput, entgql.OrderField("TRIALS_COUNT")),
+			Annotations(entgql.RelayConnection(), noInput),
 		edge.To("addresses", Feedback.Type).
 			Comment("The feedback this iteration answers: \"you said, we did\".").
 			Annotations(entgql.RelayConnection(), noInput),

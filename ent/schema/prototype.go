@@ -71,9 +71,9 @@ func (Prototype) Edges() []ent.Edge {
 			Required().
 			Annotations(noInput, entgql.Skip(entgql.SkipWhereInput)),
 		edge.To("iterations", Iteration.Type).
-			Annotations(entgql.RelayConnection(), noInput, entgql.OrderField("ITERATIONS_COUNT")),
+			Annotations(entgql.RelayConnection(), noInput),
 		edge.To("feedback", Feedback.Type).
-			Annotations(entgql.RelayConnection(), noInput, entgql.OrderField("FEEDBACK_COUNT")),
+			Annotations(entgql.RelayConnection(), noInput),
 		edge.To("participants", Participant.Type).
 			Annotations(entgql.RelayConnection(), noInput),
 		edge.To("timeline", Event.Type).
