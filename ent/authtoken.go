@@ -27,10 +27,12 @@ type AuthToken struct {
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// UserID holds the value of the "user_id" field.
 	UserID *gid.ID `json:"user_id,omitempty"`
-	// ParticipantID holds the value of the "participant_id" field.
+	// Set for a guest's token: the participant it acts as.
 	ParticipantID *gid.ID `json:"participant_id,omitempty"`
 	// TokenHash holds the value of the "token_hash" field.
 	TokenHash []byte `json:"-"`
+	// What the token is for, as its owner named it ("laptop", "CI").
+	Label string `json:"label,omitempty"`
 	// Scopes holds the value of the "scopes" field.
 	Scopes []string `json:"scopes,omitempty"`
 	// LastUsedAt holds the value of the "last_used_at" field.
@@ -54,8 +56,6 @@ type AuthTokenEdges struct {
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
 	loadedTypes [2]bool
-	// totalCount holds the count of the edges above.
-	totalCount [2]map[string]int
 }
 
 // UserOrErr returns the User value or an error if the edge
@@ -91,6 +91,8 @@ func (*AuthToken) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case authtoken.FieldID:
 			values[i] = new(gid.ID)
+		case authtoken.FieldLabel:
+			values[i] = new(sql.NullString)
 		case authtoken.FieldCreatedAt, authtoken.FieldUpdatedAt, authtoken.FieldLastUsedAt, authtoken.FieldExpiresAt, authtoken.FieldRevokedAt:
 			values[i] = new(sql.NullTime)
 		default:
@@ -145,6 +147,12 @@ func (_m *AuthToken) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field token_hash", values[i])
 			} else if value != nil {
 				_m.TokenHash = *value
+			}
+		case authtoken.FieldLabel:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field label", values[i])
+			} else if value.Valid {
+				_m.Label = value.String
 			}
 		case authtoken.FieldScopes:
 			if value, ok := values[i].(*[]byte); !ok {
@@ -238,6 +246,9 @@ func (_m *AuthToken) String() string {
 	}
 	builder.WriteString(", ")
 	builder.WriteString("token_hash=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("label=")
+	builder.WriteString(_m.Label)
 	builder.WriteString(", ")
 	builder.WriteString("scopes=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Scopes))

@@ -87,6 +87,20 @@ func (_c *AuthTokenCreate) SetTokenHash(v []byte) *AuthTokenCreate {
 	return _c
 }
 
+// SetLabel sets the "label" field.
+func (_c *AuthTokenCreate) SetLabel(v string) *AuthTokenCreate {
+	_c.mutation.SetLabel(v)
+	return _c
+}
+
+// SetNillableLabel sets the "label" field if the given value is not nil.
+func (_c *AuthTokenCreate) SetNillableLabel(v *string) *AuthTokenCreate {
+	if v != nil {
+		_c.SetLabel(*v)
+	}
+	return _c
+}
+
 // SetScopes sets the "scopes" field.
 func (_c *AuthTokenCreate) SetScopes(v []string) *AuthTokenCreate {
 	_c.mutation.SetScopes(v)
@@ -210,6 +224,10 @@ func (_c *AuthTokenCreate) defaults() error {
 		v := authtoken.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.Label(); !ok {
+		v := authtoken.DefaultLabel
+		_c.mutation.SetLabel(v)
+	}
 	if _, ok := _c.mutation.Scopes(); !ok {
 		v := authtoken.DefaultScopes
 		_c.mutation.SetScopes(v)
@@ -234,6 +252,14 @@ func (_c *AuthTokenCreate) check() error {
 	}
 	if _, ok := _c.mutation.TokenHash(); !ok {
 		return &ValidationError{Name: "token_hash", err: errors.New(`ent: missing required field "AuthToken.token_hash"`)}
+	}
+	if _, ok := _c.mutation.Label(); !ok {
+		return &ValidationError{Name: "label", err: errors.New(`ent: missing required field "AuthToken.label"`)}
+	}
+	if v, ok := _c.mutation.Label(); ok {
+		if err := authtoken.LabelValidator(v); err != nil {
+			return &ValidationError{Name: "label", err: fmt.Errorf(`ent: validator failed for field "AuthToken.label": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.Scopes(); !ok {
 		return &ValidationError{Name: "scopes", err: errors.New(`ent: missing required field "AuthToken.scopes"`)}
@@ -285,6 +311,10 @@ func (_c *AuthTokenCreate) createSpec() (*AuthToken, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.TokenHash(); ok {
 		_spec.SetField(authtoken.FieldTokenHash, field.TypeBytes, value)
 		_node.TokenHash = value
+	}
+	if value, ok := _c.mutation.Label(); ok {
+		_spec.SetField(authtoken.FieldLabel, field.TypeString, value)
+		_node.Label = value
 	}
 	if value, ok := _c.mutation.Scopes(); ok {
 		_spec.SetField(authtoken.FieldScopes, field.TypeJSON, value)
@@ -400,6 +430,36 @@ func (u *AuthTokenUpsert) UpdateUpdatedAt() *AuthTokenUpsert {
 	return u
 }
 
+// SetParticipantID sets the "participant_id" field.
+func (u *AuthTokenUpsert) SetParticipantID(v gid.ID) *AuthTokenUpsert {
+	u.Set(authtoken.FieldParticipantID, v)
+	return u
+}
+
+// UpdateParticipantID sets the "participant_id" field to the value that was provided on create.
+func (u *AuthTokenUpsert) UpdateParticipantID() *AuthTokenUpsert {
+	u.SetExcluded(authtoken.FieldParticipantID)
+	return u
+}
+
+// ClearParticipantID clears the value of the "participant_id" field.
+func (u *AuthTokenUpsert) ClearParticipantID() *AuthTokenUpsert {
+	u.SetNull(authtoken.FieldParticipantID)
+	return u
+}
+
+// SetLabel sets the "label" field.
+func (u *AuthTokenUpsert) SetLabel(v string) *AuthTokenUpsert {
+	u.Set(authtoken.FieldLabel, v)
+	return u
+}
+
+// UpdateLabel sets the "label" field to the value that was provided on create.
+func (u *AuthTokenUpsert) UpdateLabel() *AuthTokenUpsert {
+	u.SetExcluded(authtoken.FieldLabel)
+	return u
+}
+
 // SetScopes sets the "scopes" field.
 func (u *AuthTokenUpsert) SetScopes(v []string) *AuthTokenUpsert {
 	u.Set(authtoken.FieldScopes, v)
@@ -489,9 +549,6 @@ func (u *AuthTokenUpsertOne) UpdateNewValues() *AuthTokenUpsertOne {
 		if _, exists := u.create.mutation.UserID(); exists {
 			s.SetIgnore(authtoken.FieldUserID)
 		}
-		if _, exists := u.create.mutation.ParticipantID(); exists {
-			s.SetIgnore(authtoken.FieldParticipantID)
-		}
 		if _, exists := u.create.mutation.TokenHash(); exists {
 			s.SetIgnore(authtoken.FieldTokenHash)
 		}
@@ -537,6 +594,41 @@ func (u *AuthTokenUpsertOne) SetUpdatedAt(v time.Time) *AuthTokenUpsertOne {
 func (u *AuthTokenUpsertOne) UpdateUpdatedAt() *AuthTokenUpsertOne {
 	return u.Update(func(s *AuthTokenUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetParticipantID sets the "participant_id" field.
+func (u *AuthTokenUpsertOne) SetParticipantID(v gid.ID) *AuthTokenUpsertOne {
+	return u.Update(func(s *AuthTokenUpsert) {
+		s.SetParticipantID(v)
+	})
+}
+
+// UpdateParticipantID sets the "participant_id" field to the value that was provided on create.
+func (u *AuthTokenUpsertOne) UpdateParticipantID() *AuthTokenUpsertOne {
+	return u.Update(func(s *AuthTokenUpsert) {
+		s.UpdateParticipantID()
+	})
+}
+
+// ClearParticipantID clears the value of the "participant_id" field.
+func (u *AuthTokenUpsertOne) ClearParticipantID() *AuthTokenUpsertOne {
+	return u.Update(func(s *AuthTokenUpsert) {
+		s.ClearParticipantID()
+	})
+}
+
+// SetLabel sets the "label" field.
+func (u *AuthTokenUpsertOne) SetLabel(v string) *AuthTokenUpsertOne {
+	return u.Update(func(s *AuthTokenUpsert) {
+		s.SetLabel(v)
+	})
+}
+
+// UpdateLabel sets the "label" field to the value that was provided on create.
+func (u *AuthTokenUpsertOne) UpdateLabel() *AuthTokenUpsertOne {
+	return u.Update(func(s *AuthTokenUpsert) {
+		s.UpdateLabel()
 	})
 }
 
@@ -806,9 +898,6 @@ func (u *AuthTokenUpsertBulk) UpdateNewValues() *AuthTokenUpsertBulk {
 			if _, exists := b.mutation.UserID(); exists {
 				s.SetIgnore(authtoken.FieldUserID)
 			}
-			if _, exists := b.mutation.ParticipantID(); exists {
-				s.SetIgnore(authtoken.FieldParticipantID)
-			}
 			if _, exists := b.mutation.TokenHash(); exists {
 				s.SetIgnore(authtoken.FieldTokenHash)
 			}
@@ -855,6 +944,41 @@ func (u *AuthTokenUpsertBulk) SetUpdatedAt(v time.Time) *AuthTokenUpsertBulk {
 func (u *AuthTokenUpsertBulk) UpdateUpdatedAt() *AuthTokenUpsertBulk {
 	return u.Update(func(s *AuthTokenUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetParticipantID sets the "participant_id" field.
+func (u *AuthTokenUpsertBulk) SetParticipantID(v gid.ID) *AuthTokenUpsertBulk {
+	return u.Update(func(s *AuthTokenUpsert) {
+		s.SetParticipantID(v)
+	})
+}
+
+// UpdateParticipantID sets the "participant_id" field to the value that was provided on create.
+func (u *AuthTokenUpsertBulk) UpdateParticipantID() *AuthTokenUpsertBulk {
+	return u.Update(func(s *AuthTokenUpsert) {
+		s.UpdateParticipantID()
+	})
+}
+
+// ClearParticipantID clears the value of the "participant_id" field.
+func (u *AuthTokenUpsertBulk) ClearParticipantID() *AuthTokenUpsertBulk {
+	return u.Update(func(s *AuthTokenUpsert) {
+		s.ClearParticipantID()
+	})
+}
+
+// SetLabel sets the "label" field.
+func (u *AuthTokenUpsertBulk) SetLabel(v string) *AuthTokenUpsertBulk {
+	return u.Update(func(s *AuthTokenUpsert) {
+		s.SetLabel(v)
+	})
+}
+
+// UpdateLabel sets the "label" field to the value that was provided on create.
+func (u *AuthTokenUpsertBulk) UpdateLabel() *AuthTokenUpsertBulk {
+	return u.Update(func(s *AuthTokenUpsert) {
+		s.UpdateLabel()
 	})
 }
 

@@ -13,7 +13,9 @@ import (
 	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/protoloop/protoloop/ent/authtoken"
+	"github.com/protoloop/protoloop/ent/participant"
 	"github.com/protoloop/protoloop/ent/predicate"
+	"github.com/protoloop/protoloop/ent/schema/gid"
 )
 
 // AuthTokenUpdate is the builder for updating AuthToken entities.
@@ -33,6 +35,40 @@ func (_u *AuthTokenUpdate) Where(ps ...predicate.AuthToken) *AuthTokenUpdate {
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *AuthTokenUpdate) SetUpdatedAt(v time.Time) *AuthTokenUpdate {
 	_u.mutation.SetUpdatedAt(v)
+	return _u
+}
+
+// SetParticipantID sets the "participant_id" field.
+func (_u *AuthTokenUpdate) SetParticipantID(v gid.ID) *AuthTokenUpdate {
+	_u.mutation.SetParticipantID(v)
+	return _u
+}
+
+// SetNillableParticipantID sets the "participant_id" field if the given value is not nil.
+func (_u *AuthTokenUpdate) SetNillableParticipantID(v *gid.ID) *AuthTokenUpdate {
+	if v != nil {
+		_u.SetParticipantID(*v)
+	}
+	return _u
+}
+
+// ClearParticipantID clears the value of the "participant_id" field.
+func (_u *AuthTokenUpdate) ClearParticipantID() *AuthTokenUpdate {
+	_u.mutation.ClearParticipantID()
+	return _u
+}
+
+// SetLabel sets the "label" field.
+func (_u *AuthTokenUpdate) SetLabel(v string) *AuthTokenUpdate {
+	_u.mutation.SetLabel(v)
+	return _u
+}
+
+// SetNillableLabel sets the "label" field if the given value is not nil.
+func (_u *AuthTokenUpdate) SetNillableLabel(v *string) *AuthTokenUpdate {
+	if v != nil {
+		_u.SetLabel(*v)
+	}
 	return _u
 }
 
@@ -108,9 +144,20 @@ func (_u *AuthTokenUpdate) ClearRevokedAt() *AuthTokenUpdate {
 	return _u
 }
 
+// SetParticipant sets the "participant" edge to the Participant entity.
+func (_u *AuthTokenUpdate) SetParticipant(v *Participant) *AuthTokenUpdate {
+	return _u.SetParticipantID(v.ID)
+}
+
 // Mutation returns the AuthTokenMutation object of the builder.
 func (_u *AuthTokenUpdate) Mutation() *AuthTokenMutation {
 	return _u.mutation
+}
+
+// ClearParticipant clears the "participant" edge to the Participant entity.
+func (_u *AuthTokenUpdate) ClearParticipant() *AuthTokenUpdate {
+	_u.mutation.ClearParticipant()
+	return _u
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -155,6 +202,16 @@ func (_u *AuthTokenUpdate) defaults() error {
 	return nil
 }
 
+// check runs all checks and user-defined validators on the builder.
+func (_u *AuthTokenUpdate) check() error {
+	if v, ok := _u.mutation.Label(); ok {
+		if err := authtoken.LabelValidator(v); err != nil {
+			return &ValidationError{Name: "label", err: fmt.Errorf(`ent: validator failed for field "AuthToken.label": %w`, err)}
+		}
+	}
+	return nil
+}
+
 // Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
 func (_u *AuthTokenUpdate) Modify(modifiers ...func(u *sql.UpdateBuilder)) *AuthTokenUpdate {
 	_u.modifiers = append(_u.modifiers, modifiers...)
@@ -162,6 +219,9 @@ func (_u *AuthTokenUpdate) Modify(modifiers ...func(u *sql.UpdateBuilder)) *Auth
 }
 
 func (_u *AuthTokenUpdate) sqlSave(ctx context.Context) (_node int, err error) {
+	if err := _u.check(); err != nil {
+		return _node, err
+	}
 	_spec := sqlgraph.NewUpdateSpec(authtoken.Table, authtoken.Columns, sqlgraph.NewFieldSpec(authtoken.FieldID, field.TypeInt64))
 	if ps := _u.mutation.predicates; len(ps) > 0 {
 		_spec.Predicate = func(selector *sql.Selector) {
@@ -172,6 +232,9 @@ func (_u *AuthTokenUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(authtoken.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.Label(); ok {
+		_spec.SetField(authtoken.FieldLabel, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Scopes(); ok {
 		_spec.SetField(authtoken.FieldScopes, field.TypeJSON, value)
@@ -199,6 +262,35 @@ func (_u *AuthTokenUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.RevokedAtCleared() {
 		_spec.ClearField(authtoken.FieldRevokedAt, field.TypeTime)
 	}
+	if _u.mutation.ParticipantCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   authtoken.ParticipantTable,
+			Columns: []string{authtoken.ParticipantColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(participant.FieldID, field.TypeInt64),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ParticipantIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   authtoken.ParticipantTable,
+			Columns: []string{authtoken.ParticipantColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(participant.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -224,6 +316,40 @@ type AuthTokenUpdateOne struct {
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *AuthTokenUpdateOne) SetUpdatedAt(v time.Time) *AuthTokenUpdateOne {
 	_u.mutation.SetUpdatedAt(v)
+	return _u
+}
+
+// SetParticipantID sets the "participant_id" field.
+func (_u *AuthTokenUpdateOne) SetParticipantID(v gid.ID) *AuthTokenUpdateOne {
+	_u.mutation.SetParticipantID(v)
+	return _u
+}
+
+// SetNillableParticipantID sets the "participant_id" field if the given value is not nil.
+func (_u *AuthTokenUpdateOne) SetNillableParticipantID(v *gid.ID) *AuthTokenUpdateOne {
+	if v != nil {
+		_u.SetParticipantID(*v)
+	}
+	return _u
+}
+
+// ClearParticipantID clears the value of the "participant_id" field.
+func (_u *AuthTokenUpdateOne) ClearParticipantID() *AuthTokenUpdateOne {
+	_u.mutation.ClearParticipantID()
+	return _u
+}
+
+// SetLabel sets the "label" field.
+func (_u *AuthTokenUpdateOne) SetLabel(v string) *AuthTokenUpdateOne {
+	_u.mutation.SetLabel(v)
+	return _u
+}
+
+// SetNillableLabel sets the "label" field if the given value is not nil.
+func (_u *AuthTokenUpdateOne) SetNillableLabel(v *string) *AuthTokenUpdateOne {
+	if v != nil {
+		_u.SetLabel(*v)
+	}
 	return _u
 }
 
@@ -299,9 +425,20 @@ func (_u *AuthTokenUpdateOne) ClearRevokedAt() *AuthTokenUpdateOne {
 	return _u
 }
 
+// SetParticipant sets the "participant" edge to the Participant entity.
+func (_u *AuthTokenUpdateOne) SetParticipant(v *Participant) *AuthTokenUpdateOne {
+	return _u.SetParticipantID(v.ID)
+}
+
 // Mutation returns the AuthTokenMutation object of the builder.
 func (_u *AuthTokenUpdateOne) Mutation() *AuthTokenMutation {
 	return _u.mutation
+}
+
+// ClearParticipant clears the "participant" edge to the Participant entity.
+func (_u *AuthTokenUpdateOne) ClearParticipant() *AuthTokenUpdateOne {
+	_u.mutation.ClearParticipant()
+	return _u
 }
 
 // Where appends a list predicates to the AuthTokenUpdate builder.
@@ -359,6 +496,16 @@ func (_u *AuthTokenUpdateOne) defaults() error {
 	return nil
 }
 
+// check runs all checks and user-defined validators on the builder.
+func (_u *AuthTokenUpdateOne) check() error {
+	if v, ok := _u.mutation.Label(); ok {
+		if err := authtoken.LabelValidator(v); err != nil {
+			return &ValidationError{Name: "label", err: fmt.Errorf(`ent: validator failed for field "AuthToken.label": %w`, err)}
+		}
+	}
+	return nil
+}
+
 // Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
 func (_u *AuthTokenUpdateOne) Modify(modifiers ...func(u *sql.UpdateBuilder)) *AuthTokenUpdateOne {
 	_u.modifiers = append(_u.modifiers, modifiers...)
@@ -366,6 +513,9 @@ func (_u *AuthTokenUpdateOne) Modify(modifiers ...func(u *sql.UpdateBuilder)) *A
 }
 
 func (_u *AuthTokenUpdateOne) sqlSave(ctx context.Context) (_node *AuthToken, err error) {
+	if err := _u.check(); err != nil {
+		return _node, err
+	}
 	_spec := sqlgraph.NewUpdateSpec(authtoken.Table, authtoken.Columns, sqlgraph.NewFieldSpec(authtoken.FieldID, field.TypeInt64))
 	id, ok := _u.mutation.ID()
 	if !ok {
@@ -394,6 +544,9 @@ func (_u *AuthTokenUpdateOne) sqlSave(ctx context.Context) (_node *AuthToken, er
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(authtoken.FieldUpdatedAt, field.TypeTime, value)
 	}
+	if value, ok := _u.mutation.Label(); ok {
+		_spec.SetField(authtoken.FieldLabel, field.TypeString, value)
+	}
 	if value, ok := _u.mutation.Scopes(); ok {
 		_spec.SetField(authtoken.FieldScopes, field.TypeJSON, value)
 	}
@@ -419,6 +572,35 @@ func (_u *AuthTokenUpdateOne) sqlSave(ctx context.Context) (_node *AuthToken, er
 	}
 	if _u.mutation.RevokedAtCleared() {
 		_spec.ClearField(authtoken.FieldRevokedAt, field.TypeTime)
+	}
+	if _u.mutation.ParticipantCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   authtoken.ParticipantTable,
+			Columns: []string{authtoken.ParticipantColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(participant.FieldID, field.TypeInt64),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ParticipantIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   authtoken.ParticipantTable,
+			Columns: []string{authtoken.ParticipantColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(participant.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &AuthToken{config: _u.config}

@@ -2144,6 +2144,22 @@ func (c *PrototypeClient) QueryParticipants(_m *Prototype) *ParticipantQuery {
 	return query
 }
 
+// QueryInvites queries the invites edge of a Prototype.
+func (c *PrototypeClient) QueryInvites(_m *Prototype) *InviteQuery {
+	query := (&InviteClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(prototype.Table, prototype.FieldID, id),
+			sqlgraph.To(invite.Table, invite.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, true, prototype.InvitesTable, prototype.InvitesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryTimeline queries the timeline edge of a Prototype.
 func (c *PrototypeClient) QueryTimeline(_m *Prototype) *EventQuery {
 	query := (&EventClient{config: c.config}).Query()

@@ -43,6 +43,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			authtoken.FieldUserID:        {Type: field.TypeInt64, Column: authtoken.FieldUserID},
 			authtoken.FieldParticipantID: {Type: field.TypeInt64, Column: authtoken.FieldParticipantID},
 			authtoken.FieldTokenHash:     {Type: field.TypeBytes, Column: authtoken.FieldTokenHash},
+			authtoken.FieldLabel:         {Type: field.TypeString, Column: authtoken.FieldLabel},
 			authtoken.FieldScopes:        {Type: field.TypeJSON, Column: authtoken.FieldScopes},
 			authtoken.FieldLastUsedAt:    {Type: field.TypeTime, Column: authtoken.FieldLastUsedAt},
 			authtoken.FieldExpiresAt:     {Type: field.TypeTime, Column: authtoken.FieldExpiresAt},
@@ -217,16 +218,17 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "Prototype",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			prototype.FieldCreatedAt:   {Type: field.TypeTime, Column: prototype.FieldCreatedAt},
-			prototype.FieldUpdatedAt:   {Type: field.TypeTime, Column: prototype.FieldUpdatedAt},
-			prototype.FieldWorkspaceID: {Type: field.TypeInt64, Column: prototype.FieldWorkspaceID},
-			prototype.FieldOwnerID:     {Type: field.TypeInt64, Column: prototype.FieldOwnerID},
-			prototype.FieldTitle:       {Type: field.TypeString, Column: prototype.FieldTitle},
-			prototype.FieldSlug:        {Type: field.TypeString, Column: prototype.FieldSlug},
-			prototype.FieldProblem:     {Type: field.TypeString, Column: prototype.FieldProblem},
-			prototype.FieldMissionLink: {Type: field.TypeString, Column: prototype.FieldMissionLink},
-			prototype.FieldStatus:      {Type: field.TypeEnum, Column: prototype.FieldStatus},
-			prototype.FieldTags:        {Type: field.TypeJSON, Column: prototype.FieldTags},
+			prototype.FieldCreatedAt:    {Type: field.TypeTime, Column: prototype.FieldCreatedAt},
+			prototype.FieldUpdatedAt:    {Type: field.TypeTime, Column: prototype.FieldUpdatedAt},
+			prototype.FieldWorkspaceID:  {Type: field.TypeInt64, Column: prototype.FieldWorkspaceID},
+			prototype.FieldOwnerID:      {Type: field.TypeInt64, Column: prototype.FieldOwnerID},
+			prototype.FieldTitle:        {Type: field.TypeString, Column: prototype.FieldTitle},
+			prototype.FieldSlug:         {Type: field.TypeString, Column: prototype.FieldSlug},
+			prototype.FieldProblem:      {Type: field.TypeString, Column: prototype.FieldProblem},
+			prototype.FieldMissionLink:  {Type: field.TypeString, Column: prototype.FieldMissionLink},
+			prototype.FieldStatus:       {Type: field.TypeEnum, Column: prototype.FieldStatus},
+			prototype.FieldOpenFeedback: {Type: field.TypeBool, Column: prototype.FieldOpenFeedback},
+			prototype.FieldTags:         {Type: field.TypeJSON, Column: prototype.FieldTags},
 		},
 	}
 	graph.Nodes[9] = &sqlgraph.Node{
@@ -802,6 +804,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"Participant",
 	)
 	graph.MustAddE(
+		"invites",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   prototype.InvitesTable,
+			Columns: []string{prototype.InvitesColumn},
+			Bidi:    false,
+		},
+		"Prototype",
+		"Invite",
+	)
+	graph.MustAddE(
 		"timeline",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -1029,6 +1043,11 @@ func (f *AuthTokenFilter) WhereParticipantID(p entql.Int64P) {
 // WhereTokenHash applies the entql []byte predicate on the token_hash field.
 func (f *AuthTokenFilter) WhereTokenHash(p entql.BytesP) {
 	f.Where(p.Field(authtoken.FieldTokenHash))
+}
+
+// WhereLabel applies the entql string predicate on the label field.
+func (f *AuthTokenFilter) WhereLabel(p entql.StringP) {
+	f.Where(p.Field(authtoken.FieldLabel))
 }
 
 // WhereScopes applies the entql json.RawMessage predicate on the scopes field.
@@ -2250,6 +2269,11 @@ func (f *PrototypeFilter) WhereStatus(p entql.StringP) {
 	f.Where(p.Field(prototype.FieldStatus))
 }
 
+// WhereOpenFeedback applies the entql bool predicate on the open_feedback field.
+func (f *PrototypeFilter) WhereOpenFeedback(p entql.BoolP) {
+	f.Where(p.Field(prototype.FieldOpenFeedback))
+}
+
 // WhereTags applies the entql json.RawMessage predicate on the tags field.
 func (f *PrototypeFilter) WhereTags(p entql.BytesP) {
 	f.Where(p.Field(prototype.FieldTags))
@@ -2319,6 +2343,20 @@ func (f *PrototypeFilter) WhereHasParticipants() {
 // WhereHasParticipantsWith applies a predicate to check if query has an edge participants with a given conditions (other predicates).
 func (f *PrototypeFilter) WhereHasParticipantsWith(preds ...predicate.Participant) {
 	f.Where(entql.HasEdgeWith("participants", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasInvites applies a predicate to check if query has an edge invites.
+func (f *PrototypeFilter) WhereHasInvites() {
+	f.Where(entql.HasEdge("invites"))
+}
+
+// WhereHasInvitesWith applies a predicate to check if query has an edge invites with a given conditions (other predicates).
+func (f *PrototypeFilter) WhereHasInvitesWith(preds ...predicate.Invite) {
+	f.Where(entql.HasEdgeWith("invites", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}

@@ -10,9 +10,11 @@ import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/protoloop/protoloop/ent/authtoken"
 	"github.com/protoloop/protoloop/ent/comment"
 	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/ent/feedback"
+	"github.com/protoloop/protoloop/ent/invite"
 	"github.com/protoloop/protoloop/ent/iteration"
 	"github.com/protoloop/protoloop/ent/membership"
 	"github.com/protoloop/protoloop/ent/participant"
@@ -23,6 +25,122 @@ import (
 	"github.com/protoloop/protoloop/ent/vote"
 	"github.com/protoloop/protoloop/ent/workspace"
 )
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *AuthTokenQuery) CollectFields(ctx context.Context, satisfies ...string) (*AuthTokenQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *AuthTokenQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(authtoken.Columns))
+		selectedFields = []string{authtoken.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[authtoken.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, authtoken.FieldCreatedAt)
+				fieldSeen[authtoken.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[authtoken.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, authtoken.FieldUpdatedAt)
+				fieldSeen[authtoken.FieldUpdatedAt] = struct{}{}
+			}
+		case "label":
+			if _, ok := fieldSeen[authtoken.FieldLabel]; !ok {
+				selectedFields = append(selectedFields, authtoken.FieldLabel)
+				fieldSeen[authtoken.FieldLabel] = struct{}{}
+			}
+		case "scopes":
+			if _, ok := fieldSeen[authtoken.FieldScopes]; !ok {
+				selectedFields = append(selectedFields, authtoken.FieldScopes)
+				fieldSeen[authtoken.FieldScopes] = struct{}{}
+			}
+		case "lastUsedAt":
+			if _, ok := fieldSeen[authtoken.FieldLastUsedAt]; !ok {
+				selectedFields = append(selectedFields, authtoken.FieldLastUsedAt)
+				fieldSeen[authtoken.FieldLastUsedAt] = struct{}{}
+			}
+		case "expiresAt":
+			if _, ok := fieldSeen[authtoken.FieldExpiresAt]; !ok {
+				selectedFields = append(selectedFields, authtoken.FieldExpiresAt)
+				fieldSeen[authtoken.FieldExpiresAt] = struct{}{}
+			}
+		case "revokedAt":
+			if _, ok := fieldSeen[authtoken.FieldRevokedAt]; !ok {
+				selectedFields = append(selectedFields, authtoken.FieldRevokedAt)
+				fieldSeen[authtoken.FieldRevokedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type authtokenPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []AuthTokenPaginateOption
+}
+
+func newAuthTokenPaginateArgs(rv map[string]any) *authtokenPaginateArgs {
+	args := &authtokenPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &AuthTokenOrder{Field: &AuthTokenOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithAuthTokenOrder(order))
+			}
+		case *AuthTokenOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithAuthTokenOrder(v))
+			}
+		}
+	}
+	return args
+}
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *CommentQuery) CollectFields(ctx context.Context, satisfies ...string) (*CommentQuery, error) {
@@ -668,6 +786,152 @@ func newFeedbackPaginateArgs(rv map[string]any) *feedbackPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*FeedbackWhereInput); ok {
 		args.opts = append(args.opts, WithFeedbackFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *InviteQuery) CollectFields(ctx context.Context, satisfies ...string) (*InviteQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *InviteQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(invite.Columns))
+		selectedFields = []string{invite.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "prototype":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PrototypeClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, prototypeImplementors)...); err != nil {
+				return err
+			}
+			_q.withPrototype = query
+			if _, ok := fieldSeen[invite.FieldPrototypeID]; !ok {
+				selectedFields = append(selectedFields, invite.FieldPrototypeID)
+				fieldSeen[invite.FieldPrototypeID] = struct{}{}
+			}
+
+		case "createdBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withCreatedBy = query
+			if _, ok := fieldSeen[invite.FieldCreatedByID]; !ok {
+				selectedFields = append(selectedFields, invite.FieldCreatedByID)
+				fieldSeen[invite.FieldCreatedByID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[invite.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, invite.FieldCreatedAt)
+				fieldSeen[invite.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[invite.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, invite.FieldUpdatedAt)
+				fieldSeen[invite.FieldUpdatedAt] = struct{}{}
+			}
+		case "role":
+			if _, ok := fieldSeen[invite.FieldRole]; !ok {
+				selectedFields = append(selectedFields, invite.FieldRole)
+				fieldSeen[invite.FieldRole] = struct{}{}
+			}
+		case "expiresAt":
+			if _, ok := fieldSeen[invite.FieldExpiresAt]; !ok {
+				selectedFields = append(selectedFields, invite.FieldExpiresAt)
+				fieldSeen[invite.FieldExpiresAt] = struct{}{}
+			}
+		case "maxUses":
+			if _, ok := fieldSeen[invite.FieldMaxUses]; !ok {
+				selectedFields = append(selectedFields, invite.FieldMaxUses)
+				fieldSeen[invite.FieldMaxUses] = struct{}{}
+			}
+		case "uses":
+			if _, ok := fieldSeen[invite.FieldUses]; !ok {
+				selectedFields = append(selectedFields, invite.FieldUses)
+				fieldSeen[invite.FieldUses] = struct{}{}
+			}
+		case "revokedAt":
+			if _, ok := fieldSeen[invite.FieldRevokedAt]; !ok {
+				selectedFields = append(selectedFields, invite.FieldRevokedAt)
+				fieldSeen[invite.FieldRevokedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type invitePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []InvitePaginateOption
+}
+
+func newInvitePaginateArgs(rv map[string]any) *invitePaginateArgs {
+	args := &invitePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &InviteOrder{Field: &InviteOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithInviteOrder(order))
+			}
+		case *InviteOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithInviteOrder(v))
+			}
+		}
 	}
 	return args
 }
@@ -1657,6 +1921,95 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				*wq = *query
 			})
 
+		case "invites":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InviteClient{config: _q.config}).Query()
+			)
+			args := newInvitePaginateArgs(fieldArgs(ctx, nil, path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newInvitePager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*Prototype) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID gid.ID `sql:"prototype_id"`
+							Count  int    `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							s.Where(sql.InValues(s.C(prototype.InvitesColumn), ids...))
+						})
+						if err := query.GroupBy(prototype.InvitesColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[gid.ID]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[5] == nil {
+								nodes[i].Edges.totalCount[5] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[5][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Prototype) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.Invites)
+							if nodes[i].Edges.totalCount[5] == nil {
+								nodes[i].Edges.totalCount[5] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[5][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, inviteImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(prototype.InvitesColumn, limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedInvites(alias, func(wq *InviteQuery) {
+				*wq = *query
+			})
+
 		case "timeline":
 			var (
 				alias = field.Alias
@@ -1700,10 +2053,10 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 						}
 						for i := range nodes {
 							n := m[nodes[i].ID]
-							if nodes[i].Edges.totalCount[5] == nil {
-								nodes[i].Edges.totalCount[5] = make(map[string]int)
+							if nodes[i].Edges.totalCount[6] == nil {
+								nodes[i].Edges.totalCount[6] = make(map[string]int)
 							}
-							nodes[i].Edges.totalCount[5][alias] = n
+							nodes[i].Edges.totalCount[6][alias] = n
 						}
 						return nil
 					})
@@ -1711,10 +2064,10 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Prototype) error {
 						for i := range nodes {
 							n := len(nodes[i].Edges.Timeline)
-							if nodes[i].Edges.totalCount[5] == nil {
-								nodes[i].Edges.totalCount[5] = make(map[string]int)
+							if nodes[i].Edges.totalCount[6] == nil {
+								nodes[i].Edges.totalCount[6] = make(map[string]int)
 							}
-							nodes[i].Edges.totalCount[5][alias] = n
+							nodes[i].Edges.totalCount[6][alias] = n
 						}
 						return nil
 					})
@@ -1779,6 +2132,11 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 			if _, ok := fieldSeen[prototype.FieldStatus]; !ok {
 				selectedFields = append(selectedFields, prototype.FieldStatus)
 				fieldSeen[prototype.FieldStatus] = struct{}{}
+			}
+		case "openFeedback":
+			if _, ok := fieldSeen[prototype.FieldOpenFeedback]; !ok {
+				selectedFields = append(selectedFields, prototype.FieldOpenFeedback)
+				fieldSeen[prototype.FieldOpenFeedback] = struct{}{}
 			}
 		case "tags":
 			if _, ok := fieldSeen[prototype.FieldTags]; !ok {

@@ -134,6 +134,22 @@ func (_m *Feedback) Votes(
 	return _m.QueryVotes().Paginate(ctx, after, first, before, last, opts...)
 }
 
+func (_m *Invite) Prototype(ctx context.Context) (*Prototype, error) {
+	result, err := _m.Edges.PrototypeOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPrototype().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Invite) CreatedBy(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.CreatedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryCreatedBy().Only(ctx)
+	}
+	return result, err
+}
+
 func (_m *Iteration) Prototype(ctx context.Context) (*Prototype, error) {
 	result, err := _m.Edges.PrototypeOrErr()
 	if IsNotLoaded(err) {
@@ -316,6 +332,26 @@ func (_m *Prototype) Participants(
 	return _m.QueryParticipants().Paginate(ctx, after, first, before, last, opts...)
 }
 
+func (_m *Prototype) Invites(
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *InviteOrder,
+) (*InviteConnection, error) {
+	opts := []InvitePaginateOption{
+		WithInviteOrder(orderBy),
+	}
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	totalCount, hasTotalCount := _m.Edges.totalCount[5][alias]
+	if nodes, err := _m.NamedInvites(alias); err == nil || hasTotalCount {
+		pager, err := newInvitePager(opts, last != nil)
+		if err != nil {
+			return nil, err
+		}
+		conn := &InviteConnection{Edges: []*InviteEdge{}, TotalCount: totalCount}
+		conn.build(nodes, pager, after, first, before, last)
+		return conn, nil
+	}
+	return _m.QueryInvites().Paginate(ctx, after, first, before, last, opts...)
+}
+
 func (_m *Prototype) Timeline(
 	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *EventOrder, where *EventWhereInput,
 ) (*EventConnection, error) {
@@ -324,7 +360,7 @@ func (_m *Prototype) Timeline(
 		WithEventFilter(where.Filter),
 	}
 	alias := graphql.GetFieldContext(ctx).Field.Alias
-	totalCount, hasTotalCount := _m.Edges.totalCount[5][alias]
+	totalCount, hasTotalCount := _m.Edges.totalCount[6][alias]
 	if nodes, err := _m.NamedTimeline(alias); err == nil || hasTotalCount {
 		pager, err := newEventPager(opts, last != nil)
 		if err != nil {

@@ -68,12 +68,13 @@ func (c *IterationUpdateOne) SetInput(i UpdateIterationInput) *IterationUpdateOn
 
 // CreatePrototypeInput represents a mutation input for creating prototypes.
 type CreatePrototypeInput struct {
-	Title       string
-	Slug        string
-	Problem     *string
-	MissionLink *string
-	Tags        []string
-	WorkspaceID gid.ID
+	Title        string
+	Slug         string
+	Problem      *string
+	MissionLink  *string
+	OpenFeedback *bool
+	Tags         []string
+	WorkspaceID  gid.ID
 }
 
 // Mutate applies the CreatePrototypeInput on the PrototypeMutation builder.
@@ -85,6 +86,9 @@ func (i *CreatePrototypeInput) Mutate(m *PrototypeMutation) {
 	}
 	if v := i.MissionLink; v != nil {
 		m.SetMissionLink(*v)
+	}
+	if v := i.OpenFeedback; v != nil {
+		m.SetOpenFeedback(*v)
 	}
 	if v := i.Tags; v != nil {
 		m.SetTags(v)
@@ -100,12 +104,13 @@ func (c *PrototypeCreate) SetInput(i CreatePrototypeInput) *PrototypeCreate {
 
 // UpdatePrototypeInput represents a mutation input for updating prototypes.
 type UpdatePrototypeInput struct {
-	Title       *string
-	Slug        *string
-	Problem     *string
-	MissionLink *string
-	Tags        []string
-	AppendTags  []string
+	Title        *string
+	Slug         *string
+	Problem      *string
+	MissionLink  *string
+	OpenFeedback *bool
+	Tags         []string
+	AppendTags   []string
 }
 
 // Mutate applies the UpdatePrototypeInput on the PrototypeMutation builder.
@@ -121,6 +126,9 @@ func (i *UpdatePrototypeInput) Mutate(m *PrototypeMutation) {
 	}
 	if v := i.MissionLink; v != nil {
 		m.SetMissionLink(*v)
+	}
+	if v := i.OpenFeedback; v != nil {
+		m.SetOpenFeedback(*v)
 	}
 	if v := i.Tags; v != nil {
 		m.SetTags(v)

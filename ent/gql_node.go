@@ -14,9 +14,11 @@ import (
 	"entgo.io/ent/dialect/sql/schema"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/hashicorp/go-multierror"
+	"github.com/protoloop/protoloop/ent/authtoken"
 	"github.com/protoloop/protoloop/ent/comment"
 	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/ent/feedback"
+	"github.com/protoloop/protoloop/ent/invite"
 	"github.com/protoloop/protoloop/ent/iteration"
 	"github.com/protoloop/protoloop/ent/membership"
 	"github.com/protoloop/protoloop/ent/participant"
@@ -34,6 +36,11 @@ type Noder interface {
 	IsNode()
 }
 
+var authtokenImplementors = []string{"AuthToken", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*AuthToken) IsNode() {}
+
 var commentImplementors = []string{"Comment", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
@@ -48,6 +55,11 @@ var feedbackImplementors = []string{"Feedback", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Feedback) IsNode() {}
+
+var inviteImplementors = []string{"Invite", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Invite) IsNode() {}
 
 var iterationImplementors = []string{"Iteration", "Node"}
 
@@ -153,6 +165,19 @@ func (c *Client) Noder(ctx context.Context, id gid.ID, opts ...NodeOption) (_ No
 
 func (c *Client) noder(ctx context.Context, table string, id gid.ID) (Noder, error) {
 	switch table {
+	case authtoken.Table:
+		var uid gid.ID
+		if err := uid.UnmarshalGQL(id); err != nil {
+			return nil, err
+		}
+		query := c.AuthToken.Query().
+			Where(authtoken.ID(uid))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, authtokenImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case comment.Table:
 		var uid gid.ID
 		if err := uid.UnmarshalGQL(id); err != nil {
@@ -188,6 +213,19 @@ func (c *Client) noder(ctx context.Context, table string, id gid.ID) (Noder, err
 			Where(feedback.ID(uid))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, feedbackImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case invite.Table:
+		var uid gid.ID
+		if err := uid.UnmarshalGQL(id); err != nil {
+			return nil, err
+		}
+		query := c.Invite.Query().
+			Where(invite.ID(uid))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, inviteImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -369,6 +407,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []gid.ID) ([]Node
 		idmap[id] = append(idmap[id], &noders[i])
 	}
 	switch table {
+	case authtoken.Table:
+		query := c.AuthToken.Query().
+			Where(authtoken.IDIn(ids...))
+		query, err := query.CollectFields(ctx, authtokenImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case comment.Table:
 		query := c.Comment.Query().
 			Where(comment.IDIn(ids...))
@@ -405,6 +459,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []gid.ID) ([]Node
 		query := c.Feedback.Query().
 			Where(feedback.IDIn(ids...))
 		query, err := query.CollectFields(ctx, feedbackImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case invite.Table:
+		query := c.Invite.Query().
+			Where(invite.IDIn(ids...))
+		query, err := query.CollectFields(ctx, inviteImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -14,9 +14,11 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/protoloop/protoloop/ent/authtoken"
 	"github.com/protoloop/protoloop/ent/comment"
 	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/ent/feedback"
+	"github.com/protoloop/protoloop/ent/invite"
 	"github.com/protoloop/protoloop/ent/iteration"
 	"github.com/protoloop/protoloop/ent/membership"
 	"github.com/protoloop/protoloop/ent/participant"
@@ -107,6 +109,320 @@ func paginateLimit(first, last *int) int {
 		limit = *last + 1
 	}
 	return limit
+}
+
+// AuthTokenEdge is the edge representation of AuthToken.
+type AuthTokenEdge struct {
+	Node   *AuthToken `json:"node"`
+	Cursor Cursor     `json:"cursor"`
+}
+
+// AuthTokenConnection is the connection containing edges to AuthToken.
+type AuthTokenConnection struct {
+	Edges      []*AuthTokenEdge `json:"edges"`
+	PageInfo   PageInfo         `json:"pageInfo"`
+	TotalCount int              `json:"totalCount"`
+}
+
+func (c *AuthTokenConnection) build(nodes []*AuthToken, pager *authtokenPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *AuthToken
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *AuthToken {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *AuthToken {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*AuthTokenEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &AuthTokenEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// AuthTokenPaginateOption enables pagination customization.
+type AuthTokenPaginateOption func(*authtokenPager) error
+
+// WithAuthTokenOrder configures pagination ordering.
+func WithAuthTokenOrder(order *AuthTokenOrder) AuthTokenPaginateOption {
+	if order == nil {
+		order = DefaultAuthTokenOrder
+	}
+	o := *order
+	return func(pager *authtokenPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultAuthTokenOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithAuthTokenFilter configures pagination filter.
+func WithAuthTokenFilter(filter func(*AuthTokenQuery) (*AuthTokenQuery, error)) AuthTokenPaginateOption {
+	return func(pager *authtokenPager) error {
+		if filter == nil {
+			return errors.New("AuthTokenQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type authtokenPager struct {
+	reverse bool
+	order   *AuthTokenOrder
+	filter  func(*AuthTokenQuery) (*AuthTokenQuery, error)
+}
+
+func newAuthTokenPager(opts []AuthTokenPaginateOption, reverse bool) (*authtokenPager, error) {
+	pager := &authtokenPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultAuthTokenOrder
+	}
+	return pager, nil
+}
+
+func (p *authtokenPager) applyFilter(query *AuthTokenQuery) (*AuthTokenQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *authtokenPager) toCursor(_m *AuthToken) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *authtokenPager) applyCursors(query *AuthTokenQuery, after, before *Cursor) (*AuthTokenQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultAuthTokenOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *authtokenPager) applyOrder(query *AuthTokenQuery) *AuthTokenQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultAuthTokenOrder.Field {
+		query = query.Order(DefaultAuthTokenOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *authtokenPager) orderExpr(query *AuthTokenQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultAuthTokenOrder.Field {
+			b.Comma().Ident(DefaultAuthTokenOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to AuthToken.
+func (_m *AuthTokenQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...AuthTokenPaginateOption,
+) (*AuthTokenConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newAuthTokenPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &AuthTokenConnection{Edges: []*AuthTokenEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// AuthTokenOrderFieldCreatedAt orders AuthToken by created_at.
+	AuthTokenOrderFieldCreatedAt = &AuthTokenOrderField{
+		Value: func(_m *AuthToken) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: authtoken.FieldCreatedAt,
+		toTerm: authtoken.ByCreatedAt,
+		toCursor: func(_m *AuthToken) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// AuthTokenOrderFieldUpdatedAt orders AuthToken by updated_at.
+	AuthTokenOrderFieldUpdatedAt = &AuthTokenOrderField{
+		Value: func(_m *AuthToken) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: authtoken.FieldUpdatedAt,
+		toTerm: authtoken.ByUpdatedAt,
+		toCursor: func(_m *AuthToken) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f AuthTokenOrderField) String() string {
+	var str string
+	switch f.column {
+	case AuthTokenOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case AuthTokenOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f AuthTokenOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *AuthTokenOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("AuthTokenOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *AuthTokenOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *AuthTokenOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid AuthTokenOrderField", str)
+	}
+	return nil
+}
+
+// AuthTokenOrderField defines the ordering field of AuthToken.
+type AuthTokenOrderField struct {
+	// Value extracts the ordering value from the given AuthToken.
+	Value    func(*AuthToken) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) authtoken.OrderOption
+	toCursor func(*AuthToken) Cursor
+}
+
+// AuthTokenOrder defines the ordering of AuthToken.
+type AuthTokenOrder struct {
+	Direction OrderDirection       `json:"direction"`
+	Field     *AuthTokenOrderField `json:"field"`
+}
+
+// DefaultAuthTokenOrder is the default ordering of AuthToken.
+var DefaultAuthTokenOrder = &AuthTokenOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &AuthTokenOrderField{
+		Value: func(_m *AuthToken) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: authtoken.FieldID,
+		toTerm: authtoken.ByID,
+		toCursor: func(_m *AuthToken) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts AuthToken into AuthTokenEdge.
+func (_m *AuthToken) ToEdge(order *AuthTokenOrder) *AuthTokenEdge {
+	if order == nil {
+		order = DefaultAuthTokenOrder
+	}
+	return &AuthTokenEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
 }
 
 // CommentEdge is the edge representation of Comment.
@@ -1136,6 +1452,320 @@ func (_m *Feedback) ToEdge(order *FeedbackOrder) *FeedbackEdge {
 		order = DefaultFeedbackOrder
 	}
 	return &FeedbackEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// InviteEdge is the edge representation of Invite.
+type InviteEdge struct {
+	Node   *Invite `json:"node"`
+	Cursor Cursor  `json:"cursor"`
+}
+
+// InviteConnection is the connection containing edges to Invite.
+type InviteConnection struct {
+	Edges      []*InviteEdge `json:"edges"`
+	PageInfo   PageInfo      `json:"pageInfo"`
+	TotalCount int           `json:"totalCount"`
+}
+
+func (c *InviteConnection) build(nodes []*Invite, pager *invitePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Invite
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Invite {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Invite {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*InviteEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &InviteEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// InvitePaginateOption enables pagination customization.
+type InvitePaginateOption func(*invitePager) error
+
+// WithInviteOrder configures pagination ordering.
+func WithInviteOrder(order *InviteOrder) InvitePaginateOption {
+	if order == nil {
+		order = DefaultInviteOrder
+	}
+	o := *order
+	return func(pager *invitePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultInviteOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithInviteFilter configures pagination filter.
+func WithInviteFilter(filter func(*InviteQuery) (*InviteQuery, error)) InvitePaginateOption {
+	return func(pager *invitePager) error {
+		if filter == nil {
+			return errors.New("InviteQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type invitePager struct {
+	reverse bool
+	order   *InviteOrder
+	filter  func(*InviteQuery) (*InviteQuery, error)
+}
+
+func newInvitePager(opts []InvitePaginateOption, reverse bool) (*invitePager, error) {
+	pager := &invitePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultInviteOrder
+	}
+	return pager, nil
+}
+
+func (p *invitePager) applyFilter(query *InviteQuery) (*InviteQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *invitePager) toCursor(_m *Invite) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *invitePager) applyCursors(query *InviteQuery, after, before *Cursor) (*InviteQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultInviteOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *invitePager) applyOrder(query *InviteQuery) *InviteQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultInviteOrder.Field {
+		query = query.Order(DefaultInviteOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *invitePager) orderExpr(query *InviteQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultInviteOrder.Field {
+			b.Comma().Ident(DefaultInviteOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Invite.
+func (_m *InviteQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...InvitePaginateOption,
+) (*InviteConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newInvitePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &InviteConnection{Edges: []*InviteEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// InviteOrderFieldCreatedAt orders Invite by created_at.
+	InviteOrderFieldCreatedAt = &InviteOrderField{
+		Value: func(_m *Invite) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: invite.FieldCreatedAt,
+		toTerm: invite.ByCreatedAt,
+		toCursor: func(_m *Invite) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// InviteOrderFieldUpdatedAt orders Invite by updated_at.
+	InviteOrderFieldUpdatedAt = &InviteOrderField{
+		Value: func(_m *Invite) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: invite.FieldUpdatedAt,
+		toTerm: invite.ByUpdatedAt,
+		toCursor: func(_m *Invite) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f InviteOrderField) String() string {
+	var str string
+	switch f.column {
+	case InviteOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case InviteOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f InviteOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *InviteOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("InviteOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *InviteOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *InviteOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid InviteOrderField", str)
+	}
+	return nil
+}
+
+// InviteOrderField defines the ordering field of Invite.
+type InviteOrderField struct {
+	// Value extracts the ordering value from the given Invite.
+	Value    func(*Invite) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) invite.OrderOption
+	toCursor func(*Invite) Cursor
+}
+
+// InviteOrder defines the ordering of Invite.
+type InviteOrder struct {
+	Direction OrderDirection    `json:"direction"`
+	Field     *InviteOrderField `json:"field"`
+}
+
+// DefaultInviteOrder is the default ordering of Invite.
+var DefaultInviteOrder = &InviteOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &InviteOrderField{
+		Value: func(_m *Invite) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: invite.FieldID,
+		toTerm: invite.ByID,
+		toCursor: func(_m *Invite) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Invite into InviteEdge.
+func (_m *Invite) ToEdge(order *InviteOrder) *InviteEdge {
+	if order == nil {
+		order = DefaultInviteOrder
+	}
+	return &InviteEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

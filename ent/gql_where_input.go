@@ -2284,6 +2284,10 @@ type PrototypeWhereInput struct {
 	StatusIn    []prototype.Status `json:"statusIn,omitempty"`
 	StatusNotIn []prototype.Status `json:"statusNotIn,omitempty"`
 
+	// "open_feedback" field predicates.
+	OpenFeedback    *bool `json:"openFeedback,omitempty"`
+	OpenFeedbackNEQ *bool `json:"openFeedbackNEQ,omitempty"`
+
 	// "iterations" edge predicates.
 	HasIterations     *bool                  `json:"hasIterations,omitempty"`
 	HasIterationsWith []*IterationWhereInput `json:"hasIterationsWith,omitempty"`
@@ -2611,6 +2615,12 @@ func (i *PrototypeWhereInput) P() (predicate.Prototype, error) {
 	}
 	if len(i.StatusNotIn) > 0 {
 		predicates = append(predicates, prototype.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.OpenFeedback != nil {
+		predicates = append(predicates, prototype.OpenFeedbackEQ(*i.OpenFeedback))
+	}
+	if i.OpenFeedbackNEQ != nil {
+		predicates = append(predicates, prototype.OpenFeedbackNEQ(*i.OpenFeedbackNEQ))
 	}
 
 	if i.HasIterations != nil {

@@ -479,60 +479,6 @@ func (u *InviteUpsert) UpdateUpdatedAt() *InviteUpsert {
 	return u
 }
 
-// SetRole sets the "role" field.
-func (u *InviteUpsert) SetRole(v invite.Role) *InviteUpsert {
-	u.Set(invite.FieldRole, v)
-	return u
-}
-
-// UpdateRole sets the "role" field to the value that was provided on create.
-func (u *InviteUpsert) UpdateRole() *InviteUpsert {
-	u.SetExcluded(invite.FieldRole)
-	return u
-}
-
-// SetExpiresAt sets the "expires_at" field.
-func (u *InviteUpsert) SetExpiresAt(v time.Time) *InviteUpsert {
-	u.Set(invite.FieldExpiresAt, v)
-	return u
-}
-
-// UpdateExpiresAt sets the "expires_at" field to the value that was provided on create.
-func (u *InviteUpsert) UpdateExpiresAt() *InviteUpsert {
-	u.SetExcluded(invite.FieldExpiresAt)
-	return u
-}
-
-// ClearExpiresAt clears the value of the "expires_at" field.
-func (u *InviteUpsert) ClearExpiresAt() *InviteUpsert {
-	u.SetNull(invite.FieldExpiresAt)
-	return u
-}
-
-// SetMaxUses sets the "max_uses" field.
-func (u *InviteUpsert) SetMaxUses(v int) *InviteUpsert {
-	u.Set(invite.FieldMaxUses, v)
-	return u
-}
-
-// UpdateMaxUses sets the "max_uses" field to the value that was provided on create.
-func (u *InviteUpsert) UpdateMaxUses() *InviteUpsert {
-	u.SetExcluded(invite.FieldMaxUses)
-	return u
-}
-
-// AddMaxUses adds v to the "max_uses" field.
-func (u *InviteUpsert) AddMaxUses(v int) *InviteUpsert {
-	u.Add(invite.FieldMaxUses, v)
-	return u
-}
-
-// ClearMaxUses clears the value of the "max_uses" field.
-func (u *InviteUpsert) ClearMaxUses() *InviteUpsert {
-	u.SetNull(invite.FieldMaxUses)
-	return u
-}
-
 // SetUses sets the "uses" field.
 func (u *InviteUpsert) SetUses(v int) *InviteUpsert {
 	u.Set(invite.FieldUses, v)
@@ -598,8 +544,17 @@ func (u *InviteUpsertOne) UpdateNewValues() *InviteUpsertOne {
 		if _, exists := u.create.mutation.CreatedByID(); exists {
 			s.SetIgnore(invite.FieldCreatedByID)
 		}
+		if _, exists := u.create.mutation.Role(); exists {
+			s.SetIgnore(invite.FieldRole)
+		}
 		if _, exists := u.create.mutation.TokenHash(); exists {
 			s.SetIgnore(invite.FieldTokenHash)
+		}
+		if _, exists := u.create.mutation.ExpiresAt(); exists {
+			s.SetIgnore(invite.FieldExpiresAt)
+		}
+		if _, exists := u.create.mutation.MaxUses(); exists {
+			s.SetIgnore(invite.FieldMaxUses)
 		}
 	}))
 	return u
@@ -643,69 +598,6 @@ func (u *InviteUpsertOne) SetUpdatedAt(v time.Time) *InviteUpsertOne {
 func (u *InviteUpsertOne) UpdateUpdatedAt() *InviteUpsertOne {
 	return u.Update(func(s *InviteUpsert) {
 		s.UpdateUpdatedAt()
-	})
-}
-
-// SetRole sets the "role" field.
-func (u *InviteUpsertOne) SetRole(v invite.Role) *InviteUpsertOne {
-	return u.Update(func(s *InviteUpsert) {
-		s.SetRole(v)
-	})
-}
-
-// UpdateRole sets the "role" field to the value that was provided on create.
-func (u *InviteUpsertOne) UpdateRole() *InviteUpsertOne {
-	return u.Update(func(s *InviteUpsert) {
-		s.UpdateRole()
-	})
-}
-
-// SetExpiresAt sets the "expires_at" field.
-func (u *InviteUpsertOne) SetExpiresAt(v time.Time) *InviteUpsertOne {
-	return u.Update(func(s *InviteUpsert) {
-		s.SetExpiresAt(v)
-	})
-}
-
-// UpdateExpiresAt sets the "expires_at" field to the value that was provided on create.
-func (u *InviteUpsertOne) UpdateExpiresAt() *InviteUpsertOne {
-	return u.Update(func(s *InviteUpsert) {
-		s.UpdateExpiresAt()
-	})
-}
-
-// ClearExpiresAt clears the value of the "expires_at" field.
-func (u *InviteUpsertOne) ClearExpiresAt() *InviteUpsertOne {
-	return u.Update(func(s *InviteUpsert) {
-		s.ClearExpiresAt()
-	})
-}
-
-// SetMaxUses sets the "max_uses" field.
-func (u *InviteUpsertOne) SetMaxUses(v int) *InviteUpsertOne {
-	return u.Update(func(s *InviteUpsert) {
-		s.SetMaxUses(v)
-	})
-}
-
-// AddMaxUses adds v to the "max_uses" field.
-func (u *InviteUpsertOne) AddMaxUses(v int) *InviteUpsertOne {
-	return u.Update(func(s *InviteUpsert) {
-		s.AddMaxUses(v)
-	})
-}
-
-// UpdateMaxUses sets the "max_uses" field to the value that was provided on create.
-func (u *InviteUpsertOne) UpdateMaxUses() *InviteUpsertOne {
-	return u.Update(func(s *InviteUpsert) {
-		s.UpdateMaxUses()
-	})
-}
-
-// ClearMaxUses clears the value of the "max_uses" field.
-func (u *InviteUpsertOne) ClearMaxUses() *InviteUpsertOne {
-	return u.Update(func(s *InviteUpsert) {
-		s.ClearMaxUses()
 	})
 }
 
@@ -946,8 +838,17 @@ func (u *InviteUpsertBulk) UpdateNewValues() *InviteUpsertBulk {
 			if _, exists := b.mutation.CreatedByID(); exists {
 				s.SetIgnore(invite.FieldCreatedByID)
 			}
+			if _, exists := b.mutation.Role(); exists {
+				s.SetIgnore(invite.FieldRole)
+			}
 			if _, exists := b.mutation.TokenHash(); exists {
 				s.SetIgnore(invite.FieldTokenHash)
+			}
+			if _, exists := b.mutation.ExpiresAt(); exists {
+				s.SetIgnore(invite.FieldExpiresAt)
+			}
+			if _, exists := b.mutation.MaxUses(); exists {
+				s.SetIgnore(invite.FieldMaxUses)
 			}
 		}
 	}))
@@ -992,69 +893,6 @@ func (u *InviteUpsertBulk) SetUpdatedAt(v time.Time) *InviteUpsertBulk {
 func (u *InviteUpsertBulk) UpdateUpdatedAt() *InviteUpsertBulk {
 	return u.Update(func(s *InviteUpsert) {
 		s.UpdateUpdatedAt()
-	})
-}
-
-// SetRole sets the "role" field.
-func (u *InviteUpsertBulk) SetRole(v invite.Role) *InviteUpsertBulk {
-	return u.Update(func(s *InviteUpsert) {
-		s.SetRole(v)
-	})
-}
-
-// UpdateRole sets the "role" field to the value that was provided on create.
-func (u *InviteUpsertBulk) UpdateRole() *InviteUpsertBulk {
-	return u.Update(func(s *InviteUpsert) {
-		s.UpdateRole()
-	})
-}
-
-// SetExpiresAt sets the "expires_at" field.
-func (u *InviteUpsertBulk) SetExpiresAt(v time.Time) *InviteUpsertBulk {
-	return u.Update(func(s *InviteUpsert) {
-		s.SetExpiresAt(v)
-	})
-}
-
-// UpdateExpiresAt sets the "expires_at" field to the value that was provided on create.
-func (u *InviteUpsertBulk) UpdateExpiresAt() *InviteUpsertBulk {
-	return u.Update(func(s *InviteUpsert) {
-		s.UpdateExpiresAt()
-	})
-}
-
-// ClearExpiresAt clears the value of the "expires_at" field.
-func (u *InviteUpsertBulk) ClearExpiresAt() *InviteUpsertBulk {
-	return u.Update(func(s *InviteUpsert) {
-		s.ClearExpiresAt()
-	})
-}
-
-// SetMaxUses sets the "max_uses" field.
-func (u *InviteUpsertBulk) SetMaxUses(v int) *InviteUpsertBulk {
-	return u.Update(func(s *InviteUpsert) {
-		s.SetMaxUses(v)
-	})
-}
-
-// AddMaxUses adds v to the "max_uses" field.
-func (u *InviteUpsertBulk) AddMaxUses(v int) *InviteUpsertBulk {
-	return u.Update(func(s *InviteUpsert) {
-		s.AddMaxUses(v)
-	})
-}
-
-// UpdateMaxUses sets the "max_uses" field to the value that was provided on create.
-func (u *InviteUpsertBulk) UpdateMaxUses() *InviteUpsertBulk {
-	return u.Update(func(s *InviteUpsert) {
-		s.UpdateMaxUses()
-	})
-}
-
-// ClearMaxUses clears the value of the "max_uses" field.
-func (u *InviteUpsertBulk) ClearMaxUses() *InviteUpsertBulk {
-	return u.Update(func(s *InviteUpsert) {
-		s.ClearMaxUses()
 	})
 }
 

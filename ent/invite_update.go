@@ -35,67 +35,6 @@ func (_u *InviteUpdate) SetUpdatedAt(v time.Time) *InviteUpdate {
 	return _u
 }
 
-// SetRole sets the "role" field.
-func (_u *InviteUpdate) SetRole(v invite.Role) *InviteUpdate {
-	_u.mutation.SetRole(v)
-	return _u
-}
-
-// SetNillableRole sets the "role" field if the given value is not nil.
-func (_u *InviteUpdate) SetNillableRole(v *invite.Role) *InviteUpdate {
-	if v != nil {
-		_u.SetRole(*v)
-	}
-	return _u
-}
-
-// SetExpiresAt sets the "expires_at" field.
-func (_u *InviteUpdate) SetExpiresAt(v time.Time) *InviteUpdate {
-	_u.mutation.SetExpiresAt(v)
-	return _u
-}
-
-// SetNillableExpiresAt sets the "expires_at" field if the given value is not nil.
-func (_u *InviteUpdate) SetNillableExpiresAt(v *time.Time) *InviteUpdate {
-	if v != nil {
-		_u.SetExpiresAt(*v)
-	}
-	return _u
-}
-
-// ClearExpiresAt clears the value of the "expires_at" field.
-func (_u *InviteUpdate) ClearExpiresAt() *InviteUpdate {
-	_u.mutation.ClearExpiresAt()
-	return _u
-}
-
-// SetMaxUses sets the "max_uses" field.
-func (_u *InviteUpdate) SetMaxUses(v int) *InviteUpdate {
-	_u.mutation.ResetMaxUses()
-	_u.mutation.SetMaxUses(v)
-	return _u
-}
-
-// SetNillableMaxUses sets the "max_uses" field if the given value is not nil.
-func (_u *InviteUpdate) SetNillableMaxUses(v *int) *InviteUpdate {
-	if v != nil {
-		_u.SetMaxUses(*v)
-	}
-	return _u
-}
-
-// AddMaxUses adds value to the "max_uses" field.
-func (_u *InviteUpdate) AddMaxUses(v int) *InviteUpdate {
-	_u.mutation.AddMaxUses(v)
-	return _u
-}
-
-// ClearMaxUses clears the value of the "max_uses" field.
-func (_u *InviteUpdate) ClearMaxUses() *InviteUpdate {
-	_u.mutation.ClearMaxUses()
-	return _u
-}
-
 // SetUses sets the "uses" field.
 func (_u *InviteUpdate) SetUses(v int) *InviteUpdate {
 	_u.mutation.ResetUses()
@@ -186,16 +125,6 @@ func (_u *InviteUpdate) defaults() error {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *InviteUpdate) check() error {
-	if v, ok := _u.mutation.Role(); ok {
-		if err := invite.RoleValidator(v); err != nil {
-			return &ValidationError{Name: "role", err: fmt.Errorf(`ent: validator failed for field "Invite.role": %w`, err)}
-		}
-	}
-	if v, ok := _u.mutation.MaxUses(); ok {
-		if err := invite.MaxUsesValidator(v); err != nil {
-			return &ValidationError{Name: "max_uses", err: fmt.Errorf(`ent: validator failed for field "Invite.max_uses": %w`, err)}
-		}
-	}
 	if v, ok := _u.mutation.Uses(); ok {
 		if err := invite.UsesValidator(v); err != nil {
 			return &ValidationError{Name: "uses", err: fmt.Errorf(`ent: validator failed for field "Invite.uses": %w`, err)}
@@ -234,20 +163,8 @@ func (_u *InviteUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(invite.FieldUpdatedAt, field.TypeTime, value)
 	}
-	if value, ok := _u.mutation.Role(); ok {
-		_spec.SetField(invite.FieldRole, field.TypeEnum, value)
-	}
-	if value, ok := _u.mutation.ExpiresAt(); ok {
-		_spec.SetField(invite.FieldExpiresAt, field.TypeTime, value)
-	}
 	if _u.mutation.ExpiresAtCleared() {
 		_spec.ClearField(invite.FieldExpiresAt, field.TypeTime)
-	}
-	if value, ok := _u.mutation.MaxUses(); ok {
-		_spec.SetField(invite.FieldMaxUses, field.TypeInt, value)
-	}
-	if value, ok := _u.mutation.AddedMaxUses(); ok {
-		_spec.AddField(invite.FieldMaxUses, field.TypeInt, value)
 	}
 	if _u.mutation.MaxUsesCleared() {
 		_spec.ClearField(invite.FieldMaxUses, field.TypeInt)
@@ -289,67 +206,6 @@ type InviteUpdateOne struct {
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *InviteUpdateOne) SetUpdatedAt(v time.Time) *InviteUpdateOne {
 	_u.mutation.SetUpdatedAt(v)
-	return _u
-}
-
-// SetRole sets the "role" field.
-func (_u *InviteUpdateOne) SetRole(v invite.Role) *InviteUpdateOne {
-	_u.mutation.SetRole(v)
-	return _u
-}
-
-// SetNillableRole sets the "role" field if the given value is not nil.
-func (_u *InviteUpdateOne) SetNillableRole(v *invite.Role) *InviteUpdateOne {
-	if v != nil {
-		_u.SetRole(*v)
-	}
-	return _u
-}
-
-// SetExpiresAt sets the "expires_at" field.
-func (_u *InviteUpdateOne) SetExpiresAt(v time.Time) *InviteUpdateOne {
-	_u.mutation.SetExpiresAt(v)
-	return _u
-}
-
-// SetNillableExpiresAt sets the "expires_at" field if the given value is not nil.
-func (_u *InviteUpdateOne) SetNillableExpiresAt(v *time.Time) *InviteUpdateOne {
-	if v != nil {
-		_u.SetExpiresAt(*v)
-	}
-	return _u
-}
-
-// ClearExpiresAt clears the value of the "expires_at" field.
-func (_u *InviteUpdateOne) ClearExpiresAt() *InviteUpdateOne {
-	_u.mutation.ClearExpiresAt()
-	return _u
-}
-
-// SetMaxUses sets the "max_uses" field.
-func (_u *InviteUpdateOne) SetMaxUses(v int) *InviteUpdateOne {
-	_u.mutation.ResetMaxUses()
-	_u.mutation.SetMaxUses(v)
-	return _u
-}
-
-// SetNillableMaxUses sets the "max_uses" field if the given value is not nil.
-func (_u *InviteUpdateOne) SetNillableMaxUses(v *int) *InviteUpdateOne {
-	if v != nil {
-		_u.SetMaxUses(*v)
-	}
-	return _u
-}
-
-// AddMaxUses adds value to the "max_uses" field.
-func (_u *InviteUpdateOne) AddMaxUses(v int) *InviteUpdateOne {
-	_u.mutation.AddMaxUses(v)
-	return _u
-}
-
-// ClearMaxUses clears the value of the "max_uses" field.
-func (_u *InviteUpdateOne) ClearMaxUses() *InviteUpdateOne {
-	_u.mutation.ClearMaxUses()
 	return _u
 }
 
@@ -456,16 +312,6 @@ func (_u *InviteUpdateOne) defaults() error {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *InviteUpdateOne) check() error {
-	if v, ok := _u.mutation.Role(); ok {
-		if err := invite.RoleValidator(v); err != nil {
-			return &ValidationError{Name: "role", err: fmt.Errorf(`ent: validator failed for field "Invite.role": %w`, err)}
-		}
-	}
-	if v, ok := _u.mutation.MaxUses(); ok {
-		if err := invite.MaxUsesValidator(v); err != nil {
-			return &ValidationError{Name: "max_uses", err: fmt.Errorf(`ent: validator failed for field "Invite.max_uses": %w`, err)}
-		}
-	}
 	if v, ok := _u.mutation.Uses(); ok {
 		if err := invite.UsesValidator(v); err != nil {
 			return &ValidationError{Name: "uses", err: fmt.Errorf(`ent: validator failed for field "Invite.uses": %w`, err)}
@@ -521,20 +367,8 @@ func (_u *InviteUpdateOne) sqlSave(ctx context.Context) (_node *Invite, err erro
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(invite.FieldUpdatedAt, field.TypeTime, value)
 	}
-	if value, ok := _u.mutation.Role(); ok {
-		_spec.SetField(invite.FieldRole, field.TypeEnum, value)
-	}
-	if value, ok := _u.mutation.ExpiresAt(); ok {
-		_spec.SetField(invite.FieldExpiresAt, field.TypeTime, value)
-	}
 	if _u.mutation.ExpiresAtCleared() {
 		_spec.ClearField(invite.FieldExpiresAt, field.TypeTime)
-	}
-	if value, ok := _u.mutation.MaxUses(); ok {
-		_spec.SetField(invite.FieldMaxUses, field.TypeInt, value)
-	}
-	if value, ok := _u.mutation.AddedMaxUses(); ok {
-		_spec.AddField(invite.FieldMaxUses, field.TypeInt, value)
 	}
 	if _u.mutation.MaxUsesCleared() {
 		_spec.ClearField(invite.FieldMaxUses, field.TypeInt)

@@ -62,6 +62,7 @@ type AuthTokenMutation struct {
 	created_at         *time.Time
 	updated_at         *time.Time
 	token_hash         *[]byte
+	label              *string
 	scopes             *[]string
 	appendscopes       []string
 	last_used_at       *time.Time
@@ -387,6 +388,42 @@ func (m *AuthTokenMutation) ResetTokenHash() {
 	m.token_hash = nil
 }
 
+// SetLabel sets the "label" field.
+func (m *AuthTokenMutation) SetLabel(s string) {
+	m.label = &s
+}
+
+// Label returns the value of the "label" field in the mutation.
+func (m *AuthTokenMutation) Label() (r string, exists bool) {
+	v := m.label
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLabel returns the old "label" field's value of the AuthToken entity.
+// If the AuthToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuthTokenMutation) OldLabel(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLabel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLabel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLabel: %w", err)
+	}
+	return oldValue.Label, nil
+}
+
+// ResetLabel resets all changes to the "label" field.
+func (m *AuthTokenMutation) ResetLabel() {
+	m.label = nil
+}
+
 // SetScopes sets the "scopes" field.
 func (m *AuthTokenMutation) SetScopes(s []string) {
 	m.scopes = &s
@@ -673,7 +710,7 @@ func (m *AuthTokenMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AuthTokenMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 10)
 	if m.created_at != nil {
 		fields = append(fields, authtoken.FieldCreatedAt)
 	}
@@ -688,6 +725,9 @@ func (m *AuthTokenMutation) Fields() []string {
 	}
 	if m.token_hash != nil {
 		fields = append(fields, authtoken.FieldTokenHash)
+	}
+	if m.label != nil {
+		fields = append(fields, authtoken.FieldLabel)
 	}
 	if m.scopes != nil {
 		fields = append(fields, authtoken.FieldScopes)
@@ -719,6 +759,8 @@ func (m *AuthTokenMutation) Field(name string) (ent.Value, bool) {
 		return m.ParticipantID()
 	case authtoken.FieldTokenHash:
 		return m.TokenHash()
+	case authtoken.FieldLabel:
+		return m.Label()
 	case authtoken.FieldScopes:
 		return m.Scopes()
 	case authtoken.FieldLastUsedAt:
@@ -746,6 +788,8 @@ func (m *AuthTokenMutation) OldField(ctx context.Context, name string) (ent.Valu
 		return m.OldParticipantID(ctx)
 	case authtoken.FieldTokenHash:
 		return m.OldTokenHash(ctx)
+	case authtoken.FieldLabel:
+		return m.OldLabel(ctx)
 	case authtoken.FieldScopes:
 		return m.OldScopes(ctx)
 	case authtoken.FieldLastUsedAt:
@@ -797,6 +841,13 @@ func (m *AuthTokenMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetTokenHash(v)
+		return nil
+	case authtoken.FieldLabel:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLabel(v)
 		return nil
 	case authtoken.FieldScopes:
 		v, ok := value.([]string)
@@ -925,6 +976,9 @@ func (m *AuthTokenMutation) ResetField(name string) error {
 		return nil
 	case authtoken.FieldTokenHash:
 		m.ResetTokenHash()
+		return nil
+	case authtoken.FieldLabel:
+		m.ResetLabel()
 		return nil
 	case authtoken.FieldScopes:
 		m.ResetScopes()
@@ -9149,6 +9203,7 @@ type PrototypeMutation struct {
 	problem             *string
 	mission_link        *string
 	status              *prototype.Status
+	open_feedback       *bool
 	tags                *[]string
 	appendtags          []string
 	clearedFields       map[string]struct{}
@@ -9165,6 +9220,9 @@ type PrototypeMutation struct {
 	participants        map[gid.ID]struct{}
 	removedparticipants map[gid.ID]struct{}
 	clearedparticipants bool
+	invites             map[gid.ID]struct{}
+	removedinvites      map[gid.ID]struct{}
+	clearedinvites      bool
 	timeline            map[gid.ID]struct{}
 	removedtimeline     map[gid.ID]struct{}
 	clearedtimeline     bool
@@ -9601,6 +9659,42 @@ func (m *PrototypeMutation) ResetStatus() {
 	m.status = nil
 }
 
+// SetOpenFeedback sets the "open_feedback" field.
+func (m *PrototypeMutation) SetOpenFeedback(b bool) {
+	m.open_feedback = &b
+}
+
+// OpenFeedback returns the value of the "open_feedback" field in the mutation.
+func (m *PrototypeMutation) OpenFeedback() (r bool, exists bool) {
+	v := m.open_feedback
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOpenFeedback returns the old "open_feedback" field's value of the Prototype entity.
+// If the Prototype object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PrototypeMutation) OldOpenFeedback(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOpenFeedback is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOpenFeedback requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOpenFeedback: %w", err)
+	}
+	return oldValue.OpenFeedback, nil
+}
+
+// ResetOpenFeedback resets all changes to the "open_feedback" field.
+func (m *PrototypeMutation) ResetOpenFeedback() {
+	m.open_feedback = nil
+}
+
 // SetTags sets the "tags" field.
 func (m *PrototypeMutation) SetTags(s []string) {
 	m.tags = &s
@@ -9868,6 +9962,60 @@ func (m *PrototypeMutation) ResetParticipants() {
 	m.removedparticipants = nil
 }
 
+// AddInviteIDs adds the "invites" edge to the Invite entity by ids.
+func (m *PrototypeMutation) AddInviteIDs(ids ...gid.ID) {
+	if m.invites == nil {
+		m.invites = make(map[gid.ID]struct{})
+	}
+	for i := range ids {
+		m.invites[ids[i]] = struct{}{}
+	}
+}
+
+// ClearInvites clears the "invites" edge to the Invite entity.
+func (m *PrototypeMutation) ClearInvites() {
+	m.clearedinvites = true
+}
+
+// InvitesCleared reports if the "invites" edge to the Invite entity was cleared.
+func (m *PrototypeMutation) InvitesCleared() bool {
+	return m.clearedinvites
+}
+
+// RemoveInviteIDs removes the "invites" edge to the Invite entity by IDs.
+func (m *PrototypeMutation) RemoveInviteIDs(ids ...gid.ID) {
+	if m.removedinvites == nil {
+		m.removedinvites = make(map[gid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.invites, ids[i])
+		m.removedinvites[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedInvites returns the removed IDs of the "invites" edge to the Invite entity.
+func (m *PrototypeMutation) RemovedInvitesIDs() (ids []gid.ID) {
+	for id := range m.removedinvites {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// InvitesIDs returns the "invites" edge IDs in the mutation.
+func (m *PrototypeMutation) InvitesIDs() (ids []gid.ID) {
+	for id := range m.invites {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetInvites resets all changes to the "invites" edge.
+func (m *PrototypeMutation) ResetInvites() {
+	m.invites = nil
+	m.clearedinvites = false
+	m.removedinvites = nil
+}
+
 // AddTimelineIDs adds the "timeline" edge to the Event entity by ids.
 func (m *PrototypeMutation) AddTimelineIDs(ids ...gid.ID) {
 	if m.timeline == nil {
@@ -9956,7 +10104,7 @@ func (m *PrototypeMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PrototypeMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 11)
 	if m.created_at != nil {
 		fields = append(fields, prototype.FieldCreatedAt)
 	}
@@ -9983,6 +10131,9 @@ func (m *PrototypeMutation) Fields() []string {
 	}
 	if m.status != nil {
 		fields = append(fields, prototype.FieldStatus)
+	}
+	if m.open_feedback != nil {
+		fields = append(fields, prototype.FieldOpenFeedback)
 	}
 	if m.tags != nil {
 		fields = append(fields, prototype.FieldTags)
@@ -10013,6 +10164,8 @@ func (m *PrototypeMutation) Field(name string) (ent.Value, bool) {
 		return m.MissionLink()
 	case prototype.FieldStatus:
 		return m.Status()
+	case prototype.FieldOpenFeedback:
+		return m.OpenFeedback()
 	case prototype.FieldTags:
 		return m.Tags()
 	}
@@ -10042,6 +10195,8 @@ func (m *PrototypeMutation) OldField(ctx context.Context, name string) (ent.Valu
 		return m.OldMissionLink(ctx)
 	case prototype.FieldStatus:
 		return m.OldStatus(ctx)
+	case prototype.FieldOpenFeedback:
+		return m.OldOpenFeedback(ctx)
 	case prototype.FieldTags:
 		return m.OldTags(ctx)
 	}
@@ -10115,6 +10270,13 @@ func (m *PrototypeMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetStatus(v)
+		return nil
+	case prototype.FieldOpenFeedback:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOpenFeedback(v)
 		return nil
 	case prototype.FieldTags:
 		v, ok := value.([]string)
@@ -10202,6 +10364,9 @@ func (m *PrototypeMutation) ResetField(name string) error {
 	case prototype.FieldStatus:
 		m.ResetStatus()
 		return nil
+	case prototype.FieldOpenFeedback:
+		m.ResetOpenFeedback()
+		return nil
 	case prototype.FieldTags:
 		m.ResetTags()
 		return nil
@@ -10211,7 +10376,7 @@ func (m *PrototypeMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *PrototypeMutation) AddedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 7)
 	if m.workspace != nil {
 		edges = append(edges, prototype.EdgeWorkspace)
 	}
@@ -10226,6 +10391,9 @@ func (m *PrototypeMutation) AddedEdges() []string {
 	}
 	if m.participants != nil {
 		edges = append(edges, prototype.EdgeParticipants)
+	}
+	if m.invites != nil {
+		edges = append(edges, prototype.EdgeInvites)
 	}
 	if m.timeline != nil {
 		edges = append(edges, prototype.EdgeTimeline)
@@ -10263,6 +10431,12 @@ func (m *PrototypeMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case prototype.EdgeInvites:
+		ids := make([]ent.Value, 0, len(m.invites))
+		for id := range m.invites {
+			ids = append(ids, id)
+		}
+		return ids
 	case prototype.EdgeTimeline:
 		ids := make([]ent.Value, 0, len(m.timeline))
 		for id := range m.timeline {
@@ -10275,7 +10449,7 @@ func (m *PrototypeMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *PrototypeMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 7)
 	if m.removediterations != nil {
 		edges = append(edges, prototype.EdgeIterations)
 	}
@@ -10284,6 +10458,9 @@ func (m *PrototypeMutation) RemovedEdges() []string {
 	}
 	if m.removedparticipants != nil {
 		edges = append(edges, prototype.EdgeParticipants)
+	}
+	if m.removedinvites != nil {
+		edges = append(edges, prototype.EdgeInvites)
 	}
 	if m.removedtimeline != nil {
 		edges = append(edges, prototype.EdgeTimeline)
@@ -10313,6 +10490,12 @@ func (m *PrototypeMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case prototype.EdgeInvites:
+		ids := make([]ent.Value, 0, len(m.removedinvites))
+		for id := range m.removedinvites {
+			ids = append(ids, id)
+		}
+		return ids
 	case prototype.EdgeTimeline:
 		ids := make([]ent.Value, 0, len(m.removedtimeline))
 		for id := range m.removedtimeline {
@@ -10325,7 +10508,7 @@ func (m *PrototypeMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *PrototypeMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 7)
 	if m.clearedworkspace {
 		edges = append(edges, prototype.EdgeWorkspace)
 	}
@@ -10340,6 +10523,9 @@ func (m *PrototypeMutation) ClearedEdges() []string {
 	}
 	if m.clearedparticipants {
 		edges = append(edges, prototype.EdgeParticipants)
+	}
+	if m.clearedinvites {
+		edges = append(edges, prototype.EdgeInvites)
 	}
 	if m.clearedtimeline {
 		edges = append(edges, prototype.EdgeTimeline)
@@ -10361,6 +10547,8 @@ func (m *PrototypeMutation) EdgeCleared(name string) bool {
 		return m.clearedfeedback
 	case prototype.EdgeParticipants:
 		return m.clearedparticipants
+	case prototype.EdgeInvites:
+		return m.clearedinvites
 	case prototype.EdgeTimeline:
 		return m.clearedtimeline
 	}
@@ -10399,6 +10587,9 @@ func (m *PrototypeMutation) ResetEdge(name string) error {
 		return nil
 	case prototype.EdgeParticipants:
 		m.ResetParticipants()
+		return nil
+	case prototype.EdgeInvites:
+		m.ResetInvites()
 		return nil
 	case prototype.EdgeTimeline:
 		m.ResetTimeline()

@@ -39,6 +39,8 @@ type Prototype struct {
 	MissionLink string `json:"mission_link,omitempty"`
 	// Status holds the value of the "status" field.
 	Status prototype.Status `json:"status,omitempty"`
+	// Whether testers may see each other's names; otherwise they see only their own.
+	OpenFeedback bool `json:"open_feedback,omitempty"`
 	// Tags holds the value of the "tags" field.
 	Tags []string `json:"tags,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -59,17 +61,20 @@ type PrototypeEdges struct {
 	Feedback []*Feedback `json:"feedback,omitempty"`
 	// Participants holds the value of the participants edge.
 	Participants []*Participant `json:"participants,omitempty"`
+	// Invites holds the value of the invites edge.
+	Invites []*Invite `json:"invites,omitempty"`
 	// Timeline holds the value of the timeline edge.
 	Timeline []*Event `json:"timeline,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [6]bool
+	loadedTypes [7]bool
 	// totalCount holds the count of the edges above.
-	totalCount [6]map[string]int
+	totalCount [7]map[string]int
 
 	namedIterations   map[string][]*Iteration
 	namedFeedback     map[string][]*Feedback
 	namedParticipants map[string][]*Participant
+	namedInvites      map[string][]*Invite
 	namedTimeline     map[string][]*Event
 }
 
@@ -122,10 +127,19 @@ func (e PrototypeEdges) ParticipantsOrErr() ([]*Participant, error) {
 	return nil, &NotLoadedError{edge: "participants"}
 }
 
+// InvitesOrErr returns the Invites value or an error if the edge
+// was not loaded in eager-loading.
+func (e PrototypeEdges) InvitesOrErr() ([]*Invite, error) {
+	if e.loadedTypes[5] {
+		return e.Invites, nil
+	}
+	return nil, &NotLoadedError{edge: "invites"}
+}
+
 // TimelineOrErr returns the Timeline value or an error if the edge
 // was not loaded in eager-loading.
 func (e PrototypeEdges) TimelineOrErr() ([]*Event, error) {
-	if e.loadedTypes[5] {
+	if e.loadedTypes[6] {
 		return e.Timeline, nil
 	}
 	return nil, &NotLoadedError{edge: "timeline"}
@@ -140,6 +154,8 @@ func (*Prototype) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case prototype.FieldID, prototype.FieldWorkspaceID, prototype.FieldOwnerID:
 			values[i] = new(gid.ID)
+		case prototype.FieldOpenFeedback:
+			values[i] = new(sql.NullBool)
 		case prototype.FieldTitle, prototype.FieldSlug, prototype.FieldProblem, prototype.FieldMissionLink, prototype.FieldStatus:
 			values[i] = new(sql.NullString)
 		case prototype.FieldCreatedAt, prototype.FieldUpdatedAt:
@@ -219,6 +235,12 @@ func (_m *Prototype) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Status = prototype.Status(value.String)
 			}
+		case prototype.FieldOpenFeedback:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field open_feedback", values[i])
+			} else if value.Valid {
+				_m.OpenFeedback = value.Bool
+			}
 		case prototype.FieldTags:
 			if value, ok := values[i].(*[]byte); !ok {
 				return fmt.Errorf("unexpected type %T for field tags", values[i])
@@ -263,6 +285,11 @@ func (_m *Prototype) QueryFeedback() *FeedbackQuery {
 // QueryParticipants queries the "participants" edge of the Prototype entity.
 func (_m *Prototype) QueryParticipants() *ParticipantQuery {
 	return NewPrototypeClient(_m.config).QueryParticipants(_m)
+}
+
+// QueryInvites queries the "invites" edge of the Prototype entity.
+func (_m *Prototype) QueryInvites() *InviteQuery {
+	return NewPrototypeClient(_m.config).QueryInvites(_m)
 }
 
 // QueryTimeline queries the "timeline" edge of the Prototype entity.
@@ -319,6 +346,9 @@ func (_m *Prototype) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Status))
+	builder.WriteString(", ")
+	builder.WriteString("open_feedback=")
+	builder.WriteString(fmt.Sprintf("%v", _m.OpenFeedback))
 	builder.WriteString(", ")
 	builder.WriteString("tags=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Tags))
@@ -395,6 +425,30 @@ func (_m *Prototype) appendNamedParticipants(name string, edges ...*Participant)
 		_m.Edges.namedParticipants[name] = []*Participant{}
 	} else {
 		_m.Edges.namedParticipants[name] = append(_m.Edges.namedParticipants[name], edges...)
+	}
+}
+
+// NamedInvites returns the Invites named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Prototype) NamedInvites(name string) ([]*Invite, error) {
+	if _m.Edges.namedInvites == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedInvites[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Prototype) appendNamedInvites(name string, edges ...*Invite) {
+	if _m.Edges.namedInvites == nil {
+		_m.Edges.namedInvites = make(map[string][]*Invite)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedInvites[name] = []*Invite{}
+	} else {
+		_m.Edges.namedInvites[name] = append(_m.Edges.namedInvites[name], edges...)
 	}
 }
 

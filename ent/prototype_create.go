@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/ent/feedback"
+	"github.com/protoloop/protoloop/ent/invite"
 	"github.com/protoloop/protoloop/ent/iteration"
 	"github.com/protoloop/protoloop/ent/participant"
 	"github.com/protoloop/protoloop/ent/prototype"
@@ -123,6 +124,20 @@ func (_c *PrototypeCreate) SetNillableStatus(v *prototype.Status) *PrototypeCrea
 	return _c
 }
 
+// SetOpenFeedback sets the "open_feedback" field.
+func (_c *PrototypeCreate) SetOpenFeedback(v bool) *PrototypeCreate {
+	_c.mutation.SetOpenFeedback(v)
+	return _c
+}
+
+// SetNillableOpenFeedback sets the "open_feedback" field if the given value is not nil.
+func (_c *PrototypeCreate) SetNillableOpenFeedback(v *bool) *PrototypeCreate {
+	if v != nil {
+		_c.SetOpenFeedback(*v)
+	}
+	return _c
+}
+
 // SetTags sets the "tags" field.
 func (_c *PrototypeCreate) SetTags(v []string) *PrototypeCreate {
 	_c.mutation.SetTags(v)
@@ -196,6 +211,21 @@ func (_c *PrototypeCreate) AddParticipants(v ...*Participant) *PrototypeCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddParticipantIDs(ids...)
+}
+
+// AddInviteIDs adds the "invites" edge to the Invite entity by IDs.
+func (_c *PrototypeCreate) AddInviteIDs(ids ...gid.ID) *PrototypeCreate {
+	_c.mutation.AddInviteIDs(ids...)
+	return _c
+}
+
+// AddInvites adds the "invites" edges to the Invite entity.
+func (_c *PrototypeCreate) AddInvites(v ...*Invite) *PrototypeCreate {
+	ids := make([]gid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddInviteIDs(ids...)
 }
 
 // AddTimelineIDs adds the "timeline" edge to the Event entity by IDs.
@@ -276,6 +306,10 @@ func (_c *PrototypeCreate) defaults() error {
 		v := prototype.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.OpenFeedback(); !ok {
+		v := prototype.DefaultOpenFeedback
+		_c.mutation.SetOpenFeedback(v)
+	}
 	if _, ok := _c.mutation.Tags(); !ok {
 		v := prototype.DefaultTags
 		_c.mutation.SetTags(v)
@@ -343,6 +377,9 @@ func (_c *PrototypeCreate) check() error {
 		if err := prototype.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Prototype.status": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.OpenFeedback(); !ok {
+		return &ValidationError{Name: "open_feedback", err: errors.New(`ent: missing required field "Prototype.open_feedback"`)}
 	}
 	if _, ok := _c.mutation.Tags(); !ok {
 		return &ValidationError{Name: "tags", err: errors.New(`ent: missing required field "Prototype.tags"`)}
@@ -421,6 +458,10 @@ func (_c *PrototypeCreate) createSpec() (*Prototype, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Status(); ok {
 		_spec.SetField(prototype.FieldStatus, field.TypeEnum, value)
 		_node.Status = value
+	}
+	if value, ok := _c.mutation.OpenFeedback(); ok {
+		_spec.SetField(prototype.FieldOpenFeedback, field.TypeBool, value)
+		_node.OpenFeedback = value
 	}
 	if value, ok := _c.mutation.Tags(); ok {
 		_spec.SetField(prototype.FieldTags, field.TypeJSON, value)
@@ -501,6 +542,22 @@ func (_c *PrototypeCreate) createSpec() (*Prototype, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(participant.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.InvitesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   prototype.InvitesTable,
+			Columns: []string{prototype.InvitesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invite.FieldID, field.TypeInt64),
 			},
 		}
 		for _, k := range nodes {
@@ -657,6 +714,18 @@ func (u *PrototypeUpsert) SetStatus(v prototype.Status) *PrototypeUpsert {
 // UpdateStatus sets the "status" field to the value that was provided on create.
 func (u *PrototypeUpsert) UpdateStatus() *PrototypeUpsert {
 	u.SetExcluded(prototype.FieldStatus)
+	return u
+}
+
+// SetOpenFeedback sets the "open_feedback" field.
+func (u *PrototypeUpsert) SetOpenFeedback(v bool) *PrototypeUpsert {
+	u.Set(prototype.FieldOpenFeedback, v)
+	return u
+}
+
+// UpdateOpenFeedback sets the "open_feedback" field to the value that was provided on create.
+func (u *PrototypeUpsert) UpdateOpenFeedback() *PrototypeUpsert {
+	u.SetExcluded(prototype.FieldOpenFeedback)
 	return u
 }
 
@@ -821,6 +890,20 @@ func (u *PrototypeUpsertOne) SetStatus(v prototype.Status) *PrototypeUpsertOne {
 func (u *PrototypeUpsertOne) UpdateStatus() *PrototypeUpsertOne {
 	return u.Update(func(s *PrototypeUpsert) {
 		s.UpdateStatus()
+	})
+}
+
+// SetOpenFeedback sets the "open_feedback" field.
+func (u *PrototypeUpsertOne) SetOpenFeedback(v bool) *PrototypeUpsertOne {
+	return u.Update(func(s *PrototypeUpsert) {
+		s.SetOpenFeedback(v)
+	})
+}
+
+// UpdateOpenFeedback sets the "open_feedback" field to the value that was provided on create.
+func (u *PrototypeUpsertOne) UpdateOpenFeedback() *PrototypeUpsertOne {
+	return u.Update(func(s *PrototypeUpsert) {
+		s.UpdateOpenFeedback()
 	})
 }
 
@@ -1154,6 +1237,20 @@ func (u *PrototypeUpsertBulk) SetStatus(v prototype.Status) *PrototypeUpsertBulk
 func (u *PrototypeUpsertBulk) UpdateStatus() *PrototypeUpsertBulk {
 	return u.Update(func(s *PrototypeUpsert) {
 		s.UpdateStatus()
+	})
+}
+
+// SetOpenFeedback sets the "open_feedback" field.
+func (u *PrototypeUpsertBulk) SetOpenFeedback(v bool) *PrototypeUpsertBulk {
+	return u.Update(func(s *PrototypeUpsert) {
+		s.SetOpenFeedback(v)
+	})
+}
+
+// UpdateOpenFeedback sets the "open_feedback" field to the value that was provided on create.
+func (u *PrototypeUpsertBulk) UpdateOpenFeedback() *PrototypeUpsertBulk {
+	return u.Update(func(s *PrototypeUpsert) {
+		s.UpdateOpenFeedback()
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/ent/feedback"
+	"github.com/protoloop/protoloop/ent/invite"
 	"github.com/protoloop/protoloop/ent/iteration"
 	"github.com/protoloop/protoloop/ent/participant"
 	"github.com/protoloop/protoloop/ent/predicate"
@@ -37,12 +38,14 @@ type PrototypeQuery struct {
 	withIterations        *IterationQuery
 	withFeedback          *FeedbackQuery
 	withParticipants      *ParticipantQuery
+	withInvites           *InviteQuery
 	withTimeline          *EventQuery
 	loadTotal             []func(context.Context, []*Prototype) error
 	modifiers             []func(*sql.Selector)
 	withNamedIterations   map[string]*IterationQuery
 	withNamedFeedback     map[string]*FeedbackQuery
 	withNamedParticipants map[string]*ParticipantQuery
+	withNamedInvites      map[string]*InviteQuery
 	withNamedTimeline     map[string]*EventQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -183,6 +186,28 @@ func (_q *PrototypeQuery) QueryParticipants() *ParticipantQuery {
 			sqlgraph.From(prototype.Table, prototype.FieldID, selector),
 			sqlgraph.To(participant.Table, participant.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, prototype.ParticipantsTable, prototype.ParticipantsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryInvites chains the current query on the "invites" edge.
+func (_q *PrototypeQuery) QueryInvites() *InviteQuery {
+	query := (&InviteClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(prototype.Table, prototype.FieldID, selector),
+			sqlgraph.To(invite.Table, invite.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, true, prototype.InvitesTable, prototype.InvitesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -409,6 +434,7 @@ func (_q *PrototypeQuery) Clone() *PrototypeQuery {
 		withIterations:   _q.withIterations.Clone(),
 		withFeedback:     _q.withFeedback.Clone(),
 		withParticipants: _q.withParticipants.Clone(),
+		withInvites:      _q.withInvites.Clone(),
 		withTimeline:     _q.withTimeline.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
@@ -469,6 +495,17 @@ func (_q *PrototypeQuery) WithParticipants(opts ...func(*ParticipantQuery)) *Pro
 		opt(query)
 	}
 	_q.withParticipants = query
+	return _q
+}
+
+// WithInvites tells the query-builder to eager-load the nodes that are connected to
+// the "invites" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PrototypeQuery) WithInvites(opts ...func(*InviteQuery)) *PrototypeQuery {
+	query := (&InviteClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withInvites = query
 	return _q
 }
 
@@ -567,12 +604,13 @@ func (_q *PrototypeQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pr
 	var (
 		nodes       = []*Prototype{}
 		_spec       = _q.querySpec()
-		loadedTypes = [6]bool{
+		loadedTypes = [7]bool{
 			_q.withWorkspace != nil,
 			_q.withOwner != nil,
 			_q.withIterations != nil,
 			_q.withFeedback != nil,
 			_q.withParticipants != nil,
+			_q.withInvites != nil,
 			_q.withTimeline != nil,
 		}
 	)
@@ -630,6 +668,13 @@ func (_q *PrototypeQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pr
 			return nil, err
 		}
 	}
+	if query := _q.withInvites; query != nil {
+		if err := _q.loadInvites(ctx, query, nodes,
+			func(n *Prototype) { n.Edges.Invites = []*Invite{} },
+			func(n *Prototype, e *Invite) { n.Edges.Invites = append(n.Edges.Invites, e) }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withTimeline; query != nil {
 		if err := _q.loadTimeline(ctx, query, nodes,
 			func(n *Prototype) { n.Edges.Timeline = []*Event{} },
@@ -655,6 +700,13 @@ func (_q *PrototypeQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pr
 		if err := _q.loadParticipants(ctx, query, nodes,
 			func(n *Prototype) { n.appendNamedParticipants(name) },
 			func(n *Prototype, e *Participant) { n.appendNamedParticipants(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedInvites {
+		if err := _q.loadInvites(ctx, query, nodes,
+			func(n *Prototype) { n.appendNamedInvites(name) },
+			func(n *Prototype, e *Invite) { n.appendNamedInvites(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -806,6 +858,36 @@ func (_q *PrototypeQuery) loadParticipants(ctx context.Context, query *Participa
 	}
 	query.Where(predicate.Participant(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(prototype.ParticipantsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PrototypeID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "prototype_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PrototypeQuery) loadInvites(ctx context.Context, query *InviteQuery, nodes []*Prototype, init func(*Prototype), assign func(*Prototype, *Invite)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[gid.ID]*Prototype)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(invite.FieldPrototypeID)
+	}
+	query.Where(predicate.Invite(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(prototype.InvitesColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -1019,6 +1101,20 @@ func (_q *PrototypeQuery) WithNamedParticipants(name string, opts ...func(*Parti
 		_q.withNamedParticipants = make(map[string]*ParticipantQuery)
 	}
 	_q.withNamedParticipants[name] = query
+	return _q
+}
+
+// WithNamedInvites tells the query-builder to eager-load the nodes that are connected to the "invites"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PrototypeQuery) WithNamedInvites(name string, opts ...func(*InviteQuery)) *PrototypeQuery {
+	query := (&InviteClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedInvites == nil {
+		_q.withNamedInvites = make(map[string]*InviteQuery)
+	}
+	_q.withNamedInvites[name] = query
 	return _q
 }
 

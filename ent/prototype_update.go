@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/ent/feedback"
+	"github.com/protoloop/protoloop/ent/invite"
 	"github.com/protoloop/protoloop/ent/iteration"
 	"github.com/protoloop/protoloop/ent/participant"
 	"github.com/protoloop/protoloop/ent/predicate"
@@ -126,6 +127,20 @@ func (_u *PrototypeUpdate) SetNillableStatus(v *prototype.Status) *PrototypeUpda
 	return _u
 }
 
+// SetOpenFeedback sets the "open_feedback" field.
+func (_u *PrototypeUpdate) SetOpenFeedback(v bool) *PrototypeUpdate {
+	_u.mutation.SetOpenFeedback(v)
+	return _u
+}
+
+// SetNillableOpenFeedback sets the "open_feedback" field if the given value is not nil.
+func (_u *PrototypeUpdate) SetNillableOpenFeedback(v *bool) *PrototypeUpdate {
+	if v != nil {
+		_u.SetOpenFeedback(*v)
+	}
+	return _u
+}
+
 // SetTags sets the "tags" field.
 func (_u *PrototypeUpdate) SetTags(v []string) *PrototypeUpdate {
 	_u.mutation.SetTags(v)
@@ -186,6 +201,21 @@ func (_u *PrototypeUpdate) AddParticipants(v ...*Participant) *PrototypeUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.AddParticipantIDs(ids...)
+}
+
+// AddInviteIDs adds the "invites" edge to the Invite entity by IDs.
+func (_u *PrototypeUpdate) AddInviteIDs(ids ...gid.ID) *PrototypeUpdate {
+	_u.mutation.AddInviteIDs(ids...)
+	return _u
+}
+
+// AddInvites adds the "invites" edges to the Invite entity.
+func (_u *PrototypeUpdate) AddInvites(v ...*Invite) *PrototypeUpdate {
+	ids := make([]gid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddInviteIDs(ids...)
 }
 
 // AddTimelineIDs adds the "timeline" edge to the Event entity by IDs.
@@ -275,6 +305,27 @@ func (_u *PrototypeUpdate) RemoveParticipants(v ...*Participant) *PrototypeUpdat
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveParticipantIDs(ids...)
+}
+
+// ClearInvites clears all "invites" edges to the Invite entity.
+func (_u *PrototypeUpdate) ClearInvites() *PrototypeUpdate {
+	_u.mutation.ClearInvites()
+	return _u
+}
+
+// RemoveInviteIDs removes the "invites" edge to Invite entities by IDs.
+func (_u *PrototypeUpdate) RemoveInviteIDs(ids ...gid.ID) *PrototypeUpdate {
+	_u.mutation.RemoveInviteIDs(ids...)
+	return _u
+}
+
+// RemoveInvites removes "invites" edges to Invite entities.
+func (_u *PrototypeUpdate) RemoveInvites(v ...*Invite) *PrototypeUpdate {
+	ids := make([]gid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveInviteIDs(ids...)
 }
 
 // ClearTimeline clears all "timeline" edges to the Event entity.
@@ -416,6 +467,9 @@ func (_u *PrototypeUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(prototype.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.OpenFeedback(); ok {
+		_spec.SetField(prototype.FieldOpenFeedback, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.Tags(); ok {
 		_spec.SetField(prototype.FieldTags, field.TypeJSON, value)
@@ -589,6 +643,51 @@ func (_u *PrototypeUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.InvitesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   prototype.InvitesTable,
+			Columns: []string{prototype.InvitesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invite.FieldID, field.TypeInt64),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedInvitesIDs(); len(nodes) > 0 && !_u.mutation.InvitesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   prototype.InvitesTable,
+			Columns: []string{prototype.InvitesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invite.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.InvitesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   prototype.InvitesTable,
+			Columns: []string{prototype.InvitesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invite.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.TimelineCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -746,6 +845,20 @@ func (_u *PrototypeUpdateOne) SetNillableStatus(v *prototype.Status) *PrototypeU
 	return _u
 }
 
+// SetOpenFeedback sets the "open_feedback" field.
+func (_u *PrototypeUpdateOne) SetOpenFeedback(v bool) *PrototypeUpdateOne {
+	_u.mutation.SetOpenFeedback(v)
+	return _u
+}
+
+// SetNillableOpenFeedback sets the "open_feedback" field if the given value is not nil.
+func (_u *PrototypeUpdateOne) SetNillableOpenFeedback(v *bool) *PrototypeUpdateOne {
+	if v != nil {
+		_u.SetOpenFeedback(*v)
+	}
+	return _u
+}
+
 // SetTags sets the "tags" field.
 func (_u *PrototypeUpdateOne) SetTags(v []string) *PrototypeUpdateOne {
 	_u.mutation.SetTags(v)
@@ -806,6 +919,21 @@ func (_u *PrototypeUpdateOne) AddParticipants(v ...*Participant) *PrototypeUpdat
 		ids[i] = v[i].ID
 	}
 	return _u.AddParticipantIDs(ids...)
+}
+
+// AddInviteIDs adds the "invites" edge to the Invite entity by IDs.
+func (_u *PrototypeUpdateOne) AddInviteIDs(ids ...gid.ID) *PrototypeUpdateOne {
+	_u.mutation.AddInviteIDs(ids...)
+	return _u
+}
+
+// AddInvites adds the "invites" edges to the Invite entity.
+func (_u *PrototypeUpdateOne) AddInvites(v ...*Invite) *PrototypeUpdateOne {
+	ids := make([]gid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddInviteIDs(ids...)
 }
 
 // AddTimelineIDs adds the "timeline" edge to the Event entity by IDs.
@@ -895,6 +1023,27 @@ func (_u *PrototypeUpdateOne) RemoveParticipants(v ...*Participant) *PrototypeUp
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveParticipantIDs(ids...)
+}
+
+// ClearInvites clears all "invites" edges to the Invite entity.
+func (_u *PrototypeUpdateOne) ClearInvites() *PrototypeUpdateOne {
+	_u.mutation.ClearInvites()
+	return _u
+}
+
+// RemoveInviteIDs removes the "invites" edge to Invite entities by IDs.
+func (_u *PrototypeUpdateOne) RemoveInviteIDs(ids ...gid.ID) *PrototypeUpdateOne {
+	_u.mutation.RemoveInviteIDs(ids...)
+	return _u
+}
+
+// RemoveInvites removes "invites" edges to Invite entities.
+func (_u *PrototypeUpdateOne) RemoveInvites(v ...*Invite) *PrototypeUpdateOne {
+	ids := make([]gid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveInviteIDs(ids...)
 }
 
 // ClearTimeline clears all "timeline" edges to the Event entity.
@@ -1067,6 +1216,9 @@ func (_u *PrototypeUpdateOne) sqlSave(ctx context.Context) (_node *Prototype, er
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(prototype.FieldStatus, field.TypeEnum, value)
 	}
+	if value, ok := _u.mutation.OpenFeedback(); ok {
+		_spec.SetField(prototype.FieldOpenFeedback, field.TypeBool, value)
+	}
 	if value, ok := _u.mutation.Tags(); ok {
 		_spec.SetField(prototype.FieldTags, field.TypeJSON, value)
 	}
@@ -1232,6 +1384,51 @@ func (_u *PrototypeUpdateOne) sqlSave(ctx context.Context) (_node *Prototype, er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(participant.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.InvitesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   prototype.InvitesTable,
+			Columns: []string{prototype.InvitesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invite.FieldID, field.TypeInt64),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedInvitesIDs(); len(nodes) > 0 && !_u.mutation.InvitesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   prototype.InvitesTable,
+			Columns: []string{prototype.InvitesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invite.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.InvitesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   prototype.InvitesTable,
+			Columns: []string{prototype.InvitesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invite.FieldID, field.TypeInt64),
 			},
 		}
 		for _, k := range nodes {

@@ -12,6 +12,16 @@ import (
 	"github.com/protoloop/protoloop/ent/schema/gid"
 )
 
+// DisplayName is the resolver for the displayName field.
+func (r *participantResolver) DisplayName(ctx context.Context, obj *ent.Participant) (string, error) {
+	return participantName(ctx, obj), nil
+}
+
+// Email is the resolver for the email field.
+func (r *participantResolver) Email(ctx context.Context, obj *ent.Participant) (*string, error) {
+	return participantEmail(ctx, obj), nil
+}
+
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id gid.ID) (ent.Noder, error) {
 	return node(ctx, r.client, id)
@@ -25,6 +35,9 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []gid.ID) ([]ent.Noder, e
 // Event returns EventResolver implementation.
 func (r *Resolver) Event() EventResolver { return &eventResolver{r} }
 
+// Participant returns ParticipantResolver implementation.
+func (r *Resolver) Participant() ParticipantResolver { return &participantResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
@@ -35,8 +48,9 @@ func (r *Resolver) User() UserResolver { return &userResolver{r} }
 func (r *Resolver) Workspace() WorkspaceResolver { return &workspaceResolver{r} }
 
 type (
-	eventResolver     struct{ *Resolver }
-	queryResolver     struct{ *Resolver }
-	userResolver      struct{ *Resolver }
-	workspaceResolver struct{ *Resolver }
+	eventResolver       struct{ *Resolver }
+	participantResolver struct{ *Resolver }
+	queryResolver       struct{ *Resolver }
+	userResolver        struct{ *Resolver }
+	workspaceResolver   struct{ *Resolver }
 )

@@ -7,6 +7,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/feedback"
@@ -29,4 +30,14 @@ func (r *mutationResolver) SetFeedbackStatus(ctx context.Context, id gid.ID, sta
 // MarkAddressed is the resolver for the markAddressed field.
 func (r *mutationResolver) MarkAddressed(ctx context.Context, feedbackIDs []gid.ID, iterationID gid.ID) ([]*ent.Feedback, error) {
 	return markAddressed(ctx, ent.FromContext(ctx), r.dialect, feedbackIDs, iterationID)
+}
+
+// EditFeedback is the resolver for the editFeedback field.
+func (r *mutationResolver) EditFeedback(ctx context.Context, id gid.ID, input EditFeedbackInput) (*ent.Feedback, error) {
+	panic(fmt.Errorf("not implemented: EditFeedback - editFeedback"))
+}
+
+// RetractFeedback is the resolver for the retractFeedback field.
+func (r *mutationResolver) RetractFeedback(ctx context.Context, id gid.ID) (*ent.Feedback, error) {
+	panic(fmt.Errorf("not implemented: RetractFeedback - retractFeedback"))
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/ent/feedback"
+	"github.com/protoloop/protoloop/ent/invite"
 	"github.com/protoloop/protoloop/ent/iteration"
 	"github.com/protoloop/protoloop/ent/prototype"
 	"github.com/protoloop/protoloop/ent/schema/gid"
@@ -39,6 +40,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Event() EventResolver
 	Mutation() MutationResolver
+	Participant() ParticipantResolver
 	Query() QueryResolver
 	User() UserResolver
 	Workspace() WorkspaceResolver
@@ -51,6 +53,17 @@ type ComplexityRoot struct {
 	AuthPayload struct {
 		Token func(childComplexity int) int
 		User  func(childComplexity int) int
+	}
+
+	AuthToken struct {
+		CreatedAt  func(childComplexity int) int
+		ExpiresAt  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Label      func(childComplexity int) int
+		LastUsedAt func(childComplexity int) int
+		RevokedAt  func(childComplexity int) int
+		Scopes     func(childComplexity int) int
+		UpdatedAt  func(childComplexity int) int
 	}
 
 	Comment struct {
@@ -73,6 +86,11 @@ type ComplexityRoot struct {
 	CommentEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	CreateInvitePayload struct {
+		Invite func(childComplexity int) int
+		Token  func(childComplexity int) int
 	}
 
 	Event struct {
@@ -127,6 +145,30 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	Invite struct {
+		CreatedAt func(childComplexity int) int
+		CreatedBy func(childComplexity int) int
+		ExpiresAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		MaxUses   func(childComplexity int) int
+		Prototype func(childComplexity int) int
+		RevokedAt func(childComplexity int) int
+		Role      func(childComplexity int) int
+		UpdatedAt func(childComplexity int) int
+		Uses      func(childComplexity int) int
+	}
+
+	InviteConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	InviteEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Iteration struct {
 		Addresses   func(childComplexity int, after *entgql.Cursor[gid.ID], first *int, before *entgql.Cursor[gid.ID], last *int, orderBy *ent.FeedbackOrder, where *ent.FeedbackWhereInput) int
 		Changelog   func(childComplexity int) int
@@ -166,16 +208,26 @@ type ComplexityRoot struct {
 	Mutation struct {
 		AddComment         func(childComplexity int, input AddCommentInput) int
 		AddMember          func(childComplexity int, input AddMemberInput) int
+		ClaimGuest         func(childComplexity int, guestToken string) int
+		CreateInvite       func(childComplexity int, input CreateInviteInput) int
 		CreateIteration    func(childComplexity int, prototypeID gid.ID, input ent.CreateIterationInput) int
 		CreatePrototype    func(childComplexity int, input ent.CreatePrototypeInput) int
 		CreateWorkspace    func(childComplexity int, input ent.CreateWorkspaceInput) int
+		EditFeedback       func(childComplexity int, id gid.ID, input EditFeedbackInput) int
 		EndTrial           func(childComplexity int, id gid.ID, outcome trial.Outcome) int
 		LeaveFeedback      func(childComplexity int, input LeaveFeedbackInput) int
 		LogIn              func(childComplexity int, input LogInInput) int
+		LogOut             func(childComplexity int) int
 		MarkAddressed      func(childComplexity int, feedbackIDs []gid.ID, iterationID gid.ID) int
 		PublishIteration   func(childComplexity int, id gid.ID) int
+		RedeemInvite       func(childComplexity int, input RedeemInviteInput) int
+		RemoveMember       func(childComplexity int, id gid.ID) int
 		RetireIteration    func(childComplexity int, id gid.ID) int
+		RetractFeedback    func(childComplexity int, id gid.ID) int
+		RevokeInvite       func(childComplexity int, id gid.ID) int
+		RevokeToken        func(childComplexity int, id gid.ID) int
 		SetFeedbackStatus  func(childComplexity int, id gid.ID, status feedback.Status) int
+		SetMemberRole      func(childComplexity int, id gid.ID, role viewer.Role) int
 		SetPrototypeStatus func(childComplexity int, id gid.ID, status prototype.Status) int
 		SignUp             func(childComplexity int, input SignUpInput) int
 		StartTrial         func(childComplexity int, input StartTrialInput) int
@@ -218,8 +270,10 @@ type ComplexityRoot struct {
 		CreatedAt    func(childComplexity int) int
 		Feedback     func(childComplexity int, after *entgql.Cursor[gid.ID], first *int, before *entgql.Cursor[gid.ID], last *int, orderBy *ent.FeedbackOrder, where *ent.FeedbackWhereInput) int
 		ID           func(childComplexity int) int
+		Invites      func(childComplexity int, after *entgql.Cursor[gid.ID], first *int, before *entgql.Cursor[gid.ID], last *int, orderBy *ent.InviteOrder) int
 		Iterations   func(childComplexity int, after *entgql.Cursor[gid.ID], first *int, before *entgql.Cursor[gid.ID], last *int, orderBy *ent.IterationOrder, where *ent.IterationWhereInput) int
 		MissionLink  func(childComplexity int) int
+		OpenFeedback func(childComplexity int) int
 		Owner        func(childComplexity int) int
 		Participants func(childComplexity int, after *entgql.Cursor[gid.ID], first *int, before *entgql.Cursor[gid.ID], last *int, orderBy *ent.ParticipantOrder, where *ent.ParticipantWhereInput) int
 		Problem      func(childComplexity int) int
@@ -249,6 +303,12 @@ type ComplexityRoot struct {
 		Prototype func(childComplexity int, workspace string, slug string) int
 		Viewer    func(childComplexity int) int
 		Workspace func(childComplexity int, slug string) int
+	}
+
+	RedeemInvitePayload struct {
+		Participant func(childComplexity int) int
+		Prototype   func(childComplexity int) int
+		Token       func(childComplexity int) int
 	}
 
 	Trial struct {
@@ -283,6 +343,7 @@ type ComplexityRoot struct {
 		ID          func(childComplexity int) int
 		Memberships func(childComplexity int) int
 		Name        func(childComplexity int) int
+		Tokens      func(childComplexity int) int
 		UpdatedAt   func(childComplexity int) int
 	}
 
@@ -328,10 +389,18 @@ type EventResolver interface {
 	Subject(ctx context.Context, obj *ent.Event) (ent.Noder, error)
 }
 type MutationResolver interface {
+	RevokeToken(ctx context.Context, id gid.ID) (*ent.AuthToken, error)
+	LogOut(ctx context.Context) (bool, error)
 	AddComment(ctx context.Context, input AddCommentInput) (*ent.Comment, error)
 	LeaveFeedback(ctx context.Context, input LeaveFeedbackInput) (*ent.Feedback, error)
 	SetFeedbackStatus(ctx context.Context, id gid.ID, status feedback.Status) (*ent.Feedback, error)
 	MarkAddressed(ctx context.Context, feedbackIDs []gid.ID, iterationID gid.ID) ([]*ent.Feedback, error)
+	EditFeedback(ctx context.Context, id gid.ID, input EditFeedbackInput) (*ent.Feedback, error)
+	RetractFeedback(ctx context.Context, id gid.ID) (*ent.Feedback, error)
+	CreateInvite(ctx context.Context, input CreateInviteInput) (*CreateInvitePayload, error)
+	RevokeInvite(ctx context.Context, id gid.ID) (*ent.Invite, error)
+	RedeemInvite(ctx context.Context, input RedeemInviteInput) (*RedeemInvitePayload, error)
+	ClaimGuest(ctx context.Context, guestToken string) (*ent.Participant, error)
 	CreateIteration(ctx context.Context, prototypeID gid.ID, input ent.CreateIterationInput) (*ent.Iteration, error)
 	UpdateIteration(ctx context.Context, id gid.ID, input ent.UpdateIterationInput) (*ent.Iteration, error)
 	PublishIteration(ctx context.Context, id gid.ID) (*ent.Iteration, error)
@@ -348,6 +417,12 @@ type MutationResolver interface {
 	CreateWorkspace(ctx context.Context, input ent.CreateWorkspaceInput) (*ent.Workspace, error)
 	UpdateWorkspace(ctx context.Context, id gid.ID, input ent.UpdateWorkspaceInput) (*ent.Workspace, error)
 	AddMember(ctx context.Context, input AddMemberInput) (*ent.Membership, error)
+	SetMemberRole(ctx context.Context, id gid.ID, role viewer.Role) (*ent.Membership, error)
+	RemoveMember(ctx context.Context, id gid.ID) (*ent.Workspace, error)
+}
+type ParticipantResolver interface {
+	DisplayName(ctx context.Context, obj *ent.Participant) (string, error)
+	Email(ctx context.Context, obj *ent.Participant) (*string, error)
 }
 type QueryResolver interface {
 	Node(ctx context.Context, id gid.ID) (ent.Noder, error)
@@ -357,6 +432,7 @@ type QueryResolver interface {
 	Workspace(ctx context.Context, slug string) (*ent.Workspace, error)
 }
 type UserResolver interface {
+	Tokens(ctx context.Context, obj *ent.User) ([]*ent.AuthToken, error)
 	DisplayName(ctx context.Context, obj *ent.User) (string, error)
 }
 type WorkspaceResolver interface {
@@ -393,6 +469,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuthPayload.User(childComplexity), true
+
+	case "AuthToken.createdAt":
+		if e.ComplexityRoot.AuthToken.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuthToken.CreatedAt(childComplexity), true
+	case "AuthToken.expiresAt":
+		if e.ComplexityRoot.AuthToken.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuthToken.ExpiresAt(childComplexity), true
+	case "AuthToken.id":
+		if e.ComplexityRoot.AuthToken.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuthToken.ID(childComplexity), true
+	case "AuthToken.label":
+		if e.ComplexityRoot.AuthToken.Label == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuthToken.Label(childComplexity), true
+	case "AuthToken.lastUsedAt":
+		if e.ComplexityRoot.AuthToken.LastUsedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuthToken.LastUsedAt(childComplexity), true
+	case "AuthToken.revokedAt":
+		if e.ComplexityRoot.AuthToken.RevokedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuthToken.RevokedAt(childComplexity), true
+	case "AuthToken.scopes":
+		if e.ComplexityRoot.AuthToken.Scopes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuthToken.Scopes(childComplexity), true
+	case "AuthToken.updatedAt":
+		if e.ComplexityRoot.AuthToken.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuthToken.UpdatedAt(childComplexity), true
 
 	case "Comment.author":
 		if e.ComplexityRoot.Comment.Author == nil {
@@ -474,6 +599,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CommentEdge.Node(childComplexity), true
+
+	case "CreateInvitePayload.invite":
+		if e.ComplexityRoot.CreateInvitePayload.Invite == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateInvitePayload.Invite(childComplexity), true
+	case "CreateInvitePayload.token":
+		if e.ComplexityRoot.CreateInvitePayload.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateInvitePayload.Token(childComplexity), true
 
 	case "Event.actor":
 		if e.ComplexityRoot.Event.Actor == nil {
@@ -695,6 +833,99 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.FeedbackEdge.Node(childComplexity), true
 
+	case "Invite.createdAt":
+		if e.ComplexityRoot.Invite.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invite.CreatedAt(childComplexity), true
+	case "Invite.createdBy":
+		if e.ComplexityRoot.Invite.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invite.CreatedBy(childComplexity), true
+	case "Invite.expiresAt":
+		if e.ComplexityRoot.Invite.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invite.ExpiresAt(childComplexity), true
+	case "Invite.id":
+		if e.ComplexityRoot.Invite.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invite.ID(childComplexity), true
+	case "Invite.maxUses":
+		if e.ComplexityRoot.Invite.MaxUses == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invite.MaxUses(childComplexity), true
+	case "Invite.prototype":
+		if e.ComplexityRoot.Invite.Prototype == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invite.Prototype(childComplexity), true
+	case "Invite.revokedAt":
+		if e.ComplexityRoot.Invite.RevokedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invite.RevokedAt(childComplexity), true
+	case "Invite.role":
+		if e.ComplexityRoot.Invite.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invite.Role(childComplexity), true
+	case "Invite.updatedAt":
+		if e.ComplexityRoot.Invite.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invite.UpdatedAt(childComplexity), true
+	case "Invite.uses":
+		if e.ComplexityRoot.Invite.Uses == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invite.Uses(childComplexity), true
+
+	case "InviteConnection.edges":
+		if e.ComplexityRoot.InviteConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InviteConnection.Edges(childComplexity), true
+	case "InviteConnection.pageInfo":
+		if e.ComplexityRoot.InviteConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InviteConnection.PageInfo(childComplexity), true
+	case "InviteConnection.totalCount":
+		if e.ComplexityRoot.InviteConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InviteConnection.TotalCount(childComplexity), true
+
+	case "InviteEdge.cursor":
+		if e.ComplexityRoot.InviteEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InviteEdge.Cursor(childComplexity), true
+	case "InviteEdge.node":
+		if e.ComplexityRoot.InviteEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InviteEdge.Node(childComplexity), true
+
 	case "Iteration.addresses":
 		if e.ComplexityRoot.Iteration.Addresses == nil {
 			break
@@ -880,6 +1111,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddMember(childComplexity, args["input"].(AddMemberInput)), true
+	case "Mutation.claimGuest":
+		if e.ComplexityRoot.Mutation.ClaimGuest == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_claimGuest_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ClaimGuest(childComplexity, args["guestToken"].(string)), true
+	case "Mutation.createInvite":
+		if e.ComplexityRoot.Mutation.CreateInvite == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createInvite_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateInvite(childComplexity, args["input"].(CreateInviteInput)), true
 	case "Mutation.createIteration":
 		if e.ComplexityRoot.Mutation.CreateIteration == nil {
 			break
@@ -913,6 +1166,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateWorkspace(childComplexity, args["input"].(ent.CreateWorkspaceInput)), true
+	case "Mutation.editFeedback":
+		if e.ComplexityRoot.Mutation.EditFeedback == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_editFeedback_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EditFeedback(childComplexity, args["id"].(gid.ID), args["input"].(EditFeedbackInput)), true
 	case "Mutation.endTrial":
 		if e.ComplexityRoot.Mutation.EndTrial == nil {
 			break
@@ -946,6 +1210,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.LogIn(childComplexity, args["input"].(LogInInput)), true
+	case "Mutation.logOut":
+		if e.ComplexityRoot.Mutation.LogOut == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.LogOut(childComplexity), true
 	case "Mutation.markAddressed":
 		if e.ComplexityRoot.Mutation.MarkAddressed == nil {
 			break
@@ -968,6 +1238,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.PublishIteration(childComplexity, args["id"].(gid.ID)), true
+	case "Mutation.redeemInvite":
+		if e.ComplexityRoot.Mutation.RedeemInvite == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_redeemInvite_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RedeemInvite(childComplexity, args["input"].(RedeemInviteInput)), true
+	case "Mutation.removeMember":
+		if e.ComplexityRoot.Mutation.RemoveMember == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeMember_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveMember(childComplexity, args["id"].(gid.ID)), true
 	case "Mutation.retireIteration":
 		if e.ComplexityRoot.Mutation.RetireIteration == nil {
 			break
@@ -979,6 +1271,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RetireIteration(childComplexity, args["id"].(gid.ID)), true
+	case "Mutation.retractFeedback":
+		if e.ComplexityRoot.Mutation.RetractFeedback == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_retractFeedback_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RetractFeedback(childComplexity, args["id"].(gid.ID)), true
+	case "Mutation.revokeInvite":
+		if e.ComplexityRoot.Mutation.RevokeInvite == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeInvite_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeInvite(childComplexity, args["id"].(gid.ID)), true
+	case "Mutation.revokeToken":
+		if e.ComplexityRoot.Mutation.RevokeToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeToken(childComplexity, args["id"].(gid.ID)), true
 	case "Mutation.setFeedbackStatus":
 		if e.ComplexityRoot.Mutation.SetFeedbackStatus == nil {
 			break
@@ -990,6 +1315,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetFeedbackStatus(childComplexity, args["id"].(gid.ID), args["status"].(feedback.Status)), true
+	case "Mutation.setMemberRole":
+		if e.ComplexityRoot.Mutation.SetMemberRole == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setMemberRole_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetMemberRole(childComplexity, args["id"].(gid.ID), args["role"].(viewer.Role)), true
 	case "Mutation.setPrototypeStatus":
 		if e.ComplexityRoot.Mutation.SetPrototypeStatus == nil {
 			break
@@ -1202,6 +1538,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Prototype.ID(childComplexity), true
+	case "Prototype.invites":
+		if e.ComplexityRoot.Prototype.Invites == nil {
+			break
+		}
+
+		args, err := ec.field_Prototype_invites_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Prototype.Invites(childComplexity, args["after"].(*entgql.Cursor[gid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[gid.ID]), args["last"].(*int), args["orderBy"].(*ent.InviteOrder)), true
 	case "Prototype.iterations":
 		if e.ComplexityRoot.Prototype.Iterations == nil {
 			break
@@ -1219,6 +1566,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Prototype.MissionLink(childComplexity), true
+	case "Prototype.openFeedback":
+		if e.ComplexityRoot.Prototype.OpenFeedback == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Prototype.OpenFeedback(childComplexity), true
 	case "Prototype.owner":
 		if e.ComplexityRoot.Prototype.Owner == nil {
 			break
@@ -1373,6 +1726,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Workspace(childComplexity, args["slug"].(string)), true
 
+	case "RedeemInvitePayload.participant":
+		if e.ComplexityRoot.RedeemInvitePayload.Participant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RedeemInvitePayload.Participant(childComplexity), true
+	case "RedeemInvitePayload.prototype":
+		if e.ComplexityRoot.RedeemInvitePayload.Prototype == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RedeemInvitePayload.Prototype(childComplexity), true
+	case "RedeemInvitePayload.token":
+		if e.ComplexityRoot.RedeemInvitePayload.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RedeemInvitePayload.Token(childComplexity), true
+
 	case "Trial.createdAt":
 		if e.ComplexityRoot.Trial.CreatedAt == nil {
 			break
@@ -1508,6 +1880,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Name(childComplexity), true
+	case "User.tokens":
+		if e.ComplexityRoot.User.Tokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Tokens(childComplexity), true
 	case "User.updatedAt":
 		if e.ComplexityRoot.User.UpdatedAt == nil {
 			break
@@ -1655,15 +2033,19 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("AddCommentInput", ec.unmarshalInputAddCommentInput),
 			graphql.NewInputUnmarshaler("AddMemberInput", ec.unmarshalInputAddMemberInput),
+			graphql.NewInputUnmarshaler("AuthTokenOrder", ec.unmarshalInputAuthTokenOrder),
 			graphql.NewInputUnmarshaler("CommentOrder", ec.unmarshalInputCommentOrder),
 			graphql.NewInputUnmarshaler("CommentWhereInput", ec.unmarshalInputCommentWhereInput),
+			graphql.NewInputUnmarshaler("CreateInviteInput", ec.unmarshalInputCreateInviteInput),
 			graphql.NewInputUnmarshaler("CreateIterationInput", ec.unmarshalInputCreateIterationInput),
 			graphql.NewInputUnmarshaler("CreatePrototypeInput", ec.unmarshalInputCreatePrototypeInput),
 			graphql.NewInputUnmarshaler("CreateWorkspaceInput", ec.unmarshalInputCreateWorkspaceInput),
+			graphql.NewInputUnmarshaler("EditFeedbackInput", ec.unmarshalInputEditFeedbackInput),
 			graphql.NewInputUnmarshaler("EventOrder", ec.unmarshalInputEventOrder),
 			graphql.NewInputUnmarshaler("EventWhereInput", ec.unmarshalInputEventWhereInput),
 			graphql.NewInputUnmarshaler("FeedbackOrder", ec.unmarshalInputFeedbackOrder),
 			graphql.NewInputUnmarshaler("FeedbackWhereInput", ec.unmarshalInputFeedbackWhereInput),
+			graphql.NewInputUnmarshaler("InviteOrder", ec.unmarshalInputInviteOrder),
 			graphql.NewInputUnmarshaler("IterationOrder", ec.unmarshalInputIterationOrder),
 			graphql.NewInputUnmarshaler("IterationWhereInput", ec.unmarshalInputIterationWhereInput),
 			graphql.NewInputUnmarshaler("LeaveFeedbackInput", ec.unmarshalInputLeaveFeedbackInput),
@@ -1673,6 +2055,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ParticipantWhereInput", ec.unmarshalInputParticipantWhereInput),
 			graphql.NewInputUnmarshaler("PrototypeOrder", ec.unmarshalInputPrototypeOrder),
 			graphql.NewInputUnmarshaler("PrototypeWhereInput", ec.unmarshalInputPrototypeWhereInput),
+			graphql.NewInputUnmarshaler("RedeemInviteInput", ec.unmarshalInputRedeemInviteInput),
 			graphql.NewInputUnmarshaler("SignUpInput", ec.unmarshalInputSignUpInput),
 			graphql.NewInputUnmarshaler("StartTrialInput", ec.unmarshalInputStartTrialInput),
 			graphql.NewInputUnmarshaler("TrialOrder", ec.unmarshalInputTrialOrder),
@@ -1760,6 +2143,18 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../schema/authtoken.graphqls", Input: `extend type User {
+  "Your bearer tokens that still work, newest first. Only you see your own."
+  tokens: [AuthToken!]!
+}
+
+extend type Mutation {
+  "Revokes one of your tokens; requests with it then get UNAUTHENTICATED."
+  revokeToken(id: ID!): AuthToken!
+  "Revokes the token this request was made with."
+  logOut: Boolean!
+}
+`, BuiltIn: false},
 	{Name: "../schema/comment.graphqls", Input: `input AddCommentInput {
   feedbackID: ID!
   "1 to 10,000 characters."
@@ -1775,6 +2170,39 @@ extend type Mutation {
 `, BuiltIn: false},
 	{Name: "../schema/ent.graphqls", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
 directive @goModel(model: String, models: [String!], forceGenerate: Boolean) on OBJECT | INPUT_OBJECT | SCALAR | ENUM | INTERFACE | UNION
+type AuthToken implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  """
+  What the token is for, as its owner named it ("laptop", "CI").
+  """
+  label: String!
+  scopes: [String!]!
+  lastUsedAt: Time
+  expiresAt: Time
+  revokedAt: Time
+}
+"""
+Ordering options for AuthToken connections
+"""
+input AuthTokenOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order AuthTokens.
+  """
+  field: AuthTokenOrderField!
+}
+"""
+Properties by which AuthToken connections can be ordered.
+"""
+enum AuthTokenOrderField {
+  CREATED_AT
+  UPDATED_AT
+}
 type Comment implements Node {
   id: ID!
   createdAt: Time!
@@ -1970,6 +2398,10 @@ input CreatePrototypeInput {
   How solving the problem serves the workspace's mission.
   """
   missionLink: String
+  """
+  Whether testers may see each other's names; otherwise they see only their own.
+  """
+  openFeedback: Boolean
   tags: [String!]
   workspaceID: ID!
 }
@@ -2041,6 +2473,8 @@ enum EventKind @goModel(model: "github.com/protoloop/protoloop/ent/event.Kind") 
   WORKSPACE_CREATED
   WORKSPACE_UPDATED
   MEMBER_ADDED
+  MEMBER_ROLE_CHANGED
+  MEMBER_REMOVED
   PROTOTYPE_CREATED
   PROTOTYPE_UPDATED
   PROTOTYPE_STATUS_CHANGED
@@ -2048,9 +2482,14 @@ enum EventKind @goModel(model: "github.com/protoloop/protoloop/ent/event.Kind") 
   ITERATION_UPDATED
   ITERATION_PUBLISHED
   ITERATION_RETIRED
+  INVITE_CREATED
+  INVITE_REVOKED
+  TESTER_JOINED
   TRIAL_STARTED
   TRIAL_ENDED
   FEEDBACK_ADDED
+  FEEDBACK_EDITED
+  FEEDBACK_RETRACTED
   FEEDBACK_STATUS_CHANGED
   FEEDBACK_ADDRESSED
   COMMENT_ADDED
@@ -2291,6 +2730,7 @@ enum FeedbackStatus @goModel(model: "github.com/protoloop/protoloop/ent/feedback
   ADDRESSED
   VERIFIED
   DECLINED
+  RETRACTED
 }
 """
 FeedbackWhereInput is used for filtering Feedback objects.
@@ -2474,6 +2914,74 @@ input FeedbackWhereInput {
   """
   hasVotes: Boolean
   hasVotesWith: [VoteWhereInput!]
+}
+type Invite implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  role: InviteRole!
+  expiresAt: Time
+  maxUses: Int
+  uses: Int!
+  revokedAt: Time
+  prototype: Prototype!
+  createdBy: User!
+}
+"""
+A connection to a list of items.
+"""
+type InviteConnection {
+  """
+  A list of edges.
+  """
+  edges: [InviteEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type InviteEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: Invite
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for Invite connections
+"""
+input InviteOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order Invites.
+  """
+  field: InviteOrderField!
+}
+"""
+Properties by which Invite connections can be ordered.
+"""
+enum InviteOrderField {
+  CREATED_AT
+  UPDATED_AT
+}
+"""
+InviteRole is enum for the field role
+"""
+enum InviteRole @goModel(model: "github.com/protoloop/protoloop/ent/invite.Role") {
+  TESTER
 }
 type Iteration implements Node {
   id: ID!
@@ -3026,6 +3534,10 @@ type Prototype implements Node {
   """
   missionLink: String!
   status: PrototypeStatus!
+  """
+  Whether testers may see each other's names; otherwise they see only their own.
+  """
+  openFeedback: Boolean!
   tags: [String!]!
   workspace: Workspace!
   owner: User!
@@ -3122,6 +3634,32 @@ type Prototype implements Node {
     """
     where: ParticipantWhereInput
   ): ParticipantConnection!
+  invites(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for Invites returned from the connection.
+    """
+    orderBy: InviteOrder
+  ): InviteConnection!
   timeline(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -3328,6 +3866,11 @@ input PrototypeWhereInput {
   statusNEQ: PrototypeStatus
   statusIn: [PrototypeStatus!]
   statusNotIn: [PrototypeStatus!]
+  """
+  open_feedback field predicates
+  """
+  openFeedback: Boolean
+  openFeedbackNEQ: Boolean
   """
   iterations edge predicates
   """
@@ -3622,6 +4165,10 @@ input UpdatePrototypeInput {
   How solving the problem serves the workspace's mission.
   """
   missionLink: String
+  """
+  Whether testers may see each other's names; otherwise they see only their own.
+  """
+  openFeedback: Boolean
   tags: [String!]
   appendTags: [String!]
 }
@@ -3910,6 +4457,13 @@ scalar Map
   idempotencyKey: String
 }
 
+input EditFeedbackInput {
+  kind: FeedbackKind
+  body: String
+  rating: Int
+  minutesSavedPerDay: Int
+}
+
 extend type Mutation {
   "Leaves feedback on a published iteration."
   leaveFeedback(input: LeaveFeedbackInput!): Feedback!
@@ -3923,6 +4477,65 @@ extend type Mutation {
   the same prototype and links it there. Owners and makers.
   """
   markAddressed(feedbackIDs: [ID!]!, iterationID: ID!): [Feedback!]!
+  "Changes your own feedback while nobody has triaged it yet (it is OPEN)."
+  editFeedback(id: ID!, input: EditFeedbackInput!): Feedback!
+  "Takes your own feedback back: it becomes RETRACTED and triage leaves it alone."
+  retractFeedback(id: ID!): Feedback!
+}
+`, BuiltIn: false},
+	{Name: "../schema/invite.graphqls", Input: `input CreateInviteInput {
+  prototypeID: ID!
+  "When the link stops working; by default it never does."
+  expiresAt: Time
+  "How many guests may use the link; by default any number."
+  maxUses: Int
+}
+
+"""
+A new invite and its secret link token, shown only this once: protoloop
+keeps only a hash of it. Share it as a link; whoever redeems it can try the
+prototype and leave feedback, and nothing else.
+"""
+type CreateInvitePayload {
+  invite: Invite!
+  token: String!
+}
+
+input RedeemInviteInput {
+  "The token from the invite link."
+  token: String!
+  "The name the team sees (other testers do not, unless the prototype has open feedback)."
+  displayName: String!
+  "An address to reach you, if you want to give one."
+  email: String
+}
+
+"""
+What redeeming an invite gives: for a guest, a bearer token that acts as
+that tester on that one prototype; for a signed-in user, tester access on
+their own account (token is then null).
+"""
+type RedeemInvitePayload {
+  token: String
+  participant: Participant!
+  prototype: Prototype!
+}
+
+extend type Mutation {
+  "Creates an invite link for testers of a prototype. Owners and makers."
+  createInvite(input: CreateInviteInput!): CreateInvitePayload!
+  "Stops an invite link from admitting anyone else. Owners and makers."
+  revokeInvite(id: ID!): Invite!
+  """
+  Redeems an invite link, with or without an account. Expired, revoked and
+  used-up invites are refused with BAD_USER_INPUT.
+  """
+  redeemInvite(input: RedeemInviteInput!): RedeemInvitePayload!
+  """
+  Links a guest's participation (trials, feedback, comments, votes) to your
+  account: pass the guest's bearer token. The guest token stops working.
+  """
+  claimGuest(guestToken: String!): Participant!
 }
 `, BuiltIn: false},
 	{Name: "../schema/iteration.graphqls", Input: `extend type Mutation {
@@ -4058,6 +4671,10 @@ extend type Mutation {
   updateWorkspace(id: ID!, input: UpdateWorkspaceInput!): Workspace!
   "Adds an existing user to a workspace. Owners only."
   addMember(input: AddMemberInput!): Membership!
+  "Changes a member's role. Owners only; a workspace always keeps an owner."
+  setMemberRole(id: ID!, role: MembershipRole!): Membership!
+  "Removes a member. Owners only; a workspace always keeps an owner."
+  removeMember(id: ID!): Workspace!
 }
 `, BuiltIn: false},
 }
@@ -4075,6 +4692,28 @@ func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field g
 		return ec.fieldContext_AuthPayload_user(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuthPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_AuthToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AuthToken_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_AuthToken_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_AuthToken_updatedAt(ctx, field)
+	case "label":
+		return ec.fieldContext_AuthToken_label(ctx, field)
+	case "scopes":
+		return ec.fieldContext_AuthToken_scopes(ctx, field)
+	case "lastUsedAt":
+		return ec.fieldContext_AuthToken_lastUsedAt(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_AuthToken_expiresAt(ctx, field)
+	case "revokedAt":
+		return ec.fieldContext_AuthToken_revokedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuthToken", field.Name)
 }
 
 func (ec *executionContext) childFields_Comment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4119,6 +4758,16 @@ func (ec *executionContext) childFields_CommentEdge(ctx context.Context, field g
 		return ec.fieldContext_CommentEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CommentEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateInvitePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "invite":
+		return ec.fieldContext_CreateInvitePayload_invite(ctx, field)
+	case "token":
+		return ec.fieldContext_CreateInvitePayload_token(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateInvitePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Event(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4223,6 +4872,54 @@ func (ec *executionContext) childFields_FeedbackEdge(ctx context.Context, field 
 		return ec.fieldContext_FeedbackEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type FeedbackEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_Invite(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Invite_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Invite_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Invite_updatedAt(ctx, field)
+	case "role":
+		return ec.fieldContext_Invite_role(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_Invite_expiresAt(ctx, field)
+	case "maxUses":
+		return ec.fieldContext_Invite_maxUses(ctx, field)
+	case "uses":
+		return ec.fieldContext_Invite_uses(ctx, field)
+	case "revokedAt":
+		return ec.fieldContext_Invite_revokedAt(ctx, field)
+	case "prototype":
+		return ec.fieldContext_Invite_prototype(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_Invite_createdBy(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Invite", field.Name)
+}
+
+func (ec *executionContext) childFields_InviteConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_InviteConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_InviteConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_InviteConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InviteConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_InviteEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_InviteEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_InviteEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InviteEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Iteration(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4371,6 +5068,8 @@ func (ec *executionContext) childFields_Prototype(ctx context.Context, field gra
 		return ec.fieldContext_Prototype_missionLink(ctx, field)
 	case "status":
 		return ec.fieldContext_Prototype_status(ctx, field)
+	case "openFeedback":
+		return ec.fieldContext_Prototype_openFeedback(ctx, field)
 	case "tags":
 		return ec.fieldContext_Prototype_tags(ctx, field)
 	case "workspace":
@@ -4383,6 +5082,8 @@ func (ec *executionContext) childFields_Prototype(ctx context.Context, field gra
 		return ec.fieldContext_Prototype_feedback(ctx, field)
 	case "participants":
 		return ec.fieldContext_Prototype_participants(ctx, field)
+	case "invites":
+		return ec.fieldContext_Prototype_invites(ctx, field)
 	case "timeline":
 		return ec.fieldContext_Prototype_timeline(ctx, field)
 	}
@@ -4409,6 +5110,18 @@ func (ec *executionContext) childFields_PrototypeEdge(ctx context.Context, field
 		return ec.fieldContext_PrototypeEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PrototypeEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_RedeemInvitePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "token":
+		return ec.fieldContext_RedeemInvitePayload_token(ctx, field)
+	case "participant":
+		return ec.fieldContext_RedeemInvitePayload_participant(ctx, field)
+	case "prototype":
+		return ec.fieldContext_RedeemInvitePayload_prototype(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RedeemInvitePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Trial(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4475,6 +5188,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_name(ctx, field)
 	case "memberships":
 		return ec.fieldContext_User_memberships(ctx, field)
+	case "tokens":
+		return ec.fieldContext_User_tokens(ctx, field)
 	case "displayName":
 		return ec.fieldContext_User_displayName(ctx, field)
 	}
@@ -4959,6 +5674,34 @@ func (ec *executionContext) field_Mutation_addMember_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_claimGuest_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "guestToken",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["guestToken"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createInvite_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (CreateInviteInput, error) {
+			return ec.unmarshalNCreateInviteInput2githubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐCreateInviteInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createIteration_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5006,6 +5749,28 @@ func (ec *executionContext) field_Mutation_createWorkspace_args(ctx context.Cont
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_editFeedback_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (gid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (EditFeedbackInput, error) {
+			return ec.unmarshalNEditFeedbackInput2githubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐEditFeedbackInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -5095,7 +5860,77 @@ func (ec *executionContext) field_Mutation_publishIteration_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_redeemInvite_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (RedeemInviteInput, error) {
+			return ec.unmarshalNRedeemInviteInput2githubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐRedeemInviteInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_removeMember_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (gid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_retireIteration_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (gid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_retractFeedback_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (gid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_revokeInvite_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (gid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_revokeToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -5128,6 +5963,28 @@ func (ec *executionContext) field_Mutation_setFeedbackStatus_args(ctx context.Co
 		return nil, err
 	}
 	args["status"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setMemberRole_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (gid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "role",
+		func(ctx context.Context, v any) (viewer.Role, error) {
+			return ec.unmarshalNMembershipRole2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋviewerᚐRole(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["role"] = arg1
 	return args, nil
 }
 
@@ -5326,6 +6183,52 @@ func (ec *executionContext) field_Prototype_feedback_args(ctx context.Context, r
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Prototype_invites_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[gid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[gid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.InviteOrder, error) {
+			return ec.unmarshalOInviteOrder2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInviteOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
 	return args, nil
 }
 
@@ -5752,6 +6655,190 @@ func (ec *executionContext) fieldContext_AuthPayload_user(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _AuthToken_id(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuthToken_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v gid.ID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuthToken_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AuthToken_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuthToken_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuthToken_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AuthToken_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuthToken_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuthToken_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AuthToken_label(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuthToken_label(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Label, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuthToken_label(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuthToken_scopes(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuthToken_scopes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scopes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuthToken_scopes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuthToken_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuthToken_lastUsedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastUsedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuthToken_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AuthToken_expiresAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuthToken_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuthToken_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AuthToken_revokedAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuthToken_revokedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevokedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuthToken_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Comment_id(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6112,6 +7199,61 @@ func (ec *executionContext) _CommentEdge_cursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_CommentEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CommentEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _CreateInvitePayload_invite(ctx context.Context, field graphql.CollectedField, obj *CreateInvitePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateInvitePayload_invite(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Invite, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Invite) graphql.Marshaler {
+			return ec.marshalNInvite2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInvite(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateInvitePayload_invite(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateInvitePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Invite(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreateInvitePayload_token(ctx context.Context, field graphql.CollectedField, obj *CreateInvitePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateInvitePayload_token(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Token, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateInvitePayload_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreateInvitePayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _Event_id(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
@@ -7064,6 +8206,396 @@ func (ec *executionContext) fieldContext_FeedbackEdge_cursor(_ context.Context, 
 	return graphql.NewScalarFieldContext("FeedbackEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _Invite_id(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invite_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v gid.ID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Invite_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Invite", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Invite_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invite_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Invite_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Invite", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Invite_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invite_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Invite_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Invite", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Invite_role(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invite_role(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Role, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v invite.Role) graphql.Marshaler {
+			return ec.marshalNInviteRole2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋinviteᚐRole(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Invite_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Invite", field, false, false, "InviteRole")
+}
+
+func (ec *executionContext) _Invite_expiresAt(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invite_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Invite_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Invite", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Invite_maxUses(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invite_maxUses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxUses, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Invite_maxUses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Invite", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Invite_uses(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invite_uses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Uses, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Invite_uses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Invite", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Invite_revokedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invite_revokedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevokedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Invite_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Invite", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Invite_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invite_prototype(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Prototype(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Prototype) graphql.Marshaler {
+			return ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Invite_prototype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Invite",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Prototype(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Invite_createdBy(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invite_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedBy(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Invite_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Invite",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _InviteConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.InviteConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InviteConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.InviteEdge) graphql.Marshaler {
+			return ec.marshalOInviteEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInviteEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_InviteConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "InviteConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_InviteEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _InviteConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.InviteConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InviteConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[gid.ID]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InviteConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "InviteConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _InviteConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.InviteConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InviteConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InviteConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InviteConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InviteEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.InviteEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InviteEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Invite) graphql.Marshaler {
+			return ec.marshalOInvite2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInvite(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_InviteEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "InviteEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Invite(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _InviteEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.InviteEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InviteEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[gid.ID]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InviteEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InviteEdge", field, false, false, "Cursor")
+}
+
 func (ec *executionContext) _Iteration_id(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7733,6 +9265,73 @@ func (ec *executionContext) fieldContext_Membership_user(_ context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_revokeToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeToken(ctx, fc.Args["id"].(gid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.AuthToken) graphql.Marshaler {
+			return ec.marshalNAuthToken2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐAuthToken(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuthToken(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_logOut(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_logOut(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().LogOut(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_logOut(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mutation", field, true, true, "Boolean")
+}
+
 func (ec *executionContext) _Mutation_addComment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7903,6 +9502,270 @@ func (ec *executionContext) fieldContext_Mutation_markAddressed(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_markAddressed_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_editFeedback(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_editFeedback(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EditFeedback(ctx, fc.Args["id"].(gid.ID), fc.Args["input"].(EditFeedbackInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Feedback) graphql.Marshaler {
+			return ec.marshalNFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_editFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Feedback(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_editFeedback_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_retractFeedback(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_retractFeedback(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RetractFeedback(ctx, fc.Args["id"].(gid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Feedback) graphql.Marshaler {
+			return ec.marshalNFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_retractFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Feedback(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_retractFeedback_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createInvite(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createInvite(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateInvite(ctx, fc.Args["input"].(CreateInviteInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *CreateInvitePayload) graphql.Marshaler {
+			return ec.marshalNCreateInvitePayload2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐCreateInvitePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createInvite(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreateInvitePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createInvite_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeInvite(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeInvite(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeInvite(ctx, fc.Args["id"].(gid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Invite) graphql.Marshaler {
+			return ec.marshalNInvite2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInvite(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeInvite(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Invite(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeInvite_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_redeemInvite(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_redeemInvite(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RedeemInvite(ctx, fc.Args["input"].(RedeemInviteInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *RedeemInvitePayload) graphql.Marshaler {
+			return ec.marshalNRedeemInvitePayload2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐRedeemInvitePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_redeemInvite(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RedeemInvitePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_redeemInvite_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_claimGuest(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_claimGuest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ClaimGuest(ctx, fc.Args["guestToken"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Participant) graphql.Marshaler {
+			return ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_claimGuest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Participant(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_claimGuest_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8613,6 +10476,94 @@ func (ec *executionContext) fieldContext_Mutation_addMember(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_setMemberRole(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setMemberRole(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetMemberRole(ctx, fc.Args["id"].(gid.ID), fc.Args["role"].(viewer.Role))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Membership) graphql.Marshaler {
+			return ec.marshalNMembership2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐMembership(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setMemberRole(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Membership(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setMemberRole_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeMember(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeMember(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveMember(ctx, fc.Args["id"].(gid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Workspace) graphql.Marshaler {
+			return ec.marshalNWorkspace2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWorkspace(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeMember(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Workspace(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeMember_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[gid.ID]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8783,7 +10734,7 @@ func (ec *executionContext) _Participant_displayName(ctx context.Context, field 
 			return ec.fieldContext_Participant_displayName(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.DisplayName, nil
+			return ec.Resolvers.Participant().DisplayName(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -8794,7 +10745,7 @@ func (ec *executionContext) _Participant_displayName(ctx context.Context, field 
 	)
 }
 func (ec *executionContext) fieldContext_Participant_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Participant", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Participant", field, true, true, "String")
 }
 
 func (ec *executionContext) _Participant_email(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
@@ -8806,7 +10757,7 @@ func (ec *executionContext) _Participant_email(ctx context.Context, field graphq
 			return ec.fieldContext_Participant_email(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Email, nil
+			return ec.Resolvers.Participant().Email(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -8817,7 +10768,7 @@ func (ec *executionContext) _Participant_email(ctx context.Context, field graphq
 	)
 }
 func (ec *executionContext) fieldContext_Participant_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Participant", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Participant", field, true, true, "String")
 }
 
 func (ec *executionContext) _Participant_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
@@ -9210,6 +11161,29 @@ func (ec *executionContext) fieldContext_Prototype_status(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Prototype", field, false, false, "PrototypeStatus")
 }
 
+func (ec *executionContext) _Prototype_openFeedback(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Prototype_openFeedback(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenFeedback, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Prototype_openFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Prototype", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _Prototype_tags(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9423,6 +11397,50 @@ func (ec *executionContext) fieldContext_Prototype_participants(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Prototype_participants_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Prototype_invites(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Prototype_invites(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return obj.Invites(ctx, fc.Args["after"].(*entgql.Cursor[gid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[gid.ID]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.InviteOrder))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.InviteConnection) graphql.Marshaler {
+			return ec.marshalNInviteConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInviteConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Prototype_invites(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Prototype",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_InviteConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Prototype_invites_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -9894,6 +11912,93 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields___Schema(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RedeemInvitePayload_token(ctx context.Context, field graphql.CollectedField, obj *RedeemInvitePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RedeemInvitePayload_token(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Token, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RedeemInvitePayload_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RedeemInvitePayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _RedeemInvitePayload_participant(ctx context.Context, field graphql.CollectedField, obj *RedeemInvitePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RedeemInvitePayload_participant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Participant, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Participant) graphql.Marshaler {
+			return ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RedeemInvitePayload_participant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RedeemInvitePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Participant(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RedeemInvitePayload_prototype(ctx context.Context, field graphql.CollectedField, obj *RedeemInvitePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RedeemInvitePayload_prototype(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Prototype, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Prototype) graphql.Marshaler {
+			return ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RedeemInvitePayload_prototype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RedeemInvitePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Prototype(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10463,6 +12568,38 @@ func (ec *executionContext) fieldContext_User_memberships(_ context.Context, fie
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Membership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_tokens(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_tokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().Tokens(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.AuthToken) graphql.Marshaler {
+			return ec.marshalNAuthToken2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐAuthTokenᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_tokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuthToken(ctx, field)
 		},
 	}
 	return fc, nil
@@ -12211,6 +14348,59 @@ func UnmarshalAddMemberInput(ctx context.Context, raw any) (AddMemberInput, erro
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputAuthTokenOrder(ctx context.Context, obj any) (ent.AuthTokenOrder, error) {
+	var it ent.AuthTokenOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNAuthTokenOrderField2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐAuthTokenOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAuthTokenOrder unmarshals raw into the AuthTokenOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAuthTokenOrder(ctx context.Context, raw any) (ent.AuthTokenOrder, error) {
+	var out ent.AuthTokenOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AuthTokenOrder", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCommentOrder(ctx context.Context, obj any) (ent.CommentOrder, error) {
 	var it ent.CommentOrder
 	if obj == nil {
@@ -12761,6 +14951,62 @@ func UnmarshalCommentWhereInput(ctx context.Context, raw any) (ent.CommentWhereI
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateInviteInput(ctx context.Context, obj any) (CreateInviteInput, error) {
+	var it CreateInviteInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"prototypeID", "expiresAt", "maxUses"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "prototypeID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("prototypeID"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PrototypeID = data
+		case "expiresAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAt = data
+		case "maxUses":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxUses"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxUses = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateInviteInput unmarshals raw into the CreateInviteInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateInviteInput(ctx context.Context, raw any) (CreateInviteInput, error) {
+	var out CreateInviteInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateInviteInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateIterationInput(ctx context.Context, obj any) (ent.CreateIterationInput, error) {
 	var it ent.CreateIterationInput
 	if obj == nil {
@@ -12828,7 +15074,7 @@ func (ec *executionContext) unmarshalInputCreatePrototypeInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"title", "slug", "problem", "missionLink", "tags", "workspaceID"}
+	fieldsInOrder := [...]string{"title", "slug", "problem", "missionLink", "openFeedback", "tags", "workspaceID"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -12863,6 +15109,13 @@ func (ec *executionContext) unmarshalInputCreatePrototypeInput(ctx context.Conte
 				return it, err
 			}
 			it.MissionLink = data
+		case "openFeedback":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("openFeedback"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OpenFeedback = data
 		case "tags":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tags"))
 			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
@@ -12954,6 +15207,69 @@ func (ec *executionContext) unmarshalInputCreateWorkspaceInput(ctx context.Conte
 func UnmarshalCreateWorkspaceInput(ctx context.Context, raw any) (ent.CreateWorkspaceInput, error) {
 	var out ent.CreateWorkspaceInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateWorkspaceInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputEditFeedbackInput(ctx context.Context, obj any) (EditFeedbackInput, error) {
+	var it EditFeedbackInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"kind", "body", "rating", "minutesSavedPerDay"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalOFeedbackKind2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
+		case "body":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("body"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Body = data
+		case "rating":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rating"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Rating = data
+		case "minutesSavedPerDay":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("minutesSavedPerDay"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MinutesSavedPerDay = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalEditFeedbackInput unmarshals raw into the EditFeedbackInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalEditFeedbackInput(ctx context.Context, raw any) (EditFeedbackInput, error) {
+	var out EditFeedbackInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "EditFeedbackInput", raw, &out)
 	return out, err
 }
 
@@ -14159,6 +16475,59 @@ func (ec *executionContext) unmarshalInputFeedbackWhereInput(ctx context.Context
 func UnmarshalFeedbackWhereInput(ctx context.Context, raw any) (ent.FeedbackWhereInput, error) {
 	var out ent.FeedbackWhereInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "FeedbackWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputInviteOrder(ctx context.Context, obj any) (ent.InviteOrder, error) {
+	var it ent.InviteOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNInviteOrderField2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInviteOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalInviteOrder unmarshals raw into the InviteOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalInviteOrder(ctx context.Context, raw any) (ent.InviteOrder, error) {
+	var out ent.InviteOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "InviteOrder", raw, &out)
 	return out, err
 }
 
@@ -15638,7 +18007,7 @@ func (ec *executionContext) unmarshalInputPrototypeWhereInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "title", "titleNEQ", "titleIn", "titleNotIn", "titleGT", "titleGTE", "titleLT", "titleLTE", "titleContains", "titleHasPrefix", "titleHasSuffix", "titleEqualFold", "titleContainsFold", "slug", "slugNEQ", "slugIn", "slugNotIn", "slugGT", "slugGTE", "slugLT", "slugLTE", "slugContains", "slugHasPrefix", "slugHasSuffix", "slugEqualFold", "slugContainsFold", "problem", "problemNEQ", "problemIn", "problemNotIn", "problemGT", "problemGTE", "problemLT", "problemLTE", "problemContains", "problemHasPrefix", "problemHasSuffix", "problemEqualFold", "problemContainsFold", "missionLink", "missionLinkNEQ", "missionLinkIn", "missionLinkNotIn", "missionLinkGT", "missionLinkGTE", "missionLinkLT", "missionLinkLTE", "missionLinkContains", "missionLinkHasPrefix", "missionLinkHasSuffix", "missionLinkEqualFold", "missionLinkContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "hasIterations", "hasIterationsWith", "hasFeedback", "hasFeedbackWith", "hasParticipants", "hasParticipantsWith", "hasTimeline", "hasTimelineWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "title", "titleNEQ", "titleIn", "titleNotIn", "titleGT", "titleGTE", "titleLT", "titleLTE", "titleContains", "titleHasPrefix", "titleHasSuffix", "titleEqualFold", "titleContainsFold", "slug", "slugNEQ", "slugIn", "slugNotIn", "slugGT", "slugGTE", "slugLT", "slugLTE", "slugContains", "slugHasPrefix", "slugHasSuffix", "slugEqualFold", "slugContainsFold", "problem", "problemNEQ", "problemIn", "problemNotIn", "problemGT", "problemGTE", "problemLT", "problemLTE", "problemContains", "problemHasPrefix", "problemHasSuffix", "problemEqualFold", "problemContainsFold", "missionLink", "missionLinkNEQ", "missionLinkIn", "missionLinkNotIn", "missionLinkGT", "missionLinkGTE", "missionLinkLT", "missionLinkLTE", "missionLinkContains", "missionLinkHasPrefix", "missionLinkHasSuffix", "missionLinkEqualFold", "missionLinkContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "openFeedback", "openFeedbackNEQ", "hasIterations", "hasIterationsWith", "hasFeedback", "hasFeedbackWith", "hasParticipants", "hasParticipantsWith", "hasTimeline", "hasTimelineWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16226,6 +18595,20 @@ func (ec *executionContext) unmarshalInputPrototypeWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.StatusNotIn = data
+		case "openFeedback":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("openFeedback"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OpenFeedback = data
+		case "openFeedbackNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("openFeedbackNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OpenFeedbackNEQ = data
 		case "hasIterations":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasIterations"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -16296,6 +18679,62 @@ func (ec *executionContext) unmarshalInputPrototypeWhereInput(ctx context.Contex
 func UnmarshalPrototypeWhereInput(ctx context.Context, raw any) (ent.PrototypeWhereInput, error) {
 	var out ent.PrototypeWhereInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "PrototypeWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRedeemInviteInput(ctx context.Context, obj any) (RedeemInviteInput, error) {
+	var it RedeemInviteInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"token", "displayName", "email"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "token":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("token"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Token = data
+		case "displayName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayName"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisplayName = data
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRedeemInviteInput unmarshals raw into the RedeemInviteInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRedeemInviteInput(ctx context.Context, raw any) (RedeemInviteInput, error) {
+	var out RedeemInviteInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RedeemInviteInput", raw, &out)
 	return out, err
 }
 
@@ -17252,7 +19691,7 @@ func (ec *executionContext) unmarshalInputUpdatePrototypeInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"title", "slug", "problem", "missionLink", "tags", "appendTags"}
+	fieldsInOrder := [...]string{"title", "slug", "problem", "missionLink", "openFeedback", "tags", "appendTags"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17287,6 +19726,13 @@ func (ec *executionContext) unmarshalInputUpdatePrototypeInput(ctx context.Conte
 				return it, err
 			}
 			it.MissionLink = data
+		case "openFeedback":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("openFeedback"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OpenFeedback = data
 		case "tags":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tags"))
 			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
@@ -17947,6 +20393,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Iteration(ctx, sel, obj)
+	case *ent.Invite:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Invite(ctx, sel, obj)
 	case *ent.Feedback:
 		if obj == nil {
 			return graphql.Null
@@ -17962,6 +20413,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Comment(ctx, sel, obj)
+	case *ent.AuthToken:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._AuthToken(ctx, sel, obj)
 	default:
 		if typedObj, ok := obj.(graphql.Marshaler); ok {
 			return typedObj
@@ -17994,6 +20450,74 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 		case "user":
 			out.Values[i] = ec._AuthPayload_user(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var authTokenImplementors = []string{"AuthToken", "Node"}
+
+func (ec *executionContext) _AuthToken(ctx context.Context, sel ast.SelectionSet, obj *ent.AuthToken) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, authTokenImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuthToken")
+		case "id":
+			out.Values[i] = ec._AuthToken_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._AuthToken_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._AuthToken_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "label":
+			out.Values[i] = ec._AuthToken_label(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scopes":
+			out.Values[i] = ec._AuthToken_scopes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastUsedAt":
+			out.Values[i] = ec._AuthToken_lastUsedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._AuthToken_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "revokedAt":
+			out.Values[i] = ec._AuthToken_revokedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -18146,6 +20670,44 @@ func (ec *executionContext) _CommentEdge(ctx context.Context, sel ast.SelectionS
 			}
 		case "cursor":
 			out.Values[i] = ec._CommentEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var createInvitePayloadImplementors = []string{"CreateInvitePayload"}
+
+func (ec *executionContext) _CreateInvitePayload(ctx context.Context, sel ast.SelectionSet, obj *CreateInvitePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, createInvitePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CreateInvitePayload")
+		case "invite":
+			out.Values[i] = ec._CreateInvitePayload_invite(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "token":
+			out.Values[i] = ec._CreateInvitePayload_token(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -18514,6 +21076,167 @@ func (ec *executionContext) _FeedbackEdge(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var inviteImplementors = []string{"Invite", "Node"}
+
+func (ec *executionContext) _Invite(ctx context.Context, sel ast.SelectionSet, obj *ent.Invite) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, inviteImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Invite")
+		case "id":
+			out.Values[i] = ec._Invite_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Invite_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Invite_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "role":
+			out.Values[i] = ec._Invite_role(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "expiresAt":
+			out.Values[i] = ec._Invite_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "maxUses":
+			out.Values[i] = ec._Invite_maxUses(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "uses":
+			out.Values[i] = ec._Invite_uses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "revokedAt":
+			out.Values[i] = ec._Invite_revokedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "prototype":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Invite_prototype(ctx, field, obj)
+				})
+		case "createdBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Invite_createdBy(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var inviteConnectionImplementors = []string{"InviteConnection"}
+
+func (ec *executionContext) _InviteConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.InviteConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, inviteConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("InviteConnection")
+		case "edges":
+			out.Values[i] = ec._InviteConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._InviteConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._InviteConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var inviteEdgeImplementors = []string{"InviteEdge"}
+
+func (ec *executionContext) _InviteEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.InviteEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, inviteEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("InviteEdge")
+		case "node":
+			out.Values[i] = ec._InviteEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._InviteEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var iterationImplementors = []string{"Iteration", "Node"}
 
 func (ec *executionContext) _Iteration(ctx context.Context, sel ast.SelectionSet, obj *ent.Iteration) graphql.Marshaler {
@@ -18771,6 +21494,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Mutation")
+		case "revokeToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeToken(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "logOut":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_logOut(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "addComment":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_addComment(ctx, field)
@@ -18795,6 +21532,48 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "markAddressed":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_markAddressed(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "editFeedback":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_editFeedback(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retractFeedback":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_retractFeedback(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createInvite":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createInvite(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeInvite":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeInvite(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "redeemInvite":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_redeemInvite(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "claimGuest":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_claimGuest(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -18911,6 +21690,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "setMemberRole":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setMemberRole(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeMember":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeMember(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19003,15 +21796,17 @@ func (ec *executionContext) _Participant(ctx context.Context, sel ast.SelectionS
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "displayName":
-			out.Values[i] = ec._Participant_displayName(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Participant_displayName(ctx, field, obj)
+				})
 		case "email":
-			out.Values[i] = ec._Participant_email(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Participant_email(ctx, field, obj)
+				})
 		case "prototype":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -19173,6 +21968,11 @@ func (ec *executionContext) _Prototype(ctx context.Context, sel ast.SelectionSet
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "openFeedback":
+			out.Values[i] = ec._Prototype_openFeedback(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "tags":
 			out.Values[i] = ec._Prototype_tags(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -19207,6 +22007,12 @@ func (ec *executionContext) _Prototype(ctx context.Context, sel ast.SelectionSet
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Prototype_participants(ctx, field, obj)
+				})
+		case "invites":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Prototype_invites(ctx, field, obj)
 				})
 		case "timeline":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -19374,6 +22180,49 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var redeemInvitePayloadImplementors = []string{"RedeemInvitePayload"}
+
+func (ec *executionContext) _RedeemInvitePayload(ctx context.Context, sel ast.SelectionSet, obj *RedeemInvitePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, redeemInvitePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RedeemInvitePayload")
+		case "token":
+			out.Values[i] = ec._RedeemInvitePayload_token(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "participant":
+			out.Values[i] = ec._RedeemInvitePayload_participant(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "prototype":
+			out.Values[i] = ec._RedeemInvitePayload_prototype(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -19600,6 +22449,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_memberships(ctx, field, obj)
+				})
+		case "tokens":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_tokens(ctx, field, obj)
 				})
 		case "displayName":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -20221,6 +23076,44 @@ func (ec *executionContext) marshalNAuthPayload2ᚖgithubᚗcomᚋprotoloopᚋpr
 	return ec._AuthPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNAuthToken2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐAuthTokenᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.AuthToken) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAuthToken2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐAuthToken(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAuthToken2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐAuthToken(ctx context.Context, sel ast.SelectionSet, v *ent.AuthToken) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuthToken!")
+		return graphql.Null
+	}
+	return ec._AuthToken(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAuthTokenOrderField2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐAuthTokenOrderField(ctx context.Context, v any) (*ent.AuthTokenOrderField, error) {
+	var res = new(ent.AuthTokenOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAuthTokenOrderField2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐAuthTokenOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.AuthTokenOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuthTokenOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -20270,6 +23163,19 @@ func (ec *executionContext) unmarshalNCommentWhereInput2ᚖgithubᚗcomᚋprotol
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreateInviteInput2githubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐCreateInviteInput(ctx context.Context, v any) (CreateInviteInput, error) {
+	res, err := ec.unmarshalInputCreateInviteInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCreateInvitePayload2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐCreateInvitePayload(ctx context.Context, sel ast.SelectionSet, v *CreateInvitePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CreateInvitePayload!")
+		return graphql.Null
+	}
+	return ec._CreateInvitePayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCreateIterationInput2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚐCreateIterationInput(ctx context.Context, v any) (ent.CreateIterationInput, error) {
 	res, err := ec.unmarshalInputCreateIterationInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -20293,6 +23199,11 @@ func (ec *executionContext) unmarshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCur
 
 func (ec *executionContext) marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, sel ast.SelectionSet, v entgql.Cursor[gid.ID]) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNEditFeedbackInput2githubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐEditFeedbackInput(ctx context.Context, v any) (EditFeedbackInput, error) {
+	res, err := ec.unmarshalInputEditFeedbackInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNEventConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEventConnection(ctx context.Context, sel ast.SelectionSet, v *ent.EventConnection) graphql.Marshaler {
@@ -20468,6 +23379,46 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNInvite2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInvite(ctx context.Context, sel ast.SelectionSet, v *ent.Invite) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Invite!")
+		return graphql.Null
+	}
+	return ec._Invite(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNInviteConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInviteConnection(ctx context.Context, sel ast.SelectionSet, v *ent.InviteConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "InviteConnection!")
+		return graphql.Null
+	}
+	return ec._InviteConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNInviteOrderField2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInviteOrderField(ctx context.Context, v any) (*ent.InviteOrderField, error) {
+	var res = new(ent.InviteOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInviteOrderField2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInviteOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.InviteOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "InviteOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNInviteRole2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋinviteᚐRole(ctx context.Context, v any) (invite.Role, error) {
+	var res invite.Role
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInviteRole2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋinviteᚐRole(ctx context.Context, sel ast.SelectionSet, v invite.Role) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration(ctx context.Context, sel ast.SelectionSet, v *ent.Iteration) graphql.Marshaler {
@@ -20659,6 +23610,19 @@ func (ec *executionContext) marshalNPrototypeStatus2githubᚗcomᚋprotoloopᚋp
 func (ec *executionContext) unmarshalNPrototypeWhereInput2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototypeWhereInput(ctx context.Context, v any) (*ent.PrototypeWhereInput, error) {
 	res, err := ec.unmarshalInputPrototypeWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRedeemInviteInput2githubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐRedeemInviteInput(ctx context.Context, v any) (RedeemInviteInput, error) {
+	res, err := ec.unmarshalInputRedeemInviteInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRedeemInvitePayload2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐRedeemInvitePayload(ctx context.Context, sel ast.SelectionSet, v *RedeemInvitePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RedeemInvitePayload!")
+		return graphql.Null
+	}
+	return ec._RedeemInvitePayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNSignUpInput2githubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐSignUpInput(ctx context.Context, v any) (SignUpInput, error) {
@@ -21583,6 +24547,41 @@ func (ec *executionContext) marshalOInt2ᚖint64(ctx context.Context, sel ast.Se
 	_ = ctx
 	res := graphql.MarshalInt64(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOInvite2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInvite(ctx context.Context, sel ast.SelectionSet, v *ent.Invite) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Invite(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOInviteEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInviteEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.InviteEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOInviteEdge2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInviteEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOInviteEdge2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInviteEdge(ctx context.Context, sel ast.SelectionSet, v *ent.InviteEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._InviteEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOInviteOrder2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInviteOrder(ctx context.Context, v any) (*ent.InviteOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputInviteOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration(ctx context.Context, sel ast.SelectionSet, v *ent.Iteration) graphql.Marshaler {

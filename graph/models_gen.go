@@ -3,6 +3,8 @@
 package graph
 
 import (
+	"time"
+
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/feedback"
 	"github.com/protoloop/protoloop/ent/schema/gid"
@@ -36,6 +38,29 @@ type AuthPayload struct {
 	User  *ent.User `json:"user"`
 }
 
+type CreateInviteInput struct {
+	PrototypeID gid.ID `json:"prototypeID"`
+	// When the link stops working; by default it never does.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// How many guests may use the link; by default any number.
+	MaxUses *int `json:"maxUses,omitempty"`
+}
+
+// A new invite and its secret link token, shown only this once: protoloop
+// keeps only a hash of it. Share it as a link; whoever redeems it can try the
+// prototype and leave feedback, and nothing else.
+type CreateInvitePayload struct {
+	Invite *ent.Invite `json:"invite"`
+	Token  string      `json:"token"`
+}
+
+type EditFeedbackInput struct {
+	Kind               *feedback.Kind `json:"kind,omitempty"`
+	Body               *string        `json:"body,omitempty"`
+	Rating             *int           `json:"rating,omitempty"`
+	MinutesSavedPerDay *int           `json:"minutesSavedPerDay,omitempty"`
+}
+
 type LeaveFeedbackInput struct {
 	// A published iteration.
 	IterationID gid.ID `json:"iterationID"`
@@ -57,6 +82,24 @@ type LeaveFeedbackInput struct {
 type LogInInput struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
+}
+
+type RedeemInviteInput struct {
+	// The token from the invite link.
+	Token string `json:"token"`
+	// The name the team sees (other testers do not, unless the prototype has open feedback).
+	DisplayName string `json:"displayName"`
+	// An address to reach you, if you want to give one.
+	Email *string `json:"email,omitempty"`
+}
+
+// What redeeming an invite gives: for a guest, a bearer token that acts as
+// that tester on that one prototype; for a signed-in user, tester access on
+// their own account (token is then null).
+type RedeemInvitePayload struct {
+	Token       *string          `json:"token,omitempty"`
+	Participant *ent.Participant `json:"participant"`
+	Prototype   *ent.Prototype   `json:"prototype"`
 }
 
 type SignUpInput struct {

@@ -79,3 +79,9 @@ func userParticipant(ctx context.Context, client *ent.Client, user, prototype gi
 	}
 	return p, nil
 }
+
+// participantName is the name shown for a participant.
+func participantName(_ context.Context, p *ent.Participant) string { return p.DisplayName }
+
+// participantEmail is the contact address shown for a participant.
+func participantEmail(_ context.Context, p *ent.Participant) *string { return p.Email }

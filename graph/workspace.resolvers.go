@@ -7,6 +7,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/schema/gid"
@@ -26,6 +27,16 @@ func (r *mutationResolver) UpdateWorkspace(ctx context.Context, id gid.ID, input
 // AddMember is the resolver for the addMember field.
 func (r *mutationResolver) AddMember(ctx context.Context, input AddMemberInput) (*ent.Membership, error) {
 	return addMember(ctx, ent.FromContext(ctx), input)
+}
+
+// SetMemberRole is the resolver for the setMemberRole field.
+func (r *mutationResolver) SetMemberRole(ctx context.Context, id gid.ID, role viewer.Role) (*ent.Membership, error) {
+	panic(fmt.Errorf("not implemented: SetMemberRole - setMemberRole"))
+}
+
+// RemoveMember is the resolver for the removeMember field.
+func (r *mutationResolver) RemoveMember(ctx context.Context, id gid.ID) (*ent.Workspace, error) {
+	panic(fmt.Errorf("not implemented: RemoveMember - removeMember"))
 }
 
 // Workspace is the resolver for the workspace field.

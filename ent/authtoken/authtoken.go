@@ -26,6 +26,8 @@ const (
 	FieldParticipantID = "participant_id"
 	// FieldTokenHash holds the string denoting the token_hash field in the database.
 	FieldTokenHash = "token_hash"
+	// FieldLabel holds the string denoting the label field in the database.
+	FieldLabel = "label"
 	// FieldScopes holds the string denoting the scopes field in the database.
 	FieldScopes = "scopes"
 	// FieldLastUsedAt holds the string denoting the last_used_at field in the database.
@@ -64,6 +66,7 @@ var Columns = []string{
 	FieldUserID,
 	FieldParticipantID,
 	FieldTokenHash,
+	FieldLabel,
 	FieldScopes,
 	FieldLastUsedAt,
 	FieldExpiresAt,
@@ -94,6 +97,10 @@ var (
 	DefaultUpdatedAt func() time.Time
 	// UpdateDefaultUpdatedAt holds the default value on update for the "updated_at" field.
 	UpdateDefaultUpdatedAt func() time.Time
+	// DefaultLabel holds the default value on creation for the "label" field.
+	DefaultLabel string
+	// LabelValidator is a validator for the "label" field. It is called by the builders before save.
+	LabelValidator func(string) error
 	// DefaultScopes holds the default value on creation for the "scopes" field.
 	DefaultScopes []string
 	// DefaultID holds the default value on creation for the "id" field.
@@ -126,6 +133,11 @@ func ByUserID(opts ...sql.OrderTermOption) OrderOption {
 // ByParticipantID orders the results by the participant_id field.
 func ByParticipantID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldParticipantID, opts...).ToFunc()
+}
+
+// ByLabel orders the results by the label field.
+func ByLabel(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLabel, opts...).ToFunc()
 }
 
 // ByLastUsedAt orders the results by the last_used_at field.

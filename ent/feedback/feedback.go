@@ -226,6 +226,7 @@ const (
 	StatusADDRESSED    Status = "ADDRESSED"
 	StatusVERIFIED     Status = "VERIFIED"
 	StatusDECLINED     Status = "DECLINED"
+	StatusRETRACTED    Status = "RETRACTED"
 )
 
 func (s Status) String() string {
@@ -235,7 +236,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusOPEN, StatusACKNOWLEDGED, StatusPLANNED, StatusADDRESSED, StatusVERIFIED, StatusDECLINED:
+	case StatusOPEN, StatusACKNOWLEDGED, StatusPLANNED, StatusADDRESSED, StatusVERIFIED, StatusDECLINED, StatusRETRACTED:
 		return nil
 	default:
 		return fmt.Errorf("feedback: invalid enum value for status field: %q", s)

@@ -14,6 +14,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "token_hash", Type: field.TypeBytes, Unique: true},
+		{Name: "label", Type: field.TypeString, Size: 200, Default: ""},
 		{Name: "scopes", Type: field.TypeJSON},
 		{Name: "last_used_at", Type: field.TypeTime, Nullable: true},
 		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
@@ -29,13 +30,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "auth_tokens_users_user",
-				Columns:    []*schema.Column{AuthTokensColumns[8]},
+				Columns:    []*schema.Column{AuthTokensColumns[9]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "auth_tokens_participants_participant",
-				Columns:    []*schema.Column{AuthTokensColumns[9]},
+				Columns:    []*schema.Column{AuthTokensColumns[10]},
 				RefColumns: []*schema.Column{ParticipantsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -44,12 +45,12 @@ var (
 			{
 				Name:    "authtoken_user_id",
 				Unique:  false,
-				Columns: []*schema.Column{AuthTokensColumns[8]},
+				Columns: []*schema.Column{AuthTokensColumns[9]},
 			},
 			{
 				Name:    "authtoken_participant_id",
 				Unique:  false,
-				Columns: []*schema.Column{AuthTokensColumns[9]},
+				Columns: []*schema.Column{AuthTokensColumns[10]},
 			},
 		},
 	}
@@ -134,7 +135,7 @@ var (
 	EventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt64},
 		{Name: "seq", Type: field.TypeInt64, Unique: true},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"WORKSPACE_CREATED", "WORKSPACE_UPDATED", "MEMBER_ADDED", "PROTOTYPE_CREATED", "PROTOTYPE_UPDATED", "PROTOTYPE_STATUS_CHANGED", "ITERATION_CREATED", "ITERATION_UPDATED", "ITERATION_PUBLISHED", "ITERATION_RETIRED", "TRIAL_STARTED", "TRIAL_ENDED", "FEEDBACK_ADDED", "FEEDBACK_STATUS_CHANGED", "FEEDBACK_ADDRESSED", "COMMENT_ADDED", "VOTE_ADDED", "VOTE_REMOVED"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"WORKSPACE_CREATED", "WORKSPACE_UPDATED", "MEMBER_ADDED", "MEMBER_ROLE_CHANGED", "MEMBER_REMOVED", "PROTOTYPE_CREATED", "PROTOTYPE_UPDATED", "PROTOTYPE_STATUS_CHANGED", "ITERATION_CREATED", "ITERATION_UPDATED", "ITERATION_PUBLISHED", "ITERATION_RETIRED", "INVITE_CREATED", "INVITE_REVOKED", "TESTER_JOINED", "TRIAL_STARTED", "TRIAL_ENDED", "FEEDBACK_ADDED", "FEEDBACK_EDITED", "FEEDBACK_RETRACTED", "FEEDBACK_STATUS_CHANGED", "FEEDBACK_ADDRESSED", "COMMENT_ADDED", "VOTE_ADDED", "VOTE_REMOVED"}},
 		{Name: "subject_id", Type: field.TypeInt64},
 		{Name: "occurred_at", Type: field.TypeTime},
 		{Name: "payload", Type: field.TypeJSON, Nullable: true},
@@ -211,7 +212,7 @@ var (
 		{Name: "body", Type: field.TypeString, Size: 10000},
 		{Name: "rating", Type: field.TypeInt, Nullable: true},
 		{Name: "minutes_saved_per_day", Type: field.TypeInt, Nullable: true},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"OPEN", "ACKNOWLEDGED", "PLANNED", "ADDRESSED", "VERIFIED", "DECLINED"}, Default: "OPEN"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"OPEN", "ACKNOWLEDGED", "PLANNED", "ADDRESSED", "VERIFIED", "DECLINED", "RETRACTED"}, Default: "OPEN"},
 		{Name: "vote_count", Type: field.TypeInt, Default: 0},
 		{Name: "idempotency_key", Type: field.TypeString, Nullable: true, Size: 128},
 		{Name: "workspace_id", Type: field.TypeInt64},
@@ -533,6 +534,7 @@ var (
 		{Name: "problem", Type: field.TypeString, Size: 10000, Default: ""},
 		{Name: "mission_link", Type: field.TypeString, Size: 10000, Default: ""},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"DRAFT", "TESTING", "ADOPTED", "SHELVED"}, Default: "DRAFT"},
+		{Name: "open_feedback", Type: field.TypeBool, Default: false},
 		{Name: "tags", Type: field.TypeJSON},
 		{Name: "owner_id", Type: field.TypeInt64},
 		{Name: "workspace_id", Type: field.TypeInt64},
@@ -545,13 +547,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "prototypes_users_owner",
-				Columns:    []*schema.Column{PrototypesColumns[9]},
+				Columns:    []*schema.Column{PrototypesColumns[10]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "prototypes_workspaces_prototypes",
-				Columns:    []*schema.Column{PrototypesColumns[10]},
+				Columns:    []*schema.Column{PrototypesColumns[11]},
 				RefColumns: []*schema.Column{WorkspacesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -560,17 +562,17 @@ var (
 			{
 				Name:    "prototype_workspace_id_slug",
 				Unique:  true,
-				Columns: []*schema.Column{PrototypesColumns[10], PrototypesColumns[4]},
+				Columns: []*schema.Column{PrototypesColumns[11], PrototypesColumns[4]},
 			},
 			{
 				Name:    "prototype_workspace_id_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{PrototypesColumns[10], PrototypesColumns[1]},
+				Columns: []*schema.Column{PrototypesColumns[11], PrototypesColumns[1]},
 			},
 			{
 				Name:    "prototype_owner_id",
 				Unique:  false,
-				Columns: []*schema.Column{PrototypesColumns[9]},
+				Columns: []*schema.Column{PrototypesColumns[10]},
 			},
 		},
 	}

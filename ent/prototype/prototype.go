@@ -37,6 +37,8 @@ const (
 	FieldMissionLink = "mission_link"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
+	// FieldOpenFeedback holds the string denoting the open_feedback field in the database.
+	FieldOpenFeedback = "open_feedback"
 	// FieldTags holds the string denoting the tags field in the database.
 	FieldTags = "tags"
 	// EdgeWorkspace holds the string denoting the workspace edge name in mutations.
@@ -49,6 +51,8 @@ const (
 	EdgeFeedback = "feedback"
 	// EdgeParticipants holds the string denoting the participants edge name in mutations.
 	EdgeParticipants = "participants"
+	// EdgeInvites holds the string denoting the invites edge name in mutations.
+	EdgeInvites = "invites"
 	// EdgeTimeline holds the string denoting the timeline edge name in mutations.
 	EdgeTimeline = "timeline"
 	// Table holds the table name of the prototype in the database.
@@ -88,6 +92,13 @@ const (
 	ParticipantsInverseTable = "participants"
 	// ParticipantsColumn is the table column denoting the participants relation/edge.
 	ParticipantsColumn = "prototype_id"
+	// InvitesTable is the table that holds the invites relation/edge.
+	InvitesTable = "invites"
+	// InvitesInverseTable is the table name for the Invite entity.
+	// It exists in this package in order to avoid circular dependency with the "invite" package.
+	InvitesInverseTable = "invites"
+	// InvitesColumn is the table column denoting the invites relation/edge.
+	InvitesColumn = "prototype_id"
 	// TimelineTable is the table that holds the timeline relation/edge.
 	TimelineTable = "events"
 	// TimelineInverseTable is the table name for the Event entity.
@@ -109,6 +120,7 @@ var Columns = []string{
 	FieldProblem,
 	FieldMissionLink,
 	FieldStatus,
+	FieldOpenFeedback,
 	FieldTags,
 }
 
@@ -148,6 +160,8 @@ var (
 	DefaultMissionLink string
 	// MissionLinkValidator is a validator for the "mission_link" field. It is called by the builders before save.
 	MissionLinkValidator func(string) error
+	// DefaultOpenFeedback holds the default value on creation for the "open_feedback" field.
+	DefaultOpenFeedback bool
 	// DefaultTags holds the default value on creation for the "tags" field.
 	DefaultTags []string
 	// TagsValidator is a validator for the "tags" field. It is called by the builders before save.
@@ -237,6 +251,11 @@ func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldStatus, opts...).ToFunc()
 }
 
+// ByOpenFeedback orders the results by the open_feedback field.
+func ByOpenFeedback(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldOpenFeedback, opts...).ToFunc()
+}
+
 // ByWorkspaceField orders the results by workspace field.
 func ByWorkspaceField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -293,6 +312,20 @@ func ByParticipants(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByInvitesCount orders the results by invites count.
+func ByInvitesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newInvitesStep(), opts...)
+	}
+}
+
+// ByInvites orders the results by invites terms.
+func ByInvites(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newInvitesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByTimelineCount orders the results by timeline count.
 func ByTimelineCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -339,6 +372,13 @@ func newParticipantsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(ParticipantsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, ParticipantsTable, ParticipantsColumn),
+	)
+}
+func newInvitesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(InvitesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, true, InvitesTable, InvitesColumn),
 	)
 }
 func newTimelineStep() *sqlgraph.Step {

@@ -96,6 +96,11 @@ func MissionLink(v string) predicate.Prototype {
 	return predicate.Prototype(sql.FieldEQ(FieldMissionLink, v))
 }
 
+// OpenFeedback applies equality check predicate on the "open_feedback" field. It's identical to OpenFeedbackEQ.
+func OpenFeedback(v bool) predicate.Prototype {
+	return predicate.Prototype(sql.FieldEQ(FieldOpenFeedback, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Prototype {
 	return predicate.Prototype(sql.FieldEQ(FieldCreatedAt, v))
@@ -496,6 +501,16 @@ func StatusNotIn(vs ...Status) predicate.Prototype {
 	return predicate.Prototype(sql.FieldNotIn(FieldStatus, vs...))
 }
 
+// OpenFeedbackEQ applies the EQ predicate on the "open_feedback" field.
+func OpenFeedbackEQ(v bool) predicate.Prototype {
+	return predicate.Prototype(sql.FieldEQ(FieldOpenFeedback, v))
+}
+
+// OpenFeedbackNEQ applies the NEQ predicate on the "open_feedback" field.
+func OpenFeedbackNEQ(v bool) predicate.Prototype {
+	return predicate.Prototype(sql.FieldNEQ(FieldOpenFeedback, v))
+}
+
 // HasWorkspace applies the HasEdge predicate on the "workspace" edge.
 func HasWorkspace() predicate.Prototype {
 	return predicate.Prototype(func(s *sql.Selector) {
@@ -603,6 +618,29 @@ func HasParticipants() predicate.Prototype {
 func HasParticipantsWith(preds ...predicate.Participant) predicate.Prototype {
 	return predicate.Prototype(func(s *sql.Selector) {
 		step := newParticipantsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasInvites applies the HasEdge predicate on the "invites" edge.
+func HasInvites() predicate.Prototype {
+	return predicate.Prototype(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, true, InvitesTable, InvitesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasInvitesWith applies the HasEdge predicate on the "invites" edge with a given conditions (other predicates).
+func HasInvitesWith(preds ...predicate.Invite) predicate.Prototype {
+	return predicate.Prototype(func(s *sql.Selector) {
+		step := newInvitesStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -56,8 +56,14 @@ func init() {
 	authtoken.DefaultUpdatedAt = authtokenDescUpdatedAt.Default.(func() time.Time)
 	// authtoken.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	authtoken.UpdateDefaultUpdatedAt = authtokenDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// authtokenDescLabel is the schema descriptor for label field.
+	authtokenDescLabel := authtokenFields[3].Descriptor()
+	// authtoken.DefaultLabel holds the default value on creation for the label field.
+	authtoken.DefaultLabel = authtokenDescLabel.Default.(string)
+	// authtoken.LabelValidator is a validator for the "label" field. It is called by the builders before save.
+	authtoken.LabelValidator = authtokenDescLabel.Validators[0].(func(string) error)
 	// authtokenDescScopes is the schema descriptor for scopes field.
-	authtokenDescScopes := authtokenFields[3].Descriptor()
+	authtokenDescScopes := authtokenFields[4].Descriptor()
 	// authtoken.DefaultScopes holds the default value on creation for the scopes field.
 	authtoken.DefaultScopes = authtokenDescScopes.Default.([]string)
 	// authtokenDescID is the schema descriptor for id field.
@@ -486,8 +492,12 @@ func init() {
 	prototype.DefaultMissionLink = prototypeDescMissionLink.Default.(string)
 	// prototype.MissionLinkValidator is a validator for the "mission_link" field. It is called by the builders before save.
 	prototype.MissionLinkValidator = prototypeDescMissionLink.Validators[0].(func(string) error)
+	// prototypeDescOpenFeedback is the schema descriptor for open_feedback field.
+	prototypeDescOpenFeedback := prototypeFields[7].Descriptor()
+	// prototype.DefaultOpenFeedback holds the default value on creation for the open_feedback field.
+	prototype.DefaultOpenFeedback = prototypeDescOpenFeedback.Default.(bool)
 	// prototypeDescTags is the schema descriptor for tags field.
-	prototypeDescTags := prototypeFields[7].Descriptor()
+	prototypeDescTags := prototypeFields[8].Descriptor()
 	// prototype.DefaultTags holds the default value on creation for the tags field.
 	prototype.DefaultTags = prototypeDescTags.Default.([]string)
 	// prototype.TagsValidator is a validator for the "tags" field. It is called by the builders before save.

@@ -21,9 +21,12 @@ func (AuthToken) Mixin() []ent.Mixin {
 
 func (AuthToken) Fields() []ent.Field {
 	return []ent.Field{
-		field.Int64("user_id").GoType(gid.ID(0)).Optional().Nillable().Immutable(),
-		field.Int64("participant_id").GoType(gid.ID(0)).Optional().Nillable().Immutable(),
-		field.Bytes("token_hash").Unique().Sensitive().Immutable(),
+		field.Int64("user_id").GoType(gid.ID(0)).Optional().Nillable().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Int64("participant_id").GoType(gid.ID(0)).Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)).
+			Comment("Set for a guest's token: the participant it acts as."),
+		field.Bytes("token_hash").Unique().Sensitive().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("label").Default("").MaxRuneLen(maxName).
+			Comment("What the token is for, as its owner named it (\"laptop\", \"CI\")."),
 		field.Strings("scopes").Default([]string{}),
 		field.Time("last_used_at").Optional().Nillable(),
 		field.Time("expires_at").Optional().Nillable(),
@@ -33,8 +36,8 @@ func (AuthToken) Fields() []ent.Field {
 
 func (AuthToken) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.To("user", User.Type).Field("user_id").Unique().Immutable(),
-		edge.To("participant", Participant.Type).Field("participant_id").Unique().Immutable(),
+		edge.To("user", User.Type).Field("user_id").Unique().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+		edge.To("participant", Participant.Type).Field("participant_id").Unique().Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 
@@ -42,8 +45,6 @@ func (AuthToken) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("user_id"), index.Fields("participant_id")}
 }
 
-// Tokens are listed and revoked through their own API in the access-control
-// work; until then they are not part of the GraphQL schema.
 func (AuthToken) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+	return []schema.Annotation{entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)}
 }

@@ -43,7 +43,7 @@ func (Feedback) Fields() []ent.Field {
 			Annotations(entgql.OrderField("MINUTES_SAVED_PER_DAY")).
 			Comment("The tester's estimate of the time this would save them each day."),
 		field.Enum("status").
-			Values("OPEN", "ACKNOWLEDGED", "PLANNED", "ADDRESSED", "VERIFIED", "DECLINED").
+			Values("OPEN", "ACKNOWLEDGED", "PLANNED", "ADDRESSED", "VERIFIED", "DECLINED", "RETRACTED").
 			Default("OPEN").
 			Annotations(entgql.OrderField("STATUS")),
 		// entgql's edge-count orderings (VOTES_COUNT on the edge) are not

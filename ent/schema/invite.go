@@ -22,11 +22,11 @@ func (Invite) Mixin() []ent.Mixin {
 func (Invite) Fields() []ent.Field {
 	return []ent.Field{
 		prototypeField(),
-		field.Int64("created_by_id").GoType(gid.ID(0)).Immutable(),
-		field.Enum("role").Values("TESTER").Default("TESTER"),
-		field.Bytes("token_hash").Unique().Sensitive().Immutable(),
-		field.Time("expires_at").Optional().Nillable(),
-		field.Int("max_uses").Optional().Nillable().Positive(),
+		field.Int64("created_by_id").GoType(gid.ID(0)).Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Enum("role").Values("TESTER").Default("TESTER").Immutable(),
+		field.Bytes("token_hash").Unique().Sensitive().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Time("expires_at").Optional().Nillable().Immutable(),
+		field.Int("max_uses").Optional().Nillable().Positive().Immutable(),
 		field.Int("uses").Default(0).NonNegative(),
 		field.Time("revoked_at").Optional().Nillable(),
 	}
@@ -35,7 +35,8 @@ func (Invite) Fields() []ent.Field {
 func (Invite) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("prototype", Prototype.Type).Field("prototype_id").Unique().Required().Immutable(),
-		edge.To("created_by", User.Type).Field("created_by_id").Unique().Required().Immutable(),
+		edge.To("created_by", User.Type).Field("created_by_id").Unique().Required().Immutable().
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 	}
 }
 
@@ -43,8 +44,6 @@ func (Invite) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("prototype_id"), index.Fields("created_by_id")}
 }
 
-// Invites are managed through their own API in the access-control work;
-// until then they are not part of the GraphQL schema.
 func (Invite) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+	return []schema.Annotation{entgql.RelayConnection(), entgql.Skip(entgql.SkipWhereInput)}
 }

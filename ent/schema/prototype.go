@@ -49,6 +49,9 @@ func (Prototype) Fields() []ent.Field {
 			Values("DRAFT", "TESTING", "ADOPTED", "SHELVED").
 			Default("DRAFT").
 			Annotations(entgql.OrderField("STATUS"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.Bool("open_feedback").
+			Default(false).
+			Comment("Whether testers may see each other's names; otherwise they see only their own."),
 		field.Strings("tags").
 			Default([]string{}).
 			Validate(validateTags),
@@ -75,6 +78,9 @@ func (Prototype) Edges() []ent.Edge {
 		edge.To("feedback", Feedback.Type).
 			Annotations(entgql.RelayConnection(), noInput),
 		edge.To("participants", Participant.Type).
+			Annotations(entgql.RelayConnection(), noInput),
+		edge.From("invites", Invite.Type).
+			Ref("prototype").
 			Annotations(entgql.RelayConnection(), noInput),
 		edge.To("timeline", Event.Type).
 			Annotations(entgql.RelayConnection(), noInput),

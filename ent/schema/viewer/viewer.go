@@ -45,14 +45,27 @@ func (r *Role) UnmarshalGQL(v any) error {
 // iterations and triage feedback.
 func (r Role) CanEdit() bool { return r == Owner || r == Maker }
 
-// Identity is an authenticated caller. It is safe for concurrent use: a
-// websocket connection shares one across its operations.
+// Identity is an authenticated caller: a user with an account, or a guest
+// tester admitted through an invite (no user, one participation). It is
+// safe for concurrent use: a websocket connection shares one across its
+// operations.
 type Identity struct {
-	UserID  gid.ID // the signed-in user
+	UserID  gid.ID // the signed-in user; zero for a guest
 	TokenID gid.ID // the bearer token used, if any
 
-	mu    sync.RWMutex
-	roles map[gid.ID]Role // the user's role in each of their workspaces
+	mu      sync.RWMutex
+	roles   map[gid.ID]Role   // the user's role in each of their workspaces
+	testing map[gid.ID]Tester // prototype → the caller's tester participation there
+}
+
+// Tester is a caller's participation in one prototype as an invited tester.
+type Tester struct {
+	Prototype   gid.ID
+	Workspace   gid.ID
+	Participant gid.ID
+	// OpenFeedback says whether the prototype lets testers see each
+	// other's names.
+	OpenFeedback bool
 }
 
 // NewIdentity returns the identity of a user with the given roles.
@@ -60,7 +73,49 @@ func NewIdentity(user, token gid.ID, roles map[gid.ID]Role) *Identity {
 	if roles == nil {
 		roles = map[gid.ID]Role{}
 	}
-	return &Identity{UserID: user, TokenID: token, roles: roles}
+	return &Identity{UserID: user, TokenID: token, roles: roles, testing: map[gid.ID]Tester{}}
+}
+
+// NewGuest returns the identity of a guest tester: no account, no
+// workspace, one prototype.
+func NewGuest(token gid.ID, t Tester) *Identity {
+	return &Identity{TokenID: token, roles: map[gid.ID]Role{}, testing: map[gid.ID]Tester{t.Prototype: t}}
+}
+
+// IsGuest reports whether the caller has no account.
+func (id *Identity) IsGuest() bool { return id != nil && id.UserID == 0 }
+
+// AddTester records that the caller tests a prototype (a signed-in user
+// who redeemed an invite, say).
+func (id *Identity) AddTester(t Tester) {
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	id.testing[t.Prototype] = t
+}
+
+// TesterOf returns the caller's tester participation in a prototype.
+func (id *Identity) TesterOf(prototype gid.ID) (Tester, bool) {
+	if id == nil {
+		return Tester{}, false
+	}
+	id.mu.RLock()
+	defer id.mu.RUnlock()
+	t, ok := id.testing[prototype]
+	return t, ok
+}
+
+// Testing lists the caller's tester participations.
+func (id *Identity) Testing() []Tester {
+	if id == nil {
+		return nil
+	}
+	id.mu.RLock()
+	defer id.mu.RUnlock()
+	ts := make([]Tester, 0, len(id.testing))
+	for _, t := range id.testing {
+		ts = append(ts, t)
+	}
+	return ts
 }
 
 // RoleIn returns the identity's role in a workspace, if it is a member.
