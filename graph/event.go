@@ -57,3 +57,10 @@ func hideInvisible(what string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
+
+// eventCursor is an event's place in the stream. It is the cursor entgql
+// gives the event's edge in a timeline ordered by SEQ, so a client can
+// resume a subscription from the last event of a page it read.
+func eventCursor(e *ent.Event) *ent.Cursor {
+	return &ent.Cursor{ID: e.ID, Value: e.Seq}
+}

@@ -8,8 +8,15 @@ package graph
 import (
 	"context"
 
+	"entgo.io/contrib/entgql"
 	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/ent/schema/gid"
 )
+
+// Cursor is the resolver for the cursor field.
+func (r *eventResolver) Cursor(ctx context.Context, obj *ent.Event) (*entgql.Cursor[gid.ID], error) {
+	return eventCursor(obj), nil
+}
 
 // Actor is the resolver for the actor field.
 func (r *eventResolver) Actor(ctx context.Context, obj *ent.Event) (Actor, error) {

@@ -42,6 +42,7 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Participant() ParticipantResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 	User() UserResolver
 	Workspace() WorkspaceResolver
 }
@@ -95,6 +96,7 @@ type ComplexityRoot struct {
 
 	Event struct {
 		Actor      func(childComplexity int) int
+		Cursor     func(childComplexity int) int
 		ID         func(childComplexity int) int
 		Kind       func(childComplexity int) int
 		OccurredAt func(childComplexity int) int
@@ -311,6 +313,11 @@ type ComplexityRoot struct {
 		Token       func(childComplexity int) int
 	}
 
+	Subscription struct {
+		PrototypeEvents func(childComplexity int, prototype gid.ID, after *entgql.Cursor[gid.ID], kinds []event.Kind) int
+		WorkspaceEvents func(childComplexity int, workspace gid.ID, after *entgql.Cursor[gid.ID], kinds []event.Kind) int
+	}
+
 	Trial struct {
 		CreatedAt   func(childComplexity int) int
 		Device      func(childComplexity int) int
@@ -385,6 +392,7 @@ type ComplexityRoot struct {
 // region    ************************** generated!.gotpl **************************
 
 type EventResolver interface {
+	Cursor(ctx context.Context, obj *ent.Event) (*entgql.Cursor[gid.ID], error)
 	Actor(ctx context.Context, obj *ent.Event) (Actor, error)
 	Subject(ctx context.Context, obj *ent.Event) (ent.Noder, error)
 }
@@ -430,6 +438,10 @@ type QueryResolver interface {
 	Prototype(ctx context.Context, workspace string, slug string) (*ent.Prototype, error)
 	Viewer(ctx context.Context) (*ent.User, error)
 	Workspace(ctx context.Context, slug string) (*ent.Workspace, error)
+}
+type SubscriptionResolver interface {
+	PrototypeEvents(ctx context.Context, prototype gid.ID, after *entgql.Cursor[gid.ID], kinds []event.Kind) (<-chan *ent.Event, error)
+	WorkspaceEvents(ctx context.Context, workspace gid.ID, after *entgql.Cursor[gid.ID], kinds []event.Kind) (<-chan *ent.Event, error)
 }
 type UserResolver interface {
 	Tokens(ctx context.Context, obj *ent.User) ([]*ent.AuthToken, error)
@@ -619,6 +631,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Event.Actor(childComplexity), true
+	case "Event.cursor":
+		if e.ComplexityRoot.Event.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.Cursor(childComplexity), true
 	case "Event.id":
 		if e.ComplexityRoot.Event.ID == nil {
 			break
@@ -1745,6 +1763,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RedeemInvitePayload.Token(childComplexity), true
 
+	case "Subscription.prototypeEvents":
+		if e.ComplexityRoot.Subscription.PrototypeEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_prototypeEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.PrototypeEvents(childComplexity, args["prototype"].(gid.ID), args["after"].(*entgql.Cursor[gid.ID]), args["kinds"].([]event.Kind)), true
+	case "Subscription.workspaceEvents":
+		if e.ComplexityRoot.Subscription.WorkspaceEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_workspaceEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.WorkspaceEvents(childComplexity, args["workspace"].(gid.ID), args["after"].(*entgql.Cursor[gid.ID]), args["kinds"].([]event.Kind)), true
+
 	case "Trial.createdAt":
 		if e.ComplexityRoot.Trial.CreatedAt == nil {
 			break
@@ -2111,6 +2152,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -4427,6 +4485,12 @@ interface Actor {
 }
 
 extend type Event {
+  """
+  Where this event stands in the stream: pass it as ` + "`" + `after` + "`" + ` to a
+  subscription to resume after it. The same cursor as the event's edge in
+  a timeline ordered by SEQ.
+  """
+  cursor: Cursor!
   "Who made the change, where known."
   actor: Actor
   "The object the event is about."
@@ -4583,6 +4647,20 @@ together with the timeline events it records: it happens entirely, or not
 at all.
 """
 type Mutation
+`, BuiltIn: false},
+	{Name: "../schema/subscription.graphqls", Input: `"""
+Live updates. A subscription first replays the stored events after the
+` + "`" + `after` + "`" + ` cursor (every event, if it is null), then streams new ones as they
+are committed: in commit order, each exactly once, with no gap between the
+replay and the live stream. Reconnect with the cursor of the last event you
+received and you miss nothing. Events you may not see are never sent.
+"""
+type Subscription {
+  "The events of one prototype."
+  prototypeEvents(prototype: ID!, after: Cursor, kinds: [EventKind!]): Event!
+  "The events of every prototype of a workspace, and of the workspace itself."
+  workspaceEvents(workspace: ID!, after: Cursor, kinds: [EventKind!]): Event!
+}
 `, BuiltIn: false},
 	{Name: "../schema/trial.graphqls", Input: `input StartTrialInput {
   "A published iteration."
@@ -4782,6 +4860,8 @@ func (ec *executionContext) childFields_Event(ctx context.Context, field graphql
 		return ec.fieldContext_Event_occurredAt(ctx, field)
 	case "prototype":
 		return ec.fieldContext_Event_prototype(ctx, field)
+	case "cursor":
+		return ec.fieldContext_Event_cursor(ctx, field)
 	case "actor":
 		return ec.fieldContext_Event_actor(ctx, field)
 	case "subject":
@@ -6472,6 +6552,66 @@ func (ec *executionContext) field_Query_workspace_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Subscription_prototypeEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "prototype",
+		func(ctx context.Context, v any) (gid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["prototype"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[gid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "kinds",
+		func(ctx context.Context, v any) ([]event.Kind, error) {
+			return ec.unmarshalOEventKind2ᚕgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋeventᚐKindᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["kinds"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_workspaceEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "workspace",
+		func(ctx context.Context, v any) (gid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["workspace"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[gid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "kinds",
+		func(ctx context.Context, v any) ([]event.Kind, error) {
+			return ec.unmarshalOEventKind2ᚕgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋeventᚐKindᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["kinds"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Workspace_prototypes_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7378,6 +7518,29 @@ func (ec *executionContext) fieldContext_Event_prototype(_ context.Context, fiel
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Event_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Event().Cursor(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *entgql.Cursor[gid.ID]) graphql.Marshaler {
+			return ec.marshalNCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Event_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Event", field, true, true, "Cursor")
 }
 
 func (ec *executionContext) _Event_actor(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
@@ -12000,6 +12163,94 @@ func (ec *executionContext) fieldContext_RedeemInvitePayload_prototype(_ context
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Prototype(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_prototypeEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_prototypeEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().PrototypeEvents(ctx, fc.Args["prototype"].(gid.ID), fc.Args["after"].(*entgql.Cursor[gid.ID]), fc.Args["kinds"].([]event.Kind))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Event) graphql.Marshaler {
+			return ec.marshalNEvent2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_prototypeEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Event(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_prototypeEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_workspaceEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_workspaceEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().WorkspaceEvents(ctx, fc.Args["workspace"].(gid.ID), fc.Args["after"].(*entgql.Cursor[gid.ID]), fc.Args["kinds"].([]event.Kind))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Event) graphql.Marshaler {
+			return ec.marshalNEvent2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_workspaceEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Event(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_workspaceEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -20765,6 +21016,12 @@ func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, ob
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Event_prototype(ctx, field, obj)
 				})
+		case "cursor":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Event_cursor(ctx, field, obj)
+				})
 		case "actor":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -22241,6 +22498,28 @@ func (ec *executionContext) _RedeemInvitePayload(ctx context.Context, sel ast.Se
 	return out
 }
 
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "prototypeEvents":
+		return ec._Subscription_prototypeEvents(ctx, fields[0])
+	case "workspaceEvents":
+		return ec._Subscription_workspaceEvents(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
 var trialImplementors = []string{"Trial", "Node"}
 
 func (ec *executionContext) _Trial(ctx context.Context, sel ast.SelectionSet, obj *ent.Trial) graphql.Marshaler {
@@ -23201,9 +23480,31 @@ func (ec *executionContext) marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCurso
 	return v
 }
 
+func (ec *executionContext) unmarshalNCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, v any) (*entgql.Cursor[gid.ID], error) {
+	var res = new(entgql.Cursor[gid.ID])
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, sel ast.SelectionSet, v *entgql.Cursor[gid.ID]) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Cursor!")
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalNEditFeedbackInput2githubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐEditFeedbackInput(ctx context.Context, v any) (EditFeedbackInput, error) {
 	res, err := ec.unmarshalInputEditFeedbackInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNEvent2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEvent(ctx context.Context, sel ast.SelectionSet, v *ent.Event) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Event!")
+		return graphql.Null
+	}
+	return ec._Event(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNEventConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEventConnection(ctx context.Context, sel ast.SelectionSet, v *ent.EventConnection) graphql.Marshaler {

@@ -119,3 +119,11 @@ type StartTrialInput struct {
 	// Your device or context.
 	Device *string `json:"device,omitempty"`
 }
+
+// Live updates. A subscription first replays the stored events after the
+// `after` cursor (every event, if it is null), then streams new ones as they
+// are committed: in commit order, each exactly once, with no gap between the
+// replay and the live stream. Reconnect with the cursor of the last event you
+// received and you miss nothing. Events you may not see are never sent.
+type Subscription struct {
+}
