@@ -2,11 +2,11 @@ package server_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/protoloop/protoloop/server/servertest"
 	"io"
 	"log/slog"
 	"net"
@@ -14,7 +14,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,7 +26,7 @@ import (
 type testServer struct {
 	url    string
 	db     *storage.DB
-	logs   *syncBuffer
+	logs   *servertest.Buffer
 	stop   context.CancelFunc
 	served chan error
 
@@ -51,7 +50,7 @@ func start(t *testing.T, cfg server.Config) *testServer {
 		t.Fatalf("migrate: %v", err)
 	}
 
-	logs := &syncBuffer{}
+	logs := &servertest.Buffer{}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -427,7 +426,7 @@ func startRequest(t *testing.T, addr, body string) (net.Conn, *bufio.Reader) {
 func TestAPanicIsAnInternalErrorWithoutItsStack(t *testing.T) {
 	// A database without an ent client makes checking a token panic: a
 	// stand-in for any bug below the router.
-	logs := &syncBuffer{}
+	logs := &servertest.Buffer{}
 	srv := server.New(&storage.DB{Dialect: "sqlite3"}, server.Config{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
@@ -463,7 +462,7 @@ func TestRequestsAreLogged(t *testing.T) {
 
 // waitForLog returns the first log line containing substr, waiting for it
 // briefly: the server logs a request after answering it.
-func waitForLog(t *testing.T, logs *syncBuffer, substr string) string {
+func waitForLog(t *testing.T, logs *servertest.Buffer, substr string) string {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -477,22 +476,4 @@ func waitForLog(t *testing.T, logs *syncBuffer, substr string) string {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// syncBuffer is a log destination the server's goroutines may share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
+	"github.com/protoloop/protoloop/server/servertest"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +18,7 @@ import (
 // environment, and returns the exit code and what it wrote.
 func protoloop(t *testing.T, ctx context.Context, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errOut syncBuffer
+	var out, errOut servertest.Buffer
 	getenv := func(name string) string { return env[name] }
 	code = run(ctx, args, getenv, &out, &errOut)
 	return code, out.String(), errOut.String()
@@ -121,11 +120,11 @@ func TestServeWithoutMigratingRefusesAnOldDatabase(t *testing.T) {
 func TestServeStopsCleanlyOnSignal(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr syncBuffer
+	var stderr servertest.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0", "--log-format", "json"},
-			func(string) string { return "" }, &syncBuffer{}, &stderr)
+			func(string) string { return "" }, &servertest.Buffer{}, &stderr)
 	}()
 
 	// The server logs where it listens; the port is the kernel's choice.
@@ -272,22 +271,4 @@ func TestVersion(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(stdout, "protoloop dev") {
 		t.Errorf("exit %d, output %q, want protoloop dev…", code, stdout)
 	}
-}
-
-// syncBuffer is an output the command and the test may share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

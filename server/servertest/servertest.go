@@ -113,7 +113,7 @@ func Run(t *testing.T, body func(t *testing.T, s *Server)) {
 // the server saw.
 func Start(t testing.TB, b Backend) *Server {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			if out := logs.String(); out != "" {
@@ -188,23 +188,24 @@ func (s *Server) Statements() int64 { return s.DB.Statements() }
 // next returns a number unique within the server, for fixture names.
 func (s *Server) next() int64 { return s.seq.Add(1) }
 
-// logBuffer collects a server's log lines; the server writes to it from
-// its own goroutines, possibly after the test has finished.
-type logBuffer struct {
+// Buffer is a bytes.Buffer that goroutines may write and read at once: a
+// destination for a server's logs or a command's output in tests.
+type Buffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-var _ io.Writer = (*logBuffer)(nil)
+var _ io.Writer = (*Buffer)(nil)
 
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
 }
 
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
+// String returns what has been written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
