@@ -12,18 +12,23 @@ import (
 	"sync"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
 	"golang.org/x/crypto/argon2"
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/authtoken"
 	"github.com/protoloop/protoloop/ent/membership"
+	"github.com/protoloop/protoloop/ent/participant"
+	"github.com/protoloop/protoloop/ent/predicate"
 	"github.com/protoloop/protoloop/ent/privacy"
+	"github.com/protoloop/protoloop/ent/prototype"
 	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/rule"
 	"github.com/protoloop/protoloop/ent/schema/viewer"
 )
 
 // ErrInvalidToken is returned for a bearer token that is unknown, expired
-// or revoked.
+// or revoked, and for a guest's token whose participation was claimed.
 var ErrInvalidToken = errors.New("invalid or expired token")
 
 const (
@@ -39,21 +44,45 @@ func system(ctx context.Context) context.Context {
 	return privacy.DecisionContext(ctx, privacy.Allow)
 }
 
+// withAccount returns the identity of a caller signed in to an account,
+// for what only an account can do (start a workspace, claim a guest's
+// participation). Guests are told to sign in: their token lets them test
+// one prototype, nothing more.
+func withAccount(ctx context.Context) (*viewer.Identity, error) {
+	id := viewer.FromContext(ctx)
+	switch {
+	case id == nil:
+		return nil, rule.ErrUnauthenticated
+	case id.IsGuest():
+		return nil, &Error{Code: CodeUnauthenticated, Message: "sign in to an account to do this: a guest can only test"}
+	}
+	return id, nil
+}
+
 // HashToken is how a bearer token is stored and looked up.
 func HashToken(token string) []byte {
 	sum := sha256.Sum256([]byte(token))
 	return sum[:]
 }
 
+// newSecret returns a fresh random secret: prefix, then 32 random bytes in
+// URL-safe base64, so that it fits in a link as it is.
+func newSecret(prefix string) (string, error) {
+	raw := make([]byte, tokenBytes)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("new secret: %w", err)
+	}
+	return prefix + base64.RawURLEncoding.EncodeToString(raw), nil
+}
+
 // issueToken creates a bearer token for a user and returns it; only its
 // hash is stored.
 func issueToken(ctx context.Context, client *ent.Client, user gid.ID) (string, error) {
-	raw := make([]byte, tokenBytes)
-	if _, err := rand.Read(raw); err != nil {
+	token, err := newSecret(tokenPrefix)
+	if err != nil {
 		return "", fmt.Errorf("issue token: %w", err)
 	}
-	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
-	err := client.AuthToken.Create().
+	err = client.AuthToken.Create().
 		SetUserID(user).
 		SetTokenHash(HashToken(token)).
 		SetExpiresAt(time.Now().Add(tokenLifetime)).
@@ -64,8 +93,11 @@ func issueToken(ctx context.Context, client *ent.Client, user gid.ID) (string, e
 	return token, nil
 }
 
-// Authenticate resolves a bearer token into the identity of its user, with
-// the user's role in each of their workspaces.
+// Authenticate resolves a bearer token into an identity: for a user's
+// token, the user with their role in each of their workspaces and the
+// prototypes they were invited to test; for a guest's token, the guest's
+// one tester participation. It costs three statements for a user and two
+// for a guest, however many workspaces and invites there are.
 func Authenticate(ctx context.Context, client *ent.Client, token string) (*viewer.Identity, error) {
 	if !strings.HasPrefix(token, tokenPrefix) {
 		return nil, ErrInvalidToken
@@ -76,7 +108,6 @@ func Authenticate(ctx context.Context, client *ent.Client, token string) (*viewe
 			authtoken.TokenHash(HashToken(token)),
 			authtoken.RevokedAtIsNil(),
 			authtoken.Or(authtoken.ExpiresAtIsNil(), authtoken.ExpiresAtGT(time.Now())),
-			authtoken.UserIDNotNil(),
 		).
 		Only(ctx)
 	switch {
@@ -84,9 +115,18 @@ func Authenticate(ctx context.Context, client *ent.Client, token string) (*viewe
 		return nil, ErrInvalidToken
 	case err != nil:
 		return nil, fmt.Errorf("look up token: %w", err)
+	case tok.UserID != nil:
+		return userIdentity(ctx, client, *tok.UserID, tok.ID)
+	case tok.ParticipantID != nil:
+		return guestIdentity(ctx, client, *tok.ParticipantID, tok.ID)
 	}
+	return nil, ErrInvalidToken // a token of nobody: not one the server issues
+}
+
+// userIdentity is the identity of a signed-in user.
+func userIdentity(ctx context.Context, client *ent.Client, userID, tokenID gid.ID) (*viewer.Identity, error) {
 	members, err := client.Membership.Query().
-		Where(membership.UserID(*tok.UserID)).
+		Where(membership.UserID(userID)).
 		Select(membership.FieldWorkspaceID, membership.FieldRole).
 		All(ctx)
 	if err != nil {
@@ -96,7 +136,68 @@ func Authenticate(ctx context.Context, client *ent.Client, token string) (*viewe
 	for _, m := range members {
 		roles[m.WorkspaceID] = m.Role
 	}
-	return viewer.NewIdentity(*tok.UserID, tok.ID, roles), nil
+	// A participant of the user's that came through an invite makes them a
+	// tester there; one they got by taking part as a member does not.
+	testers, err := testersWhere(ctx, client, participant.UserID(userID), participant.InviteIDNotNil())
+	if err != nil {
+		return nil, err
+	}
+	id := viewer.NewIdentity(userID, tokenID, roles)
+	for _, t := range testers {
+		id.AddTester(t)
+	}
+	return id, nil
+}
+
+// guestIdentity is the identity of a guest, bound to one participant. A
+// participant that has been claimed by an account is no longer a guest's.
+func guestIdentity(ctx context.Context, client *ent.Client, participantID, tokenID gid.ID) (*viewer.Identity, error) {
+	testers, err := testersWhere(ctx, client, participant.ID(participantID), participant.UserIDIsNil())
+	if err != nil {
+		return nil, err
+	}
+	if len(testers) != 1 {
+		return nil, ErrInvalidToken
+	}
+	return viewer.NewGuest(tokenID, testers[0]), nil
+}
+
+// testersWhere returns the tester participations of the participants that
+// match ps, with whether their prototypes have open feedback, in one
+// query: it joins the prototypes rather than loading them after.
+func testersWhere(ctx context.Context, client *ent.Client, ps ...predicate.Participant) ([]viewer.Tester, error) {
+	var rows []struct {
+		ID           gid.ID `json:"id"`
+		WorkspaceID  gid.ID `json:"workspace_id"`
+		PrototypeID  gid.ID `json:"prototype_id"`
+		OpenFeedback bool   `json:"open_feedback"`
+	}
+	err := client.Participant.Query().
+		Where(ps...).
+		Modify(func(s *sql.Selector) {
+			p := sql.Table(prototype.Table)
+			s.Join(p).On(s.C(participant.FieldPrototypeID), p.C(prototype.FieldID))
+			s.Select(
+				s.C(participant.FieldID),
+				s.C(participant.FieldWorkspaceID),
+				s.C(participant.FieldPrototypeID),
+				p.C(prototype.FieldOpenFeedback),
+			)
+		}).
+		Scan(ctx, &rows)
+	if err != nil {
+		return nil, fmt.Errorf("load tester participations: %w", err)
+	}
+	testers := make([]viewer.Tester, len(rows))
+	for i, r := range rows {
+		testers[i] = viewer.Tester{
+			Prototype:    r.PrototypeID,
+			Workspace:    r.WorkspaceID,
+			Participant:  r.ID,
+			OpenFeedback: r.OpenFeedback,
+		}
+	}
+	return testers, nil
 }
 
 // Passwords are hashed with argon2id at the parameters OWASP recommends

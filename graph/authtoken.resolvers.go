@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/schema/gid"
@@ -15,15 +14,15 @@ import (
 
 // RevokeToken is the resolver for the revokeToken field.
 func (r *mutationResolver) RevokeToken(ctx context.Context, id gid.ID) (*ent.AuthToken, error) {
-	panic(fmt.Errorf("not implemented: RevokeToken - revokeToken"))
+	return revokeToken(ctx, ent.FromContext(ctx), id)
 }
 
 // LogOut is the resolver for the logOut field.
 func (r *mutationResolver) LogOut(ctx context.Context) (bool, error) {
-	panic(fmt.Errorf("not implemented: LogOut - logOut"))
+	return logOut(ctx, ent.FromContext(ctx))
 }
 
 // Tokens is the resolver for the tokens field.
 func (r *userResolver) Tokens(ctx context.Context, obj *ent.User) ([]*ent.AuthToken, error) {
-	panic(fmt.Errorf("not implemented: Tokens - tokens"))
+	return userTokens(ctx, r.readClient(ctx), obj)
 }

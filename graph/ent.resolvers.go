@@ -14,12 +14,12 @@ import (
 
 // DisplayName is the resolver for the displayName field.
 func (r *participantResolver) DisplayName(ctx context.Context, obj *ent.Participant) (string, error) {
-	return participantName(ctx, obj), nil
+	return participantName(ctx, r.readClient(ctx), obj)
 }
 
 // Email is the resolver for the email field.
 func (r *participantResolver) Email(ctx context.Context, obj *ent.Participant) (*string, error) {
-	return participantEmail(ctx, obj), nil
+	return participantEmail(ctx, r.readClient(ctx), obj)
 }
 
 // Node is the resolver for the node field.

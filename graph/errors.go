@@ -89,6 +89,11 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		case ent.IsConstraintError(err):
 			log.WarnContext(ctx, "constraint violation", "err", err, "path", gqlErr.Path.String())
 			present(gqlErr, CodeConflict, "conflicts with existing data", "")
+		case errors.Is(err, context.Canceled):
+			// The caller went away (a subscription completed, a request was
+			// abandoned): nobody will read this, and the server did no wrong.
+			log.DebugContext(ctx, "operation canceled", "path", gqlErr.Path.String())
+			present(gqlErr, CodeInternal, "canceled", "")
 		case errors.As(err, &gErr) && gErr.Extensions["code"] != nil:
 			// Parse and validation errors from gqlgen already carry a code.
 		case errors.As(err, &gErr) && gErr.Err == nil:

@@ -32,14 +32,37 @@ func validateFeedback(input LeaveFeedbackInput) error {
 	if err := validateBody(input.Body); err != nil {
 		return err
 	}
-	if r := input.Rating; r != nil && (*r < minRating || *r > maxRating) {
-		return badInput("rating", "rating must be %d to %d, not %d", minRating, maxRating, *r)
-	}
-	if m := input.MinutesSavedPerDay; m != nil && (*m < 0 || *m > maxMinutesSaved) {
-		return badInput("minutesSavedPerDay", "minutesSavedPerDay must be 0 to %d, not %d", maxMinutesSaved, *m)
+	if err := validateScores(input.Rating, input.MinutesSavedPerDay); err != nil {
+		return err
 	}
 	if k := input.IdempotencyKey; k != nil && (*k == "" || utf8.RuneCountInString(*k) > maxIdempotencyKey) {
 		return badInput("idempotencyKey", "idempotencyKey must be 1 to %d characters", maxIdempotencyKey)
+	}
+	return nil
+}
+
+// validateEdit checks editFeedback's input as validateFeedback checks
+// leaveFeedback's.
+func validateEdit(input EditFeedbackInput) error {
+	if input.Kind == nil && input.Body == nil && input.Rating == nil && input.MinutesSavedPerDay == nil {
+		return badInput("input", "give at least one of kind, body, rating and minutesSavedPerDay to change")
+	}
+	if input.Body != nil {
+		if err := validateBody(*input.Body); err != nil {
+			return err
+		}
+	}
+	return validateScores(input.Rating, input.MinutesSavedPerDay)
+}
+
+// validateScores checks a rating and an estimate of minutes saved, where
+// given.
+func validateScores(rating, minutesSaved *int) error {
+	if r := rating; r != nil && (*r < minRating || *r > maxRating) {
+		return badInput("rating", "rating must be %d to %d, not %d", minRating, maxRating, *r)
+	}
+	if m := minutesSaved; m != nil && (*m < 0 || *m > maxMinutesSaved) {
+		return badInput("minutesSavedPerDay", "minutesSavedPerDay must be 0 to %d, not %d", maxMinutesSaved, *m)
 	}
 	return nil
 }
@@ -187,6 +210,8 @@ func checkOwnTrial(ctx context.Context, client *ent.Client, trialID, author, ite
 // ADDRESSED is reached only through markAddressed, which links the
 // iteration that addresses the feedback, and VERIFIED only through the
 // reporter's confirmation; both may be reopened when the fix falls short.
+// RETRACTED is the author's to set (retractFeedback), and triage leaves
+// feedback its author took back alone: it has no moves in or out.
 var triage = map[feedback.Status][]feedback.Status{
 	feedback.StatusOPEN:         {feedback.StatusACKNOWLEDGED, feedback.StatusPLANNED, feedback.StatusDECLINED},
 	feedback.StatusACKNOWLEDGED: {feedback.StatusPLANNED, feedback.StatusDECLINED, feedback.StatusOPEN},
@@ -200,6 +225,10 @@ var triage = map[feedback.Status][]feedback.Status{
 // status to another, or returns nil if it may.
 func checkTriage(from, to feedback.Status) error {
 	switch {
+	case from == feedback.StatusRETRACTED:
+		return badInput("status", "the feedback was retracted by the person who left it: triage leaves it alone")
+	case to == feedback.StatusRETRACTED:
+		return badInput("status", "only the person who left feedback can retract it")
 	case to == feedback.StatusADDRESSED:
 		return badInput("status", "use markAddressed to mark feedback ADDRESSED: it links the iteration that addresses it")
 	case to == feedback.StatusVERIFIED:
@@ -402,6 +431,9 @@ func checkAddressable(fb *ent.Feedback, target *ent.Iteration, leftOn *int) erro
 	if !laterThan(target, leftOn) {
 		return badInput("iterationID", "iteration %s is not later than the iteration feedback %s was left on", target.ID, fb.ID)
 	}
+	if fb.Status == feedback.StatusRETRACTED {
+		return badInput("feedbackIDs", "feedback %s was retracted by the person who left it", fb.ID)
+	}
 	if !slices.Contains(addressable, fb.Status) {
 		return badInput("feedbackIDs", "feedback %s is %s: only OPEN, ACKNOWLEDGED or PLANNED feedback can be marked addressed", fb.ID, fb.Status)
 	}
@@ -416,6 +448,111 @@ func laterThan(target *ent.Iteration, leftOn *int) bool {
 		return true
 	}
 	return target.Number != nil && leftOn != nil && *target.Number > *leftOn
+}
+
+// editFeedback changes its author's feedback while it is OPEN: once
+// someone has triaged it, what they triaged stays what was said. Whether
+// the caller is the author is the feedback policy's to decide.
+func editFeedback(ctx context.Context, client *ent.Client, dialectName string, id gid.ID, input EditFeedbackInput) (*ent.Feedback, error) {
+	// Locked, so that triage cannot slip in between the check of the
+	// status and the edit.
+	fb, err := locked(client.Feedback.Query().Where(feedback.ID(id)), dialectName).Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return nil, notFound("feedback")
+	case err != nil:
+		return nil, fmt.Errorf("load feedback %s: %w", id, err)
+	}
+	upd := client.Feedback.UpdateOne(fb).Where(feedback.StatusEQ(feedback.StatusOPEN))
+	var fields []string
+	if k := input.Kind; k != nil && *k != fb.Kind {
+		upd.SetKind(*k)
+		fields = append(fields, "kind")
+	}
+	if b := input.Body; b != nil && *b != fb.Body {
+		upd.SetBody(*b)
+		fields = append(fields, "body")
+	}
+	if r := input.Rating; r != nil && !equalPtr(r, fb.Rating) {
+		upd.SetRating(*r)
+		fields = append(fields, "rating")
+	}
+	if m := input.MinutesSavedPerDay; m != nil && !equalPtr(m, fb.MinutesSavedPerDay) {
+		upd.SetMinutesSavedPerDay(*m)
+		fields = append(fields, "minutesSavedPerDay")
+	}
+	// Saved even when nothing differs, so that the policy answers a caller
+	// who is not the author the same whatever they sent. The status is
+	// checked by the statement, after the policy: a caller who may not
+	// edit the feedback learns that, not its status.
+	err = upd.Exec(ctx)
+	switch {
+	case ent.IsNotFound(err) && fb.Status != feedback.StatusOPEN:
+		return nil, badInput("id", "feedback can be edited until it is triaged")
+	case ent.IsNotFound(err):
+		return nil, notFound("feedback")
+	case err != nil:
+		return nil, fmt.Errorf("edit feedback %s: %w", id, err)
+	}
+	if len(fields) > 0 {
+		record(ctx, change{
+			kind:        event.KindFEEDBACK_EDITED,
+			workspace:   fb.WorkspaceID,
+			prototype:   fb.PrototypeID,
+			subject:     fb.ID,
+			participant: fb.AuthorID,
+			payload:     map[string]any{"fields": fields},
+		})
+	}
+	return reloadOneFeedback(ctx, client, fb.ID)
+}
+
+// unretractable are the statuses feedback cannot be retracted from:
+// retracted already, or confirmed fixed by the author.
+var unretractable = []feedback.Status{feedback.StatusRETRACTED, feedback.StatusVERIFIED}
+
+// retractFeedback lets the author take feedback back: it becomes RETRACTED,
+// which triage and markAddressed leave alone. Whether the caller is the
+// author is the feedback policy's to decide.
+func retractFeedback(ctx context.Context, client *ent.Client, dialectName string, id gid.ID) (*ent.Feedback, error) {
+	fb, err := locked(client.Feedback.Query().Where(feedback.ID(id)), dialectName).Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return nil, notFound("feedback")
+	case err != nil:
+		return nil, fmt.Errorf("load feedback %s: %w", id, err)
+	}
+	// Feedback retracted after it was ADDRESSED keeps the link to the
+	// iteration that addressed it: that is what happened, and the iteration
+	// still shows it, as RETRACTED. Only its status is the author's.
+	err = client.Feedback.UpdateOne(fb).
+		Where(feedback.StatusNotIn(unretractable...)).
+		SetStatus(feedback.StatusRETRACTED).
+		Exec(ctx)
+	switch {
+	case ent.IsNotFound(err) && fb.Status == feedback.StatusRETRACTED:
+		return nil, badInput("id", "the feedback is retracted already")
+	case ent.IsNotFound(err) && fb.Status == feedback.StatusVERIFIED:
+		return nil, badInput("id", "verified feedback cannot be retracted: you confirmed its fix")
+	case ent.IsNotFound(err):
+		return nil, notFound("feedback")
+	case err != nil:
+		return nil, fmt.Errorf("retract feedback %s: %w", id, err)
+	}
+	record(ctx, change{
+		kind:        event.KindFEEDBACK_RETRACTED,
+		workspace:   fb.WorkspaceID,
+		prototype:   fb.PrototypeID,
+		subject:     fb.ID,
+		participant: fb.AuthorID,
+		payload:     map[string]any{"from": string(fb.Status)},
+	})
+	return reloadOneFeedback(ctx, client, fb.ID)
+}
+
+// equalPtr reports whether a value given equals an optional one stored.
+func equalPtr[T comparable](given, stored *T) bool {
+	return stored != nil && *given == *stored
 }
 
 // loadFeedback returns visible feedback, or NOT_FOUND.

@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/feedback"
@@ -34,10 +33,13 @@ func (r *mutationResolver) MarkAddressed(ctx context.Context, feedbackIDs []gid.
 
 // EditFeedback is the resolver for the editFeedback field.
 func (r *mutationResolver) EditFeedback(ctx context.Context, id gid.ID, input EditFeedbackInput) (*ent.Feedback, error) {
-	panic(fmt.Errorf("not implemented: EditFeedback - editFeedback"))
+	if err := validateEdit(input); err != nil {
+		return nil, err
+	}
+	return editFeedback(ctx, ent.FromContext(ctx), r.dialect, id, input)
 }
 
 // RetractFeedback is the resolver for the retractFeedback field.
 func (r *mutationResolver) RetractFeedback(ctx context.Context, id gid.ID) (*ent.Feedback, error) {
-	panic(fmt.Errorf("not implemented: RetractFeedback - retractFeedback"))
+	return retractFeedback(ctx, ent.FromContext(ctx), r.dialect, id)
 }

@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/schema/gid"
@@ -15,20 +14,20 @@ import (
 
 // CreateInvite is the resolver for the createInvite field.
 func (r *mutationResolver) CreateInvite(ctx context.Context, input CreateInviteInput) (*CreateInvitePayload, error) {
-	panic(fmt.Errorf("not implemented: CreateInvite - createInvite"))
+	return createInvite(ctx, ent.FromContext(ctx), input)
 }
 
 // RevokeInvite is the resolver for the revokeInvite field.
 func (r *mutationResolver) RevokeInvite(ctx context.Context, id gid.ID) (*ent.Invite, error) {
-	panic(fmt.Errorf("not implemented: RevokeInvite - revokeInvite"))
+	return revokeInvite(ctx, ent.FromContext(ctx), r.dialect, id)
 }
 
 // RedeemInvite is the resolver for the redeemInvite field.
 func (r *mutationResolver) RedeemInvite(ctx context.Context, input RedeemInviteInput) (*RedeemInvitePayload, error) {
-	panic(fmt.Errorf("not implemented: RedeemInvite - redeemInvite"))
+	return redeemInvite(ctx, ent.FromContext(ctx), input)
 }
 
 // ClaimGuest is the resolver for the claimGuest field.
 func (r *mutationResolver) ClaimGuest(ctx context.Context, guestToken string) (*ent.Participant, error) {
-	panic(fmt.Errorf("not implemented: ClaimGuest - claimGuest"))
+	return claimGuest(ctx, ent.FromContext(ctx), r.dialect, guestToken)
 }

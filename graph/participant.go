@@ -2,9 +2,15 @@ package graph
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base32"
 	"fmt"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/ent/membership"
 	"github.com/protoloop/protoloop/ent/participant"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/ent/schema/rule"
@@ -19,11 +25,17 @@ import (
 // participant, slots into both as a second case beside the signed-in user.
 
 // participantFor returns the viewer's participant on a prototype of a
-// workspace, making it on their first action there.
+// workspace, making it on a member's first action there. A tester acts as
+// the participant its invite made; a member, even one who also tests, as
+// their user's participant, which is the same row if they redeemed an
+// invite (one participant per user and prototype).
 func participantFor(ctx context.Context, client *ent.Client, workspace, prototype gid.ID) (*ent.Participant, error) {
 	id := viewer.FromContext(ctx)
 	if id == nil {
 		return nil, rule.ErrUnauthenticated
+	}
+	if _, member := id.RoleIn(workspace); !member {
+		return testerParticipant(ctx, client, id, prototype)
 	}
 	p, err := userParticipant(ctx, client, id.UserID, prototype)
 	if err != nil || p != nil {
@@ -55,6 +67,24 @@ func participantFor(ctx context.Context, client *ent.Client, workspace, prototyp
 	return p, err
 }
 
+// testerParticipant returns the participant a caller who is not a member
+// acts as on a prototype it tests. Testers take part only through an
+// invite, so one that has none there cannot act on the prototype: it is
+// NOT_FOUND, as it is for anyone who cannot see it.
+func testerParticipant(ctx context.Context, client *ent.Client, id *viewer.Identity, prototype gid.ID) (*ent.Participant, error) {
+	t, ok := id.TesterOf(prototype)
+	if !ok {
+		return nil, notFound("prototype")
+	}
+	p, err := client.Participant.Get(ctx, t.Participant)
+	if err != nil {
+		// The participation is in the identity, so its participant exists
+		// unless it was removed since the token was resolved.
+		return nil, fmt.Errorf("load participant %s of tester: %w", t.Participant, err)
+	}
+	return p, nil
+}
+
 // findParticipant returns the viewer's participant on a prototype, or nil
 // if they have not taken part in it yet. Use it where taking part is not
 // the point: a participant that does not exist has done nothing to undo.
@@ -62,6 +92,17 @@ func findParticipant(ctx context.Context, client *ent.Client, prototype gid.ID) 
 	id := viewer.FromContext(ctx)
 	if id == nil {
 		return nil, rule.ErrUnauthenticated
+	}
+	if t, ok := id.TesterOf(prototype); ok {
+		// The same row as the user's participant for a member who tests.
+		p, err := client.Participant.Get(ctx, t.Participant)
+		if err != nil {
+			return nil, fmt.Errorf("load participant %s of tester: %w", t.Participant, err)
+		}
+		return p, nil
+	}
+	if id.IsGuest() {
+		return nil, nil // a guest takes part only where its invite admits it
 	}
 	return userParticipant(ctx, client, id.UserID, prototype)
 }
@@ -80,8 +121,172 @@ func userParticipant(ctx context.Context, client *ent.Client, user, prototype gi
 	return p, nil
 }
 
-// participantName is the name shown for a participant.
-func participantName(_ context.Context, p *ent.Participant) string { return p.DisplayName }
+// Testers are not told who the other testers are unless the prototype's
+// feedback is open: people who give honest feedback on a rough thing
+// should not have to do it in front of strangers. Members of the
+// workspace see everyone. A tester sees its own name and email, the names
+// of the team (participants whose user is a member of the workspace), and
+// for any other participant a label that is stable, so that it can tell
+// who said what, but tells nothing about the person.
+//
+// Field collection loads only the columns an operation names, so a
+// participant here usually lacks its prototype_id and user_id. What a
+// tester needs to know of the participants of its prototype (which are
+// there, which are the team's) is read once per request instead, two
+// statements per prototype however many names are shown, and kept in the
+// identity (see viewer.Identity.Remember).
 
-// participantEmail is the contact address shown for a participant.
-func participantEmail(_ context.Context, p *ent.Participant) *string { return p.Email }
+// maskedPrefix starts the name shown to a tester for another tester.
+const maskedPrefix = "Tester "
+
+// Facts about a tested prototype's participants are kept this long for a
+// websocket connection, whose identity outlives a request; one that is
+// missing from them is looked for again if they are older than
+// factsRecheck, so that a tester who just joined is never taken for
+// someone the viewer sees as a member.
+const (
+	factsMaxAge  = 30 * time.Second
+	factsRecheck = time.Second
+)
+
+// factsKey keys a prototype's participantFacts in an identity.
+type factsKey struct{ prototype gid.ID }
+
+// participantFacts are who takes part in a prototype, and who of them is
+// on the team.
+type participantFacts struct {
+	on   map[gid.ID]bool
+	team map[gid.ID]bool
+}
+
+// factsOf returns the participant facts of the prototype a tester tests,
+// read at most once per maxAge for the identity.
+func factsOf(ctx context.Context, client *ent.Client, id *viewer.Identity, t viewer.Tester, maxAge time.Duration) (*participantFacts, error) {
+	v, err := id.Remember(factsKey{t.Prototype}, maxAge, func() (any, error) {
+		ps, err := client.Participant.Query().
+			Where(participant.PrototypeID(t.Prototype)).
+			Select(participant.FieldID, participant.FieldUserID).
+			All(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("load participants of prototype %s: %w", t.Prototype, err)
+		}
+		// The tester may not read the workspace's members: only whether
+		// they are, which it learns from names it is shown anyway.
+		members, err := client.Membership.Query().
+			Where(membership.WorkspaceID(t.Workspace)).
+			Select(membership.FieldUserID).
+			All(system(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("load members of workspace %s: %w", t.Workspace, err)
+		}
+		member := make(map[gid.ID]bool, len(members))
+		for _, m := range members {
+			member[m.UserID] = true
+		}
+		f := &participantFacts{on: make(map[gid.ID]bool, len(ps)), team: map[gid.ID]bool{}}
+		for _, p := range ps {
+			f.on[p.ID] = true
+			if p.UserID != nil && member[*p.UserID] {
+				f.team[p.ID] = true
+			}
+		}
+		return f, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	f, ok := v.(*participantFacts)
+	if !ok {
+		return nil, fmt.Errorf("participant facts of prototype %s: got a %T", t.Prototype, v)
+	}
+	return f, nil
+}
+
+// canSeeIdentity reports whether the viewer may see who a participant is.
+// email says whether it is about the email, which open feedback does not
+// open: a tester sees only its own, and the team's stay with the team.
+func canSeeIdentity(ctx context.Context, client *ent.Client, p *ent.Participant, email bool) (bool, error) {
+	if redeemedIn(ctx) {
+		return true, nil
+	}
+	id := viewer.FromContext(ctx)
+	if id == nil {
+		return false, nil
+	}
+	if _, own := id.TesterAs(p.ID); own {
+		return true, nil
+	}
+	for _, t := range id.Testing() {
+		if _, member := id.RoleIn(t.Workspace); member {
+			continue // a member who also tests sees as a member
+		}
+		f, err := factsOf(ctx, client, id, t, factsMaxAge)
+		if err == nil && !f.on[p.ID] {
+			f, err = factsOf(ctx, client, id, t, factsRecheck)
+		}
+		switch {
+		case err != nil:
+			return false, err
+		case !f.on[p.ID]:
+			continue
+		case email:
+			return false, nil
+		}
+		return t.OpenFeedback || f.team[p.ID], nil
+	}
+	// Not on a prototype the viewer only tests, so the viewer read it as
+	// a member of its workspace. A caller who is no member anywhere
+	// cannot get here with a participant it was allowed to read.
+	return len(id.Workspaces(anyRole)) > 0, nil
+}
+
+func anyRole(viewer.Role) bool { return true }
+
+// redeemedIn reports whether the field being resolved is one of
+// redeemInvite's participant: the participant the caller has just become.
+// gqlgen resolves it with the request's context, in which a new guest is
+// still anonymous (or another guest), so the identity cannot say it is
+// the caller's own; the payload's shape does. Anything else in the payload
+// (the prototype's participants, say) is masked as usual.
+func redeemedIn(ctx context.Context) bool {
+	fc := graphql.GetFieldContext(ctx)
+	for fc != nil && fc.Object == "Participant" {
+		fc = fc.Parent
+	}
+	if fc == nil || fc.Object != "RedeemInvitePayload" || fc.Field.Name != "participant" {
+		return false
+	}
+	fc = fc.Parent
+	return fc != nil && fc.Object == "Mutation" && fc.Field.Name == "redeemInvite"
+}
+
+// maskedName is what a tester sees for another tester: "Tester " and four
+// characters of base32(SHA-256(participant ID)). The ID is no secret (the
+// API shows it); the label is just shorter, and the same on every read.
+func maskedName(p *ent.Participant) string {
+	sum := sha256.Sum256([]byte(p.ID.String()))
+	return maskedPrefix + base32.StdEncoding.EncodeToString(sum[:])[:4]
+}
+
+// participantName is the name shown for a participant: its own, or, to a
+// tester who may not know who it is, a stable label.
+func participantName(ctx context.Context, client *ent.Client, p *ent.Participant) (string, error) {
+	ok, err := canSeeIdentity(ctx, client, p, false)
+	switch {
+	case err != nil:
+		return "", err
+	case ok:
+		return p.DisplayName, nil
+	}
+	return maskedName(p), nil
+}
+
+// participantEmail is the contact address shown for a participant: to
+// members, and to the tester who gave it.
+func participantEmail(ctx context.Context, client *ent.Client, p *ent.Participant) (*string, error) {
+	ok, err := canSeeIdentity(ctx, client, p, true)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return p.Email, nil
+}

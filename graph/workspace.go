@@ -7,6 +7,7 @@ import (
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/event"
+	"github.com/protoloop/protoloop/ent/membership"
 	"github.com/protoloop/protoloop/ent/schema"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/ent/schema/rule"
@@ -17,7 +18,7 @@ import (
 
 // createWorkspace starts a workspace with the caller as its owner.
 func createWorkspace(ctx context.Context, client *ent.Client, input ent.CreateWorkspaceInput) (*ent.Workspace, error) {
-	id, err := signedIn(ctx)
+	id, err := withAccount(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -72,11 +73,15 @@ func addMember(ctx context.Context, client *ent.Client, input AddMemberInput) (*
 	if err != nil {
 		return nil, err
 	}
-	switch role, member := id.RoleIn(input.WorkspaceID); {
-	case !member:
+	ws, err := client.Workspace.Get(ctx, input.WorkspaceID) // NOT_FOUND for whoever may not see it
+	switch {
+	case ent.IsNotFound(err):
 		return nil, notFound("workspace")
-	case !rule.Owner(role):
-		return nil, rule.ErrForbidden
+	case err != nil:
+		return nil, fmt.Errorf("add member: %w", err)
+	}
+	if role, member := id.RoleIn(ws.ID); !member || !rule.Owner(role) {
+		return nil, rule.ErrForbidden // a member of another role, or a tester there
 	}
 	email := schema.NormalizeEmail(input.Email)
 	u, err := client.User.Query().
@@ -102,6 +107,102 @@ func addMember(ctx context.Context, client *ent.Client, input AddMemberInput) (*
 	record(ctx, change{kind: event.KindMEMBER_ADDED, workspace: m.WorkspaceID, subject: m.ID,
 		payload: map[string]any{"user": u.ID.String(), "role": string(m.Role)}})
 	return reload[*ent.Membership](ctx, client, m.ID)
+}
+
+// errNeedsOwner refuses a change that would leave a workspace without an
+// owner, and so with nobody who could manage its members.
+func errNeedsOwner(field string) error { return badInput(field, "a workspace needs an owner") }
+
+// setMemberRole changes a member's role; the membership policy admits
+// owners. Demoting the last owner is refused.
+func setMemberRole(ctx context.Context, client *ent.Client, dialectName string, id gid.ID, to viewer.Role) (*ent.Membership, error) {
+	m, owners, err := lockMember(ctx, client, dialectName, id)
+	if err != nil {
+		return nil, err
+	}
+	from := m.Role
+	// Saved even when the role stays the same: a caller who may not change
+	// roles hears so from the policy, whatever role they asked for.
+	if err := client.Membership.UpdateOne(m).SetRole(to).Exec(ctx); err != nil {
+		if ent.IsNotFound(err) {
+			return nil, notFound("member")
+		}
+		return nil, fmt.Errorf("set role of member %s: %w", id, err)
+	}
+	if from == viewer.Owner && to != viewer.Owner && owners == 1 {
+		return nil, errNeedsOwner("role")
+	}
+	if from != to {
+		record(ctx, change{kind: event.KindMEMBER_ROLE_CHANGED, workspace: m.WorkspaceID, subject: m.ID,
+			payload: map[string]any{"user": m.UserID.String(), "from": string(from), "to": string(to)}})
+	}
+	if me := viewer.FromContext(ctx); me != nil && me.UserID == m.UserID {
+		// The rest of the request reads with the role the caller now has.
+		viewer.Join(ctx, m.WorkspaceID, to)
+	}
+	return reload[*ent.Membership](ctx, client, m.ID)
+}
+
+// removeMember takes a member out of a workspace and returns the
+// workspace; the membership policy admits owners. Removing the last owner
+// is refused. What the member did there (their feedback, say) stays.
+func removeMember(ctx context.Context, client *ent.Client, dialectName string, id gid.ID) (*ent.Workspace, error) {
+	m, owners, err := lockMember(ctx, client, dialectName, id)
+	if err != nil {
+		return nil, err
+	}
+	err = client.Membership.DeleteOne(m).Exec(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		// The row is visible and locked, so only the policy's filter on
+		// deletes, which keeps to owners' workspaces, can have left it out.
+		return nil, fmt.Errorf("remove member %s: %w", id, rule.ErrForbidden)
+	case err != nil:
+		return nil, fmt.Errorf("remove member %s: %w", id, err)
+	}
+	if m.Role == viewer.Owner && owners == 1 {
+		return nil, errNeedsOwner("id")
+	}
+	record(ctx, change{kind: event.KindMEMBER_REMOVED, workspace: m.WorkspaceID, subject: m.ID,
+		payload: map[string]any{"user": m.UserID.String(), "role": string(m.Role)}})
+	return reload[*ent.Workspace](ctx, client, m.WorkspaceID)
+}
+
+// lockMember loads a membership for a change of role or removal, and
+// counts its workspace's owners. It locks the membership and the owners'
+// memberships together, in ID order, so that two owners demoting or
+// removing each other at once are serialized: the second sees that the
+// first is no longer an owner, and the workspace keeps one.
+func lockMember(ctx context.Context, client *ent.Client, dialectName string, id gid.ID) (m *ent.Membership, owners int, err error) {
+	found, err := client.Membership.Get(ctx, id)
+	switch {
+	case ent.IsNotFound(err):
+		return nil, 0, notFound("member")
+	case err != nil:
+		return nil, 0, fmt.Errorf("load member %s: %w", id, err)
+	}
+	rows, err := locked(client.Membership.Query().
+		Where(
+			membership.WorkspaceID(found.WorkspaceID),
+			membership.Or(membership.ID(id), membership.RoleEQ(viewer.Owner)),
+		).
+		Order(ent.Asc(membership.FieldID)), dialectName).
+		All(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("lock members of workspace %s: %w", found.WorkspaceID, err)
+	}
+	for _, r := range rows {
+		if r.ID == id {
+			m = r
+		}
+		if r.Role == viewer.Owner {
+			owners++
+		}
+	}
+	if m == nil {
+		return nil, 0, notFound("member") // removed since it was loaded
+	}
+	return m, owners, nil
 }
 
 // workspaceBySlug returns one of the viewer's workspaces, or nil.

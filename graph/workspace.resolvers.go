@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/schema/gid"
@@ -31,12 +30,12 @@ func (r *mutationResolver) AddMember(ctx context.Context, input AddMemberInput) 
 
 // SetMemberRole is the resolver for the setMemberRole field.
 func (r *mutationResolver) SetMemberRole(ctx context.Context, id gid.ID, role viewer.Role) (*ent.Membership, error) {
-	panic(fmt.Errorf("not implemented: SetMemberRole - setMemberRole"))
+	return setMemberRole(ctx, ent.FromContext(ctx), r.dialect, id, role)
 }
 
 // RemoveMember is the resolver for the removeMember field.
 func (r *mutationResolver) RemoveMember(ctx context.Context, id gid.ID) (*ent.Workspace, error) {
-	panic(fmt.Errorf("not implemented: RemoveMember - removeMember"))
+	return removeMember(ctx, ent.FromContext(ctx), r.dialect, id)
 }
 
 // Workspace is the resolver for the workspace field.

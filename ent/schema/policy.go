@@ -7,40 +7,50 @@ import (
 	"github.com/protoloop/protoloop/ent/schema/rule"
 )
 
-// scopedPolicy is the policy of rows that live in a workspace: members
-// whose role passes read see them, create may add them, change may update
-// or delete them. Anonymous callers get nothing.
-func scopedPolicy(read, create, change rule.RoleCheck) ent.Policy {
+// Who may do what (see rule for how each check is made):
+//
+//   - OWNER: everything in the workspace, members and roles included.
+//   - MAKER: prototypes and iterations, triage, invites.
+//   - VIEWER: reads everything in the workspace; tries, gives feedback,
+//     votes, comments.
+//   - Tester (a guest, or a user who redeemed an invite), per prototype:
+//     reads the prototype, its workspace's name and mission, its
+//     published and retired iterations, all its feedback, comments, votes
+//     and participants (names masked by the API unless feedback is open),
+//     its timeline but for drafts and invites, and its own trials; acts
+//     only as its own participant: starts and ends trials, leaves, edits
+//     and retracts feedback, votes, and comments in its own feedback's
+//     threads. No memberships, invites, other prototypes or workspaces.
+//
+// A caller who cannot see a row gets NOT_FOUND, as if it did not exist;
+// one who can see it but may not change it gets FORBIDDEN.
+
+// scoped is the policy of rows that live in a workspace: members whose
+// role passes read see them, create may add them, change may update or
+// delete them. A tester sees testerReads of them (nil: none), may make
+// the changes testerWrites allow, and its bulk updates and deletes touch
+// testerChanges (nil: none). Anonymous callers get nothing.
+type scoped struct {
+	read, create, change rule.RoleCheck
+	testerReads          rule.Reach
+	testerWrites         []privacy.MutationRule
+	testerChanges        rule.Reach
+}
+
+func (s scoped) policy() ent.Policy {
+	mutation := privacy.MutationPolicy{rule.DenyAnonymous()}
+	mutation = append(mutation, s.testerWrites...)
+	mutation = append(mutation,
+		rule.AllowCreateInWorkspace(s.create),
+		rule.CheckRole(s.change),
+		rule.Filter(s.change, s.testerChanges),
+	)
 	return privacy.Policy{
 		Query: privacy.QueryPolicy{
 			rule.DenyAnonymous(),
-			rule.FilterWorkspace(read),
+			rule.Filter(s.read, s.testerReads),
 		},
-		Mutation: privacy.MutationPolicy{
-			rule.DenyAnonymous(),
-			rule.AllowCreateInWorkspace(create),
-			rule.CheckRole(change),
-			rule.FilterWorkspace(change),
-		},
-	}
-}
-
-// appendOnly denies updates and deletes: events are history.
-func appendOnly(p ent.Policy) ent.Policy {
-	pp := p.(privacy.Policy)
-	pp.Mutation = append(privacy.MutationPolicy{
-		privacy.OnMutationOperation(privacy.AlwaysDenyRule(),
-			ent.OpUpdate|ent.OpUpdateOne|ent.OpDelete|ent.OpDeleteOne),
-	}, pp.Mutation...)
-	return pp
-}
-
-// systemOnly is the policy of credentials: only the server itself, acting
-// under privacy.DecisionContext, reads or writes them.
-func systemOnly() ent.Policy {
-	return privacy.Policy{
-		Query:    privacy.QueryPolicy{privacy.AlwaysDenyRule()},
-		Mutation: privacy.MutationPolicy{privacy.AlwaysDenyRule()},
+		Mutation: mutation,
 	}
 }
 
@@ -48,7 +58,7 @@ func (Workspace) Policy() ent.Policy {
 	return privacy.Policy{
 		Query: privacy.QueryPolicy{
 			rule.DenyAnonymous(),
-			rule.FilterWorkspace(rule.AnyMember),
+			rule.Filter(rule.AnyMember, rule.TestedWorkspaces),
 		},
 		Mutation: privacy.MutationPolicy{
 			rule.DenyAnonymous(),
@@ -73,43 +83,123 @@ func (User) Policy() ent.Policy {
 }
 
 func (Membership) Policy() ent.Policy {
-	return scopedPolicy(rule.AnyMember, rule.Owner, rule.Owner)
+	return scoped{read: rule.AnyMember, create: rule.Owner, change: rule.Owner}.policy()
 }
 
 func (Prototype) Policy() ent.Policy {
-	return scopedPolicy(rule.AnyMember, rule.Editor, rule.Editor)
+	return scoped{
+		read: rule.AnyMember, create: rule.Editor, change: rule.Editor,
+		testerReads: rule.TestedPrototypes("id"),
+	}.policy()
 }
+
+// testerHiddenIterations are the iteration statuses testers do not see:
+// a draft is the team's until it is published.
+var testerHiddenIterations = []string{"DRAFT"}
 
 func (Iteration) Policy() ent.Policy {
-	return scopedPolicy(rule.AnyMember, rule.Editor, rule.Editor)
+	return scoped{
+		read: rule.AnyMember, create: rule.Editor, change: rule.Editor,
+		testerReads: rule.TestedPrototypesExcept("status", testerHiddenIterations...),
+	}.policy()
 }
 
+// Policy: participants are created for members on their first action,
+// and for testers by redeeming an invite, which the server does as the
+// system.
 func (Participant) Policy() ent.Policy {
-	return scopedPolicy(rule.AnyMember, rule.AnyMember, rule.Editor)
+	return scoped{
+		read: rule.AnyMember, create: rule.AnyMember, change: rule.Editor,
+		testerReads: rule.TestedPrototypes("prototype_id"),
+	}.policy()
 }
 
 func (Invite) Policy() ent.Policy {
-	return scopedPolicy(rule.Editor, rule.Editor, rule.Editor)
+	return scoped{read: rule.Editor, create: rule.Editor, change: rule.Editor}.policy()
 }
 
+// Policy: a tester sees and ends only its own trials; what someone else
+// set out to do, and on what device, is theirs and the team's.
 func (Trial) Policy() ent.Policy {
-	return scopedPolicy(rule.AnyMember, rule.AnyMember, rule.AnyMember)
+	return scoped{
+		read: rule.AnyMember, create: rule.AnyMember, change: rule.AnyMember,
+		testerReads: rule.OwnParticipant("participant_id"),
+		testerWrites: []privacy.MutationRule{
+			rule.AllowTesterCreate("participant_id"),
+			rule.AllowTesterUpdate("participant_id"),
+		},
+	}.policy()
 }
 
+// Policy: testers see all feedback on their prototype, RETRACTED
+// included (the status says so): they vote "me too" on it, and the
+// comments, votes and timeline entries that refer to retracted feedback
+// must still resolve. Its author edits it, the team triages it.
 func (Feedback) Policy() ent.Policy {
-	return scopedPolicy(rule.AnyMember, rule.AnyMember, rule.Editor)
+	return scoped{
+		read: rule.AnyMember, create: rule.AnyMember, change: rule.Editor,
+		testerReads: rule.TestedPrototypes("prototype_id"),
+		testerWrites: []privacy.MutationRule{
+			rule.AuthorEdits(),
+			rule.AllowTesterCreate("author_id"),
+		},
+	}.policy()
 }
 
 func (Comment) Policy() ent.Policy {
-	return scopedPolicy(rule.AnyMember, rule.AnyMember, rule.AnyMember)
+	return scoped{
+		read: rule.AnyMember, create: rule.AnyMember, change: rule.AnyMember,
+		testerReads:  rule.TestedPrototypes("prototype_id"),
+		testerWrites: []privacy.MutationRule{rule.AllowTesterComment()},
+	}.policy()
 }
 
 func (Vote) Policy() ent.Policy {
-	return scopedPolicy(rule.AnyMember, rule.AnyMember, rule.AnyMember)
+	return scoped{
+		read: rule.AnyMember, create: rule.AnyMember, change: rule.AnyMember,
+		testerReads:   rule.TestedPrototypes("prototype_id"),
+		testerWrites:  []privacy.MutationRule{rule.AllowTesterCreate("participant_id")},
+		testerChanges: rule.OwnParticipant("participant_id"),
+	}.policy()
 }
 
+// Policy: testers see their prototype's timeline but for drafts (an
+// iteration is created as a draft; ITERATION_PUBLISHED announces it) and
+// invites, which are the team's business. ITERATION_UPDATED is hidden
+// whatever the iteration's status: the event row does not say, and the
+// rule stays one predicate on the row's own columns; a tester still reads
+// a published iteration's current title and changelog.
+//
+// Events are written only by the outbox (graph/events.go), never through
+// the API, and each records a change that passed its own policy in the
+// same transaction, so writing one needs no check of its own: the outbox
+// writes them as the caller, who may not be anyone yet (a guest redeeming
+// an invite). They are never changed or deleted.
 func (Event) Policy() ent.Policy {
-	return appendOnly(scopedPolicy(rule.AnyMember, rule.AnyMember, rule.AnyMember))
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{
+			rule.DenyAnonymous(),
+			rule.Filter(rule.AnyMember, rule.TesterTimeline),
+		},
+		Mutation: privacy.MutationPolicy{
+			privacy.OnMutationOperation(privacy.AlwaysAllowRule(), ent.OpCreate),
+			privacy.AlwaysDenyRule(),
+		},
+	}
 }
 
-func (AuthToken) Policy() ent.Policy { return systemOnly() }
+// Policy: tokens are the caller's own to list and revoke; the server
+// issues them as the system.
+func (AuthToken) Policy() ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{
+			rule.DenyAnonymous(),
+			rule.FilterOwnTokens(),
+		},
+		Mutation: privacy.MutationPolicy{
+			rule.DenyAnonymous(),
+			rule.LimitTokenChanges(),
+			rule.FilterOwnTokens(),
+		},
+	}
+}

@@ -3,19 +3,24 @@
 // a field, a connection, node(id:) and a mutation are all filtered the
 // same way; resolvers never check membership themselves.
 //
-// Scoped rows carry their workspace_id, so a rule is a single indexed
-// "workspace_id IN (…)" predicate added to the query, never a join.
+// Scoped rows carry their workspace_id, and prototype-level rows their
+// prototype_id, so a rule is a single indexed "workspace_id IN (…)"
+// predicate added to the query, or'ed with one on the row's own columns
+// for the prototypes a tester may see; never a join.
 package rule
 
 import (
 	"context"
 	"errors"
 
+	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/entql"
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/membership"
+	"github.com/protoloop/protoloop/ent/predicate"
 	"github.com/protoloop/protoloop/ent/privacy"
+	"github.com/protoloop/protoloop/ent/prototype"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/ent/schema/viewer"
 	"github.com/protoloop/protoloop/ent/user"
@@ -90,17 +95,28 @@ func inIDs(field string, ids []any) entql.P {
 // workspaces where the viewer's role passes check. Rows elsewhere are not
 // forbidden but invisible: callers cannot tell them from rows that do not
 // exist.
-func FilterWorkspace(check RoleCheck) privacy.QueryMutationRule {
+func FilterWorkspace(check RoleCheck) privacy.QueryMutationRule { return Filter(check, nil) }
+
+// Filter is FilterWorkspace that also lets through the rows the viewer's
+// tester participations reach (nil: none), so that a row is visible when
+// either the viewer's role in its workspace or a prototype they test
+// admits it. A member who also tests gets both, which is the member's.
+func Filter(check RoleCheck, reach Reach) privacy.QueryMutationRule {
 	return privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
-		ids := workspaceIDs(ctx, check)
+		id := viewer.FromContext(ctx)
+		var member entql.P
 		switch f.(type) {
 		case *ent.WorkspaceFilter:
-			f.Where(inIDs(workspace.FieldID, ids))
+			member = inIDs(workspace.FieldID, workspaceIDs(ctx, check))
 		case interface{ WhereWorkspaceID(entql.Int64P) }:
-			f.Where(inIDs("workspace_id", ids))
+			member = inIDs("workspace_id", workspaceIDs(ctx, check))
 		default:
 			return privacy.Denyf("rule: %T has no workspace to filter on", f)
 		}
+		if reach != nil && len(id.Testing()) > 0 {
+			member = entql.Or(member, reach(id))
+		}
+		f.Where(member)
 		return privacy.Skip
 	})
 }
@@ -114,8 +130,11 @@ func AllowCreateInWorkspace(check RoleCheck) privacy.MutationRule {
 			return privacy.Denyf("rule: %s created without a workspace", m.Type())
 		}
 		w, _ := v.(gid.ID)
-		role, member := viewer.FromContext(ctx).RoleIn(w)
+		id := viewer.FromContext(ctx)
+		role, member := id.RoleIn(w)
 		switch {
+		case !member && testerSees(id, m, w):
+			return Deny(ErrForbidden)
 		case !member:
 			return privacy.Denyf("rule: not a member of the workspace")
 		case !check(role):
@@ -125,10 +144,33 @@ func AllowCreateInWorkspace(check RoleCheck) privacy.MutationRule {
 	}), ent.OpCreate)
 }
 
-// AllowCreateWorkspace lets any signed-in user start a workspace.
+// testerSees reports whether a tester who is not a member of workspace w
+// can see where m would put its row: the prototype it names, or, for a
+// row without one (a prototype, say), the workspace. Resolvers load what a
+// new row hangs off before they create it, so a caller who gets this far
+// has seen it; refusing with FORBIDDEN tells them it is their role, not a
+// typo in an ID.
+func testerSees(id *viewer.Identity, m ent.Mutation, w gid.ID) bool {
+	if p, ok := idField(m, "prototype_id"); ok {
+		t, tests := id.TesterOf(p)
+		return tests && t.Workspace == w
+	}
+	for _, t := range id.Testing() {
+		if t.Workspace == w {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowCreateWorkspace lets any signed-in user start a workspace. A
+// guest has no account to own one: it is told to sign in.
 func AllowCreateWorkspace() privacy.MutationRule {
 	return privacy.OnMutationOperation(privacy.ContextQueryMutationRule(func(ctx context.Context) error {
-		if viewer.FromContext(ctx) != nil {
+		switch id := viewer.FromContext(ctx); {
+		case id.IsGuest():
+			return Deny(ErrUnauthenticated)
+		case id != nil:
 			return privacy.Allow
 		}
 		return privacy.Skip
@@ -136,26 +178,28 @@ func AllowCreateWorkspace() privacy.MutationRule {
 }
 
 // FilterUsers lets a user see themselves and the people they share a
-// workspace with, and nobody else.
-func FilterUsers() privacy.QueryMutationRule {
-	return privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
-		uf, ok := f.(*ent.UserFilter)
-		if !ok {
-			return privacy.Denyf("rule: %T is not a user filter", f)
-		}
+// workspace with; a tester also sees the owners of the prototypes it
+// tests (a prototype shows its owner's name), and nobody else of the
+// team. The owners are a subquery on the prototypes' primary key, as the
+// people sharing a workspace are one on memberships' workspace index.
+func FilterUsers() privacy.QueryRule {
+	return privacy.UserQueryRuleFunc(func(ctx context.Context, q *ent.UserQuery) error {
 		id := viewer.FromContext(ctx)
 		if id == nil {
 			return Deny(ErrUnauthenticated)
 		}
-		shared := workspaceIDs(ctx, AnyMember)
-		if len(shared) == 0 {
-			uf.Where(entql.FieldEQ(user.FieldID, int64(id.UserID)))
-			return privacy.Skip
+		visible := []predicate.User{user.ID(id.UserID)}
+		if shared := id.Workspaces(AnyMember); len(shared) > 0 {
+			visible = append(visible, user.HasMembershipsWith(membership.WorkspaceIDIn(shared...)))
 		}
-		uf.Where(entql.Or(
-			entql.FieldEQ(user.FieldID, int64(id.UserID)),
-			entql.HasEdgeWith(user.EdgeMemberships, inIDs(membership.FieldWorkspaceID, shared)),
-		))
+		if tested := testedPrototypes(id); len(tested) > 0 {
+			visible = append(visible, func(s *sql.Selector) {
+				p := sql.Table(prototype.Table)
+				s.Where(sql.In(s.C(user.FieldID),
+					sql.Select(p.C(prototype.FieldOwnerID)).From(p).Where(sql.In(p.C(prototype.FieldID), tested...))))
+			})
+		}
+		q.Where(user.Or(visible...))
 		return privacy.Skip
 	})
 }
@@ -171,28 +215,39 @@ func AllowSelf() privacy.MutationRule {
 	})
 }
 
-// CheckRole tells a member who may see a row but not change it that their
-// role is the reason (FORBIDDEN), rather than letting FilterWorkspace hide
-// the row (NOT_FOUND). It applies to single-row updates and deletes, whose
-// row's workspace it reads; bulk changes are left to FilterWorkspace.
+// CheckRole tells a caller who may see a row but not change it that
+// their role is the reason (FORBIDDEN), rather than letting the filter
+// hide the row (NOT_FOUND): a member whose role fails check, or a tester
+// who reaches the row through a prototype they test (whatever a tester
+// may change was allowed by an earlier rule). It applies to single-row
+// updates and deletes, whose row it reads as the caller, so a row the
+// caller cannot see stays NOT_FOUND; bulk changes are left to the filter.
 func CheckRole(check RoleCheck) privacy.MutationRule {
 	return privacy.OnMutationOperation(privacy.MutationRuleFunc(func(ctx context.Context, m ent.Mutation) error {
-		var w gid.ID
+		id := viewer.FromContext(ctx)
+		var (
+			w       gid.ID
+			visible bool // read as the caller, so the caller can see it
+		)
 		if m.Type() == ent.TypeWorkspace {
-			id, ok := m.(interface{ ID() (gid.ID, bool) }).ID()
+			wid, ok := m.(interface{ ID() (gid.ID, bool) }).ID()
 			if !ok {
 				return privacy.Skip
 			}
-			w = id
+			w = wid
+			for _, t := range id.Testing() {
+				visible = visible || t.Workspace == w
+			}
 		} else {
 			v, err := m.OldField(ctx, "workspace_id")
 			if err != nil {
-				return privacy.Skip // the row is not there (or not visible): FilterWorkspace decides
+				return privacy.Skip // the row is not there (or not visible): the filter decides
 			}
 			w, _ = v.(gid.ID)
+			visible = true
 		}
-		role, member := viewer.FromContext(ctx).RoleIn(w)
-		if member && !check(role) {
+		role, member := id.RoleIn(w)
+		if (member && !check(role)) || (!member && visible) {
 			return Deny(ErrForbidden)
 		}
 		return privacy.Skip

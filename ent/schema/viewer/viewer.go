@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/protoloop/protoloop/ent/schema/gid"
 )
@@ -56,6 +57,7 @@ type Identity struct {
 	mu      sync.RWMutex
 	roles   map[gid.ID]Role   // the user's role in each of their workspaces
 	testing map[gid.ID]Tester // prototype → the caller's tester participation there
+	memos   map[any]*memo     // see Remember
 }
 
 // Tester is a caller's participation in one prototype as an invited tester.
@@ -104,6 +106,22 @@ func (id *Identity) TesterOf(prototype gid.ID) (Tester, bool) {
 	return t, ok
 }
 
+// TesterAs returns the tester participation in which the caller acts as
+// a participant, if it is one of theirs.
+func (id *Identity) TesterAs(participant gid.ID) (Tester, bool) {
+	if id == nil {
+		return Tester{}, false
+	}
+	id.mu.RLock()
+	defer id.mu.RUnlock()
+	for _, t := range id.testing {
+		if t.Participant == participant {
+			return t, true
+		}
+	}
+	return Tester{}, false
+}
+
 // Testing lists the caller's tester participations.
 func (id *Identity) Testing() []Tester {
 	if id == nil {
@@ -143,6 +161,62 @@ func (id *Identity) Workspaces(check func(Role) bool) []gid.ID {
 		}
 	}
 	return ids
+}
+
+// memo is a value Remember keeps, or is loading (until done is closed).
+type memo struct {
+	done  chan struct{}
+	value any
+	err   error
+	at    time.Time
+}
+
+func (m *memo) ready() bool {
+	select {
+	case <-m.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Remember returns the value load returns for key, and keeps it for the
+// identity's later calls until it is older than maxAge; concurrent calls
+// for one key share one load. It is for facts that several resolvers of a
+// request need and that would otherwise cost a query each (who in a
+// tested prototype is on the team, say). An identity lives for one HTTP
+// request, or for a websocket connection, which is why values age out.
+// Errors are not kept.
+func (id *Identity) Remember(key any, maxAge time.Duration, load func() (any, error)) (any, error) {
+	id.mu.Lock()
+	m, ok := id.memos[key]
+	if ok && m.ready() && (m.err != nil || time.Since(m.at) > maxAge) {
+		ok = false
+	}
+	if ok {
+		id.mu.Unlock()
+		<-m.done
+		return m.value, m.err
+	}
+	m = &memo{done: make(chan struct{})}
+	if id.memos == nil {
+		id.memos = map[any]*memo{}
+	}
+	id.memos[key] = m
+	id.mu.Unlock()
+	loaded := false
+	defer func() {
+		// A load that panics must not leave the calls waiting for it
+		// stuck; they get an error, and the panic goes on up.
+		if !loaded {
+			m.err = fmt.Errorf("viewer: loading %v panicked", key)
+		}
+		m.at = time.Now()
+		close(m.done)
+	}()
+	m.value, m.err = load()
+	loaded = true
+	return m.value, m.err
 }
 
 type ctxKey struct{}
