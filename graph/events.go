@@ -11,6 +11,7 @@ import (
 	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/ent/schema/viewer"
+	"github.com/protoloop/protoloop/server/broker"
 )
 
 // Publisher hands committed events to whoever streams them live.
@@ -118,6 +119,13 @@ func (b *outbox) flush(ctx context.Context, tx *ent.Tx) ([]*ent.Event, error) {
 	events, err := tx.Event.CreateBulk(builders...).Save(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("write events: %w", err)
+	}
+	if b.dialect == dialect.Postgres {
+		// Wakes the broker of every server process once this commits (see
+		// server/broker); this process's own is woken by the Publisher too.
+		if _, err := tx.ExecContext(ctx, broker.NotifySQL, last+int64(len(events))); err != nil {
+			return nil, fmt.Errorf("notify events: %w", err)
+		}
 	}
 	return events, nil
 }

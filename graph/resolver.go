@@ -6,19 +6,23 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/server/broker"
 )
 
 // Resolver holds what the resolvers share. Mutations read the transaction
 // client from their context (ent.FromContext), set by the Transactioner;
-// queries use client.
+// queries use client; subscriptions subscribe to the broker.
 type Resolver struct {
 	client  *ent.Client
 	dialect string // ent's dialect name: where SQLite and PostgreSQL differ
+	broker  *broker.Broker
 	log     *slog.Logger
 }
 
 // NewSchema returns protoloop's executable GraphQL schema over client,
-// whose database speaks the given ent dialect.
-func NewSchema(client *ent.Client, dialect string, log *slog.Logger) graphql.ExecutableSchema {
-	return NewExecutableSchema(Config{Resolvers: &Resolver{client: client, dialect: dialect, log: log}})
+// whose database speaks the given ent dialect. Subscriptions stream from
+// events, which the server runs (and hands to NewTransactioner as its
+// Publisher); without one they fail.
+func NewSchema(client *ent.Client, dialect string, events *broker.Broker, log *slog.Logger) graphql.ExecutableSchema {
+	return NewExecutableSchema(Config{Resolvers: &Resolver{client: client, dialect: dialect, broker: events, log: log}})
 }

@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"entgo.io/contrib/entgql"
 	"github.com/protoloop/protoloop/ent"
@@ -17,12 +16,12 @@ import (
 
 // PrototypeEvents is the resolver for the prototypeEvents field.
 func (r *subscriptionResolver) PrototypeEvents(ctx context.Context, prototype gid.ID, after *entgql.Cursor[gid.ID], kinds []event.Kind) (<-chan *ent.Event, error) {
-	panic(fmt.Errorf("not implemented: PrototypeEvents - prototypeEvents"))
+	return r.prototypeEvents(ctx, prototype, after, kinds)
 }
 
 // WorkspaceEvents is the resolver for the workspaceEvents field.
 func (r *subscriptionResolver) WorkspaceEvents(ctx context.Context, workspace gid.ID, after *entgql.Cursor[gid.ID], kinds []event.Kind) (<-chan *ent.Event, error) {
-	panic(fmt.Errorf("not implemented: WorkspaceEvents - workspaceEvents"))
+	return r.workspaceEvents(ctx, workspace, after, kinds)
 }
 
 // Subscription returns SubscriptionResolver implementation.

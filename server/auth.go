@@ -1,9 +1,11 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/protoloop/protoloop/ent/schema/viewer"
 	"github.com/protoloop/protoloop/graph"
@@ -44,6 +46,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			s.log.ErrorContext(ctx, "authenticate", "err", err)
 			writeError(w, http.StatusServiceUnavailable, graph.CodeInternal, "could not check the token; try again")
 		default:
+			s.tokens.Touch(id.TokenID)
 			next.ServeHTTP(w, r.WithContext(viewer.NewContext(ctx, id)))
 		}
 	})
@@ -68,4 +71,33 @@ func bearerToken(headers []string) (string, bool) {
 func unauthenticated(w http.ResponseWriter, reason, message string) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="protoloop", error="`+reason+`"`)
 	writeError(w, http.StatusUnauthorized, graph.CodeUnauthenticated, message)
+}
+
+// tokenUseFlushInterval is how often the tokens used since the last flush
+// get their lastUsedAt written, in one statement for all of them.
+const tokenUseFlushInterval = 30 * time.Second
+
+// recordTokenUse flushes the token-use tracker every
+// tokenUseFlushInterval until ctx is done. Serve flushes once more after
+// the last request has finished.
+func (s *Server) recordTokenUse(ctx context.Context) {
+	tick := time.NewTicker(tokenUseFlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			s.flushTokenUse(ctx)
+		}
+	}
+}
+
+// flushTokenUse writes the token use noted so far. A failure is logged
+// and retried with the next flush: lastUsedAt is advisory, and no request
+// should fail over it.
+func (s *Server) flushTokenUse(ctx context.Context) {
+	if _, err := s.tokens.Flush(ctx); err != nil && ctx.Err() == nil {
+		s.log.WarnContext(ctx, "record token use", "err", err)
+	}
 }

@@ -28,13 +28,14 @@ const queryCacheSize = 1000
 // it.
 func (s *Server) graphql() http.Handler {
 	client, dialect := s.db.Client, s.db.Dialect
-	srv := handler.New(graph.NewSchema(client, dialect, s.log))
+	srv := handler.New(graph.NewSchema(client, dialect, s.broker, s.log))
 
 	srv.AddTransport(transport.Options{})
-	// Subscriptions go here, ahead of GET and POST, which would otherwise
-	// claim their requests: transport.Websocket (graphql-transport-ws and
-	// graphql-ws, authenticating from connection_init) and transport.SSE
-	// (a POST that accepts text/event-stream).
+	// Subscriptions, ahead of GET and POST, which would otherwise claim
+	// their requests: websockets (graphql-transport-ws and graphql-ws,
+	// authenticating from connection_init) and SSE (a POST that accepts
+	// text/event-stream). See live.go.
+	s.addLiveTransports(srv)
 	srv.AddTransport(getQueries{})
 	// JSON bodies only: no multipart or form transports, so no file
 	// uploads and no request a plain HTML form on another site could send.
@@ -42,10 +43,8 @@ func (s *Server) graphql() http.Handler {
 
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
 	srv.Use(extension.Introspection{}) // the schema is public: frontends generate code from it
-	// No publisher yet: events are stored with each mutation, and the
-	// broker that streams them live comes with subscriptions.
 	srv.Use(graph.CursorGuard{})
-	srv.Use(graph.NewTransactioner(client, dialect, nil, s.log))
+	srv.Use(graph.NewTransactioner(client, dialect, s.broker, s.log))
 	srv.SetErrorPresenter(graph.ErrorPresenter(s.log))
 	srv.SetRecoverFunc(graph.RecoverFunc(s.log))
 	return srv

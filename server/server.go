@@ -15,8 +15,12 @@ import (
 	"net/http"
 	"time"
 
+	entsql "entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql/playground"
 
+	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/graph"
+	"github.com/protoloop/protoloop/server/broker"
 	"github.com/protoloop/protoloop/server/storage"
 )
 
@@ -52,6 +56,20 @@ type Config struct {
 	// MaxBodyBytes caps the size of a request body; a larger one gets 413.
 	// Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// AllowedOrigins lists the web origins ("https://app.example.org")
+	// whose pages may open websockets here, besides the server's own; "*"
+	// allows any. Clients that send no Origin (anything but a browser) are
+	// always allowed.
+	AllowedOrigins []string
+	// WebsocketInitTimeout is how long a websocket may stay open without
+	// a connection_init before it is closed with 4408. Zero means
+	// DefaultWebsocketInitTimeout.
+	WebsocketInitTimeout time.Duration
+	// KeepAlive is how often an idle websocket or SSE stream hears from
+	// the server (graphql-ws "ka", graphql-transport-ws ping, SSE
+	// comment); a graphql-transport-ws client that has not answered a
+	// ping by the next is closed with 1001. Zero means DefaultKeepAlive.
+	KeepAlive time.Duration
 }
 
 // Server serves protoloop's API over HTTP.
@@ -60,6 +78,9 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	handler http.Handler
+	broker  *broker.Broker  // streams committed events to subscriptions
+	tokens  *graph.TokenUse // when each bearer token was last used
+	live    liveConns       // websockets and SSE streams, for shutdown
 }
 
 // New returns a server for db. It does not migrate db: see storage.
@@ -73,7 +94,15 @@ func New(db *storage.DB, cfg Config) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	s := &Server{db: db, cfg: cfg, log: cfg.Logger}
+	s := &Server{db: db, cfg: cfg, log: cfg.Logger, tokens: graph.NewTokenUse(db.Client)}
+	// The broker reads through a client of its own over db's pool: its
+	// reads are no request's, and db.Statements counts requests'.
+	events := ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, db.SQL)))
+	s.broker = broker.New(events, broker.Options{
+		PostgresURL: db.URL,
+		Identities:  graph.NewReauthenticator(events),
+		Logger:      cfg.Logger,
+	})
 	s.handler = s.routes()
 	return s
 }
@@ -106,8 +135,35 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		// Requests do not inherit ctx: when it is done they are to finish,
 		// not to be cancelled.
 	}
+	// Shutdown neither ends websockets and SSE streams nor (websockets)
+	// waits for them: they are told to reconnect as it begins.
+	srv.RegisterOnShutdown(s.live.shutdown)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	// The broker stops last, once the live connections are gone.
+	streamCtx, stopStreaming := context.WithCancel(context.WithoutCancel(ctx))
+	streamed := make(chan error, 1)
+	go func() { streamed <- s.broker.Run(streamCtx) }()
+	defer func() {
+		stopStreaming()
+		if err := <-streamed; err != nil {
+			s.log.Error("broker", "err", err)
+		}
+	}()
+	recordCtx, stopRecording := context.WithCancel(context.WithoutCancel(ctx))
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		s.recordTokenUse(recordCtx)
+	}()
+	defer func() {
+		// After the last request, so that its use is written too.
+		stopRecording()
+		<-recorded
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+		defer cancel()
+		s.flushTokenUse(flushCtx)
+	}()
 
 	select {
 	case err := <-served:
@@ -118,7 +174,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
-	err := srv.Shutdown(shutdownCtx)
+	err := errors.Join(srv.Shutdown(shutdownCtx), s.live.wait(shutdownCtx))
 	if err != nil {
 		// Cut off what is still running rather than hang: the operator
 		// asked for the process to stop.

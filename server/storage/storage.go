@@ -46,6 +46,10 @@ type DB struct {
 	Client  *ent.Client
 	SQL     *sql.DB
 	Dialect string // ent's dialect name: dialect.Postgres or dialect.SQLite
+	// URL is the PostgreSQL URL the database was opened with ("" for
+	// SQLite): whatever needs a connection outside the pool (the broker's
+	// LISTEN) opens it from here.
+	URL string
 
 	counter    *counter
 	migrations fs.FS // the dialect's directory of migration files
@@ -83,6 +87,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		Client:     ent.NewClient(ent.Driver(drv)),
 		SQL:        sqlDB,
 		Dialect:    dialectName,
+		URL:        opts.DatabaseURL,
 		counter:    c,
 		migrations: migrations,
 	}, nil

@@ -1,0 +1,487 @@
+// Package broker streams committed events to the subscriptions of one
+// server process.
+//
+// The events table is the only source of truth. Every mutation writes its
+// events in its own transaction, numbered in commit order (Event.seq, see
+// graph/events.go), so "seq > n" is a gap-free cursor: a reader that has
+// seen seq n has seen every event with a smaller one, for good. The broker
+// never carries an event from a writer to a subscriber; it only learns
+// that there may be new rows, and reads them:
+//
+//   - one tailer per process reads "seq > last ORDER BY seq" as the
+//     server, whenever it is woken: by a commit in this process (Publish),
+//     by a PostgreSQL NOTIFY from a commit in any process (one LISTEN
+//     connection per process, reconnecting, with a catch-up after every
+//     reconnect), and by a periodic tick as a safety net. A wake-up is a
+//     hint, so wake-ups coalesce and a lost one costs latency, never an
+//     event; and since every replica reads the same table in the same
+//     order, every replica sees every event, once, in order.
+//   - each new event is handed to the subscribers of its workspace and of
+//     its prototype that may see it (rule.EventVisible) and asked for its
+//     kind, by a non-blocking send into the subscriber's small buffer.
+//     Publishing never waits for a subscriber.
+//   - a subscriber whose buffer is full is not dropped: it is switched to
+//     catching up, where a goroutine of its own reads the events after
+//     the last one it was given from the table (as the caller, so the
+//     privacy policies apply) and hands them over at the subscriber's
+//     pace, then rejoins live delivery once it has reached the tailer.
+//     A new subscription starts the same way, from its cursor: its replay
+//     is a catch-up. Events are de-duplicated by seq at every seam, so a
+//     subscriber receives strictly increasing positions.
+//
+// An idle subscriber costs its buffered channel and a few words, about
+// 1.7 KB of heap with the default buffer (TestMemoryPerIdleSubscriber),
+// and no goroutine: the end of its context is watched with
+// context.AfterFunc.
+//
+// Events are handed over without their edges loaded, on purpose: the
+// tailer reads them as the server, and an actor loaded then would be
+// shown to subscribers whom the privacy policies would not show it. Each
+// subscription resolves actors and subjects as its own caller.
+//
+// Access is checked for every event delivered. When a member's role
+// changes or they are removed (MEMBER_ROLE_CHANGED, MEMBER_REMOVED), their
+// subscriptions in that workspace pause, reload the caller's identity and
+// either go on with what it allows or end; and every Options.Revalidate
+// the broker ends the subscriptions whose bearer token has been revoked
+// or has expired.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/ent/event"
+	"github.com/protoloop/protoloop/ent/privacy"
+	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/rule"
+	"github.com/protoloop/protoloop/ent/schema/viewer"
+)
+
+// Defaults for the Options fields left zero.
+const (
+	// DefaultPoll is how often the tailer looks for new events when
+	// nothing woke it: the latency of an event committed by a process
+	// that could not tell this one (no LISTEN, or a notification lost
+	// with its connection).
+	DefaultPoll = time.Second
+	// DefaultBuffer is how many events a subscriber may be behind before
+	// it is caught up from the table: enough for the events of a burst of
+	// mutations, small enough that 10,000 idle subscribers cost a few
+	// megabytes.
+	DefaultBuffer = 64
+	// DefaultPage is how many events one read of the table returns.
+	DefaultPage = 100
+	// DefaultCatchUps is how many subscribers may read the table at once
+	// while they catch up: the rest wait their turn rather than take
+	// every connection of the pool from the mutations.
+	DefaultCatchUps = 4
+	// DefaultRevalidate is how often the tokens of subscribers are
+	// checked, so that a revoked or expired token stops its
+	// subscriptions.
+	DefaultRevalidate = 30 * time.Second
+)
+
+// ErrClosed is returned by Subscribe once the broker has stopped.
+var ErrClosed = errors.New("broker: stopped")
+
+// Identities re-reads what callers may see, so that access revoked after
+// a subscription began stops it. The server implements it over the
+// tokens and memberships (graph.NewReauthenticator).
+type Identities interface {
+	// Reload returns the caller's identity as it is now, or nil if the
+	// caller's credentials no longer work. An error means it could not
+	// tell.
+	Reload(ctx context.Context, id *viewer.Identity) (*viewer.Identity, error)
+	// Revoked returns those of the bearer tokens that no longer work:
+	// revoked, expired or gone.
+	Revoked(ctx context.Context, tokens []gid.ID) ([]gid.ID, error)
+}
+
+// Options configure a Broker. The zero value works: a broker for one
+// process, without revocation checks.
+type Options struct {
+	// PostgresURL is the PostgreSQL database to LISTEN on, for the events
+	// other processes commit; lib/pq opens that connection outside the
+	// pool. Empty (SQLite, or one process) means only this process's
+	// commits and the poll wake the tailer.
+	PostgresURL string
+	// Identities, if set, reloads callers' access; nil means identities
+	// are taken as they were at subscription and never revalidated.
+	Identities Identities
+	// Logger receives what goes wrong in the background. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+
+	Poll       time.Duration // zero means DefaultPoll
+	Buffer     int           // zero means DefaultBuffer
+	Page       int           // zero means DefaultPage
+	CatchUps   int           // zero means DefaultCatchUps
+	Revalidate time.Duration // zero means DefaultRevalidate
+}
+
+// Request says what a subscription watches.
+type Request struct {
+	// Workspace is the workspace whose events are streamed.
+	Workspace gid.ID
+	// Prototype, if not zero, narrows the stream to the events of this
+	// prototype, which must be in Workspace.
+	Prototype gid.ID
+	// After is the position to stream from: events with a larger seq are
+	// delivered, the stored ones first. Zero means from the beginning.
+	After int64
+	// Kinds, if not empty, are the only kinds of event delivered.
+	Kinds []event.Kind
+}
+
+// Broker fans committed events out to subscriptions. Create it with New,
+// start it with Run, and hand it to the Transactioner as its Publisher.
+type Broker struct {
+	client *ent.Client
+	opts   Options
+	log    *slog.Logger
+
+	wake  chan struct{} // one pending wake-up at most: wake-ups coalesce
+	ready chan struct{} // closed once Run knows where the stream stands
+	reads chan struct{} // a slot per catch-up reading the table
+	seen  atomic.Int64  // pos, for the listener's quick check of a hint
+
+	mu       sync.Mutex
+	pos      int64 // the last seq the tailer dispatched
+	running  bool
+	stopped  bool
+	topics   map[gid.ID]map[*subscriber]struct{} // workspace or prototype → its subscribers
+	count    int
+	catching sync.WaitGroup // catch-up goroutines
+}
+
+// subscriber is one subscription. Its fields but the immutable first
+// group are guarded by Broker.mu.
+type subscriber struct {
+	ctx       context.Context // the subscription's: its lifetime, and its caller for reads
+	topic     gid.ID          // Request.Prototype, or Request.Workspace
+	workspace gid.ID
+	kinds     []event.Kind // nil: all
+	ch        chan *ent.Event
+
+	who  *viewer.Identity // what the caller may see, reloaded on revocation
+	last int64            // the last seq delivered, or known not to be wanted
+	// lagging means a catch-up goroutine owns delivery (and closing ch);
+	// the tailer passes the subscriber by. quit stops that goroutine.
+	lagging bool
+	quit    chan struct{}
+	// rechecks counts the membership changes that may concern the caller
+	// since its identity was last reloaded: while it is not zero, nothing
+	// is delivered until the identity has been reloaded.
+	rechecks int
+	ended    bool
+	stop     func() bool // unregisters the context.AfterFunc
+}
+
+// New returns a broker that reads events through client. Its reads are
+// the server's own (the tailer) or the subscriber's (catch-ups), so the
+// client should not be one whose statements are counted as a request's.
+func New(client *ent.Client, opts Options) *Broker {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = DefaultPoll
+	}
+	if opts.Buffer <= 0 {
+		opts.Buffer = DefaultBuffer
+	}
+	if opts.Page <= 0 {
+		opts.Page = DefaultPage
+	}
+	if opts.CatchUps <= 0 {
+		opts.CatchUps = DefaultCatchUps
+	}
+	if opts.Revalidate <= 0 {
+		opts.Revalidate = DefaultRevalidate
+	}
+	return &Broker{
+		client: client,
+		opts:   opts,
+		log:    opts.Logger,
+		wake:   make(chan struct{}, 1),
+		ready:  make(chan struct{}),
+		reads:  make(chan struct{}, opts.CatchUps),
+		topics: map[gid.ID]map[*subscriber]struct{}{},
+	}
+}
+
+// Publish implements graph.Publisher: it wakes the tailer, which reads
+// the committed events from the table in their order. It never blocks.
+func (b *Broker) Publish(context.Context, []*ent.Event) { b.Wake() }
+
+// Wake asks the tailer to look for new events. It never blocks; wake-ups
+// that arrive while one is pending are one.
+func (b *Broker) Wake() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Subscribers returns how many subscriptions are open.
+func (b *Broker) Subscribers() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.count
+}
+
+// Subscribe opens a subscription for the caller in ctx (viewer.FromContext)
+// and returns its events: first the stored ones after r.After, then new
+// ones as they are committed, in seq order, each once, only those the
+// caller may see. The channel is closed when ctx is done, when the
+// caller's access is revoked, and when the broker stops.
+//
+// The caller's right to watch the topic is the resolver's to check; the
+// broker checks each event.
+func (b *Broker) Subscribe(ctx context.Context, r Request) (<-chan *ent.Event, error) {
+	who := viewer.FromContext(ctx)
+	if who == nil {
+		return nil, errors.New("broker: subscribe without a caller")
+	}
+	if r.Workspace == 0 || r.After < 0 {
+		return nil, fmt.Errorf("broker: bad request %+v", r)
+	}
+	s := &subscriber{
+		ctx:       ctx,
+		topic:     r.Workspace,
+		workspace: r.Workspace,
+		ch:        make(chan *ent.Event, b.opts.Buffer),
+		who:       who,
+		last:      r.After,
+	}
+	if r.Prototype != 0 {
+		s.topic = r.Prototype
+	}
+	if len(r.Kinds) > 0 {
+		s.kinds = slices.Clone(r.Kinds)
+	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopped {
+		return nil, ErrClosed
+	}
+	subs := b.topics[s.topic]
+	if subs == nil {
+		subs = map[*subscriber]struct{}{}
+		b.topics[s.topic] = subs
+	}
+	subs[s] = struct{}{}
+	b.count++
+	// Registered first, replayed after: whatever is committed while the
+	// replay reads is either in what it reads or dispatched after it,
+	// and the seq tells which.
+	b.startCatchUp(s, r.After)
+	// If ctx is done already, the function runs at once, in a goroutine
+	// of its own, and waits for b.mu.
+	s.stop = context.AfterFunc(ctx, func() { b.end(s) })
+	return s.ch, nil
+}
+
+// end ends a subscription.
+func (b *Broker) end(s *subscriber) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.endLocked(s)
+}
+
+func (b *Broker) endLocked(s *subscriber) {
+	if s.ended {
+		return
+	}
+	s.ended = true
+	if subs := b.topics[s.topic]; subs != nil {
+		delete(subs, s)
+		if len(subs) == 0 {
+			delete(b.topics, s.topic)
+		}
+	}
+	b.count--
+	if s.stop != nil {
+		s.stop()
+	}
+	if s.lagging {
+		close(s.quit) // its goroutine closes ch on its way out
+	} else {
+		close(s.ch) // the tailer sends only under b.mu
+	}
+}
+
+// Run runs the tailer, and the LISTEN connection if Options.PostgresURL
+// is set, until ctx is done; then it ends every subscription and returns
+// once all of its goroutines have. Call it once.
+func (b *Broker) Run(ctx context.Context) error {
+	b.mu.Lock()
+	if b.running || b.stopped {
+		b.mu.Unlock()
+		return errors.New("broker: Run called twice")
+	}
+	b.running = true
+	b.mu.Unlock()
+
+	var background sync.WaitGroup
+	defer func() {
+		b.mu.Lock()
+		b.stopped = true
+		for _, subs := range b.topics {
+			for s := range subs {
+				b.endLocked(s)
+			}
+		}
+		b.mu.Unlock()
+		b.catching.Wait()
+		background.Wait()
+	}()
+
+	if !b.start(ctx) {
+		return nil
+	}
+	if b.opts.PostgresURL != "" {
+		background.Add(1)
+		go func() {
+			defer background.Done()
+			b.listen(ctx)
+		}()
+	}
+	if b.opts.Identities != nil {
+		background.Add(1)
+		go func() {
+			defer background.Done()
+			b.revalidate(ctx)
+		}()
+	}
+
+	tick := time.NewTicker(b.opts.Poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-b.wake:
+		case <-tick.C:
+		}
+		b.tail(ctx)
+	}
+}
+
+// start sets the tailer's position to the end of the stream as it is now:
+// subscribers read what came before from the table themselves. It retries
+// until the database answers, or returns false once ctx is done.
+func (b *Broker) start(ctx context.Context) bool {
+	for {
+		var last int64
+		e, err := b.client.Event.Query().Order(ent.Desc(event.FieldSeq)).Select(event.FieldSeq).First(system(ctx))
+		switch {
+		case err == nil:
+			last = e.Seq
+		case ent.IsNotFound(err):
+			err = nil // no events yet
+		}
+		if err == nil {
+			b.mu.Lock()
+			b.pos = last
+			b.mu.Unlock()
+			b.seen.Store(last)
+			close(b.ready)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		b.log.ErrorContext(ctx, "broker: read the last event position; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(b.opts.Poll):
+		}
+	}
+}
+
+// tail reads and dispatches every event after the tailer's position.
+func (b *Broker) tail(ctx context.Context) {
+	for {
+		events, err := b.client.Event.Query().
+			Where(event.SeqGT(b.pos)). // only this goroutine writes pos
+			Order(ent.Asc(event.FieldSeq)).
+			Limit(b.opts.Page).
+			All(system(ctx))
+		if err != nil {
+			if ctx.Err() == nil {
+				// The next wake-up or tick tries again from the same place.
+				b.log.ErrorContext(ctx, "broker: read new events", "err", err)
+			}
+			return
+		}
+		b.dispatch(events)
+		if len(events) < b.opts.Page {
+			return
+		}
+	}
+}
+
+// dispatch hands events, in seq order, to the subscribers who want them.
+func (b *Broker) dispatch(events []*ent.Event) {
+	if len(events) == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range events {
+		if e.Seq <= b.pos {
+			continue
+		}
+		b.pos = e.Seq
+		if e.Kind == event.KindMEMBER_ROLE_CHANGED || e.Kind == event.KindMEMBER_REMOVED {
+			b.pauseMembers(e)
+		}
+		b.deliver(e, b.topics[e.WorkspaceID])
+		if e.PrototypeID != nil {
+			b.deliver(e, b.topics[*e.PrototypeID])
+		}
+	}
+	b.seen.Store(b.pos)
+}
+
+// deliver offers e to subs without waiting for any of them.
+func (b *Broker) deliver(e *ent.Event, subs map[*subscriber]struct{}) {
+	for s := range subs {
+		if s.lagging || e.Seq <= s.last || !s.wants(e) {
+			continue
+		}
+		select {
+		case s.ch <- e:
+			s.last = e.Seq
+		default:
+			// Full: from here on the subscriber reads the table at its own
+			// pace, starting with e.
+			b.startCatchUp(s, e.Seq-1)
+		}
+	}
+}
+
+// wants reports whether s should receive e. Call with b.mu held.
+func (s *subscriber) wants(e *ent.Event) bool {
+	if s.kinds != nil && !slices.Contains(s.kinds, e.Kind) {
+		return false
+	}
+	return rule.EventVisible(s.who, e)
+}
+
+// system lifts privacy for the broker's own reads: the tailer reads every
+// event once, for all subscribers, and checks each for each of them.
+func system(ctx context.Context) context.Context {
+	return privacy.DecisionContext(ctx, privacy.Allow)
+}

@@ -1,0 +1,156 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lib/pq"
+)
+
+// Channel is the PostgreSQL notification channel of committed events:
+// every process LISTENs on it.
+const Channel = "protoloop_events"
+
+// NotifySQL is what a transaction that wrote events runs before it
+// commits, with its last event position as $1 (graph/events.go);
+// PostgreSQL delivers the notification once the transaction has
+// committed, and never if it rolls back.
+//
+// The payload, "<schema>:<seq>", is a hint, never the data (payloads are
+// limited to 8,000 bytes, and the table is the truth): the schema lets a
+// process ignore commits to another schema of the same database (channels
+// are per database), and the position lets it skip a commit it has read
+// already, its own ones especially.
+const NotifySQL = `SELECT pg_notify('` + Channel + `', current_schema() || ':' || $1)`
+
+// ApplicationName is the application_name of the LISTEN connection, which
+// tells it apart in pg_stat_activity, unless Options.PostgresURL sets one.
+const ApplicationName = "protoloop-listen"
+
+// Reconnection delays of the LISTEN connection: the first retry is quick
+// (a restart of PostgreSQL, a terminated backend), later ones back off to
+// maxReconnect so that a database that is down is not hammered. Every
+// reconnection is followed by a read of the table, which is what makes
+// the notifications lost meanwhile harmless.
+const (
+	minReconnect = 100 * time.Millisecond
+	maxReconnect = 5 * time.Second
+	// pingEvery checks that the LISTEN connection is alive: one that died
+	// without a word (a dropped NAT mapping, say) would otherwise go
+	// unnoticed until TCP gives up.
+	pingEvery = 30 * time.Second
+)
+
+// listen holds the process's LISTEN connection until ctx is done, waking
+// the tailer for every notification of a commit it has not seen, and
+// after every reconnection.
+func (b *Broker) listen(ctx context.Context) {
+	schema := b.currentSchema(ctx)
+	l := pq.NewListener(listenDSN(b.opts.PostgresURL), minReconnect, maxReconnect,
+		func(ev pq.ListenerEventType, err error) {
+			switch ev {
+			case pq.ListenerEventDisconnected, pq.ListenerEventConnectionAttemptFailed:
+				if ctx.Err() == nil {
+					b.log.WarnContext(ctx, "broker: LISTEN connection lost; reconnecting", "event", ev.String(), "err", err)
+				}
+			case pq.ListenerEventReconnected:
+				b.log.InfoContext(ctx, "broker: LISTEN connection back")
+			}
+		})
+	// Closing the listener unblocks Listen, and ends the Notify channel.
+	stop := context.AfterFunc(ctx, func() { _ = l.Close() })
+	defer stop()
+
+	var pinger sync.WaitGroup
+	defer pinger.Wait()
+	pinger.Add(1)
+	go func() {
+		defer pinger.Done()
+		// Not from the loop below: a ping waits for its answer, which comes
+		// after the notifications ahead of it, which only that loop reads.
+		t := time.NewTicker(pingEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_ = l.Ping() // the listener reconnects by itself when it fails
+			}
+		}
+	}()
+
+	if err := l.Listen(Channel); err != nil {
+		if ctx.Err() == nil {
+			b.log.ErrorContext(ctx, "broker: LISTEN; other processes' events come with the poll only", "err", err)
+		}
+		_ = l.Close()
+	} else {
+		// Commits made before LISTEN took effect were not notified.
+		b.Wake()
+	}
+	for n := range l.Notify {
+		// nil means the connection was re-established: notifications may
+		// have been lost meanwhile.
+		if n == nil || b.unseen(schema, n.Extra) {
+			b.Wake()
+		}
+	}
+}
+
+// unseen reports whether a notification's payload may announce events
+// the tailer has not read: it names this schema (or cannot be read) and
+// a position past the tailer's.
+func (b *Broker) unseen(schema, payload string) bool {
+	s, seq, ok := strings.Cut(payload, ":")
+	if !ok || schema == "" {
+		return true
+	}
+	if s != schema {
+		return false
+	}
+	n, err := strconv.ParseInt(seq, 10, 64)
+	return err != nil || n > b.seen.Load()
+}
+
+// currentSchema returns the schema the events table is read from, as
+// NotifySQL names it, or "" if it cannot tell (then every
+// notification wakes the tailer).
+func (b *Broker) currentSchema(ctx context.Context) string {
+	rows, err := b.client.QueryContext(ctx, "SELECT current_schema()")
+	if err != nil {
+		b.log.WarnContext(ctx, "broker: read the current schema", "err", err)
+		return ""
+	}
+	defer rows.Close()
+	var schema string
+	if rows.Next() {
+		if err := rows.Scan(&schema); err != nil {
+			b.log.WarnContext(ctx, "broker: read the current schema", "err", err)
+			return ""
+		}
+	}
+	return schema
+}
+
+// listenDSN names the LISTEN connection ApplicationName, in a postgres://
+// URL or a key=value connection string, unless dsn names it already.
+func listenDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		q := u.Query()
+		if q.Get("application_name") == "" {
+			q.Set("application_name", ApplicationName)
+		}
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	if strings.Contains(dsn, "application_name=") {
+		return dsn
+	}
+	return fmt.Sprintf("%s application_name=%s", dsn, ApplicationName)
+}

@@ -1,0 +1,101 @@
+package broker
+
+import (
+	"context"
+	"time"
+
+	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/ent/schema/gid"
+)
+
+// pauseMembers stops live delivery to the subscribers a membership change
+// (MEMBER_ROLE_CHANGED, MEMBER_REMOVED) may concern, from e on: the
+// catch-up that takes them over reloads the caller's identity before it
+// delivers anything, so a removed member gets nothing after their
+// removal. The change concerns the user its payload names; without one,
+// every member of the workspace is rechecked. Call with b.mu held.
+func (b *Broker) pauseMembers(e *ent.Event) {
+	if b.opts.Identities == nil {
+		return
+	}
+	user := payloadUser(e)
+	for _, subs := range b.topics {
+		for s := range subs {
+			if s.workspace != e.WorkspaceID || s.who.UserID == 0 || (user != 0 && s.who.UserID != user) {
+				continue
+			}
+			if _, member := s.who.RoleIn(e.WorkspaceID); !member {
+				continue // a tester there: membership changes do not touch it
+			}
+			s.rechecks++
+			if !s.lagging {
+				b.startCatchUp(s, s.last)
+			}
+		}
+	}
+}
+
+// payloadUser returns the user a membership event is about, or 0.
+func payloadUser(e *ent.Event) gid.ID {
+	s, _ := e.Payload["user"].(string)
+	id, err := gid.Parse(s)
+	if err != nil || id.Type() != gid.User {
+		return 0
+	}
+	return id
+}
+
+// revalidate ends, every Options.Revalidate, the subscriptions whose
+// bearer token has been revoked or has expired since they began. One
+// query checks every token in use.
+func (b *Broker) revalidate(ctx context.Context) {
+	t := time.NewTicker(b.opts.Revalidate)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		b.mu.Lock()
+		inUse := map[gid.ID]bool{}
+		for _, subs := range b.topics {
+			for s := range subs {
+				if s.who.TokenID != 0 {
+					inUse[s.who.TokenID] = true
+				}
+			}
+		}
+		b.mu.Unlock()
+		if len(inUse) == 0 {
+			continue
+		}
+		tokens := make([]gid.ID, 0, len(inUse))
+		for tok := range inUse {
+			tokens = append(tokens, tok)
+		}
+		revoked, err := b.opts.Identities.Revoked(ctx, tokens)
+		if err != nil {
+			if ctx.Err() == nil {
+				b.log.ErrorContext(ctx, "broker: check subscribers' tokens", "err", err)
+			}
+			continue
+		}
+		if len(revoked) == 0 {
+			continue
+		}
+		gone := make(map[gid.ID]bool, len(revoked))
+		for _, tok := range revoked {
+			gone[tok] = true
+		}
+		b.mu.Lock()
+		for _, subs := range b.topics {
+			for s := range subs {
+				if gone[s.who.TokenID] {
+					b.endLocked(s) // deletes s from subs: allowed while ranging
+				}
+			}
+		}
+		b.mu.Unlock()
+	}
+}
