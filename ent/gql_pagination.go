@@ -2708,20 +2708,6 @@ var (
 			}
 		},
 	}
-	// ParticipantOrderFieldDisplayName orders Participant by display_name.
-	ParticipantOrderFieldDisplayName = &ParticipantOrderField{
-		Value: func(_m *Participant) (ent.Value, error) {
-			return _m.DisplayName, nil
-		},
-		column: participant.FieldDisplayName,
-		toTerm: participant.ByDisplayName,
-		toCursor: func(_m *Participant) Cursor {
-			return Cursor{
-				ID:    _m.ID,
-				Value: _m.DisplayName,
-			}
-		},
-	}
 )
 
 // String implement fmt.Stringer interface.
@@ -2732,8 +2718,6 @@ func (f ParticipantOrderField) String() string {
 		str = "CREATED_AT"
 	case ParticipantOrderFieldUpdatedAt.column:
 		str = "UPDATED_AT"
-	case ParticipantOrderFieldDisplayName.column:
-		str = "DISPLAY_NAME"
 	}
 	return str
 }
@@ -2754,8 +2738,6 @@ func (f *ParticipantOrderField) UnmarshalGQL(v interface{}) error {
 		*f = *ParticipantOrderFieldCreatedAt
 	case "UPDATED_AT":
 		*f = *ParticipantOrderFieldUpdatedAt
-	case "DISPLAY_NAME":
-		*f = *ParticipantOrderFieldDisplayName
 	default:
 		return fmt.Errorf("%s is not a valid ParticipantOrderField", str)
 	}

@@ -1938,21 +1938,6 @@ type ParticipantWhereInput struct {
 	PrototypeIDIn    []gid.ID `json:"prototypeIDIn,omitempty"`
 	PrototypeIDNotIn []gid.ID `json:"prototypeIDNotIn,omitempty"`
 
-	// "display_name" field predicates.
-	DisplayName             *string  `json:"displayName,omitempty"`
-	DisplayNameNEQ          *string  `json:"displayNameNEQ,omitempty"`
-	DisplayNameIn           []string `json:"displayNameIn,omitempty"`
-	DisplayNameNotIn        []string `json:"displayNameNotIn,omitempty"`
-	DisplayNameGT           *string  `json:"displayNameGT,omitempty"`
-	DisplayNameGTE          *string  `json:"displayNameGTE,omitempty"`
-	DisplayNameLT           *string  `json:"displayNameLT,omitempty"`
-	DisplayNameLTE          *string  `json:"displayNameLTE,omitempty"`
-	DisplayNameContains     *string  `json:"displayNameContains,omitempty"`
-	DisplayNameHasPrefix    *string  `json:"displayNameHasPrefix,omitempty"`
-	DisplayNameHasSuffix    *string  `json:"displayNameHasSuffix,omitempty"`
-	DisplayNameEqualFold    *string  `json:"displayNameEqualFold,omitempty"`
-	DisplayNameContainsFold *string  `json:"displayNameContainsFold,omitempty"`
-
 	// "prototype" edge predicates.
 	HasPrototype     *bool                  `json:"hasPrototype,omitempty"`
 	HasPrototypeWith []*PrototypeWhereInput `json:"hasPrototypeWith,omitempty"`
@@ -2112,45 +2097,6 @@ func (i *ParticipantWhereInput) P() (predicate.Participant, error) {
 	}
 	if len(i.PrototypeIDNotIn) > 0 {
 		predicates = append(predicates, participant.PrototypeIDNotIn(i.PrototypeIDNotIn...))
-	}
-	if i.DisplayName != nil {
-		predicates = append(predicates, participant.DisplayNameEQ(*i.DisplayName))
-	}
-	if i.DisplayNameNEQ != nil {
-		predicates = append(predicates, participant.DisplayNameNEQ(*i.DisplayNameNEQ))
-	}
-	if len(i.DisplayNameIn) > 0 {
-		predicates = append(predicates, participant.DisplayNameIn(i.DisplayNameIn...))
-	}
-	if len(i.DisplayNameNotIn) > 0 {
-		predicates = append(predicates, participant.DisplayNameNotIn(i.DisplayNameNotIn...))
-	}
-	if i.DisplayNameGT != nil {
-		predicates = append(predicates, participant.DisplayNameGT(*i.DisplayNameGT))
-	}
-	if i.DisplayNameGTE != nil {
-		predicates = append(predicates, participant.DisplayNameGTE(*i.DisplayNameGTE))
-	}
-	if i.DisplayNameLT != nil {
-		predicates = append(predicates, participant.DisplayNameLT(*i.DisplayNameLT))
-	}
-	if i.DisplayNameLTE != nil {
-		predicates = append(predicates, participant.DisplayNameLTE(*i.DisplayNameLTE))
-	}
-	if i.DisplayNameContains != nil {
-		predicates = append(predicates, participant.DisplayNameContains(*i.DisplayNameContains))
-	}
-	if i.DisplayNameHasPrefix != nil {
-		predicates = append(predicates, participant.DisplayNameHasPrefix(*i.DisplayNameHasPrefix))
-	}
-	if i.DisplayNameHasSuffix != nil {
-		predicates = append(predicates, participant.DisplayNameHasSuffix(*i.DisplayNameHasSuffix))
-	}
-	if i.DisplayNameEqualFold != nil {
-		predicates = append(predicates, participant.DisplayNameEqualFold(*i.DisplayNameEqualFold))
-	}
-	if i.DisplayNameContainsFold != nil {
-		predicates = append(predicates, participant.DisplayNameContainsFold(*i.DisplayNameContainsFold))
 	}
 
 	if i.HasPrototype != nil {
@@ -2790,40 +2736,6 @@ type TrialWhereInput struct {
 	OutcomeIsNil  bool            `json:"outcomeIsNil,omitempty"`
 	OutcomeNotNil bool            `json:"outcomeNotNil,omitempty"`
 
-	// "task" field predicates.
-	Task             *string  `json:"task,omitempty"`
-	TaskNEQ          *string  `json:"taskNEQ,omitempty"`
-	TaskIn           []string `json:"taskIn,omitempty"`
-	TaskNotIn        []string `json:"taskNotIn,omitempty"`
-	TaskGT           *string  `json:"taskGT,omitempty"`
-	TaskGTE          *string  `json:"taskGTE,omitempty"`
-	TaskLT           *string  `json:"taskLT,omitempty"`
-	TaskLTE          *string  `json:"taskLTE,omitempty"`
-	TaskContains     *string  `json:"taskContains,omitempty"`
-	TaskHasPrefix    *string  `json:"taskHasPrefix,omitempty"`
-	TaskHasSuffix    *string  `json:"taskHasSuffix,omitempty"`
-	TaskIsNil        bool     `json:"taskIsNil,omitempty"`
-	TaskNotNil       bool     `json:"taskNotNil,omitempty"`
-	TaskEqualFold    *string  `json:"taskEqualFold,omitempty"`
-	TaskContainsFold *string  `json:"taskContainsFold,omitempty"`
-
-	// "device" field predicates.
-	Device             *string  `json:"device,omitempty"`
-	DeviceNEQ          *string  `json:"deviceNEQ,omitempty"`
-	DeviceIn           []string `json:"deviceIn,omitempty"`
-	DeviceNotIn        []string `json:"deviceNotIn,omitempty"`
-	DeviceGT           *string  `json:"deviceGT,omitempty"`
-	DeviceGTE          *string  `json:"deviceGTE,omitempty"`
-	DeviceLT           *string  `json:"deviceLT,omitempty"`
-	DeviceLTE          *string  `json:"deviceLTE,omitempty"`
-	DeviceContains     *string  `json:"deviceContains,omitempty"`
-	DeviceHasPrefix    *string  `json:"deviceHasPrefix,omitempty"`
-	DeviceHasSuffix    *string  `json:"deviceHasSuffix,omitempty"`
-	DeviceIsNil        bool     `json:"deviceIsNil,omitempty"`
-	DeviceNotNil       bool     `json:"deviceNotNil,omitempty"`
-	DeviceEqualFold    *string  `json:"deviceEqualFold,omitempty"`
-	DeviceContainsFold *string  `json:"deviceContainsFold,omitempty"`
-
 	// "iteration" edge predicates.
 	HasIteration     *bool                  `json:"hasIteration,omitempty"`
 	HasIterationWith []*IterationWhereInput `json:"hasIterationWith,omitempty"`
@@ -3083,96 +2995,6 @@ func (i *TrialWhereInput) P() (predicate.Trial, error) {
 	}
 	if i.OutcomeNotNil {
 		predicates = append(predicates, trial.OutcomeNotNil())
-	}
-	if i.Task != nil {
-		predicates = append(predicates, trial.TaskEQ(*i.Task))
-	}
-	if i.TaskNEQ != nil {
-		predicates = append(predicates, trial.TaskNEQ(*i.TaskNEQ))
-	}
-	if len(i.TaskIn) > 0 {
-		predicates = append(predicates, trial.TaskIn(i.TaskIn...))
-	}
-	if len(i.TaskNotIn) > 0 {
-		predicates = append(predicates, trial.TaskNotIn(i.TaskNotIn...))
-	}
-	if i.TaskGT != nil {
-		predicates = append(predicates, trial.TaskGT(*i.TaskGT))
-	}
-	if i.TaskGTE != nil {
-		predicates = append(predicates, trial.TaskGTE(*i.TaskGTE))
-	}
-	if i.TaskLT != nil {
-		predicates = append(predicates, trial.TaskLT(*i.TaskLT))
-	}
-	if i.TaskLTE != nil {
-		predicates = append(predicates, trial.TaskLTE(*i.TaskLTE))
-	}
-	if i.TaskContains != nil {
-		predicates = append(predicates, trial.TaskContains(*i.TaskContains))
-	}
-	if i.TaskHasPrefix != nil {
-		predicates = append(predicates, trial.TaskHasPrefix(*i.TaskHasPrefix))
-	}
-	if i.TaskHasSuffix != nil {
-		predicates = append(predicates, trial.TaskHasSuffix(*i.TaskHasSuffix))
-	}
-	if i.TaskIsNil {
-		predicates = append(predicates, trial.TaskIsNil())
-	}
-	if i.TaskNotNil {
-		predicates = append(predicates, trial.TaskNotNil())
-	}
-	if i.TaskEqualFold != nil {
-		predicates = append(predicates, trial.TaskEqualFold(*i.TaskEqualFold))
-	}
-	if i.TaskContainsFold != nil {
-		predicates = append(predicates, trial.TaskContainsFold(*i.TaskContainsFold))
-	}
-	if i.Device != nil {
-		predicates = append(predicates, trial.DeviceEQ(*i.Device))
-	}
-	if i.DeviceNEQ != nil {
-		predicates = append(predicates, trial.DeviceNEQ(*i.DeviceNEQ))
-	}
-	if len(i.DeviceIn) > 0 {
-		predicates = append(predicates, trial.DeviceIn(i.DeviceIn...))
-	}
-	if len(i.DeviceNotIn) > 0 {
-		predicates = append(predicates, trial.DeviceNotIn(i.DeviceNotIn...))
-	}
-	if i.DeviceGT != nil {
-		predicates = append(predicates, trial.DeviceGT(*i.DeviceGT))
-	}
-	if i.DeviceGTE != nil {
-		predicates = append(predicates, trial.DeviceGTE(*i.DeviceGTE))
-	}
-	if i.DeviceLT != nil {
-		predicates = append(predicates, trial.DeviceLT(*i.DeviceLT))
-	}
-	if i.DeviceLTE != nil {
-		predicates = append(predicates, trial.DeviceLTE(*i.DeviceLTE))
-	}
-	if i.DeviceContains != nil {
-		predicates = append(predicates, trial.DeviceContains(*i.DeviceContains))
-	}
-	if i.DeviceHasPrefix != nil {
-		predicates = append(predicates, trial.DeviceHasPrefix(*i.DeviceHasPrefix))
-	}
-	if i.DeviceHasSuffix != nil {
-		predicates = append(predicates, trial.DeviceHasSuffix(*i.DeviceHasSuffix))
-	}
-	if i.DeviceIsNil {
-		predicates = append(predicates, trial.DeviceIsNil())
-	}
-	if i.DeviceNotNil {
-		predicates = append(predicates, trial.DeviceNotNil())
-	}
-	if i.DeviceEqualFold != nil {
-		predicates = append(predicates, trial.DeviceEqualFold(*i.DeviceEqualFold))
-	}
-	if i.DeviceContainsFold != nil {
-		predicates = append(predicates, trial.DeviceContainsFold(*i.DeviceContainsFold))
 	}
 
 	if i.HasIteration != nil {

@@ -32,7 +32,7 @@ type Participant struct {
 	PrototypeID gid.ID `json:"prototype_id,omitempty"`
 	// UserID holds the value of the "user_id" field.
 	UserID *gid.ID `json:"user_id,omitempty"`
-	// InviteID holds the value of the "invite_id" field.
+	// The invite the participant came through; set later when a member redeems one.
 	InviteID *gid.ID `json:"invite_id,omitempty"`
 	// DisplayName holds the value of the "display_name" field.
 	DisplayName string `json:"display_name,omitempty"`

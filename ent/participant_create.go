@@ -509,6 +509,24 @@ func (u *ParticipantUpsert) ClearUserID() *ParticipantUpsert {
 	return u
 }
 
+// SetInviteID sets the "invite_id" field.
+func (u *ParticipantUpsert) SetInviteID(v gid.ID) *ParticipantUpsert {
+	u.Set(participant.FieldInviteID, v)
+	return u
+}
+
+// UpdateInviteID sets the "invite_id" field to the value that was provided on create.
+func (u *ParticipantUpsert) UpdateInviteID() *ParticipantUpsert {
+	u.SetExcluded(participant.FieldInviteID)
+	return u
+}
+
+// ClearInviteID clears the value of the "invite_id" field.
+func (u *ParticipantUpsert) ClearInviteID() *ParticipantUpsert {
+	u.SetNull(participant.FieldInviteID)
+	return u
+}
+
 // SetDisplayName sets the "display_name" field.
 func (u *ParticipantUpsert) SetDisplayName(v string) *ParticipantUpsert {
 	u.Set(participant.FieldDisplayName, v)
@@ -564,9 +582,6 @@ func (u *ParticipantUpsertOne) UpdateNewValues() *ParticipantUpsertOne {
 		}
 		if _, exists := u.create.mutation.PrototypeID(); exists {
 			s.SetIgnore(participant.FieldPrototypeID)
-		}
-		if _, exists := u.create.mutation.InviteID(); exists {
-			s.SetIgnore(participant.FieldInviteID)
 		}
 	}))
 	return u
@@ -631,6 +646,27 @@ func (u *ParticipantUpsertOne) UpdateUserID() *ParticipantUpsertOne {
 func (u *ParticipantUpsertOne) ClearUserID() *ParticipantUpsertOne {
 	return u.Update(func(s *ParticipantUpsert) {
 		s.ClearUserID()
+	})
+}
+
+// SetInviteID sets the "invite_id" field.
+func (u *ParticipantUpsertOne) SetInviteID(v gid.ID) *ParticipantUpsertOne {
+	return u.Update(func(s *ParticipantUpsert) {
+		s.SetInviteID(v)
+	})
+}
+
+// UpdateInviteID sets the "invite_id" field to the value that was provided on create.
+func (u *ParticipantUpsertOne) UpdateInviteID() *ParticipantUpsertOne {
+	return u.Update(func(s *ParticipantUpsert) {
+		s.UpdateInviteID()
+	})
+}
+
+// ClearInviteID clears the value of the "invite_id" field.
+func (u *ParticipantUpsertOne) ClearInviteID() *ParticipantUpsertOne {
+	return u.Update(func(s *ParticipantUpsert) {
+		s.ClearInviteID()
 	})
 }
 
@@ -861,9 +897,6 @@ func (u *ParticipantUpsertBulk) UpdateNewValues() *ParticipantUpsertBulk {
 			if _, exists := b.mutation.PrototypeID(); exists {
 				s.SetIgnore(participant.FieldPrototypeID)
 			}
-			if _, exists := b.mutation.InviteID(); exists {
-				s.SetIgnore(participant.FieldInviteID)
-			}
 		}
 	}))
 	return u
@@ -928,6 +961,27 @@ func (u *ParticipantUpsertBulk) UpdateUserID() *ParticipantUpsertBulk {
 func (u *ParticipantUpsertBulk) ClearUserID() *ParticipantUpsertBulk {
 	return u.Update(func(s *ParticipantUpsert) {
 		s.ClearUserID()
+	})
+}
+
+// SetInviteID sets the "invite_id" field.
+func (u *ParticipantUpsertBulk) SetInviteID(v gid.ID) *ParticipantUpsertBulk {
+	return u.Update(func(s *ParticipantUpsert) {
+		s.SetInviteID(v)
+	})
+}
+
+// UpdateInviteID sets the "invite_id" field to the value that was provided on create.
+func (u *ParticipantUpsertBulk) UpdateInviteID() *ParticipantUpsertBulk {
+	return u.Update(func(s *ParticipantUpsert) {
+		s.UpdateInviteID()
+	})
+}
+
+// ClearInviteID clears the value of the "invite_id" field.
+func (u *ParticipantUpsertBulk) ClearInviteID() *ParticipantUpsertBulk {
+	return u.Update(func(s *ParticipantUpsert) {
+		s.ClearInviteID()
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/protoloop/protoloop/ent/feedback"
+	"github.com/protoloop/protoloop/ent/invite"
 	"github.com/protoloop/protoloop/ent/participant"
 	"github.com/protoloop/protoloop/ent/predicate"
 	"github.com/protoloop/protoloop/ent/schema/gid"
@@ -59,6 +60,26 @@ func (_u *ParticipantUpdate) ClearUserID() *ParticipantUpdate {
 	return _u
 }
 
+// SetInviteID sets the "invite_id" field.
+func (_u *ParticipantUpdate) SetInviteID(v gid.ID) *ParticipantUpdate {
+	_u.mutation.SetInviteID(v)
+	return _u
+}
+
+// SetNillableInviteID sets the "invite_id" field if the given value is not nil.
+func (_u *ParticipantUpdate) SetNillableInviteID(v *gid.ID) *ParticipantUpdate {
+	if v != nil {
+		_u.SetInviteID(*v)
+	}
+	return _u
+}
+
+// ClearInviteID clears the value of the "invite_id" field.
+func (_u *ParticipantUpdate) ClearInviteID() *ParticipantUpdate {
+	_u.mutation.ClearInviteID()
+	return _u
+}
+
 // SetDisplayName sets the "display_name" field.
 func (_u *ParticipantUpdate) SetDisplayName(v string) *ParticipantUpdate {
 	_u.mutation.SetDisplayName(v)
@@ -96,6 +117,11 @@ func (_u *ParticipantUpdate) ClearEmail() *ParticipantUpdate {
 // SetUser sets the "user" edge to the User entity.
 func (_u *ParticipantUpdate) SetUser(v *User) *ParticipantUpdate {
 	return _u.SetUserID(v.ID)
+}
+
+// SetInvite sets the "invite" edge to the Invite entity.
+func (_u *ParticipantUpdate) SetInvite(v *Invite) *ParticipantUpdate {
+	return _u.SetInviteID(v.ID)
 }
 
 // AddTrialIDs adds the "trials" edge to the Trial entity by IDs.
@@ -136,6 +162,12 @@ func (_u *ParticipantUpdate) Mutation() *ParticipantMutation {
 // ClearUser clears the "user" edge to the User entity.
 func (_u *ParticipantUpdate) ClearUser() *ParticipantUpdate {
 	_u.mutation.ClearUser()
+	return _u
+}
+
+// ClearInvite clears the "invite" edge to the Invite entity.
+func (_u *ParticipantUpdate) ClearInvite() *ParticipantUpdate {
+	_u.mutation.ClearInvite()
 	return _u
 }
 
@@ -303,6 +335,35 @@ func (_u *ParticipantUpdate) sqlSave(ctx context.Context) (_node int, err error)
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.InviteCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   participant.InviteTable,
+			Columns: []string{participant.InviteColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invite.FieldID, field.TypeInt64),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.InviteIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   participant.InviteTable,
+			Columns: []string{participant.InviteColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invite.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.TrialsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -441,6 +502,26 @@ func (_u *ParticipantUpdateOne) ClearUserID() *ParticipantUpdateOne {
 	return _u
 }
 
+// SetInviteID sets the "invite_id" field.
+func (_u *ParticipantUpdateOne) SetInviteID(v gid.ID) *ParticipantUpdateOne {
+	_u.mutation.SetInviteID(v)
+	return _u
+}
+
+// SetNillableInviteID sets the "invite_id" field if the given value is not nil.
+func (_u *ParticipantUpdateOne) SetNillableInviteID(v *gid.ID) *ParticipantUpdateOne {
+	if v != nil {
+		_u.SetInviteID(*v)
+	}
+	return _u
+}
+
+// ClearInviteID clears the value of the "invite_id" field.
+func (_u *ParticipantUpdateOne) ClearInviteID() *ParticipantUpdateOne {
+	_u.mutation.ClearInviteID()
+	return _u
+}
+
 // SetDisplayName sets the "display_name" field.
 func (_u *ParticipantUpdateOne) SetDisplayName(v string) *ParticipantUpdateOne {
 	_u.mutation.SetDisplayName(v)
@@ -478,6 +559,11 @@ func (_u *ParticipantUpdateOne) ClearEmail() *ParticipantUpdateOne {
 // SetUser sets the "user" edge to the User entity.
 func (_u *ParticipantUpdateOne) SetUser(v *User) *ParticipantUpdateOne {
 	return _u.SetUserID(v.ID)
+}
+
+// SetInvite sets the "invite" edge to the Invite entity.
+func (_u *ParticipantUpdateOne) SetInvite(v *Invite) *ParticipantUpdateOne {
+	return _u.SetInviteID(v.ID)
 }
 
 // AddTrialIDs adds the "trials" edge to the Trial entity by IDs.
@@ -518,6 +604,12 @@ func (_u *ParticipantUpdateOne) Mutation() *ParticipantMutation {
 // ClearUser clears the "user" edge to the User entity.
 func (_u *ParticipantUpdateOne) ClearUser() *ParticipantUpdateOne {
 	_u.mutation.ClearUser()
+	return _u
+}
+
+// ClearInvite clears the "invite" edge to the Invite entity.
+func (_u *ParticipantUpdateOne) ClearInvite() *ParticipantUpdateOne {
+	_u.mutation.ClearInvite()
 	return _u
 }
 
@@ -708,6 +800,35 @@ func (_u *ParticipantUpdateOne) sqlSave(ctx context.Context) (_node *Participant
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.InviteCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   participant.InviteTable,
+			Columns: []string{participant.InviteColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invite.FieldID, field.TypeInt64),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.InviteIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   participant.InviteTable,
+			Columns: []string{participant.InviteColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invite.FieldID, field.TypeInt64),
 			},
 		}
 		for _, k := range nodes {

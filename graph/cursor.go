@@ -32,11 +32,24 @@ func (CursorGuard) MutateOperationContext(_ context.Context, oc *graphql.Operati
 	if oc.Operation == nil {
 		return nil
 	}
-	seen := map[string]bool{}
-	return checkCursors(oc, oc.Operation.SelectionSet, seen)
+	return walkArguments(oc, oc.Operation.SelectionSet, map[string]bool{}, func(arg *ast.Argument, def *ast.ArgumentDefinition) *gqlerror.Error {
+		if def.Type.Name() != "Cursor" {
+			return nil
+		}
+		v, err := arg.Value.Value(oc.Variables)
+		if err != nil || v == nil || new(ent.Cursor).UnmarshalGQL(v) == nil {
+			return nil
+		}
+		e := gqlerror.Errorf("%s: not a cursor this API issued", arg.Name)
+		e.Extensions = map[string]any{"code": string(CodeBadUserInput), "field": arg.Name}
+		return e
+	})
 }
 
-func checkCursors(oc *graphql.OperationContext, set ast.SelectionSet, seenFragments map[string]bool) *gqlerror.Error {
+// walkArguments calls check for every argument of every field the
+// operation selects, through fragments, until check returns an error.
+func walkArguments(oc *graphql.OperationContext, set ast.SelectionSet, seenFragments map[string]bool,
+	check func(*ast.Argument, *ast.ArgumentDefinition) *gqlerror.Error) *gqlerror.Error {
 	for _, sel := range set {
 		switch sel := sel.(type) {
 		case *ast.Field:
@@ -44,24 +57,17 @@ func checkCursors(oc *graphql.OperationContext, set ast.SelectionSet, seenFragme
 				if sel.Definition == nil || arg.Value == nil {
 					continue
 				}
-				if def := sel.Definition.Arguments.ForName(arg.Name); def == nil || def.Type.Name() != "Cursor" {
-					continue
-				}
-				v, err := arg.Value.Value(oc.Variables)
-				if err != nil || v == nil {
-					continue
-				}
-				if new(ent.Cursor).UnmarshalGQL(v) != nil {
-					e := gqlerror.Errorf("%s: not a cursor this API issued", arg.Name)
-					e.Extensions = map[string]any{"code": string(CodeBadUserInput), "field": arg.Name}
-					return e
+				if def := sel.Definition.Arguments.ForName(arg.Name); def != nil {
+					if err := check(arg, def); err != nil {
+						return err
+					}
 				}
 			}
-			if err := checkCursors(oc, sel.SelectionSet, seenFragments); err != nil {
+			if err := walkArguments(oc, sel.SelectionSet, seenFragments, check); err != nil {
 				return err
 			}
 		case *ast.InlineFragment:
-			if err := checkCursors(oc, sel.SelectionSet, seenFragments); err != nil {
+			if err := walkArguments(oc, sel.SelectionSet, seenFragments, check); err != nil {
 				return err
 			}
 		case *ast.FragmentSpread:
@@ -70,7 +76,7 @@ func checkCursors(oc *graphql.OperationContext, set ast.SelectionSet, seenFragme
 			}
 			seenFragments[sel.Name] = true
 			if frag := oc.Doc.Fragments.ForName(sel.Name); frag != nil {
-				if err := checkCursors(oc, frag.SelectionSet, seenFragments); err != nil {
+				if err := walkArguments(oc, frag.SelectionSet, seenFragments, check); err != nil {
 					return err
 				}
 			}

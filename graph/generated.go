@@ -445,10 +445,11 @@ type SubscriptionResolver interface {
 }
 type UserResolver interface {
 	Tokens(ctx context.Context, obj *ent.User) ([]*ent.AuthToken, error)
+	Email(ctx context.Context, obj *ent.User) (*string, error)
 	DisplayName(ctx context.Context, obj *ent.User) (string, error)
 }
 type WorkspaceResolver interface {
-	ViewerRole(ctx context.Context, obj *ent.Workspace) (viewer.Role, error)
+	ViewerRole(ctx context.Context, obj *ent.Workspace) (*viewer.Role, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -3505,7 +3506,6 @@ Properties by which Participant connections can be ordered.
 enum ParticipantOrderField {
   CREATED_AT
   UPDATED_AT
-  DISPLAY_NAME
 }
 """
 ParticipantWhereInput is used for filtering Participant objects.
@@ -3555,22 +3555,6 @@ input ParticipantWhereInput {
   prototypeIDNEQ: ID
   prototypeIDIn: [ID!]
   prototypeIDNotIn: [ID!]
-  """
-  display_name field predicates
-  """
-  displayName: String
-  displayNameNEQ: String
-  displayNameIn: [String!]
-  displayNameNotIn: [String!]
-  displayNameGT: String
-  displayNameGTE: String
-  displayNameLT: String
-  displayNameLTE: String
-  displayNameContains: String
-  displayNameHasPrefix: String
-  displayNameHasSuffix: String
-  displayNameEqualFold: String
-  displayNameContainsFold: String
   """
   prototype edge predicates
   """
@@ -4149,42 +4133,6 @@ input TrialWhereInput {
   outcomeIsNil: Boolean
   outcomeNotNil: Boolean
   """
-  task field predicates
-  """
-  task: String
-  taskNEQ: String
-  taskIn: [String!]
-  taskNotIn: [String!]
-  taskGT: String
-  taskGTE: String
-  taskLT: String
-  taskLTE: String
-  taskContains: String
-  taskHasPrefix: String
-  taskHasSuffix: String
-  taskIsNil: Boolean
-  taskNotNil: Boolean
-  taskEqualFold: String
-  taskContainsFold: String
-  """
-  device field predicates
-  """
-  device: String
-  deviceNEQ: String
-  deviceIn: [String!]
-  deviceNotIn: [String!]
-  deviceGT: String
-  deviceGTE: String
-  deviceLT: String
-  deviceLTE: String
-  deviceContains: String
-  deviceHasPrefix: String
-  deviceHasSuffix: String
-  deviceIsNil: Boolean
-  deviceNotNil: Boolean
-  deviceEqualFold: String
-  deviceContainsFold: String
-  """
   iteration edge predicates
   """
   hasIteration: Boolean
@@ -4250,10 +4198,6 @@ type User implements Node & Actor {
   id: ID!
   createdAt: Time!
   updatedAt: Time!
-  """
-  Stored lowercased, so uniqueness is case-insensitive.
-  """
-  email: String!
   name: String!
   memberships: [Membership!]
 }
@@ -4684,6 +4628,11 @@ extend type Mutation {
 }
 
 extend type User {
+  """
+  The user's email address: shown to the user and to the members of the
+  workspaces they share; null for anyone else (a tester, say).
+  """
+  email: String
   "The user's name; the same as name, for the Actor interface."
   displayName: String!
 }
@@ -4731,8 +4680,8 @@ extend type Mutation {
 }
 
 extend type Workspace {
-  "Your role in this workspace."
-  viewerRole: MembershipRole!
+  "Your role in this workspace; null if you are not a member (a tester)."
+  viewerRole: MembershipRole
 }
 
 input AddMemberInput {
@@ -5262,14 +5211,14 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_User_updatedAt(ctx, field)
-	case "email":
-		return ec.fieldContext_User_email(ctx, field)
 	case "name":
 		return ec.fieldContext_User_name(ctx, field)
 	case "memberships":
 		return ec.fieldContext_User_memberships(ctx, field)
 	case "tokens":
 		return ec.fieldContext_User_tokens(ctx, field)
+	case "email":
+		return ec.fieldContext_User_email(ctx, field)
 	case "displayName":
 		return ec.fieldContext_User_displayName(ctx, field)
 	}
@@ -12746,29 +12695,6 @@ func (ec *executionContext) fieldContext_User_updatedAt(_ context.Context, field
 	return graphql.NewScalarFieldContext("User", field, false, false, "Time")
 }
 
-func (ec *executionContext) _User_email(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_User_email(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Email, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_User_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, "String")
-}
-
 func (ec *executionContext) _User_name(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12854,6 +12780,29 @@ func (ec *executionContext) fieldContext_User_tokens(_ context.Context, field gr
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _User_email(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_email(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().Email(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, true, true, "String")
 }
 
 func (ec *executionContext) _User_displayName(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -13403,11 +13352,11 @@ func (ec *executionContext) _Workspace_viewerRole(ctx context.Context, field gra
 			return ec.Resolvers.Workspace().ViewerRole(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v viewer.Role) graphql.Marshaler {
-			return ec.marshalNMembershipRole2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋviewerᚐRole(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *viewer.Role) graphql.Marshaler {
+			return ec.marshalOMembershipRole2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋviewerᚐRole(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Workspace_viewerRole(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -17848,7 +17797,7 @@ func (ec *executionContext) unmarshalInputParticipantWhereInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "prototypeID", "prototypeIDNEQ", "prototypeIDIn", "prototypeIDNotIn", "displayName", "displayNameNEQ", "displayNameIn", "displayNameNotIn", "displayNameGT", "displayNameGTE", "displayNameLT", "displayNameLTE", "displayNameContains", "displayNameHasPrefix", "displayNameHasSuffix", "displayNameEqualFold", "displayNameContainsFold", "hasPrototype", "hasPrototypeWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "prototypeID", "prototypeIDNEQ", "prototypeIDIn", "prototypeIDNotIn", "hasPrototype", "hasPrototypeWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18072,97 +18021,6 @@ func (ec *executionContext) unmarshalInputParticipantWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.PrototypeIDNotIn = data
-		case "displayName":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayName"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DisplayName = data
-		case "displayNameNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayNameNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DisplayNameNEQ = data
-		case "displayNameIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayNameIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DisplayNameIn = data
-		case "displayNameNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayNameNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DisplayNameNotIn = data
-		case "displayNameGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayNameGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DisplayNameGT = data
-		case "displayNameGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayNameGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DisplayNameGTE = data
-		case "displayNameLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayNameLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DisplayNameLT = data
-		case "displayNameLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayNameLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DisplayNameLTE = data
-		case "displayNameContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayNameContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DisplayNameContains = data
-		case "displayNameHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayNameHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DisplayNameHasPrefix = data
-		case "displayNameHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayNameHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DisplayNameHasSuffix = data
-		case "displayNameEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayNameEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DisplayNameEqualFold = data
-		case "displayNameContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayNameContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DisplayNameContainsFold = data
 		case "hasPrototype":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPrototype"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -19165,7 +19023,7 @@ func (ec *executionContext) unmarshalInputTrialWhereInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "prototypeID", "prototypeIDNEQ", "prototypeIDIn", "prototypeIDNotIn", "iterationID", "iterationIDNEQ", "iterationIDIn", "iterationIDNotIn", "participantID", "participantIDNEQ", "participantIDIn", "participantIDNotIn", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "endedAt", "endedAtNEQ", "endedAtIn", "endedAtNotIn", "endedAtGT", "endedAtGTE", "endedAtLT", "endedAtLTE", "endedAtIsNil", "endedAtNotNil", "outcome", "outcomeNEQ", "outcomeIn", "outcomeNotIn", "outcomeIsNil", "outcomeNotNil", "task", "taskNEQ", "taskIn", "taskNotIn", "taskGT", "taskGTE", "taskLT", "taskLTE", "taskContains", "taskHasPrefix", "taskHasSuffix", "taskIsNil", "taskNotNil", "taskEqualFold", "taskContainsFold", "device", "deviceNEQ", "deviceIn", "deviceNotIn", "deviceGT", "deviceGTE", "deviceLT", "deviceLTE", "deviceContains", "deviceHasPrefix", "deviceHasSuffix", "deviceIsNil", "deviceNotNil", "deviceEqualFold", "deviceContainsFold", "hasIteration", "hasIterationWith", "hasParticipant", "hasParticipantWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "prototypeID", "prototypeIDNEQ", "prototypeIDIn", "prototypeIDNotIn", "iterationID", "iterationIDNEQ", "iterationIDIn", "iterationIDNotIn", "participantID", "participantIDNEQ", "participantIDIn", "participantIDNotIn", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "endedAt", "endedAtNEQ", "endedAtIn", "endedAtNotIn", "endedAtGT", "endedAtGTE", "endedAtLT", "endedAtLTE", "endedAtIsNil", "endedAtNotNil", "outcome", "outcomeNEQ", "outcomeIn", "outcomeNotIn", "outcomeIsNil", "outcomeNotNil", "hasIteration", "hasIterationWith", "hasParticipant", "hasParticipantWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19613,216 +19471,6 @@ func (ec *executionContext) unmarshalInputTrialWhereInput(ctx context.Context, o
 				return it, err
 			}
 			it.OutcomeNotNil = data
-		case "task":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("task"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Task = data
-		case "taskNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("taskNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TaskNEQ = data
-		case "taskIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("taskIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TaskIn = data
-		case "taskNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("taskNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TaskNotIn = data
-		case "taskGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("taskGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TaskGT = data
-		case "taskGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("taskGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TaskGTE = data
-		case "taskLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("taskLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TaskLT = data
-		case "taskLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("taskLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TaskLTE = data
-		case "taskContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("taskContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TaskContains = data
-		case "taskHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("taskHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TaskHasPrefix = data
-		case "taskHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("taskHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TaskHasSuffix = data
-		case "taskIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("taskIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TaskIsNil = data
-		case "taskNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("taskNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TaskNotNil = data
-		case "taskEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("taskEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TaskEqualFold = data
-		case "taskContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("taskContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TaskContainsFold = data
-		case "device":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("device"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Device = data
-		case "deviceNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deviceNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DeviceNEQ = data
-		case "deviceIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deviceIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DeviceIn = data
-		case "deviceNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deviceNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DeviceNotIn = data
-		case "deviceGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deviceGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DeviceGT = data
-		case "deviceGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deviceGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DeviceGTE = data
-		case "deviceLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deviceLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DeviceLT = data
-		case "deviceLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deviceLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DeviceLTE = data
-		case "deviceContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deviceContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DeviceContains = data
-		case "deviceHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deviceHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DeviceHasPrefix = data
-		case "deviceHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deviceHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DeviceHasSuffix = data
-		case "deviceIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deviceIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DeviceIsNil = data
-		case "deviceNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deviceNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DeviceNotNil = data
-		case "deviceEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deviceEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DeviceEqualFold = data
-		case "deviceContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deviceContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DeviceContainsFold = data
 		case "hasIteration":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasIteration"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -22713,11 +22361,6 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "email":
-			out.Values[i] = ec._User_email(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
 		case "name":
 			out.Values[i] = ec._User_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -22734,6 +22377,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_tokens(ctx, field, obj)
+				})
+		case "email":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_email(ctx, field, obj)
 				})
 		case "displayName":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -22954,7 +22603,7 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 				})
 		case "viewerRole":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Workspace_viewerRole(ctx, field, obj)
 				})
@@ -25032,6 +24681,22 @@ func (ec *executionContext) marshalOMembership2ᚕᚖgithubᚗcomᚋprotoloopᚋ
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalOMembershipRole2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋviewerᚐRole(ctx context.Context, v any) (*viewer.Role, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(viewer.Role)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOMembershipRole2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋviewerᚐRole(ctx context.Context, sel ast.SelectionSet, v *viewer.Role) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalONode2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚐNoder(ctx context.Context, sel ast.SelectionSet, v ent.Noder) graphql.Marshaler {

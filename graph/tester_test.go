@@ -238,11 +238,16 @@ func TestTestersSeeOnlyTheirPrototype(t *testing.T) {
 					Node struct{ Feedback struct{ TotalCount int } }
 				}
 				decode(t, s, tok, `query($id: ID!, $other: ID!) { node(id: $id) { ... on Prototype {
-					feedback(where: {hasIterationWith: {id: $other}}) { totalCount }
+					feedback(where: {iterationID: $other}) { totalCount }
 				} } }`, vars{"id": p, "other": w.other.Iteration.ID}, &got)
 				if got.Node.Feedback.TotalCount != 0 {
 					t.Errorf("got %d", got.Node.Feedback.TotalCount)
 				}
+				// Through a related object, testers may not filter at all
+				// (see FilterGuard).
+				s.Do(t, tok, `query($id: ID!, $other: ID!) { node(id: $id) { ... on Prototype {
+					feedback(where: {hasIterationWith: {id: $other}}) { totalCount }
+				} } }`, vars{"id": p, "other": w.other.Iteration.ID}).RequireError(t, "BAD_USER_INPUT", "where")
 			})
 		}
 	})

@@ -9,6 +9,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/ent/membership"
 	"github.com/protoloop/protoloop/ent/schema"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/ent/schema/rule"
@@ -166,4 +167,28 @@ func viewerUser(ctx context.Context, client *ent.Client) (*ent.User, error) {
 		return nil, fmt.Errorf("viewer: %w", err)
 	}
 	return u, nil
+}
+
+// userEmail shows a user's address to the user and to members of the
+// workspaces they share; a tester reads the prototype owner's name only.
+//
+// An anonymous request holds a user only in its own signUp or logIn
+// payload (privacy lets it read no other), so it sees the address. A
+// caller who only takes part as a member sees only users who share a
+// workspace with it; only a caller who also tests needs the check.
+func userEmail(ctx context.Context, client *ent.Client, u *ent.User) (*string, error) {
+	id := viewer.FromContext(ctx)
+	if id == nil || id.UserID == u.ID || len(id.Testing()) == 0 {
+		return &u.Email, nil
+	}
+	shared, err := client.Membership.Query().
+		Where(membership.UserID(u.ID), membership.WorkspaceIDIn(id.Workspaces(rule.AnyMember)...)).
+		Exist(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("email of %s: %w", u.ID, err)
+	}
+	if !shared {
+		return nil, nil
+	}
+	return &u.Email, nil
 }

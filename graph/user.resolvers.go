@@ -26,6 +26,11 @@ func (r *queryResolver) Viewer(ctx context.Context) (*ent.User, error) {
 	return viewerUser(ctx, r.client)
 }
 
+// Email is the resolver for the email field.
+func (r *userResolver) Email(ctx context.Context, obj *ent.User) (*string, error) {
+	return userEmail(ctx, r.readClient(ctx), obj)
+}
+
 // DisplayName is the resolver for the displayName field.
 func (r *userResolver) DisplayName(ctx context.Context, obj *ent.User) (string, error) {
 	return obj.Name, nil

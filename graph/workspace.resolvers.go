@@ -44,6 +44,6 @@ func (r *queryResolver) Workspace(ctx context.Context, slug string) (*ent.Worksp
 }
 
 // ViewerRole is the resolver for the viewerRole field.
-func (r *workspaceResolver) ViewerRole(ctx context.Context, obj *ent.Workspace) (viewer.Role, error) {
+func (r *workspaceResolver) ViewerRole(ctx context.Context, obj *ent.Workspace) (*viewer.Role, error) {
 	return viewerRole(ctx, obj)
 }

@@ -44,6 +44,7 @@ func (s *Server) graphql() http.Handler {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
 	srv.Use(extension.Introspection{}) // the schema is public: frontends generate code from it
 	srv.Use(graph.CursorGuard{})
+	srv.Use(graph.FilterGuard{})
 	srv.Use(graph.NewTransactioner(client, dialect, s.broker, s.log))
 	srv.SetErrorPresenter(graph.ErrorPresenter(s.log))
 	srv.SetRecoverFunc(graph.RecoverFunc(s.log))

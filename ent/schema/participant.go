@@ -33,12 +33,15 @@ func (Participant) Fields() []ent.Field {
 			GoType(gid.ID(0)).
 			Optional().
 			Nillable().
-			Immutable().
-			Annotations(entgql.Skip(entgql.SkipAll)),
+			Annotations(entgql.Skip(entgql.SkipAll)).
+			Comment("The invite the participant came through; set later when a member redeems one."),
 		field.String("display_name").
 			NotEmpty().
 			MaxRuneLen(maxName).
-			Annotations(entgql.OrderField("DISPLAY_NAME")),
+			// Not filterable or sortable: testers see other testers' names
+			// masked, and a filter would test the real one (filters run in
+			// subqueries that privacy rules do not reach).
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 		field.String("email").
 			Optional().
 			Nillable().
@@ -64,7 +67,6 @@ func (Participant) Edges() []ent.Edge {
 		edge.To("invite", Invite.Type).
 			Field("invite_id").
 			Unique().
-			Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		edge.From("trials", Trial.Type).Ref("participant").Annotations(entgql.Skip(entgql.SkipAll)),
 		edge.From("feedback", Feedback.Type).Ref("author").Annotations(entgql.Skip(entgql.SkipAll)),

@@ -41,11 +41,13 @@ func (Trial) Fields() []ent.Field {
 			Optional().
 			Nillable().
 			MaxRuneLen(maxShort).
+			Annotations(entgql.Skip(entgql.SkipWhereInput)). // testers may not read others' trials
 			Comment("What the tester set out to do."),
 		field.String("device").
 			Optional().
 			Nillable().
 			MaxRuneLen(maxShort).
+			Annotations(entgql.Skip(entgql.SkipWhereInput)).
 			Comment("Device or context of the trial, as the tester describes it."),
 	}
 }

@@ -28,6 +28,9 @@ func (User) Fields() []ent.Field {
 			Unique().
 			MaxLen(254).
 			Validate(validateEmail).
+			// Resolved in graph (user.graphqls): only the user and people who
+			// share a workspace with them see it; testers see names only.
+			Annotations(entgql.Skip(entgql.SkipType, entgql.SkipWhereInput)).
 			Comment("Stored lowercased, so uniqueness is case-insensitive."),
 		field.String("name").
 			NotEmpty().
