@@ -18,6 +18,7 @@ var envVars = map[string]string{
 	"log-level":    "PROTOLOOP_LOG_LEVEL",
 	"log-format":   "PROTOLOOP_LOG_FORMAT",
 	"addr":         "PROTOLOOP_ADDR",
+	"allow-origin": "PROTOLOOP_ALLOW_ORIGINS",
 }
 
 // sharedFlags are the flags every command that touches the database takes.

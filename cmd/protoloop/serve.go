@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"strings"
+
+	"github.com/protoloop/protoloop/server"
 )
 
 func serveCommand() *command {
@@ -14,8 +17,9 @@ func serveCommand() *command {
 		setup: func(fs *flag.FlagSet) func(context.Context, *env) error {
 			addr := fs.String("addr", "localhost:8080", "`host:port` to listen on (env PROTOLOOP_ADDR)")
 			noMigrate := fs.Bool("no-migrate", false, "do not apply migrations; refuse to start if any are pending")
+			origins := fs.String("allow-origin", "", "comma-separated web `origins` (https://app.example.org) whose pages may open websockets here, or * for any; the server's own origin always may (env PROTOLOOP_ALLOW_ORIGINS)")
 			return func(ctx context.Context, e *env) error {
-				return serve(ctx, e, *addr, *noMigrate)
+				return serve(ctx, e, *addr, *noMigrate, splitList(*origins))
 			}
 		},
 	}
@@ -23,7 +27,7 @@ func serveCommand() *command {
 
 // serve runs the server until ctx is done (SIGINT or SIGTERM), then stops
 // gracefully.
-func serve(ctx context.Context, e *env, addr string, noMigrate bool) error {
+func serve(ctx context.Context, e *env, addr string, noMigrate bool, origins []string) error {
 	db, err := openDB(ctx, e)
 	if err != nil {
 		return err
@@ -44,9 +48,21 @@ func serve(ctx context.Context, e *env, addr string, noMigrate bool) error {
 	}
 	url := "http://" + ln.Addr().String()
 	e.log.Info("serving", "version", versionString(), "graphiql", url+"/", "graphql", url+"/graphql")
-	if err := newServer(e.log, db).Serve(ctx, ln); err != nil {
+	srv := server.New(db, server.Config{Logger: e.log, AllowedOrigins: origins})
+	if err := srv.Serve(ctx, ln); err != nil {
 		return err
 	}
 	e.log.Info("stopped")
 	return nil
+}
+
+// splitList reads a comma-separated flag value, ignoring blanks.
+func splitList(s string) []string {
+	var items []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
 }
