@@ -3,8 +3,6 @@ package graph_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +11,6 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -716,30 +713,14 @@ func TestReplicasOnOnePostgresStreamEachOthersEvents(t *testing.T) {
 // returns its base URL and the application_name of its LISTEN connection.
 func startReplica(t *testing.T, s *servertest.Server) (baseURL, listener string) {
 	t.Helper()
-	var schema string
-	if err := s.DB.SQL.QueryRow("SELECT current_schema()").Scan(&schema); err != nil {
-		t.Fatal(err)
-	}
-	var random [4]byte
-	_, _ = rand.Read(random[:])
-	listener = "pltest-replica-" + hex.EncodeToString(random[:])
-	u, err := url.Parse(servertest.PostgresURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
 	// The replica's connections get their own name, so that its LISTEN
 	// connection (the one whose last statement was LISTEN) can be found
 	// and killed.
-	q.Set("application_name", listener)
-	listenURL := *u
-	listenURL.RawQuery = q.Encode()
+	dsn, listener := servertest.NamedSchemaURL(t, s, "pltest-replica-")
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db, err := storage.Open(ctx, storage.Options{DatabaseURL: listenURL.String()})
+	db, err := storage.Open(ctx, storage.Options{DatabaseURL: dsn})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,7 +21,6 @@ import (
 
 	"github.com/protoloop/protoloop/server"
 	"github.com/protoloop/protoloop/server/servertest"
-	"github.com/protoloop/protoloop/server/storage"
 )
 
 // The live transports are tested the way a frontend uses them: gorilla's
@@ -891,45 +888,6 @@ func settledGoroutines(t testing.TB, target int) int {
 		n = m
 	}
 	return n
-}
-
-// startOn is start for either backend.
-func startOn(t *testing.T, b servertest.Backend, cfg server.Config) *testServer {
-	t.Helper()
-	if b == servertest.SQLite {
-		return start(t, cfg)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	db, err := storage.Open(ctx, storage.Options{DataDir: t.TempDir(), DatabaseURL: servertest.PostgresSchema(t)})
-	if err != nil {
-		t.Fatalf("open database: %v", err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	logs := &servertest.Buffer{}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	serveCtx, stop := context.WithCancel(context.Background())
-	s := &testServer{url: "http://" + ln.Addr().String(), db: db, logs: logs, stop: stop, served: make(chan error, 1)}
-	go func() { s.served <- server.New(db, cfg).Serve(serveCtx, ln) }()
-	t.Cleanup(func() {
-		stop()
-		if err := s.wait(t); err != nil {
-			t.Errorf("Serve returned %v after shutdown, want nil", err)
-		}
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
-	return s
 }
 
 // graphQL sends a request to the server at base and decodes its data into

@@ -35,13 +35,23 @@ type testServer struct {
 	shutdownErrOK bool  // the test expects Serve to fail
 }
 
-// start serves a fresh, migrated database on 127.0.0.1:0 until the test
-// ends, and fails the test if the server does not then stop cleanly.
+// start serves a fresh, migrated SQLite database on 127.0.0.1:0 until the
+// test ends, and fails the test if the server does not then stop cleanly.
 func start(t *testing.T, cfg server.Config) *testServer {
+	t.Helper()
+	return startOn(t, servertest.SQLite, cfg)
+}
+
+// startOn is start for either backend.
+func startOn(t *testing.T, b servertest.Backend, cfg server.Config) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db, err := storage.Open(ctx, storage.Options{DataDir: t.TempDir()})
+	opts := storage.Options{DataDir: t.TempDir()}
+	if b == servertest.Postgres {
+		opts.DatabaseURL = servertest.PostgresSchema(t)
+	}
+	db, err := storage.Open(ctx, opts)
 	if err != nil {
 		t.Fatalf("open database: %v", err)
 	}

@@ -2,9 +2,6 @@ package broker_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
 	"slices"
 	"sync"
 	"testing"
@@ -19,22 +16,7 @@ import (
 // pg_stat_activity among the other tests' ones.
 func listenURL(t *testing.T, s *servertest.Server) (dsn, appName string) {
 	t.Helper()
-	var schema string
-	if err := s.DB.SQL.QueryRow("SELECT current_schema()").Scan(&schema); err != nil {
-		t.Fatal(err)
-	}
-	var random [4]byte
-	_, _ = rand.Read(random[:])
-	appName = "pltest-listen-" + hex.EncodeToString(random[:])
-	u, err := url.Parse(servertest.PostgresURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	q.Set("application_name", appName)
-	u.RawQuery = q.Encode()
-	return u.String(), appName
+	return servertest.NamedSchemaURL(t, s, "pltest-listen-")
 }
 
 // listening waits until the LISTEN connection named appName is up, and

@@ -119,3 +119,27 @@ func redact(raw string) string {
 	}
 	return u.Redacted()
 }
+
+// NamedSchemaURL returns the URL of s's PostgreSQL schema whose
+// connections carry a fresh application_name starting with prefix, so
+// that a test can find them in pg_stat_activity among other tests' (to
+// kill a LISTEN connection, say). It returns the URL and the name.
+func NamedSchemaURL(t testing.TB, s *Server, prefix string) (dsn, appName string) {
+	t.Helper()
+	var schema string
+	if err := s.DB.SQL.QueryRow("SELECT current_schema()").Scan(&schema); err != nil {
+		t.Fatalf("servertest: read the current schema: %v", err)
+	}
+	var random [4]byte
+	_, _ = rand.Read(random[:])
+	appName = prefix + hex.EncodeToString(random[:])
+	u, err := url.Parse(PostgresURL())
+	if err != nil {
+		t.Fatalf("servertest: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	q.Set("application_name", appName)
+	u.RawQuery = q.Encode()
+	return u.String(), appName
+}
