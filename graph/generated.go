@@ -215,6 +215,7 @@ type ComplexityRoot struct {
 		CreateIteration    func(childComplexity int, prototypeID gid.ID, input ent.CreateIterationInput) int
 		CreatePrototype    func(childComplexity int, input ent.CreatePrototypeInput) int
 		CreateWorkspace    func(childComplexity int, input ent.CreateWorkspaceInput) int
+		DeletePrototype    func(childComplexity int, id gid.ID) int
 		EditFeedback       func(childComplexity int, id gid.ID, input EditFeedbackInput) int
 		EndTrial           func(childComplexity int, id gid.ID, outcome trial.Outcome) int
 		LeaveFeedback      func(childComplexity int, input LeaveFeedbackInput) int
@@ -416,6 +417,7 @@ type MutationResolver interface {
 	CreatePrototype(ctx context.Context, input ent.CreatePrototypeInput) (*ent.Prototype, error)
 	UpdatePrototype(ctx context.Context, id gid.ID, input ent.UpdatePrototypeInput) (*ent.Prototype, error)
 	SetPrototypeStatus(ctx context.Context, id gid.ID, status prototype.Status) (*ent.Prototype, error)
+	DeletePrototype(ctx context.Context, id gid.ID) (*ent.Workspace, error)
 	StartTrial(ctx context.Context, input StartTrialInput) (*ent.Trial, error)
 	EndTrial(ctx context.Context, id gid.ID, outcome trial.Outcome) (*ent.Trial, error)
 	SignUp(ctx context.Context, input SignUpInput) (*AuthPayload, error)
@@ -1185,6 +1187,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateWorkspace(childComplexity, args["input"].(ent.CreateWorkspaceInput)), true
+	case "Mutation.deletePrototype":
+		if e.ComplexityRoot.Mutation.DeletePrototype == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deletePrototype_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeletePrototype(childComplexity, args["id"].(gid.ID)), true
 	case "Mutation.editFeedback":
 		if e.ComplexityRoot.Mutation.EditFeedback == nil {
 			break
@@ -2537,6 +2550,7 @@ enum EventKind @goModel(model: "github.com/protoloop/protoloop/ent/event.Kind") 
   PROTOTYPE_CREATED
   PROTOTYPE_UPDATED
   PROTOTYPE_STATUS_CHANGED
+  PROTOTYPE_DELETED
   ITERATION_CREATED
   ITERATION_UPDATED
   ITERATION_PUBLISHED
@@ -4575,6 +4589,12 @@ extend type Mutation {
   prototype may go back to TESTING. Any other move is BAD_USER_INPUT.
   """
   setPrototypeStatus(id: ID!, status: PrototypeStatus!): Prototype!
+  """
+  Deletes a prototype for good, with its iterations, trials, feedback,
+  comments, votes, participants, invites and timeline; its testers' guest
+  tokens stop working. Owners only. Returns the prototype's workspace.
+  """
+  deletePrototype(id: ID!): Workspace!
 }
 `, BuiltIn: false},
 	{Name: "../schema/schema.graphqls", Input: `# The hand-written half of protoloop's API. entgql writes ent.graphqls from
@@ -5778,6 +5798,20 @@ func (ec *executionContext) field_Mutation_createWorkspace_args(ctx context.Cont
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deletePrototype_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (gid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -10186,6 +10220,50 @@ func (ec *executionContext) fieldContext_Mutation_setPrototypeStatus(ctx context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setPrototypeStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deletePrototype(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deletePrototype(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeletePrototype(ctx, fc.Args["id"].(gid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Workspace) graphql.Marshaler {
+			return ec.marshalNWorkspace2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWorkspace(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deletePrototype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Workspace(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deletePrototype_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -21528,6 +21606,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setPrototypeStatus":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setPrototypeStatus(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deletePrototype":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deletePrototype(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++

@@ -148,3 +148,25 @@ func prototypeBySlug(ctx context.Context, client *ent.Client, workspaceSlug, slu
 	}
 	return p, nil
 }
+
+// deletePrototype deletes a prototype and, through the database's
+// cascades, everything that belongs to it, and records that on the
+// workspace's timeline.
+func deletePrototype(ctx context.Context, client *ent.Client, id gid.ID) (*ent.Workspace, error) {
+	p, err := client.Prototype.Get(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("delete prototype: %w", err)
+	}
+	n, err := client.Prototype.Delete().Where(prototype.ID(p.ID)).Exec(ctx)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("delete prototype %s: %w", p.ID, err)
+	case n == 0:
+		// The caller can see the prototype (it was just read), so only the
+		// policy's owners-only filter can have left it in place.
+		return nil, forbidden("only the workspace's owners can delete a prototype")
+	}
+	record(ctx, change{kind: event.KindPROTOTYPE_DELETED, workspace: p.WorkspaceID, subject: p.ID,
+		payload: map[string]any{"title": p.Title, "slug": p.Slug}})
+	return reload[*ent.Workspace](ctx, client, p.WorkspaceID)
+}

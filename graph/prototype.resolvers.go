@@ -28,6 +28,11 @@ func (r *mutationResolver) SetPrototypeStatus(ctx context.Context, id gid.ID, st
 	return setPrototypeStatus(ctx, ent.FromContext(ctx), r.dialect, id, status)
 }
 
+// DeletePrototype is the resolver for the deletePrototype field.
+func (r *mutationResolver) DeletePrototype(ctx context.Context, id gid.ID) (*ent.Workspace, error) {
+	return deletePrototype(ctx, ent.FromContext(ctx), id)
+}
+
 // Prototype is the resolver for the prototype field.
 func (r *queryResolver) Prototype(ctx context.Context, workspace string, slug string) (*ent.Prototype, error) {
 	return prototypeBySlug(ctx, r.client, workspace, slug)

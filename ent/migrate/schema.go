@@ -38,7 +38,7 @@ var (
 				Symbol:     "auth_tokens_participants_participant",
 				Columns:    []*schema.Column{AuthTokensColumns[10]},
 				RefColumns: []*schema.Column{ParticipantsColumns[0]},
-				OnDelete:   schema.SetNull,
+				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{
@@ -88,7 +88,7 @@ var (
 				Symbol:     "comments_prototypes_prototype",
 				Columns:    []*schema.Column{CommentsColumns[6]},
 				RefColumns: []*schema.Column{PrototypesColumns[0]},
-				OnDelete:   schema.NoAction,
+				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "comments_comments_replies",
@@ -135,7 +135,7 @@ var (
 	EventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt64},
 		{Name: "seq", Type: field.TypeInt64, Unique: true},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"WORKSPACE_CREATED", "WORKSPACE_UPDATED", "MEMBER_ADDED", "MEMBER_ROLE_CHANGED", "MEMBER_REMOVED", "PROTOTYPE_CREATED", "PROTOTYPE_UPDATED", "PROTOTYPE_STATUS_CHANGED", "ITERATION_CREATED", "ITERATION_UPDATED", "ITERATION_PUBLISHED", "ITERATION_RETIRED", "INVITE_CREATED", "INVITE_REVOKED", "TESTER_JOINED", "TRIAL_STARTED", "TRIAL_ENDED", "FEEDBACK_ADDED", "FEEDBACK_EDITED", "FEEDBACK_RETRACTED", "FEEDBACK_STATUS_CHANGED", "FEEDBACK_ADDRESSED", "COMMENT_ADDED", "VOTE_ADDED", "VOTE_REMOVED"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"WORKSPACE_CREATED", "WORKSPACE_UPDATED", "MEMBER_ADDED", "MEMBER_ROLE_CHANGED", "MEMBER_REMOVED", "PROTOTYPE_CREATED", "PROTOTYPE_UPDATED", "PROTOTYPE_STATUS_CHANGED", "PROTOTYPE_DELETED", "ITERATION_CREATED", "ITERATION_UPDATED", "ITERATION_PUBLISHED", "ITERATION_RETIRED", "INVITE_CREATED", "INVITE_REVOKED", "TESTER_JOINED", "TRIAL_STARTED", "TRIAL_ENDED", "FEEDBACK_ADDED", "FEEDBACK_EDITED", "FEEDBACK_RETRACTED", "FEEDBACK_STATUS_CHANGED", "FEEDBACK_ADDRESSED", "COMMENT_ADDED", "VOTE_ADDED", "VOTE_REMOVED"}},
 		{Name: "subject_id", Type: field.TypeInt64},
 		{Name: "occurred_at", Type: field.TypeTime},
 		{Name: "payload", Type: field.TypeJSON, Nullable: true},
@@ -172,7 +172,7 @@ var (
 				Symbol:     "events_prototypes_timeline",
 				Columns:    []*schema.Column{EventsColumns[9]},
 				RefColumns: []*schema.Column{PrototypesColumns[0]},
-				OnDelete:   schema.SetNull,
+				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{
@@ -262,7 +262,7 @@ var (
 				Symbol:     "feedbacks_prototypes_feedback",
 				Columns:    []*schema.Column{FeedbacksColumns[15]},
 				RefColumns: []*schema.Column{PrototypesColumns[0]},
-				OnDelete:   schema.NoAction,
+				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{
@@ -339,7 +339,7 @@ var (
 				Symbol:     "invites_prototypes_prototype",
 				Columns:    []*schema.Column{InvitesColumns[10]},
 				RefColumns: []*schema.Column{PrototypesColumns[0]},
-				OnDelete:   schema.NoAction,
+				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "invites_users_created_by",
@@ -396,7 +396,7 @@ var (
 				Symbol:     "iterations_prototypes_iterations",
 				Columns:    []*schema.Column{IterationsColumns[10]},
 				RefColumns: []*schema.Column{PrototypesColumns[0]},
-				OnDelete:   schema.NoAction,
+				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{
@@ -498,7 +498,7 @@ var (
 				Symbol:     "participants_prototypes_participants",
 				Columns:    []*schema.Column{ParticipantsColumns[8]},
 				RefColumns: []*schema.Column{PrototypesColumns[0]},
-				OnDelete:   schema.NoAction,
+				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{
@@ -619,7 +619,7 @@ var (
 				Symbol:     "trials_prototypes_prototype",
 				Columns:    []*schema.Column{TrialsColumns[11]},
 				RefColumns: []*schema.Column{PrototypesColumns[0]},
-				OnDelete:   schema.NoAction,
+				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{
@@ -698,7 +698,7 @@ var (
 				Symbol:     "votes_prototypes_prototype",
 				Columns:    []*schema.Column{VotesColumns[6]},
 				RefColumns: []*schema.Column{PrototypesColumns[0]},
-				OnDelete:   schema.NoAction,
+				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{

@@ -3,6 +3,7 @@ package schema
 import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -37,7 +38,9 @@ func (AuthToken) Fields() []ent.Field {
 func (AuthToken) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("user", User.Type).Field("user_id").Unique().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
-		edge.To("participant", Participant.Type).Field("participant_id").Unique().Annotations(entgql.Skip(entgql.SkipAll)),
+		// A guest's token is its participation: it goes when that does.
+		edge.To("participant", Participant.Type).Field("participant_id").Unique().
+			Annotations(entgql.Skip(entgql.SkipAll), entsql.OnDelete(entsql.Cascade)),
 	}
 }
 

@@ -3,6 +3,7 @@ package schema
 import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -33,7 +34,7 @@ func (Comment) Edges() []ent.Edge {
 		edge.From("feedback", Feedback.Type).Ref("comments").Field("feedback_id").Unique().Required().Immutable(),
 		edge.To("author", Participant.Type).Field("author_id").Unique().Required().Immutable(),
 		edge.To("prototype", Prototype.Type).Field("prototype_id").Unique().Required().Immutable().
-			Annotations(entgql.Skip(entgql.SkipAll)),
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip(entgql.SkipAll)),
 		edge.To("replies", Comment.Type).
 			From("parent").
 			Field("parent_id").

@@ -3,6 +3,7 @@ package schema
 import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -34,7 +35,8 @@ func (Invite) Fields() []ent.Field {
 
 func (Invite) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.To("prototype", Prototype.Type).Field("prototype_id").Unique().Required().Immutable(),
+		edge.To("prototype", Prototype.Type).Field("prototype_id").Unique().Required().Immutable().
+			Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("created_by", User.Type).Field("created_by_id").Unique().Required().Immutable().
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 	}

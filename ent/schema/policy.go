@@ -32,6 +32,7 @@ import (
 // testerChanges (nil: none). Anonymous callers get nothing.
 type scoped struct {
 	read, create, change rule.RoleCheck
+	remove               rule.RoleCheck // who may delete, if stricter than change
 	testerReads          rule.Reach
 	testerWrites         []privacy.MutationRule
 	testerChanges        rule.Reach
@@ -40,6 +41,10 @@ type scoped struct {
 func (s scoped) policy() ent.Policy {
 	mutation := privacy.MutationPolicy{rule.DenyAnonymous()}
 	mutation = append(mutation, s.testerWrites...)
+	if s.remove != nil {
+		mutation = append(mutation,
+			privacy.OnMutationOperation(rule.FilterWorkspace(s.remove), ent.OpDelete|ent.OpDeleteOne))
+	}
 	mutation = append(mutation,
 		rule.AllowCreateInWorkspace(s.create),
 		rule.CheckRole(s.change),
@@ -86,9 +91,11 @@ func (Membership) Policy() ent.Policy {
 	return scoped{read: rule.AnyMember, create: rule.Owner, change: rule.Owner}.policy()
 }
 
+// Policy: makers shape prototypes; only owners delete one, with all its
+// iterations, feedback and history.
 func (Prototype) Policy() ent.Policy {
 	return scoped{
-		read: rule.AnyMember, create: rule.Editor, change: rule.Editor,
+		read: rule.AnyMember, create: rule.Editor, change: rule.Editor, remove: rule.Owner,
 		testerReads: rule.TestedPrototypes("id"),
 	}.policy()
 }

@@ -6,6 +6,7 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -74,16 +75,18 @@ func (Prototype) Edges() []ent.Edge {
 			Required().
 			Annotations(noInput, entgql.Skip(entgql.SkipWhereInput)),
 		edge.To("iterations", Iteration.Type).
-			Annotations(entgql.RelayConnection(), noInput),
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.RelayConnection(), noInput),
 		edge.To("feedback", Feedback.Type).
-			Annotations(entgql.RelayConnection(), noInput),
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.RelayConnection(), noInput),
 		edge.To("participants", Participant.Type).
-			Annotations(entgql.RelayConnection(), noInput),
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.RelayConnection(), noInput),
+		// Everything that belongs to a prototype goes when it is deleted, in
+		// the delete's own statement (ON DELETE CASCADE on each prototype_id).
 		edge.From("invites", Invite.Type).
 			Ref("prototype").
 			Annotations(entgql.RelayConnection(), noInput),
 		edge.To("timeline", Event.Type).
-			Annotations(entgql.RelayConnection(), noInput),
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.RelayConnection(), noInput),
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -57,7 +58,7 @@ func (Trial) Edges() []ent.Edge {
 		edge.From("iteration", Iteration.Type).Ref("trials").Field("iteration_id").Unique().Required().Immutable(),
 		edge.To("participant", Participant.Type).Field("participant_id").Unique().Required().Immutable(),
 		edge.To("prototype", Prototype.Type).Field("prototype_id").Unique().Required().Immutable().
-			Annotations(entgql.Skip(entgql.SkipAll)),
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip(entgql.SkipAll)),
 		edge.From("feedback", Feedback.Type).Ref("trial").Annotations(entgql.Skip(entgql.SkipWhereInput)),
 	}
 }

@@ -3,6 +3,7 @@ package schema
 import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -31,7 +32,7 @@ func (Vote) Edges() []ent.Edge {
 		edge.From("feedback", Feedback.Type).Ref("votes").Field("feedback_id").Unique().Required().Immutable(),
 		edge.To("participant", Participant.Type).Field("participant_id").Unique().Required().Immutable(),
 		edge.To("prototype", Prototype.Type).Field("prototype_id").Unique().Required().Immutable().
-			Annotations(entgql.Skip(entgql.SkipAll)),
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip(entgql.SkipAll)),
 	}
 }
 
