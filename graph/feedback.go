@@ -243,14 +243,9 @@ func checkTriage(from, to feedback.Status) error {
 
 // setFeedbackStatus triages feedback along the triage table.
 func setFeedbackStatus(ctx context.Context, client *ent.Client, dialectName string, id gid.ID, to feedback.Status) (*ent.Feedback, error) {
-	// Locked, so that the transition is checked against the status it
-	// replaces even when two people triage the same feedback at once.
-	fb, err := locked(client.Feedback.Query().Where(feedback.ID(id)), dialectName).Only(ctx)
-	switch {
-	case ent.IsNotFound(err):
-		return nil, notFound("feedback")
-	case err != nil:
-		return nil, fmt.Errorf("load feedback %s: %w", id, err)
+	fb, err := lockFeedback(ctx, client, dialectName, id)
+	if err != nil {
+		return nil, err
 	}
 	from := fb.Status
 	if err := checkTriage(from, to); err != nil {
@@ -456,12 +451,9 @@ func laterThan(target *ent.Iteration, leftOn *int) bool {
 func editFeedback(ctx context.Context, client *ent.Client, dialectName string, id gid.ID, input EditFeedbackInput) (*ent.Feedback, error) {
 	// Locked, so that triage cannot slip in between the check of the
 	// status and the edit.
-	fb, err := locked(client.Feedback.Query().Where(feedback.ID(id)), dialectName).Only(ctx)
-	switch {
-	case ent.IsNotFound(err):
-		return nil, notFound("feedback")
-	case err != nil:
-		return nil, fmt.Errorf("load feedback %s: %w", id, err)
+	fb, err := lockFeedback(ctx, client, dialectName, id)
+	if err != nil {
+		return nil, err
 	}
 	upd := client.Feedback.UpdateOne(fb).Where(feedback.StatusEQ(feedback.StatusOPEN))
 	var fields []string
@@ -515,12 +507,9 @@ var unretractable = []feedback.Status{feedback.StatusRETRACTED, feedback.StatusV
 // which triage and markAddressed leave alone. Whether the caller is the
 // author is the feedback policy's to decide.
 func retractFeedback(ctx context.Context, client *ent.Client, dialectName string, id gid.ID) (*ent.Feedback, error) {
-	fb, err := locked(client.Feedback.Query().Where(feedback.ID(id)), dialectName).Only(ctx)
-	switch {
-	case ent.IsNotFound(err):
-		return nil, notFound("feedback")
-	case err != nil:
-		return nil, fmt.Errorf("load feedback %s: %w", id, err)
+	fb, err := lockFeedback(ctx, client, dialectName, id)
+	if err != nil {
+		return nil, err
 	}
 	// Feedback retracted after it was ADDRESSED keeps the link to the
 	// iteration that addressed it: that is what happened, and the iteration
@@ -585,3 +574,17 @@ func dedupe(ids []gid.ID) []gid.ID {
 // with RETURNING, and a skipped row returns none, on PostgreSQL and SQLite
 // alike.
 func conflictSkipped(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+// lockFeedback loads feedback and locks it until the transaction ends, so
+// that a change is checked against the status it replaces even when two
+// people act on the same feedback at once.
+func lockFeedback(ctx context.Context, client *ent.Client, dialectName string, id gid.ID) (*ent.Feedback, error) {
+	fb, err := locked(client.Feedback.Query().Where(feedback.ID(id)), dialectName).Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return nil, notFound("feedback")
+	case err != nil:
+		return nil, fmt.Errorf("load feedback %s: %w", id, err)
+	}
+	return fb, nil
+}

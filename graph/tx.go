@@ -94,16 +94,6 @@ func internalResponse() *graphql.Response {
 	return &graphql.Response{Errors: gqlerror.List{e}, Data: []byte("null")}
 }
 
-// txFromContext returns the mutation's transaction. Resolvers of mutations
-// always run inside one (see Transactioner); anything else is a bug.
-func txFromContext(ctx context.Context) *ent.Tx {
-	tx := ent.TxFromContext(ctx)
-	if tx == nil {
-		panic("graph: mutation resolver called outside the Transactioner")
-	}
-	return tx
-}
-
 // locked makes q lock the rows it reads until the transaction ends, to
 // serialize changes that read before they write (numbering iterations,
 // moving a status along). SQLite needs no row locks: its write
