@@ -61,8 +61,14 @@ type cachingSchema struct{ graphql.ExecutableSchema }
 
 // Exec implements graphql.ExecutableSchema.
 func (s cachingSchema) Exec(ctx context.Context) graphql.ResponseHandler {
-	if op := graphql.GetOperationContext(ctx).Operation; op != nil && op.Operation != ast.Subscription {
-		ctx = context.WithValue(ctx, requestCacheKey{}, &requestCache{entries: map[any]*cacheEntry{}})
+	next := s.ExecutableSchema.Exec(ctx)
+	if op := graphql.GetOperationContext(ctx).Operation; op == nil || op.Operation == ast.Subscription {
+		return next
 	}
-	return s.ExecutableSchema.Exec(ctx)
+	// The executor calls the handler with its own context, not the one
+	// given to Exec: the cache goes into that one.
+	c := &requestCache{entries: map[any]*cacheEntry{}}
+	return func(ctx context.Context) *graphql.Response {
+		return next(context.WithValue(ctx, requestCacheKey{}, c))
+	}
 }
