@@ -18,12 +18,12 @@ const scorecardFields = `
 	openFeedback addressedFeedback verifiedFeedback participants addressed bugsFixed`
 
 type scorecardData struct {
-	Iteration                                                    *struct{ ID string }
+	Iteration                                                      *struct{ ID string }
 	TrialsStarted, TrialsCompleted, TrialsAbandoned, TrialsBlocked int
 	CompletionRate, MedianTimeOnTask, P90TimeOnTask, AverageRating *float64
-	Ratings                                                      []struct{ Rating, Count int }
-	FeedbackCount                                                int
-	FeedbackByKind                                               []struct {
+	Ratings                                                        []struct{ Rating, Count int }
+	FeedbackCount                                                  int
+	FeedbackByKind                                                 []struct {
 		Kind  string
 		Count int
 	}
@@ -35,10 +35,10 @@ type changeData struct{ Before, After, Change *float64 }
 type intChangeData struct{ Before, After, Change int }
 
 type deltaData struct {
-	Previous                                                    scorecardData
+	Previous                                                       scorecardData
 	CompletionRate, MedianTimeOnTask, P90TimeOnTask, AverageRating changeData
 	TrialsStarted, FeedbackCount, OpenFeedback, Participants       intChangeData
-	Addressed, BugsFixed                                        int
+	Addressed, BugsFixed                                           int
 }
 
 const iterationScorecardQuery = `query($id: ID!) { node(id: $id) { ... on Iteration {
