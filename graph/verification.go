@@ -100,7 +100,8 @@ func pendingVerifications(ctx context.Context, client *ent.Client, first *int, a
 		feedback.StatusEQ(feedback.StatusADDRESSED),
 		feedback.HasAddressedInWith(iteration.StatusNEQ(iteration.StatusDRAFT)),
 	)
-	return q.Paginate(ctx, after, first, nil, nil)
+	oldest := &ent.FeedbackOrder{Direction: entgql.OrderDirectionAsc, Field: ent.FeedbackOrderFieldCreatedAt}
+	return q.Paginate(ctx, after, first, nil, nil, ent.WithFeedbackOrder(oldest))
 }
 
 // verifyFix records the author's verdict on the fix of their feedback.
