@@ -213,16 +213,42 @@ func (r *Resolver) verificationRequests(ctx context.Context, prototype gid.ID, a
 // youSaidWeDid is Iteration.youSaidWeDid: the feedback the iteration
 // addressed by kind, most voted first, and who left it. Retracted feedback
 // is left out. Participants come through their own resolver, which masks
-// testers' names as everywhere.
+// testers' names as everywhere. The addressed feedback of all of the
+// prototype's iterations is read at once, with its authors, once per
+// request, so a page of iterations costs two statements.
 func youSaidWeDid(ctx context.Context, client *ent.Client, it *ent.Iteration) (*YouSaidWeDid, error) {
-	fbs, err := client.Feedback.Query().
-		Where(feedback.AddressedInID(it.ID), feedback.StatusIn(feedback.StatusADDRESSED, feedback.StatusVERIFIED)).
-		WithAuthor().
-		Order(ent.Desc(feedback.FieldVoteCount), ent.Asc(feedback.FieldID)).
-		All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("feedback addressed by iteration %s: %w", it.ID, err)
+	load := func() (map[gid.ID][]*ent.Feedback, error) {
+		fbs, err := client.Feedback.Query().
+			Where(
+				feedback.PrototypeID(it.PrototypeID),
+				feedback.AddressedInIDNotNil(),
+				feedback.StatusIn(feedback.StatusADDRESSED, feedback.StatusVERIFIED),
+			).
+			WithAuthor().
+			Order(ent.Desc(feedback.FieldVoteCount), ent.Asc(feedback.FieldID)).
+			All(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("addressed feedback of prototype %s: %w", it.PrototypeID, err)
+		}
+		byIteration := map[gid.ID][]*ent.Feedback{}
+		for _, fb := range fbs {
+			byIteration[*fb.AddressedInID] = append(byIteration[*fb.AddressedInID], fb)
+		}
+		return byIteration, nil
 	}
+	var (
+		byIteration map[gid.ID][]*ent.Feedback
+		err         error
+	)
+	if c := cacheFrom(ctx); c != nil {
+		byIteration, err = cached(c, addressedKey{it.PrototypeID}, load)
+	} else {
+		byIteration, err = load()
+	}
+	if err != nil {
+		return nil, err
+	}
+	fbs := byIteration[it.ID]
 	out := &YouSaidWeDid{FeedbackCount: len(fbs), Groups: []*AddressedFeedbackGroup{}, ShapedBy: []*ent.Participant{}}
 	for _, kind := range feedbackKinds {
 		g := &AddressedFeedbackGroup{Kind: kind}
@@ -245,3 +271,5 @@ func youSaidWeDid(ctx context.Context, client *ent.Client, it *ent.Iteration) (*
 	slices.SortFunc(out.ShapedBy, func(a, b *ent.Participant) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
 }
+
+type addressedKey struct{ prototype gid.ID }

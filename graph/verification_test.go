@@ -258,3 +258,32 @@ func TestVerifiedYouSaidWeDid(t *testing.T) {
 		})
 	})
 }
+
+func TestYouSaidWeDidCostsTheSameStatementsHoweverManyIterations(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		const q = `query($id: ID!) { node(id: $id) { ... on Prototype {
+			iterations(first: 50) { edges { node { youSaidWeDid { feedbackCount groups { kind feedback { id } } shapedBy { displayName } } } } }
+		} } }`
+		cost := func() int64 {
+			before := s.Statements()
+			decode(t, s, loop.Owner.Token, q, vars{"id": loop.Prototype.ID}, &struct{}{})
+			return s.Statements() - before
+		}
+		prev := loop.Iteration.ID
+		addIteration := func() {
+			fb := s.LeaveFeedback(t, loop.Owner.Token, prev, vars{"kind": "BUG"})
+			it := s.NewPublishedIteration(t, loop.Owner.Token, loop.Prototype.ID)
+			decode(t, s, loop.Owner.Token, markAddressedMutation, vars{"ids": []string{fb}, "it": it.ID}, &struct{}{})
+			prev = it.ID
+		}
+		addIteration()
+		few := cost()
+		for range 5 {
+			addIteration()
+		}
+		if many := cost(); many != few {
+			t.Errorf("youSaidWeDid of 2 iterations cost %d statements, of 7 %d: want the same", few, many)
+		}
+	})
+}
