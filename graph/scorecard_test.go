@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"math"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -529,5 +530,48 @@ func TestImpact(t *testing.T) {
 				s.Do(t, owner, q, vars{"id": w.loop.Prototype.ID, "days": days}).RequireError(t, "BAD_USER_INPUT", "workingDays")
 			}
 		})
+	})
+}
+
+// TestScorecardsAtScale measures the scorecards of a prototype with many
+// iterations, trials and feedback, all seeded through the API. It is slow
+// to seed, so it runs only with PROTOLOOP_SCALE_TESTS=1; its figures are
+// in the test log.
+func TestScorecardsAtScale(t *testing.T) {
+	if os.Getenv("PROTOLOOP_SCALE_TESTS") == "" {
+		t.Skip("set PROTOLOOP_SCALE_TESTS=1 to seed and measure a large prototype")
+	}
+	const iterations, perIteration = 20, 50
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		owner := loop.Owner.Token
+		it := loop.Iteration.ID
+		for i := range iterations {
+			if i > 0 {
+				it = s.NewPublishedIteration(t, owner, loop.Prototype.ID).ID
+			}
+			for j := range perIteration {
+				tr := s.StartTrial(t, owner, it)
+				decode(t, s, owner, endTrialMutation, vars{"id": tr, "outcome": []string{"COMPLETED", "ABANDONED", "BLOCKED"}[j%3]}, &struct{}{})
+				s.LeaveFeedback(t, owner, it, vars{"rating": 1 + j%5, "minutesSavedPerDay": j % 60})
+			}
+		}
+		const q = `query($id: ID!) { node(id: $id) { ... on Prototype {
+			scorecards(first: 100) { edges { node { iteration { number } completionRate medianTimeOnTask p90TimeOnTask averageRating participants } } }
+			impact { estimates medianMinutesPerDay }
+		} } }`
+		var best time.Duration
+		for range 5 {
+			start := time.Now()
+			decode(t, s, owner, q, vars{"id": loop.Prototype.ID}, &struct{}{})
+			if d := time.Since(start); best == 0 || d < best {
+				best = d
+			}
+		}
+		t.Logf("%s: scorecards and impact of %d iterations with %d trials and %d feedback: best of 5 requests %v",
+			s.Backend, iterations, iterations*perIteration, iterations*perIteration, best)
+		if best > 10*time.Second {
+			t.Errorf("scorecards took %v, want well under 10s", best)
+		}
 	})
 }
