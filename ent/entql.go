@@ -117,6 +117,8 @@ var schemaGraph = func() *sqlgraph.Schema {
 			feedback.FieldRating:             {Type: field.TypeInt, Column: feedback.FieldRating},
 			feedback.FieldMinutesSavedPerDay: {Type: field.TypeInt, Column: feedback.FieldMinutesSavedPerDay},
 			feedback.FieldStatus:             {Type: field.TypeEnum, Column: feedback.FieldStatus},
+			feedback.FieldVerdict:            {Type: field.TypeEnum, Column: feedback.FieldVerdict},
+			feedback.FieldVerifiedAt:         {Type: field.TypeTime, Column: feedback.FieldVerifiedAt},
 			feedback.FieldVoteCount:          {Type: field.TypeInt, Column: feedback.FieldVoteCount},
 			feedback.FieldIdempotencyKey:     {Type: field.TypeString, Column: feedback.FieldIdempotencyKey},
 		},
@@ -1506,6 +1508,16 @@ func (f *FeedbackFilter) WhereMinutesSavedPerDay(p entql.IntP) {
 // WhereStatus applies the entql string predicate on the status field.
 func (f *FeedbackFilter) WhereStatus(p entql.StringP) {
 	f.Where(p.Field(feedback.FieldStatus))
+}
+
+// WhereVerdict applies the entql string predicate on the verdict field.
+func (f *FeedbackFilter) WhereVerdict(p entql.StringP) {
+	f.Where(p.Field(feedback.FieldVerdict))
+}
+
+// WhereVerifiedAt applies the entql time.Time predicate on the verified_at field.
+func (f *FeedbackFilter) WhereVerifiedAt(p entql.TimeP) {
+	f.Where(p.Field(feedback.FieldVerifiedAt))
 }
 
 // WhereVoteCount applies the entql int predicate on the vote_count field.

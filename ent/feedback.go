@@ -49,6 +49,10 @@ type Feedback struct {
 	MinutesSavedPerDay *int `json:"minutes_saved_per_day,omitempty"`
 	// Status holds the value of the "status" field.
 	Status feedback.Status `json:"status,omitempty"`
+	// What the author said of the fix when last asked to check it (verifyFix).
+	Verdict *feedback.Verdict `json:"verdict,omitempty"`
+	// When the author last gave a verdict on a fix.
+	VerifiedAt *time.Time `json:"verified_at,omitempty"`
 	// How many participants said "me too"; kept with each vote, so ordering by it is an index scan.
 	VoteCount int `json:"vote_count,omitempty"`
 	// Set by a retrying client: the same key from the same author is the same feedback.
@@ -182,9 +186,9 @@ func (*Feedback) scanValues(columns []string) ([]any, error) {
 			values[i] = new(gid.ID)
 		case feedback.FieldRating, feedback.FieldMinutesSavedPerDay, feedback.FieldVoteCount:
 			values[i] = new(sql.NullInt64)
-		case feedback.FieldKind, feedback.FieldBody, feedback.FieldStatus, feedback.FieldIdempotencyKey:
+		case feedback.FieldKind, feedback.FieldBody, feedback.FieldStatus, feedback.FieldVerdict, feedback.FieldIdempotencyKey:
 			values[i] = new(sql.NullString)
-		case feedback.FieldCreatedAt, feedback.FieldUpdatedAt:
+		case feedback.FieldCreatedAt, feedback.FieldUpdatedAt, feedback.FieldVerifiedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -288,6 +292,20 @@ func (_m *Feedback) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field status", values[i])
 			} else if value.Valid {
 				_m.Status = feedback.Status(value.String)
+			}
+		case feedback.FieldVerdict:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field verdict", values[i])
+			} else if value.Valid {
+				_m.Verdict = new(feedback.Verdict)
+				*_m.Verdict = feedback.Verdict(value.String)
+			}
+		case feedback.FieldVerifiedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field verified_at", values[i])
+			} else if value.Valid {
+				_m.VerifiedAt = new(time.Time)
+				*_m.VerifiedAt = value.Time
 			}
 		case feedback.FieldVoteCount:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -424,6 +442,16 @@ func (_m *Feedback) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Status))
+	builder.WriteString(", ")
+	if v := _m.Verdict; v != nil {
+		builder.WriteString("verdict=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.VerifiedAt; v != nil {
+		builder.WriteString("verified_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("vote_count=")
 	builder.WriteString(fmt.Sprintf("%v", _m.VoteCount))

@@ -164,6 +164,34 @@ func (_c *FeedbackCreate) SetNillableStatus(v *feedback.Status) *FeedbackCreate 
 	return _c
 }
 
+// SetVerdict sets the "verdict" field.
+func (_c *FeedbackCreate) SetVerdict(v feedback.Verdict) *FeedbackCreate {
+	_c.mutation.SetVerdict(v)
+	return _c
+}
+
+// SetNillableVerdict sets the "verdict" field if the given value is not nil.
+func (_c *FeedbackCreate) SetNillableVerdict(v *feedback.Verdict) *FeedbackCreate {
+	if v != nil {
+		_c.SetVerdict(*v)
+	}
+	return _c
+}
+
+// SetVerifiedAt sets the "verified_at" field.
+func (_c *FeedbackCreate) SetVerifiedAt(v time.Time) *FeedbackCreate {
+	_c.mutation.SetVerifiedAt(v)
+	return _c
+}
+
+// SetNillableVerifiedAt sets the "verified_at" field if the given value is not nil.
+func (_c *FeedbackCreate) SetNillableVerifiedAt(v *time.Time) *FeedbackCreate {
+	if v != nil {
+		_c.SetVerifiedAt(*v)
+	}
+	return _c
+}
+
 // SetVoteCount sets the "vote_count" field.
 func (_c *FeedbackCreate) SetVoteCount(v int) *FeedbackCreate {
 	_c.mutation.SetVoteCount(v)
@@ -389,6 +417,11 @@ func (_c *FeedbackCreate) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Feedback.status": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.Verdict(); ok {
+		if err := feedback.VerdictValidator(v); err != nil {
+			return &ValidationError{Name: "verdict", err: fmt.Errorf(`ent: validator failed for field "Feedback.verdict": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.VoteCount(); !ok {
 		return &ValidationError{Name: "vote_count", err: errors.New(`ent: missing required field "Feedback.vote_count"`)}
 	}
@@ -477,6 +510,14 @@ func (_c *FeedbackCreate) createSpec() (*Feedback, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Status(); ok {
 		_spec.SetField(feedback.FieldStatus, field.TypeEnum, value)
 		_node.Status = value
+	}
+	if value, ok := _c.mutation.Verdict(); ok {
+		_spec.SetField(feedback.FieldVerdict, field.TypeEnum, value)
+		_node.Verdict = &value
+	}
+	if value, ok := _c.mutation.VerifiedAt(); ok {
+		_spec.SetField(feedback.FieldVerifiedAt, field.TypeTime, value)
+		_node.VerifiedAt = &value
 	}
 	if value, ok := _c.mutation.VoteCount(); ok {
 		_spec.SetField(feedback.FieldVoteCount, field.TypeInt, value)
@@ -786,6 +827,42 @@ func (u *FeedbackUpsert) UpdateStatus() *FeedbackUpsert {
 	return u
 }
 
+// SetVerdict sets the "verdict" field.
+func (u *FeedbackUpsert) SetVerdict(v feedback.Verdict) *FeedbackUpsert {
+	u.Set(feedback.FieldVerdict, v)
+	return u
+}
+
+// UpdateVerdict sets the "verdict" field to the value that was provided on create.
+func (u *FeedbackUpsert) UpdateVerdict() *FeedbackUpsert {
+	u.SetExcluded(feedback.FieldVerdict)
+	return u
+}
+
+// ClearVerdict clears the value of the "verdict" field.
+func (u *FeedbackUpsert) ClearVerdict() *FeedbackUpsert {
+	u.SetNull(feedback.FieldVerdict)
+	return u
+}
+
+// SetVerifiedAt sets the "verified_at" field.
+func (u *FeedbackUpsert) SetVerifiedAt(v time.Time) *FeedbackUpsert {
+	u.Set(feedback.FieldVerifiedAt, v)
+	return u
+}
+
+// UpdateVerifiedAt sets the "verified_at" field to the value that was provided on create.
+func (u *FeedbackUpsert) UpdateVerifiedAt() *FeedbackUpsert {
+	u.SetExcluded(feedback.FieldVerifiedAt)
+	return u
+}
+
+// ClearVerifiedAt clears the value of the "verified_at" field.
+func (u *FeedbackUpsert) ClearVerifiedAt() *FeedbackUpsert {
+	u.SetNull(feedback.FieldVerifiedAt)
+	return u
+}
+
 // SetVoteCount sets the "vote_count" field.
 func (u *FeedbackUpsert) SetVoteCount(v int) *FeedbackUpsert {
 	u.Set(feedback.FieldVoteCount, v)
@@ -1003,6 +1080,48 @@ func (u *FeedbackUpsertOne) SetStatus(v feedback.Status) *FeedbackUpsertOne {
 func (u *FeedbackUpsertOne) UpdateStatus() *FeedbackUpsertOne {
 	return u.Update(func(s *FeedbackUpsert) {
 		s.UpdateStatus()
+	})
+}
+
+// SetVerdict sets the "verdict" field.
+func (u *FeedbackUpsertOne) SetVerdict(v feedback.Verdict) *FeedbackUpsertOne {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.SetVerdict(v)
+	})
+}
+
+// UpdateVerdict sets the "verdict" field to the value that was provided on create.
+func (u *FeedbackUpsertOne) UpdateVerdict() *FeedbackUpsertOne {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.UpdateVerdict()
+	})
+}
+
+// ClearVerdict clears the value of the "verdict" field.
+func (u *FeedbackUpsertOne) ClearVerdict() *FeedbackUpsertOne {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.ClearVerdict()
+	})
+}
+
+// SetVerifiedAt sets the "verified_at" field.
+func (u *FeedbackUpsertOne) SetVerifiedAt(v time.Time) *FeedbackUpsertOne {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.SetVerifiedAt(v)
+	})
+}
+
+// UpdateVerifiedAt sets the "verified_at" field to the value that was provided on create.
+func (u *FeedbackUpsertOne) UpdateVerifiedAt() *FeedbackUpsertOne {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.UpdateVerifiedAt()
+	})
+}
+
+// ClearVerifiedAt clears the value of the "verified_at" field.
+func (u *FeedbackUpsertOne) ClearVerifiedAt() *FeedbackUpsertOne {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.ClearVerifiedAt()
 	})
 }
 
@@ -1393,6 +1512,48 @@ func (u *FeedbackUpsertBulk) SetStatus(v feedback.Status) *FeedbackUpsertBulk {
 func (u *FeedbackUpsertBulk) UpdateStatus() *FeedbackUpsertBulk {
 	return u.Update(func(s *FeedbackUpsert) {
 		s.UpdateStatus()
+	})
+}
+
+// SetVerdict sets the "verdict" field.
+func (u *FeedbackUpsertBulk) SetVerdict(v feedback.Verdict) *FeedbackUpsertBulk {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.SetVerdict(v)
+	})
+}
+
+// UpdateVerdict sets the "verdict" field to the value that was provided on create.
+func (u *FeedbackUpsertBulk) UpdateVerdict() *FeedbackUpsertBulk {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.UpdateVerdict()
+	})
+}
+
+// ClearVerdict clears the value of the "verdict" field.
+func (u *FeedbackUpsertBulk) ClearVerdict() *FeedbackUpsertBulk {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.ClearVerdict()
+	})
+}
+
+// SetVerifiedAt sets the "verified_at" field.
+func (u *FeedbackUpsertBulk) SetVerifiedAt(v time.Time) *FeedbackUpsertBulk {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.SetVerifiedAt(v)
+	})
+}
+
+// UpdateVerifiedAt sets the "verified_at" field to the value that was provided on create.
+func (u *FeedbackUpsertBulk) UpdateVerifiedAt() *FeedbackUpsertBulk {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.UpdateVerifiedAt()
+	})
+}
+
+// ClearVerifiedAt clears the value of the "verified_at" field.
+func (u *FeedbackUpsertBulk) ClearVerifiedAt() *FeedbackUpsertBulk {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.ClearVerifiedAt()
 	})
 }
 

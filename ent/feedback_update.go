@@ -155,6 +155,46 @@ func (_u *FeedbackUpdate) SetNillableStatus(v *feedback.Status) *FeedbackUpdate 
 	return _u
 }
 
+// SetVerdict sets the "verdict" field.
+func (_u *FeedbackUpdate) SetVerdict(v feedback.Verdict) *FeedbackUpdate {
+	_u.mutation.SetVerdict(v)
+	return _u
+}
+
+// SetNillableVerdict sets the "verdict" field if the given value is not nil.
+func (_u *FeedbackUpdate) SetNillableVerdict(v *feedback.Verdict) *FeedbackUpdate {
+	if v != nil {
+		_u.SetVerdict(*v)
+	}
+	return _u
+}
+
+// ClearVerdict clears the value of the "verdict" field.
+func (_u *FeedbackUpdate) ClearVerdict() *FeedbackUpdate {
+	_u.mutation.ClearVerdict()
+	return _u
+}
+
+// SetVerifiedAt sets the "verified_at" field.
+func (_u *FeedbackUpdate) SetVerifiedAt(v time.Time) *FeedbackUpdate {
+	_u.mutation.SetVerifiedAt(v)
+	return _u
+}
+
+// SetNillableVerifiedAt sets the "verified_at" field if the given value is not nil.
+func (_u *FeedbackUpdate) SetNillableVerifiedAt(v *time.Time) *FeedbackUpdate {
+	if v != nil {
+		_u.SetVerifiedAt(*v)
+	}
+	return _u
+}
+
+// ClearVerifiedAt clears the value of the "verified_at" field.
+func (_u *FeedbackUpdate) ClearVerifiedAt() *FeedbackUpdate {
+	_u.mutation.ClearVerifiedAt()
+	return _u
+}
+
 // SetVoteCount sets the "vote_count" field.
 func (_u *FeedbackUpdate) SetVoteCount(v int) *FeedbackUpdate {
 	_u.mutation.ResetVoteCount()
@@ -333,6 +373,11 @@ func (_u *FeedbackUpdate) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Feedback.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Verdict(); ok {
+		if err := feedback.VerdictValidator(v); err != nil {
+			return &ValidationError{Name: "verdict", err: fmt.Errorf(`ent: validator failed for field "Feedback.verdict": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.VoteCount(); ok {
 		if err := feedback.VoteCountValidator(v); err != nil {
 			return &ValidationError{Name: "vote_count", err: fmt.Errorf(`ent: validator failed for field "Feedback.vote_count": %w`, err)}
@@ -400,6 +445,18 @@ func (_u *FeedbackUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(feedback.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Verdict(); ok {
+		_spec.SetField(feedback.FieldVerdict, field.TypeEnum, value)
+	}
+	if _u.mutation.VerdictCleared() {
+		_spec.ClearField(feedback.FieldVerdict, field.TypeEnum)
+	}
+	if value, ok := _u.mutation.VerifiedAt(); ok {
+		_spec.SetField(feedback.FieldVerifiedAt, field.TypeTime, value)
+	}
+	if _u.mutation.VerifiedAtCleared() {
+		_spec.ClearField(feedback.FieldVerifiedAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.VoteCount(); ok {
 		_spec.SetField(feedback.FieldVoteCount, field.TypeInt, value)
@@ -673,6 +730,46 @@ func (_u *FeedbackUpdateOne) SetNillableStatus(v *feedback.Status) *FeedbackUpda
 	return _u
 }
 
+// SetVerdict sets the "verdict" field.
+func (_u *FeedbackUpdateOne) SetVerdict(v feedback.Verdict) *FeedbackUpdateOne {
+	_u.mutation.SetVerdict(v)
+	return _u
+}
+
+// SetNillableVerdict sets the "verdict" field if the given value is not nil.
+func (_u *FeedbackUpdateOne) SetNillableVerdict(v *feedback.Verdict) *FeedbackUpdateOne {
+	if v != nil {
+		_u.SetVerdict(*v)
+	}
+	return _u
+}
+
+// ClearVerdict clears the value of the "verdict" field.
+func (_u *FeedbackUpdateOne) ClearVerdict() *FeedbackUpdateOne {
+	_u.mutation.ClearVerdict()
+	return _u
+}
+
+// SetVerifiedAt sets the "verified_at" field.
+func (_u *FeedbackUpdateOne) SetVerifiedAt(v time.Time) *FeedbackUpdateOne {
+	_u.mutation.SetVerifiedAt(v)
+	return _u
+}
+
+// SetNillableVerifiedAt sets the "verified_at" field if the given value is not nil.
+func (_u *FeedbackUpdateOne) SetNillableVerifiedAt(v *time.Time) *FeedbackUpdateOne {
+	if v != nil {
+		_u.SetVerifiedAt(*v)
+	}
+	return _u
+}
+
+// ClearVerifiedAt clears the value of the "verified_at" field.
+func (_u *FeedbackUpdateOne) ClearVerifiedAt() *FeedbackUpdateOne {
+	_u.mutation.ClearVerifiedAt()
+	return _u
+}
+
 // SetVoteCount sets the "vote_count" field.
 func (_u *FeedbackUpdateOne) SetVoteCount(v int) *FeedbackUpdateOne {
 	_u.mutation.ResetVoteCount()
@@ -864,6 +961,11 @@ func (_u *FeedbackUpdateOne) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Feedback.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Verdict(); ok {
+		if err := feedback.VerdictValidator(v); err != nil {
+			return &ValidationError{Name: "verdict", err: fmt.Errorf(`ent: validator failed for field "Feedback.verdict": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.VoteCount(); ok {
 		if err := feedback.VoteCountValidator(v); err != nil {
 			return &ValidationError{Name: "vote_count", err: fmt.Errorf(`ent: validator failed for field "Feedback.vote_count": %w`, err)}
@@ -948,6 +1050,18 @@ func (_u *FeedbackUpdateOne) sqlSave(ctx context.Context) (_node *Feedback, err 
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(feedback.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Verdict(); ok {
+		_spec.SetField(feedback.FieldVerdict, field.TypeEnum, value)
+	}
+	if _u.mutation.VerdictCleared() {
+		_spec.ClearField(feedback.FieldVerdict, field.TypeEnum)
+	}
+	if value, ok := _u.mutation.VerifiedAt(); ok {
+		_spec.SetField(feedback.FieldVerifiedAt, field.TypeTime, value)
+	}
+	if _u.mutation.VerifiedAtCleared() {
+		_spec.ClearField(feedback.FieldVerifiedAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.VoteCount(); ok {
 		_spec.SetField(feedback.FieldVoteCount, field.TypeInt, value)

@@ -722,6 +722,16 @@ func (_q *FeedbackQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 				selectedFields = append(selectedFields, feedback.FieldStatus)
 				fieldSeen[feedback.FieldStatus] = struct{}{}
 			}
+		case "verdict":
+			if _, ok := fieldSeen[feedback.FieldVerdict]; !ok {
+				selectedFields = append(selectedFields, feedback.FieldVerdict)
+				fieldSeen[feedback.FieldVerdict] = struct{}{}
+			}
+		case "verifiedAt":
+			if _, ok := fieldSeen[feedback.FieldVerifiedAt]; !ok {
+				selectedFields = append(selectedFields, feedback.FieldVerifiedAt)
+				fieldSeen[feedback.FieldVerifiedAt] = struct{}{}
+			}
 		case "voteCount":
 			if _, ok := fieldSeen[feedback.FieldVoteCount]; !ok {
 				selectedFields = append(selectedFields, feedback.FieldVoteCount)

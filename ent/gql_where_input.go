@@ -787,6 +787,26 @@ type FeedbackWhereInput struct {
 	StatusIn    []feedback.Status `json:"statusIn,omitempty"`
 	StatusNotIn []feedback.Status `json:"statusNotIn,omitempty"`
 
+	// "verdict" field predicates.
+	Verdict       *feedback.Verdict  `json:"verdict,omitempty"`
+	VerdictNEQ    *feedback.Verdict  `json:"verdictNEQ,omitempty"`
+	VerdictIn     []feedback.Verdict `json:"verdictIn,omitempty"`
+	VerdictNotIn  []feedback.Verdict `json:"verdictNotIn,omitempty"`
+	VerdictIsNil  bool               `json:"verdictIsNil,omitempty"`
+	VerdictNotNil bool               `json:"verdictNotNil,omitempty"`
+
+	// "verified_at" field predicates.
+	VerifiedAt       *time.Time  `json:"verifiedAt,omitempty"`
+	VerifiedAtNEQ    *time.Time  `json:"verifiedAtNEQ,omitempty"`
+	VerifiedAtIn     []time.Time `json:"verifiedAtIn,omitempty"`
+	VerifiedAtNotIn  []time.Time `json:"verifiedAtNotIn,omitempty"`
+	VerifiedAtGT     *time.Time  `json:"verifiedAtGT,omitempty"`
+	VerifiedAtGTE    *time.Time  `json:"verifiedAtGTE,omitempty"`
+	VerifiedAtLT     *time.Time  `json:"verifiedAtLT,omitempty"`
+	VerifiedAtLTE    *time.Time  `json:"verifiedAtLTE,omitempty"`
+	VerifiedAtIsNil  bool        `json:"verifiedAtIsNil,omitempty"`
+	VerifiedAtNotNil bool        `json:"verifiedAtNotNil,omitempty"`
+
 	// "vote_count" field predicates.
 	VoteCount      *int  `json:"voteCount,omitempty"`
 	VoteCountNEQ   *int  `json:"voteCountNEQ,omitempty"`
@@ -1163,6 +1183,54 @@ func (i *FeedbackWhereInput) P() (predicate.Feedback, error) {
 	}
 	if len(i.StatusNotIn) > 0 {
 		predicates = append(predicates, feedback.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.Verdict != nil {
+		predicates = append(predicates, feedback.VerdictEQ(*i.Verdict))
+	}
+	if i.VerdictNEQ != nil {
+		predicates = append(predicates, feedback.VerdictNEQ(*i.VerdictNEQ))
+	}
+	if len(i.VerdictIn) > 0 {
+		predicates = append(predicates, feedback.VerdictIn(i.VerdictIn...))
+	}
+	if len(i.VerdictNotIn) > 0 {
+		predicates = append(predicates, feedback.VerdictNotIn(i.VerdictNotIn...))
+	}
+	if i.VerdictIsNil {
+		predicates = append(predicates, feedback.VerdictIsNil())
+	}
+	if i.VerdictNotNil {
+		predicates = append(predicates, feedback.VerdictNotNil())
+	}
+	if i.VerifiedAt != nil {
+		predicates = append(predicates, feedback.VerifiedAtEQ(*i.VerifiedAt))
+	}
+	if i.VerifiedAtNEQ != nil {
+		predicates = append(predicates, feedback.VerifiedAtNEQ(*i.VerifiedAtNEQ))
+	}
+	if len(i.VerifiedAtIn) > 0 {
+		predicates = append(predicates, feedback.VerifiedAtIn(i.VerifiedAtIn...))
+	}
+	if len(i.VerifiedAtNotIn) > 0 {
+		predicates = append(predicates, feedback.VerifiedAtNotIn(i.VerifiedAtNotIn...))
+	}
+	if i.VerifiedAtGT != nil {
+		predicates = append(predicates, feedback.VerifiedAtGT(*i.VerifiedAtGT))
+	}
+	if i.VerifiedAtGTE != nil {
+		predicates = append(predicates, feedback.VerifiedAtGTE(*i.VerifiedAtGTE))
+	}
+	if i.VerifiedAtLT != nil {
+		predicates = append(predicates, feedback.VerifiedAtLT(*i.VerifiedAtLT))
+	}
+	if i.VerifiedAtLTE != nil {
+		predicates = append(predicates, feedback.VerifiedAtLTE(*i.VerifiedAtLTE))
+	}
+	if i.VerifiedAtIsNil {
+		predicates = append(predicates, feedback.VerifiedAtIsNil())
+	}
+	if i.VerifiedAtNotNil {
+		predicates = append(predicates, feedback.VerifiedAtNotNil())
 	}
 	if i.VoteCount != nil {
 		predicates = append(predicates, feedback.VoteCountEQ(*i.VoteCount))

@@ -3265,6 +3265,8 @@ type FeedbackMutation struct {
 	minutes_saved_per_day    *int
 	addminutes_saved_per_day *int
 	status                   *feedback.Status
+	verdict                  *feedback.Verdict
+	verified_at              *time.Time
 	vote_count               *int
 	addvote_count            *int
 	idempotency_key          *string
@@ -3958,6 +3960,104 @@ func (m *FeedbackMutation) ResetStatus() {
 	m.status = nil
 }
 
+// SetVerdict sets the "verdict" field.
+func (m *FeedbackMutation) SetVerdict(f feedback.Verdict) {
+	m.verdict = &f
+}
+
+// Verdict returns the value of the "verdict" field in the mutation.
+func (m *FeedbackMutation) Verdict() (r feedback.Verdict, exists bool) {
+	v := m.verdict
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVerdict returns the old "verdict" field's value of the Feedback entity.
+// If the Feedback object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FeedbackMutation) OldVerdict(ctx context.Context) (v *feedback.Verdict, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVerdict is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVerdict requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVerdict: %w", err)
+	}
+	return oldValue.Verdict, nil
+}
+
+// ClearVerdict clears the value of the "verdict" field.
+func (m *FeedbackMutation) ClearVerdict() {
+	m.verdict = nil
+	m.clearedFields[feedback.FieldVerdict] = struct{}{}
+}
+
+// VerdictCleared returns if the "verdict" field was cleared in this mutation.
+func (m *FeedbackMutation) VerdictCleared() bool {
+	_, ok := m.clearedFields[feedback.FieldVerdict]
+	return ok
+}
+
+// ResetVerdict resets all changes to the "verdict" field.
+func (m *FeedbackMutation) ResetVerdict() {
+	m.verdict = nil
+	delete(m.clearedFields, feedback.FieldVerdict)
+}
+
+// SetVerifiedAt sets the "verified_at" field.
+func (m *FeedbackMutation) SetVerifiedAt(t time.Time) {
+	m.verified_at = &t
+}
+
+// VerifiedAt returns the value of the "verified_at" field in the mutation.
+func (m *FeedbackMutation) VerifiedAt() (r time.Time, exists bool) {
+	v := m.verified_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVerifiedAt returns the old "verified_at" field's value of the Feedback entity.
+// If the Feedback object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FeedbackMutation) OldVerifiedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVerifiedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVerifiedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVerifiedAt: %w", err)
+	}
+	return oldValue.VerifiedAt, nil
+}
+
+// ClearVerifiedAt clears the value of the "verified_at" field.
+func (m *FeedbackMutation) ClearVerifiedAt() {
+	m.verified_at = nil
+	m.clearedFields[feedback.FieldVerifiedAt] = struct{}{}
+}
+
+// VerifiedAtCleared returns if the "verified_at" field was cleared in this mutation.
+func (m *FeedbackMutation) VerifiedAtCleared() bool {
+	_, ok := m.clearedFields[feedback.FieldVerifiedAt]
+	return ok
+}
+
+// ResetVerifiedAt resets all changes to the "verified_at" field.
+func (m *FeedbackMutation) ResetVerifiedAt() {
+	m.verified_at = nil
+	delete(m.clearedFields, feedback.FieldVerifiedAt)
+}
+
 // SetVoteCount sets the "vote_count" field.
 func (m *FeedbackMutation) SetVoteCount(i int) {
 	m.vote_count = &i
@@ -4367,7 +4467,7 @@ func (m *FeedbackMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *FeedbackMutation) Fields() []string {
-	fields := make([]string, 0, 15)
+	fields := make([]string, 0, 17)
 	if m.created_at != nil {
 		fields = append(fields, feedback.FieldCreatedAt)
 	}
@@ -4406,6 +4506,12 @@ func (m *FeedbackMutation) Fields() []string {
 	}
 	if m.status != nil {
 		fields = append(fields, feedback.FieldStatus)
+	}
+	if m.verdict != nil {
+		fields = append(fields, feedback.FieldVerdict)
+	}
+	if m.verified_at != nil {
+		fields = append(fields, feedback.FieldVerifiedAt)
 	}
 	if m.vote_count != nil {
 		fields = append(fields, feedback.FieldVoteCount)
@@ -4447,6 +4553,10 @@ func (m *FeedbackMutation) Field(name string) (ent.Value, bool) {
 		return m.MinutesSavedPerDay()
 	case feedback.FieldStatus:
 		return m.Status()
+	case feedback.FieldVerdict:
+		return m.Verdict()
+	case feedback.FieldVerifiedAt:
+		return m.VerifiedAt()
 	case feedback.FieldVoteCount:
 		return m.VoteCount()
 	case feedback.FieldIdempotencyKey:
@@ -4486,6 +4596,10 @@ func (m *FeedbackMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldMinutesSavedPerDay(ctx)
 	case feedback.FieldStatus:
 		return m.OldStatus(ctx)
+	case feedback.FieldVerdict:
+		return m.OldVerdict(ctx)
+	case feedback.FieldVerifiedAt:
+		return m.OldVerifiedAt(ctx)
 	case feedback.FieldVoteCount:
 		return m.OldVoteCount(ctx)
 	case feedback.FieldIdempotencyKey:
@@ -4590,6 +4704,20 @@ func (m *FeedbackMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetStatus(v)
 		return nil
+	case feedback.FieldVerdict:
+		v, ok := value.(feedback.Verdict)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVerdict(v)
+		return nil
+	case feedback.FieldVerifiedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVerifiedAt(v)
+		return nil
 	case feedback.FieldVoteCount:
 		v, ok := value.(int)
 		if !ok {
@@ -4685,6 +4813,12 @@ func (m *FeedbackMutation) ClearedFields() []string {
 	if m.FieldCleared(feedback.FieldMinutesSavedPerDay) {
 		fields = append(fields, feedback.FieldMinutesSavedPerDay)
 	}
+	if m.FieldCleared(feedback.FieldVerdict) {
+		fields = append(fields, feedback.FieldVerdict)
+	}
+	if m.FieldCleared(feedback.FieldVerifiedAt) {
+		fields = append(fields, feedback.FieldVerifiedAt)
+	}
 	if m.FieldCleared(feedback.FieldIdempotencyKey) {
 		fields = append(fields, feedback.FieldIdempotencyKey)
 	}
@@ -4713,6 +4847,12 @@ func (m *FeedbackMutation) ClearField(name string) error {
 		return nil
 	case feedback.FieldMinutesSavedPerDay:
 		m.ClearMinutesSavedPerDay()
+		return nil
+	case feedback.FieldVerdict:
+		m.ClearVerdict()
+		return nil
+	case feedback.FieldVerifiedAt:
+		m.ClearVerifiedAt()
 		return nil
 	case feedback.FieldIdempotencyKey:
 		m.ClearIdempotencyKey()
@@ -4763,6 +4903,12 @@ func (m *FeedbackMutation) ResetField(name string) error {
 		return nil
 	case feedback.FieldStatus:
 		m.ResetStatus()
+		return nil
+	case feedback.FieldVerdict:
+		m.ResetVerdict()
+		return nil
+	case feedback.FieldVerifiedAt:
+		m.ResetVerifiedAt()
 		return nil
 	case feedback.FieldVoteCount:
 		m.ResetVoteCount()

@@ -961,6 +961,27 @@ func (w *authzWorld) cases() []authzCase {
 			field: "node.tokens", args: byID(w.user[asOwner].ID),
 			want: row(visible, empty, empty, empty, empty, nf, nf, unauth, unauth)},
 
+		// ── Insights and verified fixes ─────────────────────────────────
+		// Scorecards and impact are aggregates over everyone's trials: the
+		// team's. Verdicts are the author's.
+		{op: "iteration(1).scorecard", query: `query($id: ID!) { node(id: $id) { ... on Iteration { scorecard { trialsStarted } } } }`,
+			field: "node.scorecard", args: byID(w.it1.ID),
+			want: row(visible, visible, visible, denied, denied, nf, nf, unauth, unauth)},
+		{op: "prototype(P).impact", query: `query($id: ID!) { node(id: $id) { ... on Prototype { impact { estimates } } } }`,
+			field: "node.impact", args: byID(w.p.ID),
+			want: row(visible, visible, visible, denied, denied, nf, nf, unauth, unauth)},
+		{op: "iteration(1).youSaidWeDid", query: `query($id: ID!) { node(id: $id) { ... on Iteration { youSaidWeDid { feedbackCount } } } }`,
+			field: "node.youSaidWeDid", args: byID(w.it1.ID),
+			want: row(visible, visible, visible, visible, visible, nf, nf, unauth, unauth)},
+		{op: "pendingVerifications", query: `{ pendingVerifications { totalCount } }`, field: "pendingVerifications",
+			want: row(empty, empty, empty, empty, empty, empty, empty, unauth, unauth)},
+		{op: "verifyFix(own, OPEN)", query: `mutation($id: ID!) { verifyFix(feedback: $id, verdict: FIXED) { id } }`,
+			field: "verifyFix", args: func(t *testing.T, r authzRole) vars { return vars{"id": w.ownFeedback(t, r)} },
+			want: row(bad, bad, bad, bad, bad, bad, bad, unauth, unauth)},
+		{op: "verifyFix(another's)", query: `mutation($id: ID!) { verifyFix(feedback: $id, verdict: FIXED) { id } }`,
+			field: "verifyFix", args: w.theirFeedback,
+			want: row(denied, denied, denied, denied, denied, nf, nf, unauth, unauth)},
+
 		// ── Mutations that leave the world as it was ────────────────────
 		{op: "signUp", query: `mutation($in: SignUpInput!) { signUp(input: $in) { token } }`, field: "signUp",
 			args: func(*testing.T, authzRole) vars {

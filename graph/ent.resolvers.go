@@ -35,8 +35,14 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []gid.ID) ([]ent.Noder, e
 // Event returns EventResolver implementation.
 func (r *Resolver) Event() EventResolver { return &eventResolver{r} }
 
+// Iteration returns IterationResolver implementation.
+func (r *Resolver) Iteration() IterationResolver { return &iterationResolver{r} }
+
 // Participant returns ParticipantResolver implementation.
 func (r *Resolver) Participant() ParticipantResolver { return &participantResolver{r} }
+
+// Prototype returns PrototypeResolver implementation.
+func (r *Resolver) Prototype() PrototypeResolver { return &prototypeResolver{r} }
 
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
@@ -49,7 +55,9 @@ func (r *Resolver) Workspace() WorkspaceResolver { return &workspaceResolver{r} 
 
 type (
 	eventResolver       struct{ *Resolver }
+	iterationResolver   struct{ *Resolver }
 	participantResolver struct{ *Resolver }
+	prototypeResolver   struct{ *Resolver }
 	queryResolver       struct{ *Resolver }
 	userResolver        struct{ *Resolver }
 	workspaceResolver   struct{ *Resolver }

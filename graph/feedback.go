@@ -317,6 +317,7 @@ func markAddressed(ctx context.Context, client *ent.Client, dialectName string, 
 			payload:   map[string]any{"iteration": it.ID.String(), "from": string(fb.Status)},
 		})
 	}
+	requestVerifications(ctx, it, fbs) // if it is out already
 	return reloadFeedback(ctx, client, ids...)
 }
 

@@ -39,9 +39,12 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	Event() EventResolver
+	Iteration() IterationResolver
 	Mutation() MutationResolver
 	Participant() ParticipantResolver
+	Prototype() PrototypeResolver
 	Query() QueryResolver
+	Scorecard() ScorecardResolver
 	Subscription() SubscriptionResolver
 	User() UserResolver
 	Workspace() WorkspaceResolver
@@ -51,6 +54,11 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	AddressedFeedbackGroup struct {
+		Feedback func(childComplexity int) int
+		Kind     func(childComplexity int) int
+	}
+
 	AuthPayload struct {
 		Token func(childComplexity int) int
 		User  func(childComplexity int) int
@@ -132,6 +140,8 @@ type ComplexityRoot struct {
 		Status             func(childComplexity int) int
 		Trial              func(childComplexity int) int
 		UpdatedAt          func(childComplexity int) int
+		Verdict            func(childComplexity int) int
+		VerifiedAt         func(childComplexity int) int
 		VoteCount          func(childComplexity int) int
 		Votes              func(childComplexity int, after *entgql.Cursor[gid.ID], first *int, before *entgql.Cursor[gid.ID], last *int, orderBy *ent.VoteOrder, where *ent.VoteWhereInput) int
 	}
@@ -145,6 +155,36 @@ type ComplexityRoot struct {
 	FeedbackEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	FeedbackKindCount struct {
+		Count func(childComplexity int) int
+		Kind  func(childComplexity int) int
+	}
+
+	FloatChange struct {
+		After  func(childComplexity int) int
+		Before func(childComplexity int) int
+		Change func(childComplexity int) int
+	}
+
+	Impact struct {
+		Estimates                  func(childComplexity int) int
+		Headcount                  func(childComplexity int) int
+		HoursPerYear               func(childComplexity int) int
+		HoursPerYearHigh           func(childComplexity int) int
+		HoursPerYearLow            func(childComplexity int) int
+		LowerQuartileMinutesPerDay func(childComplexity int) int
+		MedianMinutesPerDay        func(childComplexity int) int
+		TimeOnTask                 func(childComplexity int) int
+		UpperQuartileMinutesPerDay func(childComplexity int) int
+		WorkingDays                func(childComplexity int) int
+	}
+
+	IntChange struct {
+		After  func(childComplexity int) int
+		Before func(childComplexity int) int
+		Change func(childComplexity int) int
 	}
 
 	Invite struct {
@@ -172,19 +212,22 @@ type ComplexityRoot struct {
 	}
 
 	Iteration struct {
-		Addresses   func(childComplexity int, after *entgql.Cursor[gid.ID], first *int, before *entgql.Cursor[gid.ID], last *int, orderBy *ent.FeedbackOrder, where *ent.FeedbackWhereInput) int
-		Changelog   func(childComplexity int) int
-		CreatedAt   func(childComplexity int) int
-		Feedback    func(childComplexity int, after *entgql.Cursor[gid.ID], first *int, before *entgql.Cursor[gid.ID], last *int, orderBy *ent.FeedbackOrder, where *ent.FeedbackWhereInput) int
-		ID          func(childComplexity int) int
-		Number      func(childComplexity int) int
-		Prototype   func(childComplexity int) int
-		PublishedAt func(childComplexity int) int
-		Status      func(childComplexity int) int
-		Title       func(childComplexity int) int
-		Trials      func(childComplexity int, after *entgql.Cursor[gid.ID], first *int, before *entgql.Cursor[gid.ID], last *int, orderBy *ent.TrialOrder, where *ent.TrialWhereInput) int
-		URL         func(childComplexity int) int
-		UpdatedAt   func(childComplexity int) int
+		Addresses    func(childComplexity int, after *entgql.Cursor[gid.ID], first *int, before *entgql.Cursor[gid.ID], last *int, orderBy *ent.FeedbackOrder, where *ent.FeedbackWhereInput) int
+		Changelog    func(childComplexity int) int
+		CreatedAt    func(childComplexity int) int
+		Delta        func(childComplexity int) int
+		Feedback     func(childComplexity int, after *entgql.Cursor[gid.ID], first *int, before *entgql.Cursor[gid.ID], last *int, orderBy *ent.FeedbackOrder, where *ent.FeedbackWhereInput) int
+		ID           func(childComplexity int) int
+		Number       func(childComplexity int) int
+		Prototype    func(childComplexity int) int
+		PublishedAt  func(childComplexity int) int
+		Scorecard    func(childComplexity int) int
+		Status       func(childComplexity int) int
+		Title        func(childComplexity int) int
+		Trials       func(childComplexity int, after *entgql.Cursor[gid.ID], first *int, before *entgql.Cursor[gid.ID], last *int, orderBy *ent.TrialOrder, where *ent.TrialWhereInput) int
+		URL          func(childComplexity int) int
+		UpdatedAt    func(childComplexity int) int
+		YouSaidWeDid func(childComplexity int) int
 	}
 
 	IterationConnection struct {
@@ -238,6 +281,7 @@ type ComplexityRoot struct {
 		UpdateIteration    func(childComplexity int, id gid.ID, input ent.UpdateIterationInput) int
 		UpdatePrototype    func(childComplexity int, id gid.ID, input ent.UpdatePrototypeInput) int
 		UpdateWorkspace    func(childComplexity int, id gid.ID, input ent.UpdateWorkspaceInput) int
+		VerifyFix          func(childComplexity int, feedback gid.ID, verdict feedback.Verdict, note *string) int
 		Vote               func(childComplexity int, feedbackID gid.ID) int
 	}
 
@@ -273,6 +317,7 @@ type ComplexityRoot struct {
 		CreatedAt    func(childComplexity int) int
 		Feedback     func(childComplexity int, after *entgql.Cursor[gid.ID], first *int, before *entgql.Cursor[gid.ID], last *int, orderBy *ent.FeedbackOrder, where *ent.FeedbackWhereInput) int
 		ID           func(childComplexity int) int
+		Impact       func(childComplexity int, workingDays *int) int
 		Invites      func(childComplexity int, after *entgql.Cursor[gid.ID], first *int, before *entgql.Cursor[gid.ID], last *int, orderBy *ent.InviteOrder) int
 		Iterations   func(childComplexity int, after *entgql.Cursor[gid.ID], first *int, before *entgql.Cursor[gid.ID], last *int, orderBy *ent.IterationOrder, where *ent.IterationWhereInput) int
 		MissionLink  func(childComplexity int) int
@@ -280,6 +325,7 @@ type ComplexityRoot struct {
 		Owner        func(childComplexity int) int
 		Participants func(childComplexity int, after *entgql.Cursor[gid.ID], first *int, before *entgql.Cursor[gid.ID], last *int, orderBy *ent.ParticipantOrder, where *ent.ParticipantWhereInput) int
 		Problem      func(childComplexity int) int
+		Scorecards   func(childComplexity int, first *int, after *entgql.Cursor[gid.ID]) int
 		Slug         func(childComplexity int) int
 		Status       func(childComplexity int) int
 		Tags         func(childComplexity int) int
@@ -301,11 +347,17 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Node      func(childComplexity int, id gid.ID) int
-		Nodes     func(childComplexity int, ids []gid.ID) int
-		Prototype func(childComplexity int, workspace string, slug string) int
-		Viewer    func(childComplexity int) int
-		Workspace func(childComplexity int, slug string) int
+		Node                 func(childComplexity int, id gid.ID) int
+		Nodes                func(childComplexity int, ids []gid.ID) int
+		PendingVerifications func(childComplexity int, first *int, after *entgql.Cursor[gid.ID]) int
+		Prototype            func(childComplexity int, workspace string, slug string) int
+		Viewer               func(childComplexity int) int
+		Workspace            func(childComplexity int, slug string) int
+	}
+
+	RatingCount struct {
+		Count  func(childComplexity int) int
+		Rating func(childComplexity int) int
 	}
 
 	RedeemInvitePayload struct {
@@ -314,9 +366,56 @@ type ComplexityRoot struct {
 		Token       func(childComplexity int) int
 	}
 
+	Scorecard struct {
+		Addressed         func(childComplexity int) int
+		AddressedFeedback func(childComplexity int) int
+		AverageRating     func(childComplexity int) int
+		BugsFixed         func(childComplexity int) int
+		CompletionRate    func(childComplexity int) int
+		FeedbackByKind    func(childComplexity int) int
+		FeedbackCount     func(childComplexity int) int
+		Iteration         func(childComplexity int) int
+		MedianTimeOnTask  func(childComplexity int) int
+		OpenFeedback      func(childComplexity int) int
+		P90TimeOnTask     func(childComplexity int) int
+		Participants      func(childComplexity int) int
+		Ratings           func(childComplexity int) int
+		TrialsAbandoned   func(childComplexity int) int
+		TrialsBlocked     func(childComplexity int) int
+		TrialsCompleted   func(childComplexity int) int
+		TrialsStarted     func(childComplexity int) int
+		VerifiedFeedback  func(childComplexity int) int
+	}
+
+	ScorecardConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ScorecardDelta struct {
+		Addressed        func(childComplexity int) int
+		AverageRating    func(childComplexity int) int
+		BugsFixed        func(childComplexity int) int
+		CompletionRate   func(childComplexity int) int
+		FeedbackCount    func(childComplexity int) int
+		MedianTimeOnTask func(childComplexity int) int
+		OpenFeedback     func(childComplexity int) int
+		P90TimeOnTask    func(childComplexity int) int
+		Participants     func(childComplexity int) int
+		Previous         func(childComplexity int) int
+		TrialsStarted    func(childComplexity int) int
+	}
+
+	ScorecardEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Subscription struct {
-		PrototypeEvents func(childComplexity int, prototype gid.ID, after *entgql.Cursor[gid.ID], kinds []event.Kind) int
-		WorkspaceEvents func(childComplexity int, workspace gid.ID, after *entgql.Cursor[gid.ID], kinds []event.Kind) int
+		PrototypeEvents      func(childComplexity int, prototype gid.ID, after *entgql.Cursor[gid.ID], kinds []event.Kind) int
+		VerificationRequests func(childComplexity int, prototype gid.ID, after *entgql.Cursor[gid.ID]) int
+		WorkspaceEvents      func(childComplexity int, workspace gid.ID, after *entgql.Cursor[gid.ID], kinds []event.Kind) int
 	}
 
 	Trial struct {
@@ -386,6 +485,12 @@ type ComplexityRoot struct {
 		UpdatedAt   func(childComplexity int) int
 		ViewerRole  func(childComplexity int) int
 	}
+
+	YouSaidWeDid struct {
+		FeedbackCount func(childComplexity int) int
+		Groups        func(childComplexity int) int
+		ShapedBy      func(childComplexity int) int
+	}
 }
 
 // endregion ***************************** api!.gotpl *****************************
@@ -396,6 +501,11 @@ type EventResolver interface {
 	Cursor(ctx context.Context, obj *ent.Event) (*entgql.Cursor[gid.ID], error)
 	Actor(ctx context.Context, obj *ent.Event) (Actor, error)
 	Subject(ctx context.Context, obj *ent.Event) (ent.Noder, error)
+}
+type IterationResolver interface {
+	Scorecard(ctx context.Context, obj *ent.Iteration) (*Scorecard, error)
+	Delta(ctx context.Context, obj *ent.Iteration) (*ScorecardDelta, error)
+	YouSaidWeDid(ctx context.Context, obj *ent.Iteration) (*YouSaidWeDid, error)
 }
 type MutationResolver interface {
 	RevokeToken(ctx context.Context, id gid.ID) (*ent.AuthToken, error)
@@ -422,6 +532,7 @@ type MutationResolver interface {
 	EndTrial(ctx context.Context, id gid.ID, outcome trial.Outcome) (*ent.Trial, error)
 	SignUp(ctx context.Context, input SignUpInput) (*AuthPayload, error)
 	LogIn(ctx context.Context, input LogInInput) (*AuthPayload, error)
+	VerifyFix(ctx context.Context, feedback gid.ID, verdict feedback.Verdict, note *string) (*ent.Feedback, error)
 	Vote(ctx context.Context, feedbackID gid.ID) (*ent.Feedback, error)
 	Unvote(ctx context.Context, feedbackID gid.ID) (*ent.Feedback, error)
 	CreateWorkspace(ctx context.Context, input ent.CreateWorkspaceInput) (*ent.Workspace, error)
@@ -434,16 +545,25 @@ type ParticipantResolver interface {
 	DisplayName(ctx context.Context, obj *ent.Participant) (string, error)
 	Email(ctx context.Context, obj *ent.Participant) (*string, error)
 }
+type PrototypeResolver interface {
+	Scorecards(ctx context.Context, obj *ent.Prototype, first *int, after *entgql.Cursor[gid.ID]) (*ScorecardConnection, error)
+	Impact(ctx context.Context, obj *ent.Prototype, workingDays *int) (*Impact, error)
+}
 type QueryResolver interface {
 	Node(ctx context.Context, id gid.ID) (ent.Noder, error)
 	Nodes(ctx context.Context, ids []gid.ID) ([]ent.Noder, error)
 	Prototype(ctx context.Context, workspace string, slug string) (*ent.Prototype, error)
 	Viewer(ctx context.Context) (*ent.User, error)
+	PendingVerifications(ctx context.Context, first *int, after *entgql.Cursor[gid.ID]) (*ent.FeedbackConnection, error)
 	Workspace(ctx context.Context, slug string) (*ent.Workspace, error)
+}
+type ScorecardResolver interface {
+	Iteration(ctx context.Context, obj *Scorecard) (*ent.Iteration, error)
 }
 type SubscriptionResolver interface {
 	PrototypeEvents(ctx context.Context, prototype gid.ID, after *entgql.Cursor[gid.ID], kinds []event.Kind) (<-chan *ent.Event, error)
 	WorkspaceEvents(ctx context.Context, workspace gid.ID, after *entgql.Cursor[gid.ID], kinds []event.Kind) (<-chan *ent.Event, error)
+	VerificationRequests(ctx context.Context, prototype gid.ID, after *entgql.Cursor[gid.ID]) (<-chan *ent.Event, error)
 }
 type UserResolver interface {
 	Tokens(ctx context.Context, obj *ent.User) ([]*ent.AuthToken, error)
@@ -471,6 +591,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "AddressedFeedbackGroup.feedback":
+		if e.ComplexityRoot.AddressedFeedbackGroup.Feedback == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AddressedFeedbackGroup.Feedback(childComplexity), true
+	case "AddressedFeedbackGroup.kind":
+		if e.ComplexityRoot.AddressedFeedbackGroup.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AddressedFeedbackGroup.Kind(childComplexity), true
 
 	case "AuthPayload.token":
 		if e.ComplexityRoot.AuthPayload.Token == nil {
@@ -804,6 +937,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Feedback.UpdatedAt(childComplexity), true
+	case "Feedback.verdict":
+		if e.ComplexityRoot.Feedback.Verdict == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Feedback.Verdict(childComplexity), true
+	case "Feedback.verifiedAt":
+		if e.ComplexityRoot.Feedback.VerifiedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Feedback.VerifiedAt(childComplexity), true
 	case "Feedback.voteCount":
 		if e.ComplexityRoot.Feedback.VoteCount == nil {
 			break
@@ -853,6 +998,118 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FeedbackEdge.Node(childComplexity), true
+
+	case "FeedbackKindCount.count":
+		if e.ComplexityRoot.FeedbackKindCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackKindCount.Count(childComplexity), true
+	case "FeedbackKindCount.kind":
+		if e.ComplexityRoot.FeedbackKindCount.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackKindCount.Kind(childComplexity), true
+
+	case "FloatChange.after":
+		if e.ComplexityRoot.FloatChange.After == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FloatChange.After(childComplexity), true
+	case "FloatChange.before":
+		if e.ComplexityRoot.FloatChange.Before == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FloatChange.Before(childComplexity), true
+	case "FloatChange.change":
+		if e.ComplexityRoot.FloatChange.Change == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FloatChange.Change(childComplexity), true
+
+	case "Impact.estimates":
+		if e.ComplexityRoot.Impact.Estimates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.Estimates(childComplexity), true
+	case "Impact.headcount":
+		if e.ComplexityRoot.Impact.Headcount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.Headcount(childComplexity), true
+	case "Impact.hoursPerYear":
+		if e.ComplexityRoot.Impact.HoursPerYear == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.HoursPerYear(childComplexity), true
+	case "Impact.hoursPerYearHigh":
+		if e.ComplexityRoot.Impact.HoursPerYearHigh == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.HoursPerYearHigh(childComplexity), true
+	case "Impact.hoursPerYearLow":
+		if e.ComplexityRoot.Impact.HoursPerYearLow == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.HoursPerYearLow(childComplexity), true
+	case "Impact.lowerQuartileMinutesPerDay":
+		if e.ComplexityRoot.Impact.LowerQuartileMinutesPerDay == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.LowerQuartileMinutesPerDay(childComplexity), true
+	case "Impact.medianMinutesPerDay":
+		if e.ComplexityRoot.Impact.MedianMinutesPerDay == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.MedianMinutesPerDay(childComplexity), true
+	case "Impact.timeOnTask":
+		if e.ComplexityRoot.Impact.TimeOnTask == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.TimeOnTask(childComplexity), true
+	case "Impact.upperQuartileMinutesPerDay":
+		if e.ComplexityRoot.Impact.UpperQuartileMinutesPerDay == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.UpperQuartileMinutesPerDay(childComplexity), true
+	case "Impact.workingDays":
+		if e.ComplexityRoot.Impact.WorkingDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.WorkingDays(childComplexity), true
+
+	case "IntChange.after":
+		if e.ComplexityRoot.IntChange.After == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IntChange.After(childComplexity), true
+	case "IntChange.before":
+		if e.ComplexityRoot.IntChange.Before == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IntChange.Before(childComplexity), true
+	case "IntChange.change":
+		if e.ComplexityRoot.IntChange.Change == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IntChange.Change(childComplexity), true
 
 	case "Invite.createdAt":
 		if e.ComplexityRoot.Invite.CreatedAt == nil {
@@ -970,6 +1227,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Iteration.CreatedAt(childComplexity), true
+	case "Iteration.delta":
+		if e.ComplexityRoot.Iteration.Delta == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Iteration.Delta(childComplexity), true
 	case "Iteration.feedback":
 		if e.ComplexityRoot.Iteration.Feedback == nil {
 			break
@@ -1005,6 +1268,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Iteration.PublishedAt(childComplexity), true
+	case "Iteration.scorecard":
+		if e.ComplexityRoot.Iteration.Scorecard == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Iteration.Scorecard(childComplexity), true
 	case "Iteration.status":
 		if e.ComplexityRoot.Iteration.Status == nil {
 			break
@@ -1040,6 +1309,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Iteration.UpdatedAt(childComplexity), true
+	case "Iteration.youSaidWeDid":
+		if e.ComplexityRoot.Iteration.YouSaidWeDid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Iteration.YouSaidWeDid(childComplexity), true
 
 	case "IterationConnection.edges":
 		if e.ComplexityRoot.IterationConnection.Edges == nil {
@@ -1435,6 +1710,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateWorkspace(childComplexity, args["id"].(gid.ID), args["input"].(ent.UpdateWorkspaceInput)), true
+	case "Mutation.verifyFix":
+		if e.ComplexityRoot.Mutation.VerifyFix == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_verifyFix_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.VerifyFix(childComplexity, args["feedback"].(gid.ID), args["verdict"].(feedback.Verdict), args["note"].(*string)), true
 	case "Mutation.vote":
 		if e.ComplexityRoot.Mutation.Vote == nil {
 			break
@@ -1570,6 +1856,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Prototype.ID(childComplexity), true
+	case "Prototype.impact":
+		if e.ComplexityRoot.Prototype.Impact == nil {
+			break
+		}
+
+		args, err := ec.field_Prototype_impact_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Prototype.Impact(childComplexity, args["workingDays"].(*int)), true
 	case "Prototype.invites":
 		if e.ComplexityRoot.Prototype.Invites == nil {
 			break
@@ -1627,6 +1924,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Prototype.Problem(childComplexity), true
+	case "Prototype.scorecards":
+		if e.ComplexityRoot.Prototype.Scorecards == nil {
+			break
+		}
+
+		args, err := ec.field_Prototype_scorecards_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Prototype.Scorecards(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[gid.ID])), true
 	case "Prototype.slug":
 		if e.ComplexityRoot.Prototype.Slug == nil {
 			break
@@ -1729,6 +2037,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]gid.ID)), true
+	case "Query.pendingVerifications":
+		if e.ComplexityRoot.Query.PendingVerifications == nil {
+			break
+		}
+
+		args, err := ec.field_Query_pendingVerifications_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PendingVerifications(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[gid.ID])), true
 	case "Query.prototype":
 		if e.ComplexityRoot.Query.Prototype == nil {
 			break
@@ -1758,6 +2077,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Workspace(childComplexity, args["slug"].(string)), true
 
+	case "RatingCount.count":
+		if e.ComplexityRoot.RatingCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RatingCount.Count(childComplexity), true
+	case "RatingCount.rating":
+		if e.ComplexityRoot.RatingCount.Rating == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RatingCount.Rating(childComplexity), true
+
 	case "RedeemInvitePayload.participant":
 		if e.ComplexityRoot.RedeemInvitePayload.Participant == nil {
 			break
@@ -1777,6 +2109,214 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RedeemInvitePayload.Token(childComplexity), true
 
+	case "Scorecard.addressed":
+		if e.ComplexityRoot.Scorecard.Addressed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scorecard.Addressed(childComplexity), true
+	case "Scorecard.addressedFeedback":
+		if e.ComplexityRoot.Scorecard.AddressedFeedback == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scorecard.AddressedFeedback(childComplexity), true
+	case "Scorecard.averageRating":
+		if e.ComplexityRoot.Scorecard.AverageRating == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scorecard.AverageRating(childComplexity), true
+	case "Scorecard.bugsFixed":
+		if e.ComplexityRoot.Scorecard.BugsFixed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scorecard.BugsFixed(childComplexity), true
+	case "Scorecard.completionRate":
+		if e.ComplexityRoot.Scorecard.CompletionRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scorecard.CompletionRate(childComplexity), true
+	case "Scorecard.feedbackByKind":
+		if e.ComplexityRoot.Scorecard.FeedbackByKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scorecard.FeedbackByKind(childComplexity), true
+	case "Scorecard.feedbackCount":
+		if e.ComplexityRoot.Scorecard.FeedbackCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scorecard.FeedbackCount(childComplexity), true
+	case "Scorecard.iteration":
+		if e.ComplexityRoot.Scorecard.Iteration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scorecard.Iteration(childComplexity), true
+	case "Scorecard.medianTimeOnTask":
+		if e.ComplexityRoot.Scorecard.MedianTimeOnTask == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scorecard.MedianTimeOnTask(childComplexity), true
+	case "Scorecard.openFeedback":
+		if e.ComplexityRoot.Scorecard.OpenFeedback == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scorecard.OpenFeedback(childComplexity), true
+	case "Scorecard.p90TimeOnTask":
+		if e.ComplexityRoot.Scorecard.P90TimeOnTask == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scorecard.P90TimeOnTask(childComplexity), true
+	case "Scorecard.participants":
+		if e.ComplexityRoot.Scorecard.Participants == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scorecard.Participants(childComplexity), true
+	case "Scorecard.ratings":
+		if e.ComplexityRoot.Scorecard.Ratings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scorecard.Ratings(childComplexity), true
+	case "Scorecard.trialsAbandoned":
+		if e.ComplexityRoot.Scorecard.TrialsAbandoned == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scorecard.TrialsAbandoned(childComplexity), true
+	case "Scorecard.trialsBlocked":
+		if e.ComplexityRoot.Scorecard.TrialsBlocked == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scorecard.TrialsBlocked(childComplexity), true
+	case "Scorecard.trialsCompleted":
+		if e.ComplexityRoot.Scorecard.TrialsCompleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scorecard.TrialsCompleted(childComplexity), true
+	case "Scorecard.trialsStarted":
+		if e.ComplexityRoot.Scorecard.TrialsStarted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scorecard.TrialsStarted(childComplexity), true
+	case "Scorecard.verifiedFeedback":
+		if e.ComplexityRoot.Scorecard.VerifiedFeedback == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scorecard.VerifiedFeedback(childComplexity), true
+
+	case "ScorecardConnection.edges":
+		if e.ComplexityRoot.ScorecardConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScorecardConnection.Edges(childComplexity), true
+	case "ScorecardConnection.pageInfo":
+		if e.ComplexityRoot.ScorecardConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScorecardConnection.PageInfo(childComplexity), true
+	case "ScorecardConnection.totalCount":
+		if e.ComplexityRoot.ScorecardConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScorecardConnection.TotalCount(childComplexity), true
+
+	case "ScorecardDelta.addressed":
+		if e.ComplexityRoot.ScorecardDelta.Addressed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScorecardDelta.Addressed(childComplexity), true
+	case "ScorecardDelta.averageRating":
+		if e.ComplexityRoot.ScorecardDelta.AverageRating == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScorecardDelta.AverageRating(childComplexity), true
+	case "ScorecardDelta.bugsFixed":
+		if e.ComplexityRoot.ScorecardDelta.BugsFixed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScorecardDelta.BugsFixed(childComplexity), true
+	case "ScorecardDelta.completionRate":
+		if e.ComplexityRoot.ScorecardDelta.CompletionRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScorecardDelta.CompletionRate(childComplexity), true
+	case "ScorecardDelta.feedbackCount":
+		if e.ComplexityRoot.ScorecardDelta.FeedbackCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScorecardDelta.FeedbackCount(childComplexity), true
+	case "ScorecardDelta.medianTimeOnTask":
+		if e.ComplexityRoot.ScorecardDelta.MedianTimeOnTask == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScorecardDelta.MedianTimeOnTask(childComplexity), true
+	case "ScorecardDelta.openFeedback":
+		if e.ComplexityRoot.ScorecardDelta.OpenFeedback == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScorecardDelta.OpenFeedback(childComplexity), true
+	case "ScorecardDelta.p90TimeOnTask":
+		if e.ComplexityRoot.ScorecardDelta.P90TimeOnTask == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScorecardDelta.P90TimeOnTask(childComplexity), true
+	case "ScorecardDelta.participants":
+		if e.ComplexityRoot.ScorecardDelta.Participants == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScorecardDelta.Participants(childComplexity), true
+	case "ScorecardDelta.previous":
+		if e.ComplexityRoot.ScorecardDelta.Previous == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScorecardDelta.Previous(childComplexity), true
+	case "ScorecardDelta.trialsStarted":
+		if e.ComplexityRoot.ScorecardDelta.TrialsStarted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScorecardDelta.TrialsStarted(childComplexity), true
+
+	case "ScorecardEdge.cursor":
+		if e.ComplexityRoot.ScorecardEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScorecardEdge.Cursor(childComplexity), true
+	case "ScorecardEdge.node":
+		if e.ComplexityRoot.ScorecardEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScorecardEdge.Node(childComplexity), true
+
 	case "Subscription.prototypeEvents":
 		if e.ComplexityRoot.Subscription.PrototypeEvents == nil {
 			break
@@ -1788,6 +2328,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.PrototypeEvents(childComplexity, args["prototype"].(gid.ID), args["after"].(*entgql.Cursor[gid.ID]), args["kinds"].([]event.Kind)), true
+	case "Subscription.verificationRequests":
+		if e.ComplexityRoot.Subscription.VerificationRequests == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_verificationRequests_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.VerificationRequests(childComplexity, args["prototype"].(gid.ID), args["after"].(*entgql.Cursor[gid.ID])), true
 	case "Subscription.workspaceEvents":
 		if e.ComplexityRoot.Subscription.WorkspaceEvents == nil {
 			break
@@ -2076,6 +2627,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Workspace.ViewerRole(childComplexity), true
+
+	case "YouSaidWeDid.feedbackCount":
+		if e.ComplexityRoot.YouSaidWeDid.FeedbackCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.YouSaidWeDid.FeedbackCount(childComplexity), true
+	case "YouSaidWeDid.groups":
+		if e.ComplexityRoot.YouSaidWeDid.Groups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.YouSaidWeDid.Groups(childComplexity), true
+	case "YouSaidWeDid.shapedBy":
+		if e.ComplexityRoot.YouSaidWeDid.ShapedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.YouSaidWeDid.ShapedBy(childComplexity), true
 
 	}
 	return 0, false
@@ -2568,6 +3138,8 @@ enum EventKind @goModel(model: "github.com/protoloop/protoloop/ent/event.Kind") 
   COMMENT_ADDED
   VOTE_ADDED
   VOTE_REMOVED
+  VERIFICATION_REQUESTED
+  FEEDBACK_VERIFIED
 }
 """
 Ordering options for Event connections
@@ -2655,6 +3227,14 @@ type Feedback implements Node {
   """
   minutesSavedPerDay: Int
   status: FeedbackStatus!
+  """
+  What the author said of the fix when last asked to check it (verifyFix).
+  """
+  verdict: FeedbackVerdict
+  """
+  When the author last gave a verdict on a fix.
+  """
+  verifiedAt: Time
   """
   How many participants said "me too"; kept with each vote, so ordering by it is an index scan.
   """
@@ -2806,6 +3386,14 @@ enum FeedbackStatus @goModel(model: "github.com/protoloop/protoloop/ent/feedback
   RETRACTED
 }
 """
+FeedbackVerdict is enum for the field verdict
+"""
+enum FeedbackVerdict @goModel(model: "github.com/protoloop/protoloop/ent/feedback.Verdict") {
+  FIXED
+  PARTLY
+  NOT_FIXED
+}
+"""
 FeedbackWhereInput is used for filtering Feedback objects.
 Input was generated by ent.
 """
@@ -2941,6 +3529,28 @@ input FeedbackWhereInput {
   statusNEQ: FeedbackStatus
   statusIn: [FeedbackStatus!]
   statusNotIn: [FeedbackStatus!]
+  """
+  verdict field predicates
+  """
+  verdict: FeedbackVerdict
+  verdictNEQ: FeedbackVerdict
+  verdictIn: [FeedbackVerdict!]
+  verdictNotIn: [FeedbackVerdict!]
+  verdictIsNil: Boolean
+  verdictNotNil: Boolean
+  """
+  verified_at field predicates
+  """
+  verifiedAt: Time
+  verifiedAtNEQ: Time
+  verifiedAtIn: [Time!]
+  verifiedAtNotIn: [Time!]
+  verifiedAtGT: Time
+  verifiedAtGTE: Time
+  verifiedAtLT: Time
+  verifiedAtLTE: Time
+  verifiedAtIsNil: Boolean
+  verifiedAtNotNil: Boolean
   """
   vote_count field predicates
   """
@@ -4612,6 +5222,181 @@ at all.
 """
 type Mutation
 `, BuiltIn: false},
+	{Name: "../schema/scorecard.graphqls", Input: `# Insights: how each iteration did, whether it did better than the one
+# before, and what a prototype would save its users. Every figure is
+# computed by the database (graph/scorecard.go, graph/impact.go); a figure
+# that is undefined for the data there is (a median of no trials, say) is
+# null, never 0. They are the team's: members of the workspace read them,
+# testers get FORBIDDEN.
+
+extend type Iteration {
+  "How this iteration did with the people who tried it. Members only."
+  scorecard: Scorecard!
+  """
+  This iteration's scorecard against the previous published one (the one
+  numbered just before it; for a draft, the latest): "completion 62% →
+  81%, rating 3.1 → 4.0, 5 bugs fixed". Null when there is none. Members
+  only.
+  """
+  delta: ScorecardDelta
+  """
+  "You said, we did": the feedback this iteration addressed, grouped by
+  kind, and the people who left it. Anyone who can see the iteration reads
+  it; testers see other testers' names masked, as everywhere.
+  """
+  youSaidWeDid: YouSaidWeDid!
+}
+
+extend type Prototype {
+  """
+  The scorecards of the prototype's published and retired iterations,
+  oldest first: its trend. One database query however many iterations it
+  has. Members only.
+  """
+  scorecards(first: Int, after: Cursor): ScorecardConnection!
+  """
+  What the prototype would save its users, from the testers' estimates of
+  minutes saved a day (each tester's latest estimate counts once) and the
+  time their trials took. Working days a year: 1 to 366, by default 220.
+  Members only.
+  """
+  impact(workingDays: Int = 220): Impact!
+}
+
+"How an iteration did. Retracted feedback counts nowhere."
+type Scorecard @goModel(model: "github.com/protoloop/protoloop/graph.Scorecard") {
+  iteration: Iteration!
+  "Trials started on the iteration, ended or not."
+  trialsStarted: Int!
+  trialsCompleted: Int!
+  trialsAbandoned: Int!
+  trialsBlocked: Int!
+  "Completed trials ÷ ended trials (completed, abandoned or blocked); null when none has ended."
+  completionRate: Float
+  "Median time on task of the completed trials, in seconds; null when none completed."
+  medianTimeOnTask: Float
+  "90th percentile time on task of the completed trials, in seconds (interpolated, as PostgreSQL's percentile_cont)."
+  p90TimeOnTask: Float
+  "Average rating (1 to 5) of the feedback that gives one; null when none does."
+  averageRating: Float
+  "How many gave each rating, 1 to 5, all five always listed."
+  ratings: [RatingCount!]!
+  "Feedback left on the iteration."
+  feedbackCount: Int!
+  "Feedback left on the iteration by kind, every kind always listed."
+  feedbackByKind: [FeedbackKindCount!]!
+  "Feedback left on the iteration still waiting: OPEN, ACKNOWLEDGED or PLANNED."
+  openFeedback: Int!
+  "Feedback left on the iteration that a later one addressed: ADDRESSED or VERIFIED."
+  addressedFeedback: Int!
+  "Of that, what its author confirmed fixed: VERIFIED."
+  verifiedFeedback: Int!
+  "People who started a trial of the iteration or left feedback on it."
+  participants: Int!
+  "Feedback this iteration addressed (ADDRESSED or VERIFIED), left on earlier ones."
+  addressed: Int!
+  "Of that, the bugs: bugs fixed by this iteration."
+  bugsFixed: Int!
+}
+
+type RatingCount {
+  rating: Int!
+  count: Int!
+}
+
+type FeedbackKindCount {
+  kind: FeedbackKind!
+  count: Int!
+}
+
+"An iteration's figures against the previous published iteration's."
+type ScorecardDelta @goModel(model: "github.com/protoloop/protoloop/graph.ScorecardDelta") {
+  "The previous iteration's scorecard, with every figure."
+  previous: Scorecard!
+  completionRate: FloatChange!
+  medianTimeOnTask: FloatChange!
+  p90TimeOnTask: FloatChange!
+  averageRating: FloatChange!
+  trialsStarted: IntChange!
+  feedbackCount: IntChange!
+  openFeedback: IntChange!
+  participants: IntChange!
+  "Feedback this iteration addressed."
+  addressed: Int!
+  "Bugs this iteration fixed."
+  bugsFixed: Int!
+}
+
+"A figure before and after; change is after − before, null when either is."
+type FloatChange {
+  before: Float
+  after: Float
+  change: Float
+}
+
+type IntChange {
+  before: Int!
+  after: Int!
+  change: Int!
+}
+
+type ScorecardConnection @goModel(model: "github.com/protoloop/protoloop/graph.ScorecardConnection") {
+  edges: [ScorecardEdge!]!
+  pageInfo: PageInfo!
+  "How many published and retired iterations the prototype has."
+  totalCount: Int!
+}
+
+type ScorecardEdge @goModel(model: "github.com/protoloop/protoloop/graph.ScorecardEdge") {
+  node: Scorecard!
+  cursor: Cursor!
+}
+
+"""
+What a prototype would save, from its testers' own estimates. With no
+estimates the figures are null: protoloop does not make one up.
+"""
+type Impact {
+  "How many people's estimates this rests on (each tester's latest counts once)."
+  estimates: Int!
+  "Median of the estimates: minutes saved per person per day."
+  medianMinutesPerDay: Float
+  "The lower and upper quartile of the estimates: the honest range."
+  lowerQuartileMinutesPerDay: Float
+  upperQuartileMinutesPerDay: Float
+  "The workspace's headcount the projection is for."
+  headcount: Int!
+  workingDays: Int!
+  "Median minutes × headcount × working days ÷ 60; null without estimates or headcount."
+  hoursPerYear: Float
+  "The same from the lower and upper quartile."
+  hoursPerYearLow: Float
+  hoursPerYearHigh: Float
+  """
+  Median time on task (seconds) of completed trials, on the first
+  published iteration (before) and the latest (after).
+  """
+  timeOnTask: FloatChange!
+}
+
+"Feedback an iteration addressed, and the people who shaped it."
+type YouSaidWeDid {
+  "How much feedback the iteration addressed."
+  feedbackCount: Int!
+  "The feedback, by kind (kinds with none are left out), most voted first."
+  groups: [AddressedFeedbackGroup!]!
+  """
+  The people whose feedback it addressed, credited: "7 testers shaped v3"
+  is shapedBy's length and the iteration's number.
+  """
+  shapedBy: [Participant!]!
+}
+
+type AddressedFeedbackGroup {
+  kind: FeedbackKind!
+  feedback: [Feedback!]!
+}
+`, BuiltIn: false},
 	{Name: "../schema/subscription.graphqls", Input: `"""
 Live updates. A subscription first replays the stored events after the
 ` + "`" + `after` + "`" + ` cursor (every event, if it is null), then streams new ones as they
@@ -4687,6 +5472,39 @@ extend type Mutation {
   logIn(input: LogInInput!): AuthPayload!
 }
 `, BuiltIn: false},
+	{Name: "../schema/verification.graphqls", Input: `# Verified "you said, we did": when an iteration that addresses feedback
+# is out, the feedback's author is asked to check the fix, and says
+# whether it worked.
+
+extend type Query {
+  """
+  Your feedback that a published iteration addressed and that waits for
+  your verdict (verifyFix), oldest first. Works for guest testers too.
+  """
+  pendingVerifications(first: Int, after: Cursor): FeedbackConnection!
+}
+
+extend type Mutation {
+  """
+  Your verdict on the fix of your feedback, once an iteration that
+  addresses it is published. FIXED and PARTLY make it VERIFIED (PARTLY
+  records that something is left: leave new feedback for it); NOT_FIXED
+  sends it back to OPEN, unlinked from the iteration. The note, if any,
+  becomes your comment on the feedback. Only the feedback's author may
+  give a verdict; the same verdict again changes nothing.
+  """
+  verifyFix(feedback: ID!, verdict: FeedbackVerdict!, note: String): Feedback!
+}
+
+extend type Subscription {
+  """
+  VERIFICATION_REQUESTED events of a prototype for your own feedback: an
+  iteration that addresses it is out. Replays and resumes like
+  prototypeEvents.
+  """
+  verificationRequests(prototype: ID!, after: Cursor): Event!
+}
+`, BuiltIn: false},
 	{Name: "../schema/vote.graphqls", Input: `extend type Mutation {
   "Adds your \"me too\" to feedback. Voting twice counts once."
   vote(feedbackID: ID!): Feedback!
@@ -4730,6 +5548,16 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_AddressedFeedbackGroup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_AddressedFeedbackGroup_kind(ctx, field)
+	case "feedback":
+		return ec.fieldContext_AddressedFeedbackGroup_feedback(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AddressedFeedbackGroup", field.Name)
+}
 
 func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -4881,6 +5709,10 @@ func (ec *executionContext) childFields_Feedback(ctx context.Context, field grap
 		return ec.fieldContext_Feedback_minutesSavedPerDay(ctx, field)
 	case "status":
 		return ec.fieldContext_Feedback_status(ctx, field)
+	case "verdict":
+		return ec.fieldContext_Feedback_verdict(ctx, field)
+	case "verifiedAt":
+		return ec.fieldContext_Feedback_verifiedAt(ctx, field)
 	case "voteCount":
 		return ec.fieldContext_Feedback_voteCount(ctx, field)
 	case "prototype":
@@ -4921,6 +5753,66 @@ func (ec *executionContext) childFields_FeedbackEdge(ctx context.Context, field 
 		return ec.fieldContext_FeedbackEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type FeedbackEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_FeedbackKindCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_FeedbackKindCount_kind(ctx, field)
+	case "count":
+		return ec.fieldContext_FeedbackKindCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FeedbackKindCount", field.Name)
+}
+
+func (ec *executionContext) childFields_FloatChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "before":
+		return ec.fieldContext_FloatChange_before(ctx, field)
+	case "after":
+		return ec.fieldContext_FloatChange_after(ctx, field)
+	case "change":
+		return ec.fieldContext_FloatChange_change(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FloatChange", field.Name)
+}
+
+func (ec *executionContext) childFields_Impact(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "estimates":
+		return ec.fieldContext_Impact_estimates(ctx, field)
+	case "medianMinutesPerDay":
+		return ec.fieldContext_Impact_medianMinutesPerDay(ctx, field)
+	case "lowerQuartileMinutesPerDay":
+		return ec.fieldContext_Impact_lowerQuartileMinutesPerDay(ctx, field)
+	case "upperQuartileMinutesPerDay":
+		return ec.fieldContext_Impact_upperQuartileMinutesPerDay(ctx, field)
+	case "headcount":
+		return ec.fieldContext_Impact_headcount(ctx, field)
+	case "workingDays":
+		return ec.fieldContext_Impact_workingDays(ctx, field)
+	case "hoursPerYear":
+		return ec.fieldContext_Impact_hoursPerYear(ctx, field)
+	case "hoursPerYearLow":
+		return ec.fieldContext_Impact_hoursPerYearLow(ctx, field)
+	case "hoursPerYearHigh":
+		return ec.fieldContext_Impact_hoursPerYearHigh(ctx, field)
+	case "timeOnTask":
+		return ec.fieldContext_Impact_timeOnTask(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Impact", field.Name)
+}
+
+func (ec *executionContext) childFields_IntChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "before":
+		return ec.fieldContext_IntChange_before(ctx, field)
+	case "after":
+		return ec.fieldContext_IntChange_after(ctx, field)
+	case "change":
+		return ec.fieldContext_IntChange_change(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IntChange", field.Name)
 }
 
 func (ec *executionContext) childFields_Invite(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4999,6 +5891,12 @@ func (ec *executionContext) childFields_Iteration(ctx context.Context, field gra
 		return ec.fieldContext_Iteration_trials(ctx, field)
 	case "addresses":
 		return ec.fieldContext_Iteration_addresses(ctx, field)
+	case "scorecard":
+		return ec.fieldContext_Iteration_scorecard(ctx, field)
+	case "delta":
+		return ec.fieldContext_Iteration_delta(ctx, field)
+	case "youSaidWeDid":
+		return ec.fieldContext_Iteration_youSaidWeDid(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Iteration", field.Name)
 }
@@ -5135,6 +6033,10 @@ func (ec *executionContext) childFields_Prototype(ctx context.Context, field gra
 		return ec.fieldContext_Prototype_invites(ctx, field)
 	case "timeline":
 		return ec.fieldContext_Prototype_timeline(ctx, field)
+	case "scorecards":
+		return ec.fieldContext_Prototype_scorecards(ctx, field)
+	case "impact":
+		return ec.fieldContext_Prototype_impact(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Prototype", field.Name)
 }
@@ -5161,6 +6063,16 @@ func (ec *executionContext) childFields_PrototypeEdge(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type PrototypeEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_RatingCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "rating":
+		return ec.fieldContext_RatingCount_rating(ctx, field)
+	case "count":
+		return ec.fieldContext_RatingCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RatingCount", field.Name)
+}
+
 func (ec *executionContext) childFields_RedeemInvitePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "token":
@@ -5171,6 +6083,98 @@ func (ec *executionContext) childFields_RedeemInvitePayload(ctx context.Context,
 		return ec.fieldContext_RedeemInvitePayload_prototype(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RedeemInvitePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Scorecard(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "iteration":
+		return ec.fieldContext_Scorecard_iteration(ctx, field)
+	case "trialsStarted":
+		return ec.fieldContext_Scorecard_trialsStarted(ctx, field)
+	case "trialsCompleted":
+		return ec.fieldContext_Scorecard_trialsCompleted(ctx, field)
+	case "trialsAbandoned":
+		return ec.fieldContext_Scorecard_trialsAbandoned(ctx, field)
+	case "trialsBlocked":
+		return ec.fieldContext_Scorecard_trialsBlocked(ctx, field)
+	case "completionRate":
+		return ec.fieldContext_Scorecard_completionRate(ctx, field)
+	case "medianTimeOnTask":
+		return ec.fieldContext_Scorecard_medianTimeOnTask(ctx, field)
+	case "p90TimeOnTask":
+		return ec.fieldContext_Scorecard_p90TimeOnTask(ctx, field)
+	case "averageRating":
+		return ec.fieldContext_Scorecard_averageRating(ctx, field)
+	case "ratings":
+		return ec.fieldContext_Scorecard_ratings(ctx, field)
+	case "feedbackCount":
+		return ec.fieldContext_Scorecard_feedbackCount(ctx, field)
+	case "feedbackByKind":
+		return ec.fieldContext_Scorecard_feedbackByKind(ctx, field)
+	case "openFeedback":
+		return ec.fieldContext_Scorecard_openFeedback(ctx, field)
+	case "addressedFeedback":
+		return ec.fieldContext_Scorecard_addressedFeedback(ctx, field)
+	case "verifiedFeedback":
+		return ec.fieldContext_Scorecard_verifiedFeedback(ctx, field)
+	case "participants":
+		return ec.fieldContext_Scorecard_participants(ctx, field)
+	case "addressed":
+		return ec.fieldContext_Scorecard_addressed(ctx, field)
+	case "bugsFixed":
+		return ec.fieldContext_Scorecard_bugsFixed(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Scorecard", field.Name)
+}
+
+func (ec *executionContext) childFields_ScorecardConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ScorecardConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ScorecardConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ScorecardConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScorecardConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ScorecardDelta(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "previous":
+		return ec.fieldContext_ScorecardDelta_previous(ctx, field)
+	case "completionRate":
+		return ec.fieldContext_ScorecardDelta_completionRate(ctx, field)
+	case "medianTimeOnTask":
+		return ec.fieldContext_ScorecardDelta_medianTimeOnTask(ctx, field)
+	case "p90TimeOnTask":
+		return ec.fieldContext_ScorecardDelta_p90TimeOnTask(ctx, field)
+	case "averageRating":
+		return ec.fieldContext_ScorecardDelta_averageRating(ctx, field)
+	case "trialsStarted":
+		return ec.fieldContext_ScorecardDelta_trialsStarted(ctx, field)
+	case "feedbackCount":
+		return ec.fieldContext_ScorecardDelta_feedbackCount(ctx, field)
+	case "openFeedback":
+		return ec.fieldContext_ScorecardDelta_openFeedback(ctx, field)
+	case "participants":
+		return ec.fieldContext_ScorecardDelta_participants(ctx, field)
+	case "addressed":
+		return ec.fieldContext_ScorecardDelta_addressed(ctx, field)
+	case "bugsFixed":
+		return ec.fieldContext_ScorecardDelta_bugsFixed(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScorecardDelta", field.Name)
+}
+
+func (ec *executionContext) childFields_ScorecardEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_ScorecardEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_ScorecardEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScorecardEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Trial(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5307,6 +6311,18 @@ func (ec *executionContext) childFields_Workspace(ctx context.Context, field gra
 		return ec.fieldContext_Workspace_viewerRole(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
+}
+
+func (ec *executionContext) childFields_YouSaidWeDid(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "feedbackCount":
+		return ec.fieldContext_YouSaidWeDid_feedbackCount(ctx, field)
+	case "groups":
+		return ec.fieldContext_YouSaidWeDid_groups(ctx, field)
+	case "shapedBy":
+		return ec.fieldContext_YouSaidWeDid_shapedBy(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type YouSaidWeDid", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6181,6 +7197,36 @@ func (ec *executionContext) field_Mutation_updateWorkspace_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_verifyFix_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "feedback",
+		func(ctx context.Context, v any) (gid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["feedback"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "verdict",
+		func(ctx context.Context, v any) (feedback.Verdict, error) {
+			return ec.unmarshalNFeedbackVerdict2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐVerdict(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["verdict"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "note",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["note"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_vote_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6246,6 +7292,20 @@ func (ec *executionContext) field_Prototype_feedback_args(ctx context.Context, r
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Prototype_impact_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "workingDays",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["workingDays"] = arg0
 	return args, nil
 }
 
@@ -6403,6 +7463,28 @@ func (ec *executionContext) field_Prototype_participants_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Prototype_scorecards_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[gid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Prototype_timeline_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6499,6 +7581,28 @@ func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_pendingVerifications_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[gid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_prototype_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6562,6 +7666,28 @@ func (ec *executionContext) field_Subscription_prototypeEvents_args(ctx context.
 		return nil, err
 	}
 	args["kinds"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_verificationRequests_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "prototype",
+		func(ctx context.Context, v any) (gid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["prototype"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[gid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -6722,6 +7848,61 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _AddressedFeedbackGroup_kind(ctx context.Context, field graphql.CollectedField, obj *AddressedFeedbackGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AddressedFeedbackGroup_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v feedback.Kind) graphql.Marshaler {
+			return ec.marshalNFeedbackKind2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AddressedFeedbackGroup_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AddressedFeedbackGroup", field, false, false, "FeedbackKind")
+}
+
+func (ec *executionContext) _AddressedFeedbackGroup_feedback(ctx context.Context, field graphql.CollectedField, obj *AddressedFeedbackGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AddressedFeedbackGroup_feedback(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Feedback, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Feedback) graphql.Marshaler {
+			return ec.marshalNFeedback2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AddressedFeedbackGroup_feedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AddressedFeedbackGroup",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Feedback(ctx, field)
+		},
+	}
+	return fc, nil
+}
 
 func (ec *executionContext) _AuthPayload_token(ctx context.Context, field graphql.CollectedField, obj *AuthPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -7939,6 +9120,52 @@ func (ec *executionContext) fieldContext_Feedback_status(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Feedback", field, false, false, "FeedbackStatus")
 }
 
+func (ec *executionContext) _Feedback_verdict(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Feedback_verdict(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Verdict, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *feedback.Verdict) graphql.Marshaler {
+			return ec.marshalOFeedbackVerdict2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐVerdict(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Feedback_verdict(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Feedback", field, false, false, "FeedbackVerdict")
+}
+
+func (ec *executionContext) _Feedback_verifiedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Feedback_verifiedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VerifiedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Feedback_verifiedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Feedback", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Feedback_voteCount(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8350,6 +9577,429 @@ func (ec *executionContext) _FeedbackEdge_cursor(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_FeedbackEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("FeedbackEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _FeedbackKindCount_kind(ctx context.Context, field graphql.CollectedField, obj *FeedbackKindCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackKindCount_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v feedback.Kind) graphql.Marshaler {
+			return ec.marshalNFeedbackKind2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackKindCount_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackKindCount", field, false, false, "FeedbackKind")
+}
+
+func (ec *executionContext) _FeedbackKindCount_count(ctx context.Context, field graphql.CollectedField, obj *FeedbackKindCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackKindCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackKindCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackKindCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _FloatChange_before(ctx context.Context, field graphql.CollectedField, obj *FloatChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FloatChange_before(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Before, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FloatChange_before(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FloatChange", field, false, false, "Float")
+}
+
+func (ec *executionContext) _FloatChange_after(ctx context.Context, field graphql.CollectedField, obj *FloatChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FloatChange_after(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.After, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FloatChange_after(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FloatChange", field, false, false, "Float")
+}
+
+func (ec *executionContext) _FloatChange_change(ctx context.Context, field graphql.CollectedField, obj *FloatChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FloatChange_change(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Change, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FloatChange_change(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FloatChange", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Impact_estimates(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impact_estimates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Estimates, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Impact_estimates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Impact", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Impact_medianMinutesPerDay(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impact_medianMinutesPerDay(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MedianMinutesPerDay, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Impact_medianMinutesPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Impact_lowerQuartileMinutesPerDay(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impact_lowerQuartileMinutesPerDay(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LowerQuartileMinutesPerDay, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Impact_lowerQuartileMinutesPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Impact_upperQuartileMinutesPerDay(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impact_upperQuartileMinutesPerDay(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpperQuartileMinutesPerDay, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Impact_upperQuartileMinutesPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Impact_headcount(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impact_headcount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Headcount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Impact_headcount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Impact", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Impact_workingDays(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impact_workingDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WorkingDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Impact_workingDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Impact", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Impact_hoursPerYear(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impact_hoursPerYear(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HoursPerYear, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Impact_hoursPerYear(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Impact_hoursPerYearLow(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impact_hoursPerYearLow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HoursPerYearLow, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Impact_hoursPerYearLow(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Impact_hoursPerYearHigh(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impact_hoursPerYearHigh(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HoursPerYearHigh, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Impact_hoursPerYearHigh(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Impact_timeOnTask(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impact_timeOnTask(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeOnTask, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *FloatChange) graphql.Marshaler {
+			return ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Impact_timeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Impact",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FloatChange(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _IntChange_before(ctx context.Context, field graphql.CollectedField, obj *IntChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IntChange_before(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Before, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IntChange_before(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IntChange", field, false, false, "Int")
+}
+
+func (ec *executionContext) _IntChange_after(ctx context.Context, field graphql.CollectedField, obj *IntChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IntChange_after(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.After, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IntChange_after(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IntChange", field, false, false, "Int")
+}
+
+func (ec *executionContext) _IntChange_change(ctx context.Context, field graphql.CollectedField, obj *IntChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IntChange_change(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Change, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IntChange_change(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IntChange", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Invite_id(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
@@ -9109,6 +10759,102 @@ func (ec *executionContext) fieldContext_Iteration_addresses(ctx context.Context
 	if fc.Args, err = ec.field_Iteration_addresses_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Iteration_scorecard(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Iteration_scorecard(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Iteration().Scorecard(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Scorecard) graphql.Marshaler {
+			return ec.marshalNScorecard2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecard(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Iteration_scorecard(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Iteration",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Scorecard(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Iteration_delta(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Iteration_delta(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Iteration().Delta(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ScorecardDelta) graphql.Marshaler {
+			return ec.marshalOScorecardDelta2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecardDelta(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Iteration_delta(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Iteration",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScorecardDelta(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Iteration_youSaidWeDid(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Iteration_youSaidWeDid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Iteration().YouSaidWeDid(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *YouSaidWeDid) graphql.Marshaler {
+			return ec.marshalNYouSaidWeDid2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐYouSaidWeDid(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Iteration_youSaidWeDid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Iteration",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_YouSaidWeDid(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -10446,6 +12192,50 @@ func (ec *executionContext) fieldContext_Mutation_logIn(ctx context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_verifyFix(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_verifyFix(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().VerifyFix(ctx, fc.Args["feedback"].(gid.ID), fc.Args["verdict"].(feedback.Verdict), fc.Args["note"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Feedback) graphql.Marshaler {
+			return ec.marshalNFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_verifyFix(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Feedback(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_verifyFix_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_vote(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11681,6 +13471,94 @@ func (ec *executionContext) fieldContext_Prototype_timeline(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Prototype_scorecards(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Prototype_scorecards(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Prototype().Scorecards(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[gid.ID]))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ScorecardConnection) graphql.Marshaler {
+			return ec.marshalNScorecardConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecardConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Prototype_scorecards(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Prototype",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScorecardConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Prototype_scorecards_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Prototype_impact(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Prototype_impact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Prototype().Impact(ctx, obj, fc.Args["workingDays"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Impact) graphql.Marshaler {
+			return ec.marshalNImpact2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐImpact(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Prototype_impact(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Prototype",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Impact(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Prototype_impact_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PrototypeConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.PrototypeConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11987,6 +13865,50 @@ func (ec *executionContext) fieldContext_Query_viewer(_ context.Context, field g
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_pendingVerifications(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_pendingVerifications(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PendingVerifications(ctx, fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[gid.ID]))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.FeedbackConnection) graphql.Marshaler {
+			return ec.marshalNFeedbackConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_pendingVerifications(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FeedbackConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_pendingVerifications_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_workspace(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12107,6 +14029,52 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _RatingCount_rating(ctx context.Context, field graphql.CollectedField, obj *RatingCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RatingCount_rating(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rating, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RatingCount_rating(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RatingCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RatingCount_count(ctx context.Context, field graphql.CollectedField, obj *RatingCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RatingCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RatingCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RatingCount", field, false, false, "Int")
+}
+
 func (ec *executionContext) _RedeemInvitePayload_token(ctx context.Context, field graphql.CollectedField, obj *RedeemInvitePayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12194,6 +14162,923 @@ func (ec *executionContext) fieldContext_RedeemInvitePayload_prototype(_ context
 	return fc, nil
 }
 
+func (ec *executionContext) _Scorecard_iteration(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scorecard_iteration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Scorecard().Iteration(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Iteration) graphql.Marshaler {
+			return ec.marshalNIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scorecard_iteration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Scorecard",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Iteration(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Scorecard_trialsStarted(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scorecard_trialsStarted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TrialsStarted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scorecard_trialsStarted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Scorecard_trialsCompleted(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scorecard_trialsCompleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TrialsCompleted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scorecard_trialsCompleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Scorecard_trialsAbandoned(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scorecard_trialsAbandoned(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TrialsAbandoned, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scorecard_trialsAbandoned(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Scorecard_trialsBlocked(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scorecard_trialsBlocked(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TrialsBlocked, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scorecard_trialsBlocked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Scorecard_completionRate(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scorecard_completionRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompletionRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Scorecard_completionRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Scorecard_medianTimeOnTask(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scorecard_medianTimeOnTask(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MedianTimeOnTask, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Scorecard_medianTimeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Scorecard_p90TimeOnTask(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scorecard_p90TimeOnTask(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.P90TimeOnTask, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Scorecard_p90TimeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Scorecard_averageRating(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scorecard_averageRating(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AverageRating, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Scorecard_averageRating(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Scorecard_ratings(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scorecard_ratings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ratings, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*RatingCount) graphql.Marshaler {
+			return ec.marshalNRatingCount2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐRatingCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scorecard_ratings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Scorecard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RatingCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Scorecard_feedbackCount(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scorecard_feedbackCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FeedbackCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scorecard_feedbackCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Scorecard_feedbackByKind(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scorecard_feedbackByKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FeedbackByKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*FeedbackKindCount) graphql.Marshaler {
+			return ec.marshalNFeedbackKindCount2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFeedbackKindCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scorecard_feedbackByKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Scorecard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FeedbackKindCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Scorecard_openFeedback(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scorecard_openFeedback(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenFeedback, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scorecard_openFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Scorecard_addressedFeedback(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scorecard_addressedFeedback(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AddressedFeedback, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scorecard_addressedFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Scorecard_verifiedFeedback(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scorecard_verifiedFeedback(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VerifiedFeedback, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scorecard_verifiedFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Scorecard_participants(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scorecard_participants(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Participants, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scorecard_participants(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Scorecard_addressed(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scorecard_addressed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Addressed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scorecard_addressed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Scorecard_bugsFixed(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scorecard_bugsFixed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BugsFixed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scorecard_bugsFixed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScorecardConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ScorecardConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScorecardConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ScorecardEdge) graphql.Marshaler {
+			return ec.marshalNScorecardEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecardEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScorecardConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScorecardConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScorecardEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScorecardConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ScorecardConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScorecardConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[gid.ID]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScorecardConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScorecardConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScorecardConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ScorecardConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScorecardConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScorecardConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScorecardConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScorecardDelta_previous(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScorecardDelta_previous(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Previous, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Scorecard) graphql.Marshaler {
+			return ec.marshalNScorecard2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecard(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScorecardDelta_previous(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScorecardDelta",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Scorecard(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScorecardDelta_completionRate(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScorecardDelta_completionRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompletionRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *FloatChange) graphql.Marshaler {
+			return ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScorecardDelta_completionRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScorecardDelta",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FloatChange(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScorecardDelta_medianTimeOnTask(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScorecardDelta_medianTimeOnTask(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MedianTimeOnTask, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *FloatChange) graphql.Marshaler {
+			return ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScorecardDelta_medianTimeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScorecardDelta",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FloatChange(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScorecardDelta_p90TimeOnTask(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScorecardDelta_p90TimeOnTask(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.P90TimeOnTask, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *FloatChange) graphql.Marshaler {
+			return ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScorecardDelta_p90TimeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScorecardDelta",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FloatChange(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScorecardDelta_averageRating(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScorecardDelta_averageRating(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AverageRating, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *FloatChange) graphql.Marshaler {
+			return ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScorecardDelta_averageRating(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScorecardDelta",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FloatChange(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScorecardDelta_trialsStarted(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScorecardDelta_trialsStarted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TrialsStarted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *IntChange) graphql.Marshaler {
+			return ec.marshalNIntChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐIntChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScorecardDelta_trialsStarted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScorecardDelta",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IntChange(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScorecardDelta_feedbackCount(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScorecardDelta_feedbackCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FeedbackCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *IntChange) graphql.Marshaler {
+			return ec.marshalNIntChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐIntChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScorecardDelta_feedbackCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScorecardDelta",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IntChange(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScorecardDelta_openFeedback(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScorecardDelta_openFeedback(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenFeedback, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *IntChange) graphql.Marshaler {
+			return ec.marshalNIntChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐIntChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScorecardDelta_openFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScorecardDelta",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IntChange(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScorecardDelta_participants(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScorecardDelta_participants(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Participants, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *IntChange) graphql.Marshaler {
+			return ec.marshalNIntChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐIntChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScorecardDelta_participants(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScorecardDelta",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IntChange(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScorecardDelta_addressed(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScorecardDelta_addressed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Addressed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScorecardDelta_addressed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScorecardDelta", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScorecardDelta_bugsFixed(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScorecardDelta_bugsFixed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BugsFixed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScorecardDelta_bugsFixed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScorecardDelta", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScorecardEdge_node(ctx context.Context, field graphql.CollectedField, obj *ScorecardEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScorecardEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Scorecard) graphql.Marshaler {
+			return ec.marshalNScorecard2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecard(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScorecardEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScorecardEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Scorecard(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScorecardEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ScorecardEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScorecardEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[gid.ID]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScorecardEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScorecardEdge", field, false, false, "Cursor")
+}
+
 func (ec *executionContext) _Subscription_prototypeEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -12276,6 +15161,50 @@ func (ec *executionContext) fieldContext_Subscription_workspaceEvents(ctx contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_workspaceEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_verificationRequests(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_verificationRequests(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().VerificationRequests(ctx, fc.Args["prototype"].(gid.ID), fc.Args["after"].(*entgql.Cursor[gid.ID]))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Event) graphql.Marshaler {
+			return ec.marshalNEvent2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_verificationRequests(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Event(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_verificationRequests_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13439,6 +16368,93 @@ func (ec *executionContext) _Workspace_viewerRole(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_Workspace_viewerRole(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Workspace", field, true, true, "MembershipRole")
+}
+
+func (ec *executionContext) _YouSaidWeDid_feedbackCount(ctx context.Context, field graphql.CollectedField, obj *YouSaidWeDid) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_YouSaidWeDid_feedbackCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FeedbackCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_YouSaidWeDid_feedbackCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("YouSaidWeDid", field, false, false, "Int")
+}
+
+func (ec *executionContext) _YouSaidWeDid_groups(ctx context.Context, field graphql.CollectedField, obj *YouSaidWeDid) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_YouSaidWeDid_groups(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Groups, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*AddressedFeedbackGroup) graphql.Marshaler {
+			return ec.marshalNAddressedFeedbackGroup2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐAddressedFeedbackGroupᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_YouSaidWeDid_groups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "YouSaidWeDid",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AddressedFeedbackGroup(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _YouSaidWeDid_shapedBy(ctx context.Context, field graphql.CollectedField, obj *YouSaidWeDid) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_YouSaidWeDid_shapedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ShapedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Participant) graphql.Marshaler {
+			return ec.marshalNParticipant2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipantᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_YouSaidWeDid_shapedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "YouSaidWeDid",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Participant(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -15934,7 +18950,7 @@ func (ec *executionContext) unmarshalInputFeedbackWhereInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "prototypeID", "prototypeIDNEQ", "prototypeIDIn", "prototypeIDNotIn", "iterationID", "iterationIDNEQ", "iterationIDIn", "iterationIDNotIn", "authorID", "authorIDNEQ", "authorIDIn", "authorIDNotIn", "trialID", "trialIDNEQ", "trialIDIn", "trialIDNotIn", "trialIDIsNil", "trialIDNotNil", "addressedInID", "addressedInIDNEQ", "addressedInIDIn", "addressedInIDNotIn", "addressedInIDIsNil", "addressedInIDNotNil", "kind", "kindNEQ", "kindIn", "kindNotIn", "body", "bodyNEQ", "bodyIn", "bodyNotIn", "bodyGT", "bodyGTE", "bodyLT", "bodyLTE", "bodyContains", "bodyHasPrefix", "bodyHasSuffix", "bodyEqualFold", "bodyContainsFold", "rating", "ratingNEQ", "ratingIn", "ratingNotIn", "ratingGT", "ratingGTE", "ratingLT", "ratingLTE", "ratingIsNil", "ratingNotNil", "minutesSavedPerDay", "minutesSavedPerDayNEQ", "minutesSavedPerDayIn", "minutesSavedPerDayNotIn", "minutesSavedPerDayGT", "minutesSavedPerDayGTE", "minutesSavedPerDayLT", "minutesSavedPerDayLTE", "minutesSavedPerDayIsNil", "minutesSavedPerDayNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "voteCount", "voteCountNEQ", "voteCountIn", "voteCountNotIn", "voteCountGT", "voteCountGTE", "voteCountLT", "voteCountLTE", "hasPrototype", "hasPrototypeWith", "hasIteration", "hasIterationWith", "hasAuthor", "hasAuthorWith", "hasTrial", "hasTrialWith", "hasAddressedIn", "hasAddressedInWith", "hasComments", "hasCommentsWith", "hasVotes", "hasVotesWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "prototypeID", "prototypeIDNEQ", "prototypeIDIn", "prototypeIDNotIn", "iterationID", "iterationIDNEQ", "iterationIDIn", "iterationIDNotIn", "authorID", "authorIDNEQ", "authorIDIn", "authorIDNotIn", "trialID", "trialIDNEQ", "trialIDIn", "trialIDNotIn", "trialIDIsNil", "trialIDNotNil", "addressedInID", "addressedInIDNEQ", "addressedInIDIn", "addressedInIDNotIn", "addressedInIDIsNil", "addressedInIDNotNil", "kind", "kindNEQ", "kindIn", "kindNotIn", "body", "bodyNEQ", "bodyIn", "bodyNotIn", "bodyGT", "bodyGTE", "bodyLT", "bodyLTE", "bodyContains", "bodyHasPrefix", "bodyHasSuffix", "bodyEqualFold", "bodyContainsFold", "rating", "ratingNEQ", "ratingIn", "ratingNotIn", "ratingGT", "ratingGTE", "ratingLT", "ratingLTE", "ratingIsNil", "ratingNotNil", "minutesSavedPerDay", "minutesSavedPerDayNEQ", "minutesSavedPerDayIn", "minutesSavedPerDayNotIn", "minutesSavedPerDayGT", "minutesSavedPerDayGTE", "minutesSavedPerDayLT", "minutesSavedPerDayLTE", "minutesSavedPerDayIsNil", "minutesSavedPerDayNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "verdict", "verdictNEQ", "verdictIn", "verdictNotIn", "verdictIsNil", "verdictNotNil", "verifiedAt", "verifiedAtNEQ", "verifiedAtIn", "verifiedAtNotIn", "verifiedAtGT", "verifiedAtGTE", "verifiedAtLT", "verifiedAtLTE", "verifiedAtIsNil", "verifiedAtNotNil", "voteCount", "voteCountNEQ", "voteCountIn", "voteCountNotIn", "voteCountGT", "voteCountGTE", "voteCountLT", "voteCountLTE", "hasPrototype", "hasPrototypeWith", "hasIteration", "hasIterationWith", "hasAuthor", "hasAuthorWith", "hasTrial", "hasTrialWith", "hasAddressedIn", "hasAddressedInWith", "hasComments", "hasCommentsWith", "hasVotes", "hasVotesWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16585,6 +19601,118 @@ func (ec *executionContext) unmarshalInputFeedbackWhereInput(ctx context.Context
 				return it, err
 			}
 			it.StatusNotIn = data
+		case "verdict":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verdict"))
+			data, err := ec.unmarshalOFeedbackVerdict2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐVerdict(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Verdict = data
+		case "verdictNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verdictNEQ"))
+			data, err := ec.unmarshalOFeedbackVerdict2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐVerdict(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerdictNEQ = data
+		case "verdictIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verdictIn"))
+			data, err := ec.unmarshalOFeedbackVerdict2ᚕgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐVerdictᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerdictIn = data
+		case "verdictNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verdictNotIn"))
+			data, err := ec.unmarshalOFeedbackVerdict2ᚕgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐVerdictᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerdictNotIn = data
+		case "verdictIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verdictIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerdictIsNil = data
+		case "verdictNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verdictNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerdictNotNil = data
+		case "verifiedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAt = data
+		case "verifiedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtNEQ = data
+		case "verifiedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtIn = data
+		case "verifiedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtNotIn = data
+		case "verifiedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtGT = data
+		case "verifiedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtGTE = data
+		case "verifiedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtLT = data
+		case "verifiedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtLTE = data
+		case "verifiedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtIsNil = data
+		case "verifiedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtNotNil = data
 		case "voteCount":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voteCount"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
@@ -20408,6 +23536,44 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 
 // region    **************************** object.gotpl ****************************
 
+var addressedFeedbackGroupImplementors = []string{"AddressedFeedbackGroup"}
+
+func (ec *executionContext) _AddressedFeedbackGroup(ctx context.Context, sel ast.SelectionSet, obj *AddressedFeedbackGroup) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, addressedFeedbackGroupImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AddressedFeedbackGroup")
+		case "kind":
+			out.Values[i] = ec._AddressedFeedbackGroup_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "feedback":
+			out.Values[i] = ec._AddressedFeedbackGroup_feedback(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var authPayloadImplementors = []string{"AuthPayload"}
 
 func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionSet, obj *AuthPayload) graphql.Marshaler {
@@ -20914,6 +24080,16 @@ func (ec *executionContext) _Feedback(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "verdict":
+			out.Values[i] = ec._Feedback_verdict(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "verifiedAt":
+			out.Values[i] = ec._Feedback_verifiedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "voteCount":
 			out.Values[i] = ec._Feedback_voteCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -21039,6 +24215,208 @@ func (ec *executionContext) _FeedbackEdge(ctx context.Context, sel ast.Selection
 			}
 		case "cursor":
 			out.Values[i] = ec._FeedbackEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var feedbackKindCountImplementors = []string{"FeedbackKindCount"}
+
+func (ec *executionContext) _FeedbackKindCount(ctx context.Context, sel ast.SelectionSet, obj *FeedbackKindCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackKindCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FeedbackKindCount")
+		case "kind":
+			out.Values[i] = ec._FeedbackKindCount_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._FeedbackKindCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var floatChangeImplementors = []string{"FloatChange"}
+
+func (ec *executionContext) _FloatChange(ctx context.Context, sel ast.SelectionSet, obj *FloatChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, floatChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FloatChange")
+		case "before":
+			out.Values[i] = ec._FloatChange_before(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "after":
+			out.Values[i] = ec._FloatChange_after(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "change":
+			out.Values[i] = ec._FloatChange_change(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var impactImplementors = []string{"Impact"}
+
+func (ec *executionContext) _Impact(ctx context.Context, sel ast.SelectionSet, obj *Impact) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, impactImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Impact")
+		case "estimates":
+			out.Values[i] = ec._Impact_estimates(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "medianMinutesPerDay":
+			out.Values[i] = ec._Impact_medianMinutesPerDay(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lowerQuartileMinutesPerDay":
+			out.Values[i] = ec._Impact_lowerQuartileMinutesPerDay(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "upperQuartileMinutesPerDay":
+			out.Values[i] = ec._Impact_upperQuartileMinutesPerDay(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "headcount":
+			out.Values[i] = ec._Impact_headcount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "workingDays":
+			out.Values[i] = ec._Impact_workingDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hoursPerYear":
+			out.Values[i] = ec._Impact_hoursPerYear(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "hoursPerYearLow":
+			out.Values[i] = ec._Impact_hoursPerYearLow(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "hoursPerYearHigh":
+			out.Values[i] = ec._Impact_hoursPerYearHigh(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "timeOnTask":
+			out.Values[i] = ec._Impact_timeOnTask(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var intChangeImplementors = []string{"IntChange"}
+
+func (ec *executionContext) _IntChange(ctx context.Context, sel ast.SelectionSet, obj *IntChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, intChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IntChange")
+		case "before":
+			out.Values[i] = ec._IntChange_before(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "after":
+			out.Values[i] = ec._IntChange_after(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "change":
+			out.Values[i] = ec._IntChange_change(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21299,6 +24677,24 @@ func (ec *executionContext) _Iteration(ctx context.Context, sel ast.SelectionSet
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Iteration_addresses(ctx, field, obj)
+				})
+		case "scorecard":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Iteration_scorecard(ctx, field, obj)
+				})
+		case "delta":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Iteration_delta(ctx, field, obj)
+				})
+		case "youSaidWeDid":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Iteration_youSaidWeDid(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -21641,6 +25037,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "logIn":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_logIn(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verifyFix":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_verifyFix(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -22010,6 +25413,18 @@ func (ec *executionContext) _Prototype(ctx context.Context, sel ast.SelectionSet
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Prototype_timeline(ctx, field, obj)
 				})
+		case "scorecards":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Prototype_scorecards(ctx, field, obj)
+				})
+		case "impact":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Prototype_impact(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -22151,6 +25566,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_viewer(ctx, field)
 				})
+		case "pendingVerifications":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_pendingVerifications(ctx, field)
+				})
 		case "workspace":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -22170,6 +25591,44 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var ratingCountImplementors = []string{"RatingCount"}
+
+func (ec *executionContext) _RatingCount(ctx context.Context, sel ast.SelectionSet, obj *RatingCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, ratingCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RatingCount")
+		case "rating":
+			out.Values[i] = ec._RatingCount_rating(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._RatingCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -22231,6 +25690,289 @@ func (ec *executionContext) _RedeemInvitePayload(ctx context.Context, sel ast.Se
 	return out
 }
 
+var scorecardImplementors = []string{"Scorecard"}
+
+func (ec *executionContext) _Scorecard(ctx context.Context, sel ast.SelectionSet, obj *Scorecard) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scorecardImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Scorecard")
+		case "iteration":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Scorecard_iteration(ctx, field, obj)
+				})
+		case "trialsStarted":
+			out.Values[i] = ec._Scorecard_trialsStarted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "trialsCompleted":
+			out.Values[i] = ec._Scorecard_trialsCompleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "trialsAbandoned":
+			out.Values[i] = ec._Scorecard_trialsAbandoned(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "trialsBlocked":
+			out.Values[i] = ec._Scorecard_trialsBlocked(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "completionRate":
+			out.Values[i] = ec._Scorecard_completionRate(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "medianTimeOnTask":
+			out.Values[i] = ec._Scorecard_medianTimeOnTask(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "p90TimeOnTask":
+			out.Values[i] = ec._Scorecard_p90TimeOnTask(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "averageRating":
+			out.Values[i] = ec._Scorecard_averageRating(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "ratings":
+			out.Values[i] = ec._Scorecard_ratings(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "feedbackCount":
+			out.Values[i] = ec._Scorecard_feedbackCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "feedbackByKind":
+			out.Values[i] = ec._Scorecard_feedbackByKind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "openFeedback":
+			out.Values[i] = ec._Scorecard_openFeedback(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "addressedFeedback":
+			out.Values[i] = ec._Scorecard_addressedFeedback(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "verifiedFeedback":
+			out.Values[i] = ec._Scorecard_verifiedFeedback(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "participants":
+			out.Values[i] = ec._Scorecard_participants(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "addressed":
+			out.Values[i] = ec._Scorecard_addressed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "bugsFixed":
+			out.Values[i] = ec._Scorecard_bugsFixed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scorecardConnectionImplementors = []string{"ScorecardConnection"}
+
+func (ec *executionContext) _ScorecardConnection(ctx context.Context, sel ast.SelectionSet, obj *ScorecardConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scorecardConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScorecardConnection")
+		case "edges":
+			out.Values[i] = ec._ScorecardConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ScorecardConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ScorecardConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scorecardDeltaImplementors = []string{"ScorecardDelta"}
+
+func (ec *executionContext) _ScorecardDelta(ctx context.Context, sel ast.SelectionSet, obj *ScorecardDelta) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scorecardDeltaImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScorecardDelta")
+		case "previous":
+			out.Values[i] = ec._ScorecardDelta_previous(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completionRate":
+			out.Values[i] = ec._ScorecardDelta_completionRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "medianTimeOnTask":
+			out.Values[i] = ec._ScorecardDelta_medianTimeOnTask(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "p90TimeOnTask":
+			out.Values[i] = ec._ScorecardDelta_p90TimeOnTask(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "averageRating":
+			out.Values[i] = ec._ScorecardDelta_averageRating(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trialsStarted":
+			out.Values[i] = ec._ScorecardDelta_trialsStarted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "feedbackCount":
+			out.Values[i] = ec._ScorecardDelta_feedbackCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "openFeedback":
+			out.Values[i] = ec._ScorecardDelta_openFeedback(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "participants":
+			out.Values[i] = ec._ScorecardDelta_participants(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addressed":
+			out.Values[i] = ec._ScorecardDelta_addressed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "bugsFixed":
+			out.Values[i] = ec._ScorecardDelta_bugsFixed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scorecardEdgeImplementors = []string{"ScorecardEdge"}
+
+func (ec *executionContext) _ScorecardEdge(ctx context.Context, sel ast.SelectionSet, obj *ScorecardEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scorecardEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScorecardEdge")
+		case "node":
+			out.Values[i] = ec._ScorecardEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._ScorecardEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var subscriptionImplementors = []string{"Subscription"}
 
 func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
@@ -22248,6 +25990,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_prototypeEvents(ctx, fields[0])
 	case "workspaceEvents":
 		return ec._Subscription_workspaceEvents(ctx, fields[0])
+	case "verificationRequests":
+		return ec._Subscription_verificationRequests(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -22709,6 +26453,49 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var youSaidWeDidImplementors = []string{"YouSaidWeDid"}
+
+func (ec *executionContext) _YouSaidWeDid(ctx context.Context, sel ast.SelectionSet, obj *YouSaidWeDid) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, youSaidWeDidImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("YouSaidWeDid")
+		case "feedbackCount":
+			out.Values[i] = ec._YouSaidWeDid_feedbackCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "groups":
+			out.Values[i] = ec._YouSaidWeDid_groups(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "shapedBy":
+			out.Values[i] = ec._YouSaidWeDid_shapedBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var __DirectiveImplementors = []string{"__Directive"}
 
 func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionSet, obj *introspection.Directive) graphql.Marshaler {
@@ -23081,6 +26868,30 @@ func (ec *executionContext) unmarshalNAddMemberInput2githubᚗcomᚋprotoloopᚋ
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNAddressedFeedbackGroup2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐAddressedFeedbackGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []*AddressedFeedbackGroup) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAddressedFeedbackGroup2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐAddressedFeedbackGroup(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAddressedFeedbackGroup2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐAddressedFeedbackGroup(ctx context.Context, sel ast.SelectionSet, v *AddressedFeedbackGroup) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AddressedFeedbackGroup!")
+		return graphql.Null
+	}
+	return ec._AddressedFeedbackGroup(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNAuthPayload2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐAuthPayload(ctx context.Context, sel ast.SelectionSet, v *AuthPayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "AuthPayload!")
@@ -23320,6 +27131,30 @@ func (ec *executionContext) marshalNFeedbackKind2githubᚗcomᚋprotoloopᚋprot
 	return v
 }
 
+func (ec *executionContext) marshalNFeedbackKindCount2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFeedbackKindCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*FeedbackKindCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFeedbackKindCount2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFeedbackKindCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFeedbackKindCount2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFeedbackKindCount(ctx context.Context, sel ast.SelectionSet, v *FeedbackKindCount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FeedbackKindCount!")
+		return graphql.Null
+	}
+	return ec._FeedbackKindCount(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNFeedbackOrderField2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackOrderField(ctx context.Context, v any) (*ent.FeedbackOrderField, error) {
 	var res = new(ent.FeedbackOrderField)
 	err := res.UnmarshalGQL(v)
@@ -23344,9 +27179,27 @@ func (ec *executionContext) marshalNFeedbackStatus2githubᚗcomᚋprotoloopᚋpr
 	return v
 }
 
+func (ec *executionContext) unmarshalNFeedbackVerdict2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐVerdict(ctx context.Context, v any) (feedback.Verdict, error) {
+	var res feedback.Verdict
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFeedbackVerdict2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐVerdict(ctx context.Context, sel ast.SelectionSet, v feedback.Verdict) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNFeedbackWhereInput2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackWhereInput(ctx context.Context, v any) (*ent.FeedbackWhereInput, error) {
 	res, err := ec.unmarshalInputFeedbackWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange(ctx context.Context, sel ast.SelectionSet, v *FloatChange) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FloatChange!")
+		return graphql.Null
+	}
+	return ec._FloatChange(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx context.Context, v any) (gid.ID, error) {
@@ -23388,6 +27241,14 @@ func (ec *executionContext) marshalNID2ᚕgithubᚗcomᚋprotoloopᚋprotoloop�
 	return ret
 }
 
+func (ec *executionContext) marshalNImpact2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐImpact(ctx context.Context, sel ast.SelectionSet, v *Impact) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Impact!")
+		return graphql.Null
+	}
+	return ec._Impact(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
 	res, err := graphql.UnmarshalInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -23414,6 +27275,14 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNIntChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐIntChange(ctx context.Context, sel ast.SelectionSet, v *IntChange) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "IntChange!")
+		return graphql.Null
+	}
+	return ec._IntChange(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNInvite2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInvite(ctx context.Context, sel ast.SelectionSet, v *ent.Invite) graphql.Marshaler {
@@ -23567,6 +27436,22 @@ func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPag
 	return ec._PageInfo(ctx, sel, &v)
 }
 
+func (ec *executionContext) marshalNParticipant2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipantᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Participant) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant(ctx context.Context, sel ast.SelectionSet, v *ent.Participant) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Participant!")
@@ -23647,6 +27532,30 @@ func (ec *executionContext) unmarshalNPrototypeWhereInput2ᚖgithubᚗcomᚋprot
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNRatingCount2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐRatingCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*RatingCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRatingCount2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐRatingCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRatingCount2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐRatingCount(ctx context.Context, sel ast.SelectionSet, v *RatingCount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RatingCount!")
+		return graphql.Null
+	}
+	return ec._RatingCount(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNRedeemInviteInput2githubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐRedeemInviteInput(ctx context.Context, v any) (RedeemInviteInput, error) {
 	res, err := ec.unmarshalInputRedeemInviteInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -23658,6 +27567,46 @@ func (ec *executionContext) marshalNRedeemInvitePayload2ᚖgithubᚗcomᚋprotol
 		return graphql.Null
 	}
 	return ec._RedeemInvitePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNScorecard2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecard(ctx context.Context, sel ast.SelectionSet, v *Scorecard) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Scorecard!")
+		return graphql.Null
+	}
+	return ec._Scorecard(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNScorecardConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecardConnection(ctx context.Context, sel ast.SelectionSet, v *ScorecardConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScorecardConnection!")
+		return graphql.Null
+	}
+	return ec._ScorecardConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNScorecardEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecardEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*ScorecardEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNScorecardEdge2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecardEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNScorecardEdge2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecardEdge(ctx context.Context, sel ast.SelectionSet, v *ScorecardEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScorecardEdge!")
+		return graphql.Null
+	}
+	return ec._ScorecardEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNSignUpInput2githubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐSignUpInput(ctx context.Context, v any) (SignUpInput, error) {
@@ -23856,6 +27805,14 @@ func (ec *executionContext) marshalNWorkspaceOrderField2ᚖgithubᚗcomᚋprotol
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalNYouSaidWeDid2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐYouSaidWeDid(ctx context.Context, sel ast.SelectionSet, v *YouSaidWeDid) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "YouSaidWeDid!")
+		return graphql.Null
+	}
+	return ec._YouSaidWeDid(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
@@ -24402,6 +28359,58 @@ func (ec *executionContext) marshalOFeedbackStatus2ᚖgithubᚗcomᚋprotoloop�
 	return v
 }
 
+func (ec *executionContext) unmarshalOFeedbackVerdict2ᚕgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐVerdictᚄ(ctx context.Context, v any) ([]feedback.Verdict, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]feedback.Verdict, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNFeedbackVerdict2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐVerdict(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOFeedbackVerdict2ᚕgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐVerdictᚄ(ctx context.Context, sel ast.SelectionSet, v []feedback.Verdict) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFeedbackVerdict2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐVerdict(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOFeedbackVerdict2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐVerdict(ctx context.Context, v any) (*feedback.Verdict, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(feedback.Verdict)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFeedbackVerdict2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐVerdict(ctx context.Context, sel ast.SelectionSet, v *feedback.Verdict) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOFeedbackWhereInput2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackWhereInputᚄ(ctx context.Context, v any) ([]*ent.FeedbackWhereInput, error) {
 	if v == nil {
 		return nil, nil
@@ -24425,6 +28434,23 @@ func (ec *executionContext) unmarshalOFeedbackWhereInput2ᚖgithubᚗcomᚋproto
 	}
 	res, err := ec.unmarshalInputFeedbackWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel ast.SelectionSet, v *float64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalFloatContext(*v)
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalOID2ᚕgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐIDᚄ(ctx context.Context, v any) ([]gid.ID, error) {
@@ -24961,6 +28987,13 @@ func (ec *executionContext) unmarshalOPrototypeWhereInput2ᚖgithubᚗcomᚋprot
 	}
 	res, err := ec.unmarshalInputPrototypeWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOScorecardDelta2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecardDelta(ctx context.Context, sel ast.SelectionSet, v *ScorecardDelta) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ScorecardDelta(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

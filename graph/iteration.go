@@ -85,6 +85,9 @@ func publishIteration(ctx context.Context, client *ent.Client, dialect string, i
 	}
 	record(ctx, change{kind: event.KindITERATION_PUBLISHED, workspace: it.WorkspaceID, prototype: it.PrototypeID, subject: it.ID,
 		payload: map[string]any{"number": number}})
+	if err := requestVerificationsOnPublish(ctx, client, it); err != nil {
+		return nil, fmt.Errorf("publish iteration: %w", err)
+	}
 	return reload[*ent.Iteration](ctx, client, it.ID)
 }
 

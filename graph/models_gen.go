@@ -31,6 +31,11 @@ type AddMemberInput struct {
 	Role  viewer.Role `json:"role"`
 }
 
+type AddressedFeedbackGroup struct {
+	Kind     feedback.Kind   `json:"kind"`
+	Feedback []*ent.Feedback `json:"feedback"`
+}
+
 // A new bearer token and whom it belongs to. Send the token as
 // `Authorization: Bearer <token>`; it is shown only once.
 type AuthPayload struct {
@@ -61,6 +66,47 @@ type EditFeedbackInput struct {
 	MinutesSavedPerDay *int           `json:"minutesSavedPerDay,omitempty"`
 }
 
+type FeedbackKindCount struct {
+	Kind  feedback.Kind `json:"kind"`
+	Count int           `json:"count"`
+}
+
+// A figure before and after; change is after − before, null when either is.
+type FloatChange struct {
+	Before *float64 `json:"before,omitempty"`
+	After  *float64 `json:"after,omitempty"`
+	Change *float64 `json:"change,omitempty"`
+}
+
+// What a prototype would save, from its testers' own estimates. With no
+// estimates the figures are null: protoloop does not make one up.
+type Impact struct {
+	// How many people's estimates this rests on (each tester's latest counts once).
+	Estimates int `json:"estimates"`
+	// Median of the estimates: minutes saved per person per day.
+	MedianMinutesPerDay *float64 `json:"medianMinutesPerDay,omitempty"`
+	// The lower and upper quartile of the estimates: the honest range.
+	LowerQuartileMinutesPerDay *float64 `json:"lowerQuartileMinutesPerDay,omitempty"`
+	UpperQuartileMinutesPerDay *float64 `json:"upperQuartileMinutesPerDay,omitempty"`
+	// The workspace's headcount the projection is for.
+	Headcount   int `json:"headcount"`
+	WorkingDays int `json:"workingDays"`
+	// Median minutes × headcount × working days ÷ 60; null without estimates or headcount.
+	HoursPerYear *float64 `json:"hoursPerYear,omitempty"`
+	// The same from the lower and upper quartile.
+	HoursPerYearLow  *float64 `json:"hoursPerYearLow,omitempty"`
+	HoursPerYearHigh *float64 `json:"hoursPerYearHigh,omitempty"`
+	// Median time on task (seconds) of completed trials, on the first
+	// published iteration (before) and the latest (after).
+	TimeOnTask *FloatChange `json:"timeOnTask"`
+}
+
+type IntChange struct {
+	Before int `json:"before"`
+	After  int `json:"after"`
+	Change int `json:"change"`
+}
+
 type LeaveFeedbackInput struct {
 	// A published iteration.
 	IterationID gid.ID `json:"iterationID"`
@@ -82,6 +128,11 @@ type LeaveFeedbackInput struct {
 type LogInInput struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
+}
+
+type RatingCount struct {
+	Rating int `json:"rating"`
+	Count  int `json:"count"`
 }
 
 type RedeemInviteInput struct {
@@ -126,4 +177,15 @@ type StartTrialInput struct {
 // replay and the live stream. Reconnect with the cursor of the last event you
 // received and you miss nothing. Events you may not see are never sent.
 type Subscription struct {
+}
+
+// Feedback an iteration addressed, and the people who shaped it.
+type YouSaidWeDid struct {
+	// How much feedback the iteration addressed.
+	FeedbackCount int `json:"feedbackCount"`
+	// The feedback, by kind (kinds with none are left out), most voted first.
+	Groups []*AddressedFeedbackGroup `json:"groups"`
+	// The people whose feedback it addressed, credited: "7 testers shaped v3"
+	// is shapedBy's length and the iteration's number.
+	ShapedBy []*ent.Participant `json:"shapedBy"`
 }

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -24,5 +25,14 @@ type Resolver struct {
 // events, which the server runs (and hands to NewTransactioner as its
 // Publisher); without one they fail.
 func NewSchema(client *ent.Client, dialect string, events *broker.Broker, log *slog.Logger) graphql.ExecutableSchema {
-	return NewExecutableSchema(Config{Resolvers: &Resolver{client: client, dialect: dialect, broker: events, log: log}})
+	return cachingSchema{NewExecutableSchema(Config{Resolvers: &Resolver{client: client, dialect: dialect, broker: events, log: log}})}
+}
+
+// reader is the client a query field reads with: the mutation's
+// transaction inside one, so that it sees the mutation's writes.
+func (r *Resolver) reader(ctx context.Context) *ent.Client {
+	if c := ent.FromContext(ctx); c != nil {
+		return c
+	}
+	return r.client
 }

@@ -35,7 +35,7 @@ func TestTimeline(t *testing.T) {
 			"TRIAL_STARTED", "FEEDBACK_ADDED", "COMMENT_ADDED", "VOTE_ADDED", "TRIAL_ENDED",
 			"FEEDBACK_STATUS_CHANGED",
 			"ITERATION_CREATED", "ITERATION_PUBLISHED",
-			"FEEDBACK_ADDRESSED", "FEEDBACK_ADDED",
+			"FEEDBACK_ADDRESSED", "VERIFICATION_REQUESTED", "FEEDBACK_ADDED",
 		}
 
 		t.Run("lists every change in the order it happened", func(t *testing.T) {

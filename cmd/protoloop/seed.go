@@ -159,6 +159,7 @@ func (s *seeder) plantPrototype(ctx context.Context, wsID string, p prototype) e
 		return err
 	}
 	feedbackIDs := map[string]string{} // by feedback.key
+	authors := map[string]string{}     // feedback.key → the tester who left it
 	status := "DRAFT"
 	for _, it := range p.iterations {
 		in := map[string]any{"title": it.title, "changelog": it.changelog, "url": it.url}
@@ -200,6 +201,7 @@ func (s *seeder) plantPrototype(ctx context.Context, wsID string, p prototype) e
 			for i, f := range t.feedback {
 				if f.key != "" {
 					feedbackIDs[f.key] = ids[i]
+					authors[f.key] = t.tester
 				}
 				if f.status != "" {
 					triage = append(triage, vars{"id": ids[i], "status": f.status})
@@ -208,6 +210,15 @@ func (s *seeder) plantPrototype(ctx context.Context, wsID string, p prototype) e
 		}
 		for _, v := range triage {
 			if err := s.call(ctx, p.maker, setFeedbackStatus, v, nil); err != nil {
+				return err
+			}
+		}
+		for _, v := range it.verdicts {
+			in := vars{"id": feedbackIDs[v.feedback], "verdict": v.verdict}
+			if v.note != "" {
+				in["note"] = v.note
+			}
+			if err := s.call(ctx, authors[v.feedback], verifyFix, in, nil); err != nil {
 				return err
 			}
 		}
@@ -286,6 +297,7 @@ const (
 	setPrototypeStatus = `mutation SetPrototypeStatus($id: ID!, $status: PrototypeStatus!) { setPrototypeStatus(id: $id, status: $status) { id } }`
 	createIteration    = `mutation CreateIteration($prototype: ID!, $in: CreateIterationInput!) { createIteration(prototypeID: $prototype, input: $in) { id } }`
 	publishIteration   = `mutation PublishIteration($id: ID!) { publishIteration(id: $id) { id } }`
+	verifyFix          = `mutation VerifyFix($id: ID!, $verdict: FeedbackVerdict!, $note: String) { verifyFix(feedback: $id, verdict: $verdict, note: $note) { id } }`
 	markAddressed      = `mutation MarkAddressed($ids: [ID!]!, $iteration: ID!) { markAddressed(feedbackIDs: $ids, iterationID: $iteration) { id } }`
 	startTrial         = `mutation StartTrial($in: StartTrialInput!) { startTrial(input: $in) { id } }`
 	endTrial           = `mutation EndTrial($id: ID!, $outcome: TrialOutcome!) { endTrial(id: $id, outcome: $outcome) { id } }`

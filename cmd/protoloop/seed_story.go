@@ -36,6 +36,12 @@ type iteration struct {
 	draft                 bool     // left unpublished
 	addresses             []string // keys of the earlier feedback it answers
 	trials                []trial
+	verdicts              []verdict // the authors' answers on the fixes, after the trials
+}
+
+// verdict is what the author of addressed feedback says of the fix.
+type verdict struct {
+	feedback, verdict, note string // feedback key; FIXED, PARTLY or NOT_FIXED
 }
 
 type trial struct {
@@ -126,6 +132,13 @@ var shiftSignup = prototype{
 			changelog: "You said, we did: a text reminder goes out at 6 pm the evening before your shift, with a \"can't make it\" link that frees your spot. Day tabs and buttons are twice the size.",
 			url:       "https://shifts.riverside-foodbank.example/v2",
 			addresses: []string{"tiny-tabs", "no-cancel", "copy-and-text", "reminders"},
+			// Priya has not answered about the reminders yet: it is still in
+			// her pendingVerifications.
+			verdicts: []verdict{
+				{"tiny-tabs", "FIXED", "Big tabs now. No more Friday by mistake."},
+				{"no-cancel", "FIXED", ""},
+				{"copy-and-text", "PARTLY", "No more texting one by one. I still copy the names into the warehouse sheet on Mondays."},
+			},
 			trials: []trial{
 				{tester: "dee", task: "Sign up for Saturday, then cancel Friday", device: "Android phone, large text", outcome: "COMPLETED",
 					feedback: []feedback{

@@ -45,6 +45,10 @@ const (
 	FieldMinutesSavedPerDay = "minutes_saved_per_day"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
+	// FieldVerdict holds the string denoting the verdict field in the database.
+	FieldVerdict = "verdict"
+	// FieldVerifiedAt holds the string denoting the verified_at field in the database.
+	FieldVerifiedAt = "verified_at"
 	// FieldVoteCount holds the string denoting the vote_count field in the database.
 	FieldVoteCount = "vote_count"
 	// FieldIdempotencyKey holds the string denoting the idempotency_key field in the database.
@@ -141,6 +145,8 @@ var Columns = []string{
 	FieldRating,
 	FieldMinutesSavedPerDay,
 	FieldStatus,
+	FieldVerdict,
+	FieldVerifiedAt,
 	FieldVoteCount,
 	FieldIdempotencyKey,
 }
@@ -243,6 +249,30 @@ func StatusValidator(s Status) error {
 	}
 }
 
+// Verdict defines the type for the "verdict" enum field.
+type Verdict string
+
+// Verdict values.
+const (
+	VerdictFIXED     Verdict = "FIXED"
+	VerdictPARTLY    Verdict = "PARTLY"
+	VerdictNOT_FIXED Verdict = "NOT_FIXED"
+)
+
+func (v Verdict) String() string {
+	return string(v)
+}
+
+// VerdictValidator is a validator for the "verdict" field enum values. It is called by the builders before save.
+func VerdictValidator(v Verdict) error {
+	switch v {
+	case VerdictFIXED, VerdictPARTLY, VerdictNOT_FIXED:
+		return nil
+	default:
+		return fmt.Errorf("feedback: invalid enum value for verdict field: %q", v)
+	}
+}
+
 // OrderOption defines the ordering options for the Feedback queries.
 type OrderOption func(*sql.Selector)
 
@@ -314,6 +344,16 @@ func ByMinutesSavedPerDay(opts ...sql.OrderTermOption) OrderOption {
 // ByStatus orders the results by the status field.
 func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldStatus, opts...).ToFunc()
+}
+
+// ByVerdict orders the results by the verdict field.
+func ByVerdict(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldVerdict, opts...).ToFunc()
+}
+
+// ByVerifiedAt orders the results by the verified_at field.
+func ByVerifiedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldVerifiedAt, opts...).ToFunc()
 }
 
 // ByVoteCount orders the results by the vote_count field.
@@ -484,6 +524,24 @@ func (e *Status) UnmarshalGQL(val interface{}) error {
 	*e = Status(str)
 	if err := StatusValidator(*e); err != nil {
 		return fmt.Errorf("%s is not a valid Status", str)
+	}
+	return nil
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (e Verdict) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(e.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (e *Verdict) UnmarshalGQL(val interface{}) error {
+	str, ok := val.(string)
+	if !ok {
+		return fmt.Errorf("enum %T must be a string", val)
+	}
+	*e = Verdict(str)
+	if err := VerdictValidator(*e); err != nil {
+		return fmt.Errorf("%s is not a valid Verdict", str)
 	}
 	return nil
 }

@@ -111,6 +111,11 @@ func MinutesSavedPerDay(v int) predicate.Feedback {
 	return predicate.Feedback(sql.FieldEQ(FieldMinutesSavedPerDay, v))
 }
 
+// VerifiedAt applies equality check predicate on the "verified_at" field. It's identical to VerifiedAtEQ.
+func VerifiedAt(v time.Time) predicate.Feedback {
+	return predicate.Feedback(sql.FieldEQ(FieldVerifiedAt, v))
+}
+
 // VoteCount applies equality check predicate on the "vote_count" field. It's identical to VoteCountEQ.
 func VoteCount(v int) predicate.Feedback {
 	return predicate.Feedback(sql.FieldEQ(FieldVoteCount, v))
@@ -544,6 +549,86 @@ func StatusIn(vs ...Status) predicate.Feedback {
 // StatusNotIn applies the NotIn predicate on the "status" field.
 func StatusNotIn(vs ...Status) predicate.Feedback {
 	return predicate.Feedback(sql.FieldNotIn(FieldStatus, vs...))
+}
+
+// VerdictEQ applies the EQ predicate on the "verdict" field.
+func VerdictEQ(v Verdict) predicate.Feedback {
+	return predicate.Feedback(sql.FieldEQ(FieldVerdict, v))
+}
+
+// VerdictNEQ applies the NEQ predicate on the "verdict" field.
+func VerdictNEQ(v Verdict) predicate.Feedback {
+	return predicate.Feedback(sql.FieldNEQ(FieldVerdict, v))
+}
+
+// VerdictIn applies the In predicate on the "verdict" field.
+func VerdictIn(vs ...Verdict) predicate.Feedback {
+	return predicate.Feedback(sql.FieldIn(FieldVerdict, vs...))
+}
+
+// VerdictNotIn applies the NotIn predicate on the "verdict" field.
+func VerdictNotIn(vs ...Verdict) predicate.Feedback {
+	return predicate.Feedback(sql.FieldNotIn(FieldVerdict, vs...))
+}
+
+// VerdictIsNil applies the IsNil predicate on the "verdict" field.
+func VerdictIsNil() predicate.Feedback {
+	return predicate.Feedback(sql.FieldIsNull(FieldVerdict))
+}
+
+// VerdictNotNil applies the NotNil predicate on the "verdict" field.
+func VerdictNotNil() predicate.Feedback {
+	return predicate.Feedback(sql.FieldNotNull(FieldVerdict))
+}
+
+// VerifiedAtEQ applies the EQ predicate on the "verified_at" field.
+func VerifiedAtEQ(v time.Time) predicate.Feedback {
+	return predicate.Feedback(sql.FieldEQ(FieldVerifiedAt, v))
+}
+
+// VerifiedAtNEQ applies the NEQ predicate on the "verified_at" field.
+func VerifiedAtNEQ(v time.Time) predicate.Feedback {
+	return predicate.Feedback(sql.FieldNEQ(FieldVerifiedAt, v))
+}
+
+// VerifiedAtIn applies the In predicate on the "verified_at" field.
+func VerifiedAtIn(vs ...time.Time) predicate.Feedback {
+	return predicate.Feedback(sql.FieldIn(FieldVerifiedAt, vs...))
+}
+
+// VerifiedAtNotIn applies the NotIn predicate on the "verified_at" field.
+func VerifiedAtNotIn(vs ...time.Time) predicate.Feedback {
+	return predicate.Feedback(sql.FieldNotIn(FieldVerifiedAt, vs...))
+}
+
+// VerifiedAtGT applies the GT predicate on the "verified_at" field.
+func VerifiedAtGT(v time.Time) predicate.Feedback {
+	return predicate.Feedback(sql.FieldGT(FieldVerifiedAt, v))
+}
+
+// VerifiedAtGTE applies the GTE predicate on the "verified_at" field.
+func VerifiedAtGTE(v time.Time) predicate.Feedback {
+	return predicate.Feedback(sql.FieldGTE(FieldVerifiedAt, v))
+}
+
+// VerifiedAtLT applies the LT predicate on the "verified_at" field.
+func VerifiedAtLT(v time.Time) predicate.Feedback {
+	return predicate.Feedback(sql.FieldLT(FieldVerifiedAt, v))
+}
+
+// VerifiedAtLTE applies the LTE predicate on the "verified_at" field.
+func VerifiedAtLTE(v time.Time) predicate.Feedback {
+	return predicate.Feedback(sql.FieldLTE(FieldVerifiedAt, v))
+}
+
+// VerifiedAtIsNil applies the IsNil predicate on the "verified_at" field.
+func VerifiedAtIsNil() predicate.Feedback {
+	return predicate.Feedback(sql.FieldIsNull(FieldVerifiedAt))
+}
+
+// VerifiedAtNotNil applies the NotNil predicate on the "verified_at" field.
+func VerifiedAtNotNil() predicate.Feedback {
+	return predicate.Feedback(sql.FieldNotNull(FieldVerifiedAt))
 }
 
 // VoteCountEQ applies the EQ predicate on the "vote_count" field.

@@ -47,6 +47,10 @@ var EventKinds = []string{
 	"COMMENT_ADDED",
 	"VOTE_ADDED",
 	"VOTE_REMOVED",
+	// An iteration that addresses feedback is out: its author is asked to
+	// check the fix. Then the author's answer (verifyFix).
+	"VERIFICATION_REQUESTED",
+	"FEEDBACK_VERIFIED",
 }
 
 func (Event) Mixin() []ent.Mixin {

@@ -46,6 +46,17 @@ func (Feedback) Fields() []ent.Field {
 			Values("OPEN", "ACKNOWLEDGED", "PLANNED", "ADDRESSED", "VERIFIED", "DECLINED", "RETRACTED").
 			Default("OPEN").
 			Annotations(entgql.OrderField("STATUS")),
+		field.Enum("verdict").
+			Values("FIXED", "PARTLY", "NOT_FIXED").
+			Optional().
+			Nillable().
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)).
+			Comment("What the author said of the fix when last asked to check it (verifyFix)."),
+		field.Time("verified_at").
+			Optional().
+			Nillable().
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)).
+			Comment("When the author last gave a verdict on a fix."),
 		// entgql's edge-count orderings (VOTES_COUNT on the edge) are not
 		// used: they sort by a count from a LEFT JOIN that is NULL, not 0, for
 		// feedback without votes, which PostgreSQL sorts first when descending.

@@ -141,12 +141,14 @@ func (Trial) Policy() ent.Policy {
 // Policy: testers see all feedback on their prototype, RETRACTED
 // included (the status says so): they vote "me too" on it, and the
 // comments, votes and timeline entries that refer to retracted feedback
-// must still resolve. Its author edits it, the team triages it.
+// must still resolve. Its author edits it and gives the verdict on its
+// fix, the team triages it.
 func (Feedback) Policy() ent.Policy {
 	return scoped{
 		read: rule.AnyMember, create: rule.AnyMember, change: rule.Editor,
 		testerReads: rule.TestedPrototypes("prototype_id"),
 		testerWrites: []privacy.MutationRule{
+			rule.AuthorVerifies(),
 			rule.AuthorEdits(),
 			rule.AllowTesterCreate("author_id"),
 		},
