@@ -126,6 +126,8 @@ type ComplexityRoot struct {
 		ID                 func(childComplexity int) int
 		Iteration          func(childComplexity int) int
 		Kind               func(childComplexity int) int
+		MergedFrom         func(childComplexity int) int
+		MergedInto         func(childComplexity int) int
 		MinutesSavedPerDay func(childComplexity int) int
 		Prototype          func(childComplexity int) int
 		Rating             func(childComplexity int) int
@@ -768,6 +770,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Feedback.Kind(childComplexity), true
+	case "Feedback.mergedFrom":
+		if e.ComplexityRoot.Feedback.MergedFrom == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Feedback.MergedFrom(childComplexity), true
+	case "Feedback.mergedInto":
+		if e.ComplexityRoot.Feedback.MergedInto == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Feedback.MergedInto(childComplexity), true
 	case "Feedback.minutesSavedPerDay":
 		if e.ComplexityRoot.Feedback.MinutesSavedPerDay == nil {
 			break
@@ -2565,6 +2579,7 @@ enum EventKind @goModel(model: "github.com/protoloop/protoloop/ent/event.Kind") 
   FEEDBACK_RETRACTED
   FEEDBACK_STATUS_CHANGED
   FEEDBACK_ADDRESSED
+  FEEDBACK_MERGED
   COMMENT_ADDED
   VOTE_ADDED
   VOTE_REMOVED
@@ -2726,6 +2741,8 @@ type Feedback implements Node {
     """
     where: VoteWhereInput
   ): VoteConnection!
+  mergedInto: Feedback
+  mergedFrom: [Feedback!]
 }
 """
 A connection to a list of items.
@@ -2804,6 +2821,7 @@ enum FeedbackStatus @goModel(model: "github.com/protoloop/protoloop/ent/feedback
   VERIFIED
   DECLINED
   RETRACTED
+  MERGED
 }
 """
 FeedbackWhereInput is used for filtering Feedback objects.
@@ -2942,6 +2960,15 @@ input FeedbackWhereInput {
   statusIn: [FeedbackStatus!]
   statusNotIn: [FeedbackStatus!]
   """
+  merged_into_id field predicates
+  """
+  mergedIntoID: ID
+  mergedIntoIDNEQ: ID
+  mergedIntoIDIn: [ID!]
+  mergedIntoIDNotIn: [ID!]
+  mergedIntoIDIsNil: Boolean
+  mergedIntoIDNotNil: Boolean
+  """
   vote_count field predicates
   """
   voteCount: Int
@@ -2987,6 +3014,16 @@ input FeedbackWhereInput {
   """
   hasVotes: Boolean
   hasVotesWith: [VoteWhereInput!]
+  """
+  merged_into edge predicates
+  """
+  hasMergedInto: Boolean
+  hasMergedIntoWith: [FeedbackWhereInput!]
+  """
+  merged_from edge predicates
+  """
+  hasMergedFrom: Boolean
+  hasMergedFromWith: [FeedbackWhereInput!]
 }
 type Invite implements Node {
   id: ID!
@@ -4897,6 +4934,10 @@ func (ec *executionContext) childFields_Feedback(ctx context.Context, field grap
 		return ec.fieldContext_Feedback_comments(ctx, field)
 	case "votes":
 		return ec.fieldContext_Feedback_votes(ctx, field)
+	case "mergedInto":
+		return ec.fieldContext_Feedback_mergedInto(ctx, field)
+	case "mergedFrom":
+		return ec.fieldContext_Feedback_mergedFrom(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Feedback", field.Name)
 }
@@ -8206,6 +8247,70 @@ func (ec *executionContext) fieldContext_Feedback_votes(ctx context.Context, fie
 	if fc.Args, err = ec.field_Feedback_votes_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Feedback_mergedInto(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Feedback_mergedInto(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MergedInto(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Feedback) graphql.Marshaler {
+			return ec.marshalOFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Feedback_mergedInto(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Feedback",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Feedback(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Feedback_mergedFrom(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Feedback_mergedFrom(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MergedFrom(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Feedback) graphql.Marshaler {
+			return ec.marshalOFeedback2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Feedback_mergedFrom(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Feedback",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Feedback(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -15934,7 +16039,7 @@ func (ec *executionContext) unmarshalInputFeedbackWhereInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "prototypeID", "prototypeIDNEQ", "prototypeIDIn", "prototypeIDNotIn", "iterationID", "iterationIDNEQ", "iterationIDIn", "iterationIDNotIn", "authorID", "authorIDNEQ", "authorIDIn", "authorIDNotIn", "trialID", "trialIDNEQ", "trialIDIn", "trialIDNotIn", "trialIDIsNil", "trialIDNotNil", "addressedInID", "addressedInIDNEQ", "addressedInIDIn", "addressedInIDNotIn", "addressedInIDIsNil", "addressedInIDNotNil", "kind", "kindNEQ", "kindIn", "kindNotIn", "body", "bodyNEQ", "bodyIn", "bodyNotIn", "bodyGT", "bodyGTE", "bodyLT", "bodyLTE", "bodyContains", "bodyHasPrefix", "bodyHasSuffix", "bodyEqualFold", "bodyContainsFold", "rating", "ratingNEQ", "ratingIn", "ratingNotIn", "ratingGT", "ratingGTE", "ratingLT", "ratingLTE", "ratingIsNil", "ratingNotNil", "minutesSavedPerDay", "minutesSavedPerDayNEQ", "minutesSavedPerDayIn", "minutesSavedPerDayNotIn", "minutesSavedPerDayGT", "minutesSavedPerDayGTE", "minutesSavedPerDayLT", "minutesSavedPerDayLTE", "minutesSavedPerDayIsNil", "minutesSavedPerDayNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "voteCount", "voteCountNEQ", "voteCountIn", "voteCountNotIn", "voteCountGT", "voteCountGTE", "voteCountLT", "voteCountLTE", "hasPrototype", "hasPrototypeWith", "hasIteration", "hasIterationWith", "hasAuthor", "hasAuthorWith", "hasTrial", "hasTrialWith", "hasAddressedIn", "hasAddressedInWith", "hasComments", "hasCommentsWith", "hasVotes", "hasVotesWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "prototypeID", "prototypeIDNEQ", "prototypeIDIn", "prototypeIDNotIn", "iterationID", "iterationIDNEQ", "iterationIDIn", "iterationIDNotIn", "authorID", "authorIDNEQ", "authorIDIn", "authorIDNotIn", "trialID", "trialIDNEQ", "trialIDIn", "trialIDNotIn", "trialIDIsNil", "trialIDNotNil", "addressedInID", "addressedInIDNEQ", "addressedInIDIn", "addressedInIDNotIn", "addressedInIDIsNil", "addressedInIDNotNil", "kind", "kindNEQ", "kindIn", "kindNotIn", "body", "bodyNEQ", "bodyIn", "bodyNotIn", "bodyGT", "bodyGTE", "bodyLT", "bodyLTE", "bodyContains", "bodyHasPrefix", "bodyHasSuffix", "bodyEqualFold", "bodyContainsFold", "rating", "ratingNEQ", "ratingIn", "ratingNotIn", "ratingGT", "ratingGTE", "ratingLT", "ratingLTE", "ratingIsNil", "ratingNotNil", "minutesSavedPerDay", "minutesSavedPerDayNEQ", "minutesSavedPerDayIn", "minutesSavedPerDayNotIn", "minutesSavedPerDayGT", "minutesSavedPerDayGTE", "minutesSavedPerDayLT", "minutesSavedPerDayLTE", "minutesSavedPerDayIsNil", "minutesSavedPerDayNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "mergedIntoID", "mergedIntoIDNEQ", "mergedIntoIDIn", "mergedIntoIDNotIn", "mergedIntoIDIsNil", "mergedIntoIDNotNil", "voteCount", "voteCountNEQ", "voteCountIn", "voteCountNotIn", "voteCountGT", "voteCountGTE", "voteCountLT", "voteCountLTE", "hasPrototype", "hasPrototypeWith", "hasIteration", "hasIterationWith", "hasAuthor", "hasAuthorWith", "hasTrial", "hasTrialWith", "hasAddressedIn", "hasAddressedInWith", "hasComments", "hasCommentsWith", "hasVotes", "hasVotesWith", "hasMergedInto", "hasMergedIntoWith", "hasMergedFrom", "hasMergedFromWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16585,6 +16690,48 @@ func (ec *executionContext) unmarshalInputFeedbackWhereInput(ctx context.Context
 				return it, err
 			}
 			it.StatusNotIn = data
+		case "mergedIntoID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergedIntoID"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergedIntoID = data
+		case "mergedIntoIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergedIntoIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergedIntoIDNEQ = data
+		case "mergedIntoIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergedIntoIDIn"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergedIntoIDIn = data
+		case "mergedIntoIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergedIntoIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergedIntoIDNotIn = data
+		case "mergedIntoIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergedIntoIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergedIntoIDIsNil = data
+		case "mergedIntoIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergedIntoIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergedIntoIDNotNil = data
 		case "voteCount":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voteCount"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
@@ -16739,6 +16886,34 @@ func (ec *executionContext) unmarshalInputFeedbackWhereInput(ctx context.Context
 				return it, err
 			}
 			it.HasVotesWith = data
+		case "hasMergedInto":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasMergedInto"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasMergedInto = data
+		case "hasMergedIntoWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasMergedIntoWith"))
+			data, err := ec.unmarshalOFeedbackWhereInput2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasMergedIntoWith = data
+		case "hasMergedFrom":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasMergedFrom"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasMergedFrom = data
+		case "hasMergedFromWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasMergedFromWith"))
+			data, err := ec.unmarshalOFeedbackWhereInput2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasMergedFromWith = data
 		}
 	}
 	return it, nil
@@ -20960,6 +21135,18 @@ func (ec *executionContext) _Feedback(ctx context.Context, sel ast.SelectionSet,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Feedback_votes(ctx, field, obj)
+				})
+		case "mergedInto":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Feedback_mergedInto(ctx, field, obj)
+				})
+		case "mergedFrom":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Feedback_mergedFrom(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
