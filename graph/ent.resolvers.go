@@ -35,6 +35,9 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []gid.ID) ([]ent.Noder, e
 // Event returns EventResolver implementation.
 func (r *Resolver) Event() EventResolver { return &eventResolver{r} }
 
+// Feedback returns FeedbackResolver implementation.
+func (r *Resolver) Feedback() FeedbackResolver { return &feedbackResolver{r} }
+
 // Participant returns ParticipantResolver implementation.
 func (r *Resolver) Participant() ParticipantResolver { return &participantResolver{r} }
 
@@ -49,6 +52,7 @@ func (r *Resolver) Workspace() WorkspaceResolver { return &workspaceResolver{r} 
 
 type (
 	eventResolver       struct{ *Resolver }
+	feedbackResolver    struct{ *Resolver }
 	participantResolver struct{ *Resolver }
 	queryResolver       struct{ *Resolver }
 	userResolver        struct{ *Resolver }
