@@ -264,6 +264,15 @@ func mergeFeedback(ctx context.Context, client *ent.Client, dialectName string, 
 	return reloadOneFeedback(ctx, client, orig.ID)
 }
 
+// checkNotMerged refuses to add to a merged duplicate what belongs on the
+// feedback it was merged into: votes and comments.
+func checkNotMerged(fb *ent.Feedback, field string) error {
+	if fb.Status == feedback.StatusMERGED && fb.MergedIntoID != nil {
+		return badInput(field, "feedback %s was merged into %s: vote and comment there", fb.ID, *fb.MergedIntoID)
+	}
+	return nil
+}
+
 // lockPair loads and locks two pieces of feedback, in ID order so that two
 // merges of the same pair cannot deadlock.
 func lockPair(ctx context.Context, client *ent.Client, dialectName string, a, b gid.ID) (*ent.Feedback, *ent.Feedback, error) {

@@ -226,6 +226,10 @@ func TestMergeKeepsEveryVote(t *testing.T) {
 			}
 			s.Do(t, owner, `mutation($id: ID!) { setFeedbackStatus(id: $id, status: OPEN) { id } }`, vars{"id": dup}).
 				RequireError(t, "BAD_USER_INPUT", "status")
+			s.Do(t, viewer.Token, `mutation($id: ID!) { vote(feedbackID: $id) { id } }`, vars{"id": dup}).
+				RequireError(t, "BAD_USER_INPUT", "feedbackID")
+			s.Do(t, viewer.Token, `mutation($in: AddCommentInput!) { addComment(input: $in) { id } }`,
+				vars{"in": vars{"feedbackID": dup, "body": "me too"}}).RequireError(t, "BAD_USER_INPUT", "feedbackID")
 			s.Do(t, owner, `mutation($id: ID!) { setFeedbackStatus(id: $id, status: MERGED) { id } }`, vars{"id": fresh}).
 				RequireError(t, "BAD_USER_INPUT", "status")
 		})
