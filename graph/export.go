@@ -93,8 +93,20 @@ func (r *exportRow) cells() []string {
 	}
 	return []string{
 		r.ID, r.Prototype, num(r.Iteration), r.Kind, r.Status, num(r.Rating), num(r.MinutesSavedPerDay),
-		r.Author, strconv.FormatInt(r.Votes, 10), num(r.AddressedIn), r.CreatedAt, r.Body,
+		inert(r.Author), strconv.FormatInt(r.Votes, 10), num(r.AddressedIn), r.CreatedAt, inert(r.Body),
 	}
+}
+
+// inert keeps a spreadsheet from running text that people outside the
+// team wrote (a body, a guest's name) as a formula: a cell that starts
+// like one gets an apostrophe first, which spreadsheets read as "this is
+// text" (CSV injection, as OWASP names it). JSON Lines keeps the text as
+// it is.
+func inert(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 // ExportWorkspace returns the ID of the workspace an export names, by slug

