@@ -29,11 +29,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 
 	atlas "ariga.io/atlas/sql/migrate"
-	atlasschema "ariga.io/atlas/sql/schema"
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/schema"
@@ -41,13 +38,14 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/protoloop/protoloop/ent/migrate"
+	"github.com/protoloop/protoloop/server/storage"
 )
 
 const defaultDevURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 func main() {
 	name := flag.String("name", "changes", "what the new migration does, in snake_case (the first one is always \"initial\")")
-	rehash := flag.Bool("rehash", false, "only rewrite atlas.sum, after adding a hand-written migration (see handWritten)")
+	rehash := flag.Bool("rehash", false, "only rewrite atlas.sum, after adding a hand-written migration (see storage.KeepHandWritten)")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("migrate_gen: ")
@@ -115,7 +113,8 @@ func generate(ctx context.Context, dialectName, version, name string, diff diffe
 		// the schema.
 		schema.WithDropColumn(true),
 		schema.WithDropIndex(true),
-		schema.WithDiffHook(keepHandWritten),
+		// Indexes that hand-written migrations made (see storage.KeepHandWritten).
+		schema.WithDiffHook(storage.KeepHandWritten),
 	}
 	if err := diff(ctx, opts, name); err != nil {
 		return fmt.Errorf("diff %s migrations against the ent schema: %w", dirName, err)
@@ -191,40 +190,6 @@ func diffPostgres(ctx context.Context, devURL string, opts []schema.MigrateOptio
 		return err
 	}
 	return m.NamedDiff(ctx, name, migrate.Tables...)
-}
-
-// handWrittenPrefix starts the names of the indexes that hand-written
-// migrations create, for what ent cannot declare (expression indexes:
-// migrations/postgres/*_search.sql). The diff leaves them alone, where it
-// would otherwise drop them as unknown to the ent schema. A hand-written
-// migration is added as a file with a version after the last one, then
-// `go run migrate_gen.go -rehash` writes atlas.sum.
-const handWrittenPrefix = "search_"
-
-// keepHandWritten removes the dropping of hand-written indexes from a diff.
-func keepHandWritten(next schema.Differ) schema.Differ {
-	return schema.DiffFunc(func(current, desired *atlasschema.Schema) ([]atlasschema.Change, error) {
-		changes, err := next.Diff(current, desired)
-		if err != nil {
-			return nil, err
-		}
-		kept := changes[:0]
-		for _, c := range changes {
-			if m, ok := c.(*atlasschema.ModifyTable); ok {
-				m.Changes = slices.DeleteFunc(m.Changes, droppedHandWritten)
-				if len(m.Changes) == 0 {
-					continue
-				}
-			}
-			kept = append(kept, c)
-		}
-		return kept, nil
-	})
-}
-
-func droppedHandWritten(c atlasschema.Change) bool {
-	d, ok := c.(*atlasschema.DropIndex)
-	return ok && strings.HasPrefix(d.I.Name, handWrittenPrefix)
 }
 
 // writeSum rewrites a migration directory's atlas.sum from its files.

@@ -9,7 +9,7 @@ CREATE INDEX "search_comments_body" ON "comments" USING GIN (to_tsvector('simple
 -- Likely duplicates (Feedback.similar) use pg_trgm's similarity() when the
 -- extension is there. Creating it needs rights a database user may lack,
 -- so failing to is not an error: protoloop then falls back to comparing
--- words (see graph/similar.go). It goes into schema public, if there is
+-- words (see graph/duplicates.go). It goes into schema public, if there is
 -- one, so that it outlives the schema protoloop runs in (tests drop
 -- theirs); protoloop finds it in whichever schema it is.
 DO $$
