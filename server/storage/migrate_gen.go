@@ -15,6 +15,14 @@
 // named on the command line, run in server/storage:
 //
 //	go run migrate_gen.go -name add_feedback_tags
+//
+// What ent cannot declare (an expression index, an extension) goes in a
+// hand-written migration instead: a file with a later version, then
+//
+//	go run migrate_gen.go -rehash
+//
+// to write atlas.sum. Its indexes are named storage.HandWrittenPrefix…, so
+// that the diff leaves them alone (storage.KeepHandWritten).
 package main
 
 import (
