@@ -467,6 +467,18 @@ func (u *CommentUpsert) UpdateUpdatedAt() *CommentUpsert {
 	return u
 }
 
+// SetFeedbackID sets the "feedback_id" field.
+func (u *CommentUpsert) SetFeedbackID(v gid.ID) *CommentUpsert {
+	u.Set(comment.FieldFeedbackID, v)
+	return u
+}
+
+// UpdateFeedbackID sets the "feedback_id" field to the value that was provided on create.
+func (u *CommentUpsert) UpdateFeedbackID() *CommentUpsert {
+	u.SetExcluded(comment.FieldFeedbackID)
+	return u
+}
+
 // SetBody sets the "body" field.
 func (u *CommentUpsert) SetBody(v string) *CommentUpsert {
 	u.Set(comment.FieldBody, v)
@@ -504,9 +516,6 @@ func (u *CommentUpsertOne) UpdateNewValues() *CommentUpsertOne {
 		}
 		if _, exists := u.create.mutation.PrototypeID(); exists {
 			s.SetIgnore(comment.FieldPrototypeID)
-		}
-		if _, exists := u.create.mutation.FeedbackID(); exists {
-			s.SetIgnore(comment.FieldFeedbackID)
 		}
 		if _, exists := u.create.mutation.AuthorID(); exists {
 			s.SetIgnore(comment.FieldAuthorID)
@@ -556,6 +565,20 @@ func (u *CommentUpsertOne) SetUpdatedAt(v time.Time) *CommentUpsertOne {
 func (u *CommentUpsertOne) UpdateUpdatedAt() *CommentUpsertOne {
 	return u.Update(func(s *CommentUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetFeedbackID sets the "feedback_id" field.
+func (u *CommentUpsertOne) SetFeedbackID(v gid.ID) *CommentUpsertOne {
+	return u.Update(func(s *CommentUpsert) {
+		s.SetFeedbackID(v)
+	})
+}
+
+// UpdateFeedbackID sets the "feedback_id" field to the value that was provided on create.
+func (u *CommentUpsertOne) UpdateFeedbackID() *CommentUpsertOne {
+	return u.Update(func(s *CommentUpsert) {
+		s.UpdateFeedbackID()
 	})
 }
 
@@ -765,9 +788,6 @@ func (u *CommentUpsertBulk) UpdateNewValues() *CommentUpsertBulk {
 			if _, exists := b.mutation.PrototypeID(); exists {
 				s.SetIgnore(comment.FieldPrototypeID)
 			}
-			if _, exists := b.mutation.FeedbackID(); exists {
-				s.SetIgnore(comment.FieldFeedbackID)
-			}
 			if _, exists := b.mutation.AuthorID(); exists {
 				s.SetIgnore(comment.FieldAuthorID)
 			}
@@ -817,6 +837,20 @@ func (u *CommentUpsertBulk) SetUpdatedAt(v time.Time) *CommentUpsertBulk {
 func (u *CommentUpsertBulk) UpdateUpdatedAt() *CommentUpsertBulk {
 	return u.Update(func(s *CommentUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetFeedbackID sets the "feedback_id" field.
+func (u *CommentUpsertBulk) SetFeedbackID(v gid.ID) *CommentUpsertBulk {
+	return u.Update(func(s *CommentUpsert) {
+		s.SetFeedbackID(v)
+	})
+}
+
+// UpdateFeedbackID sets the "feedback_id" field to the value that was provided on create.
+func (u *CommentUpsertBulk) UpdateFeedbackID() *CommentUpsertBulk {
+	return u.Update(func(s *CommentUpsert) {
+		s.UpdateFeedbackID()
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/protoloop/protoloop/ent/comment"
+	"github.com/protoloop/protoloop/ent/feedback"
 	"github.com/protoloop/protoloop/ent/predicate"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 )
@@ -36,6 +37,20 @@ func (_u *CommentUpdate) SetUpdatedAt(v time.Time) *CommentUpdate {
 	return _u
 }
 
+// SetFeedbackID sets the "feedback_id" field.
+func (_u *CommentUpdate) SetFeedbackID(v gid.ID) *CommentUpdate {
+	_u.mutation.SetFeedbackID(v)
+	return _u
+}
+
+// SetNillableFeedbackID sets the "feedback_id" field if the given value is not nil.
+func (_u *CommentUpdate) SetNillableFeedbackID(v *gid.ID) *CommentUpdate {
+	if v != nil {
+		_u.SetFeedbackID(*v)
+	}
+	return _u
+}
+
 // SetBody sets the "body" field.
 func (_u *CommentUpdate) SetBody(v string) *CommentUpdate {
 	_u.mutation.SetBody(v)
@@ -48,6 +63,11 @@ func (_u *CommentUpdate) SetNillableBody(v *string) *CommentUpdate {
 		_u.SetBody(*v)
 	}
 	return _u
+}
+
+// SetFeedback sets the "feedback" edge to the Feedback entity.
+func (_u *CommentUpdate) SetFeedback(v *Feedback) *CommentUpdate {
+	return _u.SetFeedbackID(v.ID)
 }
 
 // AddReplyIDs adds the "replies" edge to the Comment entity by IDs.
@@ -68,6 +88,12 @@ func (_u *CommentUpdate) AddReplies(v ...*Comment) *CommentUpdate {
 // Mutation returns the CommentMutation object of the builder.
 func (_u *CommentUpdate) Mutation() *CommentMutation {
 	return _u.mutation
+}
+
+// ClearFeedback clears the "feedback" edge to the Feedback entity.
+func (_u *CommentUpdate) ClearFeedback() *CommentUpdate {
+	_u.mutation.ClearFeedback()
+	return _u
 }
 
 // ClearReplies clears all "replies" edges to the Comment entity.
@@ -179,6 +205,35 @@ func (_u *CommentUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.Body(); ok {
 		_spec.SetField(comment.FieldBody, field.TypeString, value)
 	}
+	if _u.mutation.FeedbackCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   comment.FeedbackTable,
+			Columns: []string{comment.FeedbackColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(feedback.FieldID, field.TypeInt64),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.FeedbackIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   comment.FeedbackTable,
+			Columns: []string{comment.FeedbackColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(feedback.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.RepliesCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -252,6 +307,20 @@ func (_u *CommentUpdateOne) SetUpdatedAt(v time.Time) *CommentUpdateOne {
 	return _u
 }
 
+// SetFeedbackID sets the "feedback_id" field.
+func (_u *CommentUpdateOne) SetFeedbackID(v gid.ID) *CommentUpdateOne {
+	_u.mutation.SetFeedbackID(v)
+	return _u
+}
+
+// SetNillableFeedbackID sets the "feedback_id" field if the given value is not nil.
+func (_u *CommentUpdateOne) SetNillableFeedbackID(v *gid.ID) *CommentUpdateOne {
+	if v != nil {
+		_u.SetFeedbackID(*v)
+	}
+	return _u
+}
+
 // SetBody sets the "body" field.
 func (_u *CommentUpdateOne) SetBody(v string) *CommentUpdateOne {
 	_u.mutation.SetBody(v)
@@ -264,6 +333,11 @@ func (_u *CommentUpdateOne) SetNillableBody(v *string) *CommentUpdateOne {
 		_u.SetBody(*v)
 	}
 	return _u
+}
+
+// SetFeedback sets the "feedback" edge to the Feedback entity.
+func (_u *CommentUpdateOne) SetFeedback(v *Feedback) *CommentUpdateOne {
+	return _u.SetFeedbackID(v.ID)
 }
 
 // AddReplyIDs adds the "replies" edge to the Comment entity by IDs.
@@ -284,6 +358,12 @@ func (_u *CommentUpdateOne) AddReplies(v ...*Comment) *CommentUpdateOne {
 // Mutation returns the CommentMutation object of the builder.
 func (_u *CommentUpdateOne) Mutation() *CommentMutation {
 	return _u.mutation
+}
+
+// ClearFeedback clears the "feedback" edge to the Feedback entity.
+func (_u *CommentUpdateOne) ClearFeedback() *CommentUpdateOne {
+	_u.mutation.ClearFeedback()
+	return _u
 }
 
 // ClearReplies clears all "replies" edges to the Comment entity.
@@ -424,6 +504,35 @@ func (_u *CommentUpdateOne) sqlSave(ctx context.Context) (_node *Comment, err er
 	}
 	if value, ok := _u.mutation.Body(); ok {
 		_spec.SetField(comment.FieldBody, field.TypeString, value)
+	}
+	if _u.mutation.FeedbackCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   comment.FeedbackTable,
+			Columns: []string{comment.FeedbackColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(feedback.FieldID, field.TypeInt64),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.FeedbackIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   comment.FeedbackTable,
+			Columns: []string{comment.FeedbackColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(feedback.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	if _u.mutation.RepliesCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -119,6 +119,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			feedback.FieldStatus:             {Type: field.TypeEnum, Column: feedback.FieldStatus},
 			feedback.FieldVerdict:            {Type: field.TypeEnum, Column: feedback.FieldVerdict},
 			feedback.FieldVerifiedAt:         {Type: field.TypeTime, Column: feedback.FieldVerifiedAt},
+			feedback.FieldMergedIntoID:       {Type: field.TypeInt64, Column: feedback.FieldMergedIntoID},
 			feedback.FieldVoteCount:          {Type: field.TypeInt, Column: feedback.FieldVoteCount},
 			feedback.FieldIdempotencyKey:     {Type: field.TypeString, Column: feedback.FieldIdempotencyKey},
 		},
@@ -552,6 +553,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Feedback",
 		"Vote",
+	)
+	graph.MustAddE(
+		"merged_into",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   feedback.MergedIntoTable,
+			Columns: []string{feedback.MergedIntoColumn},
+			Bidi:    false,
+		},
+		"Feedback",
+		"Feedback",
+	)
+	graph.MustAddE(
+		"merged_from",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   feedback.MergedFromTable,
+			Columns: []string{feedback.MergedFromColumn},
+			Bidi:    false,
+		},
+		"Feedback",
+		"Feedback",
 	)
 	graph.MustAddE(
 		"workspace",
@@ -1520,6 +1545,11 @@ func (f *FeedbackFilter) WhereVerifiedAt(p entql.TimeP) {
 	f.Where(p.Field(feedback.FieldVerifiedAt))
 }
 
+// WhereMergedIntoID applies the entql int64 predicate on the merged_into_id field.
+func (f *FeedbackFilter) WhereMergedIntoID(p entql.Int64P) {
+	f.Where(p.Field(feedback.FieldMergedIntoID))
+}
+
 // WhereVoteCount applies the entql int predicate on the vote_count field.
 func (f *FeedbackFilter) WhereVoteCount(p entql.IntP) {
 	f.Where(p.Field(feedback.FieldVoteCount))
@@ -1636,6 +1666,34 @@ func (f *FeedbackFilter) WhereHasVotes() {
 // WhereHasVotesWith applies a predicate to check if query has an edge votes with a given conditions (other predicates).
 func (f *FeedbackFilter) WhereHasVotesWith(preds ...predicate.Vote) {
 	f.Where(entql.HasEdgeWith("votes", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasMergedInto applies a predicate to check if query has an edge merged_into.
+func (f *FeedbackFilter) WhereHasMergedInto() {
+	f.Where(entql.HasEdge("merged_into"))
+}
+
+// WhereHasMergedIntoWith applies a predicate to check if query has an edge merged_into with a given conditions (other predicates).
+func (f *FeedbackFilter) WhereHasMergedIntoWith(preds ...predicate.Feedback) {
+	f.Where(entql.HasEdgeWith("merged_into", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasMergedFrom applies a predicate to check if query has an edge merged_from.
+func (f *FeedbackFilter) WhereHasMergedFrom() {
+	f.Where(entql.HasEdge("merged_from"))
+}
+
+// WhereHasMergedFromWith applies a predicate to check if query has an edge merged_from with a given conditions (other predicates).
+func (f *FeedbackFilter) WhereHasMergedFromWith(preds ...predicate.Feedback) {
+	f.Where(entql.HasEdgeWith("merged_from", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}

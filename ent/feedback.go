@@ -53,6 +53,8 @@ type Feedback struct {
 	Verdict *feedback.Verdict `json:"verdict,omitempty"`
 	// When the author last gave a verdict on a fix.
 	VerifiedAt *time.Time `json:"verified_at,omitempty"`
+	// The feedback this duplicate was merged into (its status is then MERGED).
+	MergedIntoID *gid.ID `json:"merged_into_id,omitempty"`
 	// How many participants said "me too"; kept with each vote, so ordering by it is an index scan.
 	VoteCount int `json:"vote_count,omitempty"`
 	// Set by a retrying client: the same key from the same author is the same feedback.
@@ -81,14 +83,19 @@ type FeedbackEdges struct {
 	Comments []*Comment `json:"comments,omitempty"`
 	// Votes holds the value of the votes edge.
 	Votes []*Vote `json:"votes,omitempty"`
+	// MergedInto holds the value of the merged_into edge.
+	MergedInto *Feedback `json:"merged_into,omitempty"`
+	// MergedFrom holds the value of the merged_from edge.
+	MergedFrom []*Feedback `json:"merged_from,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [8]bool
+	loadedTypes [10]bool
 	// totalCount holds the count of the edges above.
-	totalCount [7]map[string]int
+	totalCount [9]map[string]int
 
-	namedComments map[string][]*Comment
-	namedVotes    map[string][]*Vote
+	namedComments   map[string][]*Comment
+	namedVotes      map[string][]*Vote
+	namedMergedFrom map[string][]*Feedback
 }
 
 // WorkspaceOrErr returns the Workspace value or an error if the edge
@@ -175,12 +182,32 @@ func (e FeedbackEdges) VotesOrErr() ([]*Vote, error) {
 	return nil, &NotLoadedError{edge: "votes"}
 }
 
+// MergedIntoOrErr returns the MergedInto value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e FeedbackEdges) MergedIntoOrErr() (*Feedback, error) {
+	if e.MergedInto != nil {
+		return e.MergedInto, nil
+	} else if e.loadedTypes[8] {
+		return nil, &NotFoundError{label: feedback.Label}
+	}
+	return nil, &NotLoadedError{edge: "merged_into"}
+}
+
+// MergedFromOrErr returns the MergedFrom value or an error if the edge
+// was not loaded in eager-loading.
+func (e FeedbackEdges) MergedFromOrErr() ([]*Feedback, error) {
+	if e.loadedTypes[9] {
+		return e.MergedFrom, nil
+	}
+	return nil, &NotLoadedError{edge: "merged_from"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Feedback) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case feedback.FieldTrialID, feedback.FieldAddressedInID:
+		case feedback.FieldTrialID, feedback.FieldAddressedInID, feedback.FieldMergedIntoID:
 			values[i] = &sql.NullScanner{S: new(gid.ID)}
 		case feedback.FieldID, feedback.FieldWorkspaceID, feedback.FieldPrototypeID, feedback.FieldIterationID, feedback.FieldAuthorID:
 			values[i] = new(gid.ID)
@@ -307,6 +334,13 @@ func (_m *Feedback) assignValues(columns []string, values []any) error {
 				_m.VerifiedAt = new(time.Time)
 				*_m.VerifiedAt = value.Time
 			}
+		case feedback.FieldMergedIntoID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field merged_into_id", values[i])
+			} else if value.Valid {
+				_m.MergedIntoID = new(gid.ID)
+				*_m.MergedIntoID = *value.S.(*gid.ID)
+			}
 		case feedback.FieldVoteCount:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for field vote_count", values[i])
@@ -371,6 +405,16 @@ func (_m *Feedback) QueryComments() *CommentQuery {
 // QueryVotes queries the "votes" edge of the Feedback entity.
 func (_m *Feedback) QueryVotes() *VoteQuery {
 	return NewFeedbackClient(_m.config).QueryVotes(_m)
+}
+
+// QueryMergedInto queries the "merged_into" edge of the Feedback entity.
+func (_m *Feedback) QueryMergedInto() *FeedbackQuery {
+	return NewFeedbackClient(_m.config).QueryMergedInto(_m)
+}
+
+// QueryMergedFrom queries the "merged_from" edge of the Feedback entity.
+func (_m *Feedback) QueryMergedFrom() *FeedbackQuery {
+	return NewFeedbackClient(_m.config).QueryMergedFrom(_m)
 }
 
 // Update returns a builder for updating this Feedback.
@@ -453,6 +497,11 @@ func (_m *Feedback) String() string {
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteString(", ")
+	if v := _m.MergedIntoID; v != nil {
+		builder.WriteString("merged_into_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
 	builder.WriteString("vote_count=")
 	builder.WriteString(fmt.Sprintf("%v", _m.VoteCount))
 	builder.WriteString(", ")
@@ -509,6 +558,30 @@ func (_m *Feedback) appendNamedVotes(name string, edges ...*Vote) {
 		_m.Edges.namedVotes[name] = []*Vote{}
 	} else {
 		_m.Edges.namedVotes[name] = append(_m.Edges.namedVotes[name], edges...)
+	}
+}
+
+// NamedMergedFrom returns the MergedFrom named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Feedback) NamedMergedFrom(name string) ([]*Feedback, error) {
+	if _m.Edges.namedMergedFrom == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedMergedFrom[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Feedback) appendNamedMergedFrom(name string, edges ...*Feedback) {
+	if _m.Edges.namedMergedFrom == nil {
+		_m.Edges.namedMergedFrom = make(map[string][]*Feedback)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedMergedFrom[name] = []*Feedback{}
+	} else {
+		_m.Edges.namedMergedFrom[name] = append(_m.Edges.namedMergedFrom[name], edges...)
 	}
 }
 

@@ -192,6 +192,20 @@ func (_c *FeedbackCreate) SetNillableVerifiedAt(v *time.Time) *FeedbackCreate {
 	return _c
 }
 
+// SetMergedIntoID sets the "merged_into_id" field.
+func (_c *FeedbackCreate) SetMergedIntoID(v gid.ID) *FeedbackCreate {
+	_c.mutation.SetMergedIntoID(v)
+	return _c
+}
+
+// SetNillableMergedIntoID sets the "merged_into_id" field if the given value is not nil.
+func (_c *FeedbackCreate) SetNillableMergedIntoID(v *gid.ID) *FeedbackCreate {
+	if v != nil {
+		_c.SetMergedIntoID(*v)
+	}
+	return _c
+}
+
 // SetVoteCount sets the "vote_count" field.
 func (_c *FeedbackCreate) SetVoteCount(v int) *FeedbackCreate {
 	_c.mutation.SetVoteCount(v)
@@ -292,6 +306,26 @@ func (_c *FeedbackCreate) AddVotes(v ...*Vote) *FeedbackCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddVoteIDs(ids...)
+}
+
+// SetMergedInto sets the "merged_into" edge to the Feedback entity.
+func (_c *FeedbackCreate) SetMergedInto(v *Feedback) *FeedbackCreate {
+	return _c.SetMergedIntoID(v.ID)
+}
+
+// AddMergedFromIDs adds the "merged_from" edge to the Feedback entity by IDs.
+func (_c *FeedbackCreate) AddMergedFromIDs(ids ...gid.ID) *FeedbackCreate {
+	_c.mutation.AddMergedFromIDs(ids...)
+	return _c
+}
+
+// AddMergedFrom adds the "merged_from" edges to the Feedback entity.
+func (_c *FeedbackCreate) AddMergedFrom(v ...*Feedback) *FeedbackCreate {
+	ids := make([]gid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddMergedFromIDs(ids...)
 }
 
 // Mutation returns the FeedbackMutation object of the builder.
@@ -661,6 +695,39 @@ func (_c *FeedbackCreate) createSpec() (*Feedback, *sqlgraph.CreateSpec) {
 		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.MergedIntoIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   feedback.MergedIntoTable,
+			Columns: []string{feedback.MergedIntoColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(feedback.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.MergedIntoID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.MergedFromIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   feedback.MergedFromTable,
+			Columns: []string{feedback.MergedFromColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(feedback.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	return _node, _spec
 }
 
@@ -860,6 +927,24 @@ func (u *FeedbackUpsert) UpdateVerifiedAt() *FeedbackUpsert {
 // ClearVerifiedAt clears the value of the "verified_at" field.
 func (u *FeedbackUpsert) ClearVerifiedAt() *FeedbackUpsert {
 	u.SetNull(feedback.FieldVerifiedAt)
+	return u
+}
+
+// SetMergedIntoID sets the "merged_into_id" field.
+func (u *FeedbackUpsert) SetMergedIntoID(v gid.ID) *FeedbackUpsert {
+	u.Set(feedback.FieldMergedIntoID, v)
+	return u
+}
+
+// UpdateMergedIntoID sets the "merged_into_id" field to the value that was provided on create.
+func (u *FeedbackUpsert) UpdateMergedIntoID() *FeedbackUpsert {
+	u.SetExcluded(feedback.FieldMergedIntoID)
+	return u
+}
+
+// ClearMergedIntoID clears the value of the "merged_into_id" field.
+func (u *FeedbackUpsert) ClearMergedIntoID() *FeedbackUpsert {
+	u.SetNull(feedback.FieldMergedIntoID)
 	return u
 }
 
@@ -1122,6 +1207,27 @@ func (u *FeedbackUpsertOne) UpdateVerifiedAt() *FeedbackUpsertOne {
 func (u *FeedbackUpsertOne) ClearVerifiedAt() *FeedbackUpsertOne {
 	return u.Update(func(s *FeedbackUpsert) {
 		s.ClearVerifiedAt()
+	})
+}
+
+// SetMergedIntoID sets the "merged_into_id" field.
+func (u *FeedbackUpsertOne) SetMergedIntoID(v gid.ID) *FeedbackUpsertOne {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.SetMergedIntoID(v)
+	})
+}
+
+// UpdateMergedIntoID sets the "merged_into_id" field to the value that was provided on create.
+func (u *FeedbackUpsertOne) UpdateMergedIntoID() *FeedbackUpsertOne {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.UpdateMergedIntoID()
+	})
+}
+
+// ClearMergedIntoID clears the value of the "merged_into_id" field.
+func (u *FeedbackUpsertOne) ClearMergedIntoID() *FeedbackUpsertOne {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.ClearMergedIntoID()
 	})
 }
 
@@ -1554,6 +1660,27 @@ func (u *FeedbackUpsertBulk) UpdateVerifiedAt() *FeedbackUpsertBulk {
 func (u *FeedbackUpsertBulk) ClearVerifiedAt() *FeedbackUpsertBulk {
 	return u.Update(func(s *FeedbackUpsert) {
 		s.ClearVerifiedAt()
+	})
+}
+
+// SetMergedIntoID sets the "merged_into_id" field.
+func (u *FeedbackUpsertBulk) SetMergedIntoID(v gid.ID) *FeedbackUpsertBulk {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.SetMergedIntoID(v)
+	})
+}
+
+// UpdateMergedIntoID sets the "merged_into_id" field to the value that was provided on create.
+func (u *FeedbackUpsertBulk) UpdateMergedIntoID() *FeedbackUpsertBulk {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.UpdateMergedIntoID()
+	})
+}
+
+// ClearMergedIntoID clears the value of the "merged_into_id" field.
+func (u *FeedbackUpsertBulk) ClearMergedIntoID() *FeedbackUpsertBulk {
+	return u.Update(func(s *FeedbackUpsert) {
+		s.ClearMergedIntoID()
 	})
 }
 

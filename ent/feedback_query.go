@@ -29,22 +29,25 @@ import (
 // FeedbackQuery is the builder for querying Feedback entities.
 type FeedbackQuery struct {
 	config
-	ctx               *QueryContext
-	order             []feedback.OrderOption
-	inters            []Interceptor
-	predicates        []predicate.Feedback
-	withWorkspace     *WorkspaceQuery
-	withPrototype     *PrototypeQuery
-	withIteration     *IterationQuery
-	withAuthor        *ParticipantQuery
-	withTrial         *TrialQuery
-	withAddressedIn   *IterationQuery
-	withComments      *CommentQuery
-	withVotes         *VoteQuery
-	loadTotal         []func(context.Context, []*Feedback) error
-	modifiers         []func(*sql.Selector)
-	withNamedComments map[string]*CommentQuery
-	withNamedVotes    map[string]*VoteQuery
+	ctx                 *QueryContext
+	order               []feedback.OrderOption
+	inters              []Interceptor
+	predicates          []predicate.Feedback
+	withWorkspace       *WorkspaceQuery
+	withPrototype       *PrototypeQuery
+	withIteration       *IterationQuery
+	withAuthor          *ParticipantQuery
+	withTrial           *TrialQuery
+	withAddressedIn     *IterationQuery
+	withComments        *CommentQuery
+	withVotes           *VoteQuery
+	withMergedInto      *FeedbackQuery
+	withMergedFrom      *FeedbackQuery
+	loadTotal           []func(context.Context, []*Feedback) error
+	modifiers           []func(*sql.Selector)
+	withNamedComments   map[string]*CommentQuery
+	withNamedVotes      map[string]*VoteQuery
+	withNamedMergedFrom map[string]*FeedbackQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -257,6 +260,50 @@ func (_q *FeedbackQuery) QueryVotes() *VoteQuery {
 	return query
 }
 
+// QueryMergedInto chains the current query on the "merged_into" edge.
+func (_q *FeedbackQuery) QueryMergedInto() *FeedbackQuery {
+	query := (&FeedbackClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(feedback.Table, feedback.FieldID, selector),
+			sqlgraph.To(feedback.Table, feedback.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, feedback.MergedIntoTable, feedback.MergedIntoColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryMergedFrom chains the current query on the "merged_from" edge.
+func (_q *FeedbackQuery) QueryMergedFrom() *FeedbackQuery {
+	query := (&FeedbackClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(feedback.Table, feedback.FieldID, selector),
+			sqlgraph.To(feedback.Table, feedback.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, feedback.MergedFromTable, feedback.MergedFromColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // First returns the first Feedback entity from the query.
 // Returns a *NotFoundError when no Feedback was found.
 func (_q *FeedbackQuery) First(ctx context.Context) (*Feedback, error) {
@@ -457,6 +504,8 @@ func (_q *FeedbackQuery) Clone() *FeedbackQuery {
 		withAddressedIn: _q.withAddressedIn.Clone(),
 		withComments:    _q.withComments.Clone(),
 		withVotes:       _q.withVotes.Clone(),
+		withMergedInto:  _q.withMergedInto.Clone(),
+		withMergedFrom:  _q.withMergedFrom.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -552,6 +601,28 @@ func (_q *FeedbackQuery) WithVotes(opts ...func(*VoteQuery)) *FeedbackQuery {
 	return _q
 }
 
+// WithMergedInto tells the query-builder to eager-load the nodes that are connected to
+// the "merged_into" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *FeedbackQuery) WithMergedInto(opts ...func(*FeedbackQuery)) *FeedbackQuery {
+	query := (&FeedbackClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withMergedInto = query
+	return _q
+}
+
+// WithMergedFrom tells the query-builder to eager-load the nodes that are connected to
+// the "merged_from" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *FeedbackQuery) WithMergedFrom(opts ...func(*FeedbackQuery)) *FeedbackQuery {
+	query := (&FeedbackClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withMergedFrom = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -636,7 +707,7 @@ func (_q *FeedbackQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Fee
 	var (
 		nodes       = []*Feedback{}
 		_spec       = _q.querySpec()
-		loadedTypes = [8]bool{
+		loadedTypes = [10]bool{
 			_q.withWorkspace != nil,
 			_q.withPrototype != nil,
 			_q.withIteration != nil,
@@ -645,6 +716,8 @@ func (_q *FeedbackQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Fee
 			_q.withAddressedIn != nil,
 			_q.withComments != nil,
 			_q.withVotes != nil,
+			_q.withMergedInto != nil,
+			_q.withMergedFrom != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -718,6 +791,19 @@ func (_q *FeedbackQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Fee
 			return nil, err
 		}
 	}
+	if query := _q.withMergedInto; query != nil {
+		if err := _q.loadMergedInto(ctx, query, nodes, nil,
+			func(n *Feedback, e *Feedback) { n.Edges.MergedInto = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withMergedFrom; query != nil {
+		if err := _q.loadMergedFrom(ctx, query, nodes,
+			func(n *Feedback) { n.Edges.MergedFrom = []*Feedback{} },
+			func(n *Feedback, e *Feedback) { n.Edges.MergedFrom = append(n.Edges.MergedFrom, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedComments {
 		if err := _q.loadComments(ctx, query, nodes,
 			func(n *Feedback) { n.appendNamedComments(name) },
@@ -729,6 +815,13 @@ func (_q *FeedbackQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Fee
 		if err := _q.loadVotes(ctx, query, nodes,
 			func(n *Feedback) { n.appendNamedVotes(name) },
 			func(n *Feedback, e *Vote) { n.appendNamedVotes(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedMergedFrom {
+		if err := _q.loadMergedFrom(ctx, query, nodes,
+			func(n *Feedback) { n.appendNamedMergedFrom(name) },
+			func(n *Feedback, e *Feedback) { n.appendNamedMergedFrom(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -980,6 +1073,71 @@ func (_q *FeedbackQuery) loadVotes(ctx context.Context, query *VoteQuery, nodes 
 	}
 	return nil
 }
+func (_q *FeedbackQuery) loadMergedInto(ctx context.Context, query *FeedbackQuery, nodes []*Feedback, init func(*Feedback), assign func(*Feedback, *Feedback)) error {
+	ids := make([]gid.ID, 0, len(nodes))
+	nodeids := make(map[gid.ID][]*Feedback)
+	for i := range nodes {
+		if nodes[i].MergedIntoID == nil {
+			continue
+		}
+		fk := *nodes[i].MergedIntoID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(feedback.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "merged_into_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
+func (_q *FeedbackQuery) loadMergedFrom(ctx context.Context, query *FeedbackQuery, nodes []*Feedback, init func(*Feedback), assign func(*Feedback, *Feedback)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[gid.ID]*Feedback)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(feedback.FieldMergedIntoID)
+	}
+	query.Where(predicate.Feedback(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(feedback.MergedFromColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.MergedIntoID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "merged_into_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "merged_into_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *FeedbackQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -1026,6 +1184,9 @@ func (_q *FeedbackQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withAddressedIn != nil {
 			_spec.Node.AddColumnOnce(feedback.FieldAddressedInID)
+		}
+		if _q.withMergedInto != nil {
+			_spec.Node.AddColumnOnce(feedback.FieldMergedIntoID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {
@@ -1143,6 +1304,20 @@ func (_q *FeedbackQuery) WithNamedVotes(name string, opts ...func(*VoteQuery)) *
 		_q.withNamedVotes = make(map[string]*VoteQuery)
 	}
 	_q.withNamedVotes[name] = query
+	return _q
+}
+
+// WithNamedMergedFrom tells the query-builder to eager-load the nodes that are connected to the "merged_from"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *FeedbackQuery) WithNamedMergedFrom(name string, opts ...func(*FeedbackQuery)) *FeedbackQuery {
+	query := (&FeedbackClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedMergedFrom == nil {
+		_q.withNamedMergedFrom = make(map[string]*FeedbackQuery)
+	}
+	_q.withNamedMergedFrom[name] = query
 	return _q
 }
 

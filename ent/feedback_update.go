@@ -195,6 +195,26 @@ func (_u *FeedbackUpdate) ClearVerifiedAt() *FeedbackUpdate {
 	return _u
 }
 
+// SetMergedIntoID sets the "merged_into_id" field.
+func (_u *FeedbackUpdate) SetMergedIntoID(v gid.ID) *FeedbackUpdate {
+	_u.mutation.SetMergedIntoID(v)
+	return _u
+}
+
+// SetNillableMergedIntoID sets the "merged_into_id" field if the given value is not nil.
+func (_u *FeedbackUpdate) SetNillableMergedIntoID(v *gid.ID) *FeedbackUpdate {
+	if v != nil {
+		_u.SetMergedIntoID(*v)
+	}
+	return _u
+}
+
+// ClearMergedIntoID clears the value of the "merged_into_id" field.
+func (_u *FeedbackUpdate) ClearMergedIntoID() *FeedbackUpdate {
+	_u.mutation.ClearMergedIntoID()
+	return _u
+}
+
 // SetVoteCount sets the "vote_count" field.
 func (_u *FeedbackUpdate) SetVoteCount(v int) *FeedbackUpdate {
 	_u.mutation.ResetVoteCount()
@@ -251,6 +271,26 @@ func (_u *FeedbackUpdate) AddVotes(v ...*Vote) *FeedbackUpdate {
 	return _u.AddVoteIDs(ids...)
 }
 
+// SetMergedInto sets the "merged_into" edge to the Feedback entity.
+func (_u *FeedbackUpdate) SetMergedInto(v *Feedback) *FeedbackUpdate {
+	return _u.SetMergedIntoID(v.ID)
+}
+
+// AddMergedFromIDs adds the "merged_from" edge to the Feedback entity by IDs.
+func (_u *FeedbackUpdate) AddMergedFromIDs(ids ...gid.ID) *FeedbackUpdate {
+	_u.mutation.AddMergedFromIDs(ids...)
+	return _u
+}
+
+// AddMergedFrom adds the "merged_from" edges to the Feedback entity.
+func (_u *FeedbackUpdate) AddMergedFrom(v ...*Feedback) *FeedbackUpdate {
+	ids := make([]gid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddMergedFromIDs(ids...)
+}
+
 // Mutation returns the FeedbackMutation object of the builder.
 func (_u *FeedbackUpdate) Mutation() *FeedbackMutation {
 	return _u.mutation
@@ -302,6 +342,33 @@ func (_u *FeedbackUpdate) RemoveVotes(v ...*Vote) *FeedbackUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveVoteIDs(ids...)
+}
+
+// ClearMergedInto clears the "merged_into" edge to the Feedback entity.
+func (_u *FeedbackUpdate) ClearMergedInto() *FeedbackUpdate {
+	_u.mutation.ClearMergedInto()
+	return _u
+}
+
+// ClearMergedFrom clears all "merged_from" edges to the Feedback entity.
+func (_u *FeedbackUpdate) ClearMergedFrom() *FeedbackUpdate {
+	_u.mutation.ClearMergedFrom()
+	return _u
+}
+
+// RemoveMergedFromIDs removes the "merged_from" edge to Feedback entities by IDs.
+func (_u *FeedbackUpdate) RemoveMergedFromIDs(ids ...gid.ID) *FeedbackUpdate {
+	_u.mutation.RemoveMergedFromIDs(ids...)
+	return _u
+}
+
+// RemoveMergedFrom removes "merged_from" edges to Feedback entities.
+func (_u *FeedbackUpdate) RemoveMergedFrom(v ...*Feedback) *FeedbackUpdate {
+	ids := make([]gid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveMergedFromIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -586,6 +653,80 @@ func (_u *FeedbackUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.MergedIntoCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   feedback.MergedIntoTable,
+			Columns: []string{feedback.MergedIntoColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(feedback.FieldID, field.TypeInt64),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.MergedIntoIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   feedback.MergedIntoTable,
+			Columns: []string{feedback.MergedIntoColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(feedback.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.MergedFromCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   feedback.MergedFromTable,
+			Columns: []string{feedback.MergedFromColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(feedback.FieldID, field.TypeInt64),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedMergedFromIDs(); len(nodes) > 0 && !_u.mutation.MergedFromCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   feedback.MergedFromTable,
+			Columns: []string{feedback.MergedFromColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(feedback.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.MergedFromIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   feedback.MergedFromTable,
+			Columns: []string{feedback.MergedFromColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(feedback.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -770,6 +911,26 @@ func (_u *FeedbackUpdateOne) ClearVerifiedAt() *FeedbackUpdateOne {
 	return _u
 }
 
+// SetMergedIntoID sets the "merged_into_id" field.
+func (_u *FeedbackUpdateOne) SetMergedIntoID(v gid.ID) *FeedbackUpdateOne {
+	_u.mutation.SetMergedIntoID(v)
+	return _u
+}
+
+// SetNillableMergedIntoID sets the "merged_into_id" field if the given value is not nil.
+func (_u *FeedbackUpdateOne) SetNillableMergedIntoID(v *gid.ID) *FeedbackUpdateOne {
+	if v != nil {
+		_u.SetMergedIntoID(*v)
+	}
+	return _u
+}
+
+// ClearMergedIntoID clears the value of the "merged_into_id" field.
+func (_u *FeedbackUpdateOne) ClearMergedIntoID() *FeedbackUpdateOne {
+	_u.mutation.ClearMergedIntoID()
+	return _u
+}
+
 // SetVoteCount sets the "vote_count" field.
 func (_u *FeedbackUpdateOne) SetVoteCount(v int) *FeedbackUpdateOne {
 	_u.mutation.ResetVoteCount()
@@ -826,6 +987,26 @@ func (_u *FeedbackUpdateOne) AddVotes(v ...*Vote) *FeedbackUpdateOne {
 	return _u.AddVoteIDs(ids...)
 }
 
+// SetMergedInto sets the "merged_into" edge to the Feedback entity.
+func (_u *FeedbackUpdateOne) SetMergedInto(v *Feedback) *FeedbackUpdateOne {
+	return _u.SetMergedIntoID(v.ID)
+}
+
+// AddMergedFromIDs adds the "merged_from" edge to the Feedback entity by IDs.
+func (_u *FeedbackUpdateOne) AddMergedFromIDs(ids ...gid.ID) *FeedbackUpdateOne {
+	_u.mutation.AddMergedFromIDs(ids...)
+	return _u
+}
+
+// AddMergedFrom adds the "merged_from" edges to the Feedback entity.
+func (_u *FeedbackUpdateOne) AddMergedFrom(v ...*Feedback) *FeedbackUpdateOne {
+	ids := make([]gid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddMergedFromIDs(ids...)
+}
+
 // Mutation returns the FeedbackMutation object of the builder.
 func (_u *FeedbackUpdateOne) Mutation() *FeedbackMutation {
 	return _u.mutation
@@ -877,6 +1058,33 @@ func (_u *FeedbackUpdateOne) RemoveVotes(v ...*Vote) *FeedbackUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveVoteIDs(ids...)
+}
+
+// ClearMergedInto clears the "merged_into" edge to the Feedback entity.
+func (_u *FeedbackUpdateOne) ClearMergedInto() *FeedbackUpdateOne {
+	_u.mutation.ClearMergedInto()
+	return _u
+}
+
+// ClearMergedFrom clears all "merged_from" edges to the Feedback entity.
+func (_u *FeedbackUpdateOne) ClearMergedFrom() *FeedbackUpdateOne {
+	_u.mutation.ClearMergedFrom()
+	return _u
+}
+
+// RemoveMergedFromIDs removes the "merged_from" edge to Feedback entities by IDs.
+func (_u *FeedbackUpdateOne) RemoveMergedFromIDs(ids ...gid.ID) *FeedbackUpdateOne {
+	_u.mutation.RemoveMergedFromIDs(ids...)
+	return _u
+}
+
+// RemoveMergedFrom removes "merged_from" edges to Feedback entities.
+func (_u *FeedbackUpdateOne) RemoveMergedFrom(v ...*Feedback) *FeedbackUpdateOne {
+	ids := make([]gid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveMergedFromIDs(ids...)
 }
 
 // Where appends a list predicates to the FeedbackUpdate builder.
@@ -1184,6 +1392,80 @@ func (_u *FeedbackUpdateOne) sqlSave(ctx context.Context) (_node *Feedback, err 
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(vote.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.MergedIntoCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   feedback.MergedIntoTable,
+			Columns: []string{feedback.MergedIntoColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(feedback.FieldID, field.TypeInt64),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.MergedIntoIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   feedback.MergedIntoTable,
+			Columns: []string{feedback.MergedIntoColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(feedback.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.MergedFromCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   feedback.MergedFromTable,
+			Columns: []string{feedback.MergedFromColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(feedback.FieldID, field.TypeInt64),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedMergedFromIDs(); len(nodes) > 0 && !_u.mutation.MergedFromCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   feedback.MergedFromTable,
+			Columns: []string{feedback.MergedFromColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(feedback.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.MergedFromIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   feedback.MergedFromTable,
+			Columns: []string{feedback.MergedFromColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(feedback.FieldID, field.TypeInt64),
 			},
 		}
 		for _, k := range nodes {

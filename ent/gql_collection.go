@@ -687,6 +687,34 @@ func (_q *FeedbackQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 			_q.WithNamedVotes(alias, func(wq *VoteQuery) {
 				*wq = *query
 			})
+
+		case "mergedInto":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&FeedbackClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, feedbackImplementors)...); err != nil {
+				return err
+			}
+			_q.withMergedInto = query
+			if _, ok := fieldSeen[feedback.FieldMergedIntoID]; !ok {
+				selectedFields = append(selectedFields, feedback.FieldMergedIntoID)
+				fieldSeen[feedback.FieldMergedIntoID] = struct{}{}
+			}
+
+		case "mergedFrom":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&FeedbackClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, feedbackImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedMergedFrom(alias, func(wq *FeedbackQuery) {
+				*wq = *query
+			})
 		case "createdAt":
 			if _, ok := fieldSeen[feedback.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, feedback.FieldCreatedAt)

@@ -134,6 +134,26 @@ func (_m *Feedback) Votes(
 	return _m.QueryVotes().Paginate(ctx, after, first, before, last, opts...)
 }
 
+func (_m *Feedback) MergedInto(ctx context.Context) (*Feedback, error) {
+	result, err := _m.Edges.MergedIntoOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryMergedInto().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Feedback) MergedFrom(ctx context.Context) (result []*Feedback, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedMergedFrom(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.MergedFromOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryMergedFrom().All(ctx)
+	}
+	return result, err
+}
+
 func (_m *Invite) Prototype(ctx context.Context) (*Prototype, error) {
 	result, err := _m.Edges.PrototypeOrErr()
 	if IsNotLoaded(err) {

@@ -807,6 +807,14 @@ type FeedbackWhereInput struct {
 	VerifiedAtIsNil  bool        `json:"verifiedAtIsNil,omitempty"`
 	VerifiedAtNotNil bool        `json:"verifiedAtNotNil,omitempty"`
 
+	// "merged_into_id" field predicates.
+	MergedIntoID       *gid.ID  `json:"mergedIntoID,omitempty"`
+	MergedIntoIDNEQ    *gid.ID  `json:"mergedIntoIDNEQ,omitempty"`
+	MergedIntoIDIn     []gid.ID `json:"mergedIntoIDIn,omitempty"`
+	MergedIntoIDNotIn  []gid.ID `json:"mergedIntoIDNotIn,omitempty"`
+	MergedIntoIDIsNil  bool     `json:"mergedIntoIDIsNil,omitempty"`
+	MergedIntoIDNotNil bool     `json:"mergedIntoIDNotNil,omitempty"`
+
 	// "vote_count" field predicates.
 	VoteCount      *int  `json:"voteCount,omitempty"`
 	VoteCountNEQ   *int  `json:"voteCountNEQ,omitempty"`
@@ -844,6 +852,14 @@ type FeedbackWhereInput struct {
 	// "votes" edge predicates.
 	HasVotes     *bool             `json:"hasVotes,omitempty"`
 	HasVotesWith []*VoteWhereInput `json:"hasVotesWith,omitempty"`
+
+	// "merged_into" edge predicates.
+	HasMergedInto     *bool                 `json:"hasMergedInto,omitempty"`
+	HasMergedIntoWith []*FeedbackWhereInput `json:"hasMergedIntoWith,omitempty"`
+
+	// "merged_from" edge predicates.
+	HasMergedFrom     *bool                 `json:"hasMergedFrom,omitempty"`
+	HasMergedFromWith []*FeedbackWhereInput `json:"hasMergedFromWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -1232,6 +1248,24 @@ func (i *FeedbackWhereInput) P() (predicate.Feedback, error) {
 	if i.VerifiedAtNotNil {
 		predicates = append(predicates, feedback.VerifiedAtNotNil())
 	}
+	if i.MergedIntoID != nil {
+		predicates = append(predicates, feedback.MergedIntoIDEQ(*i.MergedIntoID))
+	}
+	if i.MergedIntoIDNEQ != nil {
+		predicates = append(predicates, feedback.MergedIntoIDNEQ(*i.MergedIntoIDNEQ))
+	}
+	if len(i.MergedIntoIDIn) > 0 {
+		predicates = append(predicates, feedback.MergedIntoIDIn(i.MergedIntoIDIn...))
+	}
+	if len(i.MergedIntoIDNotIn) > 0 {
+		predicates = append(predicates, feedback.MergedIntoIDNotIn(i.MergedIntoIDNotIn...))
+	}
+	if i.MergedIntoIDIsNil {
+		predicates = append(predicates, feedback.MergedIntoIDIsNil())
+	}
+	if i.MergedIntoIDNotNil {
+		predicates = append(predicates, feedback.MergedIntoIDNotNil())
+	}
 	if i.VoteCount != nil {
 		predicates = append(predicates, feedback.VoteCountEQ(*i.VoteCount))
 	}
@@ -1382,6 +1416,42 @@ func (i *FeedbackWhereInput) P() (predicate.Feedback, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, feedback.HasVotesWith(with...))
+	}
+	if i.HasMergedInto != nil {
+		p := feedback.HasMergedInto()
+		if !*i.HasMergedInto {
+			p = feedback.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasMergedIntoWith) > 0 {
+		with := make([]predicate.Feedback, 0, len(i.HasMergedIntoWith))
+		for _, w := range i.HasMergedIntoWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasMergedIntoWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, feedback.HasMergedIntoWith(with...))
+	}
+	if i.HasMergedFrom != nil {
+		p := feedback.HasMergedFrom()
+		if !*i.HasMergedFrom {
+			p = feedback.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasMergedFromWith) > 0 {
+		with := make([]predicate.Feedback, 0, len(i.HasMergedFromWith))
+		for _, w := range i.HasMergedFromWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasMergedFromWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, feedback.HasMergedFromWith(with...))
 	}
 	switch len(predicates) {
 	case 0:

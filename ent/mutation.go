@@ -3289,6 +3289,11 @@ type FeedbackMutation struct {
 	votes                    map[gid.ID]struct{}
 	removedvotes             map[gid.ID]struct{}
 	clearedvotes             bool
+	merged_into              *gid.ID
+	clearedmerged_into       bool
+	merged_from              map[gid.ID]struct{}
+	removedmerged_from       map[gid.ID]struct{}
+	clearedmerged_from       bool
 	done                     bool
 	oldValue                 func(context.Context) (*Feedback, error)
 	predicates               []predicate.Feedback
@@ -4058,6 +4063,55 @@ func (m *FeedbackMutation) ResetVerifiedAt() {
 	delete(m.clearedFields, feedback.FieldVerifiedAt)
 }
 
+// SetMergedIntoID sets the "merged_into_id" field.
+func (m *FeedbackMutation) SetMergedIntoID(gi gid.ID) {
+	m.merged_into = &gi
+}
+
+// MergedIntoID returns the value of the "merged_into_id" field in the mutation.
+func (m *FeedbackMutation) MergedIntoID() (r gid.ID, exists bool) {
+	v := m.merged_into
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMergedIntoID returns the old "merged_into_id" field's value of the Feedback entity.
+// If the Feedback object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FeedbackMutation) OldMergedIntoID(ctx context.Context) (v *gid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMergedIntoID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMergedIntoID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMergedIntoID: %w", err)
+	}
+	return oldValue.MergedIntoID, nil
+}
+
+// ClearMergedIntoID clears the value of the "merged_into_id" field.
+func (m *FeedbackMutation) ClearMergedIntoID() {
+	m.merged_into = nil
+	m.clearedFields[feedback.FieldMergedIntoID] = struct{}{}
+}
+
+// MergedIntoIDCleared returns if the "merged_into_id" field was cleared in this mutation.
+func (m *FeedbackMutation) MergedIntoIDCleared() bool {
+	_, ok := m.clearedFields[feedback.FieldMergedIntoID]
+	return ok
+}
+
+// ResetMergedIntoID resets all changes to the "merged_into_id" field.
+func (m *FeedbackMutation) ResetMergedIntoID() {
+	m.merged_into = nil
+	delete(m.clearedFields, feedback.FieldMergedIntoID)
+}
+
 // SetVoteCount sets the "vote_count" field.
 func (m *FeedbackMutation) SetVoteCount(i int) {
 	m.vote_count = &i
@@ -4433,6 +4487,87 @@ func (m *FeedbackMutation) ResetVotes() {
 	m.removedvotes = nil
 }
 
+// ClearMergedInto clears the "merged_into" edge to the Feedback entity.
+func (m *FeedbackMutation) ClearMergedInto() {
+	m.clearedmerged_into = true
+	m.clearedFields[feedback.FieldMergedIntoID] = struct{}{}
+}
+
+// MergedIntoCleared reports if the "merged_into" edge to the Feedback entity was cleared.
+func (m *FeedbackMutation) MergedIntoCleared() bool {
+	return m.MergedIntoIDCleared() || m.clearedmerged_into
+}
+
+// MergedIntoIDs returns the "merged_into" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// MergedIntoID instead. It exists only for internal usage by the builders.
+func (m *FeedbackMutation) MergedIntoIDs() (ids []gid.ID) {
+	if id := m.merged_into; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetMergedInto resets all changes to the "merged_into" edge.
+func (m *FeedbackMutation) ResetMergedInto() {
+	m.merged_into = nil
+	m.clearedmerged_into = false
+}
+
+// AddMergedFromIDs adds the "merged_from" edge to the Feedback entity by ids.
+func (m *FeedbackMutation) AddMergedFromIDs(ids ...gid.ID) {
+	if m.merged_from == nil {
+		m.merged_from = make(map[gid.ID]struct{})
+	}
+	for i := range ids {
+		m.merged_from[ids[i]] = struct{}{}
+	}
+}
+
+// ClearMergedFrom clears the "merged_from" edge to the Feedback entity.
+func (m *FeedbackMutation) ClearMergedFrom() {
+	m.clearedmerged_from = true
+}
+
+// MergedFromCleared reports if the "merged_from" edge to the Feedback entity was cleared.
+func (m *FeedbackMutation) MergedFromCleared() bool {
+	return m.clearedmerged_from
+}
+
+// RemoveMergedFromIDs removes the "merged_from" edge to the Feedback entity by IDs.
+func (m *FeedbackMutation) RemoveMergedFromIDs(ids ...gid.ID) {
+	if m.removedmerged_from == nil {
+		m.removedmerged_from = make(map[gid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.merged_from, ids[i])
+		m.removedmerged_from[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedMergedFrom returns the removed IDs of the "merged_from" edge to the Feedback entity.
+func (m *FeedbackMutation) RemovedMergedFromIDs() (ids []gid.ID) {
+	for id := range m.removedmerged_from {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// MergedFromIDs returns the "merged_from" edge IDs in the mutation.
+func (m *FeedbackMutation) MergedFromIDs() (ids []gid.ID) {
+	for id := range m.merged_from {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetMergedFrom resets all changes to the "merged_from" edge.
+func (m *FeedbackMutation) ResetMergedFrom() {
+	m.merged_from = nil
+	m.clearedmerged_from = false
+	m.removedmerged_from = nil
+}
+
 // Where appends a list predicates to the FeedbackMutation builder.
 func (m *FeedbackMutation) Where(ps ...predicate.Feedback) {
 	m.predicates = append(m.predicates, ps...)
@@ -4467,7 +4602,7 @@ func (m *FeedbackMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *FeedbackMutation) Fields() []string {
-	fields := make([]string, 0, 17)
+	fields := make([]string, 0, 18)
 	if m.created_at != nil {
 		fields = append(fields, feedback.FieldCreatedAt)
 	}
@@ -4513,6 +4648,9 @@ func (m *FeedbackMutation) Fields() []string {
 	if m.verified_at != nil {
 		fields = append(fields, feedback.FieldVerifiedAt)
 	}
+	if m.merged_into != nil {
+		fields = append(fields, feedback.FieldMergedIntoID)
+	}
 	if m.vote_count != nil {
 		fields = append(fields, feedback.FieldVoteCount)
 	}
@@ -4557,6 +4695,8 @@ func (m *FeedbackMutation) Field(name string) (ent.Value, bool) {
 		return m.Verdict()
 	case feedback.FieldVerifiedAt:
 		return m.VerifiedAt()
+	case feedback.FieldMergedIntoID:
+		return m.MergedIntoID()
 	case feedback.FieldVoteCount:
 		return m.VoteCount()
 	case feedback.FieldIdempotencyKey:
@@ -4600,6 +4740,8 @@ func (m *FeedbackMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldVerdict(ctx)
 	case feedback.FieldVerifiedAt:
 		return m.OldVerifiedAt(ctx)
+	case feedback.FieldMergedIntoID:
+		return m.OldMergedIntoID(ctx)
 	case feedback.FieldVoteCount:
 		return m.OldVoteCount(ctx)
 	case feedback.FieldIdempotencyKey:
@@ -4718,6 +4860,13 @@ func (m *FeedbackMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetVerifiedAt(v)
 		return nil
+	case feedback.FieldMergedIntoID:
+		v, ok := value.(gid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMergedIntoID(v)
+		return nil
 	case feedback.FieldVoteCount:
 		v, ok := value.(int)
 		if !ok {
@@ -4819,6 +4968,9 @@ func (m *FeedbackMutation) ClearedFields() []string {
 	if m.FieldCleared(feedback.FieldVerifiedAt) {
 		fields = append(fields, feedback.FieldVerifiedAt)
 	}
+	if m.FieldCleared(feedback.FieldMergedIntoID) {
+		fields = append(fields, feedback.FieldMergedIntoID)
+	}
 	if m.FieldCleared(feedback.FieldIdempotencyKey) {
 		fields = append(fields, feedback.FieldIdempotencyKey)
 	}
@@ -4853,6 +5005,9 @@ func (m *FeedbackMutation) ClearField(name string) error {
 		return nil
 	case feedback.FieldVerifiedAt:
 		m.ClearVerifiedAt()
+		return nil
+	case feedback.FieldMergedIntoID:
+		m.ClearMergedIntoID()
 		return nil
 	case feedback.FieldIdempotencyKey:
 		m.ClearIdempotencyKey()
@@ -4910,6 +5065,9 @@ func (m *FeedbackMutation) ResetField(name string) error {
 	case feedback.FieldVerifiedAt:
 		m.ResetVerifiedAt()
 		return nil
+	case feedback.FieldMergedIntoID:
+		m.ResetMergedIntoID()
+		return nil
 	case feedback.FieldVoteCount:
 		m.ResetVoteCount()
 		return nil
@@ -4922,7 +5080,7 @@ func (m *FeedbackMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *FeedbackMutation) AddedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 10)
 	if m.workspace != nil {
 		edges = append(edges, feedback.EdgeWorkspace)
 	}
@@ -4946,6 +5104,12 @@ func (m *FeedbackMutation) AddedEdges() []string {
 	}
 	if m.votes != nil {
 		edges = append(edges, feedback.EdgeVotes)
+	}
+	if m.merged_into != nil {
+		edges = append(edges, feedback.EdgeMergedInto)
+	}
+	if m.merged_from != nil {
+		edges = append(edges, feedback.EdgeMergedFrom)
 	}
 	return edges
 }
@@ -4990,18 +5154,31 @@ func (m *FeedbackMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case feedback.EdgeMergedInto:
+		if id := m.merged_into; id != nil {
+			return []ent.Value{*id}
+		}
+	case feedback.EdgeMergedFrom:
+		ids := make([]ent.Value, 0, len(m.merged_from))
+		for id := range m.merged_from {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *FeedbackMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 10)
 	if m.removedcomments != nil {
 		edges = append(edges, feedback.EdgeComments)
 	}
 	if m.removedvotes != nil {
 		edges = append(edges, feedback.EdgeVotes)
+	}
+	if m.removedmerged_from != nil {
+		edges = append(edges, feedback.EdgeMergedFrom)
 	}
 	return edges
 }
@@ -5022,13 +5199,19 @@ func (m *FeedbackMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case feedback.EdgeMergedFrom:
+		ids := make([]ent.Value, 0, len(m.removedmerged_from))
+		for id := range m.removedmerged_from {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *FeedbackMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 10)
 	if m.clearedworkspace {
 		edges = append(edges, feedback.EdgeWorkspace)
 	}
@@ -5053,6 +5236,12 @@ func (m *FeedbackMutation) ClearedEdges() []string {
 	if m.clearedvotes {
 		edges = append(edges, feedback.EdgeVotes)
 	}
+	if m.clearedmerged_into {
+		edges = append(edges, feedback.EdgeMergedInto)
+	}
+	if m.clearedmerged_from {
+		edges = append(edges, feedback.EdgeMergedFrom)
+	}
 	return edges
 }
 
@@ -5076,6 +5265,10 @@ func (m *FeedbackMutation) EdgeCleared(name string) bool {
 		return m.clearedcomments
 	case feedback.EdgeVotes:
 		return m.clearedvotes
+	case feedback.EdgeMergedInto:
+		return m.clearedmerged_into
+	case feedback.EdgeMergedFrom:
+		return m.clearedmerged_from
 	}
 	return false
 }
@@ -5101,6 +5294,9 @@ func (m *FeedbackMutation) ClearEdge(name string) error {
 		return nil
 	case feedback.EdgeAddressedIn:
 		m.ClearAddressedIn()
+		return nil
+	case feedback.EdgeMergedInto:
+		m.ClearMergedInto()
 		return nil
 	}
 	return fmt.Errorf("unknown Feedback unique edge %s", name)
@@ -5133,6 +5329,12 @@ func (m *FeedbackMutation) ResetEdge(name string) error {
 		return nil
 	case feedback.EdgeVotes:
 		m.ResetVotes()
+		return nil
+	case feedback.EdgeMergedInto:
+		m.ResetMergedInto()
+		return nil
+	case feedback.EdgeMergedFrom:
+		m.ResetMergedFrom()
 		return nil
 	}
 	return fmt.Errorf("unknown Feedback edge %s", name)

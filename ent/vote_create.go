@@ -382,6 +382,18 @@ func (u *VoteUpsert) UpdateUpdatedAt() *VoteUpsert {
 	return u
 }
 
+// SetFeedbackID sets the "feedback_id" field.
+func (u *VoteUpsert) SetFeedbackID(v gid.ID) *VoteUpsert {
+	u.Set(vote.FieldFeedbackID, v)
+	return u
+}
+
+// UpdateFeedbackID sets the "feedback_id" field to the value that was provided on create.
+func (u *VoteUpsert) UpdateFeedbackID() *VoteUpsert {
+	u.SetExcluded(vote.FieldFeedbackID)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -407,9 +419,6 @@ func (u *VoteUpsertOne) UpdateNewValues() *VoteUpsertOne {
 		}
 		if _, exists := u.create.mutation.PrototypeID(); exists {
 			s.SetIgnore(vote.FieldPrototypeID)
-		}
-		if _, exists := u.create.mutation.FeedbackID(); exists {
-			s.SetIgnore(vote.FieldFeedbackID)
 		}
 		if _, exists := u.create.mutation.ParticipantID(); exists {
 			s.SetIgnore(vote.FieldParticipantID)
@@ -456,6 +465,20 @@ func (u *VoteUpsertOne) SetUpdatedAt(v time.Time) *VoteUpsertOne {
 func (u *VoteUpsertOne) UpdateUpdatedAt() *VoteUpsertOne {
 	return u.Update(func(s *VoteUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetFeedbackID sets the "feedback_id" field.
+func (u *VoteUpsertOne) SetFeedbackID(v gid.ID) *VoteUpsertOne {
+	return u.Update(func(s *VoteUpsert) {
+		s.SetFeedbackID(v)
+	})
+}
+
+// UpdateFeedbackID sets the "feedback_id" field to the value that was provided on create.
+func (u *VoteUpsertOne) UpdateFeedbackID() *VoteUpsertOne {
+	return u.Update(func(s *VoteUpsert) {
+		s.UpdateFeedbackID()
 	})
 }
 
@@ -651,9 +674,6 @@ func (u *VoteUpsertBulk) UpdateNewValues() *VoteUpsertBulk {
 			if _, exists := b.mutation.PrototypeID(); exists {
 				s.SetIgnore(vote.FieldPrototypeID)
 			}
-			if _, exists := b.mutation.FeedbackID(); exists {
-				s.SetIgnore(vote.FieldFeedbackID)
-			}
 			if _, exists := b.mutation.ParticipantID(); exists {
 				s.SetIgnore(vote.FieldParticipantID)
 			}
@@ -700,6 +720,20 @@ func (u *VoteUpsertBulk) SetUpdatedAt(v time.Time) *VoteUpsertBulk {
 func (u *VoteUpsertBulk) UpdateUpdatedAt() *VoteUpsertBulk {
 	return u.Update(func(s *VoteUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetFeedbackID sets the "feedback_id" field.
+func (u *VoteUpsertBulk) SetFeedbackID(v gid.ID) *VoteUpsertBulk {
+	return u.Update(func(s *VoteUpsert) {
+		s.SetFeedbackID(v)
+	})
+}
+
+// UpdateFeedbackID sets the "feedback_id" field to the value that was provided on create.
+func (u *VoteUpsertBulk) UpdateFeedbackID() *VoteUpsertBulk {
+	return u.Update(func(s *VoteUpsert) {
+		s.UpdateFeedbackID()
 	})
 }
 

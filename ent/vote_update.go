@@ -11,7 +11,9 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/protoloop/protoloop/ent/feedback"
 	"github.com/protoloop/protoloop/ent/predicate"
+	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/ent/vote"
 )
 
@@ -35,9 +37,34 @@ func (_u *VoteUpdate) SetUpdatedAt(v time.Time) *VoteUpdate {
 	return _u
 }
 
+// SetFeedbackID sets the "feedback_id" field.
+func (_u *VoteUpdate) SetFeedbackID(v gid.ID) *VoteUpdate {
+	_u.mutation.SetFeedbackID(v)
+	return _u
+}
+
+// SetNillableFeedbackID sets the "feedback_id" field if the given value is not nil.
+func (_u *VoteUpdate) SetNillableFeedbackID(v *gid.ID) *VoteUpdate {
+	if v != nil {
+		_u.SetFeedbackID(*v)
+	}
+	return _u
+}
+
+// SetFeedback sets the "feedback" edge to the Feedback entity.
+func (_u *VoteUpdate) SetFeedback(v *Feedback) *VoteUpdate {
+	return _u.SetFeedbackID(v.ID)
+}
+
 // Mutation returns the VoteMutation object of the builder.
 func (_u *VoteUpdate) Mutation() *VoteMutation {
 	return _u.mutation
+}
+
+// ClearFeedback clears the "feedback" edge to the Feedback entity.
+func (_u *VoteUpdate) ClearFeedback() *VoteUpdate {
+	_u.mutation.ClearFeedback()
+	return _u
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -120,6 +147,35 @@ func (_u *VoteUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(vote.FieldUpdatedAt, field.TypeTime, value)
 	}
+	if _u.mutation.FeedbackCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   vote.FeedbackTable,
+			Columns: []string{vote.FeedbackColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(feedback.FieldID, field.TypeInt64),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.FeedbackIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   vote.FeedbackTable,
+			Columns: []string{vote.FeedbackColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(feedback.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -148,9 +204,34 @@ func (_u *VoteUpdateOne) SetUpdatedAt(v time.Time) *VoteUpdateOne {
 	return _u
 }
 
+// SetFeedbackID sets the "feedback_id" field.
+func (_u *VoteUpdateOne) SetFeedbackID(v gid.ID) *VoteUpdateOne {
+	_u.mutation.SetFeedbackID(v)
+	return _u
+}
+
+// SetNillableFeedbackID sets the "feedback_id" field if the given value is not nil.
+func (_u *VoteUpdateOne) SetNillableFeedbackID(v *gid.ID) *VoteUpdateOne {
+	if v != nil {
+		_u.SetFeedbackID(*v)
+	}
+	return _u
+}
+
+// SetFeedback sets the "feedback" edge to the Feedback entity.
+func (_u *VoteUpdateOne) SetFeedback(v *Feedback) *VoteUpdateOne {
+	return _u.SetFeedbackID(v.ID)
+}
+
 // Mutation returns the VoteMutation object of the builder.
 func (_u *VoteUpdateOne) Mutation() *VoteMutation {
 	return _u.mutation
+}
+
+// ClearFeedback clears the "feedback" edge to the Feedback entity.
+func (_u *VoteUpdateOne) ClearFeedback() *VoteUpdateOne {
+	_u.mutation.ClearFeedback()
+	return _u
 }
 
 // Where appends a list predicates to the VoteUpdate builder.
@@ -262,6 +343,35 @@ func (_u *VoteUpdateOne) sqlSave(ctx context.Context) (_node *Vote, err error) {
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(vote.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.FeedbackCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   vote.FeedbackTable,
+			Columns: []string{vote.FeedbackColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(feedback.FieldID, field.TypeInt64),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.FeedbackIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   vote.FeedbackTable,
+			Columns: []string{vote.FeedbackColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(feedback.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Vote{config: _u.config}

@@ -894,6 +894,15 @@ func (w *authzWorld) cases() []authzCase {
 		{op: "feedback.votes", query: `query($id: ID!) { node(id: $id) { ... on Feedback { votes(first: 100) { totalCount } } } }`,
 			field: "node.votes", args: byID(w.fbV),
 			want: row(visible, visible, visible, visible, visible, nf, nf, unauth, unauth)},
+		{op: "feedback.similar", query: `query($id: ID!) { node(id: $id) { ... on Feedback { similar { score } } } }`,
+			field: "node.similar", args: byID(w.fbV),
+			want: row(visible, visible, visible, visible, visible, nf, nf, unauth, unauth)},
+		{op: "search(W)", query: `query($id: ID!) { search(workspace: $id, query: "skipped") { edges { rank } } }`,
+			field: "search.edges", args: byID(w.w.ID),
+			want: row(visible, visible, visible, visible, visible, visible, nf, unauth, unauth)},
+		{op: "search(X)", query: `query($id: ID!) { search(workspace: $id, query: "skipped") { edges { rank } } }`,
+			field: "search.edges", args: byID(w.x.ID),
+			want: row(nf, nf, nf, nf, nf, nf, visible, unauth, unauth)},
 
 		// ── Subscriptions: the first message, a replayed event or a refusal ─
 		{op: "prototypeEvents(P)", stream: true, field: "prototypeEvents",
@@ -1107,6 +1116,16 @@ func (w *authzWorld) cases() []authzCase {
 				return vars{"ids": []any{w.theirFeedback(t, asOwner)["id"]}, "it": w.it3.ID}
 			},
 			want: row(ok, ok, denied, denied, denied, nf, nf, unauth, unauth)},
+		{op: "mergeFeedback", query: `mutation($dup: ID!, $orig: ID!) { mergeFeedback(duplicate: $dup, original: $orig) { id } }`,
+			field: "mergeFeedback", args: func(t *testing.T, _ authzRole) vars {
+				return vars{"dup": w.theirFeedback(t, asOwner)["id"], "orig": w.theirFeedback(t, asOwner)["id"]}
+			},
+			want: row(ok, ok, denied, denied, denied, nf, nf, unauth, unauth)},
+		{op: "mergeFeedback(FX)", query: `mutation($dup: ID!, $orig: ID!) { mergeFeedback(duplicate: $dup, original: $orig) { id } }`,
+			field: "mergeFeedback", args: func(t *testing.T, _ authzRole) vars {
+				return vars{"dup": w.s.LeaveFeedback(t, w.token[asOtherOwner], w.itX.ID, nil), "orig": w.fx}
+			},
+			want: row(nf, nf, nf, nf, nf, nf, ok, unauth, unauth)},
 		{op: "addComment(ownFeedback)", query: `mutation($id: ID!) { addComment(input: {feedbackID: $id, body: "Same here."}) { id } }`,
 			field: "addComment", args: func(t *testing.T, r authzRole) vars { return vars{"id": w.ownFeedback(t, r)} },
 			want: row(ok, ok, ok, ok, ok, ok, ok, unauth, unauth)},

@@ -20,6 +20,9 @@ func addComment(ctx context.Context, client *ent.Client, input AddCommentInput) 
 	if err != nil {
 		return nil, err
 	}
+	if err := checkNotMerged(fb, "feedbackID"); err != nil {
+		return nil, err
+	}
 	if input.ParentID != nil {
 		if err := checkParent(ctx, client, *input.ParentID, fb.ID); err != nil {
 			return nil, err

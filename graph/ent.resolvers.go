@@ -35,6 +35,9 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []gid.ID) ([]ent.Noder, e
 // Event returns EventResolver implementation.
 func (r *Resolver) Event() EventResolver { return &eventResolver{r} }
 
+// Feedback returns FeedbackResolver implementation.
+func (r *Resolver) Feedback() FeedbackResolver { return &feedbackResolver{r} }
+
 // Iteration returns IterationResolver implementation.
 func (r *Resolver) Iteration() IterationResolver { return &iterationResolver{r} }
 
@@ -55,6 +58,7 @@ func (r *Resolver) Workspace() WorkspaceResolver { return &workspaceResolver{r} 
 
 type (
 	eventResolver       struct{ *Resolver }
+	feedbackResolver    struct{ *Resolver }
 	iterationResolver   struct{ *Resolver }
 	participantResolver struct{ *Resolver }
 	prototypeResolver   struct{ *Resolver }

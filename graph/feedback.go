@@ -227,6 +227,10 @@ func checkTriage(from, to feedback.Status) error {
 	switch {
 	case from == feedback.StatusRETRACTED:
 		return badInput("status", "the feedback was retracted by the person who left it: triage leaves it alone")
+	case from == feedback.StatusMERGED:
+		return badInput("status", "the feedback was merged into another: triage that one")
+	case to == feedback.StatusMERGED:
+		return badInput("status", "use mergeFeedback to merge feedback into the feedback it repeats")
 	case to == feedback.StatusRETRACTED:
 		return badInput("status", "only the person who left feedback can retract it")
 	case to == feedback.StatusADDRESSED:
@@ -501,8 +505,9 @@ func editFeedback(ctx context.Context, client *ent.Client, dialectName string, i
 }
 
 // unretractable are the statuses feedback cannot be retracted from:
-// retracted already, or confirmed fixed by the author.
-var unretractable = []feedback.Status{feedback.StatusRETRACTED, feedback.StatusVERIFIED}
+// retracted already, confirmed fixed by the author, or merged into other
+// feedback, which carries its votes now.
+var unretractable = []feedback.Status{feedback.StatusRETRACTED, feedback.StatusVERIFIED, feedback.StatusMERGED}
 
 // retractFeedback lets the author take feedback back: it becomes RETRACTED,
 // which triage and markAddressed leave alone. Whether the caller is the
@@ -524,6 +529,8 @@ func retractFeedback(ctx context.Context, client *ent.Client, dialectName string
 		return nil, badInput("id", "the feedback is retracted already")
 	case ent.IsNotFound(err) && fb.Status == feedback.StatusVERIFIED:
 		return nil, badInput("id", "verified feedback cannot be retracted: you confirmed its fix")
+	case ent.IsNotFound(err) && fb.Status == feedback.StatusMERGED:
+		return nil, badInput("id", "merged feedback cannot be retracted: its votes and comments are on the feedback it was merged into")
 	case ent.IsNotFound(err):
 		return nil, notFound("feedback")
 	case err != nil:

@@ -39,6 +39,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	Event() EventResolver
+	Feedback() FeedbackResolver
 	Iteration() IterationResolver
 	Mutation() MutationResolver
 	Participant() ParticipantResolver
@@ -130,13 +131,17 @@ type ComplexityRoot struct {
 		Author             func(childComplexity int) int
 		Body               func(childComplexity int) int
 		Comments           func(childComplexity int, after *entgql.Cursor[gid.ID], first *int, before *entgql.Cursor[gid.ID], last *int, orderBy *ent.CommentOrder, where *ent.CommentWhereInput) int
+		Contributors       func(childComplexity int) int
 		CreatedAt          func(childComplexity int) int
 		ID                 func(childComplexity int) int
 		Iteration          func(childComplexity int) int
 		Kind               func(childComplexity int) int
+		MergedFrom         func(childComplexity int) int
+		MergedInto         func(childComplexity int) int
 		MinutesSavedPerDay func(childComplexity int) int
 		Prototype          func(childComplexity int) int
 		Rating             func(childComplexity int) int
+		Similar            func(childComplexity int, first *int) int
 		Status             func(childComplexity int) int
 		Trial              func(childComplexity int) int
 		UpdatedAt          func(childComplexity int) int
@@ -265,6 +270,7 @@ type ComplexityRoot struct {
 		LogIn              func(childComplexity int, input LogInInput) int
 		LogOut             func(childComplexity int) int
 		MarkAddressed      func(childComplexity int, feedbackIDs []gid.ID, iterationID gid.ID) int
+		MergeFeedback      func(childComplexity int, duplicate gid.ID, original gid.ID) int
 		PublishIteration   func(childComplexity int, id gid.ID) int
 		RedeemInvite       func(childComplexity int, input RedeemInviteInput) int
 		RemoveMember       func(childComplexity int, id gid.ID) int
@@ -351,6 +357,7 @@ type ComplexityRoot struct {
 		Nodes                func(childComplexity int, ids []gid.ID) int
 		PendingVerifications func(childComplexity int, first *int, after *entgql.Cursor[gid.ID]) int
 		Prototype            func(childComplexity int, workspace string, slug string) int
+		Search               func(childComplexity int, workspace gid.ID, query string, kinds []feedback.Kind, status []feedback.Status, first *int, after *entgql.Cursor[gid.ID]) int
 		Viewer               func(childComplexity int) int
 		Workspace            func(childComplexity int, slug string) int
 	}
@@ -410,6 +417,23 @@ type ComplexityRoot struct {
 	ScorecardEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	SearchConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	SearchEdge struct {
+		Cursor    func(childComplexity int) int
+		Highlight func(childComplexity int) int
+		Node      func(childComplexity int) int
+		Rank      func(childComplexity int) int
+	}
+
+	SimilarFeedback struct {
+		Feedback func(childComplexity int) int
+		Score    func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -502,6 +526,10 @@ type EventResolver interface {
 	Actor(ctx context.Context, obj *ent.Event) (Actor, error)
 	Subject(ctx context.Context, obj *ent.Event) (ent.Noder, error)
 }
+type FeedbackResolver interface {
+	Similar(ctx context.Context, obj *ent.Feedback, first *int) ([]*SimilarFeedback, error)
+	Contributors(ctx context.Context, obj *ent.Feedback) ([]*ent.Participant, error)
+}
 type IterationResolver interface {
 	Scorecard(ctx context.Context, obj *ent.Iteration) (*Scorecard, error)
 	Delta(ctx context.Context, obj *ent.Iteration) (*ScorecardDelta, error)
@@ -511,6 +539,7 @@ type MutationResolver interface {
 	RevokeToken(ctx context.Context, id gid.ID) (*ent.AuthToken, error)
 	LogOut(ctx context.Context) (bool, error)
 	AddComment(ctx context.Context, input AddCommentInput) (*ent.Comment, error)
+	MergeFeedback(ctx context.Context, duplicate gid.ID, original gid.ID) (*ent.Feedback, error)
 	LeaveFeedback(ctx context.Context, input LeaveFeedbackInput) (*ent.Feedback, error)
 	SetFeedbackStatus(ctx context.Context, id gid.ID, status feedback.Status) (*ent.Feedback, error)
 	MarkAddressed(ctx context.Context, feedbackIDs []gid.ID, iterationID gid.ID) ([]*ent.Feedback, error)
@@ -553,6 +582,7 @@ type QueryResolver interface {
 	Node(ctx context.Context, id gid.ID) (ent.Noder, error)
 	Nodes(ctx context.Context, ids []gid.ID) ([]ent.Noder, error)
 	Prototype(ctx context.Context, workspace string, slug string) (*ent.Prototype, error)
+	Search(ctx context.Context, workspace gid.ID, query string, kinds []feedback.Kind, status []feedback.Status, first *int, after *entgql.Cursor[gid.ID]) (*SearchConnection, error)
 	Viewer(ctx context.Context) (*ent.User, error)
 	PendingVerifications(ctx context.Context, first *int, after *entgql.Cursor[gid.ID]) (*ent.FeedbackConnection, error)
 	Workspace(ctx context.Context, slug string) (*ent.Workspace, error)
@@ -877,6 +907,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Feedback.Comments(childComplexity, args["after"].(*entgql.Cursor[gid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[gid.ID]), args["last"].(*int), args["orderBy"].(*ent.CommentOrder), args["where"].(*ent.CommentWhereInput)), true
+	case "Feedback.contributors":
+		if e.ComplexityRoot.Feedback.Contributors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Feedback.Contributors(childComplexity), true
 	case "Feedback.createdAt":
 		if e.ComplexityRoot.Feedback.CreatedAt == nil {
 			break
@@ -901,6 +937,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Feedback.Kind(childComplexity), true
+	case "Feedback.mergedFrom":
+		if e.ComplexityRoot.Feedback.MergedFrom == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Feedback.MergedFrom(childComplexity), true
+	case "Feedback.mergedInto":
+		if e.ComplexityRoot.Feedback.MergedInto == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Feedback.MergedInto(childComplexity), true
 	case "Feedback.minutesSavedPerDay":
 		if e.ComplexityRoot.Feedback.MinutesSavedPerDay == nil {
 			break
@@ -919,6 +967,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Feedback.Rating(childComplexity), true
+	case "Feedback.similar":
+		if e.ComplexityRoot.Feedback.Similar == nil {
+			break
+		}
+
+		args, err := ec.field_Feedback_similar_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Feedback.Similar(childComplexity, args["first"].(*int)), true
 	case "Feedback.status":
 		if e.ComplexityRoot.Feedback.Status == nil {
 			break
@@ -1534,6 +1593,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.MarkAddressed(childComplexity, args["feedbackIDs"].([]gid.ID), args["iterationID"].(gid.ID)), true
+	case "Mutation.mergeFeedback":
+		if e.ComplexityRoot.Mutation.MergeFeedback == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_mergeFeedback_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MergeFeedback(childComplexity, args["duplicate"].(gid.ID), args["original"].(gid.ID)), true
 	case "Mutation.publishIteration":
 		if e.ComplexityRoot.Mutation.PublishIteration == nil {
 			break
@@ -2059,6 +2129,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Prototype(childComplexity, args["workspace"].(string), args["slug"].(string)), true
+	case "Query.search":
+		if e.ComplexityRoot.Query.Search == nil {
+			break
+		}
+
+		args, err := ec.field_Query_search_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Search(childComplexity, args["workspace"].(gid.ID), args["query"].(string), args["kinds"].([]feedback.Kind), args["status"].([]feedback.Status), args["first"].(*int), args["after"].(*entgql.Cursor[gid.ID])), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
@@ -2316,6 +2397,57 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ScorecardEdge.Node(childComplexity), true
+
+	case "SearchConnection.edges":
+		if e.ComplexityRoot.SearchConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SearchConnection.Edges(childComplexity), true
+	case "SearchConnection.pageInfo":
+		if e.ComplexityRoot.SearchConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SearchConnection.PageInfo(childComplexity), true
+
+	case "SearchEdge.cursor":
+		if e.ComplexityRoot.SearchEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SearchEdge.Cursor(childComplexity), true
+	case "SearchEdge.highlight":
+		if e.ComplexityRoot.SearchEdge.Highlight == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SearchEdge.Highlight(childComplexity), true
+	case "SearchEdge.node":
+		if e.ComplexityRoot.SearchEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SearchEdge.Node(childComplexity), true
+	case "SearchEdge.rank":
+		if e.ComplexityRoot.SearchEdge.Rank == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SearchEdge.Rank(childComplexity), true
+
+	case "SimilarFeedback.feedback":
+		if e.ComplexityRoot.SimilarFeedback.Feedback == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimilarFeedback.Feedback(childComplexity), true
+	case "SimilarFeedback.score":
+		if e.ComplexityRoot.SimilarFeedback.Score == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimilarFeedback.Score(childComplexity), true
 
 	case "Subscription.prototypeEvents":
 		if e.ComplexityRoot.Subscription.PrototypeEvents == nil {
@@ -2810,6 +2942,38 @@ extend type Mutation {
   addComment(input: AddCommentInput!): Comment!
 }
 `, BuiltIn: false},
+	{Name: "../schema/duplicates.graphqls", Input: `"Feedback that may say the same as another, and how alike the two are."
+type SimilarFeedback {
+  feedback: Feedback!
+  "0 to 1: 1 is the same text."
+  score: Float!
+}
+
+extend type Feedback {
+  """
+  Likely duplicates: other feedback on the same prototype whose text is
+  much like this one's, most alike first (neither retracted nor merged).
+  first is 1 to 20 (default 5).
+  """
+  similar(first: Int): [SimilarFeedback!]!
+  """
+  Who said this: its author, then the authors of the duplicates merged into
+  it, each once. Names are masked for testers as everywhere.
+  """
+  contributors: [Participant!]!
+}
+
+extend type Mutation {
+  """
+  Merges a duplicate into the original feedback on the same prototype: the
+  duplicate's votes and comments move to the original (someone who voted
+  for both counts once), the duplicate's author counts as a vote for the
+  original and is credited among its contributors, and the duplicate
+  becomes MERGED, pointing at the original (mergedInto). Owners and makers.
+  """
+  mergeFeedback(duplicate: ID!, original: ID!): Feedback!
+}
+`, BuiltIn: false},
 	{Name: "../schema/ent.graphqls", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
 directive @goModel(model: String, models: [String!], forceGenerate: Boolean) on OBJECT | INPUT_OBJECT | SCALAR | ENUM | INTERFACE | UNION
 type AuthToken implements Node {
@@ -3135,6 +3299,7 @@ enum EventKind @goModel(model: "github.com/protoloop/protoloop/ent/event.Kind") 
   FEEDBACK_RETRACTED
   FEEDBACK_STATUS_CHANGED
   FEEDBACK_ADDRESSED
+  FEEDBACK_MERGED
   COMMENT_ADDED
   VOTE_ADDED
   VOTE_REMOVED
@@ -3306,6 +3471,8 @@ type Feedback implements Node {
     """
     where: VoteWhereInput
   ): VoteConnection!
+  mergedInto: Feedback
+  mergedFrom: [Feedback!]
 }
 """
 A connection to a list of items.
@@ -3384,6 +3551,7 @@ enum FeedbackStatus @goModel(model: "github.com/protoloop/protoloop/ent/feedback
   VERIFIED
   DECLINED
   RETRACTED
+  MERGED
 }
 """
 FeedbackVerdict is enum for the field verdict
@@ -3552,6 +3720,15 @@ input FeedbackWhereInput {
   verifiedAtIsNil: Boolean
   verifiedAtNotNil: Boolean
   """
+  merged_into_id field predicates
+  """
+  mergedIntoID: ID
+  mergedIntoIDNEQ: ID
+  mergedIntoIDIn: [ID!]
+  mergedIntoIDNotIn: [ID!]
+  mergedIntoIDIsNil: Boolean
+  mergedIntoIDNotNil: Boolean
+  """
   vote_count field predicates
   """
   voteCount: Int
@@ -3597,6 +3774,16 @@ input FeedbackWhereInput {
   """
   hasVotes: Boolean
   hasVotesWith: [VoteWhereInput!]
+  """
+  merged_into edge predicates
+  """
+  hasMergedInto: Boolean
+  hasMergedIntoWith: [FeedbackWhereInput!]
+  """
+  merged_from edge predicates
+  """
+  hasMergedFrom: Boolean
+  hasMergedFromWith: [FeedbackWhereInput!]
 }
 type Invite implements Node {
   id: ID!
@@ -5397,6 +5584,37 @@ type AddressedFeedbackGroup {
   feedback: [Feedback!]!
 }
 `, BuiltIn: false},
+	{Name: "../schema/search.graphqls", Input: `"What search finds: feedback, or a comment on feedback."
+union SearchResult = Feedback | Comment
+
+type SearchEdge {
+  node: SearchResult!
+  cursor: Cursor!
+  "How well the text matches: higher is better. Compare ranks within one search only."
+  rank: Float!
+  """
+  The passage that matches, as HTML: the text is escaped, and the words
+  that match are in <mark>…</mark>.
+  """
+  highlight: String!
+}
+
+type SearchConnection {
+  edges: [SearchEdge!]!
+  pageInfo: PageInfo!
+}
+
+extend type Query {
+  """
+  Searches the feedback and comments of a workspace that you can see, best
+  match first. Every word of query must occur, as a word or the start of
+  one ("crash" finds "crashes"). kinds and status filter by the feedback
+  (for a comment, the feedback it is on). first is 1 to 100 (default 20);
+  a search reaches its 1,000 best matches.
+  """
+  search(workspace: ID!, query: String!, kinds: [FeedbackKind!], status: [FeedbackStatus!], first: Int, after: Cursor): SearchConnection!
+}
+`, BuiltIn: false},
 	{Name: "../schema/subscription.graphqls", Input: `"""
 Live updates. A subscription first replays the stored events after the
 ` + "`" + `after` + "`" + ` cursor (every event, if it is null), then streams new ones as they
@@ -5729,6 +5947,14 @@ func (ec *executionContext) childFields_Feedback(ctx context.Context, field grap
 		return ec.fieldContext_Feedback_comments(ctx, field)
 	case "votes":
 		return ec.fieldContext_Feedback_votes(ctx, field)
+	case "mergedInto":
+		return ec.fieldContext_Feedback_mergedInto(ctx, field)
+	case "mergedFrom":
+		return ec.fieldContext_Feedback_mergedFrom(ctx, field)
+	case "similar":
+		return ec.fieldContext_Feedback_similar(ctx, field)
+	case "contributors":
+		return ec.fieldContext_Feedback_contributors(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Feedback", field.Name)
 }
@@ -6177,6 +6403,40 @@ func (ec *executionContext) childFields_ScorecardEdge(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type ScorecardEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_SearchConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_SearchConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_SearchConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SearchConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_SearchEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_SearchEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_SearchEdge_cursor(ctx, field)
+	case "rank":
+		return ec.fieldContext_SearchEdge_rank(ctx, field)
+	case "highlight":
+		return ec.fieldContext_SearchEdge_highlight(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SearchEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_SimilarFeedback(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "feedback":
+		return ec.fieldContext_SimilarFeedback_feedback(ctx, field)
+	case "score":
+		return ec.fieldContext_SimilarFeedback_score(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SimilarFeedback", field.Name)
+}
+
 func (ec *executionContext) childFields_Trial(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -6492,6 +6752,20 @@ func (ec *executionContext) field_Feedback_comments_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Feedback_similar_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
 	return args, nil
 }
 
@@ -6922,6 +7196,28 @@ func (ec *executionContext) field_Mutation_markAddressed_args(ctx context.Contex
 		return nil, err
 	}
 	args["iterationID"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_mergeFeedback_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "duplicate",
+		func(ctx context.Context, v any) (gid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["duplicate"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "original",
+		func(ctx context.Context, v any) (gid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["original"] = arg1
 	return args, nil
 }
 
@@ -7622,6 +7918,60 @@ func (ec *executionContext) field_Query_prototype_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["slug"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_search_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "workspace",
+		func(ctx context.Context, v any) (gid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["workspace"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "query",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["query"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "kinds",
+		func(ctx context.Context, v any) ([]feedback.Kind, error) {
+			return ec.unmarshalOFeedbackKind2ᚕgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐKindᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["kinds"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) ([]feedback.Status, error) {
+			return ec.unmarshalOFeedbackStatus2ᚕgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐStatusᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[gid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg5
 	return args, nil
 }
 
@@ -9433,6 +9783,146 @@ func (ec *executionContext) fieldContext_Feedback_votes(ctx context.Context, fie
 	if fc.Args, err = ec.field_Feedback_votes_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Feedback_mergedInto(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Feedback_mergedInto(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MergedInto(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Feedback) graphql.Marshaler {
+			return ec.marshalOFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Feedback_mergedInto(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Feedback",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Feedback(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Feedback_mergedFrom(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Feedback_mergedFrom(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MergedFrom(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Feedback) graphql.Marshaler {
+			return ec.marshalOFeedback2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Feedback_mergedFrom(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Feedback",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Feedback(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Feedback_similar(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Feedback_similar(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Feedback().Similar(ctx, obj, fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*SimilarFeedback) graphql.Marshaler {
+			return ec.marshalNSimilarFeedback2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐSimilarFeedbackᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Feedback_similar(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Feedback",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SimilarFeedback(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Feedback_similar_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Feedback_contributors(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Feedback_contributors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Feedback().Contributors(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Participant) graphql.Marshaler {
+			return ec.marshalNParticipant2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipantᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Feedback_contributors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Feedback",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Participant(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -11262,6 +11752,50 @@ func (ec *executionContext) fieldContext_Mutation_addComment(ctx context.Context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_addComment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_mergeFeedback(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_mergeFeedback(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MergeFeedback(ctx, fc.Args["duplicate"].(gid.ID), fc.Args["original"].(gid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Feedback) graphql.Marshaler {
+			return ec.marshalNFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_mergeFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Feedback(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_mergeFeedback_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13833,6 +14367,50 @@ func (ec *executionContext) fieldContext_Query_prototype(ctx context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_search(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_search(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Search(ctx, fc.Args["workspace"].(gid.ID), fc.Args["query"].(string), fc.Args["kinds"].([]feedback.Kind), fc.Args["status"].([]feedback.Status), fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[gid.ID]))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *SearchConnection) graphql.Marshaler {
+			return ec.marshalNSearchConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐSearchConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_search(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SearchConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_search_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15077,6 +15655,217 @@ func (ec *executionContext) _ScorecardEdge_cursor(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_ScorecardEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ScorecardEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _SearchConnection_edges(ctx context.Context, field graphql.CollectedField, obj *SearchConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SearchConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*SearchEdge) graphql.Marshaler {
+			return ec.marshalNSearchEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐSearchEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SearchConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SearchConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SearchEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SearchConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *SearchConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SearchConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *entgql.PageInfo[gid.ID]) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖentgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SearchConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SearchConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SearchEdge_node(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SearchEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v ent.Noder) graphql.Marshaler {
+			return ec.marshalNSearchResult2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚐNoder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SearchEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SearchEdge", field, false, false, "SearchResult")
+}
+
+func (ec *executionContext) _SearchEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SearchEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[gid.ID]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SearchEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SearchEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _SearchEdge_rank(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SearchEdge_rank(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rank, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SearchEdge_rank(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SearchEdge", field, false, false, "Float")
+}
+
+func (ec *executionContext) _SearchEdge_highlight(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SearchEdge_highlight(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Highlight, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SearchEdge_highlight(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SearchEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _SimilarFeedback_feedback(ctx context.Context, field graphql.CollectedField, obj *SimilarFeedback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimilarFeedback_feedback(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Feedback, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Feedback) graphql.Marshaler {
+			return ec.marshalNFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimilarFeedback_feedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SimilarFeedback",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Feedback(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SimilarFeedback_score(ctx context.Context, field graphql.CollectedField, obj *SimilarFeedback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimilarFeedback_score(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Score, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimilarFeedback_score(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimilarFeedback", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Subscription_prototypeEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -18950,7 +19739,7 @@ func (ec *executionContext) unmarshalInputFeedbackWhereInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "prototypeID", "prototypeIDNEQ", "prototypeIDIn", "prototypeIDNotIn", "iterationID", "iterationIDNEQ", "iterationIDIn", "iterationIDNotIn", "authorID", "authorIDNEQ", "authorIDIn", "authorIDNotIn", "trialID", "trialIDNEQ", "trialIDIn", "trialIDNotIn", "trialIDIsNil", "trialIDNotNil", "addressedInID", "addressedInIDNEQ", "addressedInIDIn", "addressedInIDNotIn", "addressedInIDIsNil", "addressedInIDNotNil", "kind", "kindNEQ", "kindIn", "kindNotIn", "body", "bodyNEQ", "bodyIn", "bodyNotIn", "bodyGT", "bodyGTE", "bodyLT", "bodyLTE", "bodyContains", "bodyHasPrefix", "bodyHasSuffix", "bodyEqualFold", "bodyContainsFold", "rating", "ratingNEQ", "ratingIn", "ratingNotIn", "ratingGT", "ratingGTE", "ratingLT", "ratingLTE", "ratingIsNil", "ratingNotNil", "minutesSavedPerDay", "minutesSavedPerDayNEQ", "minutesSavedPerDayIn", "minutesSavedPerDayNotIn", "minutesSavedPerDayGT", "minutesSavedPerDayGTE", "minutesSavedPerDayLT", "minutesSavedPerDayLTE", "minutesSavedPerDayIsNil", "minutesSavedPerDayNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "verdict", "verdictNEQ", "verdictIn", "verdictNotIn", "verdictIsNil", "verdictNotNil", "verifiedAt", "verifiedAtNEQ", "verifiedAtIn", "verifiedAtNotIn", "verifiedAtGT", "verifiedAtGTE", "verifiedAtLT", "verifiedAtLTE", "verifiedAtIsNil", "verifiedAtNotNil", "voteCount", "voteCountNEQ", "voteCountIn", "voteCountNotIn", "voteCountGT", "voteCountGTE", "voteCountLT", "voteCountLTE", "hasPrototype", "hasPrototypeWith", "hasIteration", "hasIterationWith", "hasAuthor", "hasAuthorWith", "hasTrial", "hasTrialWith", "hasAddressedIn", "hasAddressedInWith", "hasComments", "hasCommentsWith", "hasVotes", "hasVotesWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "prototypeID", "prototypeIDNEQ", "prototypeIDIn", "prototypeIDNotIn", "iterationID", "iterationIDNEQ", "iterationIDIn", "iterationIDNotIn", "authorID", "authorIDNEQ", "authorIDIn", "authorIDNotIn", "trialID", "trialIDNEQ", "trialIDIn", "trialIDNotIn", "trialIDIsNil", "trialIDNotNil", "addressedInID", "addressedInIDNEQ", "addressedInIDIn", "addressedInIDNotIn", "addressedInIDIsNil", "addressedInIDNotNil", "kind", "kindNEQ", "kindIn", "kindNotIn", "body", "bodyNEQ", "bodyIn", "bodyNotIn", "bodyGT", "bodyGTE", "bodyLT", "bodyLTE", "bodyContains", "bodyHasPrefix", "bodyHasSuffix", "bodyEqualFold", "bodyContainsFold", "rating", "ratingNEQ", "ratingIn", "ratingNotIn", "ratingGT", "ratingGTE", "ratingLT", "ratingLTE", "ratingIsNil", "ratingNotNil", "minutesSavedPerDay", "minutesSavedPerDayNEQ", "minutesSavedPerDayIn", "minutesSavedPerDayNotIn", "minutesSavedPerDayGT", "minutesSavedPerDayGTE", "minutesSavedPerDayLT", "minutesSavedPerDayLTE", "minutesSavedPerDayIsNil", "minutesSavedPerDayNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "verdict", "verdictNEQ", "verdictIn", "verdictNotIn", "verdictIsNil", "verdictNotNil", "verifiedAt", "verifiedAtNEQ", "verifiedAtIn", "verifiedAtNotIn", "verifiedAtGT", "verifiedAtGTE", "verifiedAtLT", "verifiedAtLTE", "verifiedAtIsNil", "verifiedAtNotNil", "mergedIntoID", "mergedIntoIDNEQ", "mergedIntoIDIn", "mergedIntoIDNotIn", "mergedIntoIDIsNil", "mergedIntoIDNotNil", "voteCount", "voteCountNEQ", "voteCountIn", "voteCountNotIn", "voteCountGT", "voteCountGTE", "voteCountLT", "voteCountLTE", "hasPrototype", "hasPrototypeWith", "hasIteration", "hasIterationWith", "hasAuthor", "hasAuthorWith", "hasTrial", "hasTrialWith", "hasAddressedIn", "hasAddressedInWith", "hasComments", "hasCommentsWith", "hasVotes", "hasVotesWith", "hasMergedInto", "hasMergedIntoWith", "hasMergedFrom", "hasMergedFromWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19713,6 +20502,48 @@ func (ec *executionContext) unmarshalInputFeedbackWhereInput(ctx context.Context
 				return it, err
 			}
 			it.VerifiedAtNotNil = data
+		case "mergedIntoID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergedIntoID"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergedIntoID = data
+		case "mergedIntoIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergedIntoIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergedIntoIDNEQ = data
+		case "mergedIntoIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergedIntoIDIn"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergedIntoIDIn = data
+		case "mergedIntoIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergedIntoIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergedIntoIDNotIn = data
+		case "mergedIntoIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergedIntoIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergedIntoIDIsNil = data
+		case "mergedIntoIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergedIntoIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergedIntoIDNotNil = data
 		case "voteCount":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("voteCount"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
@@ -19867,6 +20698,34 @@ func (ec *executionContext) unmarshalInputFeedbackWhereInput(ctx context.Context
 				return it, err
 			}
 			it.HasVotesWith = data
+		case "hasMergedInto":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasMergedInto"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasMergedInto = data
+		case "hasMergedIntoWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasMergedIntoWith"))
+			data, err := ec.unmarshalOFeedbackWhereInput2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasMergedIntoWith = data
+		case "hasMergedFrom":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasMergedFrom"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasMergedFrom = data
+		case "hasMergedFromWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasMergedFromWith"))
+			data, err := ec.unmarshalOFeedbackWhereInput2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasMergedFromWith = data
 		}
 	}
 	return it, nil
@@ -23532,6 +24391,29 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 	}
 }
 
+func (ec *executionContext) _SearchResult(ctx context.Context, sel ast.SelectionSet, obj ent.Noder) graphql.Marshaler {
+	switch obj := (obj).(type) {
+	case nil:
+		return graphql.Null
+	case *ent.Feedback:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Feedback(ctx, sel, obj)
+	case *ent.Comment:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Comment(ctx, sel, obj)
+	default:
+		if typedObj, ok := obj.(graphql.Marshaler); ok {
+			return typedObj
+		} else {
+			panic(fmt.Errorf("unexpected type %T; non-generated variants of SearchResult must implement graphql.Marshaler", obj))
+		}
+	}
+}
+
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
@@ -23680,7 +24562,7 @@ func (ec *executionContext) _AuthToken(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
-var commentImplementors = []string{"Comment", "Node"}
+var commentImplementors = []string{"Comment", "Node", "SearchResult"}
 
 func (ec *executionContext) _Comment(ctx context.Context, sel ast.SelectionSet, obj *ent.Comment) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, commentImplementors)
@@ -24029,7 +24911,7 @@ func (ec *executionContext) _EventEdge(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
-var feedbackImplementors = []string{"Feedback", "Node"}
+var feedbackImplementors = []string{"Feedback", "Node", "SearchResult"}
 
 func (ec *executionContext) _Feedback(ctx context.Context, sel ast.SelectionSet, obj *ent.Feedback) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackImplementors)
@@ -24136,6 +25018,30 @@ func (ec *executionContext) _Feedback(ctx context.Context, sel ast.SelectionSet,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Feedback_votes(ctx, field, obj)
+				})
+		case "mergedInto":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Feedback_mergedInto(ctx, field, obj)
+				})
+		case "mergedFrom":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Feedback_mergedFrom(ctx, field, obj)
+				})
+		case "similar":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Feedback_similar(ctx, field, obj)
+				})
+		case "contributors":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Feedback_contributors(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -24894,6 +25800,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "mergeFeedback":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_mergeFeedback(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "leaveFeedback":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_leaveFeedback(ctx, field)
@@ -25560,6 +26473,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_prototype(ctx, field)
 				})
+		case "search":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_search(ctx, field)
+				})
 		case "viewer":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -25953,6 +26872,130 @@ func (ec *executionContext) _ScorecardEdge(ctx context.Context, sel ast.Selectio
 			}
 		case "cursor":
 			out.Values[i] = ec._ScorecardEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var searchConnectionImplementors = []string{"SearchConnection"}
+
+func (ec *executionContext) _SearchConnection(ctx context.Context, sel ast.SelectionSet, obj *SearchConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, searchConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SearchConnection")
+		case "edges":
+			out.Values[i] = ec._SearchConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._SearchConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var searchEdgeImplementors = []string{"SearchEdge"}
+
+func (ec *executionContext) _SearchEdge(ctx context.Context, sel ast.SelectionSet, obj *SearchEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, searchEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SearchEdge")
+		case "node":
+			out.Values[i] = ec._SearchEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._SearchEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rank":
+			out.Values[i] = ec._SearchEdge_rank(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "highlight":
+			out.Values[i] = ec._SearchEdge_highlight(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var similarFeedbackImplementors = []string{"SimilarFeedback"}
+
+func (ec *executionContext) _SimilarFeedback(ctx context.Context, sel ast.SelectionSet, obj *SimilarFeedback) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, similarFeedbackImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SimilarFeedback")
+		case "feedback":
+			out.Values[i] = ec._SimilarFeedback_feedback(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "score":
+			out.Values[i] = ec._SimilarFeedback_score(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -27194,6 +28237,20 @@ func (ec *executionContext) unmarshalNFeedbackWhereInput2ᚖgithubᚗcomᚋproto
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.SelectionSet, v float64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalFloatContext(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
+	}
+	return graphql.WrapContextMarshaler(ctx, res)
+}
+
 func (ec *executionContext) marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange(ctx context.Context, sel ast.SelectionSet, v *FloatChange) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "FloatChange!")
@@ -27436,6 +28493,14 @@ func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPag
 	return ec._PageInfo(ctx, sel, &v)
 }
 
+func (ec *executionContext) marshalNPageInfo2ᚖentgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *entgql.PageInfo[gid.ID]) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PageInfo!")
+		return graphql.Null
+	}
+	return ec._PageInfo(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNParticipant2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipantᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Participant) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -27609,9 +28674,73 @@ func (ec *executionContext) marshalNScorecardEdge2ᚖgithubᚗcomᚋprotoloopᚋ
 	return ec._ScorecardEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNSearchConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐSearchConnection(ctx context.Context, sel ast.SelectionSet, v *SearchConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SearchConnection!")
+		return graphql.Null
+	}
+	return ec._SearchConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSearchEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐSearchEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*SearchEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSearchEdge2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐSearchEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSearchEdge2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐSearchEdge(ctx context.Context, sel ast.SelectionSet, v *SearchEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SearchEdge!")
+		return graphql.Null
+	}
+	return ec._SearchEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSearchResult2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚐNoder(ctx context.Context, sel ast.SelectionSet, v ent.Noder) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SearchResult!")
+		return graphql.Null
+	}
+	return ec._SearchResult(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNSignUpInput2githubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐSignUpInput(ctx context.Context, v any) (SignUpInput, error) {
 	res, err := ec.unmarshalInputSignUpInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSimilarFeedback2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐSimilarFeedbackᚄ(ctx context.Context, sel ast.SelectionSet, v []*SimilarFeedback) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSimilarFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐSimilarFeedback(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSimilarFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐSimilarFeedback(ctx context.Context, sel ast.SelectionSet, v *SimilarFeedback) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SimilarFeedback!")
+		return graphql.Null
+	}
+	return ec._SimilarFeedback(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNStartTrialInput2githubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐStartTrialInput(ctx context.Context, v any) (StartTrialInput, error) {

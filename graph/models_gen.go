@@ -5,6 +5,7 @@ package graph
 import (
 	"time"
 
+	"entgo.io/contrib/entgql"
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/feedback"
 	"github.com/protoloop/protoloop/ent/schema/gid"
@@ -153,6 +154,21 @@ type RedeemInvitePayload struct {
 	Prototype   *ent.Prototype   `json:"prototype"`
 }
 
+type SearchConnection struct {
+	Edges    []*SearchEdge            `json:"edges"`
+	PageInfo *entgql.PageInfo[gid.ID] `json:"pageInfo"`
+}
+
+type SearchEdge struct {
+	Node   ent.Noder             `json:"node"`
+	Cursor entgql.Cursor[gid.ID] `json:"cursor"`
+	// How well the text matches: higher is better. Compare ranks within one search only.
+	Rank float64 `json:"rank"`
+	// The passage that matches, as HTML: the text is escaped, and the words
+	// that match are in <mark>…</mark>.
+	Highlight string `json:"highlight"`
+}
+
 type SignUpInput struct {
 	// Your email address; addresses are compared case-insensitively.
 	Email string `json:"email"`
@@ -160,6 +176,13 @@ type SignUpInput struct {
 	Name string `json:"name"`
 	// At least 10 characters.
 	Password string `json:"password"`
+}
+
+// Feedback that may say the same as another, and how alike the two are.
+type SimilarFeedback struct {
+	Feedback *ent.Feedback `json:"feedback"`
+	// 0 to 1: 1 is the same text.
+	Score float64 `json:"score"`
 }
 
 type StartTrialInput struct {

@@ -21,6 +21,9 @@ func addVote(ctx context.Context, client *ent.Client, feedbackID gid.ID) (*ent.F
 	if err != nil {
 		return nil, err
 	}
+	if err := checkNotMerged(fb, "feedbackID"); err != nil {
+		return nil, err
+	}
 	p, err := participantFor(ctx, client, fb.WorkspaceID, fb.PrototypeID)
 	if err != nil {
 		return nil, err

@@ -107,14 +107,16 @@ func New(db *storage.DB, cfg Config) *Server {
 	return s
 }
 
-// Handler returns the server's routes: / (GraphiQL), /graphql, /healthz
-// and /readyz. Anything else is 404.
+// Handler returns the server's routes: / (GraphiQL), /graphql,
+// /export/{workspace}/feedback.csv and .jsonl, /healthz and /readyz.
+// Anything else is 404.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", playground.Handler("protoloop", "/graphql"))
 	mux.Handle("/graphql", s.limitBody(s.authenticate(s.graphql())))
+	mux.Handle("GET /export/{workspace}/{file}", s.authenticate(http.HandlerFunc(s.export)))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	return s.observe(mux)

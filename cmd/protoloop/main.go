@@ -4,6 +4,7 @@
 //	protoloop serve     serve the API (migrating first)
 //	protoloop migrate   apply pending database migrations
 //	protoloop seed      create a demo workspace through the API
+//	protoloop export    write a workspace's feedback as CSV or JSON Lines
 //	protoloop version   print the version
 //
 // Without DATABASE_URL it keeps its data in an embedded SQLite file, so it
@@ -36,7 +37,7 @@ type command struct {
 }
 
 func commands() []*command {
-	return []*command{serveCommand(), migrateCommand(), seedCommand(), versionCommand()}
+	return []*command{serveCommand(), migrateCommand(), seedCommand(), exportCommand(), versionCommand()}
 }
 
 // env is what a command runs with: its logger, its output and the

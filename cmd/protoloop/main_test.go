@@ -40,7 +40,7 @@ func TestUsage(t *testing.T) {
 			if code != tt.code {
 				t.Errorf("exit code = %d, want %d", code, tt.code)
 			}
-			for _, c := range []string{"serve", "migrate", "seed", "version"} {
+			for _, c := range []string{"serve", "migrate", "seed", "export", "version"} {
 				if !strings.Contains(stdout+stderr, c) {
 					t.Errorf("usage does not list %s:\n%s%s", c, stdout, stderr)
 				}

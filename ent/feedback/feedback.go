@@ -49,6 +49,8 @@ const (
 	FieldVerdict = "verdict"
 	// FieldVerifiedAt holds the string denoting the verified_at field in the database.
 	FieldVerifiedAt = "verified_at"
+	// FieldMergedIntoID holds the string denoting the merged_into_id field in the database.
+	FieldMergedIntoID = "merged_into_id"
 	// FieldVoteCount holds the string denoting the vote_count field in the database.
 	FieldVoteCount = "vote_count"
 	// FieldIdempotencyKey holds the string denoting the idempotency_key field in the database.
@@ -69,6 +71,10 @@ const (
 	EdgeComments = "comments"
 	// EdgeVotes holds the string denoting the votes edge name in mutations.
 	EdgeVotes = "votes"
+	// EdgeMergedInto holds the string denoting the merged_into edge name in mutations.
+	EdgeMergedInto = "merged_into"
+	// EdgeMergedFrom holds the string denoting the merged_from edge name in mutations.
+	EdgeMergedFrom = "merged_from"
 	// Table holds the table name of the feedback in the database.
 	Table = "feedbacks"
 	// WorkspaceTable is the table that holds the workspace relation/edge.
@@ -127,6 +133,14 @@ const (
 	VotesInverseTable = "votes"
 	// VotesColumn is the table column denoting the votes relation/edge.
 	VotesColumn = "feedback_id"
+	// MergedIntoTable is the table that holds the merged_into relation/edge.
+	MergedIntoTable = "feedbacks"
+	// MergedIntoColumn is the table column denoting the merged_into relation/edge.
+	MergedIntoColumn = "merged_into_id"
+	// MergedFromTable is the table that holds the merged_from relation/edge.
+	MergedFromTable = "feedbacks"
+	// MergedFromColumn is the table column denoting the merged_from relation/edge.
+	MergedFromColumn = "merged_into_id"
 )
 
 // Columns holds all SQL columns for feedback fields.
@@ -147,6 +161,7 @@ var Columns = []string{
 	FieldStatus,
 	FieldVerdict,
 	FieldVerifiedAt,
+	FieldMergedIntoID,
 	FieldVoteCount,
 	FieldIdempotencyKey,
 }
@@ -233,6 +248,7 @@ const (
 	StatusVERIFIED     Status = "VERIFIED"
 	StatusDECLINED     Status = "DECLINED"
 	StatusRETRACTED    Status = "RETRACTED"
+	StatusMERGED       Status = "MERGED"
 )
 
 func (s Status) String() string {
@@ -242,7 +258,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusOPEN, StatusACKNOWLEDGED, StatusPLANNED, StatusADDRESSED, StatusVERIFIED, StatusDECLINED, StatusRETRACTED:
+	case StatusOPEN, StatusACKNOWLEDGED, StatusPLANNED, StatusADDRESSED, StatusVERIFIED, StatusDECLINED, StatusRETRACTED, StatusMERGED:
 		return nil
 	default:
 		return fmt.Errorf("feedback: invalid enum value for status field: %q", s)
@@ -356,6 +372,11 @@ func ByVerifiedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldVerifiedAt, opts...).ToFunc()
 }
 
+// ByMergedIntoID orders the results by the merged_into_id field.
+func ByMergedIntoID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldMergedIntoID, opts...).ToFunc()
+}
+
 // ByVoteCount orders the results by the vote_count field.
 func ByVoteCount(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldVoteCount, opts...).ToFunc()
@@ -435,6 +456,27 @@ func ByVotes(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newVotesStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByMergedIntoField orders the results by merged_into field.
+func ByMergedIntoField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newMergedIntoStep(), sql.OrderByField(field, opts...))
+	}
+}
+
+// ByMergedFromCount orders the results by merged_from count.
+func ByMergedFromCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newMergedFromStep(), opts...)
+	}
+}
+
+// ByMergedFrom orders the results by merged_from terms.
+func ByMergedFrom(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newMergedFromStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newWorkspaceStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -489,6 +531,20 @@ func newVotesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(VotesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, VotesTable, VotesColumn),
+	)
+}
+func newMergedIntoStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(Table, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, true, MergedIntoTable, MergedIntoColumn),
+	)
+}
+func newMergedFromStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(Table, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, MergedFromTable, MergedFromColumn),
 	)
 }
 

@@ -116,6 +116,11 @@ func VerifiedAt(v time.Time) predicate.Feedback {
 	return predicate.Feedback(sql.FieldEQ(FieldVerifiedAt, v))
 }
 
+// MergedIntoID applies equality check predicate on the "merged_into_id" field. It's identical to MergedIntoIDEQ.
+func MergedIntoID(v gid.ID) predicate.Feedback {
+	return predicate.Feedback(sql.FieldEQ(FieldMergedIntoID, v))
+}
+
 // VoteCount applies equality check predicate on the "vote_count" field. It's identical to VoteCountEQ.
 func VoteCount(v int) predicate.Feedback {
 	return predicate.Feedback(sql.FieldEQ(FieldVoteCount, v))
@@ -631,6 +636,36 @@ func VerifiedAtNotNil() predicate.Feedback {
 	return predicate.Feedback(sql.FieldNotNull(FieldVerifiedAt))
 }
 
+// MergedIntoIDEQ applies the EQ predicate on the "merged_into_id" field.
+func MergedIntoIDEQ(v gid.ID) predicate.Feedback {
+	return predicate.Feedback(sql.FieldEQ(FieldMergedIntoID, v))
+}
+
+// MergedIntoIDNEQ applies the NEQ predicate on the "merged_into_id" field.
+func MergedIntoIDNEQ(v gid.ID) predicate.Feedback {
+	return predicate.Feedback(sql.FieldNEQ(FieldMergedIntoID, v))
+}
+
+// MergedIntoIDIn applies the In predicate on the "merged_into_id" field.
+func MergedIntoIDIn(vs ...gid.ID) predicate.Feedback {
+	return predicate.Feedback(sql.FieldIn(FieldMergedIntoID, vs...))
+}
+
+// MergedIntoIDNotIn applies the NotIn predicate on the "merged_into_id" field.
+func MergedIntoIDNotIn(vs ...gid.ID) predicate.Feedback {
+	return predicate.Feedback(sql.FieldNotIn(FieldMergedIntoID, vs...))
+}
+
+// MergedIntoIDIsNil applies the IsNil predicate on the "merged_into_id" field.
+func MergedIntoIDIsNil() predicate.Feedback {
+	return predicate.Feedback(sql.FieldIsNull(FieldMergedIntoID))
+}
+
+// MergedIntoIDNotNil applies the NotNil predicate on the "merged_into_id" field.
+func MergedIntoIDNotNil() predicate.Feedback {
+	return predicate.Feedback(sql.FieldNotNull(FieldMergedIntoID))
+}
+
 // VoteCountEQ applies the EQ predicate on the "vote_count" field.
 func VoteCountEQ(v int) predicate.Feedback {
 	return predicate.Feedback(sql.FieldEQ(FieldVoteCount, v))
@@ -922,6 +957,52 @@ func HasVotes() predicate.Feedback {
 func HasVotesWith(preds ...predicate.Vote) predicate.Feedback {
 	return predicate.Feedback(func(s *sql.Selector) {
 		step := newVotesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasMergedInto applies the HasEdge predicate on the "merged_into" edge.
+func HasMergedInto() predicate.Feedback {
+	return predicate.Feedback(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, MergedIntoTable, MergedIntoColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasMergedIntoWith applies the HasEdge predicate on the "merged_into" edge with a given conditions (other predicates).
+func HasMergedIntoWith(preds ...predicate.Feedback) predicate.Feedback {
+	return predicate.Feedback(func(s *sql.Selector) {
+		step := newMergedIntoStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasMergedFrom applies the HasEdge predicate on the "merged_from" edge.
+func HasMergedFrom() predicate.Feedback {
+	return predicate.Feedback(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, MergedFromTable, MergedFromColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasMergedFromWith applies the HasEdge predicate on the "merged_from" edge with a given conditions (other predicates).
+func HasMergedFromWith(preds ...predicate.Feedback) predicate.Feedback {
+	return predicate.Feedback(func(s *sql.Selector) {
+		step := newMergedFromStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

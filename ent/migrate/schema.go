@@ -135,7 +135,7 @@ var (
 	EventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt64},
 		{Name: "seq", Type: field.TypeInt64, Unique: true},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"WORKSPACE_CREATED", "WORKSPACE_UPDATED", "MEMBER_ADDED", "MEMBER_ROLE_CHANGED", "MEMBER_REMOVED", "PROTOTYPE_CREATED", "PROTOTYPE_UPDATED", "PROTOTYPE_STATUS_CHANGED", "PROTOTYPE_DELETED", "ITERATION_CREATED", "ITERATION_UPDATED", "ITERATION_PUBLISHED", "ITERATION_RETIRED", "INVITE_CREATED", "INVITE_REVOKED", "TESTER_JOINED", "TRIAL_STARTED", "TRIAL_ENDED", "FEEDBACK_ADDED", "FEEDBACK_EDITED", "FEEDBACK_RETRACTED", "FEEDBACK_STATUS_CHANGED", "FEEDBACK_ADDRESSED", "COMMENT_ADDED", "VOTE_ADDED", "VOTE_REMOVED", "VERIFICATION_REQUESTED", "FEEDBACK_VERIFIED"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"WORKSPACE_CREATED", "WORKSPACE_UPDATED", "MEMBER_ADDED", "MEMBER_ROLE_CHANGED", "MEMBER_REMOVED", "PROTOTYPE_CREATED", "PROTOTYPE_UPDATED", "PROTOTYPE_STATUS_CHANGED", "PROTOTYPE_DELETED", "ITERATION_CREATED", "ITERATION_UPDATED", "ITERATION_PUBLISHED", "ITERATION_RETIRED", "INVITE_CREATED", "INVITE_REVOKED", "TESTER_JOINED", "TRIAL_STARTED", "TRIAL_ENDED", "FEEDBACK_ADDED", "FEEDBACK_EDITED", "FEEDBACK_RETRACTED", "FEEDBACK_STATUS_CHANGED", "FEEDBACK_ADDRESSED", "FEEDBACK_MERGED", "COMMENT_ADDED", "VOTE_ADDED", "VOTE_REMOVED", "VERIFICATION_REQUESTED", "FEEDBACK_VERIFIED"}},
 		{Name: "subject_id", Type: field.TypeInt64},
 		{Name: "occurred_at", Type: field.TypeTime},
 		{Name: "payload", Type: field.TypeJSON, Nullable: true},
@@ -212,7 +212,7 @@ var (
 		{Name: "body", Type: field.TypeString, Size: 10000},
 		{Name: "rating", Type: field.TypeInt, Nullable: true},
 		{Name: "minutes_saved_per_day", Type: field.TypeInt, Nullable: true},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"OPEN", "ACKNOWLEDGED", "PLANNED", "ADDRESSED", "VERIFIED", "DECLINED", "RETRACTED"}, Default: "OPEN"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"OPEN", "ACKNOWLEDGED", "PLANNED", "ADDRESSED", "VERIFIED", "DECLINED", "RETRACTED", "MERGED"}, Default: "OPEN"},
 		{Name: "verdict", Type: field.TypeEnum, Nullable: true, Enums: []string{"FIXED", "PARTLY", "NOT_FIXED"}},
 		{Name: "verified_at", Type: field.TypeTime, Nullable: true},
 		{Name: "vote_count", Type: field.TypeInt, Default: 0},
@@ -220,6 +220,7 @@ var (
 		{Name: "workspace_id", Type: field.TypeInt64},
 		{Name: "author_id", Type: field.TypeInt64},
 		{Name: "trial_id", Type: field.TypeInt64, Nullable: true},
+		{Name: "merged_into_id", Type: field.TypeInt64, Nullable: true},
 		{Name: "iteration_id", Type: field.TypeInt64},
 		{Name: "addressed_in_id", Type: field.TypeInt64, Nullable: true},
 		{Name: "prototype_id", Type: field.TypeInt64},
@@ -249,20 +250,26 @@ var (
 				OnDelete:   schema.SetNull,
 			},
 			{
-				Symbol:     "feedbacks_iterations_feedback",
+				Symbol:     "feedbacks_feedbacks_merged_from",
 				Columns:    []*schema.Column{FeedbacksColumns[15]},
+				RefColumns: []*schema.Column{FeedbacksColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "feedbacks_iterations_feedback",
+				Columns:    []*schema.Column{FeedbacksColumns[16]},
 				RefColumns: []*schema.Column{IterationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "feedbacks_iterations_addresses",
-				Columns:    []*schema.Column{FeedbacksColumns[16]},
+				Columns:    []*schema.Column{FeedbacksColumns[17]},
 				RefColumns: []*schema.Column{IterationsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "feedbacks_prototypes_feedback",
-				Columns:    []*schema.Column{FeedbacksColumns[17]},
+				Columns:    []*schema.Column{FeedbacksColumns[18]},
 				RefColumns: []*schema.Column{PrototypesColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -276,22 +283,22 @@ var (
 			{
 				Name:    "feedback_iteration_id_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{FeedbacksColumns[15], FeedbacksColumns[1]},
+				Columns: []*schema.Column{FeedbacksColumns[16], FeedbacksColumns[1]},
 			},
 			{
 				Name:    "feedback_prototype_id_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{FeedbacksColumns[17], FeedbacksColumns[1]},
+				Columns: []*schema.Column{FeedbacksColumns[18], FeedbacksColumns[1]},
 			},
 			{
 				Name:    "feedback_prototype_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{FeedbacksColumns[17], FeedbacksColumns[7]},
+				Columns: []*schema.Column{FeedbacksColumns[18], FeedbacksColumns[7]},
 			},
 			{
 				Name:    "feedback_prototype_id_vote_count",
 				Unique:  false,
-				Columns: []*schema.Column{FeedbacksColumns[17], FeedbacksColumns[10]},
+				Columns: []*schema.Column{FeedbacksColumns[18], FeedbacksColumns[10]},
 			},
 			{
 				Name:    "feedback_author_id_idempotency_key",
@@ -306,7 +313,12 @@ var (
 			{
 				Name:    "feedback_addressed_in_id",
 				Unique:  false,
-				Columns: []*schema.Column{FeedbacksColumns[16]},
+				Columns: []*schema.Column{FeedbacksColumns[17]},
+			},
+			{
+				Name:    "feedback_merged_into_id",
+				Unique:  false,
+				Columns: []*schema.Column{FeedbacksColumns[15]},
 			},
 		},
 	}
@@ -775,9 +787,10 @@ func init() {
 	FeedbacksTable.ForeignKeys[0].RefTable = WorkspacesTable
 	FeedbacksTable.ForeignKeys[1].RefTable = ParticipantsTable
 	FeedbacksTable.ForeignKeys[2].RefTable = TrialsTable
-	FeedbacksTable.ForeignKeys[3].RefTable = IterationsTable
+	FeedbacksTable.ForeignKeys[3].RefTable = FeedbacksTable
 	FeedbacksTable.ForeignKeys[4].RefTable = IterationsTable
-	FeedbacksTable.ForeignKeys[5].RefTable = PrototypesTable
+	FeedbacksTable.ForeignKeys[5].RefTable = IterationsTable
+	FeedbacksTable.ForeignKeys[6].RefTable = PrototypesTable
 	InvitesTable.ForeignKeys[0].RefTable = WorkspacesTable
 	InvitesTable.ForeignKeys[1].RefTable = PrototypesTable
 	InvitesTable.ForeignKeys[2].RefTable = UsersTable

@@ -193,13 +193,13 @@ func init() {
 	// feedback.MinutesSavedPerDayValidator is a validator for the "minutes_saved_per_day" field. It is called by the builders before save.
 	feedback.MinutesSavedPerDayValidator = feedbackDescMinutesSavedPerDay.Validators[0].(func(int) error)
 	// feedbackDescVoteCount is the schema descriptor for vote_count field.
-	feedbackDescVoteCount := feedbackFields[12].Descriptor()
+	feedbackDescVoteCount := feedbackFields[13].Descriptor()
 	// feedback.DefaultVoteCount holds the default value on creation for the vote_count field.
 	feedback.DefaultVoteCount = feedbackDescVoteCount.Default.(int)
 	// feedback.VoteCountValidator is a validator for the "vote_count" field. It is called by the builders before save.
 	feedback.VoteCountValidator = feedbackDescVoteCount.Validators[0].(func(int) error)
 	// feedbackDescIdempotencyKey is the schema descriptor for idempotency_key field.
-	feedbackDescIdempotencyKey := feedbackFields[13].Descriptor()
+	feedbackDescIdempotencyKey := feedbackFields[14].Descriptor()
 	// feedback.IdempotencyKeyValidator is a validator for the "idempotency_key" field. It is called by the builders before save.
 	feedback.IdempotencyKeyValidator = func() func(string) error {
 		validators := feedbackDescIdempotencyKey.Validators

@@ -22,7 +22,9 @@ func (Comment) Mixin() []ent.Mixin {
 func (Comment) Fields() []ent.Field {
 	return []ent.Field{
 		prototypeField(),
-		field.Int64("feedback_id").GoType(gid.ID(0)).Immutable().Annotations(entgql.Skip(entgql.SkipType)),
+		// Not immutable: mergeFeedback moves a duplicate's votes and comments
+		// onto the original.
+		field.Int64("feedback_id").GoType(gid.ID(0)).Annotations(entgql.Skip(entgql.SkipType)),
 		field.Int64("author_id").GoType(gid.ID(0)).Immutable().Annotations(entgql.Skip(entgql.SkipType)),
 		field.Int64("parent_id").GoType(gid.ID(0)).Optional().Nillable().Immutable().Annotations(entgql.Skip(entgql.SkipType)),
 		field.Text("body").NotEmpty().MaxRuneLen(maxBody),
@@ -31,7 +33,7 @@ func (Comment) Fields() []ent.Field {
 
 func (Comment) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.From("feedback", Feedback.Type).Ref("comments").Field("feedback_id").Unique().Required().Immutable(),
+		edge.From("feedback", Feedback.Type).Ref("comments").Field("feedback_id").Unique().Required(),
 		edge.To("author", Participant.Type).Field("author_id").Unique().Required().Immutable(),
 		edge.To("prototype", Prototype.Type).Field("prototype_id").Unique().Required().Immutable().
 			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip(entgql.SkipAll)),

@@ -43,7 +43,7 @@ func (Feedback) Fields() []ent.Field {
 			Annotations(entgql.OrderField("MINUTES_SAVED_PER_DAY")).
 			Comment("The tester's estimate of the time this would save them each day."),
 		field.Enum("status").
-			Values("OPEN", "ACKNOWLEDGED", "PLANNED", "ADDRESSED", "VERIFIED", "DECLINED", "RETRACTED").
+			Values("OPEN", "ACKNOWLEDGED", "PLANNED", "ADDRESSED", "VERIFIED", "DECLINED", "RETRACTED", "MERGED").
 			Default("OPEN").
 			Annotations(entgql.OrderField("STATUS")),
 		field.Enum("verdict").
@@ -60,6 +60,12 @@ func (Feedback) Fields() []ent.Field {
 		// entgql's edge-count orderings (VOTES_COUNT on the edge) are not
 		// used: they sort by a count from a LEFT JOIN that is NULL, not 0, for
 		// feedback without votes, which PostgreSQL sorts first when descending.
+		field.Int64("merged_into_id").
+			GoType(gid.ID(0)).
+			Optional().
+			Nillable().
+			Annotations(entgql.Skip(entgql.SkipType)).
+			Comment("The feedback this duplicate was merged into (its status is then MERGED)."),
 		field.Int("vote_count").
 			Default(0).
 			NonNegative().
@@ -87,6 +93,12 @@ func (Feedback) Edges() []ent.Edge {
 			Annotations(entgql.RelayConnection()),
 		edge.To("votes", Vote.Type).
 			Annotations(entgql.RelayConnection()),
+		// mergedFrom lists the duplicates merged into this feedback: their
+		// authors are credited as its contributors.
+		edge.To("merged_from", Feedback.Type).
+			From("merged_into").
+			Field("merged_into_id").
+			Unique(),
 	}
 }
 
@@ -99,6 +111,7 @@ func (Feedback) Indexes() []ent.Index {
 		index.Fields("author_id", "idempotency_key").Unique(),
 		index.Fields("trial_id"),
 		index.Fields("addressed_in_id"),
+		index.Fields("merged_into_id"),
 	}
 }
 

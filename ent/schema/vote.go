@@ -22,14 +22,16 @@ func (Vote) Mixin() []ent.Mixin {
 func (Vote) Fields() []ent.Field {
 	return []ent.Field{
 		prototypeField(),
-		field.Int64("feedback_id").GoType(gid.ID(0)).Immutable().Annotations(entgql.Skip(entgql.SkipType)),
+		// Not immutable: mergeFeedback moves a duplicate's votes and comments
+		// onto the original.
+		field.Int64("feedback_id").GoType(gid.ID(0)).Annotations(entgql.Skip(entgql.SkipType)),
 		field.Int64("participant_id").GoType(gid.ID(0)).Immutable().Annotations(entgql.Skip(entgql.SkipType)),
 	}
 }
 
 func (Vote) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.From("feedback", Feedback.Type).Ref("votes").Field("feedback_id").Unique().Required().Immutable(),
+		edge.From("feedback", Feedback.Type).Ref("votes").Field("feedback_id").Unique().Required(),
 		edge.To("participant", Participant.Type).Field("participant_id").Unique().Required().Immutable(),
 		edge.To("prototype", Prototype.Type).Field("prototype_id").Unique().Required().Immutable().
 			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip(entgql.SkipAll)),

@@ -15,6 +15,14 @@
 // named on the command line, run in server/storage:
 //
 //	go run migrate_gen.go -name add_feedback_tags
+//
+// What ent cannot declare (an expression index, an extension) goes in a
+// hand-written migration instead: a file with a later version, then
+//
+//	go run migrate_gen.go -rehash
+//
+// to write atlas.sum. Its indexes are named storage.HandWrittenPrefix…, so
+// that the diff leaves them alone (storage.KeepHandWritten).
 package main
 
 import (
@@ -38,15 +46,25 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/protoloop/protoloop/ent/migrate"
+	"github.com/protoloop/protoloop/server/storage"
 )
 
 const defaultDevURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 func main() {
 	name := flag.String("name", "changes", "what the new migration does, in snake_case (the first one is always \"initial\")")
+	rehash := flag.Bool("rehash", false, "only rewrite atlas.sum, after adding a hand-written migration (see storage.KeepHandWritten)")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("migrate_gen: ")
+	if *rehash {
+		for _, d := range []string{"sqlite", dialect.Postgres} {
+			if err := writeSum(filepath.Join("migrations", d)); err != nil {
+				log.Fatal(err)
+			}
+		}
+		return
+	}
 
 	ctx := context.Background()
 	// Both dialects' files of one run share a version, so a change reads as
@@ -103,6 +121,8 @@ func generate(ctx context.Context, dialectName, version, name string, diff diffe
 		// the schema.
 		schema.WithDropColumn(true),
 		schema.WithDropIndex(true),
+		// Indexes that hand-written migrations made (see storage.KeepHandWritten).
+		schema.WithDiffHook(storage.KeepHandWritten),
 	}
 	if err := diff(ctx, opts, name); err != nil {
 		return fmt.Errorf("diff %s migrations against the ent schema: %w", dirName, err)
@@ -178,4 +198,20 @@ func diffPostgres(ctx context.Context, devURL string, opts []schema.MigrateOptio
 		return err
 	}
 	return m.NamedDiff(ctx, name, migrate.Tables...)
+}
+
+// writeSum rewrites a migration directory's atlas.sum from its files.
+func writeSum(path string) error {
+	dir, err := atlas.NewLocalDir(path)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	sum, err := dir.Checksum()
+	if err != nil {
+		return fmt.Errorf("hash %s: %w", path, err)
+	}
+	if err := atlas.WriteSumFile(dir, sum); err != nil {
+		return fmt.Errorf("write %s/atlas.sum: %w", path, err)
+	}
+	return nil
 }

