@@ -177,7 +177,7 @@ type operationGuard struct {
 
 var (
 	_ graphql.HandlerExtension    = (*operationGuard)(nil)
-	_ graphql.ResponseInterceptor = (*operationGuard)(nil)
+	_ graphql.OperationInterceptor = (*operationGuard)(nil)
 )
 
 func newOperationGuard(timeout time.Duration, limits RateLimits) *operationGuard {
@@ -205,8 +205,11 @@ var feedbackWrites = map[string]bool{
 	"startTrial": true, "endTrial": true,
 }
 
-// InterceptResponse implements graphql.ResponseInterceptor.
-func (g *operationGuard) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+// InterceptOperation implements graphql.OperationInterceptor. It runs
+// once per operation, before any response interceptor (the
+// transactioner's among them); the response handler it returns may be
+// called again for more responses, and answers nil when there are none.
+func (g *operationGuard) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	opCtx := graphql.GetOperationContext(ctx)
 	op := opCtx.Operation
 	if op == nil || op.Operation == ast.Subscription {
@@ -219,26 +222,28 @@ func (g *operationGuard) InterceptResponse(ctx context.Context, next graphql.Res
 		if wait := g.admit(ctx, opCtx, fields); wait > 0 {
 			retry := int(math.Ceil(wait.Seconds()))
 			hint.set(http.StatusTooManyRequests, retry)
-			return rateLimited(retry)
+			return graphql.OneShot(rateLimited(retry))
 		}
 	}
-
-	ctx, cancel := context.WithTimeout(ctx, g.timeout)
-	defer cancel()
-	resp := next(ctx)
-	if resp == nil {
-		return nil
-	}
-	g.noteLogIns(ctx, opCtx, fields, resp)
-	for _, e := range resp.Errors {
-		switch e.Extensions["code"] {
-		case string(graph.CodeUnavailable):
-			hint.set(http.StatusServiceUnavailable, unavailableRetryAfter)
-		case string(graph.CodeTimeout):
-			hint.set(http.StatusServiceUnavailable, 0)
+	respond := next(ctx)
+	return func(ctx context.Context) *graphql.Response {
+		ctx, cancel := context.WithTimeout(ctx, g.timeout)
+		defer cancel()
+		resp := respond(ctx)
+		if resp == nil {
+			return nil
 		}
+		g.noteLogIns(ctx, opCtx, fields, resp)
+		for _, e := range resp.Errors {
+			switch e.Extensions["code"] {
+			case string(graph.CodeUnavailable):
+				hint.set(http.StatusServiceUnavailable, unavailableRetryAfter)
+			case string(graph.CodeTimeout):
+				hint.set(http.StatusServiceUnavailable, 0)
+			}
+		}
+		return resp
 	}
-	return resp
 }
 
 // admit takes what the mutation's rate-limited fields cost from their
