@@ -176,7 +176,7 @@ type operationGuard struct {
 }
 
 var (
-	_ graphql.HandlerExtension    = (*operationGuard)(nil)
+	_ graphql.HandlerExtension     = (*operationGuard)(nil)
 	_ graphql.OperationInterceptor = (*operationGuard)(nil)
 )
 
