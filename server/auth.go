@@ -40,7 +40,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		switch {
 		case errors.Is(err, graph.ErrInvalidToken):
 			unauthenticated(w, "invalid_token", "invalid, expired or revoked token: log in again")
-		case err != nil && ctx.Err() != nil:
+		case err != nil && errors.Is(ctx.Err(), context.Canceled):
 			// The client went away while its token was being looked up:
 			// there is no one to answer.
 			s.log.DebugContext(ctx, "authenticate: request cancelled", "err", err)
