@@ -82,6 +82,8 @@ type Server struct {
 	DB *storage.DB
 	// Backend is the database the server runs on.
 	Backend Backend
+	// Logs holds what the server has logged so far.
+	Logs *Buffer
 
 	http *http.Client
 	seq  atomic.Int64 // makes fixture names, emails and slugs unique
@@ -190,6 +192,7 @@ func StartWith(t testing.TB, b Backend, o Options) *Server {
 		URL:     "http://" + ln.Addr().String(),
 		DB:      db,
 		Backend: b,
+		Logs:    logs,
 		http:    &http.Client{Transport: transport},
 	}
 	t.Cleanup(func() {
