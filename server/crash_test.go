@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -518,4 +518,3 @@ func roundAll(ds []time.Duration) []string {
 	}
 	return out
 }
-
