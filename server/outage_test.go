@@ -24,7 +24,7 @@ const envFaultLong = "PROTOLOOP_FAULT_LONG"
 // outageBounds are generous limits that only catch a server that hangs
 // or never recovers; the measured figures are logged.
 const (
-	failFastBound = 2 * time.Second
+	failFastBound = 5 * time.Second
 	recoverBound  = 15 * time.Second
 )
 

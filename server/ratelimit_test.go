@@ -168,7 +168,7 @@ func TestFeedbackIsRateLimitedPerToken(t *testing.T) {
 			}
 			start := time.Now()
 			r := postGQL(t, s.URL, member.Token, leaveFeedbackMutation, feedbackInput(loop.Iteration.ID, "one too many"), nil)
-			if took := time.Since(start); took > time.Second {
+			if took := time.Since(start); took > 5*time.Second {
 				t.Errorf("refusal took %v", took)
 			}
 			// A bucket of 3 a minute refills one every 20 seconds.

@@ -77,8 +77,10 @@ type Config struct {
 	// is stopped and answered with TIMEOUT. It covers waiting for a
 	// database connection. Zero means DefaultRequestTimeout.
 	RequestTimeout time.Duration
-	// RateLimits bound what one caller may do per minute; nil means
-	// DefaultRateLimits(), and a zero limit in them is no limit.
+	// RateLimits bound what one caller may do per minute; a zero limit in
+	// them is no limit. Nil means none at all, for servers that tests and
+	// tools drive harder than people would: `protoloop serve` sets
+	// DefaultRateLimits() unless told otherwise.
 	RateLimits *RateLimits
 	// TrustedProxies are the addresses of the reverse proxies in front
 	// of the server, whose X-Forwarded-For is believed for the client's
@@ -113,8 +115,7 @@ func New(db *storage.DB, cfg Config) *Server {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	if cfg.RateLimits == nil {
-		limits := DefaultRateLimits()
-		cfg.RateLimits = &limits
+		cfg.RateLimits = &RateLimits{}
 	}
 	s := &Server{db: db, cfg: cfg, log: cfg.Logger, tokens: graph.NewTokenUse(db.Client)}
 	// The broker reads through a client of its own over db's pool: its

@@ -114,8 +114,9 @@ func Run(t *testing.T, body func(t *testing.T, s *Server)) {
 // the test fails, so passing tests stay quiet and failing ones show what
 // the server saw.
 //
-// Its server has no rate limits: fixtures seed data faster than any person
-// would. Tests of the limits set them with StartWith.
+// Its server has no rate limits (server.Config.RateLimits is nil):
+// fixtures seed data faster than any person would. Tests of the limits
+// set them with StartWith.
 func Start(t testing.TB, b Backend) *Server {
 	t.Helper()
 	return StartWith(t, b, Options{})
@@ -171,8 +172,7 @@ func StartWith(t testing.TB, b Backend, o Options) *Server {
 		t.Fatalf("servertest: listen: %v", err)
 	}
 	cfg := server.Config{
-		Logger:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		RateLimits: &server.RateLimits{},
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if o.Configure != nil {
 		o.Configure(&cfg)
