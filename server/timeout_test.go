@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,6 +60,17 @@ func TestRequestsTimeOutWhenThePoolIsExhausted(t *testing.T) {
 				if took < timeout || took > 5*time.Second {
 					t.Errorf("%s: answered after %v, want soon after the %v timeout", tc.name, took, timeout)
 				}
+			}
+
+			// Over a websocket, which outlives any request, each operation
+			// is bounded on its own.
+			c := dial(t, s.URL, transportWS, nil)
+			c.init(nil)
+			start := time.Now()
+			c.subscribe("1", logInMutation, wrongLogIn)
+			m := c.next()
+			if took := time.Since(start); !strings.Contains(string(m.Payload), `"TIMEOUT"`) || took > 5*time.Second {
+				t.Errorf("a mutation over a websocket: %s %s after %v, want TIMEOUT soon after %v", m.Type, m.Payload, took, timeout)
 			}
 
 			release()
