@@ -15,6 +15,7 @@ import (
 	"github.com/protoloop/protoloop/ent/privacy"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/ent/schema/rule"
+	"github.com/protoloop/protoloop/server/storage"
 )
 
 // Code classifies an error for clients; it is sent as extensions.code.
@@ -28,7 +29,16 @@ const (
 	CodeNotFound        Code = "NOT_FOUND"
 	CodeConflict        Code = "CONFLICT"
 	CodeRateLimited     Code = "RATE_LIMITED"
+	CodeTimeout         Code = "TIMEOUT"
+	CodeUnavailable     Code = "UNAVAILABLE"
 	CodeInternal        Code = "INTERNAL"
+)
+
+// Messages of the errors that are the server's circumstances, not the
+// request's fault: the same request may well succeed later.
+const (
+	msgTimeout     = "the request took too long and was stopped"
+	msgUnavailable = "the database is unavailable; try again shortly"
 )
 
 // Error is an error meant for the client: its message is shown as is.
@@ -89,6 +99,12 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		case ent.IsConstraintError(err):
 			log.WarnContext(ctx, "constraint violation", "err", err, "path", gqlErr.Path.String())
 			present(gqlErr, CodeConflict, "conflicts with existing data", "")
+		case storage.IsTimeout(err) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+			log.WarnContext(ctx, "operation timed out", "err", err, "path", gqlErr.Path.String())
+			present(gqlErr, CodeTimeout, msgTimeout, "")
+		case storage.IsUnavailable(err):
+			log.WarnContext(ctx, "database unavailable", "err", err, "path", gqlErr.Path.String())
+			present(gqlErr, CodeUnavailable, msgUnavailable, "")
 		case errors.Is(err, context.Canceled):
 			// The caller went away (a subscription completed, a request was
 			// abandoned): nobody will read this, and the server did no wrong.

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"entgo.io/ent/dialect"
@@ -11,6 +12,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/server/storage"
 )
 
 // Transactioner runs every mutation operation in one database transaction,
@@ -48,8 +50,7 @@ func (t *Transactioner) InterceptResponse(ctx context.Context, next graphql.Resp
 	}
 	tx, err := t.client.Tx(ctx)
 	if err != nil {
-		t.log.ErrorContext(ctx, "begin transaction", "err", err)
-		return internalResponse()
+		return t.failed(ctx, "begin transaction", err)
 	}
 	box := &outbox{dialect: t.dialect}
 	ctx = ent.NewTxContext(ctx, tx)
@@ -76,8 +77,9 @@ func (t *Transactioner) InterceptResponse(ctx context.Context, next graphql.Resp
 		err = tx.Commit()
 	}
 	if err != nil {
-		t.log.ErrorContext(ctx, "commit mutation", "err", err)
-		return internalResponse()
+		// Whether a COMMIT that lost its connection took effect is
+		// unknown: clients retry with an idempotency key for that.
+		return t.failed(ctx, "commit mutation", err)
 	}
 	committed = true
 	if t.publisher != nil && len(events) > 0 {
@@ -86,11 +88,23 @@ func (t *Transactioner) InterceptResponse(ctx context.Context, next graphql.Resp
 	return resp
 }
 
-// internalResponse answers an operation that failed for the server's
-// reasons, not the request's; the details are in the log.
-func internalResponse() *graphql.Response {
-	e := gqlerror.Errorf("internal error")
-	e.Extensions = map[string]any{"code": string(CodeInternal)}
+// failed answers an operation whose transaction could not begin or
+// commit: with TIMEOUT or UNAVAILABLE when that is why, else INTERNAL,
+// the details going to the log.
+func (t *Transactioner) failed(ctx context.Context, what string, err error) *graphql.Response {
+	code, message := CodeInternal, "internal error"
+	switch {
+	case storage.IsTimeout(err) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		code, message = CodeTimeout, msgTimeout
+		t.log.WarnContext(ctx, what, "err", err)
+	case storage.IsUnavailable(err):
+		code, message = CodeUnavailable, msgUnavailable
+		t.log.WarnContext(ctx, what, "err", err)
+	default:
+		t.log.ErrorContext(ctx, what, "err", err)
+	}
+	e := gqlerror.Errorf("%s", message)
+	e.Extensions = map[string]any{"code": string(code)}
 	return &graphql.Response{Errors: gqlerror.List{e}, Data: []byte("null")}
 }
 

@@ -45,6 +45,9 @@ func (s *Server) graphql() http.Handler {
 	srv.Use(extension.Introspection{}) // the schema is public: frontends generate code from it
 	srv.Use(graph.CursorGuard{})
 	srv.Use(graph.FilterGuard{})
+	// Ahead of the transactioner, so that a mutation refused for its rate
+	// never begins a transaction, and the request timeout covers it.
+	srv.Use(newOperationGuard(s.cfg.RequestTimeout, *s.cfg.RateLimits))
 	srv.Use(graph.NewTransactioner(client, dialect, s.broker, s.log))
 	srv.SetErrorPresenter(graph.ErrorPresenter(s.log))
 	srv.SetRecoverFunc(graph.RecoverFunc(s.log))

@@ -4,6 +4,8 @@
 // A request passes through, from the outside in: request logging and panic
 // recovery (observe), then the router; on /graphql it meets the body limit,
 // bearer-token authentication and gqlgen's transports, in that order.
+// Before all three, guard notes the client's address and starts the
+// request timeout (see guard.go).
 package server
 
 import (
@@ -13,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	entsql "entgo.io/ent/dialect/sql"
@@ -70,6 +73,20 @@ type Config struct {
 	// comment); a graphql-transport-ws client that has not answered a
 	// ping by the next is closed with 1001. Zero means DefaultKeepAlive.
 	KeepAlive time.Duration
+	// RequestTimeout bounds a query or mutation: past it, the operation
+	// is stopped and answered with TIMEOUT. It covers waiting for a
+	// database connection. Zero means DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// RateLimits bound what one caller may do per minute; a zero limit in
+	// them is no limit. Nil means none at all, for servers that tests and
+	// tools drive harder than people would: `protoloop serve` sets
+	// DefaultRateLimits() unless told otherwise.
+	RateLimits *RateLimits
+	// TrustedProxies are the addresses of the reverse proxies in front
+	// of the server, whose X-Forwarded-For is believed for the client's
+	// IP address (which rate limits key on). Without any, the peer's
+	// address is the client's.
+	TrustedProxies []netip.Prefix
 }
 
 // Server serves protoloop's API over HTTP.
@@ -94,6 +111,12 @@ func New(db *storage.DB, cfg Config) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.RateLimits == nil {
+		cfg.RateLimits = &RateLimits{}
+	}
 	s := &Server{db: db, cfg: cfg, log: cfg.Logger, tokens: graph.NewTokenUse(db.Client)}
 	// The broker reads through a client of its own over db's pool: its
 	// reads are no request's, and db.Statements counts requests'.
@@ -115,7 +138,9 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", playground.Handler("protoloop", "/graphql"))
-	mux.Handle("/graphql", s.limitBody(s.authenticate(s.graphql())))
+	mux.Handle("/graphql", s.guard(s.limitBody(s.authenticate(s.graphql()))))
+	// Exports stream for as long as they take, extending their own write
+	// deadline: no request timeout.
 	mux.Handle("GET /export/{workspace}/{file}", s.authenticate(http.HandlerFunc(s.export)))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)

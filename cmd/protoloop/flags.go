@@ -19,6 +19,16 @@ var envVars = map[string]string{
 	"log-format":   "PROTOLOOP_LOG_FORMAT",
 	"addr":         "PROTOLOOP_ADDR",
 	"allow-origin": "PROTOLOOP_ALLOW_ORIGINS",
+
+	"request-timeout":        "PROTOLOOP_REQUEST_TIMEOUT",
+	"statement-timeout":      "PROTOLOOP_STATEMENT_TIMEOUT",
+	"db-max-conns":           "PROTOLOOP_DB_MAX_CONNS",
+	"trusted-proxy":          "PROTOLOOP_TRUSTED_PROXIES",
+	"rate-feedback":          "PROTOLOOP_RATE_FEEDBACK",
+	"rate-guest-feedback-ip": "PROTOLOOP_RATE_GUEST_FEEDBACK_IP",
+	"rate-redeem":            "PROTOLOOP_RATE_REDEEM",
+	"rate-login":             "PROTOLOOP_RATE_LOGIN",
+	"login-backoff":          "PROTOLOOP_LOGIN_BACKOFF",
 }
 
 // sharedFlags are the flags every command that touches the database takes.

@@ -5,9 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/protoloop/protoloop/server"
+	"github.com/protoloop/protoloop/server/storage"
 )
 
 func serveCommand() *command {
@@ -18,8 +21,19 @@ func serveCommand() *command {
 			addr := fs.String("addr", "localhost:8080", "`host:port` to listen on (env PROTOLOOP_ADDR)")
 			noMigrate := fs.Bool("no-migrate", false, "do not apply migrations; refuse to start if any are pending")
 			origins := fs.String("allow-origin", "", "comma-separated web `origins` (https://app.example.org) whose pages may open websockets here, or * for any; the server's own origin always may (env PROTOLOOP_ALLOW_ORIGINS)")
+			var o serveOptions
+			o.register(fs)
 			return func(ctx context.Context, e *env) error {
-				return serve(ctx, e, *addr, *noMigrate, splitList(*origins))
+				cfg, err := o.config(splitList(*origins))
+				if err != nil {
+					return err
+				}
+				e.storage.StatementTimeout = o.statementTimeout
+				if o.statementTimeout == 0 {
+					e.storage.StatementTimeout = -1 // none
+				}
+				e.storage.MaxConns = o.maxConns
+				return serve(ctx, e, *addr, *noMigrate, cfg)
 			}
 		},
 	}
@@ -27,7 +41,7 @@ func serveCommand() *command {
 
 // serve runs the server until ctx is done (SIGINT or SIGTERM), then stops
 // gracefully.
-func serve(ctx context.Context, e *env, addr string, noMigrate bool, origins []string) error {
+func serve(ctx context.Context, e *env, addr string, noMigrate bool, cfg server.Config) error {
 	db, err := openDB(ctx, e)
 	if err != nil {
 		return err
@@ -48,12 +62,71 @@ func serve(ctx context.Context, e *env, addr string, noMigrate bool, origins []s
 	}
 	url := "http://" + ln.Addr().String()
 	e.log.Info("serving", "version", versionString(), "graphiql", url+"/", "graphql", url+"/graphql")
-	srv := server.New(db, server.Config{Logger: e.log, AllowedOrigins: origins})
+	cfg.Logger = e.log
+	srv := server.New(db, cfg)
 	if err := srv.Serve(ctx, ln); err != nil {
 		return err
 	}
 	e.log.Info("stopped")
 	return nil
+}
+
+// serveOptions are serve's flags for timeouts and rate limits.
+type serveOptions struct {
+	requestTimeout   time.Duration
+	statementTimeout time.Duration
+	maxConns         int
+	trustedProxies   string
+	limits           server.RateLimits
+}
+
+func (o *serveOptions) register(fs *flag.FlagSet) {
+	d := server.DefaultRateLimits()
+	fs.DurationVar(&o.requestTimeout, "request-timeout", server.DefaultRequestTimeout,
+		"stop a query or mutation that runs longer, answering TIMEOUT (env PROTOLOOP_REQUEST_TIMEOUT)")
+	fs.DurationVar(&o.statementTimeout, "statement-timeout", storage.DefaultStatementTimeout,
+		"PostgreSQL statement_timeout of the server's connections; 0 for none (env PROTOLOOP_STATEMENT_TIMEOUT)")
+	fs.IntVar(&o.maxConns, "db-max-conns", storage.DefaultMaxConns,
+		"PostgreSQL connections this process may open, besides its LISTEN connection (env PROTOLOOP_DB_MAX_CONNS)")
+	fs.StringVar(&o.trustedProxies, "trusted-proxy", "",
+		"comma-separated `addresses or CIDRs` of reverse proxies whose X-Forwarded-For gives the client's IP address (env PROTOLOOP_TRUSTED_PROXIES)")
+	fs.IntVar(&o.limits.Feedback, "rate-feedback", d.Feedback,
+		"feedback writes (leaveFeedback, comments, votes, trials) per minute per token; 0 for no limit (env PROTOLOOP_RATE_FEEDBACK)")
+	fs.IntVar(&o.limits.GuestFeedbackPerIP, "rate-guest-feedback-ip", d.GuestFeedbackPerIP,
+		"guests' feedback writes per minute per IP address; 0 for no limit (env PROTOLOOP_RATE_GUEST_FEEDBACK_IP)")
+	fs.IntVar(&o.limits.Redeem, "rate-redeem", d.Redeem,
+		"invite redemptions per minute per IP address (per token when signed in); 0 for no limit (env PROTOLOOP_RATE_REDEEM)")
+	fs.IntVar(&o.limits.LogIn, "rate-login", d.LogIn,
+		"logIns and signUps per minute per IP address; 0 for no limit (env PROTOLOOP_RATE_LOGIN)")
+	fs.DurationVar(&o.limits.LogInBackoff, "login-backoff", d.LogInBackoff,
+		"first delay after repeated failed logIns for an email or IP address, doubling per failure; 0 for none (env PROTOLOOP_LOGIN_BACKOFF)")
+	o.limits.LogInFreeFailures = d.LogInFreeFailures
+}
+
+// config returns the server configuration the flags ask for.
+func (o *serveOptions) config(origins []string) (server.Config, error) {
+	var proxies []netip.Prefix
+	for _, item := range splitList(o.trustedProxies) {
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			a, aerr := netip.ParseAddr(item)
+			if aerr != nil {
+				return server.Config{}, fmt.Errorf("--trusted-proxy: %q is neither an IP address nor a CIDR", item)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		proxies = append(proxies, p.Masked())
+	}
+	if o.requestTimeout <= 0 {
+		return server.Config{}, fmt.Errorf("--request-timeout must be positive, not %s", o.requestTimeout)
+	}
+	limits := o.limits
+	return server.Config{
+		AllowedOrigins: origins,
+		RequestTimeout: o.requestTimeout,
+		RateLimits:     &limits,
+		TrustedProxies: proxies,
+	}, nil
 }
 
 // splitList reads a comma-separated flag value, ignoring blanks.

@@ -82,6 +82,8 @@ type Server struct {
 	DB *storage.DB
 	// Backend is the database the server runs on.
 	Backend Backend
+	// Logs holds what the server has logged so far.
+	Logs *Buffer
 
 	http *http.Client
 	seq  atomic.Int64 // makes fixture names, emails and slugs unique
@@ -111,7 +113,27 @@ func Run(t *testing.T, body func(t *testing.T, s *Server)) {
 // The server logs into a buffer that is written to the test log only if
 // the test fails, so passing tests stay quiet and failing ones show what
 // the server saw.
+//
+// Its server has no rate limits (server.Config.RateLimits is nil):
+// fixtures seed data faster than any person would. Tests of the limits
+// set them with StartWith.
 func Start(t testing.TB, b Backend) *Server {
+	t.Helper()
+	return StartWith(t, b, Options{})
+}
+
+// Options adjust the server StartWith starts.
+type Options struct {
+	// Configure, if set, changes the server's Config before it starts.
+	Configure func(*server.Config)
+	// DatabaseURL, on PostgreSQL, replaces the fresh schema's URL: a test
+	// that reaches the schema another way (through a proxy it can cut,
+	// say) creates it with PostgresSchema and passes the URL here.
+	DatabaseURL string
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, b Backend, o Options) *Server {
 	t.Helper()
 	logs := &Buffer{}
 	t.Cleanup(func() {
@@ -123,7 +145,10 @@ func Start(t testing.TB, b Backend) *Server {
 	})
 
 	opts := storage.Options{DataDir: t.TempDir()}
-	if b == Postgres {
+	switch {
+	case b == Postgres && o.DatabaseURL != "":
+		opts.DatabaseURL = o.DatabaseURL
+	case b == Postgres:
 		opts.DatabaseURL = PostgresSchema(t)
 	}
 
@@ -146,7 +171,13 @@ func Start(t testing.TB, b Backend) *Server {
 	if err != nil {
 		t.Fatalf("servertest: listen: %v", err)
 	}
-	srv := server.New(db, server.Config{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	cfg := server.Config{
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if o.Configure != nil {
+		o.Configure(&cfg)
+	}
+	srv := server.New(db, cfg)
 	serveCtx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(serveCtx, ln) }()
@@ -161,6 +192,7 @@ func Start(t testing.TB, b Backend) *Server {
 		URL:     "http://" + ln.Addr().String(),
 		DB:      db,
 		Backend: b,
+		Logs:    logs,
 		http:    &http.Client{Transport: transport},
 	}
 	t.Cleanup(func() {

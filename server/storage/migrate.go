@@ -105,6 +105,14 @@ func (db *DB) Migrate(ctx context.Context) (applied []string, err error) {
 		_ = conn.Close()
 	}()
 	if db.Dialect == dialect.Postgres {
+		// A migration may rewrite a large table, and waiting for another
+		// replica's migration to finish may take as long: neither is
+		// bounded by the statement timeout of requests. The connection is
+		// closed afterwards rather than returned with the setting lifted.
+		discard = true
+		if _, err := conn.ExecContext(ctx, "SET statement_timeout = 0"); err != nil {
+			return nil, fmt.Errorf("migrate postgres: lift the statement timeout: %w", err)
+		}
 		unlock, lerr := lockSchema(ctx, conn)
 		if lerr != nil {
 			return nil, fmt.Errorf("migrate postgres: %w", lerr)

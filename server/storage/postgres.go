@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"time"
 
 	_ "github.com/lib/pq" // registers the "postgres" driver
@@ -19,12 +20,14 @@ import (
 // by the operator's psql. 20 per process leaves room for four replicas. A
 // mutation holds its connection for its whole transaction, so the limit
 // also bounds how many mutations run at once; the rest wait their turn.
+//
+// A request waits for a connection no longer than its own deadline (the
+// server's request timeout): database/sql takes the wait from the
+// statement's context.
 const (
-	pgMaxOpenConns = 20
+	DefaultMaxConns = 20
 	// As many idle as open, so that a burst does not pay for new
-	// connections (TCP, TLS and authentication) on every request ...
-	pgMaxIdleConns = pgMaxOpenConns
-	// ... and the ones a burst left behind are given back to the server
+	// connections (TCP, TLS and authentication) on every request; and the ones a burst left behind are given back to the server
 	// once things are quiet.
 	pgConnMaxIdleTime = 5 * time.Minute
 	// Recycling connections now and then moves them to a new primary or a
@@ -33,28 +36,60 @@ const (
 	pgConnMaxLifetime = 30 * time.Minute
 )
 
-// openPostgres opens the database at a postgres:// or postgresql:// URL.
-// Parameters lib/pq does not know, such as search_path, are sent to the
-// server as run-time parameters of every connection.
-func openPostgres(ctx context.Context, rawURL string) (*sql.DB, error) {
-	u, err := url.Parse(rawURL)
+// Connection parameters protoloop sets unless the URL sets them.
+const (
+	// DefaultStatementTimeout bounds a statement that runs away (a
+	// missing index on a table that has grown, a lock held by a stuck
+	// session) well before the HTTP request around it gives up, so that
+	// it does not keep a connection busy for nobody.
+	DefaultStatementTimeout = 10 * time.Second
+	// pgConnectTimeout bounds connecting to a server that does not answer
+	// at all (packets dropped rather than refused), in seconds, as lib/pq
+	// reads connect_timeout.
+	pgConnectTimeout = "5"
+)
+
+// openPostgres opens the database at opts.DatabaseURL, a postgres:// or
+// postgresql:// URL, and returns it with the URL its connections use.
+// Parameters lib/pq does not know, such as search_path and
+// statement_timeout, are sent to the server as run-time parameters of
+// every connection.
+func openPostgres(ctx context.Context, opts Options) (*sql.DB, string, error) {
+	u, err := url.Parse(opts.DatabaseURL)
 	if err != nil || u.Scheme == "" {
 		// url.Parse's error would repeat the URL, password and all.
-		return nil, errors.New("DATABASE_URL is not a URL: want postgres://user:password@host:5432/database?sslmode=…")
+		return nil, "", errors.New("DATABASE_URL is not a URL: want postgres://user:password@host:5432/database?sslmode=…")
 	}
 	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		return nil, fmt.Errorf("DATABASE_URL has scheme %q: protoloop speaks PostgreSQL only, at a postgres:// or postgresql:// URL (leave DATABASE_URL unset for the embedded SQLite database)", u.Scheme)
+		return nil, "", fmt.Errorf("DATABASE_URL has scheme %q: protoloop speaks PostgreSQL only, at a postgres:// or postgresql:// URL (leave DATABASE_URL unset for the embedded SQLite database)", u.Scheme)
 	}
-	db, err := sql.Open("postgres", rawURL)
+	q := u.Query()
+	if !q.Has("statement_timeout") {
+		timeout := opts.StatementTimeout
+		if timeout == 0 {
+			timeout = DefaultStatementTimeout
+		}
+		q.Set("statement_timeout", strconv.FormatInt(max(timeout.Milliseconds(), 0), 10))
+	}
+	if !q.Has("connect_timeout") {
+		q.Set("connect_timeout", pgConnectTimeout)
+	}
+	u.RawQuery = q.Encode()
+	dsn := u.String()
+	db, err := sql.Open("postgres", dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open postgres %s: %w", u.Redacted(), err)
+		return nil, "", fmt.Errorf("open postgres %s: %w", u.Redacted(), err)
 	}
-	db.SetMaxOpenConns(pgMaxOpenConns)
-	db.SetMaxIdleConns(pgMaxIdleConns)
+	conns := opts.MaxConns
+	if conns <= 0 {
+		conns = DefaultMaxConns
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
 	db.SetConnMaxIdleTime(pgConnMaxIdleTime)
 	db.SetConnMaxLifetime(pgConnMaxLifetime)
 	if err := db.PingContext(ctx); err != nil {
-		return nil, errors.Join(fmt.Errorf("open postgres %s: %w", u.Redacted(), err), db.Close())
+		return nil, "", errors.Join(fmt.Errorf("open postgres %s: %w", u.Redacted(), err), db.Close())
 	}
-	return db, nil
+	return db, dsn, nil
 }

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
@@ -39,6 +40,14 @@ type Options struct {
 	// Atlas migration files and their atlas.sum. Nil, the normal case,
 	// means the built-in ones; tests set it.
 	Migrations fs.FS
+	// StatementTimeout bounds every PostgreSQL statement (statement_timeout)
+	// unless the URL sets statement_timeout itself. Zero means
+	// DefaultStatementTimeout; negative means none. Migrations are not
+	// bounded. SQLite statements are bounded by their request's deadline.
+	StatementTimeout time.Duration
+	// MaxConns caps the PostgreSQL connections of the pool. Zero means
+	// DefaultMaxConns.
+	MaxConns int
 }
 
 // DB is an open database with the ent client over it.
@@ -47,8 +56,8 @@ type DB struct {
 	SQL     *sql.DB
 	Dialect string // ent's dialect name: dialect.Postgres or dialect.SQLite
 	// URL is the PostgreSQL URL the database was opened with ("" for
-	// SQLite): whatever needs a connection outside the pool (the broker's
-	// LISTEN) opens it from here.
+	// SQLite), with the connection parameters Open added: whatever needs a
+	// connection outside the pool (the broker's LISTEN) opens it from here.
 	URL string
 
 	counter    *counter
@@ -65,7 +74,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	)
 	if opts.DatabaseURL != "" {
 		dialectName = dialect.Postgres
-		sqlDB, err = openPostgres(ctx, opts.DatabaseURL)
+		sqlDB, opts.DatabaseURL, err = openPostgres(ctx, opts)
 	} else {
 		dataDir := opts.DataDir
 		if dataDir == "" {

@@ -1,0 +1,88 @@
+package server
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestBucketRefillsAtItsRate(t *testing.T) {
+	l := newBucketLimiter(6) // one every 10 seconds
+	now := time.Unix(1_700_000_000, 0)
+	for i := range 6 {
+		if ok, _ := l.take("k", now); !ok {
+			t.Fatalf("take %d of a full bucket refused", i+1)
+		}
+	}
+	ok, wait := l.take("k", now)
+	if ok || wait != 10*time.Second {
+		t.Fatalf("empty bucket: ok %v, wait %v, want refused for 10s", ok, wait)
+	}
+	if ok, _ := l.take("k", now.Add(9*time.Second)); ok {
+		t.Fatal("taken before a token refilled")
+	}
+	if ok, _ := l.take("k", now.Add(10*time.Second)); !ok {
+		t.Fatal("refused once a token refilled")
+	}
+	if ok, _ := l.take("other", now); !ok {
+		t.Fatal("another key shares the bucket")
+	}
+	if ok, _ := (*bucketLimiter)(nil).take("k", now); !ok {
+		t.Fatal("no limit refused")
+	}
+}
+
+func TestLimitersForgetIdleKeys(t *testing.T) {
+	l := newBucketLimiter(60)
+	b := newFailureBackoff(time.Second, 1)
+	now := time.Unix(1_700_000_000, 0)
+	for i := range 1000 {
+		l.take(fmt.Sprint(i), now)
+		b.fail(fmt.Sprint(i), 1, now)
+	}
+	// A bucket is full again a minute later, and failures are forgotten
+	// after loginForget: the next sweep drops them all.
+	later := now.Add(loginForget + sweepEvery + time.Second)
+	l.take("new", later)
+	b.fail("new", 1, later)
+	if n := len(l.buckets); n != 1 {
+		t.Errorf("%d buckets after the sweep, want 1", n)
+	}
+	if n := len(b.keys); n != 1 {
+		t.Errorf("%d failure counts after the sweep, want 1", n)
+	}
+}
+
+func TestLimitersHoldAtMostMaxRateKeys(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills a limiter")
+	}
+	l := newBucketLimiter(60)
+	now := time.Unix(1_700_000_000, 0)
+	for i := range maxRateKeys + 500 {
+		l.take(fmt.Sprint(i), now) // all busy: nothing to sweep
+	}
+	if n := len(l.buckets); n > maxRateKeys {
+		t.Errorf("%d buckets, want at most %d", n, maxRateKeys)
+	}
+}
+
+func TestBackoffDoublesUpToItsCap(t *testing.T) {
+	b := newFailureBackoff(time.Second, 2)
+	now := time.Unix(1_700_000_000, 0)
+	var waits []time.Duration
+	for range 16 {
+		b.fail("k", 1, now)
+		waits = append(waits, b.wait("k", now))
+	}
+	want := []time.Duration{0, 0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900, 900}
+	for i, w := range want {
+		if waits[i] != w*time.Second {
+			t.Fatalf("waits %v, want %v seconds", waits, want)
+		}
+	}
+	b.reset("k")
+	if w := b.wait("k", now); w != 0 {
+		t.Errorf("wait %v after a reset", w)
+	}
+}
