@@ -24,5 +24,5 @@ type Resolver struct {
 // events, which the server runs (and hands to NewTransactioner as its
 // Publisher); without one they fail.
 func NewSchema(client *ent.Client, dialect string, events *broker.Broker, log *slog.Logger) graphql.ExecutableSchema {
-	return NewExecutableSchema(Config{Resolvers: &Resolver{client: client, dialect: dialect, broker: events, log: log}})
+	return batchedSchema{NewExecutableSchema(Config{Resolvers: &Resolver{client: client, dialect: dialect, broker: events, log: log}})}
 }
