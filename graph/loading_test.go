@@ -92,3 +92,128 @@ func TestTimelineCostFollowsTypesNotEvents(t *testing.T) {
 		})
 	})
 }
+
+// prototypePageQuery is what a prototype's page shows: the prototype and
+// its workspace, its latest iterations, the most voted feedback on each
+// with its author, vote and comment counts, and what addressed it.
+const prototypePageQuery = `query($id: ID!) { node(id: $id) { ... on Prototype {
+	id title problem missionLink status tags openFeedback
+	owner { displayName }
+	workspace { name mission }
+	participants { totalCount }
+	iterations(first: 3, orderBy: {field: NUMBER, direction: DESC}) { edges { node {
+		id number title changelog status publishedAt
+		feedback(first: 10, orderBy: {field: VOTE_COUNT, direction: DESC}) { totalCount edges { node {
+			id kind body rating status voteCount
+			author { id displayName }
+			comments { totalCount }
+			addressedIn { number }
+		} } }
+	} } }
+} } }`
+
+// TestPrototypePageCostFollowsDepthNotRows reads a prototype's page on a
+// small prototype and a busy one, as its owner and as a tester: with field
+// collection every level is one statement (and one more for each
+// totalCount), however many iterations, feedback, authors and comments
+// there are.
+func TestPrototypePageCostFollowsDepthNotRows(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		owner := s.NewUser(t, "Olive")
+		ws := s.NewWorkspace(t, owner.Token)
+		// seed makes a prototype with iterations × feedback, by two guest
+		// testers, the first of each commented on, voted on and addressed
+		// by the last iteration (iterations must be 2 or more); it returns the prototype and a tester's token.
+		seed := func(iterations, feedback int) (string, string) {
+			p := s.NewPrototype(t, owner.Token, ws.ID)
+			_, secret := newInvite(t, s, owner.Token, p.ID, nil)
+			ada, _ := newGuestOf(t, s, secret, "Ada")
+			bo, _ := newGuestOf(t, s, secret, "Bo")
+			var its, firsts []string
+			for range iterations {
+				it := s.NewPublishedIteration(t, owner.Token, p.ID)
+				its = append(its, it.ID)
+				for i := range feedback {
+					fb := s.LeaveFeedback(t, []string{ada, bo}[i%2], it.ID, nil)
+					if i == 0 {
+						firsts = append(firsts, fb)
+						s.AddComment(t, owner.Token, fb, "")
+						s.Do(t, bo, voteMutation, vars{"id": fb}).RequireOK(t)
+					}
+				}
+			}
+			s.Do(t, owner.Token, markAddressedMutation, vars{"ids": firsts[:len(firsts)-1], "it": its[len(its)-1]}).RequireOK(t)
+			return p.ID, ada
+		}
+		cost := func(t *testing.T, token, prototype string, iterations, feedback int) int64 {
+			t.Helper()
+			s.Do(t, token, prototypePageQuery, vars{"id": prototype}).RequireOK(t) // one-off work per token
+			before := s.Statements()
+			r := s.Do(t, token, prototypePageQuery, vars{"id": prototype})
+			statements := s.Statements() - before
+			var got struct {
+				Node struct {
+					Iterations struct {
+						Edges []struct {
+							Node struct {
+								Feedback struct {
+									TotalCount int
+									Edges      []struct {
+										Node struct {
+											Author struct{ DisplayName string }
+										}
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+			r.RequireOK(t).Decode(t, &got)
+			its := got.Node.Iterations.Edges
+			if want := min(iterations, 3); len(its) != want {
+				t.Fatalf("%d iterations, want %d", len(its), want)
+			}
+			for _, it := range its {
+				fb := it.Node.Feedback
+				if fb.TotalCount != feedback || len(fb.Edges) != min(feedback, 10) {
+					t.Fatalf("%d feedback (totalCount %d), want %d", len(fb.Edges), fb.TotalCount, feedback)
+				}
+				for _, f := range fb.Edges {
+					if f.Node.Author.DisplayName == "" {
+						t.Fatal("feedback without its author's name")
+					}
+				}
+			}
+			return statements
+		}
+
+		small, smallTester := seed(2, 2)
+		busy, busyTester := seed(4, 12)
+		for _, c := range []struct {
+			name       string
+			tokens     [2]string
+			atMost     int64
+			statements string
+		}{
+			// 1 identity, 6 levels (prototype, workspace, owner, iterations,
+			// feedback, authors), 1 addressedIn, 3 totalCounts
+			{"its owner", [2]string{owner.Token, owner.Token}, 11, "1 + 6 levels + addressedIn + 3 counts"},
+			// and the one a tester's masking of names reads once (who is on the team)
+			{"a tester", [2]string{smallTester, busyTester}, 12, "the owner's, and 1 to mask names"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				smallCost := cost(t, c.tokens[0], small, 2, 2)
+				busyCost := cost(t, c.tokens[1], busy, 4, 12)
+				t.Logf("%s: the prototype page as %s took %d statements on 2×2 rows and %d on 4×12", s.Backend, c.name, smallCost, busyCost)
+				if smallCost != busyCost {
+					t.Errorf("the page took %d statements on a small prototype and %d on a busy one: some edge is loaded per row (N+1)",
+						smallCost, busyCost)
+				}
+				if busyCost > c.atMost {
+					t.Errorf("the page took %d statements, want at most %d (%s)", busyCost, c.atMost, c.statements)
+				}
+			})
+		}
+	})
+}
