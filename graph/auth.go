@@ -96,70 +96,145 @@ func issueToken(ctx context.Context, client *ent.Client, user gid.ID) (string, e
 // Authenticate resolves a bearer token into an identity: for a user's
 // token, the user with their role in each of their workspaces and the
 // prototypes they were invited to test; for a guest's token, the guest's
-// one tester participation. It costs three statements for a user and two
-// for a guest, however many workspaces and invites there are.
+// one tester participation. It costs one statement (see loadIdentity),
+// however many workspaces and invites there are.
 func Authenticate(ctx context.Context, client *ent.Client, token string) (*viewer.Identity, error) {
 	if !strings.HasPrefix(token, tokenPrefix) {
 		return nil, ErrInvalidToken
 	}
-	ctx = system(ctx)
-	tok, err := client.AuthToken.Query().
-		Where(
-			authtoken.TokenHash(HashToken(token)),
-			authtoken.RevokedAtIsNil(),
-			authtoken.Or(authtoken.ExpiresAtIsNil(), authtoken.ExpiresAtGT(time.Now())),
-		).
-		Only(ctx)
+	return loadIdentity(ctx, client, authtoken.TokenHash(HashToken(token)), tokenWorks())
+}
+
+// identityRow is a row of loadIdentity's statement. Kind says what it is:
+//
+//	"t": the token: A its id, B its user, C its guest participant
+//	"m": a membership of the token's user: A the workspace, Role the role
+//	"p": a tester participation of the token's user or guest: A the
+//	     participant, B its workspace, C its prototype, Open whether the
+//	     prototype has open feedback
+type identityRow struct {
+	Kind string  `json:"kind"`
+	A    *gid.ID `json:"a"`
+	B    *gid.ID `json:"b"`
+	C    *gid.ID `json:"c"`
+	Role *string `json:"role"`
+	Open *bool   `json:"open"`
+}
+
+// loadIdentity builds the identity the one token matching tokenIs gives,
+// or ErrInvalidToken if none does. Every request starts with it, so it is
+// a single statement: the token, its user's memberships and its tester
+// participations (a user's that came through an invite, or the guest's own
+// participant, unless an account claimed it) are four branches of one
+// UNION ALL, each an indexed lookup behind the token's unique hash.
+func loadIdentity(ctx context.Context, client *ent.Client, tokenIs ...predicate.AuthToken) (*viewer.Identity, error) {
+	var rows []identityRow
+	err := client.AuthToken.Query().
+		Where(tokenIs...).
+		Modify(func(s *sql.Selector) {
+			const (
+				noID   = "CAST(NULL AS BIGINT)"
+				noText = "CAST(NULL AS VARCHAR(16))"
+				noBool = "CAST(NULL AS BOOLEAN)"
+			)
+			d := s.Dialect()
+			// columns selects the row's kind and its five values, in order.
+			columns := func(sel *sql.Selector, kind string, values ...string) {
+				sel.SelectExpr()
+				sel.AppendSelectExprAs(sql.Expr("'"+kind+"'"), "kind")
+				for i, as := range []string{"a", "b", "c", "role", "open"} {
+					sel.AppendSelectExprAs(sql.Expr(values[i]), as)
+				}
+			}
+			// ofToken is a branch reading table t joined to the token.
+			ofToken := func(t *sql.SelectTable, on func(tok *sql.SelectTable) *sql.Predicate) *sql.Selector {
+				tok := sql.Dialect(d).Table(authtoken.Table).As("tok")
+				sel := sql.Dialect(d).Select().From(tok).Join(t).OnP(on(tok))
+				for _, p := range tokenIs {
+					p(sel)
+				}
+				return sel
+			}
+			columns(s, "t", s.C(authtoken.FieldID), s.C(authtoken.FieldUserID), s.C(authtoken.FieldParticipantID), noText, noBool)
+
+			m := sql.Dialect(d).Table(membership.Table).As("m")
+			members := ofToken(m, func(tok *sql.SelectTable) *sql.Predicate {
+				return sql.ColumnsEQ(m.C(membership.FieldUserID), tok.C(authtoken.FieldUserID))
+			})
+			columns(members, "m", m.C(membership.FieldWorkspaceID), noID, noID, m.C(membership.FieldRole), noBool)
+
+			// A participant of the user's that came through an invite makes
+			// them a tester there; one they got by taking part as a member
+			// does not. A guest's participant stops being a guest's once an
+			// account has claimed it.
+			tested := func(on func(p, tok *sql.SelectTable) *sql.Predicate) *sql.Selector {
+				p := sql.Dialect(d).Table(participant.Table).As("p")
+				pr := sql.Dialect(d).Table(prototype.Table).As("pr")
+				sel := ofToken(p, func(tok *sql.SelectTable) *sql.Predicate { return on(p, tok) })
+				sel.Join(pr).On(p.C(participant.FieldPrototypeID), pr.C(prototype.FieldID))
+				columns(sel, "p", p.C(participant.FieldID), p.C(participant.FieldWorkspaceID),
+					p.C(participant.FieldPrototypeID), noText, pr.C(prototype.FieldOpenFeedback))
+				return sel
+			}
+			s.UnionAll(members).
+				UnionAll(tested(func(p, tok *sql.SelectTable) *sql.Predicate {
+					return sql.And(sql.ColumnsEQ(p.C(participant.FieldUserID), tok.C(authtoken.FieldUserID)),
+						sql.NotNull(p.C(participant.FieldInviteID)))
+				})).
+				UnionAll(tested(func(p, tok *sql.SelectTable) *sql.Predicate {
+					return sql.And(sql.ColumnsEQ(p.C(participant.FieldID), tok.C(authtoken.FieldParticipantID)),
+						sql.IsNull(p.C(participant.FieldUserID)))
+				}))
+		}).
+		Scan(system(ctx), &rows)
+	if err != nil {
+		return nil, fmt.Errorf("load identity: %w", err)
+	}
+	return identityFromRows(rows)
+}
+
+// identityFromRows assembles what loadIdentity read.
+func identityFromRows(rows []identityRow) (*viewer.Identity, error) {
+	var (
+		token   *identityRow
+		roles   = map[gid.ID]viewer.Role{}
+		testers []viewer.Tester
+		tokens  int
+	)
+	for i, r := range rows {
+		switch {
+		case r.Kind == "t" && r.A != nil:
+			token = &rows[i]
+			tokens++
+		case r.Kind == "m" && r.A != nil && r.Role != nil:
+			roles[*r.A] = viewer.Role(*r.Role)
+		case r.Kind == "p" && r.A != nil && r.B != nil && r.C != nil:
+			testers = append(testers, viewer.Tester{
+				Participant:  *r.A,
+				Workspace:    *r.B,
+				Prototype:    *r.C,
+				OpenFeedback: r.Open != nil && *r.Open,
+			})
+		default:
+			return nil, fmt.Errorf("load identity: unexpected row %+v", r)
+		}
+	}
 	switch {
-	case ent.IsNotFound(err):
-		return nil, ErrInvalidToken
-	case err != nil:
-		return nil, fmt.Errorf("look up token: %w", err)
-	case tok.UserID != nil:
-		return userIdentity(ctx, client, *tok.UserID, tok.ID)
-	case tok.ParticipantID != nil:
-		return guestIdentity(ctx, client, *tok.ParticipantID, tok.ID)
+	case tokens != 1:
+		return nil, ErrInvalidToken // none, or (impossibly) a hash shared by two
+	case token.B != nil:
+		id := viewer.NewIdentity(*token.B, *token.A, roles)
+		for _, t := range testers {
+			id.AddTester(t)
+		}
+		return id, nil
+	case token.C != nil:
+		if len(testers) != 1 {
+			return nil, ErrInvalidToken // claimed by an account since
+		}
+		return viewer.NewGuest(*token.A, testers[0]), nil
 	}
 	return nil, ErrInvalidToken // a token of nobody: not one the server issues
-}
-
-// userIdentity is the identity of a signed-in user.
-func userIdentity(ctx context.Context, client *ent.Client, userID, tokenID gid.ID) (*viewer.Identity, error) {
-	members, err := client.Membership.Query().
-		Where(membership.UserID(userID)).
-		Select(membership.FieldWorkspaceID, membership.FieldRole).
-		All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load memberships: %w", err)
-	}
-	roles := make(map[gid.ID]viewer.Role, len(members))
-	for _, m := range members {
-		roles[m.WorkspaceID] = m.Role
-	}
-	// A participant of the user's that came through an invite makes them a
-	// tester there; one they got by taking part as a member does not.
-	testers, err := testersWhere(ctx, client, participant.UserID(userID), participant.InviteIDNotNil())
-	if err != nil {
-		return nil, err
-	}
-	id := viewer.NewIdentity(userID, tokenID, roles)
-	for _, t := range testers {
-		id.AddTester(t)
-	}
-	return id, nil
-}
-
-// guestIdentity is the identity of a guest, bound to one participant. A
-// participant that has been claimed by an account is no longer a guest's.
-func guestIdentity(ctx context.Context, client *ent.Client, participantID, tokenID gid.ID) (*viewer.Identity, error) {
-	testers, err := testersWhere(ctx, client, participant.ID(participantID), participant.UserIDIsNil())
-	if err != nil {
-		return nil, err
-	}
-	if len(testers) != 1 {
-		return nil, ErrInvalidToken
-	}
-	return viewer.NewGuest(tokenID, testers[0]), nil
 }
 
 // testersWhere returns the tester participations of the participants that

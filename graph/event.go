@@ -7,40 +7,42 @@ import (
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/privacy"
+	"github.com/protoloop/protoloop/ent/schema/gid"
 )
 
 // eventActor is who made an event's change: the participant when one
 // acted (a guest tester, say), otherwise the user. An actor the viewer
 // cannot see (a user who has left every workspace they shared) is null:
-// the timeline still shows what happened.
-func eventActor(ctx context.Context, e *ent.Event) (Actor, error) {
+// the timeline still shows what happened. The actors of a page of events
+// are loaded together (see loader.go).
+func eventActor(ctx context.Context, c *ent.Client, e *ent.Event) (Actor, error) {
+	n, err := loadEventRefs(ctx, c, e, actorID)
+	if err != nil || n == nil {
+		return nil, hideInvisible("event actor", err)
+	}
+	a, ok := n.(Actor)
+	if !ok {
+		return nil, fmt.Errorf("event actor: %s is a %T", actorID(e), n)
+	}
+	return a, nil
+}
+
+// actorID is the ID of an event's actor, 0 when the server acted on its own.
+func actorID(e *ent.Event) gid.ID {
 	switch {
 	case e.ActorParticipantID != nil:
-		p, err := e.Edges.ActorParticipantOrErr()
-		if ent.IsNotLoaded(err) {
-			p, err = e.QueryActorParticipant().Only(ctx)
-		}
-		if err != nil {
-			return nil, hideInvisible("event actor", err)
-		}
-		return p, nil
+		return *e.ActorParticipantID
 	case e.ActorUserID != nil:
-		u, err := e.Edges.ActorUserOrErr()
-		if ent.IsNotLoaded(err) {
-			u, err = e.QueryActorUser().Only(ctx)
-		}
-		if err != nil {
-			return nil, hideInvisible("event actor", err)
-		}
-		return u, nil
+		return *e.ActorUserID
 	}
-	return nil, nil // the server acted on its own
+	return 0
 }
 
 // eventSubject is the object an event is about, or null if the viewer
-// cannot see it (or it is gone).
+// cannot see it (or it is gone). The subjects of a page of events are
+// loaded together, one query per type (see loader.go).
 func eventSubject(ctx context.Context, c *ent.Client, e *ent.Event) (ent.Noder, error) {
-	n, err := node(ctx, c, e.SubjectID)
+	n, err := loadEventRefs(ctx, c, e, func(e *ent.Event) gid.ID { return e.SubjectID })
 	if err != nil {
 		return nil, hideInvisible("event subject", err)
 	}

@@ -20,7 +20,7 @@ func (r *eventResolver) Cursor(ctx context.Context, obj *ent.Event) (*entgql.Cur
 
 // Actor is the resolver for the actor field.
 func (r *eventResolver) Actor(ctx context.Context, obj *ent.Event) (Actor, error) {
-	return eventActor(ctx, obj)
+	return eventActor(ctx, r.readClient(ctx), obj)
 }
 
 // Subject is the resolver for the subject field.

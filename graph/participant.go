@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/protoloop/protoloop/ent"
@@ -132,8 +133,8 @@ func userParticipant(ctx context.Context, client *ent.Client, user, prototype gi
 // Field collection loads only the columns an operation names, so a
 // participant here usually lacks its prototype_id and user_id. What a
 // tester needs to know of the participants of its prototype (which are
-// there, which are the team's) is read once per request instead, two
-// statements per prototype however many names are shown, and kept in the
+// there, which are the team's) is read once per request instead, one
+// statement per prototype however many names are shown, and kept in the
 // identity (see viewer.Identity.Remember).
 
 // maskedPrefix starts the name shown to a tester for another tester.
@@ -163,31 +164,35 @@ type participantFacts struct {
 // read at most once per maxAge for the identity.
 func factsOf(ctx context.Context, client *ent.Client, id *viewer.Identity, t viewer.Tester, maxAge time.Duration) (*participantFacts, error) {
 	v, err := id.Remember(factsKey{t.Prototype}, maxAge, func() (any, error) {
-		ps, err := client.Participant.Query().
+		// One statement: the participants the tester may read, each with
+		// whether its user is a member of the workspace. The tester may
+		// not read the workspace's members, only whether these are, which
+		// it learns from names it is shown anyway; so the membership test
+		// is a subquery the privacy rules do not filter.
+		var rows []struct {
+			ID   gid.ID `json:"id"`
+			Team bool   `json:"team"`
+		}
+		err := client.Participant.Query().
 			Where(participant.PrototypeID(t.Prototype)).
-			Select(participant.FieldID, participant.FieldUserID).
-			All(ctx)
+			Modify(func(s *sql.Selector) {
+				m := sql.Table(membership.Table)
+				team := sql.Exists(sql.Select(m.C(membership.FieldID)).From(m).Where(sql.And(
+					sql.EQ(m.C(membership.FieldWorkspaceID), t.Workspace),
+					sql.ColumnsEQ(m.C(membership.FieldUserID), s.C(participant.FieldUserID)),
+				)))
+				s.Select(s.C(participant.FieldID))
+				s.AppendSelectExprAs(team, "team")
+			}).
+			Scan(ctx, &rows)
 		if err != nil {
 			return nil, fmt.Errorf("load participants of prototype %s: %w", t.Prototype, err)
 		}
-		// The tester may not read the workspace's members: only whether
-		// they are, which it learns from names it is shown anyway.
-		members, err := client.Membership.Query().
-			Where(membership.WorkspaceID(t.Workspace)).
-			Select(membership.FieldUserID).
-			All(system(ctx))
-		if err != nil {
-			return nil, fmt.Errorf("load members of workspace %s: %w", t.Workspace, err)
-		}
-		member := make(map[gid.ID]bool, len(members))
-		for _, m := range members {
-			member[m.UserID] = true
-		}
-		f := &participantFacts{on: make(map[gid.ID]bool, len(ps)), team: map[gid.ID]bool{}}
-		for _, p := range ps {
-			f.on[p.ID] = true
-			if p.UserID != nil && member[*p.UserID] {
-				f.team[p.ID] = true
+		f := &participantFacts{on: make(map[gid.ID]bool, len(rows)), team: map[gid.ID]bool{}}
+		for _, r := range rows {
+			f.on[r.ID] = true
+			if r.Team {
+				f.team[r.ID] = true
 			}
 		}
 		return f, nil

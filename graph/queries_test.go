@@ -31,6 +31,18 @@ const nestedQuery = `query($slug: String!) {
 	}
 }`
 
+// leanNestedQuery is nestedQuery as issue 6 states it: pages of 20, 5 and
+// 10, and no counts.
+const leanNestedQuery = `query($slug: String!) {
+	workspace(slug: $slug) {
+		prototypes(first: 20) { edges { node {
+			iterations(first: 5) { edges { node {
+				feedback(first: 10) { edges { node { id body author { id displayName } } } }
+			} } }
+		} } }
+	}
+}`
+
 type nestedData struct {
 	Workspace *struct {
 		Prototypes struct {
@@ -137,6 +149,21 @@ func TestNestedQueryCostFollowsDepthNotRows(t *testing.T) {
 		if smallCost != largeCost {
 			t.Errorf("the nested query took %d statements on the small workspace and %d on the larger one: "+
 				"some edge is loaded per row (N+1) instead of eagerly", smallCost, largeCost)
+		}
+		// One to authenticate, one per level (workspace, prototypes,
+		// iterations, feedback, authors), one per totalCount.
+		if want := int64(1 + 5 + 3); largeCost > want {
+			t.Errorf("the nested query took %d statements, want at most %d", largeCost, want)
+		}
+
+		// The same without the counts, as issue 6 states it: a statement
+		// to authenticate and one per level.
+		before := s.Statements()
+		s.Do(t, owner.Token, leanNestedQuery, vars{"slug": large.Slug}).RequireOK(t)
+		lean := s.Statements() - before
+		t.Logf("%s: without totalCount it took %d", s.Backend, lean)
+		if want := int64(1 + 5); lean > want {
+			t.Errorf("the nested query without totalCount took %d statements, want at most %d", lean, want)
 		}
 	})
 }

@@ -25,7 +25,8 @@ type Resolver struct {
 // events, which the server runs (and hands to NewTransactioner as its
 // Publisher); without one they fail.
 func NewSchema(client *ent.Client, dialect string, events *broker.Broker, log *slog.Logger) graphql.ExecutableSchema {
-	return cachingSchema{NewExecutableSchema(Config{Resolvers: &Resolver{client: client, dialect: dialect, broker: events, log: log}})}
+	schema := NewExecutableSchema(Config{Resolvers: &Resolver{client: client, dialect: dialect, broker: events, log: log}})
+	return batchedSchema{cachingSchema{schema}}
 }
 
 // reader is the client a query field reads with: the mutation's

@@ -231,25 +231,7 @@ func (a *Reauthenticator) Reload(ctx context.Context, id *viewer.Identity) (*vie
 	if id == nil || id.TokenID == 0 {
 		return id, nil
 	}
-	ctx = system(ctx)
-	tok, err := a.client.AuthToken.Query().
-		Where(authtoken.ID(id.TokenID), tokenWorks()).
-		Only(ctx)
-	switch {
-	case ent.IsNotFound(err):
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("reload identity: %w", err)
-	}
-	var fresh *viewer.Identity
-	switch {
-	case tok.UserID != nil:
-		fresh, err = userIdentity(ctx, a.client, *tok.UserID, tok.ID)
-	case tok.ParticipantID != nil:
-		fresh, err = guestIdentity(ctx, a.client, *tok.ParticipantID, tok.ID)
-	default:
-		return nil, nil
-	}
+	fresh, err := loadIdentity(ctx, a.client, authtoken.ID(id.TokenID), tokenWorks())
 	switch {
 	case errors.Is(err, ErrInvalidToken):
 		return nil, nil

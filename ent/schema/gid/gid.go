@@ -49,7 +49,10 @@ type typeInfo struct {
 	table  string // the SQL table, which entgql's Noder switches on
 }
 
-var types = map[Type]typeInfo{
+// types is indexed by Type: an array, not a map, because every ID written
+// or read looks its type up here. A Type is eight bits (seven for IDs that
+// are not negative), so any one indexes it safely.
+var types = [256]typeInfo{
 	Workspace:   {"ws", "workspaces"},
 	User:        {"usr", "users"},
 	Membership:  {"mem", "memberships"},
@@ -68,7 +71,10 @@ var types = map[Type]typeInfo{
 var byPrefix = func() map[string]Type {
 	m := make(map[string]Type, len(types))
 	for t, info := range types {
-		m[info.prefix] = t
+		if info.prefix == "" {
+			continue
+		}
+		m[info.prefix] = Type(t)
 	}
 	return m
 }()
@@ -105,17 +111,29 @@ func (id ID) Table() string { return types[id.Type()].table }
 
 // String returns the global form of the ID.
 func (id ID) String() string {
-	info, ok := types[id.Type()]
-	if !ok || id < 0 {
-		return "invalid_" + strconv.FormatInt(int64(id), 10)
+	var buf [maxLen]byte
+	return string(id.appendGlobal(buf[:0]))
+}
+
+// maxLen is the length of the longest global form: a prefix of at most
+// three letters, "_", and the digits.
+const maxLen = 3 + 1 + digits
+
+// appendGlobal appends the global form of the ID to b.
+func (id ID) appendGlobal(b []byte) []byte {
+	info := types[id.Type()]
+	if info.prefix == "" || id < 0 {
+		return strconv.AppendInt(append(b, "invalid_"...), int64(id), 10)
 	}
+	b = append(b, info.prefix...)
+	b = append(b, '_')
 	var buf [digits]byte
 	n := uint64(id) & randomMask
 	for i := digits - 1; i >= 0; i-- {
 		buf[i] = alphabet[n%62]
 		n /= 62
 	}
-	return info.prefix + "_" + string(buf[:])
+	return append(b, buf[:]...)
 }
 
 // Parse decodes the global form of an ID. Only the canonical spelling
@@ -128,7 +146,7 @@ func Parse(s string) (ID, error) {
 	}
 	var n uint64
 	for i := 0; i < len(body); i++ {
-		d := strings.IndexByte(alphabet, body[i])
+		d := digitValue[body[i]]
 		if d < 0 {
 			return 0, fmt.Errorf("%q: %w", s, ErrInvalid)
 		}
@@ -140,9 +158,24 @@ func Parse(s string) (ID, error) {
 	return ID(int64(t)<<randomBits | int64(n)), nil
 }
 
-// MarshalGQL writes the ID as a GraphQL ID (a quoted string).
+// digitValue maps a byte to its value as a base62 digit, -1 if it is none.
+var digitValue = func() (v [256]int8) {
+	for i := range v {
+		v[i] = -1
+	}
+	for i := range len(alphabet) {
+		v[alphabet[i]] = int8(i)
+	}
+	return v
+}()
+
+// MarshalGQL writes the ID as a GraphQL ID (a quoted string). A global
+// form is letters, digits, "_" and "-", which JSON needs no escapes for.
 func (id ID) MarshalGQL(w io.Writer) {
-	_, _ = io.WriteString(w, strconv.Quote(id.String()))
+	var buf [maxLen + 2]byte
+	b := append(buf[:0], '"')
+	b = append(id.appendGlobal(b), '"')
+	_, _ = w.Write(b)
 }
 
 // UnmarshalGQL reads a GraphQL ID. It also takes an ID as is, which is how

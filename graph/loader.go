@@ -1,0 +1,187 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/ent/schema/gid"
+)
+
+// Most edges are loaded with field collection: entgql reads a whole level
+// of a query in one statement. References it does not know, an event's
+// actor and subject (a typed ID that can point into any table), are
+// loaded here instead: the first resolver of such a field on a page
+// loads it for every row of the page, one query per type of object
+// present, and its siblings take their answers from that batch. A page
+// of a timeline so costs a few statements, not two per event.
+//
+// The batch is found through the resolver's own path: the connection the
+// object came in is the Result of a field context above it. That makes
+// batching exact (the page, never a guess based on timing) and scoped to
+// one response: the loaders live in the context of one response (see
+// batchedSchema), so nothing is kept across requests or subscription
+// events.
+
+// loaders holds the batches of one GraphQL response.
+type loaders struct {
+	mu      sync.Mutex
+	batches map[batchKey]*nodeBatch
+}
+
+// batchKey names a batch: the page its rows came in and the field being
+// resolved (two aliases of one field may select different things).
+type batchKey struct {
+	page  any
+	field *ast.Field
+}
+
+// nodeBatch is the objects a batch loaded, by ID; an ID missing from
+// nodes is one the viewer cannot see.
+type nodeBatch struct {
+	once  sync.Once
+	nodes map[gid.ID]ent.Noder
+	err   error
+}
+
+type loadersKey struct{}
+
+// withLoaders returns ctx with fresh loaders for one response.
+func withLoaders(ctx context.Context) context.Context {
+	return context.WithValue(ctx, loadersKey{}, &loaders{batches: map[batchKey]*nodeBatch{}})
+}
+
+// batchedSchema gives every response of an operation (the one response
+// of a query or mutation, each event of a subscription) its own loaders.
+type batchedSchema struct{ graphql.ExecutableSchema }
+
+// Exec implements graphql.ExecutableSchema.
+func (s batchedSchema) Exec(ctx context.Context) graphql.ResponseHandler {
+	next := s.ExecutableSchema.Exec(ctx)
+	return func(ctx context.Context) *graphql.Response { return next(withLoaders(ctx)) }
+}
+
+// batch returns the batch of field for page, and whether the caller is the
+// first to ask for it (and so must fill it). Without loaders in ctx (a
+// resolver called outside a response) every call gets a batch of its own.
+func batch(ctx context.Context, page any) *nodeBatch {
+	l, _ := ctx.Value(loadersKey{}).(*loaders)
+	fc := graphql.GetFieldContext(ctx)
+	if l == nil || fc == nil {
+		return &nodeBatch{}
+	}
+	key := batchKey{page: page, field: fc.Field.Field}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.batches[key]
+	if !ok {
+		b = &nodeBatch{}
+		l.batches[key] = b
+	}
+	return b
+}
+
+// pageOf returns the events listed beside e, e among them, and the page
+// they came in: a connection's edges, or e alone.
+func pageOf(ctx context.Context, e *ent.Event) (any, []*ent.Event) {
+	for fc := graphql.GetFieldContext(ctx); fc != nil; fc = fc.Parent {
+		conn, ok := fc.Result.(*ent.EventConnection)
+		if !ok || conn == nil {
+			continue
+		}
+		events := make([]*ent.Event, 0, len(conn.Edges))
+		found := false
+		for _, edge := range conn.Edges {
+			if edge != nil && edge.Node != nil {
+				events = append(events, edge.Node)
+				found = found || edge.Node == e
+			}
+		}
+		if found {
+			return conn, events
+		}
+	}
+	return e, []*ent.Event{e}
+}
+
+// loadEventRefs returns the object ref(e) names for e, loading it with
+// those of the events on e's page; nil if there is none or the viewer
+// cannot see it.
+func loadEventRefs(ctx context.Context, c *ent.Client, e *ent.Event, ref func(*ent.Event) gid.ID) (ent.Noder, error) {
+	id := ref(e)
+	if id == 0 {
+		return nil, nil
+	}
+	page, events := pageOf(ctx, e)
+	b := batch(ctx, page)
+	b.once.Do(func() {
+		ids := make([]gid.ID, 0, len(events))
+		seen := make(map[gid.ID]bool, len(events))
+		for _, ev := range events {
+			if id := ref(ev); id != 0 && !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+		b.nodes, b.err = loadNodes(ctx, c, ids)
+	})
+	if b.err != nil {
+		return nil, b.err
+	}
+	return b.nodes[id], nil
+}
+
+// loadNodes reads the objects with the given IDs, one query per type, as
+// the caller (privacy applies) and with what the field being resolved
+// selects of them eager-loaded. Objects the viewer cannot see, or that
+// are gone, are left out.
+func loadNodes(ctx context.Context, c *ent.Client, ids []gid.ID) (map[gid.ID]ent.Noder, error) {
+	nodes := make(map[gid.ID]ent.Noder, len(ids))
+	if len(ids) == 1 {
+		n, err := node(ctx, c, ids[0])
+		if err != nil {
+			return nodes, hideInvisible("load "+ids[0].String(), err)
+		}
+		nodes[ids[0]] = n
+		return nodes, nil
+	}
+	// Noders reports each ID it cannot read as an error of the response,
+	// at the ID's index. Here an object the viewer cannot see is simply
+	// null, so those reports go to a response of their own, and only the
+	// errors that are not "not found" are passed on.
+	reports := graphql.WithResponseContext(ctx, graphql.DefaultErrorPresenter, graphql.DefaultRecover)
+	list, err := c.Noders(reports, ids, byIDType)
+	if err != nil {
+		return nil, fmt.Errorf("load %d objects: %w", len(ids), err)
+	}
+	for _, report := range graphql.GetErrors(reports) {
+		if !isNodeNotFound(report) {
+			if err := hideInvisible("load objects", report); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for i, n := range list {
+		if n != nil {
+			nodes[ids[i]] = n
+		}
+	}
+	return nodes, nil
+}
+
+// isNodeNotFound reports whether err is entgql's "could not resolve to a
+// node", which Noders reports for an ID no row answered.
+func isNodeNotFound(err *gqlerror.Error) bool {
+	var inner *gqlerror.Error
+	if err.Err != nil && errors.As(err.Err, &inner) {
+		err = inner
+	}
+	code, _ := err.Extensions["code"].(string)
+	return code == string(CodeNotFound)
+}
