@@ -430,6 +430,13 @@ func (l *liveConns) addConn(c *gorillaConn) bool {
 	return true
 }
 
+// count returns how many websockets are open.
+func (l *liveConns) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
+}
+
 func (l *liveConns) removeConn(c *gorillaConn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -82,6 +82,10 @@ type Server struct {
 	DB *storage.DB
 	// Backend is the database the server runs on.
 	Backend Backend
+	// AdminURL is the base URL of the server's admin endpoints
+	// (Server.AdminHandler: /metrics, /debug/pprof/), on a listener of
+	// their own.
+	AdminURL string
 
 	http *http.Client
 	seq  atomic.Int64 // makes fixture names, emails and slugs unique
@@ -151,6 +155,14 @@ func Start(t testing.TB, b Backend) *Server {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(serveCtx, ln) }()
 
+	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("servertest: listen (admin): %v", err)
+	}
+	admin := &http.Server{Handler: srv.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = admin.Serve(adminLn) }()
+	t.Cleanup(func() { _ = admin.Close() })
+
 	transport := &http.Transport{
 		// Concurrency tests send dozens of requests at once; let them
 		// reuse connections rather than open and abandon one each.
@@ -158,10 +170,11 @@ func Start(t testing.TB, b Backend) *Server {
 		IdleConnTimeout:     30 * time.Second,
 	}
 	s := &Server{
-		URL:     "http://" + ln.Addr().String(),
-		DB:      db,
-		Backend: b,
-		http:    &http.Client{Transport: transport},
+		URL:      "http://" + ln.Addr().String(),
+		DB:       db,
+		Backend:  b,
+		AdminURL: "http://" + adminLn.Addr().String(),
+		http:     &http.Client{Transport: transport},
 	}
 	t.Cleanup(func() {
 		// Idle keep-alive connections would otherwise hold the graceful

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
@@ -105,6 +106,11 @@ func (db *DB) Ping(ctx context.Context) error {
 // inside transactions and out; BEGIN, COMMIT and ROLLBACK are not counted,
 // nor is the work of Migrate.
 func (db *DB) Statements() int64 { return db.counter.Load() }
+
+// ObserveStatements has f called with the time each counted statement
+// took (to its first result, for a query), from now on. Metrics use it;
+// f must be quick and safe for concurrent use.
+func (db *DB) ObserveStatements(f func(time.Duration)) { db.counter.observer.Store(&f) }
 
 // Close closes the database.
 func (db *DB) Close() error {
