@@ -119,6 +119,10 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 		return nil, err
 	}
 
+	if o.hold > 0 {
+		fmt.Fprintf(o.stderr, "holding %d idle subscribers for %s: profiles at %s/debug/pprof/\n", len(subs), o.hold, subSrv.AdminURL)
+		time.Sleep(o.hold)
+	}
 	fmt.Fprintf(o.stderr, "writing %d events at %g/s through %s…\n", o.events, o.rate, writeSrv.URL)
 	writeErrs := writeAtRate(ctx, o, api, target)
 	deadline := time.Now().Add(15 * time.Second)

@@ -42,6 +42,7 @@ type options struct {
 	subscribers int
 	rate        float64
 	events      int
+	hold        time.Duration
 	runs        int
 
 	scale      float64
@@ -65,6 +66,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.subscribers, "k", 1000, "fanout: websocket subscribers")
 	fs.Float64Var(&o.rate, "r", 10, "fanout: events per second the writer adds")
 	fs.IntVar(&o.events, "events", 100, "fanout: events the writer adds")
+	fs.DurationVar(&o.hold, "hold", 0, "fanout: keep the idle subscribers open this long before writing, to take profiles (the admin URL is printed)")
 	fs.IntVar(&o.runs, "runs", 5, "startup: how many starts to time")
 
 	fs.Float64Var(&o.scale, "scale", 1, "seed: multiplies the number of prototypes")

@@ -88,7 +88,7 @@ func runSeed(ctx context.Context, o *options) (*report, error) {
 		done += n
 		bar.set(done)
 	}
-	if _, err := db.SQL.ExecContext(ctx, "ANALYZE"); err != nil {
+	if _, err := db.SQL.ExecContext(ctx, "ANALYZE prototypes, iterations, participants, trials, feedbacks, comments, votes, events"); err != nil {
 		return nil, fmt.Errorf("analyze: %w", err)
 	}
 	data, err := json.MarshalIndent(st, "", "  ")
