@@ -110,29 +110,32 @@ func (m *metrics) operation(name string, typ ast.Operation) *histogram {
 }
 
 // operationTimer is the gqlgen extension that times each query and
-// mutation from the moment its request was read to its response. Each
-// event of a subscription is a response too; those are not timed, as
-// their time is mostly the wait for the event.
+// mutation from the moment its request was read to its response. It looks
+// at each operation once, as it starts: a subscription, whose responses
+// are its events and whose time is mostly the wait for them, is not
+// timed, and its events pay nothing for it.
 type operationTimer struct{ m *metrics }
 
 var (
-	_ graphql.HandlerExtension    = operationTimer{}
-	_ graphql.ResponseInterceptor = operationTimer{}
+	_ graphql.HandlerExtension     = operationTimer{}
+	_ graphql.OperationInterceptor = operationTimer{}
 )
 
 func (operationTimer) ExtensionName() string                   { return "OperationMetrics" }
 func (operationTimer) Validate(graphql.ExecutableSchema) error { return nil }
-func (t operationTimer) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-	resp := next(ctx)
-	if !graphql.HasOperationContext(ctx) {
-		return resp
-	}
+
+func (t operationTimer) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	respond := next(ctx)
 	oc := graphql.GetOperationContext(ctx)
 	if oc.Operation == nil || oc.Operation.Operation == ast.Subscription {
+		return respond
+	}
+	h := t.m.operation(oc.Operation.Name, oc.Operation.Operation)
+	return func(ctx context.Context) *graphql.Response {
+		resp := respond(ctx)
+		h.observe(time.Since(oc.Stats.OperationStart))
 		return resp
 	}
-	t.m.operation(oc.Operation.Name, oc.Operation.Operation).observe(time.Since(oc.Stats.OperationStart))
-	return resp
 }
 
 // metricsHandler serves the metrics in Prometheus's text format.
