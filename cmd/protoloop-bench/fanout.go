@@ -196,12 +196,11 @@ func memoryOf(ctx context.Context, p *serverProc) (memorySample, error) {
 	}
 	m.heap = int64(mt["go_memstats_heap_inuse_bytes"] + mt["go_memstats_stack_inuse_bytes"])
 	m.goroutines = int64(mt["go_goroutines"])
+	m.rss = int64(mt["process_resident_memory_bytes"]) // Linux only, like /proc
 	if p.PID != 0 {
-		if m.rss, err = rss(p.PID); err != nil {
-			return m, err
+		if r, err := rss(p.PID); err == nil {
+			m.rss = r
 		}
-	} else {
-		m.rss = int64(mt["process_resident_memory_bytes"])
 	}
 	return m, nil
 }

@@ -143,15 +143,16 @@ func (o *options) spawnServer(ctx context.Context) (*serverProc, error) {
 		"--admin-addr", admin, "--log-level", "warn", "--log-format", "json")
 	cmd.Stdout = logOut
 	cmd.Stderr = logOut
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM} // never outlive the bench
+	dieWithParent(cmd)
 	began := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	p := &serverProc{URL: "http://" + addr, AdminURL: "http://" + admin, PID: cmd.Process.Pid, cmd: cmd, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait() }()
+	probe := &http.Client{Timeout: 2 * time.Second}
 	for {
-		if resp, err := http.Get(p.URL + "/readyz"); err == nil {
+		if resp, err := probe.Get(p.URL + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				p.Startup = time.Since(began)
