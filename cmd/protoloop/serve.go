@@ -54,7 +54,7 @@ func serve(ctx context.Context, e *env, addr, adminAddr string, noMigrate bool, 
 	e.log.Info("serving", "version", versionString(), "graphiql", url+"/", "graphql", url+"/graphql")
 	srv := server.New(db, server.Config{Logger: e.log, AllowedOrigins: origins})
 	if adminAddr != "" {
-		stop, err := serveAdmin(ctx, e, adminAddr, srv.AdminHandler())
+		stop, err := serveAdmin(e, adminAddr, srv.AdminHandler())
 		if err != nil {
 			_ = ln.Close()
 			return err
@@ -71,7 +71,7 @@ func serve(ctx context.Context, e *env, addr, adminAddr string, noMigrate bool, 
 // serveAdmin serves the operators' endpoints on addr until stop is
 // called (after the API server has stopped, so that its last moments can
 // still be scraped and profiled).
-func serveAdmin(ctx context.Context, e *env, addr string, h http.Handler) (stop func(), err error) {
+func serveAdmin(e *env, addr string, h http.Handler) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen (admin): %w", err)
