@@ -42,6 +42,7 @@ func (s *Server) graphql() http.Handler {
 	srv.AddTransport(transport.POST{})
 
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
+	srv.Use(operationTimer{s.metrics})
 	srv.Use(extension.Introspection{}) // the schema is public: frontends generate code from it
 	srv.Use(graph.CursorGuard{})
 	srv.Use(graph.FilterGuard{})

@@ -247,7 +247,25 @@ func (t websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec grap
 	// now, and a goroutine of the connection's own serves it, under a
 	// context that ends with the connection rather than the request.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	go t.serve(c, r.WithContext(ctx), cancel, exec)
+	go t.serve(c, connRequest(ctx, r), cancel, exec)
+}
+
+// connRequest is the upgrade request as the connection keeps it for its
+// life: its context (the caller, from the Authorization header if any)
+// and little else. gqlgen keeps the request's headers for every
+// operation, and nothing here reads them after the handshake; a browser's
+// headers and URL are kilobytes per idle connection.
+func connRequest(ctx context.Context, r *http.Request) *http.Request {
+	return (&http.Request{
+		Method:     r.Method,
+		URL:        &url.URL{Path: r.URL.Path},
+		Proto:      r.Proto,
+		ProtoMajor: r.ProtoMajor,
+		ProtoMinor: r.ProtoMinor,
+		Header:     http.Header{},
+		Host:       r.Host,
+		RemoteAddr: r.RemoteAddr,
+	}).WithContext(ctx)
 }
 
 // serve runs gqlgen's side of an upgraded connection until it ends.
@@ -428,6 +446,13 @@ func (l *liveConns) addConn(c *gorillaConn) bool {
 	}
 	l.conns[c] = struct{}{}
 	return true
+}
+
+// count returns how many websockets are open.
+func (l *liveConns) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
 }
 
 func (l *liveConns) removeConn(c *gorillaConn) {

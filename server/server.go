@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"time"
 
@@ -98,6 +99,7 @@ type Server struct {
 	broker  *broker.Broker  // streams committed events to subscriptions
 	tokens  *graph.TokenUse // when each bearer token was last used
 	live    liveConns       // websockets and SSE streams, for shutdown
+	metrics *metrics
 }
 
 // New returns a server for db. It does not migrate db: see storage.
@@ -117,7 +119,8 @@ func New(db *storage.DB, cfg Config) *Server {
 	if cfg.RateLimits == nil {
 		cfg.RateLimits = &RateLimits{}
 	}
-	s := &Server{db: db, cfg: cfg, log: cfg.Logger, tokens: graph.NewTokenUse(db.Client)}
+	s := &Server{db: db, cfg: cfg, log: cfg.Logger, tokens: graph.NewTokenUse(db.Client), metrics: newMetrics()}
+	db.ObserveStatements(s.metrics.statements.observe)
 	// The broker reads through a client of its own over db's pool: its
 	// reads are no request's, and db.Statements counts requests'.
 	events := ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, db.SQL)))
@@ -134,6 +137,24 @@ func New(db *storage.DB, cfg Config) *Server {
 // /export/{workspace}/feedback.csv and .jsonl, /healthz and /readyz.
 // Anything else is 404.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// AdminHandler returns the routes for operators, to be served on a
+// listener of their own that only they can reach: /metrics (Prometheus
+// text format) and /debug/pprof/ (net/http/pprof). Neither is on the API's
+// listener: profiles and metrics tell an attacker too much, and a CPU
+// profile costs the server while it runs.
+func (s *Server) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metricsHandler())
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	return mux
+}
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()

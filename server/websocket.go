@@ -2,12 +2,14 @@ package server
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync"
@@ -415,40 +417,141 @@ func (c *gorillaConn) writeOperationError(id, message string) error {
 // that has ended (the client completed it, or an error ended it) is
 // dropped: graphql-transport-ws forbids sending it, and gqlgen sends a
 // complete after every operation.
+//
+// Every event of every subscription passes through here, so the envelope
+// is read from gqlgen's message and written out in one pass around the
+// payload gqlgen has encoded already (see envelopeOf), rather than
+// encoded, decoded and encoded again.
 func (c *gorillaConn) WriteJSON(v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode websocket message: %w", err)
-	}
-	// The envelope is decoded back rather than read from v: gqlgen's
-	// message types are unexported, the wire format is the protocol's.
-	var m wsMessage
-	if err := json.Unmarshal(data, &m); err != nil {
-		return fmt.Errorf("decode websocket message: %w", err)
+	m, ok := envelopeOf(v)
+	if !ok {
+		// Not one of gqlgen's messages as this version shapes them: go
+		// the long way, through the wire format.
+		data, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("encode websocket message: %w", err)
+		}
+		if err := json.Unmarshal(data, &m); err != nil {
+			return fmt.Errorf("decode websocket message: %w", err)
+		}
 	}
 	if m.Type == "connection_ack" {
 		c.mu.Lock()
 		c.acked = true
 		c.mu.Unlock()
 	}
-	if m.ID == "" {
-		return c.write(data)
+	if m.ID != "" {
+		c.mu.Lock()
+		clientID, running := c.clients[m.ID]
+		if running && (m.Type == "complete" || m.Type == "error") {
+			delete(c.clients, m.ID)
+			delete(c.ops, clientID)
+		}
+		c.mu.Unlock()
+		if !running {
+			return nil
+		}
+		m.ID = clientID
 	}
-	c.mu.Lock()
-	clientID, running := c.clients[m.ID]
-	if running && (m.Type == "complete" || m.Type == "error") {
-		delete(c.clients, m.ID)
-		delete(c.ops, clientID)
-	}
-	c.mu.Unlock()
-	if !running {
-		return nil
-	}
-	m.ID = clientID
-	if data, err = json.Marshal(m); err != nil {
+	data, err := m.encode()
+	if err != nil {
 		return fmt.Errorf("encode websocket message: %w", err)
 	}
 	return c.write(data)
+}
+
+// encode writes m as the protocols' JSON, as encoding/json would with
+// wsMessage's tags. The payload is gqlgen's own encoding, valid and
+// compact, and goes in as it is.
+func (m wsMessage) encode() ([]byte, error) {
+	id, err := json.Marshal(m.ID)
+	if err != nil {
+		return nil, err
+	}
+	typ, err := json.Marshal(m.Type)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, len(m.Payload)+len(id)+len(typ)+32)
+	b = append(b, '{')
+	if len(m.Payload) > 0 {
+		b = append(b, `"payload":`...)
+		b = append(b, m.Payload...)
+		b = append(b, ',')
+	}
+	if m.ID != "" {
+		b = append(b, `"id":`...)
+		b = append(b, id...)
+		b = append(b, ',')
+	}
+	b = append(b, `"type":`...)
+	b = append(b, typ...)
+	return append(b, '}'), nil
+}
+
+// envelopeFields is where the fields of one of gqlgen's message types
+// are: its messages are unexported structs with exported Payload
+// (json.RawMessage), ID and Type (strings) fields, one type per
+// subprotocol. Read by reflection, cached per type.
+type envelopeFields struct {
+	payload, id, typ []int
+	ok               bool
+}
+
+var envelopes sync.Map // reflect.Type → envelopeFields
+
+// envelopeOf reads gqlgen's message v without encoding it. ok is false if
+// v is not shaped as expected, or its payload is not already JSON.
+func envelopeOf(v any) (wsMessage, bool) {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
+		return wsMessage{}, false
+	}
+	rv = rv.Elem()
+	f := envelopeFieldsOf(rv.Type())
+	if !f.ok {
+		return wsMessage{}, false
+	}
+	m := wsMessage{
+		Payload: rv.FieldByIndex(f.payload).Bytes(),
+		ID:      rv.FieldByIndex(f.id).String(),
+		Type:    rv.FieldByIndex(f.typ).String(),
+	}
+	if tm, isText := rv.FieldByIndex(f.typ).Interface().(encoding.TextMarshaler); isText {
+		text, err := tm.MarshalText()
+		if err != nil {
+			return wsMessage{}, false
+		}
+		m.Type = string(text)
+	}
+	// gqlgen's payloads come from json.Marshal, but a RawMessage may hold
+	// anything: check, so that a bad one is refused as encoding/json
+	// would refuse it, not sent.
+	if len(m.Payload) > 0 && !json.Valid(m.Payload) {
+		return wsMessage{}, false
+	}
+	return m, true
+}
+
+func envelopeFieldsOf(t reflect.Type) envelopeFields {
+	if f, ok := envelopes.Load(t); ok {
+		return f.(envelopeFields)
+	}
+	var f envelopeFields
+	p, okP := t.FieldByName("Payload")
+	id, okI := t.FieldByName("ID")
+	typ, okT := t.FieldByName("Type")
+	f.ok = okP && okI && okT &&
+		p.Type == reflect.TypeFor[json.RawMessage]() && p.Tag.Get("json") == "payload,omitempty" &&
+		id.Type.Kind() == reflect.String && id.Tag.Get("json") == "id,omitempty" &&
+		typ.Type.Kind() == reflect.String && typ.Tag.Get("json") == "type" &&
+		!reflect.PointerTo(t).Implements(reflect.TypeFor[json.Marshaler]()) &&
+		!t.Implements(reflect.TypeFor[json.Marshaler]())
+	if f.ok {
+		f.payload, f.id, f.typ = p.Index, id.Index, typ.Index
+	}
+	envelopes.Store(t, f)
+	return f
 }
 
 // write sends one text message, within wsWriteWait.

@@ -19,6 +19,7 @@ var envVars = map[string]string{
 	"log-format":   "PROTOLOOP_LOG_FORMAT",
 	"addr":         "PROTOLOOP_ADDR",
 	"allow-origin": "PROTOLOOP_ALLOW_ORIGINS",
+	"admin-addr":   "PROTOLOOP_ADMIN_ADDR",
 
 	"request-timeout":        "PROTOLOOP_REQUEST_TIMEOUT",
 	"statement-timeout":      "PROTOLOOP_STATEMENT_TIMEOUT",

@@ -152,6 +152,7 @@ type Broker struct {
 	ready chan struct{} // closed once Run knows where the stream stands
 	reads chan struct{} // a slot per catch-up reading the table
 	seen  atomic.Int64  // pos, for the listener's quick check of a hint
+	heard atomic.Int64  // the largest position a hint has named, for metrics
 
 	mu       sync.Mutex
 	pos      int64 // the last seq the tailer dispatched
@@ -220,7 +221,30 @@ func New(client *ent.Client, opts Options) *Broker {
 
 // Publish implements graph.Publisher: it wakes the tailer, which reads
 // the committed events from the table in their order. It never blocks.
-func (b *Broker) Publish(context.Context, []*ent.Event) { b.Wake() }
+func (b *Broker) Publish(_ context.Context, events []*ent.Event) {
+	for _, e := range events {
+		b.hear(e.Seq)
+	}
+	b.Wake()
+}
+
+// hear notes that events up to seq exist.
+func (b *Broker) hear(seq int64) {
+	for {
+		old := b.heard.Load()
+		if seq <= old || b.heard.CompareAndSwap(old, seq) {
+			return
+		}
+	}
+}
+
+// Positions returns the last event position the broker has heard of, from
+// a commit in this process or a NOTIFY from any, and the last one it has
+// handed to subscribers. Their difference is how far live delivery lags.
+func (b *Broker) Positions() (heard, dispatched int64) {
+	dispatched = b.seen.Load()
+	return max(b.heard.Load(), dispatched), dispatched
+}
 
 // Wake asks the tailer to look for new events. It never blocks; wake-ups
 // that arrive while one is pending are one.

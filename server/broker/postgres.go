@@ -115,6 +115,9 @@ func (b *Broker) unseen(schema, payload string) bool {
 		return false
 	}
 	n, err := strconv.ParseInt(seq, 10, 64)
+	if err == nil {
+		b.hear(n)
+	}
 	return err != nil || n > b.seen.Load()
 }
 

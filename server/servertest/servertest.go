@@ -84,6 +84,10 @@ type Server struct {
 	Backend Backend
 	// Logs holds what the server has logged so far.
 	Logs *Buffer
+	// AdminURL is the base URL of the server's admin endpoints
+	// (Server.AdminHandler: /metrics, /debug/pprof/), on a listener of
+	// their own.
+	AdminURL string
 
 	http *http.Client
 	seq  atomic.Int64 // makes fixture names, emails and slugs unique
@@ -182,6 +186,14 @@ func StartWith(t testing.TB, b Backend, o Options) *Server {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(serveCtx, ln) }()
 
+	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("servertest: listen (admin): %v", err)
+	}
+	admin := &http.Server{Handler: srv.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = admin.Serve(adminLn) }()
+	t.Cleanup(func() { _ = admin.Close() })
+
 	transport := &http.Transport{
 		// Concurrency tests send dozens of requests at once; let them
 		// reuse connections rather than open and abandon one each.
@@ -189,11 +201,12 @@ func StartWith(t testing.TB, b Backend, o Options) *Server {
 		IdleConnTimeout:     30 * time.Second,
 	}
 	s := &Server{
-		URL:     "http://" + ln.Addr().String(),
-		DB:      db,
-		Backend: b,
-		Logs:    logs,
-		http:    &http.Client{Transport: transport},
+		URL:      "http://" + ln.Addr().String(),
+		DB:       db,
+		Backend:  b,
+		Logs:     logs,
+		AdminURL: "http://" + adminLn.Addr().String(),
+		http:     &http.Client{Transport: transport},
 	}
 	t.Cleanup(func() {
 		// Idle keep-alive connections would otherwise hold the graceful

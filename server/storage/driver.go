@@ -7,14 +7,30 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 )
 
 // counter counts SQL statements. Tests read it to see how many statements
-// a request cost (and so catch N+1 queries); metrics can export it.
-type counter struct{ atomic.Int64 }
+// a request cost (and so catch N+1 queries); metrics export it, and the
+// time each statement took, through the observer.
+type counter struct {
+	atomic.Int64
+	observer atomic.Pointer[func(time.Duration)]
+}
+
+// start counts a statement and returns what to call when it is done.
+func (c *counter) start() func() {
+	c.Add(1)
+	obs := c.observer.Load()
+	if obs == nil {
+		return func() {}
+	}
+	began := time.Now()
+	return func() { (*obs)(time.Since(began)) }
+}
 
 // countingDriver is ent's SQL driver with every statement counted, in and
 // out of transactions. It keeps the methods ent's generated client looks
@@ -30,22 +46,22 @@ var (
 )
 
 func (d *countingDriver) Exec(ctx context.Context, query string, args, v any) error {
-	d.n.Add(1)
+	defer d.n.start()()
 	return d.Driver.Exec(ctx, query, args, v)
 }
 
 func (d *countingDriver) Query(ctx context.Context, query string, args, v any) error {
-	d.n.Add(1)
+	defer d.n.start()()
 	return d.Driver.Query(ctx, query, args, v)
 }
 
 func (d *countingDriver) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	d.n.Add(1)
+	defer d.n.start()()
 	return d.Driver.ExecContext(ctx, query, args...)
 }
 
 func (d *countingDriver) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	d.n.Add(1)
+	defer d.n.start()()
 	return d.Driver.QueryContext(ctx, query, args...)
 }
 
@@ -83,8 +99,8 @@ type countingTx struct {
 }
 
 func (t *countingTx) Exec(ctx context.Context, query string, args, v any) error {
-	t.n.Add(1)
 	t.mu.Lock()
+	defer t.n.start()()
 	defer t.mu.Unlock()
 	return t.Tx.Exec(ctx, query, args, v)
 }
@@ -92,8 +108,9 @@ func (t *countingTx) Exec(ctx context.Context, query string, args, v any) error 
 // Query is how ent's builders read; the lock is released when the rows
 // it fills in are closed (ent reads them to the end, then closes them).
 func (t *countingTx) Query(ctx context.Context, query string, args, v any) error {
-	t.n.Add(1)
 	t.mu.Lock()
+	done := t.n.start()
+	defer done()
 	if err := t.Tx.Query(ctx, query, args, v); err != nil {
 		t.mu.Unlock()
 		return err
@@ -108,8 +125,8 @@ func (t *countingTx) Query(ctx context.Context, query string, args, v any) error
 }
 
 func (t *countingTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	t.n.Add(1)
 	t.mu.Lock()
+	defer t.n.start()()
 	defer t.mu.Unlock()
 	return t.Tx.ExecContext(ctx, query, args...)
 }
@@ -120,8 +137,8 @@ func (t *countingTx) ExecContext(ctx context.Context, query string, args ...any)
 // the end before doing anything else (graph's row locks and event flush),
 // never concurrently with field resolution.
 func (t *countingTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	t.n.Add(1)
 	t.mu.Lock()
+	defer t.n.start()()
 	defer t.mu.Unlock()
 	return t.Tx.QueryContext(ctx, query, args...)
 }

@@ -115,6 +115,15 @@ func (db *DB) Ping(ctx context.Context) error {
 // nor is the work of Migrate.
 func (db *DB) Statements() int64 { return db.counter.Load() }
 
+// ObserveStatements has f called with the time each counted statement
+// took (to its first result, for a query), from now on. Metrics use it;
+// f must be quick and safe for concurrent use.
+func (db *DB) ObserveStatements(f func(time.Duration)) {
+	if db.counter != nil { // nil in a DB made by hand rather than by Open
+		db.counter.observer.Store(&f)
+	}
+}
+
 // Close closes the database.
 func (db *DB) Close() error {
 	if err := db.Client.Close(); err != nil {

@@ -1,0 +1,450 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+const (
+	fanoutSubscription = `subscription Fanout($p: ID!, $after: Cursor) {
+  prototypeEvents(prototype: $p, after: $after, kinds: [FEEDBACK_ADDED]) { seq kind occurredAt }
+}`
+	latestCursorQuery = `query Latest($id: ID!) {
+  node(id: $id) { ... on Prototype { timeline(first: 1, orderBy: {field: SEQ, direction: DESC}) { edges { cursor } } } }
+}`
+	// dialers is how many subscribers connect at once.
+	dialers = 32
+)
+
+func runFanout(ctx context.Context, o *options) (*report, error)   { return fanout(ctx, o, false) }
+func runReplicas(ctx context.Context, o *options) (*report, error) { return fanout(ctx, o, true) }
+
+// fanout opens K graphql-transport-ws subscriptions to one prototype's
+// events, measures what the idle subscribers cost the server, then adds
+// feedback at R events/s and measures each event's delivery: from its
+// occurredAt, stamped in the committing transaction, to its receipt. With
+// replicas the writes go to a second server process over the same
+// PostgreSQL database, so events reach the subscribers by NOTIFY.
+func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
+	t, err := openTarget(ctx, o, 4)
+	if err != nil {
+		return nil, err
+	}
+	defer t.db.Close()
+	targets, err := writeTargets(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	target := targets[0]
+	proto := t.protos[0]
+	for _, p := range t.protos {
+		if p.id == target.prototype {
+			proto = p
+		}
+	}
+
+	subSrv, err := o.startServer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer subSrv.stop()
+	writeSrv := subSrv
+	if replicas {
+		if o.url != "" {
+			return nil, errors.New("replicas starts its two servers itself: leave out --url")
+		}
+		if writeSrv, err = o.spawnServer(ctx); err != nil {
+			return nil, err
+		}
+		defer writeSrv.stop()
+	}
+	r := &report{
+		Params: map[string]any{"k": o.subscribers, "r": o.rate, "events": o.events, "replicas": replicas},
+		Columns: []string{"subscribers", "connect s", "events", "complete", "p50 ms", "p99 ms", "max ms",
+			"rss/sub KiB", "heap/sub KiB", "goroutines/sub"},
+	}
+	if subSrv.Startup > 0 {
+		r.Params["startup_ms"] = ms(subSrv.Startup)
+	}
+
+	api := &gqlClient{http: newHTTPClient(4), base: writeSrv.URL, token: t.st.Token}
+	var latest struct {
+		Node struct {
+			Timeline struct{ Edges []struct{ Cursor string } }
+		}
+	}
+	if err := api.do(ctx, latestCursorQuery, map[string]any{"id": proto.gid}, &latest); err != nil {
+		return nil, fmt.Errorf("latest cursor: %w", err)
+	}
+	var after any
+	if e := latest.Node.Timeline.Edges; len(e) > 0 {
+		after = e[0].Cursor
+	}
+
+	// Events already there; those the writer adds come after.
+	var startSeq int64
+	if err := t.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events`).Scan(&startSeq); err != nil {
+		return nil, err
+	}
+
+	// What the server holds before the subscribers come.
+	subSrv.gc(ctx)
+	before, err := memoryOf(ctx, subSrv)
+	if err != nil {
+		return nil, err
+	}
+
+	fmt.Fprintf(o.stderr, "connecting %d subscribers…\n", o.subscribers)
+	began := time.Now()
+	subs, err := connectSubscribers(ctx, o, subSrv.URL, t.st.Token, map[string]any{"p": proto.gid, "after": after})
+	defer func() {
+		for _, s := range subs {
+			s.close()
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+	if err := awaitSubscriptions(ctx, subSrv, o.subscribers); err != nil {
+		return nil, err
+	}
+	connect := time.Since(began)
+	time.Sleep(2 * time.Second) // let the last handshakes' garbage go
+	subSrv.gc(ctx)
+	idle, err := memoryOf(ctx, subSrv)
+	if err != nil {
+		return nil, err
+	}
+
+	if o.hold > 0 {
+		fmt.Fprintf(o.stderr, "holding %d idle subscribers for %s: profiles at %s/debug/pprof/\n", len(subs), o.hold, subSrv.AdminURL)
+		time.Sleep(o.hold)
+	}
+	fmt.Fprintf(o.stderr, "writing %d events at %g/s through %s…\n", o.events, o.rate, writeSrv.URL)
+	writeErrs := writeAtRate(ctx, o, api, target)
+	// A write that timed out may still have committed: what counts is
+	// what is in the table.
+	var committed int
+	if err := t.db.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE prototype_id = $1 AND kind = 'FEEDBACK_ADDED' AND seq > $2`,
+		target.prototype, startSeq).Scan(&committed); err != nil {
+		return nil, err
+	}
+	// Wait for the stragglers while deliveries go on: a slow delivery is
+	// counted in the latencies, a lost one in complete.
+	drainStart := time.Now()
+	last, lastChange := int64(-1), time.Now()
+	for ctx.Err() == nil && completeCount(subs, committed) < len(subs) &&
+		time.Since(lastChange) < 10*time.Second && time.Since(drainStart) < 3*time.Minute {
+		var got int64
+		for _, s := range subs {
+			got += s.received.Load()
+		}
+		if got != last {
+			last, lastChange = got, time.Now()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var all []time.Duration
+	var dropped int64
+	for _, s := range subs {
+		s.mu.Lock()
+		all = append(all, s.latencies...)
+		s.mu.Unlock()
+		dropped += s.failures.Load()
+	}
+	lat := summarize(all)
+	k := float64(o.subscribers)
+	r.add(result{
+		"subscribers": k, "connect s": connect.Seconds(), "events": float64(committed),
+		"complete": float64(completeCount(subs, committed)),
+		"p50 ms":   ms(lat.p50), "p99 ms": ms(lat.p99), "max ms": ms(lat.maxi),
+		"rss/sub KiB":    float64(idle.rss-before.rss) / k / 1024,
+		"heap/sub KiB":   float64(idle.heap-before.heap) / k / 1024,
+		"goroutines/sub": float64(idle.goroutines-before.goroutines) / k,
+	})
+	r.note("complete: subscribers that received every one of the %d events committed, in order, once (waiting while deliveries go on, up to 3 minutes after the last write); latency is from the event's occurredAt (stamped in its transaction) to its receipt by the subscriber", committed)
+	r.note("server RSS %d → %d MiB, heap in use %d → %d MiB, goroutines %d → %d, with %d idle subscribers",
+		before.rss>>20, idle.rss>>20, before.heap>>20, idle.heap>>20, before.goroutines, idle.goroutines, o.subscribers)
+	if writeErrs > 0 {
+		r.note("%d writes failed", writeErrs)
+	}
+	if dropped > 0 {
+		r.note("%d subscriptions failed or were closed by the server", dropped)
+	}
+	return r, nil
+}
+
+type memorySample struct {
+	rss, heap  int64
+	goroutines int64
+}
+
+func memoryOf(ctx context.Context, p *serverProc) (memorySample, error) {
+	var m memorySample
+	mt, err := p.metrics(ctx)
+	if err != nil {
+		return m, err
+	}
+	m.heap = int64(mt["go_memstats_heap_inuse_bytes"] + mt["go_memstats_stack_inuse_bytes"])
+	m.goroutines = int64(mt["go_goroutines"])
+	m.rss = int64(mt["process_resident_memory_bytes"]) // Linux only, like /proc
+	if p.PID != 0 {
+		if r, err := rss(p.PID); err == nil {
+			m.rss = r
+		}
+	}
+	return m, nil
+}
+
+// awaitSubscriptions waits until the server reports n subscriptions
+// open: graphql-transport-ws does not acknowledge a subscribe.
+func awaitSubscriptions(ctx context.Context, p *serverProc, n int) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		m, err := p.metrics(ctx)
+		if err != nil {
+			return err
+		}
+		if int(m["protoloop_subscriptions_active"]) >= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %v of %d subscriptions open after a minute", m["protoloop_subscriptions_active"], n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// writeAtRate leaves o.events feedback at o.rate a second, each write on
+// its own goroutine so that a slow one does not delay the next, and
+// returns how many failed.
+func writeAtRate(ctx context.Context, o *options, api *gqlClient, w writeTarget) int {
+	tick := time.NewTicker(time.Duration(float64(time.Second) / o.rate))
+	defer tick.Stop()
+	var (
+		wg     sync.WaitGroup
+		failed atomic.Int64
+	)
+	for i := range o.events {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return int(failed.Load()) + o.events - i
+			case <-tick.C:
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := api.do(ctx, leaveFeedbackMutation, map[string]any{"in": map[string]any{
+				"iterationID": w.gid, "kind": "BUG", "body": fmt.Sprintf("Fanout event %d", i),
+			}}, nil)
+			if err != nil {
+				failed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return int(failed.Load())
+}
+
+func completeCount(subs []*subscriber, events int) int {
+	n := 0
+	for _, s := range subs {
+		if s.received.Load() == int64(events) && s.failures.Load() == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// subscriber is one websocket with one graphql-transport-ws subscription:
+// the bench's own minimal client.
+type subscriber struct {
+	conn      *websocket.Conn
+	writeMu   sync.Mutex
+	received  atomic.Int64 // events, in order and each once
+	failures  atomic.Int64 // errors, out-of-order events, early ends
+	mu        sync.Mutex
+	last      int64
+	latencies []time.Duration
+}
+
+func (s *subscriber) close() { _ = s.conn.Close() }
+
+func (s *subscriber) send(v any) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	_ = s.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return s.conn.WriteJSON(v)
+}
+
+// connectSubscribers opens o.subscribers subscriptions, dialers at a time.
+func connectSubscribers(ctx context.Context, o *options, base, token string, vars map[string]any) ([]*subscriber, error) {
+	wsURL := "ws" + strings.TrimPrefix(base, "http") + "/graphql"
+	dialer := websocket.Dialer{
+		HandshakeTimeout: 30 * time.Second,
+		Subprotocols:     []string{"graphql-transport-ws"},
+		ReadBufferSize:   1024,
+		WriteBufferSize:  1024,
+	}
+	subs := make([]*subscriber, o.subscribers)
+	var (
+		next     atomic.Int64
+		firstErr error
+		errMu    sync.Mutex
+		wg       sync.WaitGroup
+	)
+	bar := newProgress(o.stderr, "subscribers", o.subscribers)
+	var done atomic.Int64
+	for range dialers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(subs) || ctx.Err() != nil {
+					return
+				}
+				s, err := subscribe(ctx, &dialer, wsURL, token, vars)
+				if err != nil {
+					errMu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("subscriber %d: %w", i+1, err)
+					}
+					errMu.Unlock()
+					return
+				}
+				subs[i] = s
+				if n := done.Add(1); n%100 == 0 || int(n) == len(subs) {
+					errMu.Lock()
+					bar.set(int(n))
+					errMu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var out []*subscriber
+	for _, s := range subs {
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	return out, firstErr
+}
+
+func subscribe(ctx context.Context, d *websocket.Dialer, url, token string, vars map[string]any) (*subscriber, error) {
+	conn, resp, err := d.DialContext(ctx, url, http.Header{})
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("dial: %w (HTTP %s)", err, resp.Status)
+		}
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	s := &subscriber{conn: conn}
+	if err := s.send(map[string]any{"type": "connection_init", "payload": map[string]any{"token": token}}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var ack struct{ Type string }
+	if err := conn.ReadJSON(&ack); err != nil || ack.Type != "connection_ack" {
+		conn.Close()
+		return nil, fmt.Errorf("no connection_ack (%q, %v)", ack.Type, err)
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	if err := s.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
+		"query": fanoutSubscription, "variables": vars}}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	go s.read()
+	return s, nil
+}
+
+// read receives until the connection ends, answering pings and timing
+// each event.
+func (s *subscriber) read() {
+	var m struct {
+		Type    string `json:"type"`
+		Payload struct {
+			Data struct {
+				PrototypeEvents struct {
+					Seq        int64     `json:"seq"`
+					OccurredAt time.Time `json:"occurredAt"`
+				} `json:"prototypeEvents"`
+			} `json:"data"`
+		} `json:"payload"`
+	}
+	for {
+		_, data, err := s.conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		m.Type = ""
+		m.Payload.Data.PrototypeEvents.Seq = 0
+		if err := json.Unmarshal(data, &m); err != nil {
+			s.failures.Add(1)
+			continue
+		}
+		switch m.Type {
+		case "next":
+			e := m.Payload.Data.PrototypeEvents
+			s.mu.Lock()
+			if e.Seq <= s.last {
+				s.failures.Add(1) // repeated or out of order
+			} else {
+				s.last = e.Seq
+				s.latencies = append(s.latencies, now.Sub(e.OccurredAt))
+				s.received.Add(1)
+			}
+			s.mu.Unlock()
+		case "ping":
+			_ = s.send(map[string]string{"type": "pong"})
+		case "pong":
+		default: // error, complete: the subscription is over
+			s.failures.Add(1)
+		}
+	}
+}
+
+// runStartup times starts of the server, migrations already applied.
+func runStartup(ctx context.Context, o *options) (*report, error) {
+	if o.url != "" {
+		return nil, errors.New("startup starts the server itself: leave out --url")
+	}
+	// The first start applies any pending migrations; it is not timed.
+	p, err := o.spawnServer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.stop()
+	var times []time.Duration
+	for range o.runs {
+		p, err := o.spawnServer(ctx)
+		if err != nil {
+			return nil, err
+		}
+		times = append(times, p.Startup)
+		p.stop()
+	}
+	lat := summarize(times)
+	r := &report{
+		Params:  map[string]any{"runs": o.runs},
+		Columns: []string{"scenario", "runs", "median ms", "max ms"},
+	}
+	r.add(result{"scenario": "exec → /readyz 200", "runs": float64(len(times)), "median ms": ms(lat.p50), "max ms": ms(lat.maxi)})
+	r.note("from starting `protoloop serve` on PostgreSQL, migrations applied, to its /readyz answering 200 (target ≤ 300 ms)")
+	return r, nil
+}

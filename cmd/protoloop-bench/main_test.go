@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/protoloop/protoloop/server/servertest"
+)
+
+// bench runs the command line args as main would and fails the test if
+// the scenario fails; it returns what it printed.
+func bench(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errOut servertest.Buffer
+	if code := run(ctx, args, &out, &errOut); code != 0 {
+		t.Fatalf("protoloop-bench %s: exit %d\n%s\n%s", strings.Join(args, " "), code, out.String(), errOut.String())
+	}
+	return out.String()
+}
+
+// results reads a report written with --out.
+func results(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Results []map[string]any `json:"results"`
+		Notes   []string         `json:"notes"`
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if len(r.Results) == 0 {
+		t.Fatalf("%s has no results", path)
+	}
+	for _, n := range r.Notes {
+		if strings.Contains(n, "error") || strings.Contains(n, "failed") {
+			t.Errorf("%s: %s", filepath.Base(path), n)
+		}
+	}
+	return r.Results
+}
+
+// TestScenariosAgainstARealServer seeds a tiny dataset and runs every
+// scenario briefly against a server on a loopback port: the figures are
+// not checked (they belong in BENCHMARKS.md), but each scenario must
+// finish, and every request and every event must succeed.
+func TestScenariosAgainstARealServer(t *testing.T) {
+	s := servertest.Start(t, servertest.Postgres)
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.json")
+	common := []string{"--database-url", s.DB.URL, "--state", state}
+	server := append([]string{"--url", s.URL, "--admin-url", s.AdminURL, "--server-pid", strconv.Itoa(os.Getpid())}, common...)
+
+	out := bench(t, append([]string{"seed", "--prototypes", "3", "--iterations", "2", "--feedback", "3", "--out", filepath.Join(dir, "seed.json")}, common...)...)
+	rows := map[string]float64{}
+	for _, r := range results(t, filepath.Join(dir, "seed.json")) {
+		rows[r["table"].(string)] = r["rows"].(float64)
+	}
+	// 3 prototypes × 2 iterations × 3 feedback, each with a comment, two
+	// votes and an event, besides the events of the rest.
+	for table, want := range map[string]float64{"prototypes": 3, "iterations": 6, "feedback": 18, "comments": 18, "votes": 36} {
+		if rows[table] != want {
+			t.Errorf("seeded %v %s, want %v\n%s", rows[table], table, want, out)
+		}
+	}
+
+	t.Run("read", func(t *testing.T) {
+		path := filepath.Join(dir, "read.json")
+		bench(t, append([]string{"read", "-c", "2", "-d", "300ms", "--out", path}, server...)...)
+		got := results(t, path)
+		if len(got) != 6 {
+			t.Fatalf("%d rows, want 3 GraphQL and 3 SQL", len(got))
+		}
+		for _, r := range got {
+			if r["ok"].(float64) == 0 || r["errors"].(float64) != 0 {
+				t.Errorf("%s: %v ok, %v errors", r["scenario"], r["ok"], r["errors"])
+			}
+			if r["sql/req"].(float64) <= 0 {
+				t.Errorf("%s: %v SQL statements per request", r["scenario"], r["sql/req"])
+			}
+		}
+	})
+	t.Run("write", func(t *testing.T) {
+		path := filepath.Join(dir, "write.json")
+		bench(t, append([]string{"write", "-c", "2", "-d", "300ms", "--out", path}, server...)...)
+		for _, r := range results(t, path) {
+			if r["ok"].(float64) == 0 || r["errors"].(float64) != 0 {
+				t.Errorf("%s: %v ok, %v errors", r["scenario"], r["ok"], r["errors"])
+			}
+		}
+	})
+	t.Run("fanout", func(t *testing.T) {
+		path := filepath.Join(dir, "fanout.json")
+		bench(t, append([]string{"fanout", "-k", "20", "-events", "5", "-r", "50", "--out", path}, server...)...)
+		r := results(t, path)[0]
+		if r["complete"].(float64) != 20 {
+			t.Errorf("%v of 20 subscribers received every event", r["complete"])
+		}
+	})
+}

@@ -1,0 +1,489 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/protoloop/protoloop/ent/schema/gid"
+)
+
+// The three read queries: what a frontend's dashboard, prototype page and
+// timeline page ask for. Connections come in their default order (by ID)
+// or the order named, which the SQL below follows.
+const (
+	dashboardQuery = `query Dashboard($slug: String!) {
+  workspace(slug: $slug) { id name
+    prototypes(first: 20) { edges { node { id title status
+      iterations(first: 5) { edges { node { id number title
+        feedback(first: 10) { edges { node { id kind body rating author { displayName } } } }
+      } } }
+    } } }
+  }
+}`
+	prototypePageQuery = `query PrototypePage($ws: String!, $slug: String!) {
+  prototype(workspace: $ws, slug: $slug) { id title problem missionLink status tags
+    owner { name }
+    iterations(first: 5, orderBy: {field: NUMBER, direction: DESC}) { edges { node { id number title status publishedAt } } }
+    feedback(first: 20, orderBy: {field: VOTE_COUNT, direction: DESC}) { totalCount edges { node {
+      id kind body rating status voteCount author { displayName }
+      comments(first: 3) { edges { node { id body author { displayName } } } }
+    } } }
+  }
+}`
+	timelineQuery = `query Timeline($id: ID!) {
+  node(id: $id) { ... on Prototype {
+    timeline(first: 30, orderBy: {field: SEQ, direction: DESC}) {
+      edges { cursor node { id seq kind occurredAt actor { displayName } } }
+      pageInfo { hasNextPage endCursor }
+    }
+  } }
+}`
+)
+
+// benchProto is a seeded prototype the read scenarios ask for.
+type benchProto struct {
+	id        int64
+	gid       string
+	slug      string
+	workspace string // slug
+}
+
+// readTarget is what the read scenarios need: the bench account, its
+// prototypes, and a pool on the database.
+type readTarget struct {
+	st     *benchState
+	protos []benchProto
+	db     *sql.DB
+}
+
+func openTarget(ctx context.Context, o *options, poolSize int) (*readTarget, error) {
+	st, err := o.loadState()
+	if err != nil {
+		return nil, err
+	}
+	db, err := openSQL(o.databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(poolSize)
+	db.SetMaxIdleConns(poolSize)
+	rows, err := db.QueryContext(ctx, `SELECT p.id, p.slug, w.slug FROM prototypes p JOIN workspaces w ON w.id = p.workspace_id WHERE w.slug = ANY($1) ORDER BY p.id`, pq.Array(st.Workspaces))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	defer rows.Close()
+	t := &readTarget{st: st, db: db}
+	for rows.Next() {
+		var p benchProto
+		if err := rows.Scan(&p.id, &p.slug, &p.workspace); err != nil {
+			db.Close()
+			return nil, err
+		}
+		p.gid = gid.ID(p.id).String()
+		t.protos = append(t.protos, p)
+	}
+	if err := rows.Err(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if len(t.protos) == 0 {
+		db.Close()
+		return nil, errors.New("the bench workspaces have no prototypes: run `protoloop-bench seed` against this database")
+	}
+	return t, nil
+}
+
+func (t *readTarget) pick(r *rand.Rand) benchProto { return t.protos[r.IntN(len(t.protos))] }
+
+// readOp is one of the read queries, over GraphQL and over SQL.
+type readOp struct {
+	name string
+	gql  func(ctx context.Context, c *gqlClient, p benchProto) error
+	sql  func(ctx context.Context, t *readTarget, p benchProto) error
+}
+
+func readOps() []readOp {
+	return []readOp{
+		{"dashboard", func(ctx context.Context, c *gqlClient, p benchProto) error {
+			return c.do(ctx, dashboardQuery, map[string]any{"slug": p.workspace}, &discardJSON{})
+		}, dashboardSQL},
+		{"prototype page", func(ctx context.Context, c *gqlClient, p benchProto) error {
+			return c.do(ctx, prototypePageQuery, map[string]any{"ws": p.workspace, "slug": p.slug}, &discardJSON{})
+		}, prototypePageSQL},
+		{"timeline page", func(ctx context.Context, c *gqlClient, p benchProto) error {
+			return c.do(ctx, timelineQuery, map[string]any{"id": p.gid}, &discardJSON{})
+		}, timelineSQL},
+	}
+}
+
+// discardJSON checks that a response's data is there and drops it.
+type discardJSON struct{}
+
+func (*discardJSON) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || string(b) == "null" {
+		return errors.New("no data")
+	}
+	return nil
+}
+
+func runRead(ctx context.Context, o *options) (*report, error)    { return read(ctx, o, true) }
+func runReadSQL(ctx context.Context, o *options) (*report, error) { return read(ctx, o, false) }
+
+// read measures the read queries over GraphQL (withServer) and then the
+// same data by hand-written SQL, at the same concurrency, in the same run.
+func read(ctx context.Context, o *options, withServer bool) (*report, error) {
+	t, err := openTarget(ctx, o, o.concurrency)
+	if err != nil {
+		return nil, err
+	}
+	defer t.db.Close()
+	r := &report{
+		Params:  map[string]any{"c": o.concurrency, "d": o.duration.String(), "prototypes": len(t.protos)},
+		Columns: []string{"scenario", "ok", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "sql/req", "vs sql"},
+	}
+	ops := readOps()
+	gqlRPS := map[string]float64{}
+	if withServer {
+		srv, err := o.startServer(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer srv.stop()
+		if srv.Startup > 0 {
+			r.Params["startup_ms"] = ms(srv.Startup)
+		}
+		c := &gqlClient{http: newHTTPClient(o.concurrency), base: srv.URL, token: t.st.Token}
+		for _, op := range ops {
+			rng := rand.New(rand.NewPCG(1, 2))
+			p := t.pick(rng)
+			if err := op.gql(ctx, c, p); err != nil {
+				return nil, fmt.Errorf("%s: %w", op.name, err)
+			}
+			perReq, err := statementsPerRequest(ctx, srv, func() error { return op.gql(ctx, c, t.pick(rng)) })
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", op.name, err)
+			}
+			fmt.Fprintf(o.stderr, "graphql %s: %s at c=%d…\n", op.name, o.duration, o.concurrency)
+			res := load(ctx, o.concurrency, o.duration, func(ctx context.Context, w, i int) error {
+				return op.gql(ctx, c, t.protos[(w*7919+i)%len(t.protos)])
+			})
+			if res.firstErr != nil {
+				r.note("graphql %s: first error: %v", op.name, res.firstErr)
+			}
+			row := res.row("graphql " + op.name)
+			row["sql/req"] = perReq
+			r.add(row)
+			gqlRPS[op.name] = res.rps()
+		}
+	}
+	for _, op := range ops {
+		if err := op.sql(ctx, t, t.protos[0]); err != nil {
+			return nil, fmt.Errorf("sql %s: %w", op.name, err)
+		}
+		fmt.Fprintf(o.stderr, "sql %s: %s at c=%d…\n", op.name, o.duration, o.concurrency)
+		res := load(ctx, o.concurrency, o.duration, func(ctx context.Context, w, i int) error {
+			return op.sql(ctx, t, t.protos[(w*7919+i)%len(t.protos)])
+		})
+		if res.firstErr != nil {
+			r.note("sql %s: first error: %v", op.name, res.firstErr)
+		}
+		row := res.row("sql " + op.name)
+		row["sql/req"] = float64(sqlStatements[op.name])
+		r.add(row)
+	}
+	if withServer {
+		// The ratio belongs on the GraphQL rows; put it there in order.
+		for i, op := range ops {
+			sqlRow := r.Results[len(ops)+i]
+			if s, ok := sqlRow["req/s"].(float64); ok && s > 0 {
+				r.Results[i]["vs sql"] = fmt.Sprintf("%.0f%%", 100*gqlRPS[op.name]/s)
+			}
+		}
+		r.note("vs sql: the GraphQL query's throughput as a share of the hand-written SQL's (target ≥ 60%%); sql/req counts statements the server ran per request, authentication included (target ≤ 5 for the dashboard, constant in page size)")
+	}
+	return r, nil
+}
+
+// statementsPerRequest runs req a few times, one at a time, and returns
+// the SQL statements the server ran per request, from its /metrics.
+func statementsPerRequest(ctx context.Context, srv *serverProc, req func() error) (float64, error) {
+	const n = 5
+	before, err := srv.metrics(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for range n {
+		if err := req(); err != nil {
+			return 0, err
+		}
+	}
+	after, err := srv.metrics(ctx)
+	if err != nil {
+		return 0, err
+	}
+	const name = "protoloop_sql_statements_total"
+	return (after[name] - before[name]) / n, nil
+}
+
+// The hand-written SQL: what a careful programmer would send for the same
+// data, with the same authentication (the token's hash looked up) and the
+// same access check (membership in the workspace), every list a page of
+// the same size in the same order, scanned into values and encoded as
+// JSON as a server would. Statements per request, for the table:
+var sqlStatements = map[string]int{"dashboard": 5, "prototype page": 6, "timeline page": 3}
+
+const authSQL = `SELECT user_id FROM auth_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`
+
+func (t *readTarget) authenticate(ctx context.Context) (int64, error) {
+	sum := sha256.Sum256([]byte(t.st.Token))
+	var user int64
+	err := t.db.QueryRowContext(ctx, authSQL, sum[:]).Scan(&user)
+	return user, err
+}
+
+type sqlFeedback struct {
+	ID, Parent   int64
+	Kind, Body   string
+	Rating       sql.NullInt64
+	Status       string
+	Votes        int
+	Author       string
+	Comments     []sqlComment
+	Number       int
+	Title, State string
+}
+
+type sqlComment struct {
+	ID     int64
+	Body   string
+	Author string
+}
+
+func dashboardSQL(ctx context.Context, t *readTarget, p benchProto) error {
+	user, err := t.authenticate(ctx)
+	if err != nil {
+		return err
+	}
+	var ws struct {
+		ID   int64
+		Name string
+	}
+	err = t.db.QueryRowContext(ctx, `SELECT w.id, w.name FROM workspaces w JOIN memberships m ON m.workspace_id = w.id AND m.user_id = $2 WHERE w.slug = $1`,
+		p.workspace, user).Scan(&ws.ID, &ws.Name)
+	if err != nil {
+		return err
+	}
+	type iter struct {
+		ID, Proto int64
+		Number    int
+		Title     string
+		Feedback  []sqlFeedback
+	}
+	type proto struct {
+		ID            int64
+		Title, Status string
+		Iterations    []*iter
+	}
+	var protos []*proto
+	byProto := map[int64]*proto{}
+	rows, err := t.db.QueryContext(ctx, `SELECT id, title, status FROM prototypes WHERE workspace_id = $1 ORDER BY id LIMIT 20`, ws.ID)
+	if err != nil {
+		return err
+	}
+	var ids []int64
+	for rows.Next() {
+		p := &proto{}
+		if err := rows.Scan(&p.ID, &p.Title, &p.Status); err != nil {
+			rows.Close()
+			return err
+		}
+		protos = append(protos, p)
+		byProto[p.ID] = p
+		ids = append(ids, p.ID)
+	}
+	if err := closeRows(rows); err != nil {
+		return err
+	}
+	rows, err = t.db.QueryContext(ctx, `SELECT i.id, i.prototype_id, i.number, i.title FROM unnest($1::bigint[]) AS p(id)
+		CROSS JOIN LATERAL (SELECT id, prototype_id, number, title FROM iterations WHERE prototype_id = p.id ORDER BY id LIMIT 5) i`, pq.Array(ids))
+	if err != nil {
+		return err
+	}
+	byIter := map[int64]*iter{}
+	ids = ids[:0]
+	for rows.Next() {
+		it := &iter{}
+		var number sql.NullInt64
+		if err := rows.Scan(&it.ID, &it.Proto, &number, &it.Title); err != nil {
+			rows.Close()
+			return err
+		}
+		it.Number = int(number.Int64)
+		byProto[it.Proto].Iterations = append(byProto[it.Proto].Iterations, it)
+		byIter[it.ID] = it
+		ids = append(ids, it.ID)
+	}
+	if err := closeRows(rows); err != nil {
+		return err
+	}
+	rows, err = t.db.QueryContext(ctx, `SELECT f.id, f.iteration_id, f.kind, f.body, f.rating, a.display_name FROM unnest($1::bigint[]) AS i(id)
+		CROSS JOIN LATERAL (SELECT id, iteration_id, kind, body, rating, author_id FROM feedbacks WHERE iteration_id = i.id ORDER BY id LIMIT 10) f
+		JOIN participants a ON a.id = f.author_id`, pq.Array(ids))
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var f sqlFeedback
+		if err := rows.Scan(&f.ID, &f.Parent, &f.Kind, &f.Body, &f.Rating, &f.Author); err != nil {
+			rows.Close()
+			return err
+		}
+		byIter[f.Parent].Feedback = append(byIter[f.Parent].Feedback, f)
+	}
+	if err := closeRows(rows); err != nil {
+		return err
+	}
+	return encode(map[string]any{"workspace": ws, "prototypes": protos})
+}
+
+func prototypePageSQL(ctx context.Context, t *readTarget, p benchProto) error {
+	user, err := t.authenticate(ctx)
+	if err != nil {
+		return err
+	}
+	var page struct {
+		ID                                   int64
+		Title, Problem, Mission, Status, Own string
+		Tags                                 []byte
+		Iterations                           []sqlFeedback // number, title, state
+		Total                                int
+		Feedback                             []*sqlFeedback
+	}
+	err = t.db.QueryRowContext(ctx, `SELECT p.id, p.title, p.problem, p.mission_link, p.status, p.tags, u.name
+		FROM prototypes p JOIN workspaces w ON w.id = p.workspace_id
+		JOIN memberships m ON m.workspace_id = w.id AND m.user_id = $3
+		JOIN users u ON u.id = p.owner_id
+		WHERE w.slug = $1 AND p.slug = $2`, p.workspace, p.slug, user).
+		Scan(&page.ID, &page.Title, &page.Problem, &page.Mission, &page.Status, &page.Tags, &page.Own)
+	if err != nil {
+		return err
+	}
+	rows, err := t.db.QueryContext(ctx, `SELECT id, number, title, status, published_at FROM iterations WHERE prototype_id = $1 ORDER BY number DESC, id LIMIT 5`, page.ID)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var it sqlFeedback
+		var number sql.NullInt64
+		var published sql.NullTime
+		if err := rows.Scan(&it.ID, &number, &it.Title, &it.State, &published); err != nil {
+			rows.Close()
+			return err
+		}
+		it.Number = int(number.Int64)
+		page.Iterations = append(page.Iterations, it)
+	}
+	if err := closeRows(rows); err != nil {
+		return err
+	}
+	if err := t.db.QueryRowContext(ctx, `SELECT count(*) FROM feedbacks WHERE prototype_id = $1`, page.ID).Scan(&page.Total); err != nil {
+		return err
+	}
+	rows, err = t.db.QueryContext(ctx, `SELECT f.id, f.kind, f.body, f.rating, f.status, f.vote_count, a.display_name
+		FROM feedbacks f JOIN participants a ON a.id = f.author_id
+		WHERE f.prototype_id = $1 ORDER BY f.vote_count DESC, f.id LIMIT 20`, page.ID)
+	if err != nil {
+		return err
+	}
+	byID := map[int64]*sqlFeedback{}
+	var ids []int64
+	for rows.Next() {
+		f := &sqlFeedback{}
+		if err := rows.Scan(&f.ID, &f.Kind, &f.Body, &f.Rating, &f.Status, &f.Votes, &f.Author); err != nil {
+			rows.Close()
+			return err
+		}
+		page.Feedback = append(page.Feedback, f)
+		byID[f.ID] = f
+		ids = append(ids, f.ID)
+	}
+	if err := closeRows(rows); err != nil {
+		return err
+	}
+	rows, err = t.db.QueryContext(ctx, `SELECT f.id, c.id, c.body, a.display_name FROM unnest($1::bigint[]) AS f(id)
+		CROSS JOIN LATERAL (SELECT id, body, author_id FROM comments WHERE feedback_id = f.id ORDER BY id LIMIT 3) c
+		JOIN participants a ON a.id = c.author_id`, pq.Array(ids))
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var fid int64
+		var c sqlComment
+		if err := rows.Scan(&fid, &c.ID, &c.Body, &c.Author); err != nil {
+			rows.Close()
+			return err
+		}
+		byID[fid].Comments = append(byID[fid].Comments, c)
+	}
+	if err := closeRows(rows); err != nil {
+		return err
+	}
+	return encode(page)
+}
+
+func timelineSQL(ctx context.Context, t *readTarget, p benchProto) error {
+	user, err := t.authenticate(ctx)
+	if err != nil {
+		return err
+	}
+	var ws int64
+	err = t.db.QueryRowContext(ctx, `SELECT p.workspace_id FROM prototypes p JOIN memberships m ON m.workspace_id = p.workspace_id AND m.user_id = $2 WHERE p.id = $1`,
+		p.id, user).Scan(&ws)
+	if err != nil {
+		return err
+	}
+	rows, err := t.db.QueryContext(ctx, `SELECT e.id, e.seq, e.kind, e.occurred_at, COALESCE(u.name, a.display_name, '')
+		FROM events e LEFT JOIN users u ON u.id = e.actor_user_id LEFT JOIN participants a ON a.id = e.actor_participant_id
+		WHERE e.prototype_id = $1 ORDER BY e.seq DESC LIMIT 31`, p.id)
+	if err != nil {
+		return err
+	}
+	type ev struct {
+		ID, Seq int64
+		Kind    string
+		At      time.Time
+		Actor   string
+	}
+	var events []ev
+	for rows.Next() {
+		var e ev
+		if err := rows.Scan(&e.ID, &e.Seq, &e.Kind, &e.At, &e.Actor); err != nil {
+			rows.Close()
+			return err
+		}
+		events = append(events, e)
+	}
+	if err := closeRows(rows); err != nil {
+		return err
+	}
+	return encode(map[string]any{"events": events[:min(30, len(events))], "hasNextPage": len(events) > 30})
+}
+
+func closeRows(rows *sql.Rows) error {
+	err := rows.Err()
+	return errors.Join(err, rows.Close())
+}
+
+func encode(v any) error {
+	_, err := json.Marshal(v)
+	return err
+}

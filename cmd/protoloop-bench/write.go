@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/protoloop/protoloop/ent/schema/gid"
+)
+
+const leaveFeedbackMutation = `mutation LeaveFeedback($in: LeaveFeedbackInput!) {
+  leaveFeedback(input: $in) { id status createdAt }
+}`
+
+// writeTarget is a published iteration to leave feedback on, with a
+// participant of its prototype for the plain INSERTs.
+type writeTarget struct {
+	iteration, prototype, workspace, author int64
+	gid                                     string
+}
+
+// writeTargets loads the latest iteration of each bench prototype.
+func writeTargets(ctx context.Context, t *readTarget) ([]writeTarget, error) {
+	ids := make([]int64, len(t.protos))
+	for i, p := range t.protos {
+		ids[i] = p.id
+	}
+	rows, err := t.db.QueryContext(ctx, `SELECT DISTINCT ON (i.prototype_id) i.id, i.prototype_id, i.workspace_id, a.id
+		FROM iterations i JOIN participants a ON a.prototype_id = i.prototype_id
+		WHERE i.prototype_id = ANY($1) AND i.status = 'PUBLISHED'
+		ORDER BY i.prototype_id, i.number DESC, a.id`, pq.Array(ids))
+	if err != nil {
+		return nil, err
+	}
+	var out []writeTarget
+	for rows.Next() {
+		var w writeTarget
+		if err := rows.Scan(&w.iteration, &w.prototype, &w.workspace, &w.author); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		w.gid = gid.ID(w.iteration).String()
+		out = append(out, w)
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no published iterations with participants in the bench workspaces")
+	}
+	return out, nil
+}
+
+// runWrite measures leaveFeedback over HTTP, which writes the feedback,
+// its participant on first use, its event and its NOTIFY in one
+// transaction, and then the plain INSERT of a feedback row at the same
+// concurrency: the database's limit for the row alone.
+func runWrite(ctx context.Context, o *options) (*report, error) {
+	t, err := openTarget(ctx, o, o.concurrency)
+	if err != nil {
+		return nil, err
+	}
+	defer t.db.Close()
+	targets, err := writeTargets(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := o.startServer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	r := &report{
+		Params:  map[string]any{"c": o.concurrency, "d": o.duration.String(), "iterations": len(targets)},
+		Columns: []string{"scenario", "ok", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "sql/req", "vs insert"},
+	}
+	if srv.Startup > 0 {
+		r.Params["startup_ms"] = ms(srv.Startup)
+	}
+	c := &gqlClient{http: newHTTPClient(o.concurrency), base: srv.URL, token: t.st.Token}
+	leave := func(ctx context.Context, w writeTarget, n int) error {
+		return c.do(ctx, leaveFeedbackMutation, map[string]any{"in": map[string]any{
+			"iterationID": w.gid, "kind": "IDEA", "rating": 1 + n%5, "minutesSavedPerDay": 10,
+			"body": fmt.Sprintf("Bench feedback %d: let me copy last week's shift.", n),
+		}}, &discardJSON{})
+	}
+	// Every prototype gets the bench account's participant first, so that
+	// the run measures the steady state, not first contact.
+	fmt.Fprintf(o.stderr, "warming up: one leaveFeedback per iteration…\n")
+	for i, w := range targets {
+		if err := leave(ctx, w, i); err != nil {
+			return nil, fmt.Errorf("leaveFeedback: %w", err)
+		}
+	}
+	perReq, err := statementsPerRequest(ctx, srv, func() error { return leave(ctx, targets[0], 0) })
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(o.stderr, "graphql leaveFeedback: %s at c=%d…\n", o.duration, o.concurrency)
+	gql := load(ctx, o.concurrency, o.duration, func(ctx context.Context, w, i int) error {
+		return leave(ctx, targets[(w*7919+i)%len(targets)], i)
+	})
+	if gql.firstErr != nil {
+		r.note("graphql leaveFeedback: first error: %v", gql.firstErr)
+	}
+	row := gql.row("graphql leaveFeedback")
+	row["sql/req"] = perReq
+	r.add(row)
+
+	fmt.Fprintf(o.stderr, "sql INSERT: %s at c=%d…\n", o.duration, o.concurrency)
+	kinds := slices.Clone(feedbackKinds)
+	plain := load(ctx, o.concurrency, o.duration, func(ctx context.Context, w, i int) error {
+		tg := targets[(w*7919+i)%len(targets)]
+		now := time.Now()
+		_, err := t.db.ExecContext(ctx, `INSERT INTO feedbacks (id, created_at, updated_at, kind, body, rating, minutes_saved_per_day, status, vote_count, workspace_id, author_id, iteration_id, prototype_id)
+			VALUES ($1, $2, $2, $3, $4, $5, 10, 'OPEN', 0, $6, $7, $8, $9)`,
+			int64(gid.New(gid.Feedback)), now, string(kinds[rand.IntN(len(kinds))]),
+			fmt.Sprintf("Plain insert %d: let me copy last week's shift.", i), 1+i%5,
+			tg.workspace, tg.author, tg.iteration, tg.prototype)
+		return err
+	})
+	if plain.firstErr != nil {
+		r.note("sql INSERT: first error: %v", plain.firstErr)
+	}
+	prow := plain.row("sql INSERT feedback")
+	prow["sql/req"] = 1.0
+	r.add(prow)
+	if plain.rps() > 0 {
+		row["vs insert"] = fmt.Sprintf("%.0f%%", 100*gql.rps()/plain.rps())
+	}
+	r.note("vs insert: leaveFeedback's throughput (feedback, event, NOTIFY, one transaction, authentication) as a share of plain single-row INSERTs' (target ≥ 50%%)")
+	return r, nil
+}
