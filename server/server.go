@@ -57,10 +57,19 @@ type Config struct {
 	// Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// AllowedOrigins lists the web origins ("https://app.example.org")
-	// whose pages may open websockets here, besides the server's own; "*"
-	// allows any. Clients that send no Origin (anything but a browser) are
-	// always allowed.
+	// whose pages may call the API (CORS) and open websockets here,
+	// besides the server's own; "*" allows any. Clients that send no
+	// Origin (anything but a browser) are always allowed.
 	AllowedOrigins []string
+	// Limits bound the size and shape of GraphQL documents; see Limits.
+	Limits Limits
+	// Production turns off introspection, the field suggestions of
+	// validation errors ("Did you mean …?") and GraphiQL at /.
+	Production bool
+	// TrustedDocuments, when set, are the only documents the server runs
+	// (over HTTP and websockets alike). Without them, clients may use
+	// Automatic Persisted Queries.
+	TrustedDocuments *TrustedDocuments
 	// WebsocketInitTimeout is how long a websocket may stay open without
 	// a connection_init before it is closed with 4408. Zero means
 	// DefaultWebsocketInitTimeout.
@@ -107,14 +116,16 @@ func New(db *storage.DB, cfg Config) *Server {
 	return s
 }
 
-// Handler returns the server's routes: / (GraphiQL), /graphql, /healthz
-// and /readyz. Anything else is 404.
+// Handler returns the server's routes: / (GraphiQL, outside production),
+// /graphql, /healthz and /readyz. Anything else is 404.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", playground.Handler("protoloop", "/graphql"))
-	mux.Handle("/graphql", s.limitBody(s.authenticate(s.graphql())))
+	if !s.cfg.Production {
+		mux.Handle("GET /{$}", playground.Handler("protoloop", "/graphql"))
+	}
+	mux.Handle("/graphql", s.cors(s.limitBody(s.authenticate(s.graphql()))))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	return s.observe(mux)
