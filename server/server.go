@@ -74,6 +74,16 @@ type Config struct {
 	// a connection_init before it is closed with 4408. Zero means
 	// DefaultWebsocketInitTimeout.
 	WebsocketInitTimeout time.Duration
+	// WebsocketWriteTimeout bounds each message's write to a websocket:
+	// a client that takes none for this long (it stopped reading, or its
+	// network did) is disconnected, and its operations end. Zero means 10
+	// seconds.
+	WebsocketWriteTimeout time.Duration
+	// RevalidateTokens is how often the bearer tokens of open websockets
+	// and subscriptions are checked: a revoked or expired token's
+	// subscriptions end and its websockets are closed with 4403. Zero
+	// means broker.DefaultRevalidate (30 seconds).
+	RevalidateTokens time.Duration
 	// KeepAlive is how often an idle websocket or SSE stream hears from
 	// the server (graphql-ws "ka", graphql-transport-ws ping, SSE
 	// comment); a graphql-transport-ws client that has not answered a
@@ -90,6 +100,7 @@ type Server struct {
 	broker  *broker.Broker  // streams committed events to subscriptions
 	tokens  *graph.TokenUse // when each bearer token was last used
 	live    liveConns       // websockets and SSE streams, for shutdown
+	reauth  *graph.Reauthenticator
 }
 
 // New returns a server for db. It does not migrate db: see storage.
@@ -103,14 +114,19 @@ func New(db *storage.DB, cfg Config) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if cfg.RevalidateTokens <= 0 {
+		cfg.RevalidateTokens = broker.DefaultRevalidate
+	}
 	s := &Server{db: db, cfg: cfg, log: cfg.Logger, tokens: graph.NewTokenUse(db.Client)}
 	// The broker reads through a client of its own over db's pool: its
 	// reads are no request's, and db.Statements counts requests'.
 	events := ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, db.SQL)))
+	s.reauth = graph.NewReauthenticator(events)
 	s.broker = broker.New(events, broker.Options{
 		PostgresURL: db.URL,
-		Identities:  graph.NewReauthenticator(events),
+		Identities:  s.reauth,
 		Logger:      cfg.Logger,
+		Revalidate:  cfg.RevalidateTokens,
 	})
 	s.handler = s.routes()
 	return s
@@ -155,8 +171,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	streamCtx, stopStreaming := context.WithCancel(context.WithoutCancel(ctx))
 	streamed := make(chan error, 1)
 	go func() { streamed <- s.broker.Run(streamCtx) }()
+	revalidated := make(chan struct{})
+	go func() {
+		defer close(revalidated)
+		s.live.revalidate(streamCtx, s.cfg.RevalidateTokens, s.reauth.Revoked, s.log)
+	}()
 	defer func() {
 		stopStreaming()
+		<-revalidated
 		if err := <-streamed; err != nil {
 			s.log.Error("broker", "err", err)
 		}
