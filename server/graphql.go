@@ -112,13 +112,26 @@ var _ graphql.Transport = getQueries{}
 
 // Do implements graphql.Transport.
 func (t getQueries) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	params := r.URL.Query()
-	if params.Get("query") == "" && params.Get("extensions") != "" {
-		var ext map[string]any
-		if json.Unmarshal([]byte(params.Get("extensions")), &ext) == nil {
-			if text, ok := t.persisted(persistedHash(ext)); ok {
-				params.Set("query", text)
-			}
+	// gqlgen answers a malformed query string, variables or extensions
+	// itself, without extensions.code: they are checked here instead.
+	params, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, graph.CodeBadUserInput, "malformed query string: "+err.Error())
+		return
+	}
+	var ext map[string]any
+	for _, p := range []struct {
+		name string
+		into *map[string]any
+	}{{"variables", new(map[string]any)}, {"extensions", &ext}} {
+		if v := params.Get(p.name); v != "" && json.Unmarshal([]byte(v), p.into) != nil {
+			writeError(w, http.StatusBadRequest, graph.CodeBadUserInput, p.name+": not a JSON object")
+			return
+		}
+	}
+	if params.Get("query") == "" && ext != nil {
+		if text, ok := t.persisted(persistedHash(ext)); ok {
+			params.Set("query", text)
 		}
 	}
 	if op := operationType(params); op != "" && op != ast.Query {
