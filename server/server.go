@@ -2,8 +2,9 @@
 // authentication, health checks and graceful shutdown.
 //
 // A request passes through, from the outside in: request logging and panic
-// recovery (observe), then the router; on /graphql it meets the body limit,
-// bearer-token authentication and gqlgen's transports, in that order.
+// recovery (observe), then the router; on /graphql it meets the origin
+// policy (CORS), the body limit, bearer-token authentication and gqlgen's
+// transports, in that order, and then the document limits (limits.go).
 package server
 
 import (
