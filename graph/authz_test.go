@@ -871,7 +871,7 @@ func (w *authzWorld) cases() []authzCase {
 		{op: "prototype.timeline", query: inP("timeline(first: 100) { totalCount }"), field: "prototype.timeline", args: withP,
 			want: row(visible, visible, visible, visible, visible, null, null, unauth, unauth)},
 		{op: "prototype.timeline(drafts,invites)", field: "prototype.timeline", args: withP,
-			query: inP(`timeline(first: 1000, where: {kindIn: [ITERATION_CREATED, ITERATION_UPDATED, INVITE_CREATED, INVITE_REVOKED]}) {
+			query: inP(`timeline(first: 100, where: {kindIn: [ITERATION_CREATED, ITERATION_UPDATED, INVITE_CREATED, INVITE_REVOKED]}) {
 				edges { node { kind subject { id } } }
 			}`),
 			want: row(timelineOf(false), timelineOf(false), timelineOf(false), timelineOf(true), timelineOf(true), null, null, unauth, unauth)},

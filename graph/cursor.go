@@ -2,6 +2,10 @@ package graph
 
 import (
 	"context"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -11,9 +15,12 @@ import (
 )
 
 // CursorGuard rejects an operation whose after/before cursors cannot be
-// decoded, before any resolver runs. entgql's field collection decodes
-// the cursors of nested connections itself and does not expect a bad one
-// (it would panic), so they are checked here, once, for the whole document.
+// decoded, or carry a value that cannot be what the connection is ordered
+// by, before any resolver runs. entgql's field collection decodes the
+// cursors of nested connections itself and does not expect a bad one (it
+// would panic), and entgql puts a cursor's value into SQL as it is: an
+// array, or a string compared with a number column, is a driver error.
+// So they are checked here, once, for the whole document.
 type CursorGuard struct{}
 
 var (
@@ -32,24 +39,74 @@ func (CursorGuard) MutateOperationContext(_ context.Context, oc *graphql.Operati
 	if oc.Operation == nil {
 		return nil
 	}
-	return walkArguments(oc, oc.Operation.SelectionSet, map[string]bool{}, func(arg *ast.Argument, def *ast.ArgumentDefinition) *gqlerror.Error {
+	return walkArguments(oc, oc.Operation.SelectionSet, map[string]bool{}, func(f *ast.Field, arg *ast.Argument, def *ast.ArgumentDefinition) *gqlerror.Error {
 		if def.Type.Name() != "Cursor" {
 			return nil
 		}
 		v, err := arg.Value.Value(oc.Variables)
-		if err != nil || v == nil || new(ent.Cursor).UnmarshalGQL(v) == nil {
+		if err != nil || v == nil {
 			return nil
 		}
-		e := gqlerror.Errorf("%s: not a cursor this API issued", arg.Name)
+		var c ent.Cursor
+		if c.UnmarshalGQL(v) == nil && cursorValueFits(c.Value, orderField(f, oc.Variables)) {
+			return nil
+		}
+		e := gqlerror.Errorf("%s: not a cursor this API issued for this order", arg.Name)
 		e.Extensions = map[string]any{"code": string(CodeBadUserInput), "field": arg.Name}
 		return e
 	})
 }
 
+// orderField returns the field (CREATED_AT, TITLE…) a connection field's
+// orderBy names, or "" for none.
+func orderField(f *ast.Field, vars map[string]any) string {
+	arg := f.Arguments.ForName("orderBy")
+	if arg == nil || arg.Value == nil {
+		return ""
+	}
+	v, err := arg.Value.Value(vars)
+	if err != nil {
+		return ""
+	}
+	m, _ := v.(map[string]any)
+	field, _ := m["field"].(string)
+	return field
+}
+
+// The order fields whose values are numbers and strings. Times are those
+// ending in _AT. A field in neither list takes any scalar.
+var (
+	numberOrders = []string{"SEQ", "NUMBER", "RATING", "MINUTES_SAVED_PER_DAY", "VOTE_COUNT", "HEADCOUNT"}
+	stringOrders = []string{"TITLE", "SLUG", "NAME", "STATUS", "KIND"}
+)
+
+// cursorValueFits reports whether a cursor's value (the ordering field's
+// value of the row it points at) is of that field's type: a time for
+// CREATED_AT, a number for NUMBER, and so on. Null always fits (nullable
+// fields, and cursors of connections in ID order).
+func cursorValueFits(v any, field string) bool {
+	if v == nil {
+		return true
+	}
+	_, isTime := v.(time.Time)
+	k := reflect.ValueOf(v).Kind()
+	isNumber := k >= reflect.Int && k <= reflect.Uint64 || k == reflect.Float32 || k == reflect.Float64
+	isString := k == reflect.String
+	switch {
+	case strings.HasSuffix(field, "_AT"):
+		return isTime
+	case slices.Contains(numberOrders, field):
+		return isNumber
+	case slices.Contains(stringOrders, field):
+		return isString
+	}
+	return isTime || isNumber || isString || k == reflect.Bool
+}
+
 // walkArguments calls check for every argument of every field the
 // operation selects, through fragments, until check returns an error.
 func walkArguments(oc *graphql.OperationContext, set ast.SelectionSet, seenFragments map[string]bool,
-	check func(*ast.Argument, *ast.ArgumentDefinition) *gqlerror.Error) *gqlerror.Error {
+	check func(*ast.Field, *ast.Argument, *ast.ArgumentDefinition) *gqlerror.Error) *gqlerror.Error {
 	for _, sel := range set {
 		switch sel := sel.(type) {
 		case *ast.Field:
@@ -58,7 +115,7 @@ func walkArguments(oc *graphql.OperationContext, set ast.SelectionSet, seenFragm
 					continue
 				}
 				if def := sel.Definition.Arguments.ForName(arg.Name); def != nil {
-					if err := check(arg, def); err != nil {
+					if err := check(sel, arg, def); err != nil {
 						return err
 					}
 				}

@@ -40,7 +40,7 @@ func (FilterGuard) MutateOperationContext(ctx context.Context, oc *graphql.Opera
 	if oc.Operation == nil || id == nil || len(id.Testing()) == 0 || len(id.Workspaces(rule.AnyMember)) > 0 {
 		return nil
 	}
-	return walkArguments(oc, oc.Operation.SelectionSet, map[string]bool{}, func(arg *ast.Argument, def *ast.ArgumentDefinition) *gqlerror.Error {
+	return walkArguments(oc, oc.Operation.SelectionSet, map[string]bool{}, func(_ *ast.Field, arg *ast.Argument, def *ast.ArgumentDefinition) *gqlerror.Error {
 		if !strings.HasSuffix(def.Type.Name(), "WhereInput") {
 			return nil
 		}

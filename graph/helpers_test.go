@@ -53,7 +53,8 @@ const timelineQuery = `query($id: ID!, $first: Int, $orderBy: EventOrder, $where
 // otherwise; args may filter it with where.
 func timeline(t *testing.T, s *servertest.Server, token, prototypeID string, args vars) []timelineEvent {
 	t.Helper()
-	v := vars{"id": prototypeID, "first": 1000, "orderBy": vars{"field": "SEQ", "direction": "ASC"}}
+	// A page is at most 100 events (the server's page limit).
+	v := vars{"id": prototypeID, "first": 100, "orderBy": vars{"field": "SEQ", "direction": "ASC"}}
 	for k, a := range args {
 		v[k] = a
 	}
@@ -68,6 +69,9 @@ func timeline(t *testing.T, s *servertest.Server, token, prototypeID string, arg
 	s.Do(t, token, timelineQuery, v).RequireOK(t).Decode(t, &got)
 	if got.Node == nil {
 		t.Fatalf("prototype %s not found", prototypeID)
+	}
+	if _, paged := args["first"]; !paged && got.Node.Timeline.TotalCount > len(got.Node.Timeline.Edges) {
+		t.Fatalf("the timeline has %d events, more than one page: page through it", got.Node.Timeline.TotalCount)
 	}
 	events := make([]timelineEvent, len(got.Node.Timeline.Edges))
 	for i, e := range got.Node.Timeline.Edges {

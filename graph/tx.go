@@ -45,6 +45,11 @@ func (*Transactioner) Validate(graphql.ExecutableSchema) error { return nil }
 
 // InterceptResponse implements graphql.ResponseInterceptor.
 func (t *Transactioner) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	// A request gqlgen could not even decode (a body that is not a
+	// GraphQL request) gets its error without an operation context.
+	if !graphql.HasOperationContext(ctx) {
+		return next(ctx)
+	}
 	if op := graphql.GetOperationContext(ctx).Operation; op == nil || op.Operation != ast.Mutation {
 		return next(ctx)
 	}

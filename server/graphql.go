@@ -2,11 +2,14 @@ package server
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -14,6 +17,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/protoloop/protoloop/graph"
@@ -30,29 +34,70 @@ func (s *Server) graphql() http.Handler {
 	client, dialect := s.db.Client, s.db.Dialect
 	srv := handler.New(graph.NewSchema(client, dialect, s.broker, s.log))
 
+	// Trusted documents, or else Automatic Persisted Queries: either puts
+	// the text of a document named by its hash in the request, so they
+	// come before anything that reads it.
+	var persisted func(hash string) (string, bool)
+	if docs := s.cfg.TrustedDocuments; docs != nil {
+		t := trustedOnly{docs}
+		srv.Use(t)
+		persisted = t.lookup
+	} else {
+		apq, lookup := newAPQ()
+		srv.Use(apq)
+		persisted = lookup
+	}
+
 	srv.AddTransport(transport.Options{})
 	// Subscriptions, ahead of GET and POST, which would otherwise claim
 	// their requests: websockets (graphql-transport-ws and graphql-ws,
 	// authenticating from connection_init) and SSE (a POST that accepts
 	// text/event-stream). See live.go.
 	s.addLiveTransports(srv)
-	srv.AddTransport(getQueries{})
+	srv.AddTransport(getQueries{persisted: persisted})
 	// JSON bodies only: no multipart or form transports, so no file
 	// uploads and no request a plain HTML form on another site could send.
 	srv.AddTransport(transport.POST{})
 
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
+	limits := s.cfg.Limits.withDefaults()
+	cache := lru.New[*ast.QueryDocument](queryCacheSize)
+	srv.SetQueryCache(cache)
+	srv.SetParserTokenLimit(limits.MaxTokens)
+	srv.Use(&queryLimits{Limits: limits, checked: cache})
 	srv.Use(operationTimer{s.metrics})
-	srv.Use(extension.Introspection{}) // the schema is public: frontends generate code from it
+	presenter := graph.ErrorPresenter(s.log)
+	if s.cfg.Production {
+		// In production the schema is the frontends' own business: no
+		// introspection, and no "Did you mean …?" that would spell it out
+		// field by field to whoever guesses.
+		srv.SetDisableSuggestion(true)
+		presenter = withoutSuggestions(presenter)
+	} else {
+		srv.Use(extension.Introspection{}) // GraphiQL and code generators read the schema
+	}
 	srv.Use(graph.CursorGuard{})
 	srv.Use(graph.FilterGuard{})
 	// Ahead of the transactioner, so that a mutation refused for its rate
 	// never begins a transaction, and the request timeout covers it.
 	srv.Use(newOperationGuard(s.cfg.RequestTimeout, *s.cfg.RateLimits))
 	srv.Use(graph.NewTransactioner(client, dialect, s.broker, s.log))
-	srv.SetErrorPresenter(graph.ErrorPresenter(s.log))
+	srv.SetErrorPresenter(presenter)
 	srv.SetRecoverFunc(graph.RecoverFunc(s.log))
 	return srv
+}
+
+// suggestion is gqlparser's "Did you mean …?" in a validation message.
+var suggestion = regexp.MustCompile(` ?Did you mean [^?]*\?`)
+
+// withoutSuggestions drops the suggestions from the messages present
+// gives clients. gqlgen's SetDisableSuggestion leaves those of enum
+// values and some others in.
+func withoutSuggestions(present graphql.ErrorPresenterFunc) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		e := present(ctx, err)
+		e.Message = suggestion.ReplaceAllString(e.Message, "")
+		return e
+	}
 }
 
 // getQueries is gqlgen's GET transport, refusing any operation but a query
@@ -60,13 +105,40 @@ func (s *Server) graphql() http.Handler {
 // it must never change anything. gqlgen refuses mutations over GET too,
 // but with 406; GraphQL over HTTP asks for 405, which tells clients and
 // proxies that the method, not the content type, is what is wrong.
-type getQueries struct{ transport.GET }
+type getQueries struct {
+	transport.GET
+	// persisted returns the document of a hash (trusted documents, or
+	// APQ's cache), for a request that names one instead of sending it.
+	persisted func(hash string) (string, bool)
+}
 
 var _ graphql.Transport = getQueries{}
 
 // Do implements graphql.Transport.
 func (t getQueries) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	if op := operationType(r.URL.Query()); op != "" && op != ast.Query {
+	// gqlgen answers a malformed query string, variables or extensions
+	// itself, without extensions.code: they are checked here instead.
+	params, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, graph.CodeBadUserInput, "malformed query string: "+err.Error())
+		return
+	}
+	var ext map[string]any
+	for _, p := range []struct {
+		name string
+		into *map[string]any
+	}{{"variables", new(map[string]any)}, {"extensions", &ext}} {
+		if v := params.Get(p.name); v != "" && json.Unmarshal([]byte(v), p.into) != nil {
+			writeError(w, http.StatusBadRequest, graph.CodeBadUserInput, p.name+": not a JSON object")
+			return
+		}
+	}
+	if params.Get("query") == "" && ext != nil {
+		if text, ok := t.persisted(persistedHash(ext)); ok {
+			params.Set("query", text)
+		}
+	}
+	if op := operationType(params); op != "" && op != ast.Query {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, graph.CodeBadUserInput,
 			fmt.Sprintf("a %s cannot be sent with GET: use POST", op))

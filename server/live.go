@@ -18,6 +18,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
 
+	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/ent/schema/viewer"
 	"github.com/protoloop/protoloop/graph"
 )
@@ -68,6 +69,10 @@ func (s *Server) addLiveTransports(srv *handler.Server) {
 	if keepAlive <= 0 {
 		keepAlive = DefaultKeepAlive
 	}
+	writeWait := s.cfg.WebsocketWriteTimeout
+	if writeWait <= 0 {
+		writeWait = wsWriteWait
+	}
 	readLimit := int64(maxMessageBytes)
 	impl := &gorillaWebsocket{
 		upgrader: websocket.Upgrader{
@@ -87,6 +92,7 @@ func (s *Server) addLiveTransports(srv *handler.Server) {
 		},
 		initTimeout: initTimeout,
 		keepAlive:   keepAlive,
+		writeWait:   writeWait,
 		maxOps:      maxOperations,
 		live:        &s.live,
 		log:         s.log,
@@ -127,8 +133,12 @@ func (s *Server) addLiveTransports(srv *handler.Server) {
 // gives up after it, while it retries after 4403, calling its
 // connectionParams again, which is where a client refreshes its token.
 func (s *Server) initWebsocket(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	conn, _ := ctx.Value(connKey{}).(*gorillaConn)
 	token, present, ok := initToken(payload)
 	if !present {
+		if id := viewer.FromContext(ctx); id != nil && conn != nil {
+			conn.setToken(id.TokenID) // from the handshake's Authorization
+		}
 		return ctx, nil, nil
 	}
 	if !ok {
@@ -144,8 +154,14 @@ func (s *Server) initWebsocket(ctx context.Context, payload transport.InitPayloa
 		return refuseInit(ctx, websocket.CloseTryAgainLater, "Try again later: could not check the token")
 	}
 	s.tokens.Touch(id.TokenID)
+	if conn != nil {
+		conn.setToken(id.TokenID)
+	}
 	return viewer.NewContext(ctx, id), nil, nil
 }
+
+// connKey is the context key of the websocket a connection_init came on.
+type connKey struct{}
 
 // initToken finds the bearer token in a connection_init payload. present
 // is false when there is none (an empty or null value counts as none:
@@ -247,6 +263,7 @@ func (t websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec grap
 	// now, and a goroutine of the connection's own serves it, under a
 	// context that ends with the connection rather than the request.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	ctx = context.WithValue(ctx, connKey{}, c)
 	go t.serve(c, connRequest(ctx, r), cancel, exec)
 }
 
@@ -502,6 +519,52 @@ func (l *liveConns) shutdown() {
 		// Concurrently: a client that does not read holds its close for
 		// up to wsWriteWait, and must not hold up the others'.
 		go c.restart()
+	}
+}
+
+// revalidate closes, every interval, the websockets whose bearer token
+// has been revoked or has expired since connection_init, with 4403: the
+// graphql-ws client then reconnects, asking its connectionParams for a
+// token again. One query checks every token in use. (The broker ends
+// the token's subscriptions on its own; this ends the connection, which
+// could otherwise go on starting new ones.)
+func (l *liveConns) revalidate(ctx context.Context, interval time.Duration,
+	revoked func(context.Context, []gid.ID) ([]gid.ID, error), log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		l.mu.Lock()
+		byToken := map[gid.ID][]*gorillaConn{}
+		for c := range l.conns {
+			if tok := c.token(); tok != 0 {
+				byToken[tok] = append(byToken[tok], c)
+			}
+		}
+		l.mu.Unlock()
+		if len(byToken) == 0 {
+			continue
+		}
+		tokens := make([]gid.ID, 0, len(byToken))
+		for tok := range byToken {
+			tokens = append(tokens, tok)
+		}
+		gone, err := revoked(ctx, tokens)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.ErrorContext(ctx, "check websockets' tokens", "err", err)
+			}
+			continue
+		}
+		for _, tok := range gone {
+			for _, c := range byToken[tok] {
+				go c.refuse(closeForbidden, "Forbidden: the token was revoked or has expired; log in again")
+			}
+		}
 	}
 }
 

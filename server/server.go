@@ -2,10 +2,11 @@
 // authentication, health checks and graceful shutdown.
 //
 // A request passes through, from the outside in: request logging and panic
-// recovery (observe), then the router; on /graphql it meets the body limit,
-// bearer-token authentication and gqlgen's transports, in that order.
-// Before all three, guard notes the client's address and starts the
-// request timeout (see guard.go).
+// recovery (observe), then the router; on /graphql it meets guard, which
+// notes the client's address and starts the request timeout (guard.go),
+// the origin policy (CORS), the body limit, bearer-token authentication
+// and gqlgen's transports, in that order, and then the document limits
+// (limits.go).
 package server
 
 import (
@@ -61,14 +62,33 @@ type Config struct {
 	// Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// AllowedOrigins lists the web origins ("https://app.example.org")
-	// whose pages may open websockets here, besides the server's own; "*"
-	// allows any. Clients that send no Origin (anything but a browser) are
-	// always allowed.
+	// whose pages may call the API (CORS) and open websockets here,
+	// besides the server's own; "*" allows any. Clients that send no
+	// Origin (anything but a browser) are always allowed.
 	AllowedOrigins []string
+	// Limits bound the size and shape of GraphQL documents; see Limits.
+	Limits Limits
+	// Production turns off introspection, the field suggestions of
+	// validation errors ("Did you mean …?") and GraphiQL at /.
+	Production bool
+	// TrustedDocuments, when set, are the only documents the server runs
+	// (over HTTP and websockets alike). Without them, clients may use
+	// Automatic Persisted Queries.
+	TrustedDocuments *TrustedDocuments
 	// WebsocketInitTimeout is how long a websocket may stay open without
 	// a connection_init before it is closed with 4408. Zero means
 	// DefaultWebsocketInitTimeout.
 	WebsocketInitTimeout time.Duration
+	// WebsocketWriteTimeout bounds each message's write to a websocket:
+	// a client that takes none for this long (it stopped reading, or its
+	// network did) is disconnected, and its operations end. Zero means 10
+	// seconds.
+	WebsocketWriteTimeout time.Duration
+	// RevalidateTokens is how often the bearer tokens of open websockets
+	// and subscriptions are checked: a revoked or expired token's
+	// subscriptions end and its websockets are closed with 4403. Zero
+	// means broker.DefaultRevalidate (30 seconds).
+	RevalidateTokens time.Duration
 	// KeepAlive is how often an idle websocket or SSE stream hears from
 	// the server (graphql-ws "ka", graphql-transport-ws ping, SSE
 	// comment); a graphql-transport-ws client that has not answered a
@@ -100,6 +120,7 @@ type Server struct {
 	tokens  *graph.TokenUse // when each bearer token was last used
 	live    liveConns       // websockets and SSE streams, for shutdown
 	metrics *metrics
+	reauth  *graph.Reauthenticator
 }
 
 // New returns a server for db. It does not migrate db: see storage.
@@ -119,23 +140,28 @@ func New(db *storage.DB, cfg Config) *Server {
 	if cfg.RateLimits == nil {
 		cfg.RateLimits = &RateLimits{}
 	}
+	if cfg.RevalidateTokens <= 0 {
+		cfg.RevalidateTokens = broker.DefaultRevalidate
+	}
 	s := &Server{db: db, cfg: cfg, log: cfg.Logger, tokens: graph.NewTokenUse(db.Client), metrics: newMetrics()}
 	db.ObserveStatements(s.metrics.statements.observe)
 	// The broker reads through a client of its own over db's pool: its
 	// reads are no request's, and db.Statements counts requests'.
 	events := ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, db.SQL)))
+	s.reauth = graph.NewReauthenticator(events)
 	s.broker = broker.New(events, broker.Options{
 		PostgresURL: db.URL,
-		Identities:  graph.NewReauthenticator(events),
+		Identities:  s.reauth,
 		Logger:      cfg.Logger,
+		Revalidate:  cfg.RevalidateTokens,
 	})
 	s.handler = s.routes()
 	return s
 }
 
-// Handler returns the server's routes: / (GraphiQL), /graphql,
-// /export/{workspace}/feedback.csv and .jsonl, /healthz and /readyz.
-// Anything else is 404.
+// Handler returns the server's routes: / (GraphiQL, outside production),
+// /graphql, /export/{workspace}/feedback.csv and .jsonl, /healthz and
+// /readyz. Anything else is 404.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // AdminHandler returns the routes for operators, to be served on a
@@ -158,8 +184,10 @@ func (s *Server) AdminHandler() http.Handler {
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", playground.Handler("protoloop", "/graphql"))
-	mux.Handle("/graphql", s.guard(s.limitBody(s.authenticate(s.graphql()))))
+	if !s.cfg.Production {
+		mux.Handle("GET /{$}", playground.Handler("protoloop", "/graphql"))
+	}
+	mux.Handle("/graphql", s.guard(s.cors(s.limitBody(s.authenticate(s.graphql())))))
 	// Exports stream for as long as they take, extending their own write
 	// deadline: no request timeout.
 	mux.Handle("GET /export/{workspace}/{file}", s.authenticate(http.HandlerFunc(s.export)))
@@ -192,8 +220,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	streamCtx, stopStreaming := context.WithCancel(context.WithoutCancel(ctx))
 	streamed := make(chan error, 1)
 	go func() { streamed <- s.broker.Run(streamCtx) }()
+	revalidated := make(chan struct{})
+	go func() {
+		defer close(revalidated)
+		s.live.revalidate(streamCtx, s.cfg.RevalidateTokens, s.reauth.Revoked, s.log)
+	}()
 	defer func() {
 		stopStreaming()
+		<-revalidated
 		if err := <-streamed; err != nil {
 			s.log.Error("broker", "err", err)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
 
+	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/graph"
 )
 
@@ -49,9 +50,11 @@ const (
 )
 
 const (
-	// wsWriteWait bounds one write to a client. A client that takes no
-	// message for this long is gone or not reading; its connection is cut
-	// so that it stops holding the operations that feed it.
+	// wsWriteWait bounds one write to a client (websocket handshakes, SSE,
+	// close frames; websocket messages by default, see
+	// Config.WebsocketWriteTimeout). A client that takes no message for
+	// this long is gone or not reading; its connection is cut so that it
+	// stops holding the operations that feed it.
 	wsWriteWait = 10 * time.Second
 	// closeGrace is how long a connection the server has closed stays
 	// half-open, so that the client reads the close frame (and its code)
@@ -86,6 +89,7 @@ type gorillaWebsocket struct {
 	upgrader    websocket.Upgrader
 	initTimeout time.Duration
 	keepAlive   time.Duration
+	writeWait   time.Duration
 	maxOps      int
 	live        *liveConns
 	log         *slog.Logger
@@ -120,6 +124,7 @@ func (g *gorillaWebsocket) upgrade(w http.ResponseWriter, r *http.Request, opts 
 		ws:        ws,
 		dialect:   dialectOf(ws.Subprotocol()),
 		keepAlive: g.keepAlive,
+		writeWait: g.writeWait,
 		maxOps:    g.maxOps,
 		live:      g.live,
 		log:       g.log,
@@ -180,6 +185,7 @@ type gorillaConn struct {
 	ws        *websocket.Conn
 	dialect   *dialect
 	keepAlive time.Duration
+	writeWait time.Duration // bounds each message's write
 	maxOps    int
 	live      *liveConns
 	log       *slog.Logger
@@ -187,6 +193,7 @@ type gorillaConn struct {
 	writeMu sync.Mutex
 
 	mu             sync.Mutex
+	tokenID        gid.ID // the bearer token the connection authenticated with, if any
 	initTimer      *time.Timer
 	keepAliveTimer *time.Timer
 	awaitingPong   bool // a ping went out and no pong has come back yet
@@ -205,6 +212,18 @@ var (
 	_ transport.WebsocketConn        = (*gorillaConn)(nil)
 	_ transport.WebsocketReadLimiter = (*gorillaConn)(nil)
 )
+
+func (c *gorillaConn) setToken(id gid.ID) {
+	c.mu.Lock()
+	c.tokenID = id
+	c.mu.Unlock()
+}
+
+func (c *gorillaConn) token() gid.ID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tokenID
+}
 
 // Subprotocol implements transport.WebsocketConn.
 func (c *gorillaConn) Subprotocol() string { return c.ws.Subprotocol() }
@@ -554,16 +573,16 @@ func envelopeFieldsOf(t reflect.Type) envelopeFields {
 	return f
 }
 
-// write sends one text message, within wsWriteWait.
+// write sends one text message, within writeWait.
 func (c *gorillaConn) write(data []byte) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	if err := c.ws.SetWriteDeadline(time.Now().Add(wsWriteWait)); err != nil {
+	if err := c.ws.SetWriteDeadline(time.Now().Add(c.writeWait)); err != nil {
 		return fmt.Errorf("websocket write: %w", err)
 	}
 	if err := c.ws.WriteMessage(websocket.TextMessage, data); err != nil {
 		if !errors.Is(err, websocket.ErrCloseSent) {
-			// A client that does not take a message in wsWriteWait is cut
+			// A client that does not take a message in writeWait is cut
 			// off: its read fails, and gqlgen ends its operations.
 			c.closeSocket()
 		}

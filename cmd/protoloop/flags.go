@@ -30,6 +30,18 @@ var envVars = map[string]string{
 	"rate-redeem":            "PROTOLOOP_RATE_REDEEM",
 	"rate-login":             "PROTOLOOP_RATE_LOGIN",
 	"login-backoff":          "PROTOLOOP_LOGIN_BACKOFF",
+
+	"env":               "PROTOLOOP_ENV",
+	"trusted-documents": "PROTOLOOP_TRUSTED_DOCUMENTS",
+	"max-body-bytes":    "PROTOLOOP_MAX_BODY_BYTES",
+	"max-tokens":        "PROTOLOOP_MAX_TOKENS",
+	"max-fields":        "PROTOLOOP_MAX_FIELDS",
+	"max-directives":    "PROTOLOOP_MAX_DIRECTIVES",
+	"max-depth":         "PROTOLOOP_MAX_DEPTH",
+	"max-aliases":       "PROTOLOOP_MAX_ALIASES",
+	"max-root-fields":   "PROTOLOOP_MAX_ROOT_FIELDS",
+	"max-complexity":    "PROTOLOOP_MAX_COMPLEXITY",
+	"max-page-size":     "PROTOLOOP_MAX_PAGE_SIZE",
 }
 
 // sharedFlags are the flags every command that touches the database takes.

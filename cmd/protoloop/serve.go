@@ -23,11 +23,10 @@ func serveCommand() *command {
 			addr := fs.String("addr", "localhost:8080", "`host:port` to listen on (env PROTOLOOP_ADDR)")
 			noMigrate := fs.Bool("no-migrate", false, "do not apply migrations; refuse to start if any are pending")
 			admin := fs.String("admin-addr", "", "`host:port` for operators' endpoints, /metrics (Prometheus) and /debug/pprof/; off when empty. Keep it private, e.g. 127.0.0.1:9090 (env PROTOLOOP_ADMIN_ADDR)")
-			origins := fs.String("allow-origin", "", "comma-separated web `origins` (https://app.example.org) whose pages may open websockets here, or * for any; the server's own origin always may (env PROTOLOOP_ALLOW_ORIGINS)")
 			var o serveOptions
 			o.register(fs)
 			return func(ctx context.Context, e *env) error {
-				cfg, err := o.config(splitList(*origins))
+				cfg, err := o.config()
 				if err != nil {
 					return err
 				}
@@ -64,7 +63,14 @@ func serve(ctx context.Context, e *env, addr, adminAddr string, noMigrate bool, 
 		return fmt.Errorf("listen: %w", err)
 	}
 	url := "http://" + ln.Addr().String()
-	e.log.Info("serving", "version", versionString(), "graphiql", url+"/", "graphql", url+"/graphql")
+	attrs := []any{"version", versionString(), "graphql", url + "/graphql", "production", cfg.Production}
+	if !cfg.Production {
+		attrs = append(attrs, "graphiql", url+"/")
+	}
+	if cfg.TrustedDocuments != nil {
+		attrs = append(attrs, "trusted_documents", cfg.TrustedDocuments.Len())
+	}
+	e.log.Info("serving", attrs...)
 	cfg.Logger = e.log
 	srv := server.New(db, cfg)
 	if adminAddr != "" {
@@ -82,16 +88,44 @@ func serve(ctx context.Context, e *env, addr, adminAddr string, noMigrate bool, 
 	return nil
 }
 
-// serveOptions are serve's flags for timeouts and rate limits.
+// serveOptions are serve's flags for what the server allows: origins,
+// environment, trusted documents, request limits, timeouts, rate limits.
 type serveOptions struct {
+	origins          string
+	env              string
+	trustedDocuments string
+	maxBodyBytes     int64
+	limits           server.Limits
 	requestTimeout   time.Duration
 	statementTimeout time.Duration
 	maxConns         int
 	trustedProxies   string
-	limits           server.RateLimits
+	rateLimits       server.RateLimits
 }
 
 func (o *serveOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.origins, "allow-origin", "", "comma-separated web `origins` (https://app.example.org) whose pages may call the API and open websockets here, or * for any; the server's own origin always may (env PROTOLOOP_ALLOW_ORIGINS)")
+	fs.StringVar(&o.env, "env", "development", "`environment`: development, or production, which turns off introspection, field suggestions and GraphiQL (env PROTOLOOP_ENV)")
+	fs.StringVar(&o.trustedDocuments, "trusted-documents", "", "JSON manifest `file` of the only GraphQL documents to run, by SHA-256 (env PROTOLOOP_TRUSTED_DOCUMENTS)")
+	fs.Int64Var(&o.maxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest request `size` in bytes (env PROTOLOOP_MAX_BODY_BYTES)")
+	l := &o.limits
+	for _, f := range []struct {
+		v          *int
+		name, what string
+		def        int
+	}{
+		{&l.MaxTokens, "max-tokens", "tokens in a GraphQL document", server.DefaultMaxTokens},
+		{&l.MaxFields, "max-fields", "fields a document selects, fragments expanded", server.DefaultMaxFields},
+		{&l.MaxDirectives, "max-directives", "directives in a document", server.DefaultMaxDirectives},
+		{&l.MaxDepth, "max-depth", "levels of nesting in a document", server.DefaultMaxDepth},
+		{&l.MaxAliases, "max-aliases", "aliases in a document, fragments expanded", server.DefaultMaxAliases},
+		{&l.MaxRootFields, "max-root-fields", "fields at the top of an operation", server.DefaultMaxRootFields},
+		{&l.MaxComplexity, "max-complexity", "for the complexity of an operation, pages multiplying", server.DefaultMaxComplexity},
+		{&l.MaxPageSize, "max-page-size", "rows a page of a connection may ask for (first, last)", server.DefaultMaxPageSize},
+	} {
+		fs.IntVar(f.v, f.name, f.def, fmt.Sprintf("at most `n` %s (env %s)", f.what, envVars[f.name]))
+	}
+
 	d := server.DefaultRateLimits()
 	fs.DurationVar(&o.requestTimeout, "request-timeout", server.DefaultRequestTimeout,
 		"stop a query or mutation that runs longer, answering TIMEOUT (env PROTOLOOP_REQUEST_TIMEOUT)")
@@ -101,21 +135,36 @@ func (o *serveOptions) register(fs *flag.FlagSet) {
 		"PostgreSQL connections this process may open, besides its LISTEN connection (env PROTOLOOP_DB_MAX_CONNS)")
 	fs.StringVar(&o.trustedProxies, "trusted-proxy", "",
 		"comma-separated `addresses or CIDRs` of reverse proxies whose X-Forwarded-For gives the client's IP address (env PROTOLOOP_TRUSTED_PROXIES)")
-	fs.IntVar(&o.limits.Feedback, "rate-feedback", d.Feedback,
+	fs.IntVar(&o.rateLimits.Feedback, "rate-feedback", d.Feedback,
 		"feedback writes (leaveFeedback, comments, votes, trials) per minute per token; 0 for no limit (env PROTOLOOP_RATE_FEEDBACK)")
-	fs.IntVar(&o.limits.GuestFeedbackPerIP, "rate-guest-feedback-ip", d.GuestFeedbackPerIP,
+	fs.IntVar(&o.rateLimits.GuestFeedbackPerIP, "rate-guest-feedback-ip", d.GuestFeedbackPerIP,
 		"guests' feedback writes per minute per IP address; 0 for no limit (env PROTOLOOP_RATE_GUEST_FEEDBACK_IP)")
-	fs.IntVar(&o.limits.Redeem, "rate-redeem", d.Redeem,
+	fs.IntVar(&o.rateLimits.Redeem, "rate-redeem", d.Redeem,
 		"invite redemptions per minute per IP address (per token when signed in); 0 for no limit (env PROTOLOOP_RATE_REDEEM)")
-	fs.IntVar(&o.limits.LogIn, "rate-login", d.LogIn,
+	fs.IntVar(&o.rateLimits.LogIn, "rate-login", d.LogIn,
 		"logIns and signUps per minute per IP address; 0 for no limit (env PROTOLOOP_RATE_LOGIN)")
-	fs.DurationVar(&o.limits.LogInBackoff, "login-backoff", d.LogInBackoff,
+	fs.DurationVar(&o.rateLimits.LogInBackoff, "login-backoff", d.LogInBackoff,
 		"first delay after repeated failed logIns for an email or IP address, doubling per failure; 0 for none (env PROTOLOOP_LOGIN_BACKOFF)")
-	o.limits.LogInFreeFailures = d.LogInFreeFailures
+	o.rateLimits.LogInFreeFailures = d.LogInFreeFailures
 }
 
 // config returns the server configuration the flags ask for.
-func (o *serveOptions) config(origins []string) (server.Config, error) {
+func (o *serveOptions) config() (server.Config, error) {
+	var production bool
+	switch o.env {
+	case "development":
+	case "production":
+		production = true
+	default:
+		return server.Config{}, fmt.Errorf("--env %q: want development or production", o.env)
+	}
+	var docs *server.TrustedDocuments
+	if o.trustedDocuments != "" {
+		var err error
+		if docs, err = server.LoadTrustedDocuments(o.trustedDocuments); err != nil {
+			return server.Config{}, err
+		}
+	}
 	var proxies []netip.Prefix
 	for _, item := range splitList(o.trustedProxies) {
 		p, err := netip.ParsePrefix(item)
@@ -131,12 +180,16 @@ func (o *serveOptions) config(origins []string) (server.Config, error) {
 	if o.requestTimeout <= 0 {
 		return server.Config{}, fmt.Errorf("--request-timeout must be positive, not %s", o.requestTimeout)
 	}
-	limits := o.limits
+	limits := o.rateLimits
 	return server.Config{
-		AllowedOrigins: origins,
-		RequestTimeout: o.requestTimeout,
-		RateLimits:     &limits,
-		TrustedProxies: proxies,
+		AllowedOrigins:   splitList(o.origins),
+		Production:       production,
+		TrustedDocuments: docs,
+		MaxBodyBytes:     o.maxBodyBytes,
+		Limits:           o.limits,
+		RequestTimeout:   o.requestTimeout,
+		RateLimits:       &limits,
+		TrustedProxies:   proxies,
 	}, nil
 }
 
