@@ -38,11 +38,17 @@ func (r *Resolver) Event() EventResolver { return &eventResolver{r} }
 // Participant returns ParticipantResolver implementation.
 func (r *Resolver) Participant() ParticipantResolver { return &participantResolver{r} }
 
+// Prototype returns PrototypeResolver implementation.
+func (r *Resolver) Prototype() PrototypeResolver { return &prototypeResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
 // User returns UserResolver implementation.
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
+
+// Webhook returns WebhookResolver implementation.
+func (r *Resolver) Webhook() WebhookResolver { return &webhookResolver{r} }
 
 // Workspace returns WorkspaceResolver implementation.
 func (r *Resolver) Workspace() WorkspaceResolver { return &workspaceResolver{r} }
@@ -50,7 +56,9 @@ func (r *Resolver) Workspace() WorkspaceResolver { return &workspaceResolver{r} 
 type (
 	eventResolver       struct{ *Resolver }
 	participantResolver struct{ *Resolver }
+	prototypeResolver   struct{ *Resolver }
 	queryResolver       struct{ *Resolver }
 	userResolver        struct{ *Resolver }
+	webhookResolver     struct{ *Resolver }
 	workspaceResolver   struct{ *Resolver }
 )

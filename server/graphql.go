@@ -45,7 +45,7 @@ func (s *Server) graphql() http.Handler {
 	srv.Use(extension.Introspection{}) // the schema is public: frontends generate code from it
 	srv.Use(graph.CursorGuard{})
 	srv.Use(graph.FilterGuard{})
-	srv.Use(graph.NewTransactioner(client, dialect, s.broker, s.log))
+	srv.Use(graph.NewTransactioner(client, dialect, s.broker, s.log).WakeOnDeliveries(s.hooks.Wake))
 	srv.SetErrorPresenter(graph.ErrorPresenter(s.log))
 	srv.SetRecoverFunc(graph.RecoverFunc(s.log))
 	return srv

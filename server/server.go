@@ -22,6 +22,7 @@ import (
 	"github.com/protoloop/protoloop/graph"
 	"github.com/protoloop/protoloop/server/broker"
 	"github.com/protoloop/protoloop/server/storage"
+	"github.com/protoloop/protoloop/server/webhooks"
 )
 
 // Defaults for the Config fields left zero.
@@ -70,6 +71,10 @@ type Config struct {
 	// comment); a graphql-transport-ws client that has not answered a
 	// ping by the next is closed with 1001. Zero means DefaultKeepAlive.
 	KeepAlive time.Duration
+	// Webhooks configures the delivery of events to webhooks: retries,
+	// timeouts, and whether private networks may be reached
+	// (DenyPrivate). Its Logger defaults to Logger.
+	Webhooks webhooks.Options
 }
 
 // Server serves protoloop's API over HTTP.
@@ -81,6 +86,7 @@ type Server struct {
 	broker  *broker.Broker  // streams committed events to subscriptions
 	tokens  *graph.TokenUse // when each bearer token was last used
 	live    liveConns       // websockets and SSE streams, for shutdown
+	hooks   *webhooks.Worker
 }
 
 // New returns a server for db. It does not migrate db: see storage.
@@ -103,6 +109,11 @@ func New(db *storage.DB, cfg Config) *Server {
 		Identities:  graph.NewReauthenticator(events),
 		Logger:      cfg.Logger,
 	})
+	if cfg.Webhooks.Logger == nil {
+		cfg.Webhooks.Logger = cfg.Logger
+	}
+	// The delivery worker too has a client of its own, for the same reason.
+	s.hooks = webhooks.New(ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, db.SQL))), db.Dialect, cfg.Webhooks)
 	s.handler = s.routes()
 	return s
 }
@@ -148,6 +159,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		stopStreaming()
 		if err := <-streamed; err != nil {
 			s.log.Error("broker", "err", err)
+		}
+	}()
+	// Webhook deliveries stop after the last request: whatever it queued
+	// is either sent or waits in the table for the next start.
+	deliverCtx, stopDelivering := context.WithCancel(context.WithoutCancel(ctx))
+	delivered := make(chan error, 1)
+	go func() { delivered <- s.hooks.Run(deliverCtx) }()
+	defer func() {
+		stopDelivering()
+		if err := <-delivered; err != nil {
+			s.log.Error("webhook deliveries", "err", err)
 		}
 	}()
 	recordCtx, stopRecording := context.WithCancel(context.WithoutCancel(ctx))

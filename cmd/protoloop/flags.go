@@ -13,12 +13,13 @@ import (
 // envVars names the environment variable behind each flag that has one. A
 // flag given on the command line wins over its variable.
 var envVars = map[string]string{
-	"database-url": "DATABASE_URL",
-	"data":         "PROTOLOOP_DATA",
-	"log-level":    "PROTOLOOP_LOG_LEVEL",
-	"log-format":   "PROTOLOOP_LOG_FORMAT",
-	"addr":         "PROTOLOOP_ADDR",
-	"allow-origin": "PROTOLOOP_ALLOW_ORIGINS",
+	"database-url":         "DATABASE_URL",
+	"data":                 "PROTOLOOP_DATA",
+	"log-level":            "PROTOLOOP_LOG_LEVEL",
+	"log-format":           "PROTOLOOP_LOG_FORMAT",
+	"addr":                 "PROTOLOOP_ADDR",
+	"allow-origin":         "PROTOLOOP_ALLOW_ORIGINS",
+	"webhook-deny-private": "PROTOLOOP_WEBHOOK_DENY_PRIVATE",
 }
 
 // sharedFlags are the flags every command that touches the database takes.

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/protoloop/protoloop/server"
+	"github.com/protoloop/protoloop/server/webhooks"
 )
 
 func serveCommand() *command {
@@ -18,8 +19,9 @@ func serveCommand() *command {
 			addr := fs.String("addr", "localhost:8080", "`host:port` to listen on (env PROTOLOOP_ADDR)")
 			noMigrate := fs.Bool("no-migrate", false, "do not apply migrations; refuse to start if any are pending")
 			origins := fs.String("allow-origin", "", "comma-separated web `origins` (https://app.example.org) whose pages may open websockets here, or * for any; the server's own origin always may (env PROTOLOOP_ALLOW_ORIGINS)")
+			denyPrivate := fs.Bool("webhook-deny-private", false, "refuse to deliver webhooks to loopback, private and link-local addresses (env PROTOLOOP_WEBHOOK_DENY_PRIVATE)")
 			return func(ctx context.Context, e *env) error {
-				return serve(ctx, e, *addr, *noMigrate, splitList(*origins))
+				return serve(ctx, e, *addr, *noMigrate, splitList(*origins), *denyPrivate)
 			}
 		},
 	}
@@ -27,7 +29,7 @@ func serveCommand() *command {
 
 // serve runs the server until ctx is done (SIGINT or SIGTERM), then stops
 // gracefully.
-func serve(ctx context.Context, e *env, addr string, noMigrate bool, origins []string) error {
+func serve(ctx context.Context, e *env, addr string, noMigrate bool, origins []string, denyPrivate bool) error {
 	db, err := openDB(ctx, e)
 	if err != nil {
 		return err
@@ -48,7 +50,8 @@ func serve(ctx context.Context, e *env, addr string, noMigrate bool, origins []s
 	}
 	url := "http://" + ln.Addr().String()
 	e.log.Info("serving", "version", versionString(), "graphiql", url+"/", "graphql", url+"/graphql")
-	srv := server.New(db, server.Config{Logger: e.log, AllowedOrigins: origins})
+	srv := server.New(db, server.Config{Logger: e.log, AllowedOrigins: origins,
+		Webhooks: webhooks.Options{DenyPrivate: denyPrivate}})
 	if err := srv.Serve(ctx, ln); err != nil {
 		return err
 	}

@@ -47,6 +47,7 @@ var EventKinds = []string{
 	"COMMENT_ADDED",
 	"VOTE_ADDED",
 	"VOTE_REMOVED",
+	"ALERT",
 }
 
 func (Event) Mixin() []ent.Mixin {

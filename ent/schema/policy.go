@@ -210,3 +210,22 @@ func (AuthToken) Policy() ent.Policy {
 		},
 	}
 }
+
+// Policy: members see a prototype's alert rules; owners and makers set
+// them. Their firing state is the server's to write (graph/alert.go).
+func (AlertRule) Policy() ent.Policy {
+	return scoped{read: rule.AnyMember, create: rule.Editor, change: rule.Editor}.policy()
+}
+
+// Policy: webhooks send the workspace's events elsewhere, and hold a
+// signing secret: owners only.
+func (Webhook) Policy() ent.Policy {
+	return scoped{read: rule.Owner, create: rule.Owner, change: rule.Owner}.policy()
+}
+
+// Policy: deliveries are the owners' to see. The outbox queues them and
+// the delivery worker updates them as the server, for whoever's change
+// recorded the event.
+func (WebhookDelivery) Policy() ent.Policy {
+	return scoped{read: rule.Owner, create: rule.Owner, change: rule.Owner}.policy()
+}
