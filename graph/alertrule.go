@@ -225,7 +225,7 @@ func alertRating(ctx context.Context, client *ent.Client, prototypeID gid.ID) er
 	)
 	if latest != nil {
 		var rows []struct {
-			Mean  *float64 `json:"mean"`
+			Mean  *float64 `json:"avg"`
 			Count int      `json:"count"`
 		}
 		err := client.Feedback.Query().

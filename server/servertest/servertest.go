@@ -83,8 +83,13 @@ type Server struct {
 	// Backend is the database the server runs on.
 	Backend Backend
 
-	http *http.Client
-	seq  atomic.Int64 // makes fixture names, emails and slugs unique
+	http      *http.Client
+	transport *http.Transport
+	seq       atomic.Int64 // makes fixture names, emails and slugs unique
+
+	opts storage.Options // the database, for Restart
+	cfg  server.Config
+	halt func() // stops the server and closes its database, once
 }
 
 // Run runs body once per backend, as the subtests "sqlite" and
@@ -104,6 +109,17 @@ func Run(t *testing.T, body func(t *testing.T, s *Server)) {
 	}
 }
 
+// RunWith is Run with servers configured by cfg (see StartWith).
+func RunWith(t *testing.T, cfg server.Config, body func(t *testing.T, s *Server)) {
+	t.Helper()
+	for _, b := range Backends() {
+		t.Run(string(b), func(t *testing.T) {
+			t.Parallel()
+			body(t, StartWith(t, b, cfg))
+		})
+	}
+}
+
 // Start starts a server on backend b with a fresh, migrated database and
 // stops it when t ends. On PostgreSQL it skips t when the database is
 // unreachable (see the package documentation).
@@ -113,6 +129,14 @@ func Run(t *testing.T, body func(t *testing.T, s *Server)) {
 // the server saw.
 func Start(t testing.TB, b Backend) *Server {
 	t.Helper()
+	return StartWith(t, b, server.Config{})
+}
+
+// StartWith is Start with the server configured by cfg, for tests that
+// need shorter intervals than the defaults. cfg.Logger is replaced by the
+// test's log buffer.
+func StartWith(t testing.TB, b Backend, cfg server.Config) *Server {
+	t.Helper()
 	logs := &Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -121,36 +145,12 @@ func Start(t testing.TB, b Backend) *Server {
 			}
 		}
 	})
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	opts := storage.Options{DataDir: t.TempDir()}
 	if b == Postgres {
 		opts.DatabaseURL = PostgresSchema(t)
 	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	db, err := storage.Open(ctx, opts)
-	if err != nil {
-		t.Fatalf("servertest: open %s database: %v", b, err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Errorf("servertest: close %s database: %v", b, err)
-		}
-	})
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatalf("servertest: migrate %s database: %v", b, err)
-	}
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("servertest: listen: %v", err)
-	}
-	srv := server.New(db, server.Config{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	serveCtx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(serveCtx, ln) }()
-
 	transport := &http.Transport{
 		// Concurrency tests send dozens of requests at once; let them
 		// reuse connections rather than open and abandon one each.
@@ -158,15 +158,57 @@ func Start(t testing.TB, b Backend) *Server {
 		IdleConnTimeout:     30 * time.Second,
 	}
 	s := &Server{
-		URL:     "http://" + ln.Addr().String(),
-		DB:      db,
-		Backend: b,
-		http:    &http.Client{Transport: transport},
+		Backend:   b,
+		http:      &http.Client{Transport: transport},
+		transport: transport,
+		opts:      opts,
+		cfg:       cfg,
 	}
-	t.Cleanup(func() {
+	s.start(t)
+	return s
+}
+
+// Restart stops the server, as a deploy or a crash would stop the
+// process, and starts a new one on the same database, reopened. s then
+// talks to the new server, at a new URL.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.halt()
+	s.start(t)
+}
+
+// start opens and migrates s's database and serves it on a new port
+// until t ends or s.halt is called.
+func (s *Server) start(t testing.TB) {
+	t.Helper()
+	b := s.Backend
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db, err := storage.Open(ctx, s.opts)
+	if err != nil {
+		t.Fatalf("servertest: open %s database: %v", b, err)
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		t.Fatalf("servertest: migrate %s database: %v", b, err)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		db.Close()
+		t.Fatalf("servertest: listen: %v", err)
+	}
+	srv := server.New(db, s.cfg)
+	serveCtx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(serveCtx, ln) }()
+
+	s.URL = "http://" + ln.Addr().String()
+	s.DB = db
+	s.halt = sync.OnceFunc(func() {
 		// Idle keep-alive connections would otherwise hold the graceful
 		// shutdown until they time out.
-		transport.CloseIdleConnections()
+		s.transport.CloseIdleConnections()
 		stop()
 		select {
 		case err := <-served:
@@ -176,8 +218,11 @@ func Start(t testing.TB, b Backend) *Server {
 		case <-time.After(shutdownTimeout):
 			t.Errorf("servertest: server still running %v after shutdown began", shutdownTimeout)
 		}
+		if err := db.Close(); err != nil {
+			t.Errorf("servertest: close %s database: %v", b, err)
+		}
 	})
-	return s
+	t.Cleanup(s.halt)
 }
 
 // Statements returns how many SQL statements the server has run through
