@@ -17,7 +17,7 @@ import (
 //     reads the prototype, its workspace's name and mission, its
 //     published and retired iterations, all its feedback, comments, votes
 //     and participants (names masked by the API unless feedback is open),
-//     its timeline but for drafts and invites, and its own trials; acts
+//     its timeline but for drafts, invites and alerts, and its own trials; acts
 //     only as its own participant: starts and ends trials, leaves, edits
 //     and retracts feedback, votes, and comments in its own feedback's
 //     threads. No memberships, invites, other prototypes or workspaces.
