@@ -146,25 +146,25 @@ func crossedUp(before, after int, threshold float64) bool {
 	return float64(before) < threshold && float64(after) >= threshold
 }
 
-// alertVotes fires the FEEDBACK_VOTES rules a feedback's votes just
-// reached, after added votes were counted (vote.go).
-func alertVotes(ctx context.Context, client *ent.Client, feedbackID gid.ID, added int) error {
+// alertVotes fires the FEEDBACK_VOTES rules that feedback fb reached,
+// after added votes were counted (vote.go).
+func alertVotes(ctx context.Context, client *ent.Client, fb *ent.Feedback, added int) error {
 	if added <= 0 {
 		return nil
 	}
-	fb, err := client.Feedback.Query().Where(feedback.ID(feedbackID)).
-		Select(feedback.FieldWorkspaceID, feedback.FieldPrototypeID, feedback.FieldVoteCount).
-		Only(system(ctx))
-	if err != nil {
-		return fmt.Errorf("alert on votes of feedback %s: %w", feedbackID, err)
-	}
 	rules, err := activeRules(ctx, client, fb.PrototypeID, alertrule.KindFEEDBACK_VOTES, false)
-	if err != nil {
+	if err != nil || len(rules) == 0 {
 		return err
 	}
+	// The count as this transaction left it: its update holds the row.
+	counted, err := client.Feedback.Query().Where(feedback.ID(fb.ID)).Select(feedback.FieldVoteCount).Only(system(ctx))
+	if err != nil {
+		return fmt.Errorf("alert on votes of feedback %s: %w", fb.ID, err)
+	}
+	n := counted.VoteCount
 	for _, r := range rules {
-		if crossedUp(fb.VoteCount-added, fb.VoteCount, r.Threshold) {
-			if err := fire(ctx, client, r, fb.ID, map[string]any{"feedback": fb.ID.String(), "value": fb.VoteCount}); err != nil {
+		if crossedUp(n-added, n, r.Threshold) {
+			if err := fire(ctx, client, r, fb.ID, map[string]any{"feedback": fb.ID.String(), "value": n}); err != nil {
 				return err
 			}
 		}
