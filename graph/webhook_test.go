@@ -1,10 +1,12 @@
 package graph_test
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/protoloop/protoloop/server"
 	"github.com/protoloop/protoloop/server/servertest"
+	"github.com/protoloop/protoloop/server/storage"
 	"github.com/protoloop/protoloop/server/webhooks"
 )
 
@@ -474,4 +477,60 @@ func TestWebhooksAreTheOwnersToManage(t *testing.T) {
 			t.Errorf("after deleteWebhook: %+v", hs)
 		}
 	})
+}
+
+func TestReplicasShareTheDeliveryQueue(t *testing.T) {
+	// Several workers on one PostgreSQL claim with SKIP LOCKED: every
+	// delivery goes out once, whichever worker takes it.
+	cfg := fastHooks(webhooks.Options{})
+	s := servertest.StartWith(t, servertest.Postgres, cfg)
+	loop := s.NewLoop(t)
+	owner := loop.Owner.Token
+	r := newReceiver(t)
+	newWebhook(t, s, owner, loop.Workspace.ID, r, "FEEDBACK_ADDED")
+
+	ctx, stop := context.WithCancel(context.Background())
+	var running sync.WaitGroup
+	t.Cleanup(func() { stop(); running.Wait() })
+	for i := range 3 {
+		dsn, _ := servertest.NamedSchemaURL(t, s, fmt.Sprintf("pltest-worker%d-", i))
+		db, err := storage.Open(ctx, storage.Options{DatabaseURL: dsn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		w := webhooks.New(db.Client, db.Dialect, cfg.Webhooks)
+		running.Go(func() { _ = w.Run(ctx) })
+	}
+
+	const n = 60
+	for range n {
+		s.LeaveFeedback(t, owner, loop.Iteration.ID, nil)
+	}
+	for range n {
+		r.wait(t)
+	}
+	hookUntil(t, s, owner, loop.Workspace.ID, func(h hookState) bool {
+		for _, d := range deliveries(h) {
+			if d.Status != "DELIVERED" {
+				return false
+			}
+		}
+		return h.Deliveries.TotalCount == n
+	})
+	seen := map[string]int{}
+	for _, got := range r.all() {
+		seen[got.Delivery]++
+		if !got.Signed {
+			t.Errorf("unsigned: %+v", got)
+		}
+	}
+	for id, times := range seen {
+		if times != 1 {
+			t.Errorf("delivery %s sent %d times", id, times)
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("%d deliveries arrived, want %d", len(seen), n)
+	}
 }
