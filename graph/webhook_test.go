@@ -534,3 +534,14 @@ func TestReplicasShareTheDeliveryQueue(t *testing.T) {
 		t.Errorf("%d deliveries arrived, want %d", len(seen), n)
 	}
 }
+
+func TestOldDeliveriesArePruned(t *testing.T) {
+	s := servertest.StartWith(t, servertest.SQLite, fastHooks(webhooks.Options{Retention: 200 * time.Millisecond}))
+	loop := s.NewLoop(t)
+	owner := loop.Owner.Token
+	r := newReceiver(t)
+	newWebhook(t, s, owner, loop.Workspace.ID, r, "FEEDBACK_ADDED")
+	s.LeaveFeedback(t, owner, loop.Iteration.ID, nil)
+	r.wait(t)
+	hookUntil(t, s, owner, loop.Workspace.ID, func(h hookState) bool { return h.Deliveries.TotalCount == 0 })
+}

@@ -19,6 +19,8 @@
 //   - The worker is woken when a commit queued deliveries (Wake), and
 //     polls every PollInterval besides, for deliveries queued by other
 //     replicas and retries that come due.
+//   - Deliveries that are done, DELIVERED or FAILED, are deleted after
+//     Retention.
 package webhooks
 
 import (
@@ -66,6 +68,7 @@ const (
 	DefaultMinBackoff   = 10 * time.Second
 	DefaultMaxBackoff   = time.Hour
 	DefaultConcurrency  = 4
+	DefaultRetention    = 30 * 24 * time.Hour
 )
 
 const (
@@ -93,6 +96,10 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Concurrency is how many deliveries are sent at once.
 	Concurrency int
+	// Retention is how long DELIVERED and FAILED deliveries are kept
+	// before the worker deletes them; a tenth of it (at least the poll
+	// interval, at most an hour) passes between two clean-ups.
+	Retention time.Duration
 	// DenyPrivate refuses to connect to loopback, private, link-local and
 	// other non-public addresses, checked on the address actually dialled
 	// (so a DNS name that resolves to one is refused too). Off by default:
@@ -114,6 +121,7 @@ func (o *Options) fill() {
 	def(&o.Timeout, DefaultTimeout)
 	def(&o.MinBackoff, DefaultMinBackoff)
 	def(&o.MaxBackoff, DefaultMaxBackoff)
+	def(&o.Retention, DefaultRetention)
 	if o.MaxBackoff < o.MinBackoff {
 		o.MaxBackoff = o.MinBackoff
 	}
@@ -170,6 +178,7 @@ func (w *Worker) Wake() {
 func (w *Worker) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var nextPrune time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -178,6 +187,12 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-timer.C:
 		}
 		soonest := time.Now().Add(w.opts.PollInterval)
+		if time.Now().After(nextPrune) {
+			if err := w.prune(ctx); err != nil && ctx.Err() == nil {
+				w.log.Error("prune webhook deliveries", "err", err)
+			}
+			nextPrune = time.Now().Add(min(max(w.opts.Retention/10, w.opts.PollInterval), time.Hour))
+		}
 		for ctx.Err() == nil {
 			n, retry, err := w.runOnce(ctx)
 			if err != nil {
@@ -233,6 +248,20 @@ func (w *Worker) runOnce(ctx context.Context) (int, time.Time, error) {
 	}
 	wg.Wait()
 	return len(due), soonest, nil
+}
+
+// prune deletes the deliveries that are done and older than Retention.
+func (w *Worker) prune(ctx context.Context) error {
+	n, err := w.client.WebhookDelivery.Delete().
+		Where(
+			webhookdelivery.StatusIn(webhookdelivery.StatusDELIVERED, webhookdelivery.StatusFAILED),
+			webhookdelivery.UpdatedAtLT(time.Now().Add(-w.opts.Retention)),
+		).
+		Exec(system(ctx))
+	if n > 0 {
+		w.log.Debug("pruned webhook deliveries", "deleted", n)
+	}
+	return err
 }
 
 // system lifts the privacy policies: the worker acts for no caller.
