@@ -151,7 +151,11 @@ func (b *outbox) flush(ctx context.Context, tx *ent.Tx) ([]*ent.Event, error) {
 	if b.dialect == dialect.Postgres {
 		// Wakes the broker of every server process once this commits (see
 		// server/broker); this process's own is woken by the Publisher too.
-		if _, err := tx.ExecContext(ctx, broker.NotifySQL, last+int64(len(events))); err != nil {
+		notify := broker.NotifySQL
+		if n > 0 {
+			notify = broker.NotifyDeliveriesSQL // and other processes' delivery workers
+		}
+		if _, err := tx.ExecContext(ctx, notify, last+int64(len(events))); err != nil {
 			return nil, fmt.Errorf("notify events: %w", err)
 		}
 	}

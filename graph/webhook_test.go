@@ -545,3 +545,60 @@ func TestOldDeliveriesArePruned(t *testing.T) {
 	r.wait(t)
 	hookUntil(t, s, owner, loop.Workspace.ID, func(h hookState) bool { return h.Deliveries.TotalCount == 0 })
 }
+
+func TestReplicasWakeEachOthersDeliveryWorkers(t *testing.T) {
+	// Polls that never come within the test, one delivery at a time, and
+	// attempts that outlast it: a delivery queued while one replica's
+	// worker is busy goes out only if the other's is woken.
+	cfg := fastHooks(webhooks.Options{Concurrency: 1, Timeout: time.Minute})
+	cfg.Webhooks.PollInterval = time.Hour
+	s := servertest.StartWith(t, servertest.Postgres, cfg)
+	loop := s.NewLoop(t)
+	owner := loop.Owner.Token
+
+	release := make(chan struct{})
+	var once sync.Once
+	arrived := make(chan string, 10)
+	var first sync.Once
+	hold := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		held := false
+		first.Do(func() { held = true })
+		arrived <- req.Header.Get("Protoloop-Delivery")
+		if held {
+			<-release // the first delivery keeps its worker busy
+		}
+	}))
+	t.Cleanup(hold.Close) // after the held request is let go:
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	var out struct {
+		CreateWebhook struct{ Secret string }
+	}
+	decode(t, s, owner, createWebhook, vars{"in": vars{"workspaceID": loop.Workspace.ID, "url": hold.URL, "eventKinds": []string{"FEEDBACK_ADDED"}}}, &out)
+
+	// Feedback is left on the replica, so that its worker is the one woken
+	// in-process, and takes the first delivery; this server's worker has
+	// long had its first look at the queue, and polls next in an hour.
+	replica, _ := startReplicaWith(t, s, cfg)
+	leave := func() {
+		t.Helper()
+		livePost(t, replica, owner, `mutation($in: LeaveFeedbackInput!) { leaveFeedback(input: $in) { id } }`,
+			vars{"in": vars{"iterationID": loop.Iteration.ID, "kind": "IDEA", "body": "Fewer steps."}})
+	}
+	leave()
+	var busy string
+	select {
+	case busy = <-arrived:
+	case <-time.After(hookWait):
+		t.Fatalf("no delivery within %s", hookWait)
+	}
+	leave()
+	select {
+	case other := <-arrived:
+		if other == busy {
+			t.Fatalf("delivery %s sent twice", busy)
+		}
+	case <-time.After(hookWait):
+		t.Fatalf("the second delivery did not arrive within %s while the first held its worker", hookWait)
+	}
+	once.Do(func() { close(release) })
+}

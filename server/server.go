@@ -104,16 +104,18 @@ func New(db *storage.DB, cfg Config) *Server {
 	// The broker reads through a client of its own over db's pool: its
 	// reads are no request's, and db.Statements counts requests'.
 	events := ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, db.SQL)))
-	s.broker = broker.New(events, broker.Options{
-		PostgresURL: db.URL,
-		Identities:  graph.NewReauthenticator(events),
-		Logger:      cfg.Logger,
-	})
 	if cfg.Webhooks.Logger == nil {
 		cfg.Webhooks.Logger = cfg.Logger
 	}
 	// The delivery worker too has a client of its own, for the same reason.
 	s.hooks = webhooks.New(ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, db.SQL))), db.Dialect, cfg.Webhooks)
+	s.broker = broker.New(events, broker.Options{
+		PostgresURL: db.URL,
+		Identities:  graph.NewReauthenticator(events),
+		Logger:      cfg.Logger,
+		// Other replicas' commits reach this one's LISTEN connection.
+		OnDeliveries: s.hooks.Wake,
+	})
 	s.handler = s.routes()
 	return s
 }

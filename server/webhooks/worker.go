@@ -16,9 +16,11 @@
 //     MaxAttempts, after which the delivery is FAILED. Every failed
 //     attempt counts against its webhook; DisableAfter of them in a row
 //     disable it, with the last error kept for its owners to read.
-//   - The worker is woken when a commit queued deliveries (Wake), and
-//     polls every PollInterval besides, for deliveries queued by other
-//     replicas and retries that come due.
+//   - The worker is woken when a commit queued deliveries (Wake): by the
+//     Transactioner in its own process, and through the broker's LISTEN
+//     connection for commits of other replicas (NotifyDeliveriesSQL in
+//     server/broker). It polls every PollInterval besides, for retries
+//     that come due and wake-ups that were lost.
 //   - Deliveries that are done, DELIVERED or FAILED, are deleted after
 //     Retention.
 package webhooks
