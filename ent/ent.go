@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/protoloop/protoloop/ent/alertrule"
 	"github.com/protoloop/protoloop/ent/authtoken"
 	"github.com/protoloop/protoloop/ent/comment"
 	"github.com/protoloop/protoloop/ent/event"
@@ -24,6 +25,8 @@ import (
 	"github.com/protoloop/protoloop/ent/trial"
 	"github.com/protoloop/protoloop/ent/user"
 	"github.com/protoloop/protoloop/ent/vote"
+	"github.com/protoloop/protoloop/ent/webhook"
+	"github.com/protoloop/protoloop/ent/webhookdelivery"
 	"github.com/protoloop/protoloop/ent/workspace"
 )
 
@@ -85,19 +88,22 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			authtoken.Table:   authtoken.ValidColumn,
-			comment.Table:     comment.ValidColumn,
-			event.Table:       event.ValidColumn,
-			feedback.Table:    feedback.ValidColumn,
-			invite.Table:      invite.ValidColumn,
-			iteration.Table:   iteration.ValidColumn,
-			membership.Table:  membership.ValidColumn,
-			participant.Table: participant.ValidColumn,
-			prototype.Table:   prototype.ValidColumn,
-			trial.Table:       trial.ValidColumn,
-			user.Table:        user.ValidColumn,
-			vote.Table:        vote.ValidColumn,
-			workspace.Table:   workspace.ValidColumn,
+			alertrule.Table:       alertrule.ValidColumn,
+			authtoken.Table:       authtoken.ValidColumn,
+			comment.Table:         comment.ValidColumn,
+			event.Table:           event.ValidColumn,
+			feedback.Table:        feedback.ValidColumn,
+			invite.Table:          invite.ValidColumn,
+			iteration.Table:       iteration.ValidColumn,
+			membership.Table:      membership.ValidColumn,
+			participant.Table:     participant.ValidColumn,
+			prototype.Table:       prototype.ValidColumn,
+			trial.Table:           trial.ValidColumn,
+			user.Table:            user.ValidColumn,
+			vote.Table:            vote.ValidColumn,
+			webhook.Table:         webhook.ValidColumn,
+			webhookdelivery.Table: webhookdelivery.ValidColumn,
+			workspace.Table:       workspace.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"github.com/protoloop/protoloop/ent/alertrule"
 	"github.com/protoloop/protoloop/ent/authtoken"
 	"github.com/protoloop/protoloop/ent/comment"
 	"github.com/protoloop/protoloop/ent/event"
@@ -16,6 +17,8 @@ import (
 	"github.com/protoloop/protoloop/ent/trial"
 	"github.com/protoloop/protoloop/ent/user"
 	"github.com/protoloop/protoloop/ent/vote"
+	"github.com/protoloop/protoloop/ent/webhook"
+	"github.com/protoloop/protoloop/ent/webhookdelivery"
 	"github.com/protoloop/protoloop/ent/workspace"
 
 	"entgo.io/ent/dialect/sql"
@@ -26,8 +29,31 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 13)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 16)}
 	graph.Nodes[0] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   alertrule.Table,
+			Columns: alertrule.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt64,
+				Column: alertrule.FieldID,
+			},
+		},
+		Type: "AlertRule",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			alertrule.FieldCreatedAt:   {Type: field.TypeTime, Column: alertrule.FieldCreatedAt},
+			alertrule.FieldUpdatedAt:   {Type: field.TypeTime, Column: alertrule.FieldUpdatedAt},
+			alertrule.FieldWorkspaceID: {Type: field.TypeInt64, Column: alertrule.FieldWorkspaceID},
+			alertrule.FieldPrototypeID: {Type: field.TypeInt64, Column: alertrule.FieldPrototypeID},
+			alertrule.FieldKind:        {Type: field.TypeEnum, Column: alertrule.FieldKind},
+			alertrule.FieldThreshold:   {Type: field.TypeFloat64, Column: alertrule.FieldThreshold},
+			alertrule.FieldEnabled:     {Type: field.TypeBool, Column: alertrule.FieldEnabled},
+			alertrule.FieldCrossedFor:  {Type: field.TypeInt64, Column: alertrule.FieldCrossedFor},
+			alertrule.FieldFiredCount:  {Type: field.TypeInt, Column: alertrule.FieldFiredCount},
+			alertrule.FieldLastFiredAt: {Type: field.TypeTime, Column: alertrule.FieldLastFiredAt},
+		},
+	}
+	graph.Nodes[1] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   authtoken.Table,
 			Columns: authtoken.Columns,
@@ -50,7 +76,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			authtoken.FieldRevokedAt:     {Type: field.TypeTime, Column: authtoken.FieldRevokedAt},
 		},
 	}
-	graph.Nodes[1] = &sqlgraph.Node{
+	graph.Nodes[2] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   comment.Table,
 			Columns: comment.Columns,
@@ -71,7 +97,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			comment.FieldBody:        {Type: field.TypeString, Column: comment.FieldBody},
 		},
 	}
-	graph.Nodes[2] = &sqlgraph.Node{
+	graph.Nodes[3] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   event.Table,
 			Columns: event.Columns,
@@ -93,7 +119,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			event.FieldPayload:            {Type: field.TypeJSON, Column: event.FieldPayload},
 		},
 	}
-	graph.Nodes[3] = &sqlgraph.Node{
+	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   feedback.Table,
 			Columns: feedback.Columns,
@@ -124,7 +150,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			feedback.FieldIdempotencyKey:     {Type: field.TypeString, Column: feedback.FieldIdempotencyKey},
 		},
 	}
-	graph.Nodes[4] = &sqlgraph.Node{
+	graph.Nodes[5] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   invite.Table,
 			Columns: invite.Columns,
@@ -148,7 +174,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			invite.FieldRevokedAt:   {Type: field.TypeTime, Column: invite.FieldRevokedAt},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   iteration.Table,
 			Columns: iteration.Columns,
@@ -171,7 +197,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			iteration.FieldPublishedAt: {Type: field.TypeTime, Column: iteration.FieldPublishedAt},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   membership.Table,
 			Columns: membership.Columns,
@@ -189,7 +215,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			membership.FieldRole:        {Type: field.TypeEnum, Column: membership.FieldRole},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   participant.Table,
 			Columns: participant.Columns,
@@ -210,7 +236,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			participant.FieldEmail:       {Type: field.TypeString, Column: participant.FieldEmail},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   prototype.Table,
 			Columns: prototype.Columns,
@@ -234,7 +260,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			prototype.FieldTags:         {Type: field.TypeJSON, Column: prototype.FieldTags},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   trial.Table,
 			Columns: trial.Columns,
@@ -258,7 +284,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			trial.FieldDevice:        {Type: field.TypeString, Column: trial.FieldDevice},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -276,7 +302,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldPasswordHash: {Type: field.TypeString, Column: user.FieldPasswordHash},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   vote.Table,
 			Columns: vote.Columns,
@@ -295,7 +321,60 @@ var schemaGraph = func() *sqlgraph.Schema {
 			vote.FieldParticipantID: {Type: field.TypeInt64, Column: vote.FieldParticipantID},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   webhook.Table,
+			Columns: webhook.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt64,
+				Column: webhook.FieldID,
+			},
+		},
+		Type: "Webhook",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			webhook.FieldCreatedAt:     {Type: field.TypeTime, Column: webhook.FieldCreatedAt},
+			webhook.FieldUpdatedAt:     {Type: field.TypeTime, Column: webhook.FieldUpdatedAt},
+			webhook.FieldWorkspaceID:   {Type: field.TypeInt64, Column: webhook.FieldWorkspaceID},
+			webhook.FieldURL:           {Type: field.TypeString, Column: webhook.FieldURL},
+			webhook.FieldSecret:        {Type: field.TypeString, Column: webhook.FieldSecret},
+			webhook.FieldEventKinds:    {Type: field.TypeJSON, Column: webhook.FieldEventKinds},
+			webhook.FieldDescription:   {Type: field.TypeString, Column: webhook.FieldDescription},
+			webhook.FieldEnabled:       {Type: field.TypeBool, Column: webhook.FieldEnabled},
+			webhook.FieldFailureCount:  {Type: field.TypeInt, Column: webhook.FieldFailureCount},
+			webhook.FieldLastError:     {Type: field.TypeString, Column: webhook.FieldLastError},
+			webhook.FieldLastErrorAt:   {Type: field.TypeTime, Column: webhook.FieldLastErrorAt},
+			webhook.FieldLastSuccessAt: {Type: field.TypeTime, Column: webhook.FieldLastSuccessAt},
+			webhook.FieldDisabledAt:    {Type: field.TypeTime, Column: webhook.FieldDisabledAt},
+		},
+	}
+	graph.Nodes[14] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   webhookdelivery.Table,
+			Columns: webhookdelivery.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt64,
+				Column: webhookdelivery.FieldID,
+			},
+		},
+		Type: "WebhookDelivery",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			webhookdelivery.FieldCreatedAt:      {Type: field.TypeTime, Column: webhookdelivery.FieldCreatedAt},
+			webhookdelivery.FieldUpdatedAt:      {Type: field.TypeTime, Column: webhookdelivery.FieldUpdatedAt},
+			webhookdelivery.FieldWorkspaceID:    {Type: field.TypeInt64, Column: webhookdelivery.FieldWorkspaceID},
+			webhookdelivery.FieldWebhookID:      {Type: field.TypeInt64, Column: webhookdelivery.FieldWebhookID},
+			webhookdelivery.FieldEventID:        {Type: field.TypeInt64, Column: webhookdelivery.FieldEventID},
+			webhookdelivery.FieldKind:           {Type: field.TypeString, Column: webhookdelivery.FieldKind},
+			webhookdelivery.FieldBody:           {Type: field.TypeString, Column: webhookdelivery.FieldBody},
+			webhookdelivery.FieldStatus:         {Type: field.TypeEnum, Column: webhookdelivery.FieldStatus},
+			webhookdelivery.FieldAttempts:       {Type: field.TypeInt, Column: webhookdelivery.FieldAttempts},
+			webhookdelivery.FieldNextAttemptAt:  {Type: field.TypeTime, Column: webhookdelivery.FieldNextAttemptAt},
+			webhookdelivery.FieldLastAttemptAt:  {Type: field.TypeTime, Column: webhookdelivery.FieldLastAttemptAt},
+			webhookdelivery.FieldResponseStatus: {Type: field.TypeInt, Column: webhookdelivery.FieldResponseStatus},
+			webhookdelivery.FieldLastError:      {Type: field.TypeString, Column: webhookdelivery.FieldLastError},
+			webhookdelivery.FieldDeliveredAt:    {Type: field.TypeTime, Column: webhookdelivery.FieldDeliveredAt},
+		},
+	}
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   workspace.Table,
 			Columns: workspace.Columns,
@@ -314,6 +393,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 			workspace.FieldHeadcount: {Type: field.TypeInt, Column: workspace.FieldHeadcount},
 		},
 	}
+	graph.MustAddE(
+		"workspace",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   alertrule.WorkspaceTable,
+			Columns: []string{alertrule.WorkspaceColumn},
+			Bidi:    false,
+		},
+		"AlertRule",
+		"Workspace",
+	)
+	graph.MustAddE(
+		"prototype",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   alertrule.PrototypeTable,
+			Columns: []string{alertrule.PrototypeColumn},
+			Bidi:    false,
+		},
+		"AlertRule",
+		"Prototype",
+	)
 	graph.MustAddE(
 		"user",
 		&sqlgraph.EdgeSpec{
@@ -975,6 +1078,66 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"Prototype",
 	)
 	graph.MustAddE(
+		"workspace",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   webhook.WorkspaceTable,
+			Columns: []string{webhook.WorkspaceColumn},
+			Bidi:    false,
+		},
+		"Webhook",
+		"Workspace",
+	)
+	graph.MustAddE(
+		"deliveries",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   webhook.DeliveriesTable,
+			Columns: []string{webhook.DeliveriesColumn},
+			Bidi:    false,
+		},
+		"Webhook",
+		"WebhookDelivery",
+	)
+	graph.MustAddE(
+		"workspace",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   webhookdelivery.WorkspaceTable,
+			Columns: []string{webhookdelivery.WorkspaceColumn},
+			Bidi:    false,
+		},
+		"WebhookDelivery",
+		"Workspace",
+	)
+	graph.MustAddE(
+		"webhook",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   webhookdelivery.WebhookTable,
+			Columns: []string{webhookdelivery.WebhookColumn},
+			Bidi:    false,
+		},
+		"WebhookDelivery",
+		"Webhook",
+	)
+	graph.MustAddE(
+		"event",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   webhookdelivery.EventTable,
+			Columns: []string{webhookdelivery.EventColumn},
+			Bidi:    false,
+		},
+		"WebhookDelivery",
+		"Event",
+	)
+	graph.MustAddE(
 		"memberships",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -1008,6 +1171,124 @@ type predicateAdder interface {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *AlertRuleQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the AlertRuleQuery builder.
+func (_q *AlertRuleQuery) Filter() *AlertRuleFilter {
+	return &AlertRuleFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *AlertRuleMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the AlertRuleMutation builder.
+func (m *AlertRuleMutation) Filter() *AlertRuleFilter {
+	return &AlertRuleFilter{config: m.config, predicateAdder: m}
+}
+
+// AlertRuleFilter provides a generic filtering capability at runtime for AlertRuleQuery.
+type AlertRuleFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *AlertRuleFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[0].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int64 predicate on the id field.
+func (f *AlertRuleFilter) WhereID(p entql.Int64P) {
+	f.Where(p.Field(alertrule.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *AlertRuleFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(alertrule.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *AlertRuleFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(alertrule.FieldUpdatedAt))
+}
+
+// WhereWorkspaceID applies the entql int64 predicate on the workspace_id field.
+func (f *AlertRuleFilter) WhereWorkspaceID(p entql.Int64P) {
+	f.Where(p.Field(alertrule.FieldWorkspaceID))
+}
+
+// WherePrototypeID applies the entql int64 predicate on the prototype_id field.
+func (f *AlertRuleFilter) WherePrototypeID(p entql.Int64P) {
+	f.Where(p.Field(alertrule.FieldPrototypeID))
+}
+
+// WhereKind applies the entql string predicate on the kind field.
+func (f *AlertRuleFilter) WhereKind(p entql.StringP) {
+	f.Where(p.Field(alertrule.FieldKind))
+}
+
+// WhereThreshold applies the entql float64 predicate on the threshold field.
+func (f *AlertRuleFilter) WhereThreshold(p entql.Float64P) {
+	f.Where(p.Field(alertrule.FieldThreshold))
+}
+
+// WhereEnabled applies the entql bool predicate on the enabled field.
+func (f *AlertRuleFilter) WhereEnabled(p entql.BoolP) {
+	f.Where(p.Field(alertrule.FieldEnabled))
+}
+
+// WhereCrossedFor applies the entql int64 predicate on the crossed_for field.
+func (f *AlertRuleFilter) WhereCrossedFor(p entql.Int64P) {
+	f.Where(p.Field(alertrule.FieldCrossedFor))
+}
+
+// WhereFiredCount applies the entql int predicate on the fired_count field.
+func (f *AlertRuleFilter) WhereFiredCount(p entql.IntP) {
+	f.Where(p.Field(alertrule.FieldFiredCount))
+}
+
+// WhereLastFiredAt applies the entql time.Time predicate on the last_fired_at field.
+func (f *AlertRuleFilter) WhereLastFiredAt(p entql.TimeP) {
+	f.Where(p.Field(alertrule.FieldLastFiredAt))
+}
+
+// WhereHasWorkspace applies a predicate to check if query has an edge workspace.
+func (f *AlertRuleFilter) WhereHasWorkspace() {
+	f.Where(entql.HasEdge("workspace"))
+}
+
+// WhereHasWorkspaceWith applies a predicate to check if query has an edge workspace with a given conditions (other predicates).
+func (f *AlertRuleFilter) WhereHasWorkspaceWith(preds ...predicate.Workspace) {
+	f.Where(entql.HasEdgeWith("workspace", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasPrototype applies a predicate to check if query has an edge prototype.
+func (f *AlertRuleFilter) WhereHasPrototype() {
+	f.Where(entql.HasEdge("prototype"))
+}
+
+// WhereHasPrototypeWith applies a predicate to check if query has an edge prototype with a given conditions (other predicates).
+func (f *AlertRuleFilter) WhereHasPrototypeWith(preds ...predicate.Prototype) {
+	f.Where(entql.HasEdgeWith("prototype", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *AuthTokenQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1036,7 +1317,7 @@ type AuthTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *AuthTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[0].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1154,7 +1435,7 @@ type CommentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *CommentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1318,7 +1599,7 @@ type EventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *EventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1459,7 +1740,7 @@ type FeedbackFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *FeedbackFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1729,7 +2010,7 @@ type InviteFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *InviteFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1866,7 +2147,7 @@ type IterationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *IterationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2026,7 +2307,7 @@ type MembershipFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MembershipFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2119,7 +2400,7 @@ type ParticipantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ParticipantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2283,7 +2564,7 @@ type PrototypeFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PrototypeFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2476,7 +2757,7 @@ type TrialFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *TrialFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2641,7 +2922,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2720,7 +3001,7 @@ type VoteFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *VoteFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2818,6 +3099,291 @@ func (f *VoteFilter) WhereHasPrototypeWith(preds ...predicate.Prototype) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *WebhookQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the WebhookQuery builder.
+func (_q *WebhookQuery) Filter() *WebhookFilter {
+	return &WebhookFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *WebhookMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the WebhookMutation builder.
+func (m *WebhookMutation) Filter() *WebhookFilter {
+	return &WebhookFilter{config: m.config, predicateAdder: m}
+}
+
+// WebhookFilter provides a generic filtering capability at runtime for WebhookQuery.
+type WebhookFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *WebhookFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int64 predicate on the id field.
+func (f *WebhookFilter) WhereID(p entql.Int64P) {
+	f.Where(p.Field(webhook.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *WebhookFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(webhook.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *WebhookFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(webhook.FieldUpdatedAt))
+}
+
+// WhereWorkspaceID applies the entql int64 predicate on the workspace_id field.
+func (f *WebhookFilter) WhereWorkspaceID(p entql.Int64P) {
+	f.Where(p.Field(webhook.FieldWorkspaceID))
+}
+
+// WhereURL applies the entql string predicate on the url field.
+func (f *WebhookFilter) WhereURL(p entql.StringP) {
+	f.Where(p.Field(webhook.FieldURL))
+}
+
+// WhereSecret applies the entql string predicate on the secret field.
+func (f *WebhookFilter) WhereSecret(p entql.StringP) {
+	f.Where(p.Field(webhook.FieldSecret))
+}
+
+// WhereEventKinds applies the entql json.RawMessage predicate on the event_kinds field.
+func (f *WebhookFilter) WhereEventKinds(p entql.BytesP) {
+	f.Where(p.Field(webhook.FieldEventKinds))
+}
+
+// WhereDescription applies the entql string predicate on the description field.
+func (f *WebhookFilter) WhereDescription(p entql.StringP) {
+	f.Where(p.Field(webhook.FieldDescription))
+}
+
+// WhereEnabled applies the entql bool predicate on the enabled field.
+func (f *WebhookFilter) WhereEnabled(p entql.BoolP) {
+	f.Where(p.Field(webhook.FieldEnabled))
+}
+
+// WhereFailureCount applies the entql int predicate on the failure_count field.
+func (f *WebhookFilter) WhereFailureCount(p entql.IntP) {
+	f.Where(p.Field(webhook.FieldFailureCount))
+}
+
+// WhereLastError applies the entql string predicate on the last_error field.
+func (f *WebhookFilter) WhereLastError(p entql.StringP) {
+	f.Where(p.Field(webhook.FieldLastError))
+}
+
+// WhereLastErrorAt applies the entql time.Time predicate on the last_error_at field.
+func (f *WebhookFilter) WhereLastErrorAt(p entql.TimeP) {
+	f.Where(p.Field(webhook.FieldLastErrorAt))
+}
+
+// WhereLastSuccessAt applies the entql time.Time predicate on the last_success_at field.
+func (f *WebhookFilter) WhereLastSuccessAt(p entql.TimeP) {
+	f.Where(p.Field(webhook.FieldLastSuccessAt))
+}
+
+// WhereDisabledAt applies the entql time.Time predicate on the disabled_at field.
+func (f *WebhookFilter) WhereDisabledAt(p entql.TimeP) {
+	f.Where(p.Field(webhook.FieldDisabledAt))
+}
+
+// WhereHasWorkspace applies a predicate to check if query has an edge workspace.
+func (f *WebhookFilter) WhereHasWorkspace() {
+	f.Where(entql.HasEdge("workspace"))
+}
+
+// WhereHasWorkspaceWith applies a predicate to check if query has an edge workspace with a given conditions (other predicates).
+func (f *WebhookFilter) WhereHasWorkspaceWith(preds ...predicate.Workspace) {
+	f.Where(entql.HasEdgeWith("workspace", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasDeliveries applies a predicate to check if query has an edge deliveries.
+func (f *WebhookFilter) WhereHasDeliveries() {
+	f.Where(entql.HasEdge("deliveries"))
+}
+
+// WhereHasDeliveriesWith applies a predicate to check if query has an edge deliveries with a given conditions (other predicates).
+func (f *WebhookFilter) WhereHasDeliveriesWith(preds ...predicate.WebhookDelivery) {
+	f.Where(entql.HasEdgeWith("deliveries", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *WebhookDeliveryQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the WebhookDeliveryQuery builder.
+func (_q *WebhookDeliveryQuery) Filter() *WebhookDeliveryFilter {
+	return &WebhookDeliveryFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *WebhookDeliveryMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the WebhookDeliveryMutation builder.
+func (m *WebhookDeliveryMutation) Filter() *WebhookDeliveryFilter {
+	return &WebhookDeliveryFilter{config: m.config, predicateAdder: m}
+}
+
+// WebhookDeliveryFilter provides a generic filtering capability at runtime for WebhookDeliveryQuery.
+type WebhookDeliveryFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *WebhookDeliveryFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int64 predicate on the id field.
+func (f *WebhookDeliveryFilter) WhereID(p entql.Int64P) {
+	f.Where(p.Field(webhookdelivery.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *WebhookDeliveryFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(webhookdelivery.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *WebhookDeliveryFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(webhookdelivery.FieldUpdatedAt))
+}
+
+// WhereWorkspaceID applies the entql int64 predicate on the workspace_id field.
+func (f *WebhookDeliveryFilter) WhereWorkspaceID(p entql.Int64P) {
+	f.Where(p.Field(webhookdelivery.FieldWorkspaceID))
+}
+
+// WhereWebhookID applies the entql int64 predicate on the webhook_id field.
+func (f *WebhookDeliveryFilter) WhereWebhookID(p entql.Int64P) {
+	f.Where(p.Field(webhookdelivery.FieldWebhookID))
+}
+
+// WhereEventID applies the entql int64 predicate on the event_id field.
+func (f *WebhookDeliveryFilter) WhereEventID(p entql.Int64P) {
+	f.Where(p.Field(webhookdelivery.FieldEventID))
+}
+
+// WhereKind applies the entql string predicate on the kind field.
+func (f *WebhookDeliveryFilter) WhereKind(p entql.StringP) {
+	f.Where(p.Field(webhookdelivery.FieldKind))
+}
+
+// WhereBody applies the entql string predicate on the body field.
+func (f *WebhookDeliveryFilter) WhereBody(p entql.StringP) {
+	f.Where(p.Field(webhookdelivery.FieldBody))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *WebhookDeliveryFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(webhookdelivery.FieldStatus))
+}
+
+// WhereAttempts applies the entql int predicate on the attempts field.
+func (f *WebhookDeliveryFilter) WhereAttempts(p entql.IntP) {
+	f.Where(p.Field(webhookdelivery.FieldAttempts))
+}
+
+// WhereNextAttemptAt applies the entql time.Time predicate on the next_attempt_at field.
+func (f *WebhookDeliveryFilter) WhereNextAttemptAt(p entql.TimeP) {
+	f.Where(p.Field(webhookdelivery.FieldNextAttemptAt))
+}
+
+// WhereLastAttemptAt applies the entql time.Time predicate on the last_attempt_at field.
+func (f *WebhookDeliveryFilter) WhereLastAttemptAt(p entql.TimeP) {
+	f.Where(p.Field(webhookdelivery.FieldLastAttemptAt))
+}
+
+// WhereResponseStatus applies the entql int predicate on the response_status field.
+func (f *WebhookDeliveryFilter) WhereResponseStatus(p entql.IntP) {
+	f.Where(p.Field(webhookdelivery.FieldResponseStatus))
+}
+
+// WhereLastError applies the entql string predicate on the last_error field.
+func (f *WebhookDeliveryFilter) WhereLastError(p entql.StringP) {
+	f.Where(p.Field(webhookdelivery.FieldLastError))
+}
+
+// WhereDeliveredAt applies the entql time.Time predicate on the delivered_at field.
+func (f *WebhookDeliveryFilter) WhereDeliveredAt(p entql.TimeP) {
+	f.Where(p.Field(webhookdelivery.FieldDeliveredAt))
+}
+
+// WhereHasWorkspace applies a predicate to check if query has an edge workspace.
+func (f *WebhookDeliveryFilter) WhereHasWorkspace() {
+	f.Where(entql.HasEdge("workspace"))
+}
+
+// WhereHasWorkspaceWith applies a predicate to check if query has an edge workspace with a given conditions (other predicates).
+func (f *WebhookDeliveryFilter) WhereHasWorkspaceWith(preds ...predicate.Workspace) {
+	f.Where(entql.HasEdgeWith("workspace", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasWebhook applies a predicate to check if query has an edge webhook.
+func (f *WebhookDeliveryFilter) WhereHasWebhook() {
+	f.Where(entql.HasEdge("webhook"))
+}
+
+// WhereHasWebhookWith applies a predicate to check if query has an edge webhook with a given conditions (other predicates).
+func (f *WebhookDeliveryFilter) WhereHasWebhookWith(preds ...predicate.Webhook) {
+	f.Where(entql.HasEdgeWith("webhook", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasEvent applies a predicate to check if query has an edge event.
+func (f *WebhookDeliveryFilter) WhereHasEvent() {
+	f.Where(entql.HasEdge("event"))
+}
+
+// WhereHasEventWith applies a predicate to check if query has an edge event with a given conditions (other predicates).
+func (f *WebhookDeliveryFilter) WhereHasEventWith(preds ...predicate.Event) {
+	f.Where(entql.HasEdgeWith("event", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *WorkspaceQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -2846,7 +3412,7 @@ type WorkspaceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WorkspaceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

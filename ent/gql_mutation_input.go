@@ -3,8 +3,59 @@
 package ent
 
 import (
+	"github.com/protoloop/protoloop/ent/alertrule"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 )
+
+// CreateAlertRuleInput represents a mutation input for creating alertrules.
+type CreateAlertRuleInput struct {
+	Kind      alertrule.Kind
+	Threshold float64
+	Enabled   *bool
+}
+
+// Mutate applies the CreateAlertRuleInput on the AlertRuleMutation builder.
+func (i *CreateAlertRuleInput) Mutate(m *AlertRuleMutation) {
+	m.SetKind(i.Kind)
+	m.SetThreshold(i.Threshold)
+	if v := i.Enabled; v != nil {
+		m.SetEnabled(*v)
+	}
+}
+
+// SetInput applies the change-set in the CreateAlertRuleInput on the AlertRuleCreate builder.
+func (c *AlertRuleCreate) SetInput(i CreateAlertRuleInput) *AlertRuleCreate {
+	i.Mutate(c.Mutation())
+	return c
+}
+
+// UpdateAlertRuleInput represents a mutation input for updating alertrules.
+type UpdateAlertRuleInput struct {
+	Threshold *float64
+	Enabled   *bool
+}
+
+// Mutate applies the UpdateAlertRuleInput on the AlertRuleMutation builder.
+func (i *UpdateAlertRuleInput) Mutate(m *AlertRuleMutation) {
+	if v := i.Threshold; v != nil {
+		m.SetThreshold(*v)
+	}
+	if v := i.Enabled; v != nil {
+		m.SetEnabled(*v)
+	}
+}
+
+// SetInput applies the change-set in the UpdateAlertRuleInput on the AlertRuleUpdate builder.
+func (c *AlertRuleUpdate) SetInput(i UpdateAlertRuleInput) *AlertRuleUpdate {
+	i.Mutate(c.Mutation())
+	return c
+}
+
+// SetInput applies the change-set in the UpdateAlertRuleInput on the AlertRuleUpdateOne builder.
+func (c *AlertRuleUpdateOne) SetInput(i UpdateAlertRuleInput) *AlertRuleUpdateOne {
+	i.Mutate(c.Mutation())
+	return c
+}
 
 // CreateIterationInput represents a mutation input for creating iterations.
 type CreateIterationInput struct {

@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/dialect/sql/schema"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/hashicorp/go-multierror"
+	"github.com/protoloop/protoloop/ent/alertrule"
 	"github.com/protoloop/protoloop/ent/authtoken"
 	"github.com/protoloop/protoloop/ent/comment"
 	"github.com/protoloop/protoloop/ent/event"
@@ -27,6 +28,8 @@ import (
 	"github.com/protoloop/protoloop/ent/trial"
 	"github.com/protoloop/protoloop/ent/user"
 	"github.com/protoloop/protoloop/ent/vote"
+	"github.com/protoloop/protoloop/ent/webhook"
+	"github.com/protoloop/protoloop/ent/webhookdelivery"
 	"github.com/protoloop/protoloop/ent/workspace"
 	"golang.org/x/sync/semaphore"
 )
@@ -35,6 +38,11 @@ import (
 type Noder interface {
 	IsNode()
 }
+
+var alertruleImplementors = []string{"AlertRule", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*AlertRule) IsNode() {}
 
 var authtokenImplementors = []string{"AuthToken", "Node"}
 
@@ -102,6 +110,16 @@ var voteImplementors = []string{"Vote", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*Vote) IsNode() {}
 
+var webhookImplementors = []string{"Webhook", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Webhook) IsNode() {}
+
+var webhookdeliveryImplementors = []string{"WebhookDelivery", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*WebhookDelivery) IsNode() {}
+
 var workspaceImplementors = []string{"Workspace", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
@@ -165,6 +183,19 @@ func (c *Client) Noder(ctx context.Context, id gid.ID, opts ...NodeOption) (_ No
 
 func (c *Client) noder(ctx context.Context, table string, id gid.ID) (Noder, error) {
 	switch table {
+	case alertrule.Table:
+		var uid gid.ID
+		if err := uid.UnmarshalGQL(id); err != nil {
+			return nil, err
+		}
+		query := c.AlertRule.Query().
+			Where(alertrule.ID(uid))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, alertruleImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case authtoken.Table:
 		var uid gid.ID
 		if err := uid.UnmarshalGQL(id); err != nil {
@@ -321,6 +352,32 @@ func (c *Client) noder(ctx context.Context, table string, id gid.ID) (Noder, err
 			}
 		}
 		return query.Only(ctx)
+	case webhook.Table:
+		var uid gid.ID
+		if err := uid.UnmarshalGQL(id); err != nil {
+			return nil, err
+		}
+		query := c.Webhook.Query().
+			Where(webhook.ID(uid))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, webhookImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case webhookdelivery.Table:
+		var uid gid.ID
+		if err := uid.UnmarshalGQL(id); err != nil {
+			return nil, err
+		}
+		query := c.WebhookDelivery.Query().
+			Where(webhookdelivery.ID(uid))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, webhookdeliveryImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case workspace.Table:
 		var uid gid.ID
 		if err := uid.UnmarshalGQL(id); err != nil {
@@ -407,6 +464,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []gid.ID) ([]Node
 		idmap[id] = append(idmap[id], &noders[i])
 	}
 	switch table {
+	case alertrule.Table:
+		query := c.AlertRule.Query().
+			Where(alertrule.IDIn(ids...))
+		query, err := query.CollectFields(ctx, alertruleImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case authtoken.Table:
 		query := c.AuthToken.Query().
 			Where(authtoken.IDIn(ids...))
@@ -587,6 +660,38 @@ func (c *Client) noders(ctx context.Context, table string, ids []gid.ID) ([]Node
 		query := c.Vote.Query().
 			Where(vote.IDIn(ids...))
 		query, err := query.CollectFields(ctx, voteImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case webhook.Table:
+		query := c.Webhook.Query().
+			Where(webhook.IDIn(ids...))
+		query, err := query.CollectFields(ctx, webhookImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case webhookdelivery.Table:
+		query := c.WebhookDelivery.Query().
+			Where(webhookdelivery.IDIn(ids...))
+		query, err := query.CollectFields(ctx, webhookdeliveryImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -473,6 +473,12 @@ func newAuthzWorld(t *testing.T, s *servertest.Server) *authzWorld {
 	w.revoked = w.createInvite(t, owner.Token, w.p.ID, nil)
 	s.Do(t, owner.Token, `mutation($id: ID!) { revokeInvite(id: $id) { id revokedAt } }`, vars{"id": w.revoked.ID}).RequireOK(t)
 	w.usedUp = w.createInvite(t, owner.Token, w.p.ID, vars{"maxUses": 1})
+	// An alert rule on P and a webhook of W, for the reads of them. The
+	// webhook's port discards, and it takes an event no case records.
+	s.Do(t, owner.Token, `mutation($id: ID!) { createAlertRule(prototypeID: $id, input: {kind: FEEDBACK_VOTES, threshold: 1000}) { id } }`,
+		vars{"id": w.p.ID}).RequireOK(t)
+	s.Do(t, owner.Token, `mutation($id: ID!) { createWebhook(input: {workspaceID: $id, url: "http://127.0.0.1:9/", eventKinds: [MEMBER_REMOVED]}) { secret } }`,
+		vars{"id": w.w.ID}).RequireOK(t)
 	w.redeem(t, "", w.usedUp.Token, "Una Guest", "")
 
 	w.token[asGuestTesterP], w.partG = w.redeem(t, "", w.inviteP.Token, graceName, graceEmail)
@@ -850,6 +856,11 @@ func (w *authzWorld) cases() []authzCase {
 			}`,
 			args: inPrototype(w.w, w.q, vars{"other": w.p.ID}),
 			want: row(visible, visible, visible, null, null, empty, null, unauth, unauth)},
+		{op: "prototype.alertRules", query: inP("alertRules { id }"), field: "prototype.alertRules", args: withP,
+			want: row(visible, visible, visible, empty, empty, null, null, unauth, unauth)},
+		{op: "webhooks(W)", query: `query($id: ID!) { webhooks(workspace: $id) { id deliveries(first: 5) { totalCount } } }`, field: "webhooks",
+			args: byID(w.w.ID),
+			want: row(visible, empty, empty, empty, empty, empty, empty, unauth, unauth)},
 		{op: "prototype.iterations", query: inP("iterations(first: 100) { totalCount }"), field: "prototype.iterations", args: withP,
 			want: row(visible, visible, visible, visible, visible, null, null, unauth, unauth)},
 		{op: "prototype.iterations(where:DRAFT)", query: inP("iterations(where: {status: DRAFT}) { totalCount }"),
@@ -1059,6 +1070,30 @@ func (w *authzWorld) cases() []authzCase {
 				return vars{"id": w.s.NewPublishedIteration(t, w.token[asOwner], w.p.ID).ID}
 			},
 			want: row(ok, ok, denied, denied, denied, nf, nf, unauth, unauth)},
+		{op: "createAlertRule", query: `mutation($id: ID!) { createAlertRule(prototypeID: $id, input: {kind: RATING_BELOW, threshold: 1}) { id } }`,
+			field: "createAlertRule", args: byID(w.p.ID),
+			want: row(ok, ok, denied, denied, denied, nf, nf, unauth, unauth)},
+		{op: "createWebhook", query: `mutation($id: ID!) { createWebhook(input: {workspaceID: $id, url: "http://127.0.0.1:9/", eventKinds: [MEMBER_REMOVED]}) { secret } }`,
+			field: "createWebhook", args: byID(w.w.ID),
+			want: row(ok, denied, denied, denied, denied, denied, nf, unauth, unauth)},
+		{op: "updateAlertRule", query: `mutation($id: ID!) { updateAlertRule(id: $id, input: {threshold: 2}) { id } }`, field: "updateAlertRule",
+			args: func(t *testing.T, _ authzRole) vars {
+				var out struct{ CreateAlertRule struct{ ID string } }
+				decode(t, w.s, w.token[asOwner], `mutation($id: ID!) { createAlertRule(prototypeID: $id, input: {kind: FEEDBACK_VOTES, threshold: 1000}) { id } }`,
+					vars{"id": w.p.ID}, &out)
+				return vars{"id": out.CreateAlertRule.ID}
+			},
+			want: row(ok, ok, denied, nf, nf, nf, nf, unauth, unauth)},
+		{op: "deleteWebhook", query: `mutation($id: ID!) { deleteWebhook(id: $id) { id } }`, field: "deleteWebhook",
+			args: func(t *testing.T, _ authzRole) vars {
+				var out struct {
+					CreateWebhook struct{ Webhook struct{ ID string } }
+				}
+				decode(t, w.s, w.token[asOwner], `mutation($id: ID!) { createWebhook(input: {workspaceID: $id, url: "http://127.0.0.1:9/", eventKinds: [MEMBER_REMOVED]}) { webhook { id } } }`,
+					vars{"id": w.w.ID}, &out)
+				return vars{"id": out.CreateWebhook.Webhook.ID}
+			},
+			want: row(ok, nf, nf, nf, nf, nf, nf, unauth, unauth)},
 		{op: "createInvite", query: `mutation($id: ID!) { createInvite(input: {prototypeID: $id}) { token } }`,
 			field: "createInvite", args: byID(w.p.ID),
 			want: row(ok, ok, denied, denied, denied, nf, nf, unauth, unauth)},

@@ -53,6 +53,9 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 // User returns UserResolver implementation.
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
+// Webhook returns WebhookResolver implementation.
+func (r *Resolver) Webhook() WebhookResolver { return &webhookResolver{r} }
+
 // Workspace returns WorkspaceResolver implementation.
 func (r *Resolver) Workspace() WorkspaceResolver { return &workspaceResolver{r} }
 
@@ -64,5 +67,6 @@ type (
 	prototypeResolver   struct{ *Resolver }
 	queryResolver       struct{ *Resolver }
 	userResolver        struct{ *Resolver }
+	webhookResolver     struct{ *Resolver }
 	workspaceResolver   struct{ *Resolver }
 )

@@ -40,9 +40,21 @@ type outbox struct {
 	mu      sync.Mutex
 	changes []change
 	actor   gid.ID
+	// deliveries counts the webhook deliveries the mutation queued, so
+	// that the delivery worker is woken only when there is work.
+	deliveries int
 }
 
 type outboxKey struct{}
+
+// dialectOf returns the dialect of the current mutation's database, for
+// helpers deep in a mutation that lock rows (see locked).
+func dialectOf(ctx context.Context) string {
+	if box, ok := ctx.Value(outboxKey{}).(*outbox); ok {
+		return box.dialect
+	}
+	return ""
+}
 
 // record adds an event to the current mutation's transaction. It is
 // written just before commit, so it exists exactly when the change does.
@@ -59,7 +71,18 @@ func record(ctx context.Context, c change) {
 	box.changes = append(box.changes, c)
 }
 
-// flush writes the recorded events inside tx and returns them.
+// noteDeliveries tells the Transactioner that the current mutation queued
+// webhook deliveries of its own (a test, a redelivery).
+func noteDeliveries(ctx context.Context) {
+	if box, ok := ctx.Value(outboxKey{}).(*outbox); ok {
+		box.mu.Lock()
+		box.deliveries++
+		box.mu.Unlock()
+	}
+}
+
+// flush writes the recorded events inside tx, with the webhook
+// deliveries they call for, and returns them.
 //
 // Positions (seq) follow commit order: on PostgreSQL the transaction takes
 // a transaction-scoped advisory lock before reading the last position and
@@ -120,10 +143,19 @@ func (b *outbox) flush(ctx context.Context, tx *ent.Tx) ([]*ent.Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("write events: %w", err)
 	}
+	n, err := enqueueDeliveries(ctx, tx, events)
+	if err != nil {
+		return nil, err
+	}
+	b.deliveries += n
 	if b.dialect == dialect.Postgres {
 		// Wakes the broker of every server process once this commits (see
 		// server/broker); this process's own is woken by the Publisher too.
-		if _, err := tx.ExecContext(ctx, broker.NotifySQL, last+int64(len(events))); err != nil {
+		notify := broker.NotifySQL
+		if n > 0 {
+			notify = broker.NotifyDeliveriesSQL // and other processes' delivery workers
+		}
+		if _, err := tx.ExecContext(ctx, notify, last+int64(len(events))); err != nil {
 			return nil, fmt.Errorf("notify events: %w", err)
 		}
 	}

@@ -152,6 +152,11 @@ func addFeedback(ctx context.Context, client *ent.Client, input LeaveFeedbackInp
 		participant: p.ID,
 		payload:     map[string]any{"iteration": it.ID.String(), "kind": string(fb.Kind)},
 	})
+	if fb.Rating != nil {
+		if err := alertRating(ctx, client, fb.PrototypeID); err != nil {
+			return 0, err
+		}
+	}
 	return fb.ID, nil
 }
 
@@ -500,6 +505,11 @@ func editFeedback(ctx context.Context, client *ent.Client, dialectName string, i
 			participant: fb.AuthorID,
 			payload:     map[string]any{"fields": fields},
 		})
+		if slices.Contains(fields, "rating") {
+			if err := alertRating(ctx, client, fb.PrototypeID); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return reloadOneFeedback(ctx, client, fb.ID)
 }
@@ -544,6 +554,11 @@ func retractFeedback(ctx context.Context, client *ent.Client, dialectName string
 		participant: fb.AuthorID,
 		payload:     map[string]any{"from": string(fb.Status)},
 	})
+	if fb.Rating != nil {
+		if err := alertRating(ctx, client, fb.PrototypeID); err != nil {
+			return nil, err
+		}
+	}
 	return reloadOneFeedback(ctx, client, fb.ID)
 }
 

@@ -88,6 +88,10 @@ func publishIteration(ctx context.Context, client *ent.Client, dialect string, i
 	if err := requestVerificationsOnPublish(ctx, client, it); err != nil {
 		return nil, fmt.Errorf("publish iteration: %w", err)
 	}
+	// The latest iteration changed: rating alerts look at the new one.
+	if err := alertRating(ctx, client, it.PrototypeID); err != nil {
+		return nil, fmt.Errorf("publish iteration: %w", err)
+	}
 	return reload[*ent.Iteration](ctx, client, it.ID)
 }
 
@@ -104,6 +108,9 @@ func retireIteration(ctx context.Context, client *ent.Client, dialect string, id
 		return nil, fmt.Errorf("retire iteration: %w", err)
 	}
 	record(ctx, change{kind: event.KindITERATION_RETIRED, workspace: it.WorkspaceID, prototype: it.PrototypeID, subject: it.ID})
+	if err := alertRating(ctx, client, it.PrototypeID); err != nil {
+		return nil, fmt.Errorf("retire iteration: %w", err)
+	}
 	return reload[*ent.Iteration](ctx, client, it.ID)
 }
 

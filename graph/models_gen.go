@@ -7,6 +7,7 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/ent/feedback"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/ent/schema/viewer"
@@ -58,6 +59,25 @@ type CreateInviteInput struct {
 type CreateInvitePayload struct {
 	Invite *ent.Invite `json:"invite"`
 	Token  string      `json:"token"`
+}
+
+type CreateWebhookInput struct {
+	WorkspaceID gid.ID `json:"workspaceID"`
+	// Where to POST: an http or https URL.
+	URL string `json:"url"`
+	// The event kinds to deliver; at least one.
+	EventKinds  []event.Kind `json:"eventKinds"`
+	Description *string      `json:"description,omitempty"`
+	// Whether to deliver at all; by default yes.
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+// A new webhook and its signing secret, shown only this once. Every POST
+// carries `Protoloop-Signature: sha256=<hex HMAC-SHA256 of
+// "<Protoloop-Timestamp>.<body>" with the secret>`.
+type CreateWebhookPayload struct {
+	Webhook *ent.Webhook `json:"webhook"`
+	Secret  string       `json:"secret"`
 }
 
 type EditFeedbackInput struct {
@@ -200,6 +220,16 @@ type StartTrialInput struct {
 // replay and the live stream. Reconnect with the cursor of the last event you
 // received and you miss nothing. Events you may not see are never sent.
 type Subscription struct {
+}
+
+// Changes to a webhook; what is left out stays as it is.
+type UpdateWebhookInput struct {
+	URL         *string      `json:"url,omitempty"`
+	EventKinds  []event.Kind `json:"eventKinds,omitempty"`
+	Description *string      `json:"description,omitempty"`
+	// Turning a webhook back on (after the server disabled it, say) starts
+	// its failure count from zero; its pending deliveries go out again.
+	Enabled *bool `json:"enabled,omitempty"`
 }
 
 // Feedback an iteration addressed, and the people who shaped it.

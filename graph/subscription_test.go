@@ -713,6 +713,13 @@ func TestReplicasOnOnePostgresStreamEachOthersEvents(t *testing.T) {
 // returns its base URL and the application_name of its LISTEN connection.
 func startReplica(t *testing.T, s *servertest.Server) (baseURL, listener string) {
 	t.Helper()
+	return startReplicaWith(t, s, server.Config{})
+}
+
+// startReplicaWith is startReplica with the replica configured by cfg
+// (but for its logger).
+func startReplicaWith(t *testing.T, s *servertest.Server, cfg server.Config) (baseURL, listener string) {
+	t.Helper()
 	// The replica's connections get their own name, so that its LISTEN
 	// connection (the one whose last statement was LISTEN) can be found
 	// and killed.
@@ -729,7 +736,8 @@ func startReplica(t *testing.T, s *servertest.Server) (baseURL, listener string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(db, server.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := server.New(db, cfg)
 	serveCtx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(serveCtx, ln) }()

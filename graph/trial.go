@@ -64,12 +64,15 @@ func endTrial(ctx context.Context, client *ent.Client, dialectName string, id gi
 	if t.EndedAt != nil {
 		return nil, conflict("trial already ended")
 	}
-	err = client.Trial.UpdateOne(t).
+	t, err = client.Trial.UpdateOne(t).
 		SetEndedAt(time.Now()).
 		SetOutcome(outcome).
-		Exec(ctx)
+		Save(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("end trial %s: %w", id, err)
+	}
+	if err := alertAbandoned(ctx, client, t); err != nil {
+		return nil, err
 	}
 	record(ctx, change{
 		kind:        event.KindTRIAL_ENDED,

@@ -24,6 +24,7 @@ type Transactioner struct {
 	dialect   string
 	publisher Publisher
 	log       *slog.Logger
+	wake      func() // called after a commit that queued webhook deliveries
 }
 
 var (
@@ -35,6 +36,14 @@ var (
 // dialect (ent's dialect.Postgres or dialect.SQLite). publisher may be nil.
 func NewTransactioner(client *ent.Client, dialectName string, publisher Publisher, log *slog.Logger) *Transactioner {
 	return &Transactioner{client: client, dialect: dialectName, publisher: publisher, log: log}
+}
+
+// WakeOnDeliveries makes t call wake after each commit that queued
+// webhook deliveries (the delivery worker's Wake), and returns t. wake
+// must not block.
+func (t *Transactioner) WakeOnDeliveries(wake func()) *Transactioner {
+	t.wake = wake
+	return t
 }
 
 // ExtensionName implements graphql.HandlerExtension.
@@ -89,6 +98,9 @@ func (t *Transactioner) InterceptResponse(ctx context.Context, next graphql.Resp
 	committed = true
 	if t.publisher != nil && len(events) > 0 {
 		t.publisher.Publish(ctx, events)
+	}
+	if t.wake != nil && box.deliveries > 0 {
+		t.wake()
 	}
 	return resp
 }

@@ -47,6 +47,9 @@ func addVote(ctx context.Context, client *ent.Client, feedbackID gid.ID) (*ent.F
 	if err := countVotes(ctx, client, fb.ID, +1); err != nil {
 		return nil, err
 	}
+	if err := alertVotes(ctx, client, fb, 1); err != nil {
+		return nil, err
+	}
 	record(ctx, change{
 		kind:        event.KindVOTE_ADDED,
 		workspace:   fb.WorkspaceID,

@@ -80,7 +80,7 @@ func (s *Server) graphql() http.Handler {
 	// Ahead of the transactioner, so that a mutation refused for its rate
 	// never begins a transaction, and the request timeout covers it.
 	srv.Use(newOperationGuard(s.cfg.RequestTimeout, *s.cfg.RateLimits))
-	srv.Use(graph.NewTransactioner(client, dialect, s.broker, s.log))
+	srv.Use(graph.NewTransactioner(client, dialect, s.broker, s.log).WakeOnDeliveries(s.hooks.Wake))
 	srv.SetErrorPresenter(presenter)
 	srv.SetRecoverFunc(graph.RecoverFunc(s.log))
 	return srv

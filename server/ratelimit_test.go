@@ -22,10 +22,7 @@ import (
 // startLimited starts a server on b with the given rate limits.
 func startLimited(t *testing.T, b servertest.Backend, limits server.RateLimits, proxies ...netip.Prefix) *servertest.Server {
 	t.Helper()
-	return servertest.StartWith(t, b, servertest.Options{Configure: func(c *server.Config) {
-		c.RateLimits = &limits
-		c.TrustedProxies = proxies
-	}})
+	return servertest.StartWith(t, b, servertest.Options{Config: server.Config{RateLimits: &limits, TrustedProxies: proxies}})
 }
 
 // rawResponse is a GraphQL response with its HTTP status and headers.

@@ -27,6 +27,7 @@ import (
 	"github.com/protoloop/protoloop/graph"
 	"github.com/protoloop/protoloop/server/broker"
 	"github.com/protoloop/protoloop/server/storage"
+	"github.com/protoloop/protoloop/server/webhooks"
 )
 
 // Defaults for the Config fields left zero.
@@ -108,6 +109,10 @@ type Config struct {
 	// IP address (which rate limits key on). Without any, the peer's
 	// address is the client's.
 	TrustedProxies []netip.Prefix
+	// Webhooks configures the delivery of events to webhooks: retries,
+	// timeouts, and whether private networks may be reached
+	// (DenyPrivate). Its Logger defaults to Logger.
+	Webhooks webhooks.Options
 }
 
 // Server serves protoloop's API over HTTP.
@@ -121,6 +126,7 @@ type Server struct {
 	live    liveConns       // websockets and SSE streams, for shutdown
 	metrics *metrics
 	reauth  *graph.Reauthenticator
+	hooks   *webhooks.Worker
 }
 
 // New returns a server for db. It does not migrate db: see storage.
@@ -149,11 +155,18 @@ func New(db *storage.DB, cfg Config) *Server {
 	// reads are no request's, and db.Statements counts requests'.
 	events := ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, db.SQL)))
 	s.reauth = graph.NewReauthenticator(events)
+	if cfg.Webhooks.Logger == nil {
+		cfg.Webhooks.Logger = cfg.Logger
+	}
+	// The delivery worker too has a client of its own, for the same reason.
+	s.hooks = webhooks.New(ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, db.SQL))), db.Dialect, cfg.Webhooks)
 	s.broker = broker.New(events, broker.Options{
 		PostgresURL: db.URL,
 		Identities:  s.reauth,
 		Logger:      cfg.Logger,
 		Revalidate:  cfg.RevalidateTokens,
+		// Other replicas' commits reach this one's LISTEN connection.
+		OnDeliveries: s.hooks.Wake,
 	})
 	s.handler = s.routes()
 	return s
@@ -230,6 +243,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		<-revalidated
 		if err := <-streamed; err != nil {
 			s.log.Error("broker", "err", err)
+		}
+	}()
+	// Webhook deliveries stop after the last request: whatever it queued
+	// is either sent or waits in the table for the next start.
+	deliverCtx, stopDelivering := context.WithCancel(context.WithoutCancel(ctx))
+	delivered := make(chan error, 1)
+	go func() { delivered <- s.hooks.Run(deliverCtx) }()
+	defer func() {
+		stopDelivering()
+		if err := <-delivered; err != nil {
+			s.log.Error("webhook deliveries", "err", err)
 		}
 	}()
 	recordCtx, stopRecording := context.WithCancel(context.WithoutCancel(ctx))

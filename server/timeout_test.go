@@ -23,9 +23,7 @@ func TestRequestsTimeOutWhenThePoolIsExhausted(t *testing.T) {
 	for _, b := range servertest.Backends() {
 		t.Run(string(b), func(t *testing.T) {
 			t.Parallel()
-			s := servertest.StartWith(t, b, servertest.Options{Configure: func(c *server.Config) {
-				c.RequestTimeout = timeout
-			}})
+			s := servertest.StartWith(t, b, servertest.Options{Config: server.Config{RequestTimeout: timeout}})
 			ctx := context.Background()
 			var held []*sql.Conn
 			for range s.DB.SQL.Stats().MaxOpenConnections {

@@ -42,6 +42,8 @@ var envVars = map[string]string{
 	"max-root-fields":   "PROTOLOOP_MAX_ROOT_FIELDS",
 	"max-complexity":    "PROTOLOOP_MAX_COMPLEXITY",
 	"max-page-size":     "PROTOLOOP_MAX_PAGE_SIZE",
+
+	"webhook-deny-private": "PROTOLOOP_WEBHOOK_DENY_PRIVATE",
 }
 
 // sharedFlags are the flags every command that touches the database takes.

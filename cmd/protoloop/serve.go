@@ -13,6 +13,7 @@ import (
 
 	"github.com/protoloop/protoloop/server"
 	"github.com/protoloop/protoloop/server/storage"
+	"github.com/protoloop/protoloop/server/webhooks"
 )
 
 func serveCommand() *command {
@@ -101,6 +102,7 @@ type serveOptions struct {
 	maxConns         int
 	trustedProxies   string
 	rateLimits       server.RateLimits
+	webhookDenyPriv  bool
 }
 
 func (o *serveOptions) register(fs *flag.FlagSet) {
@@ -146,6 +148,9 @@ func (o *serveOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.rateLimits.LogInBackoff, "login-backoff", d.LogInBackoff,
 		"first delay after repeated failed logIns for an email or IP address, doubling per failure; 0 for none (env PROTOLOOP_LOGIN_BACKOFF)")
 	o.rateLimits.LogInFreeFailures = d.LogInFreeFailures
+
+	fs.BoolVar(&o.webhookDenyPriv, "webhook-deny-private", false,
+		"refuse to deliver webhooks to loopback, private and link-local addresses (env PROTOLOOP_WEBHOOK_DENY_PRIVATE)")
 }
 
 // config returns the server configuration the flags ask for.
@@ -190,6 +195,7 @@ func (o *serveOptions) config() (server.Config, error) {
 		RequestTimeout:   o.requestTimeout,
 		RateLimits:       &limits,
 		TrustedProxies:   proxies,
+		Webhooks:         webhooks.Options{DenyPrivate: o.webhookDenyPriv},
 	}, nil
 }
 

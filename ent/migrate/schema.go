@@ -8,6 +8,52 @@ import (
 )
 
 var (
+	// AlertRulesColumns holds the columns for the "alert_rules" table.
+	AlertRulesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"FEEDBACK_VOTES", "TRIALS_ABANDONED", "RATING_BELOW"}},
+		{Name: "threshold", Type: field.TypeFloat64},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "crossed_for", Type: field.TypeInt64, Nullable: true},
+		{Name: "fired_count", Type: field.TypeInt, Default: 0},
+		{Name: "last_fired_at", Type: field.TypeTime, Nullable: true},
+		{Name: "workspace_id", Type: field.TypeInt64},
+		{Name: "prototype_id", Type: field.TypeInt64},
+	}
+	// AlertRulesTable holds the schema information for the "alert_rules" table.
+	AlertRulesTable = &schema.Table{
+		Name:       "alert_rules",
+		Columns:    AlertRulesColumns,
+		PrimaryKey: []*schema.Column{AlertRulesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "alert_rules_workspaces_workspace",
+				Columns:    []*schema.Column{AlertRulesColumns[9]},
+				RefColumns: []*schema.Column{WorkspacesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "alert_rules_prototypes_prototype",
+				Columns:    []*schema.Column{AlertRulesColumns[10]},
+				RefColumns: []*schema.Column{PrototypesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "alertrule_workspace_id",
+				Unique:  false,
+				Columns: []*schema.Column{AlertRulesColumns[9]},
+			},
+			{
+				Name:    "alertrule_prototype_id_kind",
+				Unique:  false,
+				Columns: []*schema.Column{AlertRulesColumns[10], AlertRulesColumns[3]},
+			},
+		},
+	}
 	// AuthTokensColumns holds the columns for the "auth_tokens" table.
 	AuthTokensColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt64},
@@ -135,7 +181,7 @@ var (
 	EventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt64},
 		{Name: "seq", Type: field.TypeInt64, Unique: true},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"WORKSPACE_CREATED", "WORKSPACE_UPDATED", "MEMBER_ADDED", "MEMBER_ROLE_CHANGED", "MEMBER_REMOVED", "PROTOTYPE_CREATED", "PROTOTYPE_UPDATED", "PROTOTYPE_STATUS_CHANGED", "PROTOTYPE_DELETED", "ITERATION_CREATED", "ITERATION_UPDATED", "ITERATION_PUBLISHED", "ITERATION_RETIRED", "INVITE_CREATED", "INVITE_REVOKED", "TESTER_JOINED", "TRIAL_STARTED", "TRIAL_ENDED", "FEEDBACK_ADDED", "FEEDBACK_EDITED", "FEEDBACK_RETRACTED", "FEEDBACK_STATUS_CHANGED", "FEEDBACK_ADDRESSED", "FEEDBACK_MERGED", "COMMENT_ADDED", "VOTE_ADDED", "VOTE_REMOVED", "VERIFICATION_REQUESTED", "FEEDBACK_VERIFIED"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"WORKSPACE_CREATED", "WORKSPACE_UPDATED", "MEMBER_ADDED", "MEMBER_ROLE_CHANGED", "MEMBER_REMOVED", "PROTOTYPE_CREATED", "PROTOTYPE_UPDATED", "PROTOTYPE_STATUS_CHANGED", "PROTOTYPE_DELETED", "ITERATION_CREATED", "ITERATION_UPDATED", "ITERATION_PUBLISHED", "ITERATION_RETIRED", "INVITE_CREATED", "INVITE_REVOKED", "TESTER_JOINED", "TRIAL_STARTED", "TRIAL_ENDED", "FEEDBACK_ADDED", "FEEDBACK_EDITED", "FEEDBACK_RETRACTED", "FEEDBACK_STATUS_CHANGED", "FEEDBACK_ADDRESSED", "FEEDBACK_MERGED", "COMMENT_ADDED", "VOTE_ADDED", "VOTE_REMOVED", "VERIFICATION_REQUESTED", "FEEDBACK_VERIFIED", "ALERT"}},
 		{Name: "subject_id", Type: field.TypeInt64},
 		{Name: "occurred_at", Type: field.TypeTime},
 		{Name: "payload", Type: field.TypeJSON, Nullable: true},
@@ -738,6 +784,110 @@ var (
 			},
 		},
 	}
+	// WebhooksColumns holds the columns for the "webhooks" table.
+	WebhooksColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "url", Type: field.TypeString, Size: 2048},
+		{Name: "secret", Type: field.TypeString},
+		{Name: "event_kinds", Type: field.TypeJSON},
+		{Name: "description", Type: field.TypeString, Size: 200, Default: ""},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "failure_count", Type: field.TypeInt, Default: 0},
+		{Name: "last_error", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "last_error_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_success_at", Type: field.TypeTime, Nullable: true},
+		{Name: "disabled_at", Type: field.TypeTime, Nullable: true},
+		{Name: "workspace_id", Type: field.TypeInt64},
+	}
+	// WebhooksTable holds the schema information for the "webhooks" table.
+	WebhooksTable = &schema.Table{
+		Name:       "webhooks",
+		Columns:    WebhooksColumns,
+		PrimaryKey: []*schema.Column{WebhooksColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "webhooks_workspaces_workspace",
+				Columns:    []*schema.Column{WebhooksColumns[13]},
+				RefColumns: []*schema.Column{WorkspacesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "webhook_workspace_id",
+				Unique:  false,
+				Columns: []*schema.Column{WebhooksColumns[13]},
+			},
+		},
+	}
+	// WebhookDeliveriesColumns holds the columns for the "webhook_deliveries" table.
+	WebhookDeliveriesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "kind", Type: field.TypeString},
+		{Name: "body", Type: field.TypeString, Size: 2147483647},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "DELIVERED", "FAILED"}, Default: "PENDING"},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "next_attempt_at", Type: field.TypeTime},
+		{Name: "last_attempt_at", Type: field.TypeTime, Nullable: true},
+		{Name: "response_status", Type: field.TypeInt, Nullable: true},
+		{Name: "last_error", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "delivered_at", Type: field.TypeTime, Nullable: true},
+		{Name: "webhook_id", Type: field.TypeInt64},
+		{Name: "workspace_id", Type: field.TypeInt64},
+		{Name: "event_id", Type: field.TypeInt64, Nullable: true},
+	}
+	// WebhookDeliveriesTable holds the schema information for the "webhook_deliveries" table.
+	WebhookDeliveriesTable = &schema.Table{
+		Name:       "webhook_deliveries",
+		Columns:    WebhookDeliveriesColumns,
+		PrimaryKey: []*schema.Column{WebhookDeliveriesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "webhook_deliveries_webhooks_deliveries",
+				Columns:    []*schema.Column{WebhookDeliveriesColumns[12]},
+				RefColumns: []*schema.Column{WebhooksColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "webhook_deliveries_workspaces_workspace",
+				Columns:    []*schema.Column{WebhookDeliveriesColumns[13]},
+				RefColumns: []*schema.Column{WorkspacesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "webhook_deliveries_events_event",
+				Columns:    []*schema.Column{WebhookDeliveriesColumns[14]},
+				RefColumns: []*schema.Column{EventsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "webhookdelivery_workspace_id",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookDeliveriesColumns[13]},
+			},
+			{
+				Name:    "webhookdelivery_status_next_attempt_at",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookDeliveriesColumns[5], WebhookDeliveriesColumns[7]},
+			},
+			{
+				Name:    "webhookdelivery_webhook_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookDeliveriesColumns[12], WebhookDeliveriesColumns[1]},
+			},
+			{
+				Name:    "webhookdelivery_event_id",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookDeliveriesColumns[14]},
+			},
+		},
+	}
 	// WorkspacesColumns holds the columns for the "workspaces" table.
 	WorkspacesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt64},
@@ -756,6 +906,7 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		AlertRulesTable,
 		AuthTokensTable,
 		CommentsTable,
 		EventsTable,
@@ -768,11 +919,15 @@ var (
 		TrialsTable,
 		UsersTable,
 		VotesTable,
+		WebhooksTable,
+		WebhookDeliveriesTable,
 		WorkspacesTable,
 	}
 )
 
 func init() {
+	AlertRulesTable.ForeignKeys[0].RefTable = WorkspacesTable
+	AlertRulesTable.ForeignKeys[1].RefTable = PrototypesTable
 	AuthTokensTable.ForeignKeys[0].RefTable = UsersTable
 	AuthTokensTable.ForeignKeys[1].RefTable = ParticipantsTable
 	CommentsTable.ForeignKeys[0].RefTable = WorkspacesTable
@@ -812,4 +967,8 @@ func init() {
 	VotesTable.ForeignKeys[1].RefTable = WorkspacesTable
 	VotesTable.ForeignKeys[2].RefTable = ParticipantsTable
 	VotesTable.ForeignKeys[3].RefTable = PrototypesTable
+	WebhooksTable.ForeignKeys[0].RefTable = WorkspacesTable
+	WebhookDeliveriesTable.ForeignKeys[0].RefTable = WebhooksTable
+	WebhookDeliveriesTable.ForeignKeys[1].RefTable = WorkspacesTable
+	WebhookDeliveriesTable.ForeignKeys[2].RefTable = EventsTable
 }

@@ -52,6 +52,8 @@ var EventKinds = []string{
 	// check the fix. Then the author's answer (verifyFix).
 	"VERIFICATION_REQUESTED",
 	"FEEDBACK_VERIFIED",
+	// A threshold of an alert rule was crossed (see AlertRule).
+	"ALERT",
 }
 
 func (Event) Mixin() []ent.Mixin {

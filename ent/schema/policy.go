@@ -17,7 +17,7 @@ import (
 //     reads the prototype, its workspace's name and mission, its
 //     published and retired iterations, all its feedback, comments, votes
 //     and participants (names masked by the API unless feedback is open),
-//     its timeline but for drafts and invites, and its own trials; acts
+//     its timeline but for drafts, invites and alerts, and its own trials; acts
 //     only as its own participant: starts and ends trials, leaves, edits
 //     and retracts feedback, votes, and comments in its own feedback's
 //     threads. No memberships, invites, other prototypes or workspaces.
@@ -211,4 +211,23 @@ func (AuthToken) Policy() ent.Policy {
 			rule.FilterOwnTokens(),
 		},
 	}
+}
+
+// Policy: members see a prototype's alert rules; owners and makers set
+// them. Their firing state is the server's to write (graph/alert.go).
+func (AlertRule) Policy() ent.Policy {
+	return scoped{read: rule.AnyMember, create: rule.Editor, change: rule.Editor}.policy()
+}
+
+// Policy: webhooks send the workspace's events elsewhere, and hold a
+// signing secret: owners only.
+func (Webhook) Policy() ent.Policy {
+	return scoped{read: rule.Owner, create: rule.Owner, change: rule.Owner}.policy()
+}
+
+// Policy: deliveries are the owners' to see. The outbox queues them and
+// the delivery worker updates them as the server, for whoever's change
+// recorded the event.
+func (WebhookDelivery) Policy() ent.Policy {
+	return scoped{read: rule.Owner, create: rule.Owner, change: rule.Owner}.policy()
 }

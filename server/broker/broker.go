@@ -120,6 +120,11 @@ type Options struct {
 	// slog.Default().
 	Logger *slog.Logger
 
+	// OnDeliveries, if set, is called when another process (or this one)
+	// committed webhook deliveries to the database at PostgresURL
+	// (NotifyDeliveriesSQL). It must not block.
+	OnDeliveries func()
+
 	Poll       time.Duration // zero means DefaultPoll
 	Buffer     int           // zero means DefaultBuffer
 	Page       int           // zero means DefaultPage

@@ -28,6 +28,14 @@ const Channel = "protoloop_events"
 // already, its own ones especially.
 const NotifySQL = `SELECT pg_notify('` + Channel + `', current_schema() || ':' || $1)`
 
+// NotifyDeliveriesSQL is NotifySQL for a transaction that also queued
+// webhook deliveries: its payload, "<schema>:<seq>:deliveries", tells the
+// other processes to wake their delivery workers (Options.OnDeliveries)
+// as well as their tailers.
+const NotifyDeliveriesSQL = `SELECT pg_notify('` + Channel + `', current_schema() || ':' || $1 || '` + deliveriesFlag + `')`
+
+const deliveriesFlag = ":deliveries"
+
 // ApplicationName is the application_name of the LISTEN connection, which
 // tells it apart in pg_stat_activity, unless Options.PostgresURL sets one.
 const ApplicationName = "protoloop-listen"
@@ -96,9 +104,18 @@ func (b *Broker) listen(ctx context.Context) {
 	}
 	for n := range l.Notify {
 		// nil means the connection was re-established: notifications may
-		// have been lost meanwhile.
-		if n == nil || b.unseen(schema, n.Extra) {
+		// have been lost meanwhile (deliveries are then found by the
+		// workers' polls).
+		if n == nil {
 			b.Wake()
+			continue
+		}
+		payload, deliveries := strings.CutSuffix(n.Extra, deliveriesFlag)
+		if b.unseen(schema, payload) {
+			b.Wake()
+		}
+		if deliveries && b.opts.OnDeliveries != nil && (schema == "" || strings.HasPrefix(payload, schema+":")) {
+			b.opts.OnDeliveries()
 		}
 	}
 }

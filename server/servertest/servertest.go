@@ -82,6 +82,7 @@ type Server struct {
 	DB *storage.DB
 	// Backend is the database the server runs on.
 	Backend Backend
+
 	// Logs holds what the server has logged so far.
 	Logs *Buffer
 	// AdminURL is the base URL of the server's admin endpoints
@@ -89,8 +90,13 @@ type Server struct {
 	// their own.
 	AdminURL string
 
-	http *http.Client
-	seq  atomic.Int64 // makes fixture names, emails and slugs unique
+	http      *http.Client
+	transport *http.Transport
+	seq       atomic.Int64 // makes fixture names, emails and slugs unique
+
+	opts storage.Options // the database, for Restart
+	cfg  server.Config
+	halt func() // stops the server and closes its database, once
 }
 
 // Run runs body once per backend, as the subtests "sqlite" and
@@ -106,6 +112,17 @@ func Run(t *testing.T, body func(t *testing.T, s *Server)) {
 		t.Run(string(b), func(t *testing.T) {
 			t.Parallel()
 			body(t, Start(t, b))
+		})
+	}
+}
+
+// RunWith is Run with servers started with o (see StartWith).
+func RunWith(t *testing.T, o Options, body func(t *testing.T, s *Server)) {
+	t.Helper()
+	for _, b := range Backends() {
+		t.Run(string(b), func(t *testing.T) {
+			t.Parallel()
+			body(t, StartWith(t, b, o))
 		})
 	}
 }
@@ -128,8 +145,10 @@ func Start(t testing.TB, b Backend) *Server {
 
 // Options adjust the server StartWith starts.
 type Options struct {
-	// Configure, if set, changes the server's Config before it starts.
-	Configure func(*server.Config)
+	// Config configures the server, for tests that need limits, or
+	// shorter intervals than the defaults. Its Logger is replaced by the
+	// test's log buffer.
+	Config server.Config
 	// DatabaseURL, on PostgreSQL, replaces the fresh schema's URL: a test
 	// that reaches the schema another way (through a proxy it can cut,
 	// say) creates it with PostgresSchema and passes the URL here.
@@ -147,6 +166,8 @@ func StartWith(t testing.TB, b Backend, o Options) *Server {
 			}
 		}
 	})
+	cfg := o.Config
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	opts := storage.Options{DataDir: t.TempDir()}
 	switch {
@@ -155,33 +176,55 @@ func StartWith(t testing.TB, b Backend, o Options) *Server {
 	case b == Postgres:
 		opts.DatabaseURL = PostgresSchema(t)
 	}
+	transport := &http.Transport{
+		// Concurrency tests send dozens of requests at once; let them
+		// reuse connections rather than open and abandon one each.
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     30 * time.Second,
+	}
+	s := &Server{
+		Backend:   b,
+		Logs:      logs,
+		http:      &http.Client{Transport: transport},
+		transport: transport,
+		opts:      opts,
+		cfg:       cfg,
+	}
+	s.start(t)
+	return s
+}
 
+// Restart stops the server, as a deploy or a crash would stop the
+// process, and starts a new one on the same database, reopened. s then
+// talks to the new server, at a new URL.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.halt()
+	s.start(t)
+}
+
+// start opens and migrates s's database and serves it on a new port
+// until t ends or s.halt is called.
+func (s *Server) start(t testing.TB) {
+	t.Helper()
+	b := s.Backend
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db, err := storage.Open(ctx, opts)
+	db, err := storage.Open(ctx, s.opts)
 	if err != nil {
 		t.Fatalf("servertest: open %s database: %v", b, err)
 	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Errorf("servertest: close %s database: %v", b, err)
-		}
-	})
 	if _, err := db.Migrate(ctx); err != nil {
+		db.Close()
 		t.Fatalf("servertest: migrate %s database: %v", b, err)
 	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		db.Close()
 		t.Fatalf("servertest: listen: %v", err)
 	}
-	cfg := server.Config{
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	}
-	if o.Configure != nil {
-		o.Configure(&cfg)
-	}
-	srv := server.New(db, cfg)
+	srv := server.New(db, s.cfg)
 	serveCtx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(serveCtx, ln) }()
@@ -192,26 +235,15 @@ func StartWith(t testing.TB, b Backend, o Options) *Server {
 	}
 	admin := &http.Server{Handler: srv.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = admin.Serve(adminLn) }()
-	t.Cleanup(func() { _ = admin.Close() })
 
-	transport := &http.Transport{
-		// Concurrency tests send dozens of requests at once; let them
-		// reuse connections rather than open and abandon one each.
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     30 * time.Second,
-	}
-	s := &Server{
-		URL:      "http://" + ln.Addr().String(),
-		DB:       db,
-		Backend:  b,
-		Logs:     logs,
-		AdminURL: "http://" + adminLn.Addr().String(),
-		http:     &http.Client{Transport: transport},
-	}
-	t.Cleanup(func() {
+	s.URL = "http://" + ln.Addr().String()
+	s.AdminURL = "http://" + adminLn.Addr().String()
+	s.DB = db
+	s.halt = sync.OnceFunc(func() {
+		_ = admin.Close()
 		// Idle keep-alive connections would otherwise hold the graceful
 		// shutdown until they time out.
-		transport.CloseIdleConnections()
+		s.transport.CloseIdleConnections()
 		stop()
 		select {
 		case err := <-served:
@@ -221,8 +253,11 @@ func StartWith(t testing.TB, b Backend, o Options) *Server {
 		case <-time.After(shutdownTimeout):
 			t.Errorf("servertest: server still running %v after shutdown began", shutdownTimeout)
 		}
+		if err := db.Close(); err != nil {
+			t.Errorf("servertest: close %s database: %v", b, err)
+		}
 	})
-	return s
+	t.Cleanup(s.halt)
 }
 
 // Statements returns how many SQL statements the server has run through

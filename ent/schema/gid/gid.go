@@ -42,6 +42,10 @@ const (
 	Vote        Type = 11
 	Event       Type = 12
 	AuthToken   Type = 13
+	AlertRule   Type = 14
+	Webhook     Type = 15
+	// WebhookDelivery is one POST of one event to one webhook.
+	WebhookDelivery Type = 16
 )
 
 type typeInfo struct {
@@ -53,19 +57,22 @@ type typeInfo struct {
 // or read looks its type up here. A Type is eight bits (seven for IDs that
 // are not negative), so any one indexes it safely.
 var types = [256]typeInfo{
-	Workspace:   {"ws", "workspaces"},
-	User:        {"usr", "users"},
-	Membership:  {"mem", "memberships"},
-	Prototype:   {"pro", "prototypes"},
-	Iteration:   {"itr", "iterations"},
-	Participant: {"par", "participants"},
-	Invite:      {"inv", "invites"},
-	Trial:       {"tri", "trials"},
-	Feedback:    {"fb", "feedbacks"},
-	Comment:     {"cmt", "comments"},
-	Vote:        {"vot", "votes"},
-	Event:       {"evt", "events"},
-	AuthToken:   {"tok", "auth_tokens"},
+	Workspace:       {"ws", "workspaces"},
+	User:            {"usr", "users"},
+	Membership:      {"mem", "memberships"},
+	Prototype:       {"pro", "prototypes"},
+	Iteration:       {"itr", "iterations"},
+	Participant:     {"par", "participants"},
+	Invite:          {"inv", "invites"},
+	Trial:           {"tri", "trials"},
+	Feedback:        {"fb", "feedbacks"},
+	Comment:         {"cmt", "comments"},
+	Vote:            {"vot", "votes"},
+	Event:           {"evt", "events"},
+	AuthToken:       {"tok", "auth_tokens"},
+	AlertRule:       {"alr", "alert_rules"},
+	Webhook:         {"whk", "webhooks"},
+	WebhookDelivery: {"whd", "webhook_deliveries"},
 }
 
 var byPrefix = func() map[string]Type {

@@ -12,6 +12,7 @@ import (
 var allTypes = []gid.Type{
 	gid.Workspace, gid.User, gid.Membership, gid.Prototype, gid.Iteration, gid.Participant,
 	gid.Invite, gid.Trial, gid.Feedback, gid.Comment, gid.Vote, gid.Event, gid.AuthToken,
+	gid.AlertRule, gid.Webhook, gid.WebhookDelivery,
 }
 
 func TestNewIDsCarryTheirTypeAndRoundTrip(t *testing.T) {

@@ -9,11 +9,11 @@ import (
 
 // testerHiddenEvents are the event kinds a tester does not see on the
 // timeline of the prototype they test: drafts (an iteration is created as
-// a draft; ITERATION_PUBLISHED announces it) and invites, the team's
-// business. ITERATION_UPDATED is hidden whatever the iteration's status:
-// the event row does not say, and both the query rule (TesterTimeline)
+// a draft; ITERATION_PUBLISHED announces it), invites and alerts (the
+// team's alert rules firing), the team's business. ITERATION_UPDATED is
+// hidden whatever the iteration's status: the event row does not say, and both the query rule (TesterTimeline)
 // and EventVisible look at the row's own columns only.
-var testerHiddenEvents = []string{"ITERATION_CREATED", "ITERATION_UPDATED", "INVITE_CREATED", "INVITE_REVOKED"}
+var testerHiddenEvents = []string{"ITERATION_CREATED", "ITERATION_UPDATED", "INVITE_CREATED", "INVITE_REVOKED", "ALERT"}
 
 // EventVisible reports whether the caller id may see e. It is the Event
 // query policy (ent/schema/policy.go) in Go, for the one reader that does

@@ -217,7 +217,7 @@ func TestTesterSeesOnlyItsPrototype(t *testing.T) {
 			var want []gid.ID
 			for _, e := range all {
 				switch e.Kind {
-				case event.KindITERATION_CREATED, event.KindITERATION_UPDATED, event.KindINVITE_CREATED, event.KindINVITE_REVOKED:
+				case event.KindITERATION_CREATED, event.KindITERATION_UPDATED, event.KindINVITE_CREATED, event.KindINVITE_REVOKED, event.KindALERT:
 				default:
 					want = append(want, e.ID)
 				}
