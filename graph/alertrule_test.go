@@ -85,6 +85,28 @@ func TestAlertRulesFireOncePerCrossing(t *testing.T) {
 			}
 		})
 
+		t.Run("votes that arrive by a merge", func(t *testing.T) {
+			loop := s.NewLoop(t)
+			owner := loop.Owner.Token
+			newAlertRule(t, s, owner, loop.Prototype.ID, "FEEDBACK_VOTES", 3)
+			a := s.NewMember(t, owner, loop.Workspace.ID, "VIEWER")
+			b := s.NewMember(t, owner, loop.Workspace.ID, "VIEWER")
+			c := s.NewMember(t, owner, loop.Workspace.ID, "VIEWER")
+			orig := s.LeaveFeedback(t, owner, loop.Iteration.ID, nil)
+			dup := s.LeaveFeedback(t, c.Token, loop.Iteration.ID, nil)
+			vote(t, s, a.Token, orig, true)
+			vote(t, s, b.Token, dup, true)
+			if got := alerts(t, s, owner, loop.Prototype.ID); len(got) != 0 {
+				t.Fatalf("alerts before the merge: %v", got)
+			}
+			// The original gets b's vote and one for c, who wrote the duplicate.
+			s.Do(t, owner, mergeMutation, vars{"dup": dup, "orig": orig}).RequireOK(t)
+			got := alerts(t, s, owner, loop.Prototype.ID)
+			if len(got) != 1 || got[0]["feedback"] != orig || got[0]["value"] != float64(3) {
+				t.Fatalf("alerts after the merge: %v, want one on %s at 3 votes", got, orig)
+			}
+		})
+
 		t.Run("N trials of one iteration abandoned", func(t *testing.T) {
 			loop := s.NewLoop(t)
 			owner := loop.Owner.Token

@@ -248,6 +248,10 @@ func mergeFeedback(ctx context.Context, client *ent.Client, dialectName string, 
 	if err != nil {
 		return nil, err
 	}
+	// Votes that arrive by a merge cross vote thresholds as any others.
+	if err := alertVotes(ctx, client, orig, moved); err != nil {
+		return nil, fmt.Errorf("merge feedback %s: %w", dup.ID, err)
+	}
 	comments, err := client.Comment.Update().Where(comment.FeedbackID(dup.ID)).SetFeedbackID(orig.ID).Save(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("merge feedback %s: move comments: %w", dup.ID, err)
