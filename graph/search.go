@@ -203,37 +203,16 @@ func checkSearch(workspace gid.ID, query string, kinds []feedback.Kind, statuses
 	return args, nil
 }
 
-// cursorOffset reads the offset a search cursor holds. Cursors are
-// msgpack-encoded, so the number comes back as whichever integer type
-// holds it.
+// cursorOffset reads the offset a search cursor holds (see position).
 func cursorOffset(c *entgql.Cursor[gid.ID]) (int, bool) {
 	if c.ID != 0 {
 		return 0, false
 	}
-	var n int64
-	switch v := c.Value.(type) {
-	case int:
-		n = int64(v)
-	case int8:
-		n = int64(v)
-	case int16:
-		n = int64(v)
-	case int32:
-		n = int64(v)
-	case int64:
-		n = v
-	case uint8:
-		n = int64(v)
-	case uint16:
-		n = int64(v)
-	case uint32:
-		n = int64(v)
-	case uint64:
-		n = int64(min(v, 1<<62))
-	default:
+	n, ok := position(c.Value)
+	if !ok {
 		return 0, false
 	}
-	if n < 0 || n > searchWindow {
+	if n > searchWindow {
 		return 0, false
 	}
 	return int(n), true
