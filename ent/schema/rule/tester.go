@@ -228,22 +228,30 @@ func AuthorEdits() privacy.MutationRule {
 		if !m.Op().Is(ent.OpUpdate|ent.OpUpdateOne) || !isAuthorEdit(m) {
 			return privacy.Skip
 		}
-		if !m.Op().Is(ent.OpUpdateOne) {
-			return Deny(ErrForbidden) // nobody edits what others said in bulk
-		}
-		author, err := m.OldAuthorID(ctx)
-		if err != nil {
-			return privacy.Skip // not there, or not visible: the filter decides
-		}
-		own, err := ownParticipant(ctx, m.Client(), author)
-		switch {
-		case err != nil:
-			return err
-		case !own || !authorEditOnly(m):
-			return Deny(ErrForbidden)
-		}
-		return privacy.Allow
+		return authorChanges(ctx, m, authorEditOnly)
 	})
+}
+
+// authorChanges allows m, an update of one piece of feedback, when the
+// caller wrote it and m changes nothing but what only accepts; anyone
+// else, and any update of several rows at once (nobody changes what
+// others said in bulk), is refused with FORBIDDEN.
+func authorChanges(ctx context.Context, m *ent.FeedbackMutation, only func(*ent.FeedbackMutation) bool) error {
+	if !m.Op().Is(ent.OpUpdateOne) {
+		return Deny(ErrForbidden)
+	}
+	author, err := m.OldAuthorID(ctx)
+	if err != nil {
+		return privacy.Skip // not there, or not visible: the filter decides
+	}
+	own, err := ownParticipant(ctx, m.Client(), author)
+	switch {
+	case err != nil:
+		return err
+	case !own || !only(m):
+		return Deny(ErrForbidden)
+	}
+	return privacy.Allow
 }
 
 // isAuthorEdit reports whether a feedback mutation changes what only its

@@ -26,21 +26,7 @@ func AuthorVerifies() privacy.MutationRule {
 		if _, ok := m.Verdict(); !ok {
 			return privacy.Skip
 		}
-		if !m.Op().Is(ent.OpUpdateOne) {
-			return Deny(ErrForbidden)
-		}
-		author, err := m.OldAuthorID(ctx)
-		if err != nil {
-			return privacy.Skip // not there, or not visible: the filter decides
-		}
-		own, err := ownParticipant(ctx, m.Client(), author)
-		switch {
-		case err != nil:
-			return err
-		case !own || !verifyOnly(m):
-			return Deny(ErrForbidden)
-		}
-		return privacy.Allow
+		return authorChanges(ctx, m, verifyOnly)
 	})
 }
 
