@@ -79,3 +79,24 @@ func TestNestedQueryGoroutinesFollowDepthNotRows(t *testing.T) {
 		}
 	})
 }
+
+// TestDeferredFieldsComeWithThePayload asks for a field under @defer over
+// plain POST, which has no way to send a later part: the field comes in
+// the one payload. Before fields below the root were resolved in order,
+// the executor set the field aside for a later part the POST transport
+// never sent, so the caller got null for its own email.
+func TestDeferredFieldsComeWithThePayload(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		u := s.NewUser(t, "Dee")
+		var got struct {
+			Viewer struct {
+				ID    string
+				Email *string
+			}
+		}
+		s.Do(t, u.Token, `{ viewer { id ... @defer { email } } }`, nil).RequireOK(t).Decode(t, &got)
+		if got.Viewer.ID == "" || got.Viewer.Email == nil || *got.Viewer.Email != u.Email {
+			t.Errorf("viewer %+v (email %v), want the email %q in the payload", got.Viewer, got.Viewer.Email, u.Email)
+		}
+	})
+}
