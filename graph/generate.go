@@ -4,4 +4,6 @@
 package graph
 
 // gqlgen finds gqlgen.yml at the repository root and runs from there.
-//go:generate go tool gqlgen generate
+// graph/internal/gqlgen is `gqlgen generate` with fields below the root
+// resolved in order rather than one goroutine each (see its doc).
+//go:generate go run ./internal/gqlgen

@@ -1,0 +1,113 @@
+// Command gqlgen runs gqlgen's generator on gqlgen.yml, as `gqlgen
+// generate` does, with one change to the executor it writes: fields below
+// the root operation are resolved in the goroutine of their parent, one
+// after the other, instead of one goroutine per list element and per
+// field that takes a context.
+//
+// gqlgen starts a goroutine for every element of a list of objects
+// (graphql.MarshalSliceConcurrently, whatever exec.worker_limit says) and
+// for every resolver field of every object (FieldSet.ResolveConcurrently).
+// protoloop's resolvers below the root do not wait on the database per
+// row: entgql's field collection loads a connection's edges for all
+// parents at once, and the loaders in graph/loader.go and the request
+// cache batch the rest by page. So those goroutines only cost: the
+// dashboard query started over 1,000 per request, half its CPU in the
+// scheduler, stack growth and the garbage collector. A resolver that did
+// query per row would now do so serially, which the statement-count tests
+// (graph/loading_test.go, graph/queries_test.go) already forbid.
+//
+// The root fields of an operation stay concurrent (gqlgen's default for
+// queries), and mutations stay serial as the spec wants. Fields below the
+// root ignore @defer, which the spec allows (the server may deliver a
+// deferred fragment with the initial payload).
+//
+// Three changes do it: a plugin marks every non-root object as not
+// concurrent (gqlgen does the same for the Mutation type); the executor's
+// calls of graphql.MarshalSliceConcurrently are pointed at
+// marshalSliceInOrder (graph/inorder.go), which has the same contract
+// without goroutines, gqlgen having no option for that; and the @defer
+// group every object's marshaller starts, empty now, is not built.
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/99designs/gqlgen/api"
+	"github.com/99designs/gqlgen/codegen"
+	"github.com/99designs/gqlgen/codegen/config"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "gqlgen:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := config.LoadConfigFromDefaultLocations()
+	if errors.Is(err, fs.ErrNotExist) {
+		return errors.New("no gqlgen.yml found above the working directory")
+	}
+	if err != nil {
+		return err
+	}
+	if err := api.Generate(cfg, api.AddPlugin(inOrder{})); err != nil {
+		return err
+	}
+	return rewriteExecutor(cfg.Exec.Filename)
+}
+
+// inOrder marks the objects below the root as not concurrent before the
+// executor is written.
+type inOrder struct{}
+
+func (inOrder) Name() string { return "protoloop-in-order" }
+
+func (inOrder) GenerateCode(data *codegen.Data) error {
+	for _, o := range data.Objects {
+		if !o.Root {
+			o.DisableConcurrency = true
+		}
+	}
+	return nil
+}
+
+// rewrites are the textual changes made to the executor gqlgen wrote.
+var rewrites = []struct{ from, to, why string }{
+	{
+		"graphql.MarshalSliceConcurrently(", "marshalSliceInOrder(",
+		"list elements in order",
+	},
+	{
+		// Every object's marshaller starts a group for its @defer'd
+		// fields, which computes the object's whole path (an allocation
+		// per path element, a fifth of the dashboard's CPU). Only
+		// FieldSet.ResolveConcurrently adds to the group, and no object
+		// calls it any more (checked below), so the group stays empty:
+		// its zero value does.
+		"deferred := graphql.NewDeferredGroup(ctx)", "var deferred graphql.DeferredGroup",
+		"no @defer groups",
+	},
+}
+
+func rewriteExecutor(filename string) error {
+	src, err := os.ReadFile(filename)
+	if err != nil {
+		return err
+	}
+	if bytes.Contains(src, []byte("out.ResolveConcurrently(")) {
+		return fmt.Errorf("%s: an object still resolves fields concurrently; its @defer group is needed", filename)
+	}
+	for _, r := range rewrites {
+		if !bytes.Contains(src, []byte(r.from)) {
+			return fmt.Errorf("%s: no %q to rewrite (%s); has gqlgen changed?", filename, r.from, r.why)
+		}
+		src = bytes.ReplaceAll(src, []byte(r.from), []byte(r.to))
+	}
+	return os.WriteFile(filename, src, 0o644)
+}
