@@ -26,7 +26,7 @@ import (
 // object came in is the Result of a field context above it. That makes
 // batching exact (the page, never a guess based on timing) and scoped to
 // one response: the loaders live in the context of one response (see
-// batchedSchema), so nothing is kept across requests or subscription
+// perResponse), so nothing is kept across requests or subscription
 // events.
 
 // loaders holds the batches of one GraphQL response.
@@ -51,21 +51,6 @@ type nodeBatch struct {
 }
 
 type loadersKey struct{}
-
-// withLoaders returns ctx with fresh loaders for one response.
-func withLoaders(ctx context.Context) context.Context {
-	return context.WithValue(ctx, loadersKey{}, &loaders{batches: map[batchKey]*nodeBatch{}})
-}
-
-// batchedSchema gives every response of an operation (the one response
-// of a query or mutation, each event of a subscription) its own loaders.
-type batchedSchema struct{ graphql.ExecutableSchema }
-
-// Exec implements graphql.ExecutableSchema.
-func (s batchedSchema) Exec(ctx context.Context) graphql.ResponseHandler {
-	next := s.ExecutableSchema.Exec(ctx)
-	return func(ctx context.Context) *graphql.Response { return next(withLoaders(ctx)) }
-}
 
 // batch returns the batch of field for page, and whether the caller is the
 // first to ask for it (and so must fill it). Without loaders in ctx (a

@@ -26,7 +26,25 @@ type Resolver struct {
 // Publisher); without one they fail.
 func NewSchema(client *ent.Client, dialect string, events *broker.Broker, log *slog.Logger) graphql.ExecutableSchema {
 	schema := NewExecutableSchema(Config{Resolvers: &Resolver{client: client, dialect: dialect, broker: events, log: log}})
-	return batchedSchema{cachingSchema{schema}}
+	return perResponse{schema}
+}
+
+// perResponse gives every response of an operation (the one response of
+// a query or mutation, each event of a subscription) what its fields
+// share: the batches of loader.go and the cache of requestcache.go.
+// Nothing is kept from one response to the next.
+type perResponse struct{ graphql.ExecutableSchema }
+
+// Exec implements graphql.ExecutableSchema.
+func (s perResponse) Exec(ctx context.Context) graphql.ResponseHandler {
+	next := s.ExecutableSchema.Exec(ctx)
+	// The executor calls the handler with a context of its own, not the
+	// one given to Exec: what the response shares goes into that one.
+	return func(ctx context.Context) *graphql.Response {
+		ctx = context.WithValue(ctx, loadersKey{}, &loaders{batches: map[batchKey]*nodeBatch{}})
+		ctx = context.WithValue(ctx, requestCacheKey{}, &requestCache{entries: map[any]*cacheEntry{}})
+		return next(ctx)
+	}
 }
 
 // reader is the client a query field reads with: the mutation's
