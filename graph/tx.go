@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
@@ -12,6 +13,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/server/broker"
 	"github.com/protoloop/protoloop/server/storage"
 )
 
@@ -87,11 +89,28 @@ func (t *Transactioner) InterceptResponse(ctx context.Context, next graphql.Resp
 		return t.failed(ctx, "commit mutation", err)
 	}
 	committed = true
+	if len(events) > 0 && t.dialect == dialect.Postgres {
+		// The events were committed pending: they get their positions now,
+		// before the answer, so that a client that saw its mutation done
+		// can find its events in the stream (see outbox.flush). If this
+		// fails, the mutation is done all the same; the next numbering
+		// (another write's, or the broker's poll) numbers its events.
+		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), numberTimeout)
+		err := broker.Number(nctx, t.client)
+		cancel()
+		if err != nil {
+			t.log.WarnContext(ctx, "number events after commit; the broker's poll will", "err", err)
+		}
+	}
 	if t.publisher != nil && len(events) > 0 {
 		t.publisher.Publish(ctx, events)
 	}
 	return resp
 }
+
+// numberTimeout bounds the numbering of a mutation's events after its
+// commit, which goes on when the client has gone: the events are there.
+const numberTimeout = 30 * time.Second
 
 // failed answers an operation whose transaction could not begin or
 // commit: with TIMEOUT or UNAVAILABLE when that is why, else INTERNAL,

@@ -396,6 +396,15 @@ func (b *Broker) Run(ctx context.Context) error {
 			return nil
 		case <-b.wake:
 		case <-tick.C:
+			if b.opts.PostgresURL != "" {
+				// Events a writer committed but could not number (it lost
+				// the database, or its process died, right after its
+				// commit) are numbered here; usually there are none, and
+				// this is one cheap statement that takes no lock.
+				if err := Number(ctx, b.client); err != nil && ctx.Err() == nil {
+					b.log.WarnContext(ctx, "broker: number pending events", "err", err)
+				}
+			}
 		}
 		b.tail(ctx)
 	}
@@ -407,7 +416,9 @@ func (b *Broker) Run(ctx context.Context) error {
 func (b *Broker) start(ctx context.Context) bool {
 	for {
 		var last int64
-		e, err := b.client.Event.Query().Order(ent.Desc(event.FieldSeq)).Select(event.FieldSeq).First(system(ctx))
+		e, err := b.client.Event.Query().
+			Where(event.SeqGT(0)). // not the pending events (NumberSQL)
+			Order(ent.Desc(event.FieldSeq)).Select(event.FieldSeq).First(system(ctx))
 		switch {
 		case err == nil:
 			last = e.Seq
