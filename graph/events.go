@@ -16,6 +16,7 @@ import (
 	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/ent/schema/viewer"
+	"github.com/protoloop/protoloop/server/broker"
 )
 
 // Publisher hands committed events to whoever streams them live.
@@ -236,4 +237,64 @@ func writePendingEvents(ctx context.Context, tx *ent.Tx, events []*ent.Event) er
 		return fmt.Errorf("write events: %w", err)
 	}
 	return nil
+}
+
+// numberer numbers the events the mutations of this process committed
+// pending (see outbox.flush), in rounds: a mutation that has committed
+// asks for a round and waits for it; one goroutine runs broker.Number
+// for every pending event, over and over while there are requests, and
+// answers every request made before the round began. So a process holds
+// at most one connection waiting for the events lock, however many
+// mutations commit at once (waiting on the lock, they took the pool),
+// and one numbering serves every mutation that committed meanwhile.
+type numberer struct {
+	client  *ent.Client
+	timeout time.Duration
+
+	mu      sync.Mutex
+	running bool
+	waiting []chan error // the requests for the next round
+}
+
+// number returns once the events the caller committed before the call
+// are numbered (or ctx is done, or the round failed).
+func (n *numberer) number(ctx context.Context) error {
+	done := make(chan error, 1)
+	n.mu.Lock()
+	n.waiting = append(n.waiting, done)
+	if !n.running {
+		n.running = true
+		go n.rounds()
+	}
+	n.mu.Unlock()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// rounds runs rounds while there are requests.
+func (n *numberer) rounds() {
+	for {
+		n.mu.Lock()
+		batch := n.waiting
+		n.waiting = nil
+		if len(batch) == 0 {
+			n.running = false
+			n.mu.Unlock()
+			return
+		}
+		n.mu.Unlock()
+		// Every request in batch was made after its mutation committed,
+		// so this round, which starts later, sees those events either
+		// pending, and numbers them, or numbered already.
+		ctx, cancel := context.WithTimeout(context.Background(), n.timeout)
+		err := broker.Number(ctx, n.client)
+		cancel()
+		for _, done := range batch {
+			done <- err
+		}
+	}
 }

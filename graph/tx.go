@@ -13,7 +13,6 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/protoloop/protoloop/ent"
-	"github.com/protoloop/protoloop/server/broker"
 	"github.com/protoloop/protoloop/server/storage"
 )
 
@@ -26,6 +25,7 @@ type Transactioner struct {
 	dialect   string
 	publisher Publisher
 	log       *slog.Logger
+	numberer  *numberer // on PostgreSQL
 }
 
 var (
@@ -36,7 +36,11 @@ var (
 // NewTransactioner returns the extension for a client on the given
 // dialect (ent's dialect.Postgres or dialect.SQLite). publisher may be nil.
 func NewTransactioner(client *ent.Client, dialectName string, publisher Publisher, log *slog.Logger) *Transactioner {
-	return &Transactioner{client: client, dialect: dialectName, publisher: publisher, log: log}
+	t := &Transactioner{client: client, dialect: dialectName, publisher: publisher, log: log}
+	if dialectName == dialect.Postgres {
+		t.numberer = &numberer{client: client, timeout: numberTimeout}
+	}
+	return t
 }
 
 // ExtensionName implements graphql.HandlerExtension.
@@ -89,16 +93,13 @@ func (t *Transactioner) InterceptResponse(ctx context.Context, next graphql.Resp
 		return t.failed(ctx, "commit mutation", err)
 	}
 	committed = true
-	if len(events) > 0 && t.dialect == dialect.Postgres {
+	if len(events) > 0 && t.numberer != nil {
 		// The events were committed pending: they get their positions now,
 		// before the answer, so that a client that saw its mutation done
 		// can find its events in the stream (see outbox.flush). If this
 		// fails, the mutation is done all the same; the next numbering
 		// (another write's, or the broker's poll) numbers its events.
-		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), numberTimeout)
-		err := broker.Number(nctx, t.client)
-		cancel()
-		if err != nil {
+		if err := t.numberer.number(ctx); err != nil {
 			t.log.WarnContext(ctx, "number events after commit; the broker's poll will", "err", err)
 		}
 	}
@@ -108,8 +109,8 @@ func (t *Transactioner) InterceptResponse(ctx context.Context, next graphql.Resp
 	return resp
 }
 
-// numberTimeout bounds the numbering of a mutation's events after its
-// commit, which goes on when the client has gone: the events are there.
+// numberTimeout bounds a round of numbering events after commits, which
+// goes on when the clients have gone: the events are there.
 const numberTimeout = 30 * time.Second
 
 // failed answers an operation whose transaction could not begin or
