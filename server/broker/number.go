@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/protoloop/protoloop/ent"
 )
@@ -18,15 +17,14 @@ const LockKey = 0x70726f746f6c6f // "protolo"
 // why). In one statement, one round trip, one transaction of its own
 // (run it outside any transaction; Number writes it):
 //
-//  1. If none of the events it is run for is pending (any event, when it
-//     is run for none in particular: the broker's poll), it is done,
-//     without the lock: those events are numbered and visible already.
+//  1. If no event is pending, it is done, without the lock: the events
+//     its caller committed before are numbered and visible already.
 //  2. It takes the events lock. The statements after it each take a new
 //     snapshot (PL/pgSQL in READ COMMITTED), so they see every numbering
 //     committed before the lock was granted: PostgreSQL makes a commit
-//     visible before it releases the transaction's locks. If the events
-//     it is run for have been numbered meanwhile, by the holder before,
-//     it is done: it wrote nothing, so it commits without a flush.
+//     visible before it releases the transaction's locks. If the holder
+//     before has numbered every pending event meanwhile, it is done: it
+//     wrote nothing, so it commits without a flush.
 //  3. Else it gives every pending event it sees the positions after the
 //     last one, in the order of occurred_at, then of their IDs (seq =
 //     -id, so seq descending), and queues the NOTIFY of the last position
@@ -36,30 +34,16 @@ const LockKey = 0x70726f746f6c6f // "protolo"
 // "seq > n" a gap-free cursor. Numbering transactions run one at a time,
 // but each numbers every event committed meanwhile, and the writers that
 // queued behind it find theirs numbered, so writers share their flushes.
-func NumberSQL(ids []int64) string {
-	mine := "seq < 0"
-	if len(ids) > 0 {
-		var b strings.Builder
-		b.WriteString("seq < 0 AND id IN (")
-		for i, id := range ids {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(strconv.FormatInt(id, 10))
-		}
-		b.WriteByte(')')
-		mine = b.String()
-	}
-	return `DO $number$
+var NumberSQL = `DO $number$
 DECLARE
 	last bigint;
 	numbered bigint;
 BEGIN
-	IF NOT EXISTS (SELECT 1 FROM events WHERE ` + mine + `) THEN
+	IF NOT EXISTS (SELECT 1 FROM events WHERE seq < 0) THEN
 		RETURN;
 	END IF;
 	PERFORM pg_advisory_xact_lock(` + strconv.FormatInt(LockKey, 10) + `);
-	IF NOT EXISTS (SELECT 1 FROM events WHERE ` + mine + `) THEN
+	IF NOT EXISTS (SELECT 1 FROM events WHERE seq < 0) THEN
 		RETURN;
 	END IF;
 	SELECT COALESCE(MAX(seq), 0) INTO last FROM events WHERE seq > 0;
@@ -77,12 +61,10 @@ BEGIN
 	END IF;
 END
 $number$`
-}
 
-// Number runs NumberSQL for the events ids (every pending event if none)
-// on client, which must not be a transaction's.
-func Number(ctx context.Context, client *ent.Client, ids ...int64) error {
-	if _, err := client.ExecContext(ctx, NumberSQL(ids)); err != nil {
+// Number runs NumberSQL on client, which must not be a transaction's.
+func Number(ctx context.Context, client *ent.Client) error {
+	if _, err := client.ExecContext(ctx, NumberSQL); err != nil {
 		return fmt.Errorf("number pending events: %w", err)
 	}
 	return nil
