@@ -2,9 +2,11 @@
 // server process.
 //
 // The events table is the only source of truth. Every mutation writes its
-// events in its own transaction, numbered in commit order (Event.seq, see
-// graph/events.go), so "seq > n" is a gap-free cursor: a reader that has
-// seen seq n has seen every event with a smaller one, for good. The broker
+// events in its own transaction, and they are numbered (Event.seq) in the
+// order they become visible: on PostgreSQL just after the commit, by
+// NumberSQL under the events lock (graph/events.go, number.go). So
+// "seq > n" is a gap-free cursor: a reader that has seen seq n has seen
+// every event with a smaller one, for good. The broker
 // never carries an event from a writer to a subscriber; it only learns
 // that there may be new rows, and reads them:
 //
