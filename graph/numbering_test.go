@@ -176,3 +176,25 @@ func TestPendingEventsAreNumberedByThePoll(t *testing.T) {
 		}
 	})
 }
+
+// TestLeaveFeedbackStatements holds a leaveFeedback to its statements:
+// authentication, the iteration, the participant, the insert, the reload,
+// the events (one statement for all of them) and, on PostgreSQL, their
+// numbering after the commit (one statement for the lock, the last
+// position, the update and the NOTIFY). Taking the lock, reading the last
+// position, inserting and notifying in the mutation's transaction cost 9.
+func TestLeaveFeedbackStatements(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		s.LeaveFeedback(t, loop.Owner.Token, loop.Iteration.ID, nil) // the participant, on first use
+		for range 3 {
+			before := s.Statements()
+			s.LeaveFeedback(t, loop.Owner.Token, loop.Iteration.ID, nil)
+			got := s.Statements() - before
+			t.Logf("%s: leaveFeedback took %d statements", s.Backend, got)
+			if got > 7 {
+				t.Errorf("leaveFeedback took %d statements, want at most 7", got)
+			}
+		}
+	})
+}
