@@ -20,7 +20,9 @@ import (
 )
 
 // Publisher hands committed events to whoever streams them live.
-// Publish must not block on slow consumers.
+// Publish must not block on slow consumers. On PostgreSQL the events it
+// is given have been numbered in the table, but their Seq field is 0:
+// numbering happens in the database (see outbox.flush); read the table.
 type Publisher interface {
 	Publish(ctx context.Context, events []*ent.Event)
 }
