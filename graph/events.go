@@ -2,10 +2,15 @@ package graph
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
+	"time"
 
 	"entgo.io/ent/dialect"
+	"github.com/lib/pq"
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/event"
@@ -15,14 +20,12 @@ import (
 )
 
 // Publisher hands committed events to whoever streams them live.
-// Publish must not block on slow consumers.
+// Publish must not block on slow consumers. On PostgreSQL the events it
+// is given have been numbered in the table, but their Seq field is 0:
+// numbering happens in the database (see outbox.flush); read the table.
 type Publisher interface {
 	Publish(ctx context.Context, events []*ent.Event)
 }
-
-// eventsLockKey is the PostgreSQL advisory lock under which event
-// positions are assigned: any constant works, as long as it is this one.
-const eventsLockKey = 0x70726f746f6c6f // "protolo"
 
 // change describes one event a mutation records.
 type change struct {
@@ -84,80 +87,259 @@ func noteDeliveries(ctx context.Context) {
 // flush writes the recorded events inside tx, with the webhook
 // deliveries they call for, and returns them.
 //
-// Positions (seq) follow commit order: on PostgreSQL the transaction takes
-// a transaction-scoped advisory lock before reading the last position and
-// holds it through its commit, so a transaction that takes position n has
-// seen every commit of positions below n, and no transaction that commits
-// later can take a smaller one. A reader that has seen position n has thus
-// seen everything up to n for good, which is what makes "after: n" cursors
-// gap-free. A sequence would not do: a transaction that drew 10 may
-// commit after one that drew 11. The lock is held only for this flush and
-// the commit. On SQLite writers are serialized already.
+// The invariant: positions (seq) follow the order in which events become
+// visible. Whoever gives an event position n has seen every event below n
+// committed, and nothing can later take a smaller one. A reader (the
+// broker's tailer, a catch-up, a client's "after: n" cursor) that has seen
+// position n has thus seen everything up to n for good: it can never see
+// n+1 while n is still to come. A sequence would not do: a transaction
+// that drew 10 may commit after one that drew 11, and a subscriber that
+// read 11 would never read 10.
+//
+// On SQLite, where writers run one at a time, the transaction numbers its
+// events itself, after the last position.
+//
+// On PostgreSQL, a transaction that numbered its own events would have to
+// hold a lock from reading the last position until its COMMIT had become
+// visible, WAL flush included, so writers would queue for the disk one
+// by one. Instead, the mutation's transaction writes its events pending,
+// with a negative seq (-id, unique and never a position), and commits
+// without any lock, in parallel with the others; right after its commit,
+// the mutation numbers every pending event in one statement of its own
+// (broker.NumberSQL): under the events lock, it gives the committed
+// pending events the positions after the last one and commits. Those
+// numbering commits are what is serialized, and each numbers every event
+// committed meanwhile, so one flush serves many writes. The invariant
+// holds as before, for the numbering transactions: each takes the lock
+// before it reads the last position, and PostgreSQL releases it only
+// after the commit is visible. Readers only ever read positive positions
+// (the Event query policy hides pending rows; the broker reads seq >
+// position). A mutation answers only after its events are numbered, and
+// if it fails to number them (the database went away after its commit),
+// the next write's numbering, or the broker's poll, numbers them.
 func (b *outbox) flush(ctx context.Context, tx *ent.Tx) ([]*ent.Event, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.changes) == 0 {
 		return nil, nil
 	}
+	events := b.events()
+	write := writeNumberedEvents
 	if b.dialect == dialect.Postgres {
-		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", eventsLockKey); err != nil {
-			return nil, fmt.Errorf("lock event positions: %w", err)
-		}
+		write = writePendingEvents
 	}
-	rows, err := tx.QueryContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM events")
-	if err != nil {
-		return nil, fmt.Errorf("read last event position: %w", err)
-	}
-	var last int64
-	for rows.Next() {
-		if err := rows.Scan(&last); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read last event position: %w", err)
-		}
-	}
-	if err := rows.Close(); err != nil {
-		return nil, fmt.Errorf("read last event position: %w", err)
-	}
-
-	builders := make([]*ent.EventCreate, len(b.changes))
-	for i, c := range b.changes {
-		bc := tx.Event.Create().
-			SetSeq(last + int64(i) + 1).
-			SetKind(c.kind).
-			SetWorkspaceID(c.workspace).
-			SetSubjectID(c.subject)
-		if c.prototype != 0 {
-			bc.SetPrototypeID(c.prototype)
-		}
-		if c.participant != 0 {
-			bc.SetActorParticipantID(c.participant)
-		} else if b.actor != 0 {
-			bc.SetActorUserID(b.actor)
-		}
-		if c.payload != nil {
-			bc.SetPayload(c.payload)
-		}
-		builders[i] = bc
-	}
-	events, err := tx.Event.CreateBulk(builders...).Save(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("write events: %w", err)
+	if err := write(ctx, tx, events); err != nil {
+		return nil, err
 	}
 	n, err := enqueueDeliveries(ctx, tx, events)
 	if err != nil {
 		return nil, err
 	}
 	b.deliveries += n
-	if b.dialect == dialect.Postgres {
-		// Wakes the broker of every server process once this commits (see
-		// server/broker); this process's own is woken by the Publisher too.
-		notify := broker.NotifySQL
-		if n > 0 {
-			notify = broker.NotifyDeliveriesSQL // and other processes' delivery workers
-		}
-		if _, err := tx.ExecContext(ctx, notify, last+int64(len(events))); err != nil {
-			return nil, fmt.Errorf("notify events: %w", err)
+	if n > 0 && b.dialect == dialect.Postgres {
+		// Wakes the delivery workers of the other server processes once
+		// this commits (this process's own is woken by the Transactioner);
+		// the numbering's notification wakes only tailers.
+		if _, err := tx.ExecContext(ctx, broker.NotifyDeliveriesSQL, 0); err != nil {
+			return nil, fmt.Errorf("notify deliveries: %w", err)
 		}
 	}
 	return events, nil
+}
+
+// events returns the recorded changes as events, without positions.
+func (b *outbox) events() []*ent.Event {
+	now := time.Now()
+	// The IDs ascend in the order the events were recorded: pending
+	// events of one transaction are numbered in the order of their IDs.
+	ids := make([]gid.ID, len(b.changes))
+	for i := range ids {
+		ids[i] = gid.New(gid.Event)
+	}
+	slices.Sort(ids)
+	events := make([]*ent.Event, len(b.changes))
+	for i, c := range b.changes {
+		e := &ent.Event{
+			ID:          ids[i],
+			Kind:        c.kind,
+			WorkspaceID: c.workspace,
+			SubjectID:   c.subject,
+			OccurredAt:  now,
+			Payload:     c.payload,
+		}
+		if c.prototype != 0 {
+			e.PrototypeID = &c.prototype
+		}
+		if c.participant != 0 {
+			e.ActorParticipantID = &c.participant
+		} else if b.actor != 0 {
+			actor := b.actor
+			e.ActorUserID = &actor
+		}
+		events[i] = e
+	}
+	return events
+}
+
+// writeNumberedEvents writes events with their positions, after the last
+// one: where writers run one at a time (SQLite), so that the transaction
+// can number its own events.
+func writeNumberedEvents(ctx context.Context, tx *ent.Tx, events []*ent.Event) error {
+	last, err := lastPosition(ctx, tx)
+	if err != nil {
+		return err
+	}
+	builders := make([]*ent.EventCreate, len(events))
+	for i, e := range events {
+		e.Seq = last + int64(i) + 1
+		bc := tx.Event.Create().
+			SetID(e.ID).
+			SetSeq(e.Seq).
+			SetKind(e.Kind).
+			SetWorkspaceID(e.WorkspaceID).
+			SetNillablePrototypeID(e.PrototypeID).
+			SetSubjectID(e.SubjectID).
+			SetNillableActorUserID(e.ActorUserID).
+			SetNillableActorParticipantID(e.ActorParticipantID).
+			SetOccurredAt(e.OccurredAt)
+		if e.Payload != nil {
+			bc.SetPayload(e.Payload)
+		}
+		builders[i] = bc
+	}
+	if _, err := tx.Event.CreateBulk(builders...).Save(ctx); err != nil {
+		return fmt.Errorf("write events: %w", err)
+	}
+	return nil
+}
+
+// lastPosition reads the last event position in tx.
+func lastPosition(ctx context.Context, tx *ent.Tx) (int64, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM events")
+	if err != nil {
+		return 0, fmt.Errorf("read last event position: %w", err)
+	}
+	defer rows.Close()
+	var last int64
+	for rows.Next() {
+		if err := rows.Scan(&last); err != nil {
+			return 0, fmt.Errorf("read last event position: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("read last event position: %w", err)
+	}
+	return last, nil
+}
+
+// insertPendingSQL inserts a transaction's events pending: with seq -id,
+// to be numbered after the commit by broker.NumberSQL, in the order of
+// occurred_at (the database's clock when they were written, so an event
+// written after another committed is numbered after it, whichever process
+// wrote them), then of their IDs. $1 ... are arrays, one element per event.
+// The column list is the events table's (ent/schema/event.go); the graph
+// tests read what it writes back through ent.
+const insertPendingSQL = `INSERT INTO events (id, seq, kind, workspace_id, prototype_id, subject_id,
+	actor_user_id, actor_participant_id, occurred_at, payload)
+SELECT e.id, -e.id, e.kind, e.workspace_id, e.prototype_id, e.subject_id,
+	e.actor_user_id, e.actor_participant_id, statement_timestamp(), e.payload::jsonb
+FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
+	$6::bigint[], $7::bigint[], $8::text[])
+	AS e(id, kind, workspace_id, prototype_id, subject_id,
+		actor_user_id, actor_participant_id, payload)`
+
+// writePendingEvents writes events with insertPendingSQL, in one statement.
+func writePendingEvents(ctx context.Context, tx *ent.Tx, events []*ent.Event) error {
+	n := len(events)
+	var (
+		ids, workspaces, subjects           = make([]int64, n), make([]int64, n), make([]int64, n)
+		prototypes, actorUsers, actorPeople = make([]sql.NullInt64, n), make([]sql.NullInt64, n), make([]sql.NullInt64, n)
+		kinds                               = make([]string, n)
+		payloads                            = make([]sql.NullString, n)
+	)
+	nullable := func(id *gid.ID) sql.NullInt64 {
+		if id == nil {
+			return sql.NullInt64{}
+		}
+		return sql.NullInt64{Int64: int64(*id), Valid: true}
+	}
+	for i, e := range events {
+		ids[i], workspaces[i], subjects[i] = int64(e.ID), int64(e.WorkspaceID), int64(e.SubjectID)
+		prototypes[i], actorUsers[i], actorPeople[i] = nullable(e.PrototypeID), nullable(e.ActorUserID), nullable(e.ActorParticipantID)
+		kinds[i] = string(e.Kind)
+		if e.Payload != nil {
+			p, err := json.Marshal(e.Payload)
+			if err != nil {
+				return fmt.Errorf("encode event payload: %w", err)
+			}
+			payloads[i] = sql.NullString{String: string(p), Valid: true}
+		}
+	}
+	_, err := tx.ExecContext(ctx, insertPendingSQL,
+		pq.Array(ids), pq.Array(kinds), pq.Array(workspaces), pq.Array(prototypes), pq.Array(subjects),
+		pq.Array(actorUsers), pq.Array(actorPeople), pq.Array(payloads))
+	if err != nil {
+		return fmt.Errorf("write events: %w", err)
+	}
+	return nil
+}
+
+// numberer numbers the events the mutations of this process committed
+// pending (see outbox.flush), in rounds: a mutation that has committed
+// asks for a round and waits for it; one goroutine runs broker.Number
+// for every pending event, over and over while there are requests, and
+// answers every request made before the round began. So a process holds
+// at most one connection waiting for the events lock, however many
+// mutations commit at once (waiting on the lock, they took the pool),
+// and one numbering serves every mutation that committed meanwhile.
+type numberer struct {
+	client  *ent.Client
+	timeout time.Duration
+
+	mu      sync.Mutex
+	running bool
+	waiting []chan error // the requests for the next round
+}
+
+// number returns once the events the caller committed before the call
+// are numbered (or ctx is done, or the round failed).
+func (n *numberer) number(ctx context.Context) error {
+	done := make(chan error, 1)
+	n.mu.Lock()
+	n.waiting = append(n.waiting, done)
+	if !n.running {
+		n.running = true
+		go n.rounds()
+	}
+	n.mu.Unlock()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// rounds runs rounds while there are requests.
+func (n *numberer) rounds() {
+	for {
+		n.mu.Lock()
+		batch := n.waiting
+		n.waiting = nil
+		if len(batch) == 0 {
+			n.running = false
+			n.mu.Unlock()
+			return
+		}
+		n.mu.Unlock()
+		// Every request in batch was made after its mutation committed,
+		// so this round, which starts later, sees those events either
+		// pending, and numbers them, or numbered already.
+		ctx, cancel := context.WithTimeout(context.Background(), n.timeout)
+		err := broker.Number(ctx, n.client)
+		cancel()
+		for _, done := range batch {
+			done <- err
+		}
+	}
 }

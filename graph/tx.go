@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
@@ -24,7 +25,8 @@ type Transactioner struct {
 	dialect   string
 	publisher Publisher
 	log       *slog.Logger
-	wake      func() // called after a commit that queued webhook deliveries
+	wake      func()    // called after a commit that queued webhook deliveries
+	numberer  *numberer // on PostgreSQL
 }
 
 var (
@@ -35,7 +37,11 @@ var (
 // NewTransactioner returns the extension for a client on the given
 // dialect (ent's dialect.Postgres or dialect.SQLite). publisher may be nil.
 func NewTransactioner(client *ent.Client, dialectName string, publisher Publisher, log *slog.Logger) *Transactioner {
-	return &Transactioner{client: client, dialect: dialectName, publisher: publisher, log: log}
+	t := &Transactioner{client: client, dialect: dialectName, publisher: publisher, log: log}
+	if dialectName == dialect.Postgres {
+		t.numberer = &numberer{client: client, timeout: numberTimeout}
+	}
+	return t
 }
 
 // WakeOnDeliveries makes t call wake after each commit that queued
@@ -96,6 +102,16 @@ func (t *Transactioner) InterceptResponse(ctx context.Context, next graphql.Resp
 		return t.failed(ctx, "commit mutation", err)
 	}
 	committed = true
+	if len(events) > 0 && t.numberer != nil {
+		// The events were committed pending: they get their positions now,
+		// before the answer, so that a client that saw its mutation done
+		// can find its events in the stream (see outbox.flush). If this
+		// fails, the mutation is done all the same; the next numbering
+		// (another write's, or the broker's poll) numbers its events.
+		if err := t.numberer.number(ctx); err != nil {
+			t.log.WarnContext(ctx, "number events after commit; the broker's poll will", "err", err)
+		}
+	}
 	if t.publisher != nil && len(events) > 0 {
 		t.publisher.Publish(ctx, events)
 	}
@@ -104,6 +120,10 @@ func (t *Transactioner) InterceptResponse(ctx context.Context, next graphql.Resp
 	}
 	return resp
 }
+
+// numberTimeout bounds a round of numbering events after commits, which
+// goes on when the clients have gone: the events are there.
+const numberTimeout = 30 * time.Second
 
 // failed answers an operation whose transaction could not begin or
 // commit: with TIMEOUT or UNAVAILABLE when that is why, else INTERNAL,

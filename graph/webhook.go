@@ -30,7 +30,6 @@ const (
 // attempt and redelivery, so that receivers can drop repeats.
 type DeliveryBody struct {
 	ID         string         `json:"id"`
-	Seq        int64          `json:"seq,omitempty"`
 	Kind       string         `json:"kind"`
 	OccurredAt time.Time      `json:"occurredAt"`
 	Workspace  string         `json:"workspace"`
@@ -309,7 +308,6 @@ func enqueueDeliveries(ctx context.Context, tx *ent.Tx, events []*ent.Event) (in
 func deliveryBody(e *ent.Event) ([]byte, error) {
 	b := DeliveryBody{
 		ID:         e.ID.String(),
-		Seq:        e.Seq,
 		Kind:       string(e.Kind),
 		OccurredAt: e.OccurredAt.UTC(),
 		Workspace:  e.WorkspaceID.String(),

@@ -1,8 +1,12 @@
 package schema
 
 import (
+	"context"
+
 	"entgo.io/ent"
 
+	gen "github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/ent/privacy"
 	"github.com/protoloop/protoloop/ent/schema/rule"
 )
@@ -184,10 +188,15 @@ func (Vote) Policy() ent.Policy {
 // same transaction, so writing one needs no check of its own: the outbox
 // writes them as the caller, who may not be anyone yet (a guest redeeming
 // an invite). They are never changed or deleted.
+//
+// On PostgreSQL an event is committed pending, with a negative seq, and
+// numbered just after (graph/events.go): until then it is in no stream,
+// and no query shows it.
 func (Event) Policy() ent.Policy {
 	return privacy.Policy{
 		Query: privacy.QueryPolicy{
 			rule.DenyAnonymous(),
+			numberedEvents(),
 			rule.Filter(rule.AnyMember, rule.TesterTimeline),
 		},
 		Mutation: privacy.MutationPolicy{
@@ -230,4 +239,12 @@ func (Webhook) Policy() ent.Policy {
 // recorded the event.
 func (WebhookDelivery) Policy() ent.Policy {
 	return scoped{read: rule.Owner, create: rule.Owner, change: rule.Owner}.policy()
+}
+
+// numberedEvents hides the events not numbered yet (seq < 0).
+func numberedEvents() privacy.QueryRule {
+	return privacy.EventQueryRuleFunc(func(_ context.Context, q *gen.EventQuery) error {
+		q.Where(event.SeqGT(0))
+		return privacy.Skip
+	})
 }

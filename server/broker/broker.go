@@ -2,9 +2,11 @@
 // server process.
 //
 // The events table is the only source of truth. Every mutation writes its
-// events in its own transaction, numbered in commit order (Event.seq, see
-// graph/events.go), so "seq > n" is a gap-free cursor: a reader that has
-// seen seq n has seen every event with a smaller one, for good. The broker
+// events in its own transaction, and they are numbered (Event.seq) in the
+// order they become visible: on PostgreSQL just after the commit, by
+// NumberSQL under the events lock (graph/events.go, number.go). So
+// "seq > n" is a gap-free cursor: a reader that has seen seq n has seen
+// every event with a smaller one, for good. The broker
 // never carries an event from a writer to a subscriber; it only learns
 // that there may be new rows, and reads them:
 //
@@ -401,6 +403,15 @@ func (b *Broker) Run(ctx context.Context) error {
 			return nil
 		case <-b.wake:
 		case <-tick.C:
+			if b.opts.PostgresURL != "" {
+				// Events a writer committed but could not number (it lost
+				// the database, or its process died, right after its
+				// commit) are numbered here; usually there are none, and
+				// this is one cheap statement that takes no lock.
+				if err := Number(ctx, b.client); err != nil && ctx.Err() == nil {
+					b.log.WarnContext(ctx, "broker: number pending events", "err", err)
+				}
+			}
 		}
 		b.tail(ctx)
 	}
@@ -412,7 +423,9 @@ func (b *Broker) Run(ctx context.Context) error {
 func (b *Broker) start(ctx context.Context) bool {
 	for {
 		var last int64
-		e, err := b.client.Event.Query().Order(ent.Desc(event.FieldSeq)).Select(event.FieldSeq).First(system(ctx))
+		e, err := b.client.Event.Query().
+			Where(event.SeqGT(0)). // not the pending events (NumberSQL)
+			Order(ent.Desc(event.FieldSeq)).Select(event.FieldSeq).First(system(ctx))
 		switch {
 		case err == nil:
 			last = e.Seq

@@ -1,0 +1,200 @@
+package graph_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/server/broker"
+	"github.com/protoloop/protoloop/server/servertest"
+)
+
+// waitFor polls cond until it holds or a generous bound passes, which
+// only catches a write that never gets there.
+func waitFor(t *testing.T, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ok, err := cond()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 30 s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestWritesCommitWithoutTheEventsLock holds the lock under which event
+// positions are given, from a connection of its own, while a mutation
+// runs: the mutation's transaction commits all the same (its feedback
+// and its event are in the table, the event pending), so writers share
+// their WAL flushes instead of queueing for the disk one by one behind
+// the lock. The mutation answers only once its event has its position,
+// after the last one, once the lock is free; until then no query shows
+// the pending event. Holding the lock through the commit, as writers once
+// did, makes the feedback never appear while the lock is held.
+func TestWritesCommitWithoutTheEventsLock(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		if s.Backend != servertest.Postgres {
+			t.Skip("SQLite runs one writer at a time: there is no lock to take out of the commit")
+		}
+		loop := s.NewLoop(t)
+		ctx := context.Background()
+		db := s.DB.SQL
+
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		lock, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = lock.Rollback() }()
+		if _, err := lock.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(broker.LockKey)); err != nil {
+			t.Fatal(err)
+		}
+
+		body := fmt.Sprintf("Feedback left while the events lock is held %d", time.Now().UnixNano())
+		type answer struct {
+			r   *servertest.Response
+			err error
+		}
+		done := make(chan answer, 1)
+		go func() {
+			r, err := s.Post(ctx, loop.Owner.Token,
+				`mutation($in: LeaveFeedbackInput!) { leaveFeedback(input: $in) { id } }`,
+				map[string]any{"in": map[string]any{"iterationID": loop.Iteration.ID, "kind": "IDEA", "body": body}})
+			done <- answer{r, err}
+		}()
+
+		var feedbackID int64
+		waitFor(t, "the feedback committed while the events lock is held", func() (bool, error) {
+			err := db.QueryRowContext(ctx, "SELECT id FROM feedbacks WHERE body = $1", body).Scan(&feedbackID)
+			if errors.Is(err, sql.ErrNoRows) {
+				return false, nil
+			}
+			return err == nil, err
+		})
+		var pending int64
+		if err := db.QueryRowContext(ctx, "SELECT seq FROM events WHERE subject_id = $1", feedbackID).Scan(&pending); err != nil {
+			t.Fatalf("the feedback's event: %v", err)
+		}
+		if pending >= 0 {
+			t.Fatalf("the feedback's event has position %d while the lock is held, want it pending (< 0)", pending)
+		}
+		fbID := gid.ID(feedbackID).String()
+		for _, e := range timeline(t, s, loop.Owner.Token, loop.Prototype.ID, nil) {
+			if e.Subject != nil && e.Subject.ID == fbID {
+				t.Fatalf("the timeline shows the pending event %+v", e)
+			}
+		}
+		select {
+		case a := <-done:
+			t.Fatalf("the mutation answered before its event had a position: %+v, %v", a.r, a.err)
+		default:
+		}
+
+		var last int64
+		if err := lock.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM events").Scan(&last); err != nil {
+			t.Fatal(err)
+		}
+		if err := lock.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		a := <-done
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		a.r.RequireOK(t)
+		var seq int64
+		if err := db.QueryRowContext(ctx, "SELECT seq FROM events WHERE subject_id = $1", feedbackID).Scan(&seq); err != nil {
+			t.Fatal(err)
+		}
+		if seq != last+1 {
+			t.Errorf("the event got position %d once the lock was free, want %d (after the last, %d)", seq, last+1, last)
+		}
+		found := false
+		for _, e := range timeline(t, s, loop.Owner.Token, loop.Prototype.ID, nil) {
+			found = found || (e.Subject != nil && e.Subject.ID == fbID)
+		}
+		if !found {
+			t.Error("the numbered event is not on the timeline")
+		}
+	})
+}
+
+// TestPendingEventsAreNumberedByThePoll leaves an event pending, as a
+// writer that lost the database right after its commit would: the
+// broker's poll gives it its position, and the timeline shows it.
+func TestPendingEventsAreNumberedByThePoll(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		if s.Backend != servertest.Postgres {
+			t.Skip("SQLite numbers events in the writing transaction")
+		}
+		loop := s.NewLoop(t)
+		ctx := context.Background()
+		db := s.DB.SQL
+		ws, err := gid.Parse(loop.Workspace.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proto, err := gid.Parse(loop.Prototype.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		owner, err := gid.Parse(loop.Owner.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := gid.New(gid.Event)
+		if _, err := db.ExecContext(ctx, `INSERT INTO events (id, seq, kind, workspace_id, prototype_id, subject_id, actor_user_id, occurred_at)
+			VALUES ($1, -$1::bigint, 'PROTOTYPE_UPDATED', $2, $3, $3, $4, now())`, int64(id), int64(ws), int64(proto), int64(owner)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the pending event numbered by the broker's poll", func() (bool, error) {
+			var seq int64
+			err := db.QueryRowContext(ctx, "SELECT seq FROM events WHERE id = $1", int64(id)).Scan(&seq)
+			return seq > 0, err
+		})
+		found := false
+		for _, e := range timeline(t, s, loop.Owner.Token, loop.Prototype.ID, nil) {
+			found = found || e.ID == id.String()
+		}
+		if !found {
+			t.Error("the numbered event is not on the timeline")
+		}
+	})
+}
+
+// TestLeaveFeedbackStatements holds a leaveFeedback to its statements:
+// authentication, the iteration, the participant, the insert, the reload,
+// the events (one statement for all of them) and, on PostgreSQL, their
+// numbering after the commit (one statement for the lock, the last
+// position, the update and the NOTIFY). Taking the lock, reading the last
+// position, inserting and notifying in the mutation's transaction cost 9.
+func TestLeaveFeedbackStatements(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		s.LeaveFeedback(t, loop.Owner.Token, loop.Iteration.ID, nil) // the participant, on first use
+		for range 3 {
+			before := s.Statements()
+			s.LeaveFeedback(t, loop.Owner.Token, loop.Iteration.ID, nil)
+			got := s.Statements() - before
+			t.Logf("%s: leaveFeedback took %d statements", s.Backend, got)
+			if got > 7 {
+				t.Errorf("leaveFeedback took %d statements, want at most 7", got)
+			}
+		}
+	})
+}
