@@ -54,7 +54,7 @@ func eventSubject(ctx context.Context, c *ent.Client, e *ent.Event) (ent.Noder, 
 // wraps anything else with what was being read.
 func hideInvisible(what string, err error) error {
 	var appErr *Error
-	if ent.IsNotFound(err) || errors.Is(err, privacy.Deny) || (errors.As(err, &appErr) && appErr.Code == CodeNotFound) {
+	if err == nil || ent.IsNotFound(err) || errors.Is(err, privacy.Deny) || (errors.As(err, &appErr) && appErr.Code == CodeNotFound) {
 		return nil
 	}
 	return fmt.Errorf("%s: %w", what, err)
