@@ -26,7 +26,7 @@ type Resolver struct {
 // Publisher); without one they fail.
 func NewSchema(client *ent.Client, dialect string, events *broker.Broker, log *slog.Logger) graphql.ExecutableSchema {
 	schema := NewExecutableSchema(Config{Resolvers: &Resolver{client: client, dialect: dialect, broker: events, log: log}})
-	return batchedSchema{cachingSchema{schema}}
+	return sharingSchema{batchedSchema{cachingSchema{schema}}, newPayloadCache(sharedPayloads)}
 }
 
 // reader is the client a query field reads with: the mutation's
