@@ -393,10 +393,17 @@ func sharable(ctx context.Context, resp *graphql.Response) bool {
 }
 
 // shareStream hands gqlgen the channel sharingSchema feeds in place of
-// the broker's events, when the subscription runs under it.
+// the broker's events, when the subscription runs under it and streams
+// the broker's events as they are: prototypeEvents and workspaceEvents.
+// A field built on them (verificationRequests filters prototypeEvents on
+// a goroutine of its own) gets the broker's channel.
 func shareStream(ctx context.Context, events <-chan *ent.Event) <-chan *ent.Event {
 	slot, ok := ctx.Value(streamSlotKey{}).(*streamSlot)
 	if !ok || slot.in != nil {
+		return events
+	}
+	if fc := graphql.GetFieldContext(ctx); fc == nil || fc.Object != "Subscription" ||
+		(fc.Field.Name != "prototypeEvents" && fc.Field.Name != "workspaceEvents") {
 		return events
 	}
 	slot.in, slot.out = events, make(chan *ent.Event, 1)
