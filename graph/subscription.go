@@ -328,8 +328,21 @@ type sharingSchema struct {
 // streamSlot passes the broker's channel from a subscription's resolver
 // to sharingSchema's response handler.
 type streamSlot struct {
-	in  <-chan *ent.Event // the broker's
-	out chan *ent.Event   // gqlgen's: an event is put in it just before gqlgen's handler is called
+	in    <-chan *ent.Event // the broker's
+	out   chan *ent.Event   // gqlgen's: an event is put in it just before gqlgen's handler is called
+	ended bool              // out is closed
+}
+
+// put puts ev in the slot for gqlgen's handler. The slot is empty: the
+// handler takes what is put in it, unless the subscription has ended
+// meanwhile, and then nothing is put in it any more; an event left over
+// is dropped all the same rather than blocking.
+func (s *streamSlot) put(ev *ent.Event) {
+	select {
+	case <-s.out:
+	default:
+	}
+	s.out <- ev
 }
 
 type streamSlotKey struct{}
@@ -353,7 +366,10 @@ func (s sharingSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		select {
 		case e, ok := <-slot.in:
 			if !ok {
-				close(slot.out) // gqlgen ends the stream, as it would have
+				if !slot.ended {
+					slot.ended = true
+					close(slot.out) // gqlgen ends the stream, as it would have
+				}
 				return next(ctx)
 			}
 			ev = e
@@ -374,7 +390,7 @@ func (s sharingSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		if encode {
 			defer func() { entry.fill(shared) }()
 		}
-		slot.out <- ev
+		slot.put(ev)
 		resp := next(ctx)
 		if encode && resp != nil && sharable(ctx, resp) {
 			entry.data = bytes.Clone(resp.Data) // gqlgen reuses its buffer
