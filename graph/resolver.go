@@ -26,7 +26,7 @@ type Resolver struct {
 // Publisher); without one they fail.
 func NewSchema(client *ent.Client, dialect string, events *broker.Broker, log *slog.Logger) graphql.ExecutableSchema {
 	schema := NewExecutableSchema(Config{Resolvers: &Resolver{client: client, dialect: dialect, broker: events, log: log}})
-	return perResponse{schema}
+	return sharingSchema{perResponse{schema}, newPayloadCache(sharedPayloads)}
 }
 
 // perResponse gives every response of an operation (the one response of

@@ -1,12 +1,23 @@
 package graph
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"entgo.io/contrib/entgql"
 
@@ -198,7 +209,7 @@ func (r *Resolver) subscribe(ctx context.Context, req broker.Request) (<-chan *e
 	if err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
-	return events, nil
+	return shareStream(ctx, events), nil
 }
 
 // Reauthenticator re-reads what a bearer token allows now: the broker
@@ -263,4 +274,294 @@ func (a *Reauthenticator) Revoked(ctx context.Context, tokens []gid.ID) ([]gid.I
 		}
 	}
 	return revoked, nil
+}
+
+// Shared event payloads.
+//
+// gqlgen runs a subscription's selection once per subscriber for every
+// event: with a thousand subscribers on a prototype, an event is encoded
+// a thousand times, almost always into the same bytes. sharingSchema
+// encodes it once for every group of subscribers for whom the result
+// cannot differ, and hands the others the same bytes.
+//
+// What an event's payload holds depends on the event (immutable), the
+// operation (document, operation name, variables), the caller's identity
+// (what the privacy policies let it see, and which names are masked for
+// a tester) and the state of the database when it is encoded. Two
+// subscriptions share a payload only when the first three are equal:
+//
+//   - the same event ID;
+//   - the same document, operation name and variables, byte for byte;
+//   - the same bearer token, user, roles in every workspace and tester
+//     participations (with their prototypes' open-feedback setting), as
+//     the identity stands when the event is encoded.
+//
+// So a tester and an owner never share (their identities differ: names
+// are masked for one of them), nor two users, nor two tokens of one user.
+// The database's state is the one thing not compared: subscribers who
+// encoded an event each for themselves a few milliseconds apart could see
+// it differently too, and the shared payload is one of those views.
+//
+// A payload with errors or extensions is never shared: the next
+// subscriber encodes for itself. The first subscriber of a group to reach
+// an event encodes it while the others wait for it (one encoding, not a
+// thousand racing ones); if it fails or its subscription ends first, they
+// encode for themselves.
+//
+// To see the event before gqlgen encodes it, the resolver hands gqlgen a
+// channel of its own, of one slot, and sharingSchema's response handler
+// reads the broker's channel: on a shared payload, gqlgen's handler is not
+// called at all; otherwise the event is put in the slot and gqlgen's
+// handler takes it from there at once. No goroutine is added: the
+// subscription's own waits for the next event, as it did.
+
+// sharedPayloads is how many payloads are kept for subscribers still to
+// come: a few events' worth for each group of subscribers.
+const sharedPayloads = 4096
+
+// sharingSchema shares subscription payloads (see above).
+type sharingSchema struct {
+	graphql.ExecutableSchema
+	cache *payloadCache
+}
+
+// streamSlot passes the broker's channel from a subscription's resolver
+// to sharingSchema's response handler.
+type streamSlot struct {
+	in    <-chan *ent.Event // the broker's
+	out   chan *ent.Event   // gqlgen's: an event is put in it just before gqlgen's handler is called
+	ended bool              // out is closed
+}
+
+// put puts ev in the slot for gqlgen's handler. The slot is empty: the
+// handler takes what is put in it, unless the subscription has ended
+// meanwhile, and then nothing is put in it any more; an event left over
+// is dropped all the same rather than blocking.
+func (s *streamSlot) put(ev *ent.Event) {
+	select {
+	case <-s.out:
+	default:
+	}
+	s.out <- ev
+}
+
+type streamSlotKey struct{}
+
+// Exec implements graphql.ExecutableSchema.
+func (s sharingSchema) Exec(ctx context.Context) graphql.ResponseHandler {
+	op := graphql.GetOperationContext(ctx)
+	if op.Operation == nil || op.Operation.Operation != ast.Subscription {
+		return s.ExecutableSchema.Exec(ctx)
+	}
+	slot := &streamSlot{}
+	// gqlgen runs the subscription's resolver in Exec.
+	next := s.ExecutableSchema.Exec(context.WithValue(ctx, streamSlotKey{}, slot))
+	if slot.in == nil {
+		return next // not a stream of events, or it failed
+	}
+	operation := operationSum(op)
+	document := op.RawQuery
+	return func(ctx context.Context) *graphql.Response {
+		var ev *ent.Event
+		select {
+		case e, ok := <-slot.in:
+			if !ok {
+				if !slot.ended {
+					slot.ended = true
+					close(slot.out) // gqlgen ends the stream, as it would have
+				}
+				return next(ctx)
+			}
+			ev = e
+		case <-ctx.Done():
+			return next(ctx)
+		}
+		key := payloadKey{event: ev.ID, sum: shareSum(operation, viewer.FromContext(ctx))}
+		entry, encode := s.cache.claim(key)
+		if countingPayloads.Load() {
+			countPayload(document, encode)
+		}
+		if !encode {
+			if data, ok := entry.wait(ctx); ok {
+				return &graphql.Response{Data: data}
+			}
+		}
+		shared := false
+		if encode {
+			defer func() { entry.fill(shared) }()
+		}
+		slot.put(ev)
+		resp := next(ctx)
+		if encode && resp != nil && sharable(ctx, resp) {
+			entry.data = bytes.Clone(resp.Data) // gqlgen reuses its buffer
+			shared = true
+		}
+		return resp
+	}
+}
+
+// sharable reports whether a response may be handed to other
+// subscribers: data only, nothing about this response in particular.
+func sharable(ctx context.Context, resp *graphql.Response) bool {
+	return len(resp.Data) > 0 && len(resp.Errors) == 0 && len(resp.Extensions) == 0 &&
+		resp.Label == "" && len(resp.Path) == 0 && resp.HasNext == nil &&
+		len(graphql.GetErrors(ctx)) == 0 && len(graphql.GetExtensions(ctx)) == 0
+}
+
+// shareStream hands gqlgen the channel sharingSchema feeds in place of
+// the broker's events, when the subscription runs under it and streams
+// the broker's events as they are: prototypeEvents and workspaceEvents.
+// A field built on them (verificationRequests filters prototypeEvents on
+// a goroutine of its own) gets the broker's channel.
+func shareStream(ctx context.Context, events <-chan *ent.Event) <-chan *ent.Event {
+	slot, ok := ctx.Value(streamSlotKey{}).(*streamSlot)
+	if !ok || slot.in != nil {
+		return events
+	}
+	if fc := graphql.GetFieldContext(ctx); fc == nil || fc.Object != "Subscription" ||
+		(fc.Field.Name != "prototypeEvents" && fc.Field.Name != "workspaceEvents") {
+		return events
+	}
+	slot.in, slot.out = events, make(chan *ent.Event, 1)
+	return slot.out
+}
+
+// operationSum sums what of an operation shapes its payloads: its
+// document, name and variables (encoding/json writes a map's keys sorted,
+// so equal variables give equal bytes).
+func operationSum(op *graphql.OperationContext) [sha256.Size]byte {
+	vars, err := json.Marshal(op.Variables)
+	if err != nil {
+		// Variables that cannot be written cannot be compared: nothing
+		// else hashes to this operation's random sum, so it shares
+		// nothing.
+		vars = make([]byte, 32)
+		_, _ = rand.Read(vars)
+	}
+	h := sha256.New()
+	for _, part := range [][]byte{[]byte(op.RawQuery), []byte(op.OperationName), vars} {
+		_ = binary.Write(h, binary.BigEndian, uint64(len(part)))
+		h.Write(part)
+	}
+	return [sha256.Size]byte(h.Sum(nil))
+}
+
+// shareSum sums an operation's sum with everything of the caller's
+// identity that decides what it may see and how.
+func shareSum(operation [sha256.Size]byte, id *viewer.Identity) [sha256.Size]byte {
+	b := make([]byte, 0, 128)
+	b = append(b, operation[:]...)
+	if id == nil {
+		b = append(b, 'a') // anonymous
+		return sha256.Sum256(b)
+	}
+	b = append(b, 'i')
+	b = binary.BigEndian.AppendUint64(b, uint64(id.UserID))
+	b = binary.BigEndian.AppendUint64(b, uint64(id.TokenID))
+	workspaces := id.Workspaces(func(viewer.Role) bool { return true })
+	slices.Sort(workspaces)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(workspaces)))
+	for _, w := range workspaces {
+		role, _ := id.RoleIn(w)
+		b = binary.BigEndian.AppendUint64(b, uint64(w))
+		b = binary.BigEndian.AppendUint64(b, uint64(len(role)))
+		b = append(b, role...)
+	}
+	testing := id.Testing()
+	slices.SortFunc(testing, func(a, b viewer.Tester) int { return cmp.Compare(a.Prototype, b.Prototype) })
+	b = binary.BigEndian.AppendUint64(b, uint64(len(testing)))
+	for _, t := range testing {
+		b = binary.BigEndian.AppendUint64(b, uint64(t.Prototype))
+		b = binary.BigEndian.AppendUint64(b, uint64(t.Workspace))
+		b = binary.BigEndian.AppendUint64(b, uint64(t.Participant))
+		if t.OpenFeedback {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+	}
+	return sha256.Sum256(b)
+}
+
+// payloadKey names a payload: an event, as a group of subscribers sees it.
+type payloadKey struct {
+	event gid.ID
+	sum   [sha256.Size]byte
+}
+
+// payloadEntry is an event's payload for a group, encoded by the first of
+// them to reach it.
+type payloadEntry struct {
+	done chan struct{} // closed once the encoding is over
+	data []byte        // the payload, if ok
+	ok   bool
+}
+
+// wait waits for the entry's encoding and returns the payload, if it can
+// be shared.
+func (e *payloadEntry) wait(ctx context.Context) ([]byte, bool) {
+	select {
+	case <-e.done:
+		return e.data, e.ok
+	case <-ctx.Done():
+		return nil, false
+	}
+}
+
+// fill ends the entry's encoding.
+func (e *payloadEntry) fill(ok bool) {
+	e.ok = ok
+	close(e.done)
+}
+
+// payloadCache keeps the latest payloads, the oldest forgotten first.
+type payloadCache struct {
+	mu      sync.Mutex
+	entries map[payloadKey]*payloadEntry
+	order   []payloadKey // a ring, in the order of claim
+	next    int
+}
+
+func newPayloadCache(size int) *payloadCache {
+	return &payloadCache{entries: make(map[payloadKey]*payloadEntry, size), order: make([]payloadKey, 0, size)}
+}
+
+// claim returns the entry of key, and whether the caller is the first to
+// ask for it, and so must encode it and fill it.
+func (c *payloadCache) claim(key payloadKey) (*payloadEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[key]; ok {
+		return e, false
+	}
+	e := &payloadEntry{done: make(chan struct{})}
+	if len(c.order) < cap(c.order) {
+		c.order = append(c.order, key)
+	} else {
+		delete(c.entries, c.order[c.next])
+		c.order[c.next] = key
+		c.next = (c.next + 1) % len(c.order)
+	}
+	c.entries[key] = e
+	return e, true
+}
+
+// For tests: how many payloads of a document were encoded and how many
+// were shared, once a test has asked for the document (countPayloadsOf).
+var (
+	countingPayloads atomic.Bool
+	payloadCounts    sync.Map // document → *payloadCount
+)
+
+type payloadCount struct{ encoded, shared atomic.Int64 }
+
+func countPayload(document string, encoded bool) {
+	c, ok := payloadCounts.Load(document)
+	switch {
+	case !ok:
+	case encoded:
+		c.(*payloadCount).encoded.Add(1)
+	default:
+		c.(*payloadCount).shared.Add(1)
+	}
 }
