@@ -168,11 +168,11 @@ func ExportFeedback(ctx context.Context, client *ent.Client, dialectName string,
 	}
 
 	query, args := exportQuery(dialectName, ws, prototypes)
-	rows, err := client.QueryContext(ctx, query, args...)
+	rows, done, err := streamQuery(ctx, client, dialectName, query, args)
 	if err != nil {
 		return 0, fmt.Errorf("export: query feedback: %w", err)
 	}
-	defer rows.Close()
+	defer done()
 	n := 0
 	for rows.Next() {
 		row, err := scanExportRow(rows)
@@ -275,4 +275,37 @@ func scanExportRow(rows *sql.Rows) (*exportRow, error) {
 	r.Iteration, r.Rating, r.MinutesSavedPerDay, r.AddressedIn = ptr(iteration), ptr(rating), ptr(minutes), ptr(addressed)
 	r.CreatedAt = created.UTC().Format(time.RFC3339)
 	return &r, nil
+}
+
+// streamQuery runs a query whose rows are read for as long as the client
+// takes them. PostgreSQL's statement_timeout counts that time too, so on
+// PostgreSQL the query runs in a read-only transaction of its own with the
+// timeout lifted; what is read per row meanwhile (names) goes through the
+// pool, not this transaction. done closes the rows and ends the
+// transaction.
+func streamQuery(ctx context.Context, client *ent.Client, dialectName, query string, args []any) (rows *sql.Rows, done func(), err error) {
+	if dialectName != dialect.Postgres {
+		rows, err := client.QueryContext(ctx, query, args...)
+		if err != nil {
+			return nil, nil, err
+		}
+		return rows, func() { rows.Close() }, nil
+	}
+	tx, err := client.Tx(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := tx.ExecContext(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
+		_ = tx.Rollback()
+		return nil, nil, err
+	}
+	rows, err = tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		_ = tx.Rollback()
+		return nil, nil, err
+	}
+	return rows, func() {
+		rows.Close()
+		_ = tx.Rollback() // it only read
+	}, nil
 }
