@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -25,51 +24,15 @@ import (
 // The batch is found through the resolver's own path: the connection the
 // object came in is the Result of a field context above it. That makes
 // batching exact (the page, never a guess based on timing) and scoped to
-// one response: the loaders live in the context of one response (see
-// perResponse), so nothing is kept across requests or subscription
+// one response: the batches live in the response's cache
+// (requestcache.go), so nothing is kept across requests or subscription
 // events.
-
-// loaders holds the batches of one GraphQL response.
-type loaders struct {
-	mu      sync.Mutex
-	batches map[batchKey]*nodeBatch
-}
 
 // batchKey names a batch: the page its rows came in and the field being
 // resolved (two aliases of one field may select different things).
 type batchKey struct {
 	page  any
 	field *ast.Field
-}
-
-// nodeBatch is the objects a batch loaded, by ID; an ID missing from
-// nodes is one the viewer cannot see.
-type nodeBatch struct {
-	once  sync.Once
-	nodes map[gid.ID]ent.Noder
-	err   error
-}
-
-type loadersKey struct{}
-
-// batch returns the batch of field for page, and whether the caller is the
-// first to ask for it (and so must fill it). Without loaders in ctx (a
-// resolver called outside a response) every call gets a batch of its own.
-func batch(ctx context.Context, page any) *nodeBatch {
-	l, _ := ctx.Value(loadersKey{}).(*loaders)
-	fc := graphql.GetFieldContext(ctx)
-	if l == nil || fc == nil {
-		return &nodeBatch{}
-	}
-	key := batchKey{page: page, field: fc.Field.Field}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, ok := l.batches[key]
-	if !ok {
-		b = &nodeBatch{}
-		l.batches[key] = b
-	}
-	return b
 }
 
 // pageOf returns the events listed beside e, e among them, and the page
@@ -104,8 +67,11 @@ func loadEventRefs(ctx context.Context, c *ent.Client, e *ent.Event, ref func(*e
 		return nil, nil
 	}
 	page, events := pageOf(ctx, e)
-	b := batch(ctx, page)
-	b.once.Do(func() {
+	key := batchKey{page: page}
+	if fc := graphql.GetFieldContext(ctx); fc != nil {
+		key.field = fc.Field.Field
+	}
+	nodes, err := cached(cacheFrom(ctx), key, func() (map[gid.ID]ent.Noder, error) {
 		ids := make([]gid.ID, 0, len(events))
 		seen := make(map[gid.ID]bool, len(events))
 		for _, ev := range events {
@@ -114,12 +80,12 @@ func loadEventRefs(ctx context.Context, c *ent.Client, e *ent.Event, ref func(*e
 				ids = append(ids, id)
 			}
 		}
-		b.nodes, b.err = loadNodes(ctx, c, ids)
+		return loadNodes(ctx, c, ids)
 	})
-	if b.err != nil {
-		return nil, b.err
+	if err != nil {
+		return nil, err
 	}
-	return b.nodes[id], nil
+	return nodes[id], nil
 }
 
 // loadNodes reads the objects with the given IDs, one query per type, as

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/server/broker"
@@ -30,20 +31,20 @@ func NewSchema(client *ent.Client, dialect string, events *broker.Broker, log *s
 }
 
 // perResponse gives every response of an operation (the one response of
-// a query or mutation, each event of a subscription) what its fields
-// share: the batches of loader.go and the cache of requestcache.go.
-// Nothing is kept from one response to the next.
+// a query or mutation, each event of a subscription) a cache its fields
+// share (requestcache.go). Nothing is kept from one response to the next.
 type perResponse struct{ graphql.ExecutableSchema }
 
 // Exec implements graphql.ExecutableSchema.
 func (s perResponse) Exec(ctx context.Context) graphql.ResponseHandler {
 	next := s.ExecutableSchema.Exec(ctx)
+	op := graphql.GetOperationContext(ctx).Operation
+	mutation := op != nil && op.Operation == ast.Mutation
 	// The executor calls the handler with a context of its own, not the
 	// one given to Exec: what the response shares goes into that one.
 	return func(ctx context.Context) *graphql.Response {
-		ctx = context.WithValue(ctx, loadersKey{}, &loaders{batches: map[batchKey]*nodeBatch{}})
-		ctx = context.WithValue(ctx, requestCacheKey{}, &requestCache{entries: map[any]*cacheEntry{}})
-		return next(ctx)
+		c := &requestCache{mutation: mutation, entries: map[any]*cacheEntry{}}
+		return next(context.WithValue(ctx, requestCacheKey{}, c))
 	}
 }
 

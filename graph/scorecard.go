@@ -246,11 +246,7 @@ func scorecardIteration(ctx context.Context, client *ent.Client, sc *Scorecard) 
 		its map[gid.ID]*ent.Iteration
 		err error
 	)
-	if c := cacheFrom(ctx); c != nil {
-		its, err = cached(c, iterationsKey{sc.PrototypeID}, load)
-	} else {
-		its, err = load()
-	}
+	its, err = cached(cacheFrom(ctx), iterationsKey{sc.PrototypeID}, load)
 	if err != nil {
 		return nil, err
 	}
@@ -274,10 +270,7 @@ type iterationsKey struct{ prototype gid.ID }
 // in one statement, once per request.
 func scorecardsOf(ctx context.Context, client *ent.Client, dialectName string, prototype gid.ID) (*prototypeCards, error) {
 	load := func() (*prototypeCards, error) { return queryScorecards(ctx, client, dialectName, prototype) }
-	if c := cacheFrom(ctx); c != nil {
-		return cached(c, scorecardsKey{prototype}, load)
-	}
-	return load()
+	return cached(cacheFrom(ctx), scorecardsKey{prototype}, load)
 }
 
 // kinds and ratings are listed in the API in these orders.

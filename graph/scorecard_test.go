@@ -575,3 +575,27 @@ func TestScorecardsAtScale(t *testing.T) {
 		}
 	})
 }
+
+// A mutation's root fields run one after the other: each reads what the
+// ones before it wrote, not what an earlier one computed and kept.
+func TestMutationFieldsSeeEachOthersWrites(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		owner := loop.Owner.Token
+		first := s.StartTrial(t, owner, loop.Iteration.ID)
+		second := s.StartTrial(t, owner, loop.Iteration.ID)
+		var out struct {
+			A, B struct {
+				Iteration struct{ Scorecard struct{ TrialsCompleted int } }
+			}
+		}
+		const q = `mutation($a: ID!, $b: ID!) {
+			a: endTrial(id: $a, outcome: COMPLETED) { iteration { scorecard { trialsCompleted } } }
+			b: endTrial(id: $b, outcome: COMPLETED) { iteration { scorecard { trialsCompleted } } }
+		}`
+		decode(t, s, owner, q, vars{"a": first, "b": second}, &out)
+		if a, b := out.A.Iteration.Scorecard.TrialsCompleted, out.B.Iteration.Scorecard.TrialsCompleted; a != 1 || b != 2 {
+			t.Errorf("trials completed after the first and the second field: %d and %d, want 1 and 2", a, b)
+		}
+	})
+}

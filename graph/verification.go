@@ -240,11 +240,7 @@ func youSaidWeDid(ctx context.Context, client *ent.Client, it *ent.Iteration) (*
 		byIteration map[gid.ID][]*ent.Feedback
 		err         error
 	)
-	if c := cacheFrom(ctx); c != nil {
-		byIteration, err = cached(c, addressedKey{it.PrototypeID}, load)
-	} else {
-		byIteration, err = load()
-	}
+	byIteration, err = cached(cacheFrom(ctx), addressedKey{it.PrototypeID}, load)
 	if err != nil {
 		return nil, err
 	}
