@@ -246,7 +246,8 @@ SELECT e.id, -e.id, e.kind, e.workspace_id, e.prototype_id, e.subject_id,
 FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
 	$6::bigint[], $7::bigint[], $8::text[])
 	AS e(id, kind, workspace_id, prototype_id, subject_id,
-		actor_user_id, actor_participant_id, payload)`
+		actor_user_id, actor_participant_id, payload)
+RETURNING occurred_at`
 
 // writePendingEvents writes events with insertPendingSQL, in one statement.
 func writePendingEvents(ctx context.Context, tx *ent.Tx, events []*ent.Event) error {
@@ -275,11 +276,26 @@ func writePendingEvents(ctx context.Context, tx *ent.Tx, events []*ent.Event) er
 			payloads[i] = sql.NullString{String: string(p), Valid: true}
 		}
 	}
-	_, err := tx.ExecContext(ctx, insertPendingSQL,
+	rows, err := tx.QueryContext(ctx, insertPendingSQL,
 		pq.Array(ids), pq.Array(kinds), pq.Array(workspaces), pq.Array(prototypes), pq.Array(subjects),
 		pq.Array(actorUsers), pq.Array(actorPeople), pq.Array(payloads))
 	if err != nil {
 		return fmt.Errorf("write events: %w", err)
+	}
+	defer rows.Close()
+	// Every row has the statement's time: the events, and what is made of
+	// them before they are read back (webhook deliveries), carry it.
+	var at time.Time
+	for rows.Next() {
+		if err := rows.Scan(&at); err != nil {
+			return fmt.Errorf("write events: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("write events: %w", err)
+	}
+	for _, e := range events {
+		e.OccurredAt = at
 	}
 	return nil
 }

@@ -249,6 +249,14 @@ func TestWebhooksDeliverSignedEvents(t *testing.T) {
 			b.Subject == nil || *b.Subject != fb || b.Data["kind"] != "BUG" || time.Since(b.OccurredAt) > time.Minute:
 			t.Errorf("got body %+v", b)
 		}
+		// The body says when the event occurred as the timeline does.
+		var ev struct {
+			Node struct{ OccurredAt time.Time }
+		}
+		decode(t, s, owner, `query($id: ID!) { node(id: $id) { ... on Event { occurredAt } } }`, vars{"id": b.ID}, &ev)
+		if !ev.Node.OccurredAt.Equal(b.OccurredAt) {
+			t.Errorf("the body says the event occurred at %v, the timeline %v", b.OccurredAt, ev.Node.OccurredAt)
+		}
 
 		// Kinds the webhook did not ask for queue nothing.
 		s.AddComment(t, owner, fb, "")
