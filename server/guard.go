@@ -60,6 +60,16 @@ func isStream(r *http.Request) bool {
 
 type clientIPKey struct{}
 
+// ipKey is the rate limits' key for a client address: the address, or for
+// IPv6 its /64, which one subscriber usually holds whole (a key per
+// address would give them 2^64 buckets).
+func ipKey(ip netip.Addr) string {
+	if ip.Is6() && !ip.Is4In6() {
+		return "ip:" + netip.PrefixFrom(ip, 64).Masked().String()
+	}
+	return "ip:" + ip.Unmap().String()
+}
+
 // clientIPFrom returns the client IP address guard noted in ctx.
 func clientIPFrom(ctx context.Context) netip.Addr {
 	ip, _ := ctx.Value(clientIPKey{}).(netip.Addr)
@@ -253,7 +263,7 @@ func (g *operationGuard) InterceptOperation(ctx context.Context, next graphql.Op
 func (g *operationGuard) admit(ctx context.Context, opCtx *graphql.OperationContext, fields []graphql.CollectedField) time.Duration {
 	now := g.now()
 	id := viewer.FromContext(ctx)
-	ip := "ip:" + clientIPFrom(ctx).String()
+	ip := ipKey(clientIPFrom(ctx))
 	caller := ip
 	if id != nil && id.TokenID != 0 {
 		caller = "token:" + id.TokenID.String()
@@ -300,7 +310,7 @@ func (g *operationGuard) noteLogIns(ctx context.Context, opCtx *graphql.Operatio
 		return
 	}
 	now := g.now()
-	ip := "ip:" + clientIPFrom(ctx).String()
+	ip := ipKey(clientIPFrom(ctx))
 	for _, f := range fields {
 		if f.Name != "logIn" {
 			continue

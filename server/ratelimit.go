@@ -132,7 +132,7 @@ func (l *bucketLimiter) take(key string, now time.Time) (ok bool, wait time.Dura
 
 // sweep drops the buckets that have refilled. Call with l.mu held.
 func (l *bucketLimiter) sweep(now time.Time) {
-	if now.Sub(l.lastSweep) < sweepEvery && len(l.buckets) < maxRateKeys {
+	if now.Sub(l.lastSweep) < sweepEvery {
 		return
 	}
 	l.lastSweep = now
@@ -206,11 +206,11 @@ func (b *failureBackoff) fail(key string, freeFactor int, now time.Time) {
 	f.n++
 	f.last = now
 	if over := f.n - b.free*freeFactor; over > 0 {
-		delay := MaxLogInBackoff
-		if over <= 30 { // 2^30 seconds is past any cap
-			delay = min(b.base<<(over-1), MaxLogInBackoff)
+		delay := b.base
+		for i := 1; i < over && delay < MaxLogInBackoff; i++ {
+			delay *= 2 // doubled step by step: a shift by over-1 overflows
 		}
-		f.until = now.Add(delay)
+		f.until = now.Add(min(delay, MaxLogInBackoff))
 	}
 }
 
@@ -226,7 +226,7 @@ func (b *failureBackoff) reset(key string) {
 
 // sweep forgets failures older than loginForget. Call with b.mu held.
 func (b *failureBackoff) sweep(now time.Time) {
-	if now.Sub(b.lastSweep) < sweepEvery && len(b.keys) < maxRateKeys {
+	if now.Sub(b.lastSweep) < sweepEvery {
 		return
 	}
 	b.lastSweep = now

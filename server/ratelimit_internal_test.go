@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -84,5 +85,29 @@ func TestBackoffDoublesUpToItsCap(t *testing.T) {
 	b.reset("k")
 	if w := b.wait("k", now); w != 0 {
 		t.Errorf("wait %v after a reset", w)
+	}
+}
+
+// However long the first delay and however many the failures, the
+// backoff stays at its cap: doubling never overflows into the past.
+func TestBackoffOfALongBaseStaysAtItsCap(t *testing.T) {
+	b := newFailureBackoff(30*time.Second, 0)
+	now := time.Unix(1_700_000_000, 0)
+	for i := range 100 {
+		b.fail("k", 1, now)
+		if w := b.wait("k", now); w != MaxLogInBackoff && i > 5 {
+			t.Fatalf("after %d failures the wait is %v, want %v", i+1, w, MaxLogInBackoff)
+		}
+	}
+}
+
+func TestIPv6ClientsAreCountedByTheir64(t *testing.T) {
+	a, b := netip.MustParseAddr("2001:db8:1:2::1"), netip.MustParseAddr("2001:db8:1:2:ffff::9")
+	other := netip.MustParseAddr("2001:db8:1:3::1")
+	if ipKey(a) != ipKey(b) || ipKey(a) == ipKey(other) {
+		t.Errorf("keys %s, %s and %s: want the first two alike, the third apart", ipKey(a), ipKey(b), ipKey(other))
+	}
+	if v4, mapped := netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("::ffff:192.0.2.7"); ipKey(v4) != ipKey(mapped) || ipKey(v4) != "ip:192.0.2.7" {
+		t.Errorf("keys %s and %s for one IPv4 address", ipKey(v4), ipKey(mapped))
 	}
 }

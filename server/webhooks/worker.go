@@ -39,6 +39,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -427,7 +428,7 @@ func (w *Worker) failed(ctx context.Context, d *ent.WebhookDelivery, status int,
 	ctx = system(ctx)
 	msg := sendErr.Error()
 	if len(msg) > maxErrorChars {
-		msg = msg[:maxErrorChars]
+		msg = strings.ToValidUTF8(msg[:maxErrorChars], "") // not half a character
 	}
 	tx, err := w.client.Tx(ctx)
 	if err != nil {
