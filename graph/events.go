@@ -140,7 +140,7 @@ func (b *outbox) flush(ctx context.Context, tx *ent.Tx) ([]*ent.Event, error) {
 		// Wakes the delivery workers of the other server processes once
 		// this commits (this process's own is woken by the Transactioner);
 		// the numbering's notification wakes only tailers.
-		if _, err := tx.ExecContext(ctx, broker.NotifyDeliveriesSQL, 0); err != nil {
+		if _, err := tx.ExecContext(ctx, broker.NotifyDeliveriesSQL); err != nil {
 			return nil, fmt.Errorf("notify deliveries: %w", err)
 		}
 	}

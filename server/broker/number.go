@@ -28,7 +28,7 @@ const LockKey = 0x70726f746f6c6f // "protolo"
 //  3. Else it gives every pending event it sees the positions after the
 //     last one, in the order of occurred_at, then of their IDs (seq =
 //     -id, so seq descending), and queues the NOTIFY of the last position
-//     (NotifySQL's payload) for its commit.
+//     (see Channel) for its commit.
 //
 // Positions thus become visible in their order, which is what makes
 // "seq > n" a gap-free cursor. Numbering transactions run one at a time,

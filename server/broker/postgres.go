@@ -16,23 +16,19 @@ import (
 // every process LISTENs on it.
 const Channel = "protoloop_events"
 
-// NotifySQL is what a transaction that wrote events runs before it
-// commits, with its last event position as $1 (graph/events.go);
-// PostgreSQL delivers the notification once the transaction has
-// committed, and never if it rolls back.
-//
-// The payload, "<schema>:<seq>", is a hint, never the data (payloads are
-// limited to 8,000 bytes, and the table is the truth): the schema lets a
-// process ignore commits to another schema of the same database (channels
-// are per database), and the position lets it skip a commit it has read
-// already, its own ones especially.
-const NotifySQL = `SELECT pg_notify('` + Channel + `', current_schema() || ':' || $1)`
+// The notifications on Channel are hints, never the data (payloads are
+// limited to 8,000 bytes, and the table is the truth): "<schema>:<seq>",
+// sent by NumberSQL once it has numbered events up to seq, lets a process
+// ignore commits to another schema of the same database (channels are
+// per database) and skip positions it has read already, its own ones
+// especially.
 
-// NotifyDeliveriesSQL is NotifySQL for a transaction that also queued
-// webhook deliveries: its payload, "<schema>:<seq>:deliveries", tells the
-// other processes to wake their delivery workers (Options.OnDeliveries)
-// as well as their tailers.
-const NotifyDeliveriesSQL = `SELECT pg_notify('` + Channel + `', current_schema() || ':' || $1 || '` + deliveriesFlag + `')`
+// NotifyDeliveriesSQL is what a transaction that queued webhook
+// deliveries runs: its payload, "<schema>:0:deliveries", tells the other
+// processes to wake their delivery workers (Options.OnDeliveries); the
+// position 0 wakes no tailer. PostgreSQL delivers it once the transaction
+// has committed, and never if it rolls back.
+const NotifyDeliveriesSQL = `SELECT pg_notify('` + Channel + `', current_schema() || ':0' || '` + deliveriesFlag + `')`
 
 const deliveriesFlag = ":deliveries"
 
@@ -139,7 +135,7 @@ func (b *Broker) unseen(schema, payload string) bool {
 }
 
 // currentSchema returns the schema the events table is read from, as
-// NotifySQL names it, or "" if it cannot tell (then every
+// the notifications name it, or "" if it cannot tell (then every
 // notification wakes the tailer).
 func (b *Broker) currentSchema(ctx context.Context) string {
 	rows, err := b.client.QueryContext(ctx, "SELECT current_schema()")
