@@ -70,7 +70,7 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 	r := &report{
 		Params: map[string]any{"k": o.subscribers, "r": o.rate, "events": o.events, "replicas": replicas},
 		Columns: []string{"subscribers", "connect s", "events", "complete", "p50 ms", "p99 ms", "max ms",
-			"rss/sub KiB", "heap/sub KiB", "goroutines/sub"},
+			"rss/sub KiB", "heap+stacks/sub KiB", "goroutines/sub"},
 	}
 	if subSrv.Startup > 0 {
 		r.Params["startup_ms"] = ms(subSrv.Startup)
@@ -138,6 +138,10 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 		target.prototype, startSeq).Scan(&committed); err != nil {
 		return nil, err
 	}
+	if committed == 0 {
+		// Every subscriber would have "every event" of none.
+		return nil, fmt.Errorf("no event was committed: %d of %d writes failed", writeErrs, o.events)
+	}
 	// Wait for the stragglers while deliveries go on: a slow delivery is
 	// counted in the latencies, a lost one in complete.
 	drainStart := time.Now()
@@ -168,7 +172,7 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 		"complete": float64(completeCount(subs, committed)),
 		"p50 ms":   ms(lat.p50), "p99 ms": ms(lat.p99), "max ms": ms(lat.maxi),
 		"rss/sub KiB":    float64(idle.rss-before.rss) / k / 1024,
-		"heap/sub KiB":   float64(idle.heap-before.heap) / k / 1024,
+		"heap+stacks/sub KiB":   float64(idle.heap-before.heap) / k / 1024,
 		"goroutines/sub": float64(idle.goroutines-before.goroutines) / k,
 	})
 	r.note("complete: subscribers that received every one of the %d events committed, in order, once (waiting while deliveries go on, up to 3 minutes after the last write); latency is from the event's occurredAt (stamped in its transaction) to its receipt by the subscriber", committed)

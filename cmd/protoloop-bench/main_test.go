@@ -51,8 +51,8 @@ func results(t *testing.T, path string) []map[string]any {
 	return r.Results
 }
 
-// TestScenariosAgainstARealServer seeds a tiny dataset and runs every
-// scenario briefly against a server on a loopback port: the figures are
+// TestScenariosAgainstARealServer seeds a tiny dataset and runs the read,
+// write and fanout scenarios briefly against a server on a loopback port: the figures are
 // not checked (they belong in BENCHMARKS.md), but each scenario must
 // finish, and every request and every event must succeed. A request cut
 // off by the end of a run is not counted, so runs are long enough for a
@@ -107,6 +107,9 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 		path := filepath.Join(dir, "fanout.json")
 		bench(t, append([]string{"fanout", "-k", "20", "-events", "5", "-r", "50", "--out", path}, server...)...)
 		r := results(t, path)[0]
+		if r["events"].(float64) != 5 {
+			t.Errorf("%v of 5 events committed", r["events"])
+		}
 		if r["complete"].(float64) != 20 {
 			t.Errorf("%v of 20 subscribers received every event", r["complete"])
 		}
