@@ -61,7 +61,8 @@ func similar(ctx context.Context, client *ent.Client, dialectName string, fb *en
 	trgm := ""
 	if dialectName == dialect.Postgres {
 		var err error
-		if trgm, err = trigramSchema(ctx, client); err != nil {
+		// One look per response, not one per feedback of a list.
+		if trgm, err = cached(cacheFrom(ctx), trigramKey{}, func() (string, error) { return trigramSchema(ctx, client) }); err != nil {
 			return nil, err
 		}
 	}
@@ -128,6 +129,9 @@ func similar(ctx context.Context, client *ent.Client, dialectName string, fb *en
 
 // trigramSchema returns the quoted schema pg_trgm is installed in, or ""
 // if it is not installed. It is looked up on every call, which costs a
+// trigramKey names the schema of pg_trgm in a response's cache.
+type trigramKey struct{}
+
 // catalog read: an operator may install the extension at any time.
 func trigramSchema(ctx context.Context, client *ent.Client) (string, error) {
 	rows, err := client.QueryContext(ctx, `SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_trgm'`)

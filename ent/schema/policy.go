@@ -223,7 +223,7 @@ func (AuthToken) Policy() ent.Policy {
 }
 
 // Policy: members see a prototype's alert rules; owners and makers set
-// them. Their firing state is the server's to write (graph/alert.go).
+// them. Their firing state is the server's to write (graph/alertrule.go).
 func (AlertRule) Policy() ent.Policy {
 	return scoped{read: rule.AnyMember, create: rule.Editor, change: rule.Editor}.policy()
 }
