@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/protoloop/protoloop/ent/authtoken"
 	"github.com/protoloop/protoloop/ent/participant"
+	"github.com/protoloop/protoloop/ent/schema/bytea"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/ent/user"
 )
@@ -30,7 +31,7 @@ type AuthToken struct {
 	// Set for a guest's token: the participant it acts as.
 	ParticipantID *gid.ID `json:"participant_id,omitempty"`
 	// TokenHash holds the value of the "token_hash" field.
-	TokenHash []byte `json:"-"`
+	TokenHash bytea.Bytes `json:"-"`
 	// What the token is for, as its owner named it ("laptop", "CI").
 	Label string `json:"label,omitempty"`
 	// Scopes holds the value of the "scopes" field.
@@ -87,8 +88,10 @@ func (*AuthToken) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case authtoken.FieldUserID, authtoken.FieldParticipantID:
 			values[i] = &sql.NullScanner{S: new(gid.ID)}
-		case authtoken.FieldTokenHash, authtoken.FieldScopes:
+		case authtoken.FieldScopes:
 			values[i] = new([]byte)
+		case authtoken.FieldTokenHash:
+			values[i] = new(bytea.Bytes)
 		case authtoken.FieldID:
 			values[i] = new(gid.ID)
 		case authtoken.FieldLabel:
@@ -143,7 +146,7 @@ func (_m *AuthToken) assignValues(columns []string, values []any) error {
 				*_m.ParticipantID = *value.S.(*gid.ID)
 			}
 		case authtoken.FieldTokenHash:
-			if value, ok := values[i].(*[]byte); !ok {
+			if value, ok := values[i].(*bytea.Bytes); !ok {
 				return fmt.Errorf("unexpected type %T for field token_hash", values[i])
 			} else if value != nil {
 				_m.TokenHash = *value

@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/protoloop/protoloop/ent/authtoken"
 	"github.com/protoloop/protoloop/ent/participant"
+	"github.com/protoloop/protoloop/ent/schema/bytea"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/ent/user"
 )
@@ -82,7 +83,7 @@ func (_c *AuthTokenCreate) SetNillableParticipantID(v *gid.ID) *AuthTokenCreate 
 }
 
 // SetTokenHash sets the "token_hash" field.
-func (_c *AuthTokenCreate) SetTokenHash(v []byte) *AuthTokenCreate {
+func (_c *AuthTokenCreate) SetTokenHash(v bytea.Bytes) *AuthTokenCreate {
 	_c.mutation.SetTokenHash(v)
 	return _c
 }

@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/protoloop/protoloop/ent/invite"
 	"github.com/protoloop/protoloop/ent/prototype"
+	"github.com/protoloop/protoloop/ent/schema/bytea"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/ent/user"
 	"github.com/protoloop/protoloop/ent/workspace"
@@ -34,7 +35,7 @@ type Invite struct {
 	// Role holds the value of the "role" field.
 	Role invite.Role `json:"role,omitempty"`
 	// TokenHash holds the value of the "token_hash" field.
-	TokenHash []byte `json:"-"`
+	TokenHash bytea.Bytes `json:"-"`
 	// ExpiresAt holds the value of the "expires_at" field.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	// MaxUses holds the value of the "max_uses" field.
@@ -103,7 +104,7 @@ func (*Invite) scanValues(columns []string) ([]any, error) {
 	for i := range columns {
 		switch columns[i] {
 		case invite.FieldTokenHash:
-			values[i] = new([]byte)
+			values[i] = new(bytea.Bytes)
 		case invite.FieldID, invite.FieldWorkspaceID, invite.FieldPrototypeID, invite.FieldCreatedByID:
 			values[i] = new(gid.ID)
 		case invite.FieldMaxUses, invite.FieldUses:
@@ -170,7 +171,7 @@ func (_m *Invite) assignValues(columns []string, values []any) error {
 				_m.Role = invite.Role(value.String)
 			}
 		case invite.FieldTokenHash:
-			if value, ok := values[i].(*[]byte); !ok {
+			if value, ok := values[i].(*bytea.Bytes); !ok {
 				return fmt.Errorf("unexpected type %T for field token_hash", values[i])
 			} else if value != nil {
 				_m.TokenHash = *value

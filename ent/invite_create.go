@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/protoloop/protoloop/ent/invite"
 	"github.com/protoloop/protoloop/ent/prototype"
+	"github.com/protoloop/protoloop/ent/schema/bytea"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/ent/user"
 	"github.com/protoloop/protoloop/ent/workspace"
@@ -87,7 +88,7 @@ func (_c *InviteCreate) SetNillableRole(v *invite.Role) *InviteCreate {
 }
 
 // SetTokenHash sets the "token_hash" field.
-func (_c *InviteCreate) SetTokenHash(v []byte) *InviteCreate {
+func (_c *InviteCreate) SetTokenHash(v bytea.Bytes) *InviteCreate {
 	_c.mutation.SetTokenHash(v)
 	return _c
 }

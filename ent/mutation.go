@@ -22,6 +22,7 @@ import (
 	"github.com/protoloop/protoloop/ent/participant"
 	"github.com/protoloop/protoloop/ent/predicate"
 	"github.com/protoloop/protoloop/ent/prototype"
+	"github.com/protoloop/protoloop/ent/schema/bytea"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/ent/schema/viewer"
 	"github.com/protoloop/protoloop/ent/trial"
@@ -1129,7 +1130,7 @@ type AuthTokenMutation struct {
 	id                 *gid.ID
 	created_at         *time.Time
 	updated_at         *time.Time
-	token_hash         *[]byte
+	token_hash         *bytea.Bytes
 	label              *string
 	scopes             *[]string
 	appendscopes       []string
@@ -1421,12 +1422,12 @@ func (m *AuthTokenMutation) ResetParticipantID() {
 }
 
 // SetTokenHash sets the "token_hash" field.
-func (m *AuthTokenMutation) SetTokenHash(b []byte) {
+func (m *AuthTokenMutation) SetTokenHash(b bytea.Bytes) {
 	m.token_hash = &b
 }
 
 // TokenHash returns the value of the "token_hash" field in the mutation.
-func (m *AuthTokenMutation) TokenHash() (r []byte, exists bool) {
+func (m *AuthTokenMutation) TokenHash() (r bytea.Bytes, exists bool) {
 	v := m.token_hash
 	if v == nil {
 		return
@@ -1437,7 +1438,7 @@ func (m *AuthTokenMutation) TokenHash() (r []byte, exists bool) {
 // OldTokenHash returns the old "token_hash" field's value of the AuthToken entity.
 // If the AuthToken object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *AuthTokenMutation) OldTokenHash(ctx context.Context) (v []byte, err error) {
+func (m *AuthTokenMutation) OldTokenHash(ctx context.Context) (v bytea.Bytes, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldTokenHash is only allowed on UpdateOne operations")
 	}
@@ -1904,7 +1905,7 @@ func (m *AuthTokenMutation) SetField(name string, value ent.Value) error {
 		m.SetParticipantID(v)
 		return nil
 	case authtoken.FieldTokenHash:
-		v, ok := value.([]byte)
+		v, ok := value.(bytea.Bytes)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
@@ -6417,7 +6418,7 @@ type InviteMutation struct {
 	created_at        *time.Time
 	updated_at        *time.Time
 	role              *invite.Role
-	token_hash        *[]byte
+	token_hash        *bytea.Bytes
 	expires_at        *time.Time
 	max_uses          *int
 	addmax_uses       *int
@@ -6757,12 +6758,12 @@ func (m *InviteMutation) ResetRole() {
 }
 
 // SetTokenHash sets the "token_hash" field.
-func (m *InviteMutation) SetTokenHash(b []byte) {
+func (m *InviteMutation) SetTokenHash(b bytea.Bytes) {
 	m.token_hash = &b
 }
 
 // TokenHash returns the value of the "token_hash" field in the mutation.
-func (m *InviteMutation) TokenHash() (r []byte, exists bool) {
+func (m *InviteMutation) TokenHash() (r bytea.Bytes, exists bool) {
 	v := m.token_hash
 	if v == nil {
 		return
@@ -6773,7 +6774,7 @@ func (m *InviteMutation) TokenHash() (r []byte, exists bool) {
 // OldTokenHash returns the old "token_hash" field's value of the Invite entity.
 // If the Invite object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *InviteMutation) OldTokenHash(ctx context.Context) (v []byte, err error) {
+func (m *InviteMutation) OldTokenHash(ctx context.Context) (v bytea.Bytes, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldTokenHash is only allowed on UpdateOne operations")
 	}
@@ -7278,7 +7279,7 @@ func (m *InviteMutation) SetField(name string, value ent.Value) error {
 		m.SetRole(v)
 		return nil
 	case invite.FieldTokenHash:
-		v, ok := value.([]byte)
+		v, ok := value.(bytea.Bytes)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}

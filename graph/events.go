@@ -124,14 +124,22 @@ func (b *outbox) flush(ctx context.Context, tx *ent.Tx) ([]*ent.Event, error) {
 		return nil, nil
 	}
 	events := b.events()
-	write := writeNumberedEvents
+	var (
+		hooks []*ent.Webhook
+		err   error
+	)
 	if b.dialect == dialect.Postgres {
-		write = writePendingEvents
+		// One statement writes the events and reads their webhooks.
+		hooks, err = writePendingEvents(ctx, tx, events)
+	} else {
+		if err = writeNumberedEvents(ctx, tx, events); err == nil {
+			hooks, err = eventWebhooks(ctx, tx, events)
+		}
 	}
-	if err := write(ctx, tx, events); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	n, err := enqueueDeliveries(ctx, tx, events)
+	n, err := enqueueDeliveries(ctx, tx, events, hooks)
 	if err != nil {
 		return nil, err
 	}
@@ -239,18 +247,31 @@ func lastPosition(ctx context.Context, tx *ent.Tx) (int64, error) {
 // wrote them), then of their IDs. $1 ... are arrays, one element per event.
 // The column list is the events table's (ent/schema/event.go); the graph
 // tests read what it writes back through ent.
-const insertPendingSQL = `INSERT INTO events (id, seq, kind, workspace_id, prototype_id, subject_id,
-	actor_user_id, actor_participant_id, occurred_at, payload)
-SELECT e.id, -e.id, e.kind, e.workspace_id, e.prototype_id, e.subject_id,
-	e.actor_user_id, e.actor_participant_id, statement_timestamp(), e.payload::jsonb
-FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
-	$6::bigint[], $7::bigint[], $8::text[])
-	AS e(id, kind, workspace_id, prototype_id, subject_id,
-		actor_user_id, actor_participant_id, payload)
-RETURNING occurred_at`
+//
+// The same statement reads the enabled webhooks of the events'
+// workspaces, which enqueueDeliveries needs next, saving a round trip per
+// mutation: it returns one row per webhook (id, workspace, event kinds as
+// JSON), or a single row of NULLs when there is none, each with the
+// events' occurred_at. It reads them as of the statement's snapshot, as a
+// statement of their own right after it would (READ COMMITTED).
+const insertPendingSQL = `WITH e AS (
+	INSERT INTO events (id, seq, kind, workspace_id, prototype_id, subject_id,
+		actor_user_id, actor_participant_id, occurred_at, payload)
+	SELECT e.id, -e.id, e.kind, e.workspace_id, e.prototype_id, e.subject_id,
+		e.actor_user_id, e.actor_participant_id, statement_timestamp(), e.payload::jsonb
+	FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
+		$6::bigint[], $7::bigint[], $8::text[])
+		AS e(id, kind, workspace_id, prototype_id, subject_id,
+			actor_user_id, actor_participant_id, payload)
+	RETURNING occurred_at)
+SELECT (SELECT occurred_at FROM e LIMIT 1), h.id, h.workspace_id, h.event_kinds
+FROM (VALUES (1)) AS one(x)
+LEFT JOIN webhooks h ON h.workspace_id = ANY($3::bigint[]) AND h.enabled`
 
-// writePendingEvents writes events with insertPendingSQL, in one statement.
-func writePendingEvents(ctx context.Context, tx *ent.Tx, events []*ent.Event) error {
+// writePendingEvents writes events with insertPendingSQL, in one
+// statement, and returns the enabled webhooks of their workspaces (with
+// their IDs, workspaces and event kinds only).
+func writePendingEvents(ctx context.Context, tx *ent.Tx, events []*ent.Event) ([]*ent.Webhook, error) {
 	n := len(events)
 	var (
 		ids, workspaces, subjects           = make([]int64, n), make([]int64, n), make([]int64, n)
@@ -271,7 +292,7 @@ func writePendingEvents(ctx context.Context, tx *ent.Tx, events []*ent.Event) er
 		if e.Payload != nil {
 			p, err := json.Marshal(e.Payload)
 			if err != nil {
-				return fmt.Errorf("encode event payload: %w", err)
+				return nil, fmt.Errorf("encode event payload: %w", err)
 			}
 			payloads[i] = sql.NullString{String: string(p), Valid: true}
 		}
@@ -280,24 +301,40 @@ func writePendingEvents(ctx context.Context, tx *ent.Tx, events []*ent.Event) er
 		pq.Array(ids), pq.Array(kinds), pq.Array(workspaces), pq.Array(prototypes), pq.Array(subjects),
 		pq.Array(actorUsers), pq.Array(actorPeople), pq.Array(payloads))
 	if err != nil {
-		return fmt.Errorf("write events: %w", err)
+		return nil, fmt.Errorf("write events: %w", err)
 	}
 	defer rows.Close()
-	// Every row has the statement's time: the events, and what is made of
-	// them before they are read back (webhook deliveries), carry it.
-	var at time.Time
+	// Every event has the statement's time: the events, and what is made
+	// of them before they are read back (webhook deliveries), carry it.
+	var (
+		at    time.Time
+		hooks []*ent.Webhook
+	)
 	for rows.Next() {
-		if err := rows.Scan(&at); err != nil {
-			return fmt.Errorf("write events: %w", err)
+		var (
+			hook      sql.NullInt64
+			workspace sql.NullInt64
+			kinds     []byte
+		)
+		if err := rows.Scan(&at, &hook, &workspace, &kinds); err != nil {
+			return nil, fmt.Errorf("write events: %w", err)
 		}
+		if !hook.Valid {
+			continue
+		}
+		h := &ent.Webhook{ID: gid.ID(hook.Int64), WorkspaceID: gid.ID(workspace.Int64)}
+		if err := json.Unmarshal(kinds, &h.EventKinds); err != nil {
+			return nil, fmt.Errorf("read event kinds of webhook %s: %w", h.ID, err)
+		}
+		hooks = append(hooks, h)
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("write events: %w", err)
+		return nil, fmt.Errorf("write events: %w", err)
 	}
 	for _, e := range events {
 		e.OccurredAt = at
 	}
-	return nil
+	return hooks, nil
 }
 
 // numberer numbers the events the mutations of this process committed

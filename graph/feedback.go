@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 	"unicode/utf8"
+
+	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/event"
@@ -79,26 +82,49 @@ func validateBody(body string) error {
 // for an idempotency key the viewer has used before on this prototype,
 // returns the feedback that key first created.
 func leaveFeedback(ctx context.Context, client *ent.Client, input LeaveFeedbackInput) (*ent.Feedback, error) {
-	id, err := addFeedback(ctx, client, input)
+	fb, err := addFeedback(ctx, client, input)
 	if err != nil {
 		return nil, err
 	}
-	return reloadOneFeedback(ctx, client, id)
+	if selectsOnlyColumns(ctx) {
+		return fb, nil
+	}
+	return reloadOneFeedback(ctx, client, fb.ID)
 }
 
-// addFeedback does leaveFeedback's work and returns the ID of the
-// feedback the input stands for.
-func addFeedback(ctx context.Context, client *ent.Client, input LeaveFeedbackInput) (gid.ID, error) {
+// feedbackColumns are the fields of Feedback that are columns of its
+// row, which addFeedback's result already holds as stored.
+var feedbackColumns = map[string]bool{
+	"__typename": true, "id": true, "createdAt": true, "updatedAt": true,
+	"kind": true, "body": true, "rating": true, "minutesSavedPerDay": true,
+	"status": true, "verdict": true, "verifiedAt": true, "voteCount": true,
+}
+
+// selectsOnlyColumns reports whether the Feedback that the current field
+// returns is asked for feedbackColumns only: then it needs no reload to
+// load edges, and a write saves a statement.
+func selectsOnlyColumns(ctx context.Context) bool {
+	for _, f := range graphql.CollectFieldsCtx(ctx, []string{"Feedback", "Node"}) {
+		if !feedbackColumns[f.Name] {
+			return false
+		}
+	}
+	return true
+}
+
+// addFeedback does leaveFeedback's work and returns the feedback the
+// input stands for, with every column as stored.
+func addFeedback(ctx context.Context, client *ent.Client, input LeaveFeedbackInput) (*ent.Feedback, error) {
 	it, err := client.Iteration.Get(ctx, input.IterationID)
 	switch {
 	case ent.IsNotFound(err):
-		return 0, notFound("iteration")
+		return nil, notFound("iteration")
 	case err != nil:
-		return 0, fmt.Errorf("load iteration %s: %w", input.IterationID, err)
+		return nil, fmt.Errorf("load iteration %s: %w", input.IterationID, err)
 	}
 	p, err := participantFor(ctx, client, it.WorkspaceID, it.PrototypeID)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	key := input.IdempotencyKey
 	if key != nil {
@@ -107,20 +133,25 @@ func addFeedback(ctx context.Context, client *ent.Client, input LeaveFeedbackInp
 		fb, err := feedbackByKey(ctx, client, p.ID, *key)
 		switch {
 		case err != nil:
-			return 0, err
+			return nil, err
 		case fb != nil:
-			return fb.ID, nil
+			return fb, nil
 		}
 	}
 	if it.Status != iteration.StatusPUBLISHED {
-		return 0, badInput("iterationID", "iteration %s is %s: only a published iteration can be given feedback", it.ID, it.Status)
+		return nil, badInput("iterationID", "iteration %s is %s: only a published iteration can be given feedback", it.ID, it.Status)
 	}
 	if input.TrialID != nil {
 		if err := checkOwnTrial(ctx, client, *input.TrialID, p.ID, it.ID); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
+	// To the microsecond, as PostgreSQL keeps it: the result is returned
+	// as written rather than read back, and must say what a read will.
+	now := time.Now().UTC().Round(time.Microsecond)
 	create := client.Feedback.Create().
+		SetCreatedAt(now).
+		SetUpdatedAt(now).
 		SetWorkspaceID(it.WorkspaceID).
 		SetPrototypeID(it.PrototypeID).
 		SetIterationID(it.ID).
@@ -138,11 +169,11 @@ func addFeedback(ctx context.Context, client *ent.Client, input LeaveFeedbackInp
 		var inserted bool
 		fb, inserted, err = createOnce(ctx, client, create.SetIdempotencyKey(*key), p.ID, *key)
 		if err == nil && !inserted {
-			return fb.ID, nil
+			return fb, nil
 		}
 	}
 	if err != nil {
-		return 0, fmt.Errorf("leave feedback on iteration %s: %w", it.ID, err)
+		return nil, fmt.Errorf("leave feedback on iteration %s: %w", it.ID, err)
 	}
 	record(ctx, change{
 		kind:        event.KindFEEDBACK_ADDED,
@@ -154,10 +185,10 @@ func addFeedback(ctx context.Context, client *ent.Client, input LeaveFeedbackInp
 	})
 	if fb.Rating != nil {
 		if err := alertRating(ctx, client, fb.PrototypeID); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
-	return fb.ID, nil
+	return fb, nil
 }
 
 // createOnce creates feedback with an idempotency key, unless its author

@@ -389,3 +389,40 @@ func TestMarkAddressed(t *testing.T) {
 		}
 	})
 }
+
+// TestLeftFeedbackReadsBackAsReturned: leaveFeedback returns the feedback
+// as it wrote it when only its columns are asked for, without reading it
+// back; what it returns is what a later read says, to the microsecond.
+// Asked for an edge, it reads the feedback back, and the edge is there.
+func TestLeftFeedbackReadsBackAsReturned(t *testing.T) {
+	const columns = `__typename id createdAt updatedAt kind body rating minutesSavedPerDay status verdict verifiedAt voteCount`
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		in := vars{"iterationID": loop.Iteration.ID, "kind": "IDEA", "body": "Copy last week's shift.", "rating": 3, "minutesSavedPerDay": 12}
+		var left struct{ LeaveFeedback json.RawMessage }
+		s.Do(t, loop.Owner.Token, `mutation($in: LeaveFeedbackInput!) { leaveFeedback(input: $in) { `+columns+` } }`, vars{"in": in}).
+			RequireOK(t).Decode(t, &left)
+		var id struct{ ID string }
+		if err := json.Unmarshal(left.LeaveFeedback, &id); err != nil {
+			t.Fatal(err)
+		}
+		var read struct{ Node json.RawMessage }
+		s.Do(t, loop.Owner.Token, `query($id: ID!) { node(id: $id) { ... on Feedback { `+columns+` } } }`, vars{"id": id.ID}).
+			RequireOK(t).Decode(t, &read)
+		if string(left.LeaveFeedback) != string(read.Node) {
+			t.Errorf("leaveFeedback returned %s, a read says %s", left.LeaveFeedback, read.Node)
+		}
+
+		var withAuthor struct {
+			LeaveFeedback struct {
+				ID     string
+				Author struct{ ID string }
+			}
+		}
+		s.Do(t, loop.Owner.Token, `mutation($in: LeaveFeedbackInput!) { leaveFeedback(input: $in) { id author { id } } }`, vars{"in": in}).
+			RequireOK(t).Decode(t, &withAuthor)
+		if withAuthor.LeaveFeedback.Author.ID == "" {
+			t.Errorf("leaveFeedback asked for its author returned %+v", withAuthor.LeaveFeedback)
+		}
+	})
+}

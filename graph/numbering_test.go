@@ -177,17 +177,23 @@ func TestPendingEventsAreNumberedByThePoll(t *testing.T) {
 	})
 }
 
-// TestLeaveFeedbackStatements holds a rated leaveFeedback to its
-// statements: authentication, the iteration, the participant, the insert,
-// the reload, the events (one statement for all of them), the alert rules
-// a rating may cross, the webhooks that want the events and, on
-// PostgreSQL, their numbering after the commit (one statement for the
-// lock, the last position, the update and the NOTIFY; SQLite reads the
-// last position in the transaction instead). Taking the lock, reading the
-// last position, inserting and notifying in the mutation's transaction
-// cost 11.
+// TestLeaveFeedbackStatements holds a rated leaveFeedback that asks for
+// columns of the feedback only to its statements: authentication, the
+// iteration, the participant, the insert (the result is returned as
+// written, not reloaded), the alert rules a rating may cross, the events
+// (one statement for all of them, which on PostgreSQL also reads the
+// webhooks that want them) and, on PostgreSQL, their numbering after the
+// commit (one statement for the lock, the last position, the update and
+// the NOTIFY). SQLite reads the last position and the webhooks in
+// statements of their own. It cost 9 on both with the reload and the
+// webhook lookup, 11 with the lock, last position, insert and notify in
+// the mutation's transaction.
 func TestLeaveFeedbackStatements(t *testing.T) {
 	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		want := int64(7)
+		if s.Backend == servertest.SQLite {
+			want = 8
+		}
 		loop := s.NewLoop(t)
 		s.LeaveFeedback(t, loop.Owner.Token, loop.Iteration.ID, nil) // the participant, on first use
 		for range 3 {
@@ -195,8 +201,8 @@ func TestLeaveFeedbackStatements(t *testing.T) {
 			s.LeaveFeedback(t, loop.Owner.Token, loop.Iteration.ID, vars{"rating": 4})
 			got := s.Statements() - before
 			t.Logf("%s: leaveFeedback took %d statements", s.Backend, got)
-			if got > 9 {
-				t.Errorf("leaveFeedback took %d statements, want at most 9", got)
+			if got > want {
+				t.Errorf("leaveFeedback took %d statements, want at most %d", got, want)
 			}
 		}
 	})

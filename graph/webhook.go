@@ -255,26 +255,36 @@ func webhookEventKinds(h *ent.Webhook) []event.Kind {
 	return kinds
 }
 
-// enqueueDeliveries queues a delivery of each event to every enabled
-// webhook of its workspace that takes its kind, in the transaction that
-// writes the events: a delivery exists exactly when its event does, and
-// outlives a restart. It costs one query for the webhooks and, when any
-// match, one insert. It returns how many it queued.
-func enqueueDeliveries(ctx context.Context, tx *ent.Tx, events []*ent.Event) (int, error) {
+// eventWebhooks returns the enabled webhooks of the events' workspaces,
+// with their IDs, workspaces and event kinds only. (On PostgreSQL the
+// statement that writes the events reads them: writePendingEvents.)
+func eventWebhooks(ctx context.Context, tx *ent.Tx, events []*ent.Event) ([]*ent.Webhook, error) {
 	var workspaces []gid.ID
 	for _, e := range events {
 		if !slices.Contains(workspaces, e.WorkspaceID) {
 			workspaces = append(workspaces, e.WorkspaceID)
 		}
 	}
-	sys := system(ctx)
 	hooks, err := tx.Webhook.Query().
 		Where(webhook.WorkspaceIDIn(workspaces...), webhook.Enabled(true)).
 		Select(webhook.FieldID, webhook.FieldWorkspaceID, webhook.FieldEventKinds).
-		All(sys)
-	if err != nil || len(hooks) == 0 {
-		return 0, err
+		All(system(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("webhooks of events: %w", err)
 	}
+	return hooks, nil
+}
+
+// enqueueDeliveries queues a delivery of each event to every one of hooks
+// (eventWebhooks) that takes its kind, in the transaction that writes the
+// events: a delivery exists exactly when its event does, and outlives a
+// restart. It costs one insert when any match. It returns how many it
+// queued.
+func enqueueDeliveries(ctx context.Context, tx *ent.Tx, events []*ent.Event, hooks []*ent.Webhook) (int, error) {
+	if len(hooks) == 0 {
+		return 0, nil
+	}
+	var err error
 	var builders []*ent.WebhookDeliveryCreate
 	for _, e := range events {
 		var body []byte
@@ -298,7 +308,7 @@ func enqueueDeliveries(ctx context.Context, tx *ent.Tx, events []*ent.Event) (in
 	if len(builders) == 0 {
 		return 0, nil
 	}
-	if err := tx.WebhookDelivery.CreateBulk(builders...).Exec(sys); err != nil {
+	if err := tx.WebhookDelivery.CreateBulk(builders...).Exec(system(ctx)); err != nil {
 		return 0, fmt.Errorf("queue webhook deliveries: %w", err)
 	}
 	return len(builders), nil

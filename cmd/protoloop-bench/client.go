@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/protoloop/protoloop/server/storage"
+
 	_ "github.com/lib/pq"
 )
 
@@ -94,10 +96,17 @@ func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // openSQL opens a pool on the database, for the hand-written SQL the
-// scenarios compare the server with.
+// scenarios compare the server with. Its connections speak to PostgreSQL
+// as the server's do (one round trip per statement, see
+// storage.NewPostgresConnector), so that the comparison is with the same
+// protocol.
 func openSQL(url string) (*sql.DB, error) {
 	if !strings.HasPrefix(url, "postgres://") && !strings.HasPrefix(url, "postgresql://") {
 		return nil, fmt.Errorf("the bench needs PostgreSQL: --database-url postgres://…, not %q", url)
 	}
-	return sql.Open("postgres", url)
+	c, err := storage.NewPostgresConnector(url)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(c), nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/protoloop/protoloop/ent/schema/bytea"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 )
 
@@ -246,7 +247,7 @@ const authSQL = `SELECT user_id FROM auth_tokens WHERE token_hash = $1 AND revok
 func (t *readTarget) authenticate(ctx context.Context) (int64, error) {
 	sum := sha256.Sum256([]byte(t.st.Token))
 	var user int64
-	err := t.db.QueryRowContext(ctx, authSQL, sum[:]).Scan(&user)
+	err := t.db.QueryRowContext(ctx, authSQL, bytea.Bytes(sum[:])).Scan(&user)
 	return user, err
 }
 

@@ -8,6 +8,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/protoloop/protoloop/ent/predicate"
+	"github.com/protoloop/protoloop/ent/schema/bytea"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 )
 
@@ -77,7 +78,7 @@ func ParticipantID(v gid.ID) predicate.AuthToken {
 }
 
 // TokenHash applies equality check predicate on the "token_hash" field. It's identical to TokenHashEQ.
-func TokenHash(v []byte) predicate.AuthToken {
+func TokenHash(v bytea.Bytes) predicate.AuthToken {
 	return predicate.AuthToken(sql.FieldEQ(FieldTokenHash, v))
 }
 
@@ -237,42 +238,42 @@ func ParticipantIDNotNil() predicate.AuthToken {
 }
 
 // TokenHashEQ applies the EQ predicate on the "token_hash" field.
-func TokenHashEQ(v []byte) predicate.AuthToken {
+func TokenHashEQ(v bytea.Bytes) predicate.AuthToken {
 	return predicate.AuthToken(sql.FieldEQ(FieldTokenHash, v))
 }
 
 // TokenHashNEQ applies the NEQ predicate on the "token_hash" field.
-func TokenHashNEQ(v []byte) predicate.AuthToken {
+func TokenHashNEQ(v bytea.Bytes) predicate.AuthToken {
 	return predicate.AuthToken(sql.FieldNEQ(FieldTokenHash, v))
 }
 
 // TokenHashIn applies the In predicate on the "token_hash" field.
-func TokenHashIn(vs ...[]byte) predicate.AuthToken {
+func TokenHashIn(vs ...bytea.Bytes) predicate.AuthToken {
 	return predicate.AuthToken(sql.FieldIn(FieldTokenHash, vs...))
 }
 
 // TokenHashNotIn applies the NotIn predicate on the "token_hash" field.
-func TokenHashNotIn(vs ...[]byte) predicate.AuthToken {
+func TokenHashNotIn(vs ...bytea.Bytes) predicate.AuthToken {
 	return predicate.AuthToken(sql.FieldNotIn(FieldTokenHash, vs...))
 }
 
 // TokenHashGT applies the GT predicate on the "token_hash" field.
-func TokenHashGT(v []byte) predicate.AuthToken {
+func TokenHashGT(v bytea.Bytes) predicate.AuthToken {
 	return predicate.AuthToken(sql.FieldGT(FieldTokenHash, v))
 }
 
 // TokenHashGTE applies the GTE predicate on the "token_hash" field.
-func TokenHashGTE(v []byte) predicate.AuthToken {
+func TokenHashGTE(v bytea.Bytes) predicate.AuthToken {
 	return predicate.AuthToken(sql.FieldGTE(FieldTokenHash, v))
 }
 
 // TokenHashLT applies the LT predicate on the "token_hash" field.
-func TokenHashLT(v []byte) predicate.AuthToken {
+func TokenHashLT(v bytea.Bytes) predicate.AuthToken {
 	return predicate.AuthToken(sql.FieldLT(FieldTokenHash, v))
 }
 
 // TokenHashLTE applies the LTE predicate on the "token_hash" field.
-func TokenHashLTE(v []byte) predicate.AuthToken {
+func TokenHashLTE(v bytea.Bytes) predicate.AuthToken {
 	return predicate.AuthToken(sql.FieldLTE(FieldTokenHash, v))
 }
 

@@ -8,6 +8,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/protoloop/protoloop/ent/predicate"
+	"github.com/protoloop/protoloop/ent/schema/bytea"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 )
 
@@ -82,7 +83,7 @@ func CreatedByID(v gid.ID) predicate.Invite {
 }
 
 // TokenHash applies equality check predicate on the "token_hash" field. It's identical to TokenHashEQ.
-func TokenHash(v []byte) predicate.Invite {
+func TokenHash(v bytea.Bytes) predicate.Invite {
 	return predicate.Invite(sql.FieldEQ(FieldTokenHash, v))
 }
 
@@ -267,42 +268,42 @@ func RoleNotIn(vs ...Role) predicate.Invite {
 }
 
 // TokenHashEQ applies the EQ predicate on the "token_hash" field.
-func TokenHashEQ(v []byte) predicate.Invite {
+func TokenHashEQ(v bytea.Bytes) predicate.Invite {
 	return predicate.Invite(sql.FieldEQ(FieldTokenHash, v))
 }
 
 // TokenHashNEQ applies the NEQ predicate on the "token_hash" field.
-func TokenHashNEQ(v []byte) predicate.Invite {
+func TokenHashNEQ(v bytea.Bytes) predicate.Invite {
 	return predicate.Invite(sql.FieldNEQ(FieldTokenHash, v))
 }
 
 // TokenHashIn applies the In predicate on the "token_hash" field.
-func TokenHashIn(vs ...[]byte) predicate.Invite {
+func TokenHashIn(vs ...bytea.Bytes) predicate.Invite {
 	return predicate.Invite(sql.FieldIn(FieldTokenHash, vs...))
 }
 
 // TokenHashNotIn applies the NotIn predicate on the "token_hash" field.
-func TokenHashNotIn(vs ...[]byte) predicate.Invite {
+func TokenHashNotIn(vs ...bytea.Bytes) predicate.Invite {
 	return predicate.Invite(sql.FieldNotIn(FieldTokenHash, vs...))
 }
 
 // TokenHashGT applies the GT predicate on the "token_hash" field.
-func TokenHashGT(v []byte) predicate.Invite {
+func TokenHashGT(v bytea.Bytes) predicate.Invite {
 	return predicate.Invite(sql.FieldGT(FieldTokenHash, v))
 }
 
 // TokenHashGTE applies the GTE predicate on the "token_hash" field.
-func TokenHashGTE(v []byte) predicate.Invite {
+func TokenHashGTE(v bytea.Bytes) predicate.Invite {
 	return predicate.Invite(sql.FieldGTE(FieldTokenHash, v))
 }
 
 // TokenHashLT applies the LT predicate on the "token_hash" field.
-func TokenHashLT(v []byte) predicate.Invite {
+func TokenHashLT(v bytea.Bytes) predicate.Invite {
 	return predicate.Invite(sql.FieldLT(FieldTokenHash, v))
 }
 
 // TokenHashLTE applies the LTE predicate on the "token_hash" field.
-func TokenHashLTE(v []byte) predicate.Invite {
+func TokenHashLTE(v bytea.Bytes) predicate.Invite {
 	return predicate.Invite(sql.FieldLTE(FieldTokenHash, v))
 }
 

@@ -9,6 +9,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
+	"github.com/protoloop/protoloop/ent/schema/bytea"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 )
 
@@ -25,7 +26,7 @@ func (AuthToken) Fields() []ent.Field {
 		field.Int64("user_id").GoType(gid.ID(0)).Optional().Nillable().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Int64("participant_id").GoType(gid.ID(0)).Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)).
 			Comment("Set for a guest's token: the participant it acts as."),
-		field.Bytes("token_hash").Unique().Sensitive().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Bytes("token_hash").GoType(bytea.Bytes(nil)).Unique().Sensitive().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("label").Default("").MaxRuneLen(maxName).
 			Comment("What the token is for, as its owner named it (\"laptop\", \"CI\")."),
 		field.Strings("scopes").Default([]string{}),

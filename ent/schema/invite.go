@@ -9,6 +9,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
+	"github.com/protoloop/protoloop/ent/schema/bytea"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 )
 
@@ -25,7 +26,7 @@ func (Invite) Fields() []ent.Field {
 		prototypeField(),
 		field.Int64("created_by_id").GoType(gid.ID(0)).Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Enum("role").Values("TESTER").Default("TESTER").Immutable(),
-		field.Bytes("token_hash").Unique().Sensitive().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Bytes("token_hash").GoType(bytea.Bytes(nil)).Unique().Sensitive().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Time("expires_at").Optional().Nillable().Immutable(),
 		field.Int("max_uses").Optional().Nillable().Positive().Immutable(),
 		field.Int("uses").Default(0).NonNegative(),

@@ -8,8 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"time"
-
-	_ "github.com/lib/pq" // registers the "postgres" driver
 )
 
 // PostgreSQL connection pool limits, per server process.
@@ -76,10 +74,11 @@ func openPostgres(ctx context.Context, opts Options) (*sql.DB, string, error) {
 	}
 	u.RawQuery = q.Encode()
 	dsn := u.String()
-	db, err := sql.Open("postgres", dsn)
+	connector, err := NewPostgresConnector(dsn)
 	if err != nil {
 		return nil, "", fmt.Errorf("open postgres %s: %w", u.Redacted(), err)
 	}
+	db := sql.OpenDB(connector)
 	conns := opts.MaxConns
 	if conns <= 0 {
 		conns = DefaultMaxConns
