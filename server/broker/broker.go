@@ -127,6 +127,17 @@ type Options struct {
 	// (NotifyDeliveriesSQL). It must not block.
 	OnDeliveries func()
 
+	// OnIdentityChanged, if set, is called with what a committed change
+	// to the identities of bearer tokens touched, as announced on
+	// IdentityChannel (NotifyIdentitiesSQL); no IDs means anything may
+	// have changed. It must not block.
+	OnIdentityChanged func(changed []gid.ID)
+	// OnListening, if set, is called with true once the LISTEN
+	// connection listens (again, after a reconnection), and with false
+	// as soon as it is lost: announcements made meanwhile are lost with
+	// it. It must not block.
+	OnListening func(up bool)
+
 	Poll       time.Duration // zero means DefaultPoll
 	Buffer     int           // zero means DefaultBuffer
 	Page       int           // zero means DefaultPage
