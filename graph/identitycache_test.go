@@ -14,6 +14,7 @@ import (
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/graph"
+	"github.com/protoloop/protoloop/server"
 	"github.com/protoloop/protoloop/server/servertest"
 )
 
@@ -328,6 +329,47 @@ func TestCachedIdentityCostsNoStatement(t *testing.T) {
 		t.Logf("%s: the first request with a token took %d statements, the second %d", s.Backend, first, second)
 		if second != first-1 {
 			t.Errorf("the second request took %d statements, the first %d: want one less", second, first)
+		}
+	})
+}
+
+// TestRevokedTokensEndSubscriptionsAtOnce revokes a subscriber's token on
+// one server: its subscription, on that server or another replica, ends
+// right away, long before the periodic check of tokens (an hour here).
+func TestRevokedTokensEndSubscriptionsAtOnce(t *testing.T) {
+	cfg := server.Config{RevalidateTokens: time.Hour}
+	servertest.RunWith(t, servertest.Options{Config: cfg}, func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		where := map[string]string{"this server": s.URL}
+		if s.Backend == servertest.Postgres {
+			where["another replica"], _ = startReplicaWith(t, s, cfg)
+		}
+		for name, baseURL := range where {
+			t.Run(name, func(t *testing.T) {
+				spare := logInAgain(t, s, loop.Owner)
+				id := tokensOf(t, s, spare)[0].ID
+				c := mustDialLive(t, baseURL, 0, spare)
+				if err := c.subscribe("1", livePrototypeEvents, map[string]any{"p": loop.Prototype.ID}); err != nil {
+					t.Fatal(err)
+				}
+				s.LeaveFeedback(t, loop.Owner.Token, loop.Iteration.ID, nil)
+				for c.mustNext(t, "1").Kind != "FEEDBACK_ADDED" {
+				}
+				s.Do(t, loop.Owner.Token, revokeTokenMutation, vars{"id": id}).RequireOK(t)
+				for { // events committed before the revocation may come first
+					m, err := c.read(liveWait)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if m.Type == "next" {
+						continue
+					}
+					if m.Type != "complete" || m.ID != "1" {
+						t.Errorf("got %s %s, want the operation to complete", m.Type, m.Payload)
+					}
+					break
+				}
+			})
 		}
 	})
 }

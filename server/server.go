@@ -188,6 +188,9 @@ func New(db *storage.DB, cfg Config) *Server {
 		},
 		OnListening: s.identities.SetTrusted,
 	})
+	// A revoked token's subscriptions end at once, on every replica.
+	// (Its websockets still close at the next RevalidateTokens tick.)
+	s.identities.OnInvalidate(func([]gid.ID) { s.broker.OnIdentityChanged() })
 	s.handler = s.routes()
 	return s
 }

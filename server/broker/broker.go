@@ -166,11 +166,14 @@ type Broker struct {
 	opts   Options
 	log    *slog.Logger
 
-	wake  chan struct{} // one pending wake-up at most: wake-ups coalesce
-	ready chan struct{} // closed once Run knows where the stream stands
-	reads chan struct{} // a slot per catch-up reading the table
-	seen  atomic.Int64  // pos, for the listener's quick check of a hint
-	heard atomic.Int64  // the largest position a hint has named, for metrics
+	wake chan struct{} // one pending wake-up at most: wake-ups coalesce
+	// recheck asks revalidate for a check of the tokens now (see
+	// OnIdentityChanged); pending ones coalesce too.
+	recheck chan struct{}
+	ready   chan struct{} // closed once Run knows where the stream stands
+	reads   chan struct{} // a slot per catch-up reading the table
+	seen    atomic.Int64  // pos, for the listener's quick check of a hint
+	heard   atomic.Int64  // the largest position a hint has named, for metrics
 
 	mu       sync.Mutex
 	pos      int64 // the last seq the tailer dispatched
@@ -227,13 +230,14 @@ func New(client *ent.Client, opts Options) *Broker {
 		opts.Revalidate = DefaultRevalidate
 	}
 	return &Broker{
-		client: client,
-		opts:   opts,
-		log:    opts.Logger,
-		wake:   make(chan struct{}, 1),
-		ready:  make(chan struct{}),
-		reads:  make(chan struct{}, opts.CatchUps),
-		topics: map[gid.ID]map[*subscriber]struct{}{},
+		client:  client,
+		opts:    opts,
+		log:     opts.Logger,
+		wake:    make(chan struct{}, 1),
+		recheck: make(chan struct{}, 1),
+		ready:   make(chan struct{}),
+		reads:   make(chan struct{}, opts.CatchUps),
+		topics:  map[gid.ID]map[*subscriber]struct{}{},
 	}
 }
 
