@@ -113,11 +113,30 @@ const (
 // after every reconnection.
 func (b *Broker) listen(ctx context.Context) {
 	schema := b.currentSchema(ctx)
+	// link tracks, for Options.OnListening, whether the connection is up
+	// as pq last reported it (from its own goroutine) and whether this
+	// loop has asked for its channels: it listens when both hold, which
+	// may happen in either order (pq lets Listen return before it reports
+	// the first connection).
+	var link struct {
+		sync.Mutex
+		up, listened bool
+	}
+	report := func(change func()) {
+		link.Lock()
+		defer link.Unlock()
+		was := link.up && link.listened
+		change()
+		if now := link.up && link.listened; now != was {
+			b.listening(now)
+		}
+	}
 	l := pq.NewListener(listenDSN(b.opts.PostgresURL), minReconnect, maxReconnect,
 		func(ev pq.ListenerEventType, err error) {
+			// A reconnection has listened again by the time it is reported.
+			report(func() { link.up = ev == pq.ListenerEventConnected || ev == pq.ListenerEventReconnected })
 			switch ev {
 			case pq.ListenerEventDisconnected, pq.ListenerEventConnectionAttemptFailed:
-				b.listening(false)
 				if ctx.Err() == nil {
 					b.log.WarnContext(ctx, "broker: LISTEN connection lost; reconnecting", "event", ev.String(), "err", err)
 				}
@@ -160,16 +179,15 @@ func (b *Broker) listen(ctx context.Context) {
 	} else {
 		// Commits made before LISTEN took effect were not notified.
 		b.Wake()
-		b.listening(true)
+		report(func() { link.listened = true })
 	}
 	defer b.listening(false)
 	for n := range l.Notify {
 		// nil means the connection was re-established: notifications may
 		// have been lost meanwhile (deliveries are then found by the
-		// workers' polls, identities reloaded: see OnListening).
+		// workers' polls; identities were reloaded: see OnListening).
 		if n == nil {
 			b.Wake()
-			b.listening(true)
 			continue
 		}
 		if n.Channel == IdentityChannel {
