@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"golang.org/x/crypto/argon2"
 
@@ -102,32 +103,36 @@ func Authenticate(ctx context.Context, client *ent.Client, token string) (*viewe
 	if !strings.HasPrefix(token, tokenPrefix) {
 		return nil, ErrInvalidToken
 	}
-	return loadIdentity(ctx, client, authtoken.TokenHash(HashToken(token)), tokenWorks())
+	id, _, err := loadIdentity(ctx, client, authtoken.TokenHash(HashToken(token)), tokenWorks())
+	return id, err
 }
 
 // identityRow is a row of loadIdentity's statement. Kind says what it is:
 //
-//	"t": the token: A its id, B its user, C its guest participant
+//	"t": the token: A its id, B its user, C its guest participant, Exp
+//	     when it expires
 //	"m": a membership of the token's user: A the workspace, Role the role
 //	"p": a tester participation of the token's user or guest: A the
 //	     participant, B its workspace, C its prototype, Open whether the
 //	     prototype has open feedback
 type identityRow struct {
-	Kind string  `json:"kind"`
-	A    *gid.ID `json:"a"`
-	B    *gid.ID `json:"b"`
-	C    *gid.ID `json:"c"`
-	Role *string `json:"role"`
-	Open *bool   `json:"open"`
+	Kind string     `json:"kind"`
+	A    *gid.ID    `json:"a"`
+	B    *gid.ID    `json:"b"`
+	C    *gid.ID    `json:"c"`
+	Role *string    `json:"role"`
+	Open *bool      `json:"open"`
+	Exp  *time.Time `json:"exp"`
 }
 
 // loadIdentity builds the identity the one token matching tokenIs gives,
-// or ErrInvalidToken if none does. Every request starts with it, so it is
+// with when the token expires (zero for never), or ErrInvalidToken if
+// none does. Every request starts with it, so it is
 // a single statement: the token, its user's memberships and its tester
 // participations (a user's that came through an invite, or the guest's own
 // participant, unless an account claimed it) are four branches of one
 // UNION ALL, each an indexed lookup behind the token's unique hash.
-func loadIdentity(ctx context.Context, client *ent.Client, tokenIs ...predicate.AuthToken) (*viewer.Identity, error) {
+func loadIdentity(ctx context.Context, client *ent.Client, tokenIs ...predicate.AuthToken) (*viewer.Identity, time.Time, error) {
 	var rows []identityRow
 	err := client.AuthToken.Query().
 		Where(tokenIs...).
@@ -138,11 +143,15 @@ func loadIdentity(ctx context.Context, client *ent.Client, tokenIs ...predicate.
 				noBool = "CAST(NULL AS BOOLEAN)"
 			)
 			d := s.Dialect()
+			noTime := "CAST(NULL AS TIMESTAMP WITH TIME ZONE)"
+			if d == dialect.SQLite {
+				noTime = "NULL" // SQLite has no such type; the column takes the token's
+			}
 			// columns selects the row's kind and its five values, in order.
 			columns := func(sel *sql.Selector, kind string, values ...string) {
 				sel.SelectExpr()
 				sel.AppendSelectExprAs(sql.Expr("'"+kind+"'"), "kind")
-				for i, as := range []string{"a", "b", "c", "role", "open"} {
+				for i, as := range []string{"a", "b", "c", "role", "open", "exp"} {
 					sel.AppendSelectExprAs(sql.Expr(values[i]), as)
 				}
 			}
@@ -155,13 +164,14 @@ func loadIdentity(ctx context.Context, client *ent.Client, tokenIs ...predicate.
 				}
 				return sel
 			}
-			columns(s, "t", s.C(authtoken.FieldID), s.C(authtoken.FieldUserID), s.C(authtoken.FieldParticipantID), noText, noBool)
+			columns(s, "t", s.C(authtoken.FieldID), s.C(authtoken.FieldUserID), s.C(authtoken.FieldParticipantID), noText, noBool,
+				s.C(authtoken.FieldExpiresAt))
 
 			m := sql.Dialect(d).Table(membership.Table).As("m")
 			members := ofToken(m, func(tok *sql.SelectTable) *sql.Predicate {
 				return sql.ColumnsEQ(m.C(membership.FieldUserID), tok.C(authtoken.FieldUserID))
 			})
-			columns(members, "m", m.C(membership.FieldWorkspaceID), noID, noID, m.C(membership.FieldRole), noBool)
+			columns(members, "m", m.C(membership.FieldWorkspaceID), noID, noID, m.C(membership.FieldRole), noBool, noTime)
 
 			// A participant of the user's that came through an invite makes
 			// them a tester there; one they got by taking part as a member
@@ -173,7 +183,7 @@ func loadIdentity(ctx context.Context, client *ent.Client, tokenIs ...predicate.
 				sel := ofToken(p, func(tok *sql.SelectTable) *sql.Predicate { return on(p, tok) })
 				sel.Join(pr).On(p.C(participant.FieldPrototypeID), pr.C(prototype.FieldID))
 				columns(sel, "p", p.C(participant.FieldID), p.C(participant.FieldWorkspaceID),
-					p.C(participant.FieldPrototypeID), noText, pr.C(prototype.FieldOpenFeedback))
+					p.C(participant.FieldPrototypeID), noText, pr.C(prototype.FieldOpenFeedback), noTime)
 				return sel
 			}
 			s.UnionAll(members).
@@ -188,13 +198,13 @@ func loadIdentity(ctx context.Context, client *ent.Client, tokenIs ...predicate.
 		}).
 		Scan(system(ctx), &rows)
 	if err != nil {
-		return nil, fmt.Errorf("load identity: %w", err)
+		return nil, time.Time{}, fmt.Errorf("load identity: %w", err)
 	}
 	return identityFromRows(rows)
 }
 
 // identityFromRows assembles what loadIdentity read.
-func identityFromRows(rows []identityRow) (*viewer.Identity, error) {
+func identityFromRows(rows []identityRow) (*viewer.Identity, time.Time, error) {
 	var (
 		token   *identityRow
 		roles   = map[gid.ID]viewer.Role{}
@@ -216,25 +226,30 @@ func identityFromRows(rows []identityRow) (*viewer.Identity, error) {
 				OpenFeedback: r.Open != nil && *r.Open,
 			})
 		default:
-			return nil, fmt.Errorf("load identity: unexpected row %+v", r)
+			return nil, time.Time{}, fmt.Errorf("load identity: unexpected row %+v", r)
 		}
 	}
+	if tokens != 1 {
+		return nil, time.Time{}, ErrInvalidToken // none, or (impossibly) a hash shared by two
+	}
+	var expires time.Time
+	if token.Exp != nil {
+		expires = *token.Exp
+	}
 	switch {
-	case tokens != 1:
-		return nil, ErrInvalidToken // none, or (impossibly) a hash shared by two
 	case token.B != nil:
 		id := viewer.NewIdentity(*token.B, *token.A, roles)
 		for _, t := range testers {
 			id.AddTester(t)
 		}
-		return id, nil
+		return id, expires, nil
 	case token.C != nil:
 		if len(testers) != 1 {
-			return nil, ErrInvalidToken // claimed by an account since
+			return nil, time.Time{}, ErrInvalidToken // claimed by an account since
 		}
-		return viewer.NewGuest(*token.A, testers[0]), nil
+		return viewer.NewGuest(*token.A, testers[0]), expires, nil
 	}
-	return nil, ErrInvalidToken // a token of nobody: not one the server issues
+	return nil, time.Time{}, ErrInvalidToken // a token of nobody: not one the server issues
 }
 
 // testersWhere returns the tester participations of the participants that

@@ -242,7 +242,7 @@ func (a *Reauthenticator) Reload(ctx context.Context, id *viewer.Identity) (*vie
 	if id == nil || id.TokenID == 0 {
 		return id, nil
 	}
-	fresh, err := loadIdentity(ctx, a.client, authtoken.ID(id.TokenID), tokenWorks())
+	fresh, _, err := loadIdentity(ctx, a.client, authtoken.ID(id.TokenID), tokenWorks())
 	switch {
 	case errors.Is(err, ErrInvalidToken):
 		return nil, nil

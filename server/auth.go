@@ -36,7 +36,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		ctx := r.Context()
-		id, err := graph.Authenticate(ctx, s.db.Client, token)
+		id, err := s.identities.Authenticate(ctx, s.db.Client, token)
 		switch {
 		case errors.Is(err, graph.ErrInvalidToken):
 			unauthenticated(w, "invalid_token", "invalid, expired or revoked token: log in again")

@@ -144,7 +144,7 @@ func (s *Server) initWebsocket(ctx context.Context, payload transport.InitPayloa
 	if !ok {
 		return refuseInit(ctx, closeBadRequest, `Bad request: send {"Authorization": "Bearer <token>"}`)
 	}
-	id, err := graph.Authenticate(ctx, s.db.Client, token)
+	id, err := s.identities.Authenticate(ctx, s.db.Client, token)
 	switch {
 	case errors.Is(err, graph.ErrInvalidToken):
 		return refuseInit(ctx, closeForbidden, "Forbidden: invalid, expired or revoked token; log in again")

@@ -195,6 +195,19 @@ func (s *Server) writeMetrics(w io.Writer) {
 	value("protoloop_broker_lag_events", "gauge",
 		"Events heard of but not yet handed to subscribers.", float64(max(heard-dispatched, 0)))
 
+	ids := s.identities.Stats()
+	value("protoloop_identity_cache_hits_total", "counter",
+		"Requests whose bearer token's identity came from the cache, without a statement.", float64(ids.Hits))
+	value("protoloop_identity_cache_misses_total", "counter",
+		"Requests whose bearer token's identity was loaded from the database.", float64(ids.Misses))
+	value("protoloop_identity_cache_entries", "gauge", "Identities in the cache.", float64(ids.Entries))
+	trusted := 0.0
+	if ids.Trusted {
+		trusted = 1
+	}
+	value("protoloop_identity_cache_trusted", "gauge",
+		"1 while the cache is used; 0 while changes from other processes could be missed (the LISTEN connection is down) or it is off.", trusted)
+
 	st := s.db.SQL.Stats()
 	value("protoloop_db_pool_max_open_connections", "gauge", "The pool's cap on open connections (0: none).", float64(st.MaxOpenConnections))
 	value("protoloop_db_pool_open_connections", "gauge", "Open connections in the pool.", float64(st.OpenConnections))

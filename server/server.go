@@ -20,10 +20,12 @@ import (
 	"net/netip"
 	"time"
 
+	entdialect "entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql/playground"
 
 	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/graph"
 	"github.com/protoloop/protoloop/server/broker"
 	"github.com/protoloop/protoloop/server/storage"
@@ -90,6 +92,11 @@ type Config struct {
 	// subscriptions end and its websockets are closed with 4403. Zero
 	// means broker.DefaultRevalidate (30 seconds).
 	RevalidateTokens time.Duration
+	// IdentityCache is how many bearer tokens' identities the process
+	// keeps across requests (graph.IdentityCache), so that a request
+	// with a token seen lately skips the statement that resolves it.
+	// Zero means graph.DefaultIdentityCacheSize; negative, none.
+	IdentityCache int
 	// KeepAlive is how often an idle websocket or SSE stream hears from
 	// the server (graphql-ws "ka", graphql-transport-ws ping, SSE
 	// comment); a graphql-transport-ws client that has not answered a
@@ -126,7 +133,9 @@ type Server struct {
 	live    liveConns       // websockets and SSE streams, for shutdown
 	metrics *metrics
 	reauth  *graph.Reauthenticator
-	hooks   *webhooks.Worker
+	// identities resolves bearer tokens, keeping what they resolve to.
+	identities *graph.IdentityCache
+	hooks      *webhooks.Worker
 }
 
 // New returns a server for db. It does not migrate db: see storage.
@@ -150,6 +159,13 @@ func New(db *storage.DB, cfg Config) *Server {
 		cfg.RevalidateTokens = broker.DefaultRevalidate
 	}
 	s := &Server{db: db, cfg: cfg, log: cfg.Logger, tokens: graph.NewTokenUse(db.Client), metrics: newMetrics()}
+	if cfg.IdentityCache == 0 {
+		cfg.IdentityCache = graph.DefaultIdentityCacheSize
+	}
+	// On PostgreSQL other processes' changes come through the broker's
+	// LISTEN connection: the cache is trusted only while it listens.
+	s.identities = graph.NewIdentityCache(cfg.IdentityCache, db.Dialect != entdialect.Postgres)
+	s.identities.Watch(db.Client, db.Dialect)
 	db.ObserveStatements(s.metrics.statements.observe)
 	// The broker reads through a client of its own over db's pool: its
 	// reads are no request's, and db.Statements counts requests'.
@@ -167,7 +183,14 @@ func New(db *storage.DB, cfg Config) *Server {
 		Revalidate:  cfg.RevalidateTokens,
 		// Other replicas' commits reach this one's LISTEN connection.
 		OnDeliveries: s.hooks.Wake,
+		OnIdentityChanged: func(changed []gid.ID) {
+			s.identities.Invalidate(changed...)
+		},
+		OnListening: s.identities.SetTrusted,
 	})
+	// A revoked token's subscriptions end at once, on every replica.
+	// (Its websockets still close at the next RevalidateTokens tick.)
+	s.identities.OnInvalidate(func([]gid.ID) { s.broker.OnIdentityChanged() })
 	s.handler = s.routes()
 	return s
 }

@@ -24,6 +24,7 @@ var envVars = map[string]string{
 	"request-timeout":        "PROTOLOOP_REQUEST_TIMEOUT",
 	"statement-timeout":      "PROTOLOOP_STATEMENT_TIMEOUT",
 	"db-max-conns":           "PROTOLOOP_DB_MAX_CONNS",
+	"identity-cache":         "PROTOLOOP_IDENTITY_CACHE",
 	"trusted-proxy":          "PROTOLOOP_TRUSTED_PROXIES",
 	"rate-feedback":          "PROTOLOOP_RATE_FEEDBACK",
 	"rate-guest-feedback-ip": "PROTOLOOP_RATE_GUEST_FEEDBACK_IP",

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/protoloop/protoloop/graph"
 	"github.com/protoloop/protoloop/server"
 	"github.com/protoloop/protoloop/server/storage"
 	"github.com/protoloop/protoloop/server/webhooks"
@@ -100,6 +101,7 @@ type serveOptions struct {
 	requestTimeout   time.Duration
 	statementTimeout time.Duration
 	maxConns         int
+	identityCache    int
 	trustedProxies   string
 	rateLimits       server.RateLimits
 	webhookDenyPriv  bool
@@ -135,6 +137,8 @@ func (o *serveOptions) register(fs *flag.FlagSet) {
 		"PostgreSQL statement_timeout of the server's connections; 0 for none (env PROTOLOOP_STATEMENT_TIMEOUT)")
 	fs.IntVar(&o.maxConns, "db-max-conns", storage.DefaultMaxConns,
 		"PostgreSQL connections this process may open, besides its LISTEN connection (env PROTOLOOP_DB_MAX_CONNS)")
+	fs.IntVar(&o.identityCache, "identity-cache", graph.DefaultIdentityCacheSize,
+		"bearer tokens whose identities are kept across requests (30 s at most, dropped on every replica when they change); 0 for none (env PROTOLOOP_IDENTITY_CACHE)")
 	fs.StringVar(&o.trustedProxies, "trusted-proxy", "",
 		"comma-separated `addresses or CIDRs` of reverse proxies whose X-Forwarded-For gives the client's IP address (env PROTOLOOP_TRUSTED_PROXIES)")
 	fs.IntVar(&o.rateLimits.Feedback, "rate-feedback", d.Feedback,
@@ -185,6 +189,13 @@ func (o *serveOptions) config() (server.Config, error) {
 	if o.requestTimeout <= 0 {
 		return server.Config{}, fmt.Errorf("--request-timeout must be positive, not %s", o.requestTimeout)
 	}
+	if o.identityCache < 0 {
+		return server.Config{}, fmt.Errorf("--identity-cache must be 0 or more, not %d", o.identityCache)
+	}
+	identityCache := o.identityCache
+	if identityCache == 0 {
+		identityCache = -1 // server.Config's "none"
+	}
 	limits := o.rateLimits
 	return server.Config{
 		AllowedOrigins:   splitList(o.origins),
@@ -196,6 +207,7 @@ func (o *serveOptions) config() (server.Config, error) {
 		RateLimits:       &limits,
 		TrustedProxies:   proxies,
 		Webhooks:         webhooks.Options{DenyPrivate: o.webhookDenyPriv},
+		IdentityCache:    identityCache,
 	}, nil
 }
 

@@ -127,6 +127,17 @@ type Options struct {
 	// (NotifyDeliveriesSQL). It must not block.
 	OnDeliveries func()
 
+	// OnIdentityChanged, if set, is called with what a committed change
+	// to the identities of bearer tokens touched, as announced on
+	// IdentityChannel (NotifyIdentitiesSQL); no IDs means anything may
+	// have changed. It must not block.
+	OnIdentityChanged func(changed []gid.ID)
+	// OnListening, if set, is called with true once the LISTEN
+	// connection listens (again, after a reconnection), and with false
+	// as soon as it is lost: announcements made meanwhile are lost with
+	// it. It must not block.
+	OnListening func(up bool)
+
 	Poll       time.Duration // zero means DefaultPoll
 	Buffer     int           // zero means DefaultBuffer
 	Page       int           // zero means DefaultPage
@@ -155,11 +166,14 @@ type Broker struct {
 	opts   Options
 	log    *slog.Logger
 
-	wake  chan struct{} // one pending wake-up at most: wake-ups coalesce
-	ready chan struct{} // closed once Run knows where the stream stands
-	reads chan struct{} // a slot per catch-up reading the table
-	seen  atomic.Int64  // pos, for the listener's quick check of a hint
-	heard atomic.Int64  // the largest position a hint has named, for metrics
+	wake chan struct{} // one pending wake-up at most: wake-ups coalesce
+	// recheck asks revalidate for a check of the tokens now (see
+	// OnIdentityChanged); pending ones coalesce too.
+	recheck chan struct{}
+	ready   chan struct{} // closed once Run knows where the stream stands
+	reads   chan struct{} // a slot per catch-up reading the table
+	seen    atomic.Int64  // pos, for the listener's quick check of a hint
+	heard   atomic.Int64  // the largest position a hint has named, for metrics
 
 	mu       sync.Mutex
 	pos      int64 // the last seq the tailer dispatched
@@ -216,13 +230,14 @@ func New(client *ent.Client, opts Options) *Broker {
 		opts.Revalidate = DefaultRevalidate
 	}
 	return &Broker{
-		client: client,
-		opts:   opts,
-		log:    opts.Logger,
-		wake:   make(chan struct{}, 1),
-		ready:  make(chan struct{}),
-		reads:  make(chan struct{}, opts.CatchUps),
-		topics: map[gid.ID]map[*subscriber]struct{}{},
+		client:  client,
+		opts:    opts,
+		log:     opts.Logger,
+		wake:    make(chan struct{}, 1),
+		recheck: make(chan struct{}, 1),
+		ready:   make(chan struct{}),
+		reads:   make(chan struct{}, opts.CatchUps),
+		topics:  map[gid.ID]map[*subscriber]struct{}{},
 	}
 }
 

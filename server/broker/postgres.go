@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/protoloop/protoloop/ent/schema/gid"
 )
 
 // Channel is the PostgreSQL notification channel of committed events:
@@ -31,6 +33,62 @@ const Channel = "protoloop_events"
 const NotifyDeliveriesSQL = `SELECT pg_notify('` + Channel + `', current_schema() || ':0' || '` + deliveriesFlag + `')`
 
 const deliveriesFlag = ":deliveries"
+
+// IdentityChannel is the PostgreSQL notification channel of committed
+// changes to what bearer tokens resolve to (revocations, memberships,
+// tester participations…), heard on the same LISTEN connection as
+// Channel: see Options.OnIdentityChanged.
+const IdentityChannel = "protoloop_identities"
+
+// NotifyIdentitiesSQL is what a transaction that changed identities runs,
+// with one parameter: the IDs it touched, in decimal, separated by
+// commas, or "*" for any. PostgreSQL delivers the notification when the
+// transaction commits, and never if it rolls back.
+const NotifyIdentitiesSQL = `SELECT pg_notify('` + IdentityChannel + `', current_schema() || ':' || $1)`
+
+// maxIdentityIDs is how many IDs one identity notification names at most
+// (payloads are limited to 8,000 bytes); a change that touches more says
+// "*".
+const maxIdentityIDs = 300
+
+// IdentityPayload is the parameter of NotifyIdentitiesSQL for the IDs
+// changed; none, or too many, is "*".
+func IdentityPayload(changed []gid.ID) string {
+	if len(changed) == 0 || len(changed) > maxIdentityIDs {
+		return "*"
+	}
+	b := make([]byte, 0, len(changed)*20)
+	for i, id := range changed {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(id), 10)
+	}
+	return string(b)
+}
+
+// parseIdentityPayload reads an identity notification of schema: the IDs
+// it names, none for any; ok is false if it is another schema's.
+func parseIdentityPayload(schema, payload string) (changed []gid.ID, ok bool) {
+	s, ids, found := strings.Cut(payload, ":")
+	if !found {
+		return nil, true // unreadable: take it as "anything changed"
+	}
+	if schema != "" && s != schema {
+		return nil, false
+	}
+	if ids == "*" {
+		return nil, true
+	}
+	for _, f := range strings.Split(ids, ",") {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return nil, true
+		}
+		changed = append(changed, gid.ID(n))
+	}
+	return changed, true
+}
 
 // ApplicationName is the application_name of the LISTEN connection, which
 // tells it apart in pg_stat_activity, unless Options.PostgresURL sets one.
@@ -55,8 +113,28 @@ const (
 // after every reconnection.
 func (b *Broker) listen(ctx context.Context) {
 	schema := b.currentSchema(ctx)
+	// link tracks, for Options.OnListening, whether the connection is up
+	// as pq last reported it (from its own goroutine) and whether this
+	// loop has asked for its channels: it listens when both hold, which
+	// may happen in either order (pq lets Listen return before it reports
+	// the first connection).
+	var link struct {
+		sync.Mutex
+		up, listened bool
+	}
+	report := func(change func()) {
+		link.Lock()
+		defer link.Unlock()
+		was := link.up && link.listened
+		change()
+		if now := link.up && link.listened; now != was {
+			b.listening(now)
+		}
+	}
 	l := pq.NewListener(listenDSN(b.opts.PostgresURL), minReconnect, maxReconnect,
 		func(ev pq.ListenerEventType, err error) {
+			// A reconnection has listened again by the time it is reported.
+			report(func() { link.up = ev == pq.ListenerEventConnected || ev == pq.ListenerEventReconnected })
 			switch ev {
 			case pq.ListenerEventDisconnected, pq.ListenerEventConnectionAttemptFailed:
 				if ctx.Err() == nil {
@@ -89,7 +167,11 @@ func (b *Broker) listen(ctx context.Context) {
 		}
 	}()
 
-	if err := l.Listen(Channel); err != nil {
+	err := l.Listen(Channel)
+	if err == nil && b.opts.OnIdentityChanged != nil {
+		err = l.Listen(IdentityChannel)
+	}
+	if err != nil {
 		if ctx.Err() == nil {
 			b.log.ErrorContext(ctx, "broker: LISTEN; other processes' events come with the poll only", "err", err)
 		}
@@ -97,13 +179,21 @@ func (b *Broker) listen(ctx context.Context) {
 	} else {
 		// Commits made before LISTEN took effect were not notified.
 		b.Wake()
+		report(func() { link.listened = true })
 	}
+	defer b.listening(false)
 	for n := range l.Notify {
 		// nil means the connection was re-established: notifications may
 		// have been lost meanwhile (deliveries are then found by the
-		// workers' polls).
+		// workers' polls; identities were reloaded: see OnListening).
 		if n == nil {
 			b.Wake()
+			continue
+		}
+		if n.Channel == IdentityChannel {
+			if changed, ok := parseIdentityPayload(schema, n.Extra); ok {
+				b.opts.OnIdentityChanged(changed)
+			}
 			continue
 		}
 		payload, deliveries := strings.CutSuffix(n.Extra, deliveriesFlag)
@@ -113,6 +203,13 @@ func (b *Broker) listen(ctx context.Context) {
 		if deliveries && b.opts.OnDeliveries != nil && (schema == "" || strings.HasPrefix(payload, schema+":")) {
 			b.opts.OnDeliveries()
 		}
+	}
+}
+
+// listening tells Options.OnListening whether the LISTEN connection is up.
+func (b *Broker) listening(up bool) {
+	if b.opts.OnListening != nil {
+		b.opts.OnListening(up)
 	}
 }
 

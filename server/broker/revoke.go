@@ -45,9 +45,20 @@ func payloadUser(e *ent.Event) gid.ID {
 	return id
 }
 
-// revalidate ends, every Options.Revalidate, the subscriptions whose
-// bearer token has been revoked or has expired since they began. One
-// query checks every token in use.
+// OnIdentityChanged has the subscriptions' tokens checked at once, rather
+// than at the next Options.Revalidate: call it when what tokens resolve
+// to changed (graph.IdentityCache.OnInvalidate), so that a token revoked
+// on any replica ends its subscriptions right away. It never blocks.
+func (b *Broker) OnIdentityChanged() {
+	select {
+	case b.recheck <- struct{}{}:
+	default: // a check is pending already
+	}
+}
+
+// revalidate ends, every Options.Revalidate and when OnIdentityChanged
+// asks, the subscriptions whose bearer token has been revoked or has
+// expired since they began. One query checks every token in use.
 func (b *Broker) revalidate(ctx context.Context) {
 	t := time.NewTicker(b.opts.Revalidate)
 	defer t.Stop()
@@ -56,6 +67,7 @@ func (b *Broker) revalidate(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-b.recheck:
 		}
 		b.mu.Lock()
 		inUse := map[gid.ID]bool{}

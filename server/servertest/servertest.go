@@ -238,6 +238,9 @@ func (s *Server) start(t testing.TB) {
 
 	s.URL = "http://" + ln.Addr().String()
 	s.AdminURL = "http://" + adminLn.Addr().String()
+	if b == Postgres {
+		s.awaitIdentityCache(t)
+	}
 	s.DB = db
 	s.halt = sync.OnceFunc(func() {
 		_ = admin.Close()
@@ -258,6 +261,29 @@ func (s *Server) start(t testing.TB) {
 		}
 	})
 	t.Cleanup(s.halt)
+}
+
+// awaitIdentityCache waits, for a while, for the server's LISTEN connection
+// to listen, and so for its cache of identities to be in use (see
+// graph.IdentityCache): until then every request resolves its token with
+// a statement, and statement counts would depend on how quick it was.
+// A server that cannot listen (its database is cut, say) runs all the
+// same: that is for the test to see.
+func (s *Server) awaitIdentityCache(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := s.http.Get(s.AdminURL + "/metrics")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if bytes.Contains(body, []byte("\nprotoloop_identity_cache_trusted 1\n")) {
+				return
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("servertest: the identity cache is still not in use after 10s")
 }
 
 // Statements returns how many SQL statements the server has run through

@@ -84,6 +84,23 @@ func NewGuest(token gid.ID, t Tester) *Identity {
 	return &Identity{TokenID: token, roles: map[gid.ID]Role{}, testing: map[gid.ID]Tester{t.Prototype: t}}
 }
 
+// Clone returns a copy of the identity with nothing remembered (see
+// Remember): what a cache of identities hands each request, since a
+// request may add to its own (Join, AddTester).
+func (id *Identity) Clone() *Identity {
+	id.mu.RLock()
+	defer id.mu.RUnlock()
+	c := &Identity{UserID: id.UserID, TokenID: id.TokenID,
+		roles: make(map[gid.ID]Role, len(id.roles)), testing: make(map[gid.ID]Tester, len(id.testing))}
+	for w, r := range id.roles {
+		c.roles[w] = r
+	}
+	for p, t := range id.testing {
+		c.testing[p] = t
+	}
+	return c
+}
+
 // IsGuest reports whether the caller has no account.
 func (id *Identity) IsGuest() bool { return id != nil && id.UserID == 0 }
 

@@ -1,0 +1,216 @@
+package graph
+
+import (
+	"context"
+	"crypto/sha256"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/ent/authtoken"
+	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/viewer"
+)
+
+// Defaults of an IdentityCache.
+const (
+	// DefaultIdentityCacheSize is how many tokens' identities a process
+	// keeps: a few MB at most.
+	DefaultIdentityCacheSize = 10_000
+	// IdentityCacheTTL is how long an identity is kept at most. Changes
+	// are announced (see IdentityCache.Watch), so this is only a safety
+	// net: it bounds what a lost announcement could cost.
+	IdentityCacheTTL = 30 * time.Second
+)
+
+// IdentityCache keeps, across requests, the identity each bearer token
+// resolves to, so that a request whose token was seen in the last
+// IdentityCacheTTL skips loadIdentity's statement.
+//
+// "A revoked token is refused at once" holds across processes because
+// every change that can alter an identity is announced (Watch): in this
+// process once its transaction has commited, to the others by a NOTIFY
+// sent in that transaction, which PostgreSQL delivers when it commits.
+// The broker's LISTEN connection hears it and calls Invalidate. While
+// that connection is down the cache is not trusted (SetTrusted): it is
+// emptied, bypassed, and emptied again once the connection is back.
+//
+// A load that began before an invalidation is not kept: every
+// invalidation moves the generation on, and a loaded identity is kept
+// only if the generation is the one its load began in. So an identity
+// read just before a change commits, and finished after the change was
+// announced, is used by its request but by no later one.
+type IdentityCache struct {
+	size int
+	ttl  time.Duration
+
+	mu      sync.Mutex
+	entries map[[sha256.Size]byte]*cachedIdentity
+	gen     uint64 // moved on by every invalidation and change of trust
+	trusted bool
+	watch   []func(changed []gid.ID)
+	hits    atomic.Uint64
+	misses  atomic.Uint64
+}
+
+// cachedIdentity is an identity as loaded, never handed out itself: each
+// request gets a Clone.
+type cachedIdentity struct {
+	id    *viewer.Identity
+	keys  []gid.ID // what an invalidation names to reach it: see identityKeys
+	until time.Time
+}
+
+// NewIdentityCache returns a cache of at most size identities (size ≤ 0:
+// none), trusted from the start if trusted is true. A cache whose
+// invalidations come from a LISTEN connection starts untrusted, and the
+// connection's owner trusts it once it listens.
+func NewIdentityCache(size int, trusted bool) *IdentityCache {
+	return &IdentityCache{size: size, ttl: IdentityCacheTTL, entries: map[[sha256.Size]byte]*cachedIdentity{}, trusted: trusted}
+}
+
+// Authenticate is the package's Authenticate through the cache. A nil
+// cache is none.
+func (c *IdentityCache) Authenticate(ctx context.Context, client *ent.Client, token string) (*viewer.Identity, error) {
+	if c == nil || c.size <= 0 {
+		return Authenticate(ctx, client, token)
+	}
+	if !strings.HasPrefix(token, tokenPrefix) {
+		return nil, ErrInvalidToken
+	}
+	hash := sha256.Sum256([]byte(token))
+	now := time.Now()
+	c.mu.Lock()
+	e, hit := c.entries[hash]
+	if hit && c.trusted && now.Before(e.until) {
+		c.mu.Unlock()
+		c.hits.Add(1)
+		return e.id.Clone(), nil
+	}
+	gen, trusted := c.gen, c.trusted
+	c.mu.Unlock()
+	c.misses.Add(1)
+
+	id, expires, err := loadIdentity(ctx, client, authtoken.TokenHash(hash[:]), tokenWorks())
+	if err != nil || !trusted {
+		return id, err
+	}
+	until := now.Add(c.ttl)
+	if !expires.IsZero() && expires.Before(until) {
+		until = expires
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen || !c.trusted {
+		return id, nil // something changed while it loaded: it may be stale
+	}
+	if len(c.entries) >= c.size {
+		c.evict(now)
+	}
+	c.entries[hash] = &cachedIdentity{id: id.Clone(), keys: identityKeys(id), until: until}
+	return id, nil
+}
+
+// evict makes room for one more entry: it drops what has expired, or
+// else one entry, whichever the map gives first. Call with c.mu held.
+func (c *IdentityCache) evict(now time.Time) {
+	var victim [sha256.Size]byte
+	picked := false
+	for h, e := range c.entries {
+		if !now.Before(e.until) {
+			delete(c.entries, h)
+		} else if !picked {
+			victim, picked = h, true
+		}
+	}
+	if len(c.entries) >= c.size && picked {
+		delete(c.entries, victim)
+	}
+}
+
+// identityKeys lists the IDs an identity depends on: its token, its user,
+// its workspaces, its tester participations and their prototypes. A
+// change announces the IDs it touches, and drops every identity that
+// lists one of them.
+func identityKeys(id *viewer.Identity) []gid.ID {
+	keys := []gid.ID{id.TokenID}
+	if id.UserID != 0 {
+		keys = append(keys, id.UserID)
+	}
+	keys = append(keys, id.Workspaces(func(viewer.Role) bool { return true })...)
+	for _, t := range id.Testing() {
+		keys = append(keys, t.Participant, t.Prototype, t.Workspace)
+	}
+	return keys
+}
+
+// Invalidate drops the identities that depend on any of the IDs, or every
+// identity if there are none, and tells the functions given to
+// OnInvalidate. It never blocks on the database.
+func (c *IdentityCache) Invalidate(changed ...gid.ID) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.gen++
+	if len(changed) == 0 {
+		clear(c.entries)
+	} else {
+		set := make(map[gid.ID]bool, len(changed))
+		for _, id := range changed {
+			set[id] = true
+		}
+		for h, e := range c.entries {
+			for _, k := range e.keys {
+				if set[k] {
+					delete(c.entries, h)
+					break
+				}
+			}
+		}
+	}
+	watch := c.watch
+	c.mu.Unlock()
+	for _, f := range watch {
+		f(changed)
+	}
+}
+
+// SetTrusted says whether the announcements of changes reach the cache.
+// Either way the cache is emptied: while untrusted it is bypassed, and
+// once trusted again what it held may have missed an announcement.
+func (c *IdentityCache) SetTrusted(trusted bool) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.trusted = trusted
+	c.mu.Unlock()
+	c.Invalidate()
+}
+
+// IdentityCacheStats is what an IdentityCache has done, for metrics.
+type IdentityCacheStats struct {
+	Hits, Misses uint64
+	Entries      int
+	Trusted      bool // in use: on, and hearing of every change
+}
+
+// Stats returns what c has done so far.
+func (c *IdentityCache) Stats() IdentityCacheStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return IdentityCacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Entries: len(c.entries), Trusted: c.trusted && c.size > 0}
+}
+
+// OnInvalidate calls f with the IDs of every invalidation from now on
+// (none: everything may have changed), whether or not the cache is in
+// use: for what holds identities longer than a request, such as live
+// connections, to recheck the ones concerned at once. f must not block.
+func (c *IdentityCache) OnInvalidate(f func(changed []gid.ID)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.watch = append(c.watch, f)
+}
