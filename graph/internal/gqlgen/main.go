@@ -27,6 +27,10 @@
 // marshalSliceInOrder (graph/inorder.go), which has the same contract
 // without goroutines, gqlgen having no option for that; and the @defer
 // group every object's marshaller starts, empty now, is not built.
+//
+// A fourth change makes fields that only read a struct field of their
+// parent (a scalar or an enum, no resolver, no middleware) skip gqlgen's
+// per-field machinery and call their marshaller directly (plain.go).
 package main
 
 import (
@@ -108,6 +112,10 @@ func rewriteExecutor(filename string) error {
 			return fmt.Errorf("%s: no %q to rewrite (%s); has gqlgen changed?", filename, r.from, r.why)
 		}
 		src = bytes.ReplaceAll(src, []byte(r.from), []byte(r.to))
+	}
+	src, _, err = resolvePlainFields(filename, src)
+	if err != nil {
+		return err
 	}
 	return os.WriteFile(filename, src, 0o644)
 }
