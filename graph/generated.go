@@ -25127,7 +25127,7 @@ func (ec *executionContext) _AddressedFeedbackGroup(ctx context.Context, sel ast
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var alertRuleImplementors = []string{"AlertRule", "Node"}
@@ -25195,7 +25195,7 @@ func (ec *executionContext) _AlertRule(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var authPayloadImplementors = []string{"AuthPayload"}
@@ -25233,7 +25233,7 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var authTokenImplementors = []string{"AuthToken", "Node"}
@@ -25301,7 +25301,7 @@ func (ec *executionContext) _AuthToken(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var commentImplementors = []string{"Comment", "Node", "SearchResult"}
@@ -25369,7 +25369,7 @@ func (ec *executionContext) _Comment(ctx context.Context, sel ast.SelectionSet, 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var commentConnectionImplementors = []string{"CommentConnection"}
@@ -25412,7 +25412,7 @@ func (ec *executionContext) _CommentConnection(ctx context.Context, sel ast.Sele
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var commentEdgeImplementors = []string{"CommentEdge"}
@@ -25450,7 +25450,7 @@ func (ec *executionContext) _CommentEdge(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var createInvitePayloadImplementors = []string{"CreateInvitePayload"}
@@ -25488,7 +25488,7 @@ func (ec *executionContext) _CreateInvitePayload(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var createWebhookPayloadImplementors = []string{"CreateWebhookPayload"}
@@ -25526,7 +25526,7 @@ func (ec *executionContext) _CreateWebhookPayload(ctx context.Context, sel ast.S
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var eventImplementors = []string{"Event", "Node"}
@@ -25599,7 +25599,7 @@ func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, ob
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var eventConnectionImplementors = []string{"EventConnection"}
@@ -25642,7 +25642,7 @@ func (ec *executionContext) _EventConnection(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var eventEdgeImplementors = []string{"EventEdge"}
@@ -25680,7 +25680,7 @@ func (ec *executionContext) _EventEdge(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var feedbackImplementors = []string{"Feedback", "Node", "SearchResult"}
@@ -25818,7 +25818,7 @@ func (ec *executionContext) _Feedback(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var feedbackConnectionImplementors = []string{"FeedbackConnection"}
@@ -25861,7 +25861,7 @@ func (ec *executionContext) _FeedbackConnection(ctx context.Context, sel ast.Sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var feedbackEdgeImplementors = []string{"FeedbackEdge"}
@@ -25899,7 +25899,7 @@ func (ec *executionContext) _FeedbackEdge(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var feedbackKindCountImplementors = []string{"FeedbackKindCount"}
@@ -25937,7 +25937,7 @@ func (ec *executionContext) _FeedbackKindCount(ctx context.Context, sel ast.Sele
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var floatChangeImplementors = []string{"FloatChange"}
@@ -25980,7 +25980,7 @@ func (ec *executionContext) _FloatChange(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var impactImplementors = []string{"Impact"}
@@ -26058,7 +26058,7 @@ func (ec *executionContext) _Impact(ctx context.Context, sel ast.SelectionSet, o
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var intChangeImplementors = []string{"IntChange"}
@@ -26101,7 +26101,7 @@ func (ec *executionContext) _IntChange(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var inviteImplementors = []string{"Invite", "Node"}
@@ -26179,7 +26179,7 @@ func (ec *executionContext) _Invite(ctx context.Context, sel ast.SelectionSet, o
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var inviteConnectionImplementors = []string{"InviteConnection"}
@@ -26222,7 +26222,7 @@ func (ec *executionContext) _InviteConnection(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var inviteEdgeImplementors = []string{"InviteEdge"}
@@ -26260,7 +26260,7 @@ func (ec *executionContext) _InviteEdge(ctx context.Context, sel ast.SelectionSe
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var iterationImplementors = []string{"Iteration", "Node"}
@@ -26368,7 +26368,7 @@ func (ec *executionContext) _Iteration(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var iterationConnectionImplementors = []string{"IterationConnection"}
@@ -26411,7 +26411,7 @@ func (ec *executionContext) _IterationConnection(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var iterationEdgeImplementors = []string{"IterationEdge"}
@@ -26449,7 +26449,7 @@ func (ec *executionContext) _IterationEdge(ctx context.Context, sel ast.Selectio
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var membershipImplementors = []string{"Membership", "Node"}
@@ -26507,7 +26507,7 @@ func (ec *executionContext) _Membership(ctx context.Context, sel ast.SelectionSe
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var mutationImplementors = []string{"Mutation"}
@@ -26830,7 +26830,7 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var pageInfoImplementors = []string{"PageInfo"}
@@ -26878,7 +26878,7 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var participantImplementors = []string{"Participant", "Node", "Actor"}
@@ -26941,7 +26941,7 @@ func (ec *executionContext) _Participant(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var participantConnectionImplementors = []string{"ParticipantConnection"}
@@ -26984,7 +26984,7 @@ func (ec *executionContext) _ParticipantConnection(ctx context.Context, sel ast.
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var participantEdgeImplementors = []string{"ParticipantEdge"}
@@ -27022,7 +27022,7 @@ func (ec *executionContext) _ParticipantEdge(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var prototypeImplementors = []string{"Prototype", "Node"}
@@ -27150,7 +27150,7 @@ func (ec *executionContext) _Prototype(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var prototypeConnectionImplementors = []string{"PrototypeConnection"}
@@ -27193,7 +27193,7 @@ func (ec *executionContext) _PrototypeConnection(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var prototypeEdgeImplementors = []string{"PrototypeEdge"}
@@ -27231,7 +27231,7 @@ func (ec *executionContext) _PrototypeEdge(ctx context.Context, sel ast.Selectio
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var queryImplementors = []string{"Query"}
@@ -27329,7 +27329,7 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var ratingCountImplementors = []string{"RatingCount"}
@@ -27367,7 +27367,7 @@ func (ec *executionContext) _RatingCount(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var redeemInvitePayloadImplementors = []string{"RedeemInvitePayload"}
@@ -27410,7 +27410,7 @@ func (ec *executionContext) _RedeemInvitePayload(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var scorecardImplementors = []string{"Scorecard"}
@@ -27528,7 +27528,7 @@ func (ec *executionContext) _Scorecard(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var scorecardConnectionImplementors = []string{"ScorecardConnection"}
@@ -27571,7 +27571,7 @@ func (ec *executionContext) _ScorecardConnection(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var scorecardDeltaImplementors = []string{"ScorecardDelta"}
@@ -27654,7 +27654,7 @@ func (ec *executionContext) _ScorecardDelta(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var scorecardEdgeImplementors = []string{"ScorecardEdge"}
@@ -27692,7 +27692,7 @@ func (ec *executionContext) _ScorecardEdge(ctx context.Context, sel ast.Selectio
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var searchConnectionImplementors = []string{"SearchConnection"}
@@ -27730,7 +27730,7 @@ func (ec *executionContext) _SearchConnection(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var searchEdgeImplementors = []string{"SearchEdge"}
@@ -27778,7 +27778,7 @@ func (ec *executionContext) _SearchEdge(ctx context.Context, sel ast.SelectionSe
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var similarFeedbackImplementors = []string{"SimilarFeedback"}
@@ -27816,7 +27816,7 @@ func (ec *executionContext) _SimilarFeedback(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var subscriptionImplementors = []string{"Subscription"}
@@ -27923,7 +27923,7 @@ func (ec *executionContext) _Trial(ctx context.Context, sel ast.SelectionSet, ob
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var trialConnectionImplementors = []string{"TrialConnection"}
@@ -27966,7 +27966,7 @@ func (ec *executionContext) _TrialConnection(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var trialEdgeImplementors = []string{"TrialEdge"}
@@ -28004,7 +28004,7 @@ func (ec *executionContext) _TrialEdge(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var userImplementors = []string{"User", "Node", "Actor"}
@@ -28072,7 +28072,7 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var voteImplementors = []string{"Vote", "Node"}
@@ -28125,7 +28125,7 @@ func (ec *executionContext) _Vote(ctx context.Context, sel ast.SelectionSet, obj
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var voteConnectionImplementors = []string{"VoteConnection"}
@@ -28168,7 +28168,7 @@ func (ec *executionContext) _VoteConnection(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var voteEdgeImplementors = []string{"VoteEdge"}
@@ -28206,7 +28206,7 @@ func (ec *executionContext) _VoteEdge(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var webhookImplementors = []string{"Webhook", "Node"}
@@ -28299,7 +28299,7 @@ func (ec *executionContext) _Webhook(ctx context.Context, sel ast.SelectionSet, 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var webhookDeliveryImplementors = []string{"WebhookDelivery", "Node"}
@@ -28392,7 +28392,7 @@ func (ec *executionContext) _WebhookDelivery(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var webhookDeliveryConnectionImplementors = []string{"WebhookDeliveryConnection"}
@@ -28435,7 +28435,7 @@ func (ec *executionContext) _WebhookDeliveryConnection(ctx context.Context, sel 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var webhookDeliveryEdgeImplementors = []string{"WebhookDeliveryEdge"}
@@ -28473,7 +28473,7 @@ func (ec *executionContext) _WebhookDeliveryEdge(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var workspaceImplementors = []string{"Workspace", "Node"}
@@ -28551,7 +28551,7 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var youSaidWeDidImplementors = []string{"YouSaidWeDid"}
@@ -28594,7 +28594,7 @@ func (ec *executionContext) _YouSaidWeDid(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var __DirectiveImplementors = []string{"__Directive"}
@@ -28647,7 +28647,7 @@ func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var __EnumValueImplementors = []string{"__EnumValue"}
@@ -28695,7 +28695,7 @@ func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var __FieldImplementors = []string{"__Field"}
@@ -28753,7 +28753,7 @@ func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var __InputValueImplementors = []string{"__InputValue"}
@@ -28811,7 +28811,7 @@ func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var __SchemaImplementors = []string{"__Schema"}
@@ -28869,7 +28869,7 @@ func (ec *executionContext) ___Schema(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 var __TypeImplementors = []string{"__Type"}
@@ -28952,7 +28952,7 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return marshalObject(fields, out)
 }
 
 // endregion **************************** object.gotpl ****************************

@@ -28,7 +28,9 @@
 // without goroutines, gqlgen having no option for that; and the @defer
 // group every object's marshaller starts, empty now, is not built.
 //
-// A fourth change makes fields that only read a struct field of their
+// Objects are written by marshalObject (graph/inorder.go) rather than
+// FieldSet.MarshalGQL, which allocates a map and copies every field. A
+// fourth change makes fields that only read a struct field of their
 // parent (a scalar or an enum, no resolver, no middleware) skip gqlgen's
 // per-field machinery and call their marshaller directly (plain.go).
 package main
@@ -96,6 +98,13 @@ var rewrites = []struct{ from, to, why string }{
 		// its zero value does.
 		"deferred := graphql.NewDeferredGroup(ctx)", "var deferred graphql.DeferredGroup",
 		"no @defer groups",
+	},
+	{
+		// Without @defer views, an object's marshaller is its fields in
+		// order: marshalObject (graph/inorder.go) writes them without the
+		// map and copies FieldSet.MarshalGQL allocates per object.
+		"\n\treturn out\n}", "\n\treturn marshalObject(fields, out)\n}",
+		"objects written by marshalObject",
 	},
 }
 
