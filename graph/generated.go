@@ -29189,7 +29189,7 @@ func (ec *executionContext) unmarshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCur
 }
 
 func (ec *executionContext) marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, sel ast.SelectionSet, v entgql.Cursor[gid.ID]) graphql.Marshaler {
-	return v
+	return cursorMarshaler(v)
 }
 
 func (ec *executionContext) unmarshalNCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, v any) (*entgql.Cursor[gid.ID], error) {
@@ -29203,7 +29203,7 @@ func (ec *executionContext) marshalNCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCu
 		graphql.AddInvalidNullError(ctx, "Cursor!")
 		return graphql.Null
 	}
-	return v
+	return cursorMarshaler(*v)
 }
 
 func (ec *executionContext) unmarshalNEditFeedbackInput2githubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐEditFeedbackInput(ctx context.Context, v any) (EditFeedbackInput, error) {
@@ -30457,7 +30457,7 @@ func (ec *executionContext) marshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCu
 	if v == nil {
 		return graphql.Null
 	}
-	return v
+	return cursorMarshaler(*v)
 }
 
 func (ec *executionContext) marshalOEvent2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEvent(ctx context.Context, sel ast.SelectionSet, v *ent.Event) graphql.Marshaler {
