@@ -49,6 +49,10 @@ func (s *Server) graphql() http.Handler {
 		persisted = lookup
 	}
 
+	// No extension here is a field interceptor (graphql.FieldInterceptor),
+	// and none may be added without changing graph/internal/gqlgen: fields
+	// that only read a struct field are resolved without gqlgen's field
+	// middleware (see its plain.go), so an interceptor would not see them.
 	srv.AddTransport(transport.Options{})
 	// Subscriptions, ahead of GET and POST, which would otherwise claim
 	// their requests: websockets (graphql-transport-ws and graphql-ws,
@@ -58,6 +62,7 @@ func (s *Server) graphql() http.Handler {
 	srv.AddTransport(getQueries{persisted: persisted})
 	// JSON bodies only: no multipart or form transports, so no file
 	// uploads and no request a plain HTML form on another site could send.
+	// GET and POST write responses by writeResponse (response.go).
 	srv.AddTransport(postQueries{})
 
 	limits := s.cfg.Limits.withDefaults()

@@ -140,6 +140,10 @@ var responseBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // scalar ends with) dropped. Only the errors and extensions, small, go
 // through json.Marshal.
 func writeResponse(w io.Writer, resp *graphql.Response) {
+	if resp == nil {
+		_, _ = io.WriteString(w, "null") // as json.Marshal writes it
+		return
+	}
 	buf := responseBuffers.Get().(*bytes.Buffer)
 	defer func() {
 		if buf.Cap() <= maxPooledResponse {
