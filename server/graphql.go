@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -48,6 +49,10 @@ func (s *Server) graphql() http.Handler {
 		persisted = lookup
 	}
 
+	// No extension here is a field interceptor (graphql.FieldInterceptor),
+	// and none may be added without changing graph/internal/gqlgen: fields
+	// that only read a struct field are resolved without gqlgen's field
+	// middleware (see its plain.go), so an interceptor would not see them.
 	srv.AddTransport(transport.Options{})
 	// Subscriptions, ahead of GET and POST, which would otherwise claim
 	// their requests: websockets (graphql-transport-ws and graphql-ws,
@@ -57,7 +62,8 @@ func (s *Server) graphql() http.Handler {
 	srv.AddTransport(getQueries{persisted: persisted})
 	// JSON bodies only: no multipart or form transports, so no file
 	// uploads and no request a plain HTML form on another site could send.
-	srv.AddTransport(transport.POST{})
+	// GET and POST write responses by writeResponse (response.go).
+	srv.AddTransport(postQueries{})
 
 	limits := s.cfg.Limits.withDefaults()
 	cache := lru.New[*ast.QueryDocument](queryCacheSize)
@@ -100,9 +106,10 @@ func withoutSuggestions(present graphql.ErrorPresenterFunc) graphql.ErrorPresent
 	}
 }
 
-// getQueries is gqlgen's GET transport, refusing any operation but a query
-// before it runs. A GET can be made by a link or an <img> on any site, so
-// it must never change anything. gqlgen refuses mutations over GET too,
+// getQueries is the GET transport: gqlgen's, refusing any operation but a
+// query before it runs, and writing the response by runOperation. A GET
+// can be made by a link or an <img> on any site, so it must never change
+// anything. gqlgen refuses mutations over GET too,
 // but with 406; GraphQL over HTTP asks for 405, which tells clients and
 // proxies that the method, not the content type, is what is wrong.
 type getQueries struct {
@@ -123,38 +130,61 @@ func (t getQueries) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		writeError(w, http.StatusBadRequest, graph.CodeBadUserInput, "malformed query string: "+err.Error())
 		return
 	}
-	var ext map[string]any
+	raw := graphql.RawParams{
+		Query:         params.Get("query"),
+		OperationName: params.Get("operationName"),
+		Headers:       r.Header,
+	}
+	raw.ReadTime.Start = graphql.Now()
 	for _, p := range []struct {
 		name string
 		into *map[string]any
-	}{{"variables", new(map[string]any)}, {"extensions", &ext}} {
-		if v := params.Get(p.name); v != "" && json.Unmarshal([]byte(v), p.into) != nil {
+	}{{"variables", &raw.Variables}, {"extensions", &raw.Extensions}} {
+		if v := params.Get(p.name); v != "" && decodeJSONObject(v, p.into) != nil {
 			writeError(w, http.StatusBadRequest, graph.CodeBadUserInput, p.name+": not a JSON object")
 			return
 		}
 	}
-	if params.Get("query") == "" && ext != nil {
-		if text, ok := t.persisted(persistedHash(ext)); ok {
-			params.Set("query", text)
-		}
+	// A persisted document's text is for this check only: the trusted
+	// documents or APQ extension puts it in the request itself.
+	text := raw.Query
+	if text == "" && raw.Extensions != nil {
+		text, _ = t.persisted(persistedHash(raw.Extensions))
 	}
-	if op := operationType(params); op != "" && op != ast.Query {
+	if op := operationType(text, raw.OperationName); op != "" && op != ast.Query {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, graph.CodeBadUserInput,
 			fmt.Sprintf("a %s cannot be sent with GET: use POST", op))
 		return
 	}
-	t.GET.Do(w, r, exec)
+	raw.ReadTime.End = graphql.Now()
+	media := responseMediaType(r)
+	w.Header().Set("Content-Type", media)
+	runOperation(w, r, exec, &raw, media)
+}
+
+// decodeJSONObject decodes a JSON object as gqlgen's transports do,
+// numbers kept as json.Number, and refuses anything after it.
+func decodeJSONObject(s string, into *map[string]any) error {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	if err := dec.Decode(into); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("more than one JSON value")
+	}
+	return nil
 }
 
 // operationType returns the type of the operation a GET request names, or
 // "" when it names none clearly; gqlgen then reports what is wrong.
-func operationType(params url.Values) ast.Operation {
-	doc, err := parser.ParseQuery(&ast.Source{Input: params.Get("query")})
+func operationType(query, operationName string) ast.Operation {
+	doc, err := parser.ParseQuery(&ast.Source{Input: query})
 	if err != nil {
 		return ""
 	}
-	op := doc.Operations.ForName(params.Get("operationName"))
+	op := doc.Operations.ForName(operationName)
 	if op == nil {
 		return ""
 	}

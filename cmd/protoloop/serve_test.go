@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -164,6 +165,33 @@ func TestServeRefusesBadHardeningFlags(t *testing.T) {
 			code, _, stderr := protoloop(t, context.Background(), tc.env, args...)
 			if code == 0 || !strings.Contains(stderr, tc.want) {
 				t.Fatalf("exit %d, want a failure mentioning %q:\n%s", code, tc.want, stderr)
+			}
+		})
+	}
+}
+
+func TestServeRaisesTheGCTargetUnlessGOGCIsSet(t *testing.T) {
+	orig := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(orig) })
+	for _, tc := range []struct {
+		name string
+		gogc string // "" for unset
+		want int
+	}{
+		{"GOGC unset: 200", "", defaultGCPercent},
+		{"GOGC set: left as the runtime read it", "100", 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("GOGC", tc.gogc) // restores it after the test
+			if tc.gogc == "" {
+				if err := os.Unsetenv("GOGC"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			debug.SetGCPercent(100)
+			setDefaultGCPercent()
+			if got := debug.SetGCPercent(100); got != tc.want {
+				t.Errorf("GC percent %d, want %d", got, tc.want)
 			}
 		})
 	}

@@ -27,6 +27,14 @@
 // marshalSliceInOrder (graph/inorder.go), which has the same contract
 // without goroutines, gqlgen having no option for that; and the @defer
 // group every object's marshaller starts, empty now, is not built.
+//
+// Three more cut what each field costs: objects are written by
+// marshalObject (graph/inorder.go) rather than FieldSet.MarshalGQL, which
+// allocates a map and copies every field; cursors by cursorMarshaler
+// (graph/cursor.go) rather than entgql's encoder per cursor; and fields
+// that only read a struct field of their parent (a scalar or an enum, no
+// resolver, no middleware) skip gqlgen's per-field machinery and call
+// their marshaller directly (plain.go).
 package main
 
 import (
@@ -35,6 +43,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"regexp"
 
 	"github.com/99designs/gqlgen/api"
 	"github.com/99designs/gqlgen/codegen"
@@ -93,6 +102,13 @@ var rewrites = []struct{ from, to, why string }{
 		"deferred := graphql.NewDeferredGroup(ctx)", "var deferred graphql.DeferredGroup",
 		"no @defer groups",
 	},
+	{
+		// Without @defer views, an object's marshaller is its fields in
+		// order: marshalObject (graph/inorder.go) writes them without the
+		// map and copies FieldSet.MarshalGQL allocates per object.
+		"\n\treturn out\n}", "\n\treturn marshalObject(fields, out)\n}",
+		"objects written by marshalObject",
+	},
 }
 
 func rewriteExecutor(filename string) error {
@@ -109,5 +125,36 @@ func rewriteExecutor(filename string) error {
 		}
 		src = bytes.ReplaceAll(src, []byte(r.from), []byte(r.to))
 	}
+	if src, err = rewriteCursorMarshallers(filename, src); err != nil {
+		return err
+	}
+	src, _, err = resolvePlainFields(filename, src)
+	if err != nil {
+		return err
+	}
 	return os.WriteFile(filename, src, 0o644)
+}
+
+// cursorMarshaller is the body of the executor's marshallers of the Cursor
+// scalar, which return the entgql cursor as its own graphql.Marshaler.
+var cursorMarshaller = regexp.MustCompile(`(v (\*?)entgql\.Cursor\[gid\.ID\]\) graphql\.Marshaler \{\n(?:\tif v == nil \{\n(?:\t\t[^\n]*\n)+\t\}\n)?)\treturn v\n\}`)
+
+var cursorMarshallerDecl = regexp.MustCompile(`(?m)^func \(ec \*executionContext\) marshal\S+\(ctx context\.Context, sel ast\.SelectionSet, v \*?entgql\.Cursor\[gid\.ID\]\) graphql\.Marshaler \{`)
+
+// rewriteCursorMarshallers has the executor write cursors with
+// cursorMarshaler (graph/cursor.go), the same bytes as entgql's
+// Cursor.MarshalGQL without its encoder per cursor. Every marshaller of a
+// cursor must be rewritten.
+func rewriteCursorMarshallers(filename string, src []byte) ([]byte, error) {
+	n := 0
+	src = cursorMarshaller.ReplaceAllFunc(src, func(m []byte) []byte {
+		n++
+		sub := cursorMarshaller.FindSubmatch(m)
+		return fmt.Appendf(nil, "%s\treturn cursorMarshaler(%sv)\n}", sub[1], sub[2])
+	})
+	all := len(cursorMarshallerDecl.FindAll(src, -1))
+	if n == 0 || n != all {
+		return nil, fmt.Errorf("%s: rewrote %d of %d cursor marshallers to cursorMarshaler; has gqlgen changed?", filename, n, all)
+	}
+	return src, nil
 }
