@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -295,16 +296,34 @@ func (c *gorillaConn) tick() {
 
 // serve reads the connection's messages until it ends, then ends its
 // operations and closes it.
+//
+// Each message is handled on a goroutine of its own while the reader
+// waits for it: the reader is the one goroutine an idle connection
+// keeps, and its stack stays as deep as a read (the runtime does not
+// shrink a stack below four times what it uses), however deep decoding
+// and authenticating go.
 func (c *gorillaConn) serve(ctx context.Context, exec graphql.GraphExecutor) {
 	c.ctx, c.cancel = context.WithCancel(ctx)
 	defer c.cancel() // every operation ends with the connection
+	handled := make(chan bool, 1)
 	for {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
 			c.readFailed(err)
 			break
 		}
-		if !c.handle(exec, graphql.Now(), data) {
+		began := graphql.Now()
+		go func() {
+			defer func() {
+				if p := recover(); p != nil {
+					c.log.Error("panic handling a websocket message", "panic", p, "stack", string(debug.Stack()))
+					c.refuse(websocket.CloseInternalServerErr, "Internal error")
+					handled <- false
+				}
+			}()
+			handled <- c.handle(exec, began, data)
+		}()
+		if !<-handled {
 			break
 		}
 	}
