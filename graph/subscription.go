@@ -202,6 +202,11 @@ func position(v any) (int64, bool) {
 
 // subscribe hands a checked subscription to the broker.
 func (r *Resolver) subscribe(ctx context.Context, req broker.Request) (<-chan *ent.Event, error) {
+	slot := sharedSlot(ctx)
+	feed, _ := ctx.Value(eventFeedKey{}).(*EventFeed)
+	if slot != nil && feed != nil {
+		req.Ready = feed.ready
+	}
 	events, err := r.broker.Subscribe(ctx, req)
 	if errors.Is(err, broker.ErrClosed) {
 		return nil, &Error{Code: CodeInternal, Message: "the server is shutting down: subscribe again, after the last cursor you received"}
@@ -209,8 +214,46 @@ func (r *Resolver) subscribe(ctx context.Context, req broker.Request) (<-chan *e
 	if err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
-	return shareStream(ctx, events), nil
+	if slot == nil {
+		return events, nil
+	}
+	if feed != nil {
+		feed.attached = true
+	}
+	slot.in, slot.out = events, make(chan *ent.Event, 1)
+	return slot.out, nil
 }
+
+// EventFeed lets a transport run a subscription's response handler only
+// when the broker has put something in the subscription's channel, from
+// a goroutine of its choosing, instead of keeping a goroutine blocked in
+// the handler for every idle subscription. See WithEventFeed.
+type EventFeed struct {
+	ready    func()
+	attached bool
+}
+
+type eventFeedKey struct{}
+
+// WithEventFeed returns ctx for executing one subscription operation
+// (graphql.GraphExecutor.DispatchOperation) and its feed. ready is called
+// once for every event the broker queues for the operation and once when
+// its stream ends, possibly before DispatchOperation has returned; it
+// must not block. If, once DispatchOperation has returned, the feed is
+// Attached, each call of the operation's response handler takes exactly
+// one of those, and the caller may call the handler once per ready, at
+// any time after it, without it blocking; if not (another kind of
+// operation, or a subscription field that does not stream the broker's
+// events as they are), ready is never called and the handler blocks until
+// it has a response, as gqlgen's do.
+func WithEventFeed(ctx context.Context, ready func()) (context.Context, *EventFeed) {
+	f := &EventFeed{ready: ready}
+	return context.WithValue(ctx, eventFeedKey{}, f), f
+}
+
+// Attached reports whether the broker calls the feed's ready function
+// for the operation (see WithEventFeed).
+func (f *EventFeed) Attached() bool { return f.attached }
 
 // Reauthenticator re-reads what a bearer token allows now: the broker
 // uses it to end subscriptions whose access was revoked after they began
@@ -361,6 +404,12 @@ func (s sharingSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	}
 	operation := operationSum(op)
 	document := op.RawQuery
+	// The handler is called for one event at a time, and the caller's
+	// identity in its context is the operation's: its sum is kept.
+	var (
+		summed *viewer.Identity
+		sum    [sha256.Size]byte
+	)
 	return func(ctx context.Context) *graphql.Response {
 		var ev *ent.Event
 		select {
@@ -376,7 +425,10 @@ func (s sharingSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		case <-ctx.Done():
 			return next(ctx)
 		}
-		key := payloadKey{event: ev.ID, sum: shareSum(operation, viewer.FromContext(ctx))}
+		if id := viewer.FromContext(ctx); id != summed || summed == nil {
+			summed, sum = id, shareSum(operation, id)
+		}
+		key := payloadKey{event: ev.ID, sum: sum}
 		entry, encode := s.cache.claim(key)
 		if countingPayloads.Load() {
 			countPayload(document, encode)
@@ -408,22 +460,22 @@ func sharable(ctx context.Context, resp *graphql.Response) bool {
 		len(graphql.GetErrors(ctx)) == 0 && len(graphql.GetExtensions(ctx)) == 0
 }
 
-// shareStream hands gqlgen the channel sharingSchema feeds in place of
-// the broker's events, when the subscription runs under it and streams
-// the broker's events as they are: prototypeEvents and workspaceEvents.
-// A field built on them (verificationRequests filters prototypeEvents on
-// a goroutine of its own) gets the broker's channel.
-func shareStream(ctx context.Context, events <-chan *ent.Event) <-chan *ent.Event {
+// sharedSlot returns the slot of the subscription in ctx when it runs
+// under sharingSchema and streams the broker's events as they are
+// (prototypeEvents and workspaceEvents): its events are then handed to
+// gqlgen through the slot. A field built on them (verificationRequests
+// filters prototypeEvents on a goroutine of its own) gets the broker's
+// channel, and nil here.
+func sharedSlot(ctx context.Context) *streamSlot {
 	slot, ok := ctx.Value(streamSlotKey{}).(*streamSlot)
 	if !ok || slot.in != nil {
-		return events
+		return nil
 	}
 	if fc := graphql.GetFieldContext(ctx); fc == nil || fc.Object != "Subscription" ||
 		(fc.Field.Name != "prototypeEvents" && fc.Field.Name != "workspaceEvents") {
-		return events
+		return nil
 	}
-	slot.in, slot.out = events, make(chan *ent.Event, 1)
-	return slot.out
+	return slot
 }
 
 // operationSum sums what of an operation shapes its payloads: its

@@ -73,15 +73,17 @@ func (s *Server) addLiveTransports(srv *handler.Server) {
 	if writeWait <= 0 {
 		writeWait = wsWriteWait
 	}
-	readLimit := int64(maxMessageBytes)
 	impl := &gorillaWebsocket{
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: wsWriteWait,
 			ReadBufferSize:   wsReadBufferSize,
-			WriteBufferSize:  wsWriteBufferSize,
-			WriteBufferPool:  wsWriteBuffers,
-			Subprotocols:     []string{protocolTransportWS, protocolGraphQLWS},
-			CheckOrigin:      s.originAllowed,
+			// Messages are written as frames straight to the socket
+			// (gorillaConn.flush); gorilla's write buffers serve only the
+			// handshake.
+			WriteBufferSize: wsWriteBufferSize,
+			WriteBufferPool: wsWriteBuffers,
+			Subprotocols:    []string{protocolTransportWS, protocolGraphQLWS},
+			CheckOrigin:     s.originAllowed,
 			Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
 				code := graph.CodeBadUserInput
 				if status >= http.StatusInternalServerError {
@@ -94,21 +96,11 @@ func (s *Server) addLiveTransports(srv *handler.Server) {
 		keepAlive:   keepAlive,
 		writeWait:   writeWait,
 		maxOps:      maxOperations,
+		init:        s.initWebsocket,
 		live:        &s.live,
 		log:         s.log,
 	}
 	srv.AddTransport(websocketTransport{
-		Websocket: transport.Websocket{
-			Implementation: impl,
-			InitFunc:       s.initWebsocket,
-			// InitTimeout and the keep-alive intervals stay zero: impl
-			// enforces the timeout with the protocol's 4408, and keeps
-			// connections alive with less memory.
-			PayloadReadLimit: &readLimit,
-			ErrorFunc: func(ctx context.Context, err error) {
-				s.log.DebugContext(ctx, "websocket", "err", err)
-			},
-		},
 		impl:          impl,
 		live:          &s.live,
 		originAllowed: s.originAllowed,
@@ -132,14 +124,14 @@ func (s *Server) addLiveTransports(srv *handler.Server) {
 // 4401 means "subscribed before connection_ack", and the graphql-ws client
 // gives up after it, while it retries after 4403, calling its
 // connectionParams again, which is where a client refreshes its token.
-func (s *Server) initWebsocket(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+func (s *Server) initWebsocket(ctx context.Context, payload transport.InitPayload) (context.Context, error) {
 	conn, _ := ctx.Value(connKey{}).(*gorillaConn)
 	token, present, ok := initToken(payload)
 	if !present {
 		if id := viewer.FromContext(ctx); id != nil && conn != nil {
 			conn.setToken(id.TokenID) // from the handshake's Authorization
 		}
-		return ctx, nil, nil
+		return ctx, nil
 	}
 	if !ok {
 		return refuseInit(ctx, closeBadRequest, `Bad request: send {"Authorization": "Bearer <token>"}`)
@@ -157,7 +149,7 @@ func (s *Server) initWebsocket(ctx context.Context, payload transport.InitPayloa
 	if conn != nil {
 		conn.setToken(id.TokenID)
 	}
-	return viewer.NewContext(ctx, id), nil, nil
+	return viewer.NewContext(ctx, id), nil
 }
 
 // connKey is the context key of the websocket a connection_init came on.
@@ -188,13 +180,10 @@ func initToken(p transport.InitPayload) (token string, present, ok bool) {
 	return token, true, isString && !strings.ContainsAny(token, " \t")
 }
 
-// refuseInit fails connection_init: gqlgen closes the connection with
-// code and reason, and for graphql-ws first sends reason as a
-// connection_error.
-func refuseInit(ctx context.Context, code int, reason string) (context.Context, *transport.InitPayload, error) {
-	ctx = transport.WithWebsocketCloseCode(ctx, code)
-	ctx = transport.AppendCloseReason(ctx, reason)
-	return ctx, nil, errors.New(reason)
+// refuseInit fails connection_init: the connection is closed with code
+// and reason, and for graphql-ws first sent reason as a connection_error.
+func refuseInit(ctx context.Context, code int, reason string) (context.Context, error) {
+	return ctx, &wsRefusal{code: code, reason: reason}
 }
 
 // originAllowed is the websocket origin policy. Browsers let any page open
@@ -216,11 +205,11 @@ func (s *Server) originAllowed(r *http.Request) bool {
 	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
 }
 
-// websocketTransport is gqlgen's websocket transport, turning away what it
-// should not upgrade before it does, serving each connection on a
-// goroutine of its own, and keeping track of them for graceful shutdown.
+// websocketTransport is the websocket transport (gorillaWebsocket),
+// turning away what it should not upgrade before it does, serving each
+// connection on a goroutine of its own, and keeping track of them for
+// graceful shutdown.
 type websocketTransport struct {
-	transport.Websocket
 	impl          *gorillaWebsocket
 	live          *liveConns
 	originAllowed func(*http.Request) bool
@@ -228,6 +217,9 @@ type websocketTransport struct {
 }
 
 var _ graphql.Transport = websocketTransport{}
+
+// Supports implements graphql.Transport.
+func (websocketTransport) Supports(r *http.Request) bool { return r.Header.Get("Upgrade") != "" }
 
 // Do implements graphql.Transport.
 func (t websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
@@ -252,76 +244,38 @@ func (t websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec grap
 		shuttingDown(w)
 		return
 	}
-	c, err := t.impl.upgrade(w, r, transport.WebsocketAcceptOptions{})
+	c, err := t.impl.upgrade(w, r)
 	if err != nil {
 		t.live.end()
 		t.log.DebugContext(r.Context(), "websocket", "err", err) // gorilla has answered
 		return
 	}
-	// net/http keeps a request's buffers (8 KiB) for as long as its
-	// handler runs, and a websocket may run for days: the handler returns
-	// now, and a goroutine of the connection's own serves it, under a
-	// context that ends with the connection rather than the request.
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	ctx = context.WithValue(ctx, connKey{}, c)
-	go t.serve(c, connRequest(ctx, r), cancel, exec)
+	// net/http keeps a request's buffers (8 KiB) and its goroutine's
+	// stack, grown deep by the middleware, for as long as its handler
+	// runs, and a websocket may run for days: the handler returns now,
+	// and a fresh goroutine of the connection's own reads it, under a
+	// context that keeps the request's values (the caller from the
+	// Authorization header, if any) but not the request, and ends with
+	// the connection.
+	ctx := context.WithValue(context.WithoutCancel(r.Context()), connKey{}, c)
+	go t.serve(ctx, c, exec)
 }
 
-// connRequest is the upgrade request as the connection keeps it for its
-// life: its context (the caller, from the Authorization header if any)
-// and little else. gqlgen keeps the request's headers for every
-// operation, and nothing here reads them after the handshake; a browser's
-// headers and URL are kilobytes per idle connection.
-func connRequest(ctx context.Context, r *http.Request) *http.Request {
-	return (&http.Request{
-		Method:     r.Method,
-		URL:        &url.URL{Path: r.URL.Path},
-		Proto:      r.Proto,
-		ProtoMajor: r.ProtoMajor,
-		ProtoMinor: r.ProtoMinor,
-		Header:     http.Header{},
-		Host:       r.Host,
-		RemoteAddr: r.RemoteAddr,
-	}).WithContext(ctx)
-}
-
-// serve runs gqlgen's side of an upgraded connection until it ends.
-func (t websocketTransport) serve(c *gorillaConn, r *http.Request, cancel context.CancelFunc, exec graphql.GraphExecutor) {
+// serve serves an upgraded connection until it ends.
+func (t websocketTransport) serve(ctx context.Context, c *gorillaConn, exec graphql.GraphExecutor) {
 	began := time.Now()
 	defer t.live.end()
-	defer cancel()
 	defer func() {
 		// No handler recovers here any more (see observe).
 		if p := recover(); p != nil {
-			t.log.ErrorContext(r.Context(), "panic serving a websocket", "panic", p, "stack", string(debug.Stack()))
+			t.log.ErrorContext(ctx, "panic serving a websocket", "panic", p, "stack", string(debug.Stack()))
+			c.refuse(websocket.CloseInternalServerErr, "Internal error")
 		}
-		// gqlgen returns without closing after a few failures: never
-		// leave a socket behind.
-		c.refuse(websocket.CloseInternalServerErr, "Internal error")
-		t.log.InfoContext(r.Context(), "websocket closed",
+		t.log.InfoContext(ctx, "websocket closed",
 			"subprotocol", c.Subprotocol(), "duration", time.Since(began))
 	}()
-	ws := t.Websocket
-	ws.Implementation = accepted{c}
-	ws.Do(discardResponse{}, r, exec)
+	c.serve(ctx, exec)
 }
-
-// accepted hands gqlgen a connection upgraded already.
-type accepted struct{ c *gorillaConn }
-
-// Accept implements transport.WebsocketImplementation.
-func (a accepted) Accept(http.ResponseWriter, *http.Request, transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
-	return a.c, nil
-}
-
-// discardResponse stands in for the response of a handler that has
-// returned: gqlgen writes to it only when Accept fails, which accepted's
-// does not.
-type discardResponse struct{}
-
-func (discardResponse) Header() http.Header         { return http.Header{} }
-func (discardResponse) Write(p []byte) (int, error) { return len(p), nil }
-func (discardResponse) WriteHeader(int)             {}
 
 // shuttingDown answers a request for a stream that arrives once shutdown
 // has begun.

@@ -2,22 +2,25 @@ package server
 
 import (
 	"bytes"
-	"encoding"
+	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"net"
 	"net/http"
-	"reflect"
+	"runtime/debug"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/graph"
@@ -63,77 +66,85 @@ const (
 	// maxCloseReason is RFC 6455's limit on a close frame's reason: 125
 	// bytes of payload, 2 of them the code.
 	maxCloseReason = 123
+	// maxQueued bounds the bytes of messages waiting for a connection's
+	// writer (answers to the client, and the results of operations that
+	// are not fed by the broker: events of fed ones wait in the broker).
+	// A client that lets this much pile up is not reading: it is cut.
+	maxQueued = 1 << 20
 )
 
-// gorillaWebsocket accepts websocket connections for gqlgen's websocket
-// transport with github.com/gorilla/websocket; gqlgen's own default is
-// coder/websocket.
+// gorillaWebsocket serves GraphQL over websockets, both subprotocols, on
+// github.com/gorilla/websocket: a transport of our own rather than
+// gqlgen's, which keeps two goroutines per connection and one per
+// operation waiting, where ours keeps one per connection (its reader).
 //
-// Besides adapting, it enforces what gqlgen leaves out of the protocol:
-// the connection_init timeout (4408: gqlgen's InitTimeout closes with 1002
-// instead, and leaves a reading goroutine behind), subscribe before
-// connection_ack (4401), a second connection_init (4429), an operation id
-// already in use (4409), a message that is not the protocol's (4400), and
-// a cap on the operations one connection may run at once. It keeps
-// connections alive itself, with a timer each rather than gqlgen's
-// goroutine each (see tick).
-//
-// It also renames operations: gqlgen sees an id of the connection's own
-// for each, never one a client reuses. gqlgen keys its operations by the
-// client's id and winds one down after the client completes it, so an id
-// used again at once would get the old operation's last messages, and
-// lose its cancel function to the old one's cleanup. Messages for an
-// operation the client has completed are dropped, as graphql-transport-ws
-// requires (gqlgen would still send its complete).
+//   - Each connection's reader checks every client message against the
+//     protocol and enforces what the protocols ask for: the
+//     connection_init timeout (4408), subscribe before connection_ack
+//     (4401), a second connection_init (4429), an operation id already in
+//     use (4409), a message that is not the protocol's (4400), and a cap
+//     on the operations one connection may run at once. It keeps
+//     connections alive with a timer each (see tick).
+//   - An operation starts on a goroutine of its own, which parses and
+//     validates it and runs its resolver. A subscription to the broker's
+//     events (graph.WithEventFeed) then keeps no goroutine: the broker
+//     says when it has queued an event for it, and the connection's
+//     writer runs gqlgen's response handler, which returns at once. Other
+//     operations (queries, mutations, derived streams) run on that
+//     goroutine to their end, as gqlgen's transport runs them.
+//   - Writes go through a writer goroutine per connection that runs only
+//     while the connection has something to send: it takes every message
+//     queued and every event ready, writes them as frames in one system
+//     call within writeWait, and exits. A client that does not take them
+//     in time is cut, and holds up no one else.
 type gorillaWebsocket struct {
 	upgrader    websocket.Upgrader
 	initTimeout time.Duration
 	keepAlive   time.Duration
 	writeWait   time.Duration
 	maxOps      int
+	init        wsInitFunc
 	live        *liveConns
 	log         *slog.Logger
 }
 
-var _ transport.WebsocketImplementation = (*gorillaWebsocket)(nil)
+// wsInitFunc authenticates a connection from its connection_init payload
+// and returns the connection's context for its operations; an error
+// closes the connection (a *wsRefusal says with which code).
+type wsInitFunc func(ctx context.Context, payload transport.InitPayload) (context.Context, error)
 
-// Accept implements transport.WebsocketImplementation.
-func (g *gorillaWebsocket) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
-	c, err := g.upgrade(w, r, opts)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
+// wsRefusal is an error of connection_init that closes the connection
+// with code.
+type wsRefusal struct {
+	code   int
+	reason string
 }
 
-// upgrade upgrades r to a websocket.
-func (g *gorillaWebsocket) upgrade(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (*gorillaConn, error) {
-	u := g.upgrader
-	// Ours first: they are in order of preference, gqlgen's are not.
-	u.Subprotocols = slices.Clone(u.Subprotocols)
-	for _, p := range opts.Subprotocols {
-		if !slices.Contains(u.Subprotocols, p) {
-			u.Subprotocols = append(u.Subprotocols, p)
-		}
-	}
-	ws, err := u.Upgrade(w, r, opts.ResponseHeader)
+func (r *wsRefusal) Error() string { return r.reason }
+
+// upgrade upgrades r to a websocket, served by serve.
+func (g *gorillaWebsocket) upgrade(w http.ResponseWriter, r *http.Request) (*gorillaConn, error) {
+	ws, err := g.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return nil, fmt.Errorf("websocket upgrade: %w", err)
 	}
+	// A longer message makes gorilla close the connection with 1009.
+	ws.SetReadLimit(maxMessageBytes)
 	c := &gorillaConn{
 		ws:        ws,
+		netConn:   ws.UnderlyingConn(),
 		dialect:   dialectOf(ws.Subprotocol()),
 		keepAlive: g.keepAlive,
 		writeWait: g.writeWait,
 		maxOps:    g.maxOps,
+		init:      g.init,
 		live:      g.live,
 		log:       g.log,
-		ops:       map[string]string{},
-		clients:   map[string]string{},
+		ops:       map[string]*wsOp{},
 	}
 	if !g.live.addConn(c) {
-		// The server began shutting down during the handshake: gqlgen's
-		// first read fails, and the client reconnects elsewhere.
+		// The server began shutting down during the handshake: the first
+		// read fails, and the client reconnects elsewhere.
 		c.restart()
 		return c, nil
 	}
@@ -150,21 +161,25 @@ func (g *gorillaWebsocket) upgrade(w http.ResponseWriter, r *http.Request, opts 
 	return c, nil
 }
 
-// dialect is the message types of one subprotocol, as far as the checks
-// in gorillaConn need them.
+// dialect is the message types of one subprotocol.
 type dialect struct {
 	subscribe, stop string   // the client starts and stops an operation
 	other           []string // the client's other message types
+	next            string   // the server sends a result
+	legacy          bool     // graphql-ws: connection_error, ka; no ping
 }
 
 var (
 	transportWSDialect = &dialect{
 		subscribe: "subscribe", stop: "complete",
 		other: []string{"ping", "pong"},
+		next:  "next",
 	}
 	graphQLWSDialect = &dialect{
 		subscribe: "start", stop: "stop",
-		other: []string{"connection_terminate"},
+		other:  []string{"connection_terminate"},
+		next:   "data",
+		legacy: true,
 	}
 )
 
@@ -175,20 +190,27 @@ func dialectOf(subprotocol string) *dialect {
 	return graphQLWSDialect
 }
 
-// gorillaConn is one websocket connection, as gqlgen's transport sees it.
+// gorillaConn is one websocket connection.
 //
-// gqlgen reads from one goroutine and serializes its writes, except that
-// it may close from another; the guard (admit) writes from the reading
-// goroutine, so writes take writeMu. Closing goes through WriteControl,
-// which gorilla lets run alongside anything.
+// Its reader (serve) is the only goroutine that reads. Writes are frames
+// appended to out and written by the writer (flush), which holds writeMu
+// while it writes; a close frame is written under writeMu too, after
+// whatever was queued before it, so that nothing follows it.
 type gorillaConn struct {
 	ws        *websocket.Conn
+	netConn   net.Conn // ws's: frames are written to it directly, several in one write
 	dialect   *dialect
 	keepAlive time.Duration
-	writeWait time.Duration // bounds each message's write
+	writeWait time.Duration // bounds each write of queued frames
 	maxOps    int
+	init      wsInitFunc
 	live      *liveConns
 	log       *slog.Logger
+
+	// ctx is the connection's context, the caller's once connection_init
+	// has authenticated it; only the reader uses it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	writeMu sync.Mutex
 
@@ -199,19 +221,33 @@ type gorillaConn struct {
 	awaitingPong   bool // a ping went out and no pong has come back yet
 	initSeen       bool
 	acked          bool
-	ops            map[string]string // the client's id → gqlgen's, for operations running
-	clients        map[string]string // gqlgen's id → the client's
-	lastOp         uint64            // the last id given to gqlgen
-	closeSent      bool              // the server's close frame went out (or was attempted)
-	peerClosed     bool              // the client's close frame came in
-	released       bool              // Close was called
-	gone           bool              // the socket is closed
+	ops            map[string]*wsOp // operations running, by the client's id
+	out            []byte           // frames queued for the writer
+	ready          []*wsOp          // fed operations with events to take
+	writing        bool             // a writer is running
+	closeSent      bool             // the server's close frame went out (or was attempted)
+	peerClosed     bool             // the client's close frame came in
+	released       bool             // Close was called
+	gone           bool             // the socket is closed
 }
 
-var (
-	_ transport.WebsocketConn        = (*gorillaConn)(nil)
-	_ transport.WebsocketReadLimiter = (*gorillaConn)(nil)
-)
+// wsOp is one operation of a connection.
+type wsOp struct {
+	id     string // the client's
+	prefix []byte // {"id":…,"type":"next","payload": for its results
+	cancel context.CancelFunc
+
+	// Set by the operation's goroutine before it is fed (under
+	// gorillaConn.mu), read by the writer after.
+	ctx  context.Context
+	rc   *graphql.OperationContext
+	next graphql.ResponseHandler // set once the operation is fed by the broker
+
+	// Guarded by gorillaConn.mu.
+	pending int  // events (or the end) the broker has queued and the handler not taken
+	queued  bool // in gorillaConn.ready
+	ended   bool // no more messages: completed by either side, or failed
+}
 
 func (c *gorillaConn) setToken(id gid.ID) {
 	c.mu.Lock()
@@ -225,12 +261,8 @@ func (c *gorillaConn) token() gid.ID {
 	return c.tokenID
 }
 
-// Subprotocol implements transport.WebsocketConn.
+// Subprotocol returns the subprotocol negotiated.
 func (c *gorillaConn) Subprotocol() string { return c.ws.Subprotocol() }
-
-// SetReadLimit implements transport.WebsocketReadLimiter. A longer message
-// makes gorilla close the connection with 1009.
-func (c *gorillaConn) SetReadLimit(limit int64) { c.ws.SetReadLimit(limit) }
 
 // tick keeps the connection alive every keepAlive, once it is
 // acknowledged: graphql-ws clients get a "ka"; graphql-transport-ws
@@ -238,8 +270,7 @@ func (c *gorillaConn) SetReadLimit(limit int64) { c.ws.SetReadLimit(limit) }
 // pong, are closed with 1001 (the protocol has no code for it, and a
 // client that is alive after all should reconnect). Idle connections are
 // what a server holds most of, so this is a timer each (a few hundred
-// bytes, and a goroutine only while it fires) instead of gqlgen's ticker
-// goroutine each (8 KiB of stack).
+// bytes, and a goroutine only while it fires), not a goroutine each.
 func (c *gorillaConn) tick() {
 	c.mu.Lock()
 	if c.released || c.gone {
@@ -247,7 +278,7 @@ func (c *gorillaConn) tick() {
 		return
 	}
 	acked, late := c.acked, c.awaitingPong
-	pings := c.dialect == transportWSDialect
+	pings := !c.dialect.legacy
 	c.awaitingPong = acked && pings
 	c.keepAliveTimer.Reset(c.keepAlive)
 	c.mu.Unlock()
@@ -257,39 +288,50 @@ func (c *gorillaConn) tick() {
 	case late:
 		c.refuse(websocket.CloseGoingAway, "No pong in time")
 	case pings:
-		_ = c.write([]byte(`{"type":"ping"}`))
+		c.send(appendMessage(nil, nil, "ping", nil))
 	default:
-		_ = c.write([]byte(`{"type":"ka"}`))
+		c.send(appendMessage(nil, nil, "ka", nil))
 	}
 }
 
-// NextReader implements transport.WebsocketConn. Each message is read
-// whole (it is at most the read limit) and checked against the protocol
-// before gqlgen sees it; a message the guard answered itself is skipped.
-func (c *gorillaConn) NextReader() (int, io.Reader, error) {
+// serve reads the connection's messages until it ends, then ends its
+// operations and closes it.
+//
+// Each message is handled on a goroutine of its own while the reader
+// waits for it: the reader is the one goroutine an idle connection
+// keeps, and its stack stays as deep as a read (the runtime does not
+// shrink a stack below four times what it uses), however deep decoding
+// and authenticating go.
+func (c *gorillaConn) serve(ctx context.Context, exec graphql.GraphExecutor) {
+	c.ctx, c.cancel = context.WithCancel(ctx)
+	defer c.cancel() // every operation ends with the connection
+	handled := make(chan bool, 1)
 	for {
-		typ, r, err := c.ws.NextReader()
+		_, data, err := c.ws.ReadMessage()
 		if err != nil {
-			return typ, nil, c.readFailed(err)
+			c.readFailed(err)
+			break
 		}
-		data, err := io.ReadAll(r)
-		if err != nil {
-			return typ, nil, c.readFailed(err)
-		}
-		data, err = c.admit(data)
-		if err != nil {
-			return typ, nil, err
-		}
-		if data != nil {
-			return typ, bytes.NewReader(data), nil
+		began := graphql.Now()
+		go func() {
+			defer func() {
+				if p := recover(); p != nil {
+					c.log.Error("panic handling a websocket message", "panic", p, "stack", string(debug.Stack()))
+					c.refuse(websocket.CloseInternalServerErr, "Internal error")
+					handled <- false
+				}
+			}()
+			handled <- c.handle(exec, began, data)
+		}()
+		if !<-handled {
+			break
 		}
 	}
+	c.refuse(websocket.CloseNormalClosure, "terminated")
 }
 
-// readFailed sorts a read error for gqlgen, which reports every error but
-// ErrWebsocketClosed as a failure: a client closing, or the server having
-// closed, is how connections end.
-func (c *gorillaConn) readFailed(err error) error {
+// readFailed notes how reading ended.
+func (c *gorillaConn) readFailed(err error) {
 	var closeErr *websocket.CloseError
 	tooLong := errors.Is(err, websocket.ErrReadLimit)
 	c.mu.Lock()
@@ -304,11 +346,9 @@ func (c *gorillaConn) readFailed(err error) error {
 	switch {
 	case tooLong:
 		c.log.Debug("websocket message over the read limit", "remote", c.ws.RemoteAddr().String())
-		return fmt.Errorf("%w: %w", transport.ErrWebsocketClosed, err)
-	case closeErr != nil || closing:
-		return fmt.Errorf("%w: %w", transport.ErrWebsocketClosed, err)
+	case closeErr == nil && !closing:
+		c.log.Debug("websocket read", "err", err, "remote", c.ws.RemoteAddr().String())
 	}
-	return fmt.Errorf("websocket read: %w", err)
 }
 
 // wsMessage is a message of either subprotocol, as far as the server needs
@@ -319,27 +359,25 @@ type wsMessage struct {
 	Type    string          `json:"type"`
 }
 
-// admit checks a client message against the protocol and returns it as
-// gqlgen is to see it, or nil for a message gqlgen is not to see: one it
-// has answered itself (one operation too many), or a complete for an
-// operation that has ended already. After a violation it closes the
-// connection and returns an error.
-func (c *gorillaConn) admit(data []byte) ([]byte, error) {
+// handle checks a client message against the protocol and acts on it. It
+// returns false once the connection is over.
+func (c *gorillaConn) handle(exec graphql.GraphExecutor, began time.Time, data []byte) bool {
 	var m wsMessage
 	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, c.violation(closeBadRequest, "Invalid message: not a JSON object")
+		c.violation(closeBadRequest, "Invalid message: not a JSON object")
+		return false
 	}
 	d := c.dialect
 	c.mu.Lock()
 	code, reason := 0, ""
-	overCap, renamed := false, ""
+	overCap := false
+	var started, stopped *wsOp
 	switch m.Type {
 	case "connection_init":
 		switch {
 		case c.initSeen:
 			code, reason = closeTooManyInits, "Too many initialisation requests"
 		case !objectOrNull(m.Payload):
-			// gqlgen would fail to decode it and leave the socket open.
 			code, reason = closeBadRequest, "Invalid connection_init payload: send an object"
 		}
 		c.initSeen = true
@@ -358,16 +396,16 @@ func (c *gorillaConn) admit(data []byte) ([]byte, error) {
 		case len(c.ops) >= c.maxOps:
 			overCap = true
 		default:
-			c.lastOp++
-			renamed = strconv.FormatUint(c.lastOp, 36)
-			c.ops[m.ID] = renamed
-			c.clients[renamed] = m.ID
+			started = &wsOp{id: m.ID}
+			started.ctx, started.cancel = context.WithCancel(c.ctx)
+			c.ops[m.ID] = started
 		}
 	case d.stop:
-		// What gqlgen still sends for it is dropped (see WriteJSON).
-		renamed = c.ops[m.ID]
-		delete(c.ops, m.ID)
-		delete(c.clients, renamed)
+		// Whatever the operation still produces is dropped.
+		if stopped = c.ops[m.ID]; stopped != nil {
+			stopped.ended = true
+			delete(c.ops, m.ID)
+		}
 	default:
 		switch {
 		case !slices.Contains(d.other, m.Type):
@@ -379,22 +417,24 @@ func (c *gorillaConn) admit(data []byte) ([]byte, error) {
 	c.mu.Unlock()
 	switch {
 	case code != 0:
-		return nil, c.violation(code, reason)
+		c.violation(code, reason)
+		return false
 	case overCap:
 		// Refuse this operation only: the client's others run on.
-		return nil, c.writeOperationError(m.ID, fmt.Sprintf(
-			"too many operations on one connection: the limit is %d; complete some first", c.maxOps))
-	case m.Type == d.stop && renamed == "":
-		return nil, nil // not running: nothing to stop
-	case renamed != "":
-		m.ID = renamed
-		data, err := json.Marshal(m)
-		if err != nil {
-			return nil, fmt.Errorf("encode renamed message: %w", err)
-		}
-		return data, nil
+		c.send(operationError(m.ID, fmt.Sprintf(
+			"too many operations on one connection: the limit is %d; complete some first", c.maxOps)))
+	case m.Type == "connection_init":
+		return c.initialize(m.Payload)
+	case started != nil:
+		go c.start(exec, started, m.Payload, began)
+	case stopped != nil:
+		stopped.cancel()
+	case m.Type == "ping":
+		c.send(appendMessage(nil, nil, "pong", m.Payload))
+	case m.Type == "connection_terminate":
+		return false
 	}
-	return data, nil
+	return true
 }
 
 // objectOrNull reports whether a connection_init payload is absent, null
@@ -404,207 +444,434 @@ func objectOrNull(payload json.RawMessage) bool {
 	return len(p) == 0 || bytes.Equal(p, []byte("null")) || p[0] == '{'
 }
 
-// violation closes the connection for a protocol violation and returns
-// the error for gqlgen, which then ends the connection quietly.
-func (c *gorillaConn) violation(code int, reason string) error {
+// initialize answers connection_init: the connection is authenticated
+// and acknowledged, or refused and closed.
+func (c *gorillaConn) initialize(payload json.RawMessage) bool {
+	var p transport.InitPayload
+	if err := json.Unmarshal(payload, &p); len(payload) > 0 && err != nil {
+		c.violation(closeBadRequest, "Invalid connection_init payload: send an object")
+		return false
+	}
+	ctx, err := c.init(c.ctx, p)
+	if err != nil {
+		refusal := &wsRefusal{code: websocket.CloseInternalServerErr, reason: "Internal error"}
+		errors.As(err, &refusal)
+		if c.dialect.legacy {
+			// The legacy protocol has no close codes of its own: its
+			// clients read the reason from connection_error.
+			c.send(appendMessage(nil, nil, "connection_error", errorPayload(refusal.reason)))
+		}
+		c.refuse(refusal.code, refusal.reason)
+		return false
+	}
+	c.ctx = ctx
+	c.mu.Lock()
+	c.acked = true
+	c.mu.Unlock()
+	c.send(appendMessage(nil, nil, "connection_ack", nil))
+	if c.dialect.legacy {
+		c.send(appendMessage(nil, nil, "ka", nil))
+	}
+	return true
+}
+
+// violation closes the connection for a protocol violation.
+func (c *gorillaConn) violation(code int, reason string) {
 	c.log.Debug("websocket protocol violation", "code", code, "reason", reason,
 		"subprotocol", c.ws.Subprotocol(), "remote", c.ws.RemoteAddr().String())
 	c.refuse(code, reason)
-	return fmt.Errorf("%w: closed with %d %s", transport.ErrWebsocketClosed, code, reason)
 }
 
-// writeOperationError sends an error message for one operation, shaped
-// the way gqlgen shapes its own, so the client's subscription fails
-// without the connection.
-func (c *gorillaConn) writeOperationError(id, message string) error {
-	data, err := json.Marshal(map[string]any{
-		"id":   id,
-		"type": "error",
-		"payload": []map[string]any{{
-			"message":    message,
-			"extensions": map[string]any{"code": graph.CodeRateLimited},
-		}},
-	})
-	if err != nil {
-		return fmt.Errorf("encode operation error: %w", err)
+// start runs an operation the client has subscribed, on a goroutine of
+// its own: it parses and validates it and runs its resolver, as gqlgen's
+// transport does. A subscription the broker feeds is then handed to the
+// writer (see ready) and the goroutine ends; any other operation runs to
+// its end here.
+func (c *gorillaConn) start(exec graphql.GraphExecutor, op *wsOp, payload json.RawMessage, began time.Time) {
+	op.prefix = appendMessagePrefix(nil, op.id, c.dialect.next)
+	ctx := graphql.StartOperationTrace(op.ctx)
+	params := &graphql.RawParams{}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	if err := dec.Decode(params); err != nil {
+		c.end(op, gqlerror.List{{Message: "invalid json"}})
+		return
 	}
-	return c.write(data)
+	params.ReadTime = graphql.TraceTiming{Start: began, End: graphql.Now()}
+	rc, errs := exec.CreateOperationContext(ctx, params)
+	if errs != nil {
+		resp := exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
+		if errcode.GetErrorKind(errs) == errcode.KindProtocol {
+			c.end(op, resp.Errors)
+			return
+		}
+		c.queue(op, &graphql.Response{Errors: errs})
+		c.end(op, nil)
+		return
+	}
+	ctx, feed := graph.WithEventFeed(graphql.WithOperationContext(ctx, rc), func() { c.feed(op) })
+	var (
+		next     graphql.ResponseHandler
+		panicked gqlerror.List
+	)
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				panicked = recovered(ctx, rc, p)
+			}
+		}()
+		next, ctx = exec.DispatchOperation(ctx, rc)
+	}()
+	if panicked != nil {
+		c.end(op, panicked)
+		return
+	}
+	c.mu.Lock()
+	op.ctx, op.rc, op.next = ctx, rc, next
+	if feed.Attached() {
+		c.schedule(op)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	for {
+		resp, panicked := op.respond()
+		switch {
+		case panicked != nil:
+			c.end(op, panicked)
+			return
+		case resp == nil:
+			c.end(op, nil)
+			return
+		}
+		c.queue(op, resp)
+	}
 }
 
-// WriteJSON implements transport.WebsocketConn. A message for an
-// operation goes out under the client's id for it; one for an operation
-// that has ended (the client completed it, or an error ended it) is
-// dropped: graphql-transport-ws forbids sending it, and gqlgen sends a
-// complete after every operation.
-//
-// Every event of every subscription passes through here, so the envelope
-// is read from gqlgen's message and written out in one pass around the
-// payload gqlgen has encoded already (see envelopeOf), rather than
-// encoded, decoded and encoded again.
-func (c *gorillaConn) WriteJSON(v any) error {
-	m, ok := envelopeOf(v)
-	if !ok {
-		// Not one of gqlgen's messages as this version shapes them: go
-		// the long way, through the wire format.
-		data, err := json.Marshal(v)
+// recovered turns a panic of an operation into its error, as gqlgen's
+// transport does.
+func recovered(ctx context.Context, rc *graphql.OperationContext, p any) gqlerror.List {
+	err := rc.Recover(ctx, p)
+	var gqlErr *gqlerror.Error
+	if !errors.As(err, &gqlErr) {
+		gqlErr = &gqlerror.Error{}
 		if err != nil {
-			return fmt.Errorf("encode websocket message: %w", err)
-		}
-		if err := json.Unmarshal(data, &m); err != nil {
-			return fmt.Errorf("decode websocket message: %w", err)
+			gqlErr.Message = err.Error()
 		}
 	}
-	if m.Type == "connection_ack" {
-		c.mu.Lock()
-		c.acked = true
-		c.mu.Unlock()
-	}
-	if m.ID != "" {
-		c.mu.Lock()
-		clientID, running := c.clients[m.ID]
-		if running && (m.Type == "complete" || m.Type == "error") {
-			delete(c.clients, m.ID)
-			delete(c.ops, clientID)
-		}
-		c.mu.Unlock()
-		if !running {
-			return nil
-		}
-		m.ID = clientID
-	}
-	data, err := m.encode()
-	if err != nil {
-		return fmt.Errorf("encode websocket message: %w", err)
-	}
-	return c.write(data)
+	return gqlerror.List{gqlErr}
 }
 
-// encode writes m as the protocols' JSON, as encoding/json would with
-// wsMessage's tags. The payload is gqlgen's own encoding, valid and
-// compact, and goes in as it is.
-func (m wsMessage) encode() ([]byte, error) {
-	id, err := json.Marshal(m.ID)
-	if err != nil {
-		return nil, err
+// respond runs the operation's response handler once.
+func (op *wsOp) respond() (resp *graphql.Response, panicked gqlerror.List) {
+	defer func() {
+		if p := recover(); p != nil {
+			resp, panicked = nil, recovered(op.ctx, op.rc, p)
+		}
+	}()
+	return op.next(op.ctx), nil
+}
+
+// feed is the broker's call (graph.WithEventFeed): something is queued
+// for op.
+func (c *gorillaConn) feed(op *wsOp) {
+	c.mu.Lock()
+	op.pending++
+	if op.next != nil {
+		c.schedule(op)
 	}
-	typ, err := json.Marshal(m.Type)
-	if err != nil {
-		return nil, err
+	c.mu.Unlock()
+}
+
+// schedule hands op to the writer if it has events to take; c.mu is held.
+func (c *gorillaConn) schedule(op *wsOp) {
+	if op.pending == 0 || op.queued || op.ended {
+		return
 	}
-	b := make([]byte, 0, len(m.Payload)+len(id)+len(typ)+32)
+	op.queued = true
+	c.ready = append(c.ready, op)
+	c.startWriter()
+}
+
+// take runs op's response handler once for every event the broker has
+// queued for it, and appends the results to b, as frames.
+func (c *gorillaConn) take(b []byte, op *wsOp) []byte {
+	c.mu.Lock()
+	n := op.pending
+	op.pending, op.queued = 0, false
+	ended := op.ended
+	c.mu.Unlock()
+	if ended {
+		return b
+	}
+	for range n {
+		resp, panicked := op.respond()
+		if panicked != nil || resp == nil {
+			if c.finish(op) {
+				b = c.appendEnd(b, op, panicked)
+			}
+			return b
+		}
+		b = appendResult(b, op, resp)
+	}
+	return b
+}
+
+// queue queues a result of op for the writer, unless op has ended.
+func (c *gorillaConn) queue(op *wsOp, resp *graphql.Response) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !op.ended {
+		c.enqueue(appendResult(nil, op, resp))
+	}
+}
+
+// end ends op: with an error message if errs are given, else with a
+// complete, unless it has ended already.
+func (c *gorillaConn) end(op *wsOp, errs gqlerror.List) {
+	if !c.finish(op) {
+		return
+	}
+	msg := c.appendEnd(nil, op, errs)
+	c.mu.Lock()
+	c.enqueue(msg)
+	c.mu.Unlock()
+}
+
+// finish forgets op, and reports whether it had not ended already, when
+// the client should be told that it has.
+func (c *gorillaConn) finish(op *wsOp) bool {
+	c.mu.Lock()
+	ended := op.ended
+	op.ended = true
+	if c.ops[op.id] == op {
+		delete(c.ops, op.id)
+	}
+	c.mu.Unlock()
+	op.cancel()
+	// A connection that is ending closes; a complete would tell the
+	// client that its operation is over rather than interrupted.
+	return !ended && c.ctx.Err() == nil
+}
+
+// appendEnd appends op's last message to b: its errors, or complete.
+func (c *gorillaConn) appendEnd(b []byte, op *wsOp, errs gqlerror.List) []byte {
+	if len(errs) == 0 {
+		return appendMessage(b, op.quotedID(), "complete", nil)
+	}
+	payload, err := json.Marshal(errs)
+	if err != nil {
+		payload = errorPayload("internal error")
+	}
+	return appendMessage(b, op.quotedID(), "error", payload)
+}
+
+func (op *wsOp) quotedID() []byte {
+	id, _ := json.Marshal(op.id) // a string always encodes
+	return id
+}
+
+// operationError is an error message for an operation that is refused,
+// shaped as gqlgen shapes its own.
+func operationError(id, message string) []byte {
+	payload, _ := json.Marshal([]map[string]any{{
+		"message":    message,
+		"extensions": map[string]any{"code": graph.CodeRateLimited},
+	}})
+	quoted, _ := json.Marshal(id)
+	return appendMessage(nil, quoted, "error", payload)
+}
+
+// errorPayload is {"message": message}.
+func errorPayload(message string) []byte {
+	b, _ := json.Marshal(&gqlerror.Error{Message: message})
+	return b
+}
+
+// send queues a message (a frame built by appendMessage) for the writer.
+func (c *gorillaConn) send(frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.enqueue(frame)
+}
+
+// enqueue queues frames for the writer; c.mu is held.
+func (c *gorillaConn) enqueue(frames []byte) {
+	if c.closeSent || c.gone {
+		return
+	}
+	if len(c.out)+len(frames) > maxQueued {
+		c.log.Debug("websocket client not reading: cut", "remote", c.ws.RemoteAddr().String())
+		go c.closeSocket()
+		return
+	}
+	c.out = append(c.out, frames...)
+	c.startWriter()
+}
+
+// startWriter starts the writer unless it runs; c.mu is held.
+func (c *gorillaConn) startWriter() {
+	if c.writing || c.closeSent || c.gone {
+		return
+	}
+	c.writing = true
+	go c.flush()
+}
+
+// frameBuffers are the buffers writers build their writes in.
+var frameBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// flush is the connection's writer: it writes what is queued and the
+// events of the operations that are ready, all in one write, until
+// nothing is left. A write that does not complete in writeWait cuts the
+// connection: its client is gone or not reading, and it stops holding
+// the operations that feed it.
+func (c *gorillaConn) flush() {
+	buf := frameBuffers.Get().(*[]byte)
+	defer func() {
+		if cap(*buf) <= 64<<10 {
+			*buf = (*buf)[:0]
+			frameBuffers.Put(buf)
+		}
+	}()
+	var ready []*wsOp
+	for {
+		c.writeMu.Lock()
+		c.mu.Lock()
+		if c.closeSent || c.gone || (len(c.out) == 0 && len(c.ready) == 0) {
+			c.writing = false
+			c.mu.Unlock()
+			c.writeMu.Unlock()
+			return
+		}
+		b := append((*buf)[:0], c.out...)
+		c.out = c.out[:0]
+		if cap(c.out) > 64<<10 {
+			c.out = nil
+		}
+		ready, c.ready = c.ready, ready[:0]
+		c.mu.Unlock()
+		for i, op := range ready {
+			b = c.take(b, op)
+			ready[i] = nil
+		}
+		*buf = b
+		err := c.writeFrames(b)
+		c.writeMu.Unlock()
+		if err != nil {
+			c.closeSocket()
+			c.mu.Lock()
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+	}
+}
+
+// writeFrames writes frames within writeWait; writeMu is held.
+func (c *gorillaConn) writeFrames(frames []byte) error {
+	if len(frames) == 0 {
+		return nil
+	}
+	if err := c.netConn.SetWriteDeadline(time.Now().Add(c.writeWait)); err != nil {
+		return fmt.Errorf("websocket write: %w", err)
+	}
+	if _, err := c.netConn.Write(frames); err != nil {
+		return fmt.Errorf("websocket write: %w", err)
+	}
+	return nil
+}
+
+// appendFrameHeader appends the header of an unfragmented, unmasked text
+// frame of n bytes (RFC 6455 5.2): what a server sends.
+func appendFrameHeader(b []byte, n int) []byte {
+	const finText = 0x80 | websocket.TextMessage
+	switch {
+	case n <= 125:
+		return append(b, finText, byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, finText, 126), uint16(n))
+	}
+	return binary.BigEndian.AppendUint64(append(b, finText, 127), uint64(n))
+}
+
+// appendMessage appends a message of the protocols to b as one frame:
+// {"id":…,"type":…,"payload":…}, without id or payload when they are
+// empty. id is JSON already (a quoted string); so is payload.
+func appendMessage(b, id []byte, typ string, payload []byte) []byte {
+	n := len(`{"type":""}`) + len(typ)
+	if len(id) > 0 {
+		n += len(`"id":,`) + len(id)
+	}
+	if len(payload) > 0 {
+		n += len(`,"payload":`) + len(payload)
+	}
+	b = appendFrameHeader(b, n)
 	b = append(b, '{')
-	if len(m.Payload) > 0 {
-		b = append(b, `"payload":`...)
-		b = append(b, m.Payload...)
-		b = append(b, ',')
-	}
-	if m.ID != "" {
+	if len(id) > 0 {
 		b = append(b, `"id":`...)
 		b = append(b, id...)
 		b = append(b, ',')
 	}
-	b = append(b, `"type":`...)
+	b = append(b, `"type":"`...)
 	b = append(b, typ...)
-	return append(b, '}'), nil
+	b = append(b, '"')
+	if len(payload) > 0 {
+		b = append(b, `,"payload":`...)
+		b = append(b, payload...)
+	}
+	return append(b, '}')
 }
 
-// envelopeFields is where the fields of one of gqlgen's message types
-// are: its messages are unexported structs with exported Payload
-// (json.RawMessage), ID and Type (strings) fields, one type per
-// subprotocol. Read by reflection, cached per type.
-type envelopeFields struct {
-	payload, id, typ []int
-	ok               bool
+// appendMessagePrefix is the start of the messages that carry an
+// operation's results: {"id":…,"type":"next","payload":
+func appendMessagePrefix(b []byte, id, typ string) []byte {
+	quoted, _ := json.Marshal(id)
+	b = append(b, `{"id":`...)
+	b = append(b, quoted...)
+	b = append(b, `,"type":"`...)
+	b = append(b, typ...)
+	return append(b, `","payload":`...)
 }
 
-var envelopes sync.Map // reflect.Type → envelopeFields
-
-// envelopeOf reads gqlgen's message v without encoding it. ok is false if
-// v is not shaped as expected, or its payload is not already JSON.
-func envelopeOf(v any) (wsMessage, bool) {
-	rv := reflect.ValueOf(v)
-	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
-		return wsMessage{}, false
+// appendResult appends a result of op to b, as one frame. A result with
+// data only, which is every event of a subscription, is written around
+// its data as it is: gqlgen encoded it, or another subscriber's encoding
+// is shared (graph/subscription.go). Anything else goes through
+// encoding/json as gqlgen's transport would write it.
+func appendResult(b []byte, op *wsOp, resp *graphql.Response) []byte {
+	const open, closing = `{"data":`, `}}`
+	if len(resp.Data) > 0 && len(resp.Errors) == 0 && len(resp.Extensions) == 0 &&
+		resp.Label == "" && resp.Path == nil && resp.HasNext == nil {
+		b = appendFrameHeader(b, len(op.prefix)+len(open)+len(resp.Data)+len(closing))
+		b = append(b, op.prefix...)
+		b = append(b, open...)
+		b = append(b, resp.Data...)
+		return append(b, closing...)
 	}
-	rv = rv.Elem()
-	f := envelopeFieldsOf(rv.Type())
-	if !f.ok {
-		return wsMessage{}, false
+	payload, err := json.Marshal(resp)
+	if err != nil {
+		payload, _ = json.Marshal(&graphql.Response{Errors: gqlerror.List{{Message: "internal error: cannot encode the result"}}})
 	}
-	m := wsMessage{
-		Payload: rv.FieldByIndex(f.payload).Bytes(),
-		ID:      rv.FieldByIndex(f.id).String(),
-		Type:    rv.FieldByIndex(f.typ).String(),
-	}
-	if tm, isText := rv.FieldByIndex(f.typ).Interface().(encoding.TextMarshaler); isText {
-		text, err := tm.MarshalText()
-		if err != nil {
-			return wsMessage{}, false
-		}
-		m.Type = string(text)
-	}
-	// gqlgen's payloads come from json.Marshal, but a RawMessage may hold
-	// anything: check, so that a bad one is refused as encoding/json
-	// would refuse it, not sent.
-	if len(m.Payload) > 0 && !json.Valid(m.Payload) {
-		return wsMessage{}, false
-	}
-	return m, true
+	b = appendFrameHeader(b, len(op.prefix)+len(payload)+1)
+	b = append(b, op.prefix...)
+	b = append(b, payload...)
+	return append(b, '}')
 }
 
-func envelopeFieldsOf(t reflect.Type) envelopeFields {
-	if f, ok := envelopes.Load(t); ok {
-		return f.(envelopeFields)
-	}
-	var f envelopeFields
-	p, okP := t.FieldByName("Payload")
-	id, okI := t.FieldByName("ID")
-	typ, okT := t.FieldByName("Type")
-	f.ok = okP && okI && okT &&
-		p.Type == reflect.TypeFor[json.RawMessage]() && p.Tag.Get("json") == "payload,omitempty" &&
-		id.Type.Kind() == reflect.String && id.Tag.Get("json") == "id,omitempty" &&
-		typ.Type.Kind() == reflect.String && typ.Tag.Get("json") == "type" &&
-		!reflect.PointerTo(t).Implements(reflect.TypeFor[json.Marshaler]()) &&
-		!t.Implements(reflect.TypeFor[json.Marshaler]())
-	if f.ok {
-		f.payload, f.id, f.typ = p.Index, id.Index, typ.Index
-	}
-	envelopes.Store(t, f)
-	return f
-}
-
-// write sends one text message, within writeWait.
-func (c *gorillaConn) write(data []byte) error {
+// sendClose sends a close frame after whatever was queued before it,
+// unless one has gone either way already.
+func (c *gorillaConn) sendClose(code int, reason string) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	if err := c.ws.SetWriteDeadline(time.Now().Add(c.writeWait)); err != nil {
-		return fmt.Errorf("websocket write: %w", err)
-	}
-	if err := c.ws.WriteMessage(websocket.TextMessage, data); err != nil {
-		if !errors.Is(err, websocket.ErrCloseSent) {
-			// A client that does not take a message in writeWait is cut
-			// off: its read fails, and gqlgen ends its operations.
-			c.closeSocket()
-		}
-		return fmt.Errorf("websocket write: %w", err)
-	}
-	return nil
-}
-
-// WriteClose implements transport.WebsocketConn.
-func (c *gorillaConn) WriteClose(code int, reason string) error {
-	c.sendClose(code, reason)
-	return nil
-}
-
-// sendClose sends a close frame, unless one has gone either way already.
-func (c *gorillaConn) sendClose(code int, reason string) {
 	c.mu.Lock()
 	if c.closeSent || c.peerClosed || c.gone {
 		c.mu.Unlock()
 		return
 	}
 	c.closeSent = true
+	queued := c.out
+	c.out = nil
 	c.mu.Unlock()
 	if len(reason) > maxCloseReason {
 		reason = reason[:maxCloseReason]
@@ -614,12 +881,15 @@ func (c *gorillaConn) sendClose(code int, reason string) {
 	}
 	// An error means the socket is already gone or stuck: Close will see
 	// to it either way.
+	if c.writeFrames(queued) != nil {
+		return
+	}
 	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason),
 		time.Now().Add(wsWriteWait))
 }
 
-// refuse closes the connection with code: gqlgen's read then fails and it
-// winds the connection down.
+// refuse closes the connection with code: its read then fails and the
+// connection winds down.
 func (c *gorillaConn) refuse(code int, reason string) {
 	c.sendClose(code, reason)
 	_ = c.Close()
@@ -633,11 +903,11 @@ func (c *gorillaConn) restart() {
 	c.refuse(websocket.CloseServiceRestart, "Service restart: reconnect and resubscribe after your last cursor")
 }
 
-// Close implements transport.WebsocketConn. When the server has sent a
-// close frame and the client has not answered yet, the socket is shut for
-// writing and closed for good after closeGrace: closed at once, with the
-// client's answer unread, it could be reset under the close frame, and
-// the client would see 1006 instead of the code meant for it.
+// Close releases the connection. When the server has sent a close frame
+// and the client has not answered yet, the socket is shut for writing and
+// closed for good after closeGrace: closed at once, with the client's
+// answer unread, it could be reset under the close frame, and the client
+// would see 1006 instead of the code meant for it.
 func (c *gorillaConn) Close() error {
 	c.mu.Lock()
 	if c.released || c.gone {
@@ -653,7 +923,7 @@ func (c *gorillaConn) Close() error {
 		c.closeSocket()
 		return nil
 	}
-	if hc, ok := c.ws.UnderlyingConn().(interface{ CloseWrite() error }); ok {
+	if hc, ok := c.netConn.(interface{ CloseWrite() error }); ok {
 		_ = hc.CloseWrite()
 	}
 	time.AfterFunc(closeGrace, c.closeSocket)
@@ -668,6 +938,7 @@ func (c *gorillaConn) closeSocket() {
 		return
 	}
 	c.gone = true
+	c.out, c.ready = nil, nil
 	c.stopTimers()
 	c.mu.Unlock()
 	_ = c.ws.Close()

@@ -157,6 +157,13 @@ type Request struct {
 	After int64
 	// Kinds, if not empty, are the only kinds of event delivered.
 	Kinds []event.Kind
+	// Ready, if set, is called once for every event put in the
+	// subscription's channel and once when the channel is closed, right
+	// after: a transport can then take from the channel only when
+	// something is there, instead of keeping a goroutine waiting on it for
+	// every idle subscription. It may be called with the broker's lock
+	// held, and must not block or call the broker.
+	Ready func()
 }
 
 // Broker fans committed events out to subscriptions. Create it with New,
@@ -192,6 +199,7 @@ type subscriber struct {
 	workspace gid.ID
 	kinds     []event.Kind // nil: all
 	ch        chan *ent.Event
+	ready     func() // Request.Ready, or a no-op
 
 	who  *viewer.Identity // what the caller may see, reloaded on revocation
 	last int64            // the last seq delivered, or known not to be wanted
@@ -307,6 +315,10 @@ func (b *Broker) Subscribe(ctx context.Context, r Request) (<-chan *ent.Event, e
 		ch:        make(chan *ent.Event, b.opts.Buffer),
 		who:       who,
 		last:      r.After,
+		ready:     r.Ready,
+	}
+	if s.ready == nil {
+		s.ready = func() {}
 	}
 	if r.Prototype != 0 {
 		s.topic = r.Prototype
@@ -363,6 +375,7 @@ func (b *Broker) endLocked(s *subscriber) {
 		close(s.quit) // its goroutine closes ch on its way out
 	} else {
 		close(s.ch) // the tailer sends only under b.mu
+		s.ready()
 	}
 }
 
@@ -521,6 +534,7 @@ func (b *Broker) deliver(e *ent.Event, subs map[*subscriber]struct{}) {
 		select {
 		case s.ch <- e:
 			s.last = e.Seq
+			s.ready()
 		default:
 			// Full: from here on the subscriber reads the table at its own
 			// pace, starting with e.

@@ -133,6 +133,7 @@ func (b *Broker) replay(s *subscriber, who *viewer.Identity, last int64, quit <-
 			select {
 			case s.ch <- e:
 				last = e.Seq
+				s.ready()
 			case <-quit:
 				return last, false, errQuit
 			}
@@ -174,8 +175,9 @@ func (b *Broker) read(ctx context.Context, s *subscriber, last int64, quit <-cha
 func (b *Broker) finish(s *subscriber) {
 	b.mu.Lock()
 	b.endLocked(s)
-	b.mu.Unlock()
 	close(s.ch)
+	s.ready()
+	b.mu.Unlock()
 }
 
 // pause waits a poll interval before a retry, or until quit.
