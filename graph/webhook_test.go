@@ -611,3 +611,43 @@ func TestReplicasWakeEachOthersDeliveryWorkers(t *testing.T) {
 	}
 	once.Do(func() { close(release) })
 }
+
+func TestAHangingReceiverDoesNotHoldUpOtherWebhooks(t *testing.T) {
+	// Two delivery slots, and attempts that may take a minute: the hanging
+	// receiver's first delivery holds one slot for the whole test, and its
+	// later ones wait for it, while the other webhook's go through the
+	// other slot one after another.
+	servertest.RunWith(t, fastHooks(webhooks.Options{Concurrency: 2, Timeout: time.Minute}), func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		owner := loop.Owner.Token
+		release := make(chan struct{})
+		hung := make(chan struct{}, 10)
+		hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			hung <- struct{}{}
+			<-release
+		}))
+		t.Cleanup(hang.Close) // after the hanging requests are let go:
+		t.Cleanup(func() { close(release) })
+		var created struct{ CreateWebhook struct{ Secret string } }
+		decode(t, s, owner, createWebhook, vars{"in": vars{"workspaceID": loop.Workspace.ID, "url": hang.URL, "eventKinds": []string{"FEEDBACK_ADDED"}}}, &created)
+		r := newReceiver(t)
+		newWebhook(t, s, owner, loop.Workspace.ID, r, "FEEDBACK_ADDED")
+
+		s.LeaveFeedback(t, owner, loop.Iteration.ID, nil)
+		select {
+		case <-hung:
+		case <-time.After(hookWait):
+			t.Fatalf("the hanging receiver got nothing within %s", hookWait)
+		}
+		r.wait(t)
+		for i := range 3 {
+			s.LeaveFeedback(t, owner, loop.Iteration.ID, nil)
+			if got := r.wait(t); !got.Signed {
+				t.Errorf("delivery %d: %+v", i+2, got)
+			}
+		}
+		if n := len(hung); n != 0 {
+			t.Errorf("the hanging receiver got %d more requests while its first hung, want none", n)
+		}
+	})
+}
