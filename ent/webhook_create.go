@@ -527,6 +527,18 @@ func (u *WebhookUpsert) UpdateURL() *WebhookUpsert {
 	return u
 }
 
+// SetSecret sets the "secret" field.
+func (u *WebhookUpsert) SetSecret(v string) *WebhookUpsert {
+	u.Set(webhook.FieldSecret, v)
+	return u
+}
+
+// UpdateSecret sets the "secret" field to the value that was provided on create.
+func (u *WebhookUpsert) UpdateSecret() *WebhookUpsert {
+	u.SetExcluded(webhook.FieldSecret)
+	return u
+}
+
 // SetEventKinds sets the "event_kinds" field.
 func (u *WebhookUpsert) SetEventKinds(v []string) *WebhookUpsert {
 	u.Set(webhook.FieldEventKinds, v)
@@ -676,9 +688,6 @@ func (u *WebhookUpsertOne) UpdateNewValues() *WebhookUpsertOne {
 		if _, exists := u.create.mutation.WorkspaceID(); exists {
 			s.SetIgnore(webhook.FieldWorkspaceID)
 		}
-		if _, exists := u.create.mutation.Secret(); exists {
-			s.SetIgnore(webhook.FieldSecret)
-		}
 	}))
 	return u
 }
@@ -735,6 +744,20 @@ func (u *WebhookUpsertOne) SetURL(v string) *WebhookUpsertOne {
 func (u *WebhookUpsertOne) UpdateURL() *WebhookUpsertOne {
 	return u.Update(func(s *WebhookUpsert) {
 		s.UpdateURL()
+	})
+}
+
+// SetSecret sets the "secret" field.
+func (u *WebhookUpsertOne) SetSecret(v string) *WebhookUpsertOne {
+	return u.Update(func(s *WebhookUpsert) {
+		s.SetSecret(v)
+	})
+}
+
+// UpdateSecret sets the "secret" field to the value that was provided on create.
+func (u *WebhookUpsertOne) UpdateSecret() *WebhookUpsertOne {
+	return u.Update(func(s *WebhookUpsert) {
+		s.UpdateSecret()
 	})
 }
 
@@ -1074,9 +1097,6 @@ func (u *WebhookUpsertBulk) UpdateNewValues() *WebhookUpsertBulk {
 			if _, exists := b.mutation.WorkspaceID(); exists {
 				s.SetIgnore(webhook.FieldWorkspaceID)
 			}
-			if _, exists := b.mutation.Secret(); exists {
-				s.SetIgnore(webhook.FieldSecret)
-			}
 		}
 	}))
 	return u
@@ -1134,6 +1154,20 @@ func (u *WebhookUpsertBulk) SetURL(v string) *WebhookUpsertBulk {
 func (u *WebhookUpsertBulk) UpdateURL() *WebhookUpsertBulk {
 	return u.Update(func(s *WebhookUpsert) {
 		s.UpdateURL()
+	})
+}
+
+// SetSecret sets the "secret" field.
+func (u *WebhookUpsertBulk) SetSecret(v string) *WebhookUpsertBulk {
+	return u.Update(func(s *WebhookUpsert) {
+		s.SetSecret(v)
+	})
+}
+
+// UpdateSecret sets the "secret" field to the value that was provided on create.
+func (u *WebhookUpsertBulk) UpdateSecret() *WebhookUpsertBulk {
+	return u.Update(func(s *WebhookUpsert) {
+		s.UpdateSecret()
 	})
 }
 

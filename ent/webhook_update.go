@@ -52,6 +52,20 @@ func (_u *WebhookUpdate) SetNillableURL(v *string) *WebhookUpdate {
 	return _u
 }
 
+// SetSecret sets the "secret" field.
+func (_u *WebhookUpdate) SetSecret(v string) *WebhookUpdate {
+	_u.mutation.SetSecret(v)
+	return _u
+}
+
+// SetNillableSecret sets the "secret" field if the given value is not nil.
+func (_u *WebhookUpdate) SetNillableSecret(v *string) *WebhookUpdate {
+	if v != nil {
+		_u.SetSecret(*v)
+	}
+	return _u
+}
+
 // SetEventKinds sets the "event_kinds" field.
 func (_u *WebhookUpdate) SetEventKinds(v []string) *WebhookUpdate {
 	_u.mutation.SetEventKinds(v)
@@ -283,6 +297,11 @@ func (_u *WebhookUpdate) check() error {
 			return &ValidationError{Name: "url", err: fmt.Errorf(`ent: validator failed for field "Webhook.url": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Secret(); ok {
+		if err := webhook.SecretValidator(v); err != nil {
+			return &ValidationError{Name: "secret", err: fmt.Errorf(`ent: validator failed for field "Webhook.secret": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Description(); ok {
 		if err := webhook.DescriptionValidator(v); err != nil {
 			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "Webhook.description": %w`, err)}
@@ -322,6 +341,9 @@ func (_u *WebhookUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.URL(); ok {
 		_spec.SetField(webhook.FieldURL, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Secret(); ok {
+		_spec.SetField(webhook.FieldSecret, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.EventKinds(); ok {
 		_spec.SetField(webhook.FieldEventKinds, field.TypeJSON, value)
@@ -450,6 +472,20 @@ func (_u *WebhookUpdateOne) SetURL(v string) *WebhookUpdateOne {
 func (_u *WebhookUpdateOne) SetNillableURL(v *string) *WebhookUpdateOne {
 	if v != nil {
 		_u.SetURL(*v)
+	}
+	return _u
+}
+
+// SetSecret sets the "secret" field.
+func (_u *WebhookUpdateOne) SetSecret(v string) *WebhookUpdateOne {
+	_u.mutation.SetSecret(v)
+	return _u
+}
+
+// SetNillableSecret sets the "secret" field if the given value is not nil.
+func (_u *WebhookUpdateOne) SetNillableSecret(v *string) *WebhookUpdateOne {
+	if v != nil {
+		_u.SetSecret(*v)
 	}
 	return _u
 }
@@ -698,6 +734,11 @@ func (_u *WebhookUpdateOne) check() error {
 			return &ValidationError{Name: "url", err: fmt.Errorf(`ent: validator failed for field "Webhook.url": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Secret(); ok {
+		if err := webhook.SecretValidator(v); err != nil {
+			return &ValidationError{Name: "secret", err: fmt.Errorf(`ent: validator failed for field "Webhook.secret": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Description(); ok {
 		if err := webhook.DescriptionValidator(v); err != nil {
 			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "Webhook.description": %w`, err)}
@@ -754,6 +795,9 @@ func (_u *WebhookUpdateOne) sqlSave(ctx context.Context) (_node *Webhook, err er
 	}
 	if value, ok := _u.mutation.URL(); ok {
 		_spec.SetField(webhook.FieldURL, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Secret(); ok {
+		_spec.SetField(webhook.FieldSecret, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.EventKinds(); ok {
 		_spec.SetField(webhook.FieldEventKinds, field.TypeJSON, value)

@@ -16,7 +16,9 @@ func addComment(ctx context.Context, client *ent.Client, input AddCommentInput) 
 	if err := validateBody(input.Body); err != nil {
 		return nil, err
 	}
-	fb, err := loadFeedback(ctx, client, input.FeedbackID)
+	// Locked for the reason addVote locks it: a comment racing a merge
+	// lands on the original or is refused, never on the merged duplicate.
+	fb, err := lockFeedback(ctx, client, dialectOf(ctx), input.FeedbackID)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,11 @@
 package graph_test
 
 import (
+	"context"
+	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/protoloop/protoloop/server/servertest"
@@ -233,5 +237,64 @@ func TestMergeKeepsEveryVote(t *testing.T) {
 			s.Do(t, owner, `mutation($id: ID!) { setFeedbackStatus(id: $id, status: MERGED) { id } }`, vars{"id": fresh}).
 				RequireError(t, "BAD_USER_INPUT", "status")
 		})
+	})
+}
+
+func TestVotesAndCommentsRacingAMergeNeverLandOnTheDuplicate(t *testing.T) {
+	// Voters vote and comment on a duplicate while it is merged, all at
+	// once, round after round. Each vote or comment either comes first and
+	// is moved with the others, or comes second and is refused: none stays
+	// on the duplicate, and the original has every one that was accepted.
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		owner, ws, it := loop.Owner.Token, loop.Workspace.ID, loop.Iteration.ID
+		voters := make([]string, 12)
+		for i := range voters {
+			voters[i] = s.NewMember(t, owner, ws, "VIEWER").Token
+		}
+		for round := range 6 {
+			orig := s.LeaveFeedback(t, owner, it, vars{"body": fmt.Sprintf("Round %d: the export button does nothing.", round)})
+			dup := s.LeaveFeedback(t, owner, it, vars{"body": fmt.Sprintf("Round %d: export does not work.", round)})
+			var (
+				wg              sync.WaitGroup
+				start           = make(chan struct{})
+				votes, comments atomic.Int32
+			)
+			send := func(token, query string, v vars, accepted *atomic.Int32) {
+				<-start
+				r, err := s.Post(context.Background(), token, query, v)
+				switch {
+				case err != nil:
+					t.Error(err)
+				case len(r.Errors) == 0:
+					accepted.Add(1)
+				case r.Code() != "BAD_USER_INPUT":
+					t.Errorf("racing the merge: %s", r.Err())
+				}
+			}
+			for _, token := range voters {
+				wg.Go(func() { send(token, `mutation($id: ID!) { vote(feedbackID: $id) { id } }`, vars{"id": dup}, &votes) })
+				wg.Go(func() {
+					send(token, `mutation($in: AddCommentInput!) { addComment(input: $in) { id } }`,
+						vars{"in": vars{"feedbackID": dup, "body": "Same here."}}, &comments)
+				})
+			}
+			wg.Go(func() {
+				<-start
+				r, err := s.Post(context.Background(), owner, mergeMutation, vars{"dup": dup, "orig": orig})
+				if err != nil || len(r.Errors) > 0 {
+					t.Errorf("merge: %v %v", err, r.Err())
+				}
+			})
+			close(start)
+			wg.Wait()
+			d, o := stateOf(t, s, owner, dup), stateOf(t, s, owner, orig)
+			// The duplicate's author is the original's: no vote of theirs.
+			if v, c := int(votes.Load()), int(comments.Load()); d.Votes.TotalCount != 0 || d.VoteCount != 0 || d.Comments.TotalCount != 0 ||
+				o.Votes.TotalCount != v || o.VoteCount != v || o.Comments.TotalCount != c {
+				t.Fatalf("round %d: %d votes and %d comments accepted; the duplicate has %d votes (voteCount %d) and %d comments, the original %d (voteCount %d) and %d",
+					round, v, c, d.Votes.TotalCount, d.VoteCount, d.Comments.TotalCount, o.Votes.TotalCount, o.VoteCount, o.Comments.TotalCount)
+			}
+		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -272,6 +273,87 @@ func TestExportStreamsInConstantMemory(t *testing.T) {
 	}
 }
 
+func TestExportOutlastsTheStatementTimeout(t *testing.T) {
+	// An export is read for as long as the client takes: here a client
+	// that reads slowly keeps it going for a few seconds, on a server
+	// whose PostgreSQL statement timeout is a quarter of a second. The
+	// export's query runs with the timeout lifted (graph.streamQuery),
+	// so the file arrives whole; with it, PostgreSQL would cancel the
+	// query and the client would get a truncated transfer. SQLite has no
+	// statement timeout: there the test is of a slow client only.
+	for _, b := range servertest.Backends() {
+		t.Run(string(b), func(t *testing.T) {
+			t.Parallel()
+			var o servertest.Options
+			rows := 5_000
+			if b == servertest.Postgres {
+				o.DatabaseURL = servertest.PostgresSchema(t) + "&statement_timeout=250"
+				rows = 30_000 // far more bytes than the sockets between hold
+			}
+			s := servertest.StartWith(t, b, o)
+			loop := s.NewLoop(t)
+			owner := loop.Owner.Token
+			probe := s.LeaveFeedback(t, owner, loop.Iteration.ID, nil)
+			var fb struct {
+				Node struct{ Author struct{ ID string } }
+			}
+			decode(t, s, owner, `query($id: ID!) { node(id: $id) { ... on Feedback { author { id } } } }`, vars{"id": probe}, &fb)
+			insertFeedback(t, s, loop, fb.Node.Author.ID, rows-1)
+
+			// A small receive buffer, so that the sockets between hold a
+			// small part of the file, not most of it, whoever reads slowly.
+			dialer := &net.Dialer{}
+			client := &http.Client{Transport: &http.Transport{
+				DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+					c, err := dialer.DialContext(ctx, network, addr)
+					if err == nil {
+						err = c.(*net.TCPConn).SetReadBuffer(32 << 10)
+					}
+					return c, err
+				},
+			}}
+			req, err := http.NewRequest(http.MethodGet, s.URL+"/export/"+loop.Workspace.Slug+"/feedback.csv", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+owner)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("export: status %d", resp.StatusCode)
+			}
+			r := csv.NewReader(&slowReader{r: resp.Body, pause: time.Millisecond})
+			r.ReuseRecord = true
+			n := 0
+			for ; ; n++ {
+				if _, err := r.Read(); err == io.EOF {
+					break
+				} else if err != nil {
+					t.Fatalf("read export after %d records: %v", n, err)
+				}
+			}
+			if n != rows+1 {
+				t.Errorf("the export has %d records, want %d and the header", n, rows)
+			}
+		})
+	}
+}
+
+// slowReader is a client that reads 16 KiB at a time, with a pause
+// before each read.
+type slowReader struct {
+	r     io.Reader
+	pause time.Duration
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	time.Sleep(s.pause)
+	return s.r.Read(p[:min(len(p), 16<<10)])
+}
+
 func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 
 // insertFeedback adds n rows of feedback by author to the loop's iteration
@@ -313,7 +395,22 @@ two lines, and a long tail, so that streaming and buffering are far apart: ' || 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := s.DB.SQL.ExecContext(ctx, query, args...); err != nil {
+	tx, err := s.DB.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if s.Backend == servertest.Postgres {
+		// The server's statement timeout is for requests; a test may have
+		// made it tiny (TestExportOutlastsTheStatementTimeout).
+		if _, err := tx.ExecContext(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+		t.Fatalf("insert %d rows of feedback: %v", n, err)
+	}
+	if err := tx.Commit(); err != nil {
 		t.Fatalf("insert %d rows of feedback: %v", n, err)
 	}
 }

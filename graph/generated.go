@@ -275,47 +275,48 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AddComment         func(childComplexity int, input AddCommentInput) int
-		AddMember          func(childComplexity int, input AddMemberInput) int
-		ClaimGuest         func(childComplexity int, guestToken string) int
-		CreateAlertRule    func(childComplexity int, prototypeID gid.ID, input ent.CreateAlertRuleInput) int
-		CreateInvite       func(childComplexity int, input CreateInviteInput) int
-		CreateIteration    func(childComplexity int, prototypeID gid.ID, input ent.CreateIterationInput) int
-		CreatePrototype    func(childComplexity int, input ent.CreatePrototypeInput) int
-		CreateWebhook      func(childComplexity int, input CreateWebhookInput) int
-		CreateWorkspace    func(childComplexity int, input ent.CreateWorkspaceInput) int
-		DeleteAlertRule    func(childComplexity int, id gid.ID) int
-		DeletePrototype    func(childComplexity int, id gid.ID) int
-		DeleteWebhook      func(childComplexity int, id gid.ID) int
-		EditFeedback       func(childComplexity int, id gid.ID, input EditFeedbackInput) int
-		EndTrial           func(childComplexity int, id gid.ID, outcome trial.Outcome) int
-		LeaveFeedback      func(childComplexity int, input LeaveFeedbackInput) int
-		LogIn              func(childComplexity int, input LogInInput) int
-		LogOut             func(childComplexity int) int
-		MarkAddressed      func(childComplexity int, feedbackIDs []gid.ID, iterationID gid.ID) int
-		MergeFeedback      func(childComplexity int, duplicate gid.ID, original gid.ID) int
-		PublishIteration   func(childComplexity int, id gid.ID) int
-		RedeemInvite       func(childComplexity int, input RedeemInviteInput) int
-		RedeliverWebhook   func(childComplexity int, deliveryID gid.ID) int
-		RemoveMember       func(childComplexity int, id gid.ID) int
-		RetireIteration    func(childComplexity int, id gid.ID) int
-		RetractFeedback    func(childComplexity int, id gid.ID) int
-		RevokeInvite       func(childComplexity int, id gid.ID) int
-		RevokeToken        func(childComplexity int, id gid.ID) int
-		SetFeedbackStatus  func(childComplexity int, id gid.ID, status feedback.Status) int
-		SetMemberRole      func(childComplexity int, id gid.ID, role viewer.Role) int
-		SetPrototypeStatus func(childComplexity int, id gid.ID, status prototype.Status) int
-		SignUp             func(childComplexity int, input SignUpInput) int
-		StartTrial         func(childComplexity int, input StartTrialInput) int
-		TestWebhook        func(childComplexity int, id gid.ID) int
-		Unvote             func(childComplexity int, feedbackID gid.ID) int
-		UpdateAlertRule    func(childComplexity int, id gid.ID, input ent.UpdateAlertRuleInput) int
-		UpdateIteration    func(childComplexity int, id gid.ID, input ent.UpdateIterationInput) int
-		UpdatePrototype    func(childComplexity int, id gid.ID, input ent.UpdatePrototypeInput) int
-		UpdateWebhook      func(childComplexity int, id gid.ID, input UpdateWebhookInput) int
-		UpdateWorkspace    func(childComplexity int, id gid.ID, input ent.UpdateWorkspaceInput) int
-		VerifyFix          func(childComplexity int, feedback gid.ID, verdict feedback.Verdict, note *string) int
-		Vote               func(childComplexity int, feedbackID gid.ID) int
+		AddComment          func(childComplexity int, input AddCommentInput) int
+		AddMember           func(childComplexity int, input AddMemberInput) int
+		ClaimGuest          func(childComplexity int, guestToken string) int
+		CreateAlertRule     func(childComplexity int, prototypeID gid.ID, input ent.CreateAlertRuleInput) int
+		CreateInvite        func(childComplexity int, input CreateInviteInput) int
+		CreateIteration     func(childComplexity int, prototypeID gid.ID, input ent.CreateIterationInput) int
+		CreatePrototype     func(childComplexity int, input ent.CreatePrototypeInput) int
+		CreateWebhook       func(childComplexity int, input CreateWebhookInput) int
+		CreateWorkspace     func(childComplexity int, input ent.CreateWorkspaceInput) int
+		DeleteAlertRule     func(childComplexity int, id gid.ID) int
+		DeletePrototype     func(childComplexity int, id gid.ID) int
+		DeleteWebhook       func(childComplexity int, id gid.ID) int
+		EditFeedback        func(childComplexity int, id gid.ID, input EditFeedbackInput) int
+		EndTrial            func(childComplexity int, id gid.ID, outcome trial.Outcome) int
+		LeaveFeedback       func(childComplexity int, input LeaveFeedbackInput) int
+		LogIn               func(childComplexity int, input LogInInput) int
+		LogOut              func(childComplexity int) int
+		MarkAddressed       func(childComplexity int, feedbackIDs []gid.ID, iterationID gid.ID) int
+		MergeFeedback       func(childComplexity int, duplicate gid.ID, original gid.ID) int
+		PublishIteration    func(childComplexity int, id gid.ID) int
+		RedeemInvite        func(childComplexity int, input RedeemInviteInput) int
+		RedeliverWebhook    func(childComplexity int, deliveryID gid.ID) int
+		RemoveMember        func(childComplexity int, id gid.ID) int
+		RetireIteration     func(childComplexity int, id gid.ID) int
+		RetractFeedback     func(childComplexity int, id gid.ID) int
+		RevokeInvite        func(childComplexity int, id gid.ID) int
+		RevokeToken         func(childComplexity int, id gid.ID) int
+		RotateWebhookSecret func(childComplexity int, id gid.ID) int
+		SetFeedbackStatus   func(childComplexity int, id gid.ID, status feedback.Status) int
+		SetMemberRole       func(childComplexity int, id gid.ID, role viewer.Role) int
+		SetPrototypeStatus  func(childComplexity int, id gid.ID, status prototype.Status) int
+		SignUp              func(childComplexity int, input SignUpInput) int
+		StartTrial          func(childComplexity int, input StartTrialInput) int
+		TestWebhook         func(childComplexity int, id gid.ID) int
+		Unvote              func(childComplexity int, feedbackID gid.ID) int
+		UpdateAlertRule     func(childComplexity int, id gid.ID, input ent.UpdateAlertRuleInput) int
+		UpdateIteration     func(childComplexity int, id gid.ID, input ent.UpdateIterationInput) int
+		UpdatePrototype     func(childComplexity int, id gid.ID, input ent.UpdatePrototypeInput) int
+		UpdateWebhook       func(childComplexity int, id gid.ID, input UpdateWebhookInput) int
+		UpdateWorkspace     func(childComplexity int, id gid.ID, input ent.UpdateWorkspaceInput) int
+		VerifyFix           func(childComplexity int, feedback gid.ID, verdict feedback.Verdict, note *string) int
+		Vote                func(childComplexity int, feedbackID gid.ID) int
 	}
 
 	PageInfo struct {
@@ -400,6 +401,11 @@ type ComplexityRoot struct {
 		Participant func(childComplexity int) int
 		Prototype   func(childComplexity int) int
 		Token       func(childComplexity int) int
+	}
+
+	RotateWebhookSecretPayload struct {
+		Secret  func(childComplexity int) int
+		Webhook func(childComplexity int) int
 	}
 
 	Scorecard struct {
@@ -642,6 +648,7 @@ type MutationResolver interface {
 	CreateWebhook(ctx context.Context, input CreateWebhookInput) (*CreateWebhookPayload, error)
 	UpdateWebhook(ctx context.Context, id gid.ID, input UpdateWebhookInput) (*ent.Webhook, error)
 	DeleteWebhook(ctx context.Context, id gid.ID) (*ent.Workspace, error)
+	RotateWebhookSecret(ctx context.Context, id gid.ID) (*RotateWebhookSecretPayload, error)
 	TestWebhook(ctx context.Context, id gid.ID) (*ent.WebhookDelivery, error)
 	RedeliverWebhook(ctx context.Context, deliveryID gid.ID) (*ent.WebhookDelivery, error)
 	CreateWorkspace(ctx context.Context, input ent.CreateWorkspaceInput) (*ent.Workspace, error)
@@ -1883,6 +1890,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeToken(childComplexity, args["id"].(gid.ID)), true
+	case "Mutation.rotateWebhookSecret":
+		if e.ComplexityRoot.Mutation.RotateWebhookSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rotateWebhookSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RotateWebhookSecret(childComplexity, args["id"].(gid.ID)), true
 	case "Mutation.setFeedbackStatus":
 		if e.ComplexityRoot.Mutation.SetFeedbackStatus == nil {
 			break
@@ -2441,6 +2459,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RedeemInvitePayload.Token(childComplexity), true
+
+	case "RotateWebhookSecretPayload.secret":
+		if e.ComplexityRoot.RotateWebhookSecretPayload.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RotateWebhookSecretPayload.Secret(childComplexity), true
+	case "RotateWebhookSecretPayload.webhook":
+		if e.ComplexityRoot.RotateWebhookSecretPayload.Webhook == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RotateWebhookSecretPayload.Webhook(childComplexity), true
 
 	case "Scorecard.addressed":
 		if e.ComplexityRoot.Scorecard.Addressed == nil {
@@ -3845,6 +3876,9 @@ enum EventKind @goModel(model: "github.com/protoloop/protoloop/ent/event.Kind") 
   VERIFICATION_REQUESTED
   FEEDBACK_VERIFIED
   ALERT
+  WEBHOOK_CREATED
+  WEBHOOK_UPDATED
+  WEBHOOK_DELETED
 }
 """
 Ordering options for Event connections
@@ -6463,6 +6497,15 @@ type CreateWebhookPayload {
   secret: String!
 }
 
+"""
+A webhook's new signing secret, shown only this once. It signs every
+attempt from now on; the old one signs nothing more.
+"""
+type RotateWebhookSecretPayload {
+  webhook: Webhook!
+  secret: String!
+}
+
 extend type Webhook {
   "The event kinds delivered."
   eventKinds: [EventKind!]!
@@ -6480,6 +6523,13 @@ extend type Mutation {
   updateWebhook(id: ID!, input: UpdateWebhookInput!): Webhook!
   "Deletes a webhook with its deliveries and returns its workspace. Owners."
   deleteWebhook(id: ID!): Workspace!
+  """
+  Gives the webhook a new signing secret and returns it, once. The old
+  secret stops signing at once: there is no overlap, so update the
+  receiver straight after (or have it accept either secret for a while).
+  Owners.
+  """
+  rotateWebhookSecret(id: ID!): RotateWebhookSecretPayload!
   "Queues a PING delivery to the webhook, to check the receiver. Owners."
   testWebhook(id: ID!): WebhookDelivery!
   "Queues the same body again as a new delivery (with a new delivery ID). Owners."
@@ -7099,6 +7149,16 @@ func (ec *executionContext) childFields_RedeemInvitePayload(ctx context.Context,
 		return ec.fieldContext_RedeemInvitePayload_prototype(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RedeemInvitePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RotateWebhookSecretPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "webhook":
+		return ec.fieldContext_RotateWebhookSecretPayload_webhook(ctx, field)
+	case "secret":
+		return ec.fieldContext_RotateWebhookSecretPayload_secret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RotateWebhookSecretPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Scorecard(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8260,6 +8320,20 @@ func (ec *executionContext) field_Mutation_revokeInvite_args(ctx context.Context
 }
 
 func (ec *executionContext) field_Mutation_revokeToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (gid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rotateWebhookSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -13441,6 +13515,50 @@ func (ec *executionContext) fieldContext_Mutation_deleteWebhook(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_rotateWebhookSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rotateWebhookSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RotateWebhookSecret(ctx, fc.Args["id"].(gid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *RotateWebhookSecretPayload) graphql.Marshaler {
+			return ec.marshalNRotateWebhookSecretPayload2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐRotateWebhookSecretPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rotateWebhookSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RotateWebhookSecretPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rotateWebhookSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_testWebhook(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15181,6 +15299,61 @@ func (ec *executionContext) fieldContext_RedeemInvitePayload_prototype(_ context
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _RotateWebhookSecretPayload_webhook(ctx context.Context, field graphql.CollectedField, obj *RotateWebhookSecretPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RotateWebhookSecretPayload_webhook(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Webhook, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Webhook) graphql.Marshaler {
+			return ec.marshalNWebhook2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhook(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RotateWebhookSecretPayload_webhook(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RotateWebhookSecretPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Webhook(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RotateWebhookSecretPayload_secret(ctx context.Context, field graphql.CollectedField, obj *RotateWebhookSecretPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RotateWebhookSecretPayload_secret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Secret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RotateWebhookSecretPayload_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RotateWebhookSecretPayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _Scorecard_iteration(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -26767,6 +26940,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "rotateWebhookSecret":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rotateWebhookSecret(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "testWebhook":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_testWebhook(ctx, field)
@@ -27411,6 +27591,44 @@ func (ec *executionContext) _RedeemInvitePayload(ctx context.Context, sel ast.Se
 	}
 
 	return marshalObject(fields, out)
+}
+
+var rotateWebhookSecretPayloadImplementors = []string{"RotateWebhookSecretPayload"}
+
+func (ec *executionContext) _RotateWebhookSecretPayload(ctx context.Context, sel ast.SelectionSet, obj *RotateWebhookSecretPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rotateWebhookSecretPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	var deferred graphql.DeferredGroup
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RotateWebhookSecretPayload")
+		case "webhook":
+			out.Values[i] = ec._RotateWebhookSecretPayload_webhook(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "secret":
+			out.Values[i] = ec._RotateWebhookSecretPayload_secret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
 }
 
 var scorecardImplementors = []string{"Scorecard"}
@@ -29786,6 +30004,14 @@ func (ec *executionContext) marshalNRedeemInvitePayload2ᚖgithubᚗcomᚋprotol
 		return graphql.Null
 	}
 	return ec._RedeemInvitePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRotateWebhookSecretPayload2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐRotateWebhookSecretPayload(ctx context.Context, sel ast.SelectionSet, v *RotateWebhookSecretPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RotateWebhookSecretPayload!")
+		return graphql.Null
+	}
+	return ec._RotateWebhookSecretPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNScorecard2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecard(ctx context.Context, sel ast.SelectionSet, v *Scorecard) graphql.Marshaler {

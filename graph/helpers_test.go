@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/ent/privacy"
 	"github.com/protoloop/protoloop/ent/schema/gid"
@@ -115,6 +116,17 @@ func eventKinds(events []timelineEvent) []string {
 // has no workspace timeline, so it reads the table directly.
 func workspaceEventKinds(t *testing.T, s *servertest.Server, workspaceID string) []string {
 	t.Helper()
+	events := workspaceEvents(t, s, workspaceID)
+	kinds := make([]string, len(events))
+	for i, e := range events {
+		kinds[i] = string(e.Kind)
+	}
+	return kinds
+}
+
+// workspaceEvents reads a workspace's own events from the table.
+func workspaceEvents(t *testing.T, s *servertest.Server, workspaceID string) []*ent.Event {
+	t.Helper()
 	id, err := gid.Parse(workspaceID)
 	if err != nil {
 		t.Fatal(err)
@@ -127,11 +139,7 @@ func workspaceEventKinds(t *testing.T, s *servertest.Server, workspaceID string)
 	if err != nil {
 		t.Fatalf("read workspace events: %v", err)
 	}
-	kinds := make([]string, len(events))
-	for i, e := range events {
-		kinds[i] = string(e.Kind)
-	}
-	return kinds
+	return events
 }
 
 // requireHidden fails t unless a response shows nothing of what was

@@ -174,6 +174,13 @@ type RedeemInvitePayload struct {
 	Prototype   *ent.Prototype   `json:"prototype"`
 }
 
+// A webhook's new signing secret, shown only this once. It signs every
+// attempt from now on; the old one signs nothing more.
+type RotateWebhookSecretPayload struct {
+	Webhook *ent.Webhook `json:"webhook"`
+	Secret  string       `json:"secret"`
+}
+
 type SearchConnection struct {
 	Edges    []*SearchEdge            `json:"edges"`
 	PageInfo *entgql.PageInfo[gid.ID] `json:"pageInfo"`

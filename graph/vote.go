@@ -17,7 +17,14 @@ import (
 // addVote adds the viewer's "me too" to feedback; voting again changes
 // nothing.
 func addVote(ctx context.Context, client *ent.Client, feedbackID gid.ID) (*ent.Feedback, error) {
-	fb, err := loadFeedback(ctx, client, feedbackID)
+	// Locked as mergeFeedback locks the pair it merges, so that a vote and
+	// a merge of the same feedback run one after the other: a vote that
+	// comes second sees the feedback MERGED and is refused, one that comes
+	// first is moved by the merge. Unlocked, a vote that read the duplicate
+	// before the merge committed could insert its row after the merge had
+	// moved the votes, and stay on the merged duplicate. Feedback first,
+	// then votes: the merge's lock order, so the two cannot deadlock.
+	fb, err := lockFeedback(ctx, client, dialectOf(ctx), feedbackID)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +69,7 @@ func addVote(ctx context.Context, client *ent.Client, feedbackID gid.ID) (*ent.F
 
 // removeVote takes the viewer's vote on feedback back, if there is one.
 func removeVote(ctx context.Context, client *ent.Client, feedbackID gid.ID) (*ent.Feedback, error) {
-	fb, err := loadFeedback(ctx, client, feedbackID)
+	fb, err := lockFeedback(ctx, client, dialectOf(ctx), feedbackID) // as addVote
 	if err != nil {
 		return nil, err
 	}

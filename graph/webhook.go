@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -106,6 +107,7 @@ func createWebhook(ctx context.Context, client *ent.Client, input CreateWebhookI
 	if err != nil {
 		return nil, fmt.Errorf("create webhook: %w", err)
 	}
+	recordWebhook(ctx, event.KindWEBHOOK_CREATED, h, nil)
 	h, err = loadChild(ctx, client.Webhook.Query().Where(webhook.ID(h.ID)), "webhook",
 		createWebhookPayloadImplementors, webhookImplementors)
 	if err != nil {
@@ -125,11 +127,15 @@ func updateWebhook(ctx context.Context, client *ent.Client, id gid.ID, input Upd
 		return nil, fmt.Errorf("update webhook: %w", err)
 	}
 	upd := client.Webhook.UpdateOne(h)
+	var changed []string // the fields given a new value, for the event
 	if input.URL != nil {
 		if err := checkWebhookURL(*input.URL); err != nil {
 			return nil, err
 		}
 		upd.SetURL(*input.URL)
+		if *input.URL != h.URL {
+			changed = append(changed, "url")
+		}
 	}
 	if input.EventKinds != nil {
 		kinds, err := checkEventKinds(input.EventKinds)
@@ -137,24 +143,92 @@ func updateWebhook(ctx context.Context, client *ent.Client, id gid.ID, input Upd
 			return nil, err
 		}
 		upd.SetEventKinds(kinds)
+		if !slices.Equal(kinds, h.EventKinds) {
+			changed = append(changed, "eventKinds")
+		}
 	}
 	if err := checkDescription(input.Description); err != nil {
 		return nil, err
 	}
 	upd.SetNillableDescription(input.Description)
+	if d := input.Description; d != nil && *d != h.Description {
+		changed = append(changed, "description")
+	}
 	if e := input.Enabled; e != nil {
 		upd.SetEnabled(*e)
 		if *e && !h.Enabled {
 			upd.SetFailureCount(0).ClearDisabledAt()
 		}
+		if *e != h.Enabled {
+			changed = append(changed, "enabled")
+		}
 	}
-	if err := upd.Exec(ctx); err != nil {
+	updated, err := upd.Save(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("update webhook %s: %w", id, err)
 	}
 	if e := input.Enabled; e != nil && *e && !h.Enabled {
 		noteDeliveries(ctx) // its pending deliveries are due again
 	}
+	if len(changed) > 0 {
+		recordWebhook(ctx, event.KindWEBHOOK_UPDATED, updated, changed)
+	}
 	return reload[*ent.Webhook](ctx, client, h.ID)
+}
+
+// rotateWebhookSecret gives a webhook a new secret and returns it, once.
+// Deliveries read the secret when they are claimed, so every attempt
+// claimed after this commits is signed with the new one; there is no
+// overlap in which the old one still signs.
+func rotateWebhookSecret(ctx context.Context, client *ent.Client, id gid.ID) (*RotateWebhookSecretPayload, error) {
+	h, err := client.Webhook.Get(ctx, id)
+	switch {
+	case ent.IsNotFound(err):
+		return nil, notFound("webhook")
+	case err != nil:
+		return nil, fmt.Errorf("rotate webhook secret: %w", err)
+	}
+	secret, err := newSecret(webhookSecretPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("rotate webhook secret: %w", err)
+	}
+	h, err = client.Webhook.UpdateOne(h).SetSecret(secret).Save(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rotate secret of webhook %s: %w", id, err)
+	}
+	recordWebhook(ctx, event.KindWEBHOOK_UPDATED, h, []string{"secret"})
+	h, err = loadChild(ctx, client.Webhook.Query().Where(webhook.ID(h.ID)), "webhook",
+		rotateWebhookSecretPayloadImplementors, webhookImplementors)
+	if err != nil {
+		return nil, fmt.Errorf("rotate webhook secret: read back: %w", err)
+	}
+	return &RotateWebhookSecretPayload{Webhook: h, Secret: secret}, nil
+}
+
+// recordWebhook records a change to a webhook, for its workspace's owners
+// (rule.OwnerEvents). The payload never has the secret, nor the URL, whose
+// path or query may be a credential of its own (many chat services' are):
+// only its host, the kinds delivered, whether it is on, and for an update
+// the fields changed ("secret" for a rotation).
+func recordWebhook(ctx context.Context, kind event.Kind, h *ent.Webhook, changed []string) {
+	payload := map[string]any{
+		"host":       webhookHost(h.URL),
+		"eventKinds": h.EventKinds,
+		"enabled":    h.Enabled,
+	}
+	if changed != nil {
+		payload["changed"] = changed
+	}
+	record(ctx, change{kind: kind, workspace: h.WorkspaceID, subject: h.ID, payload: payload})
+}
+
+// webhookHost is the host (and port) of a webhook URL.
+func webhookHost(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return parsed.Host
 }
 
 // deleteWebhook deletes a webhook with its deliveries.
@@ -169,6 +243,7 @@ func deleteWebhook(ctx context.Context, client *ent.Client, id gid.ID) (*ent.Wor
 	if err := client.Webhook.DeleteOne(h).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("delete webhook %s: %w", id, err)
 	}
+	recordWebhook(ctx, event.KindWEBHOOK_DELETED, h, nil)
 	return reload[*ent.Workspace](ctx, client, h.WorkspaceID)
 }
 

@@ -28,6 +28,11 @@ func (r *mutationResolver) DeleteWebhook(ctx context.Context, id gid.ID) (*ent.W
 	return deleteWebhook(ctx, ent.FromContext(ctx), id)
 }
 
+// RotateWebhookSecret is the resolver for the rotateWebhookSecret field.
+func (r *mutationResolver) RotateWebhookSecret(ctx context.Context, id gid.ID) (*RotateWebhookSecretPayload, error) {
+	return rotateWebhookSecret(ctx, ent.FromContext(ctx), id)
+}
+
 // TestWebhook is the resolver for the testWebhook field.
 func (r *mutationResolver) TestWebhook(ctx context.Context, id gid.ID) (*ent.WebhookDelivery, error) {
 	return testWebhook(ctx, ent.FromContext(ctx), id)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -610,4 +611,157 @@ func TestReplicasWakeEachOthersDeliveryWorkers(t *testing.T) {
 		t.Fatalf("the second delivery did not arrive within %s while the first held its worker", hookWait)
 	}
 	once.Do(func() { close(release) })
+}
+
+func TestAHangingReceiverDoesNotHoldUpOtherWebhooks(t *testing.T) {
+	// Two delivery slots, and attempts that may take a minute: the hanging
+	// receiver's first delivery holds one slot for the whole test, and its
+	// later ones wait for it, while the other webhook's go through the
+	// other slot one after another.
+	servertest.RunWith(t, fastHooks(webhooks.Options{Concurrency: 2, Timeout: time.Minute}), func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		owner := loop.Owner.Token
+		release := make(chan struct{})
+		hung := make(chan struct{}, 10)
+		hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			hung <- struct{}{}
+			<-release
+		}))
+		t.Cleanup(hang.Close) // after the hanging requests are let go:
+		t.Cleanup(func() { close(release) })
+		var created struct{ CreateWebhook struct{ Secret string } }
+		decode(t, s, owner, createWebhook, vars{"in": vars{"workspaceID": loop.Workspace.ID, "url": hang.URL, "eventKinds": []string{"FEEDBACK_ADDED"}}}, &created)
+		r := newReceiver(t)
+		newWebhook(t, s, owner, loop.Workspace.ID, r, "FEEDBACK_ADDED")
+
+		s.LeaveFeedback(t, owner, loop.Iteration.ID, nil)
+		select {
+		case <-hung:
+		case <-time.After(hookWait):
+			t.Fatalf("the hanging receiver got nothing within %s", hookWait)
+		}
+		r.wait(t)
+		for i := range 3 {
+			s.LeaveFeedback(t, owner, loop.Iteration.ID, nil)
+			if got := r.wait(t); !got.Signed {
+				t.Errorf("delivery %d: %+v", i+2, got)
+			}
+		}
+		if n := len(hung); n != 0 {
+			t.Errorf("the hanging receiver got %d more requests while its first hung, want none", n)
+		}
+	})
+}
+
+const rotateSecret = `mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret webhook { id } } }`
+
+func TestRotatingASecretSignsWithTheNewOneAtOnce(t *testing.T) {
+	servertest.RunWith(t, fastHooks(webhooks.Options{}), func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		owner := loop.Owner.Token
+		maker := s.NewMember(t, owner, loop.Workspace.ID, "MAKER")
+		r := newReceiver(t)
+		hook := newWebhook(t, s, owner, loop.Workspace.ID, r, "FEEDBACK_ADDED")
+		r.mu.Lock()
+		old := r.secret
+		r.mu.Unlock()
+		s.LeaveFeedback(t, owner, loop.Iteration.ID, nil)
+		if got := r.wait(t); !got.Signed {
+			t.Fatalf("before the rotation: %+v", got)
+		}
+
+		t.Run("is for owners", func(t *testing.T) {
+			s.Do(t, maker.Token, rotateSecret, vars{"id": hook}).RequireError(t, "NOT_FOUND", "")
+			s.Do(t, s.NewUser(t, "Stranger").Token, rotateSecret, vars{"id": hook}).RequireError(t, "NOT_FOUND", "")
+			s.Do(t, "", rotateSecret, vars{"id": hook}).RequireError(t, "UNAUTHENTICATED", "")
+		})
+
+		var out struct {
+			RotateWebhookSecret struct {
+				Secret  string
+				Webhook struct{ ID string }
+			}
+		}
+		decode(t, s, owner, rotateSecret, vars{"id": hook}, &out)
+		secret := out.RotateWebhookSecret.Secret
+		if !strings.HasPrefix(secret, "whsec_") || secret == old || out.RotateWebhookSecret.Webhook.ID != hook {
+			t.Fatalf("rotation gave %+v, old secret %q", out.RotateWebhookSecret, old)
+		}
+		// The receiver still checks with the old secret: the next delivery
+		// must not pass.
+		s.LeaveFeedback(t, owner, loop.Iteration.ID, nil)
+		if got := r.wait(t); got.Signed {
+			t.Errorf("a delivery after the rotation is signed with the old secret: %+v", got)
+		}
+		r.setSecret(secret)
+		s.LeaveFeedback(t, owner, loop.Iteration.ID, nil)
+		if got := r.wait(t); !got.Signed {
+			t.Errorf("a delivery after the rotation is not signed with the new secret: %+v", got)
+		}
+	})
+}
+
+func TestWebhookChangesAreEventsForOwnersOnly(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		owner, ws := loop.Owner.Token, loop.Workspace.ID
+		maker := s.NewMember(t, owner, ws, "MAKER")
+		viewer := s.NewMember(t, owner, ws, "VIEWER")
+		_, invite := newInvite(t, s, owner, loop.Prototype.ID, nil)
+		guest, _ := newGuestOf(t, s, invite, "Gita")
+		r := newReceiver(t)
+		r.URL += "?token=credential-in-the-query"
+		before := len(workspaceEventKinds(t, s, ws))
+
+		hook := newWebhook(t, s, owner, ws, r, "FEEDBACK_ADDED")
+		r.mu.Lock()
+		secrets := []string{r.secret}
+		r.mu.Unlock()
+		decode(t, s, owner, `mutation($id: ID!) { updateWebhook(id: $id, input: {enabled: false, eventKinds: [FEEDBACK_ADDED, ALERT]}) { id } }`,
+			vars{"id": hook}, &struct{}{})
+		// A change that changes nothing is no event.
+		decode(t, s, owner, `mutation($id: ID!) { updateWebhook(id: $id, input: {enabled: false}) { id } }`, vars{"id": hook}, &struct{}{})
+		var rotated struct{ RotateWebhookSecret struct{ Secret string } }
+		decode(t, s, owner, rotateSecret, vars{"id": hook}, &rotated)
+		secrets = append(secrets, rotated.RotateWebhookSecret.Secret)
+		decode(t, s, owner, `mutation($id: ID!) { deleteWebhook(id: $id) { id } }`, vars{"id": hook}, &struct{}{})
+
+		if got, want := workspaceEventKinds(t, s, ws)[before:], []string{"WEBHOOK_CREATED", "WEBHOOK_UPDATED", "WEBHOOK_UPDATED", "WEBHOOK_DELETED"}; !slices.Equal(got, want) {
+			t.Fatalf("events %v, want %v", got, want)
+		}
+		const eventQuery = `query($id: ID!) { node(id: $id) { ... on Event { kind payload } } }`
+		var changed [][]any
+		for _, e := range workspaceEvents(t, s, ws)[before:] {
+			if e.SubjectID.String() != hook {
+				t.Errorf("%s is about %s, want the webhook %s", e.Kind, e.SubjectID, hook)
+			}
+			id := e.ID.String()
+			var got struct {
+				Node struct {
+					Kind    string
+					Payload map[string]any
+				}
+			}
+			resp := s.Do(t, owner, eventQuery, vars{"id": id}).RequireOK(t)
+			resp.Decode(t, &got)
+			for _, secret := range secrets {
+				if strings.Contains(string(resp.Data), secret) || strings.Contains(string(resp.Data), "credential") {
+					t.Errorf("%s carries the secret or the URL: %s", got.Node.Kind, resp.Data)
+				}
+			}
+			if got.Node.Payload["host"] != strings.TrimPrefix(strings.Split(r.URL, "/hook")[0], "http://") {
+				t.Errorf("%s payload %v, want the receiver's host", got.Node.Kind, got.Node.Payload)
+			}
+			c, _ := got.Node.Payload["changed"].([]any)
+			changed = append(changed, c)
+			for _, who := range []struct{ name, token string }{{"a maker", maker.Token}, {"a viewer", viewer.Token}, {"a tester", guest}} {
+				t.Run(got.Node.Kind+" is hidden from "+who.name, func(t *testing.T) {
+					requireHidden(t, s.Do(t, who.token, eventQuery, vars{"id": id}), "node")
+				})
+			}
+		}
+		if fmt.Sprint(changed) != "[[] [eventKinds enabled] [secret] []]" {
+			t.Errorf("changed fields %v", changed)
+		}
+	})
 }

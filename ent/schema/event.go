@@ -54,6 +54,12 @@ var EventKinds = []string{
 	"FEEDBACK_VERIFIED",
 	// A threshold of an alert rule was crossed (see AlertRule).
 	"ALERT",
+	// A webhook was created, changed (its secret rotated, say) or
+	// deleted. Owners only see these, as only they see webhooks
+	// (rule.OwnerEvents).
+	"WEBHOOK_CREATED",
+	"WEBHOOK_UPDATED",
+	"WEBHOOK_DELETED",
 }
 
 func (Event) Mixin() []ent.Mixin {

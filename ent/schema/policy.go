@@ -181,7 +181,9 @@ func (Vote) Policy() ent.Policy {
 // invites, which are the team's business. ITERATION_UPDATED is hidden
 // whatever the iteration's status: the event row does not say, and the
 // rule stays one predicate on the row's own columns; a tester still reads
-// a published iteration's current title and changelog.
+// a published iteration's current title and changelog. The changes to a
+// workspace's webhooks are its owners' only, as the webhooks are
+// (rule.OwnerEvents).
 //
 // Events are written only by the outbox (graph/events.go), never through
 // the API, and each records a change that passed its own policy in the
@@ -198,6 +200,7 @@ func (Event) Policy() ent.Policy {
 			rule.DenyAnonymous(),
 			numberedEvents(),
 			rule.Filter(rule.AnyMember, rule.TesterTimeline),
+			rule.OwnerEvents(),
 		},
 		Mutation: privacy.MutationPolicy{
 			privacy.OnMutationOperation(privacy.AlwaysAllowRule(), ent.OpCreate),

@@ -31,11 +31,11 @@ func (Webhook) Fields() []ent.Field {
 			MaxLen(2048).
 			Validate(validateURL),
 		// HMAC signing needs the secret itself, so it is stored, unlike
-		// tokens; the API shows it only once, when the webhook is made.
+		// tokens; the API shows it only once, when the webhook is made or
+		// its secret rotated (rotateWebhookSecret, the one change to it).
 		field.String("secret").
 			NotEmpty().
 			Sensitive().
-			Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Strings("event_kinds").
 			Annotations(entgql.Skip(entgql.SkipAll)).

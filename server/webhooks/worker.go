@@ -11,6 +11,9 @@
 //     waiting on each other or sending a delivery twice at once. A worker
 //     that dies mid-send leaves the delivery to be retried when its lease
 //     runs out. SQLite has one process, whose writes run one at a time.
+//   - Attempts run in a pool of Concurrency slots; a slot claims more as
+//     soon as it is free, and a webhook has one attempt in flight per
+//     worker at most, so that a hanging receiver holds up only itself.
 //   - A failed attempt (a network error, a timeout, an answer other than
 //     2xx) is retried with exponential backoff and jitter, up to
 //     MaxAttempts, after which the delivery is FAILED. Every failed
@@ -35,9 +38,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,7 +102,8 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the wait before a retry: it doubles
 	// with each attempt from MinBackoff, and is jittered.
 	MinBackoff, MaxBackoff time.Duration
-	// Concurrency is how many deliveries are sent at once.
+	// Concurrency is how many deliveries are sent at once, to different
+	// webhooks: each has at most one attempt in flight per worker.
 	Concurrency int
 	// Retention is how long DELIVERED and FAILED deliveries are kept
 	// before the worker deletes them; a tenth of it (at least the poll
@@ -178,79 +184,93 @@ func (w *Worker) Wake() {
 
 // Run delivers until ctx is done, then lets the attempts in flight
 // finish (each within Timeout) and returns.
+//
+// Attempts run in a pool of Concurrency slots, and a slot that frees up
+// claims more work at once: a receiver that takes its whole Timeout to
+// answer holds one slot, not the others. A webhook has at most one
+// attempt in flight per worker, so that a slow or hanging receiver with a
+// backlog cannot take every slot either: the other webhooks' deliveries
+// keep flowing through the free ones.
 func (w *Worker) Run(ctx context.Context) error {
-	timer := time.NewTimer(0)
+	var (
+		inflight sync.WaitGroup
+		// finished carries each attempt's outcome back; buffered for
+		// every slot, so that no attempt waits on a Run that returned.
+		finished = make(chan finishedAttempt, w.opts.Concurrency)
+		busy     = make(map[gid.ID]bool, w.opts.Concurrency) // webhooks with an attempt in flight
+		timer    = time.NewTimer(0)
+		// retry is the soonest retry scheduled and not yet looked for.
+		retry     time.Time
+		nextPrune time.Time
+		// looking: the queue may hold due deliveries this worker could
+		// claim; it is looked at while a slot is free.
+		looking bool
+	)
+	defer inflight.Wait()
 	defer timer.Stop()
-	var nextPrune time.Time
 	for {
+		if looking && len(busy) < w.opts.Concurrency {
+			now := time.Now()
+			if now.After(nextPrune) {
+				if err := w.prune(ctx); err != nil && ctx.Err() == nil {
+					w.log.Error("prune webhook deliveries", "err", err)
+				}
+				nextPrune = now.Add(min(max(w.opts.Retention/10, w.opts.PollInterval), time.Hour))
+			}
+			due, more, err := w.claim(ctx, w.opts.Concurrency-len(busy), busy)
+			if err != nil && ctx.Err() == nil {
+				w.log.Error("webhook deliveries", "err", err)
+			}
+			for _, d := range due {
+				busy[d.WebhookID] = true
+				inflight.Go(func() {
+					// An attempt under way finishes even when the server is
+					// stopping: its outcome is recorded, not left to the lease.
+					again, err := w.attempt(context.WithoutCancel(ctx), d)
+					if err != nil {
+						w.log.Error("record webhook delivery", "delivery", d.ID, "err", err)
+					}
+					finished <- finishedAttempt{hook: d.WebhookID, retry: again}
+				})
+			}
+			if !retry.After(now) {
+				retry = time.Time{} // due by now, so claimed or its webhook busy
+			}
+			// With more, the loop claims again while a slot is free: each
+			// such claim takes at least one delivery, so this ends.
+			looking = err == nil && more
+		}
+		if !looking {
+			next := time.Now().Add(w.opts.PollInterval)
+			if !retry.IsZero() && retry.Before(next) {
+				next = retry
+			}
+			timer.Reset(max(time.Until(next), time.Millisecond))
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-w.wake:
+			looking = true
 		case <-timer.C:
+			looking = true
+		case f := <-finished:
+			delete(busy, f.hook)
+			if !f.retry.IsZero() && (retry.IsZero() || f.retry.Before(retry)) {
+				retry = f.retry
+			}
+			// The free slot takes whatever is due, the next delivery of
+			// the same webhook included, at once.
+			looking = true
 		}
-		soonest := time.Now().Add(w.opts.PollInterval)
-		if time.Now().After(nextPrune) {
-			if err := w.prune(ctx); err != nil && ctx.Err() == nil {
-				w.log.Error("prune webhook deliveries", "err", err)
-			}
-			nextPrune = time.Now().Add(min(max(w.opts.Retention/10, w.opts.PollInterval), time.Hour))
-		}
-		for ctx.Err() == nil {
-			n, retry, err := w.runOnce(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					w.log.Error("webhook deliveries", "err", err)
-				}
-				break
-			}
-			if !retry.IsZero() && retry.Before(soonest) {
-				soonest = retry
-			}
-			if n < w.opts.Concurrency {
-				break // nothing more is due
-			}
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(max(time.Until(soonest), time.Millisecond))
 	}
 }
 
-// runOnce claims up to Concurrency due deliveries and sends them. It
-// returns how many it claimed and when the soonest retry it scheduled is
-// due (zero if none).
-func (w *Worker) runOnce(ctx context.Context) (int, time.Time, error) {
-	due, err := w.claim(ctx)
-	if err != nil || len(due) == 0 {
-		return 0, time.Time{}, err
-	}
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		soonest time.Time
-	)
-	for _, d := range due {
-		wg.Go(func() {
-			// An attempt under way finishes even when the server is
-			// stopping: its outcome is recorded, not left to the lease.
-			retry, err := w.attempt(context.WithoutCancel(ctx), d)
-			if err != nil {
-				w.log.Error("record webhook delivery", "delivery", d.ID, "err", err)
-			}
-			mu.Lock()
-			if !retry.IsZero() && (soonest.IsZero() || retry.Before(soonest)) {
-				soonest = retry
-			}
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	return len(due), soonest, nil
+// finishedAttempt is what an attempt tells Run when it is done: its
+// webhook, and when its delivery is due again (zero: not to be retried).
+type finishedAttempt struct {
+	hook  gid.ID
+	retry time.Time
 }
 
 // prune deletes the deliveries that are done and older than Retention.
@@ -272,13 +292,16 @@ func system(ctx context.Context) context.Context {
 	return privacy.DecisionContext(ctx, privacy.Allow)
 }
 
-// claim takes the due deliveries of enabled webhooks, oldest due first,
-// and leases them to this worker.
-func (w *Worker) claim(ctx context.Context) ([]*ent.WebhookDelivery, error) {
+// claim takes up to limit due deliveries of enabled webhooks, oldest due
+// first, at most one per webhook and none of the webhooks in busy (those
+// with an attempt in flight here), and leases them to this worker. more
+// says whether there may be more due for webhooks not busy: the query
+// found as many as it asked for.
+func (w *Worker) claim(ctx context.Context, limit int, busy map[gid.ID]bool) (due []*ent.WebhookDelivery, more bool, err error) {
 	ctx = system(ctx)
 	tx, err := w.client.Tx(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", err)
+		return nil, false, fmt.Errorf("claim deliveries: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	now := time.Now()
@@ -286,37 +309,45 @@ func (w *Worker) claim(ctx context.Context) ([]*ent.WebhookDelivery, error) {
 		Where(
 			webhookdelivery.StatusEQ(webhookdelivery.StatusPENDING),
 			webhookdelivery.NextAttemptAtLTE(now),
+			webhookdelivery.WebhookIDNotIn(slices.Collect(maps.Keys(busy))...),
 			webhookdelivery.HasWebhookWith(webhook.Enabled(true)),
 		).
 		Order(ent.Asc(webhookdelivery.FieldNextAttemptAt)).
-		Limit(w.opts.Concurrency)
+		Limit(limit)
 	if w.dialect == dialect.Postgres {
 		q = q.ForUpdate(entsql.WithLockAction(entsql.SkipLocked))
 	}
-	due, err := q.All(ctx)
-	if err != nil || len(due) == 0 {
-		return nil, err
+	found, err := q.All(ctx)
+	if err != nil || len(found) == 0 {
+		return nil, false, err
 	}
-	ids := make([]gid.ID, len(due))
-	for i, d := range due {
-		ids[i] = d.ID
+	// A webhook's later deliveries wait for its first: they stay due,
+	// unleased, for the next claim after its attempt.
+	seen := make(map[gid.ID]bool, len(found))
+	ids := make([]gid.ID, 0, len(found))
+	for _, d := range found {
+		if !seen[d.WebhookID] {
+			seen[d.WebhookID] = true
+			due = append(due, d)
+			ids = append(ids, d.ID)
+		}
 	}
 	err = tx.WebhookDelivery.Update().
 		Where(webhookdelivery.IDIn(ids...)).
 		SetNextAttemptAt(now.Add(w.lease)).
 		Exec(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("lease deliveries: %w", err)
+		return nil, false, fmt.Errorf("lease deliveries: %w", err)
 	}
 	hooks, err := tx.Webhook.Query().
-		Where(webhook.IDIn(hookIDs(due)...)).
+		Where(webhook.IDIn(slices.Collect(maps.Keys(seen))...)).
 		Select(webhook.FieldID, webhook.FieldURL, webhook.FieldSecret).
 		All(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load webhooks: %w", err)
+		return nil, false, fmt.Errorf("load webhooks: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", err)
+		return nil, false, fmt.Errorf("claim deliveries: %w", err)
 	}
 	byID := make(map[gid.ID]*ent.Webhook, len(hooks))
 	for _, h := range hooks {
@@ -325,19 +356,7 @@ func (w *Worker) claim(ctx context.Context) ([]*ent.WebhookDelivery, error) {
 	for _, d := range due {
 		d.Edges.Webhook = byID[d.WebhookID]
 	}
-	return due, nil
-}
-
-func hookIDs(ds []*ent.WebhookDelivery) []gid.ID {
-	seen := map[gid.ID]bool{}
-	var ids []gid.ID
-	for _, d := range ds {
-		if !seen[d.WebhookID] {
-			seen[d.WebhookID] = true
-			ids = append(ids, d.WebhookID)
-		}
-	}
-	return ids
+	return due, len(found) == limit, nil
 }
 
 // Sign returns the Protoloop-Signature value of body sent at timestamp

@@ -1,9 +1,13 @@
 package rule
 
 import (
+	"context"
 	"slices"
 
+	"entgo.io/ent/entql"
+
 	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/ent/privacy"
 	"github.com/protoloop/protoloop/ent/schema/viewer"
 )
 
@@ -15,13 +19,35 @@ import (
 // and EventVisible look at the row's own columns only.
 var testerHiddenEvents = []string{"ITERATION_CREATED", "ITERATION_UPDATED", "INVITE_CREATED", "INVITE_REVOKED", "ALERT"}
 
+// ownerEvents are the event kinds only the owners of the event's
+// workspace see: the changes to its webhooks, which only owners manage
+// (the Webhook policy). They are workspace-level, so no tester sees them.
+var ownerEvents = []string{"WEBHOOK_CREATED", "WEBHOOK_UPDATED", "WEBHOOK_DELETED"}
+
+// OwnerEvents limits event queries to the events of kinds any member
+// sees, and of owner-only kinds (ownerEvents) in the workspaces the
+// viewer owns. The Event policy adds it to the filter that admits members
+// and testers; EventVisible applies the same in Go.
+func OwnerEvents() privacy.QueryRule {
+	kinds := make([]any, len(ownerEvents))
+	for i, k := range ownerEvents {
+		kinds[i] = k
+	}
+	return privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
+		f.Where(entql.Or(entql.FieldNotIn("kind", kinds...), inIDs("workspace_id", workspaceIDs(ctx, Owner))))
+		return privacy.Skip
+	})
+}
+
 // EventVisible reports whether the caller id may see e. It is the Event
 // query policy (ent/schema/policy.go) in Go, for the one reader that does
 // not go through a query per caller: the broker, which reads each new
 // event once, as the server, and hands it to every subscriber allowed to
-// see it. A member of the event's workspace sees it, whatever their role;
-// a tester sees the events of the prototype they test but for the hidden
-// kinds; anybody else, anonymous callers included, sees nothing.
+// see it. An event of an owner-only kind is seen by the owners of its
+// workspace only. Any other is seen by a member of its workspace,
+// whatever their role, and by a tester of its prototype unless its kind
+// is hidden from testers; anybody else, anonymous callers included, sees
+// nothing.
 //
 // The two must agree; a test in server/broker checks them against each
 // other on every kind of event, for every kind of caller.
@@ -29,7 +55,11 @@ func EventVisible(id *viewer.Identity, e *ent.Event) bool {
 	if id == nil {
 		return false
 	}
-	if _, member := id.RoleIn(e.WorkspaceID); member {
+	role, member := id.RoleIn(e.WorkspaceID)
+	if slices.Contains(ownerEvents, string(e.Kind)) {
+		return member && role == viewer.Owner
+	}
+	if member {
 		return true
 	}
 	if e.PrototypeID == nil {
