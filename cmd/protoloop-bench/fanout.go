@@ -171,9 +171,9 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 		"subscribers": k, "connect s": connect.Seconds(), "events": float64(committed),
 		"complete": float64(completeCount(subs, committed)),
 		"p50 ms":   ms(lat.p50), "p99 ms": ms(lat.p99), "max ms": ms(lat.maxi),
-		"rss/sub KiB":    float64(idle.rss-before.rss) / k / 1024,
-		"heap+stacks/sub KiB":   float64(idle.heap-before.heap) / k / 1024,
-		"goroutines/sub": float64(idle.goroutines-before.goroutines) / k,
+		"rss/sub KiB":         float64(idle.rss-before.rss) / k / 1024,
+		"heap+stacks/sub KiB": float64(idle.heap-before.heap) / k / 1024,
+		"goroutines/sub":      float64(idle.goroutines-before.goroutines) / k,
 	})
 	r.note("complete: subscribers that received every one of the %d events committed, in order, once (waiting while deliveries go on, up to 3 minutes after the last write); latency is from the event's occurredAt (stamped in its transaction) to its receipt by the subscriber", committed)
 	r.note("server RSS %d → %d MiB, heap in use %d → %d MiB, goroutines %d → %d, with %d idle subscribers",
