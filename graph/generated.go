@@ -6294,8 +6294,13 @@ type Impact {
   hoursPerYearLow: Float
   hoursPerYearHigh: Float
   """
-  Median time on task (seconds) of completed trials, on the first
-  published iteration (before) and the latest (after).
+  Median time on task (seconds) of completed trials: is the prototype
+  quicker to use now than when people first tried it? before is the
+  first iteration published, the baseline, even if it was retired since;
+  after is the latest iteration still published (a retired one is not
+  what people get now), null when none is. With one iteration out, it is
+  both and the change is 0. Either is null when its iteration has no
+  completed trial.
   """
   timeOnTask: FloatChange!
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/ent/iteration"
 )
 
 // Impact is the mission's arithmetic: what the testers of a prototype
@@ -77,14 +78,30 @@ func prototypeImpact(ctx context.Context, client *ent.Client, dialectName string
 	if err != nil {
 		return nil, err
 	}
-	im.TimeOnTask = &FloatChange{}
-	if n := len(cards.numbered); n > 0 {
-		im.TimeOnTask = floatChange(nil, cards.numbered[n-1].MedianTimeOnTask)
-		if n > 1 {
-			im.TimeOnTask = floatChange(cards.numbered[0].MedianTimeOnTask, cards.numbered[n-1].MedianTimeOnTask)
+	im.TimeOnTask = timeOnTask(cards.numbered)
+	return im, nil
+}
+
+// timeOnTask is Impact.timeOnTask: the median time on task of the first
+// iteration people tried, the baseline, against the latest one they can
+// try now. The baseline counts even if it was retired since (teams retire
+// the old version as the new one comes out; what it cost people is still
+// what the prototype is measured against). The latest counts only while it
+// is published: a retired iteration is not what people get now. With one
+// iteration out, it is both, and the change is 0: nothing changed yet.
+// numbered are the published and retired iterations' scorecards, by
+// number.
+func timeOnTask(numbered []*Scorecard) *FloatChange {
+	if len(numbered) == 0 {
+		return &FloatChange{}
+	}
+	var after *float64
+	for _, sc := range numbered {
+		if sc.Status == iteration.StatusPUBLISHED {
+			after = sc.MedianTimeOnTask
 		}
 	}
-	return im, nil
+	return floatChange(numbered[0].MedianTimeOnTask, after)
 }
 
 // scanOne scans the one row a statement returns and closes the rows.

@@ -36,26 +36,42 @@ type batchKey struct {
 }
 
 // pageOf returns the events listed beside e, e among them, and the page
-// they came in: a connection's edges, or e alone.
+// they came in: a connection's edges, or e alone. Each event of a page
+// asks, so a page is listed once per response (eventPage) and each
+// asking costs a lookup, not a walk over the page.
 func pageOf(ctx context.Context, e *ent.Event) (any, []*ent.Event) {
+	cache := cacheFrom(ctx)
 	for fc := graphql.GetFieldContext(ctx); fc != nil; fc = fc.Parent {
 		conn, ok := fc.Result.(*ent.EventConnection)
 		if !ok || conn == nil {
 			continue
 		}
-		events := make([]*ent.Event, 0, len(conn.Edges))
-		found := false
-		for _, edge := range conn.Edges {
-			if edge != nil && edge.Node != nil {
-				events = append(events, edge.Node)
-				found = found || edge.Node == e
-			}
-		}
-		if found {
-			return conn, events
+		page, _ := cached(cache, eventPageKey{conn}, func() (*eventPage, error) { return listPage(conn), nil })
+		if page.has[e] {
+			return conn, page.events
 		}
 	}
 	return e, []*ent.Event{e}
+}
+
+// eventPage is the events of a connection, listed once per response.
+type eventPage struct {
+	events []*ent.Event
+	has    map[*ent.Event]bool
+}
+
+type eventPageKey struct{ conn *ent.EventConnection }
+
+// listPage lists the events of conn.
+func listPage(conn *ent.EventConnection) *eventPage {
+	p := &eventPage{events: make([]*ent.Event, 0, len(conn.Edges)), has: make(map[*ent.Event]bool, len(conn.Edges))}
+	for _, edge := range conn.Edges {
+		if edge != nil && edge.Node != nil {
+			p.events = append(p.events, edge.Node)
+			p.has[edge.Node] = true
+		}
+	}
+	return p
 }
 
 // loadEventRefs returns the object ref(e) names for e, loading it with

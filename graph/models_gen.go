@@ -117,8 +117,13 @@ type Impact struct {
 	// The same from the lower and upper quartile.
 	HoursPerYearLow  *float64 `json:"hoursPerYearLow,omitempty"`
 	HoursPerYearHigh *float64 `json:"hoursPerYearHigh,omitempty"`
-	// Median time on task (seconds) of completed trials, on the first
-	// published iteration (before) and the latest (after).
+	// Median time on task (seconds) of completed trials: is the prototype
+	// quicker to use now than when people first tried it? before is the
+	// first iteration published, the baseline, even if it was retired since;
+	// after is the latest iteration still published (a retired one is not
+	// what people get now), null when none is. With one iteration out, it is
+	// both and the change is 0. Either is null when its iteration has no
+	// completed trial.
 	TimeOnTask *FloatChange `json:"timeOnTask"`
 }
 

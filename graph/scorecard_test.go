@@ -525,6 +525,35 @@ func TestImpact(t *testing.T) {
 			}
 		})
 
+		t.Run("compares the first iteration with the latest still out, the only one with itself", func(t *testing.T) {
+			p := s.NewPrototype(t, owner, w.loop.Workspace.ID)
+			it1 := s.NewPublishedIteration(t, owner, p.ID)
+			trial(t, s, w.ada.Token, it1.ID, "COMPLETED", 100*time.Second)
+			// check compares time on task with before → after (change).
+			check := func(what string, before, after, change *float64) {
+				t.Helper()
+				c := read(t, p.ID, nil).TimeOnTask
+				if !near(c.Before, before) || !near(c.After, after) || !near(c.Change, change) {
+					t.Errorf("%s: time on task %s → %s (%s), want %s → %s (%s)", what,
+						show(c.Before), show(c.After), show(c.Change), show(before), show(after), show(change))
+				}
+			}
+			check("with one iteration out", ptr(100), ptr(100), ptr(0))
+			it2 := s.NewPublishedIteration(t, owner, p.ID)
+			trial(t, s, w.ada.Token, it2.ID, "COMPLETED", 70*time.Second)
+			it3 := s.NewPublishedIteration(t, owner, p.ID)
+			trial(t, s, w.ada.Token, it3.ID, "COMPLETED", 200*time.Second)
+			check("with three out", ptr(100), ptr(200), ptr(100))
+			for _, id := range []string{it1.ID, it3.ID} {
+				decode(t, s, owner, retireIterationMutation, vars{"id": id}, &struct{}{})
+			}
+			// The retired first is the baseline still; the retired latest
+			// is not what people get now.
+			check("with iterations 1 and 3 retired", ptr(100), ptr(70), ptr(-30))
+			decode(t, s, owner, retireIterationMutation, vars{"id": it2.ID}, &struct{}{})
+			check("with every iteration retired", ptr(100), nil, nil)
+		})
+
 		t.Run("refuses working days that are not in a year", func(t *testing.T) {
 			for _, days := range []int{0, -5, 367} {
 				s.Do(t, owner, q, vars{"id": w.loop.Prototype.ID, "days": days}).RequireError(t, "BAD_USER_INPUT", "workingDays")

@@ -20,6 +20,7 @@ import (
 	"github.com/protoloop/protoloop/ent/feedback"
 	"github.com/protoloop/protoloop/ent/predicate"
 	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/server/storage"
 )
 
 // Search reads through the ent client, so the privacy policies filter
@@ -31,8 +32,10 @@ import (
 //     with ts_rank and highlighted with ts_headline. The 'simple'
 //     configuration does not stem, which would suit one language only;
 //     every word of the query matches as a prefix instead.
-//   - SQLite: every word must occur in lower(body) (instr); the rank is
-//     how often the words occur; the highlight is made here, in Go.
+//   - SQLite: every word must occur in the body (instr), both folded to
+//     one case by storage.FoldCase, which folds every script (SQLite's
+//     lower() folds ASCII only); the rank is how often the words occur;
+//     the highlight is made here, in Go.
 //
 // Results are ranked across feedback and comments, so a page is cut from
 // the best offset+first of each, merged; the cursor is the offset. That
@@ -115,7 +118,9 @@ func search(ctx context.Context, client *ent.Client, dialectName string, workspa
 }
 
 // fillSearchPage loads the page's feedback and comments, with their
-// highlights, into conn's edges.
+// highlights, into conn's edges. What the operation selects of them
+// (edges.node, under each alias) is eager-loaded with field collection,
+// so a page costs the same statements whatever its length.
 func fillSearchPage(ctx context.Context, client *ent.Client, m matcher, offset int, page []searchHit, conn *SearchConnection) error {
 	var fbIDs, cmIDs []gid.ID
 	for _, h := range page {
@@ -125,27 +130,44 @@ func fillSearchPage(ctx context.Context, client *ent.Client, m matcher, offset i
 			cmIDs = append(cmIDs, h.ID)
 		}
 	}
+	var nodeFields []context.Context
+	for _, edges := range childFields(ctx, "edges", searchConnectionImplementors...) {
+		nodeFields = append(nodeFields, childFields(edges, "node", searchEdgeImplementors...)...)
+	}
 	nodes := make(map[gid.ID]ent.Noder, len(page))
-	bodies := make(map[gid.ID]string, len(page))
 	if len(fbIDs) > 0 {
-		fbs, err := client.Feedback.Query().Where(feedback.IDIn(fbIDs...)).All(ctx)
+		q := client.Feedback.Query().Where(feedback.IDIn(fbIDs...))
+		for _, field := range nodeFields {
+			var err error
+			if q, err = q.CollectFields(field, feedbackImplementors...); err != nil {
+				return fmt.Errorf("collect fields of feedback found: %w", err)
+			}
+		}
+		fbs, err := q.All(ctx)
 		if err != nil {
 			return fmt.Errorf("load feedback found: %w", err)
 		}
 		for _, fb := range fbs {
-			nodes[fb.ID], bodies[fb.ID] = fb, fb.Body
+			nodes[fb.ID] = fb
 		}
 	}
 	if len(cmIDs) > 0 {
-		cms, err := client.Comment.Query().Where(comment.IDIn(cmIDs...)).All(ctx)
+		q := client.Comment.Query().Where(comment.IDIn(cmIDs...))
+		for _, field := range nodeFields {
+			var err error
+			if q, err = q.CollectFields(field, commentImplementors...); err != nil {
+				return fmt.Errorf("collect fields of comments found: %w", err)
+			}
+		}
+		cms, err := q.All(ctx)
 		if err != nil {
 			return fmt.Errorf("load comments found: %w", err)
 		}
 		for _, c := range cms {
-			nodes[c.ID], bodies[c.ID] = c, c.Body
+			nodes[c.ID] = c
 		}
 	}
-	highlights, err := m.highlights(ctx, client, fbIDs, cmIDs, bodies)
+	highlights, err := m.highlights(ctx, client, fbIDs, cmIDs)
 	if err != nil {
 		return err
 	}
@@ -263,7 +285,12 @@ type matcher struct {
 
 func newMatcher(dialectName string, terms []string) matcher {
 	m := matcher{postgres: dialectName == dialect.Postgres, terms: terms}
-	if m.postgres {
+	if !m.postgres {
+		m.terms = make([]string, len(terms))
+		for i, t := range terms {
+			m.terms[i] = storage.FoldCase(t)
+		}
+	} else {
 		parts := make([]string, len(terms))
 		for i, t := range terms {
 			// Terms are letters and digits only: nothing to quote but the
@@ -287,7 +314,7 @@ func (m matcher) where(s *sql.Selector) {
 	}
 	for _, t := range m.terms {
 		s.Where(sql.P(func(b *sql.Builder) {
-			b.WriteString("instr(lower(" + body + "), ").Arg(t).WriteString(") > 0")
+			b.WriteString("instr(" + storage.FoldCaseSQL + "(" + body + "), ").Arg(t).WriteString(") > 0")
 		}))
 	}
 }
@@ -308,7 +335,8 @@ func (m matcher) rank(idField, createdField string) func(*sql.Selector) {
 				if i > 0 {
 					b.WriteString(" + ")
 				}
-				b.WriteString("(length(lower(" + body + ")) - length(replace(lower(" + body + "), ").Arg(t).WriteString(", ''))) / ")
+				folded := storage.FoldCaseSQL + "(" + body + ")"
+				b.WriteString("(length(" + folded + ") - length(replace(" + folded + ", ").Arg(t).WriteString(", ''))) / ")
 				b.WriteString(fmt.Sprintf("%d.0", utf8.RuneCountInString(t)))
 			}
 		})
@@ -319,25 +347,23 @@ func (m matcher) rank(idField, createdField string) func(*sql.Selector) {
 	}
 }
 
-// highlights returns the highlighted passage of each row found.
-func (m matcher) highlights(ctx context.Context, client *ent.Client, fbIDs, cmIDs []gid.ID, bodies map[gid.ID]string) (map[gid.ID]string, error) {
-	out := make(map[gid.ID]string, len(bodies))
-	if !m.postgres {
-		for id, body := range bodies {
-			out[id] = highlight(body, m.terms)
-		}
-		return out, nil
-	}
+// highlights returns the highlighted passage of each row found: one
+// statement per table, for the page only (ts_headline is costly, and the
+// nodes' own query selects only what the operation asks of them).
+func (m matcher) highlights(ctx context.Context, client *ent.Client, fbIDs, cmIDs []gid.ID) (map[gid.ID]string, error) {
 	type headline struct {
 		ID       gid.ID `json:"id"`
 		Headline string `json:"headline"`
 	}
-	// ts_headline is costly: only for the page, not for every match.
 	headlines := func(s *sql.Selector) {
+		s.Select(s.C("id"))
+		if !m.postgres {
+			s.AppendSelectAs(s.C("body"), "headline") // marked up here, below
+			return
+		}
 		// The body is escaped before ts_headline marks it up, so the
 		// result is safe HTML whatever the text held.
 		escaped := "replace(replace(replace(" + s.C("body") + ", '&', '&amp;'), '<', '&lt;'), '>', '&gt;')"
-		s.Select(s.C("id"))
 		s.AppendSelectExprAs(sql.ExprFunc(func(b *sql.Builder) {
 			b.WriteString("ts_headline('" + tsConfig + "', " + escaped + ", to_tsquery('" + tsConfig + "', ").Arg(m.tsquery).
 				WriteString("), ").Arg(headlineOptions).WriteString(")")
@@ -358,7 +384,11 @@ func (m matcher) highlights(ctx context.Context, client *ent.Client, fbIDs, cmID
 		}
 		hs = append(hs, part...)
 	}
+	out := make(map[gid.ID]string, len(hs))
 	for _, h := range hs {
+		if !m.postgres {
+			h.Headline = highlight(h.Headline, m.terms)
+		}
 		out[h.ID] = h.Headline
 	}
 	return out, nil
@@ -368,9 +398,10 @@ func (m matcher) highlights(ctx context.Context, client *ent.Client, fbIDs, cmID
 // around the first match, as ts_headline's MaxWords does.
 const highlightWords = 30
 
-// highlight marks the words of body that start with one of terms, as
-// <mark>…</mark> in escaped HTML, in a passage of about highlightWords
-// words around the first of them: SQLite's ts_headline.
+// highlight marks the words of body that hold one of terms (folded by
+// storage.FoldCase), as <mark>…</mark> in escaped HTML, in a passage of
+// about highlightWords words around the first of them: SQLite's
+// ts_headline.
 func highlight(body string, terms []string) string {
 	type word struct {
 		start, end int
@@ -383,7 +414,7 @@ func highlight(body string, terms []string) string {
 		if start < 0 {
 			return
 		}
-		lw := strings.ToLower(body[start:end])
+		lw := storage.FoldCase(body[start:end])
 		w := word{start: start, end: end}
 		for _, t := range terms {
 			w.match = w.match || strings.Contains(lw, t)

@@ -169,3 +169,75 @@ func TestSearchFindsOnlyWhatTestersMayRead(t *testing.T) {
 		}
 	})
 }
+
+// What a search's results select of themselves is loaded for the whole
+// page at once, as any list is: a page of 12 costs what a page of 2 does.
+func TestSearchCostsTheSameStatementsHoweverManyResults(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		owner, ws := loop.Owner.Token, loop.Workspace.ID
+		const q = `query($ws: ID!, $q: String!) { search(workspace: $ws, query: $q, first: 50) { edges { highlight node {
+			... on Feedback { id body author { displayName } iteration { number prototype { title } } }
+			... on Comment { id author { displayName } feedback { kind author { displayName } } }
+		} } } }`
+		member := s.NewMember(t, owner, ws, "VIEWER")
+		add := func(word string, n int) {
+			for i := range n {
+				token := owner
+				if i%2 == 1 {
+					token = member.Token
+				}
+				fb := s.LeaveFeedback(t, token, loop.Iteration.ID, vars{"kind": "BUG", "body": word + " breaks the form"})
+				decode(t, s, token, `mutation($in: AddCommentInput!) { addComment(input: $in) { id } }`,
+					vars{"in": vars{"feedbackID": fb, "body": "the " + word + " again"}}, &struct{}{})
+			}
+		}
+		add("rare", 1)
+		add("common", 6)
+		cost := func(word string, want int) int64 {
+			t.Helper()
+			var got struct {
+				Search struct{ Edges []struct{ Highlight string } }
+			}
+			before := s.Statements()
+			decode(t, s, owner, q, vars{"ws": ws, "q": word}, &got)
+			n := s.Statements() - before
+			if len(got.Search.Edges) != want {
+				t.Fatalf("%q found %d, want %d", word, len(got.Search.Edges), want)
+			}
+			return n
+		}
+		few, many := cost("rare", 2), cost("common", 12)
+		t.Logf("%s: a page of 2 results cost %d statements, of 12 %d", s.Backend, few, many)
+		if few != many {
+			t.Errorf("a page of 2 results cost %d statements, of 12 %d: want the same", few, many)
+		}
+	})
+}
+
+// Case does not matter in any script, on either database.
+func TestSearchFoldsCaseInEveryScript(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		owner, ws := loop.Owner.Token, loop.Workspace.ID
+		ärger := s.LeaveFeedback(t, owner, loop.Iteration.ID, vars{"kind": "BUG", "body": "Ärger mit dem Formular"})
+		izmir := s.LeaveFeedback(t, owner, loop.Iteration.ID, vars{"kind": "IDEA", "body": "Add the İzmir office"})
+		greek := s.LeaveFeedback(t, owner, loop.Iteration.ID, vars{"kind": "IDEA", "body": "ΣΟΦΊΑ asked for it"})
+		for _, tc := range []struct{ query, want, mark string }{
+			{"ärger", ärger, "<mark>Ärger</mark>"},
+			{"ÄRGER", ärger, "<mark>Ärger</mark>"},
+			{"izmir", izmir, "<mark>İzmir</mark>"},
+			{"İZMİR", izmir, "<mark>İzmir</mark>"},
+			{"σοφία", greek, "<mark>ΣΟΦΊΑ</mark>"},
+		} {
+			got := searchAs(t, s, owner, vars{"ws": ws, "q": tc.query})
+			if ids := foundIDs(got); !slices.Equal(ids, []string{tc.want}) {
+				t.Errorf("%q found %v, want %v", tc.query, ids, []string{tc.want})
+				continue
+			}
+			if h := got.Edges[0].Highlight; !strings.Contains(h, tc.mark) {
+				t.Errorf("%q highlighted %q, want %s", tc.query, h, tc.mark)
+			}
+		}
+	})
+}

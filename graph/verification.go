@@ -175,27 +175,46 @@ func verifyFix(ctx context.Context, client *ent.Client, dialectName string, id g
 // prototype that are about the viewer's own feedback. The broker streams
 // the prototype's events of that kind as for prototypeEvents; the ones
 // for other authors are dropped here.
+//
+// Which author is the viewer's is looked up once per author a request
+// names, not once per request: a member who never took part has no
+// participant to compare with, and looking it up for every request to
+// someone else would cost a statement per event. An author once found
+// not to be the viewer's stays so, with one exception: a user claims a
+// guest's participation (TESTER_JOINED), which makes an existing
+// participant theirs, so the answers known so far are dropped then.
 func (r *Resolver) verificationRequests(ctx context.Context, prototype gid.ID, after *entgql.Cursor[gid.ID]) (<-chan *ent.Event, error) {
-	in, err := r.prototypeEvents(ctx, prototype, after, []event.Kind{event.KindVERIFICATION_REQUESTED})
+	in, err := r.prototypeEvents(ctx, prototype, after, []event.Kind{event.KindVERIFICATION_REQUESTED, event.KindTESTER_JOINED})
 	if err != nil {
 		return nil, err
 	}
 	out := make(chan *ent.Event)
 	go func() {
 		defer close(out)
-		var mine gid.ID
+		var (
+			mine    gid.ID
+			notMine = map[string]bool{} // authors seen while the viewer had no participant
+		)
 		for e := range in { // the broker closes in when ctx ends
-			if mine == 0 {
-				// Looked up until found: a member takes part on their first
-				// feedback, which may come after they subscribed.
+			if e.Kind == event.KindTESTER_JOINED {
+				clear(notMine)
+				continue
+			}
+			author, _ := e.Payload["author"].(string)
+			if mine == 0 && !notMine[author] {
+				// A member takes part on their first feedback, which may
+				// come after they subscribed.
 				p, err := findParticipant(ctx, r.client, prototype)
-				if err != nil {
+				switch {
+				case err != nil:
 					r.log.WarnContext(ctx, "verification requests: find participant", "err", err)
-				} else if p != nil {
+				case p != nil:
 					mine = p.ID
+				default:
+					notMine[author] = true
 				}
 			}
-			if author, _ := e.Payload["author"].(string); mine == 0 || author != mine.String() {
+			if mine == 0 || author != mine.String() {
 				continue
 			}
 			select {

@@ -287,3 +287,50 @@ func TestYouSaidWeDidCostsTheSameStatementsHoweverManyIterations(t *testing.T) {
 		}
 	})
 }
+
+// A member who never took part has no participant to compare requests
+// with: finding that out once per request to someone else would make the
+// subscription cost a statement per event.
+func TestVerificationRequestsCostTheSameStatementsHoweverManyGoToOthers(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		owner := loop.Owner.Token
+		_, secret := newInvite(t, s, owner, loop.Prototype.ID, nil)
+		gus, _ := newGuestOf(t, s, secret, "Gus")
+		it2 := s.NewPublishedIteration(t, owner, loop.Prototype.ID)
+		// cost subscribes a new member, has n requests go to Gus and then
+		// one to the member, and counts the statements from the first
+		// request until the member has theirs.
+		cost := func(n int) int64 {
+			t.Helper()
+			var theirs []string
+			for range n {
+				theirs = append(theirs, s.LeaveFeedback(t, gus, loop.Iteration.ID, vars{"kind": "BUG"}))
+			}
+			member := s.NewMember(t, owner, loop.Workspace.ID, "VIEWER")
+			live := mustDialLive(t, s.URL, 0, member.Token)
+			defer live.close()
+			err := live.subscribe("1", `subscription($p: ID!) { verificationRequests(prototype: $p) { kind subject { id } } }`,
+				vars{"p": loop.Prototype.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := s.Statements()
+			decode(t, s, owner, markAddressedMutation, vars{"ids": theirs, "it": it2.ID}, &struct{}{})
+			own := s.LeaveFeedback(t, member.Token, loop.Iteration.ID, vars{"kind": "IDEA"})
+			decode(t, s, owner, markAddressedMutation, vars{"ids": []string{own}, "it": it2.ID}, &struct{}{})
+			if got := nextRequest(t, live); got != own {
+				t.Fatalf("the member got a request about %s, want their own %s", got, own)
+			}
+			return s.Statements() - before
+		}
+		one, many := cost(1), cost(41)
+		t.Logf("%s: 1 request to someone else cost %d statements, 41 cost %d", s.Backend, one, many)
+		// The broker's tailer may read the table once or twice for the
+		// three commits, as its wake-ups coalesce: a little slack, far
+		// below the 40 statements of a look-up per request.
+		if many-one > 8 || one-many > 8 {
+			t.Errorf("1 request to someone else cost %d statements, 41 cost %d: want about the same", one, many)
+		}
+	})
+}

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -54,7 +53,7 @@ func TestExactlyOnceFeedbackAcrossSIGKILL(t *testing.T) {
 	if os.Getenv(envFaultLong) == "1" {
 		n = crashSubmissionsLong
 	}
-	bin := buildProtoloop(t)
+	bin := servertest.BuildProtoloop(t)
 	for _, b := range servertest.Backends() {
 		t.Run(string(b), func(t *testing.T) {
 			var storeOpts storage.Options
@@ -72,23 +71,6 @@ func TestExactlyOnceFeedbackAcrossSIGKILL(t *testing.T) {
 			crashRun(t, bin, args, storeOpts, n)
 		})
 	}
-}
-
-// buildProtoloop builds the protoloop binary into a temporary directory.
-func buildProtoloop(t *testing.T) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go command to build protoloop with: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "protoloop")
-	start := time.Now()
-	out, err := exec.Command(goBin, "build", "-o", bin, "github.com/protoloop/protoloop/cmd/protoloop").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	t.Logf("built protoloop in %v", time.Since(start).Round(time.Millisecond))
-	return bin
 }
 
 // child is a protoloop serve process that the test kills and restarts on

@@ -183,6 +183,7 @@ type operationGuard struct {
 
 	feedback, feedbackIP, redeem, logIn *bucketLimiter
 	failures                            *failureBackoff
+	admitMu                             sync.Mutex // one admission at a time: all or nothing
 }
 
 var (
@@ -257,9 +258,11 @@ func (g *operationGuard) InterceptOperation(ctx context.Context, next graphql.Op
 }
 
 // admit takes what the mutation's rate-limited fields cost from their
-// callers' buckets, and returns how long to wait when one is empty. Every
-// field counts: a mutation that aliases leaveFeedback fifty times costs
-// fifty.
+// callers' buckets, and returns how long to wait when one has too little.
+// Every field counts: a mutation that aliases leaveFeedback fifty times
+// costs fifty. It is all or nothing: a refused mutation does nothing, so
+// it spends nothing either, not even the part of its cost that one bucket
+// could have paid.
 func (g *operationGuard) admit(ctx context.Context, opCtx *graphql.OperationContext, fields []graphql.CollectedField) time.Duration {
 	now := g.now()
 	id := viewer.FromContext(ctx)
@@ -270,36 +273,75 @@ func (g *operationGuard) admit(ctx context.Context, opCtx *graphql.OperationCont
 	}
 	guest := id == nil || id.IsGuest()
 
-	var wait time.Duration
-	take := func(l *bucketLimiter, key string) {
-		if ok, w := l.take(key, now); !ok {
-			wait = max(wait, w)
+	var (
+		wait    time.Duration
+		charges []charge
+	)
+	add := func(l *bucketLimiter, key string) {
+		if l == nil {
+			return
 		}
+		for i := range charges {
+			if charges[i].l == l && charges[i].key == key {
+				charges[i].n++
+				return
+			}
+		}
+		charges = append(charges, charge{l: l, key: key, n: 1})
 	}
 	for _, f := range fields {
 		switch {
 		case feedbackWrites[f.Name]:
-			take(g.feedback, caller)
+			add(g.feedback, caller)
 			if guest {
-				take(g.feedbackIP, ip)
+				add(g.feedbackIP, ip)
 			}
 		case f.Name == "redeemInvite":
 			if guest {
-				take(g.redeem, ip)
+				add(g.redeem, ip)
 			} else {
-				take(g.redeem, caller)
+				add(g.redeem, caller)
 			}
 		case f.Name == "signUp":
-			take(g.logIn, ip)
+			add(g.logIn, ip)
 		case f.Name == "logIn":
-			take(g.logIn, ip)
+			add(g.logIn, ip)
 			wait = max(wait, g.failures.wait(ip, now))
 			if email := logInEmail(opCtx, f); email != "" {
 				wait = max(wait, g.failures.wait(email, now))
 			}
 		}
 	}
+	if wait > 0 || len(charges) == 0 {
+		return wait
+	}
+	// Taken one bucket after the other and given back if one has too
+	// little; under admitMu, so that no other mutation sees what is given
+	// back as spent.
+	g.admitMu.Lock()
+	defer g.admitMu.Unlock()
+	taken, refused := charges[:0:0], false
+	for _, c := range charges {
+		if ok, w := c.l.take(c.key, c.n, now); ok {
+			taken = append(taken, c)
+		} else {
+			refused, wait = true, max(wait, w, time.Second)
+		}
+	}
+	if refused {
+		for _, c := range taken {
+			c.l.give(c.key, c.n)
+		}
+	}
 	return wait
+}
+
+// charge is what a mutation costs one bucket: n operations from l's
+// bucket for key.
+type charge struct {
+	l   *bucketLimiter
+	key string
+	n   int
 }
 
 // noteLogIns counts the logIns of a mutation that failed for a wrong

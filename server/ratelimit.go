@@ -101,9 +101,11 @@ func newBucketLimiter(perMinute int) *bucketLimiter {
 	}
 }
 
-// take takes one operation from key's bucket, or reports how long until
-// one is available.
-func (l *bucketLimiter) take(key string, now time.Time) (ok bool, wait time.Duration) {
+// take takes n operations from key's bucket, all of them or none, or
+// reports how long until n are available. A bucket holds at most its
+// burst: more are never available, and wait is then the time the whole
+// bucket takes to refill (by then, a request within the limit passes).
+func (l *bucketLimiter) take(key string, n int, now time.Time) (ok bool, wait time.Duration) {
 	if l == nil {
 		return true, 0
 	}
@@ -123,11 +125,26 @@ func (l *bucketLimiter) take(key string, now time.Time) (ok bool, wait time.Dura
 	}
 	b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.at).Seconds()*l.perSecond)
 	b.at = now
-	if b.tokens >= 1 {
-		b.tokens--
+	if want := float64(n); b.tokens >= want {
+		b.tokens -= want
 		return true, 0
 	}
-	return false, time.Duration((1 - b.tokens) / l.perSecond * float64(time.Second))
+	if float64(n) > l.burst {
+		return false, time.Duration(l.burst / l.perSecond * float64(time.Second))
+	}
+	return false, time.Duration((float64(n) - b.tokens) / l.perSecond * float64(time.Second))
+}
+
+// give puts back n operations take took from key's bucket.
+func (l *bucketLimiter) give(key string, n int) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b := l.buckets[key]; b != nil {
+		b.tokens = math.Min(l.burst, b.tokens+float64(n))
+	}
 }
 
 // sweep drops the buckets that have refilled. Call with l.mu held.

@@ -11,24 +11,24 @@ func TestBucketRefillsAtItsRate(t *testing.T) {
 	l := newBucketLimiter(6) // one every 10 seconds
 	now := time.Unix(1_700_000_000, 0)
 	for i := range 6 {
-		if ok, _ := l.take("k", now); !ok {
+		if ok, _ := l.take("k", 1, now); !ok {
 			t.Fatalf("take %d of a full bucket refused", i+1)
 		}
 	}
-	ok, wait := l.take("k", now)
+	ok, wait := l.take("k", 1, now)
 	if ok || wait != 10*time.Second {
 		t.Fatalf("empty bucket: ok %v, wait %v, want refused for 10s", ok, wait)
 	}
-	if ok, _ := l.take("k", now.Add(9*time.Second)); ok {
+	if ok, _ := l.take("k", 1, now.Add(9*time.Second)); ok {
 		t.Fatal("taken before a token refilled")
 	}
-	if ok, _ := l.take("k", now.Add(10*time.Second)); !ok {
+	if ok, _ := l.take("k", 1, now.Add(10*time.Second)); !ok {
 		t.Fatal("refused once a token refilled")
 	}
-	if ok, _ := l.take("other", now); !ok {
+	if ok, _ := l.take("other", 1, now); !ok {
 		t.Fatal("another key shares the bucket")
 	}
-	if ok, _ := (*bucketLimiter)(nil).take("k", now); !ok {
+	if ok, _ := (*bucketLimiter)(nil).take("k", 1, now); !ok {
 		t.Fatal("no limit refused")
 	}
 }
@@ -38,13 +38,13 @@ func TestLimitersForgetIdleKeys(t *testing.T) {
 	b := newFailureBackoff(time.Second, 1)
 	now := time.Unix(1_700_000_000, 0)
 	for i := range 1000 {
-		l.take(fmt.Sprint(i), now)
+		l.take(fmt.Sprint(i), 1, now)
 		b.fail(fmt.Sprint(i), 1, now)
 	}
 	// A bucket is full again a minute later, and failures are forgotten
 	// after loginForget: the next sweep drops them all.
 	later := now.Add(loginForget + sweepEvery + time.Second)
-	l.take("new", later)
+	l.take("new", 1, later)
 	b.fail("new", 1, later)
 	if n := len(l.buckets); n != 1 {
 		t.Errorf("%d buckets after the sweep, want 1", n)
@@ -61,7 +61,7 @@ func TestLimitersHoldAtMostMaxRateKeys(t *testing.T) {
 	l := newBucketLimiter(60)
 	now := time.Unix(1_700_000_000, 0)
 	for i := range maxRateKeys + 500 {
-		l.take(fmt.Sprint(i), now) // all busy: nothing to sweep
+		l.take(fmt.Sprint(i), 1, now) // all busy: nothing to sweep
 	}
 	if n := len(l.buckets); n > maxRateKeys {
 		t.Errorf("%d buckets, want at most %d", n, maxRateKeys)

@@ -201,6 +201,34 @@ func TestAliasesCountOneEach(t *testing.T) {
 	if n := countFeedback(t, s, loop); n != 0 {
 		t.Errorf("%d feedback, want none: the refused mutation must do nothing", n)
 	}
+	// It spent nothing either: the three it could have paid for pass.
+	for i := range 3 {
+		requireGQLOK(t, postGQL(t, s.URL, loop.Owner.Token, leaveFeedbackMutation, feedbackInput(loop.Iteration.ID, fmt.Sprint("idea ", i)), nil))
+	}
+}
+
+// A mutation refused by one limit spends nothing from the others: the
+// fields before the one refused do not take their share.
+func TestARefusedMutationSpendsNoLimit(t *testing.T) {
+	s := startLimited(t, servertest.SQLite, server.RateLimits{Feedback: 2, LogIn: 2})
+	loop := s.NewLoop(t) // signs the owner up: one logIn spent
+	in := map[string]any{"email": loop.Owner.Email, "password": servertest.Password}
+	const both = `mutation($it: ID!, $in: LogInInput!) {
+		a: leaveFeedback(input: {iterationID: $it, kind: IDEA, body: "a"}) { id }
+		b: logIn(input: $in) { token }
+		c: logIn(input: $in) { token }
+	}`
+	// Feedback has room for a, logIn has room for one of b and c.
+	requireRateLimited(t, postGQL(t, s.URL, loop.Owner.Token, both, map[string]any{"it": loop.Iteration.ID, "in": in}, nil))
+	if n := countFeedback(t, s, loop); n != 0 {
+		t.Errorf("%d feedback, want none: the refused mutation must do nothing", n)
+	}
+	for _, alias := range []string{"x", "y"} {
+		q := `mutation($it: ID!) { ` + alias + `: leaveFeedback(input: {iterationID: $it, kind: IDEA, body: "` + alias + `"}) { id } }`
+		requireGQLOK(t, postGQL(t, s.URL, loop.Owner.Token, q, map[string]any{"it": loop.Iteration.ID}, nil))
+	}
+	requireGQLOK(t, postGQL(t, s.URL, "", logInMutation, map[string]any{"in": in}, nil))
+	requireRateLimited(t, postGQL(t, s.URL, "", logInMutation, map[string]any{"in": in}, nil))
 }
 
 func TestGuestsAreRateLimitedPerIP(t *testing.T) {

@@ -51,12 +51,14 @@ func results(t *testing.T, path string) []map[string]any {
 	return r.Results
 }
 
-// TestScenariosAgainstARealServer seeds a tiny dataset and runs the read,
-// write and fanout scenarios briefly against a server on a loopback port: the figures are
-// not checked (they belong in BENCHMARKS.md), but each scenario must
-// finish, and every request and every event must succeed. A request cut
-// off by the end of a run is not counted, so runs are long enough for a
-// few requests to finish on a busy machine (a first write also makes the
+// TestScenariosAgainstARealServer seeds a tiny dataset and runs every
+// scenario briefly: read, write and fanout against a server on a loopback
+// port, replicas and startup against protoloop processes they start
+// themselves (from a binary built for the test). The figures are not
+// checked (they belong in BENCHMARKS.md), but each scenario must finish,
+// and every request and every event must succeed. A request cut off by
+// the end of a run is not counted, so runs are long enough for a few
+// requests to finish on a busy machine (a first write also makes the
 // account a participant).
 func TestScenariosAgainstARealServer(t *testing.T) {
 	s := servertest.Start(t, servertest.Postgres)
@@ -66,16 +68,23 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 	server := append([]string{"--url", s.URL, "--admin-url", s.AdminURL, "--server-pid", strconv.Itoa(os.Getpid())}, common...)
 
 	out := bench(t, append([]string{"seed", "--prototypes", "3", "--iterations", "2", "--feedback", "3", "--out", filepath.Join(dir, "seed.json")}, common...)...)
-	rows := map[string]float64{}
+	rows, added := map[string]float64{}, map[string]float64{}
 	for _, r := range results(t, filepath.Join(dir, "seed.json")) {
-		rows[r["table"].(string)] = r["rows"].(float64)
+		rows[r["table"].(string)], added[r["table"].(string)] = r["rows"].(float64), r["added"].(float64)
 	}
 	// 3 prototypes × 2 iterations × 3 feedback, each with a comment, two
-	// votes and an event, besides the events of the rest.
-	for table, want := range map[string]float64{"prototypes": 3, "iterations": 6, "feedback": 18, "comments": 18, "votes": 36} {
-		if rows[table] != want {
-			t.Errorf("seeded %v %s, want %v\n%s", rows[table], table, want, out)
+	// votes and an event, besides the events of the rest; the database was
+	// empty, so what it holds is what was added.
+	for table, want := range map[string]float64{"prototypes": 3, "iterations": 6, "participants": 30, "trials": 60,
+		"feedback": 18, "comments": 18, "votes": 36} {
+		if rows[table] != want || added[table] != want {
+			t.Errorf("%s: %v rows, %v added, want %v\n%s", table, rows[table], added[table], want, out)
 		}
+	}
+	// One PROTOTYPE_CREATED, two per iteration, one per trial, feedback,
+	// comment and vote, and the bench account's WORKSPACE_CREATED.
+	if want := float64(3 + 2*6 + 60 + 18 + 18 + 36 + 1); rows["events"] != want {
+		t.Errorf("%v events, want %v\n%s", rows["events"], want, out)
 	}
 
 	t.Run("read", func(t *testing.T) {
@@ -112,6 +121,23 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 		}
 		if r["complete"].(float64) != 20 {
 			t.Errorf("%v of 20 subscribers received every event", r["complete"])
+		}
+	})
+
+	spawn := append([]string{"--server-bin", servertest.BuildProtoloop(t)}, common...)
+	t.Run("replicas", func(t *testing.T) {
+		path := filepath.Join(dir, "replicas.json")
+		bench(t, append([]string{"replicas", "-k", "5", "-events", "3", "-r", "20", "--out", path}, spawn...)...)
+		r := results(t, path)[0]
+		if r["events"].(float64) != 3 || r["complete"].(float64) != 5 {
+			t.Errorf("%v of 3 events committed, %v of 5 subscribers received every one", r["events"], r["complete"])
+		}
+	})
+	t.Run("startup", func(t *testing.T) {
+		path := filepath.Join(dir, "startup.json")
+		bench(t, append([]string{"startup", "--runs", "2", "--out", path}, spawn...)...)
+		if r := results(t, path)[0]; r["runs"].(float64) != 2 || r["median ms"].(float64) <= 0 {
+			t.Errorf("startup: %v runs, median %v ms, want 2 timed starts", r["runs"], r["median ms"])
 		}
 	})
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/lib/pq"
@@ -75,6 +77,10 @@ func runSeed(ctx context.Context, o *options) (*report, error) {
 		return nil, err
 	}
 
+	before, err := countRows(ctx, db.SQL)
+	if err != nil {
+		return nil, err
+	}
 	s := &seeder{client: db.Client, owner: owner, iterations: o.iterations, feedback: o.feedback}
 	if err := s.start(ctx); err != nil {
 		return nil, err
@@ -99,20 +105,18 @@ func runSeed(ctx context.Context, o *options) (*report, error) {
 		return nil, err
 	}
 
+	after, err := countRows(ctx, db.SQL)
+	if err != nil {
+		return nil, err
+	}
 	r := &report{
 		Params:  map[string]any{"prototypes": nProto, "iterations": o.iterations, "feedback": o.feedback},
-		Columns: []string{"table", "rows"},
+		Columns: []string{"table", "rows", "added"},
 	}
-	for _, t := range []struct {
-		name string
-		n    int
-	}{
-		{"prototypes", s.counts.prototypes}, {"iterations", s.counts.iterations}, {"participants", s.counts.participants},
-		{"trials", s.counts.trials}, {"feedback", s.counts.feedback}, {"comments", s.counts.comments},
-		{"votes", s.counts.votes}, {"events", s.counts.events},
-	} {
-		r.add(result{"table": t.name, "rows": float64(t.n)})
+	for i, t := range seededTables {
+		r.add(result{"table": t.name, "rows": float64(after[i]), "added": float64(after[i] - before[i])})
 	}
+	r.note("rows: what the table holds after seeding, counted in the database; added: rows - what it held before (other writers included)")
 	r.note("seeded in %.1f s; workspaces %v; the bench account's token is in %s", time.Since(began).Seconds(), st.Workspaces, o.state)
 	return r, nil
 }
@@ -171,9 +175,44 @@ type seeder struct {
 	iterations int
 	feedback   int
 
-	seq    int64     // the last event position written
-	clock  time.Time // advances a second per event, so the timeline is in order
-	counts struct{ prototypes, iterations, participants, trials, feedback, comments, votes, events int }
+	seq   int64     // the last event position written
+	clock time.Time // advances a second per event, so the timeline is in order
+}
+
+// seededTables are the tables seed reports on: its name for each, and
+// the table's.
+var seededTables = []struct{ name, table string }{
+	{"prototypes", "prototypes"}, {"iterations", "iterations"}, {"participants", "participants"},
+	{"trials", "trials"}, {"feedback", "feedbacks"}, {"comments", "comments"},
+	{"votes", "votes"}, {"events", "events"},
+}
+
+// countRows counts the rows of seededTables, in their order, in one
+// statement: seed reports what the database holds, not what it meant to
+// write.
+func countRows(ctx context.Context, db *sql.DB) ([]int64, error) {
+	parts := make([]string, len(seededTables))
+	for i, t := range seededTables {
+		parts[i] = fmt.Sprintf("SELECT %d AS i, COUNT(*) AS n FROM %s", i, pq.QuoteIdentifier(t.table))
+	}
+	rows, err := db.QueryContext(ctx, strings.Join(parts, " UNION ALL ")+" ORDER BY i")
+	if err != nil {
+		return nil, fmt.Errorf("count rows: %w", err)
+	}
+	defer rows.Close()
+	counts := make([]int64, len(seededTables))
+	for rows.Next() {
+		var i int
+		var n int64
+		if err := rows.Scan(&i, &n); err != nil {
+			return nil, fmt.Errorf("count rows: %w", err)
+		}
+		counts[i] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count rows: %w", err)
+	}
+	return counts, nil
 }
 
 // start finds where the event stream stands and starts the clock far
@@ -263,7 +302,6 @@ func (s *seeder) event(tx *ent.Tx, c *chunk, ws, proto gid.ID, kind event.Kind, 
 		e.SetActorUserID(s.owner)
 	}
 	c.events = append(c.events, e)
-	s.counts.events++
 }
 
 // prototype builds prototype number i with its iterations, testers,
@@ -276,7 +314,6 @@ func (s *seeder) prototype(tx *ent.Tx, c *chunk, ws gid.ID, i int) {
 		SetProblem("Volunteers retype the same details into three forms every shift.").
 		SetMissionLink("Every hour not spent on forms is an hour with the people we serve.").
 		SetStatus(prototype.StatusTESTING).SetTags([]string{"bench"}).SetCreatedAt(at).SetUpdatedAt(at))
-	s.counts.prototypes++
 	s.event(tx, c, ws, pid, event.KindPROTOTYPE_CREATED, pid, 0, at)
 
 	testers := make([]gid.ID, testersPerPrototype)
@@ -285,7 +322,6 @@ func (s *seeder) prototype(tx *ent.Tx, c *chunk, ws gid.ID, i int) {
 		c.participants = append(c.participants, tx.Participant.Create().SetID(testers[t]).
 			SetWorkspaceID(ws).SetPrototypeID(pid).SetDisplayName(fmt.Sprintf("Tester %d", t+1)).
 			SetCreatedAt(at).SetUpdatedAt(at))
-		s.counts.participants++
 	}
 	for n := 1; n <= s.iterations; n++ {
 		iid := gid.New(gid.Iteration)
@@ -294,7 +330,6 @@ func (s *seeder) prototype(tx *ent.Tx, c *chunk, ws gid.ID, i int) {
 			SetNumber(n).SetTitle(fmt.Sprintf("Iteration %d", n)).SetChangelog("Fewer fields; the rest filled in from last time.").
 			SetURL(fmt.Sprintf("https://try.bench.example/p%d/%d", i+1, n)).SetStatus(iteration.StatusPUBLISHED).
 			SetPublishedAt(at).SetCreatedAt(at).SetUpdatedAt(at))
-		s.counts.iterations++
 		s.event(tx, c, ws, pid, event.KindITERATION_CREATED, iid, 0, at)
 		s.event(tx, c, ws, pid, event.KindITERATION_PUBLISHED, iid, 0, s.tick())
 
@@ -306,7 +341,6 @@ func (s *seeder) prototype(tx *ent.Tx, c *chunk, ws gid.ID, i int) {
 				SetIterationID(iid).SetParticipantID(who).SetStartedAt(at).SetEndedAt(at.Add(10*time.Minute)).
 				SetOutcome(trial.OutcomeCOMPLETED).SetTask("Sign up for a Saturday shift").SetDevice("phone").
 				SetCreatedAt(at).SetUpdatedAt(at))
-			s.counts.trials++
 			s.event(tx, c, ws, pid, event.KindTRIAL_STARTED, trials[t], who, at)
 		}
 		for f := range s.feedback {
@@ -318,7 +352,6 @@ func (s *seeder) prototype(tx *ent.Tx, c *chunk, ws gid.ID, i int) {
 				SetBody(fmt.Sprintf("Feedback %d on iteration %d: the date picker hides the weekend shifts.", f+1, n)).
 				SetRating(1+f%5).SetMinutesSavedPerDay(5*(f%7)).SetVoteCount(votesPerFeedback).
 				SetCreatedAt(at).SetUpdatedAt(at))
-			s.counts.feedback++
 			s.event(tx, c, ws, pid, event.KindFEEDBACK_ADDED, fid, testers[t], at)
 			for k := range commentsPerFeedback {
 				cid := gid.New(gid.Comment)
@@ -326,7 +359,6 @@ func (s *seeder) prototype(tx *ent.Tx, c *chunk, ws gid.ID, i int) {
 				c.comments = append(c.comments, tx.Comment.Create().SetID(cid).SetWorkspaceID(ws).SetPrototypeID(pid).
 					SetFeedbackID(fid).SetAuthorID(testers[t]).SetBody(fmt.Sprintf("Comment %d: same here on a tablet.", k+1)).
 					SetCreatedAt(at).SetUpdatedAt(at))
-				s.counts.comments++
 				s.event(tx, c, ws, pid, event.KindCOMMENT_ADDED, cid, testers[t], at)
 			}
 			for v := 1; v <= votesPerFeedback; v++ {
@@ -335,7 +367,6 @@ func (s *seeder) prototype(tx *ent.Tx, c *chunk, ws gid.ID, i int) {
 				at := s.tick()
 				c.votes = append(c.votes, tx.Vote.Create().SetID(vid).SetWorkspaceID(ws).SetPrototypeID(pid).
 					SetFeedbackID(fid).SetParticipantID(who).SetCreatedAt(at).SetUpdatedAt(at))
-				s.counts.votes++
 				s.event(tx, c, ws, pid, event.KindVOTE_ADDED, vid, who, at)
 			}
 		}
