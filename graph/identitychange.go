@@ -25,6 +25,9 @@ import (
 // which mutations count. Mutations that change no identity (most) cost
 // nothing more.
 func (c *IdentityCache) Watch(client *ent.Client, dialectName string) {
+	if client == nil {
+		return // no database: no mutation to watch
+	}
 	client.Use(func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
 			changed, all, err := identityChange(ctx, m)
