@@ -165,9 +165,7 @@ func New(db *storage.DB, cfg Config) *Server {
 	// On PostgreSQL other processes' changes come through the broker's
 	// LISTEN connection: the cache is trusted only while it listens.
 	s.identities = graph.NewIdentityCache(cfg.IdentityCache, db.Dialect != entdialect.Postgres)
-	if db.Client != nil { // nil only in tests of what a panic below the router does
-		s.identities.Watch(db.Client, db.Dialect)
-	}
+	s.identities.Watch(db.Client, db.Dialect)
 	db.ObserveStatements(s.metrics.statements.observe)
 	// The broker reads through a client of its own over db's pool: its
 	// reads are no request's, and db.Statements counts requests'.
