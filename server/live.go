@@ -45,9 +45,10 @@ const (
 	// whole life; client messages are small, and a larger one is simply
 	// read in several calls.
 	wsReadBufferSize = 1 << 10
-	// wsWriteBufferSize is the size of the write buffers connections
-	// borrow from one pool for the length of a message, so that an idle
-	// connection holds none. An event with its subject fits in one.
+	// wsWriteBufferSize is the size of gorilla's write buffers, which a
+	// connection would borrow from one pool for the length of a message
+	// written through gorilla; the server writes its frames itself
+	// (gorillaConn.flush), so no connection holds one.
 	wsWriteBufferSize = 4 << 10
 )
 
@@ -78,8 +79,8 @@ func (s *Server) addLiveTransports(srv *handler.Server) {
 			HandshakeTimeout: wsWriteWait,
 			ReadBufferSize:   wsReadBufferSize,
 			// Messages are written as frames straight to the socket
-			// (gorillaConn.flush); gorilla's write buffers serve only the
-			// handshake.
+			// (gorillaConn.flush), never through gorilla's writer: with a
+			// pool, gorilla holds no write buffer per connection.
 			WriteBufferSize: wsWriteBufferSize,
 			WriteBufferPool: wsWriteBuffers,
 			Subprotocols:    []string{protocolTransportWS, protocolGraphQLWS},

@@ -857,6 +857,33 @@ func TestNoGoroutinesLeakFromLiveConnections(t *testing.T) {
 	}
 }
 
+func TestIdleSubscriptionsKeepNoGoroutine(t *testing.T) {
+	// Not parallel: goroutines are counted for the whole process.
+	s := start(t, server.Config{})
+	token, prototypeID := newLoopOver(t, s.url)
+	awaitResolvers(t, s.url, token, prototypeID)
+	vars := map[string]any{"p": prototypeID}
+	const connections, perConnection = 20, 10
+	before := settledGoroutines(t, -1)
+	for i := range connections {
+		c := dial(t, s.url, protocols[i%2], nil)
+		c.init(map[string]any{"token": token})
+		for j := range perConnection {
+			id := strconv.Itoa(j)
+			c.subscribe(id, prototypeEvents, vars)
+			c.nextEvent(id)
+		}
+	}
+	after := settledGoroutines(t, before+connections)
+	t.Logf("%d goroutines before, %d with %d connections of %d idle subscriptions each",
+		before, after, connections, perConnection)
+	// One goroutine per connection, its reader; none per subscription.
+	if after-before > connections {
+		t.Errorf("%d goroutines for %d connections with %d subscriptions each, want at most one per connection",
+			after-before, connections, perConnection)
+	}
+}
+
 // closeGracefully closes a websocket the way browsers do: a close frame,
 // then the server's answer.
 func closeGracefully(c *wsClient) {
