@@ -390,6 +390,21 @@ type liveConns struct {
 	conns    map[*gorillaConn]struct{}
 	streams  map[*sseStream]struct{}
 	handlers sync.WaitGroup // websocket and SSE handlers still running
+	// recheck asks revalidate for a check of the tokens now (see
+	// recheckTokens); a pending request absorbs the ones that follow.
+	recheck chan struct{}
+}
+
+// recheckTokens has the websockets' tokens checked at once rather than at
+// revalidate's next tick: the server calls it whenever what tokens
+// resolve to has changed (graph.IdentityCache.OnInvalidate), on this
+// process or, through the broker's LISTEN connection, on another, so that
+// a revoked token's connections close right away. It never blocks.
+func (l *liveConns) recheckTokens() {
+	select {
+	case l.recheck <- struct{}{}:
+	default: // a check is pending already
+	}
 }
 
 // begin notes that a live handler starts; it reports false once shutdown
@@ -477,8 +492,9 @@ func (l *liveConns) shutdown() {
 	}
 }
 
-// revalidate closes, every interval, the websockets whose bearer token
-// has been revoked or has expired since connection_init, with 4403: the
+// revalidate closes, every interval and when recheckTokens asks, the
+// websockets whose bearer token has been revoked or has expired since
+// connection_init, with 4403: the
 // graphql-ws client then reconnects, asking its connectionParams for a
 // token again. One query checks every token in use. (The broker ends
 // the token's subscriptions on its own; this ends the connection, which
@@ -492,6 +508,7 @@ func (l *liveConns) revalidate(ctx context.Context, interval time.Duration,
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-l.recheck:
 		}
 		l.mu.Lock()
 		byToken := map[gid.ID][]*gorillaConn{}

@@ -188,9 +188,13 @@ func New(db *storage.DB, cfg Config) *Server {
 		},
 		OnListening: s.identities.SetTrusted,
 	})
-	// A revoked token's subscriptions end at once, on every replica.
-	// (Its websockets still close at the next RevalidateTokens tick.)
-	s.identities.OnInvalidate(func([]gid.ID) { s.broker.OnIdentityChanged() })
+	// A revoked token's subscriptions end, and its websockets close, at
+	// once on every replica; RevalidateTokens' tick is the safety net.
+	s.live.recheck = make(chan struct{}, 1)
+	s.identities.OnInvalidate(func([]gid.ID) {
+		s.broker.OnIdentityChanged()
+		s.live.recheckTokens()
+	})
 	s.handler = s.routes()
 	return s
 }
