@@ -91,7 +91,21 @@ func (db *DB) Migrate(ctx context.Context) (applied []string, err error) {
 	q := migrationQueries[db.Dialect]
 	// Everything runs on one connection: PostgreSQL's advisory lock and
 	// SQLite's foreign_keys pragma belong to the connection.
-	conn, err := db.SQL.Conn(ctx)
+	pool := db.SQL
+	if db.Dialect == dialect.Postgres {
+		// A migration may rewrite a large table, and waiting for another
+		// replica's migration to finish may take as long: neither is
+		// bounded by the statement timeout of requests. The connection is
+		// opened without it (a SET on a pooled connection would itself be
+		// bound by the timeout it lifts) and closed afterwards.
+		unbounded, err := openPostgresURL(withParam(db.URL, "statement_timeout", "0"))
+		if err != nil {
+			return nil, fmt.Errorf("migrate postgres: %w", err)
+		}
+		defer unbounded.Close()
+		pool = unbounded
+	}
+	conn, err := pool.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("migrate %s: get a connection: %w", db.name(), err)
 	}
@@ -105,14 +119,6 @@ func (db *DB) Migrate(ctx context.Context) (applied []string, err error) {
 		_ = conn.Close()
 	}()
 	if db.Dialect == dialect.Postgres {
-		// A migration may rewrite a large table, and waiting for another
-		// replica's migration to finish may take as long: neither is
-		// bounded by the statement timeout of requests. The connection is
-		// closed afterwards rather than returned with the setting lifted.
-		discard = true
-		if _, err := conn.ExecContext(ctx, "SET statement_timeout = 0"); err != nil {
-			return nil, fmt.Errorf("migrate postgres: lift the statement timeout: %w", err)
-		}
 		unlock, lerr := lockSchema(ctx, conn)
 		if lerr != nil {
 			return nil, fmt.Errorf("migrate postgres: %w", lerr)

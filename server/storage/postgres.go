@@ -74,11 +74,10 @@ func openPostgres(ctx context.Context, opts Options) (*sql.DB, string, error) {
 	}
 	u.RawQuery = q.Encode()
 	dsn := u.String()
-	connector, err := NewPostgresConnector(dsn)
+	db, err := openPostgresURL(dsn)
 	if err != nil {
-		return nil, "", fmt.Errorf("open postgres %s: %w", u.Redacted(), err)
+		return nil, "", err
 	}
-	db := sql.OpenDB(connector)
 	conns := opts.MaxConns
 	if conns <= 0 {
 		conns = DefaultMaxConns
@@ -91,4 +90,30 @@ func openPostgres(ctx context.Context, opts Options) (*sql.DB, string, error) {
 		return nil, "", errors.Join(fmt.Errorf("open postgres %s: %w", u.Redacted(), err), db.Close())
 	}
 	return db, dsn, nil
+}
+
+// openPostgresURL returns a pool of connections to the database at dsn, a
+// URL with the parameters openPostgres added, without connecting yet.
+func openPostgresURL(dsn string) (*sql.DB, error) {
+	connector, err := NewPostgresConnector(dsn)
+	if err != nil {
+		redacted := "(unparsable URL)"
+		if u, uerr := url.Parse(dsn); uerr == nil {
+			redacted = u.Redacted()
+		}
+		return nil, fmt.Errorf("open postgres %s: %w", redacted, err)
+	}
+	return sql.OpenDB(connector), nil
+}
+
+// withParam returns dsn, a URL, with its query parameter name set to value.
+func withParam(dsn, name, value string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn // openPostgres parsed it: cannot happen
+	}
+	q := u.Query()
+	q.Set(name, value)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
