@@ -1,10 +1,8 @@
 package graph_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -32,31 +30,14 @@ type answer struct {
 // ask sends a GraphQL request with token to the server at baseURL.
 func ask(t *testing.T, baseURL, token, query string, v vars) answer {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": v})
-	req, err := http.NewRequest(http.MethodPost, baseURL+"/graphql", bytes.NewReader(body))
+	r, err := servertest.PostTo(context.Background(), baseURL, token, query, v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var r struct {
-		Data   map[string]any
-		Errors []struct {
-			Extensions struct{ Code string }
-		}
-	}
-	if err := json.Unmarshal(raw, &r); err != nil {
-		t.Fatalf("POST %s: HTTP %d: %s", baseURL, resp.StatusCode, raw)
-	}
-	a := answer{status: resp.StatusCode, data: r.Data}
+	a := answer{status: r.Status}
+	_ = json.Unmarshal(r.Data, &a.data)
 	if len(r.Errors) > 0 {
-		a.code = r.Errors[0].Extensions.Code
+		a.code = r.Errors[0].Code()
 	}
 	return a
 }

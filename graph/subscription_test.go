@@ -1,7 +1,6 @@
 package graph_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -787,23 +785,11 @@ func startReplicaWith(t *testing.T, s *servertest.Server, cfg server.Config) (ba
 // livePost sends a GraphQL request that must succeed to baseURL.
 func livePost(t *testing.T, baseURL, token, query string, vars map[string]any) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, err := http.NewRequest(http.MethodPost, baseURL+"/graphql", bytes.NewReader(body))
+	r, err := servertest.PostTo(context.Background(), baseURL, token, query, vars)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var r struct{ Errors json.RawMessage }
-	raw, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(raw, &r); err != nil || len(r.Errors) > 0 || resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST %s: HTTP %d: %s", baseURL, resp.StatusCode, raw)
-	}
+	r.RequireOK(t)
 }
 
 func TestRevokedAccessEndsSubscriptions(t *testing.T) {

@@ -144,13 +144,23 @@ func (s *Server) Do(t testing.TB, token, query string, vars map[string]any) *Res
 // Post is Do for goroutines other than the test's (concurrency tests):
 // it reports a failed exchange as an error instead of failing a test.
 func (s *Server) Post(ctx context.Context, token, query string, vars map[string]any) (*Response, error) {
+	return post(ctx, s.http, s.URL, token, query, vars)
+}
+
+// PostTo is Post to the server at baseURL: one this package did not start
+// itself (a replica, a child process).
+func PostTo(ctx context.Context, baseURL, token, query string, vars map[string]any) (*Response, error) {
+	return post(ctx, http.DefaultClient, baseURL, token, query, vars)
+}
+
+func post(ctx context.Context, client *http.Client, baseURL, token, query string, vars map[string]any) (*Response, error) {
 	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
 	if err != nil {
 		return nil, fmt.Errorf("encode request: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/graphql", bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
@@ -159,7 +169,7 @@ func (s *Server) Post(ctx context.Context, token, query string, vars map[string]
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := s.http.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("POST /graphql: %w", err)
 	}
