@@ -113,19 +113,31 @@ func (c *IdentityCache) Authenticate(ctx context.Context, client *ent.Client, to
 	return id, nil
 }
 
-// evict makes room for one more entry: it drops what has expired, or
-// else one entry, whichever the map gives first. Call with c.mu held.
+// evictScan bounds how many entries evict looks at: a full cache does
+// not cost every miss a sweep of the whole map under the lock.
+const evictScan = 64
+
+// evict makes room for one more entry: among the first evictScan entries
+// the map gives (Go starts each range at a random place), it drops those
+// that have expired, or else the one that expires first. Call with c.mu
+// held.
 func (c *IdentityCache) evict(now time.Time) {
 	var victim [sha256.Size]byte
-	picked := false
+	var soonest time.Time
+	dropped, seen := false, 0
 	for h, e := range c.entries {
-		if !now.Before(e.until) {
+		if seen++; seen > evictScan {
+			break
+		}
+		switch {
+		case !now.Before(e.until):
 			delete(c.entries, h)
-		} else if !picked {
-			victim, picked = h, true
+			dropped = true
+		case soonest.IsZero() || e.until.Before(soonest):
+			victim, soonest = h, e.until
 		}
 	}
-	if len(c.entries) >= c.size && picked {
+	if !dropped && !soonest.IsZero() {
 		delete(c.entries, victim)
 	}
 }

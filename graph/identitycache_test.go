@@ -283,6 +283,24 @@ func TestIdentityCache(t *testing.T) {
 				t.Errorf("%d statements, want 2: the load that raced the invalidation must not be cached", n)
 			}
 		})
+		t.Run("a full cache keeps its size and the newest identity", func(t *testing.T) {
+			c := graph.NewIdentityCache(2, true)
+			client, statements := countingClient(s, nil)
+			for _, name := range []string{"Dan", "Eve", "Fay"} {
+				if _, err := c.Authenticate(ctx, client, s.NewUser(t, name).Token); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := c.Stats().Entries; n != 2 {
+				t.Errorf("a cache of 2 holds %d identities after 3 tokens", n)
+			}
+			authenticate(t, c, client) // Cara's: a fourth, evicting one more
+			before := statements.Load()
+			authenticate(t, c, client)
+			if n := statements.Load() - before; n != 0 {
+				t.Errorf("the identity just loaded cost %d statements again, want 0", n)
+			}
+		})
 		t.Run("a cache of size 0 keeps nothing", func(t *testing.T) {
 			c := graph.NewIdentityCache(0, true)
 			client, statements := countingClient(s, nil)
