@@ -158,7 +158,7 @@ func New(db *storage.DB, cfg Config) *Server {
 	if cfg.RevalidateTokens <= 0 {
 		cfg.RevalidateTokens = broker.DefaultRevalidate
 	}
-	s := &Server{db: db, cfg: cfg, log: cfg.Logger, tokens: graph.NewTokenUse(db.Client), metrics: newMetrics()}
+	s := &Server{db: db, cfg: cfg, log: cfg.Logger, metrics: newMetrics()}
 	if cfg.IdentityCache == 0 {
 		cfg.IdentityCache = graph.DefaultIdentityCacheSize
 	}
@@ -167,16 +167,18 @@ func New(db *storage.DB, cfg Config) *Server {
 	s.identities = graph.NewIdentityCache(cfg.IdentityCache, db.Dialect != entdialect.Postgres)
 	s.identities.Watch(db.Client, db.Dialect)
 	db.ObserveStatements(s.metrics.statements.observe)
-	// The broker reads through a client of its own over db's pool: its
-	// reads are no request's, and db.Statements counts requests'.
-	events := ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, db.SQL)))
-	s.reauth = graph.NewReauthenticator(events)
+	// What the server does besides answering requests (the broker, the
+	// webhook worker, writing lastUsedAt) goes through a client of its own
+	// over db's pool: those statements are no request's, and
+	// db.Statements (protoloop_sql_statements_total) counts requests'.
+	background := ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, db.SQL)))
+	s.tokens = graph.NewTokenUse(background)
+	s.reauth = graph.NewReauthenticator(background)
 	if cfg.Webhooks.Logger == nil {
 		cfg.Webhooks.Logger = cfg.Logger
 	}
-	// The delivery worker too has a client of its own, for the same reason.
-	s.hooks = webhooks.New(ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, db.SQL))), db.Dialect, cfg.Webhooks)
-	s.broker = broker.New(events, broker.Options{
+	s.hooks = webhooks.New(background, db.Dialect, cfg.Webhooks)
+	s.broker = broker.New(background, broker.Options{
 		PostgresURL: db.URL,
 		Identities:  s.reauth,
 		Logger:      cfg.Logger,
