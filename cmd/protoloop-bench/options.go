@@ -105,8 +105,9 @@ type serverProc struct {
 	PID      int
 	Startup  time.Duration // exec to /readyz 200; zero when not started here
 
-	cmd  *exec.Cmd
-	done chan error
+	cmd         *exec.Cmd
+	done        chan error
+	cacheWaited bool // see waitForIdentityCache
 }
 
 // startServer starts `protoloop serve` on free loopback ports, or returns
