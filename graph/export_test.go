@@ -244,16 +244,12 @@ func TestExportStreamsInConstantMemory(t *testing.T) {
 			s := servertest.Start(t, b)
 			loop := s.NewLoop(t)
 			owner := loop.Owner.Token
-			probe := s.LeaveFeedback(t, owner, loop.Iteration.ID, nil)
-			var fb struct {
-				Node struct{ Author struct{ ID string } }
-			}
-			decode(t, s, owner, `query($id: ID!) { node(id: $id) { ... on Feedback { author { id } } } }`, vars{"id": probe}, &fb)
+			author := firstAuthor(t, s, loop)
 
-			insertFeedback(t, s, loop, fb.Node.Author.ID, small-1)
+			insertFeedback(t, s, loop, author, small-1)
 			smallPeak, smallRows, smallBytes := measureExport(t, s, owner, loop.Workspace.Slug)
 			began := time.Now()
-			insertFeedback(t, s, loop, fb.Node.Author.ID, big-small)
+			insertFeedback(t, s, loop, author, big-small)
 			inserted := time.Since(began)
 			bigPeak, bigRows, bigBytes := measureExport(t, s, owner, loop.Workspace.Slug)
 			t.Logf("%s: inserted %d rows in %v, exported %d in %v", b, big-small, inserted.Round(time.Millisecond), big, (time.Since(began) - inserted).Round(time.Millisecond))
@@ -293,12 +289,8 @@ func TestExportOutlastsTheStatementTimeout(t *testing.T) {
 			s := servertest.StartWith(t, b, o)
 			loop := s.NewLoop(t)
 			owner := loop.Owner.Token
-			probe := s.LeaveFeedback(t, owner, loop.Iteration.ID, nil)
-			var fb struct {
-				Node struct{ Author struct{ ID string } }
-			}
-			decode(t, s, owner, `query($id: ID!) { node(id: $id) { ... on Feedback { author { id } } } }`, vars{"id": probe}, &fb)
-			insertFeedback(t, s, loop, fb.Node.Author.ID, rows-1)
+			author := firstAuthor(t, s, loop)
+			insertFeedback(t, s, loop, author, rows-1)
 
 			// A small receive buffer, so that the sockets between hold a
 			// small part of the file, not most of it, whoever reads slowly.
@@ -358,6 +350,19 @@ func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 
 // insertFeedback adds n rows of feedback by author to the loop's iteration
 // in one statement: the API would take minutes for 100,000.
+// firstAuthor leaves one feedback on loop's iteration as its owner and
+// returns the participant it was written as: the author insertFeedback
+// gives its rows.
+func firstAuthor(t *testing.T, s *servertest.Server, loop servertest.Loop) string {
+	t.Helper()
+	probe := s.LeaveFeedback(t, loop.Owner.Token, loop.Iteration.ID, nil)
+	var fb struct {
+		Node struct{ Author struct{ ID string } }
+	}
+	decode(t, s, loop.Owner.Token, `query($id: ID!) { node(id: $id) { ... on Feedback { author { id } } } }`, vars{"id": probe}, &fb)
+	return fb.Node.Author.ID
+}
+
 func insertFeedback(t *testing.T, s *servertest.Server, loop servertest.Loop, author string, n int) {
 	t.Helper()
 	ids := make([]int64, 4)
