@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -114,6 +115,31 @@ func persistedHash(ext map[string]any) string {
 	pq, _ := ext["persistedQuery"].(map[string]any)
 	h, _ := pq["sha256Hash"].(string)
 	return strings.ToLower(h)
+}
+
+// withDocumentID puts the document a GraphQL over HTTP request names by
+// documentId ("sha256:<hex>", or the bare hex GraphQL Code Generator's
+// persisted documents send) into p's extensions as the
+// persistedQuery hash that the trusted documents and APQ look up, so that
+// the three ways of naming a document are one. It fails on another hash
+// algorithm, a malformed hash, or an extensions.persistedQuery naming
+// another document.
+func withDocumentID(p *graphql.RawParams, documentID string) error {
+	if documentID == "" {
+		return nil
+	}
+	hash := strings.ToLower(strings.TrimPrefix(documentID, "sha256:"))
+	if len(hash) != sha256.Size*2 || strings.Trim(hash, "0123456789abcdef") != "" {
+		return fmt.Errorf("documentId %.80q: want sha256:<64 hex digits>", documentID)
+	}
+	if named := persistedHash(p.Extensions); named != "" && named != hash {
+		return errors.New("documentId and extensions.persistedQuery name different documents")
+	}
+	if p.Extensions == nil {
+		p.Extensions = map[string]any{}
+	}
+	p.Extensions["persistedQuery"] = map[string]any{"version": 1, "sha256Hash": hash}
+	return nil
 }
 
 // trustedOnly is the gqlgen extension that lets only trusted documents

@@ -49,6 +49,11 @@ func TestTrustedDocuments(t *testing.T) {
 		{"an unlisted document is refused", request{Query: unlisted}, "QUERY_NOT_IN_SAFELIST"},
 		{"an unlisted document under a listed hash is refused", request{Query: unlisted, Extensions: persisted(sha(listed))}, "QUERY_NOT_IN_SAFELIST"},
 		{"a listed document changed by a blank is refused", request{Query: listed + " "}, "QUERY_NOT_IN_SAFELIST"},
+		{"a listed document named by documentId runs", request{DocumentID: "sha256:" + sha(listed)}, ""},
+		{"a listed document named by a bare documentId runs", request{DocumentID: strings.ToUpper(sha(listed))}, ""},
+		{"an unlisted documentId is refused", request{DocumentID: "sha256:" + sha(unlisted)}, "PERSISTED_QUERY_NOT_IN_LIST"},
+		{"a documentId of another algorithm is refused", request{DocumentID: "md5:" + sha(listed)[:32]}, "BAD_USER_INPUT"},
+		{"a documentId and a persistedQuery naming different documents are refused", request{DocumentID: sha(listed), Extensions: persisted(sha(signUp))}, "BAD_USER_INPUT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, r, _ := send(t, s.url, nil, tc.req)
@@ -67,6 +72,18 @@ func TestTrustedDocuments(t *testing.T) {
 		ext, _ := json.Marshal(persisted(sha(signUp)))
 		resp := get(t, s.url+"/graphql?"+url.Values{"extensions": {string(ext)}}.Encode(), nil)
 		requireError(t, resp, http.StatusMethodNotAllowed, "BAD_USER_INPUT")
+	})
+
+	t.Run("GET runs a listed query named by documentId, and refuses a mutation with 405", func(t *testing.T) {
+		resp := get(t, s.url+"/graphql?"+url.Values{"documentId": {"sha256:" + sha(listed)}}.Encode(), nil)
+		var r gqlResponse
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || resp.StatusCode != http.StatusOK || r.Data["__typename"] != "Query" {
+			t.Fatalf("HTTP %d: %+v (%v), want the listed query's data", resp.StatusCode, r, err)
+		}
+		resp = get(t, s.url+"/graphql?"+url.Values{"documentId": {"sha256:" + sha(signUp)}}.Encode(), nil)
+		requireError(t, resp, http.StatusMethodNotAllowed, "BAD_USER_INPUT")
+		resp = get(t, s.url+"/graphql?"+url.Values{"documentId": {"sha256:xyz"}}.Encode(), nil)
+		requireError(t, resp, http.StatusBadRequest, "BAD_USER_INPUT")
 	})
 
 	for _, proto := range protocols {
@@ -147,6 +164,9 @@ func TestAutomaticPersistedQueries(t *testing.T) {
 	}
 	if _, r, _ = send(t, s.url, nil, request{Extensions: persisted(sha(doc))}); len(r.Errors) > 0 || r.Data["__typename"] != "Query" {
 		t.Fatalf("by hash: %v %+v", r.Data, r.Errors)
+	}
+	if _, r, _ = send(t, s.url, nil, request{DocumentID: "sha256:" + sha(doc)}); len(r.Errors) > 0 || r.Data["__typename"] != "Query" {
+		t.Fatalf("by documentId: %v %+v", r.Data, r.Errors)
 	}
 	if _, r, _ = send(t, s.url, nil, request{Query: `{ viewer { id } }`, Extensions: persisted(sha(doc))}); len(r.Errors) == 0 {
 		t.Fatal("a document under another's hash ran")

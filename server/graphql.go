@@ -145,6 +145,10 @@ func (t getQueries) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 			return
 		}
 	}
+	if err := withDocumentID(&raw, params.Get("documentId")); err != nil {
+		writeError(w, http.StatusBadRequest, graph.CodeBadUserInput, err.Error())
+		return
+	}
 	// A persisted document's text is for this check only: the trusted
 	// documents or APQ extension puts it in the request itself.
 	text := raw.Query

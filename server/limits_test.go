@@ -21,6 +21,7 @@ const rejectionBound = time.Second
 // request is one GraphQL request over HTTP POST.
 type request struct {
 	Query      string         `json:"query,omitempty"`
+	DocumentID string         `json:"documentId,omitempty"`
 	Variables  map[string]any `json:"variables,omitempty"`
 	Extensions map[string]any `json:"extensions,omitempty"`
 }

@@ -41,14 +41,22 @@ func (postQueries) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 		writeResponse(w, exec.DispatchError(r.Context(), gqlerror.List{gqlerror.Errorf("could not read request body: %v", err)}))
 		return
 	}
-	var params graphql.RawParams
+	var req struct {
+		graphql.RawParams
+		DocumentID string `json:"documentId"` // GraphQL over HTTP's persisted documents
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	if err := dec.Decode(&params); err != nil {
+	if err := dec.Decode(&req); err != nil {
 		w.WriteHeader(http.StatusBadRequest)
 		writeResponse(w, exec.DispatchError(r.Context(), gqlerror.List{
 			gqlerror.Errorf("json request body could not be decoded: %v body:%s", err, body),
 		}))
+		return
+	}
+	params := req.RawParams
+	if err := withDocumentID(&params, req.DocumentID); err != nil {
+		writeError(w, http.StatusBadRequest, graph.CodeBadUserInput, err.Error())
 		return
 	}
 	params.Headers = r.Header
