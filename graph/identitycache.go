@@ -2,7 +2,9 @@ package graph
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,8 +45,9 @@ const (
 // read just before a change commits, and finished after the change was
 // announced, is used by its request but by no later one.
 type IdentityCache struct {
-	size int
-	ttl  time.Duration
+	size   int
+	ttl    time.Duration
+	origin string // tells this cache's announcements apart: see Origin
 
 	mu      sync.Mutex
 	entries map[[sha256.Size]byte]*cachedIdentity
@@ -68,8 +71,17 @@ type cachedIdentity struct {
 // invalidations come from a LISTEN connection starts untrusted, and the
 // connection's owner trusts it once it listens.
 func NewIdentityCache(size int, trusted bool) *IdentityCache {
-	return &IdentityCache{size: size, ttl: IdentityCacheTTL, entries: map[[sha256.Size]byte]*cachedIdentity{}, trusted: trusted}
+	var tag [8]byte
+	_, _ = rand.Read(tag[:]) // crypto/rand.Read does not fail
+	return &IdentityCache{size: size, ttl: IdentityCacheTTL, origin: hex.EncodeToString(tag[:]),
+		entries: map[[sha256.Size]byte]*cachedIdentity{}, trusted: trusted}
 }
+
+// Origin is the tag of the announcements Watch sends for this cache's
+// process (broker.IdentityPayload): its broker skips them when its LISTEN
+// connection hears them (broker.Options.IdentityOrigin), as Watch has
+// applied them once they committed.
+func (c *IdentityCache) Origin() string { return c.origin }
 
 // Authenticate is the package's Authenticate through the cache. A nil
 // cache is none.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/authtoken"
+	"github.com/protoloop/protoloop/ent/membership"
 	"github.com/protoloop/protoloop/ent/participant"
 	"github.com/protoloop/protoloop/ent/prototype"
 	"github.com/protoloop/protoloop/ent/schema/gid"
@@ -41,16 +42,6 @@ func (c *IdentityCache) Watch(client *ent.Client, dialectName string) {
 			if err != nil {
 				return v, err
 			}
-			if dialectName == dialect.Postgres {
-				mc, ok := m.(interface{ Client() *ent.Client })
-				if !ok {
-					return nil, fmt.Errorf("announce identity change: %T has no client", m)
-				}
-				_, err := mc.Client().ExecContext(ctx, broker.NotifyIdentitiesSQL, broker.IdentityPayload(changed))
-				if err != nil {
-					return nil, fmt.Errorf("announce identity change: %w", err)
-				}
-			}
 			invalidate := func() { c.Invalidate(changed...) }
 			if tx := ent.TxFromContext(ctx); tx != nil {
 				tx.OnCommit(func(next ent.Committer) ent.Committer {
@@ -63,7 +54,19 @@ func (c *IdentityCache) Watch(client *ent.Client, dialectName string) {
 					})
 				})
 			} else {
-				invalidate() // committed already, outside a transaction
+				// Committed already, outside a transaction: this process
+				// forgets at once, whatever becomes of the NOTIFY.
+				invalidate()
+			}
+			if dialectName == dialect.Postgres {
+				mc, ok := m.(interface{ Client() *ent.Client })
+				if !ok {
+					return nil, fmt.Errorf("announce identity change: %T has no client", m)
+				}
+				_, err := mc.Client().ExecContext(ctx, broker.NotifyIdentitiesSQL, broker.IdentityPayload(c.origin, changed))
+				if err != nil {
+					return nil, fmt.Errorf("announce identity change: %w", err)
+				}
 			}
 			return v, nil
 		})
@@ -76,8 +79,8 @@ func (c *IdentityCache) Watch(client *ent.Client, dialectName string) {
 //
 //   - a token revoked, expiring, moved or deleted (one issued changes no
 //     identity that could be cached);
-//   - a membership made (its user), changed or removed (all: the mutation
-//     does not name the user, and finding out would cost a statement);
+//   - a membership made, changed or removed (its user: read for a
+//     change or a removal, which the mutation names by its ID only);
 //   - a participant that came through an invite made for a user (the
 //     user), or changed in who or what it is, or deleted;
 //   - a user, a workspace or a prototype deleted (the database deletes
@@ -118,10 +121,18 @@ func identityChange(ctx context.Context, m ent.Mutation) (changed []gid.ID, all 
 		ids, err := m.IDs(system(ctx))
 		return ids, false, err
 	case *ent.MembershipMutation:
-		if user, ok := m.UserID(); ok && op.Is(ent.OpCreate) {
+		if op.Is(ent.OpCreate) {
+			user, _ := m.UserID()
 			return []gid.ID{user}, false, nil
 		}
-		return nil, !op.Is(ent.OpCreate), nil
+		// A role changed or a member removed: name the users, which it
+		// costs one statement to read (two for a change by condition).
+		ids, err := m.IDs(system(ctx))
+		if err != nil || len(ids) == 0 {
+			return nil, false, err
+		}
+		users, err := m.Client().Membership.Query().Where(membership.IDIn(ids...)).QueryUser().IDs(system(ctx))
+		return users, false, err
 	case *ent.ParticipantMutation:
 		if op.Is(ent.OpCreate) {
 			// A participant without an invite makes no one a tester; a

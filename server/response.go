@@ -79,11 +79,12 @@ func runOperation(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 		writeResponse(w, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs))
 		return
 	}
-	if op := opCtx.Doc.Operations.ForName(opCtx.OperationName); r.Method == http.MethodGet && op.Operation != ast.Query {
-		// getQueries refuses these before they are parsed; this is what
-		// it cannot see (an operation named by a persisted query's hash).
+	if op := opCtx.Operation.Operation; r.Method == http.MethodGet && op != ast.Query {
+		// getQueries refuses these before they are validated, so that
+		// the answer is 405 rather than a validation error; this is the
+		// safety net at the last point before anything runs.
 		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, http.StatusMethodNotAllowed, graph.CodeBadUserInput, "a "+string(op.Operation)+" cannot be sent with GET: use POST")
+		writeError(w, http.StatusMethodNotAllowed, graph.CodeBadUserInput, "a "+string(op)+" cannot be sent with GET: use POST")
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)

@@ -188,7 +188,8 @@ func New(db *storage.DB, cfg Config) *Server {
 		OnIdentityChanged: func(changed []gid.ID) {
 			s.identities.Invalidate(changed...)
 		},
-		OnListening: s.identities.SetTrusted,
+		IdentityOrigin: s.identities.Origin(),
+		OnListening:    s.identities.SetTrusted,
 	})
 	// A revoked token's subscriptions end, and its websockets close, at
 	// once on every replica; RevalidateTokens' tick is the safety net.

@@ -132,6 +132,11 @@ type Options struct {
 	// IdentityChannel (NotifyIdentitiesSQL); no IDs means anything may
 	// have changed. It must not block.
 	OnIdentityChanged func(changed []gid.ID)
+	// IdentityOrigin is the origin this process gives the identity
+	// announcements it sends (IdentityPayload): those are not passed to
+	// OnIdentityChanged, since the process applies them itself when they
+	// commit.
+	IdentityOrigin string
 	// OnListening, if set, is called with true once the LISTEN
 	// connection listens (again, after a reconnection), and with false
 	// as soon as it is lost: announcements made meanwhile are lost with

@@ -41,9 +41,8 @@ const deliveriesFlag = ":deliveries"
 const IdentityChannel = "protoloop_identities"
 
 // NotifyIdentitiesSQL is what a transaction that changed identities runs,
-// with one parameter: the IDs it touched, in decimal, separated by
-// commas, or "*" for any. PostgreSQL delivers the notification when the
-// transaction commits, and never if it rolls back.
+// with one parameter, IdentityPayload's. PostgreSQL delivers the
+// notification when the transaction commits, and never if it rolls back.
 const NotifyIdentitiesSQL = `SELECT pg_notify('` + IdentityChannel + `', current_schema() || ':' || $1)`
 
 // maxIdentityIDs is how many IDs one identity notification names at most
@@ -51,13 +50,16 @@ const NotifyIdentitiesSQL = `SELECT pg_notify('` + IdentityChannel + `', current
 // "*".
 const maxIdentityIDs = 300
 
-// IdentityPayload is the parameter of NotifyIdentitiesSQL for the IDs
-// changed; none, or too many, is "*".
-func IdentityPayload(changed []gid.ID) string {
+// IdentityPayload is the parameter of NotifyIdentitiesSQL: the origin,
+// which tells the announcing process its own notifications apart (see
+// Options.IdentityOrigin), and the IDs changed in decimal, separated by
+// commas; none, or too many, is "*" (anything may have changed).
+func IdentityPayload(origin string, changed []gid.ID) string {
+	b := append(make([]byte, 0, len(origin)+1+len(changed)*20), origin...)
+	b = append(b, ':')
 	if len(changed) == 0 || len(changed) > maxIdentityIDs {
-		return "*"
+		return string(append(b, '*'))
 	}
-	b := make([]byte, 0, len(changed)*20)
 	for i, id := range changed {
 		if i > 0 {
 			b = append(b, ',')
@@ -67,27 +69,32 @@ func IdentityPayload(changed []gid.ID) string {
 	return string(b)
 }
 
-// parseIdentityPayload reads an identity notification of schema: the IDs
-// it names, none for any; ok is false if it is another schema's.
-func parseIdentityPayload(schema, payload string) (changed []gid.ID, ok bool) {
-	s, ids, found := strings.Cut(payload, ":")
+// parseIdentityPayload reads an identity notification of schema: its
+// origin and the IDs it names, none for any; ok is false if it is another
+// schema's.
+func parseIdentityPayload(schema, payload string) (origin string, changed []gid.ID, ok bool) {
+	s, rest, found := strings.Cut(payload, ":")
 	if !found {
-		return nil, true // unreadable: take it as "anything changed"
+		return "", nil, true // unreadable: take it as "anything changed"
 	}
 	if schema != "" && s != schema {
-		return nil, false
+		return "", nil, false
+	}
+	origin, ids, found := strings.Cut(rest, ":")
+	if !found {
+		return "", nil, true
 	}
 	if ids == "*" {
-		return nil, true
+		return origin, nil, true
 	}
 	for _, f := range strings.Split(ids, ",") {
 		n, err := strconv.ParseInt(f, 10, 64)
 		if err != nil {
-			return nil, true
+			return origin, nil, true
 		}
 		changed = append(changed, gid.ID(n))
 	}
-	return changed, true
+	return origin, changed, true
 }
 
 // ApplicationName is the application_name of the LISTEN connection, which
@@ -191,7 +198,10 @@ func (b *Broker) listen(ctx context.Context) {
 			continue
 		}
 		if n.Channel == IdentityChannel {
-			if changed, ok := parseIdentityPayload(schema, n.Extra); ok {
+			// This process applied its own announcements when they
+			// committed: hearing them again would only repeat the work.
+			origin, changed, ok := parseIdentityPayload(schema, n.Extra)
+			if ok && (origin == "" || origin != b.opts.IdentityOrigin) {
 				b.opts.OnIdentityChanged(changed)
 			}
 			continue
