@@ -70,6 +70,8 @@ const (
 	// writer (answers to the client, and the results of operations that
 	// are not fed by the broker: events of fed ones wait in the broker).
 	// A client that lets this much pile up is not reading: it is cut.
+	// One message larger than this (a large query result) is still sent
+	// when nothing waits before it.
 	maxQueued = 1 << 20
 )
 
@@ -700,7 +702,7 @@ func (c *gorillaConn) enqueue(frames []byte) {
 	if c.closeSent || c.gone {
 		return
 	}
-	if len(c.out)+len(frames) > maxQueued {
+	if len(c.out) > 0 && len(c.out)+len(frames) > maxQueued {
 		c.log.Debug("websocket client not reading: cut", "remote", c.ws.RemoteAddr().String())
 		go c.closeSocket()
 		return
