@@ -598,18 +598,6 @@ func equalPtr[T comparable](given, stored *T) bool {
 	return stored != nil && *given == *stored
 }
 
-// loadFeedback returns visible feedback, or NOT_FOUND.
-func loadFeedback(ctx context.Context, client *ent.Client, id gid.ID) (*ent.Feedback, error) {
-	fb, err := client.Feedback.Get(ctx, id)
-	switch {
-	case ent.IsNotFound(err):
-		return nil, notFound("feedback")
-	case err != nil:
-		return nil, fmt.Errorf("load feedback %s: %w", id, err)
-	}
-	return fb, nil
-}
-
 // dedupe returns ids without repeats, in the order of first appearance.
 func dedupe(ids []gid.ID) []gid.ID {
 	seen := make(map[gid.ID]bool, len(ids))

@@ -355,8 +355,9 @@ func (a *Reauthenticator) Revoked(ctx context.Context, tokens []gid.ID) ([]gid.I
 // channel of its own, of one slot, and sharingSchema's response handler
 // reads the broker's channel: on a shared payload, gqlgen's handler is not
 // called at all; otherwise the event is put in the slot and gqlgen's
-// handler takes it from there at once. No goroutine is added: the
-// subscription's own waits for the next event, as it did.
+// handler takes it from there at once. No goroutine is added: a
+// subscription fed by the broker (WithEventFeed) has its handler run only
+// when an event is ready, by its connection's writer.
 
 // sharedPayloads is how many payloads are kept for subscribers still to
 // come: a few events' worth for each group of subscribers.

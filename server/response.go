@@ -172,8 +172,10 @@ func writeResponse(w io.Writer, resp *graphql.Response) {
 	} else {
 		appendData(buf, resp.Data)
 	}
+	// The tail's members go after the data, its braces being the
+	// envelope's; the test is omitempty's, so that the tail is never {}.
 	tail := responseTail{resp.Label, resp.Path, resp.HasNext, resp.Extensions}
-	if tail.Label != "" || tail.Path != nil || tail.HasNext != nil || len(tail.Extensions) > 0 {
+	if tail.Label != "" || len(tail.Path) > 0 || tail.HasNext != nil || len(tail.Extensions) > 0 {
 		n := buf.Len()
 		mustMarshal(buf, tail)
 		buf.Bytes()[n] = ',' // the tail's opening brace

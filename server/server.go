@@ -194,9 +194,11 @@ func New(db *storage.DB, cfg Config) *Server {
 	// A revoked token's subscriptions end, and its websockets close, at
 	// once on every replica; RevalidateTokens' tick is the safety net.
 	s.live.recheck = make(chan struct{}, 1)
-	s.identities.OnInvalidate(func([]gid.ID) {
-		s.broker.OnIdentityChanged()
-		s.live.recheckTokens()
+	s.identities.OnInvalidate(func(changed []gid.ID) {
+		if mayRevoke(changed) {
+			s.broker.OnIdentityChanged()
+			s.live.recheckTokens()
+		}
 	})
 	s.handler = s.routes()
 	return s
@@ -323,4 +325,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("shut down: requests still running after %s: %w", s.cfg.ShutdownTimeout, err)
 	}
 	return nil
+}
+
+// mayRevoke reports whether an identity change naming changed (nothing:
+// anything may have changed) can have revoked a token or made it expire:
+// only one that names a token or a user. Those naming only participants
+// or prototypes change what a token may see, which the broker follows
+// through its events, not whether the token works.
+func mayRevoke(changed []gid.ID) bool {
+	if len(changed) == 0 {
+		return true
+	}
+	for _, id := range changed {
+		if t := id.Type(); t == gid.AuthToken || t == gid.User {
+			return true
+		}
+	}
+	return false
 }

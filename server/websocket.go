@@ -210,7 +210,9 @@ type gorillaConn struct {
 	log       *slog.Logger
 
 	// ctx is the connection's context, the caller's once connection_init
-	// has authenticated it; only the reader uses it.
+	// has authenticated it. The reader sets it (under mu, before acked);
+	// operations and the writer read it only after acked, so never
+	// while it changes.
 	ctx    context.Context
 	cancel context.CancelFunc
 

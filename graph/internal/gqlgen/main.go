@@ -128,7 +128,7 @@ func rewriteExecutor(filename string) error {
 	if src, err = rewriteCursorMarshallers(filename, src); err != nil {
 		return err
 	}
-	src, _, err = resolvePlainFields(filename, src)
+	src, err = resolvePlainFields(filename, src)
 	if err != nil {
 		return err
 	}

@@ -47,11 +47,11 @@ var neverNull = map[string]bool{
 // anything else (a method call, a conversion, middleware) is left to
 // gqlgen. Rewriting no field at all fails generation: gqlgen has changed
 // what it writes, and this needs looking at.
-func resolvePlainFields(filename string, src []byte) ([]byte, int, error) {
+func resolvePlainFields(filename string, src []byte) ([]byte, error) {
 	fset := token.NewFileSet()
 	file, err := parser.ParseFile(fset, filename, src, parser.SkipObjectResolution)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	methods := make(map[string]*ast.FuncDecl)
 	for _, d := range file.Decls {
@@ -74,7 +74,7 @@ func resolvePlainFields(filename string, src []byte) ([]byte, int, error) {
 		}
 		var expr bytes.Buffer
 		if err := printer.Fprint(&expr, fset, read); err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		edits = append(edits, edit{
 			from: fset.Position(fn.Body.Lbrace).Offset,
@@ -83,14 +83,14 @@ func resolvePlainFields(filename string, src []byte) ([]byte, int, error) {
 		})
 	}
 	if len(edits) == 0 {
-		return nil, 0, fmt.Errorf("%s: no plain field to resolve without graphql.ResolveField; has gqlgen changed?", filename)
+		return nil, fmt.Errorf("%s: no plain field to resolve without graphql.ResolveField; has gqlgen changed?", filename)
 	}
 	slices.SortFunc(edits, func(a, b edit) int { return b.from - a.from })
 	out := slices.Clone(src)
 	for _, e := range edits {
 		out = slices.Concat(out[:e.from], []byte(e.text), out[e.to:])
 	}
-	return out, len(edits), nil
+	return out, nil
 }
 
 // plainField reports whether fn is gqlgen's resolution of a plain field:
