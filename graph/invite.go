@@ -428,12 +428,25 @@ func loadChild[T any, Q interface {
 	CollectFields(context.Context, ...string) (Q, error)
 	Only(context.Context) (T, error)
 }](ctx context.Context, q Q, name string, payload, object []string) (T, error) {
-	var zero T
-	for _, field := range childFields(ctx, name, payload...) {
-		var err error
-		if q, err = q.CollectFields(field, object...); err != nil {
-			return zero, fmt.Errorf("collect fields of %s: %w", name, err)
-		}
+	q, err := collectEach(q, childFields(ctx, name, payload...), object...)
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("collect fields of %s: %w", name, err)
 	}
 	return q.Only(ctx)
+}
+
+// collectEach has q eager-load what the operation selects in each of
+// fields (one per alias of a field) for objects that satisfy
+// implementors.
+func collectEach[Q interface {
+	CollectFields(context.Context, ...string) (Q, error)
+}](q Q, fields []context.Context, implementors ...string) (Q, error) {
+	for _, field := range fields {
+		var err error
+		if q, err = q.CollectFields(field, implementors...); err != nil {
+			return q, err
+		}
+	}
+	return q, nil
 }

@@ -136,12 +136,9 @@ func fillSearchPage(ctx context.Context, client *ent.Client, m matcher, offset i
 	}
 	nodes := make(map[gid.ID]ent.Noder, len(page))
 	if len(fbIDs) > 0 {
-		q := client.Feedback.Query().Where(feedback.IDIn(fbIDs...))
-		for _, field := range nodeFields {
-			var err error
-			if q, err = q.CollectFields(field, feedbackImplementors...); err != nil {
-				return fmt.Errorf("collect fields of feedback found: %w", err)
-			}
+		q, err := collectEach(client.Feedback.Query().Where(feedback.IDIn(fbIDs...)), nodeFields, feedbackImplementors...)
+		if err != nil {
+			return fmt.Errorf("collect fields of feedback found: %w", err)
 		}
 		fbs, err := q.All(ctx)
 		if err != nil {
@@ -152,12 +149,9 @@ func fillSearchPage(ctx context.Context, client *ent.Client, m matcher, offset i
 		}
 	}
 	if len(cmIDs) > 0 {
-		q := client.Comment.Query().Where(comment.IDIn(cmIDs...))
-		for _, field := range nodeFields {
-			var err error
-			if q, err = q.CollectFields(field, commentImplementors...); err != nil {
-				return fmt.Errorf("collect fields of comments found: %w", err)
-			}
+		q, err := collectEach(client.Comment.Query().Where(comment.IDIn(cmIDs...)), nodeFields, commentImplementors...)
+		if err != nil {
+			return fmt.Errorf("collect fields of comments found: %w", err)
 		}
 		cms, err := q.All(ctx)
 		if err != nil {
