@@ -177,7 +177,6 @@ func New(db *storage.DB, cfg Config) *Server {
 	if cfg.Webhooks.Logger == nil {
 		cfg.Webhooks.Logger = cfg.Logger
 	}
-	s.hooks = webhooks.New(background, db.Dialect, cfg.Webhooks)
 	s.broker = broker.New(background, broker.Options{
 		PostgresURL: db.URL,
 		Identities:  s.reauth,
@@ -185,13 +184,15 @@ func New(db *storage.DB, cfg Config) *Server {
 		Logger:      cfg.Logger,
 		Revalidate:  cfg.RevalidateTokens,
 		// Other replicas' commits reach this one's LISTEN connection.
-		OnDeliveries: s.hooks.Wake,
+		// (The worker, made next, publishes its events to the broker.)
+		OnDeliveries: func() { s.hooks.Wake() },
 		OnIdentityChanged: func(changed []gid.ID) {
 			s.identities.Invalidate(changed...)
 		},
 		IdentityOrigin: s.identities.Origin(),
 		OnListening:    s.identities.SetTrusted,
 	})
+	s.hooks = webhooks.New(background, db.Dialect, s.broker, cfg.Webhooks)
 	// A revoked token's subscriptions end, and its websockets close, at
 	// once on every replica, after one query over both's tokens;
 	// RevalidateTokens' tick is the safety net.
