@@ -85,6 +85,10 @@ const (
 	// while they catch up: the rest wait their turn rather than take
 	// every connection of the pool from the mutations.
 	DefaultCatchUps = 4
+	// DefaultPing is how often the LISTEN connection is pinged, and how
+	// long a ping may take before the connection is taken for dead: one
+	// that died without a word is noticed within twice this.
+	DefaultPing = 5 * time.Second
 	// DefaultRevalidate is how often the tokens of subscribers are
 	// checked, so that a revoked or expired token stops its
 	// subscriptions.
@@ -164,6 +168,7 @@ type Options struct {
 	Page       int           // zero means DefaultPage
 	CatchUps   int           // zero means DefaultCatchUps
 	Revalidate time.Duration // zero means DefaultRevalidate
+	Ping       time.Duration // zero means DefaultPing
 }
 
 // Request says what a subscription watches.
@@ -257,6 +262,9 @@ func New(client *ent.Client, opts Options) *Broker {
 	}
 	if opts.Revalidate <= 0 {
 		opts.Revalidate = DefaultRevalidate
+	}
+	if opts.Ping <= 0 {
+		opts.Ping = DefaultPing
 	}
 	return &Broker{
 		client:  client,
