@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -68,9 +69,49 @@ func (t *Transactioner) InterceptResponse(ctx context.Context, next graphql.Resp
 	if op := graphql.GetOperationContext(ctx).Operation; op == nil || op.Operation != ast.Mutation {
 		return next(ctx)
 	}
+	var resp *graphql.Response
+	err := t.run(ctx, func(ctx context.Context) error {
+		resp = next(ctx)
+		if resp == nil || len(resp.Errors) > 0 {
+			if resp != nil {
+				// The writes of fields that did succeed were rolled back
+				// too: show none of them as done.
+				resp.Data = []byte("null")
+			}
+			return errRolledBack
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errRolledBack):
+		return resp
+	case err != nil:
+		// Whether a COMMIT that lost its connection took effect is
+		// unknown: clients retry with an idempotency key for that.
+		return t.failed(ctx, "mutation", err)
+	}
+	return resp
+}
+
+// errRolledBack is how a mutation that failed tells run to roll back.
+var errRolledBack = errors.New("mutation failed: rolled back")
+
+// Run runs change as a mutation is run, for the server's own changes
+// outside any request (the webhook worker disabling a webhook): in one
+// transaction, which change reads with ent.FromContext, together with
+// the events it records, published once the transaction has committed.
+// If change returns an error, nothing it did is kept.
+func (t *Transactioner) Run(ctx context.Context, change func(ctx context.Context) error) error {
+	return t.run(system(ctx), change)
+}
+
+// run runs change in a transaction with an outbox for its events, and
+// commits unless it fails; then it numbers the events (on PostgreSQL),
+// publishes them and wakes the delivery worker if deliveries were queued.
+func (t *Transactioner) run(ctx context.Context, change func(ctx context.Context) error) error {
 	tx, err := t.client.Tx(ctx)
 	if err != nil {
-		return t.failed(ctx, "begin transaction", err)
+		return fmt.Errorf("begin transaction: %w", err)
 	}
 	box := &outbox{dialect: t.dialect}
 	ctx = ent.NewTxContext(ctx, tx)
@@ -83,23 +124,15 @@ func (t *Transactioner) InterceptResponse(ctx context.Context, next graphql.Resp
 		}
 	}()
 
-	resp := next(ctx)
-	if resp == nil || len(resp.Errors) > 0 {
-		if resp != nil {
-			// The writes of fields that did succeed were rolled back too:
-			// show none of them as done.
-			resp.Data = []byte("null")
-		}
-		return resp
+	if err := change(ctx); err != nil {
+		return err
 	}
 	events, err := box.flush(ctx, tx)
 	if err == nil {
 		err = tx.Commit()
 	}
 	if err != nil {
-		// Whether a COMMIT that lost its connection took effect is
-		// unknown: clients retry with an idempotency key for that.
-		return t.failed(ctx, "commit mutation", err)
+		return fmt.Errorf("commit: %w", err)
 	}
 	committed = true
 	if len(events) > 0 && t.numberer != nil {
@@ -118,7 +151,7 @@ func (t *Transactioner) InterceptResponse(ctx context.Context, next graphql.Resp
 	if t.wake != nil && box.deliveries > 0 {
 		t.wake()
 	}
-	return resp
+	return nil
 }
 
 // numberTimeout bounds a round of numbering events after commits, which

@@ -211,6 +211,11 @@ func rotateWebhookSecret(ctx context.Context, client *ent.Client, id gid.ID) (*R
 // only its host, the kinds delivered, whether it is on, and for an update
 // the fields changed ("secret" for a rotation).
 func recordWebhook(ctx context.Context, kind event.Kind, h *ent.Webhook, changed []string) {
+	record(ctx, change{kind: kind, workspace: h.WorkspaceID, subject: h.ID, payload: webhookPayload(h, changed)})
+}
+
+// webhookPayload is the payload of recordWebhook's events.
+func webhookPayload(h *ent.Webhook, changed []string) map[string]any {
 	payload := map[string]any{
 		"host":       webhookHost(h.URL),
 		"eventKinds": h.EventKinds,
@@ -219,7 +224,17 @@ func recordWebhook(ctx context.Context, kind event.Kind, h *ent.Webhook, changed
 	if changed != nil {
 		payload["changed"] = changed
 	}
-	record(ctx, change{kind: kind, workspace: h.WorkspaceID, subject: h.ID, payload: payload})
+	return payload
+}
+
+// RecordWebhookDisabled records, within Transactioner.Run, that the
+// delivery worker disabled h after its failures (h.FailureCount in a
+// row): a WEBHOOK_UPDATED without an actor, which only the workspace's
+// owners see, as for an owner's change.
+func RecordWebhookDisabled(ctx context.Context, h *ent.Webhook) {
+	payload := webhookPayload(h, []string{"enabled"})
+	payload["failures"] = h.FailureCount
+	record(ctx, change{kind: event.KindWEBHOOK_UPDATED, workspace: h.WorkspaceID, subject: h.ID, payload: payload})
 }
 
 // webhookHost is the host (and port) of a webhook URL.

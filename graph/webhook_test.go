@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/server"
 	"github.com/protoloop/protoloop/server/servertest"
 	"github.com/protoloop/protoloop/server/storage"
@@ -401,6 +402,24 @@ func TestWebhookDisabledAfterRepeatedFailures(t *testing.T) {
 		}
 		tried := len(r.all())
 
+		// The owners' timeline shows the server turned it off.
+		events := workspaceEvents(t, s, loop.Workspace.ID)
+		disabled := events[len(events)-1]
+		if disabled.Kind != event.KindWEBHOOK_UPDATED || disabled.SubjectID.String() != hook || disabled.ActorUserID != nil {
+			t.Fatalf("the last workspace event is %s about %s by %v, want WEBHOOK_UPDATED about the webhook by no one",
+				disabled.Kind, disabled.SubjectID, disabled.ActorUserID)
+		}
+		const eventQuery = `query($id: ID!) { node(id: $id) { ... on Event { kind payload } } }`
+		var got struct {
+			Node struct{ Payload map[string]any }
+		}
+		decode(t, s, owner, eventQuery, vars{"id": disabled.ID.String()}, &got)
+		if p := got.Node.Payload; p["enabled"] != false || fmt.Sprint(p["changed"]) != "[enabled]" || p["failures"] != 3.0 {
+			t.Errorf("payload %v, want enabled false, changed [enabled], failures 3", p)
+		}
+		maker := s.NewMember(t, owner, loop.Workspace.ID, "MAKER")
+		requireHidden(t, s.Do(t, maker.Token, eventQuery, vars{"id": disabled.ID.String()}), "node")
+
 		// A disabled webhook queues nothing and sends nothing.
 		s.LeaveFeedback(t, owner, loop.Iteration.ID, nil)
 		if h := hooks(t, s, owner, loop.Workspace.ID)[0]; h.Deliveries.TotalCount != 2 {
@@ -509,7 +528,7 @@ func TestReplicasShareTheDeliveryQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = db.Close() })
-		w := webhooks.New(db.Client, db.Dialect, cfg.Config.Webhooks)
+		w := webhooks.New(db.Client, db.Dialect, nil, cfg.Config.Webhooks)
 		running.Go(func() { _ = w.Run(ctx) })
 	}
 

@@ -49,6 +49,11 @@ func (s *Server) graphql() http.Handler {
 		persisted = lookup
 	}
 
+	limits := s.cfg.Limits.withDefaults()
+	// Parsed and validated documents: gqlgen's, and read by the GET
+	// transport and queryLimits too.
+	cache := lru.New[*ast.QueryDocument](queryCacheSize)
+
 	// No extension here is a field interceptor (graphql.FieldInterceptor),
 	// and none may be added without changing graph/internal/gqlgen: fields
 	// that only read a struct field are resolved without gqlgen's field
@@ -59,14 +64,12 @@ func (s *Server) graphql() http.Handler {
 	// authenticating from connection_init) and SSE (a POST that accepts
 	// text/event-stream). See live.go.
 	s.addLiveTransports(srv)
-	srv.AddTransport(getQueries{persisted: persisted})
+	srv.AddTransport(getQueries{persisted: persisted, parsed: cache, maxTokens: limits.MaxTokens})
 	// JSON bodies only: no multipart or form transports, so no file
 	// uploads and no request a plain HTML form on another site could send.
 	// GET and POST write responses by writeResponse (response.go).
 	srv.AddTransport(postQueries{})
 
-	limits := s.cfg.Limits.withDefaults()
-	cache := lru.New[*ast.QueryDocument](queryCacheSize)
 	srv.SetQueryCache(cache)
 	srv.SetParserTokenLimit(limits.MaxTokens)
 	srv.Use(&queryLimits{Limits: limits, checked: cache})
@@ -117,6 +120,12 @@ type getQueries struct {
 	// persisted returns the document of a hash (trusted documents, or
 	// APQ's cache), for a request that names one instead of sending it.
 	persisted func(hash string) (string, bool)
+	// parsed is gqlgen's query cache: a document sent before is not
+	// parsed again to tell its operation's type.
+	parsed graphql.Cache[*ast.QueryDocument]
+	// maxTokens bounds the parse of a document the cache does not hold
+	// (Limits.MaxTokens), as gqlgen's own parse is bounded.
+	maxTokens int
 }
 
 var _ graphql.Transport = getQueries{}
@@ -155,7 +164,7 @@ func (t getQueries) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	if text == "" && raw.Extensions != nil {
 		text, _ = t.persisted(persistedHash(raw.Extensions))
 	}
-	if op := operationType(text, raw.OperationName); op != "" && op != ast.Query {
+	if op := t.operationType(r.Context(), text, raw.OperationName); op != "" && op != ast.Query {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, graph.CodeBadUserInput,
 			fmt.Sprintf("a %s cannot be sent with GET: use POST", op))
@@ -182,11 +191,17 @@ func decodeJSONObject(s string, into *map[string]any) error {
 }
 
 // operationType returns the type of the operation a GET request names, or
-// "" when it names none clearly; gqlgen then reports what is wrong.
-func operationType(query, operationName string) ast.Operation {
-	doc, err := parser.ParseQuery(&ast.Source{Input: query})
-	if err != nil {
-		return ""
+// "" when it names none clearly; gqlgen then reports what is wrong. A
+// document in the query cache (the usual case: clients send the same few)
+// is not parsed again.
+func (t getQueries) operationType(ctx context.Context, query, operationName string) ast.Operation {
+	doc, ok := t.parsed.Get(ctx, query)
+	if !ok {
+		var err error
+		doc, err = parser.ParseQueryWithTokenLimit(&ast.Source{Input: query}, t.maxTokens)
+		if err != nil {
+			return ""
+		}
 	}
 	op := doc.Operations.ForName(operationName)
 	if op == nil {

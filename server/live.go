@@ -21,6 +21,7 @@ import (
 	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/ent/schema/viewer"
 	"github.com/protoloop/protoloop/graph"
+	"github.com/protoloop/protoloop/server/broker"
 )
 
 // Defaults for the live-update fields of Config left zero.
@@ -390,20 +391,42 @@ type liveConns struct {
 	conns    map[*gorillaConn]struct{}
 	streams  map[*sseStream]struct{}
 	handlers sync.WaitGroup // websocket and SSE handlers still running
-	// recheck asks revalidate for a check of the tokens now (see
-	// recheckTokens); a pending request absorbs the ones that follow.
-	recheck chan struct{}
 }
 
-// recheckTokens has the websockets' tokens checked at once rather than at
-// revalidate's next tick: the server calls it whenever what tokens
-// resolve to has changed (graph.IdentityCache.OnInvalidate), on this
-// process or, through the broker's LISTEN connection, on another, so that
-// a revoked token's connections close right away. It never blocks.
-func (l *liveConns) recheckTokens() {
-	select {
-	case l.recheck <- struct{}{}:
-	default: // a check is pending already
+var _ broker.TokenHolders = (*liveConns)(nil)
+
+// Tokens implements broker.TokenHolders: the bearer tokens the websockets
+// were opened with. The broker checks them with its subscribers' (every
+// Config.RevalidateTokens, and at once when an identity changes), since
+// a connection could otherwise go on starting subscriptions.
+func (l *liveConns) Tokens() []gid.ID {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	tokens := make([]gid.ID, 0, len(l.conns))
+	for c := range l.conns {
+		if tok := c.token(); tok != 0 {
+			tokens = append(tokens, tok)
+		}
+	}
+	return tokens
+}
+
+// Revoke implements broker.TokenHolders: it closes the websockets opened
+// with the tokens, with 4403, so that the graphql-ws client reconnects,
+// asking its connectionParams for a token again.
+func (l *liveConns) Revoke(tokens []gid.ID) {
+	gone := make(map[gid.ID]bool, len(tokens))
+	for _, tok := range tokens {
+		gone[tok] = true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		if gone[c.token()] {
+			// Concurrently: closing may wait up to wsWriteWait for a
+			// client that does not read.
+			go c.refuse(closeForbidden, "Forbidden: the token was revoked or has expired; log in again")
+		}
 	}
 }
 
@@ -489,54 +512,6 @@ func (l *liveConns) shutdown() {
 		// Concurrently: a client that does not read holds its close for
 		// up to wsWriteWait, and must not hold up the others'.
 		go c.restart()
-	}
-}
-
-// revalidate closes, every interval and when recheckTokens asks, the
-// websockets whose bearer token has been revoked or has expired since
-// connection_init, with 4403: the
-// graphql-ws client then reconnects, asking its connectionParams for a
-// token again. One query checks every token in use. (The broker ends
-// the token's subscriptions on its own; this ends the connection, which
-// could otherwise go on starting new ones.)
-func (l *liveConns) revalidate(ctx context.Context, interval time.Duration,
-	revoked func(context.Context, []gid.ID) ([]gid.ID, error), log *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-l.recheck:
-		}
-		l.mu.Lock()
-		byToken := map[gid.ID][]*gorillaConn{}
-		for c := range l.conns {
-			if tok := c.token(); tok != 0 {
-				byToken[tok] = append(byToken[tok], c)
-			}
-		}
-		l.mu.Unlock()
-		if len(byToken) == 0 {
-			continue
-		}
-		tokens := make([]gid.ID, 0, len(byToken))
-		for tok := range byToken {
-			tokens = append(tokens, tok)
-		}
-		gone, err := revoked(ctx, tokens)
-		if err != nil {
-			if ctx.Err() == nil {
-				log.ErrorContext(ctx, "check websockets' tokens", "err", err)
-			}
-			continue
-		}
-		for _, tok := range gone {
-			for _, c := range byToken[tok] {
-				go c.refuse(closeForbidden, "Forbidden: the token was revoked or has expired; log in again")
-			}
-		}
 	}
 }
 

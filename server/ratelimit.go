@@ -14,6 +14,10 @@ import (
 //
 // A refused operation gets RATE_LIMITED with extensions.retryAfter (whole
 // seconds), and over HTTP a 429 with a Retry-After header.
+//
+// The counts are in this process's memory: with R replicas a caller whose
+// requests are spread over all of them gets up to R times each limit (the
+// README's "With several replicas" says what to do about it).
 type RateLimits struct {
 	// Feedback limits each bearer token's feedback writes: leaveFeedback,
 	// editFeedback, retractFeedback, addComment, vote, unvote, startTrial

@@ -177,27 +177,28 @@ func New(db *storage.DB, cfg Config) *Server {
 	if cfg.Webhooks.Logger == nil {
 		cfg.Webhooks.Logger = cfg.Logger
 	}
-	s.hooks = webhooks.New(background, db.Dialect, cfg.Webhooks)
 	s.broker = broker.New(background, broker.Options{
 		PostgresURL: db.URL,
 		Identities:  s.reauth,
+		Holders:     &s.live,
 		Logger:      cfg.Logger,
 		Revalidate:  cfg.RevalidateTokens,
 		// Other replicas' commits reach this one's LISTEN connection.
-		OnDeliveries: s.hooks.Wake,
+		// (The worker, made next, publishes its events to the broker.)
+		OnDeliveries: func() { s.hooks.Wake() },
 		OnIdentityChanged: func(changed []gid.ID) {
 			s.identities.Invalidate(changed...)
 		},
 		IdentityOrigin: s.identities.Origin(),
 		OnListening:    s.identities.SetTrusted,
 	})
+	s.hooks = webhooks.New(background, db.Dialect, s.broker, cfg.Webhooks)
 	// A revoked token's subscriptions end, and its websockets close, at
-	// once on every replica; RevalidateTokens' tick is the safety net.
-	s.live.recheck = make(chan struct{}, 1)
+	// once on every replica, after one query over both's tokens;
+	// RevalidateTokens' tick is the safety net.
 	s.identities.OnInvalidate(func(changed []gid.ID) {
 		if mayRevoke(changed) {
-			s.broker.OnIdentityChanged()
-			s.live.recheckTokens()
+			s.broker.Recheck()
 		}
 	})
 	s.handler = s.routes()
@@ -265,14 +266,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	streamCtx, stopStreaming := context.WithCancel(context.WithoutCancel(ctx))
 	streamed := make(chan error, 1)
 	go func() { streamed <- s.broker.Run(streamCtx) }()
-	revalidated := make(chan struct{})
-	go func() {
-		defer close(revalidated)
-		s.live.revalidate(streamCtx, s.cfg.RevalidateTokens, s.reauth.Revoked, s.log)
-	}()
 	defer func() {
 		stopStreaming()
-		<-revalidated
 		if err := <-streamed; err != nil {
 			s.log.Error("broker", "err", err)
 		}

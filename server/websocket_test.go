@@ -114,3 +114,28 @@ func TestWebsocketWithARevokedTokenIsClosed(t *testing.T) {
 		})
 	}
 }
+
+func TestWebsocketWithATokenRevokedOnAnotherReplicaIsClosed(t *testing.T) {
+	// Two servers on one PostgreSQL database, their periodic checks an
+	// hour away: the logOut on one reaches the other through its LISTEN
+	// connection, whose one token check closes the websocket.
+	dsn := servertest.PostgresSchema(t)
+	cfg := servertest.Options{DatabaseURL: dsn, Config: server.Config{RevalidateTokens: time.Hour}}
+	here := servertest.StartWith(t, servertest.Postgres, cfg)
+	there := servertest.StartWith(t, servertest.Postgres, cfg)
+	user := here.NewUser(t, "Rhea")
+	for _, proto := range protocols {
+		t.Run(proto, func(t *testing.T) {
+			var login struct{ LogIn struct{ Token string } }
+			graphQL(t, here.URL, "", `mutation($in: LogInInput!) { logIn(input: $in) { token } }`,
+				map[string]any{"in": map[string]any{"email": user.Email, "password": servertest.Password}}, &login)
+			session := login.LogIn.Token
+			c := dial(t, there.URL, proto, nil)
+			c.init(map[string]any{"Authorization": "Bearer " + session})
+
+			var out struct{ LogOut bool }
+			graphQL(t, here.URL, session, `mutation { logOut }`, nil, &out)
+			c.requireClose(codeForbidden)
+		})
+	}
+}

@@ -85,6 +85,10 @@ const (
 	// while they catch up: the rest wait their turn rather than take
 	// every connection of the pool from the mutations.
 	DefaultCatchUps = 4
+	// DefaultPing is how often the LISTEN connection is pinged, and how
+	// long a ping may take before the connection is taken for dead: one
+	// that died without a word is noticed within twice this.
+	DefaultPing = 5 * time.Second
 	// DefaultRevalidate is how often the tokens of subscribers are
 	// checked, so that a revoked or expired token stops its
 	// subscriptions.
@@ -107,6 +111,19 @@ type Identities interface {
 	Revoked(ctx context.Context, tokens []gid.ID) ([]gid.ID, error)
 }
 
+// TokenHolders hold bearer tokens outside the broker's subscriptions (the
+// server's websockets, which could go on starting subscriptions with a
+// revoked token): the broker's token checks cover theirs in the same
+// query, so that a revocation costs one query per process.
+type TokenHolders interface {
+	// Tokens returns the bearer tokens held now. It must not block.
+	Tokens() []gid.ID
+	// Revoke is handed the tokens a check found revoked or expired,
+	// the subscriptions' too: it lets go of those it holds. It must not
+	// block.
+	Revoke(tokens []gid.ID)
+}
+
 // Options configure a Broker. The zero value works: a broker for one
 // process, without revocation checks.
 type Options struct {
@@ -118,6 +135,9 @@ type Options struct {
 	// Identities, if set, reloads callers' access; nil means identities
 	// are taken as they were at subscription and never revalidated.
 	Identities Identities
+	// Holders, if set with Identities, have their tokens checked with the
+	// subscriptions' (see Recheck).
+	Holders TokenHolders
 	// Logger receives what goes wrong in the background. Nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -148,6 +168,7 @@ type Options struct {
 	Page       int           // zero means DefaultPage
 	CatchUps   int           // zero means DefaultCatchUps
 	Revalidate time.Duration // zero means DefaultRevalidate
+	Ping       time.Duration // zero means DefaultPing
 }
 
 // Request says what a subscription watches.
@@ -180,7 +201,7 @@ type Broker struct {
 
 	wake chan struct{} // one pending wake-up at most: wake-ups coalesce
 	// recheck asks revalidate for a check of the tokens now (see
-	// OnIdentityChanged); pending ones coalesce too.
+	// Recheck); pending ones coalesce too.
 	recheck chan struct{}
 	ready   chan struct{} // closed once Run knows where the stream stands
 	reads   chan struct{} // a slot per catch-up reading the table
@@ -241,6 +262,9 @@ func New(client *ent.Client, opts Options) *Broker {
 	}
 	if opts.Revalidate <= 0 {
 		opts.Revalidate = DefaultRevalidate
+	}
+	if opts.Ping <= 0 {
+		opts.Ping = DefaultPing
 	}
 	return &Broker{
 		client:  client,

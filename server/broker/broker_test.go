@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -416,6 +417,70 @@ func TestAccessRevokedMidSubscriptionStopsDelivery(t *testing.T) {
 			s.Do(t, member.Token, `mutation { logOut }`, nil).RequireOK(t)
 			closed(t, ch)
 		})
+	})
+}
+
+// countedIdentities counts the token checks the broker makes.
+type countedIdentities struct {
+	broker.Identities
+	checks atomic.Int32
+}
+
+func (c *countedIdentities) Revoked(ctx context.Context, tokens []gid.ID) ([]gid.ID, error) {
+	c.checks.Add(1)
+	return c.Identities.Revoked(ctx, tokens)
+}
+
+// holders stands for the server's websockets: tokens held outside the
+// broker.
+type holders struct {
+	tokens  []gid.ID
+	revoked chan []gid.ID
+}
+
+func (h *holders) Tokens() []gid.ID { return h.tokens }
+
+func (h *holders) Revoke(tokens []gid.ID) { h.revoked <- tokens }
+
+func TestARecheckCoversSubscriptionsAndHoldersInOneQuery(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		w := newWorld(t, s)
+		subscriber := s.NewMember(t, w.loop.Owner.Token, w.loop.Workspace.ID, "VIEWER")
+		holder := s.NewMember(t, w.loop.Owner.Token, w.loop.Workspace.ID, "VIEWER")
+		authenticate := func(token string) *viewer.Identity {
+			id, err := graph.Authenticate(context.Background(), s.DB.Client, token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		held := &holders{tokens: []gid.ID{authenticate(holder.Token).TokenID}, revoked: make(chan []gid.ID, 1)}
+		ids := &countedIdentities{Identities: graph.NewReauthenticator(s.DB.Client)}
+		// The periodic check is an hour away: only Recheck checks.
+		b, _ := start(t, s, broker.Options{Revalidate: time.Hour, Identities: ids, Holders: held})
+		ctx, cancel := context.WithCancel(viewer.NewContext(context.Background(), authenticate(subscriber.Token)))
+		t.Cleanup(cancel)
+		stored := w.stored(t)
+		ch, err := b.Subscribe(ctx, broker.Request{Workspace: w.workspace, After: stored[len(stored)-1].Seq})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		s.Do(t, subscriber.Token, `mutation { logOut }`, nil).RequireOK(t)
+		s.Do(t, holder.Token, `mutation { logOut }`, nil).RequireOK(t)
+		b.Recheck()
+		closed(t, ch)
+		select {
+		case got := <-held.revoked:
+			if !slices.Contains(got, held.tokens[0]) {
+				t.Errorf("the holder was handed %v, without its token %v", got, held.tokens[0])
+			}
+		case <-time.After(wait):
+			t.Fatalf("the holder's revoked token was not handed back in %v", wait)
+		}
+		if n := ids.checks.Load(); n != 1 {
+			t.Errorf("a recheck made %d token checks, want 1 for the subscriptions' and the holders' tokens", n)
+		}
 	})
 }
 

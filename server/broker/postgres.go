@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -109,10 +110,6 @@ const ApplicationName = "protoloop-listen"
 const (
 	minReconnect = 100 * time.Millisecond
 	maxReconnect = 5 * time.Second
-	// pingEvery checks that the LISTEN connection is alive: one that died
-	// without a word (a dropped NAT mapping, say) would otherwise go
-	// unnoticed until TCP gives up.
-	pingEvery = 30 * time.Second
 )
 
 // listen holds the process's LISTEN connection until ctx is done, waking
@@ -138,7 +135,8 @@ func (b *Broker) listen(ctx context.Context) {
 			b.listening(now)
 		}
 	}
-	l := pq.NewListener(listenDSN(b.opts.PostgresURL), minReconnect, maxReconnect,
+	dialer := &listenDialer{}
+	l := pq.NewDialListener(dialer, listenDSN(b.opts.PostgresURL), minReconnect, maxReconnect,
 		func(ev pq.ListenerEventType, err error) {
 			// A reconnection has listened again by the time it is reported.
 			report(func() { link.up = ev == pq.ListenerEventConnected || ev == pq.ListenerEventReconnected })
@@ -160,18 +158,7 @@ func (b *Broker) listen(ctx context.Context) {
 	pinger.Add(1)
 	go func() {
 		defer pinger.Done()
-		// Not from the loop below: a ping waits for its answer, which comes
-		// after the notifications ahead of it, which only that loop reads.
-		t := time.NewTicker(pingEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				_ = l.Ping() // the listener reconnects by itself when it fails
-			}
-		}
+		b.ping(ctx, l, dialer, func() { report(func() { link.up = false }) })
 	}()
 
 	err := l.Listen(Channel)
@@ -213,6 +200,92 @@ func (b *Broker) listen(ctx context.Context) {
 		if deliveries && b.opts.OnDeliveries != nil && (schema == "" || strings.HasPrefix(payload, schema+":")) {
 			b.opts.OnDeliveries()
 		}
+	}
+}
+
+// ping pings the LISTEN connection every Options.Ping, so that one that
+// died without a word (a dropped NAT mapping, a host gone) is noticed
+// within two of them, rather than when TCP gives up (some 15 minutes on
+// Linux, while a ping waits): a ping unanswered for Options.Ping makes
+// it report the connection deaf (deaf, then Options.OnListening(false))
+// and cut it, and lib/pq reconnects. A connection that is merely slow to
+// answer costs a reconnection, and the tailer's read of the table that
+// follows every one. TCP keepalive would not do: it probes only a
+// connection with nothing outstanding, and the pings keep this one busy.
+//
+// Not from listen's loop: a ping waits for its answer, which comes after
+// the notifications ahead of it, which only that loop reads.
+func (b *Broker) ping(ctx context.Context, l *pq.Listener, dialer *listenDialer, deaf func()) {
+	t := time.NewTicker(b.opts.Ping)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		answered := make(chan struct{})
+		go func() {
+			defer close(answered)
+			_ = l.Ping() // when it fails, the listener reconnects by itself
+		}()
+		late := time.NewTimer(b.opts.Ping)
+		select {
+		case <-answered:
+			late.Stop()
+			continue
+		case <-late.C:
+			b.log.WarnContext(ctx, "broker: LISTEN connection did not answer a ping; reconnecting", "within", b.opts.Ping)
+			deaf()
+		case <-ctx.Done():
+			// The pending ping holds the listener's lock, which closing
+			// it needs: cut the connection to end the ping.
+		}
+		dialer.cut()
+		<-answered
+	}
+}
+
+// listenDialer dials the LISTEN connection for lib/pq and keeps it, so
+// that ping can cut it.
+type listenDialer struct {
+	net  net.Dialer
+	mu   sync.Mutex
+	conn net.Conn // the last one dialled: the listener's current one
+}
+
+var _ pq.DialerContext = (*listenDialer)(nil)
+
+// Dial implements pq.Dialer.
+func (d *listenDialer) Dial(network, address string) (net.Conn, error) {
+	return d.DialContext(context.Background(), network, address)
+}
+
+// DialTimeout implements pq.Dialer.
+func (d *listenDialer) DialTimeout(network, address string, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return d.DialContext(ctx, network, address)
+}
+
+// DialContext implements pq.DialerContext.
+func (d *listenDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	c, err := d.net.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	d.conn = c
+	d.mu.Unlock()
+	return c, nil
+}
+
+// cut closes the listener's connection, if it has one.
+func (d *listenDialer) cut() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.conn != nil {
+		_ = d.conn.Close()
 	}
 }
 

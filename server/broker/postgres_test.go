@@ -116,3 +116,35 @@ func TestNotificationsWakeOtherProcessesAndLosingThemLosesNothing(t *testing.T) 
 		quiet(t, ch, 50*time.Millisecond)
 	})
 }
+
+// A LISTEN connection whose path died without a word (no FIN, no RST:
+// a dropped NAT mapping) is taken for deaf at the first unanswered ping,
+// which tells the identity cache to stop trusting what it holds
+// (Options.OnListening), and replaced by a new connection.
+func TestASilentlyDeadLISTENConnectionIsReplacedAtTheNextPing(t *testing.T) {
+	s := servertest.Start(t, servertest.Postgres)
+	dsn, _ := listenURL(t, s)
+	proxy, viaProxy := servertest.PostgresProxy(t, dsn)
+	heard := make(chan bool, 16)
+	start(t, s, broker.Options{
+		Poll:        time.Hour,
+		PostgresURL: viaProxy,
+		Ping:        100 * time.Millisecond,
+		OnListening: func(up bool) { heard <- up },
+	})
+	expect := func(want bool) {
+		t.Helper()
+		select {
+		case up := <-heard:
+			if up != want {
+				t.Fatalf("OnListening(%v), want OnListening(%v)", up, want)
+			}
+		case <-time.After(wait):
+			t.Fatalf("no OnListening(%v) in %v", want, wait)
+		}
+	}
+	expect(true)
+	proxy.Stall()
+	expect(false)
+	expect(true)
+}

@@ -45,20 +45,23 @@ func payloadUser(e *ent.Event) gid.ID {
 	return id
 }
 
-// OnIdentityChanged has the subscriptions' tokens checked at once, rather
-// than at the next Options.Revalidate: call it when what tokens resolve
-// to changed (graph.IdentityCache.OnInvalidate), so that a token revoked
-// on any replica ends its subscriptions right away. It never blocks.
-func (b *Broker) OnIdentityChanged() {
+// Recheck has the bearer tokens in use, the subscriptions' and
+// Options.Holders', checked at once rather than at the next
+// Options.Revalidate: call it when what tokens resolve to changed
+// (graph.IdentityCache.OnInvalidate), so that a token revoked on any
+// replica ends its subscriptions and its holders' connections right
+// away. It never blocks; requests made while one is pending coalesce.
+func (b *Broker) Recheck() {
 	select {
 	case b.recheck <- struct{}{}:
 	default: // a check is pending already
 	}
 }
 
-// revalidate ends, every Options.Revalidate and when OnIdentityChanged
-// asks, the subscriptions whose bearer token has been revoked or has
-// expired since they began. One query checks every token in use.
+// revalidate checks, every Options.Revalidate and when Recheck asks, the
+// bearer tokens of the subscriptions and of Options.Holders, with one
+// query for all of them: it ends the subscriptions whose token has been
+// revoked or has expired since they began, and hands the holders theirs.
 func (b *Broker) revalidate(ctx context.Context) {
 	t := time.NewTicker(b.opts.Revalidate)
 	defer t.Stop()
@@ -69,45 +72,58 @@ func (b *Broker) revalidate(ctx context.Context) {
 		case <-t.C:
 		case <-b.recheck:
 		}
-		b.mu.Lock()
-		inUse := map[gid.ID]bool{}
-		for _, subs := range b.topics {
-			for s := range subs {
-				if s.who.TokenID != 0 {
-					inUse[s.who.TokenID] = true
-				}
+		b.checkTokens(ctx)
+	}
+}
+
+// checkTokens is one check of revalidate.
+func (b *Broker) checkTokens(ctx context.Context) {
+	inUse := map[gid.ID]bool{}
+	b.mu.Lock()
+	for _, subs := range b.topics {
+		for s := range subs {
+			if s.who.TokenID != 0 {
+				inUse[s.who.TokenID] = true
 			}
 		}
-		b.mu.Unlock()
-		if len(inUse) == 0 {
-			continue
+	}
+	b.mu.Unlock()
+	if b.opts.Holders != nil {
+		for _, tok := range b.opts.Holders.Tokens() {
+			inUse[tok] = true
 		}
-		tokens := make([]gid.ID, 0, len(inUse))
-		for tok := range inUse {
-			tokens = append(tokens, tok)
+	}
+	if len(inUse) == 0 {
+		return
+	}
+	tokens := make([]gid.ID, 0, len(inUse))
+	for tok := range inUse {
+		tokens = append(tokens, tok)
+	}
+	revoked, err := b.opts.Identities.Revoked(ctx, tokens)
+	if err != nil {
+		if ctx.Err() == nil {
+			b.log.ErrorContext(ctx, "broker: check the tokens in use", "err", err)
 		}
-		revoked, err := b.opts.Identities.Revoked(ctx, tokens)
-		if err != nil {
-			if ctx.Err() == nil {
-				b.log.ErrorContext(ctx, "broker: check subscribers' tokens", "err", err)
+		return
+	}
+	if len(revoked) == 0 {
+		return
+	}
+	if b.opts.Holders != nil {
+		b.opts.Holders.Revoke(revoked)
+	}
+	gone := make(map[gid.ID]bool, len(revoked))
+	for _, tok := range revoked {
+		gone[tok] = true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, subs := range b.topics {
+		for s := range subs {
+			if gone[s.who.TokenID] {
+				b.endLocked(s) // deletes s from subs: allowed while ranging
 			}
-			continue
 		}
-		if len(revoked) == 0 {
-			continue
-		}
-		gone := make(map[gid.ID]bool, len(revoked))
-		for _, tok := range revoked {
-			gone[tok] = true
-		}
-		b.mu.Lock()
-		for _, subs := range b.topics {
-			for s := range subs {
-				if gone[s.who.TokenID] {
-					b.endLocked(s) // deletes s from subs: allowed while ranging
-				}
-			}
-		}
-		b.mu.Unlock()
 	}
 }

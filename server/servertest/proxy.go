@@ -1,18 +1,18 @@
 package servertest
 
 import (
-	"io"
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
 // Proxy is a TCP proxy on a loopback port, for tests of what a server
 // does when its database goes away: put it between the server and
-// PostgreSQL (see [Proxy.URL]), then Cut and Restore it. Other tests
-// keep using PostgreSQL as usual meanwhile.
+// PostgreSQL (see [Proxy.URL]), then Cut and Restore it, or Stall it.
+// Other tests keep using PostgreSQL as usual meanwhile.
 type Proxy struct {
 	// Addr is the proxy's address, 127.0.0.1:<port>; it stays the same
 	// across Cut and Restore.
@@ -22,8 +22,8 @@ type Proxy struct {
 	target string
 
 	mu     sync.Mutex
-	ln     net.Listener // nil while cut
-	conns  map[net.Conn]struct{}
+	ln     net.Listener              // nil while cut
+	conns  map[net.Conn]*atomic.Bool // both ends of a connection share whether it is stalled
 	closed bool
 	served sync.WaitGroup
 }
@@ -35,7 +35,7 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatalf("servertest: proxy: %v", err)
 	}
-	p := &Proxy{Addr: ln.Addr().String(), t: t, target: target, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{Addr: ln.Addr().String(), t: t, target: target, conns: map[net.Conn]*atomic.Bool{}}
 	p.serve(ln)
 	t.Cleanup(func() {
 		p.mu.Lock()
@@ -75,6 +75,18 @@ func (p *Proxy) Cut() {
 	}
 	for c := range p.conns {
 		c.Close()
+	}
+}
+
+// Stall keeps the connections through the proxy open but passes
+// nothing more through them, either way, as a network that lost their
+// path does (a dropped NAT mapping, a host gone without a word): neither
+// end hears of it but by a timeout of its own. New connections pass.
+func (p *Proxy) Stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, stalled := range p.conns {
+		stalled.Store(true)
 	}
 }
 
@@ -143,12 +155,13 @@ func (p *Proxy) pipe(client net.Conn) {
 		server.Close()
 		return
 	}
-	p.conns[client] = struct{}{}
-	p.conns[server] = struct{}{}
+	stalled := new(atomic.Bool)
+	p.conns[client] = stalled
+	p.conns[server] = stalled
 	p.mu.Unlock()
 	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(server, client); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(client, server); done <- struct{}{} }()
+	go func() { relay(server, client, stalled); done <- struct{}{} }()
+	go func() { relay(client, server, stalled); done <- struct{}{} }()
 	<-done
 	client.Close()
 	server.Close()
@@ -157,4 +170,21 @@ func (p *Proxy) pipe(client net.Conn) {
 	delete(p.conns, client)
 	delete(p.conns, server)
 	p.mu.Unlock()
+}
+
+// relay copies from src to dst until either fails, dropping what it reads
+// once stalled.
+func relay(dst, src net.Conn, stalled *atomic.Bool) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !stalled.Load() {
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }

@@ -57,6 +57,7 @@ import (
 	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/ent/webhook"
 	"github.com/protoloop/protoloop/ent/webhookdelivery"
+	"github.com/protoloop/protoloop/graph"
 )
 
 // The headers of a delivery.
@@ -154,13 +155,17 @@ type Worker struct {
 	http    *http.Client
 	wake    chan struct{}
 	lease   time.Duration
+	// changes runs the changes that record an event (see failed).
+	changes *graph.Transactioner
 }
 
 // New returns a worker over client, whose database speaks dialectName.
-// client should be the worker's own, over the server's pool.
-func New(client *ent.Client, dialectName string, opts Options) *Worker {
+// client should be the worker's own, over the server's pool. The events
+// the worker records (a webhook disabled) go to events once committed (the
+// broker); nil leaves them for the broker's poll.
+func New(client *ent.Client, dialectName string, events graph.Publisher, opts Options) *Worker {
 	opts.fill()
-	return &Worker{
+	w := &Worker{
 		client:  client,
 		dialect: dialectName,
 		opts:    opts,
@@ -171,6 +176,8 @@ func New(client *ent.Client, dialectName string, opts Options) *Worker {
 		// worker retries only a delivery whose worker is gone.
 		lease: 2*opts.Timeout + 30*time.Second,
 	}
+	w.changes = graph.NewTransactioner(client, dialectName, events, opts.Logger).WakeOnDeliveries(w.Wake)
+	return w
 }
 
 // Wake tells the worker there are new deliveries. It never blocks;
@@ -443,59 +450,78 @@ func (w *Worker) succeeded(ctx context.Context, d *ent.WebhookDelivery, status i
 	return tx.Commit()
 }
 
+// failed records a failed attempt, against the delivery and its webhook,
+// and disables the webhook after DisableAfter failures in a row, with an
+// event for its owners' timeline (hence w.changes: the event is written
+// in the same transaction, and published once it commits).
 func (w *Worker) failed(ctx context.Context, d *ent.WebhookDelivery, status int, sendErr error, now time.Time) (time.Time, error) {
-	ctx = system(ctx)
 	msg := sendErr.Error()
 	if len(msg) > maxErrorChars {
 		msg = strings.ToValidUTF8(msg[:maxErrorChars], "") // not half a character
 	}
-	tx, err := w.client.Tx(ctx)
-	if err != nil {
-		return time.Time{}, err
-	}
-	defer func() { _ = tx.Rollback() }()
-	attempts := d.Attempts + 1
-	upd := tx.WebhookDelivery.UpdateOneID(d.ID).
-		SetAttempts(attempts).
-		SetLastAttemptAt(now).
-		SetLastError(msg)
-	if status != 0 {
-		upd.SetResponseStatus(status)
-	} else {
-		upd.ClearResponseStatus()
-	}
-	var retry time.Time
-	if attempts >= w.opts.MaxAttempts {
-		upd.SetStatus(webhookdelivery.StatusFAILED)
-	} else {
-		retry = now.Add(w.backoff(attempts))
-		upd.SetNextAttemptAt(retry)
-	}
-	if err := upd.Exec(ctx); err != nil {
-		if ent.IsNotFound(err) {
-			return time.Time{}, nil
+	var (
+		retry    time.Time
+		disabled *ent.Webhook
+	)
+	err := w.changes.Run(ctx, func(ctx context.Context) error {
+		tx := ent.TxFromContext(ctx)
+		attempts := d.Attempts + 1
+		upd := tx.WebhookDelivery.UpdateOneID(d.ID).
+			SetAttempts(attempts).
+			SetLastAttemptAt(now).
+			SetLastError(msg)
+		if status != 0 {
+			upd.SetResponseStatus(status)
+		} else {
+			upd.ClearResponseStatus()
 		}
-		return time.Time{}, fmt.Errorf("record failed attempt: %w", err)
-	}
-	h, err := tx.Webhook.UpdateOneID(d.WebhookID).
-		AddFailureCount(1).
-		SetLastError(msg).
-		SetLastErrorAt(now).
-		Save(ctx)
+		if attempts >= w.opts.MaxAttempts {
+			upd.SetStatus(webhookdelivery.StatusFAILED)
+		} else {
+			retry = now.Add(w.backoff(attempts))
+			upd.SetNextAttemptAt(retry)
+		}
+		if err := upd.Exec(ctx); err != nil {
+			if ent.IsNotFound(err) {
+				return errGone
+			}
+			return fmt.Errorf("record failed attempt: %w", err)
+		}
+		h, err := tx.Webhook.UpdateOneID(d.WebhookID).
+			AddFailureCount(1).
+			SetLastError(msg).
+			SetLastErrorAt(now).
+			Save(ctx)
+		switch {
+		case ent.IsNotFound(err):
+			return errGone
+		case err != nil:
+			return fmt.Errorf("note webhook failure: %w", err)
+		}
+		if h.Enabled && h.FailureCount >= w.opts.DisableAfter {
+			if h, err = tx.Webhook.UpdateOne(h).SetEnabled(false).SetDisabledAt(now).Save(ctx); err != nil {
+				return fmt.Errorf("disable webhook: %w", err)
+			}
+			graph.RecordWebhookDisabled(ctx, h)
+			disabled = h
+		}
+		return nil
+	})
 	switch {
-	case ent.IsNotFound(err):
+	case errors.Is(err, errGone):
 		return time.Time{}, nil
 	case err != nil:
-		return time.Time{}, fmt.Errorf("note webhook failure: %w", err)
+		return time.Time{}, err
 	}
-	if h.Enabled && h.FailureCount >= w.opts.DisableAfter {
-		if err := tx.Webhook.UpdateOne(h).SetEnabled(false).SetDisabledAt(now).Exec(ctx); err != nil {
-			return time.Time{}, fmt.Errorf("disable webhook: %w", err)
-		}
-		w.log.Warn("webhook disabled after repeated failures", "webhook", h.ID, "failures", h.FailureCount, "err", msg)
+	if disabled != nil {
+		w.log.Warn("webhook disabled after repeated failures", "webhook", disabled.ID, "failures", disabled.FailureCount, "err", msg)
 	}
-	return retry, tx.Commit()
+	return retry, nil
 }
+
+// errGone ends the recording of a failed attempt whose delivery or
+// webhook has been deleted meanwhile: there is nothing left to record.
+var errGone = errors.New("delivery or webhook deleted")
 
 // backoff is the wait before retrying after the given number of
 // attempts: MinBackoff doubled for each attempt after the first, at most

@@ -24,7 +24,7 @@ func TestSignMatchesARecipeWrittenOut(t *testing.T) {
 }
 
 func TestBackoffDoublesWithJitterUpToTheMaximum(t *testing.T) {
-	w := New(nil, "sqlite3", Options{MinBackoff: time.Second, MaxBackoff: time.Minute})
+	w := New(nil, "sqlite3", nil, Options{MinBackoff: time.Second, MaxBackoff: time.Minute})
 	for attempts, base := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 4: 8 * time.Second, 7: time.Minute, 40: time.Minute} {
 		for range 50 {
 			if d := w.backoff(attempts); d < base/2 || d > base {
