@@ -150,6 +150,63 @@ func TestLeaveFeedback(t *testing.T) {
 	})
 }
 
+// TestLeaveFeedbackAsTheViewerMay checks the statement that reads the
+// iteration together with the viewer's participant and the prototype's
+// rating rules: the iteration as the viewer may see it, the participant
+// the viewer acts as.
+func TestLeaveFeedbackAsTheViewerMay(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		owner := loop.Owner.Token
+		_, secret := newInvite(t, s, owner, loop.Prototype.ID, nil)
+		leave := func(token, iteration string) *servertest.Response {
+			return s.Do(t, token, leaveFeedbackMutation, vars{"in": vars{"iterationID": iteration, "kind": "IDEA", "body": "Remember my filter."}})
+		}
+		authorOf := func(token, iteration string) string {
+			t.Helper()
+			var got struct{ LeaveFeedback feedbackData }
+			leave(token, iteration).RequireOK(t).Decode(t, &got)
+			return got.LeaveFeedback.Author.ID
+		}
+
+		t.Run("a member writes as the participant its first feedback made", func(t *testing.T) {
+			member := s.NewMember(t, owner, loop.Workspace.ID, "VIEWER")
+			first := authorOf(member.Token, loop.Iteration.ID)
+			if again := authorOf(member.Token, loop.Iteration.ID); again != first {
+				t.Errorf("second feedback by participant %s, want %s", again, first)
+			}
+		})
+
+		t.Run("a former member who took part finds the iteration gone", func(t *testing.T) {
+			member := s.NewUser(t, "Mo")
+			membership := s.AddMember(t, owner, loop.Workspace.ID, member.Email, "VIEWER")
+			authorOf(member.Token, loop.Iteration.ID)
+			s.Do(t, owner, removeMemberMutation, vars{"id": membership}).RequireOK(t)
+			leave(member.Token, loop.Iteration.ID).RequireError(t, "NOT_FOUND", "")
+		})
+
+		t.Run("a user who tests writes as its invite's participant", func(t *testing.T) {
+			user := s.NewUser(t, "Cy")
+			r := redeemAs(t, s, user.Token, secret, "Cy")
+			for range 2 {
+				if got := authorOf(user.Token, loop.Iteration.ID); got != r.Participant.ID {
+					t.Errorf("feedback by participant %s, want the invite's %s", got, r.Participant.ID)
+				}
+			}
+		})
+
+		t.Run("a guest writes as its participant and finds a draft gone", func(t *testing.T) {
+			token, participant := newGuestOf(t, s, secret, "Ada")
+			if got := authorOf(token, loop.Iteration.ID); got != participant {
+				t.Errorf("feedback by participant %s, want the guest's %s", got, participant)
+			}
+			draft := s.NewIteration(t, owner, loop.Prototype.ID)
+			leave(token, draft.ID).RequireError(t, "NOT_FOUND", "")
+			leave(loop.Owner.Token, draft.ID).RequireError(t, "BAD_USER_INPUT", "")
+		})
+	})
+}
+
 // TestLeaveFeedbackConcurrentlyWithOneIdempotencyKey sends the same
 // feedback ten times at once, as an impatient client on a flaky network
 // might: it must be stored, and announced, once.
