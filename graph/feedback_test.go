@@ -177,6 +177,39 @@ func TestLeaveFeedbackAsTheViewerMay(t *testing.T) {
 			}
 		})
 
+		t.Run("a member's first feedbacks sent at once share one participant", func(t *testing.T) {
+			// None finds the participant in the first statement: each makes
+			// or finds it through participantFor.
+			member := s.NewMember(t, owner, loop.Workspace.ID, "VIEWER")
+			const n = 8
+			authors := make([]string, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					in := vars{"in": vars{"iterationID": loop.Iteration.ID, "kind": "IDEA", "body": fmt.Sprintf("Idea %d.", i)}}
+					r, err := s.Post(context.Background(), member.Token, leaveFeedbackMutation, in)
+					if err == nil {
+						err = r.Err()
+					}
+					var got struct{ LeaveFeedback feedbackData }
+					if err == nil {
+						err = json.Unmarshal(r.Data, &got)
+					}
+					authors[i], errs[i] = got.LeaveFeedback.Author.ID, err
+				})
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("request %d: %v", i, err)
+				}
+			}
+			if distinct := slices.Compact(slices.Sorted(slices.Values(authors))); len(distinct) != 1 {
+				t.Errorf("feedback by participants %v, want one", distinct)
+			}
+		})
+
 		t.Run("a former member who took part finds the iteration gone", func(t *testing.T) {
 			member := s.NewUser(t, "Mo")
 			membership := s.AddMember(t, owner, loop.Workspace.ID, member.Email, "VIEWER")
