@@ -181,29 +181,12 @@ func TestLeaveFeedbackAsTheViewerMay(t *testing.T) {
 			// None finds the participant in the first statement: each makes
 			// or finds it through participantFor.
 			member := s.NewMember(t, owner, loop.Workspace.ID, "VIEWER")
-			const n = 8
-			authors := make([]string, n)
-			errs := make([]error, n)
-			var wg sync.WaitGroup
-			for i := range n {
-				wg.Go(func() {
-					in := vars{"in": vars{"iterationID": loop.Iteration.ID, "kind": "IDEA", "body": fmt.Sprintf("Idea %d.", i)}}
-					r, err := s.Post(context.Background(), member.Token, leaveFeedbackMutation, in)
-					if err == nil {
-						err = r.Err()
-					}
-					var got struct{ LeaveFeedback feedbackData }
-					if err == nil {
-						err = json.Unmarshal(r.Data, &got)
-					}
-					authors[i], errs[i] = got.LeaveFeedback.Author.ID, err
-				})
-			}
-			wg.Wait()
-			for i, err := range errs {
-				if err != nil {
-					t.Errorf("request %d: %v", i, err)
-				}
+			left := leaveAtOnce(t, s, member.Token, 8, func(i int) vars {
+				return vars{"iterationID": loop.Iteration.ID, "kind": "IDEA", "body": fmt.Sprintf("Idea %d.", i)}
+			})
+			authors := make([]string, len(left))
+			for i, fb := range left {
+				authors[i] = fb.Author.ID
 			}
 			if distinct := slices.Compact(slices.Sorted(slices.Values(authors))); len(distinct) != 1 {
 				t.Errorf("feedback by participants %v, want one", distinct)
@@ -240,6 +223,38 @@ func TestLeaveFeedbackAsTheViewerMay(t *testing.T) {
 	})
 }
 
+// leaveAtOnce sends n leaveFeedback requests at once, the i-th with the
+// input in(i), and returns what each left, failing t for each that
+// failed.
+func leaveAtOnce(t *testing.T, s *servertest.Server, token string, n int, in func(i int) vars) []feedbackData {
+	t.Helper()
+	left := make([]feedbackData, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r, err := s.Post(context.Background(), token, leaveFeedbackMutation, vars{"in": in(i)})
+			if err == nil {
+				err = r.Err()
+			}
+			var got struct{ LeaveFeedback feedbackData }
+			if err == nil {
+				if err = json.Unmarshal(r.Data, &got); err != nil {
+					err = fmt.Errorf("data %s: %v", r.Data, err)
+				}
+			}
+			left[i], errs[i] = got.LeaveFeedback, err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("request %d: %v", i, err)
+		}
+	}
+	return left
+}
+
 // TestLeaveFeedbackConcurrentlyWithOneIdempotencyKey sends the same
 // feedback ten times at once, as an impatient client on a flaky network
 // might: it must be stored, and announced, once.
@@ -249,34 +264,11 @@ func TestLeaveFeedbackConcurrentlyWithOneIdempotencyKey(t *testing.T) {
 		loop := s.NewLoop(t)
 		tester := s.NewMember(t, loop.Owner.Token, loop.Workspace.ID, "VIEWER")
 		s.StartTrial(t, tester.Token, loop.Iteration.ID) // the tester is a participant already
-		in := vars{"in": vars{"iterationID": loop.Iteration.ID, "kind": "BUG", "body": "Tapped send ten times.", "idempotencyKey": "k-1"}}
-
-		ids := make([]string, n)
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				r, err := s.Post(context.Background(), tester.Token, leaveFeedbackMutation, in)
-				if err == nil {
-					err = r.Err()
-				}
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				var got struct{ LeaveFeedback feedbackData }
-				if err := json.Unmarshal(r.Data, &got); err != nil {
-					errs[i] = fmt.Errorf("data %s: %v", r.Data, err)
-					return
-				}
-				ids[i] = got.LeaveFeedback.ID
-			})
-		}
-		wg.Wait()
-		for i, err := range errs {
-			if err != nil {
-				t.Errorf("request %d: %v", i, err)
-			}
+		in := vars{"iterationID": loop.Iteration.ID, "kind": "BUG", "body": "Tapped send ten times.", "idempotencyKey": "k-1"}
+		left := leaveAtOnce(t, s, tester.Token, n, func(int) vars { return in })
+		ids := make([]string, len(left))
+		for i, fb := range left {
+			ids[i] = fb.ID
 		}
 		if distinct := slices.Compact(slices.Sorted(slices.Values(ids))); len(distinct) != 1 {
 			t.Errorf("the requests returned feedback %v, want one ID for all", ids)
