@@ -188,6 +188,35 @@ func TestAlertRulesFireOncePerCrossing(t *testing.T) {
 			}
 		})
 
+		t.Run("a rating rule made after ratings sees them on the next one", func(t *testing.T) {
+			// leaveFeedback skips the rules when the prototype has none
+			// enabled: a rule made or enabled later must still be read.
+			loop := s.NewLoop(t)
+			owner := loop.Owner.Token
+			rate := func(r int) {
+				t.Helper()
+				s.LeaveFeedback(t, owner, loop.Iteration.ID, vars{"rating": r})
+			}
+			switchRule := func(id string, on bool) {
+				t.Helper()
+				s.Do(t, owner, `mutation($id: ID!, $on: Boolean!) { updateAlertRule(id: $id, input: {enabled: $on}) { enabled } }`,
+					vars{"id": id, "on": on}).RequireOK(t)
+			}
+			rate(4)
+			rule := newAlertRule(t, s, owner, loop.Prototype.ID, "RATING_BELOW", 3) // 4: above
+			switchRule(rule, false)
+			rate(1) // 2.5, but the rule is off
+			if got := alerts(t, s, owner, loop.Prototype.ID); len(got) != 0 {
+				t.Fatalf("a disabled rule fired: %v", got)
+			}
+			switchRule(rule, true) // looks at once: below
+			rate(5)                // 3.33: back
+			rate(1)                // 2.75: below again
+			if got := alerts(t, s, owner, loop.Prototype.ID); len(got) != 2 || got[1]["rule"] != rule {
+				t.Fatalf("alerts = %v, want two of the rule, on enabling it and on the last rating", got)
+			}
+		})
+
 		t.Run("a disabled rule stays quiet", func(t *testing.T) {
 			loop := s.NewLoop(t)
 			owner := loop.Owner.Token

@@ -150,6 +150,111 @@ func TestLeaveFeedback(t *testing.T) {
 	})
 }
 
+// TestLeaveFeedbackAsTheViewerMay checks the statement that reads the
+// iteration together with the viewer's participant and the prototype's
+// rating rules: the iteration as the viewer may see it, the participant
+// the viewer acts as.
+func TestLeaveFeedbackAsTheViewerMay(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		owner := loop.Owner.Token
+		_, secret := newInvite(t, s, owner, loop.Prototype.ID, nil)
+		leave := func(token, iteration string) *servertest.Response {
+			return s.Do(t, token, leaveFeedbackMutation, vars{"in": vars{"iterationID": iteration, "kind": "IDEA", "body": "Remember my filter."}})
+		}
+		authorOf := func(token, iteration string) string {
+			t.Helper()
+			var got struct{ LeaveFeedback feedbackData }
+			leave(token, iteration).RequireOK(t).Decode(t, &got)
+			return got.LeaveFeedback.Author.ID
+		}
+
+		t.Run("a member writes as the participant its first feedback made", func(t *testing.T) {
+			member := s.NewMember(t, owner, loop.Workspace.ID, "VIEWER")
+			first := authorOf(member.Token, loop.Iteration.ID)
+			if again := authorOf(member.Token, loop.Iteration.ID); again != first {
+				t.Errorf("second feedback by participant %s, want %s", again, first)
+			}
+		})
+
+		t.Run("a member's first feedbacks sent at once share one participant", func(t *testing.T) {
+			// None finds the participant in the first statement: each makes
+			// or finds it through participantFor.
+			member := s.NewMember(t, owner, loop.Workspace.ID, "VIEWER")
+			left := leaveAtOnce(t, s, member.Token, 8, func(i int) vars {
+				return vars{"iterationID": loop.Iteration.ID, "kind": "IDEA", "body": fmt.Sprintf("Idea %d.", i)}
+			})
+			authors := make([]string, len(left))
+			for i, fb := range left {
+				authors[i] = fb.Author.ID
+			}
+			if distinct := slices.Compact(slices.Sorted(slices.Values(authors))); len(distinct) != 1 {
+				t.Errorf("feedback by participants %v, want one", distinct)
+			}
+		})
+
+		t.Run("a former member who took part finds the iteration gone", func(t *testing.T) {
+			member := s.NewUser(t, "Mo")
+			membership := s.AddMember(t, owner, loop.Workspace.ID, member.Email, "VIEWER")
+			authorOf(member.Token, loop.Iteration.ID)
+			s.Do(t, owner, removeMemberMutation, vars{"id": membership}).RequireOK(t)
+			leave(member.Token, loop.Iteration.ID).RequireError(t, "NOT_FOUND", "")
+		})
+
+		t.Run("a user who tests writes as its invite's participant", func(t *testing.T) {
+			user := s.NewUser(t, "Cy")
+			r := redeemAs(t, s, user.Token, secret, "Cy")
+			for range 2 {
+				if got := authorOf(user.Token, loop.Iteration.ID); got != r.Participant.ID {
+					t.Errorf("feedback by participant %s, want the invite's %s", got, r.Participant.ID)
+				}
+			}
+		})
+
+		t.Run("a guest writes as its participant and finds a draft gone", func(t *testing.T) {
+			token, participant := newGuestOf(t, s, secret, "Ada")
+			if got := authorOf(token, loop.Iteration.ID); got != participant {
+				t.Errorf("feedback by participant %s, want the guest's %s", got, participant)
+			}
+			draft := s.NewIteration(t, owner, loop.Prototype.ID)
+			leave(token, draft.ID).RequireError(t, "NOT_FOUND", "")
+			leave(loop.Owner.Token, draft.ID).RequireError(t, "BAD_USER_INPUT", "")
+		})
+	})
+}
+
+// leaveAtOnce sends n leaveFeedback requests at once, the i-th with the
+// input in(i), and returns what each left, failing t for each that
+// failed.
+func leaveAtOnce(t *testing.T, s *servertest.Server, token string, n int, in func(i int) vars) []feedbackData {
+	t.Helper()
+	left := make([]feedbackData, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r, err := s.Post(context.Background(), token, leaveFeedbackMutation, vars{"in": in(i)})
+			if err == nil {
+				err = r.Err()
+			}
+			var got struct{ LeaveFeedback feedbackData }
+			if err == nil {
+				if err = json.Unmarshal(r.Data, &got); err != nil {
+					err = fmt.Errorf("data %s: %v", r.Data, err)
+				}
+			}
+			left[i], errs[i] = got.LeaveFeedback, err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("request %d: %v", i, err)
+		}
+	}
+	return left
+}
+
 // TestLeaveFeedbackConcurrentlyWithOneIdempotencyKey sends the same
 // feedback ten times at once, as an impatient client on a flaky network
 // might: it must be stored, and announced, once.
@@ -159,34 +264,11 @@ func TestLeaveFeedbackConcurrentlyWithOneIdempotencyKey(t *testing.T) {
 		loop := s.NewLoop(t)
 		tester := s.NewMember(t, loop.Owner.Token, loop.Workspace.ID, "VIEWER")
 		s.StartTrial(t, tester.Token, loop.Iteration.ID) // the tester is a participant already
-		in := vars{"in": vars{"iterationID": loop.Iteration.ID, "kind": "BUG", "body": "Tapped send ten times.", "idempotencyKey": "k-1"}}
-
-		ids := make([]string, n)
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				r, err := s.Post(context.Background(), tester.Token, leaveFeedbackMutation, in)
-				if err == nil {
-					err = r.Err()
-				}
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				var got struct{ LeaveFeedback feedbackData }
-				if err := json.Unmarshal(r.Data, &got); err != nil {
-					errs[i] = fmt.Errorf("data %s: %v", r.Data, err)
-					return
-				}
-				ids[i] = got.LeaveFeedback.ID
-			})
-		}
-		wg.Wait()
-		for i, err := range errs {
-			if err != nil {
-				t.Errorf("request %d: %v", i, err)
-			}
+		in := vars{"iterationID": loop.Iteration.ID, "kind": "BUG", "body": "Tapped send ten times.", "idempotencyKey": "k-1"}
+		left := leaveAtOnce(t, s, tester.Token, n, func(int) vars { return in })
+		ids := make([]string, len(left))
+		for i, fb := range left {
+			ids[i] = fb.ID
 		}
 		if distinct := slices.Compact(slices.Sorted(slices.Values(ids))); len(distinct) != 1 {
 			t.Errorf("the requests returned feedback %v, want one ID for all", ids)

@@ -179,23 +179,29 @@ func TestPendingEventsAreNumberedByThePoll(t *testing.T) {
 
 // TestLeaveFeedbackStatements holds a rated leaveFeedback that asks for
 // columns of the feedback only to its statements (the token's identity is
-// cached after the first request, see IdentityCache): the iteration, the
-// participant, the insert (the result is returned as written, not
-// reloaded), the alert rules a rating may cross, the events (one statement
-// for all of them, which on PostgreSQL also reads the webhooks that want
-// them) and, on PostgreSQL, their numbering after the commit (one
-// statement for the lock, the last position, the update and the NOTIFY).
-// SQLite reads the last position and the webhooks in statements of their
-// own. It cost 9 on both with authentication, the reload and the webhook
-// lookup, 11 with the lock, last position, insert and notify in the
-// mutation's transaction.
+// cached after the first request, see IdentityCache): the iteration with
+// the viewer's participant and whether the prototype has rating rules
+// (loadFeedbackTarget), the insert (the result is returned as written,
+// not reloaded), the events (one statement for all of them, which on
+// PostgreSQL also reads the webhooks that want them) and, on PostgreSQL,
+// their numbering after the commit (one statement for the lock, the last
+// position, the update and the NOTIFY). SQLite reads the last position
+// and the webhooks in statements of their own. With a rating rule on the
+// prototype, the rules are read (and locked) too, and with them the
+// latest iteration and its mean rating. It cost 6 on PostgreSQL with the
+// participant and the rules read on their own, 9 with authentication,
+// the reload and the webhook lookup, 11 with the lock, last position,
+// insert and notify in the mutation's transaction.
 func TestLeaveFeedbackStatements(t *testing.T) {
 	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
-		want := int64(6)
+		want := int64(4)
 		if s.Backend == servertest.SQLite {
-			want = 7
+			want = 5
 		}
 		loop := s.NewLoop(t)
+		// A rule of another prototype is not this one's to read.
+		other := s.NewPrototype(t, loop.Owner.Token, loop.Workspace.ID)
+		newAlertRule(t, s, loop.Owner.Token, other.ID, "RATING_BELOW", 3)
 		s.LeaveFeedback(t, loop.Owner.Token, loop.Iteration.ID, nil) // the participant, on first use
 		for range 3 {
 			before := s.Statements()

@@ -105,7 +105,7 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 	})
 	t.Run("write", func(t *testing.T) {
 		path := filepath.Join(dir, "write.json")
-		bench(t, append([]string{"write", "-c", "2", "-d", "3s", "--out", path}, server...)...)
+		bench(t, append([]string{"write", "-c", "2", "-d", "3s", "--floor", "--out", path}, server...)...)
 		for _, r := range results(t, path) {
 			if r["ok"].(float64) == 0 || r["errors"].(float64) != 0 {
 				t.Errorf("%s: %v ok, %v errors", r["scenario"], r["ok"], r["errors"])

@@ -44,6 +44,7 @@ type options struct {
 	events      int
 	hold        time.Duration
 	runs        int
+	floor       bool
 
 	scale      float64
 	prototypes int
@@ -68,6 +69,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.events, "events", 100, "fanout: events the writer adds")
 	fs.DurationVar(&o.hold, "hold", 0, "fanout: keep the idle subscribers open this long before writing, to take profiles (the admin URL is printed)")
 	fs.IntVar(&o.runs, "runs", 5, "startup: how many starts to time")
+	fs.BoolVar(&o.floor, "floor", false, "write: also measure `{ __typename }` as a query and as a mutation at the same concurrency: what the HTTP and GraphQL layers (and, for the mutation, BEGIN and COMMIT) cost without any work")
 
 	fs.Float64Var(&o.scale, "scale", 1, "seed: multiplies the number of prototypes")
 	fs.IntVar(&o.prototypes, "prototypes", 1000, "seed: prototypes at scale 1")

@@ -133,5 +133,33 @@ func runWrite(ctx context.Context, o *options) (*report, error) {
 		row["vs insert"] = fmt.Sprintf("%.0f%%", 100*gql.rps()/plain.rps())
 	}
 	r.note("vs insert: leaveFeedback's throughput (feedback, event, NOTIFY, one transaction, authentication) as a share of plain single-row INSERTs' (target ≥ 50%%)")
+	if o.floor {
+		floor(ctx, o, c, r)
+	}
 	return r, nil
+}
+
+// floorOperations do no work of their own: a query answered by the
+// executor alone, and a mutation that also opens and commits the
+// transaction every mutation runs in (BEGIN and COMMIT, empty).
+var floorOperations = []struct{ name, query string }{
+	{"graphql query { __typename }", `query { __typename }`},
+	{"graphql mutation { __typename }", `mutation { __typename }`},
+}
+
+// floor adds to r the throughput of floorOperations over the same HTTP
+// client at the same concurrency: the ceiling any GraphQL request, and
+// any mutation, can reach on this machine with this server.
+func floor(ctx context.Context, o *options, c *gqlClient, r *report) {
+	for _, op := range floorOperations {
+		fmt.Fprintf(o.stderr, "%s: %s at c=%d…\n", op.name, o.duration, o.concurrency)
+		res := load(ctx, o.concurrency, o.duration, func(ctx context.Context, _, _ int) error {
+			return c.do(ctx, op.query, nil, &discardJSON{})
+		})
+		if res.firstErr != nil {
+			r.note("%s: first error: %v", op.name, res.firstErr)
+		}
+		r.add(res.row(op.name))
+	}
+	r.note("graphql … { __typename }: the floor, requests that do nothing but pass through HTTP, authentication and the executor (the mutation also BEGINs and COMMITs)")
 }

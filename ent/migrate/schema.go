@@ -223,11 +223,6 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "event_workspace_id",
-				Unique:  false,
-				Columns: []*schema.Column{EventsColumns[6]},
-			},
-			{
 				Name:    "event_prototype_id_seq",
 				Unique:  false,
 				Columns: []*schema.Column{EventsColumns[9], EventsColumns[1]},
