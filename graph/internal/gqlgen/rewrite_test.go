@@ -1,96 +1,45 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
 
+// gqlgenField is gqlgen's resolution of a field, as it writes it.
+func gqlgenField(name, resolver, middleware, valueType, marshal, nonNull string) string {
+	return fmt.Sprintf(`
+func (ec *executionContext) _%[1]s(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_%[1]s(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			%[2]s
+		},
+		%[3]s,
+		func(ctx context.Context, selections ast.SelectionSet, v %[4]s) graphql.Marshaler {
+			return ec.%[5]s(ctx, selections, v)
+		},
+		true,
+		%[6]s,
+	)
+}
+`, name, resolver, middleware, valueType, marshal, nonNull)
+}
+
 // executor is a piece of what gqlgen writes: a plain field, an edge's
 // node, a method that can fail, a field with a directive, and an object.
-const executor = `package graph
-
-func (ec *executionContext) _Feedback_body(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Feedback_body(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Body, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-
-func (ec *executionContext) _FeedbackEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.FeedbackEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_FeedbackEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Node, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Feedback) graphql.Marshaler {
-			return ec.marshalOFeedback2ᚖentᚐFeedback(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-
-func (ec *executionContext) _Feedback_author(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Feedback_author(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Author(ctx)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Participant) graphql.Marshaler {
-			return ec.marshalNParticipant2ᚖentᚐParticipant(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-
-func (ec *executionContext) _Feedback_secret(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Feedback_secret(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Secret, nil
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			return ec.directives.Hidden(ctx, obj, next)
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-
+var executor = "package graph\n" +
+	gqlgenField("Feedback_body", "return obj.Body, nil", "nil", "string", "marshalNString2string", "true") +
+	gqlgenField("FeedbackEdge_node", "return obj.Node, nil", "nil", "*ent.Feedback", "marshalOFeedback2ᚖentᚐFeedback", "false") +
+	gqlgenField("Feedback_author", "return obj.Author(ctx)", "nil", "*ent.Participant", "marshalNParticipant2ᚖentᚐParticipant", "true") +
+	gqlgenField("Feedback_secret", "return obj.Secret, nil",
+		"func(ctx context.Context, next graphql.Resolver) graphql.Resolver {\n\t\t\treturn ec.directives.Hidden(ctx, obj, next)\n\t\t}",
+		"string", "marshalNString2string", "true") + `
 func (ec *executionContext) _Feedback(ctx context.Context, sel ast.SelectionSet, obj *ent.Feedback) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackImplementors)
 
