@@ -3384,6 +3384,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 
 type executionContext struct {
 	*graphql.ExecutionContextState[ResolverRoot, DirectiveRoot, ComplexityRoot]
+	fields fieldsCache
 }
 
 func newExecutionContext(
@@ -22833,7 +22834,7 @@ func (ec *executionContext) _SearchResult(ctx context.Context, sel ast.Selection
 var addressedFeedbackGroupImplementors = []string{"AddressedFeedbackGroup"}
 
 func (ec *executionContext) _AddressedFeedbackGroup(ctx context.Context, sel ast.SelectionSet, obj *AddressedFeedbackGroup) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, addressedFeedbackGroupImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, addressedFeedbackGroupImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -22870,7 +22871,7 @@ func (ec *executionContext) _AddressedFeedbackGroup(ctx context.Context, sel ast
 var alertRuleImplementors = []string{"AlertRule", "Node"}
 
 func (ec *executionContext) _AlertRule(ctx context.Context, sel ast.SelectionSet, obj *ent.AlertRule) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, alertRuleImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, alertRuleImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -22937,7 +22938,7 @@ func (ec *executionContext) _AlertRule(ctx context.Context, sel ast.SelectionSet
 var authPayloadImplementors = []string{"AuthPayload"}
 
 func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionSet, obj *AuthPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, authPayloadImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, authPayloadImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -22974,7 +22975,7 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 var authTokenImplementors = []string{"AuthToken", "Node"}
 
 func (ec *executionContext) _AuthToken(ctx context.Context, sel ast.SelectionSet, obj *ent.AuthToken) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, authTokenImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, authTokenImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -23041,7 +23042,7 @@ func (ec *executionContext) _AuthToken(ctx context.Context, sel ast.SelectionSet
 var commentImplementors = []string{"Comment", "Node", "SearchResult"}
 
 func (ec *executionContext) _Comment(ctx context.Context, sel ast.SelectionSet, obj *ent.Comment) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, commentImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, commentImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -23108,7 +23109,7 @@ func (ec *executionContext) _Comment(ctx context.Context, sel ast.SelectionSet, 
 var commentConnectionImplementors = []string{"CommentConnection"}
 
 func (ec *executionContext) _CommentConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.CommentConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, commentConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, commentConnectionImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -23150,7 +23151,7 @@ func (ec *executionContext) _CommentConnection(ctx context.Context, sel ast.Sele
 var commentEdgeImplementors = []string{"CommentEdge"}
 
 func (ec *executionContext) _CommentEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.CommentEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, commentEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, commentEdgeImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -23187,7 +23188,7 @@ func (ec *executionContext) _CommentEdge(ctx context.Context, sel ast.SelectionS
 var createInvitePayloadImplementors = []string{"CreateInvitePayload"}
 
 func (ec *executionContext) _CreateInvitePayload(ctx context.Context, sel ast.SelectionSet, obj *CreateInvitePayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, createInvitePayloadImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, createInvitePayloadImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -23224,7 +23225,7 @@ func (ec *executionContext) _CreateInvitePayload(ctx context.Context, sel ast.Se
 var createWebhookPayloadImplementors = []string{"CreateWebhookPayload"}
 
 func (ec *executionContext) _CreateWebhookPayload(ctx context.Context, sel ast.SelectionSet, obj *CreateWebhookPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, createWebhookPayloadImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, createWebhookPayloadImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -23261,7 +23262,7 @@ func (ec *executionContext) _CreateWebhookPayload(ctx context.Context, sel ast.S
 var eventImplementors = []string{"Event", "Node"}
 
 func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, obj *ent.Event) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, eventImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, eventImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -23333,7 +23334,7 @@ func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, ob
 var eventConnectionImplementors = []string{"EventConnection"}
 
 func (ec *executionContext) _EventConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.EventConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, eventConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, eventConnectionImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -23375,7 +23376,7 @@ func (ec *executionContext) _EventConnection(ctx context.Context, sel ast.Select
 var eventEdgeImplementors = []string{"EventEdge"}
 
 func (ec *executionContext) _EventEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.EventEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, eventEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, eventEdgeImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -23412,7 +23413,7 @@ func (ec *executionContext) _EventEdge(ctx context.Context, sel ast.SelectionSet
 var feedbackImplementors = []string{"Feedback", "Node", "SearchResult"}
 
 func (ec *executionContext) _Feedback(ctx context.Context, sel ast.SelectionSet, obj *ent.Feedback) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, feedbackImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -23549,7 +23550,7 @@ func (ec *executionContext) _Feedback(ctx context.Context, sel ast.SelectionSet,
 var feedbackConnectionImplementors = []string{"FeedbackConnection"}
 
 func (ec *executionContext) _FeedbackConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.FeedbackConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, feedbackConnectionImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -23591,7 +23592,7 @@ func (ec *executionContext) _FeedbackConnection(ctx context.Context, sel ast.Sel
 var feedbackEdgeImplementors = []string{"FeedbackEdge"}
 
 func (ec *executionContext) _FeedbackEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.FeedbackEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, feedbackEdgeImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -23628,7 +23629,7 @@ func (ec *executionContext) _FeedbackEdge(ctx context.Context, sel ast.Selection
 var feedbackKindCountImplementors = []string{"FeedbackKindCount"}
 
 func (ec *executionContext) _FeedbackKindCount(ctx context.Context, sel ast.SelectionSet, obj *FeedbackKindCount) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackKindCountImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, feedbackKindCountImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -23665,7 +23666,7 @@ func (ec *executionContext) _FeedbackKindCount(ctx context.Context, sel ast.Sele
 var floatChangeImplementors = []string{"FloatChange"}
 
 func (ec *executionContext) _FloatChange(ctx context.Context, sel ast.SelectionSet, obj *FloatChange) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, floatChangeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, floatChangeImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -23707,7 +23708,7 @@ func (ec *executionContext) _FloatChange(ctx context.Context, sel ast.SelectionS
 var impactImplementors = []string{"Impact"}
 
 func (ec *executionContext) _Impact(ctx context.Context, sel ast.SelectionSet, obj *Impact) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, impactImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, impactImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -23784,7 +23785,7 @@ func (ec *executionContext) _Impact(ctx context.Context, sel ast.SelectionSet, o
 var intChangeImplementors = []string{"IntChange"}
 
 func (ec *executionContext) _IntChange(ctx context.Context, sel ast.SelectionSet, obj *IntChange) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, intChangeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, intChangeImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -23826,7 +23827,7 @@ func (ec *executionContext) _IntChange(ctx context.Context, sel ast.SelectionSet
 var inviteImplementors = []string{"Invite", "Node"}
 
 func (ec *executionContext) _Invite(ctx context.Context, sel ast.SelectionSet, obj *ent.Invite) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, inviteImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, inviteImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -23903,7 +23904,7 @@ func (ec *executionContext) _Invite(ctx context.Context, sel ast.SelectionSet, o
 var inviteConnectionImplementors = []string{"InviteConnection"}
 
 func (ec *executionContext) _InviteConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.InviteConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, inviteConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, inviteConnectionImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -23945,7 +23946,7 @@ func (ec *executionContext) _InviteConnection(ctx context.Context, sel ast.Selec
 var inviteEdgeImplementors = []string{"InviteEdge"}
 
 func (ec *executionContext) _InviteEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.InviteEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, inviteEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, inviteEdgeImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -23982,7 +23983,7 @@ func (ec *executionContext) _InviteEdge(ctx context.Context, sel ast.SelectionSe
 var iterationImplementors = []string{"Iteration", "Node"}
 
 func (ec *executionContext) _Iteration(ctx context.Context, sel ast.SelectionSet, obj *ent.Iteration) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, iterationImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, iterationImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -24089,7 +24090,7 @@ func (ec *executionContext) _Iteration(ctx context.Context, sel ast.SelectionSet
 var iterationConnectionImplementors = []string{"IterationConnection"}
 
 func (ec *executionContext) _IterationConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.IterationConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, iterationConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, iterationConnectionImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -24131,7 +24132,7 @@ func (ec *executionContext) _IterationConnection(ctx context.Context, sel ast.Se
 var iterationEdgeImplementors = []string{"IterationEdge"}
 
 func (ec *executionContext) _IterationEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.IterationEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, iterationEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, iterationEdgeImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -24168,7 +24169,7 @@ func (ec *executionContext) _IterationEdge(ctx context.Context, sel ast.Selectio
 var membershipImplementors = []string{"Membership", "Node"}
 
 func (ec *executionContext) _Membership(ctx context.Context, sel ast.SelectionSet, obj *ent.Membership) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, membershipImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, membershipImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -24225,7 +24226,7 @@ func (ec *executionContext) _Membership(ctx context.Context, sel ast.SelectionSe
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, mutationImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, mutationImplementors)
 	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
 		Object: "Mutation",
 	})
@@ -24554,7 +24555,7 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 var pageInfoImplementors = []string{"PageInfo"}
 
 func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *entgql.PageInfo[gid.ID]) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, pageInfoImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, pageInfoImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -24601,7 +24602,7 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 var participantImplementors = []string{"Participant", "Node", "Actor"}
 
 func (ec *executionContext) _Participant(ctx context.Context, sel ast.SelectionSet, obj *ent.Participant) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, participantImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, participantImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -24663,7 +24664,7 @@ func (ec *executionContext) _Participant(ctx context.Context, sel ast.SelectionS
 var participantConnectionImplementors = []string{"ParticipantConnection"}
 
 func (ec *executionContext) _ParticipantConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ParticipantConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, participantConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, participantConnectionImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -24705,7 +24706,7 @@ func (ec *executionContext) _ParticipantConnection(ctx context.Context, sel ast.
 var participantEdgeImplementors = []string{"ParticipantEdge"}
 
 func (ec *executionContext) _ParticipantEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ParticipantEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, participantEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, participantEdgeImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -24742,7 +24743,7 @@ func (ec *executionContext) _ParticipantEdge(ctx context.Context, sel ast.Select
 var prototypeImplementors = []string{"Prototype", "Node"}
 
 func (ec *executionContext) _Prototype(ctx context.Context, sel ast.SelectionSet, obj *ent.Prototype) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, prototypeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, prototypeImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -24869,7 +24870,7 @@ func (ec *executionContext) _Prototype(ctx context.Context, sel ast.SelectionSet
 var prototypeConnectionImplementors = []string{"PrototypeConnection"}
 
 func (ec *executionContext) _PrototypeConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.PrototypeConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, prototypeConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, prototypeConnectionImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -24911,7 +24912,7 @@ func (ec *executionContext) _PrototypeConnection(ctx context.Context, sel ast.Se
 var prototypeEdgeImplementors = []string{"PrototypeEdge"}
 
 func (ec *executionContext) _PrototypeEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.PrototypeEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, prototypeEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, prototypeEdgeImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -24948,7 +24949,7 @@ func (ec *executionContext) _PrototypeEdge(ctx context.Context, sel ast.Selectio
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, queryImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, queryImplementors)
 	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
 		Object: "Query",
 	})
@@ -25046,7 +25047,7 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 var ratingCountImplementors = []string{"RatingCount"}
 
 func (ec *executionContext) _RatingCount(ctx context.Context, sel ast.SelectionSet, obj *RatingCount) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, ratingCountImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, ratingCountImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -25083,7 +25084,7 @@ func (ec *executionContext) _RatingCount(ctx context.Context, sel ast.SelectionS
 var redeemInvitePayloadImplementors = []string{"RedeemInvitePayload"}
 
 func (ec *executionContext) _RedeemInvitePayload(ctx context.Context, sel ast.SelectionSet, obj *RedeemInvitePayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, redeemInvitePayloadImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, redeemInvitePayloadImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -25125,7 +25126,7 @@ func (ec *executionContext) _RedeemInvitePayload(ctx context.Context, sel ast.Se
 var rotateWebhookSecretPayloadImplementors = []string{"RotateWebhookSecretPayload"}
 
 func (ec *executionContext) _RotateWebhookSecretPayload(ctx context.Context, sel ast.SelectionSet, obj *RotateWebhookSecretPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, rotateWebhookSecretPayloadImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, rotateWebhookSecretPayloadImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -25162,7 +25163,7 @@ func (ec *executionContext) _RotateWebhookSecretPayload(ctx context.Context, sel
 var scorecardImplementors = []string{"Scorecard"}
 
 func (ec *executionContext) _Scorecard(ctx context.Context, sel ast.SelectionSet, obj *Scorecard) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, scorecardImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, scorecardImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -25279,7 +25280,7 @@ func (ec *executionContext) _Scorecard(ctx context.Context, sel ast.SelectionSet
 var scorecardConnectionImplementors = []string{"ScorecardConnection"}
 
 func (ec *executionContext) _ScorecardConnection(ctx context.Context, sel ast.SelectionSet, obj *ScorecardConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, scorecardConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, scorecardConnectionImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -25321,7 +25322,7 @@ func (ec *executionContext) _ScorecardConnection(ctx context.Context, sel ast.Se
 var scorecardDeltaImplementors = []string{"ScorecardDelta"}
 
 func (ec *executionContext) _ScorecardDelta(ctx context.Context, sel ast.SelectionSet, obj *ScorecardDelta) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, scorecardDeltaImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, scorecardDeltaImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -25403,7 +25404,7 @@ func (ec *executionContext) _ScorecardDelta(ctx context.Context, sel ast.Selecti
 var scorecardEdgeImplementors = []string{"ScorecardEdge"}
 
 func (ec *executionContext) _ScorecardEdge(ctx context.Context, sel ast.SelectionSet, obj *ScorecardEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, scorecardEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, scorecardEdgeImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -25440,7 +25441,7 @@ func (ec *executionContext) _ScorecardEdge(ctx context.Context, sel ast.Selectio
 var searchConnectionImplementors = []string{"SearchConnection"}
 
 func (ec *executionContext) _SearchConnection(ctx context.Context, sel ast.SelectionSet, obj *SearchConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, searchConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, searchConnectionImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -25477,7 +25478,7 @@ func (ec *executionContext) _SearchConnection(ctx context.Context, sel ast.Selec
 var searchEdgeImplementors = []string{"SearchEdge"}
 
 func (ec *executionContext) _SearchEdge(ctx context.Context, sel ast.SelectionSet, obj *SearchEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, searchEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, searchEdgeImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -25524,7 +25525,7 @@ func (ec *executionContext) _SearchEdge(ctx context.Context, sel ast.SelectionSe
 var similarFeedbackImplementors = []string{"SimilarFeedback"}
 
 func (ec *executionContext) _SimilarFeedback(ctx context.Context, sel ast.SelectionSet, obj *SimilarFeedback) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, similarFeedbackImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, similarFeedbackImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -25561,7 +25562,7 @@ func (ec *executionContext) _SimilarFeedback(ctx context.Context, sel ast.Select
 var subscriptionImplementors = []string{"Subscription"}
 
 func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, subscriptionImplementors)
 	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
 		Object: "Subscription",
 	})
@@ -25585,7 +25586,7 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 var trialImplementors = []string{"Trial", "Node"}
 
 func (ec *executionContext) _Trial(ctx context.Context, sel ast.SelectionSet, obj *ent.Trial) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, trialImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, trialImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -25667,7 +25668,7 @@ func (ec *executionContext) _Trial(ctx context.Context, sel ast.SelectionSet, ob
 var trialConnectionImplementors = []string{"TrialConnection"}
 
 func (ec *executionContext) _TrialConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.TrialConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, trialConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, trialConnectionImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -25709,7 +25710,7 @@ func (ec *executionContext) _TrialConnection(ctx context.Context, sel ast.Select
 var trialEdgeImplementors = []string{"TrialEdge"}
 
 func (ec *executionContext) _TrialEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.TrialEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, trialEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, trialEdgeImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -25746,7 +25747,7 @@ func (ec *executionContext) _TrialEdge(ctx context.Context, sel ast.SelectionSet
 var userImplementors = []string{"User", "Node", "Actor"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *ent.User) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, userImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, userImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -25813,7 +25814,7 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 var voteImplementors = []string{"Vote", "Node"}
 
 func (ec *executionContext) _Vote(ctx context.Context, sel ast.SelectionSet, obj *ent.Vote) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, voteImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, voteImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -25865,7 +25866,7 @@ func (ec *executionContext) _Vote(ctx context.Context, sel ast.SelectionSet, obj
 var voteConnectionImplementors = []string{"VoteConnection"}
 
 func (ec *executionContext) _VoteConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.VoteConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, voteConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, voteConnectionImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -25907,7 +25908,7 @@ func (ec *executionContext) _VoteConnection(ctx context.Context, sel ast.Selecti
 var voteEdgeImplementors = []string{"VoteEdge"}
 
 func (ec *executionContext) _VoteEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.VoteEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, voteEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, voteEdgeImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -25944,7 +25945,7 @@ func (ec *executionContext) _VoteEdge(ctx context.Context, sel ast.SelectionSet,
 var webhookImplementors = []string{"Webhook", "Node"}
 
 func (ec *executionContext) _Webhook(ctx context.Context, sel ast.SelectionSet, obj *ent.Webhook) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, webhookImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, webhookImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -26036,7 +26037,7 @@ func (ec *executionContext) _Webhook(ctx context.Context, sel ast.SelectionSet, 
 var webhookDeliveryImplementors = []string{"WebhookDelivery", "Node"}
 
 func (ec *executionContext) _WebhookDelivery(ctx context.Context, sel ast.SelectionSet, obj *ent.WebhookDelivery) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, webhookDeliveryImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, webhookDeliveryImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -26128,7 +26129,7 @@ func (ec *executionContext) _WebhookDelivery(ctx context.Context, sel ast.Select
 var webhookDeliveryConnectionImplementors = []string{"WebhookDeliveryConnection"}
 
 func (ec *executionContext) _WebhookDeliveryConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.WebhookDeliveryConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, webhookDeliveryConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, webhookDeliveryConnectionImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -26170,7 +26171,7 @@ func (ec *executionContext) _WebhookDeliveryConnection(ctx context.Context, sel 
 var webhookDeliveryEdgeImplementors = []string{"WebhookDeliveryEdge"}
 
 func (ec *executionContext) _WebhookDeliveryEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.WebhookDeliveryEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, webhookDeliveryEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, webhookDeliveryEdgeImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -26207,7 +26208,7 @@ func (ec *executionContext) _WebhookDeliveryEdge(ctx context.Context, sel ast.Se
 var workspaceImplementors = []string{"Workspace", "Node"}
 
 func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet, obj *ent.Workspace) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, workspaceImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, workspaceImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -26284,7 +26285,7 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 var youSaidWeDidImplementors = []string{"YouSaidWeDid"}
 
 func (ec *executionContext) _YouSaidWeDid(ctx context.Context, sel ast.SelectionSet, obj *YouSaidWeDid) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, youSaidWeDidImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, youSaidWeDidImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -26326,7 +26327,7 @@ func (ec *executionContext) _YouSaidWeDid(ctx context.Context, sel ast.Selection
 var __DirectiveImplementors = []string{"__Directive"}
 
 func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionSet, obj *introspection.Directive) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __DirectiveImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, __DirectiveImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -26378,7 +26379,7 @@ func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionS
 var __EnumValueImplementors = []string{"__EnumValue"}
 
 func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionSet, obj *introspection.EnumValue) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __EnumValueImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, __EnumValueImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -26425,7 +26426,7 @@ func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionS
 var __FieldImplementors = []string{"__Field"}
 
 func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, obj *introspection.Field) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __FieldImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, __FieldImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -26482,7 +26483,7 @@ func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, 
 var __InputValueImplementors = []string{"__InputValue"}
 
 func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.SelectionSet, obj *introspection.InputValue) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __InputValueImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, __InputValueImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -26539,7 +26540,7 @@ func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.Selection
 var __SchemaImplementors = []string{"__Schema"}
 
 func (ec *executionContext) ___Schema(ctx context.Context, sel ast.SelectionSet, obj *introspection.Schema) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __SchemaImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, __SchemaImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
@@ -26596,7 +26597,7 @@ func (ec *executionContext) ___Schema(ctx context.Context, sel ast.SelectionSet,
 var __TypeImplementors = []string{"__Type"}
 
 func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, obj *introspection.Type) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __TypeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, __TypeImplementors)
 
 	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup

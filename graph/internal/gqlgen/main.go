@@ -30,8 +30,10 @@
 //
 // More cut what each field costs: objects are written by objectFields
 // (graph/inorder.go) rather than FieldSet.MarshalGQL, which allocates a
-// map and copies every field, and those below the root are filled in it
-// directly (objects.go); cursors are written by cursorMarshaler
+// map and copies every field, and those of all objects but Query are
+// filled in it directly (objects.go); objects collect their fields
+// through the operation's fieldsCache (graph/collect.go), not gqlgen's
+// cache with its hashed key; cursors are written by cursorMarshaler
 // (graph/cursor.go) rather than entgql's encoder per cursor; and fields
 // that only read a struct field of their parent (no resolver, no
 // middleware) skip gqlgen's per-field machinery and call their marshaller
@@ -105,6 +107,18 @@ var rewrites = []struct{ from, to, why string }{
 		// its zero value does.
 		"deferred := graphql.NewDeferredGroup(ctx)", "var deferred graphql.DeferredGroup",
 		"no @defer groups",
+	},
+	{
+		// Each object's marshaller collects its fields through the
+		// operation's fieldsCache (graph/collect.go), which gqlgen's
+		// CollectFields keys by hashing on every call.
+		"type executionContext struct {\n\t*graphql.ExecutionContextState[ResolverRoot, DirectiveRoot, ComplexityRoot]\n",
+		"type executionContext struct {\n\t*graphql.ExecutionContextState[ResolverRoot, DirectiveRoot, ComplexityRoot]\n\tfields fieldsCache\n",
+		"a fields cache per operation",
+	},
+	{
+		"graphql.CollectFields(ec.OperationContext, sel, ", "ec.fields.collect(ec.OperationContext, sel, ",
+		"fields collected through the cache",
 	},
 	{
 		// Without @defer views, an object's marshaller is its fields in
