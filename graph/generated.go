@@ -3384,6 +3384,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 
 type executionContext struct {
 	*graphql.ExecutionContextState[ResolverRoot, DirectiveRoot, ComplexityRoot]
+	fields fieldsCache
 }
 
 func newExecutionContext(
@@ -9358,23 +9359,11 @@ func (ec *executionContext) fieldContext_AddressedFeedbackGroup_kind(_ context.C
 }
 
 func (ec *executionContext) _AddressedFeedbackGroup_feedback(ctx context.Context, field graphql.CollectedField, obj *AddressedFeedbackGroup) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AddressedFeedbackGroup_feedback(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_AddressedFeedbackGroup_feedback,
+		func(ctx context.Context) ([]*ent.Feedback, error) {
 			return obj.Feedback, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Feedback) graphql.Marshaler {
-			return ec.marshalNFeedback2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNFeedback2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackᚄ, true)
 }
 func (ec *executionContext) fieldContext_AddressedFeedbackGroup_feedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -9397,46 +9386,22 @@ func (ec *executionContext) fieldContext_AlertRule_id(_ context.Context, field g
 }
 
 func (ec *executionContext) _AlertRule_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AlertRule_createdAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_AlertRule_createdAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_AlertRule_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AlertRule", field, false, false, "Time")
 }
 
 func (ec *executionContext) _AlertRule_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AlertRule_updatedAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_AlertRule_updatedAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_AlertRule_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AlertRule", field, false, false, "Time")
@@ -9450,23 +9415,11 @@ func (ec *executionContext) fieldContext_AlertRule_kind(_ context.Context, field
 }
 
 func (ec *executionContext) _AlertRule_threshold(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AlertRule_threshold(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_AlertRule_threshold,
+		func(ctx context.Context) (float64, error) {
 			return obj.Threshold, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
-			return ec.marshalNFloat2float64(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNFloat2float64, true)
 }
 func (ec *executionContext) fieldContext_AlertRule_threshold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AlertRule", field, false, false, "Float")
@@ -9501,23 +9454,11 @@ func (ec *executionContext) fieldContext_AuthPayload_token(_ context.Context, fi
 }
 
 func (ec *executionContext) _AuthPayload_user(ctx context.Context, field graphql.CollectedField, obj *AuthPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AuthPayload_user(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_AuthPayload_user,
+		func(ctx context.Context) (*ent.User, error) {
 			return obj.User, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐUser(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNUser2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐUser, true)
 }
 func (ec *executionContext) fieldContext_AuthPayload_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -9540,46 +9481,22 @@ func (ec *executionContext) fieldContext_AuthToken_id(_ context.Context, field g
 }
 
 func (ec *executionContext) _AuthToken_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AuthToken_createdAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_AuthToken_createdAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_AuthToken_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "Time")
 }
 
 func (ec *executionContext) _AuthToken_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AuthToken_updatedAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_AuthToken_updatedAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_AuthToken_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "Time")
@@ -9593,23 +9510,11 @@ func (ec *executionContext) fieldContext_AuthToken_label(_ context.Context, fiel
 }
 
 func (ec *executionContext) _AuthToken_scopes(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AuthToken_scopes(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_AuthToken_scopes,
+		func(ctx context.Context) ([]string, error) {
 			return obj.Scopes, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
-			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNString2ᚕstringᚄ, true)
 }
 func (ec *executionContext) fieldContext_AuthToken_scopes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "String")
@@ -9644,46 +9549,22 @@ func (ec *executionContext) fieldContext_Comment_id(_ context.Context, field gra
 }
 
 func (ec *executionContext) _Comment_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Comment_createdAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Comment_createdAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Comment_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Comment", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Comment_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Comment_updatedAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Comment_updatedAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Comment_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Comment", field, false, false, "Time")
@@ -9697,23 +9578,11 @@ func (ec *executionContext) fieldContext_Comment_body(_ context.Context, field g
 }
 
 func (ec *executionContext) _Comment_feedback(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Comment_feedback(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Comment_feedback,
+		func(ctx context.Context) (*ent.Feedback, error) {
 			return obj.Feedback(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Feedback) graphql.Marshaler {
-			return ec.marshalNFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback, true)
 }
 func (ec *executionContext) fieldContext_Comment_feedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -9729,23 +9598,11 @@ func (ec *executionContext) fieldContext_Comment_feedback(_ context.Context, fie
 }
 
 func (ec *executionContext) _Comment_author(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Comment_author(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Comment_author,
+		func(ctx context.Context) (*ent.Participant, error) {
 			return obj.Author(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Participant) graphql.Marshaler {
-			return ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant, true)
 }
 func (ec *executionContext) fieldContext_Comment_author(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -9761,23 +9618,11 @@ func (ec *executionContext) fieldContext_Comment_author(_ context.Context, field
 }
 
 func (ec *executionContext) _Comment_parent(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Comment_parent(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Comment_parent,
+		func(ctx context.Context) (*ent.Comment, error) {
 			return obj.Parent(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Comment) graphql.Marshaler {
-			return ec.marshalOComment2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐComment(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOComment2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐComment, false)
 }
 func (ec *executionContext) fieldContext_Comment_parent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -9793,23 +9638,11 @@ func (ec *executionContext) fieldContext_Comment_parent(_ context.Context, field
 }
 
 func (ec *executionContext) _Comment_replies(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Comment_replies(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Comment_replies,
+		func(ctx context.Context) ([]*ent.Comment, error) {
 			return obj.Replies(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Comment) graphql.Marshaler {
-			return ec.marshalOComment2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐCommentᚄ(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOComment2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐCommentᚄ, false)
 }
 func (ec *executionContext) fieldContext_Comment_replies(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -9825,23 +9658,11 @@ func (ec *executionContext) fieldContext_Comment_replies(_ context.Context, fiel
 }
 
 func (ec *executionContext) _CommentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.CommentConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_CommentConnection_edges(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_CommentConnection_edges,
+		func(ctx context.Context) ([]*ent.CommentEdge, error) {
 			return obj.Edges, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.CommentEdge) graphql.Marshaler {
-			return ec.marshalOCommentEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐCommentEdge(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOCommentEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐCommentEdge, false)
 }
 func (ec *executionContext) fieldContext_CommentConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -9857,23 +9678,11 @@ func (ec *executionContext) fieldContext_CommentConnection_edges(_ context.Conte
 }
 
 func (ec *executionContext) _CommentConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.CommentConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_CommentConnection_pageInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_CommentConnection_pageInfo,
+		func(ctx context.Context) (entgql.PageInfo[gid.ID], error) {
 			return obj.PageInfo, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[gid.ID]) graphql.Marshaler {
-			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
 func (ec *executionContext) fieldContext_CommentConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -9896,23 +9705,11 @@ func (ec *executionContext) fieldContext_CommentConnection_totalCount(_ context.
 }
 
 func (ec *executionContext) _CommentEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.CommentEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_CommentEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_CommentEdge_node,
+		func(ctx context.Context) (*ent.Comment, error) {
 			return obj.Node, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Comment) graphql.Marshaler {
-			return ec.marshalOComment2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐComment(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOComment2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐComment, false)
 }
 func (ec *executionContext) fieldContext_CommentEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -9935,23 +9732,11 @@ func (ec *executionContext) fieldContext_CommentEdge_cursor(_ context.Context, f
 }
 
 func (ec *executionContext) _CreateInvitePayload_invite(ctx context.Context, field graphql.CollectedField, obj *CreateInvitePayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_CreateInvitePayload_invite(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_CreateInvitePayload_invite,
+		func(ctx context.Context) (*ent.Invite, error) {
 			return obj.Invite, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Invite) graphql.Marshaler {
-			return ec.marshalNInvite2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInvite(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNInvite2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInvite, true)
 }
 func (ec *executionContext) fieldContext_CreateInvitePayload_invite(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -9974,23 +9759,11 @@ func (ec *executionContext) fieldContext_CreateInvitePayload_token(_ context.Con
 }
 
 func (ec *executionContext) _CreateWebhookPayload_webhook(ctx context.Context, field graphql.CollectedField, obj *CreateWebhookPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_CreateWebhookPayload_webhook(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_CreateWebhookPayload_webhook,
+		func(ctx context.Context) (*ent.Webhook, error) {
 			return obj.Webhook, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Webhook) graphql.Marshaler {
-			return ec.marshalNWebhook2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhook(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNWebhook2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhook, true)
 }
 func (ec *executionContext) fieldContext_CreateWebhookPayload_webhook(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -10034,46 +9807,22 @@ func (ec *executionContext) fieldContext_Event_kind(_ context.Context, field gra
 }
 
 func (ec *executionContext) _Event_occurredAt(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Event_occurredAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Event_occurredAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.OccurredAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Event_occurredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Event", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Event_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Event_prototype(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Event_prototype,
+		func(ctx context.Context) (*ent.Prototype, error) {
 			return obj.Prototype(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Prototype) graphql.Marshaler {
-			return ec.marshalOPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype, false)
 }
 func (ec *executionContext) fieldContext_Event_prototype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -10089,46 +9838,22 @@ func (ec *executionContext) fieldContext_Event_prototype(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Event_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Event_cursor(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Event_cursor,
+		func(ctx context.Context) (*entgql.Cursor[gid.ID], error) {
 			return ec.Resolvers.Event().Cursor(ctx, obj)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *entgql.Cursor[gid.ID]) graphql.Marshaler {
-			return ec.marshalNCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor, true)
 }
 func (ec *executionContext) fieldContext_Event_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Event", field, true, true, "Cursor")
 }
 
 func (ec *executionContext) _Event_actor(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Event_actor(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Event_actor,
+		func(ctx context.Context) (Actor, error) {
 			return ec.Resolvers.Event().Actor(ctx, obj)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v Actor) graphql.Marshaler {
-			return ec.marshalOActor2githubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐActor(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOActor2githubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐActor, false)
 }
 func (ec *executionContext) fieldContext_Event_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -10144,23 +9869,11 @@ func (ec *executionContext) fieldContext_Event_actor(_ context.Context, field gr
 }
 
 func (ec *executionContext) _Event_subject(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Event_subject(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Event_subject,
+		func(ctx context.Context) (ent.Noder, error) {
 			return ec.Resolvers.Event().Subject(ctx, obj)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v ent.Noder) graphql.Marshaler {
-			return ec.marshalONode2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚐNoder(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalONode2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚐNoder, false)
 }
 func (ec *executionContext) fieldContext_Event_subject(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -10183,23 +9896,11 @@ func (ec *executionContext) fieldContext_Event_payload(_ context.Context, field 
 }
 
 func (ec *executionContext) _EventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.EventConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_EventConnection_edges(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_EventConnection_edges,
+		func(ctx context.Context) ([]*ent.EventEdge, error) {
 			return obj.Edges, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.EventEdge) graphql.Marshaler {
-			return ec.marshalOEventEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEventEdge(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOEventEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEventEdge, false)
 }
 func (ec *executionContext) fieldContext_EventConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -10215,23 +9916,11 @@ func (ec *executionContext) fieldContext_EventConnection_edges(_ context.Context
 }
 
 func (ec *executionContext) _EventConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.EventConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_EventConnection_pageInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_EventConnection_pageInfo,
+		func(ctx context.Context) (entgql.PageInfo[gid.ID], error) {
 			return obj.PageInfo, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[gid.ID]) graphql.Marshaler {
-			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
 func (ec *executionContext) fieldContext_EventConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -10254,23 +9943,11 @@ func (ec *executionContext) fieldContext_EventConnection_totalCount(_ context.Co
 }
 
 func (ec *executionContext) _EventEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.EventEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_EventEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_EventEdge_node,
+		func(ctx context.Context) (*ent.Event, error) {
 			return obj.Node, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Event) graphql.Marshaler {
-			return ec.marshalOEvent2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEvent(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOEvent2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEvent, false)
 }
 func (ec *executionContext) fieldContext_EventEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -10300,46 +9977,22 @@ func (ec *executionContext) fieldContext_Feedback_id(_ context.Context, field gr
 }
 
 func (ec *executionContext) _Feedback_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Feedback_createdAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Feedback_createdAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Feedback_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Feedback", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Feedback_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Feedback_updatedAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Feedback_updatedAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Feedback_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Feedback", field, false, false, "Time")
@@ -10402,23 +10055,11 @@ func (ec *executionContext) fieldContext_Feedback_voteCount(_ context.Context, f
 }
 
 func (ec *executionContext) _Feedback_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Feedback_prototype(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Feedback_prototype,
+		func(ctx context.Context) (*ent.Prototype, error) {
 			return obj.Prototype(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Prototype) graphql.Marshaler {
-			return ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype, true)
 }
 func (ec *executionContext) fieldContext_Feedback_prototype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -10434,23 +10075,11 @@ func (ec *executionContext) fieldContext_Feedback_prototype(_ context.Context, f
 }
 
 func (ec *executionContext) _Feedback_iteration(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Feedback_iteration(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Feedback_iteration,
+		func(ctx context.Context) (*ent.Iteration, error) {
 			return obj.Iteration(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Iteration) graphql.Marshaler {
-			return ec.marshalNIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration, true)
 }
 func (ec *executionContext) fieldContext_Feedback_iteration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -10466,23 +10095,11 @@ func (ec *executionContext) fieldContext_Feedback_iteration(_ context.Context, f
 }
 
 func (ec *executionContext) _Feedback_author(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Feedback_author(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Feedback_author,
+		func(ctx context.Context) (*ent.Participant, error) {
 			return obj.Author(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Participant) graphql.Marshaler {
-			return ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant, true)
 }
 func (ec *executionContext) fieldContext_Feedback_author(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -10498,23 +10115,11 @@ func (ec *executionContext) fieldContext_Feedback_author(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Feedback_trial(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Feedback_trial(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Feedback_trial,
+		func(ctx context.Context) (*ent.Trial, error) {
 			return obj.Trial(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Trial) graphql.Marshaler {
-			return ec.marshalOTrial2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐTrial(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOTrial2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐTrial, false)
 }
 func (ec *executionContext) fieldContext_Feedback_trial(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -10530,23 +10135,11 @@ func (ec *executionContext) fieldContext_Feedback_trial(_ context.Context, field
 }
 
 func (ec *executionContext) _Feedback_addressedIn(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Feedback_addressedIn(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Feedback_addressedIn,
+		func(ctx context.Context) (*ent.Iteration, error) {
 			return obj.AddressedIn(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Iteration) graphql.Marshaler {
-			return ec.marshalOIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration, false)
 }
 func (ec *executionContext) fieldContext_Feedback_addressedIn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -10562,24 +10155,12 @@ func (ec *executionContext) fieldContext_Feedback_addressedIn(_ context.Context,
 }
 
 func (ec *executionContext) _Feedback_comments(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Feedback_comments(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Feedback_comments,
+		func(ctx context.Context) (*ent.CommentConnection, error) {
 			fc := graphql.GetFieldContext(ctx)
 			return obj.Comments(ctx, fc.Args["after"].(*entgql.Cursor[gid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[gid.ID]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.CommentOrder), fc.Args["where"].(*ent.CommentWhereInput))
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.CommentConnection) graphql.Marshaler {
-			return ec.marshalNCommentConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐCommentConnection(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNCommentConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐCommentConnection, true)
 }
 func (ec *executionContext) fieldContext_Feedback_comments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -10606,24 +10187,12 @@ func (ec *executionContext) fieldContext_Feedback_comments(ctx context.Context, 
 }
 
 func (ec *executionContext) _Feedback_votes(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Feedback_votes(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Feedback_votes,
+		func(ctx context.Context) (*ent.VoteConnection, error) {
 			fc := graphql.GetFieldContext(ctx)
 			return obj.Votes(ctx, fc.Args["after"].(*entgql.Cursor[gid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[gid.ID]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.VoteOrder), fc.Args["where"].(*ent.VoteWhereInput))
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.VoteConnection) graphql.Marshaler {
-			return ec.marshalNVoteConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐVoteConnection(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNVoteConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐVoteConnection, true)
 }
 func (ec *executionContext) fieldContext_Feedback_votes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -10650,23 +10219,11 @@ func (ec *executionContext) fieldContext_Feedback_votes(ctx context.Context, fie
 }
 
 func (ec *executionContext) _Feedback_mergedInto(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Feedback_mergedInto(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Feedback_mergedInto,
+		func(ctx context.Context) (*ent.Feedback, error) {
 			return obj.MergedInto(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Feedback) graphql.Marshaler {
-			return ec.marshalOFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback, false)
 }
 func (ec *executionContext) fieldContext_Feedback_mergedInto(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -10682,23 +10239,11 @@ func (ec *executionContext) fieldContext_Feedback_mergedInto(_ context.Context, 
 }
 
 func (ec *executionContext) _Feedback_mergedFrom(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Feedback_mergedFrom(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Feedback_mergedFrom,
+		func(ctx context.Context) ([]*ent.Feedback, error) {
 			return obj.MergedFrom(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Feedback) graphql.Marshaler {
-			return ec.marshalOFeedback2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackᚄ(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOFeedback2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackᚄ, false)
 }
 func (ec *executionContext) fieldContext_Feedback_mergedFrom(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -10714,24 +10259,12 @@ func (ec *executionContext) fieldContext_Feedback_mergedFrom(_ context.Context, 
 }
 
 func (ec *executionContext) _Feedback_similar(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Feedback_similar(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Feedback_similar,
+		func(ctx context.Context) ([]*SimilarFeedback, error) {
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Feedback().Similar(ctx, obj, fc.Args["first"].(*int))
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*SimilarFeedback) graphql.Marshaler {
-			return ec.marshalNSimilarFeedback2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐSimilarFeedbackᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNSimilarFeedback2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐSimilarFeedbackᚄ, true)
 }
 func (ec *executionContext) fieldContext_Feedback_similar(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -10758,23 +10291,11 @@ func (ec *executionContext) fieldContext_Feedback_similar(ctx context.Context, f
 }
 
 func (ec *executionContext) _Feedback_contributors(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Feedback_contributors(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Feedback_contributors,
+		func(ctx context.Context) ([]*ent.Participant, error) {
 			return ec.Resolvers.Feedback().Contributors(ctx, obj)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Participant) graphql.Marshaler {
-			return ec.marshalNParticipant2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipantᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNParticipant2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipantᚄ, true)
 }
 func (ec *executionContext) fieldContext_Feedback_contributors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -10790,23 +10311,11 @@ func (ec *executionContext) fieldContext_Feedback_contributors(_ context.Context
 }
 
 func (ec *executionContext) _FeedbackConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.FeedbackConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_FeedbackConnection_edges(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_FeedbackConnection_edges,
+		func(ctx context.Context) ([]*ent.FeedbackEdge, error) {
 			return obj.Edges, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.FeedbackEdge) graphql.Marshaler {
-			return ec.marshalOFeedbackEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackEdge(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOFeedbackEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackEdge, false)
 }
 func (ec *executionContext) fieldContext_FeedbackConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -10822,23 +10331,11 @@ func (ec *executionContext) fieldContext_FeedbackConnection_edges(_ context.Cont
 }
 
 func (ec *executionContext) _FeedbackConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.FeedbackConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_FeedbackConnection_pageInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_FeedbackConnection_pageInfo,
+		func(ctx context.Context) (entgql.PageInfo[gid.ID], error) {
 			return obj.PageInfo, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[gid.ID]) graphql.Marshaler {
-			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
 func (ec *executionContext) fieldContext_FeedbackConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -10861,23 +10358,11 @@ func (ec *executionContext) fieldContext_FeedbackConnection_totalCount(_ context
 }
 
 func (ec *executionContext) _FeedbackEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.FeedbackEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_FeedbackEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_FeedbackEdge_node,
+		func(ctx context.Context) (*ent.Feedback, error) {
 			return obj.Node, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Feedback) graphql.Marshaler {
-			return ec.marshalOFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback, false)
 }
 func (ec *executionContext) fieldContext_FeedbackEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -10914,69 +10399,33 @@ func (ec *executionContext) fieldContext_FeedbackKindCount_count(_ context.Conte
 }
 
 func (ec *executionContext) _FloatChange_before(ctx context.Context, field graphql.CollectedField, obj *FloatChange) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_FloatChange_before(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_FloatChange_before,
+		func(ctx context.Context) (*float64, error) {
 			return obj.Before, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
-			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_FloatChange_before(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("FloatChange", field, false, false, "Float")
 }
 
 func (ec *executionContext) _FloatChange_after(ctx context.Context, field graphql.CollectedField, obj *FloatChange) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_FloatChange_after(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_FloatChange_after,
+		func(ctx context.Context) (*float64, error) {
 			return obj.After, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
-			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_FloatChange_after(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("FloatChange", field, false, false, "Float")
 }
 
 func (ec *executionContext) _FloatChange_change(ctx context.Context, field graphql.CollectedField, obj *FloatChange) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_FloatChange_change(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_FloatChange_change,
+		func(ctx context.Context) (*float64, error) {
 			return obj.Change, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
-			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_FloatChange_change(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("FloatChange", field, false, false, "Float")
@@ -10990,69 +10439,33 @@ func (ec *executionContext) fieldContext_Impact_estimates(_ context.Context, fie
 }
 
 func (ec *executionContext) _Impact_medianMinutesPerDay(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Impact_medianMinutesPerDay(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Impact_medianMinutesPerDay,
+		func(ctx context.Context) (*float64, error) {
 			return obj.MedianMinutesPerDay, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
-			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_Impact_medianMinutesPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Impact_lowerQuartileMinutesPerDay(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Impact_lowerQuartileMinutesPerDay(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Impact_lowerQuartileMinutesPerDay,
+		func(ctx context.Context) (*float64, error) {
 			return obj.LowerQuartileMinutesPerDay, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
-			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_Impact_lowerQuartileMinutesPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Impact_upperQuartileMinutesPerDay(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Impact_upperQuartileMinutesPerDay(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Impact_upperQuartileMinutesPerDay,
+		func(ctx context.Context) (*float64, error) {
 			return obj.UpperQuartileMinutesPerDay, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
-			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_Impact_upperQuartileMinutesPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
@@ -11073,92 +10486,44 @@ func (ec *executionContext) fieldContext_Impact_workingDays(_ context.Context, f
 }
 
 func (ec *executionContext) _Impact_hoursPerYear(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Impact_hoursPerYear(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Impact_hoursPerYear,
+		func(ctx context.Context) (*float64, error) {
 			return obj.HoursPerYear, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
-			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_Impact_hoursPerYear(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Impact_hoursPerYearLow(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Impact_hoursPerYearLow(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Impact_hoursPerYearLow,
+		func(ctx context.Context) (*float64, error) {
 			return obj.HoursPerYearLow, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
-			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_Impact_hoursPerYearLow(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Impact_hoursPerYearHigh(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Impact_hoursPerYearHigh(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Impact_hoursPerYearHigh,
+		func(ctx context.Context) (*float64, error) {
 			return obj.HoursPerYearHigh, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
-			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_Impact_hoursPerYearHigh(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Impact_timeOnTask(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Impact_timeOnTask(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Impact_timeOnTask,
+		func(ctx context.Context) (*FloatChange, error) {
 			return obj.TimeOnTask, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *FloatChange) graphql.Marshaler {
-			return ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange, true)
 }
 func (ec *executionContext) fieldContext_Impact_timeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -11202,46 +10567,22 @@ func (ec *executionContext) fieldContext_Invite_id(_ context.Context, field grap
 }
 
 func (ec *executionContext) _Invite_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Invite_createdAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Invite_createdAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Invite_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Invite", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Invite_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Invite_updatedAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Invite_updatedAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Invite_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Invite", field, false, false, "Time")
@@ -11283,23 +10624,11 @@ func (ec *executionContext) fieldContext_Invite_revokedAt(_ context.Context, fie
 }
 
 func (ec *executionContext) _Invite_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Invite_prototype(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Invite_prototype,
+		func(ctx context.Context) (*ent.Prototype, error) {
 			return obj.Prototype(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Prototype) graphql.Marshaler {
-			return ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype, true)
 }
 func (ec *executionContext) fieldContext_Invite_prototype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -11315,23 +10644,11 @@ func (ec *executionContext) fieldContext_Invite_prototype(_ context.Context, fie
 }
 
 func (ec *executionContext) _Invite_createdBy(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Invite_createdBy(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Invite_createdBy,
+		func(ctx context.Context) (*ent.User, error) {
 			return obj.CreatedBy(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐUser(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNUser2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐUser, true)
 }
 func (ec *executionContext) fieldContext_Invite_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -11347,23 +10664,11 @@ func (ec *executionContext) fieldContext_Invite_createdBy(_ context.Context, fie
 }
 
 func (ec *executionContext) _InviteConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.InviteConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_InviteConnection_edges(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_InviteConnection_edges,
+		func(ctx context.Context) ([]*ent.InviteEdge, error) {
 			return obj.Edges, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.InviteEdge) graphql.Marshaler {
-			return ec.marshalOInviteEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInviteEdge(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOInviteEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInviteEdge, false)
 }
 func (ec *executionContext) fieldContext_InviteConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -11379,23 +10684,11 @@ func (ec *executionContext) fieldContext_InviteConnection_edges(_ context.Contex
 }
 
 func (ec *executionContext) _InviteConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.InviteConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_InviteConnection_pageInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_InviteConnection_pageInfo,
+		func(ctx context.Context) (entgql.PageInfo[gid.ID], error) {
 			return obj.PageInfo, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[gid.ID]) graphql.Marshaler {
-			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
 func (ec *executionContext) fieldContext_InviteConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -11418,23 +10711,11 @@ func (ec *executionContext) fieldContext_InviteConnection_totalCount(_ context.C
 }
 
 func (ec *executionContext) _InviteEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.InviteEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_InviteEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_InviteEdge_node,
+		func(ctx context.Context) (*ent.Invite, error) {
 			return obj.Node, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Invite) graphql.Marshaler {
-			return ec.marshalOInvite2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInvite(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOInvite2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInvite, false)
 }
 func (ec *executionContext) fieldContext_InviteEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -11464,46 +10745,22 @@ func (ec *executionContext) fieldContext_Iteration_id(_ context.Context, field g
 }
 
 func (ec *executionContext) _Iteration_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Iteration_createdAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Iteration_createdAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Iteration_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Iteration", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Iteration_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Iteration_updatedAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Iteration_updatedAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Iteration_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Iteration", field, false, false, "Time")
@@ -11552,23 +10809,11 @@ func (ec *executionContext) fieldContext_Iteration_publishedAt(_ context.Context
 }
 
 func (ec *executionContext) _Iteration_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Iteration_prototype(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Iteration_prototype,
+		func(ctx context.Context) (*ent.Prototype, error) {
 			return obj.Prototype(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Prototype) graphql.Marshaler {
-			return ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype, true)
 }
 func (ec *executionContext) fieldContext_Iteration_prototype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -11584,24 +10829,12 @@ func (ec *executionContext) fieldContext_Iteration_prototype(_ context.Context, 
 }
 
 func (ec *executionContext) _Iteration_feedback(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Iteration_feedback(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Iteration_feedback,
+		func(ctx context.Context) (*ent.FeedbackConnection, error) {
 			fc := graphql.GetFieldContext(ctx)
 			return obj.Feedback(ctx, fc.Args["after"].(*entgql.Cursor[gid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[gid.ID]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.FeedbackOrder), fc.Args["where"].(*ent.FeedbackWhereInput))
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.FeedbackConnection) graphql.Marshaler {
-			return ec.marshalNFeedbackConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackConnection(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNFeedbackConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackConnection, true)
 }
 func (ec *executionContext) fieldContext_Iteration_feedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -11628,24 +10861,12 @@ func (ec *executionContext) fieldContext_Iteration_feedback(ctx context.Context,
 }
 
 func (ec *executionContext) _Iteration_trials(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Iteration_trials(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Iteration_trials,
+		func(ctx context.Context) (*ent.TrialConnection, error) {
 			fc := graphql.GetFieldContext(ctx)
 			return obj.Trials(ctx, fc.Args["after"].(*entgql.Cursor[gid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[gid.ID]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.TrialOrder), fc.Args["where"].(*ent.TrialWhereInput))
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.TrialConnection) graphql.Marshaler {
-			return ec.marshalNTrialConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐTrialConnection(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTrialConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐTrialConnection, true)
 }
 func (ec *executionContext) fieldContext_Iteration_trials(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -11672,24 +10893,12 @@ func (ec *executionContext) fieldContext_Iteration_trials(ctx context.Context, f
 }
 
 func (ec *executionContext) _Iteration_addresses(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Iteration_addresses(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Iteration_addresses,
+		func(ctx context.Context) (*ent.FeedbackConnection, error) {
 			fc := graphql.GetFieldContext(ctx)
 			return obj.Addresses(ctx, fc.Args["after"].(*entgql.Cursor[gid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[gid.ID]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.FeedbackOrder), fc.Args["where"].(*ent.FeedbackWhereInput))
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.FeedbackConnection) graphql.Marshaler {
-			return ec.marshalNFeedbackConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackConnection(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNFeedbackConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackConnection, true)
 }
 func (ec *executionContext) fieldContext_Iteration_addresses(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -11716,23 +10925,11 @@ func (ec *executionContext) fieldContext_Iteration_addresses(ctx context.Context
 }
 
 func (ec *executionContext) _Iteration_scorecard(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Iteration_scorecard(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Iteration_scorecard,
+		func(ctx context.Context) (*Scorecard, error) {
 			return ec.Resolvers.Iteration().Scorecard(ctx, obj)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *Scorecard) graphql.Marshaler {
-			return ec.marshalNScorecard2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecard(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNScorecard2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecard, true)
 }
 func (ec *executionContext) fieldContext_Iteration_scorecard(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -11748,23 +10945,11 @@ func (ec *executionContext) fieldContext_Iteration_scorecard(_ context.Context, 
 }
 
 func (ec *executionContext) _Iteration_delta(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Iteration_delta(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Iteration_delta,
+		func(ctx context.Context) (*ScorecardDelta, error) {
 			return ec.Resolvers.Iteration().Delta(ctx, obj)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ScorecardDelta) graphql.Marshaler {
-			return ec.marshalOScorecardDelta2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecardDelta(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOScorecardDelta2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecardDelta, false)
 }
 func (ec *executionContext) fieldContext_Iteration_delta(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -11780,23 +10965,11 @@ func (ec *executionContext) fieldContext_Iteration_delta(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Iteration_youSaidWeDid(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Iteration_youSaidWeDid(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Iteration_youSaidWeDid,
+		func(ctx context.Context) (*YouSaidWeDid, error) {
 			return ec.Resolvers.Iteration().YouSaidWeDid(ctx, obj)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *YouSaidWeDid) graphql.Marshaler {
-			return ec.marshalNYouSaidWeDid2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐYouSaidWeDid(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNYouSaidWeDid2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐYouSaidWeDid, true)
 }
 func (ec *executionContext) fieldContext_Iteration_youSaidWeDid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -11812,23 +10985,11 @@ func (ec *executionContext) fieldContext_Iteration_youSaidWeDid(_ context.Contex
 }
 
 func (ec *executionContext) _IterationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.IterationConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_IterationConnection_edges(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_IterationConnection_edges,
+		func(ctx context.Context) ([]*ent.IterationEdge, error) {
 			return obj.Edges, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.IterationEdge) graphql.Marshaler {
-			return ec.marshalOIterationEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIterationEdge(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOIterationEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIterationEdge, false)
 }
 func (ec *executionContext) fieldContext_IterationConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -11844,23 +11005,11 @@ func (ec *executionContext) fieldContext_IterationConnection_edges(_ context.Con
 }
 
 func (ec *executionContext) _IterationConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.IterationConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_IterationConnection_pageInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_IterationConnection_pageInfo,
+		func(ctx context.Context) (entgql.PageInfo[gid.ID], error) {
 			return obj.PageInfo, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[gid.ID]) graphql.Marshaler {
-			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
 func (ec *executionContext) fieldContext_IterationConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -11883,23 +11032,11 @@ func (ec *executionContext) fieldContext_IterationConnection_totalCount(_ contex
 }
 
 func (ec *executionContext) _IterationEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.IterationEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_IterationEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_IterationEdge_node,
+		func(ctx context.Context) (*ent.Iteration, error) {
 			return obj.Node, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Iteration) graphql.Marshaler {
-			return ec.marshalOIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration, false)
 }
 func (ec *executionContext) fieldContext_IterationEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -11929,46 +11066,22 @@ func (ec *executionContext) fieldContext_Membership_id(_ context.Context, field 
 }
 
 func (ec *executionContext) _Membership_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Membership_createdAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Membership_createdAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Membership_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Membership", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Membership_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Membership_updatedAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Membership_updatedAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Membership_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Membership", field, false, false, "Time")
@@ -11982,23 +11095,11 @@ func (ec *executionContext) fieldContext_Membership_role(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Membership_workspace(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Membership_workspace(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Membership_workspace,
+		func(ctx context.Context) (*ent.Workspace, error) {
 			return obj.Workspace(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Workspace) graphql.Marshaler {
-			return ec.marshalNWorkspace2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWorkspace(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNWorkspace2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWorkspace, true)
 }
 func (ec *executionContext) fieldContext_Membership_workspace(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -12014,23 +11115,11 @@ func (ec *executionContext) fieldContext_Membership_workspace(_ context.Context,
 }
 
 func (ec *executionContext) _Membership_user(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Membership_user(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Membership_user,
+		func(ctx context.Context) (*ent.User, error) {
 			return obj.User(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐUser(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNUser2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐUser, true)
 }
 func (ec *executionContext) fieldContext_Membership_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -13908,115 +12997,55 @@ func (ec *executionContext) fieldContext_Participant_id(_ context.Context, field
 }
 
 func (ec *executionContext) _Participant_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Participant_createdAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Participant_createdAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Participant_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Participant", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Participant_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Participant_updatedAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Participant_updatedAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Participant_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Participant", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Participant_displayName(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Participant_displayName(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Participant_displayName,
+		func(ctx context.Context) (string, error) {
 			return ec.Resolvers.Participant().DisplayName(ctx, obj)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNString2string, true)
 }
 func (ec *executionContext) fieldContext_Participant_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Participant", field, true, true, "String")
 }
 
 func (ec *executionContext) _Participant_email(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Participant_email(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Participant_email,
+		func(ctx context.Context) (*string, error) {
 			return ec.Resolvers.Participant().Email(ctx, obj)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext_Participant_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Participant", field, true, true, "String")
 }
 
 func (ec *executionContext) _Participant_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Participant_prototype(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Participant_prototype,
+		func(ctx context.Context) (*ent.Prototype, error) {
 			return obj.Prototype(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Prototype) graphql.Marshaler {
-			return ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype, true)
 }
 func (ec *executionContext) fieldContext_Participant_prototype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -14032,23 +13061,11 @@ func (ec *executionContext) fieldContext_Participant_prototype(_ context.Context
 }
 
 func (ec *executionContext) _Participant_user(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Participant_user(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Participant_user,
+		func(ctx context.Context) (*ent.User, error) {
 			return obj.User(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalOUser2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐUser(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOUser2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐUser, false)
 }
 func (ec *executionContext) fieldContext_Participant_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -14064,23 +13081,11 @@ func (ec *executionContext) fieldContext_Participant_user(_ context.Context, fie
 }
 
 func (ec *executionContext) _ParticipantConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.ParticipantConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ParticipantConnection_edges(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_ParticipantConnection_edges,
+		func(ctx context.Context) ([]*ent.ParticipantEdge, error) {
 			return obj.Edges, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ParticipantEdge) graphql.Marshaler {
-			return ec.marshalOParticipantEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipantEdge(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOParticipantEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipantEdge, false)
 }
 func (ec *executionContext) fieldContext_ParticipantConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -14096,23 +13101,11 @@ func (ec *executionContext) fieldContext_ParticipantConnection_edges(_ context.C
 }
 
 func (ec *executionContext) _ParticipantConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.ParticipantConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ParticipantConnection_pageInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_ParticipantConnection_pageInfo,
+		func(ctx context.Context) (entgql.PageInfo[gid.ID], error) {
 			return obj.PageInfo, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[gid.ID]) graphql.Marshaler {
-			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
 func (ec *executionContext) fieldContext_ParticipantConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -14135,23 +13128,11 @@ func (ec *executionContext) fieldContext_ParticipantConnection_totalCount(_ cont
 }
 
 func (ec *executionContext) _ParticipantEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ParticipantEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ParticipantEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_ParticipantEdge_node,
+		func(ctx context.Context) (*ent.Participant, error) {
 			return obj.Node, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Participant) graphql.Marshaler {
-			return ec.marshalOParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant, false)
 }
 func (ec *executionContext) fieldContext_ParticipantEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -14181,46 +13162,22 @@ func (ec *executionContext) fieldContext_Prototype_id(_ context.Context, field g
 }
 
 func (ec *executionContext) _Prototype_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Prototype_createdAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Prototype_createdAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Prototype_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Prototype", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Prototype_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Prototype_updatedAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Prototype_updatedAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Prototype_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Prototype", field, false, false, "Time")
@@ -14269,46 +13226,22 @@ func (ec *executionContext) fieldContext_Prototype_openFeedback(_ context.Contex
 }
 
 func (ec *executionContext) _Prototype_tags(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Prototype_tags(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Prototype_tags,
+		func(ctx context.Context) ([]string, error) {
 			return obj.Tags, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
-			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNString2ᚕstringᚄ, true)
 }
 func (ec *executionContext) fieldContext_Prototype_tags(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Prototype", field, false, false, "String")
 }
 
 func (ec *executionContext) _Prototype_workspace(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Prototype_workspace(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Prototype_workspace,
+		func(ctx context.Context) (*ent.Workspace, error) {
 			return obj.Workspace(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Workspace) graphql.Marshaler {
-			return ec.marshalNWorkspace2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWorkspace(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNWorkspace2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWorkspace, true)
 }
 func (ec *executionContext) fieldContext_Prototype_workspace(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -14324,23 +13257,11 @@ func (ec *executionContext) fieldContext_Prototype_workspace(_ context.Context, 
 }
 
 func (ec *executionContext) _Prototype_owner(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Prototype_owner(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Prototype_owner,
+		func(ctx context.Context) (*ent.User, error) {
 			return obj.Owner(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐUser(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNUser2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐUser, true)
 }
 func (ec *executionContext) fieldContext_Prototype_owner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -14356,24 +13277,12 @@ func (ec *executionContext) fieldContext_Prototype_owner(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Prototype_iterations(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Prototype_iterations(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Prototype_iterations,
+		func(ctx context.Context) (*ent.IterationConnection, error) {
 			fc := graphql.GetFieldContext(ctx)
 			return obj.Iterations(ctx, fc.Args["after"].(*entgql.Cursor[gid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[gid.ID]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.IterationOrder), fc.Args["where"].(*ent.IterationWhereInput))
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.IterationConnection) graphql.Marshaler {
-			return ec.marshalNIterationConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIterationConnection(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNIterationConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIterationConnection, true)
 }
 func (ec *executionContext) fieldContext_Prototype_iterations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -14400,24 +13309,12 @@ func (ec *executionContext) fieldContext_Prototype_iterations(ctx context.Contex
 }
 
 func (ec *executionContext) _Prototype_feedback(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Prototype_feedback(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Prototype_feedback,
+		func(ctx context.Context) (*ent.FeedbackConnection, error) {
 			fc := graphql.GetFieldContext(ctx)
 			return obj.Feedback(ctx, fc.Args["after"].(*entgql.Cursor[gid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[gid.ID]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.FeedbackOrder), fc.Args["where"].(*ent.FeedbackWhereInput))
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.FeedbackConnection) graphql.Marshaler {
-			return ec.marshalNFeedbackConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackConnection(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNFeedbackConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackConnection, true)
 }
 func (ec *executionContext) fieldContext_Prototype_feedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -14444,24 +13341,12 @@ func (ec *executionContext) fieldContext_Prototype_feedback(ctx context.Context,
 }
 
 func (ec *executionContext) _Prototype_participants(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Prototype_participants(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Prototype_participants,
+		func(ctx context.Context) (*ent.ParticipantConnection, error) {
 			fc := graphql.GetFieldContext(ctx)
 			return obj.Participants(ctx, fc.Args["after"].(*entgql.Cursor[gid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[gid.ID]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.ParticipantOrder), fc.Args["where"].(*ent.ParticipantWhereInput))
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.ParticipantConnection) graphql.Marshaler {
-			return ec.marshalNParticipantConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipantConnection(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNParticipantConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipantConnection, true)
 }
 func (ec *executionContext) fieldContext_Prototype_participants(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -14488,24 +13373,12 @@ func (ec *executionContext) fieldContext_Prototype_participants(ctx context.Cont
 }
 
 func (ec *executionContext) _Prototype_invites(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Prototype_invites(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Prototype_invites,
+		func(ctx context.Context) (*ent.InviteConnection, error) {
 			fc := graphql.GetFieldContext(ctx)
 			return obj.Invites(ctx, fc.Args["after"].(*entgql.Cursor[gid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[gid.ID]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.InviteOrder))
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.InviteConnection) graphql.Marshaler {
-			return ec.marshalNInviteConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInviteConnection(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNInviteConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInviteConnection, true)
 }
 func (ec *executionContext) fieldContext_Prototype_invites(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -14532,24 +13405,12 @@ func (ec *executionContext) fieldContext_Prototype_invites(ctx context.Context, 
 }
 
 func (ec *executionContext) _Prototype_timeline(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Prototype_timeline(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Prototype_timeline,
+		func(ctx context.Context) (*ent.EventConnection, error) {
 			fc := graphql.GetFieldContext(ctx)
 			return obj.Timeline(ctx, fc.Args["after"].(*entgql.Cursor[gid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[gid.ID]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.EventOrder), fc.Args["where"].(*ent.EventWhereInput))
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.EventConnection) graphql.Marshaler {
-			return ec.marshalNEventConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEventConnection(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNEventConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEventConnection, true)
 }
 func (ec *executionContext) fieldContext_Prototype_timeline(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -14576,23 +13437,11 @@ func (ec *executionContext) fieldContext_Prototype_timeline(ctx context.Context,
 }
 
 func (ec *executionContext) _Prototype_alertRules(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Prototype_alertRules(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Prototype_alertRules,
+		func(ctx context.Context) ([]*ent.AlertRule, error) {
 			return ec.Resolvers.Prototype().AlertRules(ctx, obj)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.AlertRule) graphql.Marshaler {
-			return ec.marshalNAlertRule2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐAlertRuleᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNAlertRule2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐAlertRuleᚄ, true)
 }
 func (ec *executionContext) fieldContext_Prototype_alertRules(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -14608,24 +13457,12 @@ func (ec *executionContext) fieldContext_Prototype_alertRules(_ context.Context,
 }
 
 func (ec *executionContext) _Prototype_scorecards(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Prototype_scorecards(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Prototype_scorecards,
+		func(ctx context.Context) (*ScorecardConnection, error) {
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Prototype().Scorecards(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[gid.ID]))
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ScorecardConnection) graphql.Marshaler {
-			return ec.marshalNScorecardConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecardConnection(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNScorecardConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecardConnection, true)
 }
 func (ec *executionContext) fieldContext_Prototype_scorecards(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -14652,24 +13489,12 @@ func (ec *executionContext) fieldContext_Prototype_scorecards(ctx context.Contex
 }
 
 func (ec *executionContext) _Prototype_impact(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Prototype_impact(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Prototype_impact,
+		func(ctx context.Context) (*Impact, error) {
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Prototype().Impact(ctx, obj, fc.Args["workingDays"].(*int))
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *Impact) graphql.Marshaler {
-			return ec.marshalNImpact2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐImpact(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNImpact2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐImpact, true)
 }
 func (ec *executionContext) fieldContext_Prototype_impact(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -14696,23 +13521,11 @@ func (ec *executionContext) fieldContext_Prototype_impact(ctx context.Context, f
 }
 
 func (ec *executionContext) _PrototypeConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.PrototypeConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_PrototypeConnection_edges(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_PrototypeConnection_edges,
+		func(ctx context.Context) ([]*ent.PrototypeEdge, error) {
 			return obj.Edges, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.PrototypeEdge) graphql.Marshaler {
-			return ec.marshalOPrototypeEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototypeEdge(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOPrototypeEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototypeEdge, false)
 }
 func (ec *executionContext) fieldContext_PrototypeConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -14728,23 +13541,11 @@ func (ec *executionContext) fieldContext_PrototypeConnection_edges(_ context.Con
 }
 
 func (ec *executionContext) _PrototypeConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.PrototypeConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_PrototypeConnection_pageInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_PrototypeConnection_pageInfo,
+		func(ctx context.Context) (entgql.PageInfo[gid.ID], error) {
 			return obj.PageInfo, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[gid.ID]) graphql.Marshaler {
-			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
 func (ec *executionContext) fieldContext_PrototypeConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -14767,23 +13568,11 @@ func (ec *executionContext) fieldContext_PrototypeConnection_totalCount(_ contex
 }
 
 func (ec *executionContext) _PrototypeEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.PrototypeEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_PrototypeEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_PrototypeEdge_node,
+		func(ctx context.Context) (*ent.Prototype, error) {
 			return obj.Node, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Prototype) graphql.Marshaler {
-			return ec.marshalOPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype, false)
 }
 func (ec *executionContext) fieldContext_PrototypeEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -15243,23 +14032,11 @@ func (ec *executionContext) fieldContext_RedeemInvitePayload_token(_ context.Con
 }
 
 func (ec *executionContext) _RedeemInvitePayload_participant(ctx context.Context, field graphql.CollectedField, obj *RedeemInvitePayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_RedeemInvitePayload_participant(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_RedeemInvitePayload_participant,
+		func(ctx context.Context) (*ent.Participant, error) {
 			return obj.Participant, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Participant) graphql.Marshaler {
-			return ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant, true)
 }
 func (ec *executionContext) fieldContext_RedeemInvitePayload_participant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -15275,23 +14052,11 @@ func (ec *executionContext) fieldContext_RedeemInvitePayload_participant(_ conte
 }
 
 func (ec *executionContext) _RedeemInvitePayload_prototype(ctx context.Context, field graphql.CollectedField, obj *RedeemInvitePayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_RedeemInvitePayload_prototype(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_RedeemInvitePayload_prototype,
+		func(ctx context.Context) (*ent.Prototype, error) {
 			return obj.Prototype, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Prototype) graphql.Marshaler {
-			return ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype, true)
 }
 func (ec *executionContext) fieldContext_RedeemInvitePayload_prototype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -15307,23 +14072,11 @@ func (ec *executionContext) fieldContext_RedeemInvitePayload_prototype(_ context
 }
 
 func (ec *executionContext) _RotateWebhookSecretPayload_webhook(ctx context.Context, field graphql.CollectedField, obj *RotateWebhookSecretPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_RotateWebhookSecretPayload_webhook(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_RotateWebhookSecretPayload_webhook,
+		func(ctx context.Context) (*ent.Webhook, error) {
 			return obj.Webhook, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Webhook) graphql.Marshaler {
-			return ec.marshalNWebhook2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhook(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNWebhook2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhook, true)
 }
 func (ec *executionContext) fieldContext_RotateWebhookSecretPayload_webhook(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -15346,23 +14099,11 @@ func (ec *executionContext) fieldContext_RotateWebhookSecretPayload_secret(_ con
 }
 
 func (ec *executionContext) _Scorecard_iteration(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Scorecard_iteration(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Scorecard_iteration,
+		func(ctx context.Context) (*ent.Iteration, error) {
 			return ec.Resolvers.Scorecard().Iteration(ctx, obj)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Iteration) graphql.Marshaler {
-			return ec.marshalNIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration, true)
 }
 func (ec *executionContext) fieldContext_Scorecard_iteration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -15406,115 +14147,55 @@ func (ec *executionContext) fieldContext_Scorecard_trialsBlocked(_ context.Conte
 }
 
 func (ec *executionContext) _Scorecard_completionRate(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Scorecard_completionRate(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Scorecard_completionRate,
+		func(ctx context.Context) (*float64, error) {
 			return obj.CompletionRate, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
-			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_Scorecard_completionRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Scorecard_medianTimeOnTask(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Scorecard_medianTimeOnTask(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Scorecard_medianTimeOnTask,
+		func(ctx context.Context) (*float64, error) {
 			return obj.MedianTimeOnTask, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
-			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_Scorecard_medianTimeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Scorecard_p90TimeOnTask(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Scorecard_p90TimeOnTask(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Scorecard_p90TimeOnTask,
+		func(ctx context.Context) (*float64, error) {
 			return obj.P90TimeOnTask, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
-			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_Scorecard_p90TimeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Scorecard_averageRating(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Scorecard_averageRating(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Scorecard_averageRating,
+		func(ctx context.Context) (*float64, error) {
 			return obj.AverageRating, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
-			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_Scorecard_averageRating(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Scorecard_ratings(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Scorecard_ratings(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Scorecard_ratings,
+		func(ctx context.Context) ([]*RatingCount, error) {
 			return obj.Ratings, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*RatingCount) graphql.Marshaler {
-			return ec.marshalNRatingCount2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐRatingCountᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNRatingCount2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐRatingCountᚄ, true)
 }
 func (ec *executionContext) fieldContext_Scorecard_ratings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -15537,23 +14218,11 @@ func (ec *executionContext) fieldContext_Scorecard_feedbackCount(_ context.Conte
 }
 
 func (ec *executionContext) _Scorecard_feedbackByKind(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Scorecard_feedbackByKind(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Scorecard_feedbackByKind,
+		func(ctx context.Context) ([]*FeedbackKindCount, error) {
 			return obj.FeedbackByKind, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*FeedbackKindCount) graphql.Marshaler {
-			return ec.marshalNFeedbackKindCount2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFeedbackKindCountᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNFeedbackKindCount2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFeedbackKindCountᚄ, true)
 }
 func (ec *executionContext) fieldContext_Scorecard_feedbackByKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -15611,23 +14280,11 @@ func (ec *executionContext) fieldContext_Scorecard_bugsFixed(_ context.Context, 
 }
 
 func (ec *executionContext) _ScorecardConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ScorecardConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ScorecardConnection_edges(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_ScorecardConnection_edges,
+		func(ctx context.Context) ([]*ScorecardEdge, error) {
 			return obj.Edges, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ScorecardEdge) graphql.Marshaler {
-			return ec.marshalNScorecardEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecardEdgeᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNScorecardEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecardEdgeᚄ, true)
 }
 func (ec *executionContext) fieldContext_ScorecardConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -15643,23 +14300,11 @@ func (ec *executionContext) fieldContext_ScorecardConnection_edges(_ context.Con
 }
 
 func (ec *executionContext) _ScorecardConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ScorecardConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ScorecardConnection_pageInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_ScorecardConnection_pageInfo,
+		func(ctx context.Context) (entgql.PageInfo[gid.ID], error) {
 			return obj.PageInfo, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[gid.ID]) graphql.Marshaler {
-			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
 func (ec *executionContext) fieldContext_ScorecardConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -15682,23 +14327,11 @@ func (ec *executionContext) fieldContext_ScorecardConnection_totalCount(_ contex
 }
 
 func (ec *executionContext) _ScorecardDelta_previous(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ScorecardDelta_previous(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_ScorecardDelta_previous,
+		func(ctx context.Context) (*Scorecard, error) {
 			return obj.Previous, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *Scorecard) graphql.Marshaler {
-			return ec.marshalNScorecard2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecard(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNScorecard2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecard, true)
 }
 func (ec *executionContext) fieldContext_ScorecardDelta_previous(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -15714,23 +14347,11 @@ func (ec *executionContext) fieldContext_ScorecardDelta_previous(_ context.Conte
 }
 
 func (ec *executionContext) _ScorecardDelta_completionRate(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ScorecardDelta_completionRate(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_ScorecardDelta_completionRate,
+		func(ctx context.Context) (*FloatChange, error) {
 			return obj.CompletionRate, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *FloatChange) graphql.Marshaler {
-			return ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange, true)
 }
 func (ec *executionContext) fieldContext_ScorecardDelta_completionRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -15746,23 +14367,11 @@ func (ec *executionContext) fieldContext_ScorecardDelta_completionRate(_ context
 }
 
 func (ec *executionContext) _ScorecardDelta_medianTimeOnTask(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ScorecardDelta_medianTimeOnTask(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_ScorecardDelta_medianTimeOnTask,
+		func(ctx context.Context) (*FloatChange, error) {
 			return obj.MedianTimeOnTask, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *FloatChange) graphql.Marshaler {
-			return ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange, true)
 }
 func (ec *executionContext) fieldContext_ScorecardDelta_medianTimeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -15778,23 +14387,11 @@ func (ec *executionContext) fieldContext_ScorecardDelta_medianTimeOnTask(_ conte
 }
 
 func (ec *executionContext) _ScorecardDelta_p90TimeOnTask(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ScorecardDelta_p90TimeOnTask(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_ScorecardDelta_p90TimeOnTask,
+		func(ctx context.Context) (*FloatChange, error) {
 			return obj.P90TimeOnTask, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *FloatChange) graphql.Marshaler {
-			return ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange, true)
 }
 func (ec *executionContext) fieldContext_ScorecardDelta_p90TimeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -15810,23 +14407,11 @@ func (ec *executionContext) fieldContext_ScorecardDelta_p90TimeOnTask(_ context.
 }
 
 func (ec *executionContext) _ScorecardDelta_averageRating(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ScorecardDelta_averageRating(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_ScorecardDelta_averageRating,
+		func(ctx context.Context) (*FloatChange, error) {
 			return obj.AverageRating, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *FloatChange) graphql.Marshaler {
-			return ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange, true)
 }
 func (ec *executionContext) fieldContext_ScorecardDelta_averageRating(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -15842,23 +14427,11 @@ func (ec *executionContext) fieldContext_ScorecardDelta_averageRating(_ context.
 }
 
 func (ec *executionContext) _ScorecardDelta_trialsStarted(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ScorecardDelta_trialsStarted(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_ScorecardDelta_trialsStarted,
+		func(ctx context.Context) (*IntChange, error) {
 			return obj.TrialsStarted, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *IntChange) graphql.Marshaler {
-			return ec.marshalNIntChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐIntChange(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNIntChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐIntChange, true)
 }
 func (ec *executionContext) fieldContext_ScorecardDelta_trialsStarted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -15874,23 +14447,11 @@ func (ec *executionContext) fieldContext_ScorecardDelta_trialsStarted(_ context.
 }
 
 func (ec *executionContext) _ScorecardDelta_feedbackCount(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ScorecardDelta_feedbackCount(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_ScorecardDelta_feedbackCount,
+		func(ctx context.Context) (*IntChange, error) {
 			return obj.FeedbackCount, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *IntChange) graphql.Marshaler {
-			return ec.marshalNIntChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐIntChange(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNIntChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐIntChange, true)
 }
 func (ec *executionContext) fieldContext_ScorecardDelta_feedbackCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -15906,23 +14467,11 @@ func (ec *executionContext) fieldContext_ScorecardDelta_feedbackCount(_ context.
 }
 
 func (ec *executionContext) _ScorecardDelta_openFeedback(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ScorecardDelta_openFeedback(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_ScorecardDelta_openFeedback,
+		func(ctx context.Context) (*IntChange, error) {
 			return obj.OpenFeedback, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *IntChange) graphql.Marshaler {
-			return ec.marshalNIntChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐIntChange(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNIntChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐIntChange, true)
 }
 func (ec *executionContext) fieldContext_ScorecardDelta_openFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -15938,23 +14487,11 @@ func (ec *executionContext) fieldContext_ScorecardDelta_openFeedback(_ context.C
 }
 
 func (ec *executionContext) _ScorecardDelta_participants(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ScorecardDelta_participants(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_ScorecardDelta_participants,
+		func(ctx context.Context) (*IntChange, error) {
 			return obj.Participants, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *IntChange) graphql.Marshaler {
-			return ec.marshalNIntChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐIntChange(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNIntChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐIntChange, true)
 }
 func (ec *executionContext) fieldContext_ScorecardDelta_participants(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -15984,23 +14521,11 @@ func (ec *executionContext) fieldContext_ScorecardDelta_bugsFixed(_ context.Cont
 }
 
 func (ec *executionContext) _ScorecardEdge_node(ctx context.Context, field graphql.CollectedField, obj *ScorecardEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ScorecardEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_ScorecardEdge_node,
+		func(ctx context.Context) (*Scorecard, error) {
 			return obj.Node, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *Scorecard) graphql.Marshaler {
-			return ec.marshalNScorecard2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecard(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNScorecard2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecard, true)
 }
 func (ec *executionContext) fieldContext_ScorecardEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -16023,23 +14548,11 @@ func (ec *executionContext) fieldContext_ScorecardEdge_cursor(_ context.Context,
 }
 
 func (ec *executionContext) _SearchConnection_edges(ctx context.Context, field graphql.CollectedField, obj *SearchConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SearchConnection_edges(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_SearchConnection_edges,
+		func(ctx context.Context) ([]*SearchEdge, error) {
 			return obj.Edges, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*SearchEdge) graphql.Marshaler {
-			return ec.marshalNSearchEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐSearchEdgeᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNSearchEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐSearchEdgeᚄ, true)
 }
 func (ec *executionContext) fieldContext_SearchConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -16055,23 +14568,11 @@ func (ec *executionContext) fieldContext_SearchConnection_edges(_ context.Contex
 }
 
 func (ec *executionContext) _SearchConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *SearchConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SearchConnection_pageInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_SearchConnection_pageInfo,
+		func(ctx context.Context) (*entgql.PageInfo[gid.ID], error) {
 			return obj.PageInfo, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *entgql.PageInfo[gid.ID]) graphql.Marshaler {
-			return ec.marshalNPageInfo2ᚖentgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNPageInfo2ᚖentgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
 func (ec *executionContext) fieldContext_SearchConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -16087,23 +14588,11 @@ func (ec *executionContext) fieldContext_SearchConnection_pageInfo(_ context.Con
 }
 
 func (ec *executionContext) _SearchEdge_node(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SearchEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_SearchEdge_node,
+		func(ctx context.Context) (ent.Noder, error) {
 			return obj.Node, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v ent.Noder) graphql.Marshaler {
-			return ec.marshalNSearchResult2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚐNoder(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNSearchResult2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚐNoder, true)
 }
 func (ec *executionContext) fieldContext_SearchEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SearchEdge", field, false, false, "SearchResult")
@@ -16117,23 +14606,11 @@ func (ec *executionContext) fieldContext_SearchEdge_cursor(_ context.Context, fi
 }
 
 func (ec *executionContext) _SearchEdge_rank(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SearchEdge_rank(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_SearchEdge_rank,
+		func(ctx context.Context) (float64, error) {
 			return obj.Rank, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
-			return ec.marshalNFloat2float64(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNFloat2float64, true)
 }
 func (ec *executionContext) fieldContext_SearchEdge_rank(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SearchEdge", field, false, false, "Float")
@@ -16147,23 +14624,11 @@ func (ec *executionContext) fieldContext_SearchEdge_highlight(_ context.Context,
 }
 
 func (ec *executionContext) _SimilarFeedback_feedback(ctx context.Context, field graphql.CollectedField, obj *SimilarFeedback) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SimilarFeedback_feedback(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_SimilarFeedback_feedback,
+		func(ctx context.Context) (*ent.Feedback, error) {
 			return obj.Feedback, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Feedback) graphql.Marshaler {
-			return ec.marshalNFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback, true)
 }
 func (ec *executionContext) fieldContext_SimilarFeedback_feedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -16179,23 +14644,11 @@ func (ec *executionContext) fieldContext_SimilarFeedback_feedback(_ context.Cont
 }
 
 func (ec *executionContext) _SimilarFeedback_score(ctx context.Context, field graphql.CollectedField, obj *SimilarFeedback) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SimilarFeedback_score(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_SimilarFeedback_score,
+		func(ctx context.Context) (float64, error) {
 			return obj.Score, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
-			return ec.marshalNFloat2float64(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNFloat2float64, true)
 }
 func (ec *executionContext) fieldContext_SimilarFeedback_score(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SimilarFeedback", field, false, false, "Float")
@@ -16341,69 +14794,33 @@ func (ec *executionContext) fieldContext_Trial_id(_ context.Context, field graph
 }
 
 func (ec *executionContext) _Trial_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Trial_createdAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Trial_createdAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Trial_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Trial", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Trial_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Trial_updatedAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Trial_updatedAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Trial_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Trial", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Trial_startedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Trial_startedAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Trial_startedAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.StartedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Trial_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Trial", field, false, false, "Time")
@@ -16438,23 +14855,11 @@ func (ec *executionContext) fieldContext_Trial_device(_ context.Context, field g
 }
 
 func (ec *executionContext) _Trial_iteration(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Trial_iteration(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Trial_iteration,
+		func(ctx context.Context) (*ent.Iteration, error) {
 			return obj.Iteration(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Iteration) graphql.Marshaler {
-			return ec.marshalNIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration, true)
 }
 func (ec *executionContext) fieldContext_Trial_iteration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -16470,23 +14875,11 @@ func (ec *executionContext) fieldContext_Trial_iteration(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Trial_participant(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Trial_participant(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Trial_participant,
+		func(ctx context.Context) (*ent.Participant, error) {
 			return obj.Participant(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Participant) graphql.Marshaler {
-			return ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant, true)
 }
 func (ec *executionContext) fieldContext_Trial_participant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -16502,23 +14895,11 @@ func (ec *executionContext) fieldContext_Trial_participant(_ context.Context, fi
 }
 
 func (ec *executionContext) _Trial_feedback(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Trial_feedback(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Trial_feedback,
+		func(ctx context.Context) ([]*ent.Feedback, error) {
 			return obj.Feedback(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Feedback) graphql.Marshaler {
-			return ec.marshalOFeedback2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackᚄ(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOFeedback2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackᚄ, false)
 }
 func (ec *executionContext) fieldContext_Trial_feedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -16534,23 +14915,11 @@ func (ec *executionContext) fieldContext_Trial_feedback(_ context.Context, field
 }
 
 func (ec *executionContext) _TrialConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.TrialConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_TrialConnection_edges(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_TrialConnection_edges,
+		func(ctx context.Context) ([]*ent.TrialEdge, error) {
 			return obj.Edges, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.TrialEdge) graphql.Marshaler {
-			return ec.marshalOTrialEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐTrialEdge(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOTrialEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐTrialEdge, false)
 }
 func (ec *executionContext) fieldContext_TrialConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -16566,23 +14935,11 @@ func (ec *executionContext) fieldContext_TrialConnection_edges(_ context.Context
 }
 
 func (ec *executionContext) _TrialConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.TrialConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_TrialConnection_pageInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_TrialConnection_pageInfo,
+		func(ctx context.Context) (entgql.PageInfo[gid.ID], error) {
 			return obj.PageInfo, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[gid.ID]) graphql.Marshaler {
-			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
 func (ec *executionContext) fieldContext_TrialConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -16605,23 +14962,11 @@ func (ec *executionContext) fieldContext_TrialConnection_totalCount(_ context.Co
 }
 
 func (ec *executionContext) _TrialEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.TrialEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_TrialEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_TrialEdge_node,
+		func(ctx context.Context) (*ent.Trial, error) {
 			return obj.Node, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Trial) graphql.Marshaler {
-			return ec.marshalOTrial2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐTrial(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOTrial2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐTrial, false)
 }
 func (ec *executionContext) fieldContext_TrialEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -16651,46 +14996,22 @@ func (ec *executionContext) fieldContext_User_id(_ context.Context, field graphq
 }
 
 func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_User_createdAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_User_createdAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_User_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, "Time")
 }
 
 func (ec *executionContext) _User_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_User_updatedAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_User_updatedAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_User_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, "Time")
@@ -16704,23 +15025,11 @@ func (ec *executionContext) fieldContext_User_name(_ context.Context, field grap
 }
 
 func (ec *executionContext) _User_memberships(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_User_memberships(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_User_memberships,
+		func(ctx context.Context) ([]*ent.Membership, error) {
 			return obj.Memberships(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Membership) graphql.Marshaler {
-			return ec.marshalOMembership2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐMembershipᚄ(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOMembership2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐMembershipᚄ, false)
 }
 func (ec *executionContext) fieldContext_User_memberships(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -16736,23 +15045,11 @@ func (ec *executionContext) fieldContext_User_memberships(_ context.Context, fie
 }
 
 func (ec *executionContext) _User_tokens(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_User_tokens(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_User_tokens,
+		func(ctx context.Context) ([]*ent.AuthToken, error) {
 			return ec.Resolvers.User().Tokens(ctx, obj)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.AuthToken) graphql.Marshaler {
-			return ec.marshalNAuthToken2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐAuthTokenᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNAuthToken2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐAuthTokenᚄ, true)
 }
 func (ec *executionContext) fieldContext_User_tokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -16768,46 +15065,22 @@ func (ec *executionContext) fieldContext_User_tokens(_ context.Context, field gr
 }
 
 func (ec *executionContext) _User_email(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_User_email(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_User_email,
+		func(ctx context.Context) (*string, error) {
 			return ec.Resolvers.User().Email(ctx, obj)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext_User_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, true, true, "String")
 }
 
 func (ec *executionContext) _User_displayName(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_User_displayName(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_User_displayName,
+		func(ctx context.Context) (string, error) {
 			return ec.Resolvers.User().DisplayName(ctx, obj)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNString2string, true)
 }
 func (ec *executionContext) fieldContext_User_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, true, true, "String")
@@ -16821,69 +15094,33 @@ func (ec *executionContext) fieldContext_Vote_id(_ context.Context, field graphq
 }
 
 func (ec *executionContext) _Vote_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Vote) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Vote_createdAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Vote_createdAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Vote_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Vote", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Vote_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Vote) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Vote_updatedAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Vote_updatedAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Vote_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Vote", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Vote_feedback(ctx context.Context, field graphql.CollectedField, obj *ent.Vote) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Vote_feedback(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Vote_feedback,
+		func(ctx context.Context) (*ent.Feedback, error) {
 			return obj.Feedback(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Feedback) graphql.Marshaler {
-			return ec.marshalNFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback, true)
 }
 func (ec *executionContext) fieldContext_Vote_feedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -16899,23 +15136,11 @@ func (ec *executionContext) fieldContext_Vote_feedback(_ context.Context, field 
 }
 
 func (ec *executionContext) _Vote_participant(ctx context.Context, field graphql.CollectedField, obj *ent.Vote) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Vote_participant(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Vote_participant,
+		func(ctx context.Context) (*ent.Participant, error) {
 			return obj.Participant(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Participant) graphql.Marshaler {
-			return ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant, true)
 }
 func (ec *executionContext) fieldContext_Vote_participant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -16931,23 +15156,11 @@ func (ec *executionContext) fieldContext_Vote_participant(_ context.Context, fie
 }
 
 func (ec *executionContext) _VoteConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.VoteConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_VoteConnection_edges(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_VoteConnection_edges,
+		func(ctx context.Context) ([]*ent.VoteEdge, error) {
 			return obj.Edges, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.VoteEdge) graphql.Marshaler {
-			return ec.marshalOVoteEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐVoteEdge(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOVoteEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐVoteEdge, false)
 }
 func (ec *executionContext) fieldContext_VoteConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -16963,23 +15176,11 @@ func (ec *executionContext) fieldContext_VoteConnection_edges(_ context.Context,
 }
 
 func (ec *executionContext) _VoteConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.VoteConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_VoteConnection_pageInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_VoteConnection_pageInfo,
+		func(ctx context.Context) (entgql.PageInfo[gid.ID], error) {
 			return obj.PageInfo, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[gid.ID]) graphql.Marshaler {
-			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
 func (ec *executionContext) fieldContext_VoteConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17002,23 +15203,11 @@ func (ec *executionContext) fieldContext_VoteConnection_totalCount(_ context.Con
 }
 
 func (ec *executionContext) _VoteEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.VoteEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_VoteEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_VoteEdge_node,
+		func(ctx context.Context) (*ent.Vote, error) {
 			return obj.Node, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Vote) graphql.Marshaler {
-			return ec.marshalOVote2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐVote(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOVote2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐVote, false)
 }
 func (ec *executionContext) fieldContext_VoteEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17048,46 +15237,22 @@ func (ec *executionContext) fieldContext_Webhook_id(_ context.Context, field gra
 }
 
 func (ec *executionContext) _Webhook_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Webhook_createdAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Webhook_createdAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Webhook_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Webhook", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Webhook_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Webhook_updatedAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Webhook_updatedAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Webhook_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Webhook", field, false, false, "Time")
@@ -17150,24 +15315,12 @@ func (ec *executionContext) fieldContext_Webhook_disabledAt(_ context.Context, f
 }
 
 func (ec *executionContext) _Webhook_deliveries(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Webhook_deliveries(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Webhook_deliveries,
+		func(ctx context.Context) (*ent.WebhookDeliveryConnection, error) {
 			fc := graphql.GetFieldContext(ctx)
 			return obj.Deliveries(ctx, fc.Args["after"].(*entgql.Cursor[gid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[gid.ID]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.WebhookDeliveryOrder))
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.WebhookDeliveryConnection) graphql.Marshaler {
-			return ec.marshalNWebhookDeliveryConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhookDeliveryConnection(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNWebhookDeliveryConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhookDeliveryConnection, true)
 }
 func (ec *executionContext) fieldContext_Webhook_deliveries(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17194,23 +15347,11 @@ func (ec *executionContext) fieldContext_Webhook_deliveries(ctx context.Context,
 }
 
 func (ec *executionContext) _Webhook_eventKinds(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Webhook_eventKinds(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Webhook_eventKinds,
+		func(ctx context.Context) ([]event.Kind, error) {
 			return ec.Resolvers.Webhook().EventKinds(ctx, obj)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []event.Kind) graphql.Marshaler {
-			return ec.marshalNEventKind2ᚕgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋeventᚐKindᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNEventKind2ᚕgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋeventᚐKindᚄ, true)
 }
 func (ec *executionContext) fieldContext_Webhook_eventKinds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Webhook", field, true, true, "EventKind")
@@ -17224,46 +15365,22 @@ func (ec *executionContext) fieldContext_WebhookDelivery_id(_ context.Context, f
 }
 
 func (ec *executionContext) _WebhookDelivery_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_WebhookDelivery_createdAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_WebhookDelivery_createdAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "Time")
 }
 
 func (ec *executionContext) _WebhookDelivery_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_WebhookDelivery_updatedAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_WebhookDelivery_updatedAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "Time")
@@ -17291,23 +15408,11 @@ func (ec *executionContext) fieldContext_WebhookDelivery_attempts(_ context.Cont
 }
 
 func (ec *executionContext) _WebhookDelivery_nextAttemptAt(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_WebhookDelivery_nextAttemptAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_WebhookDelivery_nextAttemptAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.NextAttemptAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_nextAttemptAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "Time")
@@ -17342,23 +15447,11 @@ func (ec *executionContext) fieldContext_WebhookDelivery_deliveredAt(_ context.C
 }
 
 func (ec *executionContext) _WebhookDelivery_webhook(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_WebhookDelivery_webhook(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_WebhookDelivery_webhook,
+		func(ctx context.Context) (*ent.Webhook, error) {
 			return obj.Webhook(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Webhook) graphql.Marshaler {
-			return ec.marshalNWebhook2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhook(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNWebhook2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhook, true)
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_webhook(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17374,23 +15467,11 @@ func (ec *executionContext) fieldContext_WebhookDelivery_webhook(_ context.Conte
 }
 
 func (ec *executionContext) _WebhookDelivery_event(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_WebhookDelivery_event(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_WebhookDelivery_event,
+		func(ctx context.Context) (*ent.Event, error) {
 			return obj.Event(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Event) graphql.Marshaler {
-			return ec.marshalOEvent2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEvent(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOEvent2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEvent, false)
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_event(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17406,23 +15487,11 @@ func (ec *executionContext) fieldContext_WebhookDelivery_event(_ context.Context
 }
 
 func (ec *executionContext) _WebhookDeliveryConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDeliveryConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_WebhookDeliveryConnection_edges(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_WebhookDeliveryConnection_edges,
+		func(ctx context.Context) ([]*ent.WebhookDeliveryEdge, error) {
 			return obj.Edges, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.WebhookDeliveryEdge) graphql.Marshaler {
-			return ec.marshalOWebhookDeliveryEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhookDeliveryEdge(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOWebhookDeliveryEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhookDeliveryEdge, false)
 }
 func (ec *executionContext) fieldContext_WebhookDeliveryConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17438,23 +15507,11 @@ func (ec *executionContext) fieldContext_WebhookDeliveryConnection_edges(_ conte
 }
 
 func (ec *executionContext) _WebhookDeliveryConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDeliveryConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_WebhookDeliveryConnection_pageInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_WebhookDeliveryConnection_pageInfo,
+		func(ctx context.Context) (entgql.PageInfo[gid.ID], error) {
 			return obj.PageInfo, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[gid.ID]) graphql.Marshaler {
-			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
 func (ec *executionContext) fieldContext_WebhookDeliveryConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17477,23 +15534,11 @@ func (ec *executionContext) fieldContext_WebhookDeliveryConnection_totalCount(_ 
 }
 
 func (ec *executionContext) _WebhookDeliveryEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDeliveryEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_WebhookDeliveryEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_WebhookDeliveryEdge_node,
+		func(ctx context.Context) (*ent.WebhookDelivery, error) {
 			return obj.Node, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.WebhookDelivery) graphql.Marshaler {
-			return ec.marshalOWebhookDelivery2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhookDelivery(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOWebhookDelivery2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhookDelivery, false)
 }
 func (ec *executionContext) fieldContext_WebhookDeliveryEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17523,46 +15568,22 @@ func (ec *executionContext) fieldContext_Workspace_id(_ context.Context, field g
 }
 
 func (ec *executionContext) _Workspace_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Workspace_createdAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Workspace_createdAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Workspace_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Workspace", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Workspace_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Workspace_updatedAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Workspace_updatedAt,
+		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Workspace_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Workspace", field, false, false, "Time")
@@ -17597,23 +15618,11 @@ func (ec *executionContext) fieldContext_Workspace_headcount(_ context.Context, 
 }
 
 func (ec *executionContext) _Workspace_memberships(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Workspace_memberships(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Workspace_memberships,
+		func(ctx context.Context) ([]*ent.Membership, error) {
 			return obj.Memberships(ctx)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Membership) graphql.Marshaler {
-			return ec.marshalOMembership2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐMembershipᚄ(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOMembership2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐMembershipᚄ, false)
 }
 func (ec *executionContext) fieldContext_Workspace_memberships(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17629,24 +15638,12 @@ func (ec *executionContext) fieldContext_Workspace_memberships(_ context.Context
 }
 
 func (ec *executionContext) _Workspace_prototypes(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Workspace_prototypes(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Workspace_prototypes,
+		func(ctx context.Context) (*ent.PrototypeConnection, error) {
 			fc := graphql.GetFieldContext(ctx)
 			return obj.Prototypes(ctx, fc.Args["after"].(*entgql.Cursor[gid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[gid.ID]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.PrototypeOrder), fc.Args["where"].(*ent.PrototypeWhereInput))
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.PrototypeConnection) graphql.Marshaler {
-			return ec.marshalNPrototypeConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototypeConnection(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNPrototypeConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototypeConnection, true)
 }
 func (ec *executionContext) fieldContext_Workspace_prototypes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17673,23 +15670,11 @@ func (ec *executionContext) fieldContext_Workspace_prototypes(ctx context.Contex
 }
 
 func (ec *executionContext) _Workspace_viewerRole(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Workspace_viewerRole(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Workspace_viewerRole,
+		func(ctx context.Context) (*viewer.Role, error) {
 			return ec.Resolvers.Workspace().ViewerRole(ctx, obj)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *viewer.Role) graphql.Marshaler {
-			return ec.marshalOMembershipRole2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋviewerᚐRole(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOMembershipRole2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋviewerᚐRole, false)
 }
 func (ec *executionContext) fieldContext_Workspace_viewerRole(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Workspace", field, true, true, "MembershipRole")
@@ -17703,23 +15688,11 @@ func (ec *executionContext) fieldContext_YouSaidWeDid_feedbackCount(_ context.Co
 }
 
 func (ec *executionContext) _YouSaidWeDid_groups(ctx context.Context, field graphql.CollectedField, obj *YouSaidWeDid) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_YouSaidWeDid_groups(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_YouSaidWeDid_groups,
+		func(ctx context.Context) ([]*AddressedFeedbackGroup, error) {
 			return obj.Groups, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*AddressedFeedbackGroup) graphql.Marshaler {
-			return ec.marshalNAddressedFeedbackGroup2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐAddressedFeedbackGroupᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNAddressedFeedbackGroup2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐAddressedFeedbackGroupᚄ, true)
 }
 func (ec *executionContext) fieldContext_YouSaidWeDid_groups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17735,23 +15708,11 @@ func (ec *executionContext) fieldContext_YouSaidWeDid_groups(_ context.Context, 
 }
 
 func (ec *executionContext) _YouSaidWeDid_shapedBy(ctx context.Context, field graphql.CollectedField, obj *YouSaidWeDid) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_YouSaidWeDid_shapedBy(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_YouSaidWeDid_shapedBy,
+		func(ctx context.Context) ([]*ent.Participant, error) {
 			return obj.ShapedBy, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Participant) graphql.Marshaler {
-			return ec.marshalNParticipant2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipantᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNParticipant2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipantᚄ, true)
 }
 func (ec *executionContext) fieldContext_YouSaidWeDid_shapedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17774,23 +15735,11 @@ func (ec *executionContext) fieldContext___Directive_name(_ context.Context, fie
 }
 
 func (ec *executionContext) ___Directive_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Directive_description(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Directive_description,
+		func(ctx context.Context) (*string, error) {
 			return obj.Description(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___Directive_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__Directive", field, true, false, "String")
@@ -17804,47 +15753,23 @@ func (ec *executionContext) fieldContext___Directive_isRepeatable(_ context.Cont
 }
 
 func (ec *executionContext) ___Directive_locations(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Directive_locations(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Directive_locations,
+		func(ctx context.Context) ([]string, error) {
 			return obj.Locations, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
-			return ec.marshalN__DirectiveLocation2ᚕstringᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalN__DirectiveLocation2ᚕstringᚄ, true)
 }
 func (ec *executionContext) fieldContext___Directive_locations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__Directive", field, false, false, "__DirectiveLocation")
 }
 
 func (ec *executionContext) ___Directive_args(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Directive_args(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Directive_args,
+		func(ctx context.Context) ([]introspection.InputValue, error) {
 			fc := graphql.GetFieldContext(ctx)
 			return obj.VisibleArgs(fc.Args["includeDeprecated"].(bool)), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []introspection.InputValue) graphql.Marshaler {
-			return ec.marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ, true)
 }
 func (ec *executionContext) fieldContext___Directive_args(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -17878,69 +15803,33 @@ func (ec *executionContext) fieldContext___EnumValue_name(_ context.Context, fie
 }
 
 func (ec *executionContext) ___EnumValue_description(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___EnumValue_description(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___EnumValue_description,
+		func(ctx context.Context) (*string, error) {
 			return obj.Description(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___EnumValue_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__EnumValue", field, true, false, "String")
 }
 
 func (ec *executionContext) ___EnumValue_isDeprecated(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___EnumValue_isDeprecated(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___EnumValue_isDeprecated,
+		func(ctx context.Context) (bool, error) {
 			return obj.IsDeprecated(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
-			return ec.marshalNBoolean2bool(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNBoolean2bool, true)
 }
 func (ec *executionContext) fieldContext___EnumValue_isDeprecated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__EnumValue", field, true, false, "Boolean")
 }
 
 func (ec *executionContext) ___EnumValue_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___EnumValue_deprecationReason(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___EnumValue_deprecationReason,
+		func(ctx context.Context) (*string, error) {
 			return obj.DeprecationReason(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___EnumValue_deprecationReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__EnumValue", field, true, false, "String")
@@ -17954,47 +15843,23 @@ func (ec *executionContext) fieldContext___Field_name(_ context.Context, field g
 }
 
 func (ec *executionContext) ___Field_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Field_description(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Field_description,
+		func(ctx context.Context) (*string, error) {
 			return obj.Description(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___Field_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__Field", field, true, false, "String")
 }
 
 func (ec *executionContext) ___Field_args(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Field_args(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Field_args,
+		func(ctx context.Context) ([]introspection.InputValue, error) {
 			fc := graphql.GetFieldContext(ctx)
 			return obj.VisibleArgs(fc.Args["includeDeprecated"].(bool)), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []introspection.InputValue) graphql.Marshaler {
-			return ec.marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ, true)
 }
 func (ec *executionContext) fieldContext___Field_args(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -18021,23 +15886,11 @@ func (ec *executionContext) fieldContext___Field_args(ctx context.Context, field
 }
 
 func (ec *executionContext) ___Field_type(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Field_type(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Field_type,
+		func(ctx context.Context) (*introspection.Type, error) {
 			return obj.Type, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *introspection.Type) graphql.Marshaler {
-			return ec.marshalN__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalN__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType, true)
 }
 func (ec *executionContext) fieldContext___Field_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -18053,46 +15906,22 @@ func (ec *executionContext) fieldContext___Field_type(_ context.Context, field g
 }
 
 func (ec *executionContext) ___Field_isDeprecated(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Field_isDeprecated(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Field_isDeprecated,
+		func(ctx context.Context) (bool, error) {
 			return obj.IsDeprecated(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
-			return ec.marshalNBoolean2bool(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNBoolean2bool, true)
 }
 func (ec *executionContext) fieldContext___Field_isDeprecated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__Field", field, true, false, "Boolean")
 }
 
 func (ec *executionContext) ___Field_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Field_deprecationReason(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Field_deprecationReason,
+		func(ctx context.Context) (*string, error) {
 			return obj.DeprecationReason(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___Field_deprecationReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__Field", field, true, false, "String")
@@ -18106,46 +15935,22 @@ func (ec *executionContext) fieldContext___InputValue_name(_ context.Context, fi
 }
 
 func (ec *executionContext) ___InputValue_description(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___InputValue_description(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___InputValue_description,
+		func(ctx context.Context) (*string, error) {
 			return obj.Description(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___InputValue_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__InputValue", field, true, false, "String")
 }
 
 func (ec *executionContext) ___InputValue_type(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___InputValue_type(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___InputValue_type,
+		func(ctx context.Context) (*introspection.Type, error) {
 			return obj.Type, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *introspection.Type) graphql.Marshaler {
-			return ec.marshalN__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalN__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType, true)
 }
 func (ec *executionContext) fieldContext___InputValue_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -18168,92 +15973,44 @@ func (ec *executionContext) fieldContext___InputValue_defaultValue(_ context.Con
 }
 
 func (ec *executionContext) ___InputValue_isDeprecated(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___InputValue_isDeprecated(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___InputValue_isDeprecated,
+		func(ctx context.Context) (bool, error) {
 			return obj.IsDeprecated(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
-			return ec.marshalNBoolean2bool(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalNBoolean2bool, true)
 }
 func (ec *executionContext) fieldContext___InputValue_isDeprecated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__InputValue", field, true, false, "Boolean")
 }
 
 func (ec *executionContext) ___InputValue_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___InputValue_deprecationReason(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___InputValue_deprecationReason,
+		func(ctx context.Context) (*string, error) {
 			return obj.DeprecationReason(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___InputValue_deprecationReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__InputValue", field, true, false, "String")
 }
 
 func (ec *executionContext) ___Schema_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Schema_description(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Schema_description,
+		func(ctx context.Context) (*string, error) {
 			return obj.Description(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___Schema_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__Schema", field, true, false, "String")
 }
 
 func (ec *executionContext) ___Schema_types(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Schema_types(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Schema_types,
+		func(ctx context.Context) ([]introspection.Type, error) {
 			return obj.Types(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []introspection.Type) graphql.Marshaler {
-			return ec.marshalN__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalN__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ, true)
 }
 func (ec *executionContext) fieldContext___Schema_types(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -18269,23 +16026,11 @@ func (ec *executionContext) fieldContext___Schema_types(_ context.Context, field
 }
 
 func (ec *executionContext) ___Schema_queryType(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Schema_queryType(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Schema_queryType,
+		func(ctx context.Context) (*introspection.Type, error) {
 			return obj.QueryType(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *introspection.Type) graphql.Marshaler {
-			return ec.marshalN__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalN__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType, true)
 }
 func (ec *executionContext) fieldContext___Schema_queryType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -18301,23 +16046,11 @@ func (ec *executionContext) fieldContext___Schema_queryType(_ context.Context, f
 }
 
 func (ec *executionContext) ___Schema_mutationType(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Schema_mutationType(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Schema_mutationType,
+		func(ctx context.Context) (*introspection.Type, error) {
 			return obj.MutationType(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *introspection.Type) graphql.Marshaler {
-			return ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType, false)
 }
 func (ec *executionContext) fieldContext___Schema_mutationType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -18333,23 +16066,11 @@ func (ec *executionContext) fieldContext___Schema_mutationType(_ context.Context
 }
 
 func (ec *executionContext) ___Schema_subscriptionType(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Schema_subscriptionType(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Schema_subscriptionType,
+		func(ctx context.Context) (*introspection.Type, error) {
 			return obj.SubscriptionType(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *introspection.Type) graphql.Marshaler {
-			return ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType, false)
 }
 func (ec *executionContext) fieldContext___Schema_subscriptionType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -18365,23 +16086,11 @@ func (ec *executionContext) fieldContext___Schema_subscriptionType(_ context.Con
 }
 
 func (ec *executionContext) ___Schema_directives(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Schema_directives(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Schema_directives,
+		func(ctx context.Context) ([]introspection.Directive, error) {
 			return obj.Directives(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []introspection.Directive) graphql.Marshaler {
-			return ec.marshalN__Directive2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirectiveᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalN__Directive2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirectiveᚄ, true)
 }
 func (ec *executionContext) fieldContext___Schema_directives(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -18397,116 +16106,56 @@ func (ec *executionContext) fieldContext___Schema_directives(_ context.Context, 
 }
 
 func (ec *executionContext) ___Type_kind(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Type_kind(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Type_kind,
+		func(ctx context.Context) (string, error) {
 			return obj.Kind(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalN__TypeKind2string(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+		ec.marshalN__TypeKind2string, true)
 }
 func (ec *executionContext) fieldContext___Type_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__Type", field, true, false, "__TypeKind")
 }
 
 func (ec *executionContext) ___Type_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Type_name(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Type_name,
+		func(ctx context.Context) (*string, error) {
 			return obj.Name(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___Type_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__Type", field, true, false, "String")
 }
 
 func (ec *executionContext) ___Type_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Type_description(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Type_description,
+		func(ctx context.Context) (*string, error) {
 			return obj.Description(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___Type_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__Type", field, true, false, "String")
 }
 
 func (ec *executionContext) ___Type_specifiedByURL(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Type_specifiedByURL(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Type_specifiedByURL,
+		func(ctx context.Context) (*string, error) {
 			return obj.SpecifiedByURL(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___Type_specifiedByURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__Type", field, true, false, "String")
 }
 
 func (ec *executionContext) ___Type_fields(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Type_fields(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Type_fields,
+		func(ctx context.Context) ([]introspection.Field, error) {
 			fc := graphql.GetFieldContext(ctx)
 			return obj.Fields(fc.Args["includeDeprecated"].(bool)), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []introspection.Field) graphql.Marshaler {
-			return ec.marshalO__Field2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐFieldᚄ(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalO__Field2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐFieldᚄ, false)
 }
 func (ec *executionContext) fieldContext___Type_fields(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -18533,23 +16182,11 @@ func (ec *executionContext) fieldContext___Type_fields(ctx context.Context, fiel
 }
 
 func (ec *executionContext) ___Type_interfaces(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Type_interfaces(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Type_interfaces,
+		func(ctx context.Context) ([]introspection.Type, error) {
 			return obj.Interfaces(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []introspection.Type) graphql.Marshaler {
-			return ec.marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ, false)
 }
 func (ec *executionContext) fieldContext___Type_interfaces(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -18565,23 +16202,11 @@ func (ec *executionContext) fieldContext___Type_interfaces(_ context.Context, fi
 }
 
 func (ec *executionContext) ___Type_possibleTypes(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Type_possibleTypes(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Type_possibleTypes,
+		func(ctx context.Context) ([]introspection.Type, error) {
 			return obj.PossibleTypes(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []introspection.Type) graphql.Marshaler {
-			return ec.marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ, false)
 }
 func (ec *executionContext) fieldContext___Type_possibleTypes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -18597,24 +16222,12 @@ func (ec *executionContext) fieldContext___Type_possibleTypes(_ context.Context,
 }
 
 func (ec *executionContext) ___Type_enumValues(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Type_enumValues(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Type_enumValues,
+		func(ctx context.Context) ([]introspection.EnumValue, error) {
 			fc := graphql.GetFieldContext(ctx)
 			return obj.EnumValues(fc.Args["includeDeprecated"].(bool)), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []introspection.EnumValue) graphql.Marshaler {
-			return ec.marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValueᚄ(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValueᚄ, false)
 }
 func (ec *executionContext) fieldContext___Type_enumValues(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -18641,24 +16254,12 @@ func (ec *executionContext) fieldContext___Type_enumValues(ctx context.Context, 
 }
 
 func (ec *executionContext) ___Type_inputFields(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Type_inputFields(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Type_inputFields,
+		func(ctx context.Context) ([]introspection.InputValue, error) {
 			fc := graphql.GetFieldContext(ctx)
 			return obj.VisibleInputFields(fc.Args["includeDeprecated"].(bool)), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []introspection.InputValue) graphql.Marshaler {
-			return ec.marshalO__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalO__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ, false)
 }
 func (ec *executionContext) fieldContext___Type_inputFields(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -18685,23 +16286,11 @@ func (ec *executionContext) fieldContext___Type_inputFields(ctx context.Context,
 }
 
 func (ec *executionContext) ___Type_ofType(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Type_ofType(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Type_ofType,
+		func(ctx context.Context) (*introspection.Type, error) {
 			return obj.OfType(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *introspection.Type) graphql.Marshaler {
-			return ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType, false)
 }
 func (ec *executionContext) fieldContext___Type_ofType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
@@ -18717,23 +16306,11 @@ func (ec *executionContext) fieldContext___Type_ofType(_ context.Context, field 
 }
 
 func (ec *executionContext) ___Type_isOneOf(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext___Type_isOneOf(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
+	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext___Type_isOneOf,
+		func(ctx context.Context) (bool, error) {
 			return obj.IsOneOf(), nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
-			return ec.marshalOBoolean2bool(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+		ec.marshalOBoolean2bool, false)
 }
 func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__Type", field, true, false, "Boolean")
@@ -25257,9 +22834,9 @@ func (ec *executionContext) _SearchResult(ctx context.Context, sel ast.Selection
 var addressedFeedbackGroupImplementors = []string{"AddressedFeedbackGroup"}
 
 func (ec *executionContext) _AddressedFeedbackGroup(ctx context.Context, sel ast.SelectionSet, obj *AddressedFeedbackGroup) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, addressedFeedbackGroupImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, addressedFeedbackGroupImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25279,7 +22856,6 @@ func (ec *executionContext) _AddressedFeedbackGroup(ctx context.Context, sel ast
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -25289,15 +22865,15 @@ func (ec *executionContext) _AddressedFeedbackGroup(ctx context.Context, sel ast
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var alertRuleImplementors = []string{"AlertRule", "Node"}
 
 func (ec *executionContext) _AlertRule(ctx context.Context, sel ast.SelectionSet, obj *ent.AlertRule) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, alertRuleImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, alertRuleImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25347,7 +22923,6 @@ func (ec *executionContext) _AlertRule(ctx context.Context, sel ast.SelectionSet
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -25357,15 +22932,15 @@ func (ec *executionContext) _AlertRule(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var authPayloadImplementors = []string{"AuthPayload"}
 
 func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionSet, obj *AuthPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, authPayloadImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, authPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25385,7 +22960,6 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -25395,15 +22969,15 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var authTokenImplementors = []string{"AuthToken", "Node"}
 
 func (ec *executionContext) _AuthToken(ctx context.Context, sel ast.SelectionSet, obj *ent.AuthToken) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, authTokenImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, authTokenImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25453,7 +23027,6 @@ func (ec *executionContext) _AuthToken(ctx context.Context, sel ast.SelectionSet
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -25463,15 +23036,15 @@ func (ec *executionContext) _AuthToken(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var commentImplementors = []string{"Comment", "Node", "SearchResult"}
 
 func (ec *executionContext) _Comment(ctx context.Context, sel ast.SelectionSet, obj *ent.Comment) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, commentImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, commentImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25521,7 +23094,6 @@ func (ec *executionContext) _Comment(ctx context.Context, sel ast.SelectionSet, 
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -25531,15 +23103,15 @@ func (ec *executionContext) _Comment(ctx context.Context, sel ast.SelectionSet, 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var commentConnectionImplementors = []string{"CommentConnection"}
 
 func (ec *executionContext) _CommentConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.CommentConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, commentConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, commentConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25564,7 +23136,6 @@ func (ec *executionContext) _CommentConnection(ctx context.Context, sel ast.Sele
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -25574,15 +23145,15 @@ func (ec *executionContext) _CommentConnection(ctx context.Context, sel ast.Sele
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var commentEdgeImplementors = []string{"CommentEdge"}
 
 func (ec *executionContext) _CommentEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.CommentEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, commentEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, commentEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25602,7 +23173,6 @@ func (ec *executionContext) _CommentEdge(ctx context.Context, sel ast.SelectionS
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -25612,15 +23182,15 @@ func (ec *executionContext) _CommentEdge(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var createInvitePayloadImplementors = []string{"CreateInvitePayload"}
 
 func (ec *executionContext) _CreateInvitePayload(ctx context.Context, sel ast.SelectionSet, obj *CreateInvitePayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, createInvitePayloadImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, createInvitePayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25640,7 +23210,6 @@ func (ec *executionContext) _CreateInvitePayload(ctx context.Context, sel ast.Se
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -25650,15 +23219,15 @@ func (ec *executionContext) _CreateInvitePayload(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var createWebhookPayloadImplementors = []string{"CreateWebhookPayload"}
 
 func (ec *executionContext) _CreateWebhookPayload(ctx context.Context, sel ast.SelectionSet, obj *CreateWebhookPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, createWebhookPayloadImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, createWebhookPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25678,7 +23247,6 @@ func (ec *executionContext) _CreateWebhookPayload(ctx context.Context, sel ast.S
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -25688,15 +23256,15 @@ func (ec *executionContext) _CreateWebhookPayload(ctx context.Context, sel ast.S
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var eventImplementors = []string{"Event", "Node"}
 
 func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, obj *ent.Event) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, eventImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, eventImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25751,7 +23319,6 @@ func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, ob
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -25761,15 +23328,15 @@ func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, ob
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var eventConnectionImplementors = []string{"EventConnection"}
 
 func (ec *executionContext) _EventConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.EventConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, eventConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, eventConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25794,7 +23361,6 @@ func (ec *executionContext) _EventConnection(ctx context.Context, sel ast.Select
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -25804,15 +23370,15 @@ func (ec *executionContext) _EventConnection(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var eventEdgeImplementors = []string{"EventEdge"}
 
 func (ec *executionContext) _EventEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.EventEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, eventEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, eventEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25832,7 +23398,6 @@ func (ec *executionContext) _EventEdge(ctx context.Context, sel ast.SelectionSet
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -25842,15 +23407,15 @@ func (ec *executionContext) _EventEdge(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var feedbackImplementors = []string{"Feedback", "Node", "SearchResult"}
 
 func (ec *executionContext) _Feedback(ctx context.Context, sel ast.SelectionSet, obj *ent.Feedback) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, feedbackImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25970,7 +23535,6 @@ func (ec *executionContext) _Feedback(ctx context.Context, sel ast.SelectionSet,
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -25980,15 +23544,15 @@ func (ec *executionContext) _Feedback(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var feedbackConnectionImplementors = []string{"FeedbackConnection"}
 
 func (ec *executionContext) _FeedbackConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.FeedbackConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, feedbackConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26013,7 +23577,6 @@ func (ec *executionContext) _FeedbackConnection(ctx context.Context, sel ast.Sel
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -26023,15 +23586,15 @@ func (ec *executionContext) _FeedbackConnection(ctx context.Context, sel ast.Sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var feedbackEdgeImplementors = []string{"FeedbackEdge"}
 
 func (ec *executionContext) _FeedbackEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.FeedbackEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, feedbackEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26051,7 +23614,6 @@ func (ec *executionContext) _FeedbackEdge(ctx context.Context, sel ast.Selection
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -26061,15 +23623,15 @@ func (ec *executionContext) _FeedbackEdge(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var feedbackKindCountImplementors = []string{"FeedbackKindCount"}
 
 func (ec *executionContext) _FeedbackKindCount(ctx context.Context, sel ast.SelectionSet, obj *FeedbackKindCount) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackKindCountImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, feedbackKindCountImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26089,7 +23651,6 @@ func (ec *executionContext) _FeedbackKindCount(ctx context.Context, sel ast.Sele
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -26099,15 +23660,15 @@ func (ec *executionContext) _FeedbackKindCount(ctx context.Context, sel ast.Sele
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var floatChangeImplementors = []string{"FloatChange"}
 
 func (ec *executionContext) _FloatChange(ctx context.Context, sel ast.SelectionSet, obj *FloatChange) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, floatChangeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, floatChangeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26132,7 +23693,6 @@ func (ec *executionContext) _FloatChange(ctx context.Context, sel ast.SelectionS
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -26142,15 +23702,15 @@ func (ec *executionContext) _FloatChange(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var impactImplementors = []string{"Impact"}
 
 func (ec *executionContext) _Impact(ctx context.Context, sel ast.SelectionSet, obj *Impact) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, impactImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, impactImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26210,7 +23770,6 @@ func (ec *executionContext) _Impact(ctx context.Context, sel ast.SelectionSet, o
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -26220,15 +23779,15 @@ func (ec *executionContext) _Impact(ctx context.Context, sel ast.SelectionSet, o
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var intChangeImplementors = []string{"IntChange"}
 
 func (ec *executionContext) _IntChange(ctx context.Context, sel ast.SelectionSet, obj *IntChange) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, intChangeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, intChangeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26253,7 +23812,6 @@ func (ec *executionContext) _IntChange(ctx context.Context, sel ast.SelectionSet
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -26263,15 +23821,15 @@ func (ec *executionContext) _IntChange(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var inviteImplementors = []string{"Invite", "Node"}
 
 func (ec *executionContext) _Invite(ctx context.Context, sel ast.SelectionSet, obj *ent.Invite) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, inviteImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, inviteImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26331,7 +23889,6 @@ func (ec *executionContext) _Invite(ctx context.Context, sel ast.SelectionSet, o
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -26341,15 +23898,15 @@ func (ec *executionContext) _Invite(ctx context.Context, sel ast.SelectionSet, o
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var inviteConnectionImplementors = []string{"InviteConnection"}
 
 func (ec *executionContext) _InviteConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.InviteConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, inviteConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, inviteConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26374,7 +23931,6 @@ func (ec *executionContext) _InviteConnection(ctx context.Context, sel ast.Selec
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -26384,15 +23940,15 @@ func (ec *executionContext) _InviteConnection(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var inviteEdgeImplementors = []string{"InviteEdge"}
 
 func (ec *executionContext) _InviteEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.InviteEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, inviteEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, inviteEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26412,7 +23968,6 @@ func (ec *executionContext) _InviteEdge(ctx context.Context, sel ast.SelectionSe
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -26422,15 +23977,15 @@ func (ec *executionContext) _InviteEdge(ctx context.Context, sel ast.SelectionSe
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var iterationImplementors = []string{"Iteration", "Node"}
 
 func (ec *executionContext) _Iteration(ctx context.Context, sel ast.SelectionSet, obj *ent.Iteration) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, iterationImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, iterationImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26520,7 +24075,6 @@ func (ec *executionContext) _Iteration(ctx context.Context, sel ast.SelectionSet
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -26530,15 +24084,15 @@ func (ec *executionContext) _Iteration(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var iterationConnectionImplementors = []string{"IterationConnection"}
 
 func (ec *executionContext) _IterationConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.IterationConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, iterationConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, iterationConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26563,7 +24117,6 @@ func (ec *executionContext) _IterationConnection(ctx context.Context, sel ast.Se
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -26573,15 +24126,15 @@ func (ec *executionContext) _IterationConnection(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var iterationEdgeImplementors = []string{"IterationEdge"}
 
 func (ec *executionContext) _IterationEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.IterationEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, iterationEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, iterationEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26601,7 +24154,6 @@ func (ec *executionContext) _IterationEdge(ctx context.Context, sel ast.Selectio
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -26611,15 +24163,15 @@ func (ec *executionContext) _IterationEdge(ctx context.Context, sel ast.Selectio
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var membershipImplementors = []string{"Membership", "Node"}
 
 func (ec *executionContext) _Membership(ctx context.Context, sel ast.SelectionSet, obj *ent.Membership) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, membershipImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, membershipImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26659,7 +24211,6 @@ func (ec *executionContext) _Membership(ctx context.Context, sel ast.SelectionSe
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -26669,18 +24220,18 @@ func (ec *executionContext) _Membership(ctx context.Context, sel ast.SelectionSe
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, mutationImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, mutationImplementors)
 	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
 		Object: "Mutation",
 	})
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
@@ -26989,7 +24540,6 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -26999,15 +24549,15 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var pageInfoImplementors = []string{"PageInfo"}
 
 func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *entgql.PageInfo[gid.ID]) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, pageInfoImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, pageInfoImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -27037,7 +24587,6 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -27047,15 +24596,15 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var participantImplementors = []string{"Participant", "Node", "Actor"}
 
 func (ec *executionContext) _Participant(ctx context.Context, sel ast.SelectionSet, obj *ent.Participant) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, participantImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, participantImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -27100,7 +24649,6 @@ func (ec *executionContext) _Participant(ctx context.Context, sel ast.SelectionS
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -27110,15 +24658,15 @@ func (ec *executionContext) _Participant(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var participantConnectionImplementors = []string{"ParticipantConnection"}
 
 func (ec *executionContext) _ParticipantConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ParticipantConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, participantConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, participantConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -27143,7 +24691,6 @@ func (ec *executionContext) _ParticipantConnection(ctx context.Context, sel ast.
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -27153,15 +24700,15 @@ func (ec *executionContext) _ParticipantConnection(ctx context.Context, sel ast.
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var participantEdgeImplementors = []string{"ParticipantEdge"}
 
 func (ec *executionContext) _ParticipantEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ParticipantEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, participantEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, participantEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -27181,7 +24728,6 @@ func (ec *executionContext) _ParticipantEdge(ctx context.Context, sel ast.Select
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -27191,15 +24737,15 @@ func (ec *executionContext) _ParticipantEdge(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var prototypeImplementors = []string{"Prototype", "Node"}
 
 func (ec *executionContext) _Prototype(ctx context.Context, sel ast.SelectionSet, obj *ent.Prototype) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, prototypeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, prototypeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -27309,7 +24855,6 @@ func (ec *executionContext) _Prototype(ctx context.Context, sel ast.SelectionSet
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -27319,15 +24864,15 @@ func (ec *executionContext) _Prototype(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var prototypeConnectionImplementors = []string{"PrototypeConnection"}
 
 func (ec *executionContext) _PrototypeConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.PrototypeConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, prototypeConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, prototypeConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -27352,7 +24897,6 @@ func (ec *executionContext) _PrototypeConnection(ctx context.Context, sel ast.Se
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -27362,15 +24906,15 @@ func (ec *executionContext) _PrototypeConnection(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var prototypeEdgeImplementors = []string{"PrototypeEdge"}
 
 func (ec *executionContext) _PrototypeEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.PrototypeEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, prototypeEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, prototypeEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -27390,7 +24934,6 @@ func (ec *executionContext) _PrototypeEdge(ctx context.Context, sel ast.Selectio
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -27400,13 +24943,13 @@ func (ec *executionContext) _PrototypeEdge(ctx context.Context, sel ast.Selectio
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, queryImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, queryImplementors)
 	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
 		Object: "Query",
 	})
@@ -27504,9 +25047,9 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 var ratingCountImplementors = []string{"RatingCount"}
 
 func (ec *executionContext) _RatingCount(ctx context.Context, sel ast.SelectionSet, obj *RatingCount) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, ratingCountImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, ratingCountImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -27526,7 +25069,6 @@ func (ec *executionContext) _RatingCount(ctx context.Context, sel ast.SelectionS
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -27536,15 +25078,15 @@ func (ec *executionContext) _RatingCount(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var redeemInvitePayloadImplementors = []string{"RedeemInvitePayload"}
 
 func (ec *executionContext) _RedeemInvitePayload(ctx context.Context, sel ast.SelectionSet, obj *RedeemInvitePayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, redeemInvitePayloadImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, redeemInvitePayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -27569,7 +25111,6 @@ func (ec *executionContext) _RedeemInvitePayload(ctx context.Context, sel ast.Se
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -27579,15 +25120,15 @@ func (ec *executionContext) _RedeemInvitePayload(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var rotateWebhookSecretPayloadImplementors = []string{"RotateWebhookSecretPayload"}
 
 func (ec *executionContext) _RotateWebhookSecretPayload(ctx context.Context, sel ast.SelectionSet, obj *RotateWebhookSecretPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, rotateWebhookSecretPayloadImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, rotateWebhookSecretPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -27607,7 +25148,6 @@ func (ec *executionContext) _RotateWebhookSecretPayload(ctx context.Context, sel
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -27617,15 +25157,15 @@ func (ec *executionContext) _RotateWebhookSecretPayload(ctx context.Context, sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var scorecardImplementors = []string{"Scorecard"}
 
 func (ec *executionContext) _Scorecard(ctx context.Context, sel ast.SelectionSet, obj *Scorecard) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, scorecardImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, scorecardImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -27725,7 +25265,6 @@ func (ec *executionContext) _Scorecard(ctx context.Context, sel ast.SelectionSet
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -27735,15 +25274,15 @@ func (ec *executionContext) _Scorecard(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var scorecardConnectionImplementors = []string{"ScorecardConnection"}
 
 func (ec *executionContext) _ScorecardConnection(ctx context.Context, sel ast.SelectionSet, obj *ScorecardConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, scorecardConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, scorecardConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -27768,7 +25307,6 @@ func (ec *executionContext) _ScorecardConnection(ctx context.Context, sel ast.Se
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -27778,15 +25316,15 @@ func (ec *executionContext) _ScorecardConnection(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var scorecardDeltaImplementors = []string{"ScorecardDelta"}
 
 func (ec *executionContext) _ScorecardDelta(ctx context.Context, sel ast.SelectionSet, obj *ScorecardDelta) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, scorecardDeltaImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, scorecardDeltaImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -27851,7 +25389,6 @@ func (ec *executionContext) _ScorecardDelta(ctx context.Context, sel ast.Selecti
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -27861,15 +25398,15 @@ func (ec *executionContext) _ScorecardDelta(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var scorecardEdgeImplementors = []string{"ScorecardEdge"}
 
 func (ec *executionContext) _ScorecardEdge(ctx context.Context, sel ast.SelectionSet, obj *ScorecardEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, scorecardEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, scorecardEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -27889,7 +25426,6 @@ func (ec *executionContext) _ScorecardEdge(ctx context.Context, sel ast.Selectio
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -27899,15 +25435,15 @@ func (ec *executionContext) _ScorecardEdge(ctx context.Context, sel ast.Selectio
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var searchConnectionImplementors = []string{"SearchConnection"}
 
 func (ec *executionContext) _SearchConnection(ctx context.Context, sel ast.SelectionSet, obj *SearchConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, searchConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, searchConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -27927,7 +25463,6 @@ func (ec *executionContext) _SearchConnection(ctx context.Context, sel ast.Selec
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -27937,15 +25472,15 @@ func (ec *executionContext) _SearchConnection(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var searchEdgeImplementors = []string{"SearchEdge"}
 
 func (ec *executionContext) _SearchEdge(ctx context.Context, sel ast.SelectionSet, obj *SearchEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, searchEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, searchEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -27975,7 +25510,6 @@ func (ec *executionContext) _SearchEdge(ctx context.Context, sel ast.SelectionSe
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -27985,15 +25519,15 @@ func (ec *executionContext) _SearchEdge(ctx context.Context, sel ast.SelectionSe
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var similarFeedbackImplementors = []string{"SimilarFeedback"}
 
 func (ec *executionContext) _SimilarFeedback(ctx context.Context, sel ast.SelectionSet, obj *SimilarFeedback) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, similarFeedbackImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, similarFeedbackImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -28013,7 +25547,6 @@ func (ec *executionContext) _SimilarFeedback(ctx context.Context, sel ast.Select
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -28023,13 +25556,13 @@ func (ec *executionContext) _SimilarFeedback(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var subscriptionImplementors = []string{"Subscription"}
 
 func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, subscriptionImplementors)
 	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
 		Object: "Subscription",
 	})
@@ -28053,9 +25586,9 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 var trialImplementors = []string{"Trial", "Node"}
 
 func (ec *executionContext) _Trial(ctx context.Context, sel ast.SelectionSet, obj *ent.Trial) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, trialImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, trialImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -28120,7 +25653,6 @@ func (ec *executionContext) _Trial(ctx context.Context, sel ast.SelectionSet, ob
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -28130,15 +25662,15 @@ func (ec *executionContext) _Trial(ctx context.Context, sel ast.SelectionSet, ob
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var trialConnectionImplementors = []string{"TrialConnection"}
 
 func (ec *executionContext) _TrialConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.TrialConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, trialConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, trialConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -28163,7 +25695,6 @@ func (ec *executionContext) _TrialConnection(ctx context.Context, sel ast.Select
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -28173,15 +25704,15 @@ func (ec *executionContext) _TrialConnection(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var trialEdgeImplementors = []string{"TrialEdge"}
 
 func (ec *executionContext) _TrialEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.TrialEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, trialEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, trialEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -28201,7 +25732,6 @@ func (ec *executionContext) _TrialEdge(ctx context.Context, sel ast.SelectionSet
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -28211,15 +25741,15 @@ func (ec *executionContext) _TrialEdge(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var userImplementors = []string{"User", "Node", "Actor"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *ent.User) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, userImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, userImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -28269,7 +25799,6 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -28279,15 +25808,15 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var voteImplementors = []string{"Vote", "Node"}
 
 func (ec *executionContext) _Vote(ctx context.Context, sel ast.SelectionSet, obj *ent.Vote) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, voteImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, voteImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -28322,7 +25851,6 @@ func (ec *executionContext) _Vote(ctx context.Context, sel ast.SelectionSet, obj
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -28332,15 +25860,15 @@ func (ec *executionContext) _Vote(ctx context.Context, sel ast.SelectionSet, obj
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var voteConnectionImplementors = []string{"VoteConnection"}
 
 func (ec *executionContext) _VoteConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.VoteConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, voteConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, voteConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -28365,7 +25893,6 @@ func (ec *executionContext) _VoteConnection(ctx context.Context, sel ast.Selecti
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -28375,15 +25902,15 @@ func (ec *executionContext) _VoteConnection(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var voteEdgeImplementors = []string{"VoteEdge"}
 
 func (ec *executionContext) _VoteEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.VoteEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, voteEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, voteEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -28403,7 +25930,6 @@ func (ec *executionContext) _VoteEdge(ctx context.Context, sel ast.SelectionSet,
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -28413,15 +25939,15 @@ func (ec *executionContext) _VoteEdge(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var webhookImplementors = []string{"Webhook", "Node"}
 
 func (ec *executionContext) _Webhook(ctx context.Context, sel ast.SelectionSet, obj *ent.Webhook) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, webhookImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, webhookImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -28496,7 +26022,6 @@ func (ec *executionContext) _Webhook(ctx context.Context, sel ast.SelectionSet, 
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -28506,15 +26031,15 @@ func (ec *executionContext) _Webhook(ctx context.Context, sel ast.SelectionSet, 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var webhookDeliveryImplementors = []string{"WebhookDelivery", "Node"}
 
 func (ec *executionContext) _WebhookDelivery(ctx context.Context, sel ast.SelectionSet, obj *ent.WebhookDelivery) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, webhookDeliveryImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, webhookDeliveryImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -28589,7 +26114,6 @@ func (ec *executionContext) _WebhookDelivery(ctx context.Context, sel ast.Select
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -28599,15 +26123,15 @@ func (ec *executionContext) _WebhookDelivery(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var webhookDeliveryConnectionImplementors = []string{"WebhookDeliveryConnection"}
 
 func (ec *executionContext) _WebhookDeliveryConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.WebhookDeliveryConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, webhookDeliveryConnectionImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, webhookDeliveryConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -28632,7 +26156,6 @@ func (ec *executionContext) _WebhookDeliveryConnection(ctx context.Context, sel 
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -28642,15 +26165,15 @@ func (ec *executionContext) _WebhookDeliveryConnection(ctx context.Context, sel 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var webhookDeliveryEdgeImplementors = []string{"WebhookDeliveryEdge"}
 
 func (ec *executionContext) _WebhookDeliveryEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.WebhookDeliveryEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, webhookDeliveryEdgeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, webhookDeliveryEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -28670,7 +26193,6 @@ func (ec *executionContext) _WebhookDeliveryEdge(ctx context.Context, sel ast.Se
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -28680,15 +26202,15 @@ func (ec *executionContext) _WebhookDeliveryEdge(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var workspaceImplementors = []string{"Workspace", "Node"}
 
 func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet, obj *ent.Workspace) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, workspaceImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, workspaceImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -28748,7 +26270,6 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -28758,15 +26279,15 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var youSaidWeDidImplementors = []string{"YouSaidWeDid"}
 
 func (ec *executionContext) _YouSaidWeDid(ctx context.Context, sel ast.SelectionSet, obj *YouSaidWeDid) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, youSaidWeDidImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, youSaidWeDidImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -28791,7 +26312,6 @@ func (ec *executionContext) _YouSaidWeDid(ctx context.Context, sel ast.Selection
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -28801,15 +26321,15 @@ func (ec *executionContext) _YouSaidWeDid(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var __DirectiveImplementors = []string{"__Directive"}
 
 func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionSet, obj *introspection.Directive) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __DirectiveImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, __DirectiveImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -28844,7 +26364,6 @@ func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionS
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -28854,15 +26373,15 @@ func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var __EnumValueImplementors = []string{"__EnumValue"}
 
 func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionSet, obj *introspection.EnumValue) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __EnumValueImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, __EnumValueImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -28892,7 +26411,6 @@ func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionS
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -28902,15 +26420,15 @@ func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var __FieldImplementors = []string{"__Field"}
 
 func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, obj *introspection.Field) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __FieldImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, __FieldImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -28950,7 +26468,6 @@ func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, 
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -28960,15 +26477,15 @@ func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var __InputValueImplementors = []string{"__InputValue"}
 
 func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.SelectionSet, obj *introspection.InputValue) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __InputValueImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, __InputValueImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -29008,7 +26525,6 @@ func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.Selection
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -29018,15 +26534,15 @@ func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var __SchemaImplementors = []string{"__Schema"}
 
 func (ec *executionContext) ___Schema(ctx context.Context, sel ast.SelectionSet, obj *introspection.Schema) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __SchemaImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, __SchemaImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -29066,7 +26582,6 @@ func (ec *executionContext) ___Schema(ctx context.Context, sel ast.SelectionSet,
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -29076,15 +26591,15 @@ func (ec *executionContext) ___Schema(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 var __TypeImplementors = []string{"__Type"}
 
 func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, obj *introspection.Type) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __TypeImplementors)
+	fields := ec.fields.collect(ec.OperationContext, sel, __TypeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectFields(fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -29149,7 +26664,6 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
 	}
-	out.Dispatch(ctx)
 	if out.Invalids > 0 {
 		return graphql.Null
 	}
@@ -29159,7 +26673,7 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return marshalObject(fields, out)
+	return out
 }
 
 // endregion **************************** object.gotpl ****************************

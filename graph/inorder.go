@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // marshalSliceInOrder marshals the elements of a list one after the other
@@ -56,22 +57,51 @@ func marshalElementRecovering(
 	return marshalElement(ctx, i)
 }
 
-// objectFields writes an object's fields as graphql.FieldSet's MarshalGQL
-// does: in order, a field whose alias was written already skipped. The
-// executor returns it instead of the FieldSet (see graph/internal/gqlgen):
-// FieldSet's MarshalGQL allocates a map of the aliases written for every
-// object and a copy of every field's CollectedField, a fifth of the bytes
-// a large query allocated. A few fields are compared faster than a map is
-// made.
+// objectFields is an object's resolved fields, written as
+// graphql.FieldSet's MarshalGQL writes them: in order, a field whose alias
+// was written already skipped. The executor's marshallers of objects
+// fill it in place of a FieldSet (newObjectFields, see
+// graph/internal/gqlgen), but Query's, which resolves its fields
+// concurrently and so needs FieldSet's Dispatch, returns it around its
+// FieldSet's values (marshalObject). FieldSet's MarshalGQL allocates
+// a map of the aliases written for every object and a copy of every
+// field's CollectedField, a fifth of the bytes a large query allocated. A
+// few fields are compared faster than a map is made.
+//
+// Values and Invalids are named as FieldSet's are because the executor
+// gqlgen writes sets them.
 type objectFields struct {
 	fields []graphql.CollectedField
-	values []graphql.Marshaler
+	// Values holds each field's marshaller, in the order of fields.
+	Values []graphql.Marshaler
+	// Invalids counts the non-null fields that resolved to null: the
+	// object is then null itself.
+	Invalids uint32
+	// small holds Values for an object of few fields, so that the object
+	// costs one allocation rather than two.
+	small [smallObject]graphql.Marshaler
 }
 
-// marshalObject returns the marshaller of the object whose fields out
+// smallObject is how many fields an object may have for its values to be
+// allocated with it: the objects of a page (edges, nodes, authors) select
+// a handful.
+const smallObject = 6
+
+// newObjectFields returns the fields of an object to be resolved.
+func newObjectFields(fields []graphql.CollectedField) *objectFields {
+	o := &objectFields{fields: fields}
+	if len(fields) <= smallObject {
+		o.Values = o.small[:len(fields):len(fields)]
+	} else {
+		o.Values = make([]graphql.Marshaler, len(fields))
+	}
+	return o
+}
+
+// marshalObject returns the marshaller of the Query object whose fields out
 // holds, once they are all resolved.
 func marshalObject(fields []graphql.CollectedField, out *graphql.FieldSet) graphql.Marshaler {
-	return &objectFields{fields: fields, values: out.Values}
+	return &objectFields{fields: fields, Values: out.Values}
 }
 
 // MarshalGQL implements graphql.Marshaler. Aliases are GraphQL names,
@@ -94,7 +124,62 @@ fields:
 		_, _ = io.WriteString(w, `"`)
 		_, _ = io.WriteString(w, alias)
 		_, _ = io.WriteString(w, `":`)
-		o.values[i].MarshalGQL(w)
+		o.Values[i].MarshalGQL(w)
 	}
 	_, _ = io.WriteString(w, "}")
+}
+
+// resolveField resolves a field of an object below the root as
+// graphql.ResolveField does, with less: the executor calls it for every
+// field of an object that has no directive and whose marshaller reads its
+// context (objects, lists, resolvers, methods; see graph/internal/gqlgen),
+// fields that only read a scalar being written without a field context
+// at all.
+//
+// The field keeps its field context (its arguments, and its result, which
+// the loaders look for above them in graph/loader.go), so errors at it or
+// below carry their full path; an error or a panic is reported at the
+// field and nulls it, and a null in a non-null field is reported, as
+// gqlgen's does. What it leaves out:
+//   - the resolver middleware, and the closures gqlgen builds around the
+//     resolver for it, which put the resolver on the heap: the server
+//     installs no field middleware (server/graphql.go);
+//   - the field context's NonNull, which only field middleware sets.
+//
+// A null value of a pointer or a slice is checked by the marshaller, as in
+// gqlgen's executor; only a value of an interface type is nil as such,
+// and is reported here if the field is non-null.
+func resolveField[T any](
+	ctx context.Context,
+	oc *graphql.OperationContext,
+	field graphql.CollectedField,
+	fieldContext func(context.Context, graphql.CollectedField) (*graphql.FieldContext, error),
+	resolve func(context.Context) (T, error),
+	marshal func(context.Context, ast.SelectionSet, T) graphql.Marshaler,
+	nonNull bool,
+) (ret graphql.Marshaler) {
+	fc, err := fieldContext(ctx, field)
+	if err != nil {
+		return graphql.Null // reported by fieldContext
+	}
+	fieldCtx := graphql.WithFieldContext(ctx, fc)
+	defer func() {
+		if r := recover(); r != nil {
+			oc.Error(fieldCtx, oc.Recover(fieldCtx, r))
+			ret = graphql.Null
+		}
+	}()
+	v, err := resolve(fieldCtx)
+	if err != nil {
+		oc.Error(fieldCtx, graphql.AddFieldLocationToError(fieldCtx, err))
+		return graphql.Null
+	}
+	fc.Result = v
+	if fc.Result == nil {
+		if nonNull {
+			graphql.AddInvalidNullError(fieldCtx, "")
+		}
+		return graphql.Null
+	}
+	return marshal(fieldCtx, field.Selections, v)
 }

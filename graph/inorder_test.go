@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"fmt"
 	"runtime/metrics"
 	"testing"
 
@@ -97,6 +98,82 @@ func TestDeferredFieldsComeWithThePayload(t *testing.T) {
 		s.Do(t, u.Token, `{ viewer { id ... @defer { email } } }`, nil).RequireOK(t).Decode(t, &got)
 		if got.Viewer.ID == "" || got.Viewer.Email == nil || *got.Viewer.Email != u.Email {
 			t.Errorf("viewer %+v (email %v), want the email %q in the payload", got.Viewer, got.Viewer.Email, u.Email)
+		}
+	})
+}
+
+// TestErrorsBelowLoadedFieldsCarryTheirPath asks for a field that fails
+// (similar with first: 0) on every feedback of the nested query. The
+// connections' edges and the edges' nodes above it are read from what
+// field collection loaded, without gqlgen's resolver machinery
+// (graph/internal/gqlgen): the error must still name the full path
+// through them, list indexes included, and the null of the non-null
+// similar must end at the nearest nullable field, the feedback's node,
+// leaving its iteration and the other feedback's edges as they are.
+func TestErrorsBelowLoadedFieldsCarryTheirPath(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		owner := s.NewUser(t, "Olive")
+		tester := s.NewUser(t, "Tess")
+		ws := s.NewWorkspace(t, owner.Token)
+		s.AddMember(t, owner.Token, ws.ID, tester.Email, "VIEWER")
+		p := s.NewPrototype(t, owner.Token, ws.ID)
+		it := s.NewPublishedIteration(t, owner.Token, p.ID)
+		for range 2 {
+			s.LeaveFeedback(t, tester.Token, it.ID, nil)
+		}
+		r := s.Do(t, owner.Token, `query($slug: String!) {
+			workspace(slug: $slug) { prototypes(first: 1) { edges { node {
+				iterations(first: 1) { edges { node { id
+					feedback(first: 2) { edges { cursor node { id similar(first: 0) { score } } } }
+				} } }
+			} } } }
+		}`, vars{"slug": ws.Slug})
+		if len(r.Errors) != 2 {
+			t.Fatalf("got errors %v, want one for each feedback's similar", r.Errors)
+		}
+		for i, e := range r.Errors {
+			want := fmt.Sprint([]any{"workspace", "prototypes", "edges", 0, "node", "iterations", "edges", 0, "node",
+				"feedback", "edges", i, "node", "similar"})
+			if got := fmt.Sprint(e.Path); got != want || e.Code() != "BAD_USER_INPUT" {
+				t.Errorf("error %d: %s at %s, want BAD_USER_INPUT at %s", i, e.Code(), got, want)
+			}
+		}
+		var got struct {
+			Workspace struct {
+				Prototypes struct {
+					Edges []struct {
+						Node struct {
+							Iterations struct {
+								Edges []struct {
+									Node *struct {
+										ID       string
+										Feedback struct {
+											Edges []*struct {
+												Cursor string
+												Node   *struct{ ID string }
+											}
+										}
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+		r.Decode(t, &got)
+		iteration := got.Workspace.Prototypes.Edges[0].Node.Iterations.Edges[0].Node
+		if iteration == nil || iteration.ID != it.ID {
+			t.Fatalf("iteration %+v, want %s: the null went past the feedback's node", iteration, it.ID)
+		}
+		edges := iteration.Feedback.Edges
+		if len(edges) != 2 {
+			t.Fatalf("%d feedback edges, want 2", len(edges))
+		}
+		for i, e := range edges {
+			if e == nil || e.Cursor == "" || e.Node != nil {
+				t.Errorf("feedback edge %d is %+v, want its cursor and a null node", i, e)
+			}
 		}
 	})
 }

@@ -180,6 +180,17 @@ func (id *Identity) Workspaces(check func(Role) bool) []gid.ID {
 	return ids
 }
 
+// IsMember reports whether the identity is a member of any workspace,
+// without listing them: masking asks it for every name it resolves.
+func (id *Identity) IsMember() bool {
+	if id == nil {
+		return false
+	}
+	id.mu.RLock()
+	defer id.mu.RUnlock()
+	return len(id.roles) > 0
+}
+
 // memo is a value Remember keeps, or is loading (until done is closed).
 type memo struct {
 	done  chan struct{}

@@ -28,19 +28,25 @@
 // without goroutines, gqlgen having no option for that; and the @defer
 // group every object's marshaller starts, empty now, is not built.
 //
-// Three more cut what each field costs: objects are written by
-// marshalObject (graph/inorder.go) rather than FieldSet.MarshalGQL, which
-// allocates a map and copies every field; cursors by cursorMarshaler
+// More cut what each field costs: objects are written by objectFields
+// (graph/inorder.go) rather than FieldSet.MarshalGQL, which allocates a
+// map and copies every field, and those of all objects but Query are
+// filled in it directly (objects.go); objects collect their fields
+// through the operation's fieldsCache (graph/collect.go), not gqlgen's
+// cache with its hashed key; cursors are written by cursorMarshaler
 // (graph/cursor.go) rather than entgql's encoder per cursor; and fields
-// that only read a struct field of their parent (a scalar or an enum, no
-// resolver, no middleware) skip gqlgen's per-field machinery and call
-// their marshaller directly (plain.go).
+// that only read a struct field of their parent (no resolver, no
+// middleware) skip gqlgen's per-field machinery and call their marshaller
+// directly, and the other fields of objects without directives keep their
+// field context but are resolved without gqlgen's closures and
+// middleware (plain.go).
 package main
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
+	"go/format"
 	"io/fs"
 	"os"
 	"regexp"
@@ -103,6 +109,18 @@ var rewrites = []struct{ from, to, why string }{
 		"no @defer groups",
 	},
 	{
+		// Each object's marshaller collects its fields through the
+		// operation's fieldsCache (graph/collect.go), which gqlgen's
+		// CollectFields keys by hashing on every call.
+		"type executionContext struct {\n\t*graphql.ExecutionContextState[ResolverRoot, DirectiveRoot, ComplexityRoot]\n",
+		"type executionContext struct {\n\t*graphql.ExecutionContextState[ResolverRoot, DirectiveRoot, ComplexityRoot]\n\tfields fieldsCache\n",
+		"a fields cache per operation",
+	},
+	{
+		"graphql.CollectFields(ec.OperationContext, sel, ", "ec.fields.collect(ec.OperationContext, sel, ",
+		"fields collected through the cache",
+	},
+	{
 		// Without @defer views, an object's marshaller is its fields in
 		// order: marshalObject (graph/inorder.go) writes them without the
 		// map and copies FieldSet.MarshalGQL allocates per object.
@@ -128,8 +146,14 @@ func rewriteExecutor(filename string) error {
 	if src, err = rewriteCursorMarshallers(filename, src); err != nil {
 		return err
 	}
-	src, err = resolvePlainFields(filename, src)
-	if err != nil {
+	if src, err = resolvePlainFields(filename, src); err != nil {
+		return err
+	}
+	if src, err = fillObjectsInPlace(filename, src); err != nil {
+		return err
+	}
+	// The rewrites leave resolvers' bodies indented as they were.
+	if src, err = format.Source(src); err != nil {
 		return err
 	}
 	return os.WriteFile(filename, src, 0o644)

@@ -20,38 +20,124 @@ var neverNull = map[string]bool{
 	"MarshalFloat": true,
 }
 
-// resolvePlainFields rewrites the executor's resolution of plain fields:
-// fields that read a struct field of their parent object, with no
-// arguments, no resolver, no directive or field middleware, and a scalar
-// or enum type whose marshaller never uses its context. gqlgen resolves
+// resolvePlainFields rewrites the executor's resolution of the fields of
+// objects that have no directive or field middleware. gqlgen resolves
 // every field through graphql.ResolveField, which allocates a field
 // context with a closure, a context.WithValue, three closures, and boxes
 // the value into an interface, for each of them: a scalar of the
-// dashboard costs 8 allocations that way, for a struct field read that
-// cannot fail. Rewritten, such a field calls its marshaller directly:
+// dashboard costs 8 allocations that way.
+//
+// A plain field, one that reads a struct field of its parent (no
+// arguments, no resolver) and whose marshaller never uses its context (a
+// scalar or an enum: checked on the marshaller's code), calls its
+// marshaller directly:
 //
 //	func (ec *executionContext) _Feedback_body(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 //		return ec.marshalNString2string(ctx, field.Selections, obj.Body)
 //	}
 //
 // What is given up, and why it is safe for these fields only:
-//   - the field context: the marshaller never reads it (checked here on
-//     its code), and neither does a struct field read;
+//   - the field context: the marshaller never reads it, and neither does
+//     a struct field read;
 //   - the panic recovery: reading a field of a non-nil object (the
 //     parent's marshaller checked it) cannot panic;
 //   - the field middleware (gqlgen's FieldInterceptor extensions, the
 //     executor's ResolverMiddleware): the server installs none (see
 //     server/graphql.go). One added later would not see these fields.
 //
+// Every other such field (an object or a list: a connection's edges, an
+// edge's node, an eager-loaded edge; a resolver; a method) is resolved by
+// resolveField (graph/inorder.go), which keeps its field context, with the
+// path of errors below it, the arguments and the result the loaders look
+// for, its error reporting and panic recovery, and leaves out only the
+// middleware and the closures around the resolver:
+//
+//	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_FeedbackEdge_node,
+//		func(ctx context.Context) (*ent.Feedback, error) {
+//			return obj.Node, nil
+//		},
+//		ec.marshalOFeedback2ᚖ…, false)
+//
+// The resolver's body is gqlgen's, unchanged; only its result is typed.
 // The shape of each rewritten function is checked on its syntax tree:
-// anything else (a method call, a conversion, middleware) is left to
-// gqlgen. Rewriting no field at all fails generation: gqlgen has changed
-// what it writes, and this needs looking at.
+// anything else is left to gqlgen. Rewriting no field of either kind
+// fails generation: gqlgen has changed what it writes, and this needs
+// looking at.
 func resolvePlainFields(filename string, src []byte) ([]byte, error) {
+	fset, methods, err := parseMethods(filename, src)
+	if err != nil {
+		return nil, err
+	}
+	source := func(n ast.Node) (string, error) {
+		var b bytes.Buffer
+		err := printer.Fprint(&b, fset, n)
+		return b.String(), err
+	}
+	var edits []edit
+	plain, other := 0, 0
+	for _, fn := range methods {
+		if !strings.HasPrefix(fn.Name.Name, "_") {
+			continue
+		}
+		f, ok := fieldResolution(fn)
+		if !ok || methods[f.marshal] == nil {
+			continue
+		}
+		var body string
+		if read := structFieldRead(f.resolver); read != nil && contextFree(methods[f.marshal]) {
+			plain++
+			r, err := source(read)
+			if err != nil {
+				return nil, err
+			}
+			body = fmt.Sprintf("return ec.%s(ctx, field.Selections, %s)", f.marshal, r)
+		} else {
+			other++
+			typ, err := source(f.valueType)
+			if err != nil {
+				return nil, err
+			}
+			resolver, err := source(f.resolver.Body)
+			if err != nil {
+				return nil, err
+			}
+			body = fmt.Sprintf("return resolveField(ctx, ec.OperationContext, field, ec.%s,\n\t\tfunc(ctx context.Context) (%s, error) %s,\n\t\tec.%s, %s)",
+				f.fieldContext, typ, resolver, f.marshal, f.nonNull)
+		}
+		edits = append(edits, edit{
+			from: fset.Position(fn.Body.Lbrace).Offset,
+			to:   fset.Position(fn.Body.Rbrace).Offset + 1,
+			text: "{\n\t" + body + "\n}",
+		})
+	}
+	if plain == 0 || other == 0 {
+		return nil, fmt.Errorf("%s: %d plain and %d other fields to resolve without graphql.ResolveField; has gqlgen changed?", filename, plain, other)
+	}
+	return applyEdits(src, edits), nil
+}
+
+// edit replaces src[from:to] with text.
+type edit struct {
+	from, to int
+	text     string
+}
+
+// applyEdits makes edits, which do not overlap, to a copy of src.
+func applyEdits(src []byte, edits []edit) []byte {
+	slices.SortFunc(edits, func(a, b edit) int { return b.from - a.from })
+	out := slices.Clone(src)
+	for _, e := range edits {
+		out = slices.Concat(out[:e.from], []byte(e.text), out[e.to:])
+	}
+	return out
+}
+
+// parseMethods parses the executor and returns its methods by name.
+func parseMethods(filename string, src []byte) (*token.FileSet, map[string]*ast.FuncDecl, error) {
 	fset := token.NewFileSet()
 	file, err := parser.ParseFile(fset, filename, src, parser.SkipObjectResolution)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	methods := make(map[string]*ast.FuncDecl)
 	for _, d := range file.Decls {
@@ -59,99 +145,132 @@ func resolvePlainFields(filename string, src []byte) ([]byte, error) {
 			methods[fn.Name.Name] = fn
 		}
 	}
-	type edit struct {
-		from, to int
-		text     string
-	}
-	var edits []edit
-	for _, fn := range methods {
-		if !strings.HasPrefix(fn.Name.Name, "_") {
-			continue
-		}
-		read, marshal, ok := plainField(fn)
-		if !ok || methods[marshal] == nil || !contextFree(methods[marshal]) {
-			continue
-		}
-		var expr bytes.Buffer
-		if err := printer.Fprint(&expr, fset, read); err != nil {
-			return nil, err
-		}
-		edits = append(edits, edit{
-			from: fset.Position(fn.Body.Lbrace).Offset,
-			to:   fset.Position(fn.Body.Rbrace).Offset + 1,
-			text: fmt.Sprintf("{\n\treturn ec.%s(ctx, field.Selections, %s)\n}", marshal, expr.String()),
-		})
-	}
-	if len(edits) == 0 {
-		return nil, fmt.Errorf("%s: no plain field to resolve without graphql.ResolveField; has gqlgen changed?", filename)
-	}
-	slices.SortFunc(edits, func(a, b edit) int { return b.from - a.from })
-	out := slices.Clone(src)
-	for _, e := range edits {
-		out = slices.Concat(out[:e.from], []byte(e.text), out[e.to:])
-	}
-	return out, nil
+	return fset, methods, nil
 }
 
-// plainField reports whether fn is gqlgen's resolution of a plain field:
+// resolution is what fieldResolution finds in gqlgen's resolution of a
+// field.
+type resolution struct {
+	fieldContext string       // the field context's method name
+	resolver     *ast.FuncLit // func(ctx context.Context) (any, error) {…}
+	marshal      string       // the marshaller's method name
+	valueType    ast.Expr     // the type the resolver returns
+	nonNull      string       // "true" or "false"
+}
+
+// fieldResolution reports whether fn is gqlgen's resolution of a field of
+// an object without middleware or directives:
 //
 //	return graphql.ResolveField(ctx, ec.OperationContext, field,
-//		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) { … },
-//		func(ctx context.Context) (any, error) { return obj.F, nil },
+//		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+//			return ec.fieldContext_T_f(ctx, field)
+//		},
+//		func(ctx context.Context) (any, error) { … },
 //		nil,
 //		func(ctx context.Context, selections ast.SelectionSet, v T) graphql.Marshaler {
 //			return ec.marshalX(ctx, selections, v)
 //		},
 //		true, nonNull)
-//
-// and returns obj.F and marshalX.
-func plainField(fn *ast.FuncDecl) (read ast.Expr, marshal string, ok bool) {
+func fieldResolution(fn *ast.FuncDecl) (f resolution, ok bool) {
 	if len(fn.Body.List) != 1 || len(fn.Type.Params.List) != 3 || !paramNamed(fn, 2, "obj") {
-		return nil, "", false
+		return f, false
 	}
 	ret, ok := fn.Body.List[0].(*ast.ReturnStmt)
 	if !ok || len(ret.Results) != 1 {
-		return nil, "", false
+		return f, false
 	}
 	call, ok := ret.Results[0].(*ast.CallExpr)
-	if !ok || !isSelector(call.Fun, "graphql", "ResolveField") || len(call.Args) != 9 {
-		return nil, "", false
+	if !ok || !isSelector(call.Fun, "graphql", "ResolveField") || len(call.Args) != 9 ||
+		!isIdent(call.Args[0], "ctx") || !isSelector(call.Args[1], "ec", "OperationContext") || !isIdent(call.Args[2], "field") {
+		return f, false
 	}
-	// The resolver: `return obj.F, nil`, a struct field read.
-	resolver, ok := call.Args[4].(*ast.FuncLit)
-	if !ok || len(resolver.Body.List) != 1 {
-		return nil, "", false
+	if f.fieldContext, ok = forwardingCall(call.Args[3], "ctx", "field"); !ok {
+		return f, false
 	}
-	rr, ok := resolver.Body.List[0].(*ast.ReturnStmt)
-	if !ok || len(rr.Results) != 2 || !isIdent(rr.Results[1], "nil") {
-		return nil, "", false
-	}
-	sel, ok := rr.Results[0].(*ast.SelectorExpr)
-	if !ok || !isIdent(sel.X, "obj") {
-		return nil, "", false
+	// The resolver: func(ctx context.Context) (any, error).
+	if f.resolver, ok = call.Args[4].(*ast.FuncLit); !ok || !resultsAre(f.resolver.Type, "any", "error") {
+		return f, false
 	}
 	// No middleware or directives.
 	if !isIdent(call.Args[5], "nil") {
-		return nil, "", false
+		return f, false
 	}
-	// The marshaller: `return ec.marshalX(ctx, selections, v)`.
-	m, ok := call.Args[6].(*ast.FuncLit)
-	if !ok || len(m.Body.List) != 1 {
-		return nil, "", false
+	if f.marshal, ok = forwardingCall(call.Args[6], "ctx", "selections", "v"); !ok {
+		return f, false
 	}
-	mr, ok := m.Body.List[0].(*ast.ReturnStmt)
-	if !ok || len(mr.Results) != 1 {
-		return nil, "", false
+	marshal := call.Args[6].(*ast.FuncLit).Type.Params.List
+	if len(marshal) != 3 || len(marshal[2].Names) != 1 || marshal[2].Names[0].Name != "v" {
+		return f, false
 	}
-	mc, ok := mr.Results[0].(*ast.CallExpr)
-	if !ok || len(mc.Args) != 3 || !isIdent(mc.Args[0], "ctx") || !isIdent(mc.Args[1], "selections") || !isIdent(mc.Args[2], "v") {
-		return nil, "", false
+	f.valueType = marshal[2].Type
+	// Panics recovered (gqlgen's default); nonNull true or false.
+	if !isIdent(call.Args[7], "true") {
+		return f, false
 	}
-	ms, ok := mc.Fun.(*ast.SelectorExpr)
-	if !ok || !isIdent(ms.X, "ec") {
-		return nil, "", false
+	nonNull, ok := call.Args[8].(*ast.Ident)
+	if !ok || (nonNull.Name != "true" && nonNull.Name != "false") {
+		return f, false
 	}
-	return sel, ms.Sel.Name, true
+	f.nonNull = nonNull.Name
+	return f, true
+}
+
+// structFieldRead returns obj.F if the resolver is `return obj.F, nil`, a
+// read of a struct field of the parent, and nil otherwise.
+func structFieldRead(resolver *ast.FuncLit) ast.Expr {
+	if len(resolver.Body.List) != 1 {
+		return nil
+	}
+	r, ok := resolver.Body.List[0].(*ast.ReturnStmt)
+	if !ok || len(r.Results) != 2 || !isIdent(r.Results[1], "nil") {
+		return nil
+	}
+	sel, ok := r.Results[0].(*ast.SelectorExpr)
+	if !ok || !isIdent(sel.X, "obj") {
+		return nil
+	}
+	return sel
+}
+
+// resultsAre reports whether a function type's results are the named
+// types, unnamed.
+func resultsAre(t *ast.FuncType, names ...string) bool {
+	if t.Results == nil || len(t.Results.List) != len(names) {
+		return false
+	}
+	for i, r := range t.Results.List {
+		if len(r.Names) != 0 || !isIdent(r.Type, names[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// forwardingCall reports whether e is a function literal whose body is
+// `return ec.m(args…)` and returns m.
+func forwardingCall(e ast.Expr, args ...string) (string, bool) {
+	lit, ok := e.(*ast.FuncLit)
+	if !ok || len(lit.Body.List) != 1 {
+		return "", false
+	}
+	r, ok := lit.Body.List[0].(*ast.ReturnStmt)
+	if !ok || len(r.Results) != 1 {
+		return "", false
+	}
+	c, ok := r.Results[0].(*ast.CallExpr)
+	if !ok || len(c.Args) != len(args) {
+		return "", false
+	}
+	for i, a := range args {
+		if !isIdent(c.Args[i], a) {
+			return "", false
+		}
+	}
+	m, ok := c.Fun.(*ast.SelectorExpr)
+	if !ok || !isIdent(m.X, "ec") {
+		return "", false
+	}
+	return m.Sel.Name, true
 }
 
 // contextFree reports whether a marshaller's result does not depend on
