@@ -42,9 +42,11 @@ const (
 	// can make the server hold.
 	maxOperations = 100
 	// wsReadBufferSize is the read buffer each websocket holds for its
-	// whole life; client messages are small, and a larger one is simply
-	// read in several calls.
-	wsReadBufferSize = 1 << 10
+	// whole life. Clients send a handful of messages (connection_init,
+	// subscribe, pongs); one longer than the buffer is read in several
+	// calls, straight into the message once its frame header is read.
+	// gorilla needs room for a control frame's payload (125 bytes).
+	wsReadBufferSize = 256
 	// wsWriteBufferSize is the size of gorilla's write buffers, which a
 	// connection would borrow from one pool for the length of a message
 	// written through gorilla; the server writes its frames itself
