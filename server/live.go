@@ -43,9 +43,11 @@ const (
 	// can make the server hold.
 	maxOperations = 100
 	// wsReadBufferSize is the read buffer each websocket holds for its
-	// whole life; client messages are small, and a larger one is simply
-	// read in several calls.
-	wsReadBufferSize = 1 << 10
+	// whole life. Clients send a handful of messages (connection_init,
+	// subscribe, pongs); one longer than the buffer is read in several
+	// calls, straight into the message once its frame header is read.
+	// gorilla needs room for a control frame's payload (125 bytes).
+	wsReadBufferSize = 256
 	// wsWriteBufferSize is the size of gorilla's write buffers, which a
 	// connection would borrow from one pool for the length of a message
 	// written through gorilla; the server writes its frames itself
@@ -256,11 +258,24 @@ func (t websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec grap
 	// stack, grown deep by the middleware, for as long as its handler
 	// runs, and a websocket may run for days: the handler returns now,
 	// and a fresh goroutine of the connection's own reads it, under a
-	// context that keeps the request's values (the caller from the
-	// Authorization header, if any) but not the request, and ends with
-	// the connection.
-	ctx := context.WithValue(context.WithoutCancel(r.Context()), connKey{}, c)
-	go t.serve(ctx, c, exec)
+	// context of its own that ends with the connection.
+	go t.serve(connContext(r.Context(), c), c, exec)
+}
+
+// connContext is a websocket's context: the values of its upgrade
+// request's context that operations read (the caller from the
+// Authorization header, if any; the client's address, for rate limits),
+// and the connection. It starts afresh rather than from the request's
+// context, whose chain of contexts (net/http's, the middleware's, gqlgen's)
+// the connection would otherwise keep for its whole life. A middleware
+// that puts a value for operations into the request's context must have
+// it copied here.
+func connContext(req context.Context, c *gorillaConn) context.Context {
+	ctx := context.WithValue(context.Background(), clientIPKey{}, clientIPFrom(req))
+	if id := viewer.FromContext(req); id != nil {
+		ctx = viewer.NewContext(ctx, id)
+	}
+	return context.WithValue(ctx, connKey{}, c)
 }
 
 // serve serves an upgraded connection until it ends.

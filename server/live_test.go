@@ -490,6 +490,13 @@ func TestWebsocketOperationsOnOneConnection(t *testing.T) {
 				c.stop("1")
 			}
 		})
+		t.Run(proto+"/messages many times longer than the read buffer are read whole", func(t *testing.T) {
+			c := dial(t, s.url, proto, nil)
+			c.init(map[string]any{"token": token, "pad": strings.Repeat("x", 16<<10)})
+			padded := "# " + strings.Repeat("x", 16<<10) + "\n" + prototypeEvents
+			c.subscribe("1", padded, vars)
+			c.nextEvent("1")
+		})
 		t.Run(proto+"/operations over the cap are refused one by one", func(t *testing.T) {
 			const limit = 100
 			c := dial(t, s.url, proto, nil)

@@ -387,6 +387,7 @@ func (c *gorillaConn) handle(exec graphql.GraphExecutor, began time.Time, data [
 		c.initSeen = true
 		if c.initTimer != nil {
 			c.initTimer.Stop()
+			c.initTimer = nil // garbage from now on, with its function
 		}
 	case d.subscribe:
 		_, running := c.ops[m.ID]
