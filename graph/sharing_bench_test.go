@@ -26,7 +26,7 @@ func BenchmarkSharedEventPayload(b *testing.B) {
 	cache := newPayloadCache(sharedPayloads)
 	event := gid.New(gid.Event)
 	first, _ := cache.claim(payloadKey{event: event, sum: shareSum(operation, id)})
-	first.data = []byte(`{"prototypeEvents":{"id":"evt_1","cursor":"gqFp2SRldnRfMQ","seq":123456,"kind":"FEEDBACK_STATUS_CHANGED","occurredAt":"2026-11-30T12:00:00Z","payload":{"from":"OPEN","to":"ACKNOWLEDGED"}}}`)
+	first.payload = newSharedPayload([]byte(`{"prototypeEvents":{"id":"evt_1","cursor":"gqFp2SRldnRfMQ","seq":123456,"kind":"FEEDBACK_STATUS_CHANGED","occurredAt":"2026-11-30T12:00:00Z","payload":{"from":"OPEN","to":"ACKNOWLEDGED"}}}`))
 	first.fill(true)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -40,7 +40,7 @@ func BenchmarkSharedEventPayload(b *testing.B) {
 			ID      string            `json:"id"`
 			Type    string            `json:"type"`
 			Payload *graphql.Response `json:"payload"`
-		}{"1", "next", &graphql.Response{Data: data}})
+		}{"1", "next", &graphql.Response{Data: data.data()}})
 		if err != nil || len(msg) == 0 {
 			b.Fatal(err)
 		}

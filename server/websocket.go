@@ -238,6 +238,7 @@ type gorillaConn struct {
 // wsOp is one operation of a connection.
 type wsOp struct {
 	id     string // the client's
+	quoted []byte // id as JSON
 	prefix []byte // {"id":…,"type":"next","payload": for its results
 	cancel context.CancelFunc
 
@@ -246,6 +247,7 @@ type wsOp struct {
 	ctx  context.Context
 	rc   *graphql.OperationContext
 	next graphql.ResponseHandler // set once the operation is fed by the broker
+	feed *graph.EventFeed
 
 	// Guarded by gorillaConn.mu.
 	pending int  // events (or the end) the broker has queued and the handler not taken
@@ -400,7 +402,7 @@ func (c *gorillaConn) handle(exec graphql.GraphExecutor, began time.Time, data [
 		case len(c.ops) >= c.maxOps:
 			overCap = true
 		default:
-			started = &wsOp{id: m.ID}
+			started = newWSOp(m.ID, d)
 			started.ctx, started.cancel = context.WithCancel(c.ctx)
 			c.ops[m.ID] = started
 		}
@@ -486,13 +488,19 @@ func (c *gorillaConn) violation(code int, reason string) {
 	c.refuse(code, reason)
 }
 
+// newWSOp returns an operation of the client's id, with the start of its
+// results' messages in dialect d.
+func newWSOp(id string, d *dialect) *wsOp {
+	quoted, _ := json.Marshal(id) // a string always encodes
+	return &wsOp{id: id, quoted: quoted, prefix: appendMessagePrefix(nil, quoted, d.next)}
+}
+
 // start runs an operation the client has subscribed, on a goroutine of
 // its own: it parses and validates it and runs its resolver, as gqlgen's
 // transport does. A subscription the broker feeds is then handed to the
 // writer (see ready) and the goroutine ends; any other operation runs to
 // its end here.
 func (c *gorillaConn) start(exec graphql.GraphExecutor, op *wsOp, payload json.RawMessage, began time.Time) {
-	op.prefix = appendMessagePrefix(nil, op.id, c.dialect.next)
 	ctx := graphql.StartOperationTrace(op.ctx)
 	params := &graphql.RawParams{}
 	dec := json.NewDecoder(bytes.NewReader(payload))
@@ -531,7 +539,7 @@ func (c *gorillaConn) start(exec graphql.GraphExecutor, op *wsOp, payload json.R
 		return
 	}
 	c.mu.Lock()
-	op.ctx, op.rc, op.next = ctx, rc, next
+	op.ctx, op.rc, op.next, op.feed = ctx, rc, next, feed
 	if feed.Attached() {
 		c.schedule(op)
 		c.mu.Unlock()
@@ -597,8 +605,10 @@ func (c *gorillaConn) schedule(op *wsOp) {
 	c.startWriter()
 }
 
-// take runs op's response handler once for every event the broker has
-// queued for it, and appends the results to b, as frames.
+// take appends to b, as frames, op's result for every event the broker
+// has queued for it: the payload shared within its group when there is
+// one, without running its response handler (see graph.EventFeed.Shared),
+// or else what the handler returns.
 func (c *gorillaConn) take(b []byte, op *wsOp) []byte {
 	c.mu.Lock()
 	n := op.pending
@@ -609,6 +619,10 @@ func (c *gorillaConn) take(b []byte, op *wsOp) []byte {
 		return b
 	}
 	for range n {
+		if payload, ok := op.feed.Shared(); ok {
+			b = appendNext(b, op, payload)
+			continue
+		}
 		resp, panicked := op.respond()
 		if panicked != nil || resp == nil {
 			if c.finish(op) {
@@ -661,18 +675,13 @@ func (c *gorillaConn) finish(op *wsOp) bool {
 // appendEnd appends op's last message to b: its errors, or complete.
 func (c *gorillaConn) appendEnd(b []byte, op *wsOp, errs gqlerror.List) []byte {
 	if len(errs) == 0 {
-		return appendMessage(b, op.quotedID(), "complete", nil)
+		return appendMessage(b, op.quoted, "complete", nil)
 	}
 	payload, err := json.Marshal(errs)
 	if err != nil {
 		payload = errorPayload("internal error")
 	}
-	return appendMessage(b, op.quotedID(), "error", payload)
-}
-
-func (op *wsOp) quotedID() []byte {
-	id, _ := json.Marshal(op.id) // a string always encodes
-	return id
+	return appendMessage(b, op.quoted, "error", payload)
 }
 
 // operationError is an error message for an operation that is refused,
@@ -828,11 +837,11 @@ func appendMessage(b, id []byte, typ string, payload []byte) []byte {
 }
 
 // appendMessagePrefix is the start of the messages that carry an
-// operation's results: {"id":…,"type":"next","payload":
-func appendMessagePrefix(b []byte, id, typ string) []byte {
-	quoted, _ := json.Marshal(id)
+// operation's results: {"id":…,"type":"next","payload":. id is JSON
+// already (a quoted string).
+func appendMessagePrefix(b, id []byte, typ string) []byte {
 	b = append(b, `{"id":`...)
-	b = append(b, quoted...)
+	b = append(b, id...)
 	b = append(b, `,"type":"`...)
 	b = append(b, typ...)
 	return append(b, `","payload":`...)
@@ -844,22 +853,30 @@ func appendMessagePrefix(b []byte, id, typ string) []byte {
 // is shared (graph/subscription.go). Anything else goes through
 // encoding/json as gqlgen's transport would write it.
 func appendResult(b []byte, op *wsOp, resp *graphql.Response) []byte {
-	const open, closing = `{"data":`, `}}`
 	if len(resp.Data) > 0 && len(resp.Errors) == 0 && len(resp.Extensions) == 0 &&
 		resp.Label == "" && resp.Path == nil && resp.HasNext == nil {
-		b = appendFrameHeader(b, len(op.prefix)+len(open)+len(resp.Data)+len(closing))
-		b = append(b, op.prefix...)
-		b = append(b, open...)
-		b = append(b, resp.Data...)
-		return append(b, closing...)
+		return appendNext(b, op, []byte(`{"data":`), resp.Data, []byte(`}`))
 	}
 	payload, err := json.Marshal(resp)
 	if err != nil {
 		payload, _ = json.Marshal(&graphql.Response{Errors: gqlerror.List{{Message: "internal error: cannot encode the result"}}})
 	}
-	b = appendFrameHeader(b, len(op.prefix)+len(payload)+1)
+	return appendNext(b, op, payload)
+}
+
+// appendNext appends a message with a result of op to b, as one frame:
+// its prefix, the payload (JSON, given in parts written one after the
+// other) and the closing brace.
+func appendNext(b []byte, op *wsOp, payload ...[]byte) []byte {
+	n := len(op.prefix) + 1
+	for _, p := range payload {
+		n += len(p)
+	}
+	b = appendFrameHeader(b, n)
 	b = append(b, op.prefix...)
-	b = append(b, payload...)
+	for _, p := range payload {
+		b = append(b, p...)
+	}
 	return append(b, '}')
 }
 
