@@ -433,17 +433,7 @@ func (s sharingSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	if slot.in == nil {
 		return next // not a stream of events, or it failed
 	}
-	// The caller's identity in an operation's context is the operation's
-	// own, whichever context its handler is called with: the group's sum
-	// is computed once.
-	sh := &sharer{
-		cache:    s.cache,
-		slot:     slot,
-		next:     next,
-		ctx:      ctx,
-		sum:      shareSum(operationSum(op), viewer.FromContext(ctx)),
-		document: op.RawQuery,
-	}
+	sh := newSharer(ctx, s.cache, slot, next)
 	if feed, _ := ctx.Value(eventFeedKey{}).(*EventFeed); feed != nil && feed.attached {
 		feed.sharer = sh
 	}
@@ -465,6 +455,24 @@ type sharer struct {
 	// the first of its group to reach it (and so fills it), else nil.
 	held      *ent.Event
 	heldEntry *payloadEntry
+}
+
+// newSharer returns the sharer of the subscription whose operation runs
+// in ctx, whose events come through slot, and whose payloads gqlgen's
+// handler next encodes.
+func newSharer(ctx context.Context, cache *payloadCache, slot *streamSlot, next graphql.ResponseHandler) *sharer {
+	op := graphql.GetOperationContext(ctx)
+	// The caller's identity in an operation's context is the operation's
+	// own, whichever context its handler is called with: the group's sum
+	// is computed once.
+	return &sharer{
+		cache:    cache,
+		slot:     slot,
+		next:     next,
+		ctx:      ctx,
+		sum:      shareSum(operationSum(op), viewer.FromContext(ctx)),
+		document: op.RawQuery,
+	}
 }
 
 // respond is the subscription's response handler: a payload shared

@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"net"
 	"strings"
@@ -112,5 +114,75 @@ func TestWebsocketWithARevokedTokenIsClosed(t *testing.T) {
 				t.Fatalf("got %s %s, want an answer", m.Type, m.Payload)
 			}
 		})
+	}
+}
+
+// Subscribers of one group (the same document, variables and token) get
+// an event's payload as the first of them encoded it, without gqlgen's
+// executor (graph.EventFeed.Shared): their messages are byte for byte
+// those of a subscriber whose own encoding went through the executor.
+func TestWebsocketSharedEventsAreTheBytesTheExecutorWrote(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		awaitResolvers(t, s.URL, loop.Owner.Token, loop.Prototype.ID)
+		vars := map[string]any{"p": loop.Prototype.ID}
+		for _, proto := range protocols {
+			t.Run(proto, func(t *testing.T) {
+				documents := []string{
+					prototypeEvents, prototypeEvents, // a group of two
+					prototypeEvents + "\n", // a group of its own: another document
+				}
+				clients := make([]*wsClient, len(documents))
+				for i, document := range documents {
+					clients[i] = dial(t, s.URL, proto, nil)
+					clients[i].init(map[string]any{"Authorization": "Bearer " + loop.Owner.Token})
+					clients[i].subscribe("1", document, vars)
+				}
+				// The replay of the stored events, then a live one.
+				frames := make([][][]byte, len(clients))
+				for i, c := range clients {
+					frames[i] = c.framesUntil("ITERATION_PUBLISHED")
+				}
+				s.LeaveFeedback(t, loop.Owner.Token, loop.Iteration.ID, nil)
+				for i, c := range clients {
+					frames[i] = append(frames[i], c.framesUntil("FEEDBACK_ADDED")...)
+				}
+				for i := 1; i < len(frames); i++ {
+					if len(frames[i]) != len(frames[0]) {
+						t.Fatalf("subscriber %d got %d messages, subscriber 0 %d", i, len(frames[i]), len(frames[0]))
+					}
+					for j := range frames[i] {
+						if !bytes.Equal(frames[i][j], frames[0][j]) {
+							t.Errorf("message %d: subscriber %d got\n%s\nsubscriber 0 got\n%s", j, i, frames[i][j], frames[0][j])
+						}
+					}
+				}
+			})
+		}
+	})
+}
+
+// framesUntil returns the messages of operation "1" as they came, up to
+// and including the first event of kind.
+func (c *wsClient) framesUntil(kind string) [][]byte {
+	c.t.Helper()
+	var frames [][]byte
+	for {
+		_ = c.conn.SetReadDeadline(time.Now().Add(readTimeout))
+		_, data, err := c.conn.ReadMessage()
+		if err != nil {
+			c.t.Fatalf("%s: read: %v", c.proto, err)
+		}
+		var m wsMessage
+		if err := json.Unmarshal(data, &m); err != nil || m.ID != "1" {
+			continue // keep-alives
+		}
+		if m.Type != "next" && m.Type != "data" {
+			c.t.Fatalf("%s: got %s %s, want an event", c.proto, m.Type, m.Payload)
+		}
+		frames = append(frames, data)
+		if decodeEvent(c.t, m.Payload).Kind == kind {
+			return frames
+		}
 	}
 }
