@@ -196,8 +196,9 @@ func dialectOf(subprotocol string) *dialect {
 //
 // Its reader (serve) is the only goroutine that reads. Writes are frames
 // appended to out and written by the writer (flush), which holds writeMu
-// while it writes; a close frame is written under writeMu too, after
-// whatever was queued before it, so that nothing follows it.
+// while it writes, and only then: it takes operations' events before. A
+// close frame is written under writeMu too, after whatever was queued
+// before it, so that nothing follows it.
 type gorillaConn struct {
 	ws        *websocket.Conn
 	netConn   net.Conn // ws's: frames are written to it directly, several in one write
@@ -734,11 +735,17 @@ func (c *gorillaConn) startWriter() {
 // frameBuffers are the buffers writers build their writes in.
 var frameBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
-// flush is the connection's writer: it writes what is queued and the
-// events of the operations that are ready, all in one write, until
+// flush is the connection's writer: it writes the events of the
+// operations that are ready and what is queued, all in one write, until
 // nothing is left. A write that does not complete in writeWait cuts the
 // connection: its client is gone or not reading, and it stops holding
 // the operations that feed it.
+//
+// The events are taken before writeMu is, so that a close frame
+// (sendClose) waits for a write, never for response handlers; events
+// taken while it goes out are dropped with the connection (their client
+// catches up from its last cursor). The messages queued are written after
+// them: an operation's end is queued only once its events are taken.
 func (c *gorillaConn) flush() {
 	buf := frameBuffers.Get().(*[]byte)
 	defer func() {
@@ -749,25 +756,34 @@ func (c *gorillaConn) flush() {
 	}()
 	var ready []*wsOp
 	for {
-		c.writeMu.Lock()
 		c.mu.Lock()
 		if c.closeSent || c.gone || (len(c.out) == 0 && len(c.ready) == 0) {
 			c.writing = false
 			c.mu.Unlock()
-			c.writeMu.Unlock()
 			return
-		}
-		b := append((*buf)[:0], c.out...)
-		c.out = c.out[:0]
-		if cap(c.out) > 64<<10 {
-			c.out = nil
 		}
 		ready, c.ready = c.ready, ready[:0]
 		c.mu.Unlock()
+		b := (*buf)[:0]
 		for i, op := range ready {
 			b = c.take(b, op)
 			ready[i] = nil
 		}
+		c.writeMu.Lock()
+		c.mu.Lock()
+		if c.closeSent || c.gone {
+			c.writing = false
+			c.mu.Unlock()
+			c.writeMu.Unlock()
+			*buf = b
+			return
+		}
+		b = append(b, c.out...)
+		c.out = c.out[:0]
+		if cap(c.out) > 64<<10 {
+			c.out = nil
+		}
+		c.mu.Unlock()
 		*buf = b
 		err := c.writeFrames(b)
 		c.writeMu.Unlock()
