@@ -70,8 +70,9 @@ const (
 	// writer (answers to the client, and the results of operations that
 	// are not fed by the broker: events of fed ones wait in the broker).
 	// A client that lets this much pile up is not reading: it is cut.
-	// One message larger than this (a large query result) is still sent
-	// when nothing waits before it.
+	// The largest message waiting is not counted, so that one larger than
+	// this (a large query result) is still sent, with the small messages
+	// around it (a keep-alive before it, its complete after).
 	maxQueued = 1 << 20
 )
 
@@ -228,6 +229,7 @@ type gorillaConn struct {
 	acked          bool
 	ops            map[string]*wsOp // operations running, by the client's id
 	out            []byte           // frames queued for the writer
+	outLargest     int              // the largest of them
 	ready          []*wsOp          // fed operations with events to take
 	writing        bool             // a writer is running
 	closeSent      bool             // the server's close frame went out (or was attempted)
@@ -714,12 +716,14 @@ func (c *gorillaConn) enqueue(frames []byte) {
 	if c.closeSent || c.gone {
 		return
 	}
-	if len(c.out) > 0 && len(c.out)+len(frames) > maxQueued {
+	largest := max(c.outLargest, len(frames))
+	if len(c.out)+len(frames)-largest > maxQueued {
 		c.log.Debug("websocket client not reading: cut", "remote", c.ws.RemoteAddr().String())
 		go c.closeSocket()
 		return
 	}
 	c.out = append(c.out, frames...)
+	c.outLargest = largest
 	c.startWriter()
 }
 
@@ -779,7 +783,7 @@ func (c *gorillaConn) flush() {
 			return
 		}
 		b = append(b, c.out...)
-		c.out = c.out[:0]
+		c.out, c.outLargest = c.out[:0], 0
 		if cap(c.out) > 64<<10 {
 			c.out = nil
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -184,5 +185,48 @@ func (c *wsClient) framesUntil(kind string) [][]byte {
 		if decodeEvent(c.t, m.Payload).Kind == kind {
 			return frames
 		}
+	}
+}
+
+// A query's result larger than the bound on a connection's queue (1 MiB)
+// is sent whole when nothing waits before it: the bound is there to cut
+// clients that stop reading, not large answers.
+func TestWebsocketDeliversAQueryResultOverOneMiB(t *testing.T) {
+	const aliases = 60 // of two 10,000-character fields: 1.2 MB
+	s := start(t, server.Config{Limits: server.Limits{MaxAliases: aliases, MaxRootFields: aliases}})
+	token, prototypeID := newLoopOver(t, s.url)
+	long := strings.Repeat("Volunteers retype the same form. ", 10_000/33)
+	var up struct{ UpdatePrototype struct{ ID string } }
+	graphQL(t, s.url, token, `mutation($id: ID!, $in: UpdatePrototypeInput!) { updatePrototype(id: $id, input: $in) { id } }`,
+		map[string]any{"id": prototypeID, "in": map[string]any{"problem": long, "missionLink": long}}, &up)
+	var query strings.Builder
+	query.WriteString("query($p: ID!) {")
+	for i := range aliases {
+		fmt.Fprintf(&query, " a%d: node(id: $p) { ... on Prototype { problem missionLink } }", i)
+	}
+	query.WriteString(" }")
+	for _, proto := range protocols {
+		t.Run(proto, func(t *testing.T) {
+			c := dial(t, s.url, proto, nil)
+			c.init(map[string]any{"Authorization": "Bearer " + token})
+			c.subscribe("1", query.String(), map[string]any{"p": prototypeID})
+			m := c.next()
+			if m.Type != "next" && m.Type != "data" {
+				t.Fatalf("got %s %.200s, want the result", m.Type, m.Payload)
+			}
+			var r struct {
+				Data   map[string]struct{ Problem, MissionLink string }
+				Errors json.RawMessage
+			}
+			if err := json.Unmarshal(m.Payload, &r); err != nil || len(r.Errors) > 0 {
+				t.Fatalf("result %.200s: %v", m.Payload, err)
+			}
+			if len(m.Payload) <= 1<<20 || len(r.Data) != aliases || r.Data["a59"].Problem != long {
+				t.Fatalf("got %d bytes with %d aliases, want over 1 MiB with %d, each the whole text", len(m.Payload), len(r.Data), aliases)
+			}
+			if m := c.next(); m.Type != "complete" {
+				t.Fatalf("got %s %s after the result, want complete", m.Type, m.Payload)
+			}
+		})
 	}
 }
