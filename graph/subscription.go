@@ -378,7 +378,11 @@ func (a *Reauthenticator) Revoked(ctx context.Context, tokens []gid.ID) ([]gid.I
 // called at all; otherwise the event is put in the slot and gqlgen's
 // handler takes it from there at once. No goroutine is added: a
 // subscription fed by the broker (WithEventFeed) has its handler run only
-// when an event is ready, by its connection's writer.
+// when an event is ready, by its connection's writer. That writer first
+// asks EventFeed.Shared, which reads the broker's channel the same way
+// and returns a shared payload without gqlgen's executor at all: the
+// executor's response handler is run for an event only when this
+// subscriber must encode it.
 
 // sharedPayloads is how many payloads are kept for subscribers still to
 // come: a few events' worth for each group of subscribers.
