@@ -1,7 +1,6 @@
 package graph
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -231,6 +230,7 @@ func (r *Resolver) subscribe(ctx context.Context, req broker.Request) (<-chan *e
 type EventFeed struct {
 	ready    func()
 	attached bool
+	sharer   *sharer // the operation's, once its handler exists
 }
 
 type eventFeedKey struct{}
@@ -254,6 +254,27 @@ func WithEventFeed(ctx context.Context, ready func()) (context.Context, *EventFe
 // Attached reports whether the broker calls the feed's ready function
 // for the operation (see WithEventFeed).
 func (f *EventFeed) Attached() bool { return f.attached }
+
+// Shared takes the operation's next event, one ready call's worth, when
+// another subscriber of its group has encoded it already (see
+// sharingSchema), and returns its payload as gqlgen's transports write a
+// response of data only: {"data":…}. The operation's response handler is
+// then not called for this event; gqlgen's executor, its response
+// interceptors and the field contexts are skipped, and the payload is
+// shared, not copied: the caller must not change it.
+//
+// Otherwise it returns false and the caller calls the response handler
+// for this ready, as it would have without Shared: the first subscriber
+// of a group to reach an event encodes it there, and so does a
+// subscription whose payloads cannot be shared, or that has ended. Call
+// it only on an Attached feed, from the goroutine that calls the
+// operation's handler, once per ready call at most.
+func (f *EventFeed) Shared() ([]byte, bool) {
+	if f.sharer == nil {
+		return nil, false
+	}
+	return f.sharer.shared()
+}
 
 // Reauthenticator re-reads what a bearer token allows now: the broker
 // uses it to end subscriptions whose access was revoked after they began
@@ -357,7 +378,11 @@ func (a *Reauthenticator) Revoked(ctx context.Context, tokens []gid.ID) ([]gid.I
 // called at all; otherwise the event is put in the slot and gqlgen's
 // handler takes it from there at once. No goroutine is added: a
 // subscription fed by the broker (WithEventFeed) has its handler run only
-// when an event is ready, by its connection's writer.
+// when an event is ready, by its connection's writer. That writer first
+// asks EventFeed.Shared, which reads the broker's channel the same way
+// and returns a shared payload without gqlgen's executor at all: the
+// executor's response handler is run for an event only when this
+// subscriber must encode it.
 
 // sharedPayloads is how many payloads are kept for subscribers still to
 // come: a few events' worth for each group of subscribers.
@@ -389,6 +414,15 @@ func (s *streamSlot) put(ev *ent.Event) {
 	s.out <- ev
 }
 
+// end closes gqlgen's channel once the broker's is closed: gqlgen ends
+// the stream, as it would have.
+func (s *streamSlot) end() {
+	if !s.ended {
+		s.ended = true
+		close(s.out)
+	}
+}
+
 type streamSlotKey struct{}
 
 // Exec implements graphql.ExecutableSchema.
@@ -403,54 +437,130 @@ func (s sharingSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	if slot.in == nil {
 		return next // not a stream of events, or it failed
 	}
-	operation := operationSum(op)
-	document := op.RawQuery
-	// The handler is called for one event at a time, and the caller's
-	// identity in its context is the operation's: its sum is kept.
-	var (
-		summed *viewer.Identity
-		sum    [sha256.Size]byte
-	)
-	return func(ctx context.Context) *graphql.Response {
-		var ev *ent.Event
+	sh := newSharer(ctx, s.cache, slot, next)
+	if feed, _ := ctx.Value(eventFeedKey{}).(*EventFeed); feed != nil && feed.attached {
+		feed.sharer = sh
+	}
+	return sh.respond
+}
+
+// sharer is the state of one subscription whose payloads are shared
+// within its group.
+type sharer struct {
+	cache *payloadCache
+	slot  *streamSlot
+	next  graphql.ResponseHandler // gqlgen's
+	// done is the operation's context's Done, taken once: asking the
+	// context walks its chain of values (a tenth of the CPU that 10,000
+	// subscribers spent per event).
+	done     <-chan struct{}
+	sum      [sha256.Size]byte // the group's
+	document string
+
+	// An event Shared took from the broker's channel whose payload the
+	// response handler is to encode: its entry, if this subscriber is
+	// the first of its group to reach it (and so fills it), else nil.
+	held      *ent.Event
+	heldEntry *payloadEntry
+}
+
+// newSharer returns the sharer of the subscription whose operation runs
+// in ctx, whose events come through slot, and whose payloads gqlgen's
+// handler next encodes.
+func newSharer(ctx context.Context, cache *payloadCache, slot *streamSlot, next graphql.ResponseHandler) *sharer {
+	op := graphql.GetOperationContext(ctx)
+	// The caller's identity in an operation's context is the operation's
+	// own, whichever context its handler is called with: the group's sum
+	// is computed once.
+	return &sharer{
+		cache:    cache,
+		slot:     slot,
+		next:     next,
+		done:     ctx.Done(),
+		sum:      shareSum(operationSum(op), viewer.FromContext(ctx)),
+		document: op.RawQuery,
+	}
+}
+
+// respond is the subscription's response handler: a payload shared
+// within the group, or gqlgen's encoding.
+func (sh *sharer) respond(ctx context.Context) *graphql.Response {
+	ev, entry := sh.held, sh.heldEntry
+	sh.held, sh.heldEntry = nil, nil
+	if ev == nil {
 		select {
-		case e, ok := <-slot.in:
+		case e, ok := <-sh.slot.in:
 			if !ok {
-				if !slot.ended {
-					slot.ended = true
-					close(slot.out) // gqlgen ends the stream, as it would have
-				}
-				return next(ctx)
+				sh.slot.end()
+				return sh.next(ctx)
 			}
 			ev = e
 		case <-ctx.Done():
-			return next(ctx)
+			return sh.next(ctx)
 		}
-		if id := viewer.FromContext(ctx); id != summed || summed == nil {
-			summed, sum = id, shareSum(operation, id)
-		}
-		key := payloadKey{event: ev.ID, sum: sum}
-		entry, encode := s.cache.claim(key)
-		if countingPayloads.Load() {
-			countPayload(document, encode)
-		}
+		var encode bool
+		entry, encode = sh.claim(ev)
 		if !encode {
-			if data, ok := entry.wait(ctx); ok {
-				return &graphql.Response{Data: data}
+			if payload, ok := entry.wait(ctx.Done()); ok {
+				return &graphql.Response{Data: payload.data()}
 			}
+			entry = nil
 		}
-		shared := false
-		if encode {
-			defer func() { entry.fill(shared) }()
-		}
-		slot.put(ev)
-		resp := next(ctx)
-		if encode && resp != nil && sharable(ctx, resp) {
-			entry.data = bytes.Clone(resp.Data) // gqlgen reuses its buffer
-			shared = true
-		}
-		return resp
 	}
+	shared := false
+	if entry != nil {
+		defer func() { entry.fill(shared) }()
+	}
+	sh.slot.put(ev)
+	resp := sh.next(ctx)
+	if entry != nil && resp != nil && sharable(ctx, resp) {
+		entry.payload = newSharedPayload(resp.Data) // gqlgen reuses its buffer
+		shared = true
+	}
+	return resp
+}
+
+// shared takes the subscription's next event if another subscriber of
+// its group has encoded it: see EventFeed.Shared.
+func (sh *sharer) shared() (sharedPayload, bool) {
+	if sh.held != nil {
+		return nil, false
+	}
+	select {
+	case <-sh.done:
+		return nil, false // an operation that ends gets its end from the handler
+	default:
+	}
+	var ev *ent.Event
+	select {
+	case e, ok := <-sh.slot.in:
+		if !ok {
+			return nil, false // the handler reads the end again, and ends the stream
+		}
+		ev = e
+	default:
+		return nil, false
+	}
+	entry, encode := sh.claim(ev)
+	if !encode {
+		if payload, ok := entry.wait(sh.done); ok {
+			return payload, true
+		}
+		entry = nil
+	}
+	sh.held, sh.heldEntry = ev, entry
+	return nil, false
+}
+
+// claim returns the entry of ev for the subscription's group, and whether
+// the subscription is the first to reach it, and so must encode it and
+// fill it.
+func (sh *sharer) claim(ev *ent.Event) (*payloadEntry, bool) {
+	entry, encode := sh.cache.claim(payloadKey{event: ev.ID, sum: sh.sum})
+	if countingPayloads.Load() {
+		countPayload(sh.document, encode)
+	}
+	return entry, encode
 }
 
 // sharable reports whether a response may be handed to other
@@ -545,20 +655,40 @@ type payloadKey struct {
 // payloadEntry is an event's payload for a group, encoded by the first of
 // them to reach it.
 type payloadEntry struct {
-	done chan struct{} // closed once the encoding is over
-	data []byte        // the payload, if ok
-	ok   bool
+	done    chan struct{} // closed once the encoding is over
+	payload sharedPayload // if ok
+	ok      bool
 }
 
-// wait waits for the entry's encoding and returns the payload, if it can
-// be shared.
-func (e *payloadEntry) wait(ctx context.Context) ([]byte, bool) {
+// wait waits for the entry's encoding, or for done to be closed, and
+// returns the payload, if it can be shared.
+func (e *payloadEntry) wait(done <-chan struct{}) (sharedPayload, bool) {
 	select {
 	case <-e.done:
-		return e.data, e.ok
-	case <-ctx.Done():
+		return e.payload, e.ok
+	case <-done:
 		return nil, false
 	}
+}
+
+// sharedPayload is a response's payload as it goes out: {"data":…}. A
+// transport writes it as it is (EventFeed.Shared); gqlgen's handler
+// hands out its data.
+type sharedPayload []byte
+
+const sharedPayloadOpen, sharedPayloadClose = `{"data":`, `}`
+
+// newSharedPayload is the payload of a response of data only.
+func newSharedPayload(data []byte) sharedPayload {
+	p := make([]byte, 0, len(sharedPayloadOpen)+len(data)+len(sharedPayloadClose))
+	p = append(p, sharedPayloadOpen...)
+	p = append(p, data...)
+	return append(p, sharedPayloadClose...)
+}
+
+// data is the payload's data.
+func (p sharedPayload) data() []byte {
+	return p[len(sharedPayloadOpen) : len(p)-len(sharedPayloadClose)]
 }
 
 // fill ends the entry's encoding.

@@ -70,8 +70,9 @@ const (
 	// writer (answers to the client, and the results of operations that
 	// are not fed by the broker: events of fed ones wait in the broker).
 	// A client that lets this much pile up is not reading: it is cut.
-	// One message larger than this (a large query result) is still sent
-	// when nothing waits before it.
+	// The largest message waiting is not counted, so that one larger than
+	// this (a large query result) is still sent, with the small messages
+	// around it (a keep-alive before it, its complete after).
 	maxQueued = 1 << 20
 )
 
@@ -196,8 +197,9 @@ func dialectOf(subprotocol string) *dialect {
 //
 // Its reader (serve) is the only goroutine that reads. Writes are frames
 // appended to out and written by the writer (flush), which holds writeMu
-// while it writes; a close frame is written under writeMu too, after
-// whatever was queued before it, so that nothing follows it.
+// while it writes, and only then: it takes operations' events before. A
+// close frame is written under writeMu too, after whatever was queued
+// before it, so that nothing follows it.
 type gorillaConn struct {
 	ws        *websocket.Conn
 	netConn   net.Conn // ws's: frames are written to it directly, several in one write
@@ -227,6 +229,7 @@ type gorillaConn struct {
 	acked          bool
 	ops            map[string]*wsOp // operations running, by the client's id
 	out            []byte           // frames queued for the writer
+	outLargest     int              // the largest of them
 	ready          []*wsOp          // fed operations with events to take
 	writing        bool             // a writer is running
 	closeSent      bool             // the server's close frame went out (or was attempted)
@@ -238,6 +241,7 @@ type gorillaConn struct {
 // wsOp is one operation of a connection.
 type wsOp struct {
 	id     string // the client's
+	quoted []byte // id as JSON
 	prefix []byte // {"id":…,"type":"next","payload": for its results
 	cancel context.CancelFunc
 
@@ -246,6 +250,7 @@ type wsOp struct {
 	ctx  context.Context
 	rc   *graphql.OperationContext
 	next graphql.ResponseHandler // set once the operation is fed by the broker
+	feed *graph.EventFeed
 
 	// Guarded by gorillaConn.mu.
 	pending int  // events (or the end) the broker has queued and the handler not taken
@@ -401,7 +406,7 @@ func (c *gorillaConn) handle(exec graphql.GraphExecutor, began time.Time, data [
 		case len(c.ops) >= c.maxOps:
 			overCap = true
 		default:
-			started = &wsOp{id: m.ID}
+			started = newWSOp(m.ID, d)
 			started.ctx, started.cancel = context.WithCancel(c.ctx)
 			c.ops[m.ID] = started
 		}
@@ -487,13 +492,19 @@ func (c *gorillaConn) violation(code int, reason string) {
 	c.refuse(code, reason)
 }
 
+// newWSOp returns an operation of the client's id, with the start of its
+// results' messages in dialect d.
+func newWSOp(id string, d *dialect) *wsOp {
+	quoted, _ := json.Marshal(id) // a string always encodes
+	return &wsOp{id: id, quoted: quoted, prefix: appendMessagePrefix(nil, quoted, d.next)}
+}
+
 // start runs an operation the client has subscribed, on a goroutine of
 // its own: it parses and validates it and runs its resolver, as gqlgen's
 // transport does. A subscription the broker feeds is then handed to the
 // writer (see ready) and the goroutine ends; any other operation runs to
 // its end here.
 func (c *gorillaConn) start(exec graphql.GraphExecutor, op *wsOp, payload json.RawMessage, began time.Time) {
-	op.prefix = appendMessagePrefix(nil, op.id, c.dialect.next)
 	ctx := graphql.StartOperationTrace(op.ctx)
 	params := &graphql.RawParams{}
 	dec := json.NewDecoder(bytes.NewReader(payload))
@@ -532,7 +543,7 @@ func (c *gorillaConn) start(exec graphql.GraphExecutor, op *wsOp, payload json.R
 		return
 	}
 	c.mu.Lock()
-	op.ctx, op.rc, op.next = ctx, rc, next
+	op.ctx, op.rc, op.next, op.feed = ctx, rc, next, feed
 	if feed.Attached() {
 		c.schedule(op)
 		c.mu.Unlock()
@@ -598,8 +609,10 @@ func (c *gorillaConn) schedule(op *wsOp) {
 	c.startWriter()
 }
 
-// take runs op's response handler once for every event the broker has
-// queued for it, and appends the results to b, as frames.
+// take appends to b, as frames, op's result for every event the broker
+// has queued for it: the payload shared within its group when there is
+// one, without running its response handler (see graph.EventFeed.Shared),
+// or else what the handler returns.
 func (c *gorillaConn) take(b []byte, op *wsOp) []byte {
 	c.mu.Lock()
 	n := op.pending
@@ -610,6 +623,10 @@ func (c *gorillaConn) take(b []byte, op *wsOp) []byte {
 		return b
 	}
 	for range n {
+		if payload, ok := op.feed.Shared(); ok {
+			b = appendNext(b, op, payload)
+			continue
+		}
 		resp, panicked := op.respond()
 		if panicked != nil || resp == nil {
 			if c.finish(op) {
@@ -662,18 +679,13 @@ func (c *gorillaConn) finish(op *wsOp) bool {
 // appendEnd appends op's last message to b: its errors, or complete.
 func (c *gorillaConn) appendEnd(b []byte, op *wsOp, errs gqlerror.List) []byte {
 	if len(errs) == 0 {
-		return appendMessage(b, op.quotedID(), "complete", nil)
+		return appendMessage(b, op.quoted, "complete", nil)
 	}
 	payload, err := json.Marshal(errs)
 	if err != nil {
 		payload = errorPayload("internal error")
 	}
-	return appendMessage(b, op.quotedID(), "error", payload)
-}
-
-func (op *wsOp) quotedID() []byte {
-	id, _ := json.Marshal(op.id) // a string always encodes
-	return id
+	return appendMessage(b, op.quoted, "error", payload)
 }
 
 // operationError is an error message for an operation that is refused,
@@ -705,12 +717,14 @@ func (c *gorillaConn) enqueue(frames []byte) {
 	if c.closeSent || c.gone {
 		return
 	}
-	if len(c.out) > 0 && len(c.out)+len(frames) > maxQueued {
+	largest := max(c.outLargest, len(frames))
+	if len(c.out)+len(frames)-largest > maxQueued {
 		c.log.Debug("websocket client not reading: cut", "remote", c.ws.RemoteAddr().String())
 		go c.closeSocket()
 		return
 	}
 	c.out = append(c.out, frames...)
+	c.outLargest = largest
 	c.startWriter()
 }
 
@@ -726,11 +740,17 @@ func (c *gorillaConn) startWriter() {
 // frameBuffers are the buffers writers build their writes in.
 var frameBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
-// flush is the connection's writer: it writes what is queued and the
-// events of the operations that are ready, all in one write, until
+// flush is the connection's writer: it writes the events of the
+// operations that are ready and what is queued, all in one write, until
 // nothing is left. A write that does not complete in writeWait cuts the
 // connection: its client is gone or not reading, and it stops holding
 // the operations that feed it.
+//
+// The events are taken before writeMu is, so that a close frame
+// (sendClose) waits for a write, never for response handlers; events
+// taken while it goes out are dropped with the connection (their client
+// catches up from its last cursor). The messages queued are written after
+// them: an operation's end is queued only once its events are taken.
 func (c *gorillaConn) flush() {
 	buf := frameBuffers.Get().(*[]byte)
 	defer func() {
@@ -741,25 +761,34 @@ func (c *gorillaConn) flush() {
 	}()
 	var ready []*wsOp
 	for {
-		c.writeMu.Lock()
 		c.mu.Lock()
 		if c.closeSent || c.gone || (len(c.out) == 0 && len(c.ready) == 0) {
 			c.writing = false
 			c.mu.Unlock()
-			c.writeMu.Unlock()
 			return
-		}
-		b := append((*buf)[:0], c.out...)
-		c.out = c.out[:0]
-		if cap(c.out) > 64<<10 {
-			c.out = nil
 		}
 		ready, c.ready = c.ready, ready[:0]
 		c.mu.Unlock()
+		b := (*buf)[:0]
 		for i, op := range ready {
 			b = c.take(b, op)
 			ready[i] = nil
 		}
+		c.writeMu.Lock()
+		c.mu.Lock()
+		if c.closeSent || c.gone {
+			c.writing = false
+			c.mu.Unlock()
+			c.writeMu.Unlock()
+			*buf = b
+			return
+		}
+		b = append(b, c.out...)
+		c.out, c.outLargest = c.out[:0], 0
+		if cap(c.out) > 64<<10 {
+			c.out = nil
+		}
+		c.mu.Unlock()
 		*buf = b
 		err := c.writeFrames(b)
 		c.writeMu.Unlock()
@@ -829,11 +858,11 @@ func appendMessage(b, id []byte, typ string, payload []byte) []byte {
 }
 
 // appendMessagePrefix is the start of the messages that carry an
-// operation's results: {"id":…,"type":"next","payload":
-func appendMessagePrefix(b []byte, id, typ string) []byte {
-	quoted, _ := json.Marshal(id)
+// operation's results: {"id":…,"type":"next","payload":. id is JSON
+// already (a quoted string).
+func appendMessagePrefix(b, id []byte, typ string) []byte {
 	b = append(b, `{"id":`...)
-	b = append(b, quoted...)
+	b = append(b, id...)
 	b = append(b, `,"type":"`...)
 	b = append(b, typ...)
 	return append(b, `","payload":`...)
@@ -845,22 +874,30 @@ func appendMessagePrefix(b []byte, id, typ string) []byte {
 // is shared (graph/subscription.go). Anything else goes through
 // encoding/json as gqlgen's transport would write it.
 func appendResult(b []byte, op *wsOp, resp *graphql.Response) []byte {
-	const open, closing = `{"data":`, `}}`
 	if len(resp.Data) > 0 && len(resp.Errors) == 0 && len(resp.Extensions) == 0 &&
 		resp.Label == "" && resp.Path == nil && resp.HasNext == nil {
-		b = appendFrameHeader(b, len(op.prefix)+len(open)+len(resp.Data)+len(closing))
-		b = append(b, op.prefix...)
-		b = append(b, open...)
-		b = append(b, resp.Data...)
-		return append(b, closing...)
+		return appendNext(b, op, []byte(`{"data":`), resp.Data, []byte(`}`))
 	}
 	payload, err := json.Marshal(resp)
 	if err != nil {
 		payload, _ = json.Marshal(&graphql.Response{Errors: gqlerror.List{{Message: "internal error: cannot encode the result"}}})
 	}
-	b = appendFrameHeader(b, len(op.prefix)+len(payload)+1)
+	return appendNext(b, op, payload)
+}
+
+// appendNext appends a message with a result of op to b, as one frame:
+// its prefix, the payload (JSON, given in parts written one after the
+// other) and the closing brace.
+func appendNext(b []byte, op *wsOp, payload ...[]byte) []byte {
+	n := len(op.prefix) + 1
+	for _, p := range payload {
+		n += len(p)
+	}
+	b = appendFrameHeader(b, n)
 	b = append(b, op.prefix...)
-	b = append(b, payload...)
+	for _, p := range payload {
+		b = append(b, p...)
+	}
 	return append(b, '}')
 }
 

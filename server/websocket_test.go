@@ -1,7 +1,10 @@
 package server_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -136,6 +139,119 @@ func TestWebsocketWithATokenRevokedOnAnotherReplicaIsClosed(t *testing.T) {
 			var out struct{ LogOut bool }
 			graphQL(t, here.URL, session, `mutation { logOut }`, nil, &out)
 			c.requireClose(codeForbidden)
+		})
+	}
+}
+
+// Subscribers of one group (the same document, variables and token) get
+// an event's payload as the first of them encoded it, without gqlgen's
+// executor (graph.EventFeed.Shared): their messages are byte for byte
+// those of a subscriber whose own encoding went through the executor.
+func TestWebsocketSharedEventsAreTheBytesTheExecutorWrote(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		awaitResolvers(t, s.URL, loop.Owner.Token, loop.Prototype.ID)
+		vars := map[string]any{"p": loop.Prototype.ID}
+		for _, proto := range protocols {
+			t.Run(proto, func(t *testing.T) {
+				documents := []string{
+					prototypeEvents, prototypeEvents, // a group of two
+					prototypeEvents + "\n", // a group of its own: another document
+				}
+				clients := make([]*wsClient, len(documents))
+				for i, document := range documents {
+					clients[i] = dial(t, s.URL, proto, nil)
+					clients[i].init(map[string]any{"Authorization": "Bearer " + loop.Owner.Token})
+					clients[i].subscribe("1", document, vars)
+				}
+				// The replay of the stored events, then a live one.
+				frames := make([][][]byte, len(clients))
+				for i, c := range clients {
+					frames[i] = c.framesUntil("ITERATION_PUBLISHED")
+				}
+				s.LeaveFeedback(t, loop.Owner.Token, loop.Iteration.ID, nil)
+				for i, c := range clients {
+					frames[i] = append(frames[i], c.framesUntil("FEEDBACK_ADDED")...)
+				}
+				for i := 1; i < len(frames); i++ {
+					if len(frames[i]) != len(frames[0]) {
+						t.Fatalf("subscriber %d got %d messages, subscriber 0 %d", i, len(frames[i]), len(frames[0]))
+					}
+					for j := range frames[i] {
+						if !bytes.Equal(frames[i][j], frames[0][j]) {
+							t.Errorf("message %d: subscriber %d got\n%s\nsubscriber 0 got\n%s", j, i, frames[i][j], frames[0][j])
+						}
+					}
+				}
+			})
+		}
+	})
+}
+
+// framesUntil returns the messages of operation "1" as they came, up to
+// and including the first event of kind.
+func (c *wsClient) framesUntil(kind string) [][]byte {
+	c.t.Helper()
+	var frames [][]byte
+	for {
+		_ = c.conn.SetReadDeadline(time.Now().Add(readTimeout))
+		_, data, err := c.conn.ReadMessage()
+		if err != nil {
+			c.t.Fatalf("%s: read: %v", c.proto, err)
+		}
+		var m wsMessage
+		if err := json.Unmarshal(data, &m); err != nil || m.ID != "1" {
+			continue // keep-alives
+		}
+		if m.Type != "next" && m.Type != "data" {
+			c.t.Fatalf("%s: got %s %s, want an event", c.proto, m.Type, m.Payload)
+		}
+		frames = append(frames, data)
+		if decodeEvent(c.t, m.Payload).Kind == kind {
+			return frames
+		}
+	}
+}
+
+// A query's result larger than the bound on a connection's queue (1 MiB)
+// is sent whole when nothing waits before it: the bound is there to cut
+// clients that stop reading, not large answers.
+func TestWebsocketDeliversAQueryResultOverOneMiB(t *testing.T) {
+	const aliases = 60 // of two 10,000-character fields: 1.2 MB
+	s := start(t, server.Config{Limits: server.Limits{MaxAliases: aliases, MaxRootFields: aliases}})
+	token, prototypeID := newLoopOver(t, s.url)
+	long := strings.Repeat("Volunteers retype the same form. ", 10_000/33)
+	var up struct{ UpdatePrototype struct{ ID string } }
+	graphQL(t, s.url, token, `mutation($id: ID!, $in: UpdatePrototypeInput!) { updatePrototype(id: $id, input: $in) { id } }`,
+		map[string]any{"id": prototypeID, "in": map[string]any{"problem": long, "missionLink": long}}, &up)
+	var query strings.Builder
+	query.WriteString("query($p: ID!) {")
+	for i := range aliases {
+		fmt.Fprintf(&query, " a%d: node(id: $p) { ... on Prototype { problem missionLink } }", i)
+	}
+	query.WriteString(" }")
+	for _, proto := range protocols {
+		t.Run(proto, func(t *testing.T) {
+			c := dial(t, s.url, proto, nil)
+			c.init(map[string]any{"Authorization": "Bearer " + token})
+			c.subscribe("1", query.String(), map[string]any{"p": prototypeID})
+			m := c.next()
+			if m.Type != "next" && m.Type != "data" {
+				t.Fatalf("got %s %.200s, want the result", m.Type, m.Payload)
+			}
+			var r struct {
+				Data   map[string]struct{ Problem, MissionLink string }
+				Errors json.RawMessage
+			}
+			if err := json.Unmarshal(m.Payload, &r); err != nil || len(r.Errors) > 0 {
+				t.Fatalf("result %.200s: %v", m.Payload, err)
+			}
+			if len(m.Payload) <= 1<<20 || len(r.Data) != aliases || r.Data["a59"].Problem != long {
+				t.Fatalf("got %d bytes with %d aliases, want over 1 MiB with %d, each the whole text", len(m.Payload), len(r.Data), aliases)
+			}
+			if m := c.next(); m.Type != "complete" {
+				t.Fatalf("got %s %s after the result, want complete", m.Type, m.Payload)
+			}
 		})
 	}
 }
