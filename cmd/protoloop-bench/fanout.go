@@ -72,7 +72,7 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 	r := &report{
 		Params: map[string]any{"k": o.subscribers, "r": o.rate, "events": o.events, "replicas": replicas},
 		Columns: []string{"subscribers", "connect s", "events", "complete", "p50 ms", "p99 ms", "max ms",
-			"rss/sub KiB", "heap+stacks/sub KiB", "goroutines/sub"},
+			"rss/sub KiB", "settled rss/sub KiB", "heap+stacks/sub KiB", "goroutines/sub"},
 	}
 	if subSrv.Startup > 0 {
 		r.Params["startup_ms"] = ms(subSrv.Startup)
@@ -126,6 +126,10 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
+	settled, settling, err := settledRSS(ctx, subSrv, idle.rss)
+	if err != nil {
+		return nil, err
+	}
 
 	if o.hold > 0 {
 		fmt.Fprintf(o.stderr, "holding %d idle subscribers for %s: profiles at %s/debug/pprof/\n", len(subs), o.hold, subSrv.AdminURL)
@@ -174,12 +178,15 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 		"complete": float64(completeCount(subs, committed)),
 		"p50 ms":   ms(lat.p50), "p99 ms": ms(lat.p99), "max ms": ms(lat.maxi),
 		"rss/sub KiB":         float64(idle.rss-before.rss) / k / 1024,
+		"settled rss/sub KiB": float64(settled-before.rss) / k / 1024,
 		"heap+stacks/sub KiB": float64(idle.heap-before.heap) / k / 1024,
 		"goroutines/sub":      float64(idle.goroutines-before.goroutines) / k,
 	})
 	r.note("complete: subscribers that received every one of the %d events committed, in order, once (waiting while deliveries go on, up to 3 minutes after the last write); latency is from the event's occurredAt (stamped in its transaction) to its receipt by the subscriber", committed)
 	r.note("server RSS %d → %d MiB, heap in use %d → %d MiB, goroutines %d → %d, with %d idle subscribers",
 		before.rss>>20, idle.rss>>20, before.heap>>20, idle.heap>>20, before.goroutines, idle.goroutines, o.subscribers)
+	r.note("rss/sub is read 2 s after the last subscription opened, after a GC; settled rss/sub once RSS stopped falling while the runtime returned freed pages to the OS (lowest %d MiB, over %.0f s of readings once a second, %v at most)",
+		settled>>20, settling.Seconds(), settleWait)
 	if writeErrs > 0 {
 		r.note("%d writes failed", writeErrs)
 	}
@@ -187,6 +194,37 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 		r.note("%d subscriptions failed or were closed by the server", dropped)
 	}
 	return r, nil
+}
+
+// settleWait bounds how long settledRSS waits for RSS to stop falling.
+const settleWait = 15 * time.Second
+
+// settledRSS polls the server's RSS, from rss, once a second until it
+// has not fallen for five readings in a row, for settleWait at most.
+// After a burst of connections the Go runtime's scavenger returns freed
+// pages to the OS over seconds: a reading right after it says more about
+// the burst than about what idle subscribers hold. It returns the lowest
+// RSS read and how long it waited.
+func settledRSS(ctx context.Context, p *serverProc, rss int64) (int64, time.Duration, error) {
+	began := time.Now()
+	lowest, still := rss, 0
+	for still < 5 && time.Since(began) < settleWait {
+		select {
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		case <-time.After(time.Second):
+		}
+		m, err := memoryOf(ctx, p)
+		if err != nil {
+			return 0, 0, err
+		}
+		if m.rss < lowest {
+			lowest, still = m.rss, 0
+		} else {
+			still++
+		}
+	}
+	return lowest, time.Since(began), nil
 }
 
 type memorySample struct {
