@@ -29,7 +29,11 @@ type fieldsKey struct {
 }
 
 // collect returns graphql.CollectFields(oc, sel, satisfies), computed once
-// per operation. Query's fields run concurrently, hence the lock.
+// per operation (twice at most for root fields that miss at the same
+// moment: Query's fields run concurrently, hence the lock; both compute
+// the same fields). sel and satisfies must be the document's and the
+// executor's own slices, whose addresses are the key: a slice built per
+// call would add an entry per call for the operation's life.
 func (c *fieldsCache) collect(oc *graphql.OperationContext, sel ast.SelectionSet, satisfies []string) []graphql.CollectedField {
 	if len(sel) == 0 || len(satisfies) == 0 {
 		return graphql.CollectFields(oc, sel, satisfies)

@@ -131,20 +131,20 @@ fields:
 
 // resolveField resolves a field of an object below the root as
 // graphql.ResolveField does, with less: the executor calls it for every
-// field of an object that has no directive and whose marshaller reads its
-// context (objects, lists, resolvers, methods; see graph/internal/gqlgen),
-// fields that only read a scalar being written without a field context
-// at all.
+// field below the root of an object without directives that is not a
+// plain read of a struct field with a context-free marshaller (objects,
+// lists, resolvers, methods; see graph/internal/gqlgen): those are
+// written without a field context at all.
 //
 // The field keeps its field context (its arguments, and its result, which
 // the loaders look for above them in graph/loader.go), so errors at it or
 // below carry their full path; an error or a panic is reported at the
 // field and nulls it, and a null in a non-null field is reported, as
-// gqlgen's does. What it leaves out:
-//   - the resolver middleware, and the closures gqlgen builds around the
-//     resolver for it, which put the resolver on the heap: the server
-//     installs no field middleware (server/graphql.go);
-//   - the field context's NonNull, which only field middleware sets.
+// gqlgen's does, including a field a resolver marked non-null
+// (graphql.MarkNonNull), whose null makes its parent null. What it leaves
+// out: the resolver middleware, and the closures gqlgen builds around the
+// resolver for it, which put the resolver on the heap; the server
+// installs no field middleware, and may not (server/graphql.go).
 //
 // A null value of a pointer or a slice is checked by the marshaller, as in
 // gqlgen's executor; only a value of an interface type is nil as such,
@@ -172,14 +172,25 @@ func resolveField[T any](
 	v, err := resolve(fieldCtx)
 	if err != nil {
 		oc.Error(fieldCtx, graphql.AddFieldLocationToError(fieldCtx, err))
-		return graphql.Null
+		return nullOf(fc, nonNull)
 	}
 	fc.Result = v
 	if fc.Result == nil {
-		if nonNull {
+		if nonNull || fc.NonNull {
 			graphql.AddInvalidNullError(fieldCtx, "")
 		}
-		return graphql.Null
+		return nullOf(fc, nonNull)
 	}
 	return marshal(fieldCtx, field.Selections, v)
+}
+
+// nullOf is the null a field resolved to: graphql.RequiredNull, which
+// makes its parent null, for a nullable field that its resolver marked
+// non-null, as gqlgen's executor does; else graphql.Null, which the
+// parent counts as invalid if the schema makes the field non-null.
+func nullOf(fc *graphql.FieldContext, nonNull bool) graphql.Marshaler {
+	if fc.NonNull && !nonNull {
+		return graphql.RequiredNull
+	}
+	return graphql.Null
 }

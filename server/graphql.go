@@ -34,6 +34,17 @@ const queryCacheSize = 1000
 func (s *Server) graphql() http.Handler {
 	client, dialect := s.db.Client, s.db.Dialect
 	srv := handler.New(graph.NewSchema(client, dialect, s.broker, s.log))
+	// use adds an extension. None may be a field interceptor
+	// (graphql.FieldInterceptor) without changing graph/internal/gqlgen:
+	// every field below Query, Mutation and Subscription is resolved
+	// without gqlgen's field middleware (see its plain.go), so an
+	// interceptor would see the root fields only.
+	use := func(ext graphql.HandlerExtension) {
+		if _, ok := ext.(graphql.FieldInterceptor); ok {
+			panic(fmt.Sprintf("server: %T intercepts fields, which fields below the root would skip", ext))
+		}
+		srv.Use(ext)
+	}
 
 	// Trusted documents, or else Automatic Persisted Queries: either puts
 	// the text of a document named by its hash in the request, so they
@@ -41,11 +52,11 @@ func (s *Server) graphql() http.Handler {
 	var persisted func(hash string) (string, bool)
 	if docs := s.cfg.TrustedDocuments; docs != nil {
 		t := trustedOnly{docs}
-		srv.Use(t)
+		use(t)
 		persisted = t.lookup
 	} else {
 		apq, lookup := newAPQ()
-		srv.Use(apq)
+		use(apq)
 		persisted = lookup
 	}
 
@@ -54,10 +65,6 @@ func (s *Server) graphql() http.Handler {
 	// transport and queryLimits too.
 	cache := lru.New[*ast.QueryDocument](queryCacheSize)
 
-	// No extension here is a field interceptor (graphql.FieldInterceptor),
-	// and none may be added without changing graph/internal/gqlgen: fields
-	// that only read a struct field are resolved without gqlgen's field
-	// middleware (see its plain.go), so an interceptor would not see them.
 	srv.AddTransport(transport.Options{})
 	// Subscriptions, ahead of GET and POST, which would otherwise claim
 	// their requests: websockets (graphql-transport-ws and graphql-ws,
@@ -72,8 +79,8 @@ func (s *Server) graphql() http.Handler {
 
 	srv.SetQueryCache(cache)
 	srv.SetParserTokenLimit(limits.MaxTokens)
-	srv.Use(&queryLimits{Limits: limits, checked: cache})
-	srv.Use(operationTimer{s.metrics})
+	use(&queryLimits{Limits: limits, checked: cache})
+	use(operationTimer{s.metrics})
 	presenter := graph.ErrorPresenter(s.log)
 	if s.cfg.Production {
 		// In production the schema is the frontends' own business: no
@@ -82,14 +89,14 @@ func (s *Server) graphql() http.Handler {
 		srv.SetDisableSuggestion(true)
 		presenter = withoutSuggestions(presenter)
 	} else {
-		srv.Use(extension.Introspection{}) // GraphiQL and code generators read the schema
+		use(extension.Introspection{}) // GraphiQL and code generators read the schema
 	}
-	srv.Use(graph.CursorGuard{})
-	srv.Use(graph.FilterGuard{})
+	use(graph.CursorGuard{})
+	use(graph.FilterGuard{})
 	// Ahead of the transactioner, so that a mutation refused for its rate
 	// never begins a transaction, and the request timeout covers it.
-	srv.Use(newOperationGuard(s.cfg.RequestTimeout, *s.cfg.RateLimits))
-	srv.Use(graph.NewTransactioner(client, dialect, s.broker, s.log).WakeOnDeliveries(s.hooks.Wake))
+	use(newOperationGuard(s.cfg.RequestTimeout, *s.cfg.RateLimits))
+	use(graph.NewTransactioner(client, dialect, s.broker, s.log).WakeOnDeliveries(s.hooks.Wake))
 	srv.SetErrorPresenter(presenter)
 	srv.SetRecoverFunc(graph.RecoverFunc(s.log))
 	return srv

@@ -36,7 +36,8 @@
 // cache with its hashed key; cursors are written by cursorMarshaler
 // (graph/cursor.go) rather than entgql's encoder per cursor; and fields
 // that only read a struct field of their parent (no resolver, no
-// middleware) skip gqlgen's per-field machinery and call their marshaller
+// middleware) and whose marshaller never reads its context (a scalar or
+// an enum) skip gqlgen's per-field machinery and call their marshaller
 // directly, and the other fields of objects without directives keep their
 // field context but are resolved without gqlgen's closures and
 // middleware (plain.go).
