@@ -86,8 +86,9 @@ const (
 	// every connection of the pool from the mutations.
 	DefaultCatchUps = 4
 	// DefaultPing is how often the LISTEN connection is pinged, and how
-	// long a ping may take before the connection is taken for dead: one
-	// that died without a word is noticed within twice this.
+	// long a ping may take before the connection is not trusted until it
+	// answers (within twice this of its last answer); three times this
+	// unanswered, it is taken for dead and replaced.
 	DefaultPing = 5 * time.Second
 	// DefaultRevalidate is how often the tokens of subscribers are
 	// checked, so that a revoked or expired token stops its

@@ -125,6 +125,7 @@ func (b *Broker) listen(ctx context.Context) {
 	var link struct {
 		sync.Mutex
 		up, listened bool
+		events       int // what pq has reported so far, for ping's heard
 	}
 	report := func(change func()) {
 		link.Lock()
@@ -139,7 +140,10 @@ func (b *Broker) listen(ctx context.Context) {
 	l := pq.NewDialListener(dialer, listenDSN(b.opts.PostgresURL), minReconnect, maxReconnect,
 		func(ev pq.ListenerEventType, err error) {
 			// A reconnection has listened again by the time it is reported.
-			report(func() { link.up = ev == pq.ListenerEventConnected || ev == pq.ListenerEventReconnected })
+			report(func() {
+				link.up = ev == pq.ListenerEventConnected || ev == pq.ListenerEventReconnected
+				link.events++
+			})
 			switch ev {
 			case pq.ListenerEventDisconnected, pq.ListenerEventConnectionAttemptFailed:
 				if ctx.Err() == nil {
@@ -158,7 +162,21 @@ func (b *Broker) listen(ctx context.Context) {
 	pinger.Add(1)
 	go func() {
 		defer pinger.Done()
-		b.ping(ctx, l, dialer, func() { report(func() { link.up = false }) })
+		b.ping(ctx, l, dialer, linkState{
+			deaf: func() (events int) {
+				report(func() { link.up, events = false, link.events })
+				return events
+			},
+			heard: func(since int) {
+				// Unless pq reported a change meanwhile, which is then
+				// the state to keep.
+				report(func() {
+					if link.events == since {
+						link.up = true
+					}
+				})
+			},
+		})
 	}()
 
 	err := l.Listen(Channel)
@@ -203,19 +221,33 @@ func (b *Broker) listen(ctx context.Context) {
 	}
 }
 
+// linkState is how ping tells listen what it found.
+type linkState struct {
+	// deaf says the connection did not answer a ping in time: what it
+	// has not said yet cannot be relied on. It returns how many events
+	// pq had reported then, for heard.
+	deaf func() (events int)
+	// heard says it answered after all: it can be relied on again,
+	// unless pq reported another event since deaf's count.
+	heard func(since int)
+}
+
 // ping pings the LISTEN connection every Options.Ping, so that one that
 // died without a word (a dropped NAT mapping, a host gone) is noticed
-// within two of them, rather than when TCP gives up (some 15 minutes on
-// Linux, while a ping waits): a ping unanswered for Options.Ping makes
-// it report the connection deaf (deaf, then Options.OnListening(false))
-// and cut it, and lib/pq reconnects. A connection that is merely slow to
-// answer costs a reconnection, and the tailer's read of the table that
-// follows every one. TCP keepalive would not do: it probes only a
-// connection with nothing outstanding, and the pings keep this one busy.
+// rather than when TCP gives up (some 15 minutes on Linux, while a ping
+// waits). A ping unanswered for Options.Ping makes the connection deaf
+// (Options.OnListening(false): the identity cache stops being trusted),
+// within twice Options.Ping of its last answer; one still unanswered two
+// Options.Ping later is taken for dead and cut, and lib/pq reconnects.
+// A connection that is merely slow (a starved database) is trusted
+// again once it answers, without a reconnection and the tailer's read of
+// the table that follows every one. TCP keepalive would not do: it
+// probes only a connection with nothing outstanding, and the pings keep
+// this one busy.
 //
 // Not from listen's loop: a ping waits for its answer, which comes after
 // the notifications ahead of it, which only that loop reads.
-func (b *Broker) ping(ctx context.Context, l *pq.Listener, dialer *listenDialer, deaf func()) {
+func (b *Broker) ping(ctx context.Context, l *pq.Listener, dialer *listenDialer, link linkState) {
 	t := time.NewTicker(b.opts.Ping)
 	defer t.Stop()
 	for {
@@ -224,10 +256,11 @@ func (b *Broker) ping(ctx context.Context, l *pq.Listener, dialer *listenDialer,
 			return
 		case <-t.C:
 		}
+		var err error
 		answered := make(chan struct{})
 		go func() {
 			defer close(answered)
-			_ = l.Ping() // when it fails, the listener reconnects by itself
+			err = l.Ping() // when it fails, the listener reconnects by itself
 		}()
 		late := time.NewTimer(b.opts.Ping)
 		select {
@@ -235,12 +268,26 @@ func (b *Broker) ping(ctx context.Context, l *pq.Listener, dialer *listenDialer,
 			late.Stop()
 			continue
 		case <-late.C:
-			b.log.WarnContext(ctx, "broker: LISTEN connection did not answer a ping; reconnecting", "within", b.opts.Ping)
-			deaf()
+			b.log.WarnContext(ctx, "broker: LISTEN connection did not answer a ping; not trusted until it does", "within", b.opts.Ping)
+			since := link.deaf()
+			late.Reset(2 * b.opts.Ping)
+			select {
+			case <-answered:
+				late.Stop()
+				if err == nil {
+					b.log.InfoContext(ctx, "broker: LISTEN connection answered its ping late")
+					link.heard(since)
+				}
+				continue
+			case <-late.C:
+				b.log.WarnContext(ctx, "broker: LISTEN connection did not answer a ping; reconnecting", "within", 3*b.opts.Ping)
+			case <-ctx.Done():
+			}
 		case <-ctx.Done():
-			// The pending ping holds the listener's lock, which closing
-			// it needs: cut the connection to end the ping.
 		}
+		// The pending ping holds the listener's lock, which closing it
+		// needs (on ctx's end) and a reconnection takes: cut the
+		// connection to end the ping.
 		dialer.cut()
 		<-answered
 	}

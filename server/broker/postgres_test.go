@@ -148,3 +148,39 @@ func TestASilentlyDeadLISTENConnectionIsReplacedAtTheNextPing(t *testing.T) {
 	expect(false)
 	expect(true)
 }
+
+func TestASlowLISTENConnectionIsTrustedAgainWhenItAnswers(t *testing.T) {
+	s := servertest.Start(t, servertest.Postgres)
+	dsn, _ := listenURL(t, s)
+	proxy, viaProxy := servertest.PostgresProxy(t, dsn)
+	heard := make(chan bool, 16)
+	const ping = 200 * time.Millisecond
+	start(t, s, broker.Options{
+		Poll:        time.Hour,
+		PostgresURL: viaProxy,
+		Ping:        ping,
+		OnListening: func(up bool) { heard <- up },
+	})
+	expect := func(want bool) {
+		t.Helper()
+		select {
+		case up := <-heard:
+			if up != want {
+				t.Fatalf("OnListening(%v), want OnListening(%v)", up, want)
+			}
+		case <-time.After(wait):
+			t.Fatalf("no OnListening(%v) in %v", want, wait)
+		}
+	}
+	expect(true)
+	dials := proxy.Accepted()
+	// A ping held back past its deadline but released before the
+	// connection is taken for dead: trusted again, on the same connection.
+	proxy.Hold()
+	expect(false)
+	proxy.Release()
+	expect(true)
+	if n := proxy.Accepted(); n != dials {
+		t.Errorf("the broker dialled %d more connections, want none: a slow connection is not replaced", n-dials)
+	}
+}

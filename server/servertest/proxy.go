@@ -11,7 +11,8 @@ import (
 
 // Proxy is a TCP proxy on a loopback port, for tests of what a server
 // does when its database goes away: put it between the server and
-// PostgreSQL (see [Proxy.URL]), then Cut and Restore it, or Stall it.
+// PostgreSQL (see [Proxy.URL]), then Cut and Restore it, Stall it, or
+// Hold and Release it.
 // Other tests keep using PostgreSQL as usual meanwhile.
 type Proxy struct {
 	// Addr is the proxy's address, 127.0.0.1:<port>; it stays the same
@@ -26,6 +27,10 @@ type Proxy struct {
 	conns  map[net.Conn]*atomic.Bool // both ends of a connection share whether it is stalled
 	closed bool
 	served sync.WaitGroup
+	// held, while not nil, is closed by Release: until then nothing is
+	// passed on, and nothing is lost.
+	held     atomic.Pointer[chan struct{}]
+	accepted atomic.Int64
 }
 
 // NewProxy starts a proxy to target (host:port) and stops it when t ends.
@@ -90,6 +95,24 @@ func (p *Proxy) Stall() {
 	}
 }
 
+// Hold keeps back what the connections through the proxy send, either
+// way, until Release, as a slow network or a starved server does: nothing
+// is lost, it only comes late.
+func (p *Proxy) Hold() {
+	held := make(chan struct{})
+	p.held.Store(&held)
+}
+
+// Release passes on what Hold kept back, and what follows.
+func (p *Proxy) Release() {
+	if held := p.held.Swap(nil); held != nil {
+		close(*held)
+	}
+}
+
+// Accepted is how many connections the proxy has accepted so far.
+func (p *Proxy) Accepted() int64 { return p.accepted.Load() }
+
 // Restore listens again, on the same address. It fails the test if the
 // address was taken meanwhile.
 func (p *Proxy) Restore() {
@@ -131,6 +154,7 @@ func (p *Proxy) serveLocked(ln net.Listener) {
 			if err != nil {
 				return // closed by Cut
 			}
+			p.accepted.Add(1)
 			p.served.Add(1)
 			go func() {
 				defer p.served.Done()
@@ -160,8 +184,8 @@ func (p *Proxy) pipe(client net.Conn) {
 	p.conns[server] = stalled
 	p.mu.Unlock()
 	done := make(chan struct{}, 2)
-	go func() { relay(server, client, stalled); done <- struct{}{} }()
-	go func() { relay(client, server, stalled); done <- struct{}{} }()
+	go func() { p.relay(server, client, stalled); done <- struct{}{} }()
+	go func() { p.relay(client, server, stalled); done <- struct{}{} }()
 	<-done
 	client.Close()
 	server.Close()
@@ -173,11 +197,14 @@ func (p *Proxy) pipe(client net.Conn) {
 }
 
 // relay copies from src to dst until either fails, dropping what it reads
-// once stalled.
-func relay(dst, src net.Conn, stalled *atomic.Bool) {
+// once stalled, and keeping it back while held.
+func (p *Proxy) relay(dst, src net.Conn, stalled *atomic.Bool) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
+		if held := p.held.Load(); n > 0 && held != nil {
+			<-*held
+		}
 		if n > 0 && !stalled.Load() {
 			if _, err := dst.Write(buf[:n]); err != nil {
 				return
