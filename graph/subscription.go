@@ -256,8 +256,9 @@ func WithEventFeed(ctx context.Context, ready func()) (context.Context, *EventFe
 func (f *EventFeed) Attached() bool { return f.attached }
 
 // Shared takes the operation's next event, one ready call's worth, when
-// another subscriber of its group has encoded it already (see
-// sharingSchema), and returns its payload as gqlgen's transports write a
+// another subscriber of its group has encoded it (see sharingSchema),
+// waiting for an encoding under way, which may read the database for
+// nested fields; and returns its payload as gqlgen's transports write a
 // response of data only: {"data":…}. The operation's response handler is
 // then not called for this event; gqlgen's executor, its response
 // interceptors and the field contexts are skipped, and the payload is
@@ -498,14 +499,11 @@ func (sh *sharer) respond(ctx context.Context) *graphql.Response {
 		case <-ctx.Done():
 			return sh.next(ctx)
 		}
-		var encode bool
-		entry, encode = sh.claim(ev)
-		if !encode {
-			if payload, ok := entry.wait(ctx.Done()); ok {
-				return &graphql.Response{Data: payload.data()}
-			}
-			entry = nil
+		payload, fill, ok := sh.join(ev, ctx.Done())
+		if ok {
+			return &graphql.Response{Data: payload.data()}
 		}
+		entry = fill
 	}
 	shared := false
 	if entry != nil {
@@ -541,26 +539,37 @@ func (sh *sharer) shared() (sharedPayload, bool) {
 	default:
 		return nil, false
 	}
-	entry, encode := sh.claim(ev)
-	if !encode {
-		if payload, ok := entry.wait(sh.done); ok {
-			return payload, true
-		}
-		entry = nil
+	payload, entry, ok := sh.join(ev, sh.done)
+	if ok {
+		return payload, true
 	}
 	sh.held, sh.heldEntry = ev, entry
 	return nil, false
 }
 
-// claim returns the entry of ev for the subscription's group, and whether
-// the subscription is the first to reach it, and so must encode it and
-// fill it.
-func (sh *sharer) claim(ev *ent.Event) (*payloadEntry, bool) {
+// join returns ev's payload as another subscriber of the subscription's
+// group encoded it, waiting (until done) for an encoding under way; or
+// else, with ok false, the entry the subscription must fill once it has
+// encoded ev, nil when it encodes for itself alone (the group's encoder
+// could not share its payload, or done came first).
+func (sh *sharer) join(ev *ent.Event, done <-chan struct{}) (payload sharedPayload, fill *payloadEntry, ok bool) {
 	entry, encode := sh.cache.claim(payloadKey{event: ev.ID, sum: sh.sum})
-	if countingPayloads.Load() {
-		countPayload(sh.document, encode)
+	if !encode {
+		if payload, ok := entry.wait(done); ok {
+			sh.count(false)
+			return payload, nil, true
+		}
+		entry = nil
 	}
-	return entry, encode
+	sh.count(true)
+	return nil, entry, false
+}
+
+// count counts, for tests, a payload encoded or shared.
+func (sh *sharer) count(encoded bool) {
+	if countingPayloads.Load() {
+		countPayload(sh.document, encoded)
+	}
 }
 
 // sharable reports whether a response may be handed to other
@@ -730,7 +739,8 @@ func (c *payloadCache) claim(key payloadKey) (*payloadEntry, bool) {
 }
 
 // For tests: how many payloads of a document were encoded and how many
-// were shared, once a test has asked for the document (countPayloadsOf).
+// were shared, once a test has asked for the document (CountPayloads, in
+// sharing_export_test.go).
 var (
 	countingPayloads atomic.Bool
 	payloadCounts    sync.Map // document → *payloadCount

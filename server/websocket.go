@@ -617,12 +617,13 @@ func (c *gorillaConn) take(b []byte, op *wsOp) []byte {
 	c.mu.Lock()
 	n := op.pending
 	op.pending, op.queued = 0, false
-	ended := op.ended
 	c.mu.Unlock()
-	if ended {
-		return b
-	}
 	for range n {
+		// Stopped meanwhile (its id may be taken by a new operation
+		// already): none of its events go out any more.
+		if c.ended(op) {
+			return b
+		}
 		if payload, ok := op.feed.Shared(); ok {
 			b = appendNext(b, op, payload)
 			continue
@@ -658,6 +659,13 @@ func (c *gorillaConn) end(op *wsOp, errs gqlerror.List) {
 	c.mu.Lock()
 	c.enqueue(msg)
 	c.mu.Unlock()
+}
+
+// ended reports whether op has ended.
+func (c *gorillaConn) ended(op *wsOp) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return op.ended
 }
 
 // finish forgets op, and reports whether it had not ended already, when
@@ -749,8 +757,10 @@ var frameBuffers = sync.Pool{New: func() any { return new([]byte) }}
 // The events are taken before writeMu is, so that a close frame
 // (sendClose) waits for a write, never for response handlers; events
 // taken while it goes out are dropped with the connection (their client
-// catches up from its last cursor). The messages queued are written after
-// them: an operation's end is queued only once its events are taken.
+// catches up from its last cursor). Messages are written in the order
+// they came: those queued before a round (a connection_ack, say) ahead of
+// its events, those queued while its events are taken (an operation's
+// end, queued only once its events are) after them.
 func (c *gorillaConn) flush() {
 	buf := frameBuffers.Get().(*[]byte)
 	defer func() {
@@ -768,8 +778,8 @@ func (c *gorillaConn) flush() {
 			return
 		}
 		ready, c.ready = c.ready, ready[:0]
+		b := c.takeQueued((*buf)[:0])
 		c.mu.Unlock()
-		b := (*buf)[:0]
 		for i, op := range ready {
 			b = c.take(b, op)
 			ready[i] = nil
@@ -783,11 +793,7 @@ func (c *gorillaConn) flush() {
 			*buf = b
 			return
 		}
-		b = append(b, c.out...)
-		c.out, c.outLargest = c.out[:0], 0
-		if cap(c.out) > 64<<10 {
-			c.out = nil
-		}
+		b = c.takeQueued(b)
 		c.mu.Unlock()
 		*buf = b
 		err := c.writeFrames(b)
@@ -800,6 +806,17 @@ func (c *gorillaConn) flush() {
 			return
 		}
 	}
+}
+
+// takeQueued appends the messages queued to b and empties the queue;
+// c.mu is held.
+func (c *gorillaConn) takeQueued(b []byte) []byte {
+	b = append(b, c.out...)
+	c.out, c.outLargest = c.out[:0], 0
+	if cap(c.out) > 64<<10 {
+		c.out = nil
+	}
+	return b
 }
 
 // writeFrames writes frames within writeWait; writeMu is held.

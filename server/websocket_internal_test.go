@@ -25,31 +25,7 @@ func TestWebsocketCloseDoesNotWaitForResponseHandlers(t *testing.T) {
 	// Bounds the client's wait for the close frame, so that a close
 	// stuck behind the handler fails the test rather than hanging it.
 	const readTimeout = 10 * time.Second
-	conns := make(chan *gorillaConn, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := (&websocket.Upgrader{Subprotocols: []string{protocolTransportWS}}).Upgrade(w, r, nil)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		c := &gorillaConn{
-			ws: ws, netConn: ws.UnderlyingConn(), dialect: transportWSDialect,
-			writeWait: readTimeout, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			ops: map[string]*wsOp{},
-		}
-		c.ctx, c.cancel = context.WithCancel(context.Background())
-		conns <- c
-	}))
-	defer srv.Close()
-	client, _, err := (&websocket.Dialer{Subprotocols: []string{protocolTransportWS}}).
-		Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	c := <-conns
-	defer c.ws.Close()
-	defer c.cancel()
+	c, client := dialConn(t, readTimeout)
 
 	// A fed operation whose handler is busy until the client has read
 	// the close frame.
@@ -75,4 +51,74 @@ func TestWebsocketCloseDoesNotWaitForResponseHandlers(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
 		t.Fatalf("read %q, %v while the handler ran; want the close frame, 1001", msg, err)
 	}
+}
+
+// Messages go out in the order they were queued around a round of the
+// writer: a connection_ack queued before an event was taken is written
+// ahead of it, as a graphql-ws client that sent start without waiting
+// for the ack expects.
+func TestWebsocketMessagesQueuedBeforeEventsGoFirst(t *testing.T) {
+	const readTimeout = 10 * time.Second
+	c, client := dialConn(t, readTimeout)
+
+	op := newWSOp("1", c.dialect)
+	op.ctx, op.cancel = context.WithCancel(c.ctx)
+	defer op.cancel()
+	_, op.feed = graph.WithEventFeed(op.ctx, func() {})
+	op.next = func(context.Context) *graphql.Response {
+		return &graphql.Response{Data: []byte(`{"event":1}`)}
+	}
+	// The ack and an event before the writer's first round.
+	c.mu.Lock()
+	c.ops[op.id] = op
+	c.enqueue(appendMessage(nil, nil, "connection_ack", nil))
+	op.pending++
+	c.schedule(op)
+	c.mu.Unlock()
+
+	_ = client.SetReadDeadline(time.Now().Add(readTimeout))
+	for _, want := range []string{`"connection_ack"`, `"next"`} {
+		_, msg, err := client.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(msg), want) {
+			t.Fatalf("read %s, want the %s message next", msg, want)
+		}
+	}
+}
+
+// dialConn returns a connection of the server's websocket writer, without
+// its reader, and the client's end of it, whose writes time out after
+// writeWait.
+func dialConn(t *testing.T, writeWait time.Duration) (*gorillaConn, *websocket.Conn) {
+	t.Helper()
+	conns := make(chan *gorillaConn, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := (&websocket.Upgrader{Subprotocols: []string{protocolTransportWS}}).Upgrade(w, r, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		c := &gorillaConn{
+			ws: ws, netConn: ws.UnderlyingConn(), dialect: transportWSDialect,
+			writeWait: writeWait, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			ops: map[string]*wsOp{},
+		}
+		c.ctx, c.cancel = context.WithCancel(context.Background())
+		conns <- c
+	}))
+	t.Cleanup(srv.Close)
+	client, _, err := (&websocket.Dialer{Subprotocols: []string{protocolTransportWS}}).
+		Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := <-conns
+	t.Cleanup(func() {
+		c.cancel()
+		_ = c.ws.Close()
+		_ = client.Close()
+	})
+	return c, client
 }

@@ -214,8 +214,10 @@ func (c *wsClient) framesUntil(kind string) [][]byte {
 }
 
 // A query's result larger than the bound on a connection's queue (1 MiB)
-// is sent whole when nothing waits before it: the bound is there to cut
-// clients that stop reading, not large answers.
+// is sent whole, with what is queued beside it (its complete, a
+// keep-alive): the bound leaves the largest message queued out of its
+// count, as it is there to cut clients that stop reading, not large
+// answers.
 func TestWebsocketDeliversAQueryResultOverOneMiB(t *testing.T) {
 	const aliases = 60 // of two 10,000-character fields: 1.2 MB
 	s := start(t, server.Config{Limits: server.Limits{MaxAliases: aliases, MaxRootFields: aliases}})
