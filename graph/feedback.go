@@ -206,7 +206,10 @@ type feedbackTarget struct {
 	// (which locks them) is skipped. A rule made after this read was not
 	// there for this feedback, just as one made after alertRating's read
 	// would not be; its first evaluation is the next rating's, as it
-	// would be then.
+	// would be then. The read is at the transaction's start rather than
+	// after the insert, which widens that window by the insert's time: a
+	// rule made meanwhile, whose own evaluation cannot see this rating
+	// yet, fires at the next rating instead of this one.
 	ratingRules bool
 }
 

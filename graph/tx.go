@@ -128,10 +128,10 @@ func (t *Transactioner) run(ctx context.Context, change func(ctx context.Context
 		return err
 	}
 	events, err := box.flush(ctx, tx)
-	if err == nil {
-		err = tx.Commit()
-	}
 	if err != nil {
+		return fmt.Errorf("record events: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	committed = true
