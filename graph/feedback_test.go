@@ -177,6 +177,25 @@ func TestLeaveFeedbackAsTheViewerMay(t *testing.T) {
 			}
 		})
 
+		t.Run("a member writes on each prototype as its participant there", func(t *testing.T) {
+			// The first statement looks the participant up by prototype:
+			// with one on each of two prototypes, each keeps its own.
+			member := s.NewMember(t, owner, loop.Workspace.ID, "VIEWER")
+			other := s.NewPublishedIteration(t, owner, s.NewPrototype(t, owner, loop.Workspace.ID).ID)
+			here, there := authorOf(member.Token, loop.Iteration.ID), authorOf(member.Token, other.ID)
+			if here == there {
+				t.Fatalf("feedback on two prototypes by one participant %s, want one each", here)
+			}
+			for range 2 {
+				if got := authorOf(member.Token, loop.Iteration.ID); got != here {
+					t.Errorf("feedback by participant %s, want this prototype's %s", got, here)
+				}
+				if got := authorOf(member.Token, other.ID); got != there {
+					t.Errorf("feedback on the other prototype by participant %s, want its %s", got, there)
+				}
+			}
+		})
+
 		t.Run("a member's first feedbacks sent at once share one participant", func(t *testing.T) {
 			// None finds the participant in the first statement: each makes
 			// or finds it through participantFor.
