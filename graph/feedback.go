@@ -272,10 +272,8 @@ func loadFeedbackTarget(ctx context.Context, client *ent.Client, id gid.ID) (*fe
 // look up again; else, or on a member's first action on the prototype,
 // participantFor's.
 func (t *feedbackTarget) author(ctx context.Context, client *ent.Client) (gid.ID, error) {
-	if id := viewer.FromContext(ctx); id != nil && t.userParticipant != 0 {
-		if _, member := id.RoleIn(t.iteration.WorkspaceID); member {
-			return t.userParticipant, nil
-		}
+	if id := viewer.FromContext(ctx); id != nil && t.userParticipant != 0 && actsAsUser(id, t.iteration.WorkspaceID) {
+		return t.userParticipant, nil
 	}
 	p, err := participantFor(ctx, client, t.iteration.WorkspaceID, t.iteration.PrototypeID)
 	if err != nil {

@@ -35,7 +35,7 @@ func participantFor(ctx context.Context, client *ent.Client, workspace, prototyp
 	if id == nil {
 		return nil, rule.ErrUnauthenticated
 	}
-	if _, member := id.RoleIn(workspace); !member {
+	if !actsAsUser(id, workspace) {
 		return testerParticipant(ctx, client, id, prototype)
 	}
 	p, err := userParticipant(ctx, client, id.UserID, prototype)
@@ -66,6 +66,14 @@ func participantFor(ctx context.Context, client *ent.Client, workspace, prototyp
 		err = fmt.Errorf("participant of user %s on prototype %s vanished after insert", id.UserID, prototype)
 	}
 	return p, err
+}
+
+// actsAsUser reports whether the caller acts on the workspace's
+// prototypes as its user's own participant there (a member), rather than
+// as an invite's (a tester or a guest).
+func actsAsUser(id *viewer.Identity, workspace gid.ID) bool {
+	_, member := id.RoleIn(workspace)
+	return member
 }
 
 // testerParticipant returns the participant a caller who is not a member
