@@ -120,58 +120,21 @@ func TestNotificationsWakeOtherProcessesAndLosingThemLosesNothing(t *testing.T) 
 // A LISTEN connection whose path died without a word (no FIN, no RST:
 // a dropped NAT mapping) is taken for deaf at the first unanswered ping,
 // which tells the identity cache to stop trusting what it holds
-// (Options.OnListening), and replaced by a new connection.
+// (Options.OnListening), and replaced by a new connection once it stays
+// silent two pings longer.
 func TestASilentlyDeadLISTENConnectionIsReplacedAtTheNextPing(t *testing.T) {
-	s := servertest.Start(t, servertest.Postgres)
-	dsn, _ := listenURL(t, s)
-	proxy, viaProxy := servertest.PostgresProxy(t, dsn)
-	heard := make(chan bool, 16)
-	start(t, s, broker.Options{
-		Poll:        time.Hour,
-		PostgresURL: viaProxy,
-		Ping:        100 * time.Millisecond,
-		OnListening: func(up bool) { heard <- up },
-	})
-	expect := func(want bool) {
-		t.Helper()
-		select {
-		case up := <-heard:
-			if up != want {
-				t.Fatalf("OnListening(%v), want OnListening(%v)", up, want)
-			}
-		case <-time.After(wait):
-			t.Fatalf("no OnListening(%v) in %v", want, wait)
-		}
-	}
+	proxy, expect := listenThroughProxy(t, 100*time.Millisecond)
 	expect(true)
 	proxy.Stall()
 	expect(false)
 	expect(true)
 }
 
+// A LISTEN connection slow to answer a ping (a starved database) is not
+// trusted while it is late, and trusted again once it answers, without
+// a new connection and the read of the table that follows one.
 func TestASlowLISTENConnectionIsTrustedAgainWhenItAnswers(t *testing.T) {
-	s := servertest.Start(t, servertest.Postgres)
-	dsn, _ := listenURL(t, s)
-	proxy, viaProxy := servertest.PostgresProxy(t, dsn)
-	heard := make(chan bool, 16)
-	const ping = 200 * time.Millisecond
-	start(t, s, broker.Options{
-		Poll:        time.Hour,
-		PostgresURL: viaProxy,
-		Ping:        ping,
-		OnListening: func(up bool) { heard <- up },
-	})
-	expect := func(want bool) {
-		t.Helper()
-		select {
-		case up := <-heard:
-			if up != want {
-				t.Fatalf("OnListening(%v), want OnListening(%v)", up, want)
-			}
-		case <-time.After(wait):
-			t.Fatalf("no OnListening(%v) in %v", want, wait)
-		}
-	}
+	proxy, expect := listenThroughProxy(t, 200*time.Millisecond)
 	expect(true)
 	dials := proxy.Accepted()
 	// A ping held back past its deadline but released before the
@@ -182,5 +145,32 @@ func TestASlowLISTENConnectionIsTrustedAgainWhenItAnswers(t *testing.T) {
 	expect(true)
 	if n := proxy.Accepted(); n != dials {
 		t.Errorf("the broker dialled %d more connections, want none: a slow connection is not replaced", n-dials)
+	}
+}
+
+// listenThroughProxy starts a broker whose LISTEN connection goes through
+// a proxy and is pinged every ping, and returns the proxy and a function
+// that fails t unless the broker's next OnListening says want.
+func listenThroughProxy(t *testing.T, ping time.Duration) (*servertest.Proxy, func(want bool)) {
+	s := servertest.Start(t, servertest.Postgres)
+	dsn, _ := listenURL(t, s)
+	proxy, viaProxy := servertest.PostgresProxy(t, dsn)
+	heard := make(chan bool, 16)
+	start(t, s, broker.Options{
+		Poll:        time.Hour,
+		PostgresURL: viaProxy,
+		Ping:        ping,
+		OnListening: func(up bool) { heard <- up },
+	})
+	return proxy, func(want bool) {
+		t.Helper()
+		select {
+		case up := <-heard:
+			if up != want {
+				t.Fatalf("OnListening(%v), want OnListening(%v)", up, want)
+			}
+		case <-time.After(wait):
+			t.Fatalf("no OnListening(%v) in %v", want, wait)
+		}
 	}
 }
