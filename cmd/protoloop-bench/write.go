@@ -86,7 +86,7 @@ func runWrite(ctx context.Context, o *options) (*report, error) {
 		return c.do(ctx, leaveFeedbackMutation, map[string]any{"in": map[string]any{
 			"iterationID": w.gid, "kind": "IDEA", "rating": 1 + n%5, "minutesSavedPerDay": 10,
 			"body": fmt.Sprintf("Bench feedback %d: let me copy last week's shift.", n),
-		}}, &discardJSON{})
+		}}, nil)
 	}
 	// Every prototype gets the bench account's participant first, so that
 	// the run measures the steady state, not first contact.
@@ -154,7 +154,7 @@ func floor(ctx context.Context, o *options, c *gqlClient, r *report) {
 	for _, op := range floorOperations {
 		fmt.Fprintf(o.stderr, "%s: %s at c=%d…\n", op.name, o.duration, o.concurrency)
 		res := load(ctx, o.concurrency, o.duration, func(ctx context.Context, _, _ int) error {
-			return c.do(ctx, op.query, nil, &discardJSON{})
+			return c.do(ctx, op.query, nil, nil)
 		})
 		if res.firstErr != nil {
 			r.note("%s: first error: %v", op.name, res.firstErr)
