@@ -51,6 +51,19 @@ func results(t *testing.T, path string) []map[string]any {
 	return r.Results
 }
 
+// checkCPU checks that a row has the CPU per request of the server (here
+// the test's own process, --server-pid), of PostgreSQL (on this host) and
+// of the tool. Only the tool's is surely above zero: /proc counts in
+// 10 ms ticks, more than a short run may take.
+func checkCPU(t *testing.T, r map[string]any) {
+	t.Helper()
+	for _, c := range cpuColumns {
+		if v, ok := r[c].(float64); !ok || v < 0 || (c == "tool cpu ms/req" && v == 0) {
+			t.Errorf("%s: %s is %v", r["scenario"], c, r[c])
+		}
+	}
+}
+
 // TestScenariosAgainstARealServer seeds a tiny dataset and runs every
 // scenario briefly: read, write and fanout against a server on a loopback
 // port, replicas and startup against protoloop processes they start
@@ -101,6 +114,7 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 			if r["sql/req"].(float64) <= 0 {
 				t.Errorf("%s: %v SQL statements per request", r["scenario"], r["sql/req"])
 			}
+			checkCPU(t, r)
 		}
 	})
 	t.Run("write", func(t *testing.T) {
@@ -110,6 +124,7 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 			if r["ok"].(float64) == 0 || r["errors"].(float64) != 0 {
 				t.Errorf("%s: %v ok, %v errors", r["scenario"], r["ok"], r["errors"])
 			}
+			checkCPU(t, r)
 		}
 	})
 	t.Run("fanout", func(t *testing.T) {

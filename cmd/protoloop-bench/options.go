@@ -59,7 +59,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.serverBin, "server-bin", "", "the protoloop `binary` to start (default: protoloop beside this binary, else on PATH)")
 	fs.StringVar(&o.url, "url", "", "use the server already running at this base `URL` (http://host:port) instead of starting one")
 	fs.StringVar(&o.adminURL, "admin-url", "", "with --url: its admin listener's base `URL`, for /metrics (SQL statements per request)")
-	fs.IntVar(&o.serverPID, "server-pid", 0, "with --url: the server's `pid`, to read its RSS from /proc")
+	fs.IntVar(&o.serverPID, "server-pid", 0, "with --url: the server's `pid`, to read its RSS and CPU time from /proc")
 	fs.StringVar(&o.serverLog, "server-log", "", "append the started servers' logs to `file` (default: discard)")
 
 	fs.IntVar(&o.concurrency, "c", 32, "concurrency: requests in flight at once")

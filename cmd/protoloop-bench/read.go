@@ -115,25 +115,15 @@ type readOp struct {
 func readOps() []readOp {
 	return []readOp{
 		{"dashboard", func(ctx context.Context, c *gqlClient, p benchProto) error {
-			return c.do(ctx, dashboardQuery, map[string]any{"slug": p.workspace}, &discardJSON{})
+			return c.do(ctx, dashboardQuery, map[string]any{"slug": p.workspace}, nil)
 		}, dashboardSQL},
 		{"prototype page", func(ctx context.Context, c *gqlClient, p benchProto) error {
-			return c.do(ctx, prototypePageQuery, map[string]any{"ws": p.workspace, "slug": p.slug}, &discardJSON{})
+			return c.do(ctx, prototypePageQuery, map[string]any{"ws": p.workspace, "slug": p.slug}, nil)
 		}, prototypePageSQL},
 		{"timeline page", func(ctx context.Context, c *gqlClient, p benchProto) error {
-			return c.do(ctx, timelineQuery, map[string]any{"id": p.gid}, &discardJSON{})
+			return c.do(ctx, timelineQuery, map[string]any{"id": p.gid}, nil)
 		}, timelineSQL},
 	}
-}
-
-// discardJSON checks that a response's data is there and drops it.
-type discardJSON struct{}
-
-func (*discardJSON) UnmarshalJSON(b []byte) error {
-	if len(b) == 0 || string(b) == "null" {
-		return errors.New("no data")
-	}
-	return nil
 }
 
 func runRead(ctx context.Context, o *options) (*report, error)    { return read(ctx, o, true) }
@@ -151,6 +141,8 @@ func read(ctx context.Context, o *options, withServer bool) (*report, error) {
 		Params:  map[string]any{"c": o.concurrency, "d": o.duration.String(), "prototypes": len(t.protos)},
 		Columns: []string{"scenario", "ok", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "sql/req", "vs sql"},
 	}
+	r.Columns = append(r.Columns, cpuColumns...)
+	meter := cpuMeter{db: t.db}
 	ops := readOps()
 	gqlRPS := map[string]float64{}
 	if withServer {
@@ -162,6 +154,7 @@ func read(ctx context.Context, o *options, withServer bool) (*report, error) {
 		if srv.Startup > 0 {
 			r.Params["startup_ms"] = ms(srv.Startup)
 		}
+		meter.serverPID = srv.PID
 		c := &gqlClient{http: newHTTPClient(o.concurrency), base: srv.URL, token: t.st.Token}
 		for _, op := range ops {
 			rng := rand.New(rand.NewPCG(1, 2))
@@ -174,15 +167,11 @@ func read(ctx context.Context, o *options, withServer bool) (*report, error) {
 				return nil, fmt.Errorf("%s: %w", op.name, err)
 			}
 			fmt.Fprintf(o.stderr, "graphql %s: %s at c=%d…\n", op.name, o.duration, o.concurrency)
-			res := load(ctx, o.concurrency, o.duration, func(ctx context.Context, w, i int) error {
+			res := meter.measure(ctx, o.concurrency, o.duration, func(ctx context.Context, w, i int) error {
 				return op.gql(ctx, c, t.protos[(w*7919+i)%len(t.protos)])
 			})
-			if res.firstErr != nil {
-				r.note("graphql %s: first error: %v", op.name, res.firstErr)
-			}
-			row := res.row("graphql " + op.name)
+			row := r.addLoad("graphql "+op.name, res)
 			row["sql/req"] = perReq
-			r.add(row)
 			gqlRPS[op.name] = res.rps()
 		}
 	}
@@ -191,15 +180,11 @@ func read(ctx context.Context, o *options, withServer bool) (*report, error) {
 			return nil, fmt.Errorf("sql %s: %w", op.name, err)
 		}
 		fmt.Fprintf(o.stderr, "sql %s: %s at c=%d…\n", op.name, o.duration, o.concurrency)
-		res := load(ctx, o.concurrency, o.duration, func(ctx context.Context, w, i int) error {
+		res := meter.measure(ctx, o.concurrency, o.duration, func(ctx context.Context, w, i int) error {
 			return op.sql(ctx, t, t.protos[(w*7919+i)%len(t.protos)])
 		})
-		if res.firstErr != nil {
-			r.note("sql %s: first error: %v", op.name, res.firstErr)
-		}
-		row := res.row("sql " + op.name)
+		row := r.addLoad("sql "+op.name, res)
 		row["sql/req"] = float64(sqlStatements[op.name])
-		r.add(row)
 	}
 	if withServer {
 		// The ratio belongs on the GraphQL rows; put it there in order.
@@ -211,6 +196,7 @@ func read(ctx context.Context, o *options, withServer bool) (*report, error) {
 		}
 		r.note("vs sql: the GraphQL query's throughput as a share of the hand-written SQL's (target ≥ 60%%); sql/req counts statements the server ran per request, authentication included (target ≤ 5 for the dashboard, constant in page size)")
 	}
+	r.note(cpuNote)
 	return r, nil
 }
 

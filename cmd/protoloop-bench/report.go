@@ -115,9 +115,11 @@ func summarize(ds []time.Duration) latencies {
 // loadResult is what a closed-loop load run measured.
 type loadResult struct {
 	ok, failed int
+	run        int // requests run, those finished after the end included
 	elapsed    time.Duration
 	lat        latencies
 	firstErr   error
+	cpu        cpuUse // when measured by a cpuMeter
 }
 
 func (l loadResult) rps() float64 { return float64(l.ok) / l.elapsed.Seconds() }
@@ -130,44 +132,63 @@ func (l loadResult) row(name string) result {
 	}
 }
 
+// addLoad adds a load run's row under name, with its CPU per request,
+// and notes its first error and the backends whose CPU was lost.
+func (r *report) addLoad(name string, l loadResult) result {
+	if l.firstErr != nil {
+		r.note("%s: first error: %v", name, l.firstErr)
+	}
+	if l.cpu.lostBackends > 0 {
+		r.note("%s: %d PostgreSQL backend(s) exited during the phase: their CPU is not in pg cpu ms/req", name, l.cpu.lostBackends)
+	}
+	row := l.row(name)
+	l.addCPU(row)
+	r.add(row)
+	return row
+}
+
 // load runs op from c workers, each one request after another, for d
 // (closed loop: a slow server gets fewer requests, as with real clients
-// that wait for answers).
+// that wait for answers). Requests in flight at the end are let finish
+// but not counted: cancelling them would have database/sql close their
+// connections, and the server its own, so that the next phase would
+// begin by reconnecting, and the PostgreSQL backends that did the work
+// would exit before their CPU is read.
 func load(ctx context.Context, c int, d time.Duration, op func(ctx context.Context, worker, i int) error) loadResult {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
 	var (
 		mu    sync.Mutex
 		res   loadResult
 		all   []time.Duration
 		wg    sync.WaitGroup
 		began = time.Now()
+		end   = began.Add(d)
 	)
 	for w := range c {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var mine []time.Duration
-			failed := 0
+			failed, run := 0, 0
 			var firstErr error
-			for i := 0; ctx.Err() == nil; i++ {
+			for i := 0; ctx.Err() == nil && time.Now().Before(end); i++ {
 				t := time.Now()
 				err := op(ctx, w, i)
-				if ctx.Err() != nil {
+				run++
+				if took := time.Since(t); t.Add(took).After(end) || ctx.Err() != nil {
 					break // cut off by the end of the run: not counted
-				}
-				if err != nil {
-					failed++
-					if firstErr == nil {
-						firstErr = err
-					}
+				} else if err == nil {
+					mine = append(mine, took)
 					continue
 				}
-				mine = append(mine, time.Since(t))
+				failed++
+				if firstErr == nil {
+					firstErr = err
+				}
 			}
 			mu.Lock()
 			all = append(all, mine...)
 			res.failed += failed
+			res.run += run
 			if res.firstErr == nil {
 				res.firstErr = firstErr
 			}
@@ -175,7 +196,7 @@ func load(ctx context.Context, c int, d time.Duration, op func(ctx context.Conte
 		}()
 	}
 	wg.Wait()
-	res.elapsed = time.Since(began)
+	res.elapsed = d
 	res.ok = len(all)
 	res.lat = summarize(all)
 	return res

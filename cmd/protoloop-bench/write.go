@@ -78,6 +78,8 @@ func runWrite(ctx context.Context, o *options) (*report, error) {
 		Params:  map[string]any{"c": o.concurrency, "d": o.duration.String(), "iterations": len(targets)},
 		Columns: []string{"scenario", "ok", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "sql/req", "vs insert"},
 	}
+	r.Columns = append(r.Columns, cpuColumns...)
+	meter := cpuMeter{serverPID: srv.PID, db: t.db}
 	if srv.Startup > 0 {
 		r.Params["startup_ms"] = ms(srv.Startup)
 	}
@@ -86,7 +88,7 @@ func runWrite(ctx context.Context, o *options) (*report, error) {
 		return c.do(ctx, leaveFeedbackMutation, map[string]any{"in": map[string]any{
 			"iterationID": w.gid, "kind": "IDEA", "rating": 1 + n%5, "minutesSavedPerDay": 10,
 			"body": fmt.Sprintf("Bench feedback %d: let me copy last week's shift.", n),
-		}}, &discardJSON{})
+		}}, nil)
 	}
 	// Every prototype gets the bench account's participant first, so that
 	// the run measures the steady state, not first contact.
@@ -101,19 +103,15 @@ func runWrite(ctx context.Context, o *options) (*report, error) {
 		return nil, err
 	}
 	fmt.Fprintf(o.stderr, "graphql leaveFeedback: %s at c=%d…\n", o.duration, o.concurrency)
-	gql := load(ctx, o.concurrency, o.duration, func(ctx context.Context, w, i int) error {
+	gql := meter.measure(ctx, o.concurrency, o.duration, func(ctx context.Context, w, i int) error {
 		return leave(ctx, targets[(w*7919+i)%len(targets)], i)
 	})
-	if gql.firstErr != nil {
-		r.note("graphql leaveFeedback: first error: %v", gql.firstErr)
-	}
-	row := gql.row("graphql leaveFeedback")
+	row := r.addLoad("graphql leaveFeedback", gql)
 	row["sql/req"] = perReq
-	r.add(row)
 
 	fmt.Fprintf(o.stderr, "sql INSERT: %s at c=%d…\n", o.duration, o.concurrency)
 	kinds := slices.Clone(feedbackKinds)
-	plain := load(ctx, o.concurrency, o.duration, func(ctx context.Context, w, i int) error {
+	plain := meter.measure(ctx, o.concurrency, o.duration, func(ctx context.Context, w, i int) error {
 		tg := targets[(w*7919+i)%len(targets)]
 		now := time.Now()
 		_, err := t.db.ExecContext(ctx, `INSERT INTO feedbacks (id, created_at, updated_at, kind, body, rating, minutes_saved_per_day, status, vote_count, workspace_id, author_id, iteration_id, prototype_id)
@@ -123,19 +121,15 @@ func runWrite(ctx context.Context, o *options) (*report, error) {
 			tg.workspace, tg.author, tg.iteration, tg.prototype)
 		return err
 	})
-	if plain.firstErr != nil {
-		r.note("sql INSERT: first error: %v", plain.firstErr)
-	}
-	prow := plain.row("sql INSERT feedback")
-	prow["sql/req"] = 1.0
-	r.add(prow)
+	r.addLoad("sql INSERT feedback", plain)["sql/req"] = 1.0
 	if plain.rps() > 0 {
 		row["vs insert"] = fmt.Sprintf("%.0f%%", 100*gql.rps()/plain.rps())
 	}
 	r.note("vs insert: leaveFeedback's throughput (feedback, event, NOTIFY, one transaction, authentication) as a share of plain single-row INSERTs' (target ≥ 50%%)")
 	if o.floor {
-		floor(ctx, o, c, r)
+		floor(ctx, o, c, meter, r)
 	}
+	r.note(cpuNote)
 	return r, nil
 }
 
@@ -150,16 +144,13 @@ var floorOperations = []struct{ name, query string }{
 // floor adds to r the throughput of floorOperations over the same HTTP
 // client at the same concurrency: the ceiling any GraphQL request, and
 // any mutation, can reach on this machine with this server.
-func floor(ctx context.Context, o *options, c *gqlClient, r *report) {
+func floor(ctx context.Context, o *options, c *gqlClient, meter cpuMeter, r *report) {
 	for _, op := range floorOperations {
 		fmt.Fprintf(o.stderr, "%s: %s at c=%d…\n", op.name, o.duration, o.concurrency)
-		res := load(ctx, o.concurrency, o.duration, func(ctx context.Context, _, _ int) error {
-			return c.do(ctx, op.query, nil, &discardJSON{})
+		res := meter.measure(ctx, o.concurrency, o.duration, func(ctx context.Context, _, _ int) error {
+			return c.do(ctx, op.query, nil, nil)
 		})
-		if res.firstErr != nil {
-			r.note("%s: first error: %v", op.name, res.firstErr)
-		}
-		r.add(res.row(op.name))
+		r.addLoad(op.name, res)
 	}
 	r.note("graphql … { __typename }: the floor, requests that do nothing but pass through HTTP, authentication and the executor (the mutation also BEGINs and COMMITs)")
 }
