@@ -103,7 +103,7 @@ func dialConn(t *testing.T, writeWait time.Duration) (*gorillaConn, *websocket.C
 		c := &gorillaConn{
 			ws: ws, netConn: ws.UnderlyingConn(), dialect: transportWSDialect,
 			writeWait: writeWait, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			ops: map[string]*wsOp{},
+			ops: map[string]*wsOp{}, live: &liveConns{},
 		}
 		c.ctx, c.cancel = context.WithCancel(context.Background())
 		conns <- c
