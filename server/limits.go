@@ -12,6 +12,8 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
+	"github.com/vektah/gqlparser/v2/validator"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"github.com/protoloop/protoloop/graph"
 )
@@ -115,6 +117,8 @@ type queryLimits struct {
 	// parsing and validation, and so through this extension first.
 	checked graphql.Cache[*ast.QueryDocument]
 	schema  *ast.Schema
+	// rules are the validation rules gqlgen is given (SetValidationRulesFn).
+	rules func() *rules.Rules
 }
 
 var (
@@ -148,6 +152,24 @@ func (q *queryLimits) MutateOperationParameters(ctx context.Context, p *graphql.
 		return nil
 	}
 	return q.checkShape(doc)
+}
+
+// admit adds to the query cache, under its text, a document parsed by the
+// GET transport for its 405 check, if it passes both what this extension
+// checks before parsing and gqlgen's validation (the rules gqlgen is
+// given; without suggestions in production, which changes messages, not
+// verdicts). The first step here and gqlgen's parse and validation then
+// find it in the cache: a GET the cache missed is parsed once, where it
+// was parsed three times. A document that fails is not added, and is
+// parsed again by whichever of them reports what is wrong with it.
+func (q *queryLimits) admit(ctx context.Context, text string, doc *ast.QueryDocument) {
+	if len(doc.Operations) == 0 || q.checkShape(doc) != nil {
+		return
+	}
+	if errs := validator.ValidateWithRules(q.schema, doc, q.rules()); len(errs) > 0 {
+		return
+	}
+	q.checked.Add(ctx, text, doc)
 }
 
 // checkShape checks a parsed, not yet validated document. It walks each

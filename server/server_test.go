@@ -322,6 +322,28 @@ func TestGETNeverRunsAMutation(t *testing.T) {
 	}
 }
 
+// The GET transport validates a query the cache did not hold itself and
+// hands it to gqlgen through the cache (queryLimits.admit): a document
+// over the limits or invalid must not get there, and is refused as over
+// POST however often it is sent.
+func TestGETRefusesADocumentOverTheLimitsOrInvalidEveryTime(t *testing.T) {
+	s := start(t, server.Config{Limits: server.Limits{MaxDepth: 2}})
+	tests := []struct {
+		name, query, code string
+	}{
+		{"a document nested too deeply", `{ node(id: "x") { ... on Prototype { owner { id } } } }`, "QUERY_TOO_DEEP"},
+		{"a document selecting an unknown field", `{ __type(name: "Query") { nope } }`, "GRAPHQL_VALIDATION_FAILED"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for range 2 {
+				resp := get(t, s.url+"/graphql?"+url.Values{"query": {tt.query}}.Encode(), nil)
+				requireError(t, resp, http.StatusUnprocessableEntity, tt.code)
+			}
+		})
+	}
+}
+
 func TestBodyLimit(t *testing.T) {
 	s := start(t, server.Config{})
 	// Valid JSON padded with blanks past the limit: only its size is wrong.
