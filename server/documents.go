@@ -177,6 +177,12 @@ func (t trustedOnly) MutateOperationParameters(_ context.Context, p *graphql.Raw
 	return nil
 }
 
+// holds reports whether text is a trusted document.
+func (t trustedOnly) holds(text string) bool {
+	_, ok := t.docs.byHash[documentHash(text)]
+	return ok
+}
+
 // lookup returns the trusted document with the hash.
 func (t trustedOnly) lookup(hash string) (string, bool) {
 	text, ok := t.docs.byHash[strings.ToLower(hash)]

@@ -20,6 +20,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"github.com/protoloop/protoloop/graph"
 )
@@ -50,10 +51,11 @@ func (s *Server) graphql() http.Handler {
 	// the text of a document named by its hash in the request, so they
 	// come before anything that reads it.
 	var persisted func(hash string) (string, bool)
+	var trusted func(text string) bool
 	if docs := s.cfg.TrustedDocuments; docs != nil {
 		t := trustedOnly{docs}
 		use(t)
-		persisted = t.lookup
+		persisted, trusted = t.lookup, t.holds
 	} else {
 		apq, lookup := newAPQ()
 		use(apq)
@@ -61,9 +63,14 @@ func (s *Server) graphql() http.Handler {
 	}
 
 	limits := s.cfg.Limits.withDefaults()
-	// Parsed and validated documents: gqlgen's, and read by the GET
-	// transport and queryLimits too.
+	// Parsed and validated documents: gqlgen's, read by the GET transport
+	// and queryLimits too, and filled by the GET transport with the
+	// queries it parses (queryLimits.admit).
 	cache := lru.New[*ast.QueryDocument](queryCacheSize)
+	// gqlgen's default rules, named so that the documents queryLimits.admit
+	// validates for gqlgen pass the rules gqlgen's own validation would.
+	validationRules := rules.NewDefaultRules
+	limiter := &queryLimits{Limits: limits, checked: cache, rules: validationRules}
 
 	srv.AddTransport(transport.Options{})
 	// Subscriptions, ahead of GET and POST, which would otherwise claim
@@ -71,7 +78,7 @@ func (s *Server) graphql() http.Handler {
 	// authenticating from connection_init) and SSE (a POST that accepts
 	// text/event-stream). See live.go.
 	s.addLiveTransports(srv)
-	srv.AddTransport(getQueries{persisted: persisted, parsed: cache, maxTokens: limits.MaxTokens})
+	srv.AddTransport(getQueries{persisted: persisted, trusted: trusted, parsed: cache, maxTokens: limits.MaxTokens, admit: limiter.admit})
 	// JSON bodies only: no multipart or form transports, so no file
 	// uploads and no request a plain HTML form on another site could send.
 	// GET and POST write responses by writeResponse (response.go).
@@ -79,7 +86,8 @@ func (s *Server) graphql() http.Handler {
 
 	srv.SetQueryCache(cache)
 	srv.SetParserTokenLimit(limits.MaxTokens)
-	use(&queryLimits{Limits: limits, checked: cache})
+	srv.SetValidationRulesFn(validationRules)
+	use(limiter)
 	use(operationTimer{s.metrics})
 	presenter := graph.ErrorPresenter(s.log)
 	if s.cfg.Production {
@@ -127,12 +135,18 @@ type getQueries struct {
 	// persisted returns the document of a hash (trusted documents, or
 	// APQ's cache), for a request that names one instead of sending it.
 	persisted func(hash string) (string, bool)
+	// trusted reports whether a text is a trusted document, when only
+	// those run (nil otherwise).
+	trusted func(text string) bool
 	// parsed is gqlgen's query cache: a document sent before is not
 	// parsed again to tell its operation's type.
 	parsed graphql.Cache[*ast.QueryDocument]
 	// maxTokens bounds the parse of a document the cache does not hold
 	// (Limits.MaxTokens), as gqlgen's own parse is bounded.
 	maxTokens int
+	// admit puts a query parsed for the check in the cache if it passes
+	// what gqlgen would check before caching it (queryLimits.admit).
+	admit func(ctx context.Context, text string, doc *ast.QueryDocument)
 }
 
 var _ graphql.Transport = getQueries{}
@@ -171,11 +185,22 @@ func (t getQueries) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	if text == "" && raw.Extensions != nil {
 		text, _ = t.persisted(persistedHash(raw.Extensions))
 	}
-	if op := t.operationType(r.Context(), text, raw.OperationName); op != "" && op != ast.Query {
+	doc, parsed := t.document(r.Context(), text)
+	op := operationType(doc, raw.OperationName)
+	if op != "" && op != ast.Query {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, graph.CodeBadUserInput,
 			fmt.Sprintf("a %s cannot be sent with GET: use POST", op))
 		return
+	}
+	// A query the cache did not hold has just been parsed: admitted to
+	// the cache, it is what queryLimits and gqlgen find there, and they
+	// neither parse it again nor validate it twice. Not a document that
+	// trusted documents will refuse: validating it would cost more than
+	// refusing it, and it would push the operator's documents out of the
+	// cache.
+	if parsed && op == ast.Query && (t.trusted == nil || t.trusted(text)) {
+		t.admit(r.Context(), text, doc)
 	}
 	raw.ReadTime.End = graphql.Now()
 	media := responseMediaType(r)
@@ -197,18 +222,27 @@ func decodeJSONObject(s string, into *map[string]any) error {
 	return nil
 }
 
-// operationType returns the type of the operation a GET request names, or
-// "" when it names none clearly; gqlgen then reports what is wrong. A
-// document in the query cache (the usual case: clients send the same few)
-// is not parsed again.
-func (t getQueries) operationType(ctx context.Context, query, operationName string) ast.Operation {
-	doc, ok := t.parsed.Get(ctx, query)
-	if !ok {
-		var err error
-		doc, err = parser.ParseQueryWithTokenLimit(&ast.Source{Input: query}, t.maxTokens)
-		if err != nil {
-			return ""
-		}
+// document returns the document of query: the query cache's (the usual
+// case: clients send the same few), or else parsed here, within the token
+// limit, and then parsed is true. It is nil if query does not parse;
+// gqlgen then parses it and reports why.
+func (t getQueries) document(ctx context.Context, query string) (doc *ast.QueryDocument, parsed bool) {
+	if doc, ok := t.parsed.Get(ctx, query); ok {
+		return doc, false
+	}
+	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: query}, t.maxTokens)
+	if err != nil {
+		return nil, false
+	}
+	return doc, true
+}
+
+// operationType returns the type of the operation of doc a GET request
+// names, or "" when it names none clearly (or doc is nil); gqlgen then
+// reports what is wrong.
+func operationType(doc *ast.QueryDocument, operationName string) ast.Operation {
+	if doc == nil {
+		return ""
 	}
 	op := doc.Operations.ForName(operationName)
 	if op == nil {

@@ -10,6 +10,13 @@ import (
 	"github.com/vektah/gqlparser/v2/parser"
 )
 
+// operationType is the GET transport's 405 check: the type of the named
+// operation of query.
+func (t getQueries) operationType(ctx context.Context, query, operationName string) ast.Operation {
+	doc, _ := t.document(ctx, query)
+	return operationType(doc, operationName)
+}
+
 // TestGETOperationTypeOfACachedDocumentIsNotParsedAgain checks that the
 // 405 check of a GET reads a document the query cache holds rather than
 // parsing it once more: its cost does not grow with the document.

@@ -12,6 +12,8 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
+	"github.com/vektah/gqlparser/v2/validator"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"github.com/protoloop/protoloop/graph"
 )
@@ -111,10 +113,12 @@ func (l Limits) withDefaults() Limits {
 type queryLimits struct {
 	Limits
 	// checked holds the documents that passed the first step: the query
-	// cache, which gqlgen fills only with documents that got through
-	// parsing and validation, and so through this extension first.
+	// cache, which holds only documents that got through this extension
+	// and validation (gqlgen's, or cacheIfValid's with gqlgen's rules).
 	checked graphql.Cache[*ast.QueryDocument]
 	schema  *ast.Schema
+	// rules are the validation rules gqlgen is given (SetValidationRulesFn).
+	rules func() *rules.Rules
 }
 
 var (
@@ -147,7 +151,40 @@ func (q *queryLimits) MutateOperationParameters(ctx context.Context, p *graphql.
 		// gqlgen parses again and reports the syntax error itself.
 		return nil
 	}
-	return q.checkShape(doc)
+	if err := q.checkShape(doc); err != nil {
+		return err
+	}
+	q.cacheIfValid(ctx, p.Query, doc)
+	return nil
+}
+
+// admit adds to the query cache, under its text, a document parsed by the
+// GET transport for its 405 check, if it passes both what this extension
+// checks before parsing and gqlgen's validation. The first step here and
+// gqlgen's parse and validation then find it in the cache: a GET the
+// cache missed is parsed once, where it was parsed three times. A
+// document that fails is not added, and is parsed again by whichever of
+// them reports what is wrong with it.
+func (q *queryLimits) admit(ctx context.Context, text string, doc *ast.QueryDocument) {
+	if q.checkShape(doc) == nil {
+		q.cacheIfValid(ctx, text, doc)
+	}
+}
+
+// cacheIfValid adds to the query cache a document within the limits that
+// gqlgen's validation passes (the rules gqlgen is given; without
+// suggestions in production, which changes messages, not verdicts), so
+// that gqlgen finds it there rather than parse and validate it once more.
+// An invalid document is left to gqlgen, which parses it again and
+// reports its errors.
+func (q *queryLimits) cacheIfValid(ctx context.Context, text string, doc *ast.QueryDocument) {
+	if len(doc.Operations) == 0 {
+		return // gqlgen's "no operation provided"
+	}
+	if errs := validator.ValidateWithRules(q.schema, doc, q.rules()); len(errs) > 0 {
+		return
+	}
+	q.checked.Add(ctx, text, doc)
 }
 
 // checkShape checks a parsed, not yet validated document. It walks each

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -406,6 +407,12 @@ type liveConns struct {
 	conns    map[*gorillaConn]struct{}
 	streams  map[*sseStream]struct{}
 	handlers sync.WaitGroup // websocket and SSE handlers still running
+
+	// Subscription events the websocket writers wrote, and of those the
+	// ones written from a payload another subscriber of the group had
+	// encoded, without gqlgen's executor (graph.EventFeed.Shared): their
+	// ratio tells operators, and tests, that sharing works.
+	eventsWritten, eventsShared atomic.Int64
 }
 
 var _ broker.TokenHolders = (*liveConns)(nil)

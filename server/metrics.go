@@ -187,6 +187,11 @@ func (s *Server) writeMetrics(w io.Writer) {
 
 	value("protoloop_websocket_connections", "gauge", "Open websocket connections.", float64(s.live.count()))
 	value("protoloop_subscriptions_active", "gauge", "Open subscriptions (websocket and SSE).", float64(s.broker.Subscribers()))
+	value("protoloop_websocket_events_total", "counter",
+		"Subscription events written to websocket subscribers.", float64(s.live.eventsWritten.Load()))
+	value("protoloop_websocket_events_shared_total", "counter",
+		"Of those, events written from the payload another subscriber of the same group (document, variables, identity) had encoded, without gqlgen's executor.",
+		float64(s.live.eventsShared.Load()))
 	heard, dispatched := s.broker.Positions()
 	value("protoloop_broker_heard_seq", "gauge",
 		"The last event position the broker has heard of (a commit here, or a NOTIFY from any replica).", float64(heard))

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -319,6 +320,39 @@ func TestGETNeverRunsAMutation(t *testing.T) {
 	}
 	if users != 0 {
 		t.Errorf("%d users exist after signUp over GET, want 0", users)
+	}
+}
+
+// A document the query cache does not hold is checked and validated
+// ahead of gqlgen, by the GET transport or queryLimits, and handed to
+// gqlgen through the cache (queryLimits.cacheIfValid): a document over
+// the limits or invalid must not get there, and is refused however often
+// it is sent.
+func TestADocumentOverTheLimitsOrInvalidIsRefusedEveryTime(t *testing.T) {
+	s := start(t, server.Config{Limits: server.Limits{MaxDepth: 2}})
+	tests := []struct {
+		name, query, code string
+	}{
+		{"a document nested too deeply", `{ node(id: "x") { ... on Prototype { owner { id } } } }`, "QUERY_TOO_DEEP"},
+		{"a document selecting an unknown field", `{ __type(name: "Query") { nope } }`, "GRAPHQL_VALIDATION_FAILED"},
+	}
+	send := map[string]func(query string) *http.Response{
+		"GET": func(query string) *http.Response {
+			return get(t, s.url+"/graphql?"+url.Values{"query": {query}}.Encode(), nil)
+		},
+		"POST": func(query string) *http.Response {
+			body, _ := json.Marshal(map[string]string{"query": query})
+			return post(t, s.url+"/graphql", nil, bytes.NewReader(body))
+		},
+	}
+	for _, method := range []string{"GET", "POST"} {
+		for _, tt := range tests {
+			t.Run(method+"/"+tt.name, func(t *testing.T) {
+				for range 2 {
+					requireError(t, send[method](tt.query), http.StatusUnprocessableEntity, tt.code)
+				}
+			})
+		}
 	}
 }
 

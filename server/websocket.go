@@ -618,6 +618,11 @@ func (c *gorillaConn) take(b []byte, op *wsOp) []byte {
 	n := op.pending
 	op.pending, op.queued = 0, false
 	c.mu.Unlock()
+	var written, shared int64
+	defer func() {
+		c.live.eventsWritten.Add(written)
+		c.live.eventsShared.Add(shared)
+	}()
 	for range n {
 		// Stopped meanwhile (its id may be taken by a new operation
 		// already): none of its events go out any more.
@@ -626,6 +631,8 @@ func (c *gorillaConn) take(b []byte, op *wsOp) []byte {
 		}
 		if payload, ok := op.feed.Shared(); ok {
 			b = appendNext(b, op, payload)
+			written++
+			shared++
 			continue
 		}
 		resp, panicked := op.respond()
@@ -636,6 +643,7 @@ func (c *gorillaConn) take(b []byte, op *wsOp) []byte {
 			return b
 		}
 		b = appendResult(b, op, resp)
+		written++
 	}
 	return b
 }

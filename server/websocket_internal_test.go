@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -88,6 +90,77 @@ func TestWebsocketMessagesQueuedBeforeEventsGoFirst(t *testing.T) {
 	}
 }
 
+// A result larger than the bound on a connection's queue (maxQueued) is
+// written whole when a small message is queued beside it: a keep-alive
+// queued before it, or its complete queued after it before the writer
+// has taken it. The messages are queued in that order while no writer
+// runs, and only then is the writer started, so that the bound sees
+// them side by side every time (end to end, whether it does depends on
+// when the writer runs).
+func TestWebsocketQueuesAResultOverTheBoundBesideSmallMessages(t *testing.T) {
+	const readTimeout = 10 * time.Second
+	result := &graphql.Response{Data: []byte(`{"text":"` + strings.Repeat("x", maxQueued+maxQueued/5) + `"}`)}
+	cases := []struct {
+		name  string
+		queue func(c *gorillaConn, op *wsOp)
+		want  []string // the types of the messages the client reads, in order
+	}{
+		{
+			name: "a keep-alive queued before it",
+			queue: func(c *gorillaConn, op *wsOp) {
+				c.send(appendMessage(nil, nil, "ka", nil))
+				c.queue(op, result)
+			},
+			want: []string{"ka", "next"},
+		},
+		{
+			name: "its complete queued after it",
+			queue: func(c *gorillaConn, op *wsOp) {
+				c.queue(op, result)
+				c.end(op, nil)
+			},
+			want: []string{"next", "complete"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, client := dialConn(t, readTimeout)
+			op := newWSOp("1", c.dialect)
+			op.ctx, op.cancel = context.WithCancel(c.ctx)
+			defer op.cancel()
+
+			// As if a writer ran: what is queued waits for the next one.
+			c.mu.Lock()
+			c.ops[op.id] = op
+			c.writing = true
+			c.mu.Unlock()
+			tc.queue(c, op)
+			c.mu.Lock()
+			c.writing = false
+			c.startWriter()
+			c.mu.Unlock()
+
+			_ = client.SetReadDeadline(time.Now().Add(readTimeout))
+			for _, want := range tc.want {
+				_, msg, err := client.ReadMessage()
+				if err != nil {
+					t.Fatalf("read: %v; want a %s message (the connection was cut for its queue?)", err, want)
+				}
+				var m struct {
+					Type    string
+					Payload json.RawMessage
+				}
+				if err := json.Unmarshal(msg, &m); err != nil || m.Type != want {
+					t.Fatalf("read %.100s (%v), want a %s message", msg, err, want)
+				}
+				if m.Type == "next" && !bytes.Equal(m.Payload, []byte(`{"data":`+string(result.Data)+`}`)) {
+					t.Fatalf("the result came as %d bytes, want %d", len(m.Payload), len(result.Data)+len(`{"data":}`))
+				}
+			}
+		})
+	}
+}
+
 // dialConn returns a connection of the server's websocket writer, without
 // its reader, and the client's end of it, whose writes time out after
 // writeWait.
@@ -103,7 +176,7 @@ func dialConn(t *testing.T, writeWait time.Duration) (*gorillaConn, *websocket.C
 		c := &gorillaConn{
 			ws: ws, netConn: ws.UnderlyingConn(), dialect: transportWSDialect,
 			writeWait: writeWait, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			ops: map[string]*wsOp{},
+			ops: map[string]*wsOp{}, live: &liveConns{},
 		}
 		c.ctx, c.cancel = context.WithCancel(context.Background())
 		conns <- c

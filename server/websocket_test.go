@@ -146,18 +146,27 @@ func TestWebsocketWithATokenRevokedOnAnotherReplicaIsClosed(t *testing.T) {
 // Subscribers of one group (the same document, variables and token) get
 // an event's payload as the first of them encoded it, without gqlgen's
 // executor (graph.EventFeed.Shared): their messages are byte for byte
-// those of a subscriber whose own encoding went through the executor.
+// those of a subscriber whose own encoding went through the executor,
+// and the server's metrics show that one of the two wrote each of its
+// events from the other's payload (equal bytes alone would hold if
+// nothing were shared).
 func TestWebsocketSharedEventsAreTheBytesTheExecutorWrote(t *testing.T) {
 	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
-		loop := s.NewLoop(t)
-		awaitResolvers(t, s.URL, loop.Owner.Token, loop.Prototype.ID)
-		vars := map[string]any{"p": loop.Prototype.ID}
 		for _, proto := range protocols {
 			t.Run(proto, func(t *testing.T) {
+				// A prototype of its own, so that the other protocol's
+				// subscribers, and the payloads encoded for them, do not
+				// count here; and documents that awaitResolvers' probe has
+				// not had payloads encoded for.
+				loop := s.NewLoop(t)
+				awaitResolvers(t, s.URL, loop.Owner.Token, loop.Prototype.ID)
+				vars := map[string]any{"p": loop.Prototype.ID}
+				group := prototypeEvents + "\n# a group of two"
 				documents := []string{
-					prototypeEvents, prototypeEvents, // a group of two
-					prototypeEvents + "\n", // a group of its own: another document
+					group, group,
+					prototypeEvents + "\n# a group of its own",
 				}
+				before := scrape(t, s)
 				clients := make([]*wsClient, len(documents))
 				for i, document := range documents {
 					clients[i] = dial(t, s.URL, proto, nil)
@@ -181,6 +190,22 @@ func TestWebsocketSharedEventsAreTheBytesTheExecutorWrote(t *testing.T) {
 						if !bytes.Equal(frames[i][j], frames[0][j]) {
 							t.Errorf("message %d: subscriber %d got\n%s\nsubscriber 0 got\n%s", j, i, frames[i][j], frames[0][j])
 						}
+					}
+				}
+				// Every event is written once to each subscriber, and once
+				// from a shared payload: the second of the group to reach
+				// it takes the first one's.
+				after := scrape(t, s)
+				for _, want := range []struct {
+					metric string
+					n      int
+				}{
+					{"protoloop_websocket_events_total", len(clients) * len(frames[0])},
+					{"protoloop_websocket_events_shared_total", len(frames[0])},
+				} {
+					if got := after[want.metric] - before[want.metric]; got != float64(want.n) {
+						t.Errorf("%s grew by %v for %d events to %d subscribers, two of them of one group; want %d",
+							want.metric, got, len(frames[0]), len(clients), want.n)
 					}
 				}
 			})
