@@ -3,6 +3,7 @@
 package migrate
 
 import (
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/dialect/sql/schema"
 	"entgo.io/ent/schema/field"
 )
@@ -236,11 +237,17 @@ var (
 				Name:    "event_actor_user_id",
 				Unique:  false,
 				Columns: []*schema.Column{EventsColumns[7]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "actor_user_id IS NOT NULL",
+				},
 			},
 			{
 				Name:    "event_actor_participant_id",
 				Unique:  false,
 				Columns: []*schema.Column{EventsColumns[8]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "actor_participant_id IS NOT NULL",
+				},
 			},
 		},
 	}
