@@ -58,6 +58,7 @@ func (b *Broker) catchUp(s *subscriber, last int64, quit chan struct{}) {
 			}
 			b.mu.Lock()
 			s.who = fresh
+			s.cached = false
 			if s.rechecks == rechecks {
 				s.rechecks = 0
 			}
