@@ -44,9 +44,11 @@
 // Access is checked for every event delivered. When a member's role
 // changes or they are removed (MEMBER_ROLE_CHANGED, MEMBER_REMOVED), their
 // subscriptions in that workspace pause, reload the caller's identity and
-// either go on with what it allows or end; and every Options.Revalidate
-// the broker ends the subscriptions whose bearer token has been revoked
-// or has expired.
+// either go on with what it allows or end; so do those an identity
+// change names (IdentitiesChanged), and one whose identity came from a
+// cache invalidated before it registered (Request.Cached); and every
+// Options.Revalidate the broker ends the subscriptions whose bearer
+// token has been revoked or has expired.
 package broker
 
 import (
