@@ -51,6 +51,9 @@ type IdentityCache struct {
 
 	mu      sync.Mutex
 	entries map[[sha256.Size]byte]*cachedIdentity
+	// byToken finds an entry by its token's ID, for a subscription that
+	// has its caller's identity but not the token (Cached).
+	byToken map[gid.ID][sha256.Size]byte
 	gen     uint64 // moved on by every invalidation and change of trust
 	trusted bool
 	watch   []func(changed []gid.ID)
@@ -74,7 +77,7 @@ func NewIdentityCache(size int, trusted bool) *IdentityCache {
 	var tag [8]byte
 	_, _ = rand.Read(tag[:]) // crypto/rand.Read does not fail
 	return &IdentityCache{size: size, ttl: IdentityCacheTTL, origin: hex.EncodeToString(tag[:]),
-		entries: map[[sha256.Size]byte]*cachedIdentity{}, trusted: trusted}
+		entries: map[[sha256.Size]byte]*cachedIdentity{}, byToken: map[gid.ID][sha256.Size]byte{}, trusted: trusted}
 }
 
 // Origin is the tag of the announcements Watch sends for this cache's
@@ -122,7 +125,47 @@ func (c *IdentityCache) Authenticate(ctx context.Context, client *ent.Client, to
 		c.evict(now)
 	}
 	c.entries[hash] = &cachedIdentity{id: id.Clone(), keys: identityKeys(id), until: until}
+	c.byToken[id.TokenID] = hash
 	return id, nil
+}
+
+// Cached returns a copy of the identity the cache holds for the bearer
+// token tokenID, if it holds one it trusts, and the generation it was
+// found in: Moved(gen) then tells whether an invalidation has come since,
+// which may concern it. A websocket's subscription asks it for the
+// identity its connection_init resolved a moment ago, instead of reading
+// it again from the database; the broker rechecks it when Moved says so
+// or an invalidation names it (broker.Request.Cached).
+func (c *IdentityCache) Cached(tokenID gid.ID) (id *viewer.Identity, gen uint64, ok bool) {
+	if c == nil || c.size <= 0 || tokenID == 0 {
+		return nil, 0, false
+	}
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.entries[c.byToken[tokenID]]
+	if e == nil || !c.trusted || !now.Before(e.until) || e.id.TokenID != tokenID {
+		c.misses.Add(1)
+		return nil, 0, false
+	}
+	c.hits.Add(1)
+	return e.id.Clone(), c.gen, true
+}
+
+// Moved reports whether an invalidation, or a change of trust, has come
+// since generation gen (see Cached).
+func (c *IdentityCache) Moved(gen uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen != gen
+}
+
+// drop forgets the entry h. Call with c.mu held.
+func (c *IdentityCache) drop(h [sha256.Size]byte, e *cachedIdentity) {
+	delete(c.entries, h)
+	if c.byToken[e.id.TokenID] == h {
+		delete(c.byToken, e.id.TokenID)
+	}
 }
 
 // evictScan bounds how many entries evict looks at: a full cache does
@@ -143,14 +186,14 @@ func (c *IdentityCache) evict(now time.Time) {
 		}
 		switch {
 		case !now.Before(e.until):
-			delete(c.entries, h)
+			c.drop(h, e)
 			dropped = true
 		case soonest.IsZero() || e.until.Before(soonest):
 			victim, soonest = h, e.until
 		}
 	}
 	if !dropped && !soonest.IsZero() {
-		delete(c.entries, victim)
+		c.drop(victim, c.entries[victim])
 	}
 }
 
@@ -181,6 +224,7 @@ func (c *IdentityCache) Invalidate(changed ...gid.ID) {
 	c.gen++
 	if len(changed) == 0 {
 		clear(c.entries)
+		clear(c.byToken)
 	} else {
 		set := make(map[gid.ID]bool, len(changed))
 		for _, id := range changed {
@@ -189,7 +233,7 @@ func (c *IdentityCache) Invalidate(changed ...gid.ID) {
 		for h, e := range c.entries {
 			for _, k := range e.keys {
 				if set[k] {
-					delete(c.entries, h)
+					c.drop(h, e)
 					break
 				}
 			}

@@ -301,6 +301,37 @@ func TestIdentityCache(t *testing.T) {
 				t.Errorf("the identity just loaded cost %d statements again, want 0", n)
 			}
 		})
+		t.Run("a subscription finds an identity by its token's ID until it is invalidated", func(t *testing.T) {
+			c := graph.NewIdentityCache(2, true)
+			client, _ := countingClient(s, nil)
+			id, err := c.Authenticate(ctx, client, token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, gen, ok := c.Cached(id.TokenID)
+			if !ok || got.UserID != id.UserID || got.TokenID != id.TokenID || got == id {
+				t.Fatalf("Cached(%v) = %v, %v: want a copy of the identity", id.TokenID, got, ok)
+			}
+			if c.Moved(gen) {
+				t.Error("the generation moved without an invalidation")
+			}
+			c.Invalidate(id.UserID)
+			if !c.Moved(gen) {
+				t.Error("an invalidation did not move the generation")
+			}
+			if _, _, ok := c.Cached(id.TokenID); ok {
+				t.Error("an identity invalidated by its user is still found by its token")
+			}
+			authenticate(t, c, client)
+			if _, _, ok := c.Cached(id.TokenID); !ok {
+				t.Error("an identity loaded again is not found by its token")
+			}
+			c.SetTrusted(false)
+			authenticate(t, c, client)
+			if _, _, ok := c.Cached(id.TokenID); ok {
+				t.Error("an untrusted cache handed out an identity")
+			}
+		})
 		t.Run("a cache of size 0 keeps nothing", func(t *testing.T) {
 			c := graph.NewIdentityCache(0, true)
 			client, statements := countingClient(s, nil)

@@ -18,15 +18,21 @@ type Resolver struct {
 	client  *ent.Client
 	dialect string // ent's dialect name: where SQLite and PostgreSQL differ
 	broker  *broker.Broker
-	log     *slog.Logger
+	// identities is the server's identity cache, where a subscription
+	// finds the identity its websocket's connection_init resolved.
+	identities *IdentityCache
+	log        *slog.Logger
 }
 
 // NewSchema returns protoloop's executable GraphQL schema over client,
 // whose database speaks the given ent dialect. Subscriptions stream from
 // events, which the server runs (and hands to NewTransactioner as its
-// Publisher); without one they fail.
-func NewSchema(client *ent.Client, dialect string, events *broker.Broker, log *slog.Logger) graphql.ExecutableSchema {
-	schema := NewExecutableSchema(Config{Resolvers: &Resolver{client: client, dialect: dialect, broker: events, log: log}})
+// Publisher); without one they fail. identities, if not nil, is the
+// cache Authenticate goes through: subscriptions take their caller's
+// identity from it, and the broker must hear of its invalidations
+// (broker.Broker.IdentitiesChanged).
+func NewSchema(client *ent.Client, dialect string, events *broker.Broker, identities *IdentityCache, log *slog.Logger) graphql.ExecutableSchema {
+	schema := NewExecutableSchema(Config{Resolvers: &Resolver{client: client, dialect: dialect, broker: events, identities: identities, log: log}})
 	return sharingSchema{perResponse{schema}, newPayloadCache(sharedPayloads)}
 }
 

@@ -34,7 +34,7 @@ const queryCacheSize = 1000
 // it.
 func (s *Server) graphql() http.Handler {
 	client, dialect := s.db.Client, s.db.Dialect
-	srv := handler.New(graph.NewSchema(client, dialect, s.broker, s.log))
+	srv := handler.New(graph.NewSchema(client, dialect, s.broker, s.identities, s.log))
 	// use adds an extension. None may be a field interceptor
 	// (graphql.FieldInterceptor) without changing graph/internal/gqlgen:
 	// every field below Query, Mutation and Subscription is resolved

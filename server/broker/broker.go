@@ -44,9 +44,11 @@
 // Access is checked for every event delivered. When a member's role
 // changes or they are removed (MEMBER_ROLE_CHANGED, MEMBER_REMOVED), their
 // subscriptions in that workspace pause, reload the caller's identity and
-// either go on with what it allows or end; and every Options.Revalidate
-// the broker ends the subscriptions whose bearer token has been revoked
-// or has expired.
+// either go on with what it allows or end; so do those an identity
+// change names (IdentitiesChanged), and one whose identity came from a
+// cache invalidated before it registered (Request.Cached); and every
+// Options.Revalidate the broker ends the subscriptions whose bearer
+// token has been revoked or has expired.
 package broker
 
 import (
@@ -191,6 +193,14 @@ type Request struct {
 	// every idle subscription. It may be called with the broker's lock
 	// held, and must not block or call the broker.
 	Ready func()
+	// Cached, if set, says that the caller's identity was taken from a
+	// cache (graph.IdentityCache.Cached) rather than read from the
+	// database, and reports whether the cache has been invalidated since:
+	// it is called once, with the broker's lock held, as the subscription
+	// registers. If it has, the identity is read again from the database
+	// before anything is delivered; after that, IdentitiesChanged rechecks
+	// it. It must not block or call the broker.
+	Cached func() (moved bool)
 }
 
 // Broker fans committed events out to subscriptions. Create it with New,
@@ -238,8 +248,12 @@ type subscriber struct {
 	// since its identity was last reloaded: while it is not zero, nothing
 	// is delivered until the identity has been reloaded.
 	rechecks int
-	ended    bool
-	stop     func() bool // unregisters the context.AfterFunc
+	// cached means who came from a cache and has not been read from the
+	// database since (Request.Cached): an invalidation that names nothing
+	// rechecks it.
+	cached bool
+	ended  bool
+	stop   func() bool // unregisters the context.AfterFunc
 }
 
 // New returns a broker that reads events through client. Its reads are
@@ -369,6 +383,15 @@ func (b *Broker) Subscribe(ctx context.Context, r Request) (<-chan *ent.Event, e
 	}
 	subs[s] = struct{}{}
 	b.count++
+	if r.Cached != nil && b.opts.Identities != nil {
+		// Under b.mu: an invalidation either came before this, and moved
+		// the cache's generation, or its IdentitiesChanged finds s
+		// registered. Either way s is rechecked.
+		s.cached = true
+		if r.Cached() {
+			s.rechecks++ // the catch-up started below reloads first
+		}
+	}
 	// Registered first, replayed after: whatever is committed while the
 	// replay reads is either in what it reads or dispatched after it,
 	// and the seq tells which.

@@ -420,10 +420,17 @@ func TestAccessRevokedMidSubscriptionStopsDelivery(t *testing.T) {
 	})
 }
 
-// countedIdentities counts the token checks the broker makes.
+// countedIdentities counts the token checks and the identity reloads the
+// broker makes.
 type countedIdentities struct {
 	broker.Identities
-	checks atomic.Int32
+	checks  atomic.Int32
+	reloads atomic.Int32
+}
+
+func (c *countedIdentities) Reload(ctx context.Context, id *viewer.Identity) (*viewer.Identity, error) {
+	c.reloads.Add(1)
+	return c.Identities.Reload(ctx, id)
 }
 
 func (c *countedIdentities) Revoked(ctx context.Context, tokens []gid.ID) ([]gid.ID, error) {
@@ -481,6 +488,115 @@ func TestARecheckCoversSubscriptionsAndHoldersInOneQuery(t *testing.T) {
 		if n := ids.checks.Load(); n != 1 {
 			t.Errorf("a recheck made %d token checks, want 1 for the subscriptions' and the holders' tokens", n)
 		}
+	})
+}
+
+// A subscription whose identity came from the identity cache
+// (Request.Cached) is read again from the database only when an
+// invalidation may concern it: one that came before it registered, one
+// naming what its identity lists, or one naming nothing.
+func TestCachedIdentitiesAreRecheckedOnlyWhenAnInvalidationConcernsThem(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		w := newWorld(t, s)
+		ids := &countedIdentities{Identities: graph.NewReauthenticator(s.DB.Client)}
+		b, _ := start(t, s, broker.Options{Poll: 20 * time.Millisecond, Revalidate: time.Hour, Identities: ids})
+		// subscribe subscribes token's holder with the identity it had
+		// when it was looked up, as the cache would hand it out, to the
+		// events after the last stored one.
+		subscribe := func(t *testing.T, id *viewer.Identity, moved bool) <-chan *ent.Event {
+			t.Helper()
+			ctx, cancel := context.WithCancel(viewer.NewContext(context.Background(), id))
+			t.Cleanup(cancel)
+			stored := w.stored(t)
+			ch, err := b.Subscribe(ctx, broker.Request{Workspace: w.workspace, After: stored[len(stored)-1].Seq,
+				Cached: func() bool { return moved }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ch
+		}
+		lookUp := func(t *testing.T, token string) *viewer.Identity {
+			t.Helper()
+			id, err := graph.Authenticate(context.Background(), s.DB.Client, token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		// removed returns the identity of a member as looked up before
+		// their removal, which is committed and dispatched.
+		removed := func(t *testing.T) *viewer.Identity {
+			t.Helper()
+			member := s.NewUser(t, "Member")
+			membership := s.AddMember(t, w.loop.Owner.Token, w.loop.Workspace.ID, member.Email, "VIEWER")
+			stale := lookUp(t, member.Token)
+			s.Do(t, w.loop.Owner.Token, `mutation($id: ID!) { removeMember(id: $id) { id } }`,
+				map[string]any{"id": membership}).RequireOK(t)
+			b.Wake()
+			stored := w.stored(t)
+			for _, dispatched := b.Positions(); dispatched < stored[len(stored)-1].Seq; _, dispatched = b.Positions() {
+				time.Sleep(5 * time.Millisecond)
+			}
+			return stale
+		}
+
+		t.Run("an unmoved cache and no invalidation: no reload", func(t *testing.T) {
+			member := s.NewMember(t, w.loop.Owner.Token, w.loop.Workspace.ID, "VIEWER")
+			before := ids.reloads.Load()
+			ch := subscribe(t, lookUp(t, member.Token), false)
+			b.IdentitiesChanged([]gid.ID{w.prototype}) // names nothing it lists
+			w.comment(t, w.loop.Owner.Token, 1)
+			receive(t, ch, 1)
+			if n := ids.reloads.Load() - before; n != 0 {
+				t.Errorf("the subscription's identity was reloaded %d times, want 0", n)
+			}
+		})
+
+		t.Run("a moved cache: one reload before anything is delivered", func(t *testing.T) {
+			stale := removed(t)
+			before := ids.reloads.Load()
+			ch := subscribe(t, stale, true)
+			w.comment(t, w.loop.Owner.Token, 1)
+			for _, e := range closed(t, ch) {
+				t.Errorf("after their removal, the member got %s (seq %d)", e.Kind, e.Seq)
+			}
+			if n := ids.reloads.Load() - before; n != 1 {
+				t.Errorf("the subscription's identity was reloaded %d times, want 1", n)
+			}
+		})
+
+		t.Run("an invalidation naming the user after the registration", func(t *testing.T) {
+			stale := removed(t)
+			ch := subscribe(t, stale, false)
+			b.IdentitiesChanged([]gid.ID{stale.UserID})
+			w.comment(t, w.loop.Owner.Token, 1)
+			for _, e := range closed(t, ch) {
+				t.Errorf("after their removal, the member got %s (seq %d)", e.Kind, e.Seq)
+			}
+		})
+
+		t.Run("an invalidation naming nothing after the registration", func(t *testing.T) {
+			stale := removed(t)
+			ch := subscribe(t, stale, false)
+			b.IdentitiesChanged(nil)
+			w.comment(t, w.loop.Owner.Token, 1)
+			for _, e := range closed(t, ch) {
+				t.Errorf("after their removal, the member got %s (seq %d)", e.Kind, e.Seq)
+			}
+			// Read from the database since: the next one passes it by.
+			member := s.NewMember(t, w.loop.Owner.Token, w.loop.Workspace.ID, "VIEWER")
+			ch = subscribe(t, lookUp(t, member.Token), false)
+			b.IdentitiesChanged(nil)
+			w.comment(t, w.loop.Owner.Token, 1)
+			receive(t, ch, 1)
+			before := ids.reloads.Load()
+			b.IdentitiesChanged(nil)
+			w.comment(t, w.loop.Owner.Token, 1)
+			receive(t, ch, 1)
+			if n := ids.reloads.Load() - before; n != 0 {
+				t.Errorf("an identity read from the database since was reloaded %d times more, want 0", n)
+			}
+		})
 	})
 }
 

@@ -41,8 +41,11 @@ func (b *Broker) catchUp(s *subscriber, last int64, quit chan struct{}) {
 		b.mu.Unlock()
 
 		if rechecks != 0 {
-			fresh, err := b.opts.Identities.Reload(s.ctx, who)
+			fresh, err := b.reload(s, who, quit)
 			switch {
+			case errors.Is(err, errQuit):
+				b.finish(s)
+				return
 			case err != nil:
 				if s.ctx.Err() == nil {
 					b.log.ErrorContext(s.ctx, "broker: reload a subscriber's identity; retrying", "err", err)
@@ -58,6 +61,7 @@ func (b *Broker) catchUp(s *subscriber, last int64, quit chan struct{}) {
 			}
 			b.mu.Lock()
 			s.who = fresh
+			s.cached = false
 			if s.rechecks == rechecks {
 				s.rechecks = 0
 			}
@@ -169,6 +173,20 @@ func (b *Broker) read(ctx context.Context, s *subscriber, last int64, quit <-cha
 		q.Where(event.KindIn(s.kinds...))
 	}
 	return q.Order(ent.Asc(event.FieldSeq)).Limit(b.opts.Page).All(ctx)
+}
+
+// reload reads the caller's identity again, taking one of the broker's
+// read slots: an invalidation naming nothing (a LISTEN connection lost)
+// rechecks every subscriber still on a cached identity at once, and
+// they queue rather than take every connection of the pool.
+func (b *Broker) reload(s *subscriber, who *viewer.Identity, quit <-chan struct{}) (*viewer.Identity, error) {
+	select {
+	case b.reads <- struct{}{}:
+	case <-quit:
+		return nil, errQuit
+	}
+	defer func() { <-b.reads }()
+	return b.opts.Identities.Reload(s.ctx, who)
 }
 
 // finish ends s from its catch-up goroutine, which owns its channel.

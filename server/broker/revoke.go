@@ -27,9 +27,45 @@ func (b *Broker) pauseMembers(e *ent.Event) {
 			if _, member := s.who.RoleIn(e.WorkspaceID); !member {
 				continue // a tester there: membership changes do not touch it
 			}
-			s.rechecks++
-			if !s.lagging {
-				b.startCatchUp(s, s.last)
+			b.markRecheck(s)
+		}
+	}
+}
+
+// markRecheck has s's identity reloaded before anything more is
+// delivered to it: the catch-up that takes it over reloads it, and ends
+// s if it may no longer watch its topic. Call with b.mu held.
+func (b *Broker) markRecheck(s *subscriber) {
+	s.rechecks++
+	if !s.lagging {
+		b.startCatchUp(s, s.last)
+	}
+}
+
+// IdentitiesChanged rechecks, from the database, the subscribers whose
+// identity lists one of the changed IDs (viewer.Identity.DependsOn); an
+// invalidation naming none (anything may have changed) rechecks those
+// whose identity came from a cache and has not been read since
+// (Request.Cached). Call it with every invalidation of the identity
+// cache that Request.Cached reports on (graph.IdentityCache.OnInvalidate):
+// the membership events' pause (pauseMembers) cannot cover a subscription
+// served a cached identity after its event was dispatched, and a
+// catch-up does not recheck replayed membership events.
+// It takes the broker's lock and never waits for the database.
+func (b *Broker) IdentitiesChanged(changed []gid.ID) {
+	if b.opts.Identities == nil {
+		return
+	}
+	set := make(map[gid.ID]bool, len(changed))
+	for _, id := range changed {
+		set[id] = true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, subs := range b.topics {
+		for s := range subs {
+			if (len(changed) == 0 && s.cached) || (len(changed) > 0 && s.who.DependsOn(set)) {
+				b.markRecheck(s)
 			}
 		}
 	}

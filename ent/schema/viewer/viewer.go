@@ -180,6 +180,33 @@ func (id *Identity) Workspaces(check func(Role) bool) []gid.ID {
 	return ids
 }
 
+// DependsOn reports whether the identity lists one of the IDs in changed:
+// its token, its user, a workspace it is a member of, or a tester
+// participation, its prototype or its workspace. An announced change
+// names such IDs; a holder of the identity that one names reads it again.
+// It allocates nothing: the broker asks it of every subscriber.
+func (id *Identity) DependsOn(changed map[gid.ID]bool) bool {
+	if id == nil {
+		return false
+	}
+	if changed[id.TokenID] || (id.UserID != 0 && changed[id.UserID]) {
+		return true
+	}
+	id.mu.RLock()
+	defer id.mu.RUnlock()
+	for w := range id.roles {
+		if changed[w] {
+			return true
+		}
+	}
+	for _, t := range id.testing {
+		if changed[t.Participant] || changed[t.Prototype] || changed[t.Workspace] {
+			return true
+		}
+	}
+	return false
+}
+
 // IsMember reports whether the identity is a member of any workspace,
 // without listing them: masking asks it for every name it resolves.
 func (id *Identity) IsMember() bool {
