@@ -469,6 +469,30 @@ func (_q *EventQuery) collectField(ctx context.Context, oneNode bool, opCtx *gra
 				selectedFields = append(selectedFields, event.FieldOccurredAt)
 				fieldSeen[event.FieldOccurredAt] = struct{}{}
 			}
+		case "actor":
+			if _, ok := fieldSeen[event.FieldActorUserID]; !ok {
+				selectedFields = append(selectedFields, event.FieldActorUserID)
+				fieldSeen[event.FieldActorUserID] = struct{}{}
+			}
+			if _, ok := fieldSeen[event.FieldActorParticipantID]; !ok {
+				selectedFields = append(selectedFields, event.FieldActorParticipantID)
+				fieldSeen[event.FieldActorParticipantID] = struct{}{}
+			}
+		case "cursor":
+			if _, ok := fieldSeen[event.FieldSeq]; !ok {
+				selectedFields = append(selectedFields, event.FieldSeq)
+				fieldSeen[event.FieldSeq] = struct{}{}
+			}
+		case "payload":
+			if _, ok := fieldSeen[event.FieldPayload]; !ok {
+				selectedFields = append(selectedFields, event.FieldPayload)
+				fieldSeen[event.FieldPayload] = struct{}{}
+			}
+		case "subject":
+			if _, ok := fieldSeen[event.FieldSubjectID]; !ok {
+				selectedFields = append(selectedFields, event.FieldSubjectID)
+				fieldSeen[event.FieldSubjectID] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:
