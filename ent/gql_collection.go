@@ -671,7 +671,8 @@ func (_q *FeedbackQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 				return err
 			}
 			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
-			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+			noNodes := ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || (noNodes && hasCollectedField(ctx, append(path, pageInfoField)...)) {
 				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
 				if hasPagination || ignoredEdges {
 					query := query.Clone()
@@ -716,7 +717,7 @@ func (_q *FeedbackQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 					})
 				}
 			}
-			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+			if noNodes {
 				continue
 			}
 			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
@@ -760,7 +761,8 @@ func (_q *FeedbackQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 				return err
 			}
 			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
-			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+			noNodes := ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || (noNodes && hasCollectedField(ctx, append(path, pageInfoField)...)) {
 				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
 				if hasPagination || ignoredEdges {
 					query := query.Clone()
@@ -805,7 +807,7 @@ func (_q *FeedbackQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 					})
 				}
 			}
-			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+			if noNodes {
 				continue
 			}
 			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
@@ -1172,7 +1174,8 @@ func (_q *IterationQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				return err
 			}
 			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
-			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+			noNodes := ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || (noNodes && hasCollectedField(ctx, append(path, pageInfoField)...)) {
 				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
 				if hasPagination || ignoredEdges {
 					query := query.Clone()
@@ -1217,7 +1220,7 @@ func (_q *IterationQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 					})
 				}
 			}
-			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+			if noNodes {
 				continue
 			}
 			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
@@ -1261,7 +1264,8 @@ func (_q *IterationQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				return err
 			}
 			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
-			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+			noNodes := ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || (noNodes && hasCollectedField(ctx, append(path, pageInfoField)...)) {
 				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
 				if hasPagination || ignoredEdges {
 					query := query.Clone()
@@ -1306,7 +1310,7 @@ func (_q *IterationQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 					})
 				}
 			}
-			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+			if noNodes {
 				continue
 			}
 			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
@@ -1350,7 +1354,8 @@ func (_q *IterationQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				return err
 			}
 			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
-			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+			noNodes := ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || (noNodes && hasCollectedField(ctx, append(path, pageInfoField)...)) {
 				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
 				if hasPagination || ignoredEdges {
 					query := query.Clone()
@@ -1395,7 +1400,7 @@ func (_q *IterationQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 					})
 				}
 			}
-			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+			if noNodes {
 				continue
 			}
 			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
@@ -1853,7 +1858,8 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				return err
 			}
 			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
-			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+			noNodes := ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || (noNodes && hasCollectedField(ctx, append(path, pageInfoField)...)) {
 				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
 				if hasPagination || ignoredEdges {
 					query := query.Clone()
@@ -1898,7 +1904,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 					})
 				}
 			}
-			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+			if noNodes {
 				continue
 			}
 			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
@@ -1942,7 +1948,8 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				return err
 			}
 			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
-			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+			noNodes := ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || (noNodes && hasCollectedField(ctx, append(path, pageInfoField)...)) {
 				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
 				if hasPagination || ignoredEdges {
 					query := query.Clone()
@@ -1987,7 +1994,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 					})
 				}
 			}
-			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+			if noNodes {
 				continue
 			}
 			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
@@ -2031,7 +2038,8 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				return err
 			}
 			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
-			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+			noNodes := ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || (noNodes && hasCollectedField(ctx, append(path, pageInfoField)...)) {
 				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
 				if hasPagination || ignoredEdges {
 					query := query.Clone()
@@ -2076,7 +2084,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 					})
 				}
 			}
-			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+			if noNodes {
 				continue
 			}
 			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
@@ -2120,7 +2128,8 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				return err
 			}
 			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
-			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+			noNodes := ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || (noNodes && hasCollectedField(ctx, append(path, pageInfoField)...)) {
 				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
 				if hasPagination || ignoredEdges {
 					query := query.Clone()
@@ -2165,7 +2174,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 					})
 				}
 			}
-			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+			if noNodes {
 				continue
 			}
 			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
@@ -2209,7 +2218,8 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				return err
 			}
 			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
-			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+			noNodes := ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || (noNodes && hasCollectedField(ctx, append(path, pageInfoField)...)) {
 				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
 				if hasPagination || ignoredEdges {
 					query := query.Clone()
@@ -2254,7 +2264,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 					})
 				}
 			}
-			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+			if noNodes {
 				continue
 			}
 			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
@@ -2822,7 +2832,8 @@ func (_q *WebhookQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				return err
 			}
 			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
-			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+			noNodes := ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || (noNodes && hasCollectedField(ctx, append(path, pageInfoField)...)) {
 				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
 				if hasPagination || ignoredEdges {
 					query := query.Clone()
@@ -2867,7 +2878,7 @@ func (_q *WebhookQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 					})
 				}
 			}
-			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+			if noNodes {
 				continue
 			}
 			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
@@ -3216,7 +3227,8 @@ func (_q *WorkspaceQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				return err
 			}
 			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
-			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+			noNodes := ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || (noNodes && hasCollectedField(ctx, append(path, pageInfoField)...)) {
 				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
 				if hasPagination || ignoredEdges {
 					query := query.Clone()
@@ -3261,7 +3273,7 @@ func (_q *WorkspaceQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 					})
 				}
 			}
-			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+			if noNodes {
 				continue
 			}
 			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
