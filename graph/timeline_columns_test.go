@@ -94,6 +94,44 @@ func TestTimelinePageReadsWhatItShows(t *testing.T) {
 			})
 		}
 
+		t.Run("a page's pageInfo is the same without totalCount, which alone needs the count", func(t *testing.T) {
+			pageOf := func(t *testing.T, count bool, args vars) json.RawMessage {
+				t.Helper()
+				q := fmt.Sprintf(timelinePageInfoQuery, map[bool]string{true: "totalCount"}[count])
+				args["id"] = loop.Prototype.ID
+				var got struct {
+					Node struct{ Timeline map[string]any }
+				}
+				s.Do(t, owner, q, args).RequireOK(t).Decode(t, &got)
+				delete(got.Node.Timeline, "totalCount")
+				b, err := json.Marshal(got.Node.Timeline)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return b
+			}
+			first := pageOf(t, true, vars{"first": 5})
+			var info struct {
+				PageInfo struct{ StartCursor, EndCursor string }
+			}
+			if err := json.Unmarshal(first, &info); err != nil {
+				t.Fatal(err)
+			}
+			for _, args := range []vars{
+				{"first": 5},
+				{"first": 5, "after": info.PageInfo.EndCursor},
+				{"last": 5},
+				{"last": 5, "before": info.PageInfo.EndCursor},
+				{"first": 0},
+				{"first": 100},
+			} {
+				withCount, without := pageOf(t, true, args), pageOf(t, false, args)
+				if string(withCount) != string(without) {
+					t.Errorf("%v: without totalCount\n%s\nwith it\n%s", args, without, withCount)
+				}
+			}
+		})
+
 		t.Run("a page that does not show payloads does not decode them", func(t *testing.T) {
 			if _, err := s.DB.SQL.Exec(`UPDATE events SET payload = '[1]' WHERE payload IS NOT NULL`); err != nil {
 				t.Fatal(err)
@@ -107,6 +145,17 @@ func TestTimelinePageReadsWhatItShows(t *testing.T) {
 		})
 	})
 }
+
+// timelinePageInfoQuery is a page of a timeline with its pageInfo, and
+// with what %s says beside it.
+const timelinePageInfoQuery = `query($id: ID!, $first: Int, $last: Int, $after: Cursor, $before: Cursor) {
+	node(id: $id) { ... on Prototype {
+		timeline(first: $first, last: $last, after: $after, before: $before) {
+			%s pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+			edges { cursor node { id } }
+		}
+	} }
+}`
 
 // timelineEdges returns the edges of a timeline page's response data.
 func timelineEdges(t *testing.T, data json.RawMessage) []map[string]any {
