@@ -48,7 +48,8 @@ func main() {
 
 // templates are entgql's, with its field collection replaced by
 // ent/template/gql_collection.tmpl: entgql's own, which also selects the
-// columns that hand-written resolvers read (schema.ResolverColumns).
+// columns that hand-written resolvers read (schema.ResolverColumns), and
+// counts a nested connection's rows for totalCount only, not pageInfo.
 func templates() []*gen.Template {
 	collection := gen.MustParse(gen.NewTemplate("gql_collection").
 		Funcs(entgql.TemplateFuncs).
