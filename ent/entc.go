@@ -21,6 +21,7 @@ func main() {
 		log.Fatalf("entering the repository root: %v", err)
 	}
 	ex, err := entgql.NewExtension(
+		entgql.WithTemplates(templates()...),
 		entgql.WithConfigPath("gqlgen.yml"),
 		entgql.WithSchemaGenerator(),
 		entgql.WithSchemaPath("schema/ent.graphqls"),
@@ -43,4 +44,22 @@ func main() {
 	if err != nil {
 		log.Fatalf("running ent codegen: %v", err)
 	}
+}
+
+// templates are entgql's, with its field collection replaced by
+// ent/template/gql_collection.tmpl: entgql's own, which also selects the
+// columns that hand-written resolvers read (schema.ResolverColumns), and
+// counts a nested connection's rows for totalCount only, not pageInfo.
+func templates() []*gen.Template {
+	collection := gen.MustParse(gen.NewTemplate("gql_collection").
+		Funcs(entgql.TemplateFuncs).
+		ParseFiles("ent/template/gql_collection.tmpl"))
+	var ts []*gen.Template
+	for _, t := range entgql.AllTemplates {
+		if t == entgql.CollectionTemplate {
+			t = collection
+		}
+		ts = append(ts, t)
+	}
+	return ts
 }

@@ -156,5 +156,15 @@ func (Event) Indexes() []ent.Index {
 }
 
 func (Event) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.RelayConnection()}
+	return []schema.Annotation{
+		entgql.RelayConnection(),
+		// schema/event.graphqls's fields: a timeline page that shows no
+		// payload neither reads nor decodes it (graph/event.go).
+		ResolverColumns{
+			"cursor":  {"seq"},
+			"actor":   {"actor_user_id", "actor_participant_id"},
+			"subject": {"subject_id"},
+			"payload": {"payload"},
+		},
+	}
 }
