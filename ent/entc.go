@@ -6,8 +6,12 @@
 package main
 
 import (
+	"fmt"
 	"log"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent/entc"
@@ -29,6 +33,10 @@ func main() {
 	if err != nil {
 		log.Fatalf("creating entgql extension: %v", err)
 	}
+	lateral, err := lateralTemplates()
+	if err != nil {
+		log.Fatalf("patching templates for nested pages: %v", err)
+	}
 	err = entc.Generate("./ent/schema", &gen.Config{
 		Features: []gen.Feature{
 			gen.FeaturePrivacy,
@@ -39,8 +47,94 @@ func main() {
 			gen.FeatureModifier,
 			gen.FeatureVersionedMigration,
 		},
-	}, entc.Extensions(ex))
+	}, entc.Extensions(ex), withTemplates(lateral...))
 	if err != nil {
 		log.Fatalf("running ent codegen: %v", err)
 	}
+}
+
+// withTemplates adds templates after the extensions', so that a template
+// of the same name replaces theirs (and ent's own).
+func withTemplates(ts ...*gen.Template) entc.Option {
+	return func(cfg *gen.Config) error {
+		cfg.Templates = append(cfg.Templates, ts...)
+		return nil
+	}
+}
+
+// templatePatch replaces one piece of an upstream template. Each must
+// match exactly once, so that a new ent or entgql whose templates moved
+// on fails the generation instead of silently losing the patch.
+type templatePatch struct{ old, new string }
+
+// lateralTemplates returns ent's query template and entgql's collection
+// template, each with a few lines changed, so that on PostgreSQL a
+// nested connection page reads each parent's first children through a
+// LATERAL subquery instead of numbering every child with a window
+// (ent/schema/pagesql, docs/performance.md "Nested pages as LATERAL
+// joins"). The upstream text is read from the module cache, at the
+// versions go.mod pins, and patched rather than copied, so that the
+// fork is the handful of lines below.
+func lateralTemplates() ([]*gen.Template, error) {
+	query, err := patchTemplate("entgo.io/ent", "entc/gen/template/dialect/sql/query.tmpl", gen.NewTemplate("pagesql/query"),
+		// The loader of a one-to-many edge passes the parents' keys to
+		// the children's query, where LimitPerParent finds them.
+		templatePatch{
+			old: "\t\t\t}))\n\t\t\tneighbors, err := query.All(ctx)",
+			new: "\t\t\t}))\n\t\t\tneighbors, err := query.All(pagesql.WithParentKeys(ctx, {{ $.Package }}.{{ $e.ColumnConstant }}, fks))",
+		},
+		// Eager loading asks for the parents' keys (one-to-many) or the
+		// edges' targets (many-to-one) as one array on PostgreSQL.
+		templatePatch{
+			old: "s.Where(sql.InValues(s.C({{ $.Package }}.{{ $e.ColumnConstant }}), fks...))",
+			new: "s.Where(pagesql.ParentIn(s, {{ $.Package }}.{{ $e.ColumnConstant }}, fks))",
+		},
+		templatePatch{
+			old: "query.Where({{ $e.Type.Package }}.IDIn(ids...))",
+			new: "query.Where(predicate.{{ $e.Type.Name }}(func(s *sql.Selector) {\n\t\t\t\ts.Where(pagesql.In(s, s.C({{ $e.Type.Package }}.{{ $e.Type.ID.Constant }}), ids))\n\t\t\t}))",
+		},
+	)
+	if err != nil {
+		return nil, err
+	}
+	collection, err := patchTemplate("entgo.io/contrib", "entgql/template/collection.tmpl", gen.NewTemplate("pagesql/collection").Funcs(entgql.TemplateFuncs),
+		templatePatch{
+			old: "modify := entgql.LimitPerRow({{ $fk }}, limit, pager.orderExpr(query))",
+			new: "modify := {{ if $e.M2M }}entgql.LimitPerRow{{ else }}pagesql.LimitPerParent{{ end }}({{ $fk }}, limit, pager.orderExpr(query))",
+		},
+		// totalCount counts the children of the parents' keys, as one
+		// array on PostgreSQL.
+		templatePatch{
+			old: "s.Where(sql.InValues(s.C({{ $fk }}), ids...))",
+			new: "s.Where(pagesql.In(s, s.C({{ $fk }}), ids))",
+		},
+	)
+	if err != nil {
+		return nil, err
+	}
+	imports := gen.MustParse(gen.NewTemplate("pagesql/import").Parse(
+		`{{ define "import/additional/pagesql" }}"github.com/protoloop/protoloop/ent/schema/pagesql"{{ end }}`))
+	return []*gen.Template{query, collection, imports}, nil
+}
+
+// patchTemplate reads file from module's directory, applies patches and
+// parses the result into t.
+func patchTemplate(module, file string, t *gen.Template, patches ...templatePatch) (*gen.Template, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module).Output()
+	if err != nil {
+		return nil, fmt.Errorf("locating %s: %w", module, err)
+	}
+	path := filepath.Join(strings.TrimSpace(string(out)), file)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	text := string(b)
+	for _, p := range patches {
+		if n := strings.Count(text, p.old); n != 1 {
+			return nil, fmt.Errorf("%s: %d matches for %q, want 1", path, n, p.old)
+		}
+		text = strings.Replace(text, p.old, p.new, 1)
+	}
+	return t.Parse(text)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/protoloop/protoloop/ent/participant"
 	"github.com/protoloop/protoloop/ent/prototype"
 	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/pagesql"
 	"github.com/protoloop/protoloop/ent/trial"
 	"github.com/protoloop/protoloop/ent/user"
 	"github.com/protoloop/protoloop/ent/vote"
@@ -661,7 +662,7 @@ func (_q *FeedbackQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(feedback.CommentsColumn), ids...))
+							s.Where(pagesql.In(s, s.C(feedback.CommentsColumn), ids))
 						})
 						if err := query.GroupBy(feedback.CommentsColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -708,7 +709,7 @@ func (_q *FeedbackQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(feedback.CommentsColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(feedback.CommentsColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -750,7 +751,7 @@ func (_q *FeedbackQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(feedback.VotesColumn), ids...))
+							s.Where(pagesql.In(s, s.C(feedback.VotesColumn), ids))
 						})
 						if err := query.GroupBy(feedback.VotesColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -797,7 +798,7 @@ func (_q *FeedbackQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(feedback.VotesColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(feedback.VotesColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -1162,7 +1163,7 @@ func (_q *IterationQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(iteration.FeedbackColumn), ids...))
+							s.Where(pagesql.In(s, s.C(iteration.FeedbackColumn), ids))
 						})
 						if err := query.GroupBy(iteration.FeedbackColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -1209,7 +1210,7 @@ func (_q *IterationQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(iteration.FeedbackColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(iteration.FeedbackColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -1251,7 +1252,7 @@ func (_q *IterationQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(iteration.TrialsColumn), ids...))
+							s.Where(pagesql.In(s, s.C(iteration.TrialsColumn), ids))
 						})
 						if err := query.GroupBy(iteration.TrialsColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -1298,7 +1299,7 @@ func (_q *IterationQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(iteration.TrialsColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(iteration.TrialsColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -1340,7 +1341,7 @@ func (_q *IterationQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(iteration.AddressesColumn), ids...))
+							s.Where(pagesql.In(s, s.C(iteration.AddressesColumn), ids))
 						})
 						if err := query.GroupBy(iteration.AddressesColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -1387,7 +1388,7 @@ func (_q *IterationQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(iteration.AddressesColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(iteration.AddressesColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -1843,7 +1844,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(prototype.IterationsColumn), ids...))
+							s.Where(pagesql.In(s, s.C(prototype.IterationsColumn), ids))
 						})
 						if err := query.GroupBy(prototype.IterationsColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -1890,7 +1891,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(prototype.IterationsColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(prototype.IterationsColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -1932,7 +1933,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(prototype.FeedbackColumn), ids...))
+							s.Where(pagesql.In(s, s.C(prototype.FeedbackColumn), ids))
 						})
 						if err := query.GroupBy(prototype.FeedbackColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -1979,7 +1980,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(prototype.FeedbackColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(prototype.FeedbackColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -2021,7 +2022,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(prototype.ParticipantsColumn), ids...))
+							s.Where(pagesql.In(s, s.C(prototype.ParticipantsColumn), ids))
 						})
 						if err := query.GroupBy(prototype.ParticipantsColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -2068,7 +2069,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(prototype.ParticipantsColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(prototype.ParticipantsColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -2110,7 +2111,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(prototype.InvitesColumn), ids...))
+							s.Where(pagesql.In(s, s.C(prototype.InvitesColumn), ids))
 						})
 						if err := query.GroupBy(prototype.InvitesColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -2157,7 +2158,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(prototype.InvitesColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(prototype.InvitesColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -2199,7 +2200,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(prototype.TimelineColumn), ids...))
+							s.Where(pagesql.In(s, s.C(prototype.TimelineColumn), ids))
 						})
 						if err := query.GroupBy(prototype.TimelineColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -2246,7 +2247,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(prototype.TimelineColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(prototype.TimelineColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -2812,7 +2813,7 @@ func (_q *WebhookQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(webhook.DeliveriesColumn), ids...))
+							s.Where(pagesql.In(s, s.C(webhook.DeliveriesColumn), ids))
 						})
 						if err := query.GroupBy(webhook.DeliveriesColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -2859,7 +2860,7 @@ func (_q *WebhookQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(webhook.DeliveriesColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(webhook.DeliveriesColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -3206,7 +3207,7 @@ func (_q *WorkspaceQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(workspace.PrototypesColumn), ids...))
+							s.Where(pagesql.In(s, s.C(workspace.PrototypesColumn), ids))
 						})
 						if err := query.GroupBy(workspace.PrototypesColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -3253,7 +3254,7 @@ func (_q *WorkspaceQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(workspace.PrototypesColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(workspace.PrototypesColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
