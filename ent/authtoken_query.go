@@ -17,6 +17,7 @@ import (
 	"github.com/protoloop/protoloop/ent/participant"
 	"github.com/protoloop/protoloop/ent/predicate"
 	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/pagesql"
 	"github.com/protoloop/protoloop/ent/user"
 )
 
@@ -480,7 +481,9 @@ func (_q *AuthTokenQuery) loadUser(ctx context.Context, query *UserQuery, nodes 
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(user.IDIn(ids...))
+	query.Where(predicate.User(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(user.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -512,7 +515,9 @@ func (_q *AuthTokenQuery) loadParticipant(ctx context.Context, query *Participan
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(participant.IDIn(ids...))
+	query.Where(predicate.Participant(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(participant.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"github.com/protoloop/protoloop/ent/predicate"
 	"github.com/protoloop/protoloop/ent/prototype"
 	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/pagesql"
 	"github.com/protoloop/protoloop/ent/workspace"
 )
 
@@ -657,7 +658,9 @@ func (_q *CommentQuery) loadWorkspace(ctx context.Context, query *WorkspaceQuery
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(workspace.IDIn(ids...))
+	query.Where(predicate.Workspace(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(workspace.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -686,7 +689,9 @@ func (_q *CommentQuery) loadFeedback(ctx context.Context, query *FeedbackQuery, 
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(feedback.IDIn(ids...))
+	query.Where(predicate.Feedback(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(feedback.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -715,7 +720,9 @@ func (_q *CommentQuery) loadAuthor(ctx context.Context, query *ParticipantQuery,
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(participant.IDIn(ids...))
+	query.Where(predicate.Participant(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(participant.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -744,7 +751,9 @@ func (_q *CommentQuery) loadPrototype(ctx context.Context, query *PrototypeQuery
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(prototype.IDIn(ids...))
+	query.Where(predicate.Prototype(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(prototype.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -776,7 +785,9 @@ func (_q *CommentQuery) loadParent(ctx context.Context, query *CommentQuery, nod
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(comment.IDIn(ids...))
+	query.Where(predicate.Comment(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(comment.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -806,9 +817,9 @@ func (_q *CommentQuery) loadReplies(ctx context.Context, query *CommentQuery, no
 		query.ctx.AppendFieldOnce(comment.FieldParentID)
 	}
 	query.Where(predicate.Comment(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(comment.RepliesColumn), fks...))
+		s.Where(pagesql.ParentIn(s, comment.RepliesColumn, fks))
 	}))
-	neighbors, err := query.All(ctx)
+	neighbors, err := query.All(pagesql.WithParentKeys(ctx, comment.RepliesColumn, fks))
 	if err != nil {
 		return err
 	}

@@ -6,8 +6,12 @@
 package main
 
 import (
+	"fmt"
 	"log"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent/entc"
@@ -21,7 +25,6 @@ func main() {
 		log.Fatalf("entering the repository root: %v", err)
 	}
 	ex, err := entgql.NewExtension(
-		entgql.WithTemplates(templates()...),
 		entgql.WithConfigPath("gqlgen.yml"),
 		entgql.WithSchemaGenerator(),
 		entgql.WithSchemaPath("schema/ent.graphqls"),
@@ -29,6 +32,10 @@ func main() {
 	)
 	if err != nil {
 		log.Fatalf("creating entgql extension: %v", err)
+	}
+	patched, err := patchedTemplates()
+	if err != nil {
+		log.Fatalf("patching ent's and entgql's templates: %v", err)
 	}
 	err = entc.Generate("./ent/schema", &gen.Config{
 		Features: []gen.Feature{
@@ -40,26 +47,141 @@ func main() {
 			gen.FeatureModifier,
 			gen.FeatureVersionedMigration,
 		},
-	}, entc.Extensions(ex))
+	}, entc.Extensions(ex), withTemplates(patched...))
 	if err != nil {
 		log.Fatalf("running ent codegen: %v", err)
 	}
 }
 
-// templates are entgql's, with its field collection replaced by
-// ent/template/gql_collection.tmpl: entgql's own, which also selects the
-// columns that hand-written resolvers read (schema.ResolverColumns), and
-// counts a nested connection's rows for totalCount only, not pageInfo.
-func templates() []*gen.Template {
-	collection := gen.MustParse(gen.NewTemplate("gql_collection").
-		Funcs(entgql.TemplateFuncs).
-		ParseFiles("ent/template/gql_collection.tmpl"))
-	var ts []*gen.Template
-	for _, t := range entgql.AllTemplates {
-		if t == entgql.CollectionTemplate {
-			t = collection
-		}
-		ts = append(ts, t)
+// withTemplates adds templates after the extensions', so that a template
+// of the same name replaces theirs (and ent's own).
+func withTemplates(ts ...*gen.Template) entc.Option {
+	return func(cfg *gen.Config) error {
+		cfg.Templates = append(cfg.Templates, ts...)
+		return nil
 	}
-	return ts
+}
+
+// templatePatch replaces one piece of an upstream template. Each must
+// match exactly once, so that a new ent or entgql whose templates moved
+// on fails the generation instead of silently losing the patch.
+type templatePatch struct{ old, new string }
+
+// patchedTemplates returns ent's query template and entgql's collection
+// template, each with a few lines changed:
+//
+//   - on PostgreSQL a nested connection page reads each parent's first
+//     children through a LATERAL subquery instead of numbering every
+//     child with a window, and many keys go as one array
+//     (ent/schema/pagesql, docs/performance.md "Nested pages as LATERAL
+//     joins");
+//   - field collection selects the columns that hand-written resolvers
+//     read (schema.ResolverColumns) instead of every column, and counts a
+//     nested connection's rows for totalCount only, not for a pageInfo
+//     computed from the page's own nodes (docs/performance.md "The
+//     timeline page reads what it shows").
+//
+// The upstream text is read from the module cache, at the versions go.mod
+// pins, and patched rather than copied, so that the fork is the handful
+// of lines below.
+func patchedTemplates() ([]*gen.Template, error) {
+	query, err := patchTemplate("entgo.io/ent", "entc/gen/template/dialect/sql/query.tmpl", gen.NewTemplate("pagesql/query"),
+		// The loader of a one-to-many edge passes the parents' keys to
+		// the children's query, where LimitPerParent finds them.
+		templatePatch{
+			old: "\t\t\t}))\n\t\t\tneighbors, err := query.All(ctx)",
+			new: "\t\t\t}))\n\t\t\tneighbors, err := query.All(pagesql.WithParentKeys(ctx, {{ $.Package }}.{{ $e.ColumnConstant }}, fks))",
+		},
+		// Eager loading asks for the parents' keys (one-to-many) or the
+		// edges' targets (many-to-one) as one array on PostgreSQL.
+		templatePatch{
+			old: "s.Where(sql.InValues(s.C({{ $.Package }}.{{ $e.ColumnConstant }}), fks...))",
+			new: "s.Where(pagesql.ParentIn(s, {{ $.Package }}.{{ $e.ColumnConstant }}, fks))",
+		},
+		templatePatch{
+			old: "query.Where({{ $e.Type.Package }}.IDIn(ids...))",
+			new: "query.Where(predicate.{{ $e.Type.Name }}(func(s *sql.Selector) {\n\t\t\t\ts.Where(pagesql.In(s, s.C({{ $e.Type.Package }}.{{ $e.Type.ID.Constant }}), ids))\n\t\t\t}))",
+		},
+	)
+	if err != nil {
+		return nil, err
+	}
+	collection, err := patchTemplate("entgo.io/contrib", "entgql/template/collection.tmpl", gen.NewTemplate("pagesql/collection").Funcs(entgql.TemplateFuncs),
+		templatePatch{
+			old: "modify := entgql.LimitPerRow({{ $fk }}, limit, pager.orderExpr(query))",
+			new: "modify := {{ if $e.M2M }}entgql.LimitPerRow{{ else }}pagesql.LimitPerParent{{ end }}({{ $fk }}, limit, pager.orderExpr(query))",
+		},
+		// totalCount counts the children of the parents' keys, as one
+		// array on PostgreSQL.
+		templatePatch{
+			old: "s.Where(sql.InValues(s.C({{ $fk }}), ids...))",
+			new: "s.Where(pagesql.In(s, s.C({{ $fk }}), ids))",
+		},
+		// A page's pageInfo is computed from its nodes (the connection's
+		// build) and needs no count of them, unless the nodes are not
+		// loaded.
+		templatePatch{
+			old: "\t\t\t\t\t\t\tif hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {",
+			new: "\t\t\t\t\t\t\tnoNodes := ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0)\n" +
+				"\t\t\t\t\t\t\tif hasCollectedField(ctx, append(path, totalCountField)...) || (noNodes && hasCollectedField(ctx, append(path, pageInfoField)...)) {",
+		},
+		templatePatch{
+			old: "if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {",
+			new: "if noNodes {",
+		},
+		// The fields that resolvers in schema/*.graphqls add to a type,
+		// with the columns they read (the type's ResolverColumns
+		// annotation, ent/schema/collect.go); a name that is no field of
+		// the type fails the generation.
+		templatePatch{
+			old: "\t\t\t\t{{- end }}\n\t\t\t\t{{- if $fields }}\n",
+			new: "\t\t\t\t{{- end }}\n" + resolverColumnsCases + "\t\t\t\t{{- if $fields }}\n",
+		},
+	)
+	if err != nil {
+		return nil, err
+	}
+	imports := gen.MustParse(gen.NewTemplate("pagesql/import").Parse(
+		`{{ define "import/additional/pagesql" }}"github.com/protoloop/protoloop/ent/schema/pagesql"{{ end }}`))
+	return []*gen.Template{query, collection, imports}, nil
+}
+
+// resolverColumnsCases selects, for each field a hand-written resolver adds
+// to the node, the columns its ResolverColumns annotation names.
+const resolverColumnsCases = `{{- if and $fields $node.Annotations.ResolverColumns }}
+	{{- range $name, $columns := $node.Annotations.ResolverColumns }}
+		case "{{ $name }}":
+		{{- range $column := $columns }}
+			{{- $constant := "" }}
+			{{- range $f := $node.Fields }}{{ if eq $f.Name $column }}{{ $constant = $f.Constant }}{{ end }}{{ end }}
+			{{- if not $constant }}{{ fail (printf "%s: ResolverColumns of %q: %q is no field of the type" $node.Name $name $column) }}{{ end }}
+			if _, ok := fieldSeen[{{ $node.Package }}.{{ $constant }}]; !ok {
+				selectedFields = append(selectedFields, {{ $node.Package }}.{{ $constant }})
+				fieldSeen[{{ $node.Package }}.{{ $constant }}] = struct{}{}
+			}
+		{{- end }}
+	{{- end }}
+{{- end }}
+`
+
+// patchTemplate reads file from module's directory, applies patches and
+// parses the result into t.
+func patchTemplate(module, file string, t *gen.Template, patches ...templatePatch) (*gen.Template, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module).Output()
+	if err != nil {
+		return nil, fmt.Errorf("locating %s: %w", module, err)
+	}
+	path := filepath.Join(strings.TrimSpace(string(out)), file)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	text := string(b)
+	for _, p := range patches {
+		if n := strings.Count(text, p.old); n != 1 {
+			return nil, fmt.Errorf("%s: %d matches for %q, want 1", path, n, p.old)
+		}
+		text = strings.Replace(text, p.old, p.new, 1)
+	}
+	return t.Parse(text)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/protoloop/protoloop/ent/predicate"
 	"github.com/protoloop/protoloop/ent/prototype"
 	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/pagesql"
 	"github.com/protoloop/protoloop/ent/user"
 	"github.com/protoloop/protoloop/ent/workspace"
 )
@@ -563,7 +564,9 @@ func (_q *EventQuery) loadWorkspace(ctx context.Context, query *WorkspaceQuery, 
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(workspace.IDIn(ids...))
+	query.Where(predicate.Workspace(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(workspace.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -595,7 +598,9 @@ func (_q *EventQuery) loadPrototype(ctx context.Context, query *PrototypeQuery, 
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(prototype.IDIn(ids...))
+	query.Where(predicate.Prototype(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(prototype.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -627,7 +632,9 @@ func (_q *EventQuery) loadActorUser(ctx context.Context, query *UserQuery, nodes
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(user.IDIn(ids...))
+	query.Where(predicate.User(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(user.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -659,7 +666,9 @@ func (_q *EventQuery) loadActorParticipant(ctx context.Context, query *Participa
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(participant.IDIn(ids...))
+	query.Where(predicate.Participant(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(participant.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err

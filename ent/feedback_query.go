@@ -21,6 +21,7 @@ import (
 	"github.com/protoloop/protoloop/ent/predicate"
 	"github.com/protoloop/protoloop/ent/prototype"
 	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/pagesql"
 	"github.com/protoloop/protoloop/ent/trial"
 	"github.com/protoloop/protoloop/ent/vote"
 	"github.com/protoloop/protoloop/ent/workspace"
@@ -846,7 +847,9 @@ func (_q *FeedbackQuery) loadWorkspace(ctx context.Context, query *WorkspaceQuer
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(workspace.IDIn(ids...))
+	query.Where(predicate.Workspace(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(workspace.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -875,7 +878,9 @@ func (_q *FeedbackQuery) loadPrototype(ctx context.Context, query *PrototypeQuer
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(prototype.IDIn(ids...))
+	query.Where(predicate.Prototype(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(prototype.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -904,7 +909,9 @@ func (_q *FeedbackQuery) loadIteration(ctx context.Context, query *IterationQuer
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(iteration.IDIn(ids...))
+	query.Where(predicate.Iteration(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(iteration.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -933,7 +940,9 @@ func (_q *FeedbackQuery) loadAuthor(ctx context.Context, query *ParticipantQuery
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(participant.IDIn(ids...))
+	query.Where(predicate.Participant(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(participant.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -965,7 +974,9 @@ func (_q *FeedbackQuery) loadTrial(ctx context.Context, query *TrialQuery, nodes
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(trial.IDIn(ids...))
+	query.Where(predicate.Trial(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(trial.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -997,7 +1008,9 @@ func (_q *FeedbackQuery) loadAddressedIn(ctx context.Context, query *IterationQu
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(iteration.IDIn(ids...))
+	query.Where(predicate.Iteration(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(iteration.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -1027,9 +1040,9 @@ func (_q *FeedbackQuery) loadComments(ctx context.Context, query *CommentQuery, 
 		query.ctx.AppendFieldOnce(comment.FieldFeedbackID)
 	}
 	query.Where(predicate.Comment(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(feedback.CommentsColumn), fks...))
+		s.Where(pagesql.ParentIn(s, feedback.CommentsColumn, fks))
 	}))
-	neighbors, err := query.All(ctx)
+	neighbors, err := query.All(pagesql.WithParentKeys(ctx, feedback.CommentsColumn, fks))
 	if err != nil {
 		return err
 	}
@@ -1057,9 +1070,9 @@ func (_q *FeedbackQuery) loadVotes(ctx context.Context, query *VoteQuery, nodes 
 		query.ctx.AppendFieldOnce(vote.FieldFeedbackID)
 	}
 	query.Where(predicate.Vote(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(feedback.VotesColumn), fks...))
+		s.Where(pagesql.ParentIn(s, feedback.VotesColumn, fks))
 	}))
-	neighbors, err := query.All(ctx)
+	neighbors, err := query.All(pagesql.WithParentKeys(ctx, feedback.VotesColumn, fks))
 	if err != nil {
 		return err
 	}
@@ -1089,7 +1102,9 @@ func (_q *FeedbackQuery) loadMergedInto(ctx context.Context, query *FeedbackQuer
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(feedback.IDIn(ids...))
+	query.Where(predicate.Feedback(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(feedback.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -1119,9 +1134,9 @@ func (_q *FeedbackQuery) loadMergedFrom(ctx context.Context, query *FeedbackQuer
 		query.ctx.AppendFieldOnce(feedback.FieldMergedIntoID)
 	}
 	query.Where(predicate.Feedback(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(feedback.MergedFromColumn), fks...))
+		s.Where(pagesql.ParentIn(s, feedback.MergedFromColumn, fks))
 	}))
-	neighbors, err := query.All(ctx)
+	neighbors, err := query.All(pagesql.WithParentKeys(ctx, feedback.MergedFromColumn, fks))
 	if err != nil {
 		return err
 	}

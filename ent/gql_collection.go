@@ -21,6 +21,7 @@ import (
 	"github.com/protoloop/protoloop/ent/participant"
 	"github.com/protoloop/protoloop/ent/prototype"
 	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/pagesql"
 	"github.com/protoloop/protoloop/ent/trial"
 	"github.com/protoloop/protoloop/ent/user"
 	"github.com/protoloop/protoloop/ent/vote"
@@ -686,7 +687,7 @@ func (_q *FeedbackQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(feedback.CommentsColumn), ids...))
+							s.Where(pagesql.In(s, s.C(feedback.CommentsColumn), ids))
 						})
 						if err := query.GroupBy(feedback.CommentsColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -733,7 +734,7 @@ func (_q *FeedbackQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(feedback.CommentsColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(feedback.CommentsColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -776,7 +777,7 @@ func (_q *FeedbackQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(feedback.VotesColumn), ids...))
+							s.Where(pagesql.In(s, s.C(feedback.VotesColumn), ids))
 						})
 						if err := query.GroupBy(feedback.VotesColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -823,7 +824,7 @@ func (_q *FeedbackQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(feedback.VotesColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(feedback.VotesColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -1189,7 +1190,7 @@ func (_q *IterationQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(iteration.FeedbackColumn), ids...))
+							s.Where(pagesql.In(s, s.C(iteration.FeedbackColumn), ids))
 						})
 						if err := query.GroupBy(iteration.FeedbackColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -1236,7 +1237,7 @@ func (_q *IterationQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(iteration.FeedbackColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(iteration.FeedbackColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -1279,7 +1280,7 @@ func (_q *IterationQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(iteration.TrialsColumn), ids...))
+							s.Where(pagesql.In(s, s.C(iteration.TrialsColumn), ids))
 						})
 						if err := query.GroupBy(iteration.TrialsColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -1326,7 +1327,7 @@ func (_q *IterationQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(iteration.TrialsColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(iteration.TrialsColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -1369,7 +1370,7 @@ func (_q *IterationQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(iteration.AddressesColumn), ids...))
+							s.Where(pagesql.In(s, s.C(iteration.AddressesColumn), ids))
 						})
 						if err := query.GroupBy(iteration.AddressesColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -1416,7 +1417,7 @@ func (_q *IterationQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(iteration.AddressesColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(iteration.AddressesColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -1873,7 +1874,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(prototype.IterationsColumn), ids...))
+							s.Where(pagesql.In(s, s.C(prototype.IterationsColumn), ids))
 						})
 						if err := query.GroupBy(prototype.IterationsColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -1920,7 +1921,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(prototype.IterationsColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(prototype.IterationsColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -1963,7 +1964,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(prototype.FeedbackColumn), ids...))
+							s.Where(pagesql.In(s, s.C(prototype.FeedbackColumn), ids))
 						})
 						if err := query.GroupBy(prototype.FeedbackColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -2010,7 +2011,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(prototype.FeedbackColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(prototype.FeedbackColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -2053,7 +2054,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(prototype.ParticipantsColumn), ids...))
+							s.Where(pagesql.In(s, s.C(prototype.ParticipantsColumn), ids))
 						})
 						if err := query.GroupBy(prototype.ParticipantsColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -2100,7 +2101,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(prototype.ParticipantsColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(prototype.ParticipantsColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -2143,7 +2144,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(prototype.InvitesColumn), ids...))
+							s.Where(pagesql.In(s, s.C(prototype.InvitesColumn), ids))
 						})
 						if err := query.GroupBy(prototype.InvitesColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -2190,7 +2191,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(prototype.InvitesColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(prototype.InvitesColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -2233,7 +2234,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(prototype.TimelineColumn), ids...))
+							s.Where(pagesql.In(s, s.C(prototype.TimelineColumn), ids))
 						})
 						if err := query.GroupBy(prototype.TimelineColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -2280,7 +2281,7 @@ func (_q *PrototypeQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(prototype.TimelineColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(prototype.TimelineColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -2847,7 +2848,7 @@ func (_q *WebhookQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(webhook.DeliveriesColumn), ids...))
+							s.Where(pagesql.In(s, s.C(webhook.DeliveriesColumn), ids))
 						})
 						if err := query.GroupBy(webhook.DeliveriesColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -2894,7 +2895,7 @@ func (_q *WebhookQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(webhook.DeliveriesColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(webhook.DeliveriesColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {
@@ -3242,7 +3243,7 @@ func (_q *WorkspaceQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 							Count  int    `sql:"count"`
 						}
 						query.Where(func(s *sql.Selector) {
-							s.Where(sql.InValues(s.C(workspace.PrototypesColumn), ids...))
+							s.Where(pagesql.In(s, s.C(workspace.PrototypesColumn), ids))
 						})
 						if err := query.GroupBy(workspace.PrototypesColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
 							return err
@@ -3289,7 +3290,7 @@ func (_q *WorkspaceQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				if oneNode {
 					pager.applyOrder(query.Limit(limit))
 				} else {
-					modify := entgql.LimitPerRow(workspace.PrototypesColumn, limit, pager.orderExpr(query))
+					modify := pagesql.LimitPerParent(workspace.PrototypesColumn, limit, pager.orderExpr(query))
 					query.modifiers = append(query.modifiers, modify)
 				}
 			} else {

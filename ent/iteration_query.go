@@ -19,6 +19,7 @@ import (
 	"github.com/protoloop/protoloop/ent/predicate"
 	"github.com/protoloop/protoloop/ent/prototype"
 	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/pagesql"
 	"github.com/protoloop/protoloop/ent/trial"
 	"github.com/protoloop/protoloop/ent/workspace"
 )
@@ -633,7 +634,9 @@ func (_q *IterationQuery) loadWorkspace(ctx context.Context, query *WorkspaceQue
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(workspace.IDIn(ids...))
+	query.Where(predicate.Workspace(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(workspace.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -662,7 +665,9 @@ func (_q *IterationQuery) loadPrototype(ctx context.Context, query *PrototypeQue
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(prototype.IDIn(ids...))
+	query.Where(predicate.Prototype(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(prototype.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -692,9 +697,9 @@ func (_q *IterationQuery) loadFeedback(ctx context.Context, query *FeedbackQuery
 		query.ctx.AppendFieldOnce(feedback.FieldIterationID)
 	}
 	query.Where(predicate.Feedback(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(iteration.FeedbackColumn), fks...))
+		s.Where(pagesql.ParentIn(s, iteration.FeedbackColumn, fks))
 	}))
-	neighbors, err := query.All(ctx)
+	neighbors, err := query.All(pagesql.WithParentKeys(ctx, iteration.FeedbackColumn, fks))
 	if err != nil {
 		return err
 	}
@@ -722,9 +727,9 @@ func (_q *IterationQuery) loadTrials(ctx context.Context, query *TrialQuery, nod
 		query.ctx.AppendFieldOnce(trial.FieldIterationID)
 	}
 	query.Where(predicate.Trial(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(iteration.TrialsColumn), fks...))
+		s.Where(pagesql.ParentIn(s, iteration.TrialsColumn, fks))
 	}))
-	neighbors, err := query.All(ctx)
+	neighbors, err := query.All(pagesql.WithParentKeys(ctx, iteration.TrialsColumn, fks))
 	if err != nil {
 		return err
 	}
@@ -752,9 +757,9 @@ func (_q *IterationQuery) loadAddresses(ctx context.Context, query *FeedbackQuer
 		query.ctx.AppendFieldOnce(feedback.FieldAddressedInID)
 	}
 	query.Where(predicate.Feedback(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(iteration.AddressesColumn), fks...))
+		s.Where(pagesql.ParentIn(s, iteration.AddressesColumn, fks))
 	}))
-	neighbors, err := query.All(ctx)
+	neighbors, err := query.All(pagesql.WithParentKeys(ctx, iteration.AddressesColumn, fks))
 	if err != nil {
 		return err
 	}

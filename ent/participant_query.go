@@ -20,6 +20,7 @@ import (
 	"github.com/protoloop/protoloop/ent/predicate"
 	"github.com/protoloop/protoloop/ent/prototype"
 	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/pagesql"
 	"github.com/protoloop/protoloop/ent/trial"
 	"github.com/protoloop/protoloop/ent/user"
 	"github.com/protoloop/protoloop/ent/workspace"
@@ -668,7 +669,9 @@ func (_q *ParticipantQuery) loadWorkspace(ctx context.Context, query *WorkspaceQ
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(workspace.IDIn(ids...))
+	query.Where(predicate.Workspace(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(workspace.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -697,7 +700,9 @@ func (_q *ParticipantQuery) loadPrototype(ctx context.Context, query *PrototypeQ
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(prototype.IDIn(ids...))
+	query.Where(predicate.Prototype(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(prototype.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -729,7 +734,9 @@ func (_q *ParticipantQuery) loadUser(ctx context.Context, query *UserQuery, node
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(user.IDIn(ids...))
+	query.Where(predicate.User(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(user.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -761,7 +768,9 @@ func (_q *ParticipantQuery) loadInvite(ctx context.Context, query *InviteQuery, 
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(invite.IDIn(ids...))
+	query.Where(predicate.Invite(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(invite.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -791,9 +800,9 @@ func (_q *ParticipantQuery) loadTrials(ctx context.Context, query *TrialQuery, n
 		query.ctx.AppendFieldOnce(trial.FieldParticipantID)
 	}
 	query.Where(predicate.Trial(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(participant.TrialsColumn), fks...))
+		s.Where(pagesql.ParentIn(s, participant.TrialsColumn, fks))
 	}))
-	neighbors, err := query.All(ctx)
+	neighbors, err := query.All(pagesql.WithParentKeys(ctx, participant.TrialsColumn, fks))
 	if err != nil {
 		return err
 	}
@@ -821,9 +830,9 @@ func (_q *ParticipantQuery) loadFeedback(ctx context.Context, query *FeedbackQue
 		query.ctx.AppendFieldOnce(feedback.FieldAuthorID)
 	}
 	query.Where(predicate.Feedback(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(participant.FeedbackColumn), fks...))
+		s.Where(pagesql.ParentIn(s, participant.FeedbackColumn, fks))
 	}))
-	neighbors, err := query.All(ctx)
+	neighbors, err := query.All(pagesql.WithParentKeys(ctx, participant.FeedbackColumn, fks))
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/protoloop/protoloop/ent/predicate"
 	"github.com/protoloop/protoloop/ent/prototype"
 	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/pagesql"
 	"github.com/protoloop/protoloop/ent/user"
 	"github.com/protoloop/protoloop/ent/workspace"
 )
@@ -738,7 +739,9 @@ func (_q *PrototypeQuery) loadWorkspace(ctx context.Context, query *WorkspaceQue
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(workspace.IDIn(ids...))
+	query.Where(predicate.Workspace(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(workspace.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -767,7 +770,9 @@ func (_q *PrototypeQuery) loadOwner(ctx context.Context, query *UserQuery, nodes
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(user.IDIn(ids...))
+	query.Where(predicate.User(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(user.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -797,9 +802,9 @@ func (_q *PrototypeQuery) loadIterations(ctx context.Context, query *IterationQu
 		query.ctx.AppendFieldOnce(iteration.FieldPrototypeID)
 	}
 	query.Where(predicate.Iteration(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(prototype.IterationsColumn), fks...))
+		s.Where(pagesql.ParentIn(s, prototype.IterationsColumn, fks))
 	}))
-	neighbors, err := query.All(ctx)
+	neighbors, err := query.All(pagesql.WithParentKeys(ctx, prototype.IterationsColumn, fks))
 	if err != nil {
 		return err
 	}
@@ -827,9 +832,9 @@ func (_q *PrototypeQuery) loadFeedback(ctx context.Context, query *FeedbackQuery
 		query.ctx.AppendFieldOnce(feedback.FieldPrototypeID)
 	}
 	query.Where(predicate.Feedback(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(prototype.FeedbackColumn), fks...))
+		s.Where(pagesql.ParentIn(s, prototype.FeedbackColumn, fks))
 	}))
-	neighbors, err := query.All(ctx)
+	neighbors, err := query.All(pagesql.WithParentKeys(ctx, prototype.FeedbackColumn, fks))
 	if err != nil {
 		return err
 	}
@@ -857,9 +862,9 @@ func (_q *PrototypeQuery) loadParticipants(ctx context.Context, query *Participa
 		query.ctx.AppendFieldOnce(participant.FieldPrototypeID)
 	}
 	query.Where(predicate.Participant(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(prototype.ParticipantsColumn), fks...))
+		s.Where(pagesql.ParentIn(s, prototype.ParticipantsColumn, fks))
 	}))
-	neighbors, err := query.All(ctx)
+	neighbors, err := query.All(pagesql.WithParentKeys(ctx, prototype.ParticipantsColumn, fks))
 	if err != nil {
 		return err
 	}
@@ -887,9 +892,9 @@ func (_q *PrototypeQuery) loadInvites(ctx context.Context, query *InviteQuery, n
 		query.ctx.AppendFieldOnce(invite.FieldPrototypeID)
 	}
 	query.Where(predicate.Invite(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(prototype.InvitesColumn), fks...))
+		s.Where(pagesql.ParentIn(s, prototype.InvitesColumn, fks))
 	}))
-	neighbors, err := query.All(ctx)
+	neighbors, err := query.All(pagesql.WithParentKeys(ctx, prototype.InvitesColumn, fks))
 	if err != nil {
 		return err
 	}
@@ -917,9 +922,9 @@ func (_q *PrototypeQuery) loadTimeline(ctx context.Context, query *EventQuery, n
 		query.ctx.AppendFieldOnce(event.FieldPrototypeID)
 	}
 	query.Where(predicate.Event(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(prototype.TimelineColumn), fks...))
+		s.Where(pagesql.ParentIn(s, prototype.TimelineColumn, fks))
 	}))
-	neighbors, err := query.All(ctx)
+	neighbors, err := query.All(pagesql.WithParentKeys(ctx, prototype.TimelineColumn, fks))
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/protoloop/protoloop/ent/predicate"
 	"github.com/protoloop/protoloop/ent/prototype"
 	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/pagesql"
 	"github.com/protoloop/protoloop/ent/trial"
 	"github.com/protoloop/protoloop/ent/workspace"
 )
@@ -616,7 +617,9 @@ func (_q *TrialQuery) loadWorkspace(ctx context.Context, query *WorkspaceQuery, 
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(workspace.IDIn(ids...))
+	query.Where(predicate.Workspace(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(workspace.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -645,7 +648,9 @@ func (_q *TrialQuery) loadIteration(ctx context.Context, query *IterationQuery, 
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(iteration.IDIn(ids...))
+	query.Where(predicate.Iteration(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(iteration.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -674,7 +679,9 @@ func (_q *TrialQuery) loadParticipant(ctx context.Context, query *ParticipantQue
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(participant.IDIn(ids...))
+	query.Where(predicate.Participant(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(participant.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -703,7 +710,9 @@ func (_q *TrialQuery) loadPrototype(ctx context.Context, query *PrototypeQuery, 
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(prototype.IDIn(ids...))
+	query.Where(predicate.Prototype(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(prototype.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -733,9 +742,9 @@ func (_q *TrialQuery) loadFeedback(ctx context.Context, query *FeedbackQuery, no
 		query.ctx.AppendFieldOnce(feedback.FieldTrialID)
 	}
 	query.Where(predicate.Feedback(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(trial.FeedbackColumn), fks...))
+		s.Where(pagesql.ParentIn(s, trial.FeedbackColumn, fks))
 	}))
-	neighbors, err := query.All(ctx)
+	neighbors, err := query.All(pagesql.WithParentKeys(ctx, trial.FeedbackColumn, fks))
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/protoloop/protoloop/ent/membership"
 	"github.com/protoloop/protoloop/ent/predicate"
 	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/pagesql"
 	"github.com/protoloop/protoloop/ent/user"
 )
 
@@ -445,9 +446,9 @@ func (_q *UserQuery) loadMemberships(ctx context.Context, query *MembershipQuery
 		query.ctx.AppendFieldOnce(membership.FieldUserID)
 	}
 	query.Where(predicate.Membership(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(user.MembershipsColumn), fks...))
+		s.Where(pagesql.ParentIn(s, user.MembershipsColumn, fks))
 	}))
-	neighbors, err := query.All(ctx)
+	neighbors, err := query.All(pagesql.WithParentKeys(ctx, user.MembershipsColumn, fks))
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/protoloop/protoloop/ent/predicate"
 	"github.com/protoloop/protoloop/ent/prototype"
 	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/pagesql"
 	"github.com/protoloop/protoloop/ent/vote"
 	"github.com/protoloop/protoloop/ent/workspace"
 )
@@ -563,7 +564,9 @@ func (_q *VoteQuery) loadWorkspace(ctx context.Context, query *WorkspaceQuery, n
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(workspace.IDIn(ids...))
+	query.Where(predicate.Workspace(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(workspace.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -592,7 +595,9 @@ func (_q *VoteQuery) loadFeedback(ctx context.Context, query *FeedbackQuery, nod
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(feedback.IDIn(ids...))
+	query.Where(predicate.Feedback(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(feedback.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -621,7 +626,9 @@ func (_q *VoteQuery) loadParticipant(ctx context.Context, query *ParticipantQuer
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(participant.IDIn(ids...))
+	query.Where(predicate.Participant(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(participant.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -650,7 +657,9 @@ func (_q *VoteQuery) loadPrototype(ctx context.Context, query *PrototypeQuery, n
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(prototype.IDIn(ids...))
+	query.Where(predicate.Prototype(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(prototype.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err

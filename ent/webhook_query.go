@@ -16,6 +16,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/protoloop/protoloop/ent/predicate"
 	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/pagesql"
 	"github.com/protoloop/protoloop/ent/webhook"
 	"github.com/protoloop/protoloop/ent/webhookdelivery"
 	"github.com/protoloop/protoloop/ent/workspace"
@@ -487,7 +488,9 @@ func (_q *WebhookQuery) loadWorkspace(ctx context.Context, query *WorkspaceQuery
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(workspace.IDIn(ids...))
+	query.Where(predicate.Workspace(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(workspace.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -517,9 +520,9 @@ func (_q *WebhookQuery) loadDeliveries(ctx context.Context, query *WebhookDelive
 		query.ctx.AppendFieldOnce(webhookdelivery.FieldWebhookID)
 	}
 	query.Where(predicate.WebhookDelivery(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(webhook.DeliveriesColumn), fks...))
+		s.Where(pagesql.ParentIn(s, webhook.DeliveriesColumn, fks))
 	}))
-	neighbors, err := query.All(ctx)
+	neighbors, err := query.All(pagesql.WithParentKeys(ctx, webhook.DeliveriesColumn, fks))
 	if err != nil {
 		return err
 	}

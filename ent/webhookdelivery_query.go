@@ -16,6 +16,7 @@ import (
 	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/ent/predicate"
 	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/pagesql"
 	"github.com/protoloop/protoloop/ent/webhook"
 	"github.com/protoloop/protoloop/ent/webhookdelivery"
 	"github.com/protoloop/protoloop/ent/workspace"
@@ -520,7 +521,9 @@ func (_q *WebhookDeliveryQuery) loadWorkspace(ctx context.Context, query *Worksp
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(workspace.IDIn(ids...))
+	query.Where(predicate.Workspace(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(workspace.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -549,7 +552,9 @@ func (_q *WebhookDeliveryQuery) loadWebhook(ctx context.Context, query *WebhookQ
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(webhook.IDIn(ids...))
+	query.Where(predicate.Webhook(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(webhook.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -581,7 +586,9 @@ func (_q *WebhookDeliveryQuery) loadEvent(ctx context.Context, query *EventQuery
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(event.IDIn(ids...))
+	query.Where(predicate.Event(func(s *sql.Selector) {
+		s.Where(pagesql.In(s, s.C(event.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err

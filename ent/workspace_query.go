@@ -18,6 +18,7 @@ import (
 	"github.com/protoloop/protoloop/ent/predicate"
 	"github.com/protoloop/protoloop/ent/prototype"
 	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/pagesql"
 	"github.com/protoloop/protoloop/ent/workspace"
 )
 
@@ -497,9 +498,9 @@ func (_q *WorkspaceQuery) loadMemberships(ctx context.Context, query *Membership
 		query.ctx.AppendFieldOnce(membership.FieldWorkspaceID)
 	}
 	query.Where(predicate.Membership(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(workspace.MembershipsColumn), fks...))
+		s.Where(pagesql.ParentIn(s, workspace.MembershipsColumn, fks))
 	}))
-	neighbors, err := query.All(ctx)
+	neighbors, err := query.All(pagesql.WithParentKeys(ctx, workspace.MembershipsColumn, fks))
 	if err != nil {
 		return err
 	}
@@ -527,9 +528,9 @@ func (_q *WorkspaceQuery) loadPrototypes(ctx context.Context, query *PrototypeQu
 		query.ctx.AppendFieldOnce(prototype.FieldWorkspaceID)
 	}
 	query.Where(predicate.Prototype(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(workspace.PrototypesColumn), fks...))
+		s.Where(pagesql.ParentIn(s, workspace.PrototypesColumn, fks))
 	}))
-	neighbors, err := query.All(ctx)
+	neighbors, err := query.All(pagesql.WithParentKeys(ctx, workspace.PrototypesColumn, fks))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,254 @@
+package graph_test
+
+import (
+	"cmp"
+	"slices"
+	"testing"
+
+	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/server/servertest"
+)
+
+// nestedPagesQuery pages every prototype's iterations and every
+// iteration's feedback with the same arguments: the per-parent pages that
+// eager loading reads for all parents in one statement.
+const nestedPagesQuery = `query($slug: String!, $it: Int, $itLast: Int, $itAfter: Cursor, $itBefore: Cursor,
+	$fb: Int, $fbLast: Int, $fbAfter: Cursor, $fbBefore: Cursor) {
+	workspace(slug: $slug) { prototypes(first: 10) { edges { node { id
+		iterations(first: $it, last: $itLast, after: $itAfter, before: $itBefore) {
+			totalCount
+			pageInfo { hasNextPage hasPreviousPage }
+			edges { cursor node { id
+				feedback(first: $fb, last: $fbLast, after: $fbAfter, before: $fbBefore) {
+					totalCount
+					pageInfo { hasNextPage hasPreviousPage }
+					edges { cursor node { id } }
+				}
+			} }
+		}
+	} } } }
+}`
+
+// unpagedQuery reads one parent's children, all of them.
+const unpagedQuery = `query($id: ID!) {
+	node(id: $id) {
+		... on Prototype { iterations { edges { cursor node { id } } } }
+		... on Iteration { feedback { edges { cursor node { id } } } }
+	}
+}`
+
+type nestedPage struct {
+	TotalCount int
+	PageInfo   struct{ HasNextPage, HasPreviousPage bool }
+	Edges      []struct {
+		Cursor string
+		Node   struct {
+			ID       string
+			Feedback *nestedPage
+		}
+	}
+}
+
+// pageArgs are one connection's arguments; nil and "" are absent.
+type pageArgs struct {
+	first, last   *int
+	after, before string // IDs: the cursor is the edge's with that node
+}
+
+func intArg(i int) *int { return &i }
+
+// expectPage is the page of all (in order, by ID) that args ask for, as
+// entgql builds it.
+func expectPage(t *testing.T, all []string, args pageArgs) (ids []string, next, prev bool) {
+	t.Helper()
+	id := func(s string) int64 {
+		n, err := gid.Parse(s)
+		if err != nil {
+			t.Fatalf("parse ID %q: %v", s, err)
+		}
+		return int64(n)
+	}
+	ids = []string{}
+	for _, s := range all {
+		if (args.after == "" || id(s) > id(args.after)) && (args.before == "" || id(s) < id(args.before)) {
+			ids = append(ids, s)
+		}
+	}
+	next, prev = args.before != "", args.after != ""
+	switch {
+	case args.first != nil && *args.first == 0:
+		ids = []string{} // entgql does not look for any, so knows of no next page
+	case args.first != nil && len(ids) > *args.first:
+		ids, next = ids[:*args.first], true
+	case args.last != nil && len(ids) > *args.last:
+		ids, prev = ids[len(ids)-*args.last:], true
+	}
+	return ids, next, prev
+}
+
+// TestNestedPagesMatchEachParentsOwnPage pages nested connections
+// (prototypes' iterations, iterations' feedback) forwards and backwards,
+// with cursors and last:, for parents with no, few and many children,
+// and compares every parent's page, pageInfo and totalCount with what its
+// children, read whole and one parent at a time, say they should be.
+func TestNestedPagesMatchEachParentsOwnPage(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		owner := s.NewUser(t, "Olive")
+		ws := s.NewWorkspace(t, owner.Token)
+		tester := s.NewUser(t, "Tess")
+		s.AddMember(t, owner.Token, ws.ID, tester.Email, "VIEWER")
+		n := 0
+		for _, iterations := range []int{0, 2, 5} {
+			p := s.NewPrototype(t, owner.Token, ws.ID)
+			for range iterations {
+				it := s.NewPublishedIteration(t, owner.Token, p.ID)
+				for range n % 6 { // 0 to 5 feedback
+					s.LeaveFeedback(t, tester.Token, it.ID, nil)
+				}
+				n++
+			}
+		}
+
+		// children reads parent's children whole, in order.
+		children := func(parent string) (ids []string, cursors map[string]string) {
+			t.Helper()
+			var got struct {
+				Node struct {
+					Iterations, Feedback struct {
+						Edges []struct {
+							Cursor string
+							Node   struct{ ID string }
+						}
+					}
+				}
+			}
+			decode(t, s, owner.Token, unpagedQuery, vars{"id": parent}, &got)
+			cursors = map[string]string{}
+			ids = []string{}
+			for _, e := range append(got.Node.Iterations.Edges, got.Node.Feedback.Edges...) {
+				ids = append(ids, e.Node.ID)
+				cursors[e.Node.ID] = e.Cursor
+			}
+			return ids, cursors
+		}
+		var (
+			prototypes   []string
+			iterationsOf = map[string][]string{}
+			feedbackOf   = map[string][]string{}
+			cursors      = map[string]string{}
+			allFeedback  []string
+		)
+		var ps struct {
+			Workspace struct {
+				Prototypes struct {
+					Edges []struct{ Node struct{ ID string } }
+				}
+			}
+		}
+		decode(t, s, owner.Token, `query($slug: String!) { workspace(slug: $slug) { prototypes { edges { node { id } } } } }`, vars{"slug": ws.Slug}, &ps)
+		for _, e := range ps.Workspace.Prototypes.Edges {
+			p := e.Node.ID
+			prototypes = append(prototypes, p)
+			its, cs := children(p)
+			iterationsOf[p] = its
+			for _, it := range its {
+				cursors[it] = cs[it]
+				fbs, cs := children(it)
+				feedbackOf[it] = fbs
+				allFeedback = append(allFeedback, fbs...)
+				for _, f := range fbs {
+					cursors[f] = cs[f]
+				}
+			}
+		}
+		if len(prototypes) != 3 || len(allFeedback) < 10 {
+			t.Fatalf("seeded %d prototypes, %d feedback; want 3 and at least 10", len(prototypes), len(allFeedback))
+		}
+		// Cursors taken from the middle of one parent's children apply
+		// to every parent's (the order is by ID across all of them).
+		slices.SortFunc(allFeedback, func(a, b string) int {
+			x, _ := gid.Parse(a)
+			y, _ := gid.Parse(b)
+			return cmp.Compare(x, y)
+		})
+		var longest []string // the iterations of the prototype with 5
+		for _, its := range iterationsOf {
+			if len(its) > len(longest) {
+				longest = its
+			}
+		}
+		midIteration, midFeedback := longest[2], allFeedback[len(allFeedback)/2]
+
+		// (first with before, and last with after, are left out: entgql
+		// answers them in ways of its own, the same for one parent's
+		// connection as for nested ones.)
+		for _, tc := range []struct {
+			name   string
+			it, fb pageArgs
+		}{
+			{"first pages", pageArgs{first: intArg(2)}, pageArgs{first: intArg(2)}},
+			{"first pages after a cursor", pageArgs{first: intArg(2), after: midIteration}, pageArgs{first: intArg(1), after: midFeedback}},
+			{"last pages", pageArgs{last: intArg(2)}, pageArgs{last: intArg(3)}},
+			{"last pages before a cursor", pageArgs{last: intArg(1), before: midIteration}, pageArgs{last: intArg(2), before: midFeedback}},
+			{"pages larger than any parent's children", pageArgs{first: intArg(10)}, pageArgs{last: intArg(10)}},
+			{"empty pages with their totals", pageArgs{first: intArg(0)}, pageArgs{}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				v := vars{"slug": ws.Slug}
+				set := func(prefix string, a pageArgs) {
+					if a.first != nil {
+						v[prefix] = *a.first
+					}
+					if a.last != nil {
+						v[prefix+"Last"] = *a.last
+					}
+					if a.after != "" {
+						v[prefix+"After"] = cursors[a.after]
+					}
+					if a.before != "" {
+						v[prefix+"Before"] = cursors[a.before]
+					}
+				}
+				set("it", tc.it)
+				set("fb", tc.fb)
+				var got struct {
+					Workspace struct {
+						Prototypes struct {
+							Edges []struct {
+								Node struct {
+									ID         string
+									Iterations nestedPage
+								}
+							}
+						}
+					}
+				}
+				decode(t, s, tester.Token, nestedPagesQuery, v, &got)
+				for _, pe := range got.Workspace.Prototypes.Edges {
+					p := pe.Node.ID
+					checkNestedPage(t, "iterations of "+p, pe.Node.Iterations, iterationsOf[p], tc.it)
+					for _, ie := range pe.Node.Iterations.Edges {
+						if ie.Node.Feedback == nil {
+							t.Fatalf("iteration %s without its feedback", ie.Node.ID)
+						}
+						checkNestedPage(t, "feedback of "+ie.Node.ID, *ie.Node.Feedback, feedbackOf[ie.Node.ID], tc.fb)
+					}
+				}
+			})
+		}
+	})
+}
+
+// checkNestedPage compares a nested page with the page of all that args ask for.
+func checkNestedPage(t *testing.T, what string, got nestedPage, all []string, args pageArgs) {
+	t.Helper()
+	ids := []string{}
+	for _, e := range got.Edges {
+		ids = append(ids, e.Node.ID)
+	}
+	want, next, prev := expectPage(t, all, args)
+	if !slices.Equal(ids, want) || got.PageInfo.HasNextPage != next || got.PageInfo.HasPreviousPage != prev || got.TotalCount != len(all) {
+		t.Errorf("%s: %v next %v previous %v total %d, want %v next %v previous %v total %d",
+			what, ids, got.PageInfo.HasNextPage, got.PageInfo.HasPreviousPage, got.TotalCount, want, next, prev, len(all))
+	}
+}
