@@ -35,6 +35,11 @@ import (
 //
 // A plain []byte meant for a bytea column would be read as bytea's text
 // form: pass a bytea.Bytes (TestBytesFieldsAreBytea holds the schema's).
+// Each connection also prepares a statement with parameters on its first
+// call and runs it prepared after that (see pgConn.QueryContext), so that
+// PostgreSQL parses and analyses it once per connection; PostgreSQL's
+// plan_cache_mode stays its default, auto, unless the URL sets it
+// (docs/performance.md, "Statements prepared once per connection").
 // Both the server and the load tool's hand-written SQL use this connector,
 // so that the two compare on the same protocol.
 func NewPostgresConnector(url string) (driver.Connector, error) {
