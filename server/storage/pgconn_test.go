@@ -2,6 +2,8 @@ package storage_test
 
 import (
 	"context"
+	"database/sql"
+	"strings"
 	"testing"
 
 	"entgo.io/ent/entc"
@@ -88,19 +90,155 @@ func TestParametersKeepTheirTypes(t *testing.T) {
 		}
 
 		// Hand-written SQL: a bytea.Bytes is a bytea, a []byte is text.
-		var owner int64
-		if err := db.SQL.QueryRowContext(ctx, `SELECT user_id FROM auth_tokens WHERE token_hash = $1`, hash).Scan(&owner); err != nil || gid.ID(owner) != u.ID {
-			t.Errorf("token owner by hand-written SQL = %d, %v; want %d", owner, err, u.ID)
+		// Twice, on one connection: the second call runs the statement
+		// the first prepared, whose bytea and integer columns come back
+		// in binary.
+		conn, err := db.SQL.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if opts.DatabaseURL != "" {
+		defer conn.Close()
+		for range 2 {
+			var owner int64
+			var got []byte
+			if err := conn.QueryRowContext(ctx, `SELECT user_id, token_hash FROM auth_tokens WHERE token_hash = $1`, hash).Scan(&owner, &got); err != nil || gid.ID(owner) != u.ID || string(got) != string(hash) {
+				t.Errorf("token owner and hash by hand-written SQL = %d %x, %v; want %d %x", owner, got, err, u.ID, hash)
+			}
+		}
+		for range 2 {
+			if opts.DatabaseURL == "" {
+				break
+			}
 			var title string
-			if err := db.SQL.QueryRowContext(ctx, `SELECT $1::jsonb ->> 'title'`, []byte(`{"title": "x"}`)).Scan(&title); err != nil || title != "x" {
+			if err := conn.QueryRowContext(ctx, `SELECT $1::jsonb ->> 'title'`, []byte(`{"title": "x"}`)).Scan(&title); err != nil || title != "x" {
 				t.Errorf("jsonb from []byte = %q, %v; want x", title, err)
 			}
 			var null bool
-			if err := db.SQL.QueryRowContext(ctx, `SELECT $1::jsonb IS NULL AND $2::bytea IS NULL`, []byte(nil), bytea.Bytes(nil)).Scan(&null); err != nil || !null {
+			if err := conn.QueryRowContext(ctx, `SELECT $1::jsonb IS NULL AND $2::bytea IS NULL`, []byte(nil), bytea.Bytes(nil)).Scan(&null); err != nil || !null {
 				t.Errorf("nil []byte and bytea.Bytes are NULL: %v, %v", null, err)
 			}
 		}
 	})
+}
+
+// TestStatementsArePreparedOncePerConnection runs a statement with
+// parameters twice on one PostgreSQL connection: the connection has it
+// prepared once (pg_prepared_statements of its own session), and both
+// calls ran that statement.
+func TestStatementsArePreparedOncePerConnection(t *testing.T) {
+	db := open(t, storage.Options{DatabaseURL: postgresURL(t)})
+	ctx := context.Background()
+	conn, err := db.SQL.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const query = `SELECT $1::int + 1`
+	for i := range 2 {
+		var n int
+		if err := conn.QueryRowContext(ctx, query, i).Scan(&n); err != nil || n != i+1 {
+			t.Fatalf("%s with %d = %d, %v", query, i, n, err)
+		}
+	}
+	var prepared, runs int
+	err = conn.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(generic_plans + custom_plans), 0) FROM pg_prepared_statements WHERE statement = $1`, query).Scan(&prepared, &runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prepared != 1 || runs != 2 {
+		t.Errorf("the connection has %q prepared %d times, run %d times; want once, run twice", query, prepared, runs)
+	}
+}
+
+// TestInvalidatedStatementsArePreparedAgain changes the columns a cached
+// statement returns: outside a transaction the statement is prepared again
+// and answers; inside one the transaction has failed, and the error is
+// returned for the caller to roll back, after which the statement works.
+func TestInvalidatedStatementsArePreparedAgain(t *testing.T) {
+	db := open(t, storage.Options{DatabaseURL: postgresURL(t)})
+	ctx := context.Background()
+	if _, err := db.SQL.ExecContext(ctx, `CREATE TABLE t (a int)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SQL.ExecContext(ctx, `INSERT INTO t VALUES ($1)`, 1); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.SQL.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const query = `SELECT * FROM t WHERE a = $1`
+	columns := func(q interface {
+		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	}) (int, error) {
+		rows, err := q.QueryContext(ctx, query, 1)
+		if err != nil {
+			return 0, err
+		}
+		defer rows.Close()
+		cols, err := rows.Columns()
+		return len(cols), err
+	}
+	if n, err := columns(conn); err != nil || n != 1 {
+		t.Fatalf("columns before = %d, %v; want 1", n, err)
+	}
+	if _, err := db.SQL.ExecContext(ctx, `ALTER TABLE t ADD COLUMN b int`); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := columns(conn); err != nil || n != 2 {
+		t.Errorf("columns after ADD COLUMN = %d, %v; want 2", n, err)
+	}
+
+	if _, err := db.SQL.ExecContext(ctx, `ALTER TABLE t ADD COLUMN c int`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := columns(tx); err == nil || !strings.Contains(err.Error(), "cached plan must not change result type") {
+		t.Errorf("in a transaction, after ADD COLUMN: %v; want the cached plan error", err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := columns(conn); err != nil || n != 3 {
+		t.Errorf("columns after the rollback = %d, %v; want 3", n, err)
+	}
+}
+
+// TestCachedStatementWhileRowsAreOpen starts a statement while another's
+// rows are still open on the same connection: an error, as lib/pq's own,
+// rather than one reading the other's messages.
+func TestCachedStatementWhileRowsAreOpen(t *testing.T) {
+	db := open(t, storage.Options{DatabaseURL: postgresURL(t)})
+	ctx := context.Background()
+	tx, err := db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT generate_series(1, $1::int)`, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT $1::int`, 7).Scan(&n); err == nil {
+		t.Errorf("second statement with the first's rows open = %d, nil; want an error", n)
+	}
+	sum := 0
+	for rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		sum += n
+	}
+	if err := rows.Err(); err != nil || sum != 6 {
+		t.Errorf("first rows sum to %d, %v; want 6", sum, err)
+	}
+	rows.Close()
+	if err := tx.QueryRowContext(ctx, `SELECT $1::int`, 7).Scan(&n); err != nil || n != 7 {
+		t.Errorf("after closing the rows = %d, %v; want 7", n, err)
+	}
 }
