@@ -188,9 +188,9 @@ func (s *Server) writeMetrics(w io.Writer) {
 	value("protoloop_websocket_connections", "gauge", "Open websocket connections.", float64(s.live.count()))
 	value("protoloop_subscriptions_active", "gauge", "Open subscriptions (websocket and SSE).", float64(s.broker.Subscribers()))
 	value("protoloop_websocket_events_total", "counter",
-		"Subscription events written to websocket subscribers.", float64(s.live.eventsWritten.Load()))
+		"Subscription events fed by the broker and written to websocket subscribers' sockets (counted once the write succeeded).", float64(s.live.eventsWritten.Load()))
 	value("protoloop_websocket_events_shared_total", "counter",
-		"Of those, events written from the payload another subscriber of the same group (document, variables, identity) had encoded, without gqlgen's executor.",
+		"Of those, events whose payload the writer took as another subscriber of the same group (document, variables, identity) had encoded, without gqlgen's executor (a shared payload the response handler returned counts as not shared).",
 		float64(s.live.eventsShared.Load()))
 	heard, dispatched := s.broker.Positions()
 	value("protoloop_broker_heard_seq", "gauge",

@@ -609,21 +609,22 @@ func (c *gorillaConn) schedule(op *wsOp) {
 	c.startWriter()
 }
 
+// eventCounts counts the events whose frames a write carries: the
+// metrics count them once the write has succeeded.
+type eventCounts struct {
+	events, shared int64
+}
+
 // take appends to b, as frames, op's result for every event the broker
 // has queued for it: the payload shared within its group when there is
 // one, without running its response handler (see graph.EventFeed.Shared),
-// or else what the handler returns.
-func (c *gorillaConn) take(b []byte, op *wsOp) []byte {
+// or else what the handler returns; and counts them in n.
+func (c *gorillaConn) take(b []byte, op *wsOp, n *eventCounts) []byte {
 	c.mu.Lock()
-	n := op.pending
+	pending := op.pending
 	op.pending, op.queued = 0, false
 	c.mu.Unlock()
-	var written, shared int64
-	defer func() {
-		c.live.eventsWritten.Add(written)
-		c.live.eventsShared.Add(shared)
-	}()
-	for range n {
+	for range pending {
 		// Stopped meanwhile (its id may be taken by a new operation
 		// already): none of its events go out any more.
 		if c.ended(op) {
@@ -631,10 +632,14 @@ func (c *gorillaConn) take(b []byte, op *wsOp) []byte {
 		}
 		if payload, ok := op.feed.Shared(); ok {
 			b = appendNext(b, op, payload)
-			written++
-			shared++
+			n.events++
+			n.shared++
 			continue
 		}
+		// The handler too may return a payload another subscriber
+		// encoded (when Shared found no event, or the operation was
+		// ending): it does not say so, and the event counts as not
+		// shared.
 		resp, panicked := op.respond()
 		if panicked != nil || resp == nil {
 			if c.finish(op) {
@@ -643,7 +648,7 @@ func (c *gorillaConn) take(b []byte, op *wsOp) []byte {
 			return b
 		}
 		b = appendResult(b, op, resp)
-		written++
+		n.events++
 	}
 	return b
 }
@@ -788,8 +793,9 @@ func (c *gorillaConn) flush() {
 		ready, c.ready = c.ready, ready[:0]
 		b := c.takeQueued((*buf)[:0])
 		c.mu.Unlock()
+		var n eventCounts
 		for i, op := range ready {
-			b = c.take(b, op)
+			b = c.take(b, op, &n)
 			ready[i] = nil
 		}
 		c.writeMu.Lock()
@@ -813,6 +819,8 @@ func (c *gorillaConn) flush() {
 			c.mu.Unlock()
 			return
 		}
+		c.live.eventsWritten.Add(n.events)
+		c.live.eventsShared.Add(n.shared)
 	}
 }
 

@@ -195,14 +195,29 @@ func TestWebsocketSharedEventsAreTheBytesTheExecutorWrote(t *testing.T) {
 				// Every event is written once to each subscriber, and once
 				// from a shared payload: the second of the group to reach
 				// it takes the first one's.
-				after := scrape(t, s)
-				for _, want := range []struct {
+				wants := []struct {
 					metric string
 					n      int
 				}{
 					{"protoloop_websocket_events_total", len(clients) * len(frames[0])},
 					{"protoloop_websocket_events_shared_total", len(frames[0])},
-				} {
+				}
+				// The server counts a frame once its write has returned,
+				// which may be just after the client has read it.
+				counted := func(after map[string]float64) bool {
+					for _, want := range wants {
+						if after[want.metric]-before[want.metric] < float64(want.n) {
+							return false
+						}
+					}
+					return true
+				}
+				after := scrape(t, s)
+				for deadline := time.Now().Add(5 * time.Second); !counted(after) && time.Now().Before(deadline); {
+					time.Sleep(10 * time.Millisecond)
+					after = scrape(t, s)
+				}
+				for _, want := range wants {
 					if got := after[want.metric] - before[want.metric]; got != float64(want.n) {
 						t.Errorf("%s grew by %v for %d events to %d subscribers, two of them of one group; want %d",
 							want.metric, got, len(frames[0]), len(clients), want.n)

@@ -175,6 +175,9 @@ func read(ctx context.Context, o *options, withServer bool) (*report, error) {
 			gqlRPS[op.name] = res.rps()
 		}
 	}
+	// The hand-written SQL does not go through the server, idle
+	// meanwhile: its CPU is no part of these requests.
+	meter.serverPID = 0
 	for _, op := range ops {
 		if err := op.sql(ctx, t, t.protos[0]); err != nil {
 			return nil, fmt.Errorf("sql %s: %w", op.name, err)

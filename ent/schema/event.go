@@ -138,8 +138,9 @@ func (Event) Indexes() []ent.Index {
 	// Every index here serves a foreign key as well as its readers: the
 	// deletion of a prototype (cascading to its events and participants),
 	// a participant, a user or a workspace looks the events up by it, with
-	// a plan made without knowing the value. So none of them leaves out the
-	// pending events (seq > 0), which such a lookup would then have to find
+	// a plan made without knowing the value. So none has WHERE seq > 0:
+	// that would leave out the pending events (negative seq until they are
+	// numbered), which such a lookup must find too, and then could only find
 	// by scanning the table. An event has at most one actor, a user or a
 	// participant: each actor index leaves out the rows without its actor,
 	// which a lookup by a value (col = $1) never asks for, so each event

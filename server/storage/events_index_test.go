@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"database/sql"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -11,10 +12,16 @@ import (
 	"github.com/protoloop/protoloop/server/storage"
 )
 
-// The foreign keys of events, by column: deleting the referenced row
-// (a prototype, with its participants; a user; a workspace) makes the
-// database look the events up by it.
-var eventForeignKeys = []string{"workspace_id", "prototype_id", "actor_user_id", "actor_participant_id"}
+// The foreign keys of events, by column, each with the index a lookup by
+// it must use: deleting the referenced row (a prototype, with its
+// participants; a user; a workspace) makes the database look the events
+// up by it.
+var eventForeignKeys = []struct{ column, index string }{
+	{"workspace_id", "event_workspace_id_seq"},
+	{"prototype_id", "event_prototype_id_seq"},
+	{"actor_user_id", "event_actor_user_id"},
+	{"actor_participant_id", "event_actor_participant_id"},
+}
 
 // TestEventForeignKeysKeepAnIndex looks the events up by each foreign
 // key as the database does when the referenced row is deleted: by a value
@@ -27,38 +34,76 @@ var eventForeignKeys = []string{"workspace_id", "prototype_id", "actor_user_id",
 func TestEventForeignKeysKeepAnIndex(t *testing.T) {
 	eachDialect(t, func(t *testing.T, opts storage.Options) {
 		db := openMigrated(t, opts)
-		ctx := context.Background()
-		conn, err := db.SQL.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		if db.Dialect == dialect.Postgres {
-			// The table is empty: without these, a sequential scan is
-			// cheapest whatever the indexes.
-			for _, set := range []string{"SET enable_seqscan = off", "SET plan_cache_mode = force_generic_plan"} {
-				if _, err := conn.ExecContext(ctx, set); err != nil {
-					t.Fatal(err)
-				}
-			}
-			defer conn.ExecContext(ctx, "RESET ALL")
-		}
-		for _, column := range eventForeignKeys {
-			var plan string
-			if db.Dialect == dialect.Postgres {
-				name := "by_" + column
-				if _, err := conn.ExecContext(ctx, "PREPARE "+name+"(bigint) AS SELECT 1 FROM ONLY events x WHERE $1 OPERATOR(pg_catalog.=) "+column+" FOR KEY SHARE OF x"); err != nil {
-					t.Fatal(err)
-				}
-				plan = explain(t, conn, "EXPLAIN EXECUTE "+name+"(1)")
-			} else {
-				plan = explain(t, conn, "EXPLAIN QUERY PLAN SELECT 1 FROM events WHERE "+column+" = ?", 1)
-			}
-			if !strings.Contains(strings.ToLower(plan), "index") {
-				t.Errorf("%s: a lookup of events by %s uses no index:\n%s", db.Dialect, column, plan)
+		conn := lookupConn(t, db)
+		for _, fk := range eventForeignKeys {
+			if plan, ok := lookupUsesIndex(t, db, conn, fk.column, fk.index); !ok {
+				t.Errorf("%s: a lookup of events by %s does not search index %s on it:\n%s", db.Dialect, fk.column, fk.index, plan)
 			}
 		}
 	})
+}
+
+// TestEventForeignKeyIndexCheckNoticesAMissingIndex: with enable_seqscan
+// off, PostgreSQL scans the whole primary key index (filtering each row)
+// rather than the table, so a plan merely naming an index proves nothing;
+// without the index on the column, the check above must fail.
+func TestEventForeignKeyIndexCheckNoticesAMissingIndex(t *testing.T) {
+	eachDialect(t, func(t *testing.T, opts storage.Options) {
+		db := openMigrated(t, opts)
+		conn := lookupConn(t, db)
+		fk := eventForeignKeys[2]
+		if _, err := conn.ExecContext(context.Background(), "DROP INDEX "+fk.index); err != nil {
+			t.Fatal(err)
+		}
+		if plan, ok := lookupUsesIndex(t, db, conn, fk.column, fk.index); ok {
+			t.Errorf("%s: index %s dropped, yet the lookup by %s passes the check:\n%s", db.Dialect, fk.index, fk.column, plan)
+		}
+	})
+}
+
+// lookupConn returns a connection of db set up to plan as PostgreSQL
+// plans its referential actions.
+func lookupConn(t *testing.T, db *storage.DB) *sql.Conn {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := db.SQL.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if db.Dialect == dialect.Postgres {
+		// The table is empty: without these, a sequential scan is
+		// cheapest whatever the indexes.
+		for _, set := range []string{"SET enable_seqscan = off", "SET plan_cache_mode = force_generic_plan"} {
+			if _, err := conn.ExecContext(ctx, set); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Cleanup(func() { conn.ExecContext(context.Background(), "RESET ALL") })
+	}
+	return conn
+}
+
+// lookupUsesIndex explains a lookup of events by column and reports
+// whether it searches index by that column: on PostgreSQL a scan (plain or
+// bitmap) of the index with an Index Cond on the column, on SQLite a SEARCH
+// using it.
+func lookupUsesIndex(t *testing.T, db *storage.DB, conn *sql.Conn, column, index string) (string, bool) {
+	t.Helper()
+	if db.Dialect != dialect.Postgres {
+		plan := explain(t, conn, "EXPLAIN QUERY PLAN SELECT 1 FROM events WHERE "+column+" = ?", 1)
+		search := regexp.MustCompile(`SEARCH events USING (COVERING )?INDEX ` + index + ` \(` + column + `=\?\)`)
+		return plan, search.MatchString(plan)
+	}
+	name := "by_" + column
+	if _, err := conn.ExecContext(context.Background(), "PREPARE "+name+"(bigint) AS SELECT 1 FROM ONLY events x WHERE $1 OPERATOR(pg_catalog.=) "+column+" FOR KEY SHARE OF x"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), "DEALLOCATE "+name)
+	plan := explain(t, conn, "EXPLAIN EXECUTE "+name+"(1)")
+	scan := regexp.MustCompile(`(Index (Only )?Scan using ` + index + ` on events|Bitmap Index Scan on ` + index + `)\b`)
+	cond := regexp.MustCompile(`Index Cond: \(` + column + ` = \$1\)`)
+	return plan, scan.MatchString(plan) && cond.MatchString(plan)
 }
 
 // TestEventActorIndexesLeaveOutRowsWithoutTheirActor: an event has a user
