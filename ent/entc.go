@@ -130,7 +130,7 @@ func patchedTemplates() ([]*gen.Template, error) {
 			new: "if noNodes {",
 		},
 		// The fields that resolvers in schema/*.graphqls add to a type,
-		// with the columns they read (the type's ResolverColumns
+		// with the ent fields they read (the type's ResolverColumns
 		// annotation, ent/schema/collect.go); a name that is no field of
 		// the type fails the generation.
 		templatePatch{
@@ -147,7 +147,9 @@ func patchedTemplates() ([]*gen.Template, error) {
 }
 
 // resolverColumnsCases selects, for each field a hand-written resolver adds
-// to the node, the columns its ResolverColumns annotation names.
+// to the node, the columns of the fields its ResolverColumns annotation
+// names: it matches them against the node's field names ($f.Name), not
+// storage columns, and fails the generation for a name that is no field.
 const resolverColumnsCases = `{{- if and $fields $node.Annotations.ResolverColumns }}
 	{{- range $name, $columns := $node.Annotations.ResolverColumns }}
 		case "{{ $name }}":

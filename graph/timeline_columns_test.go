@@ -1,11 +1,13 @@
 package graph_test
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"reflect"
 	"testing"
 
+	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/server/servertest"
 )
 
@@ -58,6 +60,9 @@ func TestTimelinePageReadsWhatItShows(t *testing.T) {
 		}
 
 		whole, _ := page(t, everyEventField)
+		// The whole page is read through the same narrowed collection as
+		// its parts: check it first against the rows, every column read.
+		requireStoredValues(t, s, loop.Prototype.ID, whole)
 		actors := map[string]int{}
 		withPayload := 0
 		for _, e := range whole {
@@ -144,6 +149,85 @@ func TestTimelinePageReadsWhatItShows(t *testing.T) {
 			}
 		})
 	})
+}
+
+// requireStoredValues fails t unless the edges of whole are the events
+// of prototype as stored, each column read straight from the table:
+// seq, actor, subject and payload.
+func requireStoredValues(t *testing.T, s *servertest.Server, prototype string, whole []map[string]any) {
+	t.Helper()
+	p, err := gid.Parse(prototype)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.DB.SQL.Query(fmt.Sprintf(`SELECT id, seq, actor_user_id, actor_participant_id, subject_id, payload
+		FROM events WHERE prototype_id = %d`, int64(p)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	type stored struct {
+		seq                           int64
+		actorUser, actorPart, subject sql.NullInt64
+		payload                       []byte
+	}
+	want := map[string]stored{}
+	for rows.Next() {
+		var id int64
+		var e stored
+		if err := rows.Scan(&id, &e.seq, &e.actorUser, &e.actorPart, &e.subject, &e.payload); err != nil {
+			t.Fatal(err)
+		}
+		want[gid.ID(id).String()] = e
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(whole) != len(want) {
+		t.Fatalf("the page has %d events, the table %d", len(whole), len(want))
+	}
+	idOf := func(v any) any {
+		if m, ok := v.(map[string]any); ok {
+			return m["id"]
+		}
+		return nil
+	}
+	idOrNil := func(n sql.NullInt64) any {
+		if !n.Valid {
+			return nil
+		}
+		return gid.ID(n.Int64).String()
+	}
+	for _, edge := range whole {
+		node := edge["node"].(map[string]any)
+		e, ok := want[fmt.Sprint(node["id"])]
+		if !ok {
+			t.Errorf("event %v is not in the table", node["id"])
+			continue
+		}
+		if fmt.Sprint(node["seq"]) != fmt.Sprint(e.seq) {
+			t.Errorf("event %v: seq %v, stored %d", node["id"], node["seq"], e.seq)
+		}
+		actor := idOrNil(e.actorUser)
+		if actor == nil {
+			actor = idOrNil(e.actorPart)
+		}
+		if got := idOf(node["actor"]); got != actor {
+			t.Errorf("event %v: actor %v, stored %v", node["id"], got, actor)
+		}
+		if got, subject := idOf(node["subject"]), idOrNil(e.subject); got != subject {
+			t.Errorf("event %v: subject %v, stored %v", node["id"], got, subject)
+		}
+		var payload any
+		if e.payload != nil {
+			if err := json.Unmarshal(e.payload, &payload); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !reflect.DeepEqual(node["payload"], payload) {
+			t.Errorf("event %v: payload %v, stored %s", node["id"], node["payload"], e.payload)
+		}
+	}
 }
 
 // timelinePageInfoQuery is a page of a timeline with its pageInfo, and

@@ -2,14 +2,18 @@ package schema
 
 // ResolverColumns names, for each GraphQL field that a hand-written
 // resolver adds to a type (an `extend type` in schema/*.graphqls), the
-// columns of the type's table that resolver reads. entgql's field
-// collection selects only the columns of the fields a query asks for, but
-// it cannot tell what a resolver of its own reads, so one field it does
-// not know makes it select every column. Collection (entgql's template
-// as ent/entc.go patches it) selects these instead; a field with no
-// columns reads none. Every hand-written field of the type must be
-// listed, with every column its resolver (and what it calls) reads: a
-// column left out is read as its zero value.
+// columns of the type's table that resolver reads. Keys are GraphQL field
+// names; values are ent field names (the template in ent/entc.go matches
+// them against the type's fields, not its storage columns).
+//
+// entgql's field collection selects only the columns of the fields a
+// query asks for. A field it does not know falls to its default case,
+// which selects every column: a hand-written field left out of this map
+// is safe, only slower. A listed field selects exactly the columns listed
+// here instead, so the hazard is a listed field whose resolver (or what it
+// calls, such as graph's loadEventRefs or actorID) starts reading a column
+// not listed: it reads that column's zero value, silently. Whoever changes
+// such a resolver must update its entry.
 type ResolverColumns map[string][]string
 
 // Name implements schema.Annotation.

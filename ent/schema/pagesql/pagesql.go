@@ -95,6 +95,10 @@ func LimitPerParent(column string, limit int, orderBy ...sql.Querier) func(*sql.
 			window(s)
 			return
 		}
+		// One lateral page per key: a key given twice would read its
+		// parent's children twice, where IN and the window form read them
+		// once.
+		keys = uniqueKeys(keys)
 		p.lateral = true
 		inner := s.Clone()
 		inner.SetDistinct(false)
@@ -142,6 +146,19 @@ func In[T any](s *sql.Selector, column string, keys []T) *sql.Predicate {
 
 // asInt64s returns values as integers, if each is one or a driver.Valuer
 // of one (gid.ID).
+// uniqueKeys returns keys without repeats, each where it first appears.
+func uniqueKeys(keys []int64) []int64 {
+	seen := make(map[int64]struct{}, len(keys))
+	out := keys[:0:0]
+	for _, k := range keys {
+		if _, ok := seen[k]; !ok {
+			seen[k] = struct{}{}
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 func asInt64s[T any](values []T) ([]int64, bool) {
 	ints := make([]int64, len(values))
 	for i, v := range values {
