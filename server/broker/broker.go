@@ -44,7 +44,9 @@
 // Access is checked for every event delivered. When a member's role
 // changes or they are removed (MEMBER_ROLE_CHANGED, MEMBER_REMOVED), their
 // subscriptions in that workspace pause, reload the caller's identity and
-// either go on with what it allows or end; so do those an identity
+// end unless it is the same with the same rights (each event's response
+// is built as the identity the subscription started with: the client
+// subscribes again as who it is now); so do those an identity
 // change names (IdentitiesChanged), and one whose identity came from a
 // cache invalidated before it registered (Request.Cached); and every
 // Options.Revalidate the broker ends the subscriptions whose bearer

@@ -403,9 +403,13 @@ func TestAccessRevokedMidSubscriptionStopsDelivery(t *testing.T) {
 			s.Do(t, w.loop.Owner.Token, `mutation($id: ID!) { setMemberRole(id: $id, role: VIEWER) { id } }`,
 				map[string]any{"id": membership}).RequireOK(t)
 			w.comment(t, w.loop.Owner.Token, 1)
-			got := receive(t, ch, 2) // still a member: they see their change, and what follows
-			if got[0].Kind != event.KindMEMBER_ROLE_CHANGED || got[1].Kind != event.KindCOMMENT_ADDED {
-				t.Errorf("got %s, %s; want MEMBER_ROLE_CHANGED, COMMENT_ADDED", got[0].Kind, got[1].Kind)
+			// Still a member, but with other rights than the events'
+			// responses would be built with: the subscription ends, and
+			// the client subscribes again as a viewer.
+			for _, e := range closed(t, ch) {
+				if e.Kind != event.KindMEMBER_ROLE_CHANGED {
+					t.Errorf("after their demotion, the member got %s (seq %d)", e.Kind, e.Seq)
+				}
 			}
 		})
 

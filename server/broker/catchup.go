@@ -58,6 +58,14 @@ func (b *Broker) catchUp(s *subscriber, last int64, quit chan struct{}) {
 			case fresh == nil || !canWatch(fresh, s):
 				b.finish(s) // access revoked: the subscription ends
 				return
+			case !fresh.SameRights(who):
+				// Each event's response is built as the identity in the
+				// subscription's context (field privacy, masking, the
+				// shared payload's group), which the broker cannot
+				// replace: the subscription ends, and the client
+				// subscribes again as who it is now.
+				b.finish(s)
+				return
 			}
 			b.mu.Lock()
 			s.who = fresh
