@@ -146,6 +146,28 @@ func TestSubscriptionsFromTheIdentityCacheAreRechecked(t *testing.T) {
 			endsBefore(t, c, "COMMENT_ADDED")
 		})
 
+		// No membership event names a tester: only the identity change's
+		// announcement (IdentityCache.OnInvalidate → IdentitiesChanged)
+		// rechecks it.
+		t.Run("a tester whose prototype closes its feedback gets nothing more", func(t *testing.T) {
+			owner := loop.Owner.Token
+			s.Do(t, owner, `mutation($id: ID!) { updatePrototype(id: $id, input: {openFeedback: true}) { id } }`,
+				map[string]any{"id": loop.Prototype.ID}).RequireOK(t)
+			_, secret := newInvite(t, s, owner, loop.Prototype.ID, nil)
+			guest, _ := newGuestOf(t, s, secret, "Gus")
+			c := mustDialLive(t, s.URL, 1, guest)
+			if err := c.subscribe("1", livePrototypeEvents, map[string]any{"p": loop.Prototype.ID, "after": lastCursor(t, s, owner, loop.Prototype.ID)}); err != nil {
+				t.Fatal(err)
+			}
+			s.LeaveFeedback(t, guest, loop.Iteration.ID, nil)
+			for c.mustNext(t, "1").Kind != "FEEDBACK_ADDED" {
+			}
+			s.Do(t, owner, `mutation($id: ID!) { updatePrototype(id: $id, input: {openFeedback: false}) { id } }`,
+				map[string]any{"id": loop.Prototype.ID}).RequireOK(t)
+			s.LeaveFeedback(t, guest, loop.Iteration.ID, nil)
+			endsBefore(t, c, "FEEDBACK_ADDED")
+		})
+
 		t.Run("a subscription served from the cache reads no identity", func(t *testing.T) {
 			member := s.NewMember(t, loop.Owner.Token, loop.Workspace.ID, "VIEWER")
 			c := mustDialLive(t, s.URL, 0, member.Token)
