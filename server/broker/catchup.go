@@ -69,7 +69,6 @@ func (b *Broker) catchUp(s *subscriber, last int64, quit chan struct{}) {
 			}
 			b.mu.Lock()
 			s.who = fresh
-			s.cached = false
 			if s.rechecks == rechecks {
 				s.rechecks = 0
 			}
@@ -185,7 +184,7 @@ func (b *Broker) read(ctx context.Context, s *subscriber, last int64, quit <-cha
 
 // reload reads the caller's identity again, taking one of the broker's
 // read slots: an invalidation naming nothing (a LISTEN connection lost)
-// rechecks every subscriber still on a cached identity at once, and
+// rechecks every subscriber at once, and
 // they queue rather than take every connection of the pool.
 func (b *Broker) reload(s *subscriber, who *viewer.Identity, quit <-chan struct{}) (*viewer.Identity, error) {
 	select {
