@@ -217,6 +217,12 @@ func identityKeys(id *viewer.Identity) []gid.ID {
 // identity if there are none, and tells the functions given to
 // OnInvalidate. It never blocks on the database.
 func (c *IdentityCache) Invalidate(changed ...gid.ID) {
+	c.invalidate(true, changed)
+}
+
+// invalidate is Invalidate, telling the OnInvalidate functions only if
+// tell.
+func (c *IdentityCache) invalidate(tell bool, changed []gid.ID) {
 	if c == nil {
 		return
 	}
@@ -241,6 +247,9 @@ func (c *IdentityCache) Invalidate(changed ...gid.ID) {
 	}
 	watch := c.watch
 	c.mu.Unlock()
+	if !tell {
+		return
+	}
 	for _, f := range watch {
 		f(changed)
 	}
@@ -249,6 +258,11 @@ func (c *IdentityCache) Invalidate(changed ...gid.ID) {
 // SetTrusted says whether the announcements of changes reach the cache.
 // Either way the cache is emptied: while untrusted it is bypassed, and
 // once trusted again what it held may have missed an announcement.
+// Only trust regained is an invalidation naming nothing for the
+// OnInvalidate functions: what holds identities rechecks them once,
+// after the announcements it may have missed, not also when they start
+// being missed (when a starved database has made the LISTEN connection
+// late, the moment every recheck would queue for it).
 func (c *IdentityCache) SetTrusted(trusted bool) {
 	if c == nil {
 		return
@@ -256,7 +270,7 @@ func (c *IdentityCache) SetTrusted(trusted bool) {
 	c.mu.Lock()
 	c.trusted = trusted
 	c.mu.Unlock()
-	c.Invalidate()
+	c.invalidate(trusted, nil)
 }
 
 // IdentityCacheStats is what an IdentityCache has done, for metrics.

@@ -11,6 +11,7 @@ import (
 	entsql "entgo.io/ent/dialect/sql"
 
 	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/graph"
 	"github.com/protoloop/protoloop/server"
 	"github.com/protoloop/protoloop/server/servertest"
@@ -330,6 +331,24 @@ func TestIdentityCache(t *testing.T) {
 			authenticate(t, c, client)
 			if _, _, ok := c.Cached(id.TokenID); ok {
 				t.Error("an untrusted cache handed out an identity")
+			}
+		})
+		t.Run("a LISTEN connection deaf then heard again is one invalidation for the watchers", func(t *testing.T) {
+			c := graph.NewIdentityCache(2, true)
+			client, _ := countingClient(s, nil)
+			var told [][]gid.ID
+			c.OnInvalidate(func(changed []gid.ID) { told = append(told, changed) })
+			authenticate(t, c, client)
+			c.SetTrusted(false)
+			if len(told) != 0 {
+				t.Errorf("deaf: the watchers were told %d times, want 0", len(told))
+			}
+			if st := c.Stats(); st.Entries != 0 {
+				t.Errorf("deaf: the cache holds %d identities, want 0", st.Entries)
+			}
+			c.SetTrusted(true)
+			if len(told) != 1 || len(told[0]) != 0 {
+				t.Errorf("heard again: the watchers were told %v, want one invalidation naming nothing", told)
 			}
 		})
 		t.Run("a cache of size 0 keeps nothing", func(t *testing.T) {

@@ -109,6 +109,65 @@ func TestSubscriptionsFromTheIdentityCacheAreRechecked(t *testing.T) {
 			}
 		})
 
+		// endsBefore checks that operation 1 completes, with no event of
+		// the kind before it (the change's own event may come).
+		endsBefore := func(t *testing.T, c *liveClient, kind string) {
+			t.Helper()
+			for {
+				m, err := c.read(liveWait)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.Type == "complete" && m.ID == "1" {
+					return
+				}
+				if (m.Type != "next" && m.Type != "data") || strings.Contains(string(m.Payload), kind) {
+					t.Fatalf("got %s %s, want the operation to complete", m.Type, m.Payload)
+				}
+			}
+		}
+
+		// The events' responses are built as the identity the subscription
+		// started with: one whose rights change ends, and its client
+		// subscribes again as who it is now.
+		t.Run("a member demoted while subscribed gets nothing more", func(t *testing.T) {
+			member := s.NewUser(t, "Maker")
+			membership := s.AddMember(t, loop.Owner.Token, loop.Workspace.ID, member.Email, "MAKER")
+			c := mustDialLive(t, s.URL, 1, member.Token)
+			if err := c.subscribe("1", liveWorkspaceEvents, map[string]any{"w": loop.Workspace.ID, "after": lastCursor(t, s, loop.Owner.Token, loop.Prototype.ID)}); err != nil {
+				t.Fatal(err)
+			}
+			s.AddComment(t, loop.Owner.Token, fb, "")
+			for c.mustNext(t, "1").Kind != "COMMENT_ADDED" {
+			}
+			s.Do(t, loop.Owner.Token, `mutation($id: ID!) { setMemberRole(id: $id, role: VIEWER) { id } }`,
+				map[string]any{"id": membership}).RequireOK(t)
+			s.AddComment(t, loop.Owner.Token, fb, "")
+			endsBefore(t, c, "COMMENT_ADDED")
+		})
+
+		// No membership event names a tester: only the identity change's
+		// announcement (IdentityCache.OnInvalidate → IdentitiesChanged)
+		// rechecks it.
+		t.Run("a tester whose prototype closes its feedback gets nothing more", func(t *testing.T) {
+			owner := loop.Owner.Token
+			s.Do(t, owner, `mutation($id: ID!) { updatePrototype(id: $id, input: {openFeedback: true}) { id } }`,
+				map[string]any{"id": loop.Prototype.ID}).RequireOK(t)
+			_, secret := newInvite(t, s, owner, loop.Prototype.ID, nil)
+			guest, _ := newGuestOf(t, s, secret, "Gus")
+			c := mustDialLive(t, s.URL, 1, guest)
+			if err := c.subscribe("1", livePrototypeEvents, map[string]any{"p": loop.Prototype.ID, "after": lastCursor(t, s, owner, loop.Prototype.ID)}); err != nil {
+				t.Fatal(err)
+			}
+			s.LeaveFeedback(t, guest, loop.Iteration.ID, nil)
+			for c.mustNext(t, "1").Kind != "FEEDBACK_ADDED" {
+			}
+			s.Do(t, owner, `mutation($id: ID!) { updatePrototype(id: $id, input: {openFeedback: false}) { id } }`,
+				map[string]any{"id": loop.Prototype.ID}).RequireOK(t)
+			s.LeaveFeedback(t, guest, loop.Iteration.ID, nil)
+			endsBefore(t, c, "FEEDBACK_ADDED")
+		})
+
 		t.Run("a subscription served from the cache reads no identity", func(t *testing.T) {
 			member := s.NewMember(t, loop.Owner.Token, loop.Workspace.ID, "VIEWER")
 			c := mustDialLive(t, s.URL, 0, member.Token)

@@ -196,8 +196,8 @@ func New(db *storage.DB, cfg Config) *Server {
 	// A revoked token's subscriptions end, and its websockets close, at
 	// once on every replica, after one query over both's tokens;
 	// RevalidateTokens' tick is the safety net.
-	// Subscriptions whose identity the change names (or that took theirs
-	// from the cache, when it names nothing) read it again.
+	// Subscriptions whose identity the change names (every one, when it
+	// names nothing: the LISTEN connection heard again) read it again.
 	s.identities.OnInvalidate(func(changed []gid.ID) {
 		s.broker.IdentitiesChanged(changed)
 		if mayRevoke(changed) {

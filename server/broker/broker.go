@@ -44,7 +44,9 @@
 // Access is checked for every event delivered. When a member's role
 // changes or they are removed (MEMBER_ROLE_CHANGED, MEMBER_REMOVED), their
 // subscriptions in that workspace pause, reload the caller's identity and
-// either go on with what it allows or end; so do those an identity
+// end unless it is the same with the same rights (each event's response
+// is built as the identity the subscription started with: the client
+// subscribes again as who it is now); so do those an identity
 // change names (IdentitiesChanged), and one whose identity came from a
 // cache invalidated before it registered (Request.Cached); and every
 // Options.Revalidate the broker ends the subscriptions whose bearer
@@ -248,12 +250,8 @@ type subscriber struct {
 	// since its identity was last reloaded: while it is not zero, nothing
 	// is delivered until the identity has been reloaded.
 	rechecks int
-	// cached means who came from a cache and has not been read from the
-	// database since (Request.Cached): an invalidation that names nothing
-	// rechecks it.
-	cached bool
-	ended  bool
-	stop   func() bool // unregisters the context.AfterFunc
+	ended    bool
+	stop     func() bool // unregisters the context.AfterFunc
 }
 
 // New returns a broker that reads events through client. Its reads are
@@ -387,7 +385,6 @@ func (b *Broker) Subscribe(ctx context.Context, r Request) (<-chan *ent.Event, e
 		// Under b.mu: an invalidation either came before this, and moved
 		// the cache's generation, or its IdentitiesChanged finds s
 		// registered. Either way s is rechecked.
-		s.cached = true
 		if r.Cached() {
 			s.rechecks++ // the catch-up started below reloads first
 		}

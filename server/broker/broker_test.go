@@ -403,9 +403,13 @@ func TestAccessRevokedMidSubscriptionStopsDelivery(t *testing.T) {
 			s.Do(t, w.loop.Owner.Token, `mutation($id: ID!) { setMemberRole(id: $id, role: VIEWER) { id } }`,
 				map[string]any{"id": membership}).RequireOK(t)
 			w.comment(t, w.loop.Owner.Token, 1)
-			got := receive(t, ch, 2) // still a member: they see their change, and what follows
-			if got[0].Kind != event.KindMEMBER_ROLE_CHANGED || got[1].Kind != event.KindCOMMENT_ADDED {
-				t.Errorf("got %s, %s; want MEMBER_ROLE_CHANGED, COMMENT_ADDED", got[0].Kind, got[1].Kind)
+			// Still a member, but with other rights than the events'
+			// responses would be built with: the subscription ends, and
+			// the client subscribes again as a viewer.
+			for _, e := range closed(t, ch) {
+				if e.Kind != event.KindMEMBER_ROLE_CHANGED {
+					t.Errorf("after their demotion, the member got %s (seq %d)", e.Kind, e.Seq)
+				}
 			}
 		})
 
@@ -494,7 +498,8 @@ func TestARecheckCoversSubscriptionsAndHoldersInOneQuery(t *testing.T) {
 // A subscription whose identity came from the identity cache
 // (Request.Cached) is read again from the database only when an
 // invalidation may concern it: one that came before it registered, one
-// naming what its identity lists, or one naming nothing.
+// naming what its identity lists, or one naming nothing (which rechecks
+// every subscriber, however its identity was read).
 func TestCachedIdentitiesAreRecheckedOnlyWhenAnInvalidationConcernsThem(t *testing.T) {
 	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
 		w := newWorld(t, s)
@@ -583,7 +588,9 @@ func TestCachedIdentitiesAreRecheckedOnlyWhenAnInvalidationConcernsThem(t *testi
 			for _, e := range closed(t, ch) {
 				t.Errorf("after their removal, the member got %s (seq %d)", e.Kind, e.Seq)
 			}
-			// Read from the database since: the next one passes it by.
+			// Read from the database since, it may still have missed the
+			// announcements the invalidation stands for: each one naming
+			// nothing reloads it once.
 			member := s.NewMember(t, w.loop.Owner.Token, w.loop.Workspace.ID, "VIEWER")
 			ch = subscribe(t, lookUp(t, member.Token), false)
 			b.IdentitiesChanged(nil)
@@ -593,8 +600,8 @@ func TestCachedIdentitiesAreRecheckedOnlyWhenAnInvalidationConcernsThem(t *testi
 			b.IdentitiesChanged(nil)
 			w.comment(t, w.loop.Owner.Token, 1)
 			receive(t, ch, 1)
-			if n := ids.reloads.Load() - before; n != 0 {
-				t.Errorf("an identity read from the database since was reloaded %d times more, want 0", n)
+			if n := ids.reloads.Load() - before; n != 1 {
+				t.Errorf("an identity read from the database since was reloaded %d times more, want 1", n)
 			}
 		})
 	})

@@ -58,10 +58,17 @@ func (b *Broker) catchUp(s *subscriber, last int64, quit chan struct{}) {
 			case fresh == nil || !canWatch(fresh, s):
 				b.finish(s) // access revoked: the subscription ends
 				return
+			case !fresh.SameRights(who):
+				// Each event's response is built as the identity in the
+				// subscription's context (field privacy, masking, the
+				// shared payload's group), which the broker cannot
+				// replace: the subscription ends, and the client
+				// subscribes again as who it is now.
+				b.finish(s)
+				return
 			}
 			b.mu.Lock()
 			s.who = fresh
-			s.cached = false
 			if s.rechecks == rechecks {
 				s.rechecks = 0
 			}
@@ -177,7 +184,7 @@ func (b *Broker) read(ctx context.Context, s *subscriber, last int64, quit <-cha
 
 // reload reads the caller's identity again, taking one of the broker's
 // read slots: an invalidation naming nothing (a LISTEN connection lost)
-// rechecks every subscriber still on a cached identity at once, and
+// rechecks every subscriber at once, and
 // they queue rather than take every connection of the pool.
 func (b *Broker) reload(s *subscriber, who *viewer.Identity, quit <-chan struct{}) (*viewer.Identity, error) {
 	select {

@@ -44,9 +44,11 @@ func (b *Broker) markRecheck(s *subscriber) {
 
 // IdentitiesChanged rechecks, from the database, the subscribers whose
 // identity lists one of the changed IDs (viewer.Identity.DependsOn); an
-// invalidation naming none (anything may have changed) rechecks those
-// whose identity came from a cache and has not been read since
-// (Request.Cached). Call it with every invalidation of the identity
+// invalidation naming none (anything may have changed: a LISTEN
+// connection heard again after announcements may have been lost) rechecks
+// every subscriber, whether its identity came from a cache or from the
+// database, since either may have missed them. A subscriber marked again
+// before its reload has begun is reloaded once. Call it with every invalidation of the identity
 // cache that Request.Cached reports on (graph.IdentityCache.OnInvalidate):
 // the membership events' pause (pauseMembers) cannot cover a subscription
 // served a cached identity after its event was dispatched, and a
@@ -64,7 +66,7 @@ func (b *Broker) IdentitiesChanged(changed []gid.ID) {
 	defer b.mu.Unlock()
 	for _, subs := range b.topics {
 		for s := range subs {
-			if (len(changed) == 0 && s.cached) || (len(changed) > 0 && s.who.DependsOn(set)) {
+			if len(changed) == 0 || s.who.DependsOn(set) {
 				b.markRecheck(s)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -205,6 +206,28 @@ func (id *Identity) DependsOn(changed map[gid.ID]bool) bool {
 		}
 	}
 	return false
+}
+
+// SameRights reports whether o is the same caller with the same rights
+// as id: the same user and token, the same role in each workspace, the
+// same tester participations with the same openFeedback. Everything
+// that decides what a caller may see and how its names are masked is
+// there (graph's shareSum hashes the same).
+func (id *Identity) SameRights(o *Identity) bool {
+	if id == nil || o == nil {
+		return id == o
+	}
+	if id == o {
+		return true
+	}
+	if id.UserID != o.UserID || id.TokenID != o.TokenID {
+		return false
+	}
+	id.mu.RLock()
+	defer id.mu.RUnlock()
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return maps.Equal(id.roles, o.roles) && maps.Equal(id.testing, o.testing)
 }
 
 // IsMember reports whether the identity is a member of any workspace,
