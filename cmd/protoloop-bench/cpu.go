@@ -14,7 +14,7 @@ import (
 // spends is taken from the server it measures.
 var cpuColumns = []string{"server cpu ms/req", "pg cpu ms/req", "tool cpu ms/req"}
 
-const cpuNote = "cpu ms/req: CPU time (user + system) per request in the measured phase, from /proc/<pid>/stat for the server and for the bench database's PostgreSQL backends (the pids in pg_stat_activity at the phase's start and end), from getrusage for this tool; - where not readable (another host, not Linux, no server pid) or not in play (the server's on read's sql rows, which do not go through it)"
+const cpuNote = "cpu ms/req: CPU time (user + system) per request in the measured phase, from /proc/<pid>/stat for the server and for the bench database's PostgreSQL backends (the pids in pg_stat_activity at the phase's start and end), from getrusage for this tool; - where not readable (another host, not Linux, no server pid) or not in play (the server's on the rows of hand-written SQL, which does not go through it)"
 
 // cpuMeter reads the CPU time used so far by the processes of a phase.
 type cpuMeter struct {
