@@ -166,7 +166,10 @@ func TestWebsocketSharedEventsAreTheBytesTheExecutorWrote(t *testing.T) {
 					group, group,
 					prototypeEvents + "\n# a group of its own",
 				}
-				before := scrape(t, s)
+				// The probe's last events may be counted just after it
+				// has gone (a frame is counted once its write returned):
+				// start from counters that have settled.
+				before := scrapeSettled(t, s)
 				clients := make([]*wsClient, len(documents))
 				for i, document := range documents {
 					clients[i] = dial(t, s.URL, proto, nil)
@@ -226,6 +229,25 @@ func TestWebsocketSharedEventsAreTheBytesTheExecutorWrote(t *testing.T) {
 			})
 		}
 	})
+}
+
+// scrapeSettled scrapes the server's metrics once no websocket is open and
+// the websocket event counters have not moved for 100 ms (5 s at most).
+func scrapeSettled(t *testing.T, s *servertest.Server) map[string]float64 {
+	t.Helper()
+	m := scrape(t, s)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		next := scrape(t, s)
+		if next["protoloop_websocket_connections"] == 0 &&
+			next["protoloop_websocket_events_total"] == m["protoloop_websocket_events_total"] &&
+			next["protoloop_websocket_events_shared_total"] == m["protoloop_websocket_events_shared_total"] {
+			return next
+		}
+		m = next
+	}
+	t.Fatalf("the websocket metrics did not settle in 5 s: %v", m)
+	return nil
 }
 
 // framesUntil returns the messages of operation "1" as they came, up to
