@@ -186,6 +186,19 @@ func (c *liveClient) mustNext(t *testing.T, id string) liveEvent {
 	return e
 }
 
+// mustComplete reads the next message and fails the test unless it is
+// operation id's complete, with nothing before it.
+func (c *liveClient) mustComplete(t *testing.T, id string) {
+	t.Helper()
+	m, err := c.read(liveWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Type != "complete" || m.ID != id {
+		t.Errorf("got %s %s, want operation %s to complete with nothing more", m.Type, m.Payload, id)
+	}
+}
+
 // errorCode reads the message that ends operation id and returns the
 // code of its error.
 func (c *liveClient) errorCode(t *testing.T, id string) string {
@@ -810,13 +823,7 @@ func TestRevokedAccessEndsSubscriptions(t *testing.T) {
 			s.Do(t, loop.Owner.Token, `mutation($id: ID!) { removeMember(id: $id) { id } }`,
 				map[string]any{"id": membership}).RequireOK(t)
 			s.AddComment(t, loop.Owner.Token, fb, "")
-			m, err := c.read(liveWait)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if m.Type != "complete" || m.ID != "1" {
-				t.Errorf("got %s %s, want the operation to complete", m.Type, m.Payload)
-			}
+			c.mustComplete(t, "1")
 		})
 
 		t.Run("a logged-out token subscribes no more on its old connection", func(t *testing.T) {
