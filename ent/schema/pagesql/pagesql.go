@@ -80,8 +80,10 @@ func ParentIn(s *sql.Selector, column string, keys []driver.Value) *sql.Predicat
 //
 // entgql's window form (entgql.LimitPerRow, used otherwise) reads and
 // sorts every child of every parent to keep the first few of each.
-// Each parent's children come out in order, one parent after the other,
-// as the window form's do.
+// Each parent's children come out in order, one parent after the other:
+// a property of the plan (a nested loop over the keys, the only plan
+// PostgreSQL has for a correlated subquery with a LIMIT), as the window
+// form's order is one of its plan; the outer query has no ORDER BY.
 func LimitPerParent(column string, limit int, orderBy ...sql.Querier) func(*sql.Selector) {
 	window := entgql.LimitPerRow(column, limit, orderBy...)
 	return func(s *sql.Selector) {
@@ -144,8 +146,6 @@ func In[T any](s *sql.Selector, column string, keys []T) *sql.Predicate {
 	return sql.In(column, values...)
 }
 
-// asInt64s returns values as integers, if each is one or a driver.Valuer
-// of one (gid.ID).
 // uniqueKeys returns keys without repeats, each where it first appears.
 func uniqueKeys(keys []int64) []int64 {
 	seen := make(map[int64]struct{}, len(keys))
@@ -159,6 +159,8 @@ func uniqueKeys(keys []int64) []int64 {
 	return out
 }
 
+// asInt64s returns values as integers, if each is one or a driver.Valuer
+// of one (gid.ID).
 func asInt64s[T any](values []T) ([]int64, bool) {
 	ints := make([]int64, len(values))
 	for i, v := range values {
