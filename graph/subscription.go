@@ -566,7 +566,10 @@ func (a *Reauthenticator) Revoked(ctx context.Context, tokens []gid.ID) ([]gid.I
 // asks EventFeed.Shared, which reads the broker's channel the same way
 // and returns a shared payload without gqlgen's executor at all: the
 // executor's response handler is run for an event only when this
-// subscriber must encode it.
+// subscriber must encode it. Such a transport keeps no handler for an
+// idle subscription (EventFeed.Detach): to encode, it dispatches the
+// executor again on the operation, shared by the subscribers of the same
+// document and variables, and the resolver hands it the event.
 
 // sharedPayloads is how many payloads are kept for subscribers still to
 // come: a few events' worth for each group of subscribers.

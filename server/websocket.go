@@ -92,7 +92,10 @@ const (
 //     validates it and runs its resolver. A subscription to the broker's
 //     events (graph.WithEventFeed) then keeps no goroutine: the broker
 //     says when it has queued an event for it, and the connection's
-//     writer runs gqlgen's response handler, which returns at once. Other
+//     writer runs gqlgen's response handler, which returns at once; one
+//     whose payloads are shared keeps no handler either, only its feed
+//     (graph.EventFeed.Detach), which runs the executor again for an
+//     event when this subscriber must encode it. Other
 //     operations (queries, mutations, derived streams) run on that
 //     goroutine to their end, as gqlgen's transport runs them.
 //   - Writes go through a writer goroutine per connection that runs only
