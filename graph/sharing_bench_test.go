@@ -3,10 +3,13 @@ package graph
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/executor"
 
 	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/ent/schema/viewer"
 )
@@ -39,4 +42,46 @@ func BenchmarkSharedEventPayload(b *testing.B) {
 			b.Fatal("not shared")
 		}
 	}
+}
+
+// BenchmarkDetachedEventEncoding is what encoding an event costs a
+// subscription whose feed is detached (EventFeed.Detach): the executor
+// is dispatched again on the operation, the resolver hands it the event,
+// and gqlgen's handler encodes it. Compare BenchmarkEventEncoding, the
+// same selection encoded by a handler kept for the subscription's life:
+// the difference is the dispatch, paid once per group and event.
+func BenchmarkDetachedEventEncoding(b *testing.B) {
+	const doc = `subscription($p: ID!) {
+		prototypeEvents(prototype: $p) { id cursor seq kind occurredAt payload }
+	}`
+	schema := NewExecutableSchema(Config{Resolvers: &Resolver{}})
+	exec := executor.New(sharingSchema{perResponse{schema}, newPayloadCache(sharedPayloads)})
+	p := gid.New(gid.Prototype)
+	base := viewer.NewContext(context.Background(), viewer.NewIdentity(gid.New(gid.User), gid.New(gid.AuthToken), nil))
+	rc, errs := exec.CreateOperationContext(graphql.StartOperationTrace(base), &graphql.RawParams{
+		Query: doc, Variables: map[string]any{"p": p.String()},
+	})
+	if errs != nil {
+		b.Fatal(errs)
+	}
+	feed := &EventFeed{base: base, exec: exec, op: rc}
+	e := &ent.Event{
+		ID:          gid.New(gid.Event),
+		WorkspaceID: gid.New(gid.Workspace),
+		PrototypeID: &p,
+		Seq:         123456,
+		Kind:        event.KindFEEDBACK_STATUS_CHANGED,
+		SubjectID:   gid.New(gid.Feedback),
+		OccurredAt:  time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC),
+		Payload:     map[string]any{"from": "OPEN", "to": "ACKNOWLEDGED"},
+	}
+	var resp *graphql.Response
+	b.ReportAllocs()
+	for b.Loop() {
+		resp = feed.encode(e)
+		if resp == nil || len(resp.Errors) > 0 || len(resp.Data) == 0 {
+			b.Fatalf("%+v", resp)
+		}
+	}
+	b.Logf("%s", resp.Data)
 }

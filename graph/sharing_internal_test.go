@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -101,5 +103,45 @@ func TestSharedPayloadsSkipTheResponseHandler(t *testing.T) {
 	}
 	if resp := second.respond(second.ctx); resp != nil || second.calls != 1 {
 		t.Fatalf("after the end: %v, handler calls %d; want nil from one call", resp, second.calls)
+	}
+}
+
+// Detached feeds of the same document, operation name and variables keep
+// one operation between them, whoever subscribes; other variables, or
+// another operation name, get one of their own; and an operation no feed
+// holds any more leaves the table.
+func TestDetachedFeedsShareTheirOperation(t *testing.T) {
+	const doc = `subscription A($p: ID!) { prototypeEvents(prototype: $p) { seq } }
+		subscription B($p: ID!) { prototypeEvents(prototype: $p) { seq } }`
+	p, q := gid.New(gid.Prototype).String(), gid.New(gid.Prototype).String()
+	op := func(name, prototype string) *graphql.OperationContext {
+		// Each subscriber decodes and validates its own request.
+		return &graphql.OperationContext{RawQuery: string([]byte(doc)), OperationName: name, Variables: map[string]any{"p": prototype}}
+	}
+	var table operationTable
+	first := table.intern(op("A", p))
+	if got := table.intern(op("A", p)); got != first {
+		t.Error("a second subscriber of the same operation kept an operation of its own")
+	}
+	if got := table.intern(op("A", q)); got == first {
+		t.Error("other variables were given the first subscriber's operation")
+	}
+	if got := table.intern(op("B", p)); got == first {
+		t.Error("another operation name was given the first subscriber's operation")
+	}
+	first = nil
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		table.mu.Lock()
+		n := len(table.ops)
+		table.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d operations still in the table after their feeds went", n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -42,6 +44,9 @@ var _ Publisher = (*broker.Broker)(nil)
 // prototypeEvents subscribes to the events of a prototype: its members'
 // and its testers' view of its timeline.
 func (r *Resolver) prototypeEvents(ctx context.Context, id gid.ID, after *entgql.Cursor[gid.ID], kinds []event.Kind) (<-chan *ent.Event, error) {
+	if events := heldEvent(ctx); events != nil {
+		return events, nil // an event of a detached feed, to encode (EventFeed.Next)
+	}
 	ctx, cached, err := r.subscriber(ctx)
 	if err != nil {
 		return nil, err
@@ -64,6 +69,9 @@ func (r *Resolver) prototypeEvents(ctx context.Context, id gid.ID, after *entgql
 // workspaceEvents subscribes to the events of a workspace and all its
 // prototypes: the members' view.
 func (r *Resolver) workspaceEvents(ctx context.Context, id gid.ID, after *entgql.Cursor[gid.ID], kinds []event.Kind) (<-chan *ent.Event, error) {
+	if events := heldEvent(ctx); events != nil {
+		return events, nil // an event of a detached feed, to encode (EventFeed.Next)
+	}
 	ctx, cached, err := r.subscriber(ctx)
 	if err != nil {
 		return nil, err
@@ -222,10 +230,17 @@ func position(v any) (int64, bool) {
 func (r *Resolver) subscribe(ctx context.Context, req broker.Request) (<-chan *ent.Event, error) {
 	slot := sharedSlot(ctx)
 	feed, _ := ctx.Value(eventFeedKey{}).(*EventFeed)
+	watch := ctx
 	if slot != nil && feed != nil {
 		req.Ready = feed.ready
+		// The broker keeps the context it is given for the subscription's
+		// life, and reads with it as the caller: the operation's own
+		// context and the caller's identity are all it needs of it, and
+		// the executor's chain of contexts (field and response contexts,
+		// arguments, the operation's) is then not kept with it.
+		watch = viewer.NewContext(feed.base, viewer.FromContext(ctx))
 	}
-	events, err := r.broker.Subscribe(ctx, req)
+	events, err := r.broker.Subscribe(watch, req)
 	if errors.Is(err, broker.ErrClosed) {
 		return nil, &Error{Code: CodeInternal, Message: "the server is shutting down: subscribe again, after the last cursor you received"}
 	}
@@ -248,25 +263,34 @@ func (r *Resolver) subscribe(ctx context.Context, req broker.Request) (<-chan *e
 // the handler for every idle subscription. See WithEventFeed.
 type EventFeed struct {
 	ready    func()
+	base     context.Context // the operation's own, given to WithEventFeed
 	attached bool
 	sharer   *sharer // the operation's, once its handler exists
+
+	// Set by Detach: what encoding an event takes.
+	exec graphql.GraphExecutor
+	op   *graphql.OperationContext // shared by every detached feed of the same operation
 }
 
 type eventFeedKey struct{}
 
-// WithEventFeed returns ctx for executing one subscription operation
-// (graphql.GraphExecutor.DispatchOperation) and its feed. ready is called
-// once for every event the broker queues for the operation and once when
-// its stream ends, possibly before DispatchOperation has returned; it
-// must not block. If, once DispatchOperation has returned, the feed is
-// Attached, each call of the operation's response handler takes exactly
-// one of those, and the caller may call the handler once per ready, at
-// any time after it, without it blocking; if not (another kind of
-// operation, or a subscription field that does not stream the broker's
-// events as they are), ready is never called and the handler blocks until
-// it has a response, as gqlgen's do.
+// WithEventFeed returns a context for executing one subscription
+// operation (graphql.GraphExecutor.DispatchOperation) and its feed. ctx
+// is the operation's own context, before the executor's values are added
+// to it: its lifetime and the connection's values, which the broker keeps
+// for the subscription's life instead of the executor's whole chain.
+// ready is called once for every event the broker queues for the
+// operation and once when its stream ends, possibly before
+// DispatchOperation has returned; it must not block. If, once
+// DispatchOperation has returned, the feed is Attached, each call of the
+// operation's response handler takes exactly one of those, and the
+// caller may call the handler once per ready, at any time after it,
+// without it blocking; if not (another kind of operation, or a
+// subscription field that does not stream the broker's events as they
+// are), ready is never called and the handler blocks until it has a
+// response, as gqlgen's do.
 func WithEventFeed(ctx context.Context, ready func()) (context.Context, *EventFeed) {
-	f := &EventFeed{ready: ready}
+	f := &EventFeed{ready: ready, base: ctx}
 	return context.WithValue(ctx, eventFeedKey{}, f), f
 }
 
@@ -284,16 +308,156 @@ func (f *EventFeed) Attached() bool { return f.attached }
 // shared, not copied: the caller must not change it.
 //
 // Otherwise it returns false and the caller calls the response handler
-// for this ready, as it would have without Shared: the first subscriber
-// of a group to reach an event encodes it there, and so does a
-// subscription whose payloads cannot be shared, or that has ended. Call
-// it only on an Attached feed, from the goroutine that calls the
-// operation's handler, once per ready call at most.
+// (or Next, once Detached) for this ready, as it would have without
+// Shared: the first subscriber of a group to reach an event encodes it
+// there, and so does a subscription whose payloads cannot be shared, or
+// that has ended. Call it only on an Attached feed, from the goroutine
+// that calls the operation's handler, once per ready call at most.
 func (f *EventFeed) Shared() ([]byte, bool) {
 	if f.sharer == nil {
 		return nil, false
 	}
 	return f.sharer.shared()
+}
+
+// Detach lets the transport forget what DispatchOperation returned (the
+// response handler, with gqlgen's executor state for the operation: its
+// field contexts, arguments and collected fields; and its context) and
+// rc, once DispatchOperation has returned: what an idle subscription
+// keeps is then its broker subscription, this feed and the operation,
+// which every subscriber of the same document, operation name and
+// variables shares. It calls Next instead of the handler from then on,
+// which runs exec again on the operation, with the event, only when this
+// subscriber must encode an event: the first of its group to reach it,
+// or a subscriber whose payloads cannot be shared.
+//
+// It reports false, and the transport keeps and calls the handler as
+// before, when the feed is not Attached or does not share payloads (a
+// field built on the broker's events, such as verificationRequests).
+// Call it once, before the first call of Shared.
+func (f *EventFeed) Detach(exec graphql.GraphExecutor, rc *graphql.OperationContext) bool {
+	sh := f.sharer
+	if !f.attached || sh == nil || f.exec != nil {
+		return false
+	}
+	f.exec, f.op = exec, sh.cache.operations.intern(rc)
+	// gqlgen's handler, its stream's slot and this subscriber's copy of
+	// the document go: the slot's own channel stays, and the document
+	// is the shared operation's.
+	sh.next, sh.slot.out, sh.document = nil, nil, f.op.RawQuery
+	return true
+}
+
+// Operation returns the operation a Detached feed runs, shared with the
+// other subscribers of the same operation: the transport must not change
+// it.
+func (f *EventFeed) Operation() *graphql.OperationContext { return f.op }
+
+// Next is the response handler of a Detached feed: it takes the
+// operation's next event, one ready call's worth, and returns its
+// response, the payload another subscriber of its group encoded if there
+// is one (waiting for an encoding under way), else encoded here by
+// running the executor on the operation with the event handed to its
+// resolver (heldEvent), which writes what the handler would have written,
+// byte for byte. It returns nil once the stream has ended: the broker
+// closed it, or the operation's context is done.
+func (f *EventFeed) Next() *graphql.Response {
+	sh := f.sharer
+	ev, entry := sh.held, sh.heldEntry
+	sh.held, sh.heldEntry = nil, nil
+	if ev == nil {
+		select {
+		case e, ok := <-sh.slot.in:
+			if !ok {
+				return nil
+			}
+			ev = e
+		case <-sh.done:
+			return nil
+		}
+		payload, fill, ok := sh.join(ev, sh.done)
+		if ok {
+			return &graphql.Response{Data: payload.data()}
+		}
+		entry = fill
+	}
+	shared := false
+	if entry != nil {
+		defer func() { entry.fill(shared) }()
+	}
+	resp := f.encode(ev)
+	if entry != nil && resp != nil && sharableResponse(resp) {
+		entry.payload = newSharedPayload(resp.Data)
+		shared = true
+	}
+	return resp
+}
+
+// encode runs the feed's operation for ev alone: the executor dispatches
+// it as the transport did when it subscribed, on the operation's own
+// context, and its resolver hands it ev (heldEvent) instead of
+// subscribing; its handler encodes ev once. The executor's state is
+// garbage once it has.
+func (f *EventFeed) encode(ev *ent.Event) *graphql.Response {
+	ctx := graphql.WithOperationContext(graphql.StartOperationTrace(f.base), f.op)
+	ctx = context.WithValue(ctx, heldEventKey{}, ev)
+	next, ctx := f.exec.DispatchOperation(ctx, f.op)
+	return next(ctx)
+}
+
+type heldEventKey struct{}
+
+// heldEvent returns, when ctx is a Detached feed's encoding of an event
+// (EventFeed.encode), a channel holding that event, for the subscription
+// resolver to return at once: the caller's rights and the arguments were
+// checked when it subscribed, and the broker rechecks them since.
+func heldEvent(ctx context.Context) <-chan *ent.Event {
+	ev, _ := ctx.Value(heldEventKey{}).(*ent.Event)
+	if ev == nil {
+		return nil
+	}
+	events := make(chan *ent.Event, 1)
+	events <- ev
+	return events
+}
+
+// operationTable keeps one OperationContext for each operation that
+// Detached feeds run, by operationSum (document, operation name and
+// variables): ten thousand subscribers of one document keep one
+// validated operation, with its variables and gqlgen's cache of collected
+// fields, between them. An entry goes once no feed holds its operation.
+// A shared operation is only read while it runs: gqlgen's cache of
+// collected fields in it has a lock of its own.
+type operationTable struct {
+	mu  sync.Mutex
+	ops map[[sha256.Size]byte]weak.Pointer[graphql.OperationContext]
+}
+
+// intern returns the operation shared for rc's, rc itself if it is the
+// first.
+func (t *operationTable) intern(rc *graphql.OperationContext) *graphql.OperationContext {
+	key := operationSum(rc)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if op := t.ops[key].Value(); op != nil {
+		return op
+	}
+	if t.ops == nil {
+		t.ops = map[[sha256.Size]byte]weak.Pointer[graphql.OperationContext]{}
+	}
+	t.ops[key] = weak.Make(rc)
+	runtime.AddCleanup(rc, t.forget, key)
+	return rc
+}
+
+// forget drops the entry of key once its operation has been collected,
+// unless another has taken its place.
+func (t *operationTable) forget(key [sha256.Size]byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ops[key].Value() == nil {
+		delete(t.ops, key)
+	}
 }
 
 // Reauthenticator re-reads what a bearer token allows now: the broker
@@ -402,7 +566,10 @@ func (a *Reauthenticator) Revoked(ctx context.Context, tokens []gid.ID) ([]gid.I
 // asks EventFeed.Shared, which reads the broker's channel the same way
 // and returns a shared payload without gqlgen's executor at all: the
 // executor's response handler is run for an event only when this
-// subscriber must encode it.
+// subscriber must encode it. Such a transport keeps no handler for an
+// idle subscription (EventFeed.Detach): to encode, it dispatches the
+// executor again on the operation, shared by the subscribers of the same
+// document and variables, and the resolver hands it the event.
 
 // sharedPayloads is how many payloads are kept for subscribers still to
 // come: a few events' worth for each group of subscribers.
@@ -448,7 +615,7 @@ type streamSlotKey struct{}
 // Exec implements graphql.ExecutableSchema.
 func (s sharingSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	op := graphql.GetOperationContext(ctx)
-	if op.Operation == nil || op.Operation.Operation != ast.Subscription {
+	if op.Operation == nil || op.Operation.Operation != ast.Subscription || ctx.Value(heldEventKey{}) != nil {
 		return s.ExecutableSchema.Exec(ctx)
 	}
 	slot := &streamSlot{}
@@ -594,9 +761,16 @@ func (sh *sharer) count(encoded bool) {
 // sharable reports whether a response may be handed to other
 // subscribers: data only, nothing about this response in particular.
 func sharable(ctx context.Context, resp *graphql.Response) bool {
-	return len(resp.Data) > 0 && len(resp.Errors) == 0 && len(resp.Extensions) == 0 &&
-		resp.Label == "" && len(resp.Path) == 0 && resp.HasNext == nil &&
+	return sharableResponse(resp) &&
 		len(graphql.GetErrors(ctx)) == 0 && len(graphql.GetExtensions(ctx)) == 0
+}
+
+// sharableResponse reports whether a response as the executor returns it
+// (with the errors and extensions of its context added) may be handed to
+// other subscribers.
+func sharableResponse(resp *graphql.Response) bool {
+	return len(resp.Data) > 0 && len(resp.Errors) == 0 && len(resp.Extensions) == 0 &&
+		resp.Label == "" && len(resp.Path) == 0 && resp.HasNext == nil
 }
 
 // sharedSlot returns the slot of the subscription in ctx when it runs
@@ -731,6 +905,10 @@ type payloadCache struct {
 	entries map[payloadKey]*payloadEntry
 	order   []payloadKey // a ring, in the order of claim
 	next    int
+
+	// The operations of Detached feeds, which the subscribers of a
+	// group share as they share payloads.
+	operations operationTable
 }
 
 func newPayloadCache(size int) *payloadCache {

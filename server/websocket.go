@@ -92,7 +92,10 @@ const (
 //     validates it and runs its resolver. A subscription to the broker's
 //     events (graph.WithEventFeed) then keeps no goroutine: the broker
 //     says when it has queued an event for it, and the connection's
-//     writer runs gqlgen's response handler, which returns at once. Other
+//     writer runs gqlgen's response handler, which returns at once; one
+//     whose payloads are shared keeps no handler either, only its feed
+//     (graph.EventFeed.Detach), which runs the executor again for an
+//     event when this subscriber must encode it. Other
 //     operations (queries, mutations, derived streams) run on that
 //     goroutine to their end, as gqlgen's transport runs them.
 //   - Writes go through a writer goroutine per connection that runs only
@@ -246,11 +249,13 @@ type wsOp struct {
 	cancel context.CancelFunc
 
 	// Set by the operation's goroutine before it is fed (under
-	// gorillaConn.mu), read by the writer after.
+	// gorillaConn.mu), read by the writer after. A detached feed
+	// (graph.EventFeed.Detach) keeps no handler: next is nil, ctx the
+	// operation's own, rc the operation its feed shares.
 	ctx  context.Context
 	rc   *graphql.OperationContext
-	next graphql.ResponseHandler // set once the operation is fed by the broker
-	feed *graph.EventFeed
+	next graphql.ResponseHandler
+	feed *graph.EventFeed // set once the operation has been dispatched
 
 	// Guarded by gorillaConn.mu.
 	pending int  // events (or the end) the broker has queued and the handler not taken
@@ -505,7 +510,8 @@ func newWSOp(id string, d *dialect) *wsOp {
 // writer (see ready) and the goroutine ends; any other operation runs to
 // its end here.
 func (c *gorillaConn) start(exec graphql.GraphExecutor, op *wsOp, payload json.RawMessage, began time.Time) {
-	ctx := graphql.StartOperationTrace(op.ctx)
+	ctx, feed := graph.WithEventFeed(op.ctx, func() { c.feed(op) })
+	ctx = graphql.StartOperationTrace(ctx)
 	params := &graphql.RawParams{}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
@@ -525,7 +531,7 @@ func (c *gorillaConn) start(exec graphql.GraphExecutor, op *wsOp, payload json.R
 		c.end(op, nil)
 		return
 	}
-	ctx, feed := graph.WithEventFeed(graphql.WithOperationContext(ctx, rc), func() { c.feed(op) })
+	ctx = graphql.WithOperationContext(ctx, rc)
 	var (
 		next     graphql.ResponseHandler
 		panicked gqlerror.List
@@ -543,7 +549,18 @@ func (c *gorillaConn) start(exec graphql.GraphExecutor, op *wsOp, payload json.R
 		return
 	}
 	c.mu.Lock()
-	op.ctx, op.rc, op.next, op.feed = ctx, rc, next, feed
+	op.feed = feed
+	if feed.Detach(exec, rc) {
+		// What later events need is the feed and the operation it
+		// shares: the handler, its context and rc are left to the
+		// collector (see graph.EventFeed.Detach). op.ctx stays the
+		// operation's own.
+		op.rc = feed.Operation()
+		c.schedule(op)
+		c.mu.Unlock()
+		return
+	}
+	op.ctx, op.rc, op.next = ctx, rc, next
 	if feed.Attached() {
 		c.schedule(op)
 		c.mu.Unlock()
@@ -578,13 +595,17 @@ func recovered(ctx context.Context, rc *graphql.OperationContext, p any) gqlerro
 	return gqlerror.List{gqlErr}
 }
 
-// respond runs the operation's response handler once.
+// respond runs the operation's response handler once: gqlgen's, or a
+// detached feed's (graph.EventFeed.Next).
 func (op *wsOp) respond() (resp *graphql.Response, panicked gqlerror.List) {
 	defer func() {
 		if p := recover(); p != nil {
 			resp, panicked = nil, recovered(op.ctx, op.rc, p)
 		}
 	}()
+	if op.next == nil {
+		return op.feed.Next(), nil
+	}
 	return op.next(op.ctx), nil
 }
 
@@ -593,7 +614,7 @@ func (op *wsOp) respond() (resp *graphql.Response, panicked gqlerror.List) {
 func (c *gorillaConn) feed(op *wsOp) {
 	c.mu.Lock()
 	op.pending++
-	if op.next != nil {
+	if op.feed != nil {
 		c.schedule(op)
 	}
 	c.mu.Unlock()
