@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,8 +46,13 @@ const (
 	// whole life. Clients send a handful of messages (connection_init,
 	// subscribe, pongs); one longer than the buffer is read in several
 	// calls, straight into the message once its frame header is read.
-	// gorilla needs room for a control frame's payload (125 bytes).
-	wsReadBufferSize = 256
+	// gorilla needs room for a control frame's payload (125 bytes). The
+	// buffer is the server's own, handed to gorilla through the hijack
+	// (hijackWriter), so that the server can tell when gorilla holds
+	// nothing more to read (gorillaConn.readReady); gorilla takes it only
+	// if it is over 256 bytes, and 288 is the size class a 257-byte
+	// buffer takes anyway.
+	wsReadBufferSize = 288
 	// wsWriteBufferSize is the size of gorilla's write buffers, which a
 	// connection would borrow from one pool for the length of a message
 	// written through gorilla; the server writes its frames itself
@@ -81,7 +85,9 @@ func (s *Server) addLiveTransports(srv *handler.Server) {
 	impl := &gorillaWebsocket{
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: wsWriteWait,
-			ReadBufferSize:   wsReadBufferSize,
+			// Zero: gorilla reads through the buffer the hijack hands it
+			// (see wsReadBufferSize).
+			ReadBufferSize: 0,
 			// Messages are written as frames straight to the socket
 			// (gorillaConn.flush), never through gorilla's writer: with a
 			// pool, gorilla holds no write buffer per connection.
@@ -211,9 +217,9 @@ func (s *Server) originAllowed(r *http.Request) bool {
 }
 
 // websocketTransport is the websocket transport (gorillaWebsocket),
-// turning away what it should not upgrade before it does, serving each
-// connection on a goroutine of its own, and keeping track of them for
-// graceful shutdown.
+// turning away what it should not upgrade before it does, handing each
+// connection it upgrades to gorillaConn.serve, and keeping track of them
+// for graceful shutdown.
 type websocketTransport struct {
 	impl          *gorillaWebsocket
 	live          *liveConns
@@ -258,9 +264,10 @@ func (t websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec grap
 	// net/http keeps a request's buffers (8 KiB) and its goroutine's
 	// stack, grown deep by the middleware, for as long as its handler
 	// runs, and a websocket may run for days: the handler returns now,
-	// and a fresh goroutine of the connection's own reads it, under a
-	// context of its own that ends with the connection.
-	go t.serve(connContext(r.Context(), c), c, exec)
+	// and the connection is served under a context of its own that ends
+	// with the connection, by no goroutine while its client is quiet
+	// (see gorillaConn.serve).
+	c.serve(connContext(r.Context(), c), exec)
 }
 
 // connContext is a websocket's context: the values of its upgrade
@@ -277,22 +284,6 @@ func connContext(req context.Context, c *gorillaConn) context.Context {
 		ctx = viewer.NewContext(ctx, id)
 	}
 	return context.WithValue(ctx, connKey{}, c)
-}
-
-// serve serves an upgraded connection until it ends.
-func (t websocketTransport) serve(ctx context.Context, c *gorillaConn, exec graphql.GraphExecutor) {
-	began := time.Now()
-	defer t.live.end()
-	defer func() {
-		// No handler recovers here any more (see observe).
-		if p := recover(); p != nil {
-			t.log.ErrorContext(ctx, "panic serving a websocket", "panic", p, "stack", string(debug.Stack()))
-			c.refuse(websocket.CloseInternalServerErr, "Internal error")
-		}
-		t.log.InfoContext(ctx, "websocket closed",
-			"subprotocol", c.Subprotocol(), "duration", time.Since(began))
-	}()
-	c.serve(ctx, exec)
 }
 
 // shuttingDown answers a request for a stream that arrives once shutdown

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -79,7 +80,9 @@ const (
 // gorillaWebsocket serves GraphQL over websockets, both subprotocols, on
 // github.com/gorilla/websocket: a transport of our own rather than
 // gqlgen's, which keeps two goroutines per connection and one per
-// operation waiting, where ours keeps one per connection (its reader).
+// operation waiting, where ours keeps none for a connection whose client
+// is quiet, on Linux (see serve), and one per connection (its reader)
+// elsewhere.
 //
 //   - Each connection's reader checks every client message against the
 //     protocol and enforces what the protocols ask for: the
@@ -130,7 +133,8 @@ func (r *wsRefusal) Error() string { return r.reason }
 
 // upgrade upgrades r to a websocket, served by serve.
 func (g *gorillaWebsocket) upgrade(w http.ResponseWriter, r *http.Request) (*gorillaConn, error) {
-	ws, err := g.upgrader.Upgrade(w, r, nil)
+	hw := &hijackWriter{ResponseWriter: w}
+	ws, err := g.upgrader.Upgrade(hw, r, nil)
 	if err != nil {
 		return nil, fmt.Errorf("websocket upgrade: %w", err)
 	}
@@ -139,6 +143,7 @@ func (g *gorillaWebsocket) upgrade(w http.ResponseWriter, r *http.Request) (*gor
 	c := &gorillaConn{
 		ws:        ws,
 		netConn:   ws.UnderlyingConn(),
+		br:        hw.br,
 		dialect:   dialectOf(ws.Subprotocol()),
 		keepAlive: g.keepAlive,
 		writeWait: g.writeWait,
@@ -198,14 +203,17 @@ func dialectOf(subprotocol string) *dialect {
 
 // gorillaConn is one websocket connection.
 //
-// Its reader (serve) is the only goroutine that reads. Writes are frames
+// One goroutine at a time reads (see serve). Writes are frames
 // appended to out and written by the writer (flush), which holds writeMu
 // while it writes, and only then: it takes operations' events before. A
 // close frame is written under writeMu too, after whatever was queued
 // before it, so that nothing follows it.
 type gorillaConn struct {
 	ws        *websocket.Conn
-	netConn   net.Conn // ws's: frames are written to it directly, several in one write
+	netConn   net.Conn      // ws's: frames are written to it directly, several in one write
+	br        *bufio.Reader // what ws reads through: bytes read from the socket and not yet by ws
+	exec      graphql.GraphExecutor
+	opened    time.Time
 	dialect   *dialect
 	keepAlive time.Duration
 	writeWait time.Duration // bounds each write of queued frames
@@ -239,6 +247,10 @@ type gorillaConn struct {
 	peerClosed     bool             // the client's close frame came in
 	released       bool             // Close was called
 	gone           bool             // the socket is closed
+	polled         bool             // registered with the poller: it waits for the client's next message
+	reading        bool             // a goroutine reads the client's messages, or waits for them
+	readEnded      bool             // reading is over for good (readerDone)
+	pollToken      int32            // the connection's in the poller's events
 }
 
 // wsOp is one operation of a connection.
@@ -308,17 +320,35 @@ func (c *gorillaConn) tick() {
 	}
 }
 
-// serve reads the connection's messages until it ends, then ends its
-// operations and closes it.
+// serve serves the connection's messages until it ends, and returns at
+// once.
+//
+// An idle connection is what a server holds most of, and a goroutine
+// blocked in a read keeps a stack (8 KiB, with its spans) for as long as
+// the client says nothing. So on Linux the connection waits for its
+// client in the process's poller (watch, an epoll instance) with no
+// goroutine at all; when the client sends something, a goroutine reads
+// and handles messages while gorilla's buffer holds bytes (readReady),
+// then hands the connection back to the poller and ends. Where there is
+// no poller (other systems), or no file descriptor to give it, a
+// goroutine of the connection's own waits in gorilla's read (readLoop).
+func (c *gorillaConn) serve(ctx context.Context, exec graphql.GraphExecutor) {
+	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.exec, c.opened = exec, time.Now()
+	if !c.watch() {
+		go c.readLoop()
+	}
+}
+
+// readLoop reads the connection's messages on a goroutine of its own until
+// the connection ends: where there is no poller.
 //
 // Each message is handled on a goroutine of its own while the reader
 // waits for it: the reader is the one goroutine an idle connection
 // keeps, and its stack stays as deep as a read (the runtime does not
 // shrink a stack below four times what it uses), however deep decoding
 // and authenticating go.
-func (c *gorillaConn) serve(ctx context.Context, exec graphql.GraphExecutor) {
-	c.ctx, c.cancel = context.WithCancel(ctx)
-	defer c.cancel() // every operation ends with the connection
+func (c *gorillaConn) readLoop() {
 	handled := make(chan bool, 1)
 	for {
 		_, data, err := c.ws.ReadMessage()
@@ -327,22 +357,102 @@ func (c *gorillaConn) serve(ctx context.Context, exec graphql.GraphExecutor) {
 			break
 		}
 		began := graphql.Now()
-		go func() {
-			defer func() {
-				if p := recover(); p != nil {
-					c.log.Error("panic handling a websocket message", "panic", p, "stack", string(debug.Stack()))
-					c.refuse(websocket.CloseInternalServerErr, "Internal error")
-					handled <- false
-				}
-			}()
-			handled <- c.handle(exec, began, data)
-		}()
+		go func() { handled <- c.handleMessage(began, data) }()
 		if !<-handled {
 			break
 		}
 	}
-	c.refuse(websocket.CloseNormalClosure, "terminated")
+	c.readerDone()
 }
+
+// readReady reads and handles the client's messages, on a goroutine the
+// poller started when the client sent something, until gorilla's buffer
+// is empty; then it hands the connection back to the poller and ends. A
+// message that is not all in yet is waited for here: only a connection
+// between messages waits without a goroutine.
+//
+// gorilla reads a whole message before it returns it, and reads no
+// further: with its buffer empty, everything the client sent after is
+// still in the socket, where the poller sees it (rearm).
+func (c *gorillaConn) readReady() {
+	for {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			c.readFailed(err)
+			break
+		}
+		if !c.handleMessage(graphql.Now(), data) {
+			break
+		}
+		// A connection that could not be handed back (its socket is
+		// closing) reads on here: its read fails.
+		if c.br.Buffered() == 0 && c.rearm() {
+			return
+		}
+	}
+	c.readerDone()
+}
+
+// handleMessage handles a message of the client (see handle); a panic
+// closes the connection with 1011.
+func (c *gorillaConn) handleMessage(began time.Time, data []byte) (more bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("panic handling a websocket message", "panic", p, "stack", string(debug.Stack()))
+			c.refuse(websocket.CloseInternalServerErr, "Internal error")
+			more = false
+		}
+	}()
+	return c.handle(c.exec, began, data)
+}
+
+// readerDone ends the connection once reading has ended: a read failed, a
+// message ended the connection, or the socket closed while the connection
+// waited in the poller (closeSocket). The first call closes the
+// connection, ends its operations, and tells the transport that the
+// connection is over; any later one does nothing.
+func (c *gorillaConn) readerDone() {
+	c.mu.Lock()
+	ended := c.readEnded
+	c.readEnded = true
+	c.mu.Unlock()
+	if ended {
+		return
+	}
+	c.refuse(websocket.CloseNormalClosure, "terminated")
+	c.cancel() // every operation ends with the connection
+	c.log.InfoContext(c.ctx, "websocket closed",
+		"subprotocol", c.Subprotocol(), "duration", time.Since(c.opened))
+	c.live.end()
+}
+
+// hijackWriter is the ResponseWriter the upgrade is given: its Hijack
+// hands gorilla a read buffer of the server's own (br, wsReadBufferSize
+// bytes), which gorilla reads through when Upgrader.ReadBufferSize is
+// zero and the buffer is over 256 bytes, so that the server can tell when
+// gorilla has read everything the client sent (readReady). A client that
+// sent bytes before the handshake's answer gets net/http's buffer,
+// holding them, and gorilla refuses the handshake, as it would.
+type hijackWriter struct {
+	http.ResponseWriter
+	br *bufio.Reader
+}
+
+// wsReadBufferSize must be over 256 for gorilla to read through br.
+const _ = uint(wsReadBufferSize - 257)
+
+// Hijack implements http.Hijacker.
+func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil || rw.Reader.Buffered() > 0 {
+		return conn, rw, err
+	}
+	w.br = bufio.NewReaderSize(conn, wsReadBufferSize)
+	return conn, bufio.NewReadWriter(w.br, rw.Writer), nil
+}
+
+// Unwrap lets http.ResponseController reach the connection's own writer.
+func (w *hijackWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // readFailed notes how reading ended.
 func (c *gorillaConn) readFailed(err error) {
@@ -1027,6 +1137,9 @@ func (c *gorillaConn) Close() error {
 }
 
 // closeSocket closes the connection's socket and forgets the connection.
+// A connection waiting in the poller is taken out of it first (its file
+// descriptor's number is reused once closed), and has no reader to see
+// the socket close: reading ends here.
 func (c *gorillaConn) closeSocket() {
 	c.mu.Lock()
 	if c.gone {
@@ -1036,9 +1149,13 @@ func (c *gorillaConn) closeSocket() {
 	c.gone = true
 	c.out, c.ready = nil, nil
 	c.stopTimers()
+	idle := c.unwatch()
 	c.mu.Unlock()
 	_ = c.ws.Close()
 	c.live.removeConn(c)
+	if idle {
+		c.readerDone()
+	}
 }
 
 // stopTimers stops the connection's timers; c.mu is held.
