@@ -74,6 +74,7 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 		Columns: []string{"subscribers", "connect s", "events", "complete", "p50 ms", "p99 ms", "max ms",
 			"rss/sub KiB", "settled rss/sub KiB", "heap+stacks/sub KiB", "goroutines/sub"},
 	}
+	r.Columns = append(r.Columns, messageCPUColumns...)
 	if subSrv.Startup > 0 {
 		r.Params["startup_ms"] = ms(subSrv.Startup)
 	}
@@ -136,6 +137,10 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 		time.Sleep(o.hold)
 	}
 	fmt.Fprintf(o.stderr, "writing %d events at %g/s through %s…\n", o.events, o.rate, writeSrv.URL)
+	// Only the subscribers' server and this tool: PostgreSQL's share per
+	// message is the writes', not the deliveries'.
+	meter := cpuMeter{serverPID: subSrv.PID}
+	cpuStart := meter.sample(ctx)
 	writeErrs := writeAtRate(ctx, o, api, target)
 	// A write that timed out may still have committed: what counts is
 	// what is in the table.
@@ -163,17 +168,19 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	cpu := meter.sample(ctx).since(cpuStart)
 	var all []time.Duration
-	var dropped int64
+	var dropped, messages int64
 	for _, s := range subs {
 		s.mu.Lock()
 		all = append(all, s.latencies...)
 		s.mu.Unlock()
 		dropped += s.failures.Load()
+		messages += s.received.Load()
 	}
 	lat := summarize(all)
 	k := float64(o.subscribers)
-	r.add(result{
+	row := result{
 		"subscribers": k, "connect s": connect.Seconds(), "events": float64(committed),
 		"complete": float64(completeCount(subs, committed)),
 		"p50 ms":   ms(lat.p50), "p99 ms": ms(lat.p99), "max ms": ms(lat.maxi),
@@ -181,12 +188,15 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 		"settled rss/sub KiB": float64(settled-before.rss) / k / 1024,
 		"heap+stacks/sub KiB": float64(idle.heap-before.heap) / k / 1024,
 		"goroutines/sub":      float64(idle.goroutines-before.goroutines) / k,
-	})
+	}
+	cpu.addPerMessage(row, messages)
+	r.add(row)
 	r.note("complete: subscribers that received every one of the %d events committed, in order, once (waiting while deliveries go on, up to 3 minutes after the last write); latency is from the event's occurredAt (stamped in its transaction) to its receipt by the subscriber", committed)
 	r.note("server RSS %d → %d MiB, heap in use %d → %d MiB, goroutines %d → %d, with %d idle subscribers",
 		before.rss>>20, idle.rss>>20, before.heap>>20, idle.heap>>20, before.goroutines, idle.goroutines, o.subscribers)
 	r.note("rss/sub is read 2 s after the last subscription opened, after a GC; settled rss/sub once RSS stopped falling while the runtime returned freed pages to the OS (lowest %d MiB, over %.0f s of readings once a second, %v at most)",
 		settled>>20, settling.Seconds(), settleWait)
+	r.note("%s; %d messages, server %.2f s, tool %.2f s", messageCPUNote, messages, cpu.server.Seconds(), cpu.self.Seconds())
 	if writeErrs > 0 {
 		r.note("%d writes failed", writeErrs)
 	}
