@@ -835,9 +835,17 @@ func (c *gorillaConn) flush(w *connWriter) (more bool) {
 		return false
 	}
 	c.writeMu.Unlock()
-	c.live.eventsWritten.Add(n.events)
-	c.live.eventsShared.Add(n.shared)
+	c.live.countWrite(n)
 	return c.more()
+}
+
+// countWrite counts a successful write's events in the metrics.
+func (l *liveConns) countWrite(n eventCounts) {
+	if n.events > 0 {
+		l.eventsWritten.Add(n.events)
+		l.eventsShared.Add(n.shared)
+		l.eventWrites.Add(1)
+	}
 }
 
 // writeRest writes the frames of buf from from on within writeWait, on
@@ -874,8 +882,7 @@ func (c *gorillaConn) writeRest(buf *frameBuffer, from int, n eventCounts, locke
 		c.mu.Unlock()
 		return
 	}
-	c.live.eventsWritten.Add(n.events)
-	c.live.eventsShared.Add(n.shared)
+	c.live.countWrite(n)
 	if c.more() {
 		connWriters.schedule(c)
 	}

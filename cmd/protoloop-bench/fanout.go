@@ -75,6 +75,7 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 			"rss/sub KiB", "settled rss/sub KiB", "heap+stacks/sub KiB", "goroutines/sub"},
 	}
 	r.Columns = append(r.Columns, messageCPUColumns...)
+	r.Columns = append(r.Columns, "msgs/write")
 	if subSrv.Startup > 0 {
 		r.Params["startup_ms"] = ms(subSrv.Startup)
 	}
@@ -141,6 +142,7 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 	// message is the writes', not the deliveries'.
 	meter := cpuMeter{serverPID: subSrv.PID}
 	cpuStart := meter.sample(ctx)
+	writesStart, _ := subSrv.metrics(ctx)
 	writeErrs := writeAtRate(ctx, o, api, target)
 	// A write that timed out may still have committed: what counts is
 	// what is in the table.
@@ -169,6 +171,7 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	cpu := meter.sample(ctx).since(cpuStart)
+	writesEnd, _ := subSrv.metrics(ctx)
 	var all []time.Duration
 	var dropped, messages int64
 	for _, s := range subs {
@@ -190,6 +193,9 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 		"goroutines/sub":      float64(idle.goroutines-before.goroutines) / k,
 	}
 	cpu.addPerMessage(row, messages)
+	if per, ok := messagesPerWrite(writesStart, writesEnd); ok {
+		row["msgs/write"] = per
+	}
 	r.add(row)
 	r.note("complete: subscribers that received every one of the %d events committed, in order, once (waiting while deliveries go on, up to 3 minutes after the last write); latency is from the event's occurredAt (stamped in its transaction) to its receipt by the subscriber", committed)
 	r.note("server RSS %d → %d MiB, heap in use %d → %d MiB, goroutines %d → %d, with %d idle subscribers",
@@ -197,6 +203,7 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 	r.note("rss/sub is read 2 s after the last subscription opened, after a GC; settled rss/sub once RSS stopped falling while the runtime returned freed pages to the OS (lowest %d MiB, over %.0f s of readings once a second, %v at most)",
 		settled>>20, settling.Seconds(), settleWait)
 	r.note("%s; %d messages, server %.2f s, tool %.2f s", messageCPUNote, messages, cpu.server.Seconds(), cpu.self.Seconds())
+	r.note("msgs/write: events per write to a subscriber's socket in the event phase (the server's protoloop_websocket_event_writes_total; - for a server without it): above 1 when writers find several events waiting, as they do once delivery falls behind, and each message then costs both processes less")
 	if writeErrs > 0 {
 		r.note("%d writes failed", writeErrs)
 	}
@@ -204,6 +211,23 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 		r.note("%d subscriptions failed or were closed by the server", dropped)
 	}
 	return r, nil
+}
+
+// messagesPerWrite is how many events the server's websocket writes
+// carried on average between two readings of its metrics: one, unless a
+// connection's writer found several waiting, as it does when delivery
+// falls behind, which makes the CPU per message smaller. False when the
+// server does not count its writes.
+func messagesPerWrite(start, end map[string]float64) (float64, bool) {
+	const events, writes = "protoloop_websocket_events_total", "protoloop_websocket_event_writes_total"
+	if _, ok := start[writes]; !ok {
+		return 0, false
+	}
+	n := end[writes] - start[writes]
+	if n <= 0 {
+		return 0, false
+	}
+	return (end[events] - start[events]) / n, true
 }
 
 // settleWait bounds how long settledRSS waits for RSS to stop falling.

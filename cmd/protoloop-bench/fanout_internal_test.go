@@ -54,3 +54,17 @@ func TestCPUPerMessageIsTheProcessesCPUOverTheMessagesDelivered(t *testing.T) {
 		t.Errorf("no message: row %v, want nothing", row)
 	}
 }
+
+func TestMessagesPerWriteComesFromTheServersCounters(t *testing.T) {
+	start := map[string]float64{"protoloop_websocket_events_total": 1000, "protoloop_websocket_event_writes_total": 900}
+	end := map[string]float64{"protoloop_websocket_events_total": 31000, "protoloop_websocket_event_writes_total": 20900}
+	if got, ok := messagesPerWrite(start, end); !ok || got != 1.5 {
+		t.Errorf("got %v %v, want 1.5 (30,000 events in 20,000 writes)", got, ok)
+	}
+	if _, ok := messagesPerWrite(map[string]float64{"protoloop_websocket_events_total": 1}, end); ok {
+		t.Error("a server that does not count its writes has a figure")
+	}
+	if _, ok := messagesPerWrite(start, start); ok {
+		t.Error("no write has a figure")
+	}
+}
