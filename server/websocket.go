@@ -97,11 +97,13 @@ const (
 //     writer runs gqlgen's response handler, which returns at once. Other
 //     operations (queries, mutations, derived streams) run on that
 //     goroutine to their end, as gqlgen's transport runs them.
-//   - Writes go through a writer goroutine per connection that runs only
-//     while the connection has something to send: it takes every message
-//     queued and every event ready, writes them as frames in one system
-//     call within writeWait, and exits. A client that does not take them
-//     in time is cut, and holds up no one else.
+//   - Writes go through the connection's writer, run while the
+//     connection has something to send by one of a few workers shared by
+//     every connection (connWriters): it takes every message queued and
+//     every event ready and writes them as frames in one system call that
+//     does not wait. What the socket does not take at once is written by
+//     a goroutine of the connection's own, within writeWait. A client
+//     that does not take them in time is cut, and holds up no one else.
 type gorillaWebsocket struct {
 	upgrader    websocket.Upgrader
 	initTimeout time.Duration
@@ -198,8 +200,9 @@ func dialectOf(subprotocol string) *dialect {
 // gorillaConn is one websocket connection.
 //
 // Its reader (serve) is the only goroutine that reads. Writes are frames
-// appended to out and written by the writer (flush), which holds writeMu
-// while it writes, and only then: it takes operations' events before. A
+// appended to out and written by the writer (flush, and writeRest for
+// what a socket did not take at once), which holds writeMu while it
+// writes, and only then: it takes operations' events before. A
 // close frame is written under writeMu too, after whatever was queued
 // before it, so that nothing follows it.
 type gorillaConn struct {
