@@ -874,7 +874,8 @@ func (c *gorillaConn) writeRest(buf *frameBuffer, from int, n eventCounts, locke
 	}
 	err := c.writeFrames(frames[from:])
 	if err == nil {
-		// tryWrite cannot write past a deadline, even one far ahead.
+		// Cleared: tryWrite sets none, and would otherwise find this one
+		// passed on a later round and hand its write here again.
 		err = c.netConn.SetWriteDeadline(time.Time{})
 	}
 	c.writeMu.Unlock()

@@ -496,6 +496,9 @@ func (s *subscriber) read() {
 // occurredAt. Messages shaped as the fan-out subscription's events are
 // read by looking for their keys; anything else is decoded.
 func readMessage(data []byte) (typ string, seq int64, at time.Time, ok bool) {
+	if seq, at, ok = exactEvent(data); ok {
+		return "next", seq, at, true
+	}
 	if typ, seq, at, ok = quickEvent(data); ok {
 		return typ, seq, at, true
 	}
@@ -515,6 +518,47 @@ func readMessage(data []byte) (typ string, seq int64, at time.Time, ok bool) {
 	}
 	e := m.Payload.Data.PrototypeEvents
 	return m.Type, e.Seq, e.OccurredAt, true
+}
+
+// The parts of an event message as the server writes the fan-out
+// subscription's (fanoutSubscription, operation id "1"), around its seq
+// and its occurredAt.
+const (
+	eventHead   = `{"id":"1","type":"next","payload":{"data":{"prototypeEvents":{"seq":`
+	eventMiddle = `,"kind":"FEEDBACK_ADDED","occurredAt":"`
+	eventTail   = `"}}}}`
+)
+
+// exactEvent reads an event message shaped exactly as the server writes
+// them, comparing its fixed parts rather than searching the message for
+// keys: 10,000 readers share the server's cores, and the searches cost
+// them ten times what reading the time does. Anything else (another
+// order of keys, spaces, escapes) is left to quickEvent.
+func exactEvent(data []byte) (seq int64, at time.Time, ok bool) {
+	rest, found := bytes.CutPrefix(data, []byte(eventHead))
+	if !found {
+		return 0, time.Time{}, false
+	}
+	digits := 0
+	for digits < len(rest) && digits < 18 && '0' <= rest[digits] && rest[digits] <= '9' {
+		seq = seq*10 + int64(rest[digits]-'0')
+		digits++
+	}
+	if digits == 0 {
+		return 0, time.Time{}, false
+	}
+	if rest, found = bytes.CutPrefix(rest[digits:], []byte(eventMiddle)); !found {
+		return 0, time.Time{}, false
+	}
+	stamp, found := bytes.CutSuffix(rest, []byte(eventTail))
+	if !found || bytes.IndexByte(stamp, '"') >= 0 || bytes.IndexByte(stamp, '\\') >= 0 {
+		return 0, time.Time{}, false
+	}
+	at, err := time.Parse(time.RFC3339Nano, string(stamp))
+	if err != nil {
+		return 0, time.Time{}, false
+	}
+	return seq, at, true
 }
 
 // quickEvent reads a "next" message carrying one event, and nothing

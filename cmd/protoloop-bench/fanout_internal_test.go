@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -14,6 +15,9 @@ func TestReadMessageReadsEventsOfEitherShape(t *testing.T) {
 	}{
 		{"an event, id first", `{"id":"1","type":"next","payload":{"data":{"prototypeEvents":{"seq":42,"kind":"FEEDBACK_ADDED","occurredAt":"2026-11-30T15:04:05.123456Z"}}}}`, "next", 42},
 		{"an event, payload first", `{"payload":{"data":{"prototypeEvents":{"seq":42,"kind":"FEEDBACK_ADDED","occurredAt":"2026-11-30T15:04:05.123456Z"}}},"id":"1","type":"next"}`, "next", 42},
+		{"an event of another kind", `{"id":"1","type":"next","payload":{"data":{"prototypeEvents":{"seq":42,"kind":"COMMENT_ADDED","occurredAt":"2026-11-30T15:04:05.123456Z"}}}}`, "next", 42},
+		{"an event of another operation", `{"id":"2","type":"next","payload":{"data":{"prototypeEvents":{"seq":42,"kind":"FEEDBACK_ADDED","occurredAt":"2026-11-30T15:04:05.123456Z"}}}}`, "next", 42},
+		{"an event with more after it", `{"id":"1","type":"next","payload":{"data":{"prototypeEvents":{"seq":42,"kind":"FEEDBACK_ADDED","occurredAt":"2026-11-30T15:04:05.123456Z"}},"errors":[{"message":"x"}]}}`, "next", 42},
 		{"an event with spaces is decoded", `{"type": "next", "payload": {"data": {"prototypeEvents": {"seq": 42, "occurredAt": "2026-11-30T15:04:05.123456Z"}}}}`, "next", 42},
 		{"a ping", `{"type":"ping"}`, "ping", 0},
 		{"a complete", `{"id":"1","type":"complete"}`, "complete", 0},
@@ -66,5 +70,36 @@ func TestMessagesPerWriteComesFromTheServersCounters(t *testing.T) {
 	}
 	if _, ok := messagesPerWrite(start, start); ok {
 		t.Error("no write has a figure")
+	}
+}
+
+func TestExactEventReadsOnlyTheServersShape(t *testing.T) {
+	at := time.Date(2026, 11, 30, 15, 4, 5, 123456000, time.UTC)
+	exact := `{"id":"1","type":"next","payload":{"data":{"prototypeEvents":{"seq":461234,"kind":"FEEDBACK_ADDED","occurredAt":"2026-11-30T15:04:05.123456Z"}}}}`
+	if seq, got, ok := exactEvent([]byte(exact)); !ok || seq != 461234 || !got.Equal(at) {
+		t.Fatalf("the server's shape: %d %v %v", seq, got, ok)
+	}
+	for _, other := range []string{
+		strings.Replace(exact, `"seq":461234`, `"seq":"461234"`, 1),
+		strings.Replace(exact, `"seq":461234`, `"seq":`, 1),
+		strings.Replace(exact, `"seq":461234`, `"seq":1234567890123456789012`, 1),
+		strings.Replace(exact, `05.123456Z`, `05.123456Z\"`, 1),
+		strings.Replace(exact, `05.123456Z`, `not a time`, 1),
+		strings.Replace(exact, `}}}}`, `}},"errors":[]}}`, 1),
+		exact[:len(exact)-1],
+	} {
+		if seq, _, ok := exactEvent([]byte(other)); ok {
+			t.Errorf("read %s as event %d", other, seq)
+		}
+	}
+}
+
+func BenchmarkReadMessage(b *testing.B) {
+	msg := []byte(`{"id":"1","type":"next","payload":{"data":{"prototypeEvents":{"seq":461234,"kind":"FEEDBACK_ADDED","occurredAt":"2026-11-30T15:04:05.123456Z"}}}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, _, ok := readMessage(msg); !ok {
+			b.Fatal("not read")
+		}
 	}
 }
