@@ -404,6 +404,8 @@ type liveConns struct {
 	// encoded, without gqlgen's executor (graph.EventFeed.Shared): their
 	// ratio tells operators, and tests, that sharing works.
 	eventsWritten, eventsShared atomic.Int64
+	// eventWrites counts the writes that carried them.
+	eventWrites atomic.Int64
 }
 
 var _ broker.TokenHolders = (*liveConns)(nil)

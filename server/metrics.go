@@ -192,6 +192,9 @@ func (s *Server) writeMetrics(w io.Writer) {
 	value("protoloop_websocket_events_shared_total", "counter",
 		"Of those, events whose payload the writer took as another subscriber of the same group (document, variables, identity) had encoded, without gqlgen's executor (a shared payload the response handler returned counts as not shared).",
 		float64(s.live.eventsShared.Load()))
+	value("protoloop_websocket_event_writes_total", "counter",
+		"Writes to websocket subscribers' sockets that carried events: events_total over this is how many a write carried, one unless a connection's writer found several waiting.",
+		float64(s.live.eventWrites.Load()))
 	heard, dispatched := s.broker.Positions()
 	value("protoloop_broker_heard_seq", "gauge",
 		"The last event position the broker has heard of (a commit here, or a NOTIFY from any replica).", float64(heard))

@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -101,11 +103,13 @@ const (
 //     event when this subscriber must encode it. Other
 //     operations (queries, mutations, derived streams) run on that
 //     goroutine to their end, as gqlgen's transport runs them.
-//   - Writes go through a writer goroutine per connection that runs only
-//     while the connection has something to send: it takes every message
-//     queued and every event ready, writes them as frames in one system
-//     call within writeWait, and exits. A client that does not take them
-//     in time is cut, and holds up no one else.
+//   - Writes go through the connection's writer, run while the
+//     connection has something to send by one of a few workers shared by
+//     every connection (connWriters): it takes every message queued and
+//     every event ready and writes them as frames in one system call that
+//     does not wait. What the socket does not take at once is written by
+//     a goroutine of the connection's own, within writeWait. A client
+//     that does not take them in time is cut, and holds up no one else.
 type gorillaWebsocket struct {
 	upgrader    websocket.Upgrader
 	initTimeout time.Duration
@@ -204,8 +208,9 @@ func dialectOf(subprotocol string) *dialect {
 // gorillaConn is one websocket connection.
 //
 // One goroutine at a time reads (see serve). Writes are frames
-// appended to out and written by the writer (flush), which holds writeMu
-// while it writes, and only then: it takes operations' events before. A
+// appended to out and written by the writer (flush, and writeRest for
+// what a socket did not take at once), which holds writeMu while it
+// writes, and only then: it takes operations' events before. A
 // close frame is written under writeMu too, after whatever was queued
 // before it, so that nothing follows it.
 type gorillaConn struct {
@@ -230,6 +235,7 @@ type gorillaConn struct {
 	cancel context.CancelFunc
 
 	writeMu sync.Mutex
+	raw     syscall.RawConn // netConn's, for writes that do not wait (tryWrite); set by the writer under writeMu
 
 	mu             sync.Mutex
 	tokenID        gid.ID // the bearer token the connection authenticated with, if any
@@ -880,23 +886,29 @@ func (c *gorillaConn) enqueue(frames []byte) {
 	c.startWriter()
 }
 
-// startWriter starts the writer unless it runs; c.mu is held.
+// startWriter hands the connection to a writer (see connWriters) unless
+// one has it already; c.mu is held.
 func (c *gorillaConn) startWriter() {
 	if c.writing || c.closeSent || c.gone {
 		return
 	}
 	c.writing = true
-	go c.flush()
+	connWriters.schedule(c)
 }
 
-// frameBuffers are the buffers writers build their writes in.
-var frameBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
-// flush is the connection's writer: it writes the events of the
-// operations that are ready and what is queued, all in one write, until
-// nothing is left. A write that does not complete in writeWait cuts the
-// connection: its client is gone or not reading, and it stops holding
-// the operations that feed it.
+// flush is one round of the connection's writer, run by a worker of
+// connWriters (w is the worker's): it takes every message queued and the
+// events of every operation ready, writes them as frames in one system
+// call, and reports whether there is more to write, when the worker
+// queues the connection again (so that one busy connection does not keep
+// a worker from the others).
+//
+// The write does not wait: a socket that takes part of the frames or
+// none (its client reads slowly, or not at all) is handed, with the
+// rest, to a goroutine of its own that waits for it within writeWait
+// (writeRest), and the worker goes on with other connections. A write
+// that does not complete in writeWait cuts the connection: its client is
+// gone or not reading, and it stops holding the operations that feed it.
 //
 // The events are taken before writeMu is, so that a close frame
 // (sendClose) waits for a write, never for response handlers; events
@@ -905,54 +917,122 @@ var frameBuffers = sync.Pool{New: func() any { return new([]byte) }}
 // they came: those queued before a round (a connection_ack, say) ahead of
 // its events, those queued while its events are taken (an operation's
 // end, queued only once its events are) after them.
-func (c *gorillaConn) flush() {
-	buf := frameBuffers.Get().(*[]byte)
-	defer func() {
-		if cap(*buf) <= 64<<10 {
-			*buf = (*buf)[:0]
-			frameBuffers.Put(buf)
-		}
-	}()
-	var ready []*wsOp
-	for {
-		c.mu.Lock()
-		if c.closeSent || c.gone || (len(c.out) == 0 && len(c.ready) == 0) {
-			c.writing = false
-			c.mu.Unlock()
-			return
-		}
-		ready, c.ready = c.ready, ready[:0]
-		b := c.takeQueued((*buf)[:0])
+func (c *gorillaConn) flush(w *connWriter) (more bool) {
+	c.mu.Lock()
+	if c.closeSent || c.gone || (len(c.out) == 0 && len(c.ready) == 0) {
+		c.writing = false
 		c.mu.Unlock()
-		var n eventCounts
-		for i, op := range ready {
-			b = c.take(b, op, &n)
-			ready[i] = nil
-		}
+		return false
+	}
+	ready := c.ready
+	c.ready = w.ready[:0]
+	b := c.takeQueued(w.buf.b[:0])
+	c.mu.Unlock()
+	var n eventCounts
+	for i, op := range ready {
+		b = c.take(b, op, &n)
+		ready[i] = nil
+	}
+	w.ready = ready[:0]
+	buf := w.buf
+	buf.b = b
+	if !c.writeMu.TryLock() {
+		// A close frame is going out, which may wait up to writeWait for
+		// its client: the frames wait for it elsewhere.
+		w.buf = nil
+		go c.writeRest(buf, 0, n, false)
+		return false
+	}
+	c.mu.Lock()
+	if c.closeSent || c.gone {
+		c.writing = false
+		c.mu.Unlock()
+		c.writeMu.Unlock()
+		return false
+	}
+	b = c.takeQueued(b)
+	c.mu.Unlock()
+	buf.b = b
+	written, err := c.tryWrite(b)
+	switch {
+	case err != nil:
+		c.writeMu.Unlock()
+		c.closeSocket()
+		c.mu.Lock()
+		c.writing = false
+		c.mu.Unlock()
+		return false
+	case written < len(b):
+		// writeMu goes with the rest: nothing is written before it.
+		w.buf = nil
+		go c.writeRest(buf, written, n, true)
+		return false
+	}
+	c.writeMu.Unlock()
+	c.live.countWrite(n)
+	return c.more()
+}
+
+// countWrite counts a successful write's events in the metrics.
+func (l *liveConns) countWrite(n eventCounts) {
+	if n.events > 0 {
+		l.eventsWritten.Add(n.events)
+		l.eventsShared.Add(n.shared)
+		l.eventWrites.Add(1)
+	}
+}
+
+// writeRest writes the frames of buf from from on within writeWait, on
+// a goroutine of its own, for a writer round that could not finish
+// without waiting: with writeMu held (locked), or else taking it, with
+// the messages queued meanwhile, as flush would have. Then it hands the
+// connection back to connWriters if there is more to write.
+func (c *gorillaConn) writeRest(buf *frameBuffer, from int, n eventCounts, locked bool) {
+	defer buf.put()
+	frames := buf.b
+	if !locked {
 		c.writeMu.Lock()
 		c.mu.Lock()
 		if c.closeSent || c.gone {
 			c.writing = false
 			c.mu.Unlock()
 			c.writeMu.Unlock()
-			*buf = b
 			return
 		}
-		b = c.takeQueued(b)
+		frames = c.takeQueued(frames)
+		buf.b = frames
 		c.mu.Unlock()
-		*buf = b
-		err := c.writeFrames(b)
-		c.writeMu.Unlock()
-		if err != nil {
-			c.closeSocket()
-			c.mu.Lock()
-			c.writing = false
-			c.mu.Unlock()
-			return
-		}
-		c.live.eventsWritten.Add(n.events)
-		c.live.eventsShared.Add(n.shared)
 	}
+	err := c.writeFrames(frames[from:])
+	if err == nil {
+		// Cleared: tryWrite sets none, and would otherwise find this one
+		// passed on a later round and hand its write here again.
+		err = c.netConn.SetWriteDeadline(time.Time{})
+	}
+	c.writeMu.Unlock()
+	if err != nil {
+		c.closeSocket()
+		c.mu.Lock()
+		c.writing = false
+		c.mu.Unlock()
+		return
+	}
+	c.live.countWrite(n)
+	if c.more() {
+		connWriters.schedule(c)
+	}
+}
+
+// more reports whether the connection has something left to write, and
+// if not, that its writer is done.
+func (c *gorillaConn) more() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeSent || c.gone || (len(c.out) == 0 && len(c.ready) == 0) {
+		c.writing = false
+		return false
+	}
+	return true
 }
 
 // takeQueued appends the messages queued to b and empties the queue;
@@ -964,6 +1044,59 @@ func (c *gorillaConn) takeQueued(b []byte) []byte {
 		c.out = nil
 	}
 	return b
+}
+
+// tryWrite writes as much of frames as the socket takes at once, without
+// waiting and without a deadline, and returns how much it wrote; writeMu
+// is held. A socket it cannot write to that way (not a plain socket, or
+// past a deadline someone set) is written nothing, for writeRest.
+func (c *gorillaConn) tryWrite(frames []byte) (int, error) {
+	if len(frames) == 0 {
+		return 0, nil
+	}
+	if c.raw == nil {
+		sc, ok := c.netConn.(syscall.Conn)
+		if !ok {
+			return 0, nil
+		}
+		raw, err := sc.SyscallConn()
+		if err != nil {
+			return 0, nil
+		}
+		c.raw = raw
+	}
+	var (
+		n    int
+		werr error
+	)
+	err := c.raw.Write(func(fd uintptr) bool {
+		for n < len(frames) {
+			m, err := syscall.Write(int(fd), frames[n:])
+			if m > 0 {
+				n += m
+			}
+			switch {
+			case err == syscall.EINTR:
+			case err == syscall.EAGAIN:
+				return true
+			case err != nil:
+				werr = err
+				return true
+			case m <= 0:
+				return true
+			}
+		}
+		return true // done, or not waiting: see writeRest
+	})
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return n, nil
+	case err != nil:
+		return n, fmt.Errorf("websocket write: %w", err)
+	case werr != nil:
+		return n, fmt.Errorf("websocket write: %w", werr)
+	}
+	return n, nil
 }
 
 // writeFrames writes frames within writeWait; writeMu is held.

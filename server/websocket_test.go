@@ -226,6 +226,14 @@ func TestWebsocketSharedEventsAreTheBytesTheExecutorWrote(t *testing.T) {
 							want.metric, got, len(frames[0]), len(clients), want.n)
 					}
 				}
+				// A write carries every event its writer found waiting: at
+				// least one per subscriber (the live event came alone), at
+				// most one per event.
+				writes := after["protoloop_websocket_event_writes_total"] - before["protoloop_websocket_event_writes_total"]
+				if writes < float64(2*len(clients)) || writes > float64(len(clients)*len(frames[0])) {
+					t.Errorf("protoloop_websocket_event_writes_total grew by %v for %d events to %d subscribers; want %d to %d",
+						writes, len(frames[0]), len(clients), 2*len(clients), len(clients)*len(frames[0]))
+				}
 			})
 		}
 	})
@@ -241,7 +249,8 @@ func scrapeSettled(t *testing.T, s *servertest.Server) map[string]float64 {
 		next := scrape(t, s)
 		if next["protoloop_websocket_connections"] == 0 &&
 			next["protoloop_websocket_events_total"] == m["protoloop_websocket_events_total"] &&
-			next["protoloop_websocket_events_shared_total"] == m["protoloop_websocket_events_shared_total"] {
+			next["protoloop_websocket_events_shared_total"] == m["protoloop_websocket_events_shared_total"] &&
+			next["protoloop_websocket_event_writes_total"] == m["protoloop_websocket_event_writes_total"] {
 			return next
 		}
 		m = next

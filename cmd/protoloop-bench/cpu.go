@@ -140,3 +140,28 @@ func (res loadResult) addCPU(row result) {
 		}
 	}
 }
+
+// messageCPUColumns are the CPU microseconds each process spent per
+// message delivered in fanout's and replicas' event phase: the server
+// the subscribers are on, and this tool, whose clients read the
+// messages on the same cores.
+var messageCPUColumns = []string{"server cpu µs/msg", "tool cpu µs/msg"}
+
+const messageCPUNote = "cpu µs/msg: CPU time (user + system) per event message received by the subscribers, from the writer's first event until the last delivery (or the end of the wait for stragglers), from /proc/<pid>/stat for the server the subscribers are on (it also serves the writes in fanout; in replicas the other process does) and from getrusage for this tool (its writer and its subscribers' reads); - where not readable"
+
+// addPerMessage puts into row the CPU per message of u, over messages
+// delivered; nothing when none was.
+func (u cpuUse) addPerMessage(row result, messages int64) {
+	if messages <= 0 {
+		return
+	}
+	n := float64(messages)
+	for i, v := range []struct {
+		d  time.Duration
+		ok bool
+	}{{u.server, u.serverOK}, {u.self, u.selfOK}} {
+		if v.ok {
+			row[messageCPUColumns[i]] = float64(v.d) / float64(time.Microsecond) / n
+		}
+	}
+}

@@ -146,6 +146,16 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 		if r["complete"].(float64) != 20 {
 			t.Errorf("%v of 20 subscribers received every event", r["complete"])
 		}
+		// The server is this process: /proc counts in 10 ms ticks, which
+		// 100 messages may not reach, but getrusage does.
+		if v, ok := r["msgs/write"].(float64); !ok || v < 1 {
+			t.Errorf("fanout: msgs/write is %v, want 1 or more", r["msgs/write"])
+		}
+		for _, c := range messageCPUColumns {
+			if v, ok := r[c].(float64); !ok || v < 0 || (c == "tool cpu µs/msg" && v == 0) {
+				t.Errorf("fanout: %s is %v", c, r[c])
+			}
+		}
 	})
 
 	spawn := append([]string{"--server-bin", servertest.BuildProtoloop(t)}, common...)

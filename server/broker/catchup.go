@@ -68,7 +68,7 @@ func (b *Broker) catchUp(s *subscriber, last int64, quit chan struct{}) {
 				return
 			}
 			b.mu.Lock()
-			s.who = fresh
+			s.who, s.rights = fresh, rightsIn(fresh, s)
 			if s.rechecks == rechecks {
 				s.rechecks = 0
 			}

@@ -19,8 +19,8 @@ func (b *Broker) pauseMembers(e *ent.Event) {
 		return
 	}
 	user := payloadUser(e)
-	for _, subs := range b.topics {
-		for s := range subs {
+	for _, t := range b.topics {
+		for _, s := range t.subs {
 			if s.workspace != e.WorkspaceID || s.who.UserID == 0 || (user != 0 && s.who.UserID != user) {
 				continue
 			}
@@ -64,8 +64,8 @@ func (b *Broker) IdentitiesChanged(changed []gid.ID) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, subs := range b.topics {
-		for s := range subs {
+	for _, t := range b.topics {
+		for _, s := range t.subs {
 			if len(changed) == 0 || s.who.DependsOn(set) {
 				b.markRecheck(s)
 			}
@@ -118,8 +118,8 @@ func (b *Broker) revalidate(ctx context.Context) {
 func (b *Broker) checkTokens(ctx context.Context) {
 	inUse := map[gid.ID]bool{}
 	b.mu.Lock()
-	for _, subs := range b.topics {
-		for s := range subs {
+	for _, t := range b.topics {
+		for _, s := range t.subs {
 			if s.who.TokenID != 0 {
 				inUse[s.who.TokenID] = true
 			}
@@ -157,10 +157,10 @@ func (b *Broker) checkTokens(ctx context.Context) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, subs := range b.topics {
-		for s := range subs {
-			if gone[s.who.TokenID] {
-				b.endLocked(s) // deletes s from subs: allowed while ranging
+	for _, t := range b.topics {
+		for i := len(t.subs) - 1; i >= 0; i-- { // endLocked removes t.subs[i]
+			if s := t.subs[i]; gone[s.who.TokenID] {
+				b.endLocked(s)
 			}
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/ent/schema/rule"
 	"github.com/protoloop/protoloop/ent/schema/viewer"
+	"github.com/protoloop/protoloop/server/broker"
 	"github.com/protoloop/protoloop/server/servertest"
 	"github.com/protoloop/protoloop/server/storage"
 )
@@ -107,6 +108,23 @@ func TestEventVisibleAgreesWithTheEventPolicy(t *testing.T) {
 					}
 					if !slices.Equal(byPolicy, inGo) {
 						t.Errorf("the policy lets them see %d events, EventVisible %d:\n%s", len(byPolicy), len(inGo), diff(all, byPolicy, inGo))
+					}
+					if c.id == nil {
+						return // the broker has no anonymous subscriber
+					}
+					// The tailer decides from the subscriber's rights in its
+					// topic, read once: the same as EventVisible on every
+					// event the topic is handed.
+					for _, topic := range []struct{ ws, id gid.ID }{{w, w}, {w, p}, {w, q}, {x, x}, {x, px}} {
+						for _, e := range all {
+							if e.WorkspaceID != topic.id && (e.PrototypeID == nil || *e.PrototypeID != topic.id) {
+								continue // not dispatched to this topic
+							}
+							if got, want := broker.SubscriberWants(c.id, topic.ws, topic.id, e), rule.EventVisible(c.id, e); got != want {
+								t.Errorf("a subscriber of %s is handed %s of %v in %s: %v, EventVisible %v",
+									topic.id, e.Kind, e.PrototypeID, e.WorkspaceID, got, want)
+							}
+						}
 					}
 				})
 			}

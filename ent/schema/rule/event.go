@@ -7,6 +7,7 @@ import (
 	"entgo.io/ent/entql"
 
 	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/ent/privacy"
 	"github.com/protoloop/protoloop/ent/schema/viewer"
 )
@@ -56,17 +57,40 @@ func EventVisible(id *viewer.Identity, e *ent.Event) bool {
 		return false
 	}
 	role, member := id.RoleIn(e.WorkspaceID)
-	if slices.Contains(ownerEvents, string(e.Kind)) {
+	tester := false
+	if !member && e.PrototypeID != nil {
+		_, tester = id.TesterOf(*e.PrototypeID)
+	}
+	return AudienceOf(e.Kind).Sees(member, role, tester)
+}
+
+// EventAudience is who may see events of one kind, as EventVisible
+// decides it: a subscriber whose rights in the event's workspace and
+// prototype are known asks it without its identity, and the kind is
+// looked up once per event, not once per subscriber.
+type EventAudience struct {
+	ownersOnly, hiddenFromTesters bool
+}
+
+// AudienceOf returns who may see events of kind.
+func AudienceOf(kind event.Kind) EventAudience {
+	return EventAudience{
+		ownersOnly:        slices.Contains(ownerEvents, string(kind)),
+		hiddenFromTesters: slices.Contains(testerHiddenEvents, string(kind)),
+	}
+}
+
+// Sees reports whether a caller sees an event of the audience's kind: a
+// member (with role) of the event's workspace, or else a tester of its
+// prototype (false for an event of no prototype).
+func (a EventAudience) Sees(member bool, role viewer.Role, tester bool) bool {
+	switch {
+	case a.ownersOnly:
 		return member && role == viewer.Owner
-	}
-	if member {
+	case member:
 		return true
+	case tester:
+		return !a.hiddenFromTesters
 	}
-	if e.PrototypeID == nil {
-		return false
-	}
-	if _, tests := id.TesterOf(*e.PrototypeID); !tests {
-		return false
-	}
-	return !slices.Contains(testerHiddenEvents, string(e.Kind))
+	return false
 }

@@ -1,0 +1,109 @@
+package server
+
+import "sync"
+
+// maxWriters bounds the goroutines that run websocket writers at once
+// (connWriters). They wait for the CPU, for a group's shared encoding
+// or for a response handler (which may read the database), never for a
+// client: a write that would wait is handed to a goroutine of its own.
+const maxWriters = 16
+
+// connWriters runs the writers of the process's websocket connections.
+//
+// An event for 10,000 subscribers makes 10,000 connections ready at
+// once. A goroutine started for each of them (as the writer was, per
+// connection and per round) cost about a tenth of the server's CPU per
+// message in starting, scheduling and ending goroutines; here a few
+// workers take the ready connections from one queue in turn and write
+// each without waiting (gorillaConn.flush). The workers exist only while
+// there is something to write.
+var connWriters = &writerPool{max: maxWriters}
+
+// writerPool is a queue of connections whose writer should run, and the
+// workers that run them.
+type writerPool struct {
+	mu      sync.Mutex
+	queue   []*gorillaConn
+	head    int // queue[head:] wait
+	running int
+	max     int
+}
+
+// connWriter is what one worker keeps from one connection to the next.
+type connWriter struct {
+	buf   *frameBuffer // the frames of a round
+	ready []*wsOp      // the operations of a round
+}
+
+// schedule queues c for a round of its writer, starting a worker if
+// fewer than max run. c.mu may be held (it is when the broker feeds an
+// operation): the pool's lock is taken after it, never before.
+func (p *writerPool) schedule(c *gorillaConn) {
+	p.mu.Lock()
+	p.queue = append(p.queue, c)
+	start := p.running < p.max
+	if start {
+		p.running++
+	}
+	p.mu.Unlock()
+	if start {
+		go p.run()
+	}
+}
+
+// requeue queues c again behind the others, from a running worker.
+func (p *writerPool) requeue(c *gorillaConn) {
+	p.mu.Lock()
+	p.queue = append(p.queue, c)
+	p.mu.Unlock()
+}
+
+// next returns the next connection to write, or nil when none waits, and
+// the worker that asked then ends.
+func (p *writerPool) next() *gorillaConn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.head == len(p.queue) {
+		p.queue, p.head = p.queue[:0], 0
+		if cap(p.queue) > 64<<10 {
+			p.queue = nil
+		}
+		p.running--
+		return nil
+	}
+	c := p.queue[p.head]
+	p.queue[p.head] = nil
+	p.head++
+	return c
+}
+
+// run is a worker: it runs rounds of the connections queued until none
+// is left.
+func (p *writerPool) run() {
+	w := &connWriter{}
+	for c := p.next(); c != nil; c = p.next() {
+		if w.buf == nil {
+			w.buf = frameBuffers.Get().(*frameBuffer)
+		}
+		if c.flush(w) {
+			p.requeue(c)
+		}
+	}
+	if w.buf != nil {
+		w.buf.put()
+	}
+}
+
+// frameBuffer is a buffer a writer builds its writes in.
+type frameBuffer struct{ b []byte }
+
+// frameBuffers are the buffers writers build their writes in.
+var frameBuffers = sync.Pool{New: func() any { return new(frameBuffer) }}
+
+// put keeps the buffer for another round, unless it grew large.
+func (f *frameBuffer) put() {
+	if cap(f.b) <= 64<<10 {
+		f.b = f.b[:0]
+		frameBuffers.Put(f)
+	}
+}

@@ -1,0 +1,155 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Clients that do not read hold no writer: more of them than there are
+// workers (maxWriters), each with a message far larger than its socket
+// takes, and a client that reads still gets its message while all of
+// them are waiting; each of them is cut once writeWait has passed, and
+// not before.
+func TestWebsocketClientsThatDoNotReadHoldUpNoOne(t *testing.T) {
+	const writeWait = 5 * time.Second
+	large := appendMessage(nil, nil, "ka", []byte(`"`+strings.Repeat("x", 512<<10)+`"`))
+	var stuck []*gorillaConn
+	for range maxWriters + 4 {
+		c, _ := dialSmallConn(t, writeWait)
+		stuck = append(stuck, c)
+	}
+	began := time.Now()
+	for _, c := range stuck {
+		c.send(large)
+	}
+
+	c, client := dialSmallConn(t, writeWait)
+	c.send(appendMessage(nil, nil, "ping", nil))
+	_ = client.SetReadDeadline(time.Now().Add(2 * writeWait))
+	_, msg, err := client.ReadMessage()
+	if err != nil || !bytes.Contains(msg, []byte(`"ping"`)) {
+		t.Fatalf("the reading client read %q, %v; want its ping", msg, err)
+	}
+	for i, s := range stuck {
+		if gone(s) {
+			t.Fatalf("client %d that does not read was cut after %v, before the reading client got its message (writeWait %v)",
+				i, time.Since(began), writeWait)
+		}
+	}
+
+	for i, s := range stuck {
+		for !gone(s) && time.Since(began) < writeWait+20*time.Second {
+			time.Sleep(20 * time.Millisecond)
+		}
+		switch took := time.Since(began); {
+		case !gone(s):
+			t.Fatalf("client %d that does not read is still connected after %v (writeWait %v)", i, took, writeWait)
+		case i == 0 && took < writeWait:
+			t.Fatalf("client %d that does not read was cut after %v, before writeWait (%v)", i, took, writeWait)
+		}
+	}
+}
+
+// Frames go out whole and in order when the socket takes them a part at
+// a time: a client that starts reading late, with a small receive
+// window, reads every message queued, in the order queued, as it was.
+func TestWebsocketFramesStayWholeAndInOrderThroughPartialWrites(t *testing.T) {
+	const messages = 60
+	c, client := dialSmallConn(t, 30*time.Second)
+	payload := func(i int) string {
+		return fmt.Sprintf(`"%d %s"`, i, strings.Repeat(string(rune('a'+i%26)), 500+(i*997)%5000))
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range messages {
+			c.send(appendMessage(nil, nil, "ka", []byte(payload(i))))
+			if i%10 == 0 {
+				time.Sleep(5 * time.Millisecond) // some rounds find the writer busy, some not
+			}
+		}
+	}()
+	time.Sleep(200 * time.Millisecond) // the socket fills up
+	_ = client.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for i := range messages {
+		_, msg, err := client.ReadMessage()
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if want := `{"type":"ka","payload":` + payload(i) + `}`; string(msg) != want {
+			t.Fatalf("message %d: read %.60s… (%d bytes), want %.60s… (%d bytes)", i, msg, len(msg), want, len(want))
+		}
+	}
+	wg.Wait()
+	if gone(c) {
+		t.Fatal("the connection was cut")
+	}
+}
+
+// gone reports whether the server has cut c.
+func gone(c *gorillaConn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gone
+}
+
+// dialSmallConn is dialConn with small socket buffers on both sides (a
+// client with a tiny receive window): a large message is written a part
+// at a time, as the client reads.
+func dialSmallConn(t *testing.T, writeWait time.Duration) (*gorillaConn, *websocket.Conn) {
+	t.Helper()
+	const socketBuffer = 4 << 10
+	conns := make(chan *gorillaConn, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := (&websocket.Upgrader{Subprotocols: []string{protocolTransportWS}}).Upgrade(w, r, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if err := ws.UnderlyingConn().(*net.TCPConn).SetWriteBuffer(socketBuffer); err != nil {
+			t.Error(err)
+		}
+		c := &gorillaConn{
+			ws: ws, netConn: ws.UnderlyingConn(), dialect: transportWSDialect,
+			writeWait: writeWait, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			ops: map[string]*wsOp{}, live: &liveConns{},
+		}
+		c.ctx, c.cancel = context.WithCancel(context.Background())
+		conns <- c
+	}))
+	t.Cleanup(srv.Close)
+	dialer := &websocket.Dialer{
+		Subprotocols: []string{protocolTransportWS},
+		NetDial: func(network, addr string) (net.Conn, error) {
+			conn, err := net.Dial(network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return conn, conn.(*net.TCPConn).SetReadBuffer(socketBuffer)
+		},
+	}
+	client, _, err := dialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := <-conns
+	t.Cleanup(func() {
+		c.cancel()
+		_ = c.ws.Close()
+		_ = client.Close()
+	})
+	return c, client
+}
