@@ -199,11 +199,35 @@ func mustMarshal(buf *bytes.Buffer, v any) {
 // escaped for HTML, without whitespace. In compact JSON a line break can
 // only be whitespace (within a string it is escaped), and it is the only
 // whitespace gqlgen's marshallers write (a Map scalar ends with one).
+//
+// Most responses have none of these bytes, and a dashboard's is 200 KB
+// or more: the data is searched for each of them with bytes.IndexByte
+// (vectorised), each search resumed only once its find is passed, and
+// copied between the finds, instead of being switched on byte by byte
+// (0.35 ms of a 5 ms dashboard request, measured under protoloop-bench
+// read).
 func appendData(buf *bytes.Buffer, data []byte) {
+	buf.Grow(len(data))
+	var next [len(dataSpecials)]int // where each of dataSpecials is next found, or len(data)
+	for k := range next {
+		next[k] = indexFrom(data, 0, dataSpecials[k])
+	}
 	start := 0
-	for i := 0; i < len(data); i++ {
+	for {
+		k := 0
+		for j := 1; j < len(next); j++ {
+			if next[j] < next[k] {
+				k = j
+			}
+		}
+		i := next[k]
+		if i == len(data) {
+			break
+		}
+		next[k] = indexFrom(data, i+1, dataSpecials[k])
 		var esc string
-		switch c := data[i]; c {
+		skip := 1
+		switch data[i] {
 		case '<':
 			esc = `\u003c`
 		case '>':
@@ -216,17 +240,27 @@ func appendData(buf *bytes.Buffer, data []byte) {
 				continue
 			}
 			esc = `\u202` + string(rune('8'+data[i+2]-0xA8))
-			buf.Write(data[start:i])
-			buf.WriteString(esc)
-			i += 2
-			start = i + 1
-			continue
-		default:
-			continue
+			skip = 3 // the other two bytes are none of dataSpecials
 		}
 		buf.Write(data[start:i])
 		buf.WriteString(esc)
-		start = i + 1
+		start = i + skip
 	}
 	buf.Write(data[start:])
+}
+
+// dataSpecials are the bytes appendData changes, or looks at again (0xE2
+// starts U+2028 and U+2029, among other characters).
+const dataSpecials = "<>&\n\xe2"
+
+// indexFrom returns the index of the first c in data at or after from, or
+// len(data).
+func indexFrom(data []byte, from int, c byte) int {
+	if from >= len(data) {
+		return len(data)
+	}
+	if i := bytes.IndexByte(data[from:], c); i >= 0 {
+		return from + i
+	}
+	return len(data)
 }

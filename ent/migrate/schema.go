@@ -329,9 +329,9 @@ var (
 				Columns: []*schema.Column{FeedbacksColumns[12]},
 			},
 			{
-				Name:    "feedback_iteration_id_created_at",
+				Name:    "feedback_iteration_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{FeedbacksColumns[16], FeedbacksColumns[1]},
+				Columns: []*schema.Column{FeedbacksColumns[16], FeedbacksColumns[0]},
 			},
 			{
 				Name:    "feedback_prototype_id_created_at",
@@ -473,9 +473,9 @@ var (
 				Columns: []*schema.Column{IterationsColumns[10], IterationsColumns[3]},
 			},
 			{
-				Name:    "iteration_prototype_id_created_at",
+				Name:    "iteration_prototype_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{IterationsColumns[10], IterationsColumns[1]},
+				Columns: []*schema.Column{IterationsColumns[10], IterationsColumns[0]},
 			},
 		},
 	}

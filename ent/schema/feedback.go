@@ -104,7 +104,12 @@ func (Feedback) Edges() []ent.Edge {
 
 func (Feedback) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("iteration_id", "created_at"),
+		// An iteration's feedback is paged by ID (the default order, the
+		// dashboard's nested page): each parent's page of a LATERAL step
+		// is read in index order and stops after the page. It serves the
+		// iteration foreign key too; ordering by CREATED_AT within an
+		// iteration sorts its rows instead.
+		index.Fields("iteration_id", "id"),
 		index.Fields("prototype_id", "created_at"),
 		index.Fields("prototype_id", "status"),
 		index.Fields("prototype_id", "vote_count"),

@@ -77,7 +77,9 @@ func (Iteration) Edges() []ent.Edge {
 func (Iteration) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("prototype_id", "number").Unique(),
-		index.Fields("prototype_id", "created_at"),
+		// A prototype's iterations paged by ID (the default order) are read
+		// in index order, as feedback by (iteration_id, id).
+		index.Fields("prototype_id", "id"),
 	}
 }
 

@@ -128,6 +128,14 @@ var rewrites = []struct{ from, to, why string }{
 		"\n\treturn out\n}", "\n\treturn marshalObject(fields, out)\n}",
 		"objects written by marshalObject",
 	},
+	{
+		// A query's data goes into a buffer sized by the operation's
+		// last data (graph/databuffer.go) instead of one that doubles
+		// from empty.
+		"\t\t\tvar buf bytes.Buffer\n\t\t\tdata.MarshalGQL(&buf)\n\t\t\tresponse.Data = buf.Bytes()\n",
+		"\t\t\tbuf := newDataBuffer(opCtx.Operation)\n\t\t\tdata.MarshalGQL(buf)\n\t\t\trememberDataSize(opCtx.Operation, buf.Len())\n\t\t\tresponse.Data = buf.Bytes()\n",
+		"query data in a buffer of the operation's size",
+	},
 }
 
 func rewriteExecutor(filename string) error {
