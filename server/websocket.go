@@ -157,6 +157,7 @@ func (g *gorillaWebsocket) upgrade(w http.ResponseWriter, r *http.Request) (*gor
 		log:       g.log,
 		ops:       map[string]*wsOp{},
 	}
+	c.answerControlFrames()
 	if !g.live.addConn(c) {
 		// The server began shutting down during the handshake: the first
 		// read fails, and the client reconnects elsewhere.
@@ -1196,6 +1197,30 @@ func appendNext(b []byte, op *wsOp, payload ...[]byte) []byte {
 		b = append(b, p...)
 	}
 	return append(b, '}')
+}
+
+// answerControlFrames makes the client's ping and close control frames
+// answered in turn with the server's other frames. gorilla answers them
+// on its own, writing to the socket whenever the reader meets them; but
+// the writer may be part-way through a frame (a write the socket took
+// only a part of, whose rest writeRest is waiting to write), and a frame
+// written then would land inside it. A pong is queued for the writer
+// instead; a close frame's answer waits for writeMu, as sendClose does.
+func (c *gorillaConn) answerControlFrames() {
+	c.ws.SetPingHandler(func(data string) error {
+		// Control frames carry at most 125 bytes (gorilla refuses longer).
+		c.send(append(append(make([]byte, 0, 2+len(data)), 0x80|websocket.PongMessage, byte(len(data))), data...))
+		return nil
+	})
+	c.ws.SetCloseHandler(func(code int, _ string) error {
+		c.writeMu.Lock()
+		defer c.writeMu.Unlock()
+		// As gorilla's own handler: echo the code; an error means the
+		// socket is gone or a close frame went out already.
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""),
+			time.Now().Add(time.Second))
+		return nil
+	})
 }
 
 // sendClose sends a close frame after whatever was queued before it,

@@ -179,6 +179,7 @@ func dialConn(t *testing.T, writeWait time.Duration) (*gorillaConn, *websocket.C
 			ops: map[string]*wsOp{}, live: &liveConns{},
 		}
 		c.ctx, c.cancel = context.WithCancel(context.Background())
+		c.answerControlFrames()
 		conns <- c
 	}))
 	t.Cleanup(srv.Close)

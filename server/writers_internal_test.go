@@ -128,6 +128,7 @@ func dialSmallConn(t *testing.T, writeWait time.Duration) (*gorillaConn, *websoc
 			ops: map[string]*wsOp{}, live: &liveConns{},
 		}
 		c.ctx, c.cancel = context.WithCancel(context.Background())
+		c.answerControlFrames()
 		conns <- c
 	}))
 	t.Cleanup(srv.Close)
@@ -152,4 +153,70 @@ func dialSmallConn(t *testing.T, writeWait time.Duration) (*gorillaConn, *websoc
 		_ = client.Close()
 	})
 	return c, client
+}
+
+// The client's ping and close control frames are answered in turn with
+// the writer's frames, never in the middle of one: while the writer holds
+// writeMu (as it does through a write the socket takes a part at a time),
+// neither answer goes out; once it lets go, both do, whole.
+func TestWebsocketControlFramesWaitForTheWriter(t *testing.T) {
+	c, client := dialSmallConn(t, 30*time.Second)
+	go func() { // the server's reader, which meets the control frames
+		for {
+			if _, _, err := c.ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	pongs := make(chan string, 1)
+	client.SetPongHandler(func(data string) error { pongs <- data; return nil })
+	clientRead := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := client.ReadMessage(); err != nil {
+				clientRead <- err
+				return
+			}
+		}
+	}()
+
+	c.writeMu.Lock()
+	deadline := time.Now().Add(time.Second)
+	if err := client.WriteControl(websocket.PingMessage, []byte("p1"), deadline); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-pongs:
+		c.writeMu.Unlock()
+		t.Fatalf("pong %q written while the writer held writeMu", p)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := client.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), deadline); err != nil {
+		c.writeMu.Unlock()
+		t.Fatal(err)
+	}
+	select {
+	case err := <-clientRead:
+		c.writeMu.Unlock()
+		t.Fatalf("the close was answered while the writer held writeMu: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	c.writeMu.Unlock()
+
+	select {
+	case p := <-pongs:
+		if p != "p1" {
+			t.Fatalf("pong %q, want p1", p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no pong once the writer let go")
+	}
+	select {
+	case err := <-clientRead:
+		if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+			t.Fatalf("the client's read ended with %v, want the echoed 1000 close", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no answer to the close once the writer let go")
+	}
 }
