@@ -118,7 +118,10 @@ func (r *Resolver) subscriber(ctx context.Context) (_ context.Context, cached fu
 		return nil, nil, errors.New("subscribe: the server runs no broker")
 	}
 	if id.TokenID == 0 {
-		return ctx, nil, nil // not from a token: nothing to re-read
+		// Not from a token: nothing to re-read. The broker keeps the rights
+		// it reads from the identity, so it gets a copy: a mutation on the
+		// same connection may change the connection's own (Join, AddTester).
+		return viewer.NewContext(ctx, id.Clone()), nil, nil
 	}
 	if fresh, gen, ok := r.identities.Cached(id.TokenID); ok {
 		if hook := subscriberHook.Load(); hook != nil {
@@ -427,7 +430,11 @@ func heldEvent(ctx context.Context) <-chan *ent.Event {
 // validated operation, with its variables and gqlgen's cache of collected
 // fields, between them. An entry goes once no feed holds its operation.
 // A shared operation is only read while it runs: gqlgen's cache of
-// collected fields in it has a lock of its own.
+// collected fields in it has a lock of its own. It is the first
+// subscriber's, Headers, Extensions and Stats included, which the key
+// does not cover: nothing that runs for a detached feed may read
+// per-caller data from the operation (today nothing does; the caller is
+// in the feed's context).
 type operationTable struct {
 	mu  sync.Mutex
 	ops map[[sha256.Size]byte]weak.Pointer[graphql.OperationContext]

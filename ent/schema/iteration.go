@@ -78,7 +78,10 @@ func (Iteration) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("prototype_id", "number").Unique(),
 		// A prototype's iterations paged by ID (the default order) are read
-		// in index order, as feedback by (iteration_id, id).
+		// in index order, as feedback by (iteration_id, id). It replaced
+		// (prototype_id, created_at): ordered by CREATED_AT, a prototype's
+		// iterations (tens, not thousands) are read and sorted, and since
+		// IDs are given in creation order the default order is that order.
 		index.Fields("prototype_id", "id"),
 	}
 }
