@@ -74,8 +74,21 @@ func (p *writerPool) next() *gorillaConn {
 	c := p.queue[p.head]
 	p.queue[p.head] = nil
 	p.head++
+	if p.head >= compactAfter && 2*p.head >= len(p.queue) {
+		// A queue that never empties (a busy connection requeued round
+		// after round) would otherwise keep its taken prefix for good, and
+		// copy it on every growth: the waiting part moves to the front,
+		// each slot copied at most once per slot taken.
+		n := copy(p.queue, p.queue[p.head:])
+		clear(p.queue[n:])
+		p.queue, p.head = p.queue[:n], 0
+	}
 	return c
 }
+
+// compactAfter is how many taken slots a queue that has not emptied may
+// keep before next moves its waiting part to the front.
+const compactAfter = 256
 
 // run is a worker: it runs rounds of the connections queued until none
 // is left.

@@ -220,3 +220,28 @@ func TestWebsocketControlFramesWaitForTheWriter(t *testing.T) {
 		t.Fatal("no answer to the close once the writer let go")
 	}
 }
+
+// A queue that never empties stays the size of what waits in it: two
+// connections taken and queued again a million times, as busy writers
+// are, leave a queue of two, not of a million taken slots.
+func TestWriterQueueThatNeverEmptiesDoesNotGrow(t *testing.T) {
+	p := &writerPool{max: 1}
+	a, b := &gorillaConn{}, &gorillaConn{}
+	p.queue = append(p.queue, a, b)
+	for range 1_000_000 {
+		c := p.next()
+		if c == nil {
+			t.Fatal("the queue emptied")
+		}
+		p.requeue(c)
+	}
+	if n := len(p.queue) - p.head; n != 2 {
+		t.Fatalf("%d connections wait, want 2", n)
+	}
+	if c := cap(p.queue); c > 4*compactAfter {
+		t.Fatalf("the queue holds %d slots for 2 connections", c)
+	}
+	if first, second := p.next(), p.next(); first == second || first == nil || second == nil {
+		t.Fatalf("took %p then %p, want both connections once", first, second)
+	}
+}
