@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -1047,59 +1046,6 @@ func (c *gorillaConn) takeQueued(b []byte) []byte {
 	return b
 }
 
-// tryWrite writes as much of frames as the socket takes at once, without
-// waiting and without a deadline, and returns how much it wrote; writeMu
-// is held. A socket it cannot write to that way (not a plain socket, or
-// past a deadline someone set) is written nothing, for writeRest.
-func (c *gorillaConn) tryWrite(frames []byte) (int, error) {
-	if len(frames) == 0 {
-		return 0, nil
-	}
-	if c.raw == nil {
-		sc, ok := c.netConn.(syscall.Conn)
-		if !ok {
-			return 0, nil
-		}
-		raw, err := sc.SyscallConn()
-		if err != nil {
-			return 0, nil
-		}
-		c.raw = raw
-	}
-	var (
-		n    int
-		werr error
-	)
-	err := c.raw.Write(func(fd uintptr) bool {
-		for n < len(frames) {
-			m, err := syscall.Write(int(fd), frames[n:])
-			if m > 0 {
-				n += m
-			}
-			switch {
-			case err == syscall.EINTR:
-			case err == syscall.EAGAIN:
-				return true
-			case err != nil:
-				werr = err
-				return true
-			case m <= 0:
-				return true
-			}
-		}
-		return true // done, or not waiting: see writeRest
-	})
-	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return n, nil
-	case err != nil:
-		return n, fmt.Errorf("websocket write: %w", err)
-	case werr != nil:
-		return n, fmt.Errorf("websocket write: %w", werr)
-	}
-	return n, nil
-}
-
 // writeFrames writes frames within writeWait; writeMu is held.
 func (c *gorillaConn) writeFrames(frames []byte) error {
 	if len(frames) == 0 {
@@ -1215,8 +1161,17 @@ func (c *gorillaConn) answerControlFrames() {
 	c.ws.SetCloseHandler(func(code int, _ string) error {
 		c.writeMu.Lock()
 		defer c.writeMu.Unlock()
+		// Nothing follows the echo: writers see closeSent, and what waits
+		// for them is for a client that has gone.
+		c.mu.Lock()
+		answered := c.closeSent || c.gone
+		c.closeSent, c.out = true, nil
+		c.mu.Unlock()
+		if answered {
+			return nil
+		}
 		// As gorilla's own handler: echo the code; an error means the
-		// socket is gone or a close frame went out already.
+		// socket is gone.
 		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""),
 			time.Now().Add(time.Second))
 		return nil
