@@ -366,23 +366,12 @@ func (f *EventFeed) Operation() *graphql.OperationContext { return f.op }
 // closed it, or the operation's context is done.
 func (f *EventFeed) Next() *graphql.Response {
 	sh := f.sharer
-	ev, entry := sh.held, sh.heldEntry
-	sh.held, sh.heldEntry = nil, nil
-	if ev == nil {
-		select {
-		case e, ok := <-sh.slot.in:
-			if !ok {
-				return nil
-			}
-			ev = e
-		case <-sh.done:
-			return nil
-		}
-		payload, fill, ok := sh.join(ev, sh.done)
-		if ok {
-			return &graphql.Response{Data: payload.data()}
-		}
-		entry = fill
+	ev, entry, payload, _ := sh.take(sh.done)
+	switch {
+	case payload != nil:
+		return &graphql.Response{Data: payload.data()}
+	case ev == nil:
+		return nil
 	}
 	shared := false
 	if entry != nil {
@@ -679,24 +668,15 @@ func newSharer(ctx context.Context, cache *payloadCache, slot *streamSlot, next 
 // respond is the subscription's response handler: a payload shared
 // within the group, or gqlgen's encoding.
 func (sh *sharer) respond(ctx context.Context) *graphql.Response {
-	ev, entry := sh.held, sh.heldEntry
-	sh.held, sh.heldEntry = nil, nil
-	if ev == nil {
-		select {
-		case e, ok := <-sh.slot.in:
-			if !ok {
-				sh.slot.end()
-				return sh.next(ctx)
-			}
-			ev = e
-		case <-ctx.Done():
-			return sh.next(ctx)
+	ev, entry, payload, closed := sh.take(ctx.Done())
+	switch {
+	case payload != nil:
+		return &graphql.Response{Data: payload.data()}
+	case ev == nil:
+		if closed {
+			sh.slot.end()
 		}
-		payload, fill, ok := sh.join(ev, ctx.Done())
-		if ok {
-			return &graphql.Response{Data: payload.data()}
-		}
-		entry = fill
+		return sh.next(ctx)
 	}
 	shared := false
 	if entry != nil {
@@ -709,6 +689,35 @@ func (sh *sharer) respond(ctx context.Context) *graphql.Response {
 		shared = true
 	}
 	return resp
+}
+
+// take takes the subscription's next event for its response handler:
+// the one shared held back, else the next from the broker. It returns the
+// payload another subscriber of the group encoded for it, if one did;
+// else the event to encode here, with the group's entry to fill (nil
+// when this subscriber's payload is not the group's to share); else no
+// event, the stream being over: closed by the broker (closed) or its
+// operation done.
+func (sh *sharer) take(done <-chan struct{}) (ev *ent.Event, entry *payloadEntry, payload sharedPayload, closed bool) {
+	ev, entry = sh.held, sh.heldEntry
+	sh.held, sh.heldEntry = nil, nil
+	if ev != nil {
+		return ev, entry, nil, false
+	}
+	select {
+	case e, ok := <-sh.slot.in:
+		if !ok {
+			return nil, nil, nil, true
+		}
+		ev = e
+	case <-done:
+		return nil, nil, nil, false
+	}
+	payload, entry, ok := sh.join(ev, done)
+	if ok {
+		return nil, nil, payload, false
+	}
+	return ev, entry, nil, false
 }
 
 // shared takes the subscription's next event if another subscriber of
