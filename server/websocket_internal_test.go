@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -166,12 +167,24 @@ func TestWebsocketQueuesAResultOverTheBoundBesideSmallMessages(t *testing.T) {
 // writeWait.
 func dialConn(t *testing.T, writeWait time.Duration) (*gorillaConn, *websocket.Conn) {
 	t.Helper()
+	return dialConnWithBuffers(t, writeWait, 0)
+}
+
+// dialConnWithBuffers is dialConn with the server's send buffer and the
+// client's receive buffer set to socketBuffer bytes, if it is not 0.
+func dialConnWithBuffers(t *testing.T, writeWait time.Duration, socketBuffer int) (*gorillaConn, *websocket.Conn) {
+	t.Helper()
 	conns := make(chan *gorillaConn, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := (&websocket.Upgrader{Subprotocols: []string{protocolTransportWS}}).Upgrade(w, r, nil)
 		if err != nil {
 			t.Error(err)
 			return
+		}
+		if socketBuffer > 0 {
+			if err := ws.UnderlyingConn().(*net.TCPConn).SetWriteBuffer(socketBuffer); err != nil {
+				t.Error(err)
+			}
 		}
 		c := &gorillaConn{
 			ws: ws, netConn: ws.UnderlyingConn(), dialect: transportWSDialect,
@@ -183,8 +196,17 @@ func dialConn(t *testing.T, writeWait time.Duration) (*gorillaConn, *websocket.C
 		conns <- c
 	}))
 	t.Cleanup(srv.Close)
-	client, _, err := (&websocket.Dialer{Subprotocols: []string{protocolTransportWS}}).
-		Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	dialer := &websocket.Dialer{Subprotocols: []string{protocolTransportWS}}
+	if socketBuffer > 0 {
+		dialer.NetDial = func(network, addr string) (net.Conn, error) {
+			conn, err := net.Dial(network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return conn, conn.(*net.TCPConn).SetReadBuffer(socketBuffer)
+		}
+	}
+	client, _, err := dialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

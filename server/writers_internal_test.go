@@ -2,13 +2,7 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -111,48 +105,7 @@ func gone(c *gorillaConn) bool {
 // at a time, as the client reads.
 func dialSmallConn(t *testing.T, writeWait time.Duration) (*gorillaConn, *websocket.Conn) {
 	t.Helper()
-	const socketBuffer = 4 << 10
-	conns := make(chan *gorillaConn, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := (&websocket.Upgrader{Subprotocols: []string{protocolTransportWS}}).Upgrade(w, r, nil)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		if err := ws.UnderlyingConn().(*net.TCPConn).SetWriteBuffer(socketBuffer); err != nil {
-			t.Error(err)
-		}
-		c := &gorillaConn{
-			ws: ws, netConn: ws.UnderlyingConn(), dialect: transportWSDialect,
-			writeWait: writeWait, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			ops: map[string]*wsOp{}, live: &liveConns{},
-		}
-		c.ctx, c.cancel = context.WithCancel(context.Background())
-		c.answerControlFrames()
-		conns <- c
-	}))
-	t.Cleanup(srv.Close)
-	dialer := &websocket.Dialer{
-		Subprotocols: []string{protocolTransportWS},
-		NetDial: func(network, addr string) (net.Conn, error) {
-			conn, err := net.Dial(network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return conn, conn.(*net.TCPConn).SetReadBuffer(socketBuffer)
-		},
-	}
-	client, _, err := dialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := <-conns
-	t.Cleanup(func() {
-		c.cancel()
-		_ = c.ws.Close()
-		_ = client.Close()
-	})
-	return c, client
+	return dialConnWithBuffers(t, writeWait, 4<<10)
 }
 
 // The client's ping and close control frames are answered in turn with
