@@ -174,28 +174,7 @@ func dialConn(t *testing.T, writeWait time.Duration) (*gorillaConn, *websocket.C
 // client's receive buffer set to socketBuffer bytes, if it is not 0.
 func dialConnWithBuffers(t *testing.T, writeWait time.Duration, socketBuffer int) (*gorillaConn, *websocket.Conn) {
 	t.Helper()
-	conns := make(chan *gorillaConn, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := (&websocket.Upgrader{Subprotocols: []string{protocolTransportWS}}).Upgrade(w, r, nil)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		if socketBuffer > 0 {
-			if err := ws.UnderlyingConn().(*net.TCPConn).SetWriteBuffer(socketBuffer); err != nil {
-				t.Error(err)
-			}
-		}
-		c := &gorillaConn{
-			ws: ws, netConn: ws.UnderlyingConn(), dialect: transportWSDialect,
-			writeWait: writeWait, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			ops: map[string]*wsOp{}, live: &liveConns{},
-		}
-		c.ctx, c.cancel = context.WithCancel(context.Background())
-		c.answerControlFrames()
-		conns <- c
-	}))
-	t.Cleanup(srv.Close)
+	url, conns := serveConns(t, writeWait, socketBuffer, nil)
 	dialer := &websocket.Dialer{Subprotocols: []string{protocolTransportWS}}
 	if socketBuffer > 0 {
 		dialer.NetDial = func(network, addr string) (net.Conn, error) {
@@ -206,15 +185,53 @@ func dialConnWithBuffers(t *testing.T, writeWait time.Duration, socketBuffer int
 			return conn, conn.(*net.TCPConn).SetReadBuffer(socketBuffer)
 		}
 	}
-	client, _, err := dialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	client, _, err := dialer.Dial(url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := <-conns
-	t.Cleanup(func() {
-		c.cancel()
-		_ = c.ws.Close()
-		_ = client.Close()
-	})
-	return c, client
+	t.Cleanup(func() { _ = client.Close() })
+	return <-conns, client
+}
+
+// serveConns starts a server that upgrades every request as the server
+// does (gorillaWebsocket.upgrade), with writeWait and, unless it is 0, a
+// send buffer of socketBuffer bytes, and hands over each connection
+// without a reader: a test reads for it, or has it wait in the poller
+// (watch). listen, unless nil, wraps the server's listener. It returns
+// the server's websocket URL.
+func serveConns(t *testing.T, writeWait time.Duration, socketBuffer int, listen func(net.Listener) net.Listener) (string, <-chan *gorillaConn) {
+	t.Helper()
+	conns := make(chan *gorillaConn, 1)
+	g := &gorillaWebsocket{
+		upgrader:  websocket.Upgrader{Subprotocols: []string{protocolTransportWS}},
+		writeWait: writeWait,
+		maxOps:    maxOperations,
+		live:      &liveConns{},
+		log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.live.begin() // as the transport does; ended by readerDone
+		c, err := g.upgrade(w, r)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if socketBuffer > 0 {
+			if err := c.netConn.(*net.TCPConn).SetWriteBuffer(socketBuffer); err != nil {
+				t.Error(err)
+			}
+		}
+		c.ctx, c.cancel = context.WithCancel(context.Background())
+		t.Cleanup(func() {
+			c.cancel()
+			c.closeSocket()
+		})
+		conns <- c
+	}))
+	if listen != nil {
+		srv.Listener = listen(srv.Listener)
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http"), conns
 }
