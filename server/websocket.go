@@ -247,6 +247,7 @@ type gorillaConn struct {
 	ops            map[string]*wsOp // operations running, by the client's id
 	out            []byte           // frames queued for the writer
 	outLargest     int              // the largest of them
+	outTaken       int              // the bytes of out a writer round has copied ahead of its events, and not written yet
 	ready          []*wsOp          // fed operations with events to take
 	writing        bool             // a writer is running
 	closeSent      bool             // the server's close frame went out (or was attempted)
@@ -963,7 +964,11 @@ func (c *gorillaConn) startWriter() {
 // catches up from its last cursor). Messages are written in the order
 // they came: those queued before a round (a connection_ack, say) ahead of
 // its events, those queued while its events are taken (an operation's
-// end, queued only once its events are) after them.
+// end, queued only once its events are) after them. The messages queued
+// before the round are copied ahead of its events but stay queued until
+// the round writes (outTaken), so that a close frame that goes out
+// meanwhile goes out after them, as it would have had the round not
+// begun.
 func (c *gorillaConn) flush(w *connWriter) (more bool) {
 	c.mu.Lock()
 	if c.closeSent || c.gone || (len(c.out) == 0 && len(c.ready) == 0) {
@@ -973,7 +978,8 @@ func (c *gorillaConn) flush(w *connWriter) (more bool) {
 	}
 	ready := c.ready
 	c.ready = w.ready[:0]
-	b := c.takeQueued(w.buf.b[:0])
+	b := append(w.buf.b[:0], c.out...)
+	c.outTaken = len(c.out)
 	c.mu.Unlock()
 	var n eventCounts
 	for i, op := range ready {
@@ -1082,11 +1088,12 @@ func (c *gorillaConn) more() bool {
 	return true
 }
 
-// takeQueued appends the messages queued to b and empties the queue;
-// c.mu is held.
+// takeQueued appends the messages queued to b, but for those the round
+// has copied already (outTaken), and empties the queue, once the round
+// is about to write them; c.mu and writeMu are held.
 func (c *gorillaConn) takeQueued(b []byte) []byte {
-	b = append(b, c.out...)
-	c.out, c.outLargest = c.out[:0], 0
+	b = append(b, c.out[c.outTaken:]...)
+	c.out, c.outLargest, c.outTaken = c.out[:0], 0, 0
 	if cap(c.out) > 64<<10 {
 		c.out = nil
 	}
@@ -1208,7 +1215,8 @@ func (c *gorillaConn) sendClose(code int, reason string) {
 }
 
 // writeClose writes frame, a close frame, after whatever was queued
-// before it, unless a close has gone either way already (the echo of the
+// before it (a round's frames taken but not written too: see
+// outTaken), unless a close has gone either way already (the echo of the
 // client's close goes through here too). Every close frame goes out
 // here, the server's (sendClose) and gorilla's (gorillaNetConn), under
 // writeMu: never inside another frame, and nothing after it, since every
@@ -1223,7 +1231,7 @@ func (c *gorillaConn) writeClose(frame []byte) error {
 	}
 	c.closeSent = true
 	queued := c.out
-	c.out, c.outLargest = nil, 0
+	c.out, c.outTaken, c.outLargest = nil, 0, 0
 	c.mu.Unlock()
 	return c.writeFrames(append(queued, frame...))
 }
@@ -1281,7 +1289,7 @@ func (c *gorillaConn) closeSocket() {
 		return
 	}
 	c.gone = true
-	c.out, c.ready = nil, nil
+	c.out, c.outTaken, c.outLargest, c.ready = nil, 0, 0, nil
 	c.stopTimers()
 	idle := c.unwatch()
 	c.mu.Unlock()

@@ -91,6 +91,45 @@ func TestWebsocketMessagesQueuedBeforeEventsGoFirst(t *testing.T) {
 	}
 }
 
+// A message queued before a close frame goes out before it, even when a
+// round of the writer has taken it and is still running an operation's
+// response handler as the close goes out: the close does not wait for
+// the handler, and the message is not lost with the round's events.
+func TestWebsocketMessagesQueuedBeforeACloseGoOutBeforeIt(t *testing.T) {
+	const readTimeout = 10 * time.Second
+	c, client := dialConn(t, readTimeout)
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	op := newWSOp("1", c.dialect)
+	op.ctx, op.cancel = context.WithCancel(c.ctx)
+	defer op.cancel()
+	_, op.feed = graph.WithEventFeed(op.ctx, func() {})
+	op.next = func(context.Context) *graphql.Response {
+		close(entered)
+		<-release
+		return &graphql.Response{Data: []byte(`{}`)}
+	}
+	// A keep-alive, and an event whose handler the round then waits in.
+	c.mu.Lock()
+	c.ops[op.id] = op
+	c.enqueue(appendMessage(nil, nil, "ka", nil))
+	op.pending++
+	c.schedule(op)
+	c.mu.Unlock()
+	<-entered
+
+	c.sendClose(websocket.CloseGoingAway, "bye")
+	_ = client.SetReadDeadline(time.Now().Add(readTimeout))
+	_, msg, err := client.ReadMessage()
+	if err != nil || !strings.Contains(string(msg), `"ka"`) {
+		t.Fatalf("read %q, %v; want the keep-alive queued before the close", msg, err)
+	}
+	if _, _, err := client.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Fatalf("read %v after the keep-alive, want the close, 1001", err)
+	}
+}
+
 // A result larger than the bound on a connection's queue (maxQueued) is
 // written whole when a small message is queued beside it: a keep-alive
 // queued before it, or its complete queued after it before the writer
