@@ -539,14 +539,26 @@ type wsMessage struct {
 
 // handle checks a client message against the protocol and acts on it. It
 // returns false once the connection is over.
+//
+// Once the server has sent its close frame, the client's messages are
+// read and dropped: the connection waits only for the client's answer to
+// the close (see Close), and a client refused or told to reconnect
+// elsewhere starts nothing more here, whatever it sent before it read the
+// close.
 func (c *gorillaConn) handle(exec graphql.GraphExecutor, began time.Time, data []byte) bool {
 	var m wsMessage
-	if err := json.Unmarshal(data, &m); err != nil {
+	invalid := json.Unmarshal(data, &m) != nil
+	d := c.dialect
+	c.mu.Lock()
+	switch {
+	case c.closeSent || c.gone:
+		c.mu.Unlock()
+		return true
+	case invalid:
+		c.mu.Unlock()
 		c.violation(closeBadRequest, "Invalid message: not a JSON object")
 		return false
 	}
-	d := c.dialect
-	c.mu.Lock()
 	code, reason := 0, ""
 	overCap := false
 	var started, stopped *wsOp

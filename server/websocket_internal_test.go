@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/protoloop/protoloop/graph"
 )
@@ -128,6 +130,53 @@ func TestWebsocketMessagesQueuedBeforeACloseGoOutBeforeIt(t *testing.T) {
 	if _, _, err := client.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Fatalf("read %v after the keep-alive, want the close, 1001", err)
 	}
+}
+
+// Once the server has sent its close frame, the client's messages start
+// nothing: not a connection_init (no authentication), not a subscribe
+// (no operation), though the connection still reads, for the client's
+// answer to the close.
+func TestWebsocketClientClosedByTheServerStartsNothing(t *testing.T) {
+	cases := []struct {
+		name, message string
+		acked         bool // the client was acknowledged before the close
+	}{
+		{"connection_init", `{"type":"connection_init","payload":{}}`, false},
+		{"subscribe", `{"id":"1","type":"subscribe","payload":{"query":"subscription { x }"}}`, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := dialConn(t, 10*time.Second)
+			inits := 0
+			c.init = func(ctx context.Context, _ transport.InitPayload) (context.Context, error) {
+				inits++
+				return ctx, nil
+			}
+			c.acked = tc.acked
+			c.sendClose(closeForbidden, "Forbidden")
+
+			if !c.handle(refusingExecutor{}, time.Now(), []byte(tc.message)) {
+				t.Error("the connection stopped reading: the client's answer to the close would go unread")
+			}
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if inits > 0 || c.initSeen || c.acked != tc.acked || len(c.ops) > 0 {
+				t.Fatalf("after the close, %s authenticated %d times, saw an init %v, acked %v (was %v), started %d operations; want nothing",
+					tc.name, inits, c.initSeen, c.acked, tc.acked, len(c.ops))
+			}
+		})
+	}
+}
+
+// refusingExecutor refuses every operation, as for an invalid document.
+type refusingExecutor struct{ graphql.GraphExecutor }
+
+func (refusingExecutor) CreateOperationContext(context.Context, *graphql.RawParams) (*graphql.OperationContext, gqlerror.List) {
+	return nil, gqlerror.List{{Message: "refused"}}
+}
+
+func (refusingExecutor) DispatchError(_ context.Context, errs gqlerror.List) *graphql.Response {
+	return &graphql.Response{Errors: errs}
 }
 
 // A result larger than the bound on a connection's queue (maxQueued) is
