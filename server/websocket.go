@@ -55,8 +55,8 @@ const (
 )
 
 const (
-	// wsWriteWait bounds one write to a client (websocket handshakes, SSE,
-	// close frames; websocket messages by default, see
+	// wsWriteWait bounds one write to a client (websocket handshakes, SSE;
+	// websocket messages and close frames by default, see
 	// Config.WebsocketWriteTimeout). A client that takes no message for
 	// this long is gone or not reading; its connection is cut so that it
 	// stops holding the operations that feed it.
@@ -145,7 +145,7 @@ func (g *gorillaWebsocket) upgrade(w http.ResponseWriter, r *http.Request) (*gor
 	ws.SetReadLimit(maxMessageBytes)
 	c := &gorillaConn{
 		ws:        ws,
-		netConn:   ws.UnderlyingConn(),
+		netConn:   hw.conn.Conn,
 		br:        hw.br,
 		dialect:   dialectOf(ws.Subprotocol()),
 		keepAlive: g.keepAlive,
@@ -156,7 +156,7 @@ func (g *gorillaWebsocket) upgrade(w http.ResponseWriter, r *http.Request) (*gor
 		log:       g.log,
 		ops:       map[string]*wsOp{},
 	}
-	c.answerControlFrames()
+	hw.conn.c = c // gorilla's writes go through c's writer from now on
 	if !g.live.addConn(c) {
 		// The server began shutting down during the handshake: the first
 		// read fails, and the client reconnects elsewhere.
@@ -247,6 +247,7 @@ type gorillaConn struct {
 	ops            map[string]*wsOp // operations running, by the client's id
 	out            []byte           // frames queued for the writer
 	outLargest     int              // the largest of them
+	outTaken       int              // the bytes of out a writer round has copied ahead of its events, and not written yet
 	ready          []*wsOp          // fed operations with events to take
 	writing        bool             // a writer is running
 	closeSent      bool             // the server's close frame went out (or was attempted)
@@ -438,10 +439,13 @@ func (c *gorillaConn) readerDone() {
 // zero and the buffer is over 256 bytes, so that the server can tell when
 // gorilla has read everything the client sent (readReady). A client that
 // sent bytes before the handshake's answer gets net/http's buffer,
-// holding them, and gorilla refuses the handshake, as it would.
+// holding them, and gorilla refuses the handshake, as it would. gorilla
+// is given the connection wrapped (conn), so that it never writes to the
+// socket on its own once the connection is served.
 type hijackWriter struct {
 	http.ResponseWriter
-	br *bufio.Reader
+	br   *bufio.Reader
+	conn *gorillaNetConn
 }
 
 // wsReadBufferSize must be over 256 for gorilla to read through br.
@@ -450,11 +454,58 @@ const _ = uint(wsReadBufferSize - 257)
 // Hijack implements http.Hijacker.
 func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil || rw.Reader.Buffered() > 0 {
+	if err != nil {
 		return conn, rw, err
 	}
+	w.conn = &gorillaNetConn{Conn: conn}
+	if rw.Reader.Buffered() > 0 {
+		return w.conn, rw, nil
+	}
 	w.br = bufio.NewReaderSize(conn, wsReadBufferSize)
-	return conn, bufio.NewReadWriter(w.br, rw.Writer), nil
+	return w.conn, bufio.NewReadWriter(w.br, rw.Writer), nil
+}
+
+// gorillaNetConn is the connection gorilla is given. gorilla writes to
+// it itself: the handshake's answer, then, whenever its reader meets
+// their cause, control frames: a pong for the client's ping, the echo of
+// its close, and closes of its own (1009 for a message over the read
+// limit, 1002 for a frame that breaks the protocol). Written straight to
+// the socket, any of them could land inside a frame the writer has
+// written only a part of (flush, writeRest), and a close could be
+// followed by frames. So once the connection is served (c is set), a
+// pong is queued for the writer like any message, and a close goes
+// through writeClose, in turn with the writer's frames, as the server's
+// own do. gorilla writes nothing else: the server writes its messages
+// itself, and every control frame gorilla writes in one Write.
+type gorillaNetConn struct {
+	net.Conn
+	c *gorillaConn
+}
+
+// Write implements net.Conn.
+func (w *gorillaNetConn) Write(frame []byte) (int, error) {
+	switch {
+	case w.c == nil:
+		return w.Conn.Write(frame)
+	case frame[0]&0x0f == websocket.CloseMessage:
+		if err := w.c.writeClose(frame); err != nil {
+			return 0, err
+		}
+	default:
+		w.c.send(frame)
+	}
+	return len(frame), nil
+}
+
+// SetWriteDeadline implements net.Conn. Once the connection is served,
+// gorilla's deadlines are ignored: its frames are written under writeMu,
+// within writeWait, and a deadline set outside it would cut short a
+// write in progress.
+func (w *gorillaNetConn) SetWriteDeadline(t time.Time) error {
+	if w.c == nil {
+		return w.Conn.SetWriteDeadline(t)
+	}
+	return nil
 }
 
 // Unwrap lets http.ResponseController reach the connection's own writer.
@@ -468,9 +519,6 @@ func (c *gorillaConn) readFailed(err error) {
 	closing := c.closeSent || c.gone
 	if errors.As(err, &closeErr) {
 		c.peerClosed = true
-	}
-	if tooLong {
-		c.closeSent = true // gorilla sent 1009 itself
 	}
 	c.mu.Unlock()
 	switch {
@@ -491,14 +539,26 @@ type wsMessage struct {
 
 // handle checks a client message against the protocol and acts on it. It
 // returns false once the connection is over.
+//
+// Once the server has sent its close frame, the client's messages are
+// read and dropped: the connection waits only for the client's answer to
+// the close (see Close), and a client refused or told to reconnect
+// elsewhere starts nothing more here, whatever it sent before it read the
+// close.
 func (c *gorillaConn) handle(exec graphql.GraphExecutor, began time.Time, data []byte) bool {
 	var m wsMessage
-	if err := json.Unmarshal(data, &m); err != nil {
+	invalid := json.Unmarshal(data, &m) != nil
+	d := c.dialect
+	c.mu.Lock()
+	switch {
+	case c.closeSent || c.gone:
+		c.mu.Unlock()
+		return true
+	case invalid:
+		c.mu.Unlock()
 		c.violation(closeBadRequest, "Invalid message: not a JSON object")
 		return false
 	}
-	d := c.dialect
-	c.mu.Lock()
 	code, reason := 0, ""
 	overCap := false
 	var started, stopped *wsOp
@@ -911,12 +971,16 @@ func (c *gorillaConn) startWriter() {
 // gone or not reading, and it stops holding the operations that feed it.
 //
 // The events are taken before writeMu is, so that a close frame
-// (sendClose) waits for a write, never for response handlers; events
+// (writeClose) waits for a write, never for response handlers; events
 // taken while it goes out are dropped with the connection (their client
 // catches up from its last cursor). Messages are written in the order
 // they came: those queued before a round (a connection_ack, say) ahead of
 // its events, those queued while its events are taken (an operation's
-// end, queued only once its events are) after them.
+// end, queued only once its events are) after them. The messages queued
+// before the round are copied ahead of its events but stay queued until
+// the round writes (outTaken), so that a close frame that goes out
+// meanwhile goes out after them, as it would have had the round not
+// begun.
 func (c *gorillaConn) flush(w *connWriter) (more bool) {
 	c.mu.Lock()
 	if c.closeSent || c.gone || (len(c.out) == 0 && len(c.ready) == 0) {
@@ -926,7 +990,8 @@ func (c *gorillaConn) flush(w *connWriter) (more bool) {
 	}
 	ready := c.ready
 	c.ready = w.ready[:0]
-	b := c.takeQueued(w.buf.b[:0])
+	b := append(w.buf.b[:0], c.out...)
+	c.outTaken = len(c.out)
 	c.mu.Unlock()
 	var n eventCounts
 	for i, op := range ready {
@@ -1035,11 +1100,12 @@ func (c *gorillaConn) more() bool {
 	return true
 }
 
-// takeQueued appends the messages queued to b and empties the queue;
-// c.mu is held.
+// takeQueued appends the messages queued to b, but for those the round
+// has copied already (outTaken), and empties the queue, once the round
+// is about to write them; c.mu and writeMu are held.
 func (c *gorillaConn) takeQueued(b []byte) []byte {
-	b = append(b, c.out...)
-	c.out, c.outLargest = c.out[:0], 0
+	b = append(b, c.out[c.outTaken:]...)
+	c.out, c.outLargest, c.outTaken = c.out[:0], 0, 0
 	if cap(c.out) > 64<<10 {
 		c.out = nil
 	}
@@ -1145,66 +1211,41 @@ func appendNext(b []byte, op *wsOp, payload ...[]byte) []byte {
 	return append(b, '}')
 }
 
-// answerControlFrames makes the client's ping and close control frames
-// answered in turn with the server's other frames. gorilla answers them
-// on its own, writing to the socket whenever the reader meets them; but
-// the writer may be part-way through a frame (a write the socket took
-// only a part of, whose rest writeRest is waiting to write), and a frame
-// written then would land inside it. A pong is queued for the writer
-// instead; a close frame's answer waits for writeMu, as sendClose does.
-func (c *gorillaConn) answerControlFrames() {
-	c.ws.SetPingHandler(func(data string) error {
-		// Control frames carry at most 125 bytes (gorilla refuses longer).
-		c.send(append(append(make([]byte, 0, 2+len(data)), 0x80|websocket.PongMessage, byte(len(data))), data...))
-		return nil
-	})
-	c.ws.SetCloseHandler(func(code int, _ string) error {
-		c.writeMu.Lock()
-		defer c.writeMu.Unlock()
-		// Nothing follows the echo: writers see closeSent, and what waits
-		// for them is for a client that has gone.
-		c.mu.Lock()
-		answered := c.closeSent || c.gone
-		c.closeSent, c.out = true, nil
-		c.mu.Unlock()
-		if answered {
-			return nil
-		}
-		// As gorilla's own handler: echo the code; an error means the
-		// socket is gone.
-		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""),
-			time.Now().Add(time.Second))
-		return nil
-	})
-}
-
 // sendClose sends a close frame after whatever was queued before it,
 // unless one has gone either way already.
 func (c *gorillaConn) sendClose(code int, reason string) {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	c.mu.Lock()
-	if c.closeSent || c.peerClosed || c.gone {
-		c.mu.Unlock()
-		return
-	}
-	c.closeSent = true
-	queued := c.out
-	c.out = nil
-	c.mu.Unlock()
 	if len(reason) > maxCloseReason {
 		reason = reason[:maxCloseReason]
 		for !utf8.ValidString(reason) {
 			reason = reason[:len(reason)-1]
 		}
 	}
-	// An error means the socket is already gone or stuck: Close will see
-	// to it either way.
-	if c.writeFrames(queued) != nil {
-		return
+	payload := websocket.FormatCloseMessage(code, reason)
+	// An error means the socket is already gone or stuck, or a close has
+	// gone: Close sees to the rest either way.
+	_ = c.writeClose(append([]byte{0x80 | websocket.CloseMessage, byte(len(payload))}, payload...))
+}
+
+// writeClose writes frame, a close frame, after whatever was queued
+// before it (a round's frames taken but not written too: see
+// outTaken), unless a close has gone either way already (the echo of the
+// client's close goes through here too). Every close frame goes out
+// here, the server's (sendClose) and gorilla's (gorillaNetConn), under
+// writeMu: never inside another frame, and nothing after it, since every
+// writer checks closeSent under writeMu before it writes.
+func (c *gorillaConn) writeClose(frame []byte) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.mu.Lock()
+	if c.closeSent || c.gone {
+		c.mu.Unlock()
+		return websocket.ErrCloseSent
 	}
-	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason),
-		time.Now().Add(wsWriteWait))
+	c.closeSent = true
+	queued := c.out
+	c.out, c.outTaken, c.outLargest = nil, 0, 0
+	c.mu.Unlock()
+	return c.writeFrames(append(queued, frame...))
 }
 
 // refuse closes the connection with code: its read then fails and the
@@ -1260,7 +1301,7 @@ func (c *gorillaConn) closeSocket() {
 		return
 	}
 	c.gone = true
-	c.out, c.ready = nil, nil
+	c.out, c.outTaken, c.outLargest, c.ready = nil, 0, 0, nil
 	c.stopTimers()
 	idle := c.unwatch()
 	c.mu.Unlock()

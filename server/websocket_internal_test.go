@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/protoloop/protoloop/graph"
 )
@@ -23,15 +25,17 @@ import (
 // A close frame goes out while the connection's writer runs an
 // operation's response handler: the writer holds the write lock only to
 // write, so a revoked token's 4403 or a shutdown's 1012 does not wait for
-// an encoding that may take as long as a database query.
+// an encoding that may take as long as a database query. A message queued
+// before the close, which the writer's round has taken already, still
+// goes out before it.
 func TestWebsocketCloseDoesNotWaitForResponseHandlers(t *testing.T) {
 	// Bounds the client's wait for the close frame, so that a close
 	// stuck behind the handler fails the test rather than hanging it.
 	const readTimeout = 10 * time.Second
 	c, client := dialConn(t, readTimeout)
 
-	// A fed operation whose handler is busy until the client has read
-	// the close frame.
+	// A keep-alive, and an event of a fed operation whose handler is busy
+	// until the client has read the close frame.
 	entered, release := make(chan struct{}), make(chan struct{})
 	op := newWSOp("1", c.dialect)
 	op.ctx, op.cancel = context.WithCancel(c.ctx)
@@ -42,14 +46,22 @@ func TestWebsocketCloseDoesNotWaitForResponseHandlers(t *testing.T) {
 		<-release
 		return &graphql.Response{Data: []byte(`{}`)}
 	}
+	c.mu.Lock()
 	c.ops[op.id] = op
-	c.feed(op)
+	c.enqueue(appendMessage(nil, nil, "ka", nil))
+	op.pending++
+	c.schedule(op)
+	c.mu.Unlock()
 	<-entered
 
 	go c.sendClose(websocket.CloseGoingAway, "bye")
 	_ = client.SetReadDeadline(time.Now().Add(readTimeout))
+	_, ka, kaErr := client.ReadMessage()
 	_, msg, err := client.ReadMessage()
 	close(release)
+	if kaErr != nil || !strings.Contains(string(ka), `"ka"`) {
+		t.Fatalf("read %q, %v; want the keep-alive queued before the close", ka, kaErr)
+	}
 	var ce *websocket.CloseError
 	if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
 		t.Fatalf("read %q, %v while the handler ran; want the close frame, 1001", msg, err)
@@ -89,6 +101,53 @@ func TestWebsocketMessagesQueuedBeforeEventsGoFirst(t *testing.T) {
 			t.Fatalf("read %s, want the %s message next", msg, want)
 		}
 	}
+}
+
+// Once the server has sent its close frame, the client's messages start
+// nothing: not a connection_init (no authentication), not a subscribe
+// (no operation), though the connection still reads, for the client's
+// answer to the close.
+func TestWebsocketClientClosedByTheServerStartsNothing(t *testing.T) {
+	cases := []struct {
+		name, message string
+		acked         bool // the client was acknowledged before the close
+	}{
+		{"connection_init", `{"type":"connection_init","payload":{}}`, false},
+		{"subscribe", `{"id":"1","type":"subscribe","payload":{"query":"subscription { x }"}}`, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := dialConn(t, 10*time.Second)
+			inits := 0
+			c.init = func(ctx context.Context, _ transport.InitPayload) (context.Context, error) {
+				inits++
+				return ctx, nil
+			}
+			c.acked = tc.acked
+			c.sendClose(closeForbidden, "Forbidden")
+
+			if !c.handle(refusingExecutor{}, time.Now(), []byte(tc.message)) {
+				t.Error("the connection stopped reading: the client's answer to the close would go unread")
+			}
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if inits > 0 || c.initSeen || c.acked != tc.acked || len(c.ops) > 0 {
+				t.Fatalf("after the close, %s authenticated %d times, saw an init %v, acked %v (was %v), started %d operations; want nothing",
+					tc.name, inits, c.initSeen, c.acked, tc.acked, len(c.ops))
+			}
+		})
+	}
+}
+
+// refusingExecutor refuses every operation, as for an invalid document.
+type refusingExecutor struct{ graphql.GraphExecutor }
+
+func (refusingExecutor) CreateOperationContext(context.Context, *graphql.RawParams) (*graphql.OperationContext, gqlerror.List) {
+	return nil, gqlerror.List{{Message: "refused"}}
+}
+
+func (refusingExecutor) DispatchError(_ context.Context, errs gqlerror.List) *graphql.Response {
+	return &graphql.Response{Errors: errs}
 }
 
 // A result larger than the bound on a connection's queue (maxQueued) is
@@ -174,28 +233,7 @@ func dialConn(t *testing.T, writeWait time.Duration) (*gorillaConn, *websocket.C
 // client's receive buffer set to socketBuffer bytes, if it is not 0.
 func dialConnWithBuffers(t *testing.T, writeWait time.Duration, socketBuffer int) (*gorillaConn, *websocket.Conn) {
 	t.Helper()
-	conns := make(chan *gorillaConn, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := (&websocket.Upgrader{Subprotocols: []string{protocolTransportWS}}).Upgrade(w, r, nil)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		if socketBuffer > 0 {
-			if err := ws.UnderlyingConn().(*net.TCPConn).SetWriteBuffer(socketBuffer); err != nil {
-				t.Error(err)
-			}
-		}
-		c := &gorillaConn{
-			ws: ws, netConn: ws.UnderlyingConn(), dialect: transportWSDialect,
-			writeWait: writeWait, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			ops: map[string]*wsOp{}, live: &liveConns{},
-		}
-		c.ctx, c.cancel = context.WithCancel(context.Background())
-		c.answerControlFrames()
-		conns <- c
-	}))
-	t.Cleanup(srv.Close)
+	url, conns := serveConns(t, writeWait, socketBuffer, nil)
 	dialer := &websocket.Dialer{Subprotocols: []string{protocolTransportWS}}
 	if socketBuffer > 0 {
 		dialer.NetDial = func(network, addr string) (net.Conn, error) {
@@ -206,15 +244,53 @@ func dialConnWithBuffers(t *testing.T, writeWait time.Duration, socketBuffer int
 			return conn, conn.(*net.TCPConn).SetReadBuffer(socketBuffer)
 		}
 	}
-	client, _, err := dialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	client, _, err := dialer.Dial(url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := <-conns
-	t.Cleanup(func() {
-		c.cancel()
-		_ = c.ws.Close()
-		_ = client.Close()
-	})
-	return c, client
+	t.Cleanup(func() { _ = client.Close() })
+	return <-conns, client
+}
+
+// serveConns starts a server that upgrades every request as the server
+// does (gorillaWebsocket.upgrade), with writeWait and, unless it is 0, a
+// send buffer of socketBuffer bytes, and hands over each connection
+// without a reader: a test reads for it, or has it wait in the poller
+// (watch). listen, unless nil, wraps the server's listener. It returns
+// the server's websocket URL.
+func serveConns(t *testing.T, writeWait time.Duration, socketBuffer int, listen func(net.Listener) net.Listener) (string, <-chan *gorillaConn) {
+	t.Helper()
+	conns := make(chan *gorillaConn, 1)
+	g := &gorillaWebsocket{
+		upgrader:  websocket.Upgrader{Subprotocols: []string{protocolTransportWS}},
+		writeWait: writeWait,
+		maxOps:    maxOperations,
+		live:      &liveConns{},
+		log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.live.begin() // as the transport does; ended by readerDone
+		c, err := g.upgrade(w, r)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if socketBuffer > 0 {
+			if err := c.netConn.(*net.TCPConn).SetWriteBuffer(socketBuffer); err != nil {
+				t.Error(err)
+			}
+		}
+		c.ctx, c.cancel = context.WithCancel(context.Background())
+		t.Cleanup(func() {
+			c.cancel()
+			c.closeSocket()
+		})
+		conns <- c
+	}))
+	if listen != nil {
+		srv.Listener = listen(srv.Listener)
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http"), conns
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"sync"
@@ -196,5 +197,75 @@ func TestWriterQueueThatNeverEmptiesDoesNotGrow(t *testing.T) {
 	}
 	if first, second := p.next(), p.next(); first == second || first == nil || second == nil {
 		t.Fatalf("took %p then %p, want both connections once", first, second)
+	}
+}
+
+// The close frames gorilla writes itself, for a message over the read
+// limit (1009) or a frame that breaks the protocol (1002), go out in turn
+// with the writer's frames: while the writer has written a part of a
+// frame and holds writeMu to write the rest, the client's bad frame comes
+// in; the client then reads that frame whole, and the close after it.
+func TestWebsocketGorillasClosesWaitForAFrameWrittenInParts(t *testing.T) {
+	cases := []struct {
+		name  string
+		frame []byte // the client's
+		code  int
+	}{
+		{
+			name: "a message over the read limit",
+			// A masked text frame announcing 100 KiB: gorilla refuses it
+			// from its header.
+			frame: append(binary.BigEndian.AppendUint64([]byte{0x81, 0x80 | 127}, 100<<10), 0, 0, 0, 0),
+			code:  websocket.CloseMessageTooBig,
+		},
+		{
+			name:  "a frame that breaks the protocol",
+			frame: []byte{0x81, 0x00}, // not masked
+			code:  websocket.CloseProtocolError,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, client := dialConn(t, 30*time.Second)
+			readEnded := make(chan error, 1)
+			go func() { // the server's reader, which meets the bad frame
+				_, _, err := c.ws.ReadMessage()
+				readEnded <- err
+			}()
+
+			payload := `"` + strings.Repeat("x", 100) + `"`
+			frame := appendMessage(nil, nil, "ka", []byte(payload))
+			c.writeMu.Lock() // a writer that has written a part of frame
+			if _, err := c.netConn.Write(frame[:10]); err != nil {
+				c.writeMu.Unlock()
+				t.Fatal(err)
+			}
+			if _, err := client.NetConn().Write(tc.frame); err != nil {
+				c.writeMu.Unlock()
+				t.Fatal(err)
+			}
+			// gorilla writes its close as soon as it reads the frame: had
+			// it gone straight to the socket, the server's read would end
+			// now, with the close inside the frame; while it waits for
+			// writeMu, the read does not end.
+			select {
+			case <-readEnded:
+			case <-time.After(500 * time.Millisecond):
+			}
+			_, err := c.netConn.Write(frame[10:])
+			c.writeMu.Unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, msg, err := client.ReadMessage()
+			if want := `{"type":"ka","payload":` + payload + `}`; err != nil || string(msg) != want {
+				t.Fatalf("read %q, %v; want the frame written in parts, whole: %s", msg, err, want)
+			}
+			if _, _, err := client.ReadMessage(); !websocket.IsCloseError(err, tc.code) {
+				t.Fatalf("read %v after the frame, want the close %d", err, tc.code)
+			}
+		})
 	}
 }
