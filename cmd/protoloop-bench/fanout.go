@@ -368,12 +368,13 @@ type subscriber struct {
 	frames    frameReader
 	acked     chan struct{} // closed on connection_ack, for start
 	ackRead   bool          // the reader's own view of it
+	readEnd   chan struct{} // closed once the socket is no longer read
 	received  atomic.Int64  // events, in order and each once
 	failures  atomic.Int64  // errors, out-of-order events, early ends
 	mu        sync.Mutex
 	last      int64
 	latencies []time.Duration
-	err       error // the first that ended the subscriber's reading, if it was not its socket's end
+	err       error // what ended the subscriber's reading, if it was not its socket's end
 }
 
 // socket is a subscriber's connection once dialled.
@@ -470,7 +471,7 @@ func subscribe(ctx context.Context, d *websocket.Dialer, readers *subscriberRead
 	// The server says nothing before connection_init, so gorilla, which
 	// read the handshake's response, holds none of its frames: they are
 	// all read from the socket.
-	s := &subscriber{acked: make(chan struct{})}
+	s := &subscriber{acked: make(chan struct{}), readEnd: make(chan struct{})}
 	if err := readers.add(s, conn); err != nil {
 		conn.Close()
 		if s.sock != nil {
@@ -495,10 +496,12 @@ func (s *subscriber) start(ctx context.Context, token string, vars map[string]an
 	case <-s.acked:
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-time.After(30 * time.Second):
+	case <-s.readEnd:
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return fmt.Errorf("no connection_ack in 30 s (%v)", s.err)
+		return fmt.Errorf("no connection_ack: the connection ended (%v)", s.err)
+	case <-time.After(30 * time.Second):
+		return errors.New("no connection_ack in 30 s")
 	}
 	return s.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
 		"query": fanoutSubscription, "variables": vars}})
@@ -511,17 +514,19 @@ func (s *subscriber) start(ctx context.Context, token string, vars map[string]an
 // counts as a failure.
 func (s *subscriber) consume(data []byte, err error) bool {
 	if len(data) > 0 {
-		if err := s.receive(data, time.Now()); err != nil {
+		if rerr := s.receive(data, time.Now()); rerr != nil {
 			s.failures.Add(1)
 			s.mu.Lock()
-			if s.err == nil {
-				s.err = err
-			}
+			s.err = rerr
 			s.mu.Unlock()
-			return false
+			err = rerr
 		}
 	}
-	return err == nil
+	if err != nil {
+		close(s.readEnd)
+		return false
+	}
+	return true
 }
 
 // errServerClosed is the server's close frame.

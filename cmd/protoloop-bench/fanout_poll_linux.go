@@ -21,12 +21,12 @@ import (
 // In a run on one machine the tool's 10,000 clients share the two cores
 // with the server they measure. A goroutine per client, parked in the
 // runtime's poller between messages (as gorilla's readers were), cost
-// the tool about 8 µs per message: the runtime's poller woken for each
-// message, the goroutine scheduled, and a second read that found nothing
-// before it parked again. Here a message costs a share of an epoll_wait
-// and the read that takes it. The sockets are taken out of the runtime's
-// poller (a descriptor of the tool's own, the net.Conn closed), or every
-// message would still wake it.
+// the tool for every message the runtime's poller woken, the goroutine
+// scheduled, and a second read that found nothing before it parked
+// again. Here a message costs a share of an epoll_wait and the read that
+// takes it. The sockets are taken out of the runtime's poller (a
+// descriptor of the tool's own, the net.Conn closed), or every message
+// would still wake it.
 type subscriberReaders struct {
 	pollers []*subscriberPoller
 	next    atomic.Uint64

@@ -85,3 +85,51 @@ func TestSubscriberReadsItsSocketAsAClientShould(t *testing.T) {
 		t.Errorf("%d failures, want 1: the repeated event", got)
 	}
 }
+
+func TestSubscribeFailsOnAnythingButAnAcknowledgement(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		write func(*websocket.Conn) error
+		want  string
+	}{
+		{"another message", func(c *websocket.Conn) error {
+			return c.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping"}`))
+		}, "instead of connection_ack"},
+		{"a close frame", func(c *websocket.Conn) error {
+			return c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4401, "Unauthorized"))
+		}, "closed the websocket"},
+		{"a binary frame", func(c *websocket.Conn) error {
+			return c.WriteMessage(websocket.BinaryMessage, []byte{1})
+		}, "unexpected opcode"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				up := websocket.Upgrader{Subprotocols: []string{"graphql-transport-ws"}}
+				conn, err := up.Upgrade(w, r, nil)
+				if err != nil {
+					return
+				}
+				defer conn.Close()
+				if _, _, err := conn.ReadMessage(); err == nil {
+					_ = tc.write(conn)
+				}
+				_, _, _ = conn.ReadMessage() // until the client goes
+			}))
+			defer srv.Close()
+			readers, err := startReaders()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer readers.stop()
+			d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
+			s, err := subscribe(context.Background(), &d, readers, "ws"+strings.TrimPrefix(srv.URL, "http"), "token", nil)
+			if err == nil {
+				s.close()
+				t.Fatal("subscribed")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q, want it to say %q", err, tc.want)
+			}
+		})
+	}
+}
