@@ -145,3 +145,30 @@ func TestDetachedFeedsShareTheirOperation(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestPayloadCacheHandsEachGroupItsOwnEntry(t *testing.T) {
+	c := newPayloadCache(8)
+	ev := gid.New(gid.Event)
+	// Two groups whose sums start alike share a slot of the latest
+	// entries.
+	a, b := payloadKey{event: ev}, payloadKey{event: ev}
+	a.sum[0], b.sum[0], b.sum[31] = 7, 7, 1
+	first, encode := c.claim(a)
+	if !encode {
+		t.Fatal("the first claim of a's event is not to encode")
+	}
+	if e, encode := c.claim(a); encode || e != first {
+		t.Errorf("a's second claim: encode %v, the first's entry %v; want false, true", encode, e == first)
+	}
+	other, encode := c.claim(b)
+	if !encode || other == first {
+		t.Errorf("b's first claim: encode %v, a's entry %v; want true, false", encode, other == first)
+	}
+	if e, encode := c.claim(a); encode || e != first {
+		t.Errorf("a's claim after b's: encode %v, the first's entry %v; want false, true", encode, e == first)
+	}
+	next := payloadKey{event: gid.New(gid.Event), sum: a.sum}
+	if e, encode := c.claim(next); !encode || e == first {
+		t.Errorf("a's next event: encode %v, the last event's entry %v; want true, false", encode, e == first)
+	}
+}

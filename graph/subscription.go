@@ -873,6 +873,7 @@ type payloadKey struct {
 // payloadEntry is an event's payload for a group, encoded by the first of
 // them to reach it.
 type payloadEntry struct {
+	key     payloadKey
 	done    chan struct{} // closed once the encoding is over
 	payload sharedPayload // if ok
 	ok      bool
@@ -881,6 +882,13 @@ type payloadEntry struct {
 // wait waits for the entry's encoding, or for done to be closed, and
 // returns the payload, if it can be shared.
 func (e *payloadEntry) wait(done <-chan struct{}) (sharedPayload, bool) {
+	// Nearly always the encoding is over: a receive from a closed channel
+	// alone takes no lock, where a select of two locks both.
+	select {
+	case <-e.done:
+		return e.payload, e.ok
+	default:
+	}
 	select {
 	case <-e.done:
 		return e.payload, e.ok
@@ -922,6 +930,11 @@ type payloadCache struct {
 	order   []payloadKey // a ring, in the order of claim
 	next    int
 
+	// latest holds the entry last claimed, of a group whose sum starts
+	// with the slot's index: every subscriber of a group after the first
+	// to reach an event finds it here, without the lock and the map.
+	latest [256]atomic.Pointer[payloadEntry]
+
 	// The operations of Detached feeds, which the subscribers of a
 	// group share as they share payloads.
 	operations operationTable
@@ -934,12 +947,17 @@ func newPayloadCache(size int) *payloadCache {
 // claim returns the entry of key, and whether the caller is the first to
 // ask for it, and so must encode it and fill it.
 func (c *payloadCache) claim(key payloadKey) (*payloadEntry, bool) {
+	latest := &c.latest[key.sum[0]]
+	if e := latest.Load(); e != nil && e.key == key {
+		return e, false
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.entries[key]; ok {
 		return e, false
 	}
-	e := &payloadEntry{done: make(chan struct{})}
+	e := &payloadEntry{key: key, done: make(chan struct{})}
+	latest.Store(e)
 	if len(c.order) < cap(c.order) {
 		c.order = append(c.order, key)
 	} else {

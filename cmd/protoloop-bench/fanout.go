@@ -109,8 +109,13 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 
 	fmt.Fprintf(o.stderr, "connecting %d subscribers…\n", o.subscribers)
 	began := time.Now()
-	subs, err := connectSubscribers(ctx, o, subSrv.URL, t.st.Token, map[string]any{"p": proto.gid, "after": after})
+	readers, err := startReaders()
+	if err != nil {
+		return nil, err
+	}
+	subs, err := connectSubscribers(ctx, o, readers, subSrv.URL, t.st.Token, map[string]any{"p": proto.gid, "after": after})
 	defer func() {
+		readers.stop()
 		for _, s := range subs {
 			s.close()
 		}
@@ -174,9 +179,13 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 	writesEnd, _ := subSrv.metrics(ctx)
 	var all []time.Duration
 	var dropped, messages int64
+	var readErr error
 	for _, s := range subs {
 		s.mu.Lock()
 		all = append(all, s.latencies...)
+		if readErr == nil {
+			readErr = s.err
+		}
 		s.mu.Unlock()
 		dropped += s.failures.Load()
 		messages += s.received.Load()
@@ -209,6 +218,9 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 	}
 	if dropped > 0 {
 		r.note("%d subscriptions failed or were closed by the server", dropped)
+	}
+	if readErr != nil {
+		r.note("a subscriber stopped reading: %v", readErr)
 	}
 	return r, nil
 }
@@ -346,28 +358,55 @@ func completeCount(subs []*subscriber, events int) int {
 }
 
 // subscriber is one websocket with one graphql-transport-ws subscription:
-// the bench's own minimal client.
+// the bench's own minimal client. gorilla dials it; from then on the
+// subscriber writes its frames itself, and its server's frames are read
+// from the socket as they come by the subscribers' readers (see
+// subscriberReaders).
 type subscriber struct {
-	conn      *websocket.Conn
+	sock      socket
 	writeMu   sync.Mutex
-	received  atomic.Int64 // events, in order and each once
-	failures  atomic.Int64 // errors, out-of-order events, early ends
+	frames    frameReader
+	acked     chan struct{} // closed on connection_ack, for start
+	ackRead   bool          // the reader's own view of it
+	readEnd   chan struct{} // closed once the socket is no longer read
+	received  atomic.Int64  // events, in order and each once
+	failures  atomic.Int64  // errors, out-of-order events, early ends
 	mu        sync.Mutex
 	last      int64
 	latencies []time.Duration
+	err       error // what ended the subscriber's reading, if it was not its socket's end
 }
 
-func (s *subscriber) close() { _ = s.conn.Close() }
+// socket is a subscriber's connection once dialled.
+type socket interface {
+	Write(b []byte) (int, error)
+	Close() error
+}
 
+func (s *subscriber) close() { _ = s.sock.Close() }
+
+// send writes a message of the protocol.
 func (s *subscriber) send(v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.write(appendClientFrame(nil, opText, data))
+}
+
+func (s *subscriber) write(frame []byte) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	_ = s.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	return s.conn.WriteJSON(v)
+	n, err := s.sock.Write(frame)
+	if err == nil && n < len(frame) {
+		err = fmt.Errorf("websocket: wrote %d of a frame's %d bytes", n, len(frame))
+	}
+	return err
 }
 
-// connectSubscribers opens o.subscribers subscriptions, dialers at a time.
-func connectSubscribers(ctx context.Context, o *options, base, token string, vars map[string]any) ([]*subscriber, error) {
+// connectSubscribers opens o.subscribers subscriptions, dialers at a time,
+// each read by readers.
+func connectSubscribers(ctx context.Context, o *options, readers *subscriberReaders, base, token string, vars map[string]any) ([]*subscriber, error) {
 	wsURL := "ws" + strings.TrimPrefix(base, "http") + "/graphql"
 	dialer := websocket.Dialer{
 		HandshakeTimeout: 30 * time.Second,
@@ -393,7 +432,7 @@ func connectSubscribers(ctx context.Context, o *options, base, token string, var
 				if i >= len(subs) || ctx.Err() != nil {
 					return
 				}
-				s, err := subscribe(ctx, &dialer, wsURL, token, vars)
+				s, err := subscribe(ctx, &dialer, readers, wsURL, token, vars)
 				if err != nil {
 					errMu.Lock()
 					if firstErr == nil {
@@ -421,7 +460,7 @@ func connectSubscribers(ctx context.Context, o *options, base, token string, var
 	return out, firstErr
 }
 
-func subscribe(ctx context.Context, d *websocket.Dialer, url, token string, vars map[string]any) (*subscriber, error) {
+func subscribe(ctx context.Context, d *websocket.Dialer, readers *subscriberReaders, url, token string, vars map[string]any) (*subscriber, error) {
 	conn, resp, err := d.DialContext(ctx, url, http.Header{})
 	if err != nil {
 		if resp != nil {
@@ -429,67 +468,127 @@ func subscribe(ctx context.Context, d *websocket.Dialer, url, token string, vars
 		}
 		return nil, fmt.Errorf("dial: %w", err)
 	}
-	s := &subscriber{conn: conn}
-	if err := s.send(map[string]any{"type": "connection_init", "payload": map[string]any{"token": token}}); err != nil {
+	// The server says nothing before connection_init, so gorilla, which
+	// read the handshake's response, holds none of its frames: they are
+	// all read from the socket.
+	s := &subscriber{acked: make(chan struct{}), readEnd: make(chan struct{})}
+	if err := readers.add(s, conn); err != nil {
 		conn.Close()
+		if s.sock != nil {
+			s.close()
+		}
 		return nil, err
 	}
-	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	var ack struct{ Type string }
-	if err := conn.ReadJSON(&ack); err != nil || ack.Type != "connection_ack" {
-		conn.Close()
-		return nil, fmt.Errorf("no connection_ack (%q, %v)", ack.Type, err)
-	}
-	_ = conn.SetReadDeadline(time.Time{})
-	if err := s.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
-		"query": fanoutSubscription, "variables": vars}}); err != nil {
-		conn.Close()
+	if err := s.start(ctx, token, vars); err != nil {
+		s.close()
 		return nil, err
 	}
-	go s.read()
 	return s, nil
 }
 
-// read receives until the connection ends, answering pings and timing
-// each event. The clients share the server's two cores in a run on one
-// machine, so each reads into a buffer of its own and picks the event's
-// seq and occurredAt out of the message without decoding all of it
-// (see readMessage); the receipt is timed as soon as the message is read.
-func (s *subscriber) read() {
-	var buf bytes.Buffer
-	for {
-		_, r, err := s.conn.NextReader()
-		if err != nil {
-			return
-		}
-		buf.Reset()
-		if _, err := buf.ReadFrom(r); err != nil {
-			return
-		}
-		now := time.Now()
-		typ, seq, at, ok := readMessage(buf.Bytes())
-		if !ok {
+// start initialises the connection, waits for its acknowledgement and
+// subscribes.
+func (s *subscriber) start(ctx context.Context, token string, vars map[string]any) error {
+	if err := s.send(map[string]any{"type": "connection_init", "payload": map[string]any{"token": token}}); err != nil {
+		return err
+	}
+	select {
+	case <-s.acked:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.readEnd:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return fmt.Errorf("no connection_ack: the connection ended (%v)", s.err)
+	case <-time.After(30 * time.Second):
+		return errors.New("no connection_ack in 30 s")
+	}
+	return s.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
+		"query": fanoutSubscription, "variables": vars}})
+}
+
+// consume handles what one read of the subscriber's socket returned:
+// data, read just now, and the read's error. It reports whether the
+// subscriber reads on. A socket's end or error ends it quietly, as the
+// events it then misses count against it; a stream it cannot read
+// counts as a failure.
+func (s *subscriber) consume(data []byte, err error) bool {
+	if len(data) > 0 {
+		if rerr := s.receive(data, time.Now()); rerr != nil {
 			s.failures.Add(1)
-			continue
-		}
-		switch typ {
-		case "next":
 			s.mu.Lock()
-			if seq <= s.last {
-				s.failures.Add(1) // repeated or out of order
-			} else {
-				s.last = seq
-				s.latencies = append(s.latencies, now.Sub(at))
-				s.received.Add(1)
-			}
+			s.err = rerr
 			s.mu.Unlock()
-		case "ping":
-			_ = s.send(map[string]string{"type": "pong"})
-		case "pong":
-		default: // error, complete: the subscription is over
-			s.failures.Add(1)
+			err = rerr
 		}
 	}
+	if err != nil {
+		close(s.readEnd)
+		return false
+	}
+	return true
+}
+
+// errServerClosed is the server's close frame.
+var errServerClosed = errors.New("the server closed the websocket")
+
+// receive handles bytes read from the subscriber's socket at now: each
+// frame they complete. It answers pings (gorilla would have), and fails
+// on anything but a text frame, a ping or a pong.
+func (s *subscriber) receive(data []byte, now time.Time) error {
+	return s.frames.feed(data, func(opcode byte, payload []byte) error {
+		switch opcode {
+		case opText:
+			return s.message(payload, now)
+		case opPing:
+			return s.write(appendClientFrame(nil, opPong, payload))
+		case opPong:
+			return nil
+		case opClose:
+			return errServerClosed
+		}
+		return fmt.Errorf("websocket: unexpected opcode %#x", opcode)
+	})
+}
+
+// message handles one message of the protocol, received at now: the
+// acknowledgement first, then events, checked in order and once, and
+// timed from their occurredAt; pings are answered. The clients share the
+// server's two cores in a run on one machine, so each picks the event's
+// seq and occurredAt out of the message without decoding all of it (see
+// readMessage).
+func (s *subscriber) message(data []byte, now time.Time) error {
+	typ, seq, at, ok := readMessage(data)
+	if !s.ackRead {
+		if !ok || typ != "connection_ack" {
+			return fmt.Errorf("%q instead of connection_ack", data)
+		}
+		s.ackRead = true
+		close(s.acked)
+		return nil
+	}
+	if !ok {
+		s.failures.Add(1)
+		return nil
+	}
+	switch typ {
+	case "next":
+		s.mu.Lock()
+		if seq <= s.last {
+			s.failures.Add(1) // repeated or out of order
+		} else {
+			s.last = seq
+			s.latencies = append(s.latencies, now.Sub(at))
+			s.received.Add(1)
+		}
+		s.mu.Unlock()
+	case "ping":
+		return s.send(map[string]string{"type": "pong"})
+	case "pong":
+	default: // error, complete: the subscription is over
+		s.failures.Add(1)
+	}
+	return nil
 }
 
 // readMessage reads a server message: its type and, for an event, its seq and
