@@ -184,9 +184,15 @@ func (*{{ $.Name }}) scanValues(columns []string) ([]any, error) {
 // assignValues copies each value out. That holds because every scan type
 // here sets its value on every Scan, NULL included (sql.Null*, []byte,
 // gid.ID, bytea.Bytes); a value scanner that kept its old value on NULL
-// would hand a row the previous row's. Columns the type does not know (a
-// modifier's) still get values of their own, which assignValues keeps.
+// would hand a row the previous row's, so a value scanner not listed here
+// fails the generation. Columns the type does not know (a modifier's)
+// still get values of their own, which assignValues keeps.
 const scanValuesNew = `{{- $scan := print "scan" $.Name }}
+{{- range $f := append $.Fields $.ID }}
+	{{- if and $f $f.Type.ValueScanner (ne $f.Type.RType.String "gid.ID") (ne $f.Type.RType.String "bytea.Bytes") }}
+		{{- fail (printf "%s.%s: rows are scanned into reused values (ent/entc.go, scanValuesNew); check that %s's Scan sets it on NULL too, then list it there" $.Name $f.Name $f.Type.RType.String) }}
+	{{- end }}
+{{- end }}
 // scanValues returns the types for scanning values from sql.Rows.
 func (*{{ $.Name }}) scanValues(columns []string) ([]any, error) {
 	return new({{ $scan }}).values(nil, columns)

@@ -12,6 +12,8 @@ import (
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/feedback"
 	"github.com/protoloop/protoloop/ent/privacy"
+	"github.com/protoloop/protoloop/ent/schema/bytea"
+	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/server/servertest"
 )
 
@@ -132,5 +134,24 @@ func TestReadingARowAllocatesWhatItsValuesNeed(t *testing.T) {
 	// count takes in the test server's own work meanwhile.
 	if entRow > sqlRow+3.5 {
 		t.Errorf("reading a row through ent allocates %.2f times, database/sql %.2f: more than the node ent builds", entRow, sqlRow)
+	}
+}
+
+// TestReusedScannersForgetTheirValueOnNull: the value scanners that
+// ent/entc.go lets queries reuse from row to row must not keep a row's
+// value when the next row's column is NULL.
+func TestReusedScannersForgetTheirValueOnNull(t *testing.T) {
+	var id gid.ID
+	var b bytea.Bytes
+	for _, step := range []struct {
+		dest interface{ Scan(any) error }
+		src  any
+	}{{&id, int64(42)}, {&id, nil}, {&b, []byte{1, 2}}, {&b, nil}} {
+		if err := step.dest.Scan(step.src); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if id != 0 || b != nil {
+		t.Errorf("after a value and then NULL: ID %v, bytes %v; want 0 and nil", id, b)
 	}
 }
