@@ -18,10 +18,17 @@ import (
 )
 
 // A query scans all its rows into one block of values (ent/entc.go,
-// scanValuesNew). These tests read feedback through a client of their own
-// on the test server's database, privacy allowed.
-func allowedClient(t *testing.T, s *servertest.Server, d string) (*ent.Client, context.Context) {
+// scanValuesNew). The tests below read feedback through a client of their
+// own.
+
+// allowedClient returns an ent client on s's database and a context in
+// which privacy allows everything.
+func allowedClient(t *testing.T, s *servertest.Server) (*ent.Client, context.Context) {
 	t.Helper()
+	d := dialect.SQLite
+	if s.Backend == servertest.Postgres {
+		d = dialect.Postgres
+	}
 	client := ent.NewClient(ent.Driver(entsql.OpenDB(d, s.DB.SQL)))
 	return client, privacy.DecisionContext(context.Background(), privacy.Allow)
 }
@@ -37,11 +44,7 @@ func TestRowsReadTogetherHaveTheirOwnValues(t *testing.T) {
 		for range 6 {
 			s.LeaveFeedback(t, loop.Owner.Token, loop.Iteration.ID, nil)
 		}
-		d := dialect.SQLite
-		if s.Backend == servertest.Postgres {
-			d = dialect.Postgres
-		}
-		client, ctx := allowedClient(t, s, d)
+		client, ctx := allowedClient(t, s)
 		all, err := client.Feedback.Query().Order(ent.Asc(feedback.FieldID)).All(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -90,7 +93,7 @@ func TestReadingARowAllocatesWhatItsValuesNeed(t *testing.T) {
 	for range 40 {
 		s.LeaveFeedback(t, loop.Owner.Token, loop.Iteration.ID, nil)
 	}
-	client, ctx := allowedClient(t, s, dialect.Postgres)
+	client, ctx := allowedClient(t, s)
 	columns := []string{feedback.FieldID, feedback.FieldKind, feedback.FieldBody, feedback.FieldIterationID, feedback.FieldAuthorID}
 	viaEnt := func(n int) func() {
 		return func() {
