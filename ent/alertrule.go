@@ -81,23 +81,57 @@ func (e AlertRuleEdges) PrototypeOrErr() (*Prototype, error) {
 
 // scanValues returns the types for scanning values from sql.Rows.
 func (*AlertRule) scanValues(columns []string) ([]any, error) {
-	values := make([]any, len(columns))
+	return new(scanAlertRule).values(nil, columns)
+}
+
+// scanAlertRule holds a value to scan each column of a AlertRule row into.
+type scanAlertRule struct {
+	ID              gid.ID
+	CreatedAt       sql.NullTime
+	UpdatedAt       sql.NullTime
+	WorkspaceID     gid.ID
+	PrototypeID     gid.ID
+	Kind            sql.NullString
+	Threshold       sql.NullFloat64
+	Enabled         sql.NullBool
+	CrossedFor      sql.NullScanner
+	CrossedForValue gid.ID
+	FiredCount      sql.NullInt64
+	LastFiredAt     sql.NullTime
+}
+
+// values returns the values of r that columns scan into, in values if
+// it has room for them.
+func (r *scanAlertRule) values(values []any, columns []string) ([]any, error) {
+	if cap(values) < len(columns) {
+		values = make([]any, len(columns))
+	}
+	values = values[:len(columns)]
 	for i := range columns {
 		switch columns[i] {
-		case alertrule.FieldCrossedFor:
-			values[i] = &sql.NullScanner{S: new(gid.ID)}
-		case alertrule.FieldID, alertrule.FieldWorkspaceID, alertrule.FieldPrototypeID:
-			values[i] = new(gid.ID)
-		case alertrule.FieldEnabled:
-			values[i] = new(sql.NullBool)
-		case alertrule.FieldThreshold:
-			values[i] = new(sql.NullFloat64)
-		case alertrule.FieldFiredCount:
-			values[i] = new(sql.NullInt64)
+		case alertrule.FieldID:
+			values[i] = &r.ID
+		case alertrule.FieldCreatedAt:
+			values[i] = &r.CreatedAt
+		case alertrule.FieldUpdatedAt:
+			values[i] = &r.UpdatedAt
+		case alertrule.FieldWorkspaceID:
+			values[i] = &r.WorkspaceID
+		case alertrule.FieldPrototypeID:
+			values[i] = &r.PrototypeID
 		case alertrule.FieldKind:
-			values[i] = new(sql.NullString)
-		case alertrule.FieldCreatedAt, alertrule.FieldUpdatedAt, alertrule.FieldLastFiredAt:
-			values[i] = new(sql.NullTime)
+			values[i] = &r.Kind
+		case alertrule.FieldThreshold:
+			values[i] = &r.Threshold
+		case alertrule.FieldEnabled:
+			values[i] = &r.Enabled
+		case alertrule.FieldCrossedFor:
+			r.CrossedFor.S = &r.CrossedForValue
+			values[i] = &r.CrossedFor
+		case alertrule.FieldFiredCount:
+			values[i] = &r.FiredCount
+		case alertrule.FieldLastFiredAt:
+			values[i] = &r.LastFiredAt
 		default:
 			values[i] = new(sql.UnknownType)
 		}

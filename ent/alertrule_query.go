@@ -424,8 +424,10 @@ func (_q *AlertRuleQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Al
 			_q.withPrototype != nil,
 		}
 	)
-	_spec.ScanValues = func(columns []string) ([]any, error) {
-		return (*AlertRule).scanValues(nil, columns)
+	scan, values := new(scanAlertRule), []any(nil)
+	_spec.ScanValues = func(columns []string) (_ []any, err error) {
+		values, err = scan.values(values, columns)
+		return values, err
 	}
 	_spec.Assign = func(columns []string, values []any) error {
 		node := &AlertRule{config: _q.config}

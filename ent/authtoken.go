@@ -83,21 +83,59 @@ func (e AuthTokenEdges) ParticipantOrErr() (*Participant, error) {
 
 // scanValues returns the types for scanning values from sql.Rows.
 func (*AuthToken) scanValues(columns []string) ([]any, error) {
-	values := make([]any, len(columns))
+	return new(scanAuthToken).values(nil, columns)
+}
+
+// scanAuthToken holds a value to scan each column of a AuthToken row into.
+type scanAuthToken struct {
+	ID                 gid.ID
+	CreatedAt          sql.NullTime
+	UpdatedAt          sql.NullTime
+	UserID             sql.NullScanner
+	UserIDValue        gid.ID
+	ParticipantID      sql.NullScanner
+	ParticipantIDValue gid.ID
+	TokenHash          bytea.Bytes
+	Label              sql.NullString
+	Scopes             []byte
+	LastUsedAt         sql.NullTime
+	ExpiresAt          sql.NullTime
+	RevokedAt          sql.NullTime
+}
+
+// values returns the values of r that columns scan into, in values if
+// it has room for them.
+func (r *scanAuthToken) values(values []any, columns []string) ([]any, error) {
+	if cap(values) < len(columns) {
+		values = make([]any, len(columns))
+	}
+	values = values[:len(columns)]
 	for i := range columns {
 		switch columns[i] {
-		case authtoken.FieldUserID, authtoken.FieldParticipantID:
-			values[i] = &sql.NullScanner{S: new(gid.ID)}
-		case authtoken.FieldScopes:
-			values[i] = new([]byte)
-		case authtoken.FieldTokenHash:
-			values[i] = new(bytea.Bytes)
 		case authtoken.FieldID:
-			values[i] = new(gid.ID)
+			values[i] = &r.ID
+		case authtoken.FieldCreatedAt:
+			values[i] = &r.CreatedAt
+		case authtoken.FieldUpdatedAt:
+			values[i] = &r.UpdatedAt
+		case authtoken.FieldUserID:
+			r.UserID.S = &r.UserIDValue
+			values[i] = &r.UserID
+		case authtoken.FieldParticipantID:
+			r.ParticipantID.S = &r.ParticipantIDValue
+			values[i] = &r.ParticipantID
+		case authtoken.FieldTokenHash:
+			values[i] = &r.TokenHash
 		case authtoken.FieldLabel:
-			values[i] = new(sql.NullString)
-		case authtoken.FieldCreatedAt, authtoken.FieldUpdatedAt, authtoken.FieldLastUsedAt, authtoken.FieldExpiresAt, authtoken.FieldRevokedAt:
-			values[i] = new(sql.NullTime)
+			values[i] = &r.Label
+		case authtoken.FieldScopes:
+			values[i] = &r.Scopes
+		case authtoken.FieldLastUsedAt:
+			values[i] = &r.LastUsedAt
+		case authtoken.FieldExpiresAt:
+			values[i] = &r.ExpiresAt
+		case authtoken.FieldRevokedAt:
+			values[i] = &r.RevokedAt
 		default:
 			values[i] = new(sql.UnknownType)
 		}

@@ -424,8 +424,10 @@ func (_q *AuthTokenQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Au
 			_q.withParticipant != nil,
 		}
 	)
-	_spec.ScanValues = func(columns []string) ([]any, error) {
-		return (*AuthToken).scanValues(nil, columns)
+	scan, values := new(scanAuthToken), []any(nil)
+	_spec.ScanValues = func(columns []string) (_ []any, err error) {
+		values, err = scan.values(values, columns)
+		return values, err
 	}
 	_spec.Assign = func(columns []string, values []any) error {
 		node := &AuthToken{config: _q.config}

@@ -133,17 +133,51 @@ func (e CommentEdges) RepliesOrErr() ([]*Comment, error) {
 
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Comment) scanValues(columns []string) ([]any, error) {
-	values := make([]any, len(columns))
+	return new(scanComment).values(nil, columns)
+}
+
+// scanComment holds a value to scan each column of a Comment row into.
+type scanComment struct {
+	ID            gid.ID
+	CreatedAt     sql.NullTime
+	UpdatedAt     sql.NullTime
+	WorkspaceID   gid.ID
+	PrototypeID   gid.ID
+	FeedbackID    gid.ID
+	AuthorID      gid.ID
+	ParentID      sql.NullScanner
+	ParentIDValue gid.ID
+	Body          sql.NullString
+}
+
+// values returns the values of r that columns scan into, in values if
+// it has room for them.
+func (r *scanComment) values(values []any, columns []string) ([]any, error) {
+	if cap(values) < len(columns) {
+		values = make([]any, len(columns))
+	}
+	values = values[:len(columns)]
 	for i := range columns {
 		switch columns[i] {
+		case comment.FieldID:
+			values[i] = &r.ID
+		case comment.FieldCreatedAt:
+			values[i] = &r.CreatedAt
+		case comment.FieldUpdatedAt:
+			values[i] = &r.UpdatedAt
+		case comment.FieldWorkspaceID:
+			values[i] = &r.WorkspaceID
+		case comment.FieldPrototypeID:
+			values[i] = &r.PrototypeID
+		case comment.FieldFeedbackID:
+			values[i] = &r.FeedbackID
+		case comment.FieldAuthorID:
+			values[i] = &r.AuthorID
 		case comment.FieldParentID:
-			values[i] = &sql.NullScanner{S: new(gid.ID)}
-		case comment.FieldID, comment.FieldWorkspaceID, comment.FieldPrototypeID, comment.FieldFeedbackID, comment.FieldAuthorID:
-			values[i] = new(gid.ID)
+			r.ParentID.S = &r.ParentIDValue
+			values[i] = &r.ParentID
 		case comment.FieldBody:
-			values[i] = new(sql.NullString)
-		case comment.FieldCreatedAt, comment.FieldUpdatedAt:
-			values[i] = new(sql.NullTime)
+			values[i] = &r.Body
 		default:
 			values[i] = new(sql.UnknownType)
 		}

@@ -67,8 +67,8 @@ func withTemplates(ts ...*gen.Template) entc.Option {
 // on fails the generation instead of silently losing the patch.
 type templatePatch struct{ old, new string }
 
-// patchedTemplates returns ent's query template and entgql's collection
-// template, each with a few lines changed:
+// patchedTemplates returns ent's query and decoding templates and
+// entgql's collection template, each with a few lines changed:
 //
 //   - on PostgreSQL a nested connection page reads each parent's first
 //     children through a LATERAL subquery instead of numbering every
@@ -79,7 +79,10 @@ type templatePatch struct{ old, new string }
 //     read (schema.ResolverColumns) instead of every column, and counts a
 //     nested connection's rows for totalCount only, not for a pageInfo
 //     computed from the page's own nodes (docs/performance.md "The
-//     timeline page reads what it shows").
+//     timeline page reads what it shows");
+//   - a query scans its rows into one block of values, not into new
+//     values for each column of each row (docs/performance.md "Rows
+//     scanned into one block per query").
 //
 // The upstream text is read from the module cache, at the versions go.mod
 // pins, and patched rather than copied, so that the fork is the handful
@@ -101,6 +104,12 @@ func patchedTemplates() ([]*gen.Template, error) {
 		templatePatch{
 			old: "query.Where({{ $e.Type.Package }}.IDIn(ids...))",
 			new: "query.Where(predicate.{{ $e.Type.Name }}(func(s *sql.Selector) {\n\t\t\t\ts.Where(pagesql.In(s, s.C({{ $e.Type.Package }}.{{ $e.Type.ID.Constant }}), ids))\n\t\t\t}))",
+		},
+		// A query's rows are scanned, one after the other, into one
+		// block of values, listed in one slice (scanValuesNew).
+		templatePatch{
+			old: "\t_spec.ScanValues = func(columns []string) ([]any, error) {\n\t\treturn (*{{ $.Name }}).scanValues(nil, columns)\n\t}",
+			new: "\tscan, values := new(scan{{ $.Name }}), []any(nil)\n\t_spec.ScanValues = func(columns []string) (_ []any, err error) {\n\t\tvalues, err = scan.values(values, columns)\n\t\treturn values, err\n\t}",
 		},
 	)
 	if err != nil {
@@ -141,10 +150,92 @@ func patchedTemplates() ([]*gen.Template, error) {
 	if err != nil {
 		return nil, err
 	}
+	decode, err := patchTemplate("entgo.io/ent", "entc/gen/template/dialect/sql/decode.tmpl", gen.NewTemplate("pagesql/decode"),
+		templatePatch{old: scanValuesOld, new: scanValuesNew},
+	)
+	if err != nil {
+		return nil, err
+	}
 	imports := gen.MustParse(gen.NewTemplate("pagesql/import").Parse(
 		`{{ define "import/additional/pagesql" }}"github.com/protoloop/protoloop/ent/schema/pagesql"{{ end }}`))
-	return []*gen.Template{query, collection, imports}, nil
+	return []*gen.Template{query, collection, decode, imports}, nil
 }
+
+// scanValuesOld is the start of ent's scanValues, which gives each column
+// of each row a value of its own to scan into: an allocation per column
+// and row (a dashboard reads a thousand feedback rows).
+const scanValuesOld = `// scanValues returns the types for scanning values from sql.Rows.
+func (*{{ $.Name }}) scanValues(columns []string) ([]any, error) {
+	values := make([]any, len(columns))
+	for i := range columns {
+		switch columns[i] {
+			{{- range $type, $columns := $ctypes }}
+				case {{ range $i, $c := $columns }}{{ if ne $i 0 }},{{ end }}{{ $.Package }}.{{ $c }}{{ end }}:
+					values[i] = {{ $type }}
+			{{- end }}
+`
+
+// scanValuesNew declares, for each type, a block of one value per column
+// (ent's own scan types, which assignValues asserts, so assignValues is
+// unchanged; a nillable value scanner's sql.NullScanner points at a value
+// of its own), and has scanValues hand out the values of a block. A query
+// scans all its rows into one block (the ScanValues patch of the query
+// template): sqlgraph scans and assigns a row before the next, and
+// assignValues copies each value out. That holds because every scan type
+// here sets its value on every Scan, NULL included (sql.Null*, []byte,
+// gid.ID, bytea.Bytes); a value scanner that kept its old value on NULL
+// would hand a row the previous row's, so a value scanner not listed here
+// fails the generation. Columns the type does not know (a modifier's)
+// still get values of their own, which assignValues keeps.
+const scanValuesNew = `{{- $scan := print "scan" $.Name }}
+{{- range $f := append $.Fields $.ID }}
+	{{- if and $f $f.Type.ValueScanner (ne $f.Type.RType.String "gid.ID") (ne $f.Type.RType.String "bytea.Bytes") }}
+		{{- fail (printf "%s.%s: rows are scanned into reused values (ent/entc.go, scanValuesNew); check that %s's Scan sets it on NULL too, then list it there" $.Name $f.Name $f.Type.RType.String) }}
+	{{- end }}
+{{- end }}
+// scanValues returns the types for scanning values from sql.Rows.
+func (*{{ $.Name }}) scanValues(columns []string) ([]any, error) {
+	return new({{ $scan }}).values(nil, columns)
+}
+
+// {{ $scan }} holds a value to scan each column of a {{ $.Name }} row into.
+type {{ $scan }} struct {
+	{{- if $.HasOneFieldID }}
+		ID {{ $.ID.ScanType }}
+	{{- end }}
+	{{- range $f := $.Fields }}
+		{{- if not $f.HasValueScanner }}
+			{{ $f.StructField }} {{ $f.ScanType }}
+			{{- if eq $f.ScanType "sql.NullScanner" }}
+				{{ $f.StructField }}Value {{ $f.Type.RType.String }}
+			{{- end }}
+		{{- end }}
+	{{- end }}
+}
+
+// values returns the values of r that columns scan into, in values if
+// it has room for them.
+func (r *{{ $scan }}) values(values []any, columns []string) ([]any, error) {
+	if cap(values) < len(columns) {
+		values = make([]any, len(columns))
+	}
+	values = values[:len(columns)]
+	for i := range columns {
+		switch columns[i] {
+			{{- if $.HasOneFieldID }}
+				case {{ $.Package }}.{{ $.ID.Constant }}:
+					values[i] = &r.ID
+			{{- end }}
+			{{- range $f := $.Fields }}
+				{{- if not $f.HasValueScanner }}
+					case {{ $.Package }}.{{ $f.Constant }}:
+						{{- if eq $f.ScanType "sql.NullScanner" }}
+							r.{{ $f.StructField }}.S = &r.{{ $f.StructField }}Value
+						{{- end }}
+						values[i] = &r.{{ $f.StructField }}
+				{{- end }}
+			{{- end }}
+`
 
 // resolverColumnsCases selects, for each field a hand-written resolver adds
 // to the node, the columns of the fields its ResolverColumns annotation

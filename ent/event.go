@@ -110,21 +110,58 @@ func (e EventEdges) ActorParticipantOrErr() (*Participant, error) {
 
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Event) scanValues(columns []string) ([]any, error) {
-	values := make([]any, len(columns))
+	return new(scanEvent).values(nil, columns)
+}
+
+// scanEvent holds a value to scan each column of a Event row into.
+type scanEvent struct {
+	ID                      gid.ID
+	WorkspaceID             gid.ID
+	Seq                     sql.NullInt64
+	PrototypeID             sql.NullScanner
+	PrototypeIDValue        gid.ID
+	Kind                    sql.NullString
+	ActorUserID             sql.NullScanner
+	ActorUserIDValue        gid.ID
+	ActorParticipantID      sql.NullScanner
+	ActorParticipantIDValue gid.ID
+	SubjectID               gid.ID
+	OccurredAt              sql.NullTime
+	Payload                 []byte
+}
+
+// values returns the values of r that columns scan into, in values if
+// it has room for them.
+func (r *scanEvent) values(values []any, columns []string) ([]any, error) {
+	if cap(values) < len(columns) {
+		values = make([]any, len(columns))
+	}
+	values = values[:len(columns)]
 	for i := range columns {
 		switch columns[i] {
-		case event.FieldPrototypeID, event.FieldActorUserID, event.FieldActorParticipantID:
-			values[i] = &sql.NullScanner{S: new(gid.ID)}
-		case event.FieldPayload:
-			values[i] = new([]byte)
-		case event.FieldID, event.FieldWorkspaceID, event.FieldSubjectID:
-			values[i] = new(gid.ID)
+		case event.FieldID:
+			values[i] = &r.ID
+		case event.FieldWorkspaceID:
+			values[i] = &r.WorkspaceID
 		case event.FieldSeq:
-			values[i] = new(sql.NullInt64)
+			values[i] = &r.Seq
+		case event.FieldPrototypeID:
+			r.PrototypeID.S = &r.PrototypeIDValue
+			values[i] = &r.PrototypeID
 		case event.FieldKind:
-			values[i] = new(sql.NullString)
+			values[i] = &r.Kind
+		case event.FieldActorUserID:
+			r.ActorUserID.S = &r.ActorUserIDValue
+			values[i] = &r.ActorUserID
+		case event.FieldActorParticipantID:
+			r.ActorParticipantID.S = &r.ActorParticipantIDValue
+			values[i] = &r.ActorParticipantID
+		case event.FieldSubjectID:
+			values[i] = &r.SubjectID
 		case event.FieldOccurredAt:
-			values[i] = new(sql.NullTime)
+			values[i] = &r.OccurredAt
+		case event.FieldPayload:
+			values[i] = &r.Payload
 		default:
 			values[i] = new(sql.UnknownType)
 		}

@@ -204,19 +204,85 @@ func (e FeedbackEdges) MergedFromOrErr() ([]*Feedback, error) {
 
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Feedback) scanValues(columns []string) ([]any, error) {
-	values := make([]any, len(columns))
+	return new(scanFeedback).values(nil, columns)
+}
+
+// scanFeedback holds a value to scan each column of a Feedback row into.
+type scanFeedback struct {
+	ID                 gid.ID
+	CreatedAt          sql.NullTime
+	UpdatedAt          sql.NullTime
+	WorkspaceID        gid.ID
+	PrototypeID        gid.ID
+	IterationID        gid.ID
+	AuthorID           gid.ID
+	TrialID            sql.NullScanner
+	TrialIDValue       gid.ID
+	AddressedInID      sql.NullScanner
+	AddressedInIDValue gid.ID
+	Kind               sql.NullString
+	Body               sql.NullString
+	Rating             sql.NullInt64
+	MinutesSavedPerDay sql.NullInt64
+	Status             sql.NullString
+	Verdict            sql.NullString
+	VerifiedAt         sql.NullTime
+	MergedIntoID       sql.NullScanner
+	MergedIntoIDValue  gid.ID
+	VoteCount          sql.NullInt64
+	IdempotencyKey     sql.NullString
+}
+
+// values returns the values of r that columns scan into, in values if
+// it has room for them.
+func (r *scanFeedback) values(values []any, columns []string) ([]any, error) {
+	if cap(values) < len(columns) {
+		values = make([]any, len(columns))
+	}
+	values = values[:len(columns)]
 	for i := range columns {
 		switch columns[i] {
-		case feedback.FieldTrialID, feedback.FieldAddressedInID, feedback.FieldMergedIntoID:
-			values[i] = &sql.NullScanner{S: new(gid.ID)}
-		case feedback.FieldID, feedback.FieldWorkspaceID, feedback.FieldPrototypeID, feedback.FieldIterationID, feedback.FieldAuthorID:
-			values[i] = new(gid.ID)
-		case feedback.FieldRating, feedback.FieldMinutesSavedPerDay, feedback.FieldVoteCount:
-			values[i] = new(sql.NullInt64)
-		case feedback.FieldKind, feedback.FieldBody, feedback.FieldStatus, feedback.FieldVerdict, feedback.FieldIdempotencyKey:
-			values[i] = new(sql.NullString)
-		case feedback.FieldCreatedAt, feedback.FieldUpdatedAt, feedback.FieldVerifiedAt:
-			values[i] = new(sql.NullTime)
+		case feedback.FieldID:
+			values[i] = &r.ID
+		case feedback.FieldCreatedAt:
+			values[i] = &r.CreatedAt
+		case feedback.FieldUpdatedAt:
+			values[i] = &r.UpdatedAt
+		case feedback.FieldWorkspaceID:
+			values[i] = &r.WorkspaceID
+		case feedback.FieldPrototypeID:
+			values[i] = &r.PrototypeID
+		case feedback.FieldIterationID:
+			values[i] = &r.IterationID
+		case feedback.FieldAuthorID:
+			values[i] = &r.AuthorID
+		case feedback.FieldTrialID:
+			r.TrialID.S = &r.TrialIDValue
+			values[i] = &r.TrialID
+		case feedback.FieldAddressedInID:
+			r.AddressedInID.S = &r.AddressedInIDValue
+			values[i] = &r.AddressedInID
+		case feedback.FieldKind:
+			values[i] = &r.Kind
+		case feedback.FieldBody:
+			values[i] = &r.Body
+		case feedback.FieldRating:
+			values[i] = &r.Rating
+		case feedback.FieldMinutesSavedPerDay:
+			values[i] = &r.MinutesSavedPerDay
+		case feedback.FieldStatus:
+			values[i] = &r.Status
+		case feedback.FieldVerdict:
+			values[i] = &r.Verdict
+		case feedback.FieldVerifiedAt:
+			values[i] = &r.VerifiedAt
+		case feedback.FieldMergedIntoID:
+			r.MergedIntoID.S = &r.MergedIntoIDValue
+			values[i] = &r.MergedIntoID
+		case feedback.FieldVoteCount:
+			values[i] = &r.VoteCount
+		case feedback.FieldIdempotencyKey:
+			values[i] = &r.IdempotencyKey
 		default:
 			values[i] = new(sql.UnknownType)
 		}

@@ -721,8 +721,10 @@ func (_q *FeedbackQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Fee
 			_q.withMergedFrom != nil,
 		}
 	)
-	_spec.ScanValues = func(columns []string) ([]any, error) {
-		return (*Feedback).scanValues(nil, columns)
+	scan, values := new(scanFeedback), []any(nil)
+	_spec.ScanValues = func(columns []string) (_ []any, err error) {
+		values, err = scan.values(values, columns)
+		return values, err
 	}
 	_spec.Assign = func(columns []string, values []any) error {
 		node := &Feedback{config: _q.config}

@@ -100,19 +100,58 @@ func (e InviteEdges) CreatedByOrErr() (*User, error) {
 
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Invite) scanValues(columns []string) ([]any, error) {
-	values := make([]any, len(columns))
+	return new(scanInvite).values(nil, columns)
+}
+
+// scanInvite holds a value to scan each column of a Invite row into.
+type scanInvite struct {
+	ID          gid.ID
+	CreatedAt   sql.NullTime
+	UpdatedAt   sql.NullTime
+	WorkspaceID gid.ID
+	PrototypeID gid.ID
+	CreatedByID gid.ID
+	Role        sql.NullString
+	TokenHash   bytea.Bytes
+	ExpiresAt   sql.NullTime
+	MaxUses     sql.NullInt64
+	Uses        sql.NullInt64
+	RevokedAt   sql.NullTime
+}
+
+// values returns the values of r that columns scan into, in values if
+// it has room for them.
+func (r *scanInvite) values(values []any, columns []string) ([]any, error) {
+	if cap(values) < len(columns) {
+		values = make([]any, len(columns))
+	}
+	values = values[:len(columns)]
 	for i := range columns {
 		switch columns[i] {
-		case invite.FieldTokenHash:
-			values[i] = new(bytea.Bytes)
-		case invite.FieldID, invite.FieldWorkspaceID, invite.FieldPrototypeID, invite.FieldCreatedByID:
-			values[i] = new(gid.ID)
-		case invite.FieldMaxUses, invite.FieldUses:
-			values[i] = new(sql.NullInt64)
+		case invite.FieldID:
+			values[i] = &r.ID
+		case invite.FieldCreatedAt:
+			values[i] = &r.CreatedAt
+		case invite.FieldUpdatedAt:
+			values[i] = &r.UpdatedAt
+		case invite.FieldWorkspaceID:
+			values[i] = &r.WorkspaceID
+		case invite.FieldPrototypeID:
+			values[i] = &r.PrototypeID
+		case invite.FieldCreatedByID:
+			values[i] = &r.CreatedByID
 		case invite.FieldRole:
-			values[i] = new(sql.NullString)
-		case invite.FieldCreatedAt, invite.FieldUpdatedAt, invite.FieldExpiresAt, invite.FieldRevokedAt:
-			values[i] = new(sql.NullTime)
+			values[i] = &r.Role
+		case invite.FieldTokenHash:
+			values[i] = &r.TokenHash
+		case invite.FieldExpiresAt:
+			values[i] = &r.ExpiresAt
+		case invite.FieldMaxUses:
+			values[i] = &r.MaxUses
+		case invite.FieldUses:
+			values[i] = &r.Uses
+		case invite.FieldRevokedAt:
+			values[i] = &r.RevokedAt
 		default:
 			values[i] = new(sql.UnknownType)
 		}

@@ -461,8 +461,10 @@ func (_q *InviteQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Invit
 			_q.withCreatedBy != nil,
 		}
 	)
-	_spec.ScanValues = func(columns []string) ([]any, error) {
-		return (*Invite).scanValues(nil, columns)
+	scan, values := new(scanInvite), []any(nil)
+	_spec.ScanValues = func(columns []string) (_ []any, err error) {
+		values, err = scan.values(values, columns)
+		return values, err
 	}
 	_spec.Assign = func(columns []string, values []any) error {
 		node := &Invite{config: _q.config}

@@ -120,17 +120,55 @@ func (e IterationEdges) AddressesOrErr() ([]*Feedback, error) {
 
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Iteration) scanValues(columns []string) ([]any, error) {
-	values := make([]any, len(columns))
+	return new(scanIteration).values(nil, columns)
+}
+
+// scanIteration holds a value to scan each column of a Iteration row into.
+type scanIteration struct {
+	ID          gid.ID
+	CreatedAt   sql.NullTime
+	UpdatedAt   sql.NullTime
+	WorkspaceID gid.ID
+	PrototypeID gid.ID
+	Number      sql.NullInt64
+	Title       sql.NullString
+	Changelog   sql.NullString
+	URL         sql.NullString
+	Status      sql.NullString
+	PublishedAt sql.NullTime
+}
+
+// values returns the values of r that columns scan into, in values if
+// it has room for them.
+func (r *scanIteration) values(values []any, columns []string) ([]any, error) {
+	if cap(values) < len(columns) {
+		values = make([]any, len(columns))
+	}
+	values = values[:len(columns)]
 	for i := range columns {
 		switch columns[i] {
-		case iteration.FieldID, iteration.FieldWorkspaceID, iteration.FieldPrototypeID:
-			values[i] = new(gid.ID)
+		case iteration.FieldID:
+			values[i] = &r.ID
+		case iteration.FieldCreatedAt:
+			values[i] = &r.CreatedAt
+		case iteration.FieldUpdatedAt:
+			values[i] = &r.UpdatedAt
+		case iteration.FieldWorkspaceID:
+			values[i] = &r.WorkspaceID
+		case iteration.FieldPrototypeID:
+			values[i] = &r.PrototypeID
 		case iteration.FieldNumber:
-			values[i] = new(sql.NullInt64)
-		case iteration.FieldTitle, iteration.FieldChangelog, iteration.FieldURL, iteration.FieldStatus:
-			values[i] = new(sql.NullString)
-		case iteration.FieldCreatedAt, iteration.FieldUpdatedAt, iteration.FieldPublishedAt:
-			values[i] = new(sql.NullTime)
+			values[i] = &r.Number
+		case iteration.FieldTitle:
+			values[i] = &r.Title
+		case iteration.FieldChangelog:
+			values[i] = &r.Changelog
+		case iteration.FieldURL:
+			values[i] = &r.URL
+		case iteration.FieldStatus:
+			values[i] = &r.Status
+		case iteration.FieldPublishedAt:
+			values[i] = &r.PublishedAt
 		default:
 			values[i] = new(sql.UnknownType)
 		}

@@ -538,8 +538,10 @@ func (_q *IterationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*It
 			_q.withAddresses != nil,
 		}
 	)
-	_spec.ScanValues = func(columns []string) ([]any, error) {
-		return (*Iteration).scanValues(nil, columns)
+	scan, values := new(scanIteration), []any(nil)
+	_spec.ScanValues = func(columns []string) (_ []any, err error) {
+		values, err = scan.values(values, columns)
+		return values, err
 	}
 	_spec.Assign = func(columns []string, values []any) error {
 		node := &Iteration{config: _q.config}

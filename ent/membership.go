@@ -74,15 +74,40 @@ func (e MembershipEdges) UserOrErr() (*User, error) {
 
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Membership) scanValues(columns []string) ([]any, error) {
-	values := make([]any, len(columns))
+	return new(scanMembership).values(nil, columns)
+}
+
+// scanMembership holds a value to scan each column of a Membership row into.
+type scanMembership struct {
+	ID          gid.ID
+	CreatedAt   sql.NullTime
+	UpdatedAt   sql.NullTime
+	WorkspaceID gid.ID
+	UserID      gid.ID
+	Role        sql.NullString
+}
+
+// values returns the values of r that columns scan into, in values if
+// it has room for them.
+func (r *scanMembership) values(values []any, columns []string) ([]any, error) {
+	if cap(values) < len(columns) {
+		values = make([]any, len(columns))
+	}
+	values = values[:len(columns)]
 	for i := range columns {
 		switch columns[i] {
-		case membership.FieldID, membership.FieldWorkspaceID, membership.FieldUserID:
-			values[i] = new(gid.ID)
+		case membership.FieldID:
+			values[i] = &r.ID
+		case membership.FieldCreatedAt:
+			values[i] = &r.CreatedAt
+		case membership.FieldUpdatedAt:
+			values[i] = &r.UpdatedAt
+		case membership.FieldWorkspaceID:
+			values[i] = &r.WorkspaceID
+		case membership.FieldUserID:
+			values[i] = &r.UserID
 		case membership.FieldRole:
-			values[i] = new(sql.NullString)
-		case membership.FieldCreatedAt, membership.FieldUpdatedAt:
-			values[i] = new(sql.NullTime)
+			values[i] = &r.Role
 		default:
 			values[i] = new(sql.UnknownType)
 		}

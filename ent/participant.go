@@ -132,17 +132,53 @@ func (e ParticipantEdges) FeedbackOrErr() ([]*Feedback, error) {
 
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Participant) scanValues(columns []string) ([]any, error) {
-	values := make([]any, len(columns))
+	return new(scanParticipant).values(nil, columns)
+}
+
+// scanParticipant holds a value to scan each column of a Participant row into.
+type scanParticipant struct {
+	ID            gid.ID
+	CreatedAt     sql.NullTime
+	UpdatedAt     sql.NullTime
+	WorkspaceID   gid.ID
+	PrototypeID   gid.ID
+	UserID        sql.NullScanner
+	UserIDValue   gid.ID
+	InviteID      sql.NullScanner
+	InviteIDValue gid.ID
+	DisplayName   sql.NullString
+	Email         sql.NullString
+}
+
+// values returns the values of r that columns scan into, in values if
+// it has room for them.
+func (r *scanParticipant) values(values []any, columns []string) ([]any, error) {
+	if cap(values) < len(columns) {
+		values = make([]any, len(columns))
+	}
+	values = values[:len(columns)]
 	for i := range columns {
 		switch columns[i] {
-		case participant.FieldUserID, participant.FieldInviteID:
-			values[i] = &sql.NullScanner{S: new(gid.ID)}
-		case participant.FieldID, participant.FieldWorkspaceID, participant.FieldPrototypeID:
-			values[i] = new(gid.ID)
-		case participant.FieldDisplayName, participant.FieldEmail:
-			values[i] = new(sql.NullString)
-		case participant.FieldCreatedAt, participant.FieldUpdatedAt:
-			values[i] = new(sql.NullTime)
+		case participant.FieldID:
+			values[i] = &r.ID
+		case participant.FieldCreatedAt:
+			values[i] = &r.CreatedAt
+		case participant.FieldUpdatedAt:
+			values[i] = &r.UpdatedAt
+		case participant.FieldWorkspaceID:
+			values[i] = &r.WorkspaceID
+		case participant.FieldPrototypeID:
+			values[i] = &r.PrototypeID
+		case participant.FieldUserID:
+			r.UserID.S = &r.UserIDValue
+			values[i] = &r.UserID
+		case participant.FieldInviteID:
+			r.InviteID.S = &r.InviteIDValue
+			values[i] = &r.InviteID
+		case participant.FieldDisplayName:
+			values[i] = &r.DisplayName
+		case participant.FieldEmail:
+			values[i] = &r.Email
 		default:
 			values[i] = new(sql.UnknownType)
 		}

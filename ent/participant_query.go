@@ -575,8 +575,10 @@ func (_q *ParticipantQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 			_q.withFeedback != nil,
 		}
 	)
-	_spec.ScanValues = func(columns []string) ([]any, error) {
-		return (*Participant).scanValues(nil, columns)
+	scan, values := new(scanParticipant), []any(nil)
+	_spec.ScanValues = func(columns []string) (_ []any, err error) {
+		values, err = scan.values(values, columns)
+		return values, err
 	}
 	_spec.Assign = func(columns []string, values []any) error {
 		node := &Participant{config: _q.config}

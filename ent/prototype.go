@@ -147,19 +147,58 @@ func (e PrototypeEdges) TimelineOrErr() ([]*Event, error) {
 
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Prototype) scanValues(columns []string) ([]any, error) {
-	values := make([]any, len(columns))
+	return new(scanPrototype).values(nil, columns)
+}
+
+// scanPrototype holds a value to scan each column of a Prototype row into.
+type scanPrototype struct {
+	ID           gid.ID
+	CreatedAt    sql.NullTime
+	UpdatedAt    sql.NullTime
+	WorkspaceID  gid.ID
+	OwnerID      gid.ID
+	Title        sql.NullString
+	Slug         sql.NullString
+	Problem      sql.NullString
+	MissionLink  sql.NullString
+	Status       sql.NullString
+	OpenFeedback sql.NullBool
+	Tags         []byte
+}
+
+// values returns the values of r that columns scan into, in values if
+// it has room for them.
+func (r *scanPrototype) values(values []any, columns []string) ([]any, error) {
+	if cap(values) < len(columns) {
+		values = make([]any, len(columns))
+	}
+	values = values[:len(columns)]
 	for i := range columns {
 		switch columns[i] {
-		case prototype.FieldTags:
-			values[i] = new([]byte)
-		case prototype.FieldID, prototype.FieldWorkspaceID, prototype.FieldOwnerID:
-			values[i] = new(gid.ID)
+		case prototype.FieldID:
+			values[i] = &r.ID
+		case prototype.FieldCreatedAt:
+			values[i] = &r.CreatedAt
+		case prototype.FieldUpdatedAt:
+			values[i] = &r.UpdatedAt
+		case prototype.FieldWorkspaceID:
+			values[i] = &r.WorkspaceID
+		case prototype.FieldOwnerID:
+			values[i] = &r.OwnerID
+		case prototype.FieldTitle:
+			values[i] = &r.Title
+		case prototype.FieldSlug:
+			values[i] = &r.Slug
+		case prototype.FieldProblem:
+			values[i] = &r.Problem
+		case prototype.FieldMissionLink:
+			values[i] = &r.MissionLink
+		case prototype.FieldStatus:
+			values[i] = &r.Status
 		case prototype.FieldOpenFeedback:
-			values[i] = new(sql.NullBool)
-		case prototype.FieldTitle, prototype.FieldSlug, prototype.FieldProblem, prototype.FieldMissionLink, prototype.FieldStatus:
-			values[i] = new(sql.NullString)
-		case prototype.FieldCreatedAt, prototype.FieldUpdatedAt:
-			values[i] = new(sql.NullTime)
+			values[i] = &r.OpenFeedback
+		case prototype.FieldTags:
+			values[i] = &r.Tags
 		default:
 			values[i] = new(sql.UnknownType)
 		}

@@ -615,8 +615,10 @@ func (_q *PrototypeQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pr
 			_q.withTimeline != nil,
 		}
 	)
-	_spec.ScanValues = func(columns []string) ([]any, error) {
-		return (*Prototype).scanValues(nil, columns)
+	scan, values := new(scanPrototype), []any(nil)
+	_spec.ScanValues = func(columns []string) (_ []any, err error) {
+		values, err = scan.values(values, columns)
+		return values, err
 	}
 	_spec.Assign = func(columns []string, values []any) error {
 		node := &Prototype{config: _q.config}

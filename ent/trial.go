@@ -126,15 +126,58 @@ func (e TrialEdges) FeedbackOrErr() ([]*Feedback, error) {
 
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Trial) scanValues(columns []string) ([]any, error) {
-	values := make([]any, len(columns))
+	return new(scanTrial).values(nil, columns)
+}
+
+// scanTrial holds a value to scan each column of a Trial row into.
+type scanTrial struct {
+	ID            gid.ID
+	CreatedAt     sql.NullTime
+	UpdatedAt     sql.NullTime
+	WorkspaceID   gid.ID
+	PrototypeID   gid.ID
+	IterationID   gid.ID
+	ParticipantID gid.ID
+	StartedAt     sql.NullTime
+	EndedAt       sql.NullTime
+	Outcome       sql.NullString
+	Task          sql.NullString
+	Device        sql.NullString
+}
+
+// values returns the values of r that columns scan into, in values if
+// it has room for them.
+func (r *scanTrial) values(values []any, columns []string) ([]any, error) {
+	if cap(values) < len(columns) {
+		values = make([]any, len(columns))
+	}
+	values = values[:len(columns)]
 	for i := range columns {
 		switch columns[i] {
-		case trial.FieldID, trial.FieldWorkspaceID, trial.FieldPrototypeID, trial.FieldIterationID, trial.FieldParticipantID:
-			values[i] = new(gid.ID)
-		case trial.FieldOutcome, trial.FieldTask, trial.FieldDevice:
-			values[i] = new(sql.NullString)
-		case trial.FieldCreatedAt, trial.FieldUpdatedAt, trial.FieldStartedAt, trial.FieldEndedAt:
-			values[i] = new(sql.NullTime)
+		case trial.FieldID:
+			values[i] = &r.ID
+		case trial.FieldCreatedAt:
+			values[i] = &r.CreatedAt
+		case trial.FieldUpdatedAt:
+			values[i] = &r.UpdatedAt
+		case trial.FieldWorkspaceID:
+			values[i] = &r.WorkspaceID
+		case trial.FieldPrototypeID:
+			values[i] = &r.PrototypeID
+		case trial.FieldIterationID:
+			values[i] = &r.IterationID
+		case trial.FieldParticipantID:
+			values[i] = &r.ParticipantID
+		case trial.FieldStartedAt:
+			values[i] = &r.StartedAt
+		case trial.FieldEndedAt:
+			values[i] = &r.EndedAt
+		case trial.FieldOutcome:
+			values[i] = &r.Outcome
+		case trial.FieldTask:
+			values[i] = &r.Task
+		case trial.FieldDevice:
+			values[i] = &r.Device
 		default:
 			values[i] = new(sql.UnknownType)
 		}

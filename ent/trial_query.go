@@ -537,8 +537,10 @@ func (_q *TrialQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Trial,
 			_q.withFeedback != nil,
 		}
 	)
-	_spec.ScanValues = func(columns []string) ([]any, error) {
-		return (*Trial).scanValues(nil, columns)
+	scan, values := new(scanTrial), []any(nil)
+	_spec.ScanValues = func(columns []string) (_ []any, err error) {
+		values, err = scan.values(values, columns)
+		return values, err
 	}
 	_spec.Assign = func(columns []string, values []any) error {
 		node := &Trial{config: _q.config}

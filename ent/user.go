@@ -58,15 +58,40 @@ func (e UserEdges) MembershipsOrErr() ([]*Membership, error) {
 
 // scanValues returns the types for scanning values from sql.Rows.
 func (*User) scanValues(columns []string) ([]any, error) {
-	values := make([]any, len(columns))
+	return new(scanUser).values(nil, columns)
+}
+
+// scanUser holds a value to scan each column of a User row into.
+type scanUser struct {
+	ID           gid.ID
+	CreatedAt    sql.NullTime
+	UpdatedAt    sql.NullTime
+	Email        sql.NullString
+	Name         sql.NullString
+	PasswordHash sql.NullString
+}
+
+// values returns the values of r that columns scan into, in values if
+// it has room for them.
+func (r *scanUser) values(values []any, columns []string) ([]any, error) {
+	if cap(values) < len(columns) {
+		values = make([]any, len(columns))
+	}
+	values = values[:len(columns)]
 	for i := range columns {
 		switch columns[i] {
 		case user.FieldID:
-			values[i] = new(gid.ID)
-		case user.FieldEmail, user.FieldName, user.FieldPasswordHash:
-			values[i] = new(sql.NullString)
-		case user.FieldCreatedAt, user.FieldUpdatedAt:
-			values[i] = new(sql.NullTime)
+			values[i] = &r.ID
+		case user.FieldCreatedAt:
+			values[i] = &r.CreatedAt
+		case user.FieldUpdatedAt:
+			values[i] = &r.UpdatedAt
+		case user.FieldEmail:
+			values[i] = &r.Email
+		case user.FieldName:
+			values[i] = &r.Name
+		case user.FieldPasswordHash:
+			values[i] = &r.PasswordHash
 		default:
 			values[i] = new(sql.UnknownType)
 		}

@@ -103,13 +103,43 @@ func (e VoteEdges) PrototypeOrErr() (*Prototype, error) {
 
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Vote) scanValues(columns []string) ([]any, error) {
-	values := make([]any, len(columns))
+	return new(scanVote).values(nil, columns)
+}
+
+// scanVote holds a value to scan each column of a Vote row into.
+type scanVote struct {
+	ID            gid.ID
+	CreatedAt     sql.NullTime
+	UpdatedAt     sql.NullTime
+	WorkspaceID   gid.ID
+	PrototypeID   gid.ID
+	FeedbackID    gid.ID
+	ParticipantID gid.ID
+}
+
+// values returns the values of r that columns scan into, in values if
+// it has room for them.
+func (r *scanVote) values(values []any, columns []string) ([]any, error) {
+	if cap(values) < len(columns) {
+		values = make([]any, len(columns))
+	}
+	values = values[:len(columns)]
 	for i := range columns {
 		switch columns[i] {
-		case vote.FieldID, vote.FieldWorkspaceID, vote.FieldPrototypeID, vote.FieldFeedbackID, vote.FieldParticipantID:
-			values[i] = new(gid.ID)
-		case vote.FieldCreatedAt, vote.FieldUpdatedAt:
-			values[i] = new(sql.NullTime)
+		case vote.FieldID:
+			values[i] = &r.ID
+		case vote.FieldCreatedAt:
+			values[i] = &r.CreatedAt
+		case vote.FieldUpdatedAt:
+			values[i] = &r.UpdatedAt
+		case vote.FieldWorkspaceID:
+			values[i] = &r.WorkspaceID
+		case vote.FieldPrototypeID:
+			values[i] = &r.PrototypeID
+		case vote.FieldFeedbackID:
+			values[i] = &r.FeedbackID
+		case vote.FieldParticipantID:
+			values[i] = &r.ParticipantID
 		default:
 			values[i] = new(sql.UnknownType)
 		}

@@ -498,8 +498,10 @@ func (_q *VoteQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Vote, e
 			_q.withPrototype != nil,
 		}
 	)
-	_spec.ScanValues = func(columns []string) ([]any, error) {
-		return (*Vote).scanValues(nil, columns)
+	scan, values := new(scanVote), []any(nil)
+	_spec.ScanValues = func(columns []string) (_ []any, err error) {
+		values, err = scan.values(values, columns)
+		return values, err
 	}
 	_spec.Assign = func(columns []string, values []any) error {
 		node := &Vote{config: _q.config}

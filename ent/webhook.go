@@ -89,21 +89,64 @@ func (e WebhookEdges) DeliveriesOrErr() ([]*WebhookDelivery, error) {
 
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Webhook) scanValues(columns []string) ([]any, error) {
-	values := make([]any, len(columns))
+	return new(scanWebhook).values(nil, columns)
+}
+
+// scanWebhook holds a value to scan each column of a Webhook row into.
+type scanWebhook struct {
+	ID            gid.ID
+	CreatedAt     sql.NullTime
+	UpdatedAt     sql.NullTime
+	WorkspaceID   gid.ID
+	URL           sql.NullString
+	Secret        sql.NullString
+	EventKinds    []byte
+	Description   sql.NullString
+	Enabled       sql.NullBool
+	FailureCount  sql.NullInt64
+	LastError     sql.NullString
+	LastErrorAt   sql.NullTime
+	LastSuccessAt sql.NullTime
+	DisabledAt    sql.NullTime
+}
+
+// values returns the values of r that columns scan into, in values if
+// it has room for them.
+func (r *scanWebhook) values(values []any, columns []string) ([]any, error) {
+	if cap(values) < len(columns) {
+		values = make([]any, len(columns))
+	}
+	values = values[:len(columns)]
 	for i := range columns {
 		switch columns[i] {
+		case webhook.FieldID:
+			values[i] = &r.ID
+		case webhook.FieldCreatedAt:
+			values[i] = &r.CreatedAt
+		case webhook.FieldUpdatedAt:
+			values[i] = &r.UpdatedAt
+		case webhook.FieldWorkspaceID:
+			values[i] = &r.WorkspaceID
+		case webhook.FieldURL:
+			values[i] = &r.URL
+		case webhook.FieldSecret:
+			values[i] = &r.Secret
 		case webhook.FieldEventKinds:
-			values[i] = new([]byte)
-		case webhook.FieldID, webhook.FieldWorkspaceID:
-			values[i] = new(gid.ID)
+			values[i] = &r.EventKinds
+		case webhook.FieldDescription:
+			values[i] = &r.Description
 		case webhook.FieldEnabled:
-			values[i] = new(sql.NullBool)
+			values[i] = &r.Enabled
 		case webhook.FieldFailureCount:
-			values[i] = new(sql.NullInt64)
-		case webhook.FieldURL, webhook.FieldSecret, webhook.FieldDescription, webhook.FieldLastError:
-			values[i] = new(sql.NullString)
-		case webhook.FieldCreatedAt, webhook.FieldUpdatedAt, webhook.FieldLastErrorAt, webhook.FieldLastSuccessAt, webhook.FieldDisabledAt:
-			values[i] = new(sql.NullTime)
+			values[i] = &r.FailureCount
+		case webhook.FieldLastError:
+			values[i] = &r.LastError
+		case webhook.FieldLastErrorAt:
+			values[i] = &r.LastErrorAt
+		case webhook.FieldLastSuccessAt:
+			values[i] = &r.LastSuccessAt
+		case webhook.FieldDisabledAt:
+			values[i] = &r.DisabledAt
 		default:
 			values[i] = new(sql.UnknownType)
 		}

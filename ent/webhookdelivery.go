@@ -105,19 +105,69 @@ func (e WebhookDeliveryEdges) EventOrErr() (*Event, error) {
 
 // scanValues returns the types for scanning values from sql.Rows.
 func (*WebhookDelivery) scanValues(columns []string) ([]any, error) {
-	values := make([]any, len(columns))
+	return new(scanWebhookDelivery).values(nil, columns)
+}
+
+// scanWebhookDelivery holds a value to scan each column of a WebhookDelivery row into.
+type scanWebhookDelivery struct {
+	ID             gid.ID
+	CreatedAt      sql.NullTime
+	UpdatedAt      sql.NullTime
+	WorkspaceID    gid.ID
+	WebhookID      gid.ID
+	EventID        sql.NullScanner
+	EventIDValue   gid.ID
+	Kind           sql.NullString
+	Body           sql.NullString
+	Status         sql.NullString
+	Attempts       sql.NullInt64
+	NextAttemptAt  sql.NullTime
+	LastAttemptAt  sql.NullTime
+	ResponseStatus sql.NullInt64
+	LastError      sql.NullString
+	DeliveredAt    sql.NullTime
+}
+
+// values returns the values of r that columns scan into, in values if
+// it has room for them.
+func (r *scanWebhookDelivery) values(values []any, columns []string) ([]any, error) {
+	if cap(values) < len(columns) {
+		values = make([]any, len(columns))
+	}
+	values = values[:len(columns)]
 	for i := range columns {
 		switch columns[i] {
+		case webhookdelivery.FieldID:
+			values[i] = &r.ID
+		case webhookdelivery.FieldCreatedAt:
+			values[i] = &r.CreatedAt
+		case webhookdelivery.FieldUpdatedAt:
+			values[i] = &r.UpdatedAt
+		case webhookdelivery.FieldWorkspaceID:
+			values[i] = &r.WorkspaceID
+		case webhookdelivery.FieldWebhookID:
+			values[i] = &r.WebhookID
 		case webhookdelivery.FieldEventID:
-			values[i] = &sql.NullScanner{S: new(gid.ID)}
-		case webhookdelivery.FieldID, webhookdelivery.FieldWorkspaceID, webhookdelivery.FieldWebhookID:
-			values[i] = new(gid.ID)
-		case webhookdelivery.FieldAttempts, webhookdelivery.FieldResponseStatus:
-			values[i] = new(sql.NullInt64)
-		case webhookdelivery.FieldKind, webhookdelivery.FieldBody, webhookdelivery.FieldStatus, webhookdelivery.FieldLastError:
-			values[i] = new(sql.NullString)
-		case webhookdelivery.FieldCreatedAt, webhookdelivery.FieldUpdatedAt, webhookdelivery.FieldNextAttemptAt, webhookdelivery.FieldLastAttemptAt, webhookdelivery.FieldDeliveredAt:
-			values[i] = new(sql.NullTime)
+			r.EventID.S = &r.EventIDValue
+			values[i] = &r.EventID
+		case webhookdelivery.FieldKind:
+			values[i] = &r.Kind
+		case webhookdelivery.FieldBody:
+			values[i] = &r.Body
+		case webhookdelivery.FieldStatus:
+			values[i] = &r.Status
+		case webhookdelivery.FieldAttempts:
+			values[i] = &r.Attempts
+		case webhookdelivery.FieldNextAttemptAt:
+			values[i] = &r.NextAttemptAt
+		case webhookdelivery.FieldLastAttemptAt:
+			values[i] = &r.LastAttemptAt
+		case webhookdelivery.FieldResponseStatus:
+			values[i] = &r.ResponseStatus
+		case webhookdelivery.FieldLastError:
+			values[i] = &r.LastError
+		case webhookdelivery.FieldDeliveredAt:
+			values[i] = &r.DeliveredAt
 		default:
 			values[i] = new(sql.UnknownType)
 		}

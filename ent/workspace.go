@@ -72,17 +72,43 @@ func (e WorkspaceEdges) PrototypesOrErr() ([]*Prototype, error) {
 
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Workspace) scanValues(columns []string) ([]any, error) {
-	values := make([]any, len(columns))
+	return new(scanWorkspace).values(nil, columns)
+}
+
+// scanWorkspace holds a value to scan each column of a Workspace row into.
+type scanWorkspace struct {
+	ID        gid.ID
+	CreatedAt sql.NullTime
+	UpdatedAt sql.NullTime
+	Name      sql.NullString
+	Slug      sql.NullString
+	Mission   sql.NullString
+	Headcount sql.NullInt64
+}
+
+// values returns the values of r that columns scan into, in values if
+// it has room for them.
+func (r *scanWorkspace) values(values []any, columns []string) ([]any, error) {
+	if cap(values) < len(columns) {
+		values = make([]any, len(columns))
+	}
+	values = values[:len(columns)]
 	for i := range columns {
 		switch columns[i] {
 		case workspace.FieldID:
-			values[i] = new(gid.ID)
+			values[i] = &r.ID
+		case workspace.FieldCreatedAt:
+			values[i] = &r.CreatedAt
+		case workspace.FieldUpdatedAt:
+			values[i] = &r.UpdatedAt
+		case workspace.FieldName:
+			values[i] = &r.Name
+		case workspace.FieldSlug:
+			values[i] = &r.Slug
+		case workspace.FieldMission:
+			values[i] = &r.Mission
 		case workspace.FieldHeadcount:
-			values[i] = new(sql.NullInt64)
-		case workspace.FieldName, workspace.FieldSlug, workspace.FieldMission:
-			values[i] = new(sql.NullString)
-		case workspace.FieldCreatedAt, workspace.FieldUpdatedAt:
-			values[i] = new(sql.NullTime)
+			values[i] = &r.Headcount
 		default:
 			values[i] = new(sql.UnknownType)
 		}

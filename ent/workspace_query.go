@@ -427,8 +427,10 @@ func (_q *WorkspaceQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Wo
 			_q.withPrototypes != nil,
 		}
 	)
-	_spec.ScanValues = func(columns []string) ([]any, error) {
-		return (*Workspace).scanValues(nil, columns)
+	scan, values := new(scanWorkspace), []any(nil)
+	_spec.ScanValues = func(columns []string) (_ []any, err error) {
+		values, err = scan.values(values, columns)
+		return values, err
 	}
 	_spec.Assign = func(columns []string, values []any) error {
 		node := &Workspace{config: _q.config}

@@ -178,7 +178,30 @@ var digitValue = func() (v [256]int8) {
 
 // MarshalGQL writes the ID as a GraphQL ID (a quoted string). A global
 // form is letters, digits, "_" and "-", which JSON needs no escapes for.
+//
+// A writer with room to spare (the executor's bytes.Buffer) gets the ID
+// appended in that room: a buffer of our own would escape to the heap
+// through the io.Writer, one allocation per ID in a response.
 func (id ID) MarshalGQL(w io.Writer) {
+	if aw, ok := w.(availableBufferWriter); ok {
+		b := append(aw.AvailableBuffer(), '"')
+		_, _ = aw.Write(append(id.appendGlobal(b), '"'))
+		return
+	}
+	id.marshalGQLVia(w)
+}
+
+// availableBufferWriter is a writer that lends its spare capacity to be
+// appended to and then written (bytes.Buffer, bufio.Writer).
+type availableBufferWriter interface {
+	io.Writer
+	AvailableBuffer() []byte
+}
+
+// marshalGQLVia writes the ID to a writer without room to lend, through a
+// buffer that escapes (kept out of MarshalGQL, so that its fast path does
+// not allocate it).
+func (id ID) marshalGQLVia(w io.Writer) {
 	var buf [maxLen + 2]byte
 	b := append(buf[:0], '"')
 	b = append(id.appendGlobal(b), '"')

@@ -1,8 +1,10 @@
 package gid_test
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -106,4 +108,38 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(%q) accepted a form that prints as %q", s, id.String())
 		}
 	})
+}
+
+// TestMarshalGQLWritesTheSameToEveryWriter: an ID writes the same quoted
+// global form to a bytes.Buffer and a bufio.Writer (which lend their spare
+// room) as to a plain writer, after what they already hold; and into a
+// bytes.Buffer with room, without allocating.
+func TestMarshalGQLWritesTheSameToEveryWriter(t *testing.T) {
+	for _, typ := range allTypes {
+		id := gid.New(typ)
+		want := `[1,"` + id.String() + `"`
+		var buf bytes.Buffer
+		buf.WriteString("[1,")
+		id.MarshalGQL(&buf)
+		var plain strings.Builder
+		plain.WriteString("[1,")
+		id.MarshalGQL(struct{ io.Writer }{&plain})
+		var buffered bytes.Buffer
+		bw := bufio.NewWriterSize(&buffered, 16) // smaller than an ID: no room to lend
+		bw.WriteString("[1,")
+		id.MarshalGQL(bw)
+		if err := bw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		for name, got := range map[string]string{"bytes.Buffer": buf.String(), "plain writer": plain.String(), "bufio.Writer": buffered.String()} {
+			if got != want {
+				t.Errorf("%s: MarshalGQL wrote %s, want %s", name, got, want)
+			}
+		}
+	}
+	id := gid.New(gid.Feedback)
+	buf := bytes.NewBuffer(make([]byte, 0, 64<<10))
+	if n := testing.AllocsPerRun(100, func() { id.MarshalGQL(buf) }); n != 0 {
+		t.Errorf("MarshalGQL into a bytes.Buffer with room allocates %v times, want 0", n)
+	}
 }
