@@ -438,8 +438,9 @@ func (l *liveConns) Revoke(tokens []gid.ID) {
 	defer l.mu.Unlock()
 	for c := range l.conns {
 		if gone[c.token()] {
-			// Concurrently: closing may wait up to wsWriteWait for a
-			// client that does not read.
+			// Concurrently: closing may wait up to twice the
+			// connection's write timeout (a write in progress, then what
+			// was queued and the close) for a client that does not read.
 			go c.refuse(closeForbidden, "Forbidden: the token was revoked or has expired; log in again")
 		}
 	}

@@ -215,7 +215,7 @@ func dialectOf(subprotocol string) *dialect {
 // before it, so that nothing follows it.
 type gorillaConn struct {
 	ws        *websocket.Conn
-	netConn   net.Conn      // ws's: frames are written to it directly, several in one write
+	netConn   net.Conn      // the socket under ws (which has it wrapped: gorillaNetConn): frames are written to it directly, several in one write
 	br        *bufio.Reader // what ws reads through: bytes read from the socket and not yet by ws
 	exec      graphql.GraphExecutor
 	opened    time.Time
@@ -476,7 +476,8 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // pong is queued for the writer like any message, and a close goes
 // through writeClose, in turn with the writer's frames, as the server's
 // own do. gorilla writes nothing else: the server writes its messages
-// itself, and every control frame gorilla writes in one Write.
+// itself, and every control frame gorilla writes in one Write; a data
+// frame, which gorilla writes in parts, is refused.
 type gorillaNetConn struct {
 	net.Conn
 	c *gorillaConn
@@ -487,6 +488,10 @@ func (w *gorillaNetConn) Write(frame []byte) (int, error) {
 	switch {
 	case w.c == nil:
 		return w.Conn.Write(frame)
+	case len(frame) == 0:
+		return 0, nil
+	case frame[0]&0x08 == 0:
+		return 0, errGorillaDataFrame
 	case frame[0]&0x0f == websocket.CloseMessage:
 		if err := w.c.writeClose(frame); err != nil {
 			return 0, err
@@ -496,6 +501,12 @@ func (w *gorillaNetConn) Write(frame []byte) (int, error) {
 	}
 	return len(frame), nil
 }
+
+// errGorillaDataFrame is the answer to gorilla writing a data frame
+// (WriteMessage, NextWriter) once the connection is served: queued in
+// parts, other frames could land between them. The server writes its
+// messages itself (appendMessage).
+var errGorillaDataFrame = errors.New("websocket: data frames are the writer's to write, not gorilla's")
 
 // SetWriteDeadline implements net.Conn. Once the connection is served,
 // gorilla's deadlines are ignored: its frames are written under writeMu,
@@ -541,10 +552,10 @@ type wsMessage struct {
 // returns false once the connection is over.
 //
 // Once the server has sent its close frame, the client's messages are
-// read and dropped: the connection waits only for the client's answer to
-// the close (see Close), and a client refused or told to reconnect
-// elsewhere starts nothing more here, whatever it sent before it read the
-// close.
+// read and dropped: the reader goes on only to see the client's answer to
+// the close (unless it sent the close itself, and stopped), and a client
+// refused or told to reconnect elsewhere starts nothing more here,
+// whatever it sent before it read the close.
 func (c *gorillaConn) handle(exec graphql.GraphExecutor, began time.Time, data []byte) bool {
 	var m wsMessage
 	invalid := json.Unmarshal(data, &m) != nil
@@ -936,7 +947,9 @@ func (c *gorillaConn) enqueue(frames []byte) {
 		return
 	}
 	largest := max(c.outLargest, len(frames))
-	if len(c.out)+len(frames)-largest > maxQueued {
+	// What a writer round has copied already (outTaken) is as good as
+	// written: it stays queued only so that a close goes out after it.
+	if len(c.out)-c.outTaken+len(frames)-largest > maxQueued {
 		c.log.Debug("websocket client not reading: cut", "remote", c.ws.RemoteAddr().String())
 		go c.closeSocket()
 		return
