@@ -118,6 +118,8 @@ func TestWebsocketClientClosedByTheServerStartsNothing(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c, _ := dialConn(t, 10*time.Second)
+			release := make(chan struct{})
+			t.Cleanup(func() { close(release) })
 			inits := 0
 			c.init = func(ctx context.Context, _ transport.InitPayload) (context.Context, error) {
 				inits++
@@ -126,7 +128,9 @@ func TestWebsocketClientClosedByTheServerStartsNothing(t *testing.T) {
 			c.acked = tc.acked
 			c.sendClose(closeForbidden, "Forbidden")
 
-			if !c.handle(refusingExecutor{}, time.Now(), []byte(tc.message)) {
+			// An operation that started would stay in c.ops, its executor
+			// waiting for release.
+			if !c.handle(blockingExecutor{release: release}, time.Now(), []byte(tc.message)) {
 				t.Error("the connection stopped reading: the client's answer to the close would go unread")
 			}
 			c.mu.Lock()
@@ -137,6 +141,18 @@ func TestWebsocketClientClosedByTheServerStartsNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// blockingExecutor refuses every operation once release is closed: an
+// operation started before that stays running.
+type blockingExecutor struct {
+	refusingExecutor
+	release <-chan struct{}
+}
+
+func (e blockingExecutor) CreateOperationContext(ctx context.Context, params *graphql.RawParams) (*graphql.OperationContext, gqlerror.List) {
+	<-e.release
+	return e.refusingExecutor.CreateOperationContext(ctx, params)
 }
 
 // refusingExecutor refuses every operation, as for an invalid document.

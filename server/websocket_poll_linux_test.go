@@ -83,7 +83,13 @@ func TestWebsocketIdleInThePollerIsEndedWhenItsWriterCutsIt(t *testing.T) {
 // its registration was taken out with it, and whatever it still asks of
 // the poller (deregistering again, re-arming) fails rather than act on
 // the descriptor that now belongs to another connection, which goes on
-// getting its client's messages.
+// getting its client's messages. Two things stand in the way, each
+// enough alone: rearm's check that the connection is gone, and, beneath
+// it, every epoll_ctl going through the closed socket's RawConn.Control,
+// which refuses to run. The test holds the second, the premise (it passes
+// with the first removed), and that the registrations are by token, not
+// descriptor number; the race of a reader re-arming while its socket
+// closes is left to the first.
 func TestWebsocketPollerTellsNoConnectionOfItsDescriptorsNextOwner(t *testing.T) {
 	gate := make(chan struct{})
 	urlB, connsB := serveConns(t, 10*time.Second, 0, func(l net.Listener) net.Listener {
