@@ -375,6 +375,7 @@ type subscriber struct {
 	last      int64
 	latencies []time.Duration
 	err       error // what ended the subscriber's reading, if it was not its socket's end
+	slot      pollSlot
 }
 
 // socket is a subscriber's connection once dialled.
@@ -475,12 +476,12 @@ func subscribe(ctx context.Context, d *websocket.Dialer, readers *subscriberRead
 	if err := readers.add(s, conn); err != nil {
 		conn.Close()
 		if s.sock != nil {
-			s.close()
+			readers.drop(s)
 		}
 		return nil, err
 	}
 	if err := s.start(ctx, token, vars); err != nil {
-		s.close()
+		readers.drop(s)
 		return nil, err
 	}
 	return s, nil

@@ -21,9 +21,9 @@ import (
 // In a run on one machine the tool's 10,000 clients share the two cores
 // with the server they measure. A goroutine per client, parked in the
 // runtime's poller between messages (as gorilla's readers were), cost
-// the tool for every message the runtime's poller woken, the goroutine
-// scheduled, and a second read that found nothing before it parked
-// again. Here a message costs a share of an epoll_wait and the read that
+// the tool, for every message, the runtime's poller waking, the
+// goroutine being scheduled, and a second read that found nothing before
+// it parked again. Here a message costs a share of an epoll_wait and the read that
 // takes it. The sockets are taken out of the runtime's poller (a
 // descriptor of the tool's own, the net.Conn closed), or every message
 // would still wake it.
@@ -36,11 +36,18 @@ type subscriberReaders struct {
 
 // subscriberPoller is one epoll instance and the subscribers registered
 // in it, each under its index in subs (never its file descriptor's
-// number, which the kernel reuses once a socket is closed).
+// number, which the kernel reuses once a socket is closed). mu is held
+// while a socket is read, so that drop never closes one under a read.
 type subscriberPoller struct {
 	epfd int
 	mu   sync.Mutex
-	subs []*subscriber
+	subs []*subscriber // nil where a subscriber was dropped or ended
+}
+
+// pollSlot is where a subscriber is registered: its poller and index.
+type pollSlot struct {
+	poller *subscriberPoller
+	token  int32
 }
 
 // pollWait is how long a poller waits before it looks whether it should
@@ -84,6 +91,7 @@ func (r *subscriberReaders) add(s *subscriber, conn *websocket.Conn) error {
 	p.mu.Lock()
 	token := int32(len(p.subs))
 	p.subs = append(p.subs, s)
+	s.slot = pollSlot{p, token}
 	p.mu.Unlock()
 	ev := syscall.EpollEvent{Events: pollEvents, Fd: token}
 	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev); err != nil {
@@ -118,6 +126,22 @@ func takeSocket(conn *websocket.Conn) (fdSocket, error) {
 	return fdSocket(dup), nil
 }
 
+// drop stops reading s, which has failed, and closes its socket. It
+// leaves the poller first, under the poller's lock: a descriptor closed
+// while registered would be read for s (an event already waited for)
+// once the kernel gave its number to another subscriber's socket.
+func (r *subscriberReaders) drop(s *subscriber) {
+	if p := s.slot.poller; p != nil {
+		p.mu.Lock()
+		if p.subs[s.slot.token] == s {
+			_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(s.sock.(fdSocket)), nil)
+			p.subs[s.slot.token] = nil
+		}
+		p.mu.Unlock()
+	}
+	s.close()
+}
+
 // stop ends the readers; the subscribers' sockets stay open.
 func (r *subscriberReaders) stop() {
 	r.stopped.Store(true)
@@ -140,11 +164,13 @@ func (p *subscriberPoller) run(stopped *atomic.Bool) {
 		}
 		for _, ev := range events[:n] {
 			p.mu.Lock()
-			s := p.subs[ev.Fd]
-			p.mu.Unlock()
-			if fd := s.sock.(fdSocket); !p.read(s, fd, buf) {
-				_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
+			if s := p.subs[ev.Fd]; s != nil {
+				if fd := s.sock.(fdSocket); !p.read(s, fd, buf) {
+					_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
+					p.subs[ev.Fd] = nil
+				}
 			}
+			p.mu.Unlock()
 		}
 	}
 }

@@ -27,5 +27,11 @@ func (r *subscriberReaders) add(s *subscriber, conn *websocket.Conn) error {
 	return nil
 }
 
+// pollSlot is where a subscriber is read: nowhere shared, here.
+type pollSlot struct{}
+
+// drop closes s's socket, which ends its reader.
+func (r *subscriberReaders) drop(s *subscriber) { s.close() }
+
 // stop does nothing: each reader ends with its socket.
 func (r *subscriberReaders) stop() {}
