@@ -183,7 +183,9 @@ var digitValue = func() (v [256]int8) {
 // appended in that room: a buffer of our own would escape to the heap
 // through the io.Writer, one allocation per ID in a response.
 func (id ID) MarshalGQL(w io.Writer) {
-	if aw, ok := w.(availableBufferWriter); ok {
+	// Without room for the longest ID, appending would allocate a slice
+	// and Write grow the buffer as well: two allocations, not one.
+	if aw, ok := w.(availableBufferWriter); ok && cap(aw.AvailableBuffer()) >= maxLen+2 {
 		b := append(aw.AvailableBuffer(), '"')
 		_, _ = aw.Write(append(id.appendGlobal(b), '"'))
 		return
