@@ -158,3 +158,51 @@ func TestReusedScannersForgetTheirValueOnNull(t *testing.T) {
 		t.Errorf("after a value and then NULL: ID %v, bytes %v; want 0 and nil", id, b)
 	}
 }
+
+// TestEveryTypesRowsReadTogetherAreAsReadAlone reads every row of the
+// types two feedback loops fill in one query per type, and each row again
+// on its own: through the block a query reuses for its rows, a row must
+// not show a value of the row scanned before it, in any column (IDs,
+// nullable IDs, times, enums, JSON, bytes).
+func TestEveryTypesRowsReadTogetherAreAsReadAlone(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		for range 2 {
+			loop := s.NewLoop(t)
+			for range 3 {
+				s.LeaveFeedback(t, loop.Owner.Token, loop.Iteration.ID, nil)
+			}
+		}
+		client, ctx := allowedClient(t, s)
+		readAlone(ctx, t, "auth tokens", client.AuthToken.Query().All, func(r *ent.AuthToken) gid.ID { return r.ID }, client.AuthToken.Get)
+		readAlone(ctx, t, "events", client.Event.Query().All, func(r *ent.Event) gid.ID { return r.ID }, client.Event.Get)
+		readAlone(ctx, t, "feedback", client.Feedback.Query().All, func(r *ent.Feedback) gid.ID { return r.ID }, client.Feedback.Get)
+		readAlone(ctx, t, "iterations", client.Iteration.Query().All, func(r *ent.Iteration) gid.ID { return r.ID }, client.Iteration.Get)
+		readAlone(ctx, t, "memberships", client.Membership.Query().All, func(r *ent.Membership) gid.ID { return r.ID }, client.Membership.Get)
+		readAlone(ctx, t, "prototypes", client.Prototype.Query().All, func(r *ent.Prototype) gid.ID { return r.ID }, client.Prototype.Get)
+		readAlone(ctx, t, "users", client.User.Query().All, func(r *ent.User) gid.ID { return r.ID }, client.User.Get)
+		readAlone(ctx, t, "workspaces", client.Workspace.Query().All, func(r *ent.Workspace) gid.ID { return r.ID }, client.Workspace.Get)
+	})
+}
+
+// readAlone reads the rows of a type together (all), then each by its ID
+// (get), and fails the test where the two differ.
+func readAlone[T interface{ String() string }](ctx context.Context, t *testing.T, name string,
+	all func(context.Context) ([]T, error), id func(T) gid.ID, get func(context.Context, gid.ID) (T, error)) {
+	t.Helper()
+	rows, err := all(ctx)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if len(rows) < 2 {
+		t.Fatalf("%s: %d rows; the test needs several", name, len(rows))
+	}
+	for i, row := range rows {
+		alone, err := get(ctx, id(row))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if row.String() != alone.String() {
+			t.Errorf("%s %d read with the others:\n%v\nread alone:\n%v", name, i, row, alone)
+		}
+	}
+}
