@@ -62,13 +62,7 @@ func TestSubscriberReadsItsSocketAsAClientShould(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	readers, err := startReaders()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer readers.stop()
-	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
-	s, err := subscribe(context.Background(), &d, readers, "ws"+strings.TrimPrefix(srv.URL, "http"), "token", nil)
+	s, err := subscribeTo(t, srv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,13 +110,7 @@ func TestSubscribeFailsOnAnythingButAnAcknowledgement(t *testing.T) {
 				_, _, _ = conn.ReadMessage() // until the client goes
 			}))
 			defer srv.Close()
-			readers, err := startReaders()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer readers.stop()
-			d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
-			s, err := subscribe(context.Background(), &d, readers, "ws"+strings.TrimPrefix(srv.URL, "http"), "token", nil)
+			s, err := subscribeTo(t, srv)
 			if err == nil {
 				s.close()
 				t.Fatal("subscribed")
@@ -132,4 +120,17 @@ func TestSubscribeFailsOnAnythingButAnAcknowledgement(t *testing.T) {
 			}
 		})
 	}
+}
+
+// subscribeTo subscribes to srv as the scenario's subscribers do, read by
+// readers of its own that stop with the test.
+func subscribeTo(t *testing.T, srv *httptest.Server) (*subscriber, error) {
+	t.Helper()
+	readers, err := startReaders()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(readers.stop)
+	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
+	return subscribe(context.Background(), &d, readers, "ws"+strings.TrimPrefix(srv.URL, "http"), "token", nil)
 }
