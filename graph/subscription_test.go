@@ -517,11 +517,14 @@ func TestResumingSubscribersGetEveryEventOnceInOrder(t *testing.T) {
 						if err == nil {
 							err = r.Err()
 						}
-						// SQLite gives up on a write lock after its busy
+						// SQLite gives up on its write lock after its busy
 						// timeout, which 50 writers under the race
-						// detector can reach; the operation committed
-						// nothing, and a client would try again.
-						if err != nil && r != nil && r.Code() == "INTERNAL" && attempt < 5 {
+						// detector or a loaded machine can reach: the
+						// server answers TIMEOUT (HTTP 503), the
+						// operation committed nothing, and a client would
+						// try again. Were a retried operation ever to
+						// commit twice, the count of events below fails.
+						if err != nil && r != nil && r.Code() == "TIMEOUT" && attempt < 5 {
 							retries.Add(1)
 							continue
 						}
@@ -540,7 +543,7 @@ func TestResumingSubscribersGetEveryEventOnceInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		if n := retries.Load(); n > 0 {
-			t.Logf("%d operations were retried after an internal error", n)
+			t.Logf("%d operations were retried after a timeout", n)
 		}
 		want = liveStored(t, s, loop.Prototype.ID)
 		close(done)

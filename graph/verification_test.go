@@ -53,12 +53,6 @@ func pending(t *testing.T, s *servertest.Server, token string) []string {
 	return ids
 }
 
-func sorted(ids ...string) []string {
-	out := slices.Clone(ids)
-	slices.Sort(out)
-	return out
-}
-
 // verifyFix gives a verdict as token's holder.
 func verifyFix(t *testing.T, s *servertest.Server, token, id, verdict string, note any) verifiedData {
 	t.Helper()

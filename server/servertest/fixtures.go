@@ -80,14 +80,6 @@ func (s *Server) NewUser(t testing.TB, name string) User {
 	return User{ID: u.ID, Email: u.Email, Name: u.Name, Token: out.SignUp.Token}
 }
 
-// SignUp signs up a new user called name (see NewUser) and returns their
-// token and ID.
-func (s *Server) SignUp(t testing.TB, name string) (token, userID string) {
-	t.Helper()
-	u := s.NewUser(t, name)
-	return u.Token, u.ID
-}
-
 // NewWorkspace creates a workspace owned by the holder of ownerToken.
 func (s *Server) NewWorkspace(t testing.TB, ownerToken string) Workspace {
 	t.Helper()
