@@ -17,6 +17,7 @@ import (
 	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/ent/schema/viewer"
 	"github.com/protoloop/protoloop/server/broker"
+	"github.com/protoloop/protoloop/server/storage"
 )
 
 // Publisher hands committed events to whoever streams them live.
@@ -345,8 +346,16 @@ func writePendingEvents(ctx context.Context, tx *ent.Tx, events []*ent.Event) ([
 // at most one connection waiting for the events lock, however many
 // mutations commit at once (waiting on the lock, they took the pool),
 // and one numbering serves every mutation that committed meanwhile.
+//
+// With db set (Transactioner.NumberOn), the rounds keep one connection of
+// the pool from the first round of a run to the last, rather than asking
+// the pool for one each round: under load the pool has waiters, and a
+// round that queued among them would hold up every mutation waiting for
+// it. The connection goes back to the pool when no request is left, and
+// after an error, so that a broken one is not used again.
 type numberer struct {
 	client  *ent.Client
+	db      *storage.DB // nil: each round runs on client, through the pool
 	timeout time.Duration
 
 	mu      sync.Mutex
@@ -375,6 +384,12 @@ func (n *numberer) number(ctx context.Context) error {
 
 // rounds runs rounds while there are requests.
 func (n *numberer) rounds() {
+	var conn *storage.Conn // the run's connection, with n.db
+	defer func() {
+		if conn != nil {
+			_ = conn.Close()
+		}
+	}()
 	for {
 		n.mu.Lock()
 		batch := n.waiting
@@ -389,7 +404,23 @@ func (n *numberer) rounds() {
 		// so this round, which starts later, sees those events either
 		// pending, and numbers them, or numbered already.
 		ctx, cancel := context.WithTimeout(context.Background(), n.timeout)
-		err := broker.Number(ctx, n.client)
+		var err error
+		if n.db == nil {
+			err = broker.Number(ctx, n.client)
+		} else {
+			if conn == nil {
+				if conn, err = n.db.Conn(ctx); err != nil {
+					conn, err = nil, fmt.Errorf("number pending events: %w", err)
+				}
+			}
+			if conn != nil {
+				if _, err = conn.ExecContext(ctx, broker.NumberSQL); err != nil {
+					err = fmt.Errorf("number pending events: %w", err)
+					_ = conn.Close()
+					conn = nil
+				}
+			}
+		}
 		cancel()
 		for _, done := range batch {
 			done <- err

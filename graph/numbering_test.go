@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -211,6 +212,136 @@ func TestLeaveFeedbackStatements(t *testing.T) {
 			if got > want {
 				t.Errorf("leaveFeedback took %d statements, want at most %d", got, want)
 			}
+		}
+	})
+}
+
+// TestNumberingKeepsItsConnectionBetweenRounds makes the pool run dry
+// between two rounds of numbering: a mutation that committed while a
+// round was held up (by the events lock, taken from a connection of the
+// test) waits for the next round, and by then every connection of the
+// pool is taken and more are asked for, as under load. The next round
+// runs all the same, on the connection the rounds kept, and the mutation
+// answers. A round that asks the pool for its connection waits behind
+// the other requests (database/sql hands a freed connection to a random
+// waiter), and so does every mutation waiting for the round.
+func TestNumberingKeepsItsConnectionBetweenRounds(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		if s.Backend != servertest.Postgres {
+			t.Skip("SQLite numbers events in the mutation's own transaction")
+		}
+		loop := s.NewLoop(t)
+		ctx := context.Background()
+		db := s.DB.SQL
+
+		// The events lock, on a connection of the pool that the test
+		// keeps after releasing the lock, so that no round can have it.
+		lockConn, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lockConn.Close()
+		var lockPID int
+		if err := lockConn.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&lockPID); err != nil {
+			t.Fatal(err)
+		}
+		lock, err := lockConn.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = lock.Rollback() }()
+		if _, err := lock.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(broker.LockKey)); err != nil {
+			t.Fatal(err)
+		}
+
+		type answer struct {
+			r   *servertest.Response
+			err error
+		}
+		leave := func(body string) (chan answer, int64) {
+			t.Helper()
+			done := make(chan answer, 1)
+			go func() {
+				r, err := s.Post(ctx, loop.Owner.Token,
+					`mutation($in: LeaveFeedbackInput!) { leaveFeedback(input: $in) { id } }`,
+					map[string]any{"in": map[string]any{"iterationID": loop.Iteration.ID, "kind": "IDEA", "body": body}})
+				done <- answer{r, err}
+			}()
+			var id int64
+			waitFor(t, "the feedback "+body+" committed", func() (bool, error) {
+				err := db.QueryRowContext(ctx, "SELECT id FROM feedbacks WHERE body = $1", body).Scan(&id)
+				if errors.Is(err, sql.ErrNoRows) {
+					return false, nil
+				}
+				return err == nil, err
+			})
+			return done, id
+		}
+		stamp := time.Now().UnixNano()
+		first, _ := leave(fmt.Sprintf("Feedback whose round waits for the lock %d", stamp))
+		waitFor(t, "a numbering round waiting for the events lock", func() (bool, error) {
+			var n int
+			err := db.QueryRowContext(ctx,
+				"SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", lockPID).Scan(&n)
+			return n > 0, err
+		})
+		second, secondID := leave(fmt.Sprintf("Feedback that waits for the next round %d", stamp))
+
+		// Take every connection the pool has left, and keep asking for
+		// more: a connection the first round gives back goes to the test.
+		hogCtx, stopHog := context.WithCancel(ctx)
+		hogDone := make(chan []*sql.Conn, 1)
+		go func() {
+			var held []*sql.Conn
+			for hogCtx.Err() == nil {
+				if c, err := db.Conn(hogCtx); err == nil {
+					held = append(held, c)
+				}
+			}
+			hogDone <- held
+		}()
+		release := sync.OnceFunc(func() {
+			stopHog()
+			for _, c := range <-hogDone {
+				_ = c.Close()
+			}
+		})
+		defer release()
+		waitFor(t, "the pool taken, with a request waiting", func() (bool, error) {
+			st := db.Stats()
+			return st.InUse == st.MaxOpenConnections && st.WaitCount > 0, nil
+		})
+		waits := db.Stats().WaitCount
+		waitFor(t, "the test waiting for a connection", func() (bool, error) {
+			return db.Stats().WaitCount > waits, nil
+		})
+
+		if err := lock.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		a := <-first
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		a.r.RequireOK(t)
+		select {
+		case a := <-second:
+			if a.err != nil {
+				t.Fatal(a.err)
+			}
+			a.r.RequireOK(t)
+		case <-time.After(5 * time.Second):
+			release()
+			<-second
+			t.Fatal("the mutation that waited for the next round did not answer within 5 s while the pool was taken")
+		}
+		release()
+		var seq int64
+		if err := db.QueryRowContext(ctx, "SELECT seq FROM events WHERE subject_id = $1", secondID).Scan(&seq); err != nil {
+			t.Fatal(err)
+		}
+		if seq <= 0 {
+			t.Errorf("the event of the mutation that answered is still pending (seq %d)", seq)
 		}
 	})
 }

@@ -53,6 +53,20 @@ func (t *Transactioner) WakeOnDeliveries(wake func()) *Transactioner {
 	return t
 }
 
+// NumberOn makes t's numbering rounds (on PostgreSQL) take their
+// connection from db, whose Client t's client is, and keep it for as long
+// as rounds follow each other, and returns t. Without it, each round
+// waits for a connection like any statement: database/sql hands a freed
+// connection to a random waiter, not the oldest, so under load a round
+// could wait behind many requests, and every mutation that committed
+// meanwhile waits for it.
+func (t *Transactioner) NumberOn(db *storage.DB) *Transactioner {
+	if t.numberer != nil {
+		t.numberer.db = db
+	}
+	return t
+}
+
 // ExtensionName implements graphql.HandlerExtension.
 func (*Transactioner) ExtensionName() string { return "Transactioner" }
 

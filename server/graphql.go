@@ -104,7 +104,7 @@ func (s *Server) graphql() http.Handler {
 	// Ahead of the transactioner, so that a mutation refused for its rate
 	// never begins a transaction, and the request timeout covers it.
 	use(newOperationGuard(s.cfg.RequestTimeout, *s.cfg.RateLimits))
-	use(graph.NewTransactioner(client, dialect, s.broker, s.log).WakeOnDeliveries(s.hooks.Wake))
+	use(graph.NewTransactioner(client, dialect, s.broker, s.log).WakeOnDeliveries(s.hooks.Wake).NumberOn(s.db))
 	srv.SetErrorPresenter(presenter)
 	srv.SetRecoverFunc(graph.RecoverFunc(s.log))
 	return srv

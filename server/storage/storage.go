@@ -115,6 +115,36 @@ func (db *DB) Ping(ctx context.Context) error {
 // nor is the work of Migrate.
 func (db *DB) Statements() int64 { return db.counter.Load() }
 
+// Conn is one connection of the pool, held by its caller from DB.Conn
+// to Close, for work that should not ask the pool again for each
+// statement (the rounds of event numbering). Its statements are counted
+// and observed as the client's are.
+type Conn struct {
+	conn    *sql.Conn
+	counter *counter
+}
+
+// Conn takes a connection from the pool, waiting for one if need be.
+func (db *DB) Conn(ctx context.Context) (*Conn, error) {
+	c, err := db.SQL.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", db.name(), err)
+	}
+	return &Conn{conn: c, counter: db.counter}, nil
+}
+
+// ExecContext runs a statement on the connection.
+func (c *Conn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if c.counter != nil {
+		defer c.counter.start()()
+	}
+	return c.conn.ExecContext(ctx, query, args...)
+}
+
+// Close gives the connection back to the pool (which discards it if it
+// broke).
+func (c *Conn) Close() error { return c.conn.Close() }
+
 // ObserveStatements has f called with the time each counted statement
 // took (to its first result, for a query), from now on. Metrics use it;
 // f must be quick and safe for concurrent use.

@@ -347,6 +347,19 @@ func TestStatementsCountsWhatTheClientRuns(t *testing.T) {
 			}
 			return tx.Rollback()
 		})
+		step("two statements on a held connection", 2, func() error {
+			conn, err := db.Conn(ctx)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			for range 2 {
+				if _, err := conn.ExecContext(ctx, "UPDATE users SET name = name WHERE 1 = 0"); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	})
 }
 
