@@ -102,7 +102,8 @@ func (r *Resolver) workspaceEvents(ctx context.Context, id gid.ID, after *entgql
 // new ones on an old connection.
 //
 // It comes from the identity cache when the cache holds it (the
-// connection_init has usually just put it there), and cached is then for
+// connection_init has usually just put it there), shared with the token's
+// other subscriptions (IdentityCache.Cached), and cached is then for
 // broker.Request.Cached: the cache is exact only once a change's
 // announcement has been heard, so the broker rechecks the subscription
 // from the database if an invalidation came between this and its
