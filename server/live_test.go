@@ -1045,15 +1045,17 @@ func TestIdleSubscribersKeepNoExecutorState(t *testing.T) {
 // From the latest cursor, its after cursor is decoded with a pooled
 // decoder (entgql's took ~6.5 KB per decode, twice), the broker registers
 // it live without a catch-up's goroutine and read of the table (~12 KB),
-// and it shares its token's cached identity. Bytes the server allocates
-// per connection (SQLite, 400 websockets, clients in another process;
+// it shares its token's cached identity, and it reads its prototype's
+// workspace only, not the whole row. Bytes the server allocates per
+// connection (SQLite, 400 websockets, clients in another process;
 // upgrade, connection_init and subscribe): 65,931–65,946 before, 39,082–
-// 39,199 after (two and four runs). The bound is between.
+// 39,199 with the first three (four runs), 34,685–34,697 with all (two).
+// The bound is between.
 func TestASubscribeFromTheLatestCursorAllocatesLittle(t *testing.T) {
 	if testing.Short() || os.Getenv(envMeasureURL) != "" {
 		t.Skip("measures 400 websockets' subscribes, clients in another process")
 	}
-	const n, bound = 400, 48_000
+	const n, bound = 400, 45_000
 	before, after := measureIdleSubscribers(t, servertest.Start(t, servertest.SQLite), n, true)
 	per := float64(after.alloc-before.alloc) / n
 	t.Logf("%.0f bytes allocated per connection and subscribe from the latest cursor; %.0f of them live after", per,
