@@ -26906,7 +26906,7 @@ func (ec *executionContext) unmarshalNCreateWorkspaceInput2githubᚗcomᚋprotol
 
 func (ec *executionContext) unmarshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, v any) (entgql.Cursor[gid.ID], error) {
 	var res entgql.Cursor[gid.ID]
-	err := res.UnmarshalGQL(v)
+	err := unmarshalCursor(&res, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -26916,7 +26916,7 @@ func (ec *executionContext) marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCurso
 
 func (ec *executionContext) unmarshalNCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, v any) (*entgql.Cursor[gid.ID], error) {
 	var res = new(entgql.Cursor[gid.ID])
-	err := res.UnmarshalGQL(v)
+	err := unmarshalCursor(res, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -28179,7 +28179,7 @@ func (ec *executionContext) unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐ
 		return nil, nil
 	}
 	var res = new(entgql.Cursor[gid.ID])
-	err := res.UnmarshalGQL(v)
+	err := unmarshalCursor(res, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 

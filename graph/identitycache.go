@@ -61,8 +61,9 @@ type IdentityCache struct {
 	misses  atomic.Uint64
 }
 
-// cachedIdentity is an identity as loaded, never handed out itself: each
-// request gets a Clone.
+// cachedIdentity is an identity as loaded. Each request gets a Clone,
+// since a request may add to its own (viewer.Join, AddTester); the
+// subscriptions of its token share it (Cached).
 type cachedIdentity struct {
 	id    *viewer.Identity
 	keys  []gid.ID // what an invalidation names to reach it: see identityKeys
@@ -129,13 +130,19 @@ func (c *IdentityCache) Authenticate(ctx context.Context, client *ent.Client, to
 	return id, nil
 }
 
-// Cached returns a copy of the identity the cache holds for the bearer
-// token tokenID, if it holds one it trusts, and the generation it was
-// found in: Moved(gen) then tells whether an invalidation has come since,
-// which may concern it. A websocket's subscription asks it for the
-// identity its connection_init resolved a moment ago, instead of reading
-// it again from the database; the broker rechecks it when Moved says so
-// or an invalidation names it (broker.Request.Cached).
+// Cached returns the identity the cache holds for the bearer token
+// tokenID, if it holds one it trusts, and the generation it was found in:
+// Moved(gen) then tells whether an invalidation has come since, which may
+// concern it. A websocket's subscription asks it for the identity its
+// connection_init resolved a moment ago, instead of reading it again from
+// the database; the broker rechecks it when Moved says so or an
+// invalidation names it (broker.Request.Cached).
+//
+// The identity is the cache's own, shared by every subscription of the
+// token, not a copy (~0.4 KB per idle subscriber): the caller must not
+// add to it (viewer.Join, AddTester), which only mutations do, and a
+// subscription runs none. What Remember keeps on it is shared with them,
+// which is what it is for; Clone, and so every request, leaves it out.
 func (c *IdentityCache) Cached(tokenID gid.ID) (id *viewer.Identity, gen uint64, ok bool) {
 	if c == nil || c.size <= 0 || tokenID == 0 {
 		return nil, 0, false
@@ -149,7 +156,7 @@ func (c *IdentityCache) Cached(tokenID gid.ID) (id *viewer.Identity, gen uint64,
 		return nil, 0, false
 	}
 	c.hits.Add(1)
-	return e.id.Clone(), c.gen, true
+	return e.id, c.gen, true
 }
 
 // Moved reports whether an invalidation, or a change of trust, has come

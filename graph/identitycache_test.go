@@ -12,6 +12,7 @@ import (
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/viewer"
 	"github.com/protoloop/protoloop/graph"
 	"github.com/protoloop/protoloop/server"
 	"github.com/protoloop/protoloop/server/servertest"
@@ -311,7 +312,24 @@ func TestIdentityCache(t *testing.T) {
 			}
 			got, gen, ok := c.Cached(id.TokenID)
 			if !ok || got.UserID != id.UserID || got.TokenID != id.TokenID || got == id {
-				t.Fatalf("Cached(%v) = %v, %v: want a copy of the identity", id.TokenID, got, ok)
+				t.Fatalf("Cached(%v) = %v, %v: want the cache's copy of the identity", id.TokenID, got, ok)
+			}
+			// Subscriptions share the cache's identity; a request's is its
+			// own, so that what it joins reaches no one else.
+			if again, _, _ := c.Cached(id.TokenID); again != got {
+				t.Error("two subscriptions of one token got two copies of its identity, want one shared")
+			}
+			request, err := c.Authenticate(ctx, client, token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if request == got {
+				t.Fatal("a request got the identity the cache shares with subscriptions")
+			}
+			other := gid.New(gid.Workspace)
+			viewer.Join(viewer.NewContext(ctx, request), other, viewer.Owner)
+			if _, member := got.RoleIn(other); member {
+				t.Error("a workspace a request joined is in the identity the subscriptions share")
 			}
 			if c.Moved(gen) {
 				t.Error("the generation moved without an invalidation")

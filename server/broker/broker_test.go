@@ -233,6 +233,55 @@ func TestSubscriptionReplaysThenStreamsEveryEventOnce(t *testing.T) {
 	})
 }
 
+func TestASubscriptionFromTheStreamsEndStartsLiveWithoutReadingTheTable(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		w := newWorld(t, s)
+		b, drv := start(t, s, broker.Options{Poll: time.Hour})
+		w.comment(t, w.loop.Owner.Token, 3)
+		b.Wake()
+		stored := w.stored(t)
+		end := stored[len(stored)-1].Seq
+		deadline := time.Now().Add(wait)
+		for _, dispatched := b.Positions(); dispatched < end; _, dispatched = b.Positions() {
+			if time.Now().After(deadline) {
+				t.Fatalf("the tailer dispatched up to %d, not %d", dispatched, end)
+			}
+			time.Sleep(time.Millisecond)
+		}
+
+		ctx, cancel := context.WithCancel(w.ownerCtx(context.Background()))
+		defer cancel()
+		before := drv.queries.Load()
+		ch, err := b.Subscribe(ctx, broker.Request{Workspace: w.workspace, Prototype: w.prototype, After: end})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A replay would read the table at once, in a goroutine of its own.
+		quiet(t, ch, 100*time.Millisecond)
+		if n := drv.queries.Load() - before; n != 0 {
+			t.Errorf("subscribing from the last dispatched event read the table %d times; want none", n)
+		}
+
+		// Live delivery picks it up from the cursor, and a subscription from
+		// further back is still replayed.
+		w.comment(t, w.loop.Owner.Token, 2)
+		b.Wake()
+		all := w.stored(t)
+		sameSeqs(t, receive(t, ch, 2), all[len(stored):])
+		back, err := b.Subscribe(ctx, broker.Request{Workspace: w.workspace, Prototype: w.prototype, After: stored[len(stored)-2].Seq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameSeqs(t, receive(t, back, 3), all[len(stored)-1:])
+		quiet(t, ch, 50*time.Millisecond)
+		quiet(t, back, 50*time.Millisecond)
+
+		cancel()
+		closed(t, ch)
+		closed(t, back)
+	})
+}
+
 func TestWakeUpsCoalesceAndNeverBlock(t *testing.T) {
 	s := servertest.Start(t, servertest.SQLite)
 	b, drv := start(t, s, broker.Options{Poll: time.Hour})

@@ -34,7 +34,8 @@
 // filled in it directly (objects.go); objects collect their fields
 // through the operation's fieldsCache (graph/collect.go), not gqlgen's
 // cache with its hashed key; cursors are written by cursorMarshaler
-// (graph/cursor.go) rather than entgql's encoder per cursor; and fields
+// and read by unmarshalCursor (graph/cursor.go) rather than with entgql's
+// encoder or decoder per cursor; and fields
 // that only read a struct field of their parent (no resolver, no
 // middleware) and whose marshaller never reads its context (a scalar or
 // an enum) skip gqlgen's per-field machinery and call their marshaller
@@ -155,6 +156,9 @@ func rewriteExecutor(filename string) error {
 	if src, err = rewriteCursorMarshallers(filename, src); err != nil {
 		return err
 	}
+	if src, err = rewriteCursorUnmarshallers(filename, src); err != nil {
+		return err
+	}
 	if src, err = resolvePlainFields(filename, src); err != nil {
 		return err
 	}
@@ -166,6 +170,34 @@ func rewriteExecutor(filename string) error {
 		return err
 	}
 	return os.WriteFile(filename, src, 0o644)
+}
+
+// cursorUnmarshaller is the body of the executor's unmarshallers of the
+// Cursor scalar, which decode with entgql's Cursor.UnmarshalGQL.
+var cursorUnmarshaller = regexp.MustCompile(`(v any\) \(\*?entgql\.Cursor\[gid\.ID\], error\) \{\n(?:\tif v == nil \{\n\t\treturn nil, nil\n\t\}\n)?\tvar res (= new\()?entgql\.Cursor\[gid\.ID\]\)?\n\terr := )res\.UnmarshalGQL\(v\)`)
+
+var cursorUnmarshallerDecl = regexp.MustCompile(`(?m)^func \(ec \*executionContext\) unmarshal\S+\(ctx context\.Context, v any\) \(\*?entgql\.Cursor\[gid\.ID\], error\) \{`)
+
+// rewriteCursorUnmarshallers has the executor read cursors with
+// unmarshalCursor (graph/cursor.go), entgql's Cursor.UnmarshalGQL with
+// msgpack's pooled decoder instead of a decoder and a bufio.Reader per
+// cursor. Every unmarshaller of a cursor must be rewritten.
+func rewriteCursorUnmarshallers(filename string, src []byte) ([]byte, error) {
+	n := 0
+	src = cursorUnmarshaller.ReplaceAllFunc(src, func(m []byte) []byte {
+		n++
+		sub := cursorUnmarshaller.FindSubmatch(m)
+		res := "&res"
+		if len(sub[2]) > 0 { // res is a pointer already
+			res = "res"
+		}
+		return fmt.Appendf(nil, "%sunmarshalCursor(%s, v)", sub[1], res)
+	})
+	all := len(cursorUnmarshallerDecl.FindAll(src, -1))
+	if n == 0 || n != all {
+		return nil, fmt.Errorf("%s: rewrote %d of %d cursor unmarshallers to unmarshalCursor; has gqlgen changed?", filename, n, all)
+	}
+	return src, nil
 }
 
 // cursorMarshaller is the body of the executor's marshallers of the Cursor
