@@ -8,6 +8,7 @@ package graph
 import (
 	"context"
 
+	"entgo.io/contrib/entgql"
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 )
@@ -22,9 +23,14 @@ func (r *participantResolver) Email(ctx context.Context, obj *ent.Participant) (
 	return participantEmail(ctx, r.readClient(ctx), obj)
 }
 
+// Timeline is the resolver for the timeline field.
+func (r *prototypeResolver) Timeline(ctx context.Context, obj *ent.Prototype, after *entgql.Cursor[gid.ID], first *int, before *entgql.Cursor[gid.ID], last *int, orderBy *ent.EventOrder, where *ent.EventWhereInput) (*ent.EventConnection, error) {
+	return prototypeTimeline(ctx, obj, after, first, before, last, orderBy, where)
+}
+
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id gid.ID) (ent.Noder, error) {
-	return node(ctx, r.client, id)
+	return nodeWithTimeline(ctx, r.client, id)
 }
 
 // Nodes is the resolver for the nodes field.

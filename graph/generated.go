@@ -662,6 +662,7 @@ type ParticipantResolver interface {
 	Email(ctx context.Context, obj *ent.Participant) (*string, error)
 }
 type PrototypeResolver interface {
+	Timeline(ctx context.Context, obj *ent.Prototype, after *entgql.Cursor[gid.ID], first *int, before *entgql.Cursor[gid.ID], last *int, orderBy *ent.EventOrder, where *ent.EventWhereInput) (*ent.EventConnection, error)
 	AlertRules(ctx context.Context, obj *ent.Prototype) ([]*ent.AlertRule, error)
 	Scorecards(ctx context.Context, obj *ent.Prototype, first *int, after *entgql.Cursor[gid.ID]) (*ScorecardConnection, error)
 	Impact(ctx context.Context, obj *ent.Prototype, workingDays *int) (*Impact, error)
@@ -13409,7 +13410,7 @@ func (ec *executionContext) _Prototype_timeline(ctx context.Context, field graph
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Prototype_timeline,
 		func(ctx context.Context) (*ent.EventConnection, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return obj.Timeline(ctx, fc.Args["after"].(*entgql.Cursor[gid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[gid.ID]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.EventOrder), fc.Args["where"].(*ent.EventWhereInput))
+			return ec.Resolvers.Prototype().Timeline(ctx, obj, fc.Args["after"].(*entgql.Cursor[gid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[gid.ID]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.EventOrder), fc.Args["where"].(*ent.EventWhereInput))
 		},
 		ec.marshalNEventConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEventConnection, true)
 }
@@ -13418,7 +13419,7 @@ func (ec *executionContext) fieldContext_Prototype_timeline(ctx context.Context,
 		Object:     "Prototype",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: false,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_EventConnection(ctx, field)
 		},

@@ -6,6 +6,10 @@ import (
 	"slices"
 	"strings"
 
+	"entgo.io/contrib/entgql"
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/ent/prototype"
@@ -169,4 +173,170 @@ func deletePrototype(ctx context.Context, client *ent.Client, id gid.ID) (*ent.W
 	record(ctx, change{kind: event.KindPROTOTYPE_DELETED, workspace: p.WorkspaceID, subject: p.ID,
 		payload: map[string]any{"title": p.Title, "slug": p.Slug}})
 	return reload[*ent.Workspace](ctx, client, p.WorkspaceID)
+}
+
+// A timeline page asked for through node(id:) (a frontend that holds a
+// prototype's ID and shows its history) would cost a statement for the
+// prototype, only to learn that the viewer may see it, and one for the
+// page. When the node's selection is nothing of the prototype but its
+// timeline (and its id), both are one statement: the page read through
+// the prototype, which ent writes as
+//
+//	SELECT … FROM events JOIN
+//	  (SELECT id FROM prototypes WHERE id = $1 AND <Prototype policy>) AS t1
+//	  ON events.prototype_id = t1.id
+//	WHERE <Event policy> AND <cursors> ORDER BY … LIMIT n
+//
+// so both policies apply as they do to the two statements. A page with
+// an event proves that the viewer may see the prototype (the subquery
+// admitted it). An empty page does not (an invisible prototype and one
+// without visible events look the same), and neither does an error (a
+// bad argument, say): then node(id:) reads the prototype as before, so
+// that what the viewer gets, NOT_FOUND and the errors included, does not
+// change.
+
+// prototypeTimelineKey is the page node(id:) read for a prototype's
+// timeline field under one alias, in the response's cache.
+type prototypeTimelineKey struct {
+	prototype *ent.Prototype
+	alias     string
+}
+
+// nodeWithTimeline is node(id:): a prototype of which the operation
+// selects only the timeline is read with its page in one statement (see
+// above), anything else by node.
+func nodeWithTimeline(ctx context.Context, c *ent.Client, id gid.ID) (ent.Noder, error) {
+	if p := prototypeByTimeline(ctx, c, id); p != nil {
+		return p, nil
+	}
+	return node(ctx, c, id)
+}
+
+// prototypeByTimeline reads the timeline page of prototype id that the
+// node(id:) field in ctx selects, through the prototype, and returns the
+// prototype, its page kept in the response's cache for prototypeTimeline;
+// nil if the selection asks for more than that page, or the page cannot
+// tell that the viewer may see the prototype.
+func prototypeByTimeline(ctx context.Context, c *ent.Client, id gid.ID) *ent.Prototype {
+	fc, scope := graphql.GetFieldContext(ctx), cacheFrom(ctx)
+	if id.Table() != prototype.Table || fc == nil || scope.c == nil {
+		return nil
+	}
+	oc := graphql.GetOperationContext(ctx)
+	var timeline *graphql.CollectedField
+	for _, f := range graphql.CollectFields(oc, fc.Field.Selections, prototypeImplementors) {
+		switch {
+		case f.Name == "timeline" && timeline == nil:
+			timeline = &f
+		case f.Name == "id" || f.Name == "__typename":
+		default:
+			return nil // more of the prototype (or two pages) than one page shows
+		}
+	}
+	if timeline == nil {
+		return nil
+	}
+	args, ok := timelineArgs(timeline.ArgumentMap(oc.Variables))
+	if !ok {
+		return nil
+	}
+	// Paginate reads what the field context's selection asks for. Without
+	// pageInfo in it, it runs no count: the page's pageInfo is computed
+	// from its rows either way (it reads one more than it shows), and a
+	// totalCount, which needs the count, is left to the other path.
+	var page ast.SelectionSet
+	for _, f := range graphql.CollectFields(oc, timeline.Selections, nil) {
+		switch f.Name {
+		case "pageInfo":
+		case "edges", "__typename":
+			field := *f.Field
+			field.SelectionSet = f.Selections // merged over the fragments that select it
+			page = append(page, &field)
+		default:
+			return nil
+		}
+	}
+	pageCtx := graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Parent:     fc,
+		Object:     "Prototype",
+		Field:      graphql.CollectedField{Field: timeline.Field, Selections: page},
+		IsMethod:   true,
+		IsResolver: true,
+	})
+	// Not DISTINCT, as ent writes a traversal by default: the join is on
+	// the prototype's primary key, so no event comes twice, and DISTINCT
+	// made PostgreSQL read and sort every event of the prototype instead
+	// of reading its index backwards and stopping after the page.
+	conn, err := c.Prototype.Query().Where(prototype.ID(id)).QueryTimeline().Unique(false).
+		Paginate(pageCtx, args.after, args.first, args.before, args.last, ent.WithEventOrder(args.orderBy))
+	if err != nil || len(conn.Edges) == 0 {
+		return nil
+	}
+	p := &ent.Prototype{ID: id}
+	_, _ = cached(scope, prototypeTimelineKey{p, timeline.Alias}, func() (*ent.EventConnection, error) { return conn, nil })
+	return p
+}
+
+// prototypeTimeline resolves a prototype's timeline: the page node(id:)
+// read with the prototype if it did, else the prototype's own (eager
+// loaded, or read now).
+func prototypeTimeline(ctx context.Context, p *ent.Prototype, after *ent.Cursor, first *int, before *ent.Cursor, last *int, orderBy *ent.EventOrder, where *ent.EventWhereInput) (*ent.EventConnection, error) {
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	return cached(cacheFrom(ctx), prototypeTimelineKey{p, alias}, func() (*ent.EventConnection, error) {
+		return p.Timeline(ctx, after, first, before, last, orderBy, where)
+	})
+}
+
+// pageArgs are the arguments of a timeline field that node(id:) reads
+// with the prototype.
+type pageArgs struct {
+	after, before *ent.Cursor
+	first, last   *int
+	orderBy       *ent.EventOrder
+}
+
+// timelineArgs decodes a timeline field's arguments (variables already
+// substituted) as gqlgen's executor does; ok is false for a filter
+// (where), which is left to the other path, and for anything it cannot
+// decode, which that path reports.
+func timelineArgs(raw map[string]any) (args pageArgs, ok bool) {
+	cursor := func(v any) (*ent.Cursor, bool) {
+		if v == nil {
+			return nil, true
+		}
+		var c ent.Cursor
+		return &c, c.UnmarshalGQL(v) == nil
+	}
+	count := func(v any) (*int, bool) {
+		if v == nil {
+			return nil, true
+		}
+		n, err := graphql.UnmarshalInt(v)
+		return &n, err == nil
+	}
+	var okA, okB, okF, okL bool
+	args.after, okA = cursor(raw["after"])
+	args.before, okB = cursor(raw["before"])
+	args.first, okF = count(raw["first"])
+	args.last, okL = count(raw["last"])
+	if !okA || !okB || !okF || !okL || raw["where"] != nil {
+		return pageArgs{}, false
+	}
+	if v := raw["orderBy"]; v != nil {
+		m, isMap := v.(map[string]any)
+		if !isMap {
+			return pageArgs{}, false
+		}
+		order := &ent.EventOrder{Direction: entgql.OrderDirectionAsc, Field: new(ent.EventOrderField)}
+		if d, given := m["direction"]; given && d != nil {
+			if order.Direction.UnmarshalGQL(d) != nil {
+				return pageArgs{}, false
+			}
+		}
+		if order.Field.UnmarshalGQL(m["field"]) != nil {
+			return pageArgs{}, false
+		}
+		args.orderBy = order
+	}
+	return args, true
 }

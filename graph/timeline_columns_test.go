@@ -80,14 +80,14 @@ func TestTimelinePageReadsWhatItShows(t *testing.T) {
 		cases := []struct {
 			name       string
 			fields     string
-			statements int64 // the prototype, its events, and one per type of actor or subject
+			statements int64 // the events read through the prototype (one statement), and one per type of actor or subject
 		}{
-			{"the bench's page: its actors' names", "id seq kind occurredAt actor { displayName }", 4},
-			{"the plain fields only", "id seq kind occurredAt", 2},
-			{"the event's cursor and payload", "id cursor payload", 2},
-			{"the actors", "id actor { __typename id displayName }", 4},
-			{"the subjects", "id kind subject { __typename id }", 2 + 7}, // seven types of subject
-			{"the prototype", "id prototype { id }", 3},
+			{"the bench's page: its actors' names", "id seq kind occurredAt actor { displayName }", 3},
+			{"the plain fields only", "id seq kind occurredAt", 1},
+			{"the event's cursor and payload", "id cursor payload", 1},
+			{"the actors", "id actor { __typename id displayName }", 3},
+			{"the subjects", "id kind subject { __typename id }", 1 + 7}, // seven types of subject
+			{"the prototype", "id prototype { id }", 2},
 		}
 		for _, c := range cases {
 			t.Run(c.name+" has the values of the whole page", func(t *testing.T) {

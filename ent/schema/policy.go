@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/sql"
 
 	gen "github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/event"
@@ -245,9 +246,17 @@ func (WebhookDelivery) Policy() ent.Policy {
 }
 
 // numberedEvents hides the events not numbered yet (seq < 0).
+//
+// The 0 is written into the statement, not sent as a parameter: with
+// "seq > $n" PostgreSQL cannot tell how many of a prototype's events the
+// generic plan of the prepared statement would read, costs it above the
+// plan for the values at hand, and so plans every execution anew (a
+// timeline page's 0.1 ms of planning against 0.03 of execution); with
+// "seq > 0" it keeps the generic plan, the same backward scan of
+// (prototype_id, seq).
 func numberedEvents() privacy.QueryRule {
 	return privacy.EventQueryRuleFunc(func(_ context.Context, q *gen.EventQuery) error {
-		q.Where(event.SeqGT(0))
+		q.Where(func(s *sql.Selector) { s.Where(sql.GT(s.C(event.FieldSeq), sql.Raw("0"))) })
 		return privacy.Skip
 	})
 }
