@@ -3321,6 +3321,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			if first {
 				first = false
 				ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
+				ctx = withExecutionContext(ctx, ec)
 				data = ec._Query(ctx, opCtx.Operation.SelectionSet)
 			} else {
 				if atomic.LoadInt32(&ec.PendingDeferred) > 0 {
@@ -3352,6 +3353,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			}
 			first = false
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
+			ctx = withExecutionContext(ctx, ec)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
 			data.MarshalGQL(&buf)
@@ -3361,7 +3363,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			}
 		}
 	case ast.Subscription:
-		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+		next := ec._Subscription(withExecutionContext(ctx, ec), opCtx.Operation.SelectionSet)
 
 		var buf bytes.Buffer
 		return func(ctx context.Context) *graphql.Response {
@@ -9356,7 +9358,7 @@ func (ec *executionContext) _AddressedFeedbackGroup_kind(ctx context.Context, fi
 	return ec.marshalNFeedbackKind2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐKind(ctx, field.Selections, obj.Kind)
 }
 func (ec *executionContext) fieldContext_AddressedFeedbackGroup_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AddressedFeedbackGroup", field, false, false, "FeedbackKind")
+	return newScalarFieldContext("AddressedFeedbackGroup", field, false, false, noChildFieldsOf_FeedbackKind)
 }
 
 func (ec *executionContext) _AddressedFeedbackGroup_feedback(ctx context.Context, field graphql.CollectedField, obj *AddressedFeedbackGroup) (ret graphql.Marshaler) {
@@ -9372,9 +9374,7 @@ func (ec *executionContext) fieldContext_AddressedFeedbackGroup_feedback(_ conte
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	return fc, nil
 }
@@ -9383,7 +9383,7 @@ func (ec *executionContext) _AlertRule_id(ctx context.Context, field graphql.Col
 	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
 }
 func (ec *executionContext) fieldContext_AlertRule_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AlertRule", field, false, false, "ID")
+	return newScalarFieldContext("AlertRule", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _AlertRule_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
@@ -9394,7 +9394,7 @@ func (ec *executionContext) _AlertRule_createdAt(ctx context.Context, field grap
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_AlertRule_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AlertRule", field, false, false, "Time")
+	return newScalarFieldContext("AlertRule", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _AlertRule_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
@@ -9405,14 +9405,14 @@ func (ec *executionContext) _AlertRule_updatedAt(ctx context.Context, field grap
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_AlertRule_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AlertRule", field, false, false, "Time")
+	return newScalarFieldContext("AlertRule", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _AlertRule_kind(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
 	return ec.marshalNAlertRuleKind2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋalertruleᚐKind(ctx, field.Selections, obj.Kind)
 }
 func (ec *executionContext) fieldContext_AlertRule_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AlertRule", field, false, false, "AlertRuleKind")
+	return newScalarFieldContext("AlertRule", field, false, false, noChildFieldsOf_AlertRuleKind)
 }
 
 func (ec *executionContext) _AlertRule_threshold(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
@@ -9423,35 +9423,35 @@ func (ec *executionContext) _AlertRule_threshold(ctx context.Context, field grap
 		ec.marshalNFloat2float64, true)
 }
 func (ec *executionContext) fieldContext_AlertRule_threshold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AlertRule", field, false, false, "Float")
+	return newScalarFieldContext("AlertRule", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _AlertRule_enabled(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
 	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.Enabled)
 }
 func (ec *executionContext) fieldContext_AlertRule_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AlertRule", field, false, false, "Boolean")
+	return newScalarFieldContext("AlertRule", field, false, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) _AlertRule_firedCount(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.FiredCount)
 }
 func (ec *executionContext) fieldContext_AlertRule_firedCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AlertRule", field, false, false, "Int")
+	return newScalarFieldContext("AlertRule", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _AlertRule_lastFiredAt(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastFiredAt)
 }
 func (ec *executionContext) fieldContext_AlertRule_lastFiredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AlertRule", field, false, false, "Time")
+	return newScalarFieldContext("AlertRule", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _AuthPayload_token(ctx context.Context, field graphql.CollectedField, obj *AuthPayload) (ret graphql.Marshaler) {
 	return ec.marshalNString2string(ctx, field.Selections, obj.Token)
 }
 func (ec *executionContext) fieldContext_AuthPayload_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuthPayload", field, false, false, "String")
+	return newScalarFieldContext("AuthPayload", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _AuthPayload_user(ctx context.Context, field graphql.CollectedField, obj *AuthPayload) (ret graphql.Marshaler) {
@@ -9467,9 +9467,7 @@ func (ec *executionContext) fieldContext_AuthPayload_user(_ context.Context, fie
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
-		},
+		Child:      childFieldsOf_User,
 	}
 	return fc, nil
 }
@@ -9478,7 +9476,7 @@ func (ec *executionContext) _AuthToken_id(ctx context.Context, field graphql.Col
 	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
 }
 func (ec *executionContext) fieldContext_AuthToken_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "ID")
+	return newScalarFieldContext("AuthToken", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _AuthToken_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
@@ -9489,7 +9487,7 @@ func (ec *executionContext) _AuthToken_createdAt(ctx context.Context, field grap
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_AuthToken_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "Time")
+	return newScalarFieldContext("AuthToken", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _AuthToken_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
@@ -9500,14 +9498,14 @@ func (ec *executionContext) _AuthToken_updatedAt(ctx context.Context, field grap
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_AuthToken_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "Time")
+	return newScalarFieldContext("AuthToken", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _AuthToken_label(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
 	return ec.marshalNString2string(ctx, field.Selections, obj.Label)
 }
 func (ec *executionContext) fieldContext_AuthToken_label(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "String")
+	return newScalarFieldContext("AuthToken", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _AuthToken_scopes(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
@@ -9518,35 +9516,35 @@ func (ec *executionContext) _AuthToken_scopes(ctx context.Context, field graphql
 		ec.marshalNString2ᚕstringᚄ, true)
 }
 func (ec *executionContext) fieldContext_AuthToken_scopes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "String")
+	return newScalarFieldContext("AuthToken", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _AuthToken_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastUsedAt)
 }
 func (ec *executionContext) fieldContext_AuthToken_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "Time")
+	return newScalarFieldContext("AuthToken", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _AuthToken_expiresAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.ExpiresAt)
 }
 func (ec *executionContext) fieldContext_AuthToken_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "Time")
+	return newScalarFieldContext("AuthToken", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _AuthToken_revokedAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.RevokedAt)
 }
 func (ec *executionContext) fieldContext_AuthToken_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "Time")
+	return newScalarFieldContext("AuthToken", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Comment_id(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
 	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
 }
 func (ec *executionContext) fieldContext_Comment_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Comment", field, false, false, "ID")
+	return newScalarFieldContext("Comment", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Comment_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
@@ -9557,7 +9555,7 @@ func (ec *executionContext) _Comment_createdAt(ctx context.Context, field graphq
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Comment_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Comment", field, false, false, "Time")
+	return newScalarFieldContext("Comment", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Comment_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
@@ -9568,14 +9566,14 @@ func (ec *executionContext) _Comment_updatedAt(ctx context.Context, field graphq
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Comment_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Comment", field, false, false, "Time")
+	return newScalarFieldContext("Comment", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Comment_body(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
 	return ec.marshalNString2string(ctx, field.Selections, obj.Body)
 }
 func (ec *executionContext) fieldContext_Comment_body(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Comment", field, false, false, "String")
+	return newScalarFieldContext("Comment", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Comment_feedback(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
@@ -9591,9 +9589,7 @@ func (ec *executionContext) fieldContext_Comment_feedback(_ context.Context, fie
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	return fc, nil
 }
@@ -9611,9 +9607,7 @@ func (ec *executionContext) fieldContext_Comment_author(_ context.Context, field
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participant(ctx, field)
-		},
+		Child:      childFieldsOf_Participant,
 	}
 	return fc, nil
 }
@@ -9631,9 +9625,7 @@ func (ec *executionContext) fieldContext_Comment_parent(_ context.Context, field
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Comment(ctx, field)
-		},
+		Child:      childFieldsOf_Comment,
 	}
 	return fc, nil
 }
@@ -9651,9 +9643,7 @@ func (ec *executionContext) fieldContext_Comment_replies(_ context.Context, fiel
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Comment(ctx, field)
-		},
+		Child:      childFieldsOf_Comment,
 	}
 	return fc, nil
 }
@@ -9671,9 +9661,7 @@ func (ec *executionContext) fieldContext_CommentConnection_edges(_ context.Conte
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_CommentEdge(ctx, field)
-		},
+		Child:      childFieldsOf_CommentEdge,
 	}
 	return fc, nil
 }
@@ -9691,9 +9679,7 @@ func (ec *executionContext) fieldContext_CommentConnection_pageInfo(_ context.Co
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
@@ -9702,7 +9688,7 @@ func (ec *executionContext) _CommentConnection_totalCount(ctx context.Context, f
 	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
 }
 func (ec *executionContext) fieldContext_CommentConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("CommentConnection", field, false, false, "Int")
+	return newScalarFieldContext("CommentConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _CommentEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.CommentEdge) (ret graphql.Marshaler) {
@@ -9718,9 +9704,7 @@ func (ec *executionContext) fieldContext_CommentEdge_node(_ context.Context, fie
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Comment(ctx, field)
-		},
+		Child:      childFieldsOf_Comment,
 	}
 	return fc, nil
 }
@@ -9729,7 +9713,7 @@ func (ec *executionContext) _CommentEdge_cursor(ctx context.Context, field graph
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
 func (ec *executionContext) fieldContext_CommentEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("CommentEdge", field, false, false, "Cursor")
+	return newScalarFieldContext("CommentEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _CreateInvitePayload_invite(ctx context.Context, field graphql.CollectedField, obj *CreateInvitePayload) (ret graphql.Marshaler) {
@@ -9745,9 +9729,7 @@ func (ec *executionContext) fieldContext_CreateInvitePayload_invite(_ context.Co
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Invite(ctx, field)
-		},
+		Child:      childFieldsOf_Invite,
 	}
 	return fc, nil
 }
@@ -9756,7 +9738,7 @@ func (ec *executionContext) _CreateInvitePayload_token(ctx context.Context, fiel
 	return ec.marshalNString2string(ctx, field.Selections, obj.Token)
 }
 func (ec *executionContext) fieldContext_CreateInvitePayload_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("CreateInvitePayload", field, false, false, "String")
+	return newScalarFieldContext("CreateInvitePayload", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _CreateWebhookPayload_webhook(ctx context.Context, field graphql.CollectedField, obj *CreateWebhookPayload) (ret graphql.Marshaler) {
@@ -9772,9 +9754,7 @@ func (ec *executionContext) fieldContext_CreateWebhookPayload_webhook(_ context.
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Webhook(ctx, field)
-		},
+		Child:      childFieldsOf_Webhook,
 	}
 	return fc, nil
 }
@@ -9783,28 +9763,28 @@ func (ec *executionContext) _CreateWebhookPayload_secret(ctx context.Context, fi
 	return ec.marshalNString2string(ctx, field.Selections, obj.Secret)
 }
 func (ec *executionContext) fieldContext_CreateWebhookPayload_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("CreateWebhookPayload", field, false, false, "String")
+	return newScalarFieldContext("CreateWebhookPayload", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Event_id(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
 	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
 }
 func (ec *executionContext) fieldContext_Event_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Event", field, false, false, "ID")
+	return newScalarFieldContext("Event", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Event_seq(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int64(ctx, field.Selections, obj.Seq)
 }
 func (ec *executionContext) fieldContext_Event_seq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Event", field, false, false, "Int")
+	return newScalarFieldContext("Event", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Event_kind(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
 	return ec.marshalNEventKind2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋeventᚐKind(ctx, field.Selections, obj.Kind)
 }
 func (ec *executionContext) fieldContext_Event_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Event", field, false, false, "EventKind")
+	return newScalarFieldContext("Event", field, false, false, noChildFieldsOf_EventKind)
 }
 
 func (ec *executionContext) _Event_occurredAt(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
@@ -9815,7 +9795,7 @@ func (ec *executionContext) _Event_occurredAt(ctx context.Context, field graphql
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Event_occurredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Event", field, false, false, "Time")
+	return newScalarFieldContext("Event", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Event_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
@@ -9831,9 +9811,7 @@ func (ec *executionContext) fieldContext_Event_prototype(_ context.Context, fiel
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	return fc, nil
 }
@@ -9846,7 +9824,7 @@ func (ec *executionContext) _Event_cursor(ctx context.Context, field graphql.Col
 		ec.marshalNCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor, true)
 }
 func (ec *executionContext) fieldContext_Event_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Event", field, true, true, "Cursor")
+	return newScalarFieldContext("Event", field, true, true, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Event_actor(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
@@ -9893,7 +9871,7 @@ func (ec *executionContext) _Event_payload(ctx context.Context, field graphql.Co
 	return ec.marshalOMap2map(ctx, field.Selections, obj.Payload)
 }
 func (ec *executionContext) fieldContext_Event_payload(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Event", field, false, false, "Map")
+	return newScalarFieldContext("Event", field, false, false, noChildFieldsOf_Map)
 }
 
 func (ec *executionContext) _EventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.EventConnection) (ret graphql.Marshaler) {
@@ -9909,9 +9887,7 @@ func (ec *executionContext) fieldContext_EventConnection_edges(_ context.Context
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_EventEdge(ctx, field)
-		},
+		Child:      childFieldsOf_EventEdge,
 	}
 	return fc, nil
 }
@@ -9929,9 +9905,7 @@ func (ec *executionContext) fieldContext_EventConnection_pageInfo(_ context.Cont
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
@@ -9940,7 +9914,7 @@ func (ec *executionContext) _EventConnection_totalCount(ctx context.Context, fie
 	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
 }
 func (ec *executionContext) fieldContext_EventConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("EventConnection", field, false, false, "Int")
+	return newScalarFieldContext("EventConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _EventEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.EventEdge) (ret graphql.Marshaler) {
@@ -9956,9 +9930,7 @@ func (ec *executionContext) fieldContext_EventEdge_node(_ context.Context, field
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Event(ctx, field)
-		},
+		Child:      childFieldsOf_Event,
 	}
 	return fc, nil
 }
@@ -9967,14 +9939,14 @@ func (ec *executionContext) _EventEdge_cursor(ctx context.Context, field graphql
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
 func (ec *executionContext) fieldContext_EventEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("EventEdge", field, false, false, "Cursor")
+	return newScalarFieldContext("EventEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Feedback_id(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
 }
 func (ec *executionContext) fieldContext_Feedback_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "ID")
+	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Feedback_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
@@ -9985,7 +9957,7 @@ func (ec *executionContext) _Feedback_createdAt(ctx context.Context, field graph
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Feedback_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "Time")
+	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Feedback_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
@@ -9996,63 +9968,63 @@ func (ec *executionContext) _Feedback_updatedAt(ctx context.Context, field graph
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Feedback_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "Time")
+	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Feedback_kind(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 	return ec.marshalNFeedbackKind2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐKind(ctx, field.Selections, obj.Kind)
 }
 func (ec *executionContext) fieldContext_Feedback_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "FeedbackKind")
+	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_FeedbackKind)
 }
 
 func (ec *executionContext) _Feedback_body(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 	return ec.marshalNString2string(ctx, field.Selections, obj.Body)
 }
 func (ec *executionContext) fieldContext_Feedback_body(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "String")
+	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Feedback_rating(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 	return ec.marshalOInt2ᚖint(ctx, field.Selections, obj.Rating)
 }
 func (ec *executionContext) fieldContext_Feedback_rating(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "Int")
+	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Feedback_minutesSavedPerDay(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 	return ec.marshalOInt2ᚖint(ctx, field.Selections, obj.MinutesSavedPerDay)
 }
 func (ec *executionContext) fieldContext_Feedback_minutesSavedPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "Int")
+	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Feedback_status(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 	return ec.marshalNFeedbackStatus2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐStatus(ctx, field.Selections, obj.Status)
 }
 func (ec *executionContext) fieldContext_Feedback_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "FeedbackStatus")
+	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_FeedbackStatus)
 }
 
 func (ec *executionContext) _Feedback_verdict(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 	return ec.marshalOFeedbackVerdict2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐVerdict(ctx, field.Selections, obj.Verdict)
 }
 func (ec *executionContext) fieldContext_Feedback_verdict(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "FeedbackVerdict")
+	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_FeedbackVerdict)
 }
 
 func (ec *executionContext) _Feedback_verifiedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.VerifiedAt)
 }
 func (ec *executionContext) fieldContext_Feedback_verifiedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "Time")
+	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Feedback_voteCount(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.VoteCount)
 }
 func (ec *executionContext) fieldContext_Feedback_voteCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "Int")
+	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Feedback_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
@@ -10068,9 +10040,7 @@ func (ec *executionContext) fieldContext_Feedback_prototype(_ context.Context, f
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	return fc, nil
 }
@@ -10088,9 +10058,7 @@ func (ec *executionContext) fieldContext_Feedback_iteration(_ context.Context, f
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Iteration(ctx, field)
-		},
+		Child:      childFieldsOf_Iteration,
 	}
 	return fc, nil
 }
@@ -10108,9 +10076,7 @@ func (ec *executionContext) fieldContext_Feedback_author(_ context.Context, fiel
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participant(ctx, field)
-		},
+		Child:      childFieldsOf_Participant,
 	}
 	return fc, nil
 }
@@ -10128,9 +10094,7 @@ func (ec *executionContext) fieldContext_Feedback_trial(_ context.Context, field
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Trial(ctx, field)
-		},
+		Child:      childFieldsOf_Trial,
 	}
 	return fc, nil
 }
@@ -10148,9 +10112,7 @@ func (ec *executionContext) fieldContext_Feedback_addressedIn(_ context.Context,
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Iteration(ctx, field)
-		},
+		Child:      childFieldsOf_Iteration,
 	}
 	return fc, nil
 }
@@ -10169,9 +10131,7 @@ func (ec *executionContext) fieldContext_Feedback_comments(ctx context.Context, 
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_CommentConnection(ctx, field)
-		},
+		Child:      childFieldsOf_CommentConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -10201,9 +10161,7 @@ func (ec *executionContext) fieldContext_Feedback_votes(ctx context.Context, fie
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_VoteConnection(ctx, field)
-		},
+		Child:      childFieldsOf_VoteConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -10232,9 +10190,7 @@ func (ec *executionContext) fieldContext_Feedback_mergedInto(_ context.Context, 
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	return fc, nil
 }
@@ -10252,9 +10208,7 @@ func (ec *executionContext) fieldContext_Feedback_mergedFrom(_ context.Context, 
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	return fc, nil
 }
@@ -10273,9 +10227,7 @@ func (ec *executionContext) fieldContext_Feedback_similar(ctx context.Context, f
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_SimilarFeedback(ctx, field)
-		},
+		Child:      childFieldsOf_SimilarFeedback,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -10304,9 +10256,7 @@ func (ec *executionContext) fieldContext_Feedback_contributors(_ context.Context
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participant(ctx, field)
-		},
+		Child:      childFieldsOf_Participant,
 	}
 	return fc, nil
 }
@@ -10324,9 +10274,7 @@ func (ec *executionContext) fieldContext_FeedbackConnection_edges(_ context.Cont
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FeedbackEdge(ctx, field)
-		},
+		Child:      childFieldsOf_FeedbackEdge,
 	}
 	return fc, nil
 }
@@ -10344,9 +10292,7 @@ func (ec *executionContext) fieldContext_FeedbackConnection_pageInfo(_ context.C
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
@@ -10355,7 +10301,7 @@ func (ec *executionContext) _FeedbackConnection_totalCount(ctx context.Context, 
 	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
 }
 func (ec *executionContext) fieldContext_FeedbackConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("FeedbackConnection", field, false, false, "Int")
+	return newScalarFieldContext("FeedbackConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _FeedbackEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.FeedbackEdge) (ret graphql.Marshaler) {
@@ -10371,9 +10317,7 @@ func (ec *executionContext) fieldContext_FeedbackEdge_node(_ context.Context, fi
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	return fc, nil
 }
@@ -10382,21 +10326,21 @@ func (ec *executionContext) _FeedbackEdge_cursor(ctx context.Context, field grap
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
 func (ec *executionContext) fieldContext_FeedbackEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("FeedbackEdge", field, false, false, "Cursor")
+	return newScalarFieldContext("FeedbackEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _FeedbackKindCount_kind(ctx context.Context, field graphql.CollectedField, obj *FeedbackKindCount) (ret graphql.Marshaler) {
 	return ec.marshalNFeedbackKind2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐKind(ctx, field.Selections, obj.Kind)
 }
 func (ec *executionContext) fieldContext_FeedbackKindCount_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("FeedbackKindCount", field, false, false, "FeedbackKind")
+	return newScalarFieldContext("FeedbackKindCount", field, false, false, noChildFieldsOf_FeedbackKind)
 }
 
 func (ec *executionContext) _FeedbackKindCount_count(ctx context.Context, field graphql.CollectedField, obj *FeedbackKindCount) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.Count)
 }
 func (ec *executionContext) fieldContext_FeedbackKindCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("FeedbackKindCount", field, false, false, "Int")
+	return newScalarFieldContext("FeedbackKindCount", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _FloatChange_before(ctx context.Context, field graphql.CollectedField, obj *FloatChange) (ret graphql.Marshaler) {
@@ -10407,7 +10351,7 @@ func (ec *executionContext) _FloatChange_before(ctx context.Context, field graph
 		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_FloatChange_before(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("FloatChange", field, false, false, "Float")
+	return newScalarFieldContext("FloatChange", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _FloatChange_after(ctx context.Context, field graphql.CollectedField, obj *FloatChange) (ret graphql.Marshaler) {
@@ -10418,7 +10362,7 @@ func (ec *executionContext) _FloatChange_after(ctx context.Context, field graphq
 		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_FloatChange_after(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("FloatChange", field, false, false, "Float")
+	return newScalarFieldContext("FloatChange", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _FloatChange_change(ctx context.Context, field graphql.CollectedField, obj *FloatChange) (ret graphql.Marshaler) {
@@ -10429,14 +10373,14 @@ func (ec *executionContext) _FloatChange_change(ctx context.Context, field graph
 		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_FloatChange_change(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("FloatChange", field, false, false, "Float")
+	return newScalarFieldContext("FloatChange", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Impact_estimates(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.Estimates)
 }
 func (ec *executionContext) fieldContext_Impact_estimates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Impact", field, false, false, "Int")
+	return newScalarFieldContext("Impact", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Impact_medianMinutesPerDay(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
@@ -10447,7 +10391,7 @@ func (ec *executionContext) _Impact_medianMinutesPerDay(ctx context.Context, fie
 		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_Impact_medianMinutesPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
+	return newScalarFieldContext("Impact", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Impact_lowerQuartileMinutesPerDay(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
@@ -10458,7 +10402,7 @@ func (ec *executionContext) _Impact_lowerQuartileMinutesPerDay(ctx context.Conte
 		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_Impact_lowerQuartileMinutesPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
+	return newScalarFieldContext("Impact", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Impact_upperQuartileMinutesPerDay(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
@@ -10469,21 +10413,21 @@ func (ec *executionContext) _Impact_upperQuartileMinutesPerDay(ctx context.Conte
 		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_Impact_upperQuartileMinutesPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
+	return newScalarFieldContext("Impact", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Impact_headcount(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.Headcount)
 }
 func (ec *executionContext) fieldContext_Impact_headcount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Impact", field, false, false, "Int")
+	return newScalarFieldContext("Impact", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Impact_workingDays(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.WorkingDays)
 }
 func (ec *executionContext) fieldContext_Impact_workingDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Impact", field, false, false, "Int")
+	return newScalarFieldContext("Impact", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Impact_hoursPerYear(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
@@ -10494,7 +10438,7 @@ func (ec *executionContext) _Impact_hoursPerYear(ctx context.Context, field grap
 		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_Impact_hoursPerYear(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
+	return newScalarFieldContext("Impact", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Impact_hoursPerYearLow(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
@@ -10505,7 +10449,7 @@ func (ec *executionContext) _Impact_hoursPerYearLow(ctx context.Context, field g
 		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_Impact_hoursPerYearLow(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
+	return newScalarFieldContext("Impact", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Impact_hoursPerYearHigh(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
@@ -10516,7 +10460,7 @@ func (ec *executionContext) _Impact_hoursPerYearHigh(ctx context.Context, field 
 		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_Impact_hoursPerYearHigh(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
+	return newScalarFieldContext("Impact", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Impact_timeOnTask(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
@@ -10532,9 +10476,7 @@ func (ec *executionContext) fieldContext_Impact_timeOnTask(_ context.Context, fi
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FloatChange(ctx, field)
-		},
+		Child:      childFieldsOf_FloatChange,
 	}
 	return fc, nil
 }
@@ -10543,28 +10485,28 @@ func (ec *executionContext) _IntChange_before(ctx context.Context, field graphql
 	return ec.marshalNInt2int(ctx, field.Selections, obj.Before)
 }
 func (ec *executionContext) fieldContext_IntChange_before(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("IntChange", field, false, false, "Int")
+	return newScalarFieldContext("IntChange", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _IntChange_after(ctx context.Context, field graphql.CollectedField, obj *IntChange) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.After)
 }
 func (ec *executionContext) fieldContext_IntChange_after(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("IntChange", field, false, false, "Int")
+	return newScalarFieldContext("IntChange", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _IntChange_change(ctx context.Context, field graphql.CollectedField, obj *IntChange) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.Change)
 }
 func (ec *executionContext) fieldContext_IntChange_change(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("IntChange", field, false, false, "Int")
+	return newScalarFieldContext("IntChange", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Invite_id(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
 	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
 }
 func (ec *executionContext) fieldContext_Invite_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invite", field, false, false, "ID")
+	return newScalarFieldContext("Invite", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Invite_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
@@ -10575,7 +10517,7 @@ func (ec *executionContext) _Invite_createdAt(ctx context.Context, field graphql
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Invite_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invite", field, false, false, "Time")
+	return newScalarFieldContext("Invite", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Invite_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
@@ -10586,42 +10528,42 @@ func (ec *executionContext) _Invite_updatedAt(ctx context.Context, field graphql
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Invite_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invite", field, false, false, "Time")
+	return newScalarFieldContext("Invite", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Invite_role(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
 	return ec.marshalNInviteRole2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋinviteᚐRole(ctx, field.Selections, obj.Role)
 }
 func (ec *executionContext) fieldContext_Invite_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invite", field, false, false, "InviteRole")
+	return newScalarFieldContext("Invite", field, false, false, noChildFieldsOf_InviteRole)
 }
 
 func (ec *executionContext) _Invite_expiresAt(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.ExpiresAt)
 }
 func (ec *executionContext) fieldContext_Invite_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invite", field, false, false, "Time")
+	return newScalarFieldContext("Invite", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Invite_maxUses(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
 	return ec.marshalOInt2ᚖint(ctx, field.Selections, obj.MaxUses)
 }
 func (ec *executionContext) fieldContext_Invite_maxUses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invite", field, false, false, "Int")
+	return newScalarFieldContext("Invite", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Invite_uses(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.Uses)
 }
 func (ec *executionContext) fieldContext_Invite_uses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invite", field, false, false, "Int")
+	return newScalarFieldContext("Invite", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Invite_revokedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.RevokedAt)
 }
 func (ec *executionContext) fieldContext_Invite_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invite", field, false, false, "Time")
+	return newScalarFieldContext("Invite", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Invite_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
@@ -10637,9 +10579,7 @@ func (ec *executionContext) fieldContext_Invite_prototype(_ context.Context, fie
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	return fc, nil
 }
@@ -10657,9 +10597,7 @@ func (ec *executionContext) fieldContext_Invite_createdBy(_ context.Context, fie
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
-		},
+		Child:      childFieldsOf_User,
 	}
 	return fc, nil
 }
@@ -10677,9 +10615,7 @@ func (ec *executionContext) fieldContext_InviteConnection_edges(_ context.Contex
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_InviteEdge(ctx, field)
-		},
+		Child:      childFieldsOf_InviteEdge,
 	}
 	return fc, nil
 }
@@ -10697,9 +10633,7 @@ func (ec *executionContext) fieldContext_InviteConnection_pageInfo(_ context.Con
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
@@ -10708,7 +10642,7 @@ func (ec *executionContext) _InviteConnection_totalCount(ctx context.Context, fi
 	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
 }
 func (ec *executionContext) fieldContext_InviteConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InviteConnection", field, false, false, "Int")
+	return newScalarFieldContext("InviteConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _InviteEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.InviteEdge) (ret graphql.Marshaler) {
@@ -10724,9 +10658,7 @@ func (ec *executionContext) fieldContext_InviteEdge_node(_ context.Context, fiel
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Invite(ctx, field)
-		},
+		Child:      childFieldsOf_Invite,
 	}
 	return fc, nil
 }
@@ -10735,14 +10667,14 @@ func (ec *executionContext) _InviteEdge_cursor(ctx context.Context, field graphq
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
 func (ec *executionContext) fieldContext_InviteEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InviteEdge", field, false, false, "Cursor")
+	return newScalarFieldContext("InviteEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Iteration_id(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
 	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
 }
 func (ec *executionContext) fieldContext_Iteration_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Iteration", field, false, false, "ID")
+	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Iteration_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
@@ -10753,7 +10685,7 @@ func (ec *executionContext) _Iteration_createdAt(ctx context.Context, field grap
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Iteration_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Iteration", field, false, false, "Time")
+	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Iteration_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
@@ -10764,49 +10696,49 @@ func (ec *executionContext) _Iteration_updatedAt(ctx context.Context, field grap
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Iteration_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Iteration", field, false, false, "Time")
+	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Iteration_number(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
 	return ec.marshalOInt2ᚖint(ctx, field.Selections, obj.Number)
 }
 func (ec *executionContext) fieldContext_Iteration_number(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Iteration", field, false, false, "Int")
+	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Iteration_title(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
 	return ec.marshalNString2string(ctx, field.Selections, obj.Title)
 }
 func (ec *executionContext) fieldContext_Iteration_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Iteration", field, false, false, "String")
+	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Iteration_changelog(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
 	return ec.marshalNString2string(ctx, field.Selections, obj.Changelog)
 }
 func (ec *executionContext) fieldContext_Iteration_changelog(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Iteration", field, false, false, "String")
+	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Iteration_url(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
 	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.URL)
 }
 func (ec *executionContext) fieldContext_Iteration_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Iteration", field, false, false, "String")
+	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Iteration_status(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
 	return ec.marshalNIterationStatus2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋiterationᚐStatus(ctx, field.Selections, obj.Status)
 }
 func (ec *executionContext) fieldContext_Iteration_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Iteration", field, false, false, "IterationStatus")
+	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_IterationStatus)
 }
 
 func (ec *executionContext) _Iteration_publishedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.PublishedAt)
 }
 func (ec *executionContext) fieldContext_Iteration_publishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Iteration", field, false, false, "Time")
+	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Iteration_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
@@ -10822,9 +10754,7 @@ func (ec *executionContext) fieldContext_Iteration_prototype(_ context.Context, 
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	return fc, nil
 }
@@ -10843,9 +10773,7 @@ func (ec *executionContext) fieldContext_Iteration_feedback(ctx context.Context,
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FeedbackConnection(ctx, field)
-		},
+		Child:      childFieldsOf_FeedbackConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -10875,9 +10803,7 @@ func (ec *executionContext) fieldContext_Iteration_trials(ctx context.Context, f
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_TrialConnection(ctx, field)
-		},
+		Child:      childFieldsOf_TrialConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -10907,9 +10833,7 @@ func (ec *executionContext) fieldContext_Iteration_addresses(ctx context.Context
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FeedbackConnection(ctx, field)
-		},
+		Child:      childFieldsOf_FeedbackConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -10938,9 +10862,7 @@ func (ec *executionContext) fieldContext_Iteration_scorecard(_ context.Context, 
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Scorecard(ctx, field)
-		},
+		Child:      childFieldsOf_Scorecard,
 	}
 	return fc, nil
 }
@@ -10958,9 +10880,7 @@ func (ec *executionContext) fieldContext_Iteration_delta(_ context.Context, fiel
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ScorecardDelta(ctx, field)
-		},
+		Child:      childFieldsOf_ScorecardDelta,
 	}
 	return fc, nil
 }
@@ -10978,9 +10898,7 @@ func (ec *executionContext) fieldContext_Iteration_youSaidWeDid(_ context.Contex
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_YouSaidWeDid(ctx, field)
-		},
+		Child:      childFieldsOf_YouSaidWeDid,
 	}
 	return fc, nil
 }
@@ -10998,9 +10916,7 @@ func (ec *executionContext) fieldContext_IterationConnection_edges(_ context.Con
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_IterationEdge(ctx, field)
-		},
+		Child:      childFieldsOf_IterationEdge,
 	}
 	return fc, nil
 }
@@ -11018,9 +10934,7 @@ func (ec *executionContext) fieldContext_IterationConnection_pageInfo(_ context.
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
@@ -11029,7 +10943,7 @@ func (ec *executionContext) _IterationConnection_totalCount(ctx context.Context,
 	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
 }
 func (ec *executionContext) fieldContext_IterationConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("IterationConnection", field, false, false, "Int")
+	return newScalarFieldContext("IterationConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _IterationEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.IterationEdge) (ret graphql.Marshaler) {
@@ -11045,9 +10959,7 @@ func (ec *executionContext) fieldContext_IterationEdge_node(_ context.Context, f
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Iteration(ctx, field)
-		},
+		Child:      childFieldsOf_Iteration,
 	}
 	return fc, nil
 }
@@ -11056,14 +10968,14 @@ func (ec *executionContext) _IterationEdge_cursor(ctx context.Context, field gra
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
 func (ec *executionContext) fieldContext_IterationEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("IterationEdge", field, false, false, "Cursor")
+	return newScalarFieldContext("IterationEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Membership_id(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
 	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
 }
 func (ec *executionContext) fieldContext_Membership_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Membership", field, false, false, "ID")
+	return newScalarFieldContext("Membership", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Membership_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
@@ -11074,7 +10986,7 @@ func (ec *executionContext) _Membership_createdAt(ctx context.Context, field gra
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Membership_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Membership", field, false, false, "Time")
+	return newScalarFieldContext("Membership", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Membership_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
@@ -11085,14 +10997,14 @@ func (ec *executionContext) _Membership_updatedAt(ctx context.Context, field gra
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Membership_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Membership", field, false, false, "Time")
+	return newScalarFieldContext("Membership", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Membership_role(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
 	return ec.marshalNMembershipRole2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋviewerᚐRole(ctx, field.Selections, obj.Role)
 }
 func (ec *executionContext) fieldContext_Membership_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Membership", field, false, false, "MembershipRole")
+	return newScalarFieldContext("Membership", field, false, false, noChildFieldsOf_MembershipRole)
 }
 
 func (ec *executionContext) _Membership_workspace(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
@@ -11108,9 +11020,7 @@ func (ec *executionContext) fieldContext_Membership_workspace(_ context.Context,
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Workspace(ctx, field)
-		},
+		Child:      childFieldsOf_Workspace,
 	}
 	return fc, nil
 }
@@ -11128,9 +11038,7 @@ func (ec *executionContext) fieldContext_Membership_user(_ context.Context, fiel
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
-		},
+		Child:      childFieldsOf_User,
 	}
 	return fc, nil
 }
@@ -11161,9 +11069,7 @@ func (ec *executionContext) fieldContext_Mutation_createAlertRule(ctx context.Co
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AlertRule(ctx, field)
-		},
+		Child:      childFieldsOf_AlertRule,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11205,9 +11111,7 @@ func (ec *executionContext) fieldContext_Mutation_updateAlertRule(ctx context.Co
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AlertRule(ctx, field)
-		},
+		Child:      childFieldsOf_AlertRule,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11249,9 +11153,7 @@ func (ec *executionContext) fieldContext_Mutation_deleteAlertRule(ctx context.Co
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11293,9 +11195,7 @@ func (ec *executionContext) fieldContext_Mutation_revokeToken(ctx context.Contex
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AuthToken(ctx, field)
-		},
+		Child:      childFieldsOf_AuthToken,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11331,7 +11231,7 @@ func (ec *executionContext) _Mutation_logOut(ctx context.Context, field graphql.
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_logOut(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Mutation", field, true, true, "Boolean")
+	return newScalarFieldContext("Mutation", field, true, true, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) _Mutation_addComment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -11360,9 +11260,7 @@ func (ec *executionContext) fieldContext_Mutation_addComment(ctx context.Context
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Comment(ctx, field)
-		},
+		Child:      childFieldsOf_Comment,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11404,9 +11302,7 @@ func (ec *executionContext) fieldContext_Mutation_mergeFeedback(ctx context.Cont
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11448,9 +11344,7 @@ func (ec *executionContext) fieldContext_Mutation_leaveFeedback(ctx context.Cont
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11492,9 +11386,7 @@ func (ec *executionContext) fieldContext_Mutation_setFeedbackStatus(ctx context.
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11536,9 +11428,7 @@ func (ec *executionContext) fieldContext_Mutation_markAddressed(ctx context.Cont
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11580,9 +11470,7 @@ func (ec *executionContext) fieldContext_Mutation_editFeedback(ctx context.Conte
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11624,9 +11512,7 @@ func (ec *executionContext) fieldContext_Mutation_retractFeedback(ctx context.Co
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11668,9 +11554,7 @@ func (ec *executionContext) fieldContext_Mutation_createInvite(ctx context.Conte
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_CreateInvitePayload(ctx, field)
-		},
+		Child:      childFieldsOf_CreateInvitePayload,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11712,9 +11596,7 @@ func (ec *executionContext) fieldContext_Mutation_revokeInvite(ctx context.Conte
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Invite(ctx, field)
-		},
+		Child:      childFieldsOf_Invite,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11756,9 +11638,7 @@ func (ec *executionContext) fieldContext_Mutation_redeemInvite(ctx context.Conte
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_RedeemInvitePayload(ctx, field)
-		},
+		Child:      childFieldsOf_RedeemInvitePayload,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11800,9 +11680,7 @@ func (ec *executionContext) fieldContext_Mutation_claimGuest(ctx context.Context
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participant(ctx, field)
-		},
+		Child:      childFieldsOf_Participant,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11844,9 +11722,7 @@ func (ec *executionContext) fieldContext_Mutation_createIteration(ctx context.Co
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Iteration(ctx, field)
-		},
+		Child:      childFieldsOf_Iteration,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11888,9 +11764,7 @@ func (ec *executionContext) fieldContext_Mutation_updateIteration(ctx context.Co
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Iteration(ctx, field)
-		},
+		Child:      childFieldsOf_Iteration,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11932,9 +11806,7 @@ func (ec *executionContext) fieldContext_Mutation_publishIteration(ctx context.C
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Iteration(ctx, field)
-		},
+		Child:      childFieldsOf_Iteration,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11976,9 +11848,7 @@ func (ec *executionContext) fieldContext_Mutation_retireIteration(ctx context.Co
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Iteration(ctx, field)
-		},
+		Child:      childFieldsOf_Iteration,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12020,9 +11890,7 @@ func (ec *executionContext) fieldContext_Mutation_createPrototype(ctx context.Co
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12064,9 +11932,7 @@ func (ec *executionContext) fieldContext_Mutation_updatePrototype(ctx context.Co
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12108,9 +11974,7 @@ func (ec *executionContext) fieldContext_Mutation_setPrototypeStatus(ctx context
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12152,9 +12016,7 @@ func (ec *executionContext) fieldContext_Mutation_deletePrototype(ctx context.Co
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Workspace(ctx, field)
-		},
+		Child:      childFieldsOf_Workspace,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12196,9 +12058,7 @@ func (ec *executionContext) fieldContext_Mutation_startTrial(ctx context.Context
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Trial(ctx, field)
-		},
+		Child:      childFieldsOf_Trial,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12240,9 +12100,7 @@ func (ec *executionContext) fieldContext_Mutation_endTrial(ctx context.Context, 
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Trial(ctx, field)
-		},
+		Child:      childFieldsOf_Trial,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12284,9 +12142,7 @@ func (ec *executionContext) fieldContext_Mutation_signUp(ctx context.Context, fi
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AuthPayload(ctx, field)
-		},
+		Child:      childFieldsOf_AuthPayload,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12328,9 +12184,7 @@ func (ec *executionContext) fieldContext_Mutation_logIn(ctx context.Context, fie
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AuthPayload(ctx, field)
-		},
+		Child:      childFieldsOf_AuthPayload,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12372,9 +12226,7 @@ func (ec *executionContext) fieldContext_Mutation_verifyFix(ctx context.Context,
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12416,9 +12268,7 @@ func (ec *executionContext) fieldContext_Mutation_vote(ctx context.Context, fiel
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12460,9 +12310,7 @@ func (ec *executionContext) fieldContext_Mutation_unvote(ctx context.Context, fi
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12504,9 +12352,7 @@ func (ec *executionContext) fieldContext_Mutation_createWebhook(ctx context.Cont
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_CreateWebhookPayload(ctx, field)
-		},
+		Child:      childFieldsOf_CreateWebhookPayload,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12548,9 +12394,7 @@ func (ec *executionContext) fieldContext_Mutation_updateWebhook(ctx context.Cont
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Webhook(ctx, field)
-		},
+		Child:      childFieldsOf_Webhook,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12592,9 +12436,7 @@ func (ec *executionContext) fieldContext_Mutation_deleteWebhook(ctx context.Cont
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Workspace(ctx, field)
-		},
+		Child:      childFieldsOf_Workspace,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12636,9 +12478,7 @@ func (ec *executionContext) fieldContext_Mutation_rotateWebhookSecret(ctx contex
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_RotateWebhookSecretPayload(ctx, field)
-		},
+		Child:      childFieldsOf_RotateWebhookSecretPayload,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12680,9 +12520,7 @@ func (ec *executionContext) fieldContext_Mutation_testWebhook(ctx context.Contex
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_WebhookDelivery(ctx, field)
-		},
+		Child:      childFieldsOf_WebhookDelivery,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12724,9 +12562,7 @@ func (ec *executionContext) fieldContext_Mutation_redeliverWebhook(ctx context.C
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_WebhookDelivery(ctx, field)
-		},
+		Child:      childFieldsOf_WebhookDelivery,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12768,9 +12604,7 @@ func (ec *executionContext) fieldContext_Mutation_createWorkspace(ctx context.Co
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Workspace(ctx, field)
-		},
+		Child:      childFieldsOf_Workspace,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12812,9 +12646,7 @@ func (ec *executionContext) fieldContext_Mutation_updateWorkspace(ctx context.Co
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Workspace(ctx, field)
-		},
+		Child:      childFieldsOf_Workspace,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12856,9 +12688,7 @@ func (ec *executionContext) fieldContext_Mutation_addMember(ctx context.Context,
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Membership(ctx, field)
-		},
+		Child:      childFieldsOf_Membership,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12900,9 +12730,7 @@ func (ec *executionContext) fieldContext_Mutation_setMemberRole(ctx context.Cont
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Membership(ctx, field)
-		},
+		Child:      childFieldsOf_Membership,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12944,9 +12772,7 @@ func (ec *executionContext) fieldContext_Mutation_removeMember(ctx context.Conte
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Workspace(ctx, field)
-		},
+		Child:      childFieldsOf_Workspace,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12966,35 +12792,35 @@ func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field gra
 	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.HasNextPage)
 }
 func (ec *executionContext) fieldContext_PageInfo_hasNextPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Boolean")
+	return newScalarFieldContext("PageInfo", field, false, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) _PageInfo_hasPreviousPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[gid.ID]) (ret graphql.Marshaler) {
 	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.HasPreviousPage)
 }
 func (ec *executionContext) fieldContext_PageInfo_hasPreviousPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Boolean")
+	return newScalarFieldContext("PageInfo", field, false, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) _PageInfo_startCursor(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[gid.ID]) (ret graphql.Marshaler) {
 	return ec.marshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.StartCursor)
 }
 func (ec *executionContext) fieldContext_PageInfo_startCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Cursor")
+	return newScalarFieldContext("PageInfo", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[gid.ID]) (ret graphql.Marshaler) {
 	return ec.marshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.EndCursor)
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Cursor")
+	return newScalarFieldContext("PageInfo", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Participant_id(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
 	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
 }
 func (ec *executionContext) fieldContext_Participant_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Participant", field, false, false, "ID")
+	return newScalarFieldContext("Participant", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Participant_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
@@ -13005,7 +12831,7 @@ func (ec *executionContext) _Participant_createdAt(ctx context.Context, field gr
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Participant_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Participant", field, false, false, "Time")
+	return newScalarFieldContext("Participant", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Participant_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
@@ -13016,7 +12842,7 @@ func (ec *executionContext) _Participant_updatedAt(ctx context.Context, field gr
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Participant_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Participant", field, false, false, "Time")
+	return newScalarFieldContext("Participant", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Participant_displayName(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
@@ -13027,7 +12853,7 @@ func (ec *executionContext) _Participant_displayName(ctx context.Context, field 
 		ec.marshalNString2string, true)
 }
 func (ec *executionContext) fieldContext_Participant_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Participant", field, true, true, "String")
+	return newScalarFieldContext("Participant", field, true, true, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Participant_email(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
@@ -13038,7 +12864,7 @@ func (ec *executionContext) _Participant_email(ctx context.Context, field graphq
 		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext_Participant_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Participant", field, true, true, "String")
+	return newScalarFieldContext("Participant", field, true, true, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Participant_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
@@ -13054,9 +12880,7 @@ func (ec *executionContext) fieldContext_Participant_prototype(_ context.Context
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	return fc, nil
 }
@@ -13074,9 +12898,7 @@ func (ec *executionContext) fieldContext_Participant_user(_ context.Context, fie
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
-		},
+		Child:      childFieldsOf_User,
 	}
 	return fc, nil
 }
@@ -13094,9 +12916,7 @@ func (ec *executionContext) fieldContext_ParticipantConnection_edges(_ context.C
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ParticipantEdge(ctx, field)
-		},
+		Child:      childFieldsOf_ParticipantEdge,
 	}
 	return fc, nil
 }
@@ -13114,9 +12934,7 @@ func (ec *executionContext) fieldContext_ParticipantConnection_pageInfo(_ contex
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
@@ -13125,7 +12943,7 @@ func (ec *executionContext) _ParticipantConnection_totalCount(ctx context.Contex
 	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
 }
 func (ec *executionContext) fieldContext_ParticipantConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ParticipantConnection", field, false, false, "Int")
+	return newScalarFieldContext("ParticipantConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _ParticipantEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ParticipantEdge) (ret graphql.Marshaler) {
@@ -13141,9 +12959,7 @@ func (ec *executionContext) fieldContext_ParticipantEdge_node(_ context.Context,
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participant(ctx, field)
-		},
+		Child:      childFieldsOf_Participant,
 	}
 	return fc, nil
 }
@@ -13152,14 +12968,14 @@ func (ec *executionContext) _ParticipantEdge_cursor(ctx context.Context, field g
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
 func (ec *executionContext) fieldContext_ParticipantEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ParticipantEdge", field, false, false, "Cursor")
+	return newScalarFieldContext("ParticipantEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Prototype_id(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
 	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
 }
 func (ec *executionContext) fieldContext_Prototype_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Prototype", field, false, false, "ID")
+	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Prototype_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
@@ -13170,7 +12986,7 @@ func (ec *executionContext) _Prototype_createdAt(ctx context.Context, field grap
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Prototype_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Prototype", field, false, false, "Time")
+	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Prototype_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
@@ -13181,49 +12997,49 @@ func (ec *executionContext) _Prototype_updatedAt(ctx context.Context, field grap
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Prototype_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Prototype", field, false, false, "Time")
+	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Prototype_title(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
 	return ec.marshalNString2string(ctx, field.Selections, obj.Title)
 }
 func (ec *executionContext) fieldContext_Prototype_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Prototype", field, false, false, "String")
+	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Prototype_slug(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
 	return ec.marshalNString2string(ctx, field.Selections, obj.Slug)
 }
 func (ec *executionContext) fieldContext_Prototype_slug(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Prototype", field, false, false, "String")
+	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Prototype_problem(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
 	return ec.marshalNString2string(ctx, field.Selections, obj.Problem)
 }
 func (ec *executionContext) fieldContext_Prototype_problem(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Prototype", field, false, false, "String")
+	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Prototype_missionLink(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
 	return ec.marshalNString2string(ctx, field.Selections, obj.MissionLink)
 }
 func (ec *executionContext) fieldContext_Prototype_missionLink(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Prototype", field, false, false, "String")
+	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Prototype_status(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
 	return ec.marshalNPrototypeStatus2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋprototypeᚐStatus(ctx, field.Selections, obj.Status)
 }
 func (ec *executionContext) fieldContext_Prototype_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Prototype", field, false, false, "PrototypeStatus")
+	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_PrototypeStatus)
 }
 
 func (ec *executionContext) _Prototype_openFeedback(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
 	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.OpenFeedback)
 }
 func (ec *executionContext) fieldContext_Prototype_openFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Prototype", field, false, false, "Boolean")
+	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) _Prototype_tags(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
@@ -13234,7 +13050,7 @@ func (ec *executionContext) _Prototype_tags(ctx context.Context, field graphql.C
 		ec.marshalNString2ᚕstringᚄ, true)
 }
 func (ec *executionContext) fieldContext_Prototype_tags(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Prototype", field, false, false, "String")
+	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Prototype_workspace(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
@@ -13250,9 +13066,7 @@ func (ec *executionContext) fieldContext_Prototype_workspace(_ context.Context, 
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Workspace(ctx, field)
-		},
+		Child:      childFieldsOf_Workspace,
 	}
 	return fc, nil
 }
@@ -13270,9 +13084,7 @@ func (ec *executionContext) fieldContext_Prototype_owner(_ context.Context, fiel
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
-		},
+		Child:      childFieldsOf_User,
 	}
 	return fc, nil
 }
@@ -13291,9 +13103,7 @@ func (ec *executionContext) fieldContext_Prototype_iterations(ctx context.Contex
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_IterationConnection(ctx, field)
-		},
+		Child:      childFieldsOf_IterationConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13323,9 +13133,7 @@ func (ec *executionContext) fieldContext_Prototype_feedback(ctx context.Context,
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FeedbackConnection(ctx, field)
-		},
+		Child:      childFieldsOf_FeedbackConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13355,9 +13163,7 @@ func (ec *executionContext) fieldContext_Prototype_participants(ctx context.Cont
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ParticipantConnection(ctx, field)
-		},
+		Child:      childFieldsOf_ParticipantConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13387,9 +13193,7 @@ func (ec *executionContext) fieldContext_Prototype_invites(ctx context.Context, 
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_InviteConnection(ctx, field)
-		},
+		Child:      childFieldsOf_InviteConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13419,9 +13223,7 @@ func (ec *executionContext) fieldContext_Prototype_timeline(ctx context.Context,
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_EventConnection(ctx, field)
-		},
+		Child:      childFieldsOf_EventConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13450,9 +13252,7 @@ func (ec *executionContext) fieldContext_Prototype_alertRules(_ context.Context,
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AlertRule(ctx, field)
-		},
+		Child:      childFieldsOf_AlertRule,
 	}
 	return fc, nil
 }
@@ -13471,9 +13271,7 @@ func (ec *executionContext) fieldContext_Prototype_scorecards(ctx context.Contex
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ScorecardConnection(ctx, field)
-		},
+		Child:      childFieldsOf_ScorecardConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13503,9 +13301,7 @@ func (ec *executionContext) fieldContext_Prototype_impact(ctx context.Context, f
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Impact(ctx, field)
-		},
+		Child:      childFieldsOf_Impact,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13534,9 +13330,7 @@ func (ec *executionContext) fieldContext_PrototypeConnection_edges(_ context.Con
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PrototypeEdge(ctx, field)
-		},
+		Child:      childFieldsOf_PrototypeEdge,
 	}
 	return fc, nil
 }
@@ -13554,9 +13348,7 @@ func (ec *executionContext) fieldContext_PrototypeConnection_pageInfo(_ context.
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
@@ -13565,7 +13357,7 @@ func (ec *executionContext) _PrototypeConnection_totalCount(ctx context.Context,
 	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
 }
 func (ec *executionContext) fieldContext_PrototypeConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("PrototypeConnection", field, false, false, "Int")
+	return newScalarFieldContext("PrototypeConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _PrototypeEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.PrototypeEdge) (ret graphql.Marshaler) {
@@ -13581,9 +13373,7 @@ func (ec *executionContext) fieldContext_PrototypeEdge_node(_ context.Context, f
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	return fc, nil
 }
@@ -13592,7 +13382,7 @@ func (ec *executionContext) _PrototypeEdge_cursor(ctx context.Context, field gra
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
 func (ec *executionContext) fieldContext_PrototypeEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("PrototypeEdge", field, false, false, "Cursor")
+	return newScalarFieldContext("PrototypeEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -13709,9 +13499,7 @@ func (ec *executionContext) fieldContext_Query_prototype(ctx context.Context, fi
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13753,9 +13541,7 @@ func (ec *executionContext) fieldContext_Query_search(ctx context.Context, field
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_SearchConnection(ctx, field)
-		},
+		Child:      childFieldsOf_SearchConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13796,9 +13582,7 @@ func (ec *executionContext) fieldContext_Query_viewer(_ context.Context, field g
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
-		},
+		Child:      childFieldsOf_User,
 	}
 	return fc, nil
 }
@@ -13829,9 +13613,7 @@ func (ec *executionContext) fieldContext_Query_pendingVerifications(ctx context.
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FeedbackConnection(ctx, field)
-		},
+		Child:      childFieldsOf_FeedbackConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13873,9 +13655,7 @@ func (ec *executionContext) fieldContext_Query_webhooks(ctx context.Context, fie
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Webhook(ctx, field)
-		},
+		Child:      childFieldsOf_Webhook,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13917,9 +13697,7 @@ func (ec *executionContext) fieldContext_Query_workspace(ctx context.Context, fi
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Workspace(ctx, field)
-		},
+		Child:      childFieldsOf_Workspace,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13961,9 +13739,7 @@ func (ec *executionContext) fieldContext_Query___type(ctx context.Context, field
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
-		},
+		Child:      childFieldsOf___Type,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -14004,9 +13780,7 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Schema(ctx, field)
-		},
+		Child:      childFieldsOf___Schema,
 	}
 	return fc, nil
 }
@@ -14015,21 +13789,21 @@ func (ec *executionContext) _RatingCount_rating(ctx context.Context, field graph
 	return ec.marshalNInt2int(ctx, field.Selections, obj.Rating)
 }
 func (ec *executionContext) fieldContext_RatingCount_rating(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("RatingCount", field, false, false, "Int")
+	return newScalarFieldContext("RatingCount", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _RatingCount_count(ctx context.Context, field graphql.CollectedField, obj *RatingCount) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.Count)
 }
 func (ec *executionContext) fieldContext_RatingCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("RatingCount", field, false, false, "Int")
+	return newScalarFieldContext("RatingCount", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _RedeemInvitePayload_token(ctx context.Context, field graphql.CollectedField, obj *RedeemInvitePayload) (ret graphql.Marshaler) {
 	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Token)
 }
 func (ec *executionContext) fieldContext_RedeemInvitePayload_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("RedeemInvitePayload", field, false, false, "String")
+	return newScalarFieldContext("RedeemInvitePayload", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _RedeemInvitePayload_participant(ctx context.Context, field graphql.CollectedField, obj *RedeemInvitePayload) (ret graphql.Marshaler) {
@@ -14045,9 +13819,7 @@ func (ec *executionContext) fieldContext_RedeemInvitePayload_participant(_ conte
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participant(ctx, field)
-		},
+		Child:      childFieldsOf_Participant,
 	}
 	return fc, nil
 }
@@ -14065,9 +13837,7 @@ func (ec *executionContext) fieldContext_RedeemInvitePayload_prototype(_ context
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	return fc, nil
 }
@@ -14085,9 +13855,7 @@ func (ec *executionContext) fieldContext_RotateWebhookSecretPayload_webhook(_ co
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Webhook(ctx, field)
-		},
+		Child:      childFieldsOf_Webhook,
 	}
 	return fc, nil
 }
@@ -14096,7 +13864,7 @@ func (ec *executionContext) _RotateWebhookSecretPayload_secret(ctx context.Conte
 	return ec.marshalNString2string(ctx, field.Selections, obj.Secret)
 }
 func (ec *executionContext) fieldContext_RotateWebhookSecretPayload_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("RotateWebhookSecretPayload", field, false, false, "String")
+	return newScalarFieldContext("RotateWebhookSecretPayload", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Scorecard_iteration(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -14112,9 +13880,7 @@ func (ec *executionContext) fieldContext_Scorecard_iteration(_ context.Context, 
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Iteration(ctx, field)
-		},
+		Child:      childFieldsOf_Iteration,
 	}
 	return fc, nil
 }
@@ -14123,28 +13889,28 @@ func (ec *executionContext) _Scorecard_trialsStarted(ctx context.Context, field 
 	return ec.marshalNInt2int(ctx, field.Selections, obj.TrialsStarted)
 }
 func (ec *executionContext) fieldContext_Scorecard_trialsStarted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_trialsCompleted(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.TrialsCompleted)
 }
 func (ec *executionContext) fieldContext_Scorecard_trialsCompleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_trialsAbandoned(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.TrialsAbandoned)
 }
 func (ec *executionContext) fieldContext_Scorecard_trialsAbandoned(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_trialsBlocked(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.TrialsBlocked)
 }
 func (ec *executionContext) fieldContext_Scorecard_trialsBlocked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_completionRate(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -14155,7 +13921,7 @@ func (ec *executionContext) _Scorecard_completionRate(ctx context.Context, field
 		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_Scorecard_completionRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Float")
+	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Scorecard_medianTimeOnTask(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -14166,7 +13932,7 @@ func (ec *executionContext) _Scorecard_medianTimeOnTask(ctx context.Context, fie
 		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_Scorecard_medianTimeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Float")
+	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Scorecard_p90TimeOnTask(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -14177,7 +13943,7 @@ func (ec *executionContext) _Scorecard_p90TimeOnTask(ctx context.Context, field 
 		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_Scorecard_p90TimeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Float")
+	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Scorecard_averageRating(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -14188,7 +13954,7 @@ func (ec *executionContext) _Scorecard_averageRating(ctx context.Context, field 
 		ec.marshalOFloat2ᚖfloat64, false)
 }
 func (ec *executionContext) fieldContext_Scorecard_averageRating(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Float")
+	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Scorecard_ratings(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -14204,9 +13970,7 @@ func (ec *executionContext) fieldContext_Scorecard_ratings(_ context.Context, fi
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_RatingCount(ctx, field)
-		},
+		Child:      childFieldsOf_RatingCount,
 	}
 	return fc, nil
 }
@@ -14215,7 +13979,7 @@ func (ec *executionContext) _Scorecard_feedbackCount(ctx context.Context, field 
 	return ec.marshalNInt2int(ctx, field.Selections, obj.FeedbackCount)
 }
 func (ec *executionContext) fieldContext_Scorecard_feedbackCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_feedbackByKind(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -14231,9 +13995,7 @@ func (ec *executionContext) fieldContext_Scorecard_feedbackByKind(_ context.Cont
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FeedbackKindCount(ctx, field)
-		},
+		Child:      childFieldsOf_FeedbackKindCount,
 	}
 	return fc, nil
 }
@@ -14242,42 +14004,42 @@ func (ec *executionContext) _Scorecard_openFeedback(ctx context.Context, field g
 	return ec.marshalNInt2int(ctx, field.Selections, obj.OpenFeedback)
 }
 func (ec *executionContext) fieldContext_Scorecard_openFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_addressedFeedback(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.AddressedFeedback)
 }
 func (ec *executionContext) fieldContext_Scorecard_addressedFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_verifiedFeedback(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.VerifiedFeedback)
 }
 func (ec *executionContext) fieldContext_Scorecard_verifiedFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_participants(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.Participants)
 }
 func (ec *executionContext) fieldContext_Scorecard_participants(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_addressed(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.Addressed)
 }
 func (ec *executionContext) fieldContext_Scorecard_addressed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_bugsFixed(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.BugsFixed)
 }
 func (ec *executionContext) fieldContext_Scorecard_bugsFixed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _ScorecardConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ScorecardConnection) (ret graphql.Marshaler) {
@@ -14293,9 +14055,7 @@ func (ec *executionContext) fieldContext_ScorecardConnection_edges(_ context.Con
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ScorecardEdge(ctx, field)
-		},
+		Child:      childFieldsOf_ScorecardEdge,
 	}
 	return fc, nil
 }
@@ -14313,9 +14073,7 @@ func (ec *executionContext) fieldContext_ScorecardConnection_pageInfo(_ context.
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
@@ -14324,7 +14082,7 @@ func (ec *executionContext) _ScorecardConnection_totalCount(ctx context.Context,
 	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
 }
 func (ec *executionContext) fieldContext_ScorecardConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ScorecardConnection", field, false, false, "Int")
+	return newScalarFieldContext("ScorecardConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _ScorecardDelta_previous(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
@@ -14340,9 +14098,7 @@ func (ec *executionContext) fieldContext_ScorecardDelta_previous(_ context.Conte
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Scorecard(ctx, field)
-		},
+		Child:      childFieldsOf_Scorecard,
 	}
 	return fc, nil
 }
@@ -14360,9 +14116,7 @@ func (ec *executionContext) fieldContext_ScorecardDelta_completionRate(_ context
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FloatChange(ctx, field)
-		},
+		Child:      childFieldsOf_FloatChange,
 	}
 	return fc, nil
 }
@@ -14380,9 +14134,7 @@ func (ec *executionContext) fieldContext_ScorecardDelta_medianTimeOnTask(_ conte
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FloatChange(ctx, field)
-		},
+		Child:      childFieldsOf_FloatChange,
 	}
 	return fc, nil
 }
@@ -14400,9 +14152,7 @@ func (ec *executionContext) fieldContext_ScorecardDelta_p90TimeOnTask(_ context.
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FloatChange(ctx, field)
-		},
+		Child:      childFieldsOf_FloatChange,
 	}
 	return fc, nil
 }
@@ -14420,9 +14170,7 @@ func (ec *executionContext) fieldContext_ScorecardDelta_averageRating(_ context.
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FloatChange(ctx, field)
-		},
+		Child:      childFieldsOf_FloatChange,
 	}
 	return fc, nil
 }
@@ -14440,9 +14188,7 @@ func (ec *executionContext) fieldContext_ScorecardDelta_trialsStarted(_ context.
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_IntChange(ctx, field)
-		},
+		Child:      childFieldsOf_IntChange,
 	}
 	return fc, nil
 }
@@ -14460,9 +14206,7 @@ func (ec *executionContext) fieldContext_ScorecardDelta_feedbackCount(_ context.
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_IntChange(ctx, field)
-		},
+		Child:      childFieldsOf_IntChange,
 	}
 	return fc, nil
 }
@@ -14480,9 +14224,7 @@ func (ec *executionContext) fieldContext_ScorecardDelta_openFeedback(_ context.C
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_IntChange(ctx, field)
-		},
+		Child:      childFieldsOf_IntChange,
 	}
 	return fc, nil
 }
@@ -14500,9 +14242,7 @@ func (ec *executionContext) fieldContext_ScorecardDelta_participants(_ context.C
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_IntChange(ctx, field)
-		},
+		Child:      childFieldsOf_IntChange,
 	}
 	return fc, nil
 }
@@ -14511,14 +14251,14 @@ func (ec *executionContext) _ScorecardDelta_addressed(ctx context.Context, field
 	return ec.marshalNInt2int(ctx, field.Selections, obj.Addressed)
 }
 func (ec *executionContext) fieldContext_ScorecardDelta_addressed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ScorecardDelta", field, false, false, "Int")
+	return newScalarFieldContext("ScorecardDelta", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _ScorecardDelta_bugsFixed(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.BugsFixed)
 }
 func (ec *executionContext) fieldContext_ScorecardDelta_bugsFixed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ScorecardDelta", field, false, false, "Int")
+	return newScalarFieldContext("ScorecardDelta", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _ScorecardEdge_node(ctx context.Context, field graphql.CollectedField, obj *ScorecardEdge) (ret graphql.Marshaler) {
@@ -14534,9 +14274,7 @@ func (ec *executionContext) fieldContext_ScorecardEdge_node(_ context.Context, f
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Scorecard(ctx, field)
-		},
+		Child:      childFieldsOf_Scorecard,
 	}
 	return fc, nil
 }
@@ -14545,7 +14283,7 @@ func (ec *executionContext) _ScorecardEdge_cursor(ctx context.Context, field gra
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
 func (ec *executionContext) fieldContext_ScorecardEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ScorecardEdge", field, false, false, "Cursor")
+	return newScalarFieldContext("ScorecardEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _SearchConnection_edges(ctx context.Context, field graphql.CollectedField, obj *SearchConnection) (ret graphql.Marshaler) {
@@ -14561,9 +14299,7 @@ func (ec *executionContext) fieldContext_SearchConnection_edges(_ context.Contex
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_SearchEdge(ctx, field)
-		},
+		Child:      childFieldsOf_SearchEdge,
 	}
 	return fc, nil
 }
@@ -14581,9 +14317,7 @@ func (ec *executionContext) fieldContext_SearchConnection_pageInfo(_ context.Con
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
@@ -14596,14 +14330,14 @@ func (ec *executionContext) _SearchEdge_node(ctx context.Context, field graphql.
 		ec.marshalNSearchResult2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚐNoder, true)
 }
 func (ec *executionContext) fieldContext_SearchEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("SearchEdge", field, false, false, "SearchResult")
+	return newScalarFieldContext("SearchEdge", field, false, false, noChildFieldsOf_SearchResult)
 }
 
 func (ec *executionContext) _SearchEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
 func (ec *executionContext) fieldContext_SearchEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("SearchEdge", field, false, false, "Cursor")
+	return newScalarFieldContext("SearchEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _SearchEdge_rank(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
@@ -14614,14 +14348,14 @@ func (ec *executionContext) _SearchEdge_rank(ctx context.Context, field graphql.
 		ec.marshalNFloat2float64, true)
 }
 func (ec *executionContext) fieldContext_SearchEdge_rank(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("SearchEdge", field, false, false, "Float")
+	return newScalarFieldContext("SearchEdge", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _SearchEdge_highlight(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
 	return ec.marshalNString2string(ctx, field.Selections, obj.Highlight)
 }
 func (ec *executionContext) fieldContext_SearchEdge_highlight(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("SearchEdge", field, false, false, "String")
+	return newScalarFieldContext("SearchEdge", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _SimilarFeedback_feedback(ctx context.Context, field graphql.CollectedField, obj *SimilarFeedback) (ret graphql.Marshaler) {
@@ -14637,9 +14371,7 @@ func (ec *executionContext) fieldContext_SimilarFeedback_feedback(_ context.Cont
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	return fc, nil
 }
@@ -14652,7 +14384,7 @@ func (ec *executionContext) _SimilarFeedback_score(ctx context.Context, field gr
 		ec.marshalNFloat2float64, true)
 }
 func (ec *executionContext) fieldContext_SimilarFeedback_score(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("SimilarFeedback", field, false, false, "Float")
+	return newScalarFieldContext("SimilarFeedback", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Subscription_prototypeEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -14681,9 +14413,7 @@ func (ec *executionContext) fieldContext_Subscription_prototypeEvents(ctx contex
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Event(ctx, field)
-		},
+		Child:      childFieldsOf_Event,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -14725,9 +14455,7 @@ func (ec *executionContext) fieldContext_Subscription_workspaceEvents(ctx contex
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Event(ctx, field)
-		},
+		Child:      childFieldsOf_Event,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -14769,9 +14497,7 @@ func (ec *executionContext) fieldContext_Subscription_verificationRequests(ctx c
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Event(ctx, field)
-		},
+		Child:      childFieldsOf_Event,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -14791,7 +14517,7 @@ func (ec *executionContext) _Trial_id(ctx context.Context, field graphql.Collect
 	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
 }
 func (ec *executionContext) fieldContext_Trial_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Trial", field, false, false, "ID")
+	return newScalarFieldContext("Trial", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Trial_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
@@ -14802,7 +14528,7 @@ func (ec *executionContext) _Trial_createdAt(ctx context.Context, field graphql.
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Trial_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Trial", field, false, false, "Time")
+	return newScalarFieldContext("Trial", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Trial_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
@@ -14813,7 +14539,7 @@ func (ec *executionContext) _Trial_updatedAt(ctx context.Context, field graphql.
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Trial_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Trial", field, false, false, "Time")
+	return newScalarFieldContext("Trial", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Trial_startedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
@@ -14824,35 +14550,35 @@ func (ec *executionContext) _Trial_startedAt(ctx context.Context, field graphql.
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Trial_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Trial", field, false, false, "Time")
+	return newScalarFieldContext("Trial", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Trial_endedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.EndedAt)
 }
 func (ec *executionContext) fieldContext_Trial_endedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Trial", field, false, false, "Time")
+	return newScalarFieldContext("Trial", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Trial_outcome(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
 	return ec.marshalOTrialOutcome2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋtrialᚐOutcome(ctx, field.Selections, obj.Outcome)
 }
 func (ec *executionContext) fieldContext_Trial_outcome(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Trial", field, false, false, "TrialOutcome")
+	return newScalarFieldContext("Trial", field, false, false, noChildFieldsOf_TrialOutcome)
 }
 
 func (ec *executionContext) _Trial_task(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
 	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Task)
 }
 func (ec *executionContext) fieldContext_Trial_task(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Trial", field, false, false, "String")
+	return newScalarFieldContext("Trial", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Trial_device(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
 	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Device)
 }
 func (ec *executionContext) fieldContext_Trial_device(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Trial", field, false, false, "String")
+	return newScalarFieldContext("Trial", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Trial_iteration(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
@@ -14868,9 +14594,7 @@ func (ec *executionContext) fieldContext_Trial_iteration(_ context.Context, fiel
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Iteration(ctx, field)
-		},
+		Child:      childFieldsOf_Iteration,
 	}
 	return fc, nil
 }
@@ -14888,9 +14612,7 @@ func (ec *executionContext) fieldContext_Trial_participant(_ context.Context, fi
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participant(ctx, field)
-		},
+		Child:      childFieldsOf_Participant,
 	}
 	return fc, nil
 }
@@ -14908,9 +14630,7 @@ func (ec *executionContext) fieldContext_Trial_feedback(_ context.Context, field
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	return fc, nil
 }
@@ -14928,9 +14648,7 @@ func (ec *executionContext) fieldContext_TrialConnection_edges(_ context.Context
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_TrialEdge(ctx, field)
-		},
+		Child:      childFieldsOf_TrialEdge,
 	}
 	return fc, nil
 }
@@ -14948,9 +14666,7 @@ func (ec *executionContext) fieldContext_TrialConnection_pageInfo(_ context.Cont
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
@@ -14959,7 +14675,7 @@ func (ec *executionContext) _TrialConnection_totalCount(ctx context.Context, fie
 	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
 }
 func (ec *executionContext) fieldContext_TrialConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("TrialConnection", field, false, false, "Int")
+	return newScalarFieldContext("TrialConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _TrialEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.TrialEdge) (ret graphql.Marshaler) {
@@ -14975,9 +14691,7 @@ func (ec *executionContext) fieldContext_TrialEdge_node(_ context.Context, field
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Trial(ctx, field)
-		},
+		Child:      childFieldsOf_Trial,
 	}
 	return fc, nil
 }
@@ -14986,14 +14700,14 @@ func (ec *executionContext) _TrialEdge_cursor(ctx context.Context, field graphql
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
 func (ec *executionContext) fieldContext_TrialEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("TrialEdge", field, false, false, "Cursor")
+	return newScalarFieldContext("TrialEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
 }
 func (ec *executionContext) fieldContext_User_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, "ID")
+	return newScalarFieldContext("User", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -15004,7 +14718,7 @@ func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.C
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_User_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, "Time")
+	return newScalarFieldContext("User", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _User_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -15015,14 +14729,14 @@ func (ec *executionContext) _User_updatedAt(ctx context.Context, field graphql.C
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_User_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, "Time")
+	return newScalarFieldContext("User", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _User_name(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
 }
 func (ec *executionContext) fieldContext_User_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, "String")
+	return newScalarFieldContext("User", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _User_memberships(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -15038,9 +14752,7 @@ func (ec *executionContext) fieldContext_User_memberships(_ context.Context, fie
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Membership(ctx, field)
-		},
+		Child:      childFieldsOf_Membership,
 	}
 	return fc, nil
 }
@@ -15058,9 +14770,7 @@ func (ec *executionContext) fieldContext_User_tokens(_ context.Context, field gr
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AuthToken(ctx, field)
-		},
+		Child:      childFieldsOf_AuthToken,
 	}
 	return fc, nil
 }
@@ -15073,7 +14783,7 @@ func (ec *executionContext) _User_email(ctx context.Context, field graphql.Colle
 		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext_User_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, true, true, "String")
+	return newScalarFieldContext("User", field, true, true, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _User_displayName(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -15084,14 +14794,14 @@ func (ec *executionContext) _User_displayName(ctx context.Context, field graphql
 		ec.marshalNString2string, true)
 }
 func (ec *executionContext) fieldContext_User_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, true, true, "String")
+	return newScalarFieldContext("User", field, true, true, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Vote_id(ctx context.Context, field graphql.CollectedField, obj *ent.Vote) (ret graphql.Marshaler) {
 	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
 }
 func (ec *executionContext) fieldContext_Vote_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Vote", field, false, false, "ID")
+	return newScalarFieldContext("Vote", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Vote_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Vote) (ret graphql.Marshaler) {
@@ -15102,7 +14812,7 @@ func (ec *executionContext) _Vote_createdAt(ctx context.Context, field graphql.C
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Vote_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Vote", field, false, false, "Time")
+	return newScalarFieldContext("Vote", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Vote_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Vote) (ret graphql.Marshaler) {
@@ -15113,7 +14823,7 @@ func (ec *executionContext) _Vote_updatedAt(ctx context.Context, field graphql.C
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Vote_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Vote", field, false, false, "Time")
+	return newScalarFieldContext("Vote", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Vote_feedback(ctx context.Context, field graphql.CollectedField, obj *ent.Vote) (ret graphql.Marshaler) {
@@ -15129,9 +14839,7 @@ func (ec *executionContext) fieldContext_Vote_feedback(_ context.Context, field 
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	return fc, nil
 }
@@ -15149,9 +14857,7 @@ func (ec *executionContext) fieldContext_Vote_participant(_ context.Context, fie
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participant(ctx, field)
-		},
+		Child:      childFieldsOf_Participant,
 	}
 	return fc, nil
 }
@@ -15169,9 +14875,7 @@ func (ec *executionContext) fieldContext_VoteConnection_edges(_ context.Context,
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_VoteEdge(ctx, field)
-		},
+		Child:      childFieldsOf_VoteEdge,
 	}
 	return fc, nil
 }
@@ -15189,9 +14893,7 @@ func (ec *executionContext) fieldContext_VoteConnection_pageInfo(_ context.Conte
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
@@ -15200,7 +14902,7 @@ func (ec *executionContext) _VoteConnection_totalCount(ctx context.Context, fiel
 	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
 }
 func (ec *executionContext) fieldContext_VoteConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("VoteConnection", field, false, false, "Int")
+	return newScalarFieldContext("VoteConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _VoteEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.VoteEdge) (ret graphql.Marshaler) {
@@ -15216,9 +14918,7 @@ func (ec *executionContext) fieldContext_VoteEdge_node(_ context.Context, field 
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Vote(ctx, field)
-		},
+		Child:      childFieldsOf_Vote,
 	}
 	return fc, nil
 }
@@ -15227,14 +14927,14 @@ func (ec *executionContext) _VoteEdge_cursor(ctx context.Context, field graphql.
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
 func (ec *executionContext) fieldContext_VoteEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("VoteEdge", field, false, false, "Cursor")
+	return newScalarFieldContext("VoteEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Webhook_id(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
 }
 func (ec *executionContext) fieldContext_Webhook_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "ID")
+	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Webhook_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
@@ -15245,7 +14945,7 @@ func (ec *executionContext) _Webhook_createdAt(ctx context.Context, field graphq
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Webhook_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "Time")
+	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Webhook_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
@@ -15256,63 +14956,63 @@ func (ec *executionContext) _Webhook_updatedAt(ctx context.Context, field graphq
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Webhook_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "Time")
+	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Webhook_url(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return ec.marshalNString2string(ctx, field.Selections, obj.URL)
 }
 func (ec *executionContext) fieldContext_Webhook_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "String")
+	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Webhook_description(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return ec.marshalNString2string(ctx, field.Selections, obj.Description)
 }
 func (ec *executionContext) fieldContext_Webhook_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "String")
+	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Webhook_enabled(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.Enabled)
 }
 func (ec *executionContext) fieldContext_Webhook_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "Boolean")
+	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) _Webhook_failureCount(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.FailureCount)
 }
 func (ec *executionContext) fieldContext_Webhook_failureCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "Int")
+	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Webhook_lastError(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.LastError)
 }
 func (ec *executionContext) fieldContext_Webhook_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "String")
+	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Webhook_lastErrorAt(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastErrorAt)
 }
 func (ec *executionContext) fieldContext_Webhook_lastErrorAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "Time")
+	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Webhook_lastSuccessAt(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastSuccessAt)
 }
 func (ec *executionContext) fieldContext_Webhook_lastSuccessAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "Time")
+	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Webhook_disabledAt(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DisabledAt)
 }
 func (ec *executionContext) fieldContext_Webhook_disabledAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "Time")
+	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Webhook_deliveries(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
@@ -15329,9 +15029,7 @@ func (ec *executionContext) fieldContext_Webhook_deliveries(ctx context.Context,
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_WebhookDeliveryConnection(ctx, field)
-		},
+		Child:      childFieldsOf_WebhookDeliveryConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -15355,14 +15053,14 @@ func (ec *executionContext) _Webhook_eventKinds(ctx context.Context, field graph
 		ec.marshalNEventKind2ᚕgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋeventᚐKindᚄ, true)
 }
 func (ec *executionContext) fieldContext_Webhook_eventKinds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, true, true, "EventKind")
+	return newScalarFieldContext("Webhook", field, true, true, noChildFieldsOf_EventKind)
 }
 
 func (ec *executionContext) _WebhookDelivery_id(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
 	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "ID")
+	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _WebhookDelivery_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
@@ -15373,7 +15071,7 @@ func (ec *executionContext) _WebhookDelivery_createdAt(ctx context.Context, fiel
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "Time")
+	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _WebhookDelivery_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
@@ -15384,28 +15082,28 @@ func (ec *executionContext) _WebhookDelivery_updatedAt(ctx context.Context, fiel
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "Time")
+	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _WebhookDelivery_kind(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
 	return ec.marshalNString2string(ctx, field.Selections, obj.Kind)
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "String")
+	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _WebhookDelivery_status(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
 	return ec.marshalNWebhookDeliveryStatus2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋwebhookdeliveryᚐStatus(ctx, field.Selections, obj.Status)
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "WebhookDeliveryStatus")
+	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_WebhookDeliveryStatus)
 }
 
 func (ec *executionContext) _WebhookDelivery_attempts(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.Attempts)
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "Int")
+	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _WebhookDelivery_nextAttemptAt(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
@@ -15416,35 +15114,35 @@ func (ec *executionContext) _WebhookDelivery_nextAttemptAt(ctx context.Context, 
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_nextAttemptAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "Time")
+	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _WebhookDelivery_lastAttemptAt(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastAttemptAt)
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_lastAttemptAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "Time")
+	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _WebhookDelivery_responseStatus(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
 	return ec.marshalOInt2ᚖint(ctx, field.Selections, obj.ResponseStatus)
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_responseStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "Int")
+	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _WebhookDelivery_lastError(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
 	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.LastError)
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "String")
+	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _WebhookDelivery_deliveredAt(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DeliveredAt)
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_deliveredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "Time")
+	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _WebhookDelivery_webhook(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
@@ -15460,9 +15158,7 @@ func (ec *executionContext) fieldContext_WebhookDelivery_webhook(_ context.Conte
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Webhook(ctx, field)
-		},
+		Child:      childFieldsOf_Webhook,
 	}
 	return fc, nil
 }
@@ -15480,9 +15176,7 @@ func (ec *executionContext) fieldContext_WebhookDelivery_event(_ context.Context
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Event(ctx, field)
-		},
+		Child:      childFieldsOf_Event,
 	}
 	return fc, nil
 }
@@ -15500,9 +15194,7 @@ func (ec *executionContext) fieldContext_WebhookDeliveryConnection_edges(_ conte
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_WebhookDeliveryEdge(ctx, field)
-		},
+		Child:      childFieldsOf_WebhookDeliveryEdge,
 	}
 	return fc, nil
 }
@@ -15520,9 +15212,7 @@ func (ec *executionContext) fieldContext_WebhookDeliveryConnection_pageInfo(_ co
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
@@ -15531,7 +15221,7 @@ func (ec *executionContext) _WebhookDeliveryConnection_totalCount(ctx context.Co
 	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
 }
 func (ec *executionContext) fieldContext_WebhookDeliveryConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDeliveryConnection", field, false, false, "Int")
+	return newScalarFieldContext("WebhookDeliveryConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _WebhookDeliveryEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDeliveryEdge) (ret graphql.Marshaler) {
@@ -15547,9 +15237,7 @@ func (ec *executionContext) fieldContext_WebhookDeliveryEdge_node(_ context.Cont
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_WebhookDelivery(ctx, field)
-		},
+		Child:      childFieldsOf_WebhookDelivery,
 	}
 	return fc, nil
 }
@@ -15558,14 +15246,14 @@ func (ec *executionContext) _WebhookDeliveryEdge_cursor(ctx context.Context, fie
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
 func (ec *executionContext) fieldContext_WebhookDeliveryEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDeliveryEdge", field, false, false, "Cursor")
+	return newScalarFieldContext("WebhookDeliveryEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Workspace_id(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
 	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
 }
 func (ec *executionContext) fieldContext_Workspace_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Workspace", field, false, false, "ID")
+	return newScalarFieldContext("Workspace", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Workspace_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
@@ -15576,7 +15264,7 @@ func (ec *executionContext) _Workspace_createdAt(ctx context.Context, field grap
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Workspace_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Workspace", field, false, false, "Time")
+	return newScalarFieldContext("Workspace", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Workspace_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
@@ -15587,35 +15275,35 @@ func (ec *executionContext) _Workspace_updatedAt(ctx context.Context, field grap
 		ec.marshalNTime2timeᚐTime, true)
 }
 func (ec *executionContext) fieldContext_Workspace_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Workspace", field, false, false, "Time")
+	return newScalarFieldContext("Workspace", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Workspace_name(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
 	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
 }
 func (ec *executionContext) fieldContext_Workspace_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Workspace", field, false, false, "String")
+	return newScalarFieldContext("Workspace", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Workspace_slug(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
 	return ec.marshalNString2string(ctx, field.Selections, obj.Slug)
 }
 func (ec *executionContext) fieldContext_Workspace_slug(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Workspace", field, false, false, "String")
+	return newScalarFieldContext("Workspace", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Workspace_mission(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
 	return ec.marshalNString2string(ctx, field.Selections, obj.Mission)
 }
 func (ec *executionContext) fieldContext_Workspace_mission(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Workspace", field, false, false, "String")
+	return newScalarFieldContext("Workspace", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Workspace_headcount(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.Headcount)
 }
 func (ec *executionContext) fieldContext_Workspace_headcount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Workspace", field, false, false, "Int")
+	return newScalarFieldContext("Workspace", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Workspace_memberships(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
@@ -15631,9 +15319,7 @@ func (ec *executionContext) fieldContext_Workspace_memberships(_ context.Context
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Membership(ctx, field)
-		},
+		Child:      childFieldsOf_Membership,
 	}
 	return fc, nil
 }
@@ -15652,9 +15338,7 @@ func (ec *executionContext) fieldContext_Workspace_prototypes(ctx context.Contex
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PrototypeConnection(ctx, field)
-		},
+		Child:      childFieldsOf_PrototypeConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -15678,14 +15362,14 @@ func (ec *executionContext) _Workspace_viewerRole(ctx context.Context, field gra
 		ec.marshalOMembershipRole2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋviewerᚐRole, false)
 }
 func (ec *executionContext) fieldContext_Workspace_viewerRole(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Workspace", field, true, true, "MembershipRole")
+	return newScalarFieldContext("Workspace", field, true, true, noChildFieldsOf_MembershipRole)
 }
 
 func (ec *executionContext) _YouSaidWeDid_feedbackCount(ctx context.Context, field graphql.CollectedField, obj *YouSaidWeDid) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int(ctx, field.Selections, obj.FeedbackCount)
 }
 func (ec *executionContext) fieldContext_YouSaidWeDid_feedbackCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("YouSaidWeDid", field, false, false, "Int")
+	return newScalarFieldContext("YouSaidWeDid", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _YouSaidWeDid_groups(ctx context.Context, field graphql.CollectedField, obj *YouSaidWeDid) (ret graphql.Marshaler) {
@@ -15701,9 +15385,7 @@ func (ec *executionContext) fieldContext_YouSaidWeDid_groups(_ context.Context, 
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AddressedFeedbackGroup(ctx, field)
-		},
+		Child:      childFieldsOf_AddressedFeedbackGroup,
 	}
 	return fc, nil
 }
@@ -15721,9 +15403,7 @@ func (ec *executionContext) fieldContext_YouSaidWeDid_shapedBy(_ context.Context
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participant(ctx, field)
-		},
+		Child:      childFieldsOf_Participant,
 	}
 	return fc, nil
 }
@@ -15732,7 +15412,7 @@ func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql
 	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
 }
 func (ec *executionContext) fieldContext___Directive_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Directive", field, false, false, "String")
+	return newScalarFieldContext("__Directive", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Directive_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -15743,14 +15423,14 @@ func (ec *executionContext) ___Directive_description(ctx context.Context, field 
 		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___Directive_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Directive", field, true, false, "String")
+	return newScalarFieldContext("__Directive", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Directive_isRepeatable(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
 	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.IsRepeatable)
 }
 func (ec *executionContext) fieldContext___Directive_isRepeatable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Directive", field, false, false, "Boolean")
+	return newScalarFieldContext("__Directive", field, false, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) ___Directive_locations(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -15761,7 +15441,7 @@ func (ec *executionContext) ___Directive_locations(ctx context.Context, field gr
 		ec.marshalN__DirectiveLocation2ᚕstringᚄ, true)
 }
 func (ec *executionContext) fieldContext___Directive_locations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Directive", field, false, false, "__DirectiveLocation")
+	return newScalarFieldContext("__Directive", field, false, false, noChildFieldsOf___DirectiveLocation)
 }
 
 func (ec *executionContext) ___Directive_args(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -15778,9 +15458,7 @@ func (ec *executionContext) fieldContext___Directive_args(ctx context.Context, f
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___InputValue(ctx, field)
-		},
+		Child:      childFieldsOf___InputValue,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -15800,7 +15478,7 @@ func (ec *executionContext) ___EnumValue_name(ctx context.Context, field graphql
 	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
 }
 func (ec *executionContext) fieldContext___EnumValue_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__EnumValue", field, false, false, "String")
+	return newScalarFieldContext("__EnumValue", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___EnumValue_description(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
@@ -15811,7 +15489,7 @@ func (ec *executionContext) ___EnumValue_description(ctx context.Context, field 
 		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___EnumValue_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__EnumValue", field, true, false, "String")
+	return newScalarFieldContext("__EnumValue", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___EnumValue_isDeprecated(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
@@ -15822,7 +15500,7 @@ func (ec *executionContext) ___EnumValue_isDeprecated(ctx context.Context, field
 		ec.marshalNBoolean2bool, true)
 }
 func (ec *executionContext) fieldContext___EnumValue_isDeprecated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__EnumValue", field, true, false, "Boolean")
+	return newScalarFieldContext("__EnumValue", field, true, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) ___EnumValue_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
@@ -15833,14 +15511,14 @@ func (ec *executionContext) ___EnumValue_deprecationReason(ctx context.Context, 
 		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___EnumValue_deprecationReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__EnumValue", field, true, false, "String")
+	return newScalarFieldContext("__EnumValue", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Field_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
 	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
 }
 func (ec *executionContext) fieldContext___Field_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Field", field, false, false, "String")
+	return newScalarFieldContext("__Field", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Field_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
@@ -15851,7 +15529,7 @@ func (ec *executionContext) ___Field_description(ctx context.Context, field grap
 		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___Field_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Field", field, true, false, "String")
+	return newScalarFieldContext("__Field", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Field_args(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
@@ -15868,9 +15546,7 @@ func (ec *executionContext) fieldContext___Field_args(ctx context.Context, field
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___InputValue(ctx, field)
-		},
+		Child:      childFieldsOf___InputValue,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -15899,9 +15575,7 @@ func (ec *executionContext) fieldContext___Field_type(_ context.Context, field g
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
-		},
+		Child:      childFieldsOf___Type,
 	}
 	return fc, nil
 }
@@ -15914,7 +15588,7 @@ func (ec *executionContext) ___Field_isDeprecated(ctx context.Context, field gra
 		ec.marshalNBoolean2bool, true)
 }
 func (ec *executionContext) fieldContext___Field_isDeprecated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Field", field, true, false, "Boolean")
+	return newScalarFieldContext("__Field", field, true, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) ___Field_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
@@ -15925,14 +15599,14 @@ func (ec *executionContext) ___Field_deprecationReason(ctx context.Context, fiel
 		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___Field_deprecationReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Field", field, true, false, "String")
+	return newScalarFieldContext("__Field", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___InputValue_name(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
 	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
 }
 func (ec *executionContext) fieldContext___InputValue_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__InputValue", field, false, false, "String")
+	return newScalarFieldContext("__InputValue", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___InputValue_description(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
@@ -15943,7 +15617,7 @@ func (ec *executionContext) ___InputValue_description(ctx context.Context, field
 		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___InputValue_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__InputValue", field, true, false, "String")
+	return newScalarFieldContext("__InputValue", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___InputValue_type(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
@@ -15959,9 +15633,7 @@ func (ec *executionContext) fieldContext___InputValue_type(_ context.Context, fi
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
-		},
+		Child:      childFieldsOf___Type,
 	}
 	return fc, nil
 }
@@ -15970,7 +15642,7 @@ func (ec *executionContext) ___InputValue_defaultValue(ctx context.Context, fiel
 	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.DefaultValue)
 }
 func (ec *executionContext) fieldContext___InputValue_defaultValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__InputValue", field, false, false, "String")
+	return newScalarFieldContext("__InputValue", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___InputValue_isDeprecated(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
@@ -15981,7 +15653,7 @@ func (ec *executionContext) ___InputValue_isDeprecated(ctx context.Context, fiel
 		ec.marshalNBoolean2bool, true)
 }
 func (ec *executionContext) fieldContext___InputValue_isDeprecated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__InputValue", field, true, false, "Boolean")
+	return newScalarFieldContext("__InputValue", field, true, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) ___InputValue_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
@@ -15992,7 +15664,7 @@ func (ec *executionContext) ___InputValue_deprecationReason(ctx context.Context,
 		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___InputValue_deprecationReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__InputValue", field, true, false, "String")
+	return newScalarFieldContext("__InputValue", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Schema_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
@@ -16003,7 +15675,7 @@ func (ec *executionContext) ___Schema_description(ctx context.Context, field gra
 		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___Schema_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Schema", field, true, false, "String")
+	return newScalarFieldContext("__Schema", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Schema_types(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
@@ -16019,9 +15691,7 @@ func (ec *executionContext) fieldContext___Schema_types(_ context.Context, field
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
-		},
+		Child:      childFieldsOf___Type,
 	}
 	return fc, nil
 }
@@ -16039,9 +15709,7 @@ func (ec *executionContext) fieldContext___Schema_queryType(_ context.Context, f
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
-		},
+		Child:      childFieldsOf___Type,
 	}
 	return fc, nil
 }
@@ -16059,9 +15727,7 @@ func (ec *executionContext) fieldContext___Schema_mutationType(_ context.Context
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
-		},
+		Child:      childFieldsOf___Type,
 	}
 	return fc, nil
 }
@@ -16079,9 +15745,7 @@ func (ec *executionContext) fieldContext___Schema_subscriptionType(_ context.Con
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
-		},
+		Child:      childFieldsOf___Type,
 	}
 	return fc, nil
 }
@@ -16099,9 +15763,7 @@ func (ec *executionContext) fieldContext___Schema_directives(_ context.Context, 
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Directive(ctx, field)
-		},
+		Child:      childFieldsOf___Directive,
 	}
 	return fc, nil
 }
@@ -16114,7 +15776,7 @@ func (ec *executionContext) ___Type_kind(ctx context.Context, field graphql.Coll
 		ec.marshalN__TypeKind2string, true)
 }
 func (ec *executionContext) fieldContext___Type_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Type", field, true, false, "__TypeKind")
+	return newScalarFieldContext("__Type", field, true, false, noChildFieldsOf___TypeKind)
 }
 
 func (ec *executionContext) ___Type_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
@@ -16125,7 +15787,7 @@ func (ec *executionContext) ___Type_name(ctx context.Context, field graphql.Coll
 		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___Type_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Type", field, true, false, "String")
+	return newScalarFieldContext("__Type", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Type_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
@@ -16136,7 +15798,7 @@ func (ec *executionContext) ___Type_description(ctx context.Context, field graph
 		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___Type_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Type", field, true, false, "String")
+	return newScalarFieldContext("__Type", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Type_specifiedByURL(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
@@ -16147,7 +15809,7 @@ func (ec *executionContext) ___Type_specifiedByURL(ctx context.Context, field gr
 		ec.marshalOString2ᚖstring, false)
 }
 func (ec *executionContext) fieldContext___Type_specifiedByURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Type", field, true, false, "String")
+	return newScalarFieldContext("__Type", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Type_fields(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
@@ -16164,9 +15826,7 @@ func (ec *executionContext) fieldContext___Type_fields(ctx context.Context, fiel
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Field(ctx, field)
-		},
+		Child:      childFieldsOf___Field,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -16195,9 +15855,7 @@ func (ec *executionContext) fieldContext___Type_interfaces(_ context.Context, fi
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
-		},
+		Child:      childFieldsOf___Type,
 	}
 	return fc, nil
 }
@@ -16215,9 +15873,7 @@ func (ec *executionContext) fieldContext___Type_possibleTypes(_ context.Context,
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
-		},
+		Child:      childFieldsOf___Type,
 	}
 	return fc, nil
 }
@@ -16236,9 +15892,7 @@ func (ec *executionContext) fieldContext___Type_enumValues(ctx context.Context, 
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___EnumValue(ctx, field)
-		},
+		Child:      childFieldsOf___EnumValue,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -16268,9 +15922,7 @@ func (ec *executionContext) fieldContext___Type_inputFields(ctx context.Context,
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___InputValue(ctx, field)
-		},
+		Child:      childFieldsOf___InputValue,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -16299,9 +15951,7 @@ func (ec *executionContext) fieldContext___Type_ofType(_ context.Context, field 
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
-		},
+		Child:      childFieldsOf___Type,
 	}
 	return fc, nil
 }
@@ -16314,7 +15964,7 @@ func (ec *executionContext) ___Type_isOneOf(ctx context.Context, field graphql.C
 		ec.marshalOBoolean2bool, false)
 }
 func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Type", field, true, false, "Boolean")
+	return newScalarFieldContext("__Type", field, true, false, noChildFieldsOf_Boolean)
 }
 
 // endregion **************************** field.gotpl *****************************
@@ -29508,3 +29158,526 @@ func (ec *executionContext) marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgen�
 }
 
 // endregion ***************************** type.gotpl *****************************
+
+// The Child functions of the field contexts, one per type (graph/childfields.go).
+
+func childFieldsOf_AddressedFeedbackGroup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_AddressedFeedbackGroup(ctx, field)
+}
+
+func childFieldsOf_AlertRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_AlertRule(ctx, field)
+}
+
+func childFieldsOf_AuthPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_AuthPayload(ctx, field)
+}
+
+func childFieldsOf_AuthToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_AuthToken(ctx, field)
+}
+
+func childFieldsOf_Comment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Comment(ctx, field)
+}
+
+func childFieldsOf_CommentConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_CommentConnection(ctx, field)
+}
+
+func childFieldsOf_CommentEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_CommentEdge(ctx, field)
+}
+
+func childFieldsOf_CreateInvitePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_CreateInvitePayload(ctx, field)
+}
+
+func childFieldsOf_CreateWebhookPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_CreateWebhookPayload(ctx, field)
+}
+
+func childFieldsOf_Event(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Event(ctx, field)
+}
+
+func childFieldsOf_EventConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_EventConnection(ctx, field)
+}
+
+func childFieldsOf_EventEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_EventEdge(ctx, field)
+}
+
+func childFieldsOf_Feedback(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Feedback(ctx, field)
+}
+
+func childFieldsOf_FeedbackConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_FeedbackConnection(ctx, field)
+}
+
+func childFieldsOf_FeedbackEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_FeedbackEdge(ctx, field)
+}
+
+func childFieldsOf_FeedbackKindCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_FeedbackKindCount(ctx, field)
+}
+
+func childFieldsOf_FloatChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_FloatChange(ctx, field)
+}
+
+func childFieldsOf_Impact(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Impact(ctx, field)
+}
+
+func childFieldsOf_IntChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_IntChange(ctx, field)
+}
+
+func childFieldsOf_Invite(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Invite(ctx, field)
+}
+
+func childFieldsOf_InviteConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_InviteConnection(ctx, field)
+}
+
+func childFieldsOf_InviteEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_InviteEdge(ctx, field)
+}
+
+func childFieldsOf_Iteration(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Iteration(ctx, field)
+}
+
+func childFieldsOf_IterationConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_IterationConnection(ctx, field)
+}
+
+func childFieldsOf_IterationEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_IterationEdge(ctx, field)
+}
+
+func childFieldsOf_Membership(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Membership(ctx, field)
+}
+
+func childFieldsOf_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_PageInfo(ctx, field)
+}
+
+func childFieldsOf_Participant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Participant(ctx, field)
+}
+
+func childFieldsOf_ParticipantConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_ParticipantConnection(ctx, field)
+}
+
+func childFieldsOf_ParticipantEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_ParticipantEdge(ctx, field)
+}
+
+func childFieldsOf_Prototype(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Prototype(ctx, field)
+}
+
+func childFieldsOf_PrototypeConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_PrototypeConnection(ctx, field)
+}
+
+func childFieldsOf_PrototypeEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_PrototypeEdge(ctx, field)
+}
+
+func childFieldsOf_RatingCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_RatingCount(ctx, field)
+}
+
+func childFieldsOf_RedeemInvitePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_RedeemInvitePayload(ctx, field)
+}
+
+func childFieldsOf_RotateWebhookSecretPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_RotateWebhookSecretPayload(ctx, field)
+}
+
+func childFieldsOf_Scorecard(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Scorecard(ctx, field)
+}
+
+func childFieldsOf_ScorecardConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_ScorecardConnection(ctx, field)
+}
+
+func childFieldsOf_ScorecardDelta(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_ScorecardDelta(ctx, field)
+}
+
+func childFieldsOf_ScorecardEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_ScorecardEdge(ctx, field)
+}
+
+func childFieldsOf_SearchConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_SearchConnection(ctx, field)
+}
+
+func childFieldsOf_SearchEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_SearchEdge(ctx, field)
+}
+
+func childFieldsOf_SimilarFeedback(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_SimilarFeedback(ctx, field)
+}
+
+func childFieldsOf_Trial(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Trial(ctx, field)
+}
+
+func childFieldsOf_TrialConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_TrialConnection(ctx, field)
+}
+
+func childFieldsOf_TrialEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_TrialEdge(ctx, field)
+}
+
+func childFieldsOf_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_User(ctx, field)
+}
+
+func childFieldsOf_Vote(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Vote(ctx, field)
+}
+
+func childFieldsOf_VoteConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_VoteConnection(ctx, field)
+}
+
+func childFieldsOf_VoteEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_VoteEdge(ctx, field)
+}
+
+func childFieldsOf_Webhook(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Webhook(ctx, field)
+}
+
+func childFieldsOf_WebhookDelivery(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_WebhookDelivery(ctx, field)
+}
+
+func childFieldsOf_WebhookDeliveryConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_WebhookDeliveryConnection(ctx, field)
+}
+
+func childFieldsOf_WebhookDeliveryEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_WebhookDeliveryEdge(ctx, field)
+}
+
+func childFieldsOf_Workspace(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Workspace(ctx, field)
+}
+
+func childFieldsOf_YouSaidWeDid(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_YouSaidWeDid(ctx, field)
+}
+
+func childFieldsOf___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields___Directive(ctx, field)
+}
+
+func childFieldsOf___EnumValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields___EnumValue(ctx, field)
+}
+
+func childFieldsOf___Field(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields___Field(ctx, field)
+}
+
+func childFieldsOf___InputValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields___InputValue(ctx, field)
+}
+
+func childFieldsOf___Schema(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields___Schema(ctx, field)
+}
+
+func childFieldsOf___Type(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields___Type(ctx, field)
+}
+
+var (
+	noChildFieldsOf_AlertRuleKind         = noChildFields("AlertRuleKind")
+	noChildFieldsOf_Boolean               = noChildFields("Boolean")
+	noChildFieldsOf_Cursor                = noChildFields("Cursor")
+	noChildFieldsOf_EventKind             = noChildFields("EventKind")
+	noChildFieldsOf_FeedbackKind          = noChildFields("FeedbackKind")
+	noChildFieldsOf_FeedbackStatus        = noChildFields("FeedbackStatus")
+	noChildFieldsOf_FeedbackVerdict       = noChildFields("FeedbackVerdict")
+	noChildFieldsOf_Float                 = noChildFields("Float")
+	noChildFieldsOf_ID                    = noChildFields("ID")
+	noChildFieldsOf_Int                   = noChildFields("Int")
+	noChildFieldsOf_InviteRole            = noChildFields("InviteRole")
+	noChildFieldsOf_IterationStatus       = noChildFields("IterationStatus")
+	noChildFieldsOf_Map                   = noChildFields("Map")
+	noChildFieldsOf_MembershipRole        = noChildFields("MembershipRole")
+	noChildFieldsOf_PrototypeStatus       = noChildFields("PrototypeStatus")
+	noChildFieldsOf_SearchResult          = noChildFields("SearchResult")
+	noChildFieldsOf_String                = noChildFields("String")
+	noChildFieldsOf_Time                  = noChildFields("Time")
+	noChildFieldsOf_TrialOutcome          = noChildFields("TrialOutcome")
+	noChildFieldsOf_WebhookDeliveryStatus = noChildFields("WebhookDeliveryStatus")
+	noChildFieldsOf___DirectiveLocation   = noChildFields("__DirectiveLocation")
+	noChildFieldsOf___TypeKind            = noChildFields("__TypeKind")
+)

@@ -40,7 +40,8 @@
 // an enum) skip gqlgen's per-field machinery and call their marshaller
 // directly, and the other fields of objects without directives keep their
 // field context but are resolved without gqlgen's closures and
-// middleware (plain.go).
+// middleware (plain.go). Field contexts take a Child function built once
+// per type instead of a closure built with each (child.go).
 package main
 
 import (
@@ -159,6 +160,9 @@ func rewriteExecutor(filename string) error {
 		return err
 	}
 	if src, err = fillObjectsInPlace(filename, src); err != nil {
+		return err
+	}
+	if src, err = shareChildFunctions(filename, src); err != nil {
 		return err
 	}
 	// The rewrites leave resolvers' bodies indented as they were.
