@@ -9355,7 +9355,7 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // region    **************************** field.gotpl *****************************
 
 func (ec *executionContext) _AddressedFeedbackGroup_kind(ctx context.Context, field graphql.CollectedField, obj *AddressedFeedbackGroup) (ret graphql.Marshaler) {
-	return ec.marshalNFeedbackKind2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐKind(ctx, field.Selections, obj.Kind)
+	return &obj.Kind
 }
 func (ec *executionContext) fieldContext_AddressedFeedbackGroup_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("AddressedFeedbackGroup", field, false, false, noChildFieldsOf_FeedbackKind)
@@ -9380,7 +9380,7 @@ func (ec *executionContext) fieldContext_AddressedFeedbackGroup_feedback(_ conte
 }
 
 func (ec *executionContext) _AlertRule_id(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
 func (ec *executionContext) fieldContext_AlertRule_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("AlertRule", field, false, false, noChildFieldsOf_ID)
@@ -9409,7 +9409,7 @@ func (ec *executionContext) fieldContext_AlertRule_updatedAt(_ context.Context, 
 }
 
 func (ec *executionContext) _AlertRule_kind(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
-	return ec.marshalNAlertRuleKind2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋalertruleᚐKind(ctx, field.Selections, obj.Kind)
+	return &obj.Kind
 }
 func (ec *executionContext) fieldContext_AlertRule_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("AlertRule", field, false, false, noChildFieldsOf_AlertRuleKind)
@@ -9434,7 +9434,7 @@ func (ec *executionContext) fieldContext_AlertRule_enabled(_ context.Context, fi
 }
 
 func (ec *executionContext) _AlertRule_firedCount(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.FiredCount)
+	return intAt{&obj.FiredCount}
 }
 func (ec *executionContext) fieldContext_AlertRule_firedCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("AlertRule", field, false, false, noChildFieldsOf_Int)
@@ -9448,7 +9448,7 @@ func (ec *executionContext) fieldContext_AlertRule_lastFiredAt(_ context.Context
 }
 
 func (ec *executionContext) _AuthPayload_token(ctx context.Context, field graphql.CollectedField, obj *AuthPayload) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Token)
+	return stringAt{&obj.Token}
 }
 func (ec *executionContext) fieldContext_AuthPayload_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("AuthPayload", field, false, false, noChildFieldsOf_String)
@@ -9473,7 +9473,7 @@ func (ec *executionContext) fieldContext_AuthPayload_user(_ context.Context, fie
 }
 
 func (ec *executionContext) _AuthToken_id(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
 func (ec *executionContext) fieldContext_AuthToken_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("AuthToken", field, false, false, noChildFieldsOf_ID)
@@ -9502,7 +9502,7 @@ func (ec *executionContext) fieldContext_AuthToken_updatedAt(_ context.Context, 
 }
 
 func (ec *executionContext) _AuthToken_label(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Label)
+	return stringAt{&obj.Label}
 }
 func (ec *executionContext) fieldContext_AuthToken_label(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("AuthToken", field, false, false, noChildFieldsOf_String)
@@ -9541,7 +9541,7 @@ func (ec *executionContext) fieldContext_AuthToken_revokedAt(_ context.Context, 
 }
 
 func (ec *executionContext) _Comment_id(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
 func (ec *executionContext) fieldContext_Comment_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Comment", field, false, false, noChildFieldsOf_ID)
@@ -9570,7 +9570,7 @@ func (ec *executionContext) fieldContext_Comment_updatedAt(_ context.Context, fi
 }
 
 func (ec *executionContext) _Comment_body(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Body)
+	return stringAt{&obj.Body}
 }
 func (ec *executionContext) fieldContext_Comment_body(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Comment", field, false, false, noChildFieldsOf_String)
@@ -9685,7 +9685,7 @@ func (ec *executionContext) fieldContext_CommentConnection_pageInfo(_ context.Co
 }
 
 func (ec *executionContext) _CommentConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.CommentConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
 func (ec *executionContext) fieldContext_CommentConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("CommentConnection", field, false, false, noChildFieldsOf_Int)
@@ -9735,7 +9735,7 @@ func (ec *executionContext) fieldContext_CreateInvitePayload_invite(_ context.Co
 }
 
 func (ec *executionContext) _CreateInvitePayload_token(ctx context.Context, field graphql.CollectedField, obj *CreateInvitePayload) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Token)
+	return stringAt{&obj.Token}
 }
 func (ec *executionContext) fieldContext_CreateInvitePayload_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("CreateInvitePayload", field, false, false, noChildFieldsOf_String)
@@ -9760,14 +9760,14 @@ func (ec *executionContext) fieldContext_CreateWebhookPayload_webhook(_ context.
 }
 
 func (ec *executionContext) _CreateWebhookPayload_secret(ctx context.Context, field graphql.CollectedField, obj *CreateWebhookPayload) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Secret)
+	return stringAt{&obj.Secret}
 }
 func (ec *executionContext) fieldContext_CreateWebhookPayload_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("CreateWebhookPayload", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Event_id(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
 func (ec *executionContext) fieldContext_Event_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Event", field, false, false, noChildFieldsOf_ID)
@@ -9781,7 +9781,7 @@ func (ec *executionContext) fieldContext_Event_seq(_ context.Context, field grap
 }
 
 func (ec *executionContext) _Event_kind(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
-	return ec.marshalNEventKind2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋeventᚐKind(ctx, field.Selections, obj.Kind)
+	return &obj.Kind
 }
 func (ec *executionContext) fieldContext_Event_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Event", field, false, false, noChildFieldsOf_EventKind)
@@ -9911,7 +9911,7 @@ func (ec *executionContext) fieldContext_EventConnection_pageInfo(_ context.Cont
 }
 
 func (ec *executionContext) _EventConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.EventConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
 func (ec *executionContext) fieldContext_EventConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("EventConnection", field, false, false, noChildFieldsOf_Int)
@@ -9943,7 +9943,7 @@ func (ec *executionContext) fieldContext_EventEdge_cursor(_ context.Context, fie
 }
 
 func (ec *executionContext) _Feedback_id(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
 func (ec *executionContext) fieldContext_Feedback_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_ID)
@@ -9972,35 +9972,35 @@ func (ec *executionContext) fieldContext_Feedback_updatedAt(_ context.Context, f
 }
 
 func (ec *executionContext) _Feedback_kind(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return ec.marshalNFeedbackKind2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐKind(ctx, field.Selections, obj.Kind)
+	return &obj.Kind
 }
 func (ec *executionContext) fieldContext_Feedback_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_FeedbackKind)
 }
 
 func (ec *executionContext) _Feedback_body(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Body)
+	return stringAt{&obj.Body}
 }
 func (ec *executionContext) fieldContext_Feedback_body(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Feedback_rating(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return ec.marshalOInt2ᚖint(ctx, field.Selections, obj.Rating)
+	return marshalIntAt(obj.Rating)
 }
 func (ec *executionContext) fieldContext_Feedback_rating(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Feedback_minutesSavedPerDay(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return ec.marshalOInt2ᚖint(ctx, field.Selections, obj.MinutesSavedPerDay)
+	return marshalIntAt(obj.MinutesSavedPerDay)
 }
 func (ec *executionContext) fieldContext_Feedback_minutesSavedPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Feedback_status(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return ec.marshalNFeedbackStatus2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐStatus(ctx, field.Selections, obj.Status)
+	return &obj.Status
 }
 func (ec *executionContext) fieldContext_Feedback_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_FeedbackStatus)
@@ -10021,7 +10021,7 @@ func (ec *executionContext) fieldContext_Feedback_verifiedAt(_ context.Context, 
 }
 
 func (ec *executionContext) _Feedback_voteCount(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.VoteCount)
+	return intAt{&obj.VoteCount}
 }
 func (ec *executionContext) fieldContext_Feedback_voteCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_Int)
@@ -10298,7 +10298,7 @@ func (ec *executionContext) fieldContext_FeedbackConnection_pageInfo(_ context.C
 }
 
 func (ec *executionContext) _FeedbackConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.FeedbackConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
 func (ec *executionContext) fieldContext_FeedbackConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("FeedbackConnection", field, false, false, noChildFieldsOf_Int)
@@ -10330,14 +10330,14 @@ func (ec *executionContext) fieldContext_FeedbackEdge_cursor(_ context.Context, 
 }
 
 func (ec *executionContext) _FeedbackKindCount_kind(ctx context.Context, field graphql.CollectedField, obj *FeedbackKindCount) (ret graphql.Marshaler) {
-	return ec.marshalNFeedbackKind2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐKind(ctx, field.Selections, obj.Kind)
+	return &obj.Kind
 }
 func (ec *executionContext) fieldContext_FeedbackKindCount_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("FeedbackKindCount", field, false, false, noChildFieldsOf_FeedbackKind)
 }
 
 func (ec *executionContext) _FeedbackKindCount_count(ctx context.Context, field graphql.CollectedField, obj *FeedbackKindCount) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Count)
+	return intAt{&obj.Count}
 }
 func (ec *executionContext) fieldContext_FeedbackKindCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("FeedbackKindCount", field, false, false, noChildFieldsOf_Int)
@@ -10377,7 +10377,7 @@ func (ec *executionContext) fieldContext_FloatChange_change(_ context.Context, f
 }
 
 func (ec *executionContext) _Impact_estimates(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Estimates)
+	return intAt{&obj.Estimates}
 }
 func (ec *executionContext) fieldContext_Impact_estimates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Impact", field, false, false, noChildFieldsOf_Int)
@@ -10417,14 +10417,14 @@ func (ec *executionContext) fieldContext_Impact_upperQuartileMinutesPerDay(_ con
 }
 
 func (ec *executionContext) _Impact_headcount(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Headcount)
+	return intAt{&obj.Headcount}
 }
 func (ec *executionContext) fieldContext_Impact_headcount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Impact", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Impact_workingDays(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.WorkingDays)
+	return intAt{&obj.WorkingDays}
 }
 func (ec *executionContext) fieldContext_Impact_workingDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Impact", field, false, false, noChildFieldsOf_Int)
@@ -10482,28 +10482,28 @@ func (ec *executionContext) fieldContext_Impact_timeOnTask(_ context.Context, fi
 }
 
 func (ec *executionContext) _IntChange_before(ctx context.Context, field graphql.CollectedField, obj *IntChange) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Before)
+	return intAt{&obj.Before}
 }
 func (ec *executionContext) fieldContext_IntChange_before(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("IntChange", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _IntChange_after(ctx context.Context, field graphql.CollectedField, obj *IntChange) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.After)
+	return intAt{&obj.After}
 }
 func (ec *executionContext) fieldContext_IntChange_after(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("IntChange", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _IntChange_change(ctx context.Context, field graphql.CollectedField, obj *IntChange) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Change)
+	return intAt{&obj.Change}
 }
 func (ec *executionContext) fieldContext_IntChange_change(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("IntChange", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Invite_id(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
 func (ec *executionContext) fieldContext_Invite_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Invite", field, false, false, noChildFieldsOf_ID)
@@ -10532,7 +10532,7 @@ func (ec *executionContext) fieldContext_Invite_updatedAt(_ context.Context, fie
 }
 
 func (ec *executionContext) _Invite_role(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
-	return ec.marshalNInviteRole2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋinviteᚐRole(ctx, field.Selections, obj.Role)
+	return &obj.Role
 }
 func (ec *executionContext) fieldContext_Invite_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Invite", field, false, false, noChildFieldsOf_InviteRole)
@@ -10546,14 +10546,14 @@ func (ec *executionContext) fieldContext_Invite_expiresAt(_ context.Context, fie
 }
 
 func (ec *executionContext) _Invite_maxUses(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
-	return ec.marshalOInt2ᚖint(ctx, field.Selections, obj.MaxUses)
+	return marshalIntAt(obj.MaxUses)
 }
 func (ec *executionContext) fieldContext_Invite_maxUses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Invite", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Invite_uses(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Uses)
+	return intAt{&obj.Uses}
 }
 func (ec *executionContext) fieldContext_Invite_uses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Invite", field, false, false, noChildFieldsOf_Int)
@@ -10639,7 +10639,7 @@ func (ec *executionContext) fieldContext_InviteConnection_pageInfo(_ context.Con
 }
 
 func (ec *executionContext) _InviteConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.InviteConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
 func (ec *executionContext) fieldContext_InviteConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("InviteConnection", field, false, false, noChildFieldsOf_Int)
@@ -10671,7 +10671,7 @@ func (ec *executionContext) fieldContext_InviteEdge_cursor(_ context.Context, fi
 }
 
 func (ec *executionContext) _Iteration_id(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
 func (ec *executionContext) fieldContext_Iteration_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_ID)
@@ -10700,35 +10700,35 @@ func (ec *executionContext) fieldContext_Iteration_updatedAt(_ context.Context, 
 }
 
 func (ec *executionContext) _Iteration_number(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
-	return ec.marshalOInt2ᚖint(ctx, field.Selections, obj.Number)
+	return marshalIntAt(obj.Number)
 }
 func (ec *executionContext) fieldContext_Iteration_number(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Iteration_title(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Title)
+	return stringAt{&obj.Title}
 }
 func (ec *executionContext) fieldContext_Iteration_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Iteration_changelog(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Changelog)
+	return stringAt{&obj.Changelog}
 }
 func (ec *executionContext) fieldContext_Iteration_changelog(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Iteration_url(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.URL)
+	return marshalStringAt(obj.URL)
 }
 func (ec *executionContext) fieldContext_Iteration_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Iteration_status(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
-	return ec.marshalNIterationStatus2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋiterationᚐStatus(ctx, field.Selections, obj.Status)
+	return &obj.Status
 }
 func (ec *executionContext) fieldContext_Iteration_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_IterationStatus)
@@ -10940,7 +10940,7 @@ func (ec *executionContext) fieldContext_IterationConnection_pageInfo(_ context.
 }
 
 func (ec *executionContext) _IterationConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.IterationConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
 func (ec *executionContext) fieldContext_IterationConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("IterationConnection", field, false, false, noChildFieldsOf_Int)
@@ -10972,7 +10972,7 @@ func (ec *executionContext) fieldContext_IterationEdge_cursor(_ context.Context,
 }
 
 func (ec *executionContext) _Membership_id(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
 func (ec *executionContext) fieldContext_Membership_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Membership", field, false, false, noChildFieldsOf_ID)
@@ -11001,7 +11001,7 @@ func (ec *executionContext) fieldContext_Membership_updatedAt(_ context.Context,
 }
 
 func (ec *executionContext) _Membership_role(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
-	return ec.marshalNMembershipRole2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋviewerᚐRole(ctx, field.Selections, obj.Role)
+	return &obj.Role
 }
 func (ec *executionContext) fieldContext_Membership_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Membership", field, false, false, noChildFieldsOf_MembershipRole)
@@ -12817,7 +12817,7 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 }
 
 func (ec *executionContext) _Participant_id(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
 func (ec *executionContext) fieldContext_Participant_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Participant", field, false, false, noChildFieldsOf_ID)
@@ -12940,7 +12940,7 @@ func (ec *executionContext) fieldContext_ParticipantConnection_pageInfo(_ contex
 }
 
 func (ec *executionContext) _ParticipantConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.ParticipantConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
 func (ec *executionContext) fieldContext_ParticipantConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("ParticipantConnection", field, false, false, noChildFieldsOf_Int)
@@ -12972,7 +12972,7 @@ func (ec *executionContext) fieldContext_ParticipantEdge_cursor(_ context.Contex
 }
 
 func (ec *executionContext) _Prototype_id(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
 func (ec *executionContext) fieldContext_Prototype_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_ID)
@@ -13001,35 +13001,35 @@ func (ec *executionContext) fieldContext_Prototype_updatedAt(_ context.Context, 
 }
 
 func (ec *executionContext) _Prototype_title(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Title)
+	return stringAt{&obj.Title}
 }
 func (ec *executionContext) fieldContext_Prototype_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Prototype_slug(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Slug)
+	return stringAt{&obj.Slug}
 }
 func (ec *executionContext) fieldContext_Prototype_slug(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Prototype_problem(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Problem)
+	return stringAt{&obj.Problem}
 }
 func (ec *executionContext) fieldContext_Prototype_problem(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Prototype_missionLink(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.MissionLink)
+	return stringAt{&obj.MissionLink}
 }
 func (ec *executionContext) fieldContext_Prototype_missionLink(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Prototype_status(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return ec.marshalNPrototypeStatus2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋprototypeᚐStatus(ctx, field.Selections, obj.Status)
+	return &obj.Status
 }
 func (ec *executionContext) fieldContext_Prototype_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_PrototypeStatus)
@@ -13354,7 +13354,7 @@ func (ec *executionContext) fieldContext_PrototypeConnection_pageInfo(_ context.
 }
 
 func (ec *executionContext) _PrototypeConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.PrototypeConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
 func (ec *executionContext) fieldContext_PrototypeConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("PrototypeConnection", field, false, false, noChildFieldsOf_Int)
@@ -13786,21 +13786,21 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 }
 
 func (ec *executionContext) _RatingCount_rating(ctx context.Context, field graphql.CollectedField, obj *RatingCount) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Rating)
+	return intAt{&obj.Rating}
 }
 func (ec *executionContext) fieldContext_RatingCount_rating(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("RatingCount", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _RatingCount_count(ctx context.Context, field graphql.CollectedField, obj *RatingCount) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Count)
+	return intAt{&obj.Count}
 }
 func (ec *executionContext) fieldContext_RatingCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("RatingCount", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _RedeemInvitePayload_token(ctx context.Context, field graphql.CollectedField, obj *RedeemInvitePayload) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Token)
+	return marshalStringAt(obj.Token)
 }
 func (ec *executionContext) fieldContext_RedeemInvitePayload_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("RedeemInvitePayload", field, false, false, noChildFieldsOf_String)
@@ -13861,7 +13861,7 @@ func (ec *executionContext) fieldContext_RotateWebhookSecretPayload_webhook(_ co
 }
 
 func (ec *executionContext) _RotateWebhookSecretPayload_secret(ctx context.Context, field graphql.CollectedField, obj *RotateWebhookSecretPayload) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Secret)
+	return stringAt{&obj.Secret}
 }
 func (ec *executionContext) fieldContext_RotateWebhookSecretPayload_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("RotateWebhookSecretPayload", field, false, false, noChildFieldsOf_String)
@@ -13886,28 +13886,28 @@ func (ec *executionContext) fieldContext_Scorecard_iteration(_ context.Context, 
 }
 
 func (ec *executionContext) _Scorecard_trialsStarted(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TrialsStarted)
+	return intAt{&obj.TrialsStarted}
 }
 func (ec *executionContext) fieldContext_Scorecard_trialsStarted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_trialsCompleted(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TrialsCompleted)
+	return intAt{&obj.TrialsCompleted}
 }
 func (ec *executionContext) fieldContext_Scorecard_trialsCompleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_trialsAbandoned(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TrialsAbandoned)
+	return intAt{&obj.TrialsAbandoned}
 }
 func (ec *executionContext) fieldContext_Scorecard_trialsAbandoned(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_trialsBlocked(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TrialsBlocked)
+	return intAt{&obj.TrialsBlocked}
 }
 func (ec *executionContext) fieldContext_Scorecard_trialsBlocked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
@@ -13976,7 +13976,7 @@ func (ec *executionContext) fieldContext_Scorecard_ratings(_ context.Context, fi
 }
 
 func (ec *executionContext) _Scorecard_feedbackCount(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.FeedbackCount)
+	return intAt{&obj.FeedbackCount}
 }
 func (ec *executionContext) fieldContext_Scorecard_feedbackCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
@@ -14001,42 +14001,42 @@ func (ec *executionContext) fieldContext_Scorecard_feedbackByKind(_ context.Cont
 }
 
 func (ec *executionContext) _Scorecard_openFeedback(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.OpenFeedback)
+	return intAt{&obj.OpenFeedback}
 }
 func (ec *executionContext) fieldContext_Scorecard_openFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_addressedFeedback(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.AddressedFeedback)
+	return intAt{&obj.AddressedFeedback}
 }
 func (ec *executionContext) fieldContext_Scorecard_addressedFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_verifiedFeedback(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.VerifiedFeedback)
+	return intAt{&obj.VerifiedFeedback}
 }
 func (ec *executionContext) fieldContext_Scorecard_verifiedFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_participants(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Participants)
+	return intAt{&obj.Participants}
 }
 func (ec *executionContext) fieldContext_Scorecard_participants(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_addressed(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Addressed)
+	return intAt{&obj.Addressed}
 }
 func (ec *executionContext) fieldContext_Scorecard_addressed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_bugsFixed(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.BugsFixed)
+	return intAt{&obj.BugsFixed}
 }
 func (ec *executionContext) fieldContext_Scorecard_bugsFixed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
@@ -14079,7 +14079,7 @@ func (ec *executionContext) fieldContext_ScorecardConnection_pageInfo(_ context.
 }
 
 func (ec *executionContext) _ScorecardConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ScorecardConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
 func (ec *executionContext) fieldContext_ScorecardConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("ScorecardConnection", field, false, false, noChildFieldsOf_Int)
@@ -14248,14 +14248,14 @@ func (ec *executionContext) fieldContext_ScorecardDelta_participants(_ context.C
 }
 
 func (ec *executionContext) _ScorecardDelta_addressed(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Addressed)
+	return intAt{&obj.Addressed}
 }
 func (ec *executionContext) fieldContext_ScorecardDelta_addressed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("ScorecardDelta", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _ScorecardDelta_bugsFixed(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.BugsFixed)
+	return intAt{&obj.BugsFixed}
 }
 func (ec *executionContext) fieldContext_ScorecardDelta_bugsFixed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("ScorecardDelta", field, false, false, noChildFieldsOf_Int)
@@ -14352,7 +14352,7 @@ func (ec *executionContext) fieldContext_SearchEdge_rank(_ context.Context, fiel
 }
 
 func (ec *executionContext) _SearchEdge_highlight(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Highlight)
+	return stringAt{&obj.Highlight}
 }
 func (ec *executionContext) fieldContext_SearchEdge_highlight(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("SearchEdge", field, false, false, noChildFieldsOf_String)
@@ -14514,7 +14514,7 @@ func (ec *executionContext) fieldContext_Subscription_verificationRequests(ctx c
 }
 
 func (ec *executionContext) _Trial_id(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
 func (ec *executionContext) fieldContext_Trial_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Trial", field, false, false, noChildFieldsOf_ID)
@@ -14568,14 +14568,14 @@ func (ec *executionContext) fieldContext_Trial_outcome(_ context.Context, field 
 }
 
 func (ec *executionContext) _Trial_task(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Task)
+	return marshalStringAt(obj.Task)
 }
 func (ec *executionContext) fieldContext_Trial_task(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Trial", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Trial_device(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Device)
+	return marshalStringAt(obj.Device)
 }
 func (ec *executionContext) fieldContext_Trial_device(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Trial", field, false, false, noChildFieldsOf_String)
@@ -14672,7 +14672,7 @@ func (ec *executionContext) fieldContext_TrialConnection_pageInfo(_ context.Cont
 }
 
 func (ec *executionContext) _TrialConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.TrialConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
 func (ec *executionContext) fieldContext_TrialConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("TrialConnection", field, false, false, noChildFieldsOf_Int)
@@ -14704,7 +14704,7 @@ func (ec *executionContext) fieldContext_TrialEdge_cursor(_ context.Context, fie
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
 func (ec *executionContext) fieldContext_User_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("User", field, false, false, noChildFieldsOf_ID)
@@ -14733,7 +14733,7 @@ func (ec *executionContext) fieldContext_User_updatedAt(_ context.Context, field
 }
 
 func (ec *executionContext) _User_name(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return stringAt{&obj.Name}
 }
 func (ec *executionContext) fieldContext_User_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("User", field, false, false, noChildFieldsOf_String)
@@ -14798,7 +14798,7 @@ func (ec *executionContext) fieldContext_User_displayName(_ context.Context, fie
 }
 
 func (ec *executionContext) _Vote_id(ctx context.Context, field graphql.CollectedField, obj *ent.Vote) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
 func (ec *executionContext) fieldContext_Vote_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Vote", field, false, false, noChildFieldsOf_ID)
@@ -14899,7 +14899,7 @@ func (ec *executionContext) fieldContext_VoteConnection_pageInfo(_ context.Conte
 }
 
 func (ec *executionContext) _VoteConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.VoteConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
 func (ec *executionContext) fieldContext_VoteConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("VoteConnection", field, false, false, noChildFieldsOf_Int)
@@ -14931,7 +14931,7 @@ func (ec *executionContext) fieldContext_VoteEdge_cursor(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Webhook_id(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
 func (ec *executionContext) fieldContext_Webhook_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_ID)
@@ -14960,14 +14960,14 @@ func (ec *executionContext) fieldContext_Webhook_updatedAt(_ context.Context, fi
 }
 
 func (ec *executionContext) _Webhook_url(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.URL)
+	return stringAt{&obj.URL}
 }
 func (ec *executionContext) fieldContext_Webhook_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Webhook_description(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Description)
+	return stringAt{&obj.Description}
 }
 func (ec *executionContext) fieldContext_Webhook_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_String)
@@ -14981,14 +14981,14 @@ func (ec *executionContext) fieldContext_Webhook_enabled(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Webhook_failureCount(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.FailureCount)
+	return intAt{&obj.FailureCount}
 }
 func (ec *executionContext) fieldContext_Webhook_failureCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Webhook_lastError(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.LastError)
+	return marshalStringAt(obj.LastError)
 }
 func (ec *executionContext) fieldContext_Webhook_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_String)
@@ -15057,7 +15057,7 @@ func (ec *executionContext) fieldContext_Webhook_eventKinds(_ context.Context, f
 }
 
 func (ec *executionContext) _WebhookDelivery_id(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_ID)
@@ -15086,21 +15086,21 @@ func (ec *executionContext) fieldContext_WebhookDelivery_updatedAt(_ context.Con
 }
 
 func (ec *executionContext) _WebhookDelivery_kind(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Kind)
+	return stringAt{&obj.Kind}
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _WebhookDelivery_status(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
-	return ec.marshalNWebhookDeliveryStatus2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋwebhookdeliveryᚐStatus(ctx, field.Selections, obj.Status)
+	return &obj.Status
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_WebhookDeliveryStatus)
 }
 
 func (ec *executionContext) _WebhookDelivery_attempts(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Attempts)
+	return intAt{&obj.Attempts}
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_Int)
@@ -15125,14 +15125,14 @@ func (ec *executionContext) fieldContext_WebhookDelivery_lastAttemptAt(_ context
 }
 
 func (ec *executionContext) _WebhookDelivery_responseStatus(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
-	return ec.marshalOInt2ᚖint(ctx, field.Selections, obj.ResponseStatus)
+	return marshalIntAt(obj.ResponseStatus)
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_responseStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _WebhookDelivery_lastError(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.LastError)
+	return marshalStringAt(obj.LastError)
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_String)
@@ -15218,7 +15218,7 @@ func (ec *executionContext) fieldContext_WebhookDeliveryConnection_pageInfo(_ co
 }
 
 func (ec *executionContext) _WebhookDeliveryConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDeliveryConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
 func (ec *executionContext) fieldContext_WebhookDeliveryConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("WebhookDeliveryConnection", field, false, false, noChildFieldsOf_Int)
@@ -15250,7 +15250,7 @@ func (ec *executionContext) fieldContext_WebhookDeliveryEdge_cursor(_ context.Co
 }
 
 func (ec *executionContext) _Workspace_id(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
 func (ec *executionContext) fieldContext_Workspace_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Workspace", field, false, false, noChildFieldsOf_ID)
@@ -15279,28 +15279,28 @@ func (ec *executionContext) fieldContext_Workspace_updatedAt(_ context.Context, 
 }
 
 func (ec *executionContext) _Workspace_name(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return stringAt{&obj.Name}
 }
 func (ec *executionContext) fieldContext_Workspace_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Workspace", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Workspace_slug(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Slug)
+	return stringAt{&obj.Slug}
 }
 func (ec *executionContext) fieldContext_Workspace_slug(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Workspace", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Workspace_mission(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Mission)
+	return stringAt{&obj.Mission}
 }
 func (ec *executionContext) fieldContext_Workspace_mission(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Workspace", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Workspace_headcount(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Headcount)
+	return intAt{&obj.Headcount}
 }
 func (ec *executionContext) fieldContext_Workspace_headcount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("Workspace", field, false, false, noChildFieldsOf_Int)
@@ -15366,7 +15366,7 @@ func (ec *executionContext) fieldContext_Workspace_viewerRole(_ context.Context,
 }
 
 func (ec *executionContext) _YouSaidWeDid_feedbackCount(ctx context.Context, field graphql.CollectedField, obj *YouSaidWeDid) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.FeedbackCount)
+	return intAt{&obj.FeedbackCount}
 }
 func (ec *executionContext) fieldContext_YouSaidWeDid_feedbackCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("YouSaidWeDid", field, false, false, noChildFieldsOf_Int)
@@ -15409,7 +15409,7 @@ func (ec *executionContext) fieldContext_YouSaidWeDid_shapedBy(_ context.Context
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return stringAt{&obj.Name}
 }
 func (ec *executionContext) fieldContext___Directive_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("__Directive", field, false, false, noChildFieldsOf_String)
@@ -15475,7 +15475,7 @@ func (ec *executionContext) fieldContext___Directive_args(ctx context.Context, f
 }
 
 func (ec *executionContext) ___EnumValue_name(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return stringAt{&obj.Name}
 }
 func (ec *executionContext) fieldContext___EnumValue_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("__EnumValue", field, false, false, noChildFieldsOf_String)
@@ -15515,7 +15515,7 @@ func (ec *executionContext) fieldContext___EnumValue_deprecationReason(_ context
 }
 
 func (ec *executionContext) ___Field_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return stringAt{&obj.Name}
 }
 func (ec *executionContext) fieldContext___Field_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("__Field", field, false, false, noChildFieldsOf_String)
@@ -15603,7 +15603,7 @@ func (ec *executionContext) fieldContext___Field_deprecationReason(_ context.Con
 }
 
 func (ec *executionContext) ___InputValue_name(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return stringAt{&obj.Name}
 }
 func (ec *executionContext) fieldContext___InputValue_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("__InputValue", field, false, false, noChildFieldsOf_String)
@@ -15639,7 +15639,7 @@ func (ec *executionContext) fieldContext___InputValue_type(_ context.Context, fi
 }
 
 func (ec *executionContext) ___InputValue_defaultValue(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.DefaultValue)
+	return marshalStringAt(obj.DefaultValue)
 }
 func (ec *executionContext) fieldContext___InputValue_defaultValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext("__InputValue", field, false, false, noChildFieldsOf_String)

@@ -41,7 +41,9 @@
 // directly, and the other fields of objects without directives keep their
 // field context but are resolved without gqlgen's closures and
 // middleware (plain.go). Field contexts take a Child function built once
-// per type instead of a closure built with each (child.go).
+// per type instead of a closure built with each (child.go). Plain fields
+// of Strings, Ints, enums and IDs return a pointer to their struct field
+// rather than a boxed value or a closure (pointers.go).
 package main
 
 import (
@@ -157,6 +159,9 @@ func rewriteExecutor(filename string) error {
 		return err
 	}
 	if src, err = resolvePlainFields(filename, src); err != nil {
+		return err
+	}
+	if src, err = marshalFieldsByPointer(filename, src); err != nil {
 		return err
 	}
 	if src, err = fillObjectsInPlace(filename, src); err != nil {
