@@ -54,18 +54,21 @@ func noChildFields(typeName string) func(context.Context, graphql.CollectedField
 
 // newScalarFieldContext is graphql.NewScalarFieldContext with the Child
 // function given (noChildFields, built once per type) rather than a
-// closure built per call.
+// closure built per call, and the field context from fieldContextIn.
 func newScalarFieldContext(
+	ctx context.Context,
 	object string,
 	field graphql.CollectedField,
 	isMethod, isResolver bool,
 	child func(context.Context, graphql.CollectedField) (*graphql.FieldContext, error),
 ) (*graphql.FieldContext, error) {
-	return &graphql.FieldContext{
+	fc := fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     object,
 		Field:      field,
 		IsMethod:   isMethod,
 		IsResolver: isResolver,
 		Child:      child,
-	}, nil
+	}
+	return fc, nil
 }

@@ -9357,8 +9357,8 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 func (ec *executionContext) _AddressedFeedbackGroup_kind(ctx context.Context, field graphql.CollectedField, obj *AddressedFeedbackGroup) (ret graphql.Marshaler) {
 	return &obj.Kind
 }
-func (ec *executionContext) fieldContext_AddressedFeedbackGroup_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("AddressedFeedbackGroup", field, false, false, noChildFieldsOf_FeedbackKind)
+func (ec *executionContext) fieldContext_AddressedFeedbackGroup_kind(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AddressedFeedbackGroup", field, false, false, noChildFieldsOf_FeedbackKind)
 }
 
 func (ec *executionContext) _AddressedFeedbackGroup_feedback(ctx context.Context, field graphql.CollectedField, obj *AddressedFeedbackGroup) (ret graphql.Marshaler) {
@@ -9368,8 +9368,9 @@ func (ec *executionContext) _AddressedFeedbackGroup_feedback(ctx context.Context
 		},
 		ec.marshalNFeedback2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackᚄ, true)
 }
-func (ec *executionContext) fieldContext_AddressedFeedbackGroup_feedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_AddressedFeedbackGroup_feedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "AddressedFeedbackGroup",
 		Field:      field,
 		IsMethod:   false,
@@ -9382,8 +9383,8 @@ func (ec *executionContext) fieldContext_AddressedFeedbackGroup_feedback(_ conte
 func (ec *executionContext) _AlertRule_id(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
 	return &obj.ID
 }
-func (ec *executionContext) fieldContext_AlertRule_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("AlertRule", field, false, false, noChildFieldsOf_ID)
+func (ec *executionContext) fieldContext_AlertRule_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AlertRule", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _AlertRule_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
@@ -9393,8 +9394,8 @@ func (ec *executionContext) _AlertRule_createdAt(ctx context.Context, field grap
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_AlertRule_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("AlertRule", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_AlertRule_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AlertRule", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _AlertRule_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
@@ -9404,15 +9405,15 @@ func (ec *executionContext) _AlertRule_updatedAt(ctx context.Context, field grap
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_AlertRule_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("AlertRule", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_AlertRule_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AlertRule", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _AlertRule_kind(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
 	return &obj.Kind
 }
-func (ec *executionContext) fieldContext_AlertRule_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("AlertRule", field, false, false, noChildFieldsOf_AlertRuleKind)
+func (ec *executionContext) fieldContext_AlertRule_kind(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AlertRule", field, false, false, noChildFieldsOf_AlertRuleKind)
 }
 
 func (ec *executionContext) _AlertRule_threshold(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
@@ -9422,36 +9423,36 @@ func (ec *executionContext) _AlertRule_threshold(ctx context.Context, field grap
 		},
 		ec.marshalNFloat2float64, true)
 }
-func (ec *executionContext) fieldContext_AlertRule_threshold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("AlertRule", field, false, false, noChildFieldsOf_Float)
+func (ec *executionContext) fieldContext_AlertRule_threshold(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AlertRule", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _AlertRule_enabled(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
 	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.Enabled)
 }
-func (ec *executionContext) fieldContext_AlertRule_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("AlertRule", field, false, false, noChildFieldsOf_Boolean)
+func (ec *executionContext) fieldContext_AlertRule_enabled(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AlertRule", field, false, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) _AlertRule_firedCount(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
 	return intAt{&obj.FiredCount}
 }
-func (ec *executionContext) fieldContext_AlertRule_firedCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("AlertRule", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_AlertRule_firedCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AlertRule", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _AlertRule_lastFiredAt(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastFiredAt)
 }
-func (ec *executionContext) fieldContext_AlertRule_lastFiredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("AlertRule", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_AlertRule_lastFiredAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AlertRule", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _AuthPayload_token(ctx context.Context, field graphql.CollectedField, obj *AuthPayload) (ret graphql.Marshaler) {
 	return stringAt{&obj.Token}
 }
-func (ec *executionContext) fieldContext_AuthPayload_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("AuthPayload", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_AuthPayload_token(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AuthPayload", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _AuthPayload_user(ctx context.Context, field graphql.CollectedField, obj *AuthPayload) (ret graphql.Marshaler) {
@@ -9461,8 +9462,9 @@ func (ec *executionContext) _AuthPayload_user(ctx context.Context, field graphql
 		},
 		ec.marshalNUser2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐUser, true)
 }
-func (ec *executionContext) fieldContext_AuthPayload_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_AuthPayload_user(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "AuthPayload",
 		Field:      field,
 		IsMethod:   false,
@@ -9475,8 +9477,8 @@ func (ec *executionContext) fieldContext_AuthPayload_user(_ context.Context, fie
 func (ec *executionContext) _AuthToken_id(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
 	return &obj.ID
 }
-func (ec *executionContext) fieldContext_AuthToken_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("AuthToken", field, false, false, noChildFieldsOf_ID)
+func (ec *executionContext) fieldContext_AuthToken_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AuthToken", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _AuthToken_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
@@ -9486,8 +9488,8 @@ func (ec *executionContext) _AuthToken_createdAt(ctx context.Context, field grap
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_AuthToken_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("AuthToken", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_AuthToken_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AuthToken", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _AuthToken_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
@@ -9497,15 +9499,15 @@ func (ec *executionContext) _AuthToken_updatedAt(ctx context.Context, field grap
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_AuthToken_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("AuthToken", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_AuthToken_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AuthToken", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _AuthToken_label(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
 	return stringAt{&obj.Label}
 }
-func (ec *executionContext) fieldContext_AuthToken_label(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("AuthToken", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_AuthToken_label(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AuthToken", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _AuthToken_scopes(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
@@ -9515,36 +9517,36 @@ func (ec *executionContext) _AuthToken_scopes(ctx context.Context, field graphql
 		},
 		ec.marshalNString2ᚕstringᚄ, true)
 }
-func (ec *executionContext) fieldContext_AuthToken_scopes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("AuthToken", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_AuthToken_scopes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AuthToken", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _AuthToken_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastUsedAt)
 }
-func (ec *executionContext) fieldContext_AuthToken_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("AuthToken", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_AuthToken_lastUsedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AuthToken", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _AuthToken_expiresAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.ExpiresAt)
 }
-func (ec *executionContext) fieldContext_AuthToken_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("AuthToken", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_AuthToken_expiresAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AuthToken", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _AuthToken_revokedAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.RevokedAt)
 }
-func (ec *executionContext) fieldContext_AuthToken_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("AuthToken", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_AuthToken_revokedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AuthToken", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Comment_id(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
 	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Comment_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Comment", field, false, false, noChildFieldsOf_ID)
+func (ec *executionContext) fieldContext_Comment_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Comment", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Comment_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
@@ -9554,8 +9556,8 @@ func (ec *executionContext) _Comment_createdAt(ctx context.Context, field graphq
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Comment_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Comment", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Comment_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Comment", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Comment_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
@@ -9565,15 +9567,15 @@ func (ec *executionContext) _Comment_updatedAt(ctx context.Context, field graphq
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Comment_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Comment", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Comment_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Comment", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Comment_body(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
 	return stringAt{&obj.Body}
 }
-func (ec *executionContext) fieldContext_Comment_body(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Comment", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_Comment_body(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Comment", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Comment_feedback(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
@@ -9583,8 +9585,9 @@ func (ec *executionContext) _Comment_feedback(ctx context.Context, field graphql
 		},
 		ec.marshalNFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback, true)
 }
-func (ec *executionContext) fieldContext_Comment_feedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Comment_feedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Comment",
 		Field:      field,
 		IsMethod:   true,
@@ -9601,8 +9604,9 @@ func (ec *executionContext) _Comment_author(ctx context.Context, field graphql.C
 		},
 		ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant, true)
 }
-func (ec *executionContext) fieldContext_Comment_author(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Comment_author(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Comment",
 		Field:      field,
 		IsMethod:   true,
@@ -9619,8 +9623,9 @@ func (ec *executionContext) _Comment_parent(ctx context.Context, field graphql.C
 		},
 		ec.marshalOComment2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐComment, false)
 }
-func (ec *executionContext) fieldContext_Comment_parent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Comment_parent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Comment",
 		Field:      field,
 		IsMethod:   true,
@@ -9637,8 +9642,9 @@ func (ec *executionContext) _Comment_replies(ctx context.Context, field graphql.
 		},
 		ec.marshalOComment2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐCommentᚄ, false)
 }
-func (ec *executionContext) fieldContext_Comment_replies(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Comment_replies(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Comment",
 		Field:      field,
 		IsMethod:   true,
@@ -9655,8 +9661,9 @@ func (ec *executionContext) _CommentConnection_edges(ctx context.Context, field 
 		},
 		ec.marshalOCommentEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐCommentEdge, false)
 }
-func (ec *executionContext) fieldContext_CommentConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_CommentConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "CommentConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -9673,8 +9680,9 @@ func (ec *executionContext) _CommentConnection_pageInfo(ctx context.Context, fie
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_CommentConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_CommentConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "CommentConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -9687,8 +9695,8 @@ func (ec *executionContext) fieldContext_CommentConnection_pageInfo(_ context.Co
 func (ec *executionContext) _CommentConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.CommentConnection) (ret graphql.Marshaler) {
 	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_CommentConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("CommentConnection", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_CommentConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "CommentConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _CommentEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.CommentEdge) (ret graphql.Marshaler) {
@@ -9698,8 +9706,9 @@ func (ec *executionContext) _CommentEdge_node(ctx context.Context, field graphql
 		},
 		ec.marshalOComment2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐComment, false)
 }
-func (ec *executionContext) fieldContext_CommentEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_CommentEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "CommentEdge",
 		Field:      field,
 		IsMethod:   false,
@@ -9712,8 +9721,8 @@ func (ec *executionContext) fieldContext_CommentEdge_node(_ context.Context, fie
 func (ec *executionContext) _CommentEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.CommentEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_CommentEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("CommentEdge", field, false, false, noChildFieldsOf_Cursor)
+func (ec *executionContext) fieldContext_CommentEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "CommentEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _CreateInvitePayload_invite(ctx context.Context, field graphql.CollectedField, obj *CreateInvitePayload) (ret graphql.Marshaler) {
@@ -9723,8 +9732,9 @@ func (ec *executionContext) _CreateInvitePayload_invite(ctx context.Context, fie
 		},
 		ec.marshalNInvite2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInvite, true)
 }
-func (ec *executionContext) fieldContext_CreateInvitePayload_invite(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_CreateInvitePayload_invite(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "CreateInvitePayload",
 		Field:      field,
 		IsMethod:   false,
@@ -9737,8 +9747,8 @@ func (ec *executionContext) fieldContext_CreateInvitePayload_invite(_ context.Co
 func (ec *executionContext) _CreateInvitePayload_token(ctx context.Context, field graphql.CollectedField, obj *CreateInvitePayload) (ret graphql.Marshaler) {
 	return stringAt{&obj.Token}
 }
-func (ec *executionContext) fieldContext_CreateInvitePayload_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("CreateInvitePayload", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_CreateInvitePayload_token(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "CreateInvitePayload", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _CreateWebhookPayload_webhook(ctx context.Context, field graphql.CollectedField, obj *CreateWebhookPayload) (ret graphql.Marshaler) {
@@ -9748,8 +9758,9 @@ func (ec *executionContext) _CreateWebhookPayload_webhook(ctx context.Context, f
 		},
 		ec.marshalNWebhook2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhook, true)
 }
-func (ec *executionContext) fieldContext_CreateWebhookPayload_webhook(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_CreateWebhookPayload_webhook(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "CreateWebhookPayload",
 		Field:      field,
 		IsMethod:   false,
@@ -9762,29 +9773,29 @@ func (ec *executionContext) fieldContext_CreateWebhookPayload_webhook(_ context.
 func (ec *executionContext) _CreateWebhookPayload_secret(ctx context.Context, field graphql.CollectedField, obj *CreateWebhookPayload) (ret graphql.Marshaler) {
 	return stringAt{&obj.Secret}
 }
-func (ec *executionContext) fieldContext_CreateWebhookPayload_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("CreateWebhookPayload", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_CreateWebhookPayload_secret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "CreateWebhookPayload", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Event_id(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
 	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Event_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Event", field, false, false, noChildFieldsOf_ID)
+func (ec *executionContext) fieldContext_Event_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Event", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Event_seq(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int64(ctx, field.Selections, obj.Seq)
 }
-func (ec *executionContext) fieldContext_Event_seq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Event", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Event_seq(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Event", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Event_kind(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
 	return &obj.Kind
 }
-func (ec *executionContext) fieldContext_Event_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Event", field, false, false, noChildFieldsOf_EventKind)
+func (ec *executionContext) fieldContext_Event_kind(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Event", field, false, false, noChildFieldsOf_EventKind)
 }
 
 func (ec *executionContext) _Event_occurredAt(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
@@ -9794,8 +9805,8 @@ func (ec *executionContext) _Event_occurredAt(ctx context.Context, field graphql
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Event_occurredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Event", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Event_occurredAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Event", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Event_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
@@ -9805,8 +9816,9 @@ func (ec *executionContext) _Event_prototype(ctx context.Context, field graphql.
 		},
 		ec.marshalOPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype, false)
 }
-func (ec *executionContext) fieldContext_Event_prototype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Event_prototype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Event",
 		Field:      field,
 		IsMethod:   true,
@@ -9823,8 +9835,8 @@ func (ec *executionContext) _Event_cursor(ctx context.Context, field graphql.Col
 		},
 		ec.marshalNCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor, true)
 }
-func (ec *executionContext) fieldContext_Event_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Event", field, true, true, noChildFieldsOf_Cursor)
+func (ec *executionContext) fieldContext_Event_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Event", field, true, true, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Event_actor(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
@@ -9834,8 +9846,9 @@ func (ec *executionContext) _Event_actor(ctx context.Context, field graphql.Coll
 		},
 		ec.marshalOActor2githubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐActor, false)
 }
-func (ec *executionContext) fieldContext_Event_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Event_actor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Event",
 		Field:      field,
 		IsMethod:   true,
@@ -9854,8 +9867,9 @@ func (ec *executionContext) _Event_subject(ctx context.Context, field graphql.Co
 		},
 		ec.marshalONode2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚐNoder, false)
 }
-func (ec *executionContext) fieldContext_Event_subject(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Event_subject(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Event",
 		Field:      field,
 		IsMethod:   true,
@@ -9870,8 +9884,8 @@ func (ec *executionContext) fieldContext_Event_subject(_ context.Context, field 
 func (ec *executionContext) _Event_payload(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
 	return ec.marshalOMap2map(ctx, field.Selections, obj.Payload)
 }
-func (ec *executionContext) fieldContext_Event_payload(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Event", field, false, false, noChildFieldsOf_Map)
+func (ec *executionContext) fieldContext_Event_payload(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Event", field, false, false, noChildFieldsOf_Map)
 }
 
 func (ec *executionContext) _EventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.EventConnection) (ret graphql.Marshaler) {
@@ -9881,8 +9895,9 @@ func (ec *executionContext) _EventConnection_edges(ctx context.Context, field gr
 		},
 		ec.marshalOEventEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEventEdge, false)
 }
-func (ec *executionContext) fieldContext_EventConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_EventConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "EventConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -9899,8 +9914,9 @@ func (ec *executionContext) _EventConnection_pageInfo(ctx context.Context, field
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_EventConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_EventConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "EventConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -9913,8 +9929,8 @@ func (ec *executionContext) fieldContext_EventConnection_pageInfo(_ context.Cont
 func (ec *executionContext) _EventConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.EventConnection) (ret graphql.Marshaler) {
 	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_EventConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("EventConnection", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_EventConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "EventConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _EventEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.EventEdge) (ret graphql.Marshaler) {
@@ -9924,8 +9940,9 @@ func (ec *executionContext) _EventEdge_node(ctx context.Context, field graphql.C
 		},
 		ec.marshalOEvent2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEvent, false)
 }
-func (ec *executionContext) fieldContext_EventEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_EventEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "EventEdge",
 		Field:      field,
 		IsMethod:   false,
@@ -9938,15 +9955,15 @@ func (ec *executionContext) fieldContext_EventEdge_node(_ context.Context, field
 func (ec *executionContext) _EventEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.EventEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_EventEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("EventEdge", field, false, false, noChildFieldsOf_Cursor)
+func (ec *executionContext) fieldContext_EventEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "EventEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Feedback_id(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Feedback_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_ID)
+func (ec *executionContext) fieldContext_Feedback_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Feedback_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
@@ -9956,8 +9973,8 @@ func (ec *executionContext) _Feedback_createdAt(ctx context.Context, field graph
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Feedback_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Feedback_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Feedback_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
@@ -9967,64 +9984,64 @@ func (ec *executionContext) _Feedback_updatedAt(ctx context.Context, field graph
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Feedback_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Feedback_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Feedback_kind(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 	return &obj.Kind
 }
-func (ec *executionContext) fieldContext_Feedback_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_FeedbackKind)
+func (ec *executionContext) fieldContext_Feedback_kind(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_FeedbackKind)
 }
 
 func (ec *executionContext) _Feedback_body(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 	return stringAt{&obj.Body}
 }
-func (ec *executionContext) fieldContext_Feedback_body(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_Feedback_body(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Feedback_rating(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 	return marshalIntAt(obj.Rating)
 }
-func (ec *executionContext) fieldContext_Feedback_rating(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Feedback_rating(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Feedback_minutesSavedPerDay(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 	return marshalIntAt(obj.MinutesSavedPerDay)
 }
-func (ec *executionContext) fieldContext_Feedback_minutesSavedPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Feedback_minutesSavedPerDay(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Feedback_status(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 	return &obj.Status
 }
-func (ec *executionContext) fieldContext_Feedback_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_FeedbackStatus)
+func (ec *executionContext) fieldContext_Feedback_status(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_FeedbackStatus)
 }
 
 func (ec *executionContext) _Feedback_verdict(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 	return ec.marshalOFeedbackVerdict2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐVerdict(ctx, field.Selections, obj.Verdict)
 }
-func (ec *executionContext) fieldContext_Feedback_verdict(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_FeedbackVerdict)
+func (ec *executionContext) fieldContext_Feedback_verdict(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_FeedbackVerdict)
 }
 
 func (ec *executionContext) _Feedback_verifiedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.VerifiedAt)
 }
-func (ec *executionContext) fieldContext_Feedback_verifiedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Feedback_verifiedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Feedback_voteCount(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 	return intAt{&obj.VoteCount}
 }
-func (ec *executionContext) fieldContext_Feedback_voteCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Feedback", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Feedback_voteCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Feedback_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
@@ -10034,8 +10051,9 @@ func (ec *executionContext) _Feedback_prototype(ctx context.Context, field graph
 		},
 		ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype, true)
 }
-func (ec *executionContext) fieldContext_Feedback_prototype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Feedback_prototype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
@@ -10052,8 +10070,9 @@ func (ec *executionContext) _Feedback_iteration(ctx context.Context, field graph
 		},
 		ec.marshalNIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration, true)
 }
-func (ec *executionContext) fieldContext_Feedback_iteration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Feedback_iteration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
@@ -10070,8 +10089,9 @@ func (ec *executionContext) _Feedback_author(ctx context.Context, field graphql.
 		},
 		ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant, true)
 }
-func (ec *executionContext) fieldContext_Feedback_author(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Feedback_author(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
@@ -10088,8 +10108,9 @@ func (ec *executionContext) _Feedback_trial(ctx context.Context, field graphql.C
 		},
 		ec.marshalOTrial2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐTrial, false)
 }
-func (ec *executionContext) fieldContext_Feedback_trial(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Feedback_trial(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
@@ -10106,8 +10127,9 @@ func (ec *executionContext) _Feedback_addressedIn(ctx context.Context, field gra
 		},
 		ec.marshalOIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration, false)
 }
-func (ec *executionContext) fieldContext_Feedback_addressedIn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Feedback_addressedIn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
@@ -10126,7 +10148,8 @@ func (ec *executionContext) _Feedback_comments(ctx context.Context, field graphq
 		ec.marshalNCommentConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐCommentConnection, true)
 }
 func (ec *executionContext) fieldContext_Feedback_comments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
@@ -10156,7 +10179,8 @@ func (ec *executionContext) _Feedback_votes(ctx context.Context, field graphql.C
 		ec.marshalNVoteConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐVoteConnection, true)
 }
 func (ec *executionContext) fieldContext_Feedback_votes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
@@ -10184,8 +10208,9 @@ func (ec *executionContext) _Feedback_mergedInto(ctx context.Context, field grap
 		},
 		ec.marshalOFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback, false)
 }
-func (ec *executionContext) fieldContext_Feedback_mergedInto(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Feedback_mergedInto(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
@@ -10202,8 +10227,9 @@ func (ec *executionContext) _Feedback_mergedFrom(ctx context.Context, field grap
 		},
 		ec.marshalOFeedback2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackᚄ, false)
 }
-func (ec *executionContext) fieldContext_Feedback_mergedFrom(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Feedback_mergedFrom(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
@@ -10222,7 +10248,8 @@ func (ec *executionContext) _Feedback_similar(ctx context.Context, field graphql
 		ec.marshalNSimilarFeedback2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐSimilarFeedbackᚄ, true)
 }
 func (ec *executionContext) fieldContext_Feedback_similar(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
@@ -10250,8 +10277,9 @@ func (ec *executionContext) _Feedback_contributors(ctx context.Context, field gr
 		},
 		ec.marshalNParticipant2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipantᚄ, true)
 }
-func (ec *executionContext) fieldContext_Feedback_contributors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Feedback_contributors(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
@@ -10268,8 +10296,9 @@ func (ec *executionContext) _FeedbackConnection_edges(ctx context.Context, field
 		},
 		ec.marshalOFeedbackEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackEdge, false)
 }
-func (ec *executionContext) fieldContext_FeedbackConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_FeedbackConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "FeedbackConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -10286,8 +10315,9 @@ func (ec *executionContext) _FeedbackConnection_pageInfo(ctx context.Context, fi
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_FeedbackConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_FeedbackConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "FeedbackConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -10300,8 +10330,8 @@ func (ec *executionContext) fieldContext_FeedbackConnection_pageInfo(_ context.C
 func (ec *executionContext) _FeedbackConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.FeedbackConnection) (ret graphql.Marshaler) {
 	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_FeedbackConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("FeedbackConnection", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_FeedbackConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "FeedbackConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _FeedbackEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.FeedbackEdge) (ret graphql.Marshaler) {
@@ -10311,8 +10341,9 @@ func (ec *executionContext) _FeedbackEdge_node(ctx context.Context, field graphq
 		},
 		ec.marshalOFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback, false)
 }
-func (ec *executionContext) fieldContext_FeedbackEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_FeedbackEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "FeedbackEdge",
 		Field:      field,
 		IsMethod:   false,
@@ -10325,22 +10356,22 @@ func (ec *executionContext) fieldContext_FeedbackEdge_node(_ context.Context, fi
 func (ec *executionContext) _FeedbackEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.FeedbackEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_FeedbackEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("FeedbackEdge", field, false, false, noChildFieldsOf_Cursor)
+func (ec *executionContext) fieldContext_FeedbackEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "FeedbackEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _FeedbackKindCount_kind(ctx context.Context, field graphql.CollectedField, obj *FeedbackKindCount) (ret graphql.Marshaler) {
 	return &obj.Kind
 }
-func (ec *executionContext) fieldContext_FeedbackKindCount_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("FeedbackKindCount", field, false, false, noChildFieldsOf_FeedbackKind)
+func (ec *executionContext) fieldContext_FeedbackKindCount_kind(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "FeedbackKindCount", field, false, false, noChildFieldsOf_FeedbackKind)
 }
 
 func (ec *executionContext) _FeedbackKindCount_count(ctx context.Context, field graphql.CollectedField, obj *FeedbackKindCount) (ret graphql.Marshaler) {
 	return intAt{&obj.Count}
 }
-func (ec *executionContext) fieldContext_FeedbackKindCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("FeedbackKindCount", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_FeedbackKindCount_count(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "FeedbackKindCount", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _FloatChange_before(ctx context.Context, field graphql.CollectedField, obj *FloatChange) (ret graphql.Marshaler) {
@@ -10350,8 +10381,8 @@ func (ec *executionContext) _FloatChange_before(ctx context.Context, field graph
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_FloatChange_before(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("FloatChange", field, false, false, noChildFieldsOf_Float)
+func (ec *executionContext) fieldContext_FloatChange_before(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "FloatChange", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _FloatChange_after(ctx context.Context, field graphql.CollectedField, obj *FloatChange) (ret graphql.Marshaler) {
@@ -10361,8 +10392,8 @@ func (ec *executionContext) _FloatChange_after(ctx context.Context, field graphq
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_FloatChange_after(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("FloatChange", field, false, false, noChildFieldsOf_Float)
+func (ec *executionContext) fieldContext_FloatChange_after(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "FloatChange", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _FloatChange_change(ctx context.Context, field graphql.CollectedField, obj *FloatChange) (ret graphql.Marshaler) {
@@ -10372,15 +10403,15 @@ func (ec *executionContext) _FloatChange_change(ctx context.Context, field graph
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_FloatChange_change(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("FloatChange", field, false, false, noChildFieldsOf_Float)
+func (ec *executionContext) fieldContext_FloatChange_change(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "FloatChange", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Impact_estimates(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
 	return intAt{&obj.Estimates}
 }
-func (ec *executionContext) fieldContext_Impact_estimates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Impact", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Impact_estimates(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Impact", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Impact_medianMinutesPerDay(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
@@ -10390,8 +10421,8 @@ func (ec *executionContext) _Impact_medianMinutesPerDay(ctx context.Context, fie
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_Impact_medianMinutesPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Impact", field, false, false, noChildFieldsOf_Float)
+func (ec *executionContext) fieldContext_Impact_medianMinutesPerDay(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Impact", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Impact_lowerQuartileMinutesPerDay(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
@@ -10401,8 +10432,8 @@ func (ec *executionContext) _Impact_lowerQuartileMinutesPerDay(ctx context.Conte
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_Impact_lowerQuartileMinutesPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Impact", field, false, false, noChildFieldsOf_Float)
+func (ec *executionContext) fieldContext_Impact_lowerQuartileMinutesPerDay(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Impact", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Impact_upperQuartileMinutesPerDay(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
@@ -10412,22 +10443,22 @@ func (ec *executionContext) _Impact_upperQuartileMinutesPerDay(ctx context.Conte
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_Impact_upperQuartileMinutesPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Impact", field, false, false, noChildFieldsOf_Float)
+func (ec *executionContext) fieldContext_Impact_upperQuartileMinutesPerDay(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Impact", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Impact_headcount(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
 	return intAt{&obj.Headcount}
 }
-func (ec *executionContext) fieldContext_Impact_headcount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Impact", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Impact_headcount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Impact", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Impact_workingDays(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
 	return intAt{&obj.WorkingDays}
 }
-func (ec *executionContext) fieldContext_Impact_workingDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Impact", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Impact_workingDays(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Impact", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Impact_hoursPerYear(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
@@ -10437,8 +10468,8 @@ func (ec *executionContext) _Impact_hoursPerYear(ctx context.Context, field grap
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_Impact_hoursPerYear(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Impact", field, false, false, noChildFieldsOf_Float)
+func (ec *executionContext) fieldContext_Impact_hoursPerYear(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Impact", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Impact_hoursPerYearLow(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
@@ -10448,8 +10479,8 @@ func (ec *executionContext) _Impact_hoursPerYearLow(ctx context.Context, field g
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_Impact_hoursPerYearLow(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Impact", field, false, false, noChildFieldsOf_Float)
+func (ec *executionContext) fieldContext_Impact_hoursPerYearLow(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Impact", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Impact_hoursPerYearHigh(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
@@ -10459,8 +10490,8 @@ func (ec *executionContext) _Impact_hoursPerYearHigh(ctx context.Context, field 
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_Impact_hoursPerYearHigh(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Impact", field, false, false, noChildFieldsOf_Float)
+func (ec *executionContext) fieldContext_Impact_hoursPerYearHigh(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Impact", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Impact_timeOnTask(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
@@ -10470,8 +10501,9 @@ func (ec *executionContext) _Impact_timeOnTask(ctx context.Context, field graphq
 		},
 		ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange, true)
 }
-func (ec *executionContext) fieldContext_Impact_timeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Impact_timeOnTask(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Impact",
 		Field:      field,
 		IsMethod:   false,
@@ -10484,29 +10516,29 @@ func (ec *executionContext) fieldContext_Impact_timeOnTask(_ context.Context, fi
 func (ec *executionContext) _IntChange_before(ctx context.Context, field graphql.CollectedField, obj *IntChange) (ret graphql.Marshaler) {
 	return intAt{&obj.Before}
 }
-func (ec *executionContext) fieldContext_IntChange_before(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("IntChange", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_IntChange_before(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "IntChange", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _IntChange_after(ctx context.Context, field graphql.CollectedField, obj *IntChange) (ret graphql.Marshaler) {
 	return intAt{&obj.After}
 }
-func (ec *executionContext) fieldContext_IntChange_after(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("IntChange", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_IntChange_after(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "IntChange", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _IntChange_change(ctx context.Context, field graphql.CollectedField, obj *IntChange) (ret graphql.Marshaler) {
 	return intAt{&obj.Change}
 }
-func (ec *executionContext) fieldContext_IntChange_change(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("IntChange", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_IntChange_change(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "IntChange", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Invite_id(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
 	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Invite_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Invite", field, false, false, noChildFieldsOf_ID)
+func (ec *executionContext) fieldContext_Invite_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Invite", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Invite_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
@@ -10516,8 +10548,8 @@ func (ec *executionContext) _Invite_createdAt(ctx context.Context, field graphql
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Invite_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Invite", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Invite_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Invite", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Invite_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
@@ -10527,43 +10559,43 @@ func (ec *executionContext) _Invite_updatedAt(ctx context.Context, field graphql
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Invite_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Invite", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Invite_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Invite", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Invite_role(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
 	return &obj.Role
 }
-func (ec *executionContext) fieldContext_Invite_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Invite", field, false, false, noChildFieldsOf_InviteRole)
+func (ec *executionContext) fieldContext_Invite_role(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Invite", field, false, false, noChildFieldsOf_InviteRole)
 }
 
 func (ec *executionContext) _Invite_expiresAt(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.ExpiresAt)
 }
-func (ec *executionContext) fieldContext_Invite_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Invite", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Invite_expiresAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Invite", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Invite_maxUses(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
 	return marshalIntAt(obj.MaxUses)
 }
-func (ec *executionContext) fieldContext_Invite_maxUses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Invite", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Invite_maxUses(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Invite", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Invite_uses(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
 	return intAt{&obj.Uses}
 }
-func (ec *executionContext) fieldContext_Invite_uses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Invite", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Invite_uses(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Invite", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Invite_revokedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.RevokedAt)
 }
-func (ec *executionContext) fieldContext_Invite_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Invite", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Invite_revokedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Invite", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Invite_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
@@ -10573,8 +10605,9 @@ func (ec *executionContext) _Invite_prototype(ctx context.Context, field graphql
 		},
 		ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype, true)
 }
-func (ec *executionContext) fieldContext_Invite_prototype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Invite_prototype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Invite",
 		Field:      field,
 		IsMethod:   true,
@@ -10591,8 +10624,9 @@ func (ec *executionContext) _Invite_createdBy(ctx context.Context, field graphql
 		},
 		ec.marshalNUser2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐUser, true)
 }
-func (ec *executionContext) fieldContext_Invite_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Invite_createdBy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Invite",
 		Field:      field,
 		IsMethod:   true,
@@ -10609,8 +10643,9 @@ func (ec *executionContext) _InviteConnection_edges(ctx context.Context, field g
 		},
 		ec.marshalOInviteEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInviteEdge, false)
 }
-func (ec *executionContext) fieldContext_InviteConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_InviteConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "InviteConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -10627,8 +10662,9 @@ func (ec *executionContext) _InviteConnection_pageInfo(ctx context.Context, fiel
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_InviteConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_InviteConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "InviteConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -10641,8 +10677,8 @@ func (ec *executionContext) fieldContext_InviteConnection_pageInfo(_ context.Con
 func (ec *executionContext) _InviteConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.InviteConnection) (ret graphql.Marshaler) {
 	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_InviteConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("InviteConnection", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_InviteConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "InviteConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _InviteEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.InviteEdge) (ret graphql.Marshaler) {
@@ -10652,8 +10688,9 @@ func (ec *executionContext) _InviteEdge_node(ctx context.Context, field graphql.
 		},
 		ec.marshalOInvite2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInvite, false)
 }
-func (ec *executionContext) fieldContext_InviteEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_InviteEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "InviteEdge",
 		Field:      field,
 		IsMethod:   false,
@@ -10666,15 +10703,15 @@ func (ec *executionContext) fieldContext_InviteEdge_node(_ context.Context, fiel
 func (ec *executionContext) _InviteEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.InviteEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_InviteEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("InviteEdge", field, false, false, noChildFieldsOf_Cursor)
+func (ec *executionContext) fieldContext_InviteEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "InviteEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Iteration_id(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
 	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Iteration_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_ID)
+func (ec *executionContext) fieldContext_Iteration_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Iteration", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Iteration_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
@@ -10684,8 +10721,8 @@ func (ec *executionContext) _Iteration_createdAt(ctx context.Context, field grap
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Iteration_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Iteration_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Iteration", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Iteration_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
@@ -10695,50 +10732,50 @@ func (ec *executionContext) _Iteration_updatedAt(ctx context.Context, field grap
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Iteration_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Iteration_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Iteration", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Iteration_number(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
 	return marshalIntAt(obj.Number)
 }
-func (ec *executionContext) fieldContext_Iteration_number(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Iteration_number(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Iteration", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Iteration_title(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
 	return stringAt{&obj.Title}
 }
-func (ec *executionContext) fieldContext_Iteration_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_Iteration_title(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Iteration", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Iteration_changelog(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
 	return stringAt{&obj.Changelog}
 }
-func (ec *executionContext) fieldContext_Iteration_changelog(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_Iteration_changelog(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Iteration", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Iteration_url(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
 	return marshalStringAt(obj.URL)
 }
-func (ec *executionContext) fieldContext_Iteration_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_Iteration_url(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Iteration", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Iteration_status(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
 	return &obj.Status
 }
-func (ec *executionContext) fieldContext_Iteration_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_IterationStatus)
+func (ec *executionContext) fieldContext_Iteration_status(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Iteration", field, false, false, noChildFieldsOf_IterationStatus)
 }
 
 func (ec *executionContext) _Iteration_publishedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.PublishedAt)
 }
-func (ec *executionContext) fieldContext_Iteration_publishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Iteration", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Iteration_publishedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Iteration", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Iteration_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
@@ -10748,8 +10785,9 @@ func (ec *executionContext) _Iteration_prototype(ctx context.Context, field grap
 		},
 		ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype, true)
 }
-func (ec *executionContext) fieldContext_Iteration_prototype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Iteration_prototype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Iteration",
 		Field:      field,
 		IsMethod:   true,
@@ -10768,7 +10806,8 @@ func (ec *executionContext) _Iteration_feedback(ctx context.Context, field graph
 		ec.marshalNFeedbackConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackConnection, true)
 }
 func (ec *executionContext) fieldContext_Iteration_feedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Iteration",
 		Field:      field,
 		IsMethod:   true,
@@ -10798,7 +10837,8 @@ func (ec *executionContext) _Iteration_trials(ctx context.Context, field graphql
 		ec.marshalNTrialConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐTrialConnection, true)
 }
 func (ec *executionContext) fieldContext_Iteration_trials(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Iteration",
 		Field:      field,
 		IsMethod:   true,
@@ -10828,7 +10868,8 @@ func (ec *executionContext) _Iteration_addresses(ctx context.Context, field grap
 		ec.marshalNFeedbackConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackConnection, true)
 }
 func (ec *executionContext) fieldContext_Iteration_addresses(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Iteration",
 		Field:      field,
 		IsMethod:   true,
@@ -10856,8 +10897,9 @@ func (ec *executionContext) _Iteration_scorecard(ctx context.Context, field grap
 		},
 		ec.marshalNScorecard2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecard, true)
 }
-func (ec *executionContext) fieldContext_Iteration_scorecard(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Iteration_scorecard(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Iteration",
 		Field:      field,
 		IsMethod:   true,
@@ -10874,8 +10916,9 @@ func (ec *executionContext) _Iteration_delta(ctx context.Context, field graphql.
 		},
 		ec.marshalOScorecardDelta2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecardDelta, false)
 }
-func (ec *executionContext) fieldContext_Iteration_delta(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Iteration_delta(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Iteration",
 		Field:      field,
 		IsMethod:   true,
@@ -10892,8 +10935,9 @@ func (ec *executionContext) _Iteration_youSaidWeDid(ctx context.Context, field g
 		},
 		ec.marshalNYouSaidWeDid2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐYouSaidWeDid, true)
 }
-func (ec *executionContext) fieldContext_Iteration_youSaidWeDid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Iteration_youSaidWeDid(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Iteration",
 		Field:      field,
 		IsMethod:   true,
@@ -10910,8 +10954,9 @@ func (ec *executionContext) _IterationConnection_edges(ctx context.Context, fiel
 		},
 		ec.marshalOIterationEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIterationEdge, false)
 }
-func (ec *executionContext) fieldContext_IterationConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_IterationConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "IterationConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -10928,8 +10973,9 @@ func (ec *executionContext) _IterationConnection_pageInfo(ctx context.Context, f
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_IterationConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_IterationConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "IterationConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -10942,8 +10988,8 @@ func (ec *executionContext) fieldContext_IterationConnection_pageInfo(_ context.
 func (ec *executionContext) _IterationConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.IterationConnection) (ret graphql.Marshaler) {
 	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_IterationConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("IterationConnection", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_IterationConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "IterationConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _IterationEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.IterationEdge) (ret graphql.Marshaler) {
@@ -10953,8 +10999,9 @@ func (ec *executionContext) _IterationEdge_node(ctx context.Context, field graph
 		},
 		ec.marshalOIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration, false)
 }
-func (ec *executionContext) fieldContext_IterationEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_IterationEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "IterationEdge",
 		Field:      field,
 		IsMethod:   false,
@@ -10967,15 +11014,15 @@ func (ec *executionContext) fieldContext_IterationEdge_node(_ context.Context, f
 func (ec *executionContext) _IterationEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.IterationEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_IterationEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("IterationEdge", field, false, false, noChildFieldsOf_Cursor)
+func (ec *executionContext) fieldContext_IterationEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "IterationEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Membership_id(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
 	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Membership_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Membership", field, false, false, noChildFieldsOf_ID)
+func (ec *executionContext) fieldContext_Membership_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Membership", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Membership_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
@@ -10985,8 +11032,8 @@ func (ec *executionContext) _Membership_createdAt(ctx context.Context, field gra
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Membership_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Membership", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Membership_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Membership", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Membership_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
@@ -10996,15 +11043,15 @@ func (ec *executionContext) _Membership_updatedAt(ctx context.Context, field gra
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Membership_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Membership", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Membership_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Membership", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Membership_role(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
 	return &obj.Role
 }
-func (ec *executionContext) fieldContext_Membership_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Membership", field, false, false, noChildFieldsOf_MembershipRole)
+func (ec *executionContext) fieldContext_Membership_role(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Membership", field, false, false, noChildFieldsOf_MembershipRole)
 }
 
 func (ec *executionContext) _Membership_workspace(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
@@ -11014,8 +11061,9 @@ func (ec *executionContext) _Membership_workspace(ctx context.Context, field gra
 		},
 		ec.marshalNWorkspace2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWorkspace, true)
 }
-func (ec *executionContext) fieldContext_Membership_workspace(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Membership_workspace(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Membership",
 		Field:      field,
 		IsMethod:   true,
@@ -11032,8 +11080,9 @@ func (ec *executionContext) _Membership_user(ctx context.Context, field graphql.
 		},
 		ec.marshalNUser2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐUser, true)
 }
-func (ec *executionContext) fieldContext_Membership_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Membership_user(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Membership",
 		Field:      field,
 		IsMethod:   true,
@@ -11064,7 +11113,8 @@ func (ec *executionContext) _Mutation_createAlertRule(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_createAlertRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -11106,7 +11156,8 @@ func (ec *executionContext) _Mutation_updateAlertRule(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_updateAlertRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -11148,7 +11199,8 @@ func (ec *executionContext) _Mutation_deleteAlertRule(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_deleteAlertRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -11190,7 +11242,8 @@ func (ec *executionContext) _Mutation_revokeToken(ctx context.Context, field gra
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_revokeToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -11230,8 +11283,8 @@ func (ec *executionContext) _Mutation_logOut(ctx context.Context, field graphql.
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Mutation_logOut(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Mutation", field, true, true, noChildFieldsOf_Boolean)
+func (ec *executionContext) fieldContext_Mutation_logOut(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Mutation", field, true, true, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) _Mutation_addComment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -11255,7 +11308,8 @@ func (ec *executionContext) _Mutation_addComment(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_addComment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -11297,7 +11351,8 @@ func (ec *executionContext) _Mutation_mergeFeedback(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_mergeFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -11339,7 +11394,8 @@ func (ec *executionContext) _Mutation_leaveFeedback(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_leaveFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -11381,7 +11437,8 @@ func (ec *executionContext) _Mutation_setFeedbackStatus(ctx context.Context, fie
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_setFeedbackStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -11423,7 +11480,8 @@ func (ec *executionContext) _Mutation_markAddressed(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_markAddressed(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -11465,7 +11523,8 @@ func (ec *executionContext) _Mutation_editFeedback(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_editFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -11507,7 +11566,8 @@ func (ec *executionContext) _Mutation_retractFeedback(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_retractFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -11549,7 +11609,8 @@ func (ec *executionContext) _Mutation_createInvite(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_createInvite(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -11591,7 +11652,8 @@ func (ec *executionContext) _Mutation_revokeInvite(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_revokeInvite(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -11633,7 +11695,8 @@ func (ec *executionContext) _Mutation_redeemInvite(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_redeemInvite(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -11675,7 +11738,8 @@ func (ec *executionContext) _Mutation_claimGuest(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_claimGuest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -11717,7 +11781,8 @@ func (ec *executionContext) _Mutation_createIteration(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_createIteration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -11759,7 +11824,8 @@ func (ec *executionContext) _Mutation_updateIteration(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_updateIteration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -11801,7 +11867,8 @@ func (ec *executionContext) _Mutation_publishIteration(ctx context.Context, fiel
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_publishIteration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -11843,7 +11910,8 @@ func (ec *executionContext) _Mutation_retireIteration(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_retireIteration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -11885,7 +11953,8 @@ func (ec *executionContext) _Mutation_createPrototype(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_createPrototype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -11927,7 +11996,8 @@ func (ec *executionContext) _Mutation_updatePrototype(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_updatePrototype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -11969,7 +12039,8 @@ func (ec *executionContext) _Mutation_setPrototypeStatus(ctx context.Context, fi
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_setPrototypeStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -12011,7 +12082,8 @@ func (ec *executionContext) _Mutation_deletePrototype(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_deletePrototype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -12053,7 +12125,8 @@ func (ec *executionContext) _Mutation_startTrial(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_startTrial(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -12095,7 +12168,8 @@ func (ec *executionContext) _Mutation_endTrial(ctx context.Context, field graphq
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_endTrial(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -12137,7 +12211,8 @@ func (ec *executionContext) _Mutation_signUp(ctx context.Context, field graphql.
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_signUp(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -12179,7 +12254,8 @@ func (ec *executionContext) _Mutation_logIn(ctx context.Context, field graphql.C
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_logIn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -12221,7 +12297,8 @@ func (ec *executionContext) _Mutation_verifyFix(ctx context.Context, field graph
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_verifyFix(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -12263,7 +12340,8 @@ func (ec *executionContext) _Mutation_vote(ctx context.Context, field graphql.Co
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_vote(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -12305,7 +12383,8 @@ func (ec *executionContext) _Mutation_unvote(ctx context.Context, field graphql.
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_unvote(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -12347,7 +12426,8 @@ func (ec *executionContext) _Mutation_createWebhook(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_createWebhook(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -12389,7 +12469,8 @@ func (ec *executionContext) _Mutation_updateWebhook(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_updateWebhook(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -12431,7 +12512,8 @@ func (ec *executionContext) _Mutation_deleteWebhook(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_deleteWebhook(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -12473,7 +12555,8 @@ func (ec *executionContext) _Mutation_rotateWebhookSecret(ctx context.Context, f
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_rotateWebhookSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -12515,7 +12598,8 @@ func (ec *executionContext) _Mutation_testWebhook(ctx context.Context, field gra
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_testWebhook(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -12557,7 +12641,8 @@ func (ec *executionContext) _Mutation_redeliverWebhook(ctx context.Context, fiel
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_redeliverWebhook(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -12599,7 +12684,8 @@ func (ec *executionContext) _Mutation_createWorkspace(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_createWorkspace(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -12641,7 +12727,8 @@ func (ec *executionContext) _Mutation_updateWorkspace(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_updateWorkspace(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -12683,7 +12770,8 @@ func (ec *executionContext) _Mutation_addMember(ctx context.Context, field graph
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_addMember(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -12725,7 +12813,8 @@ func (ec *executionContext) _Mutation_setMemberRole(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_setMemberRole(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -12767,7 +12856,8 @@ func (ec *executionContext) _Mutation_removeMember(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_removeMember(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
@@ -12791,36 +12881,36 @@ func (ec *executionContext) fieldContext_Mutation_removeMember(ctx context.Conte
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[gid.ID]) (ret graphql.Marshaler) {
 	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.HasNextPage)
 }
-func (ec *executionContext) fieldContext_PageInfo_hasNextPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("PageInfo", field, false, false, noChildFieldsOf_Boolean)
+func (ec *executionContext) fieldContext_PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "PageInfo", field, false, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) _PageInfo_hasPreviousPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[gid.ID]) (ret graphql.Marshaler) {
 	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.HasPreviousPage)
 }
-func (ec *executionContext) fieldContext_PageInfo_hasPreviousPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("PageInfo", field, false, false, noChildFieldsOf_Boolean)
+func (ec *executionContext) fieldContext_PageInfo_hasPreviousPage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "PageInfo", field, false, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) _PageInfo_startCursor(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[gid.ID]) (ret graphql.Marshaler) {
 	return ec.marshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.StartCursor)
 }
-func (ec *executionContext) fieldContext_PageInfo_startCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("PageInfo", field, false, false, noChildFieldsOf_Cursor)
+func (ec *executionContext) fieldContext_PageInfo_startCursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "PageInfo", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[gid.ID]) (ret graphql.Marshaler) {
 	return ec.marshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.EndCursor)
 }
-func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("PageInfo", field, false, false, noChildFieldsOf_Cursor)
+func (ec *executionContext) fieldContext_PageInfo_endCursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "PageInfo", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Participant_id(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
 	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Participant_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Participant", field, false, false, noChildFieldsOf_ID)
+func (ec *executionContext) fieldContext_Participant_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Participant", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Participant_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
@@ -12830,8 +12920,8 @@ func (ec *executionContext) _Participant_createdAt(ctx context.Context, field gr
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Participant_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Participant", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Participant_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Participant", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Participant_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
@@ -12841,8 +12931,8 @@ func (ec *executionContext) _Participant_updatedAt(ctx context.Context, field gr
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Participant_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Participant", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Participant_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Participant", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Participant_displayName(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
@@ -12852,8 +12942,8 @@ func (ec *executionContext) _Participant_displayName(ctx context.Context, field 
 		},
 		ec.marshalNString2string, true)
 }
-func (ec *executionContext) fieldContext_Participant_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Participant", field, true, true, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_Participant_displayName(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Participant", field, true, true, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Participant_email(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
@@ -12863,8 +12953,8 @@ func (ec *executionContext) _Participant_email(ctx context.Context, field graphq
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext_Participant_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Participant", field, true, true, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_Participant_email(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Participant", field, true, true, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Participant_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
@@ -12874,8 +12964,9 @@ func (ec *executionContext) _Participant_prototype(ctx context.Context, field gr
 		},
 		ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype, true)
 }
-func (ec *executionContext) fieldContext_Participant_prototype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Participant_prototype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Participant",
 		Field:      field,
 		IsMethod:   true,
@@ -12892,8 +12983,9 @@ func (ec *executionContext) _Participant_user(ctx context.Context, field graphql
 		},
 		ec.marshalOUser2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐUser, false)
 }
-func (ec *executionContext) fieldContext_Participant_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Participant_user(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Participant",
 		Field:      field,
 		IsMethod:   true,
@@ -12910,8 +13002,9 @@ func (ec *executionContext) _ParticipantConnection_edges(ctx context.Context, fi
 		},
 		ec.marshalOParticipantEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipantEdge, false)
 }
-func (ec *executionContext) fieldContext_ParticipantConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ParticipantConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ParticipantConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -12928,8 +13021,9 @@ func (ec *executionContext) _ParticipantConnection_pageInfo(ctx context.Context,
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_ParticipantConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ParticipantConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ParticipantConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -12942,8 +13036,8 @@ func (ec *executionContext) fieldContext_ParticipantConnection_pageInfo(_ contex
 func (ec *executionContext) _ParticipantConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.ParticipantConnection) (ret graphql.Marshaler) {
 	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_ParticipantConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("ParticipantConnection", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_ParticipantConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "ParticipantConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _ParticipantEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ParticipantEdge) (ret graphql.Marshaler) {
@@ -12953,8 +13047,9 @@ func (ec *executionContext) _ParticipantEdge_node(ctx context.Context, field gra
 		},
 		ec.marshalOParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant, false)
 }
-func (ec *executionContext) fieldContext_ParticipantEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ParticipantEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ParticipantEdge",
 		Field:      field,
 		IsMethod:   false,
@@ -12967,15 +13062,15 @@ func (ec *executionContext) fieldContext_ParticipantEdge_node(_ context.Context,
 func (ec *executionContext) _ParticipantEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.ParticipantEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_ParticipantEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("ParticipantEdge", field, false, false, noChildFieldsOf_Cursor)
+func (ec *executionContext) fieldContext_ParticipantEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "ParticipantEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Prototype_id(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
 	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Prototype_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_ID)
+func (ec *executionContext) fieldContext_Prototype_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Prototype", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Prototype_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
@@ -12985,8 +13080,8 @@ func (ec *executionContext) _Prototype_createdAt(ctx context.Context, field grap
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Prototype_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Prototype_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Prototype", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Prototype_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
@@ -12996,50 +13091,50 @@ func (ec *executionContext) _Prototype_updatedAt(ctx context.Context, field grap
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Prototype_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Prototype_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Prototype", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Prototype_title(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
 	return stringAt{&obj.Title}
 }
-func (ec *executionContext) fieldContext_Prototype_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_Prototype_title(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Prototype", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Prototype_slug(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
 	return stringAt{&obj.Slug}
 }
-func (ec *executionContext) fieldContext_Prototype_slug(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_Prototype_slug(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Prototype", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Prototype_problem(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
 	return stringAt{&obj.Problem}
 }
-func (ec *executionContext) fieldContext_Prototype_problem(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_Prototype_problem(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Prototype", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Prototype_missionLink(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
 	return stringAt{&obj.MissionLink}
 }
-func (ec *executionContext) fieldContext_Prototype_missionLink(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_Prototype_missionLink(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Prototype", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Prototype_status(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
 	return &obj.Status
 }
-func (ec *executionContext) fieldContext_Prototype_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_PrototypeStatus)
+func (ec *executionContext) fieldContext_Prototype_status(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Prototype", field, false, false, noChildFieldsOf_PrototypeStatus)
 }
 
 func (ec *executionContext) _Prototype_openFeedback(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
 	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.OpenFeedback)
 }
-func (ec *executionContext) fieldContext_Prototype_openFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_Boolean)
+func (ec *executionContext) fieldContext_Prototype_openFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Prototype", field, false, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) _Prototype_tags(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
@@ -13049,8 +13144,8 @@ func (ec *executionContext) _Prototype_tags(ctx context.Context, field graphql.C
 		},
 		ec.marshalNString2ᚕstringᚄ, true)
 }
-func (ec *executionContext) fieldContext_Prototype_tags(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Prototype", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_Prototype_tags(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Prototype", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Prototype_workspace(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
@@ -13060,8 +13155,9 @@ func (ec *executionContext) _Prototype_workspace(ctx context.Context, field grap
 		},
 		ec.marshalNWorkspace2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWorkspace, true)
 }
-func (ec *executionContext) fieldContext_Prototype_workspace(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Prototype_workspace(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Prototype",
 		Field:      field,
 		IsMethod:   true,
@@ -13078,8 +13174,9 @@ func (ec *executionContext) _Prototype_owner(ctx context.Context, field graphql.
 		},
 		ec.marshalNUser2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐUser, true)
 }
-func (ec *executionContext) fieldContext_Prototype_owner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Prototype_owner(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Prototype",
 		Field:      field,
 		IsMethod:   true,
@@ -13098,7 +13195,8 @@ func (ec *executionContext) _Prototype_iterations(ctx context.Context, field gra
 		ec.marshalNIterationConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIterationConnection, true)
 }
 func (ec *executionContext) fieldContext_Prototype_iterations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Prototype",
 		Field:      field,
 		IsMethod:   true,
@@ -13128,7 +13226,8 @@ func (ec *executionContext) _Prototype_feedback(ctx context.Context, field graph
 		ec.marshalNFeedbackConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackConnection, true)
 }
 func (ec *executionContext) fieldContext_Prototype_feedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Prototype",
 		Field:      field,
 		IsMethod:   true,
@@ -13158,7 +13257,8 @@ func (ec *executionContext) _Prototype_participants(ctx context.Context, field g
 		ec.marshalNParticipantConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipantConnection, true)
 }
 func (ec *executionContext) fieldContext_Prototype_participants(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Prototype",
 		Field:      field,
 		IsMethod:   true,
@@ -13188,7 +13288,8 @@ func (ec *executionContext) _Prototype_invites(ctx context.Context, field graphq
 		ec.marshalNInviteConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInviteConnection, true)
 }
 func (ec *executionContext) fieldContext_Prototype_invites(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Prototype",
 		Field:      field,
 		IsMethod:   true,
@@ -13218,7 +13319,8 @@ func (ec *executionContext) _Prototype_timeline(ctx context.Context, field graph
 		ec.marshalNEventConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEventConnection, true)
 }
 func (ec *executionContext) fieldContext_Prototype_timeline(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Prototype",
 		Field:      field,
 		IsMethod:   true,
@@ -13246,8 +13348,9 @@ func (ec *executionContext) _Prototype_alertRules(ctx context.Context, field gra
 		},
 		ec.marshalNAlertRule2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐAlertRuleᚄ, true)
 }
-func (ec *executionContext) fieldContext_Prototype_alertRules(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Prototype_alertRules(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Prototype",
 		Field:      field,
 		IsMethod:   true,
@@ -13266,7 +13369,8 @@ func (ec *executionContext) _Prototype_scorecards(ctx context.Context, field gra
 		ec.marshalNScorecardConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecardConnection, true)
 }
 func (ec *executionContext) fieldContext_Prototype_scorecards(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Prototype",
 		Field:      field,
 		IsMethod:   true,
@@ -13296,7 +13400,8 @@ func (ec *executionContext) _Prototype_impact(ctx context.Context, field graphql
 		ec.marshalNImpact2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐImpact, true)
 }
 func (ec *executionContext) fieldContext_Prototype_impact(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Prototype",
 		Field:      field,
 		IsMethod:   true,
@@ -13324,8 +13429,9 @@ func (ec *executionContext) _PrototypeConnection_edges(ctx context.Context, fiel
 		},
 		ec.marshalOPrototypeEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototypeEdge, false)
 }
-func (ec *executionContext) fieldContext_PrototypeConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_PrototypeConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "PrototypeConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -13342,8 +13448,9 @@ func (ec *executionContext) _PrototypeConnection_pageInfo(ctx context.Context, f
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_PrototypeConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_PrototypeConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "PrototypeConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -13356,8 +13463,8 @@ func (ec *executionContext) fieldContext_PrototypeConnection_pageInfo(_ context.
 func (ec *executionContext) _PrototypeConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.PrototypeConnection) (ret graphql.Marshaler) {
 	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_PrototypeConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("PrototypeConnection", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_PrototypeConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "PrototypeConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _PrototypeEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.PrototypeEdge) (ret graphql.Marshaler) {
@@ -13367,8 +13474,9 @@ func (ec *executionContext) _PrototypeEdge_node(ctx context.Context, field graph
 		},
 		ec.marshalOPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype, false)
 }
-func (ec *executionContext) fieldContext_PrototypeEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_PrototypeEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "PrototypeEdge",
 		Field:      field,
 		IsMethod:   false,
@@ -13381,8 +13489,8 @@ func (ec *executionContext) fieldContext_PrototypeEdge_node(_ context.Context, f
 func (ec *executionContext) _PrototypeEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.PrototypeEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_PrototypeEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("PrototypeEdge", field, false, false, noChildFieldsOf_Cursor)
+func (ec *executionContext) fieldContext_PrototypeEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "PrototypeEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -13406,7 +13514,8 @@ func (ec *executionContext) _Query_node(ctx context.Context, field graphql.Colle
 	)
 }
 func (ec *executionContext) fieldContext_Query_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
@@ -13450,7 +13559,8 @@ func (ec *executionContext) _Query_nodes(ctx context.Context, field graphql.Coll
 	)
 }
 func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
@@ -13494,7 +13604,8 @@ func (ec *executionContext) _Query_prototype(ctx context.Context, field graphql.
 	)
 }
 func (ec *executionContext) fieldContext_Query_prototype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
@@ -13536,7 +13647,8 @@ func (ec *executionContext) _Query_search(ctx context.Context, field graphql.Col
 	)
 }
 func (ec *executionContext) fieldContext_Query_search(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
@@ -13576,8 +13688,9 @@ func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.Col
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_Query_viewer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Query_viewer(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
@@ -13608,7 +13721,8 @@ func (ec *executionContext) _Query_pendingVerifications(ctx context.Context, fie
 	)
 }
 func (ec *executionContext) fieldContext_Query_pendingVerifications(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
@@ -13650,7 +13764,8 @@ func (ec *executionContext) _Query_webhooks(ctx context.Context, field graphql.C
 	)
 }
 func (ec *executionContext) fieldContext_Query_webhooks(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
@@ -13692,7 +13807,8 @@ func (ec *executionContext) _Query_workspace(ctx context.Context, field graphql.
 	)
 }
 func (ec *executionContext) fieldContext_Query_workspace(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
@@ -13734,7 +13850,8 @@ func (ec *executionContext) _Query___type(ctx context.Context, field graphql.Col
 	)
 }
 func (ec *executionContext) fieldContext_Query___type(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
@@ -13774,8 +13891,9 @@ func (ec *executionContext) _Query___schema(ctx context.Context, field graphql.C
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Query___schema(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
@@ -13788,22 +13906,22 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 func (ec *executionContext) _RatingCount_rating(ctx context.Context, field graphql.CollectedField, obj *RatingCount) (ret graphql.Marshaler) {
 	return intAt{&obj.Rating}
 }
-func (ec *executionContext) fieldContext_RatingCount_rating(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("RatingCount", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_RatingCount_rating(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "RatingCount", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _RatingCount_count(ctx context.Context, field graphql.CollectedField, obj *RatingCount) (ret graphql.Marshaler) {
 	return intAt{&obj.Count}
 }
-func (ec *executionContext) fieldContext_RatingCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("RatingCount", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_RatingCount_count(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "RatingCount", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _RedeemInvitePayload_token(ctx context.Context, field graphql.CollectedField, obj *RedeemInvitePayload) (ret graphql.Marshaler) {
 	return marshalStringAt(obj.Token)
 }
-func (ec *executionContext) fieldContext_RedeemInvitePayload_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("RedeemInvitePayload", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_RedeemInvitePayload_token(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "RedeemInvitePayload", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _RedeemInvitePayload_participant(ctx context.Context, field graphql.CollectedField, obj *RedeemInvitePayload) (ret graphql.Marshaler) {
@@ -13813,8 +13931,9 @@ func (ec *executionContext) _RedeemInvitePayload_participant(ctx context.Context
 		},
 		ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant, true)
 }
-func (ec *executionContext) fieldContext_RedeemInvitePayload_participant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_RedeemInvitePayload_participant(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "RedeemInvitePayload",
 		Field:      field,
 		IsMethod:   false,
@@ -13831,8 +13950,9 @@ func (ec *executionContext) _RedeemInvitePayload_prototype(ctx context.Context, 
 		},
 		ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype, true)
 }
-func (ec *executionContext) fieldContext_RedeemInvitePayload_prototype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_RedeemInvitePayload_prototype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "RedeemInvitePayload",
 		Field:      field,
 		IsMethod:   false,
@@ -13849,8 +13969,9 @@ func (ec *executionContext) _RotateWebhookSecretPayload_webhook(ctx context.Cont
 		},
 		ec.marshalNWebhook2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhook, true)
 }
-func (ec *executionContext) fieldContext_RotateWebhookSecretPayload_webhook(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_RotateWebhookSecretPayload_webhook(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "RotateWebhookSecretPayload",
 		Field:      field,
 		IsMethod:   false,
@@ -13863,8 +13984,8 @@ func (ec *executionContext) fieldContext_RotateWebhookSecretPayload_webhook(_ co
 func (ec *executionContext) _RotateWebhookSecretPayload_secret(ctx context.Context, field graphql.CollectedField, obj *RotateWebhookSecretPayload) (ret graphql.Marshaler) {
 	return stringAt{&obj.Secret}
 }
-func (ec *executionContext) fieldContext_RotateWebhookSecretPayload_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("RotateWebhookSecretPayload", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_RotateWebhookSecretPayload_secret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "RotateWebhookSecretPayload", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Scorecard_iteration(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -13874,8 +13995,9 @@ func (ec *executionContext) _Scorecard_iteration(ctx context.Context, field grap
 		},
 		ec.marshalNIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration, true)
 }
-func (ec *executionContext) fieldContext_Scorecard_iteration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Scorecard_iteration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Scorecard",
 		Field:      field,
 		IsMethod:   true,
@@ -13888,29 +14010,29 @@ func (ec *executionContext) fieldContext_Scorecard_iteration(_ context.Context, 
 func (ec *executionContext) _Scorecard_trialsStarted(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
 	return intAt{&obj.TrialsStarted}
 }
-func (ec *executionContext) fieldContext_Scorecard_trialsStarted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Scorecard_trialsStarted(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_trialsCompleted(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
 	return intAt{&obj.TrialsCompleted}
 }
-func (ec *executionContext) fieldContext_Scorecard_trialsCompleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Scorecard_trialsCompleted(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_trialsAbandoned(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
 	return intAt{&obj.TrialsAbandoned}
 }
-func (ec *executionContext) fieldContext_Scorecard_trialsAbandoned(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Scorecard_trialsAbandoned(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_trialsBlocked(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
 	return intAt{&obj.TrialsBlocked}
 }
-func (ec *executionContext) fieldContext_Scorecard_trialsBlocked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Scorecard_trialsBlocked(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_completionRate(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -13920,8 +14042,8 @@ func (ec *executionContext) _Scorecard_completionRate(ctx context.Context, field
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_Scorecard_completionRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Float)
+func (ec *executionContext) fieldContext_Scorecard_completionRate(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Scorecard_medianTimeOnTask(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -13931,8 +14053,8 @@ func (ec *executionContext) _Scorecard_medianTimeOnTask(ctx context.Context, fie
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_Scorecard_medianTimeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Float)
+func (ec *executionContext) fieldContext_Scorecard_medianTimeOnTask(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Scorecard_p90TimeOnTask(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -13942,8 +14064,8 @@ func (ec *executionContext) _Scorecard_p90TimeOnTask(ctx context.Context, field 
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_Scorecard_p90TimeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Float)
+func (ec *executionContext) fieldContext_Scorecard_p90TimeOnTask(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Scorecard_averageRating(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -13953,8 +14075,8 @@ func (ec *executionContext) _Scorecard_averageRating(ctx context.Context, field 
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_Scorecard_averageRating(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Float)
+func (ec *executionContext) fieldContext_Scorecard_averageRating(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Scorecard_ratings(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -13964,8 +14086,9 @@ func (ec *executionContext) _Scorecard_ratings(ctx context.Context, field graphq
 		},
 		ec.marshalNRatingCount2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐRatingCountᚄ, true)
 }
-func (ec *executionContext) fieldContext_Scorecard_ratings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Scorecard_ratings(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Scorecard",
 		Field:      field,
 		IsMethod:   false,
@@ -13978,8 +14101,8 @@ func (ec *executionContext) fieldContext_Scorecard_ratings(_ context.Context, fi
 func (ec *executionContext) _Scorecard_feedbackCount(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
 	return intAt{&obj.FeedbackCount}
 }
-func (ec *executionContext) fieldContext_Scorecard_feedbackCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Scorecard_feedbackCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_feedbackByKind(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -13989,8 +14112,9 @@ func (ec *executionContext) _Scorecard_feedbackByKind(ctx context.Context, field
 		},
 		ec.marshalNFeedbackKindCount2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFeedbackKindCountᚄ, true)
 }
-func (ec *executionContext) fieldContext_Scorecard_feedbackByKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Scorecard_feedbackByKind(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Scorecard",
 		Field:      field,
 		IsMethod:   false,
@@ -14003,43 +14127,43 @@ func (ec *executionContext) fieldContext_Scorecard_feedbackByKind(_ context.Cont
 func (ec *executionContext) _Scorecard_openFeedback(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
 	return intAt{&obj.OpenFeedback}
 }
-func (ec *executionContext) fieldContext_Scorecard_openFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Scorecard_openFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_addressedFeedback(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
 	return intAt{&obj.AddressedFeedback}
 }
-func (ec *executionContext) fieldContext_Scorecard_addressedFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Scorecard_addressedFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_verifiedFeedback(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
 	return intAt{&obj.VerifiedFeedback}
 }
-func (ec *executionContext) fieldContext_Scorecard_verifiedFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Scorecard_verifiedFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_participants(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
 	return intAt{&obj.Participants}
 }
-func (ec *executionContext) fieldContext_Scorecard_participants(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Scorecard_participants(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_addressed(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
 	return intAt{&obj.Addressed}
 }
-func (ec *executionContext) fieldContext_Scorecard_addressed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Scorecard_addressed(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_bugsFixed(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
 	return intAt{&obj.BugsFixed}
 }
-func (ec *executionContext) fieldContext_Scorecard_bugsFixed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Scorecard", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Scorecard_bugsFixed(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _ScorecardConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ScorecardConnection) (ret graphql.Marshaler) {
@@ -14049,8 +14173,9 @@ func (ec *executionContext) _ScorecardConnection_edges(ctx context.Context, fiel
 		},
 		ec.marshalNScorecardEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecardEdgeᚄ, true)
 }
-func (ec *executionContext) fieldContext_ScorecardConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -14067,8 +14192,9 @@ func (ec *executionContext) _ScorecardConnection_pageInfo(ctx context.Context, f
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_ScorecardConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -14081,8 +14207,8 @@ func (ec *executionContext) fieldContext_ScorecardConnection_pageInfo(_ context.
 func (ec *executionContext) _ScorecardConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ScorecardConnection) (ret graphql.Marshaler) {
 	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_ScorecardConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("ScorecardConnection", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_ScorecardConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "ScorecardConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _ScorecardDelta_previous(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
@@ -14092,8 +14218,9 @@ func (ec *executionContext) _ScorecardDelta_previous(ctx context.Context, field 
 		},
 		ec.marshalNScorecard2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecard, true)
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_previous(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardDelta_previous(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardDelta",
 		Field:      field,
 		IsMethod:   false,
@@ -14110,8 +14237,9 @@ func (ec *executionContext) _ScorecardDelta_completionRate(ctx context.Context, 
 		},
 		ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange, true)
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_completionRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardDelta_completionRate(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardDelta",
 		Field:      field,
 		IsMethod:   false,
@@ -14128,8 +14256,9 @@ func (ec *executionContext) _ScorecardDelta_medianTimeOnTask(ctx context.Context
 		},
 		ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange, true)
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_medianTimeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardDelta_medianTimeOnTask(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardDelta",
 		Field:      field,
 		IsMethod:   false,
@@ -14146,8 +14275,9 @@ func (ec *executionContext) _ScorecardDelta_p90TimeOnTask(ctx context.Context, f
 		},
 		ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange, true)
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_p90TimeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardDelta_p90TimeOnTask(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardDelta",
 		Field:      field,
 		IsMethod:   false,
@@ -14164,8 +14294,9 @@ func (ec *executionContext) _ScorecardDelta_averageRating(ctx context.Context, f
 		},
 		ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange, true)
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_averageRating(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardDelta_averageRating(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardDelta",
 		Field:      field,
 		IsMethod:   false,
@@ -14182,8 +14313,9 @@ func (ec *executionContext) _ScorecardDelta_trialsStarted(ctx context.Context, f
 		},
 		ec.marshalNIntChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐIntChange, true)
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_trialsStarted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardDelta_trialsStarted(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardDelta",
 		Field:      field,
 		IsMethod:   false,
@@ -14200,8 +14332,9 @@ func (ec *executionContext) _ScorecardDelta_feedbackCount(ctx context.Context, f
 		},
 		ec.marshalNIntChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐIntChange, true)
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_feedbackCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardDelta_feedbackCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardDelta",
 		Field:      field,
 		IsMethod:   false,
@@ -14218,8 +14351,9 @@ func (ec *executionContext) _ScorecardDelta_openFeedback(ctx context.Context, fi
 		},
 		ec.marshalNIntChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐIntChange, true)
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_openFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardDelta_openFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardDelta",
 		Field:      field,
 		IsMethod:   false,
@@ -14236,8 +14370,9 @@ func (ec *executionContext) _ScorecardDelta_participants(ctx context.Context, fi
 		},
 		ec.marshalNIntChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐIntChange, true)
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_participants(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardDelta_participants(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardDelta",
 		Field:      field,
 		IsMethod:   false,
@@ -14250,15 +14385,15 @@ func (ec *executionContext) fieldContext_ScorecardDelta_participants(_ context.C
 func (ec *executionContext) _ScorecardDelta_addressed(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
 	return intAt{&obj.Addressed}
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_addressed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("ScorecardDelta", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_ScorecardDelta_addressed(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "ScorecardDelta", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _ScorecardDelta_bugsFixed(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
 	return intAt{&obj.BugsFixed}
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_bugsFixed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("ScorecardDelta", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_ScorecardDelta_bugsFixed(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "ScorecardDelta", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _ScorecardEdge_node(ctx context.Context, field graphql.CollectedField, obj *ScorecardEdge) (ret graphql.Marshaler) {
@@ -14268,8 +14403,9 @@ func (ec *executionContext) _ScorecardEdge_node(ctx context.Context, field graph
 		},
 		ec.marshalNScorecard2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecard, true)
 }
-func (ec *executionContext) fieldContext_ScorecardEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardEdge",
 		Field:      field,
 		IsMethod:   false,
@@ -14282,8 +14418,8 @@ func (ec *executionContext) fieldContext_ScorecardEdge_node(_ context.Context, f
 func (ec *executionContext) _ScorecardEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ScorecardEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_ScorecardEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("ScorecardEdge", field, false, false, noChildFieldsOf_Cursor)
+func (ec *executionContext) fieldContext_ScorecardEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "ScorecardEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _SearchConnection_edges(ctx context.Context, field graphql.CollectedField, obj *SearchConnection) (ret graphql.Marshaler) {
@@ -14293,8 +14429,9 @@ func (ec *executionContext) _SearchConnection_edges(ctx context.Context, field g
 		},
 		ec.marshalNSearchEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐSearchEdgeᚄ, true)
 }
-func (ec *executionContext) fieldContext_SearchConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_SearchConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "SearchConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -14311,8 +14448,9 @@ func (ec *executionContext) _SearchConnection_pageInfo(ctx context.Context, fiel
 		},
 		ec.marshalNPageInfo2ᚖentgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_SearchConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_SearchConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "SearchConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -14329,15 +14467,15 @@ func (ec *executionContext) _SearchEdge_node(ctx context.Context, field graphql.
 		},
 		ec.marshalNSearchResult2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚐNoder, true)
 }
-func (ec *executionContext) fieldContext_SearchEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("SearchEdge", field, false, false, noChildFieldsOf_SearchResult)
+func (ec *executionContext) fieldContext_SearchEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "SearchEdge", field, false, false, noChildFieldsOf_SearchResult)
 }
 
 func (ec *executionContext) _SearchEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_SearchEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("SearchEdge", field, false, false, noChildFieldsOf_Cursor)
+func (ec *executionContext) fieldContext_SearchEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "SearchEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _SearchEdge_rank(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
@@ -14347,15 +14485,15 @@ func (ec *executionContext) _SearchEdge_rank(ctx context.Context, field graphql.
 		},
 		ec.marshalNFloat2float64, true)
 }
-func (ec *executionContext) fieldContext_SearchEdge_rank(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("SearchEdge", field, false, false, noChildFieldsOf_Float)
+func (ec *executionContext) fieldContext_SearchEdge_rank(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "SearchEdge", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _SearchEdge_highlight(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
 	return stringAt{&obj.Highlight}
 }
-func (ec *executionContext) fieldContext_SearchEdge_highlight(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("SearchEdge", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_SearchEdge_highlight(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "SearchEdge", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _SimilarFeedback_feedback(ctx context.Context, field graphql.CollectedField, obj *SimilarFeedback) (ret graphql.Marshaler) {
@@ -14365,8 +14503,9 @@ func (ec *executionContext) _SimilarFeedback_feedback(ctx context.Context, field
 		},
 		ec.marshalNFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback, true)
 }
-func (ec *executionContext) fieldContext_SimilarFeedback_feedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_SimilarFeedback_feedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "SimilarFeedback",
 		Field:      field,
 		IsMethod:   false,
@@ -14383,8 +14522,8 @@ func (ec *executionContext) _SimilarFeedback_score(ctx context.Context, field gr
 		},
 		ec.marshalNFloat2float64, true)
 }
-func (ec *executionContext) fieldContext_SimilarFeedback_score(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("SimilarFeedback", field, false, false, noChildFieldsOf_Float)
+func (ec *executionContext) fieldContext_SimilarFeedback_score(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "SimilarFeedback", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Subscription_prototypeEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -14408,7 +14547,8 @@ func (ec *executionContext) _Subscription_prototypeEvents(ctx context.Context, f
 	)
 }
 func (ec *executionContext) fieldContext_Subscription_prototypeEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Subscription",
 		Field:      field,
 		IsMethod:   true,
@@ -14450,7 +14590,8 @@ func (ec *executionContext) _Subscription_workspaceEvents(ctx context.Context, f
 	)
 }
 func (ec *executionContext) fieldContext_Subscription_workspaceEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Subscription",
 		Field:      field,
 		IsMethod:   true,
@@ -14492,7 +14633,8 @@ func (ec *executionContext) _Subscription_verificationRequests(ctx context.Conte
 	)
 }
 func (ec *executionContext) fieldContext_Subscription_verificationRequests(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Subscription",
 		Field:      field,
 		IsMethod:   true,
@@ -14516,8 +14658,8 @@ func (ec *executionContext) fieldContext_Subscription_verificationRequests(ctx c
 func (ec *executionContext) _Trial_id(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
 	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Trial_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Trial", field, false, false, noChildFieldsOf_ID)
+func (ec *executionContext) fieldContext_Trial_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Trial", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Trial_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
@@ -14527,8 +14669,8 @@ func (ec *executionContext) _Trial_createdAt(ctx context.Context, field graphql.
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Trial_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Trial", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Trial_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Trial", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Trial_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
@@ -14538,8 +14680,8 @@ func (ec *executionContext) _Trial_updatedAt(ctx context.Context, field graphql.
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Trial_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Trial", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Trial_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Trial", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Trial_startedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
@@ -14549,36 +14691,36 @@ func (ec *executionContext) _Trial_startedAt(ctx context.Context, field graphql.
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Trial_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Trial", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Trial_startedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Trial", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Trial_endedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.EndedAt)
 }
-func (ec *executionContext) fieldContext_Trial_endedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Trial", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Trial_endedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Trial", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Trial_outcome(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
 	return ec.marshalOTrialOutcome2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋtrialᚐOutcome(ctx, field.Selections, obj.Outcome)
 }
-func (ec *executionContext) fieldContext_Trial_outcome(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Trial", field, false, false, noChildFieldsOf_TrialOutcome)
+func (ec *executionContext) fieldContext_Trial_outcome(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Trial", field, false, false, noChildFieldsOf_TrialOutcome)
 }
 
 func (ec *executionContext) _Trial_task(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
 	return marshalStringAt(obj.Task)
 }
-func (ec *executionContext) fieldContext_Trial_task(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Trial", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_Trial_task(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Trial", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Trial_device(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
 	return marshalStringAt(obj.Device)
 }
-func (ec *executionContext) fieldContext_Trial_device(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Trial", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_Trial_device(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Trial", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Trial_iteration(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
@@ -14588,8 +14730,9 @@ func (ec *executionContext) _Trial_iteration(ctx context.Context, field graphql.
 		},
 		ec.marshalNIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration, true)
 }
-func (ec *executionContext) fieldContext_Trial_iteration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Trial_iteration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Trial",
 		Field:      field,
 		IsMethod:   true,
@@ -14606,8 +14749,9 @@ func (ec *executionContext) _Trial_participant(ctx context.Context, field graphq
 		},
 		ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant, true)
 }
-func (ec *executionContext) fieldContext_Trial_participant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Trial_participant(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Trial",
 		Field:      field,
 		IsMethod:   true,
@@ -14624,8 +14768,9 @@ func (ec *executionContext) _Trial_feedback(ctx context.Context, field graphql.C
 		},
 		ec.marshalOFeedback2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackᚄ, false)
 }
-func (ec *executionContext) fieldContext_Trial_feedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Trial_feedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Trial",
 		Field:      field,
 		IsMethod:   true,
@@ -14642,8 +14787,9 @@ func (ec *executionContext) _TrialConnection_edges(ctx context.Context, field gr
 		},
 		ec.marshalOTrialEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐTrialEdge, false)
 }
-func (ec *executionContext) fieldContext_TrialConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_TrialConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "TrialConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -14660,8 +14806,9 @@ func (ec *executionContext) _TrialConnection_pageInfo(ctx context.Context, field
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_TrialConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_TrialConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "TrialConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -14674,8 +14821,8 @@ func (ec *executionContext) fieldContext_TrialConnection_pageInfo(_ context.Cont
 func (ec *executionContext) _TrialConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.TrialConnection) (ret graphql.Marshaler) {
 	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_TrialConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("TrialConnection", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_TrialConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "TrialConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _TrialEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.TrialEdge) (ret graphql.Marshaler) {
@@ -14685,8 +14832,9 @@ func (ec *executionContext) _TrialEdge_node(ctx context.Context, field graphql.C
 		},
 		ec.marshalOTrial2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐTrial, false)
 }
-func (ec *executionContext) fieldContext_TrialEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_TrialEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "TrialEdge",
 		Field:      field,
 		IsMethod:   false,
@@ -14699,15 +14847,15 @@ func (ec *executionContext) fieldContext_TrialEdge_node(_ context.Context, field
 func (ec *executionContext) _TrialEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.TrialEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_TrialEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("TrialEdge", field, false, false, noChildFieldsOf_Cursor)
+func (ec *executionContext) fieldContext_TrialEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "TrialEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return &obj.ID
 }
-func (ec *executionContext) fieldContext_User_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("User", field, false, false, noChildFieldsOf_ID)
+func (ec *executionContext) fieldContext_User_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "User", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -14717,8 +14865,8 @@ func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.C
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_User_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("User", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_User_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "User", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _User_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -14728,15 +14876,15 @@ func (ec *executionContext) _User_updatedAt(ctx context.Context, field graphql.C
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_User_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("User", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_User_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "User", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _User_name(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return stringAt{&obj.Name}
 }
-func (ec *executionContext) fieldContext_User_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("User", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_User_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "User", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _User_memberships(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -14746,8 +14894,9 @@ func (ec *executionContext) _User_memberships(ctx context.Context, field graphql
 		},
 		ec.marshalOMembership2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐMembershipᚄ, false)
 }
-func (ec *executionContext) fieldContext_User_memberships(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_User_memberships(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "User",
 		Field:      field,
 		IsMethod:   true,
@@ -14764,8 +14913,9 @@ func (ec *executionContext) _User_tokens(ctx context.Context, field graphql.Coll
 		},
 		ec.marshalNAuthToken2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐAuthTokenᚄ, true)
 }
-func (ec *executionContext) fieldContext_User_tokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_User_tokens(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "User",
 		Field:      field,
 		IsMethod:   true,
@@ -14782,8 +14932,8 @@ func (ec *executionContext) _User_email(ctx context.Context, field graphql.Colle
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext_User_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("User", field, true, true, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_User_email(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "User", field, true, true, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _User_displayName(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -14793,15 +14943,15 @@ func (ec *executionContext) _User_displayName(ctx context.Context, field graphql
 		},
 		ec.marshalNString2string, true)
 }
-func (ec *executionContext) fieldContext_User_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("User", field, true, true, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_User_displayName(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "User", field, true, true, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Vote_id(ctx context.Context, field graphql.CollectedField, obj *ent.Vote) (ret graphql.Marshaler) {
 	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Vote_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Vote", field, false, false, noChildFieldsOf_ID)
+func (ec *executionContext) fieldContext_Vote_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Vote", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Vote_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Vote) (ret graphql.Marshaler) {
@@ -14811,8 +14961,8 @@ func (ec *executionContext) _Vote_createdAt(ctx context.Context, field graphql.C
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Vote_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Vote", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Vote_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Vote", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Vote_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Vote) (ret graphql.Marshaler) {
@@ -14822,8 +14972,8 @@ func (ec *executionContext) _Vote_updatedAt(ctx context.Context, field graphql.C
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Vote_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Vote", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Vote_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Vote", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Vote_feedback(ctx context.Context, field graphql.CollectedField, obj *ent.Vote) (ret graphql.Marshaler) {
@@ -14833,8 +14983,9 @@ func (ec *executionContext) _Vote_feedback(ctx context.Context, field graphql.Co
 		},
 		ec.marshalNFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback, true)
 }
-func (ec *executionContext) fieldContext_Vote_feedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Vote_feedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Vote",
 		Field:      field,
 		IsMethod:   true,
@@ -14851,8 +15002,9 @@ func (ec *executionContext) _Vote_participant(ctx context.Context, field graphql
 		},
 		ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant, true)
 }
-func (ec *executionContext) fieldContext_Vote_participant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Vote_participant(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Vote",
 		Field:      field,
 		IsMethod:   true,
@@ -14869,8 +15021,9 @@ func (ec *executionContext) _VoteConnection_edges(ctx context.Context, field gra
 		},
 		ec.marshalOVoteEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐVoteEdge, false)
 }
-func (ec *executionContext) fieldContext_VoteConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_VoteConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "VoteConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -14887,8 +15040,9 @@ func (ec *executionContext) _VoteConnection_pageInfo(ctx context.Context, field 
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_VoteConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_VoteConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "VoteConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -14901,8 +15055,8 @@ func (ec *executionContext) fieldContext_VoteConnection_pageInfo(_ context.Conte
 func (ec *executionContext) _VoteConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.VoteConnection) (ret graphql.Marshaler) {
 	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_VoteConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("VoteConnection", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_VoteConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "VoteConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _VoteEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.VoteEdge) (ret graphql.Marshaler) {
@@ -14912,8 +15066,9 @@ func (ec *executionContext) _VoteEdge_node(ctx context.Context, field graphql.Co
 		},
 		ec.marshalOVote2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐVote, false)
 }
-func (ec *executionContext) fieldContext_VoteEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_VoteEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "VoteEdge",
 		Field:      field,
 		IsMethod:   false,
@@ -14926,15 +15081,15 @@ func (ec *executionContext) fieldContext_VoteEdge_node(_ context.Context, field 
 func (ec *executionContext) _VoteEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.VoteEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_VoteEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("VoteEdge", field, false, false, noChildFieldsOf_Cursor)
+func (ec *executionContext) fieldContext_VoteEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "VoteEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Webhook_id(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Webhook_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_ID)
+func (ec *executionContext) fieldContext_Webhook_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Webhook_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
@@ -14944,8 +15099,8 @@ func (ec *executionContext) _Webhook_createdAt(ctx context.Context, field graphq
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Webhook_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Webhook_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Webhook_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
@@ -14955,64 +15110,64 @@ func (ec *executionContext) _Webhook_updatedAt(ctx context.Context, field graphq
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Webhook_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Webhook_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Webhook_url(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return stringAt{&obj.URL}
 }
-func (ec *executionContext) fieldContext_Webhook_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_Webhook_url(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Webhook_description(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return stringAt{&obj.Description}
 }
-func (ec *executionContext) fieldContext_Webhook_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_Webhook_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Webhook_enabled(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.Enabled)
 }
-func (ec *executionContext) fieldContext_Webhook_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_Boolean)
+func (ec *executionContext) fieldContext_Webhook_enabled(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) _Webhook_failureCount(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return intAt{&obj.FailureCount}
 }
-func (ec *executionContext) fieldContext_Webhook_failureCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Webhook_failureCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Webhook_lastError(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return marshalStringAt(obj.LastError)
 }
-func (ec *executionContext) fieldContext_Webhook_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_Webhook_lastError(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Webhook_lastErrorAt(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastErrorAt)
 }
-func (ec *executionContext) fieldContext_Webhook_lastErrorAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Webhook_lastErrorAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Webhook_lastSuccessAt(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastSuccessAt)
 }
-func (ec *executionContext) fieldContext_Webhook_lastSuccessAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Webhook_lastSuccessAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Webhook_disabledAt(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DisabledAt)
 }
-func (ec *executionContext) fieldContext_Webhook_disabledAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Webhook", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Webhook_disabledAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Webhook_deliveries(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
@@ -15024,7 +15179,8 @@ func (ec *executionContext) _Webhook_deliveries(ctx context.Context, field graph
 		ec.marshalNWebhookDeliveryConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhookDeliveryConnection, true)
 }
 func (ec *executionContext) fieldContext_Webhook_deliveries(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Webhook",
 		Field:      field,
 		IsMethod:   true,
@@ -15052,15 +15208,15 @@ func (ec *executionContext) _Webhook_eventKinds(ctx context.Context, field graph
 		},
 		ec.marshalNEventKind2ᚕgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋeventᚐKindᚄ, true)
 }
-func (ec *executionContext) fieldContext_Webhook_eventKinds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Webhook", field, true, true, noChildFieldsOf_EventKind)
+func (ec *executionContext) fieldContext_Webhook_eventKinds(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, true, true, noChildFieldsOf_EventKind)
 }
 
 func (ec *executionContext) _WebhookDelivery_id(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
 	return &obj.ID
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_ID)
+func (ec *executionContext) fieldContext_WebhookDelivery_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _WebhookDelivery_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
@@ -15070,8 +15226,8 @@ func (ec *executionContext) _WebhookDelivery_createdAt(ctx context.Context, fiel
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_WebhookDelivery_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _WebhookDelivery_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
@@ -15081,29 +15237,29 @@ func (ec *executionContext) _WebhookDelivery_updatedAt(ctx context.Context, fiel
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_WebhookDelivery_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _WebhookDelivery_kind(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
 	return stringAt{&obj.Kind}
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_WebhookDelivery_kind(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _WebhookDelivery_status(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
 	return &obj.Status
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_WebhookDeliveryStatus)
+func (ec *executionContext) fieldContext_WebhookDelivery_status(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_WebhookDeliveryStatus)
 }
 
 func (ec *executionContext) _WebhookDelivery_attempts(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
 	return intAt{&obj.Attempts}
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_WebhookDelivery_attempts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _WebhookDelivery_nextAttemptAt(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
@@ -15113,36 +15269,36 @@ func (ec *executionContext) _WebhookDelivery_nextAttemptAt(ctx context.Context, 
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_nextAttemptAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_WebhookDelivery_nextAttemptAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _WebhookDelivery_lastAttemptAt(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastAttemptAt)
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_lastAttemptAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_WebhookDelivery_lastAttemptAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _WebhookDelivery_responseStatus(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
 	return marshalIntAt(obj.ResponseStatus)
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_responseStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_WebhookDelivery_responseStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _WebhookDelivery_lastError(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
 	return marshalStringAt(obj.LastError)
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_WebhookDelivery_lastError(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _WebhookDelivery_deliveredAt(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DeliveredAt)
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_deliveredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("WebhookDelivery", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_WebhookDelivery_deliveredAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _WebhookDelivery_webhook(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
@@ -15152,8 +15308,9 @@ func (ec *executionContext) _WebhookDelivery_webhook(ctx context.Context, field 
 		},
 		ec.marshalNWebhook2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhook, true)
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_webhook(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_WebhookDelivery_webhook(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "WebhookDelivery",
 		Field:      field,
 		IsMethod:   true,
@@ -15170,8 +15327,9 @@ func (ec *executionContext) _WebhookDelivery_event(ctx context.Context, field gr
 		},
 		ec.marshalOEvent2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEvent, false)
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_event(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_WebhookDelivery_event(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "WebhookDelivery",
 		Field:      field,
 		IsMethod:   true,
@@ -15188,8 +15346,9 @@ func (ec *executionContext) _WebhookDeliveryConnection_edges(ctx context.Context
 		},
 		ec.marshalOWebhookDeliveryEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhookDeliveryEdge, false)
 }
-func (ec *executionContext) fieldContext_WebhookDeliveryConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_WebhookDeliveryConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "WebhookDeliveryConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -15206,8 +15365,9 @@ func (ec *executionContext) _WebhookDeliveryConnection_pageInfo(ctx context.Cont
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_WebhookDeliveryConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_WebhookDeliveryConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "WebhookDeliveryConnection",
 		Field:      field,
 		IsMethod:   false,
@@ -15220,8 +15380,8 @@ func (ec *executionContext) fieldContext_WebhookDeliveryConnection_pageInfo(_ co
 func (ec *executionContext) _WebhookDeliveryConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDeliveryConnection) (ret graphql.Marshaler) {
 	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_WebhookDeliveryConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("WebhookDeliveryConnection", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_WebhookDeliveryConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDeliveryConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _WebhookDeliveryEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDeliveryEdge) (ret graphql.Marshaler) {
@@ -15231,8 +15391,9 @@ func (ec *executionContext) _WebhookDeliveryEdge_node(ctx context.Context, field
 		},
 		ec.marshalOWebhookDelivery2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhookDelivery, false)
 }
-func (ec *executionContext) fieldContext_WebhookDeliveryEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_WebhookDeliveryEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "WebhookDeliveryEdge",
 		Field:      field,
 		IsMethod:   false,
@@ -15245,15 +15406,15 @@ func (ec *executionContext) fieldContext_WebhookDeliveryEdge_node(_ context.Cont
 func (ec *executionContext) _WebhookDeliveryEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDeliveryEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_WebhookDeliveryEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("WebhookDeliveryEdge", field, false, false, noChildFieldsOf_Cursor)
+func (ec *executionContext) fieldContext_WebhookDeliveryEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDeliveryEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Workspace_id(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
 	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Workspace_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Workspace", field, false, false, noChildFieldsOf_ID)
+func (ec *executionContext) fieldContext_Workspace_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Workspace", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Workspace_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
@@ -15263,8 +15424,8 @@ func (ec *executionContext) _Workspace_createdAt(ctx context.Context, field grap
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Workspace_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Workspace", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Workspace_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Workspace", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Workspace_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
@@ -15274,36 +15435,36 @@ func (ec *executionContext) _Workspace_updatedAt(ctx context.Context, field grap
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Workspace_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Workspace", field, false, false, noChildFieldsOf_Time)
+func (ec *executionContext) fieldContext_Workspace_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Workspace", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Workspace_name(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
 	return stringAt{&obj.Name}
 }
-func (ec *executionContext) fieldContext_Workspace_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Workspace", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_Workspace_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Workspace", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Workspace_slug(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
 	return stringAt{&obj.Slug}
 }
-func (ec *executionContext) fieldContext_Workspace_slug(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Workspace", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_Workspace_slug(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Workspace", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Workspace_mission(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
 	return stringAt{&obj.Mission}
 }
-func (ec *executionContext) fieldContext_Workspace_mission(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Workspace", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext_Workspace_mission(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Workspace", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Workspace_headcount(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
 	return intAt{&obj.Headcount}
 }
-func (ec *executionContext) fieldContext_Workspace_headcount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Workspace", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_Workspace_headcount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Workspace", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Workspace_memberships(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
@@ -15313,8 +15474,9 @@ func (ec *executionContext) _Workspace_memberships(ctx context.Context, field gr
 		},
 		ec.marshalOMembership2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐMembershipᚄ, false)
 }
-func (ec *executionContext) fieldContext_Workspace_memberships(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Workspace_memberships(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Workspace",
 		Field:      field,
 		IsMethod:   true,
@@ -15333,7 +15495,8 @@ func (ec *executionContext) _Workspace_prototypes(ctx context.Context, field gra
 		ec.marshalNPrototypeConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototypeConnection, true)
 }
 func (ec *executionContext) fieldContext_Workspace_prototypes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Workspace",
 		Field:      field,
 		IsMethod:   true,
@@ -15361,15 +15524,15 @@ func (ec *executionContext) _Workspace_viewerRole(ctx context.Context, field gra
 		},
 		ec.marshalOMembershipRole2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋviewerᚐRole, false)
 }
-func (ec *executionContext) fieldContext_Workspace_viewerRole(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("Workspace", field, true, true, noChildFieldsOf_MembershipRole)
+func (ec *executionContext) fieldContext_Workspace_viewerRole(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Workspace", field, true, true, noChildFieldsOf_MembershipRole)
 }
 
 func (ec *executionContext) _YouSaidWeDid_feedbackCount(ctx context.Context, field graphql.CollectedField, obj *YouSaidWeDid) (ret graphql.Marshaler) {
 	return intAt{&obj.FeedbackCount}
 }
-func (ec *executionContext) fieldContext_YouSaidWeDid_feedbackCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("YouSaidWeDid", field, false, false, noChildFieldsOf_Int)
+func (ec *executionContext) fieldContext_YouSaidWeDid_feedbackCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "YouSaidWeDid", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _YouSaidWeDid_groups(ctx context.Context, field graphql.CollectedField, obj *YouSaidWeDid) (ret graphql.Marshaler) {
@@ -15379,8 +15542,9 @@ func (ec *executionContext) _YouSaidWeDid_groups(ctx context.Context, field grap
 		},
 		ec.marshalNAddressedFeedbackGroup2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐAddressedFeedbackGroupᚄ, true)
 }
-func (ec *executionContext) fieldContext_YouSaidWeDid_groups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_YouSaidWeDid_groups(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "YouSaidWeDid",
 		Field:      field,
 		IsMethod:   false,
@@ -15397,8 +15561,9 @@ func (ec *executionContext) _YouSaidWeDid_shapedBy(ctx context.Context, field gr
 		},
 		ec.marshalNParticipant2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipantᚄ, true)
 }
-func (ec *executionContext) fieldContext_YouSaidWeDid_shapedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_YouSaidWeDid_shapedBy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "YouSaidWeDid",
 		Field:      field,
 		IsMethod:   false,
@@ -15411,8 +15576,8 @@ func (ec *executionContext) fieldContext_YouSaidWeDid_shapedBy(_ context.Context
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
 	return stringAt{&obj.Name}
 }
-func (ec *executionContext) fieldContext___Directive_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__Directive", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext___Directive_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Directive", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Directive_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -15422,15 +15587,15 @@ func (ec *executionContext) ___Directive_description(ctx context.Context, field 
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___Directive_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__Directive", field, true, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext___Directive_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Directive", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Directive_isRepeatable(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
 	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.IsRepeatable)
 }
-func (ec *executionContext) fieldContext___Directive_isRepeatable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__Directive", field, false, false, noChildFieldsOf_Boolean)
+func (ec *executionContext) fieldContext___Directive_isRepeatable(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Directive", field, false, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) ___Directive_locations(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -15440,8 +15605,8 @@ func (ec *executionContext) ___Directive_locations(ctx context.Context, field gr
 		},
 		ec.marshalN__DirectiveLocation2ᚕstringᚄ, true)
 }
-func (ec *executionContext) fieldContext___Directive_locations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__Directive", field, false, false, noChildFieldsOf___DirectiveLocation)
+func (ec *executionContext) fieldContext___Directive_locations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Directive", field, false, false, noChildFieldsOf___DirectiveLocation)
 }
 
 func (ec *executionContext) ___Directive_args(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -15453,7 +15618,8 @@ func (ec *executionContext) ___Directive_args(ctx context.Context, field graphql
 		ec.marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ, true)
 }
 func (ec *executionContext) fieldContext___Directive_args(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Directive",
 		Field:      field,
 		IsMethod:   true,
@@ -15477,8 +15643,8 @@ func (ec *executionContext) fieldContext___Directive_args(ctx context.Context, f
 func (ec *executionContext) ___EnumValue_name(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
 	return stringAt{&obj.Name}
 }
-func (ec *executionContext) fieldContext___EnumValue_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__EnumValue", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext___EnumValue_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__EnumValue", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___EnumValue_description(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
@@ -15488,8 +15654,8 @@ func (ec *executionContext) ___EnumValue_description(ctx context.Context, field 
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___EnumValue_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__EnumValue", field, true, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext___EnumValue_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__EnumValue", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___EnumValue_isDeprecated(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
@@ -15499,8 +15665,8 @@ func (ec *executionContext) ___EnumValue_isDeprecated(ctx context.Context, field
 		},
 		ec.marshalNBoolean2bool, true)
 }
-func (ec *executionContext) fieldContext___EnumValue_isDeprecated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__EnumValue", field, true, false, noChildFieldsOf_Boolean)
+func (ec *executionContext) fieldContext___EnumValue_isDeprecated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__EnumValue", field, true, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) ___EnumValue_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
@@ -15510,15 +15676,15 @@ func (ec *executionContext) ___EnumValue_deprecationReason(ctx context.Context, 
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___EnumValue_deprecationReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__EnumValue", field, true, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext___EnumValue_deprecationReason(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__EnumValue", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Field_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
 	return stringAt{&obj.Name}
 }
-func (ec *executionContext) fieldContext___Field_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__Field", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext___Field_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Field", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Field_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
@@ -15528,8 +15694,8 @@ func (ec *executionContext) ___Field_description(ctx context.Context, field grap
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___Field_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__Field", field, true, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext___Field_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Field", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Field_args(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
@@ -15541,7 +15707,8 @@ func (ec *executionContext) ___Field_args(ctx context.Context, field graphql.Col
 		ec.marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ, true)
 }
 func (ec *executionContext) fieldContext___Field_args(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Field",
 		Field:      field,
 		IsMethod:   true,
@@ -15569,8 +15736,9 @@ func (ec *executionContext) ___Field_type(ctx context.Context, field graphql.Col
 		},
 		ec.marshalN__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType, true)
 }
-func (ec *executionContext) fieldContext___Field_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Field_type(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Field",
 		Field:      field,
 		IsMethod:   false,
@@ -15587,8 +15755,8 @@ func (ec *executionContext) ___Field_isDeprecated(ctx context.Context, field gra
 		},
 		ec.marshalNBoolean2bool, true)
 }
-func (ec *executionContext) fieldContext___Field_isDeprecated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__Field", field, true, false, noChildFieldsOf_Boolean)
+func (ec *executionContext) fieldContext___Field_isDeprecated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Field", field, true, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) ___Field_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
@@ -15598,15 +15766,15 @@ func (ec *executionContext) ___Field_deprecationReason(ctx context.Context, fiel
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___Field_deprecationReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__Field", field, true, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext___Field_deprecationReason(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Field", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___InputValue_name(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
 	return stringAt{&obj.Name}
 }
-func (ec *executionContext) fieldContext___InputValue_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__InputValue", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext___InputValue_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__InputValue", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___InputValue_description(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
@@ -15616,8 +15784,8 @@ func (ec *executionContext) ___InputValue_description(ctx context.Context, field
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___InputValue_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__InputValue", field, true, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext___InputValue_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__InputValue", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___InputValue_type(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
@@ -15627,8 +15795,9 @@ func (ec *executionContext) ___InputValue_type(ctx context.Context, field graphq
 		},
 		ec.marshalN__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType, true)
 }
-func (ec *executionContext) fieldContext___InputValue_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___InputValue_type(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__InputValue",
 		Field:      field,
 		IsMethod:   false,
@@ -15641,8 +15810,8 @@ func (ec *executionContext) fieldContext___InputValue_type(_ context.Context, fi
 func (ec *executionContext) ___InputValue_defaultValue(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
 	return marshalStringAt(obj.DefaultValue)
 }
-func (ec *executionContext) fieldContext___InputValue_defaultValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__InputValue", field, false, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext___InputValue_defaultValue(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__InputValue", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___InputValue_isDeprecated(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
@@ -15652,8 +15821,8 @@ func (ec *executionContext) ___InputValue_isDeprecated(ctx context.Context, fiel
 		},
 		ec.marshalNBoolean2bool, true)
 }
-func (ec *executionContext) fieldContext___InputValue_isDeprecated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__InputValue", field, true, false, noChildFieldsOf_Boolean)
+func (ec *executionContext) fieldContext___InputValue_isDeprecated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__InputValue", field, true, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) ___InputValue_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
@@ -15663,8 +15832,8 @@ func (ec *executionContext) ___InputValue_deprecationReason(ctx context.Context,
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___InputValue_deprecationReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__InputValue", field, true, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext___InputValue_deprecationReason(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__InputValue", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Schema_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
@@ -15674,8 +15843,8 @@ func (ec *executionContext) ___Schema_description(ctx context.Context, field gra
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___Schema_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__Schema", field, true, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext___Schema_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Schema", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Schema_types(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
@@ -15685,8 +15854,9 @@ func (ec *executionContext) ___Schema_types(ctx context.Context, field graphql.C
 		},
 		ec.marshalN__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ, true)
 }
-func (ec *executionContext) fieldContext___Schema_types(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Schema_types(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Schema",
 		Field:      field,
 		IsMethod:   true,
@@ -15703,8 +15873,9 @@ func (ec *executionContext) ___Schema_queryType(ctx context.Context, field graph
 		},
 		ec.marshalN__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType, true)
 }
-func (ec *executionContext) fieldContext___Schema_queryType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Schema_queryType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Schema",
 		Field:      field,
 		IsMethod:   true,
@@ -15721,8 +15892,9 @@ func (ec *executionContext) ___Schema_mutationType(ctx context.Context, field gr
 		},
 		ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType, false)
 }
-func (ec *executionContext) fieldContext___Schema_mutationType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Schema_mutationType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Schema",
 		Field:      field,
 		IsMethod:   true,
@@ -15739,8 +15911,9 @@ func (ec *executionContext) ___Schema_subscriptionType(ctx context.Context, fiel
 		},
 		ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType, false)
 }
-func (ec *executionContext) fieldContext___Schema_subscriptionType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Schema_subscriptionType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Schema",
 		Field:      field,
 		IsMethod:   true,
@@ -15757,8 +15930,9 @@ func (ec *executionContext) ___Schema_directives(ctx context.Context, field grap
 		},
 		ec.marshalN__Directive2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirectiveᚄ, true)
 }
-func (ec *executionContext) fieldContext___Schema_directives(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Schema_directives(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Schema",
 		Field:      field,
 		IsMethod:   true,
@@ -15775,8 +15949,8 @@ func (ec *executionContext) ___Type_kind(ctx context.Context, field graphql.Coll
 		},
 		ec.marshalN__TypeKind2string, true)
 }
-func (ec *executionContext) fieldContext___Type_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__Type", field, true, false, noChildFieldsOf___TypeKind)
+func (ec *executionContext) fieldContext___Type_kind(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Type", field, true, false, noChildFieldsOf___TypeKind)
 }
 
 func (ec *executionContext) ___Type_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
@@ -15786,8 +15960,8 @@ func (ec *executionContext) ___Type_name(ctx context.Context, field graphql.Coll
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___Type_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__Type", field, true, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext___Type_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Type", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Type_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
@@ -15797,8 +15971,8 @@ func (ec *executionContext) ___Type_description(ctx context.Context, field graph
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___Type_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__Type", field, true, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext___Type_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Type", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Type_specifiedByURL(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
@@ -15808,8 +15982,8 @@ func (ec *executionContext) ___Type_specifiedByURL(ctx context.Context, field gr
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___Type_specifiedByURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__Type", field, true, false, noChildFieldsOf_String)
+func (ec *executionContext) fieldContext___Type_specifiedByURL(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Type", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Type_fields(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
@@ -15821,7 +15995,8 @@ func (ec *executionContext) ___Type_fields(ctx context.Context, field graphql.Co
 		ec.marshalO__Field2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐFieldᚄ, false)
 }
 func (ec *executionContext) fieldContext___Type_fields(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Type",
 		Field:      field,
 		IsMethod:   true,
@@ -15849,8 +16024,9 @@ func (ec *executionContext) ___Type_interfaces(ctx context.Context, field graphq
 		},
 		ec.marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ, false)
 }
-func (ec *executionContext) fieldContext___Type_interfaces(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Type_interfaces(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Type",
 		Field:      field,
 		IsMethod:   true,
@@ -15867,8 +16043,9 @@ func (ec *executionContext) ___Type_possibleTypes(ctx context.Context, field gra
 		},
 		ec.marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ, false)
 }
-func (ec *executionContext) fieldContext___Type_possibleTypes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Type_possibleTypes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Type",
 		Field:      field,
 		IsMethod:   true,
@@ -15887,7 +16064,8 @@ func (ec *executionContext) ___Type_enumValues(ctx context.Context, field graphq
 		ec.marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValueᚄ, false)
 }
 func (ec *executionContext) fieldContext___Type_enumValues(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Type",
 		Field:      field,
 		IsMethod:   true,
@@ -15917,7 +16095,8 @@ func (ec *executionContext) ___Type_inputFields(ctx context.Context, field graph
 		ec.marshalO__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ, false)
 }
 func (ec *executionContext) fieldContext___Type_inputFields(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Type",
 		Field:      field,
 		IsMethod:   true,
@@ -15945,8 +16124,9 @@ func (ec *executionContext) ___Type_ofType(ctx context.Context, field graphql.Co
 		},
 		ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType, false)
 }
-func (ec *executionContext) fieldContext___Type_ofType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Type_ofType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Type",
 		Field:      field,
 		IsMethod:   true,
@@ -15963,8 +16143,8 @@ func (ec *executionContext) ___Type_isOneOf(ctx context.Context, field graphql.C
 		},
 		ec.marshalOBoolean2bool, false)
 }
-func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return newScalarFieldContext("__Type", field, true, false, noChildFieldsOf_Boolean)
+func (ec *executionContext) fieldContext___Type_isOneOf(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Type", field, true, false, noChildFieldsOf_Boolean)
 }
 
 // endregion **************************** field.gotpl *****************************

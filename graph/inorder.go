@@ -163,11 +163,20 @@ func resolveField[T any](
 	marshal func(context.Context, ast.SelectionSet, T) graphql.Marshaler,
 	nonNull bool,
 ) (ret graphql.Marshaler) {
-	fc, err := fieldContext(ctx, field)
+	// The field context and the context holding it in one allocation
+	// (fieldFrame), the function filling the frame's field context.
+	frame := &fieldFrame{Context: ctx, pending: true}
+	fc, err := fieldContext(frame, field)
 	if err != nil {
 		return graphql.Null // reported by fieldContext
 	}
-	fieldCtx := graphql.WithFieldContext(ctx, fc)
+	var fieldCtx context.Context = frame
+	if fc == &frame.fc {
+		fc.Parent = graphql.GetFieldContext(ctx)
+		frame.pending = false
+	} else {
+		fieldCtx = graphql.WithFieldContext(ctx, fc) // one of its own
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			oc.Error(fieldCtx, oc.Recover(fieldCtx, r))

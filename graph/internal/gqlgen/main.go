@@ -43,7 +43,9 @@
 // middleware (plain.go). Field contexts take a Child function built once
 // per type instead of a closure built with each (child.go). Plain fields
 // of Strings, Ints, enums and IDs return a pointer to their struct field
-// rather than a boxed value or a closure (pointers.go).
+// rather than a boxed value or a closure (pointers.go). And a field
+// resolved by resolveField gets its field context and the context holding
+// it in one allocation (frames.go).
 package main
 
 import (
@@ -168,6 +170,9 @@ func rewriteExecutor(filename string) error {
 		return err
 	}
 	if src, err = shareChildFunctions(filename, src); err != nil {
+		return err
+	}
+	if src, err = fillFieldContextsInFrames(filename, src); err != nil {
 		return err
 	}
 	// The rewrites leave resolvers' bodies indented as they were.
