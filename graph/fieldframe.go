@@ -37,12 +37,22 @@ type fieldFrame struct {
 	pending, lent bool
 }
 
-// Value implements context.Context.
+// Value implements context.Context. The frames of nested fields are
+// mostly each other's parents, and a request-wide value (the viewer, say)
+// is looked up through all of them: they are walked in a loop here, as
+// the context package walks its own contexts, rather than by a call per
+// frame.
 func (f *fieldFrame) Value(key any) any {
-	if key == fieldContextKey && !f.pending {
-		return &f.fc
+	for {
+		if key == fieldContextKey && !f.pending {
+			return &f.fc
+		}
+		parent, ok := f.Context.(*fieldFrame)
+		if !ok {
+			return f.Context.Value(key)
+		}
+		f = parent
 	}
-	return f.Context.Value(key)
 }
 
 // fieldContextIn returns the field context for a field context function

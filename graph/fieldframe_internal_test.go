@@ -65,3 +65,34 @@ func TestArgumentErrorsBelowTheRootCarryTheFieldsPath(t *testing.T) {
 		t.Errorf("data %s, want the workspace null (prototypes is non-null)", resp.Data)
 	}
 }
+
+// TestNestedFramesAnswerAsContextsDo looks values up through frames that
+// are each other's parents (walked in a loop): a frame's own field
+// context, a pending frame's parent's, and a value of the context below
+// them all.
+func TestNestedFramesAnswerAsContextsDo(t *testing.T) {
+	type key struct{}
+	base := context.WithValue(context.Background(), key{}, "v")
+	outer := &fieldFrame{Context: base}
+	inner := &fieldFrame{Context: outer}
+	lent := &fieldFrame{Context: inner, pending: true}
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+		want *graphql.FieldContext
+	}{
+		{"outer", outer, &outer.fc},
+		{"inner", inner, &inner.fc},
+		{"pending", lent, &inner.fc},
+	} {
+		if got := graphql.GetFieldContext(c.ctx); got != c.want {
+			t.Errorf("%s: field context %p, want %p", c.name, got, c.want)
+		}
+		if c.ctx.Value(key{}) != "v" {
+			t.Errorf("%s: the value below the frames is not found", c.name)
+		}
+	}
+	if graphql.GetFieldContext(&fieldFrame{Context: context.Background(), pending: true}) != nil {
+		t.Error("a pending frame with no field context above it has one")
+	}
+}
