@@ -3322,6 +3322,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			if first {
 				first = false
 				ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
+				ctx = withExecutionContext(ctx, ec)
 				data = ec._Query(ctx, opCtx.Operation.SelectionSet)
 			} else {
 				if atomic.LoadInt32(&ec.PendingDeferred) > 0 {
@@ -3353,6 +3354,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			}
 			first = false
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
+			ctx = withExecutionContext(ctx, ec)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
 			data.MarshalGQL(&buf)
@@ -3362,7 +3364,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			}
 		}
 	case ast.Subscription:
-		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+		next := ec._Subscription(withExecutionContext(ctx, ec), opCtx.Operation.SelectionSet)
 
 		var buf bytes.Buffer
 		return func(ctx context.Context) *graphql.Response {
@@ -9354,10 +9356,10 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // region    **************************** field.gotpl *****************************
 
 func (ec *executionContext) _AddressedFeedbackGroup_kind(ctx context.Context, field graphql.CollectedField, obj *AddressedFeedbackGroup) (ret graphql.Marshaler) {
-	return ec.marshalNFeedbackKind2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐKind(ctx, field.Selections, obj.Kind)
+	return &obj.Kind
 }
-func (ec *executionContext) fieldContext_AddressedFeedbackGroup_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AddressedFeedbackGroup", field, false, false, "FeedbackKind")
+func (ec *executionContext) fieldContext_AddressedFeedbackGroup_kind(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AddressedFeedbackGroup", field, false, false, noChildFieldsOf_FeedbackKind)
 }
 
 func (ec *executionContext) _AddressedFeedbackGroup_feedback(ctx context.Context, field graphql.CollectedField, obj *AddressedFeedbackGroup) (ret graphql.Marshaler) {
@@ -9367,24 +9369,23 @@ func (ec *executionContext) _AddressedFeedbackGroup_feedback(ctx context.Context
 		},
 		ec.marshalNFeedback2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackᚄ, true)
 }
-func (ec *executionContext) fieldContext_AddressedFeedbackGroup_feedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_AddressedFeedbackGroup_feedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "AddressedFeedbackGroup",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _AlertRule_id(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
-func (ec *executionContext) fieldContext_AlertRule_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AlertRule", field, false, false, "ID")
+func (ec *executionContext) fieldContext_AlertRule_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AlertRule", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _AlertRule_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
@@ -9394,8 +9395,8 @@ func (ec *executionContext) _AlertRule_createdAt(ctx context.Context, field grap
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_AlertRule_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AlertRule", field, false, false, "Time")
+func (ec *executionContext) fieldContext_AlertRule_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AlertRule", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _AlertRule_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
@@ -9405,15 +9406,15 @@ func (ec *executionContext) _AlertRule_updatedAt(ctx context.Context, field grap
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_AlertRule_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AlertRule", field, false, false, "Time")
+func (ec *executionContext) fieldContext_AlertRule_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AlertRule", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _AlertRule_kind(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
-	return ec.marshalNAlertRuleKind2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋalertruleᚐKind(ctx, field.Selections, obj.Kind)
+	return &obj.Kind
 }
-func (ec *executionContext) fieldContext_AlertRule_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AlertRule", field, false, false, "AlertRuleKind")
+func (ec *executionContext) fieldContext_AlertRule_kind(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AlertRule", field, false, false, noChildFieldsOf_AlertRuleKind)
 }
 
 func (ec *executionContext) _AlertRule_threshold(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
@@ -9423,36 +9424,36 @@ func (ec *executionContext) _AlertRule_threshold(ctx context.Context, field grap
 		},
 		ec.marshalNFloat2float64, true)
 }
-func (ec *executionContext) fieldContext_AlertRule_threshold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AlertRule", field, false, false, "Float")
+func (ec *executionContext) fieldContext_AlertRule_threshold(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AlertRule", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _AlertRule_enabled(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
 	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.Enabled)
 }
-func (ec *executionContext) fieldContext_AlertRule_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AlertRule", field, false, false, "Boolean")
+func (ec *executionContext) fieldContext_AlertRule_enabled(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AlertRule", field, false, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) _AlertRule_firedCount(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.FiredCount)
+	return intAt{&obj.FiredCount}
 }
-func (ec *executionContext) fieldContext_AlertRule_firedCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AlertRule", field, false, false, "Int")
+func (ec *executionContext) fieldContext_AlertRule_firedCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AlertRule", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _AlertRule_lastFiredAt(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastFiredAt)
 }
-func (ec *executionContext) fieldContext_AlertRule_lastFiredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AlertRule", field, false, false, "Time")
+func (ec *executionContext) fieldContext_AlertRule_lastFiredAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AlertRule", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _AuthPayload_token(ctx context.Context, field graphql.CollectedField, obj *AuthPayload) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Token)
+	return stringAt{&obj.Token}
 }
-func (ec *executionContext) fieldContext_AuthPayload_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuthPayload", field, false, false, "String")
+func (ec *executionContext) fieldContext_AuthPayload_token(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AuthPayload", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _AuthPayload_user(ctx context.Context, field graphql.CollectedField, obj *AuthPayload) (ret graphql.Marshaler) {
@@ -9462,24 +9463,23 @@ func (ec *executionContext) _AuthPayload_user(ctx context.Context, field graphql
 		},
 		ec.marshalNUser2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐUser, true)
 }
-func (ec *executionContext) fieldContext_AuthPayload_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_AuthPayload_user(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "AuthPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
-		},
+		Child:      childFieldsOf_User,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _AuthToken_id(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
-func (ec *executionContext) fieldContext_AuthToken_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "ID")
+func (ec *executionContext) fieldContext_AuthToken_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AuthToken", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _AuthToken_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
@@ -9489,8 +9489,8 @@ func (ec *executionContext) _AuthToken_createdAt(ctx context.Context, field grap
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_AuthToken_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "Time")
+func (ec *executionContext) fieldContext_AuthToken_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AuthToken", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _AuthToken_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
@@ -9500,15 +9500,15 @@ func (ec *executionContext) _AuthToken_updatedAt(ctx context.Context, field grap
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_AuthToken_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "Time")
+func (ec *executionContext) fieldContext_AuthToken_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AuthToken", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _AuthToken_label(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Label)
+	return stringAt{&obj.Label}
 }
-func (ec *executionContext) fieldContext_AuthToken_label(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "String")
+func (ec *executionContext) fieldContext_AuthToken_label(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AuthToken", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _AuthToken_scopes(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
@@ -9518,36 +9518,36 @@ func (ec *executionContext) _AuthToken_scopes(ctx context.Context, field graphql
 		},
 		ec.marshalNString2ᚕstringᚄ, true)
 }
-func (ec *executionContext) fieldContext_AuthToken_scopes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "String")
+func (ec *executionContext) fieldContext_AuthToken_scopes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AuthToken", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _AuthToken_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastUsedAt)
 }
-func (ec *executionContext) fieldContext_AuthToken_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "Time")
+func (ec *executionContext) fieldContext_AuthToken_lastUsedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AuthToken", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _AuthToken_expiresAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.ExpiresAt)
 }
-func (ec *executionContext) fieldContext_AuthToken_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "Time")
+func (ec *executionContext) fieldContext_AuthToken_expiresAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AuthToken", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _AuthToken_revokedAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.RevokedAt)
 }
-func (ec *executionContext) fieldContext_AuthToken_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuthToken", field, false, false, "Time")
+func (ec *executionContext) fieldContext_AuthToken_revokedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "AuthToken", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Comment_id(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Comment_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Comment", field, false, false, "ID")
+func (ec *executionContext) fieldContext_Comment_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Comment", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Comment_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
@@ -9557,8 +9557,8 @@ func (ec *executionContext) _Comment_createdAt(ctx context.Context, field graphq
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Comment_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Comment", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Comment_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Comment", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Comment_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
@@ -9568,15 +9568,15 @@ func (ec *executionContext) _Comment_updatedAt(ctx context.Context, field graphq
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Comment_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Comment", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Comment_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Comment", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Comment_body(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Body)
+	return stringAt{&obj.Body}
 }
-func (ec *executionContext) fieldContext_Comment_body(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Comment", field, false, false, "String")
+func (ec *executionContext) fieldContext_Comment_body(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Comment", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Comment_feedback(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
@@ -9586,15 +9586,14 @@ func (ec *executionContext) _Comment_feedback(ctx context.Context, field graphql
 		},
 		ec.marshalNFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback, true)
 }
-func (ec *executionContext) fieldContext_Comment_feedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Comment_feedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Comment",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	return fc, nil
 }
@@ -9606,15 +9605,14 @@ func (ec *executionContext) _Comment_author(ctx context.Context, field graphql.C
 		},
 		ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant, true)
 }
-func (ec *executionContext) fieldContext_Comment_author(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Comment_author(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Comment",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participant(ctx, field)
-		},
+		Child:      childFieldsOf_Participant,
 	}
 	return fc, nil
 }
@@ -9626,15 +9624,14 @@ func (ec *executionContext) _Comment_parent(ctx context.Context, field graphql.C
 		},
 		ec.marshalOComment2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐComment, false)
 }
-func (ec *executionContext) fieldContext_Comment_parent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Comment_parent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Comment",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Comment(ctx, field)
-		},
+		Child:      childFieldsOf_Comment,
 	}
 	return fc, nil
 }
@@ -9646,15 +9643,14 @@ func (ec *executionContext) _Comment_replies(ctx context.Context, field graphql.
 		},
 		ec.marshalOComment2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐCommentᚄ, false)
 }
-func (ec *executionContext) fieldContext_Comment_replies(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Comment_replies(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Comment",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Comment(ctx, field)
-		},
+		Child:      childFieldsOf_Comment,
 	}
 	return fc, nil
 }
@@ -9666,15 +9662,14 @@ func (ec *executionContext) _CommentConnection_edges(ctx context.Context, field 
 		},
 		ec.marshalOCommentEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐCommentEdge, false)
 }
-func (ec *executionContext) fieldContext_CommentConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_CommentConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "CommentConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_CommentEdge(ctx, field)
-		},
+		Child:      childFieldsOf_CommentEdge,
 	}
 	return fc, nil
 }
@@ -9686,24 +9681,23 @@ func (ec *executionContext) _CommentConnection_pageInfo(ctx context.Context, fie
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_CommentConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_CommentConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "CommentConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _CommentConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.CommentConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_CommentConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("CommentConnection", field, false, false, "Int")
+func (ec *executionContext) fieldContext_CommentConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "CommentConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _CommentEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.CommentEdge) (ret graphql.Marshaler) {
@@ -9713,15 +9707,14 @@ func (ec *executionContext) _CommentEdge_node(ctx context.Context, field graphql
 		},
 		ec.marshalOComment2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐComment, false)
 }
-func (ec *executionContext) fieldContext_CommentEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_CommentEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "CommentEdge",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Comment(ctx, field)
-		},
+		Child:      childFieldsOf_Comment,
 	}
 	return fc, nil
 }
@@ -9729,8 +9722,8 @@ func (ec *executionContext) fieldContext_CommentEdge_node(_ context.Context, fie
 func (ec *executionContext) _CommentEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.CommentEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_CommentEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("CommentEdge", field, false, false, "Cursor")
+func (ec *executionContext) fieldContext_CommentEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "CommentEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _CreateInvitePayload_invite(ctx context.Context, field graphql.CollectedField, obj *CreateInvitePayload) (ret graphql.Marshaler) {
@@ -9740,24 +9733,23 @@ func (ec *executionContext) _CreateInvitePayload_invite(ctx context.Context, fie
 		},
 		ec.marshalNInvite2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInvite, true)
 }
-func (ec *executionContext) fieldContext_CreateInvitePayload_invite(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_CreateInvitePayload_invite(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "CreateInvitePayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Invite(ctx, field)
-		},
+		Child:      childFieldsOf_Invite,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _CreateInvitePayload_token(ctx context.Context, field graphql.CollectedField, obj *CreateInvitePayload) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Token)
+	return stringAt{&obj.Token}
 }
-func (ec *executionContext) fieldContext_CreateInvitePayload_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("CreateInvitePayload", field, false, false, "String")
+func (ec *executionContext) fieldContext_CreateInvitePayload_token(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "CreateInvitePayload", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _CreateWebhookPayload_webhook(ctx context.Context, field graphql.CollectedField, obj *CreateWebhookPayload) (ret graphql.Marshaler) {
@@ -9767,45 +9759,44 @@ func (ec *executionContext) _CreateWebhookPayload_webhook(ctx context.Context, f
 		},
 		ec.marshalNWebhook2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhook, true)
 }
-func (ec *executionContext) fieldContext_CreateWebhookPayload_webhook(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_CreateWebhookPayload_webhook(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "CreateWebhookPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Webhook(ctx, field)
-		},
+		Child:      childFieldsOf_Webhook,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _CreateWebhookPayload_secret(ctx context.Context, field graphql.CollectedField, obj *CreateWebhookPayload) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Secret)
+	return stringAt{&obj.Secret}
 }
-func (ec *executionContext) fieldContext_CreateWebhookPayload_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("CreateWebhookPayload", field, false, false, "String")
+func (ec *executionContext) fieldContext_CreateWebhookPayload_secret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "CreateWebhookPayload", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Event_id(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Event_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Event", field, false, false, "ID")
+func (ec *executionContext) fieldContext_Event_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Event", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Event_seq(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
 	return ec.marshalNInt2int64(ctx, field.Selections, obj.Seq)
 }
-func (ec *executionContext) fieldContext_Event_seq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Event", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Event_seq(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Event", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Event_kind(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
-	return ec.marshalNEventKind2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋeventᚐKind(ctx, field.Selections, obj.Kind)
+	return &obj.Kind
 }
-func (ec *executionContext) fieldContext_Event_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Event", field, false, false, "EventKind")
+func (ec *executionContext) fieldContext_Event_kind(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Event", field, false, false, noChildFieldsOf_EventKind)
 }
 
 func (ec *executionContext) _Event_occurredAt(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
@@ -9815,8 +9806,8 @@ func (ec *executionContext) _Event_occurredAt(ctx context.Context, field graphql
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Event_occurredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Event", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Event_occurredAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Event", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Event_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
@@ -9826,15 +9817,14 @@ func (ec *executionContext) _Event_prototype(ctx context.Context, field graphql.
 		},
 		ec.marshalOPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype, false)
 }
-func (ec *executionContext) fieldContext_Event_prototype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Event_prototype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Event",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	return fc, nil
 }
@@ -9846,8 +9836,8 @@ func (ec *executionContext) _Event_cursor(ctx context.Context, field graphql.Col
 		},
 		ec.marshalNCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor, true)
 }
-func (ec *executionContext) fieldContext_Event_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Event", field, true, true, "Cursor")
+func (ec *executionContext) fieldContext_Event_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Event", field, true, true, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Event_actor(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
@@ -9857,8 +9847,9 @@ func (ec *executionContext) _Event_actor(ctx context.Context, field graphql.Coll
 		},
 		ec.marshalOActor2githubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐActor, false)
 }
-func (ec *executionContext) fieldContext_Event_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Event_actor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Event",
 		Field:      field,
 		IsMethod:   true,
@@ -9877,8 +9868,9 @@ func (ec *executionContext) _Event_subject(ctx context.Context, field graphql.Co
 		},
 		ec.marshalONode2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚐNoder, false)
 }
-func (ec *executionContext) fieldContext_Event_subject(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Event_subject(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Event",
 		Field:      field,
 		IsMethod:   true,
@@ -9893,8 +9885,8 @@ func (ec *executionContext) fieldContext_Event_subject(_ context.Context, field 
 func (ec *executionContext) _Event_payload(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
 	return ec.marshalOMap2map(ctx, field.Selections, obj.Payload)
 }
-func (ec *executionContext) fieldContext_Event_payload(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Event", field, false, false, "Map")
+func (ec *executionContext) fieldContext_Event_payload(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Event", field, false, false, noChildFieldsOf_Map)
 }
 
 func (ec *executionContext) _EventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.EventConnection) (ret graphql.Marshaler) {
@@ -9904,15 +9896,14 @@ func (ec *executionContext) _EventConnection_edges(ctx context.Context, field gr
 		},
 		ec.marshalOEventEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEventEdge, false)
 }
-func (ec *executionContext) fieldContext_EventConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_EventConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "EventConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_EventEdge(ctx, field)
-		},
+		Child:      childFieldsOf_EventEdge,
 	}
 	return fc, nil
 }
@@ -9924,24 +9915,23 @@ func (ec *executionContext) _EventConnection_pageInfo(ctx context.Context, field
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_EventConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_EventConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "EventConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _EventConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.EventConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_EventConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("EventConnection", field, false, false, "Int")
+func (ec *executionContext) fieldContext_EventConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "EventConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _EventEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.EventEdge) (ret graphql.Marshaler) {
@@ -9951,15 +9941,14 @@ func (ec *executionContext) _EventEdge_node(ctx context.Context, field graphql.C
 		},
 		ec.marshalOEvent2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEvent, false)
 }
-func (ec *executionContext) fieldContext_EventEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_EventEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "EventEdge",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Event(ctx, field)
-		},
+		Child:      childFieldsOf_Event,
 	}
 	return fc, nil
 }
@@ -9967,15 +9956,15 @@ func (ec *executionContext) fieldContext_EventEdge_node(_ context.Context, field
 func (ec *executionContext) _EventEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.EventEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_EventEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("EventEdge", field, false, false, "Cursor")
+func (ec *executionContext) fieldContext_EventEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "EventEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Feedback_id(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Feedback_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "ID")
+func (ec *executionContext) fieldContext_Feedback_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Feedback_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
@@ -9985,8 +9974,8 @@ func (ec *executionContext) _Feedback_createdAt(ctx context.Context, field graph
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Feedback_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Feedback_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Feedback_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
@@ -9996,64 +9985,64 @@ func (ec *executionContext) _Feedback_updatedAt(ctx context.Context, field graph
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Feedback_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Feedback_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Feedback_kind(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return ec.marshalNFeedbackKind2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐKind(ctx, field.Selections, obj.Kind)
+	return &obj.Kind
 }
-func (ec *executionContext) fieldContext_Feedback_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "FeedbackKind")
+func (ec *executionContext) fieldContext_Feedback_kind(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_FeedbackKind)
 }
 
 func (ec *executionContext) _Feedback_body(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Body)
+	return stringAt{&obj.Body}
 }
-func (ec *executionContext) fieldContext_Feedback_body(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "String")
+func (ec *executionContext) fieldContext_Feedback_body(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Feedback_rating(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return ec.marshalOInt2ᚖint(ctx, field.Selections, obj.Rating)
+	return marshalIntAt(obj.Rating)
 }
-func (ec *executionContext) fieldContext_Feedback_rating(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Feedback_rating(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Feedback_minutesSavedPerDay(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return ec.marshalOInt2ᚖint(ctx, field.Selections, obj.MinutesSavedPerDay)
+	return marshalIntAt(obj.MinutesSavedPerDay)
 }
-func (ec *executionContext) fieldContext_Feedback_minutesSavedPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Feedback_minutesSavedPerDay(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Feedback_status(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return ec.marshalNFeedbackStatus2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐStatus(ctx, field.Selections, obj.Status)
+	return &obj.Status
 }
-func (ec *executionContext) fieldContext_Feedback_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "FeedbackStatus")
+func (ec *executionContext) fieldContext_Feedback_status(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_FeedbackStatus)
 }
 
 func (ec *executionContext) _Feedback_verdict(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 	return ec.marshalOFeedbackVerdict2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐVerdict(ctx, field.Selections, obj.Verdict)
 }
-func (ec *executionContext) fieldContext_Feedback_verdict(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "FeedbackVerdict")
+func (ec *executionContext) fieldContext_Feedback_verdict(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_FeedbackVerdict)
 }
 
 func (ec *executionContext) _Feedback_verifiedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.VerifiedAt)
 }
-func (ec *executionContext) fieldContext_Feedback_verifiedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Feedback_verifiedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Feedback_voteCount(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.VoteCount)
+	return intAt{&obj.VoteCount}
 }
-func (ec *executionContext) fieldContext_Feedback_voteCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Feedback", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Feedback_voteCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Feedback", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Feedback_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
@@ -10063,15 +10052,14 @@ func (ec *executionContext) _Feedback_prototype(ctx context.Context, field graph
 		},
 		ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype, true)
 }
-func (ec *executionContext) fieldContext_Feedback_prototype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Feedback_prototype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	return fc, nil
 }
@@ -10083,15 +10071,14 @@ func (ec *executionContext) _Feedback_iteration(ctx context.Context, field graph
 		},
 		ec.marshalNIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration, true)
 }
-func (ec *executionContext) fieldContext_Feedback_iteration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Feedback_iteration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Iteration(ctx, field)
-		},
+		Child:      childFieldsOf_Iteration,
 	}
 	return fc, nil
 }
@@ -10103,15 +10090,14 @@ func (ec *executionContext) _Feedback_author(ctx context.Context, field graphql.
 		},
 		ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant, true)
 }
-func (ec *executionContext) fieldContext_Feedback_author(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Feedback_author(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participant(ctx, field)
-		},
+		Child:      childFieldsOf_Participant,
 	}
 	return fc, nil
 }
@@ -10123,15 +10109,14 @@ func (ec *executionContext) _Feedback_trial(ctx context.Context, field graphql.C
 		},
 		ec.marshalOTrial2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐTrial, false)
 }
-func (ec *executionContext) fieldContext_Feedback_trial(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Feedback_trial(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Trial(ctx, field)
-		},
+		Child:      childFieldsOf_Trial,
 	}
 	return fc, nil
 }
@@ -10143,15 +10128,14 @@ func (ec *executionContext) _Feedback_addressedIn(ctx context.Context, field gra
 		},
 		ec.marshalOIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration, false)
 }
-func (ec *executionContext) fieldContext_Feedback_addressedIn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Feedback_addressedIn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Iteration(ctx, field)
-		},
+		Child:      childFieldsOf_Iteration,
 	}
 	return fc, nil
 }
@@ -10165,14 +10149,13 @@ func (ec *executionContext) _Feedback_comments(ctx context.Context, field graphq
 		ec.marshalNCommentConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐCommentConnection, true)
 }
 func (ec *executionContext) fieldContext_Feedback_comments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_CommentConnection(ctx, field)
-		},
+		Child:      childFieldsOf_CommentConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -10197,14 +10180,13 @@ func (ec *executionContext) _Feedback_votes(ctx context.Context, field graphql.C
 		ec.marshalNVoteConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐVoteConnection, true)
 }
 func (ec *executionContext) fieldContext_Feedback_votes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_VoteConnection(ctx, field)
-		},
+		Child:      childFieldsOf_VoteConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -10227,15 +10209,14 @@ func (ec *executionContext) _Feedback_mergedInto(ctx context.Context, field grap
 		},
 		ec.marshalOFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback, false)
 }
-func (ec *executionContext) fieldContext_Feedback_mergedInto(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Feedback_mergedInto(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	return fc, nil
 }
@@ -10247,15 +10228,14 @@ func (ec *executionContext) _Feedback_mergedFrom(ctx context.Context, field grap
 		},
 		ec.marshalOFeedback2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackᚄ, false)
 }
-func (ec *executionContext) fieldContext_Feedback_mergedFrom(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Feedback_mergedFrom(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	return fc, nil
 }
@@ -10269,14 +10249,13 @@ func (ec *executionContext) _Feedback_similar(ctx context.Context, field graphql
 		ec.marshalNSimilarFeedback2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐSimilarFeedbackᚄ, true)
 }
 func (ec *executionContext) fieldContext_Feedback_similar(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_SimilarFeedback(ctx, field)
-		},
+		Child:      childFieldsOf_SimilarFeedback,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -10299,15 +10278,14 @@ func (ec *executionContext) _Feedback_contributors(ctx context.Context, field gr
 		},
 		ec.marshalNParticipant2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipantᚄ, true)
 }
-func (ec *executionContext) fieldContext_Feedback_contributors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Feedback_contributors(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Feedback",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participant(ctx, field)
-		},
+		Child:      childFieldsOf_Participant,
 	}
 	return fc, nil
 }
@@ -10319,15 +10297,14 @@ func (ec *executionContext) _FeedbackConnection_edges(ctx context.Context, field
 		},
 		ec.marshalOFeedbackEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackEdge, false)
 }
-func (ec *executionContext) fieldContext_FeedbackConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_FeedbackConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "FeedbackConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FeedbackEdge(ctx, field)
-		},
+		Child:      childFieldsOf_FeedbackEdge,
 	}
 	return fc, nil
 }
@@ -10339,24 +10316,23 @@ func (ec *executionContext) _FeedbackConnection_pageInfo(ctx context.Context, fi
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_FeedbackConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_FeedbackConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "FeedbackConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _FeedbackConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.FeedbackConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_FeedbackConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("FeedbackConnection", field, false, false, "Int")
+func (ec *executionContext) fieldContext_FeedbackConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "FeedbackConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _FeedbackEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.FeedbackEdge) (ret graphql.Marshaler) {
@@ -10366,15 +10342,14 @@ func (ec *executionContext) _FeedbackEdge_node(ctx context.Context, field graphq
 		},
 		ec.marshalOFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback, false)
 }
-func (ec *executionContext) fieldContext_FeedbackEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_FeedbackEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "FeedbackEdge",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	return fc, nil
 }
@@ -10382,22 +10357,22 @@ func (ec *executionContext) fieldContext_FeedbackEdge_node(_ context.Context, fi
 func (ec *executionContext) _FeedbackEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.FeedbackEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_FeedbackEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("FeedbackEdge", field, false, false, "Cursor")
+func (ec *executionContext) fieldContext_FeedbackEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "FeedbackEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _FeedbackKindCount_kind(ctx context.Context, field graphql.CollectedField, obj *FeedbackKindCount) (ret graphql.Marshaler) {
-	return ec.marshalNFeedbackKind2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋfeedbackᚐKind(ctx, field.Selections, obj.Kind)
+	return &obj.Kind
 }
-func (ec *executionContext) fieldContext_FeedbackKindCount_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("FeedbackKindCount", field, false, false, "FeedbackKind")
+func (ec *executionContext) fieldContext_FeedbackKindCount_kind(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "FeedbackKindCount", field, false, false, noChildFieldsOf_FeedbackKind)
 }
 
 func (ec *executionContext) _FeedbackKindCount_count(ctx context.Context, field graphql.CollectedField, obj *FeedbackKindCount) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Count)
+	return intAt{&obj.Count}
 }
-func (ec *executionContext) fieldContext_FeedbackKindCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("FeedbackKindCount", field, false, false, "Int")
+func (ec *executionContext) fieldContext_FeedbackKindCount_count(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "FeedbackKindCount", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _FloatChange_before(ctx context.Context, field graphql.CollectedField, obj *FloatChange) (ret graphql.Marshaler) {
@@ -10407,8 +10382,8 @@ func (ec *executionContext) _FloatChange_before(ctx context.Context, field graph
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_FloatChange_before(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("FloatChange", field, false, false, "Float")
+func (ec *executionContext) fieldContext_FloatChange_before(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "FloatChange", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _FloatChange_after(ctx context.Context, field graphql.CollectedField, obj *FloatChange) (ret graphql.Marshaler) {
@@ -10418,8 +10393,8 @@ func (ec *executionContext) _FloatChange_after(ctx context.Context, field graphq
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_FloatChange_after(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("FloatChange", field, false, false, "Float")
+func (ec *executionContext) fieldContext_FloatChange_after(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "FloatChange", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _FloatChange_change(ctx context.Context, field graphql.CollectedField, obj *FloatChange) (ret graphql.Marshaler) {
@@ -10429,15 +10404,15 @@ func (ec *executionContext) _FloatChange_change(ctx context.Context, field graph
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_FloatChange_change(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("FloatChange", field, false, false, "Float")
+func (ec *executionContext) fieldContext_FloatChange_change(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "FloatChange", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Impact_estimates(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Estimates)
+	return intAt{&obj.Estimates}
 }
-func (ec *executionContext) fieldContext_Impact_estimates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Impact", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Impact_estimates(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Impact", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Impact_medianMinutesPerDay(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
@@ -10447,8 +10422,8 @@ func (ec *executionContext) _Impact_medianMinutesPerDay(ctx context.Context, fie
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_Impact_medianMinutesPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
+func (ec *executionContext) fieldContext_Impact_medianMinutesPerDay(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Impact", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Impact_lowerQuartileMinutesPerDay(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
@@ -10458,8 +10433,8 @@ func (ec *executionContext) _Impact_lowerQuartileMinutesPerDay(ctx context.Conte
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_Impact_lowerQuartileMinutesPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
+func (ec *executionContext) fieldContext_Impact_lowerQuartileMinutesPerDay(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Impact", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Impact_upperQuartileMinutesPerDay(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
@@ -10469,22 +10444,22 @@ func (ec *executionContext) _Impact_upperQuartileMinutesPerDay(ctx context.Conte
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_Impact_upperQuartileMinutesPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
+func (ec *executionContext) fieldContext_Impact_upperQuartileMinutesPerDay(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Impact", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Impact_headcount(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Headcount)
+	return intAt{&obj.Headcount}
 }
-func (ec *executionContext) fieldContext_Impact_headcount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Impact", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Impact_headcount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Impact", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Impact_workingDays(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.WorkingDays)
+	return intAt{&obj.WorkingDays}
 }
-func (ec *executionContext) fieldContext_Impact_workingDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Impact", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Impact_workingDays(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Impact", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Impact_hoursPerYear(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
@@ -10494,8 +10469,8 @@ func (ec *executionContext) _Impact_hoursPerYear(ctx context.Context, field grap
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_Impact_hoursPerYear(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
+func (ec *executionContext) fieldContext_Impact_hoursPerYear(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Impact", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Impact_hoursPerYearLow(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
@@ -10505,8 +10480,8 @@ func (ec *executionContext) _Impact_hoursPerYearLow(ctx context.Context, field g
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_Impact_hoursPerYearLow(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
+func (ec *executionContext) fieldContext_Impact_hoursPerYearLow(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Impact", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Impact_hoursPerYearHigh(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
@@ -10516,8 +10491,8 @@ func (ec *executionContext) _Impact_hoursPerYearHigh(ctx context.Context, field 
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_Impact_hoursPerYearHigh(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Impact", field, false, false, "Float")
+func (ec *executionContext) fieldContext_Impact_hoursPerYearHigh(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Impact", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Impact_timeOnTask(ctx context.Context, field graphql.CollectedField, obj *Impact) (ret graphql.Marshaler) {
@@ -10527,45 +10502,44 @@ func (ec *executionContext) _Impact_timeOnTask(ctx context.Context, field graphq
 		},
 		ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange, true)
 }
-func (ec *executionContext) fieldContext_Impact_timeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Impact_timeOnTask(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Impact",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FloatChange(ctx, field)
-		},
+		Child:      childFieldsOf_FloatChange,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _IntChange_before(ctx context.Context, field graphql.CollectedField, obj *IntChange) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Before)
+	return intAt{&obj.Before}
 }
-func (ec *executionContext) fieldContext_IntChange_before(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("IntChange", field, false, false, "Int")
+func (ec *executionContext) fieldContext_IntChange_before(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "IntChange", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _IntChange_after(ctx context.Context, field graphql.CollectedField, obj *IntChange) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.After)
+	return intAt{&obj.After}
 }
-func (ec *executionContext) fieldContext_IntChange_after(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("IntChange", field, false, false, "Int")
+func (ec *executionContext) fieldContext_IntChange_after(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "IntChange", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _IntChange_change(ctx context.Context, field graphql.CollectedField, obj *IntChange) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Change)
+	return intAt{&obj.Change}
 }
-func (ec *executionContext) fieldContext_IntChange_change(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("IntChange", field, false, false, "Int")
+func (ec *executionContext) fieldContext_IntChange_change(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "IntChange", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Invite_id(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Invite_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invite", field, false, false, "ID")
+func (ec *executionContext) fieldContext_Invite_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Invite", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Invite_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
@@ -10575,8 +10549,8 @@ func (ec *executionContext) _Invite_createdAt(ctx context.Context, field graphql
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Invite_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invite", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Invite_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Invite", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Invite_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
@@ -10586,43 +10560,43 @@ func (ec *executionContext) _Invite_updatedAt(ctx context.Context, field graphql
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Invite_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invite", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Invite_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Invite", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Invite_role(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
-	return ec.marshalNInviteRole2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋinviteᚐRole(ctx, field.Selections, obj.Role)
+	return &obj.Role
 }
-func (ec *executionContext) fieldContext_Invite_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invite", field, false, false, "InviteRole")
+func (ec *executionContext) fieldContext_Invite_role(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Invite", field, false, false, noChildFieldsOf_InviteRole)
 }
 
 func (ec *executionContext) _Invite_expiresAt(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.ExpiresAt)
 }
-func (ec *executionContext) fieldContext_Invite_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invite", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Invite_expiresAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Invite", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Invite_maxUses(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
-	return ec.marshalOInt2ᚖint(ctx, field.Selections, obj.MaxUses)
+	return marshalIntAt(obj.MaxUses)
 }
-func (ec *executionContext) fieldContext_Invite_maxUses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invite", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Invite_maxUses(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Invite", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Invite_uses(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Uses)
+	return intAt{&obj.Uses}
 }
-func (ec *executionContext) fieldContext_Invite_uses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invite", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Invite_uses(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Invite", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Invite_revokedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.RevokedAt)
 }
-func (ec *executionContext) fieldContext_Invite_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invite", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Invite_revokedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Invite", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Invite_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
@@ -10632,15 +10606,14 @@ func (ec *executionContext) _Invite_prototype(ctx context.Context, field graphql
 		},
 		ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype, true)
 }
-func (ec *executionContext) fieldContext_Invite_prototype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Invite_prototype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Invite",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	return fc, nil
 }
@@ -10652,15 +10625,14 @@ func (ec *executionContext) _Invite_createdBy(ctx context.Context, field graphql
 		},
 		ec.marshalNUser2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐUser, true)
 }
-func (ec *executionContext) fieldContext_Invite_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Invite_createdBy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Invite",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
-		},
+		Child:      childFieldsOf_User,
 	}
 	return fc, nil
 }
@@ -10672,15 +10644,14 @@ func (ec *executionContext) _InviteConnection_edges(ctx context.Context, field g
 		},
 		ec.marshalOInviteEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInviteEdge, false)
 }
-func (ec *executionContext) fieldContext_InviteConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_InviteConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "InviteConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_InviteEdge(ctx, field)
-		},
+		Child:      childFieldsOf_InviteEdge,
 	}
 	return fc, nil
 }
@@ -10692,24 +10663,23 @@ func (ec *executionContext) _InviteConnection_pageInfo(ctx context.Context, fiel
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_InviteConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_InviteConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "InviteConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _InviteConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.InviteConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_InviteConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InviteConnection", field, false, false, "Int")
+func (ec *executionContext) fieldContext_InviteConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "InviteConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _InviteEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.InviteEdge) (ret graphql.Marshaler) {
@@ -10719,15 +10689,14 @@ func (ec *executionContext) _InviteEdge_node(ctx context.Context, field graphql.
 		},
 		ec.marshalOInvite2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInvite, false)
 }
-func (ec *executionContext) fieldContext_InviteEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_InviteEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "InviteEdge",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Invite(ctx, field)
-		},
+		Child:      childFieldsOf_Invite,
 	}
 	return fc, nil
 }
@@ -10735,15 +10704,15 @@ func (ec *executionContext) fieldContext_InviteEdge_node(_ context.Context, fiel
 func (ec *executionContext) _InviteEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.InviteEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_InviteEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InviteEdge", field, false, false, "Cursor")
+func (ec *executionContext) fieldContext_InviteEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "InviteEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Iteration_id(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Iteration_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Iteration", field, false, false, "ID")
+func (ec *executionContext) fieldContext_Iteration_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Iteration", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Iteration_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
@@ -10753,8 +10722,8 @@ func (ec *executionContext) _Iteration_createdAt(ctx context.Context, field grap
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Iteration_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Iteration", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Iteration_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Iteration", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Iteration_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
@@ -10764,50 +10733,50 @@ func (ec *executionContext) _Iteration_updatedAt(ctx context.Context, field grap
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Iteration_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Iteration", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Iteration_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Iteration", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Iteration_number(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
-	return ec.marshalOInt2ᚖint(ctx, field.Selections, obj.Number)
+	return marshalIntAt(obj.Number)
 }
-func (ec *executionContext) fieldContext_Iteration_number(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Iteration", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Iteration_number(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Iteration", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Iteration_title(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Title)
+	return stringAt{&obj.Title}
 }
-func (ec *executionContext) fieldContext_Iteration_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Iteration", field, false, false, "String")
+func (ec *executionContext) fieldContext_Iteration_title(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Iteration", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Iteration_changelog(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Changelog)
+	return stringAt{&obj.Changelog}
 }
-func (ec *executionContext) fieldContext_Iteration_changelog(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Iteration", field, false, false, "String")
+func (ec *executionContext) fieldContext_Iteration_changelog(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Iteration", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Iteration_url(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.URL)
+	return marshalStringAt(obj.URL)
 }
-func (ec *executionContext) fieldContext_Iteration_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Iteration", field, false, false, "String")
+func (ec *executionContext) fieldContext_Iteration_url(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Iteration", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Iteration_status(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
-	return ec.marshalNIterationStatus2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋiterationᚐStatus(ctx, field.Selections, obj.Status)
+	return &obj.Status
 }
-func (ec *executionContext) fieldContext_Iteration_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Iteration", field, false, false, "IterationStatus")
+func (ec *executionContext) fieldContext_Iteration_status(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Iteration", field, false, false, noChildFieldsOf_IterationStatus)
 }
 
 func (ec *executionContext) _Iteration_publishedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.PublishedAt)
 }
-func (ec *executionContext) fieldContext_Iteration_publishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Iteration", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Iteration_publishedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Iteration", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Iteration_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
@@ -10817,15 +10786,14 @@ func (ec *executionContext) _Iteration_prototype(ctx context.Context, field grap
 		},
 		ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype, true)
 }
-func (ec *executionContext) fieldContext_Iteration_prototype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Iteration_prototype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Iteration",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	return fc, nil
 }
@@ -10839,14 +10807,13 @@ func (ec *executionContext) _Iteration_feedback(ctx context.Context, field graph
 		ec.marshalNFeedbackConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackConnection, true)
 }
 func (ec *executionContext) fieldContext_Iteration_feedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Iteration",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FeedbackConnection(ctx, field)
-		},
+		Child:      childFieldsOf_FeedbackConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -10871,14 +10838,13 @@ func (ec *executionContext) _Iteration_trials(ctx context.Context, field graphql
 		ec.marshalNTrialConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐTrialConnection, true)
 }
 func (ec *executionContext) fieldContext_Iteration_trials(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Iteration",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_TrialConnection(ctx, field)
-		},
+		Child:      childFieldsOf_TrialConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -10903,14 +10869,13 @@ func (ec *executionContext) _Iteration_addresses(ctx context.Context, field grap
 		ec.marshalNFeedbackConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackConnection, true)
 }
 func (ec *executionContext) fieldContext_Iteration_addresses(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Iteration",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FeedbackConnection(ctx, field)
-		},
+		Child:      childFieldsOf_FeedbackConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -10933,15 +10898,14 @@ func (ec *executionContext) _Iteration_scorecard(ctx context.Context, field grap
 		},
 		ec.marshalNScorecard2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecard, true)
 }
-func (ec *executionContext) fieldContext_Iteration_scorecard(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Iteration_scorecard(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Iteration",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Scorecard(ctx, field)
-		},
+		Child:      childFieldsOf_Scorecard,
 	}
 	return fc, nil
 }
@@ -10953,15 +10917,14 @@ func (ec *executionContext) _Iteration_delta(ctx context.Context, field graphql.
 		},
 		ec.marshalOScorecardDelta2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecardDelta, false)
 }
-func (ec *executionContext) fieldContext_Iteration_delta(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Iteration_delta(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Iteration",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ScorecardDelta(ctx, field)
-		},
+		Child:      childFieldsOf_ScorecardDelta,
 	}
 	return fc, nil
 }
@@ -10973,15 +10936,14 @@ func (ec *executionContext) _Iteration_youSaidWeDid(ctx context.Context, field g
 		},
 		ec.marshalNYouSaidWeDid2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐYouSaidWeDid, true)
 }
-func (ec *executionContext) fieldContext_Iteration_youSaidWeDid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Iteration_youSaidWeDid(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Iteration",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_YouSaidWeDid(ctx, field)
-		},
+		Child:      childFieldsOf_YouSaidWeDid,
 	}
 	return fc, nil
 }
@@ -10993,15 +10955,14 @@ func (ec *executionContext) _IterationConnection_edges(ctx context.Context, fiel
 		},
 		ec.marshalOIterationEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIterationEdge, false)
 }
-func (ec *executionContext) fieldContext_IterationConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_IterationConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "IterationConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_IterationEdge(ctx, field)
-		},
+		Child:      childFieldsOf_IterationEdge,
 	}
 	return fc, nil
 }
@@ -11013,24 +10974,23 @@ func (ec *executionContext) _IterationConnection_pageInfo(ctx context.Context, f
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_IterationConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_IterationConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "IterationConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _IterationConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.IterationConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_IterationConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("IterationConnection", field, false, false, "Int")
+func (ec *executionContext) fieldContext_IterationConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "IterationConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _IterationEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.IterationEdge) (ret graphql.Marshaler) {
@@ -11040,15 +11000,14 @@ func (ec *executionContext) _IterationEdge_node(ctx context.Context, field graph
 		},
 		ec.marshalOIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration, false)
 }
-func (ec *executionContext) fieldContext_IterationEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_IterationEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "IterationEdge",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Iteration(ctx, field)
-		},
+		Child:      childFieldsOf_Iteration,
 	}
 	return fc, nil
 }
@@ -11056,15 +11015,15 @@ func (ec *executionContext) fieldContext_IterationEdge_node(_ context.Context, f
 func (ec *executionContext) _IterationEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.IterationEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_IterationEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("IterationEdge", field, false, false, "Cursor")
+func (ec *executionContext) fieldContext_IterationEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "IterationEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Membership_id(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Membership_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Membership", field, false, false, "ID")
+func (ec *executionContext) fieldContext_Membership_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Membership", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Membership_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
@@ -11074,8 +11033,8 @@ func (ec *executionContext) _Membership_createdAt(ctx context.Context, field gra
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Membership_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Membership", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Membership_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Membership", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Membership_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
@@ -11085,15 +11044,15 @@ func (ec *executionContext) _Membership_updatedAt(ctx context.Context, field gra
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Membership_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Membership", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Membership_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Membership", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Membership_role(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
-	return ec.marshalNMembershipRole2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋviewerᚐRole(ctx, field.Selections, obj.Role)
+	return &obj.Role
 }
-func (ec *executionContext) fieldContext_Membership_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Membership", field, false, false, "MembershipRole")
+func (ec *executionContext) fieldContext_Membership_role(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Membership", field, false, false, noChildFieldsOf_MembershipRole)
 }
 
 func (ec *executionContext) _Membership_workspace(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
@@ -11103,15 +11062,14 @@ func (ec *executionContext) _Membership_workspace(ctx context.Context, field gra
 		},
 		ec.marshalNWorkspace2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWorkspace, true)
 }
-func (ec *executionContext) fieldContext_Membership_workspace(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Membership_workspace(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Membership",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Workspace(ctx, field)
-		},
+		Child:      childFieldsOf_Workspace,
 	}
 	return fc, nil
 }
@@ -11123,15 +11081,14 @@ func (ec *executionContext) _Membership_user(ctx context.Context, field graphql.
 		},
 		ec.marshalNUser2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐUser, true)
 }
-func (ec *executionContext) fieldContext_Membership_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Membership_user(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Membership",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
-		},
+		Child:      childFieldsOf_User,
 	}
 	return fc, nil
 }
@@ -11157,14 +11114,13 @@ func (ec *executionContext) _Mutation_createAlertRule(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_createAlertRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AlertRule(ctx, field)
-		},
+		Child:      childFieldsOf_AlertRule,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11201,14 +11157,13 @@ func (ec *executionContext) _Mutation_updateAlertRule(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_updateAlertRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AlertRule(ctx, field)
-		},
+		Child:      childFieldsOf_AlertRule,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11245,14 +11200,13 @@ func (ec *executionContext) _Mutation_deleteAlertRule(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_deleteAlertRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11289,14 +11243,13 @@ func (ec *executionContext) _Mutation_revokeToken(ctx context.Context, field gra
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_revokeToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AuthToken(ctx, field)
-		},
+		Child:      childFieldsOf_AuthToken,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11331,8 +11284,8 @@ func (ec *executionContext) _Mutation_logOut(ctx context.Context, field graphql.
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Mutation_logOut(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Mutation", field, true, true, "Boolean")
+func (ec *executionContext) fieldContext_Mutation_logOut(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Mutation", field, true, true, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) _Mutation_addComment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -11356,14 +11309,13 @@ func (ec *executionContext) _Mutation_addComment(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_addComment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Comment(ctx, field)
-		},
+		Child:      childFieldsOf_Comment,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11400,14 +11352,13 @@ func (ec *executionContext) _Mutation_mergeFeedback(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_mergeFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11444,14 +11395,13 @@ func (ec *executionContext) _Mutation_leaveFeedback(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_leaveFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11488,14 +11438,13 @@ func (ec *executionContext) _Mutation_setFeedbackStatus(ctx context.Context, fie
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_setFeedbackStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11532,14 +11481,13 @@ func (ec *executionContext) _Mutation_markAddressed(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_markAddressed(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11576,14 +11524,13 @@ func (ec *executionContext) _Mutation_editFeedback(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_editFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11620,14 +11567,13 @@ func (ec *executionContext) _Mutation_retractFeedback(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_retractFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11664,14 +11610,13 @@ func (ec *executionContext) _Mutation_createInvite(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_createInvite(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_CreateInvitePayload(ctx, field)
-		},
+		Child:      childFieldsOf_CreateInvitePayload,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11708,14 +11653,13 @@ func (ec *executionContext) _Mutation_revokeInvite(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_revokeInvite(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Invite(ctx, field)
-		},
+		Child:      childFieldsOf_Invite,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11752,14 +11696,13 @@ func (ec *executionContext) _Mutation_redeemInvite(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_redeemInvite(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_RedeemInvitePayload(ctx, field)
-		},
+		Child:      childFieldsOf_RedeemInvitePayload,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11796,14 +11739,13 @@ func (ec *executionContext) _Mutation_claimGuest(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_claimGuest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participant(ctx, field)
-		},
+		Child:      childFieldsOf_Participant,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11840,14 +11782,13 @@ func (ec *executionContext) _Mutation_createIteration(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_createIteration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Iteration(ctx, field)
-		},
+		Child:      childFieldsOf_Iteration,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11884,14 +11825,13 @@ func (ec *executionContext) _Mutation_updateIteration(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_updateIteration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Iteration(ctx, field)
-		},
+		Child:      childFieldsOf_Iteration,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11928,14 +11868,13 @@ func (ec *executionContext) _Mutation_publishIteration(ctx context.Context, fiel
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_publishIteration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Iteration(ctx, field)
-		},
+		Child:      childFieldsOf_Iteration,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -11972,14 +11911,13 @@ func (ec *executionContext) _Mutation_retireIteration(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_retireIteration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Iteration(ctx, field)
-		},
+		Child:      childFieldsOf_Iteration,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12016,14 +11954,13 @@ func (ec *executionContext) _Mutation_createPrototype(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_createPrototype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12060,14 +11997,13 @@ func (ec *executionContext) _Mutation_updatePrototype(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_updatePrototype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12104,14 +12040,13 @@ func (ec *executionContext) _Mutation_setPrototypeStatus(ctx context.Context, fi
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_setPrototypeStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12148,14 +12083,13 @@ func (ec *executionContext) _Mutation_deletePrototype(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_deletePrototype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Workspace(ctx, field)
-		},
+		Child:      childFieldsOf_Workspace,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12192,14 +12126,13 @@ func (ec *executionContext) _Mutation_startTrial(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_startTrial(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Trial(ctx, field)
-		},
+		Child:      childFieldsOf_Trial,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12236,14 +12169,13 @@ func (ec *executionContext) _Mutation_endTrial(ctx context.Context, field graphq
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_endTrial(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Trial(ctx, field)
-		},
+		Child:      childFieldsOf_Trial,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12280,14 +12212,13 @@ func (ec *executionContext) _Mutation_signUp(ctx context.Context, field graphql.
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_signUp(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AuthPayload(ctx, field)
-		},
+		Child:      childFieldsOf_AuthPayload,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12324,14 +12255,13 @@ func (ec *executionContext) _Mutation_logIn(ctx context.Context, field graphql.C
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_logIn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AuthPayload(ctx, field)
-		},
+		Child:      childFieldsOf_AuthPayload,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12368,14 +12298,13 @@ func (ec *executionContext) _Mutation_verifyFix(ctx context.Context, field graph
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_verifyFix(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12412,14 +12341,13 @@ func (ec *executionContext) _Mutation_vote(ctx context.Context, field graphql.Co
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_vote(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12456,14 +12384,13 @@ func (ec *executionContext) _Mutation_unvote(ctx context.Context, field graphql.
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_unvote(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12500,14 +12427,13 @@ func (ec *executionContext) _Mutation_createWebhook(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_createWebhook(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_CreateWebhookPayload(ctx, field)
-		},
+		Child:      childFieldsOf_CreateWebhookPayload,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12544,14 +12470,13 @@ func (ec *executionContext) _Mutation_updateWebhook(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_updateWebhook(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Webhook(ctx, field)
-		},
+		Child:      childFieldsOf_Webhook,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12588,14 +12513,13 @@ func (ec *executionContext) _Mutation_deleteWebhook(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_deleteWebhook(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Workspace(ctx, field)
-		},
+		Child:      childFieldsOf_Workspace,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12632,14 +12556,13 @@ func (ec *executionContext) _Mutation_rotateWebhookSecret(ctx context.Context, f
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_rotateWebhookSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_RotateWebhookSecretPayload(ctx, field)
-		},
+		Child:      childFieldsOf_RotateWebhookSecretPayload,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12676,14 +12599,13 @@ func (ec *executionContext) _Mutation_testWebhook(ctx context.Context, field gra
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_testWebhook(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_WebhookDelivery(ctx, field)
-		},
+		Child:      childFieldsOf_WebhookDelivery,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12720,14 +12642,13 @@ func (ec *executionContext) _Mutation_redeliverWebhook(ctx context.Context, fiel
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_redeliverWebhook(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_WebhookDelivery(ctx, field)
-		},
+		Child:      childFieldsOf_WebhookDelivery,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12764,14 +12685,13 @@ func (ec *executionContext) _Mutation_createWorkspace(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_createWorkspace(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Workspace(ctx, field)
-		},
+		Child:      childFieldsOf_Workspace,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12808,14 +12728,13 @@ func (ec *executionContext) _Mutation_updateWorkspace(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_updateWorkspace(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Workspace(ctx, field)
-		},
+		Child:      childFieldsOf_Workspace,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12852,14 +12771,13 @@ func (ec *executionContext) _Mutation_addMember(ctx context.Context, field graph
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_addMember(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Membership(ctx, field)
-		},
+		Child:      childFieldsOf_Membership,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12896,14 +12814,13 @@ func (ec *executionContext) _Mutation_setMemberRole(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_setMemberRole(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Membership(ctx, field)
-		},
+		Child:      childFieldsOf_Membership,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12940,14 +12857,13 @@ func (ec *executionContext) _Mutation_removeMember(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_removeMember(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Workspace(ctx, field)
-		},
+		Child:      childFieldsOf_Workspace,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -12966,36 +12882,36 @@ func (ec *executionContext) fieldContext_Mutation_removeMember(ctx context.Conte
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[gid.ID]) (ret graphql.Marshaler) {
 	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.HasNextPage)
 }
-func (ec *executionContext) fieldContext_PageInfo_hasNextPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Boolean")
+func (ec *executionContext) fieldContext_PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "PageInfo", field, false, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) _PageInfo_hasPreviousPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[gid.ID]) (ret graphql.Marshaler) {
 	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.HasPreviousPage)
 }
-func (ec *executionContext) fieldContext_PageInfo_hasPreviousPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Boolean")
+func (ec *executionContext) fieldContext_PageInfo_hasPreviousPage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "PageInfo", field, false, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) _PageInfo_startCursor(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[gid.ID]) (ret graphql.Marshaler) {
 	return ec.marshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.StartCursor)
 }
-func (ec *executionContext) fieldContext_PageInfo_startCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Cursor")
+func (ec *executionContext) fieldContext_PageInfo_startCursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "PageInfo", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[gid.ID]) (ret graphql.Marshaler) {
 	return ec.marshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.EndCursor)
 }
-func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Cursor")
+func (ec *executionContext) fieldContext_PageInfo_endCursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "PageInfo", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Participant_id(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Participant_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Participant", field, false, false, "ID")
+func (ec *executionContext) fieldContext_Participant_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Participant", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Participant_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
@@ -13005,8 +12921,8 @@ func (ec *executionContext) _Participant_createdAt(ctx context.Context, field gr
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Participant_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Participant", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Participant_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Participant", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Participant_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
@@ -13016,8 +12932,8 @@ func (ec *executionContext) _Participant_updatedAt(ctx context.Context, field gr
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Participant_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Participant", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Participant_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Participant", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Participant_displayName(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
@@ -13027,8 +12943,8 @@ func (ec *executionContext) _Participant_displayName(ctx context.Context, field 
 		},
 		ec.marshalNString2string, true)
 }
-func (ec *executionContext) fieldContext_Participant_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Participant", field, true, true, "String")
+func (ec *executionContext) fieldContext_Participant_displayName(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Participant", field, true, true, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Participant_email(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
@@ -13038,8 +12954,8 @@ func (ec *executionContext) _Participant_email(ctx context.Context, field graphq
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext_Participant_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Participant", field, true, true, "String")
+func (ec *executionContext) fieldContext_Participant_email(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Participant", field, true, true, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Participant_prototype(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
@@ -13049,15 +12965,14 @@ func (ec *executionContext) _Participant_prototype(ctx context.Context, field gr
 		},
 		ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype, true)
 }
-func (ec *executionContext) fieldContext_Participant_prototype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Participant_prototype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Participant",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	return fc, nil
 }
@@ -13069,15 +12984,14 @@ func (ec *executionContext) _Participant_user(ctx context.Context, field graphql
 		},
 		ec.marshalOUser2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐUser, false)
 }
-func (ec *executionContext) fieldContext_Participant_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Participant_user(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Participant",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
-		},
+		Child:      childFieldsOf_User,
 	}
 	return fc, nil
 }
@@ -13089,15 +13003,14 @@ func (ec *executionContext) _ParticipantConnection_edges(ctx context.Context, fi
 		},
 		ec.marshalOParticipantEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipantEdge, false)
 }
-func (ec *executionContext) fieldContext_ParticipantConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ParticipantConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ParticipantConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ParticipantEdge(ctx, field)
-		},
+		Child:      childFieldsOf_ParticipantEdge,
 	}
 	return fc, nil
 }
@@ -13109,24 +13022,23 @@ func (ec *executionContext) _ParticipantConnection_pageInfo(ctx context.Context,
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_ParticipantConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ParticipantConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ParticipantConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _ParticipantConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.ParticipantConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_ParticipantConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ParticipantConnection", field, false, false, "Int")
+func (ec *executionContext) fieldContext_ParticipantConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "ParticipantConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _ParticipantEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ParticipantEdge) (ret graphql.Marshaler) {
@@ -13136,15 +13048,14 @@ func (ec *executionContext) _ParticipantEdge_node(ctx context.Context, field gra
 		},
 		ec.marshalOParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant, false)
 }
-func (ec *executionContext) fieldContext_ParticipantEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ParticipantEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ParticipantEdge",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participant(ctx, field)
-		},
+		Child:      childFieldsOf_Participant,
 	}
 	return fc, nil
 }
@@ -13152,15 +13063,15 @@ func (ec *executionContext) fieldContext_ParticipantEdge_node(_ context.Context,
 func (ec *executionContext) _ParticipantEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.ParticipantEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_ParticipantEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ParticipantEdge", field, false, false, "Cursor")
+func (ec *executionContext) fieldContext_ParticipantEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "ParticipantEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Prototype_id(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Prototype_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Prototype", field, false, false, "ID")
+func (ec *executionContext) fieldContext_Prototype_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Prototype", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Prototype_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
@@ -13170,8 +13081,8 @@ func (ec *executionContext) _Prototype_createdAt(ctx context.Context, field grap
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Prototype_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Prototype", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Prototype_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Prototype", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Prototype_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
@@ -13181,50 +13092,50 @@ func (ec *executionContext) _Prototype_updatedAt(ctx context.Context, field grap
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Prototype_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Prototype", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Prototype_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Prototype", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Prototype_title(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Title)
+	return stringAt{&obj.Title}
 }
-func (ec *executionContext) fieldContext_Prototype_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Prototype", field, false, false, "String")
+func (ec *executionContext) fieldContext_Prototype_title(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Prototype", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Prototype_slug(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Slug)
+	return stringAt{&obj.Slug}
 }
-func (ec *executionContext) fieldContext_Prototype_slug(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Prototype", field, false, false, "String")
+func (ec *executionContext) fieldContext_Prototype_slug(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Prototype", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Prototype_problem(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Problem)
+	return stringAt{&obj.Problem}
 }
-func (ec *executionContext) fieldContext_Prototype_problem(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Prototype", field, false, false, "String")
+func (ec *executionContext) fieldContext_Prototype_problem(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Prototype", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Prototype_missionLink(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.MissionLink)
+	return stringAt{&obj.MissionLink}
 }
-func (ec *executionContext) fieldContext_Prototype_missionLink(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Prototype", field, false, false, "String")
+func (ec *executionContext) fieldContext_Prototype_missionLink(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Prototype", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Prototype_status(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
-	return ec.marshalNPrototypeStatus2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋprototypeᚐStatus(ctx, field.Selections, obj.Status)
+	return &obj.Status
 }
-func (ec *executionContext) fieldContext_Prototype_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Prototype", field, false, false, "PrototypeStatus")
+func (ec *executionContext) fieldContext_Prototype_status(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Prototype", field, false, false, noChildFieldsOf_PrototypeStatus)
 }
 
 func (ec *executionContext) _Prototype_openFeedback(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
 	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.OpenFeedback)
 }
-func (ec *executionContext) fieldContext_Prototype_openFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Prototype", field, false, false, "Boolean")
+func (ec *executionContext) fieldContext_Prototype_openFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Prototype", field, false, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) _Prototype_tags(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
@@ -13234,8 +13145,8 @@ func (ec *executionContext) _Prototype_tags(ctx context.Context, field graphql.C
 		},
 		ec.marshalNString2ᚕstringᚄ, true)
 }
-func (ec *executionContext) fieldContext_Prototype_tags(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Prototype", field, false, false, "String")
+func (ec *executionContext) fieldContext_Prototype_tags(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Prototype", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Prototype_workspace(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
@@ -13245,15 +13156,14 @@ func (ec *executionContext) _Prototype_workspace(ctx context.Context, field grap
 		},
 		ec.marshalNWorkspace2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWorkspace, true)
 }
-func (ec *executionContext) fieldContext_Prototype_workspace(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Prototype_workspace(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Prototype",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Workspace(ctx, field)
-		},
+		Child:      childFieldsOf_Workspace,
 	}
 	return fc, nil
 }
@@ -13265,15 +13175,14 @@ func (ec *executionContext) _Prototype_owner(ctx context.Context, field graphql.
 		},
 		ec.marshalNUser2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐUser, true)
 }
-func (ec *executionContext) fieldContext_Prototype_owner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Prototype_owner(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Prototype",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
-		},
+		Child:      childFieldsOf_User,
 	}
 	return fc, nil
 }
@@ -13287,14 +13196,13 @@ func (ec *executionContext) _Prototype_iterations(ctx context.Context, field gra
 		ec.marshalNIterationConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIterationConnection, true)
 }
 func (ec *executionContext) fieldContext_Prototype_iterations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Prototype",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_IterationConnection(ctx, field)
-		},
+		Child:      childFieldsOf_IterationConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13319,14 +13227,13 @@ func (ec *executionContext) _Prototype_feedback(ctx context.Context, field graph
 		ec.marshalNFeedbackConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackConnection, true)
 }
 func (ec *executionContext) fieldContext_Prototype_feedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Prototype",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FeedbackConnection(ctx, field)
-		},
+		Child:      childFieldsOf_FeedbackConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13351,14 +13258,13 @@ func (ec *executionContext) _Prototype_participants(ctx context.Context, field g
 		ec.marshalNParticipantConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipantConnection, true)
 }
 func (ec *executionContext) fieldContext_Prototype_participants(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Prototype",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ParticipantConnection(ctx, field)
-		},
+		Child:      childFieldsOf_ParticipantConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13383,14 +13289,13 @@ func (ec *executionContext) _Prototype_invites(ctx context.Context, field graphq
 		ec.marshalNInviteConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐInviteConnection, true)
 }
 func (ec *executionContext) fieldContext_Prototype_invites(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Prototype",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_InviteConnection(ctx, field)
-		},
+		Child:      childFieldsOf_InviteConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13415,14 +13320,13 @@ func (ec *executionContext) _Prototype_timeline(ctx context.Context, field graph
 		ec.marshalNEventConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEventConnection, true)
 }
 func (ec *executionContext) fieldContext_Prototype_timeline(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Prototype",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_EventConnection(ctx, field)
-		},
+		Child:      childFieldsOf_EventConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13445,15 +13349,14 @@ func (ec *executionContext) _Prototype_alertRules(ctx context.Context, field gra
 		},
 		ec.marshalNAlertRule2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐAlertRuleᚄ, true)
 }
-func (ec *executionContext) fieldContext_Prototype_alertRules(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Prototype_alertRules(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Prototype",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AlertRule(ctx, field)
-		},
+		Child:      childFieldsOf_AlertRule,
 	}
 	return fc, nil
 }
@@ -13467,14 +13370,13 @@ func (ec *executionContext) _Prototype_scorecards(ctx context.Context, field gra
 		ec.marshalNScorecardConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecardConnection, true)
 }
 func (ec *executionContext) fieldContext_Prototype_scorecards(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Prototype",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ScorecardConnection(ctx, field)
-		},
+		Child:      childFieldsOf_ScorecardConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13499,14 +13401,13 @@ func (ec *executionContext) _Prototype_impact(ctx context.Context, field graphql
 		ec.marshalNImpact2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐImpact, true)
 }
 func (ec *executionContext) fieldContext_Prototype_impact(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Prototype",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Impact(ctx, field)
-		},
+		Child:      childFieldsOf_Impact,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13529,15 +13430,14 @@ func (ec *executionContext) _PrototypeConnection_edges(ctx context.Context, fiel
 		},
 		ec.marshalOPrototypeEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototypeEdge, false)
 }
-func (ec *executionContext) fieldContext_PrototypeConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_PrototypeConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "PrototypeConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PrototypeEdge(ctx, field)
-		},
+		Child:      childFieldsOf_PrototypeEdge,
 	}
 	return fc, nil
 }
@@ -13549,24 +13449,23 @@ func (ec *executionContext) _PrototypeConnection_pageInfo(ctx context.Context, f
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_PrototypeConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_PrototypeConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "PrototypeConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _PrototypeConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.PrototypeConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_PrototypeConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("PrototypeConnection", field, false, false, "Int")
+func (ec *executionContext) fieldContext_PrototypeConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "PrototypeConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _PrototypeEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.PrototypeEdge) (ret graphql.Marshaler) {
@@ -13576,15 +13475,14 @@ func (ec *executionContext) _PrototypeEdge_node(ctx context.Context, field graph
 		},
 		ec.marshalOPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype, false)
 }
-func (ec *executionContext) fieldContext_PrototypeEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_PrototypeEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "PrototypeEdge",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	return fc, nil
 }
@@ -13592,8 +13490,8 @@ func (ec *executionContext) fieldContext_PrototypeEdge_node(_ context.Context, f
 func (ec *executionContext) _PrototypeEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.PrototypeEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_PrototypeEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("PrototypeEdge", field, false, false, "Cursor")
+func (ec *executionContext) fieldContext_PrototypeEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "PrototypeEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -13617,7 +13515,8 @@ func (ec *executionContext) _Query_node(ctx context.Context, field graphql.Colle
 	)
 }
 func (ec *executionContext) fieldContext_Query_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
@@ -13661,7 +13560,8 @@ func (ec *executionContext) _Query_nodes(ctx context.Context, field graphql.Coll
 	)
 }
 func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
@@ -13705,14 +13605,13 @@ func (ec *executionContext) _Query_prototype(ctx context.Context, field graphql.
 	)
 }
 func (ec *executionContext) fieldContext_Query_prototype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13749,14 +13648,13 @@ func (ec *executionContext) _Query_search(ctx context.Context, field graphql.Col
 	)
 }
 func (ec *executionContext) fieldContext_Query_search(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_SearchConnection(ctx, field)
-		},
+		Child:      childFieldsOf_SearchConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13791,15 +13689,14 @@ func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.Col
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_Query_viewer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Query_viewer(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
-		},
+		Child:      childFieldsOf_User,
 	}
 	return fc, nil
 }
@@ -13825,14 +13722,13 @@ func (ec *executionContext) _Query_pendingVerifications(ctx context.Context, fie
 	)
 }
 func (ec *executionContext) fieldContext_Query_pendingVerifications(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FeedbackConnection(ctx, field)
-		},
+		Child:      childFieldsOf_FeedbackConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13869,14 +13765,13 @@ func (ec *executionContext) _Query_webhooks(ctx context.Context, field graphql.C
 	)
 }
 func (ec *executionContext) fieldContext_Query_webhooks(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Webhook(ctx, field)
-		},
+		Child:      childFieldsOf_Webhook,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13913,14 +13808,13 @@ func (ec *executionContext) _Query_workspace(ctx context.Context, field graphql.
 	)
 }
 func (ec *executionContext) fieldContext_Query_workspace(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Workspace(ctx, field)
-		},
+		Child:      childFieldsOf_Workspace,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13957,14 +13851,13 @@ func (ec *executionContext) _Query___type(ctx context.Context, field graphql.Col
 	)
 }
 func (ec *executionContext) fieldContext_Query___type(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
-		},
+		Child:      childFieldsOf___Type,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -13999,38 +13892,37 @@ func (ec *executionContext) _Query___schema(ctx context.Context, field graphql.C
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Query___schema(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Schema(ctx, field)
-		},
+		Child:      childFieldsOf___Schema,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _RatingCount_rating(ctx context.Context, field graphql.CollectedField, obj *RatingCount) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Rating)
+	return intAt{&obj.Rating}
 }
-func (ec *executionContext) fieldContext_RatingCount_rating(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("RatingCount", field, false, false, "Int")
+func (ec *executionContext) fieldContext_RatingCount_rating(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "RatingCount", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _RatingCount_count(ctx context.Context, field graphql.CollectedField, obj *RatingCount) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Count)
+	return intAt{&obj.Count}
 }
-func (ec *executionContext) fieldContext_RatingCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("RatingCount", field, false, false, "Int")
+func (ec *executionContext) fieldContext_RatingCount_count(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "RatingCount", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _RedeemInvitePayload_token(ctx context.Context, field graphql.CollectedField, obj *RedeemInvitePayload) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Token)
+	return marshalStringAt(obj.Token)
 }
-func (ec *executionContext) fieldContext_RedeemInvitePayload_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("RedeemInvitePayload", field, false, false, "String")
+func (ec *executionContext) fieldContext_RedeemInvitePayload_token(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "RedeemInvitePayload", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _RedeemInvitePayload_participant(ctx context.Context, field graphql.CollectedField, obj *RedeemInvitePayload) (ret graphql.Marshaler) {
@@ -14040,15 +13932,14 @@ func (ec *executionContext) _RedeemInvitePayload_participant(ctx context.Context
 		},
 		ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant, true)
 }
-func (ec *executionContext) fieldContext_RedeemInvitePayload_participant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_RedeemInvitePayload_participant(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "RedeemInvitePayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participant(ctx, field)
-		},
+		Child:      childFieldsOf_Participant,
 	}
 	return fc, nil
 }
@@ -14060,15 +13951,14 @@ func (ec *executionContext) _RedeemInvitePayload_prototype(ctx context.Context, 
 		},
 		ec.marshalNPrototype2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototype, true)
 }
-func (ec *executionContext) fieldContext_RedeemInvitePayload_prototype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_RedeemInvitePayload_prototype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "RedeemInvitePayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Prototype(ctx, field)
-		},
+		Child:      childFieldsOf_Prototype,
 	}
 	return fc, nil
 }
@@ -14080,24 +13970,23 @@ func (ec *executionContext) _RotateWebhookSecretPayload_webhook(ctx context.Cont
 		},
 		ec.marshalNWebhook2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhook, true)
 }
-func (ec *executionContext) fieldContext_RotateWebhookSecretPayload_webhook(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_RotateWebhookSecretPayload_webhook(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "RotateWebhookSecretPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Webhook(ctx, field)
-		},
+		Child:      childFieldsOf_Webhook,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _RotateWebhookSecretPayload_secret(ctx context.Context, field graphql.CollectedField, obj *RotateWebhookSecretPayload) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Secret)
+	return stringAt{&obj.Secret}
 }
-func (ec *executionContext) fieldContext_RotateWebhookSecretPayload_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("RotateWebhookSecretPayload", field, false, false, "String")
+func (ec *executionContext) fieldContext_RotateWebhookSecretPayload_secret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "RotateWebhookSecretPayload", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Scorecard_iteration(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -14107,45 +13996,44 @@ func (ec *executionContext) _Scorecard_iteration(ctx context.Context, field grap
 		},
 		ec.marshalNIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration, true)
 }
-func (ec *executionContext) fieldContext_Scorecard_iteration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Scorecard_iteration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Scorecard",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Iteration(ctx, field)
-		},
+		Child:      childFieldsOf_Iteration,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _Scorecard_trialsStarted(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TrialsStarted)
+	return intAt{&obj.TrialsStarted}
 }
-func (ec *executionContext) fieldContext_Scorecard_trialsStarted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Scorecard_trialsStarted(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_trialsCompleted(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TrialsCompleted)
+	return intAt{&obj.TrialsCompleted}
 }
-func (ec *executionContext) fieldContext_Scorecard_trialsCompleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Scorecard_trialsCompleted(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_trialsAbandoned(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TrialsAbandoned)
+	return intAt{&obj.TrialsAbandoned}
 }
-func (ec *executionContext) fieldContext_Scorecard_trialsAbandoned(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Scorecard_trialsAbandoned(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_trialsBlocked(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TrialsBlocked)
+	return intAt{&obj.TrialsBlocked}
 }
-func (ec *executionContext) fieldContext_Scorecard_trialsBlocked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Scorecard_trialsBlocked(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_completionRate(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -14155,8 +14043,8 @@ func (ec *executionContext) _Scorecard_completionRate(ctx context.Context, field
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_Scorecard_completionRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Float")
+func (ec *executionContext) fieldContext_Scorecard_completionRate(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Scorecard_medianTimeOnTask(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -14166,8 +14054,8 @@ func (ec *executionContext) _Scorecard_medianTimeOnTask(ctx context.Context, fie
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_Scorecard_medianTimeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Float")
+func (ec *executionContext) fieldContext_Scorecard_medianTimeOnTask(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Scorecard_p90TimeOnTask(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -14177,8 +14065,8 @@ func (ec *executionContext) _Scorecard_p90TimeOnTask(ctx context.Context, field 
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_Scorecard_p90TimeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Float")
+func (ec *executionContext) fieldContext_Scorecard_p90TimeOnTask(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Scorecard_averageRating(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -14188,8 +14076,8 @@ func (ec *executionContext) _Scorecard_averageRating(ctx context.Context, field 
 		},
 		ec.marshalOFloat2ᚖfloat64, false)
 }
-func (ec *executionContext) fieldContext_Scorecard_averageRating(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Float")
+func (ec *executionContext) fieldContext_Scorecard_averageRating(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Scorecard_ratings(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -14199,24 +14087,23 @@ func (ec *executionContext) _Scorecard_ratings(ctx context.Context, field graphq
 		},
 		ec.marshalNRatingCount2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐRatingCountᚄ, true)
 }
-func (ec *executionContext) fieldContext_Scorecard_ratings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Scorecard_ratings(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Scorecard",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_RatingCount(ctx, field)
-		},
+		Child:      childFieldsOf_RatingCount,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _Scorecard_feedbackCount(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.FeedbackCount)
+	return intAt{&obj.FeedbackCount}
 }
-func (ec *executionContext) fieldContext_Scorecard_feedbackCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Scorecard_feedbackCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_feedbackByKind(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
@@ -14226,59 +14113,58 @@ func (ec *executionContext) _Scorecard_feedbackByKind(ctx context.Context, field
 		},
 		ec.marshalNFeedbackKindCount2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFeedbackKindCountᚄ, true)
 }
-func (ec *executionContext) fieldContext_Scorecard_feedbackByKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Scorecard_feedbackByKind(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Scorecard",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FeedbackKindCount(ctx, field)
-		},
+		Child:      childFieldsOf_FeedbackKindCount,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _Scorecard_openFeedback(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.OpenFeedback)
+	return intAt{&obj.OpenFeedback}
 }
-func (ec *executionContext) fieldContext_Scorecard_openFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Scorecard_openFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_addressedFeedback(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.AddressedFeedback)
+	return intAt{&obj.AddressedFeedback}
 }
-func (ec *executionContext) fieldContext_Scorecard_addressedFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Scorecard_addressedFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_verifiedFeedback(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.VerifiedFeedback)
+	return intAt{&obj.VerifiedFeedback}
 }
-func (ec *executionContext) fieldContext_Scorecard_verifiedFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Scorecard_verifiedFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_participants(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Participants)
+	return intAt{&obj.Participants}
 }
-func (ec *executionContext) fieldContext_Scorecard_participants(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Scorecard_participants(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_addressed(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Addressed)
+	return intAt{&obj.Addressed}
 }
-func (ec *executionContext) fieldContext_Scorecard_addressed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Scorecard_addressed(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Scorecard_bugsFixed(ctx context.Context, field graphql.CollectedField, obj *Scorecard) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.BugsFixed)
+	return intAt{&obj.BugsFixed}
 }
-func (ec *executionContext) fieldContext_Scorecard_bugsFixed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Scorecard", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Scorecard_bugsFixed(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Scorecard", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _ScorecardConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ScorecardConnection) (ret graphql.Marshaler) {
@@ -14288,15 +14174,14 @@ func (ec *executionContext) _ScorecardConnection_edges(ctx context.Context, fiel
 		},
 		ec.marshalNScorecardEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecardEdgeᚄ, true)
 }
-func (ec *executionContext) fieldContext_ScorecardConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ScorecardEdge(ctx, field)
-		},
+		Child:      childFieldsOf_ScorecardEdge,
 	}
 	return fc, nil
 }
@@ -14308,24 +14193,23 @@ func (ec *executionContext) _ScorecardConnection_pageInfo(ctx context.Context, f
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_ScorecardConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _ScorecardConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ScorecardConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_ScorecardConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ScorecardConnection", field, false, false, "Int")
+func (ec *executionContext) fieldContext_ScorecardConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "ScorecardConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _ScorecardDelta_previous(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
@@ -14335,15 +14219,14 @@ func (ec *executionContext) _ScorecardDelta_previous(ctx context.Context, field 
 		},
 		ec.marshalNScorecard2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecard, true)
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_previous(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardDelta_previous(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardDelta",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Scorecard(ctx, field)
-		},
+		Child:      childFieldsOf_Scorecard,
 	}
 	return fc, nil
 }
@@ -14355,15 +14238,14 @@ func (ec *executionContext) _ScorecardDelta_completionRate(ctx context.Context, 
 		},
 		ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange, true)
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_completionRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardDelta_completionRate(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardDelta",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FloatChange(ctx, field)
-		},
+		Child:      childFieldsOf_FloatChange,
 	}
 	return fc, nil
 }
@@ -14375,15 +14257,14 @@ func (ec *executionContext) _ScorecardDelta_medianTimeOnTask(ctx context.Context
 		},
 		ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange, true)
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_medianTimeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardDelta_medianTimeOnTask(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardDelta",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FloatChange(ctx, field)
-		},
+		Child:      childFieldsOf_FloatChange,
 	}
 	return fc, nil
 }
@@ -14395,15 +14276,14 @@ func (ec *executionContext) _ScorecardDelta_p90TimeOnTask(ctx context.Context, f
 		},
 		ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange, true)
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_p90TimeOnTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardDelta_p90TimeOnTask(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardDelta",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FloatChange(ctx, field)
-		},
+		Child:      childFieldsOf_FloatChange,
 	}
 	return fc, nil
 }
@@ -14415,15 +14295,14 @@ func (ec *executionContext) _ScorecardDelta_averageRating(ctx context.Context, f
 		},
 		ec.marshalNFloatChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐFloatChange, true)
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_averageRating(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardDelta_averageRating(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardDelta",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FloatChange(ctx, field)
-		},
+		Child:      childFieldsOf_FloatChange,
 	}
 	return fc, nil
 }
@@ -14435,15 +14314,14 @@ func (ec *executionContext) _ScorecardDelta_trialsStarted(ctx context.Context, f
 		},
 		ec.marshalNIntChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐIntChange, true)
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_trialsStarted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardDelta_trialsStarted(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardDelta",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_IntChange(ctx, field)
-		},
+		Child:      childFieldsOf_IntChange,
 	}
 	return fc, nil
 }
@@ -14455,15 +14333,14 @@ func (ec *executionContext) _ScorecardDelta_feedbackCount(ctx context.Context, f
 		},
 		ec.marshalNIntChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐIntChange, true)
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_feedbackCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardDelta_feedbackCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardDelta",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_IntChange(ctx, field)
-		},
+		Child:      childFieldsOf_IntChange,
 	}
 	return fc, nil
 }
@@ -14475,15 +14352,14 @@ func (ec *executionContext) _ScorecardDelta_openFeedback(ctx context.Context, fi
 		},
 		ec.marshalNIntChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐIntChange, true)
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_openFeedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardDelta_openFeedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardDelta",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_IntChange(ctx, field)
-		},
+		Child:      childFieldsOf_IntChange,
 	}
 	return fc, nil
 }
@@ -14495,31 +14371,30 @@ func (ec *executionContext) _ScorecardDelta_participants(ctx context.Context, fi
 		},
 		ec.marshalNIntChange2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐIntChange, true)
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_participants(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardDelta_participants(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardDelta",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_IntChange(ctx, field)
-		},
+		Child:      childFieldsOf_IntChange,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _ScorecardDelta_addressed(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Addressed)
+	return intAt{&obj.Addressed}
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_addressed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ScorecardDelta", field, false, false, "Int")
+func (ec *executionContext) fieldContext_ScorecardDelta_addressed(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "ScorecardDelta", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _ScorecardDelta_bugsFixed(ctx context.Context, field graphql.CollectedField, obj *ScorecardDelta) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.BugsFixed)
+	return intAt{&obj.BugsFixed}
 }
-func (ec *executionContext) fieldContext_ScorecardDelta_bugsFixed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ScorecardDelta", field, false, false, "Int")
+func (ec *executionContext) fieldContext_ScorecardDelta_bugsFixed(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "ScorecardDelta", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _ScorecardEdge_node(ctx context.Context, field graphql.CollectedField, obj *ScorecardEdge) (ret graphql.Marshaler) {
@@ -14529,15 +14404,14 @@ func (ec *executionContext) _ScorecardEdge_node(ctx context.Context, field graph
 		},
 		ec.marshalNScorecard2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐScorecard, true)
 }
-func (ec *executionContext) fieldContext_ScorecardEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ScorecardEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ScorecardEdge",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Scorecard(ctx, field)
-		},
+		Child:      childFieldsOf_Scorecard,
 	}
 	return fc, nil
 }
@@ -14545,8 +14419,8 @@ func (ec *executionContext) fieldContext_ScorecardEdge_node(_ context.Context, f
 func (ec *executionContext) _ScorecardEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ScorecardEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_ScorecardEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ScorecardEdge", field, false, false, "Cursor")
+func (ec *executionContext) fieldContext_ScorecardEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "ScorecardEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _SearchConnection_edges(ctx context.Context, field graphql.CollectedField, obj *SearchConnection) (ret graphql.Marshaler) {
@@ -14556,15 +14430,14 @@ func (ec *executionContext) _SearchConnection_edges(ctx context.Context, field g
 		},
 		ec.marshalNSearchEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐSearchEdgeᚄ, true)
 }
-func (ec *executionContext) fieldContext_SearchConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_SearchConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "SearchConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_SearchEdge(ctx, field)
-		},
+		Child:      childFieldsOf_SearchEdge,
 	}
 	return fc, nil
 }
@@ -14576,15 +14449,14 @@ func (ec *executionContext) _SearchConnection_pageInfo(ctx context.Context, fiel
 		},
 		ec.marshalNPageInfo2ᚖentgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_SearchConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_SearchConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "SearchConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
@@ -14596,15 +14468,15 @@ func (ec *executionContext) _SearchEdge_node(ctx context.Context, field graphql.
 		},
 		ec.marshalNSearchResult2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚐNoder, true)
 }
-func (ec *executionContext) fieldContext_SearchEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("SearchEdge", field, false, false, "SearchResult")
+func (ec *executionContext) fieldContext_SearchEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "SearchEdge", field, false, false, noChildFieldsOf_SearchResult)
 }
 
 func (ec *executionContext) _SearchEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_SearchEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("SearchEdge", field, false, false, "Cursor")
+func (ec *executionContext) fieldContext_SearchEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "SearchEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _SearchEdge_rank(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
@@ -14614,15 +14486,15 @@ func (ec *executionContext) _SearchEdge_rank(ctx context.Context, field graphql.
 		},
 		ec.marshalNFloat2float64, true)
 }
-func (ec *executionContext) fieldContext_SearchEdge_rank(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("SearchEdge", field, false, false, "Float")
+func (ec *executionContext) fieldContext_SearchEdge_rank(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "SearchEdge", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _SearchEdge_highlight(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Highlight)
+	return stringAt{&obj.Highlight}
 }
-func (ec *executionContext) fieldContext_SearchEdge_highlight(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("SearchEdge", field, false, false, "String")
+func (ec *executionContext) fieldContext_SearchEdge_highlight(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "SearchEdge", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _SimilarFeedback_feedback(ctx context.Context, field graphql.CollectedField, obj *SimilarFeedback) (ret graphql.Marshaler) {
@@ -14632,15 +14504,14 @@ func (ec *executionContext) _SimilarFeedback_feedback(ctx context.Context, field
 		},
 		ec.marshalNFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback, true)
 }
-func (ec *executionContext) fieldContext_SimilarFeedback_feedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_SimilarFeedback_feedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "SimilarFeedback",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	return fc, nil
 }
@@ -14652,8 +14523,8 @@ func (ec *executionContext) _SimilarFeedback_score(ctx context.Context, field gr
 		},
 		ec.marshalNFloat2float64, true)
 }
-func (ec *executionContext) fieldContext_SimilarFeedback_score(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("SimilarFeedback", field, false, false, "Float")
+func (ec *executionContext) fieldContext_SimilarFeedback_score(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "SimilarFeedback", field, false, false, noChildFieldsOf_Float)
 }
 
 func (ec *executionContext) _Subscription_prototypeEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -14677,14 +14548,13 @@ func (ec *executionContext) _Subscription_prototypeEvents(ctx context.Context, f
 	)
 }
 func (ec *executionContext) fieldContext_Subscription_prototypeEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Subscription",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Event(ctx, field)
-		},
+		Child:      childFieldsOf_Event,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -14721,14 +14591,13 @@ func (ec *executionContext) _Subscription_workspaceEvents(ctx context.Context, f
 	)
 }
 func (ec *executionContext) fieldContext_Subscription_workspaceEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Subscription",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Event(ctx, field)
-		},
+		Child:      childFieldsOf_Event,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -14765,14 +14634,13 @@ func (ec *executionContext) _Subscription_verificationRequests(ctx context.Conte
 	)
 }
 func (ec *executionContext) fieldContext_Subscription_verificationRequests(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Subscription",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Event(ctx, field)
-		},
+		Child:      childFieldsOf_Event,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -14789,10 +14657,10 @@ func (ec *executionContext) fieldContext_Subscription_verificationRequests(ctx c
 }
 
 func (ec *executionContext) _Trial_id(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Trial_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Trial", field, false, false, "ID")
+func (ec *executionContext) fieldContext_Trial_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Trial", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Trial_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
@@ -14802,8 +14670,8 @@ func (ec *executionContext) _Trial_createdAt(ctx context.Context, field graphql.
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Trial_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Trial", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Trial_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Trial", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Trial_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
@@ -14813,8 +14681,8 @@ func (ec *executionContext) _Trial_updatedAt(ctx context.Context, field graphql.
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Trial_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Trial", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Trial_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Trial", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Trial_startedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
@@ -14824,36 +14692,36 @@ func (ec *executionContext) _Trial_startedAt(ctx context.Context, field graphql.
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Trial_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Trial", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Trial_startedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Trial", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Trial_endedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.EndedAt)
 }
-func (ec *executionContext) fieldContext_Trial_endedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Trial", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Trial_endedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Trial", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Trial_outcome(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
 	return ec.marshalOTrialOutcome2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋtrialᚐOutcome(ctx, field.Selections, obj.Outcome)
 }
-func (ec *executionContext) fieldContext_Trial_outcome(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Trial", field, false, false, "TrialOutcome")
+func (ec *executionContext) fieldContext_Trial_outcome(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Trial", field, false, false, noChildFieldsOf_TrialOutcome)
 }
 
 func (ec *executionContext) _Trial_task(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Task)
+	return marshalStringAt(obj.Task)
 }
-func (ec *executionContext) fieldContext_Trial_task(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Trial", field, false, false, "String")
+func (ec *executionContext) fieldContext_Trial_task(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Trial", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Trial_device(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Device)
+	return marshalStringAt(obj.Device)
 }
-func (ec *executionContext) fieldContext_Trial_device(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Trial", field, false, false, "String")
+func (ec *executionContext) fieldContext_Trial_device(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Trial", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Trial_iteration(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
@@ -14863,15 +14731,14 @@ func (ec *executionContext) _Trial_iteration(ctx context.Context, field graphql.
 		},
 		ec.marshalNIteration2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐIteration, true)
 }
-func (ec *executionContext) fieldContext_Trial_iteration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Trial_iteration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Trial",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Iteration(ctx, field)
-		},
+		Child:      childFieldsOf_Iteration,
 	}
 	return fc, nil
 }
@@ -14883,15 +14750,14 @@ func (ec *executionContext) _Trial_participant(ctx context.Context, field graphq
 		},
 		ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant, true)
 }
-func (ec *executionContext) fieldContext_Trial_participant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Trial_participant(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Trial",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participant(ctx, field)
-		},
+		Child:      childFieldsOf_Participant,
 	}
 	return fc, nil
 }
@@ -14903,15 +14769,14 @@ func (ec *executionContext) _Trial_feedback(ctx context.Context, field graphql.C
 		},
 		ec.marshalOFeedback2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedbackᚄ, false)
 }
-func (ec *executionContext) fieldContext_Trial_feedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Trial_feedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Trial",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	return fc, nil
 }
@@ -14923,15 +14788,14 @@ func (ec *executionContext) _TrialConnection_edges(ctx context.Context, field gr
 		},
 		ec.marshalOTrialEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐTrialEdge, false)
 }
-func (ec *executionContext) fieldContext_TrialConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_TrialConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "TrialConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_TrialEdge(ctx, field)
-		},
+		Child:      childFieldsOf_TrialEdge,
 	}
 	return fc, nil
 }
@@ -14943,24 +14807,23 @@ func (ec *executionContext) _TrialConnection_pageInfo(ctx context.Context, field
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_TrialConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_TrialConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "TrialConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _TrialConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.TrialConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_TrialConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("TrialConnection", field, false, false, "Int")
+func (ec *executionContext) fieldContext_TrialConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "TrialConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _TrialEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.TrialEdge) (ret graphql.Marshaler) {
@@ -14970,15 +14833,14 @@ func (ec *executionContext) _TrialEdge_node(ctx context.Context, field graphql.C
 		},
 		ec.marshalOTrial2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐTrial, false)
 }
-func (ec *executionContext) fieldContext_TrialEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_TrialEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "TrialEdge",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Trial(ctx, field)
-		},
+		Child:      childFieldsOf_Trial,
 	}
 	return fc, nil
 }
@@ -14986,15 +14848,15 @@ func (ec *executionContext) fieldContext_TrialEdge_node(_ context.Context, field
 func (ec *executionContext) _TrialEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.TrialEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_TrialEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("TrialEdge", field, false, false, "Cursor")
+func (ec *executionContext) fieldContext_TrialEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "TrialEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
-func (ec *executionContext) fieldContext_User_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, "ID")
+func (ec *executionContext) fieldContext_User_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "User", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -15004,8 +14866,8 @@ func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.C
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_User_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, "Time")
+func (ec *executionContext) fieldContext_User_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "User", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _User_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -15015,15 +14877,15 @@ func (ec *executionContext) _User_updatedAt(ctx context.Context, field graphql.C
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_User_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, "Time")
+func (ec *executionContext) fieldContext_User_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "User", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _User_name(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return stringAt{&obj.Name}
 }
-func (ec *executionContext) fieldContext_User_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, "String")
+func (ec *executionContext) fieldContext_User_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "User", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _User_memberships(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -15033,15 +14895,14 @@ func (ec *executionContext) _User_memberships(ctx context.Context, field graphql
 		},
 		ec.marshalOMembership2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐMembershipᚄ, false)
 }
-func (ec *executionContext) fieldContext_User_memberships(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_User_memberships(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "User",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Membership(ctx, field)
-		},
+		Child:      childFieldsOf_Membership,
 	}
 	return fc, nil
 }
@@ -15053,15 +14914,14 @@ func (ec *executionContext) _User_tokens(ctx context.Context, field graphql.Coll
 		},
 		ec.marshalNAuthToken2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐAuthTokenᚄ, true)
 }
-func (ec *executionContext) fieldContext_User_tokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_User_tokens(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "User",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AuthToken(ctx, field)
-		},
+		Child:      childFieldsOf_AuthToken,
 	}
 	return fc, nil
 }
@@ -15073,8 +14933,8 @@ func (ec *executionContext) _User_email(ctx context.Context, field graphql.Colle
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext_User_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, true, true, "String")
+func (ec *executionContext) fieldContext_User_email(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "User", field, true, true, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _User_displayName(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -15084,15 +14944,15 @@ func (ec *executionContext) _User_displayName(ctx context.Context, field graphql
 		},
 		ec.marshalNString2string, true)
 }
-func (ec *executionContext) fieldContext_User_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, true, true, "String")
+func (ec *executionContext) fieldContext_User_displayName(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "User", field, true, true, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Vote_id(ctx context.Context, field graphql.CollectedField, obj *ent.Vote) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Vote_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Vote", field, false, false, "ID")
+func (ec *executionContext) fieldContext_Vote_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Vote", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Vote_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Vote) (ret graphql.Marshaler) {
@@ -15102,8 +14962,8 @@ func (ec *executionContext) _Vote_createdAt(ctx context.Context, field graphql.C
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Vote_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Vote", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Vote_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Vote", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Vote_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Vote) (ret graphql.Marshaler) {
@@ -15113,8 +14973,8 @@ func (ec *executionContext) _Vote_updatedAt(ctx context.Context, field graphql.C
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Vote_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Vote", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Vote_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Vote", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Vote_feedback(ctx context.Context, field graphql.CollectedField, obj *ent.Vote) (ret graphql.Marshaler) {
@@ -15124,15 +14984,14 @@ func (ec *executionContext) _Vote_feedback(ctx context.Context, field graphql.Co
 		},
 		ec.marshalNFeedback2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐFeedback, true)
 }
-func (ec *executionContext) fieldContext_Vote_feedback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Vote_feedback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Vote",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Feedback(ctx, field)
-		},
+		Child:      childFieldsOf_Feedback,
 	}
 	return fc, nil
 }
@@ -15144,15 +15003,14 @@ func (ec *executionContext) _Vote_participant(ctx context.Context, field graphql
 		},
 		ec.marshalNParticipant2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipant, true)
 }
-func (ec *executionContext) fieldContext_Vote_participant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Vote_participant(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Vote",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participant(ctx, field)
-		},
+		Child:      childFieldsOf_Participant,
 	}
 	return fc, nil
 }
@@ -15164,15 +15022,14 @@ func (ec *executionContext) _VoteConnection_edges(ctx context.Context, field gra
 		},
 		ec.marshalOVoteEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐVoteEdge, false)
 }
-func (ec *executionContext) fieldContext_VoteConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_VoteConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "VoteConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_VoteEdge(ctx, field)
-		},
+		Child:      childFieldsOf_VoteEdge,
 	}
 	return fc, nil
 }
@@ -15184,24 +15041,23 @@ func (ec *executionContext) _VoteConnection_pageInfo(ctx context.Context, field 
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_VoteConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_VoteConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "VoteConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _VoteConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.VoteConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_VoteConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("VoteConnection", field, false, false, "Int")
+func (ec *executionContext) fieldContext_VoteConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "VoteConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _VoteEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.VoteEdge) (ret graphql.Marshaler) {
@@ -15211,15 +15067,14 @@ func (ec *executionContext) _VoteEdge_node(ctx context.Context, field graphql.Co
 		},
 		ec.marshalOVote2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐVote, false)
 }
-func (ec *executionContext) fieldContext_VoteEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_VoteEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "VoteEdge",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Vote(ctx, field)
-		},
+		Child:      childFieldsOf_Vote,
 	}
 	return fc, nil
 }
@@ -15227,15 +15082,15 @@ func (ec *executionContext) fieldContext_VoteEdge_node(_ context.Context, field 
 func (ec *executionContext) _VoteEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.VoteEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_VoteEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("VoteEdge", field, false, false, "Cursor")
+func (ec *executionContext) fieldContext_VoteEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "VoteEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Webhook_id(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Webhook_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "ID")
+func (ec *executionContext) fieldContext_Webhook_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Webhook_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
@@ -15245,8 +15100,8 @@ func (ec *executionContext) _Webhook_createdAt(ctx context.Context, field graphq
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Webhook_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Webhook_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Webhook_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
@@ -15256,64 +15111,64 @@ func (ec *executionContext) _Webhook_updatedAt(ctx context.Context, field graphq
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Webhook_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Webhook_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Webhook_url(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.URL)
+	return stringAt{&obj.URL}
 }
-func (ec *executionContext) fieldContext_Webhook_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "String")
+func (ec *executionContext) fieldContext_Webhook_url(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Webhook_description(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Description)
+	return stringAt{&obj.Description}
 }
-func (ec *executionContext) fieldContext_Webhook_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "String")
+func (ec *executionContext) fieldContext_Webhook_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Webhook_enabled(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.Enabled)
 }
-func (ec *executionContext) fieldContext_Webhook_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "Boolean")
+func (ec *executionContext) fieldContext_Webhook_enabled(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) _Webhook_failureCount(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.FailureCount)
+	return intAt{&obj.FailureCount}
 }
-func (ec *executionContext) fieldContext_Webhook_failureCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Webhook_failureCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Webhook_lastError(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.LastError)
+	return marshalStringAt(obj.LastError)
 }
-func (ec *executionContext) fieldContext_Webhook_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "String")
+func (ec *executionContext) fieldContext_Webhook_lastError(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Webhook_lastErrorAt(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastErrorAt)
 }
-func (ec *executionContext) fieldContext_Webhook_lastErrorAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Webhook_lastErrorAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Webhook_lastSuccessAt(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastSuccessAt)
 }
-func (ec *executionContext) fieldContext_Webhook_lastSuccessAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Webhook_lastSuccessAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Webhook_disabledAt(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DisabledAt)
 }
-func (ec *executionContext) fieldContext_Webhook_disabledAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Webhook_disabledAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Webhook_deliveries(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
@@ -15325,14 +15180,13 @@ func (ec *executionContext) _Webhook_deliveries(ctx context.Context, field graph
 		ec.marshalNWebhookDeliveryConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhookDeliveryConnection, true)
 }
 func (ec *executionContext) fieldContext_Webhook_deliveries(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Webhook",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_WebhookDeliveryConnection(ctx, field)
-		},
+		Child:      childFieldsOf_WebhookDeliveryConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -15355,15 +15209,15 @@ func (ec *executionContext) _Webhook_eventKinds(ctx context.Context, field graph
 		},
 		ec.marshalNEventKind2ᚕgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋeventᚐKindᚄ, true)
 }
-func (ec *executionContext) fieldContext_Webhook_eventKinds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Webhook", field, true, true, "EventKind")
+func (ec *executionContext) fieldContext_Webhook_eventKinds(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Webhook", field, true, true, noChildFieldsOf_EventKind)
 }
 
 func (ec *executionContext) _WebhookDelivery_id(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "ID")
+func (ec *executionContext) fieldContext_WebhookDelivery_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _WebhookDelivery_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
@@ -15373,8 +15227,8 @@ func (ec *executionContext) _WebhookDelivery_createdAt(ctx context.Context, fiel
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "Time")
+func (ec *executionContext) fieldContext_WebhookDelivery_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _WebhookDelivery_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
@@ -15384,29 +15238,29 @@ func (ec *executionContext) _WebhookDelivery_updatedAt(ctx context.Context, fiel
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "Time")
+func (ec *executionContext) fieldContext_WebhookDelivery_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _WebhookDelivery_kind(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Kind)
+	return stringAt{&obj.Kind}
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "String")
+func (ec *executionContext) fieldContext_WebhookDelivery_kind(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _WebhookDelivery_status(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
-	return ec.marshalNWebhookDeliveryStatus2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋwebhookdeliveryᚐStatus(ctx, field.Selections, obj.Status)
+	return &obj.Status
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "WebhookDeliveryStatus")
+func (ec *executionContext) fieldContext_WebhookDelivery_status(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_WebhookDeliveryStatus)
 }
 
 func (ec *executionContext) _WebhookDelivery_attempts(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Attempts)
+	return intAt{&obj.Attempts}
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "Int")
+func (ec *executionContext) fieldContext_WebhookDelivery_attempts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _WebhookDelivery_nextAttemptAt(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
@@ -15416,36 +15270,36 @@ func (ec *executionContext) _WebhookDelivery_nextAttemptAt(ctx context.Context, 
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_nextAttemptAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "Time")
+func (ec *executionContext) fieldContext_WebhookDelivery_nextAttemptAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _WebhookDelivery_lastAttemptAt(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastAttemptAt)
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_lastAttemptAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "Time")
+func (ec *executionContext) fieldContext_WebhookDelivery_lastAttemptAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _WebhookDelivery_responseStatus(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
-	return ec.marshalOInt2ᚖint(ctx, field.Selections, obj.ResponseStatus)
+	return marshalIntAt(obj.ResponseStatus)
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_responseStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "Int")
+func (ec *executionContext) fieldContext_WebhookDelivery_responseStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _WebhookDelivery_lastError(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.LastError)
+	return marshalStringAt(obj.LastError)
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "String")
+func (ec *executionContext) fieldContext_WebhookDelivery_lastError(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _WebhookDelivery_deliveredAt(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
 	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DeliveredAt)
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_deliveredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "Time")
+func (ec *executionContext) fieldContext_WebhookDelivery_deliveredAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDelivery", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _WebhookDelivery_webhook(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
@@ -15455,15 +15309,14 @@ func (ec *executionContext) _WebhookDelivery_webhook(ctx context.Context, field 
 		},
 		ec.marshalNWebhook2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhook, true)
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_webhook(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_WebhookDelivery_webhook(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "WebhookDelivery",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Webhook(ctx, field)
-		},
+		Child:      childFieldsOf_Webhook,
 	}
 	return fc, nil
 }
@@ -15475,15 +15328,14 @@ func (ec *executionContext) _WebhookDelivery_event(ctx context.Context, field gr
 		},
 		ec.marshalOEvent2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEvent, false)
 }
-func (ec *executionContext) fieldContext_WebhookDelivery_event(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_WebhookDelivery_event(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "WebhookDelivery",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Event(ctx, field)
-		},
+		Child:      childFieldsOf_Event,
 	}
 	return fc, nil
 }
@@ -15495,15 +15347,14 @@ func (ec *executionContext) _WebhookDeliveryConnection_edges(ctx context.Context
 		},
 		ec.marshalOWebhookDeliveryEdge2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhookDeliveryEdge, false)
 }
-func (ec *executionContext) fieldContext_WebhookDeliveryConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_WebhookDeliveryConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "WebhookDeliveryConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_WebhookDeliveryEdge(ctx, field)
-		},
+		Child:      childFieldsOf_WebhookDeliveryEdge,
 	}
 	return fc, nil
 }
@@ -15515,24 +15366,23 @@ func (ec *executionContext) _WebhookDeliveryConnection_pageInfo(ctx context.Cont
 		},
 		ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo, true)
 }
-func (ec *executionContext) fieldContext_WebhookDeliveryConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_WebhookDeliveryConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "WebhookDeliveryConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
+		Child:      childFieldsOf_PageInfo,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) _WebhookDeliveryConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDeliveryConnection) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.TotalCount)
+	return intAt{&obj.TotalCount}
 }
-func (ec *executionContext) fieldContext_WebhookDeliveryConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDeliveryConnection", field, false, false, "Int")
+func (ec *executionContext) fieldContext_WebhookDeliveryConnection_totalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDeliveryConnection", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _WebhookDeliveryEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDeliveryEdge) (ret graphql.Marshaler) {
@@ -15542,15 +15392,14 @@ func (ec *executionContext) _WebhookDeliveryEdge_node(ctx context.Context, field
 		},
 		ec.marshalOWebhookDelivery2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐWebhookDelivery, false)
 }
-func (ec *executionContext) fieldContext_WebhookDeliveryEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_WebhookDeliveryEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "WebhookDeliveryEdge",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_WebhookDelivery(ctx, field)
-		},
+		Child:      childFieldsOf_WebhookDelivery,
 	}
 	return fc, nil
 }
@@ -15558,15 +15407,15 @@ func (ec *executionContext) fieldContext_WebhookDeliveryEdge_node(_ context.Cont
 func (ec *executionContext) _WebhookDeliveryEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDeliveryEdge) (ret graphql.Marshaler) {
 	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
 }
-func (ec *executionContext) fieldContext_WebhookDeliveryEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDeliveryEdge", field, false, false, "Cursor")
+func (ec *executionContext) fieldContext_WebhookDeliveryEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "WebhookDeliveryEdge", field, false, false, noChildFieldsOf_Cursor)
 }
 
 func (ec *executionContext) _Workspace_id(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
-	return ec.marshalNID2githubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋgidᚐID(ctx, field.Selections, obj.ID)
+	return &obj.ID
 }
-func (ec *executionContext) fieldContext_Workspace_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Workspace", field, false, false, "ID")
+func (ec *executionContext) fieldContext_Workspace_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Workspace", field, false, false, noChildFieldsOf_ID)
 }
 
 func (ec *executionContext) _Workspace_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
@@ -15576,8 +15425,8 @@ func (ec *executionContext) _Workspace_createdAt(ctx context.Context, field grap
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Workspace_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Workspace", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Workspace_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Workspace", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Workspace_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
@@ -15587,36 +15436,36 @@ func (ec *executionContext) _Workspace_updatedAt(ctx context.Context, field grap
 		},
 		ec.marshalNTime2timeᚐTime, true)
 }
-func (ec *executionContext) fieldContext_Workspace_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Workspace", field, false, false, "Time")
+func (ec *executionContext) fieldContext_Workspace_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Workspace", field, false, false, noChildFieldsOf_Time)
 }
 
 func (ec *executionContext) _Workspace_name(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return stringAt{&obj.Name}
 }
-func (ec *executionContext) fieldContext_Workspace_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Workspace", field, false, false, "String")
+func (ec *executionContext) fieldContext_Workspace_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Workspace", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Workspace_slug(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Slug)
+	return stringAt{&obj.Slug}
 }
-func (ec *executionContext) fieldContext_Workspace_slug(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Workspace", field, false, false, "String")
+func (ec *executionContext) fieldContext_Workspace_slug(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Workspace", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Workspace_mission(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Mission)
+	return stringAt{&obj.Mission}
 }
-func (ec *executionContext) fieldContext_Workspace_mission(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Workspace", field, false, false, "String")
+func (ec *executionContext) fieldContext_Workspace_mission(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Workspace", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) _Workspace_headcount(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.Headcount)
+	return intAt{&obj.Headcount}
 }
-func (ec *executionContext) fieldContext_Workspace_headcount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Workspace", field, false, false, "Int")
+func (ec *executionContext) fieldContext_Workspace_headcount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Workspace", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _Workspace_memberships(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
@@ -15626,15 +15475,14 @@ func (ec *executionContext) _Workspace_memberships(ctx context.Context, field gr
 		},
 		ec.marshalOMembership2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐMembershipᚄ, false)
 }
-func (ec *executionContext) fieldContext_Workspace_memberships(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Workspace_memberships(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Workspace",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Membership(ctx, field)
-		},
+		Child:      childFieldsOf_Membership,
 	}
 	return fc, nil
 }
@@ -15648,14 +15496,13 @@ func (ec *executionContext) _Workspace_prototypes(ctx context.Context, field gra
 		ec.marshalNPrototypeConnection2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐPrototypeConnection, true)
 }
 func (ec *executionContext) fieldContext_Workspace_prototypes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Workspace",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PrototypeConnection(ctx, field)
-		},
+		Child:      childFieldsOf_PrototypeConnection,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -15678,15 +15525,15 @@ func (ec *executionContext) _Workspace_viewerRole(ctx context.Context, field gra
 		},
 		ec.marshalOMembershipRole2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚋschemaᚋviewerᚐRole, false)
 }
-func (ec *executionContext) fieldContext_Workspace_viewerRole(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Workspace", field, true, true, "MembershipRole")
+func (ec *executionContext) fieldContext_Workspace_viewerRole(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "Workspace", field, true, true, noChildFieldsOf_MembershipRole)
 }
 
 func (ec *executionContext) _YouSaidWeDid_feedbackCount(ctx context.Context, field graphql.CollectedField, obj *YouSaidWeDid) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.FeedbackCount)
+	return intAt{&obj.FeedbackCount}
 }
-func (ec *executionContext) fieldContext_YouSaidWeDid_feedbackCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("YouSaidWeDid", field, false, false, "Int")
+func (ec *executionContext) fieldContext_YouSaidWeDid_feedbackCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "YouSaidWeDid", field, false, false, noChildFieldsOf_Int)
 }
 
 func (ec *executionContext) _YouSaidWeDid_groups(ctx context.Context, field graphql.CollectedField, obj *YouSaidWeDid) (ret graphql.Marshaler) {
@@ -15696,15 +15543,14 @@ func (ec *executionContext) _YouSaidWeDid_groups(ctx context.Context, field grap
 		},
 		ec.marshalNAddressedFeedbackGroup2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐAddressedFeedbackGroupᚄ, true)
 }
-func (ec *executionContext) fieldContext_YouSaidWeDid_groups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_YouSaidWeDid_groups(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "YouSaidWeDid",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AddressedFeedbackGroup(ctx, field)
-		},
+		Child:      childFieldsOf_AddressedFeedbackGroup,
 	}
 	return fc, nil
 }
@@ -15716,24 +15562,23 @@ func (ec *executionContext) _YouSaidWeDid_shapedBy(ctx context.Context, field gr
 		},
 		ec.marshalNParticipant2ᚕᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐParticipantᚄ, true)
 }
-func (ec *executionContext) fieldContext_YouSaidWeDid_shapedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_YouSaidWeDid_shapedBy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "YouSaidWeDid",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participant(ctx, field)
-		},
+		Child:      childFieldsOf_Participant,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return stringAt{&obj.Name}
 }
-func (ec *executionContext) fieldContext___Directive_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Directive", field, false, false, "String")
+func (ec *executionContext) fieldContext___Directive_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Directive", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Directive_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -15743,15 +15588,15 @@ func (ec *executionContext) ___Directive_description(ctx context.Context, field 
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___Directive_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Directive", field, true, false, "String")
+func (ec *executionContext) fieldContext___Directive_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Directive", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Directive_isRepeatable(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
 	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.IsRepeatable)
 }
-func (ec *executionContext) fieldContext___Directive_isRepeatable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Directive", field, false, false, "Boolean")
+func (ec *executionContext) fieldContext___Directive_isRepeatable(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Directive", field, false, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) ___Directive_locations(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -15761,8 +15606,8 @@ func (ec *executionContext) ___Directive_locations(ctx context.Context, field gr
 		},
 		ec.marshalN__DirectiveLocation2ᚕstringᚄ, true)
 }
-func (ec *executionContext) fieldContext___Directive_locations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Directive", field, false, false, "__DirectiveLocation")
+func (ec *executionContext) fieldContext___Directive_locations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Directive", field, false, false, noChildFieldsOf___DirectiveLocation)
 }
 
 func (ec *executionContext) ___Directive_args(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -15774,14 +15619,13 @@ func (ec *executionContext) ___Directive_args(ctx context.Context, field graphql
 		ec.marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ, true)
 }
 func (ec *executionContext) fieldContext___Directive_args(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Directive",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___InputValue(ctx, field)
-		},
+		Child:      childFieldsOf___InputValue,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -15798,10 +15642,10 @@ func (ec *executionContext) fieldContext___Directive_args(ctx context.Context, f
 }
 
 func (ec *executionContext) ___EnumValue_name(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return stringAt{&obj.Name}
 }
-func (ec *executionContext) fieldContext___EnumValue_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__EnumValue", field, false, false, "String")
+func (ec *executionContext) fieldContext___EnumValue_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__EnumValue", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___EnumValue_description(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
@@ -15811,8 +15655,8 @@ func (ec *executionContext) ___EnumValue_description(ctx context.Context, field 
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___EnumValue_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__EnumValue", field, true, false, "String")
+func (ec *executionContext) fieldContext___EnumValue_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__EnumValue", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___EnumValue_isDeprecated(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
@@ -15822,8 +15666,8 @@ func (ec *executionContext) ___EnumValue_isDeprecated(ctx context.Context, field
 		},
 		ec.marshalNBoolean2bool, true)
 }
-func (ec *executionContext) fieldContext___EnumValue_isDeprecated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__EnumValue", field, true, false, "Boolean")
+func (ec *executionContext) fieldContext___EnumValue_isDeprecated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__EnumValue", field, true, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) ___EnumValue_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
@@ -15833,15 +15677,15 @@ func (ec *executionContext) ___EnumValue_deprecationReason(ctx context.Context, 
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___EnumValue_deprecationReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__EnumValue", field, true, false, "String")
+func (ec *executionContext) fieldContext___EnumValue_deprecationReason(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__EnumValue", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Field_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return stringAt{&obj.Name}
 }
-func (ec *executionContext) fieldContext___Field_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Field", field, false, false, "String")
+func (ec *executionContext) fieldContext___Field_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Field", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Field_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
@@ -15851,8 +15695,8 @@ func (ec *executionContext) ___Field_description(ctx context.Context, field grap
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___Field_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Field", field, true, false, "String")
+func (ec *executionContext) fieldContext___Field_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Field", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Field_args(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
@@ -15864,14 +15708,13 @@ func (ec *executionContext) ___Field_args(ctx context.Context, field graphql.Col
 		ec.marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ, true)
 }
 func (ec *executionContext) fieldContext___Field_args(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Field",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___InputValue(ctx, field)
-		},
+		Child:      childFieldsOf___InputValue,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -15894,15 +15737,14 @@ func (ec *executionContext) ___Field_type(ctx context.Context, field graphql.Col
 		},
 		ec.marshalN__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType, true)
 }
-func (ec *executionContext) fieldContext___Field_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Field_type(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Field",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
-		},
+		Child:      childFieldsOf___Type,
 	}
 	return fc, nil
 }
@@ -15914,8 +15756,8 @@ func (ec *executionContext) ___Field_isDeprecated(ctx context.Context, field gra
 		},
 		ec.marshalNBoolean2bool, true)
 }
-func (ec *executionContext) fieldContext___Field_isDeprecated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Field", field, true, false, "Boolean")
+func (ec *executionContext) fieldContext___Field_isDeprecated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Field", field, true, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) ___Field_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
@@ -15925,15 +15767,15 @@ func (ec *executionContext) ___Field_deprecationReason(ctx context.Context, fiel
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___Field_deprecationReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Field", field, true, false, "String")
+func (ec *executionContext) fieldContext___Field_deprecationReason(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Field", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___InputValue_name(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return stringAt{&obj.Name}
 }
-func (ec *executionContext) fieldContext___InputValue_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__InputValue", field, false, false, "String")
+func (ec *executionContext) fieldContext___InputValue_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__InputValue", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___InputValue_description(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
@@ -15943,8 +15785,8 @@ func (ec *executionContext) ___InputValue_description(ctx context.Context, field
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___InputValue_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__InputValue", field, true, false, "String")
+func (ec *executionContext) fieldContext___InputValue_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__InputValue", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___InputValue_type(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
@@ -15954,24 +15796,23 @@ func (ec *executionContext) ___InputValue_type(ctx context.Context, field graphq
 		},
 		ec.marshalN__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType, true)
 }
-func (ec *executionContext) fieldContext___InputValue_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___InputValue_type(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__InputValue",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
-		},
+		Child:      childFieldsOf___Type,
 	}
 	return fc, nil
 }
 
 func (ec *executionContext) ___InputValue_defaultValue(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.DefaultValue)
+	return marshalStringAt(obj.DefaultValue)
 }
-func (ec *executionContext) fieldContext___InputValue_defaultValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__InputValue", field, false, false, "String")
+func (ec *executionContext) fieldContext___InputValue_defaultValue(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__InputValue", field, false, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___InputValue_isDeprecated(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
@@ -15981,8 +15822,8 @@ func (ec *executionContext) ___InputValue_isDeprecated(ctx context.Context, fiel
 		},
 		ec.marshalNBoolean2bool, true)
 }
-func (ec *executionContext) fieldContext___InputValue_isDeprecated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__InputValue", field, true, false, "Boolean")
+func (ec *executionContext) fieldContext___InputValue_isDeprecated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__InputValue", field, true, false, noChildFieldsOf_Boolean)
 }
 
 func (ec *executionContext) ___InputValue_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
@@ -15992,8 +15833,8 @@ func (ec *executionContext) ___InputValue_deprecationReason(ctx context.Context,
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___InputValue_deprecationReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__InputValue", field, true, false, "String")
+func (ec *executionContext) fieldContext___InputValue_deprecationReason(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__InputValue", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Schema_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
@@ -16003,8 +15844,8 @@ func (ec *executionContext) ___Schema_description(ctx context.Context, field gra
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___Schema_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Schema", field, true, false, "String")
+func (ec *executionContext) fieldContext___Schema_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Schema", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Schema_types(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
@@ -16014,15 +15855,14 @@ func (ec *executionContext) ___Schema_types(ctx context.Context, field graphql.C
 		},
 		ec.marshalN__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ, true)
 }
-func (ec *executionContext) fieldContext___Schema_types(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Schema_types(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Schema",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
-		},
+		Child:      childFieldsOf___Type,
 	}
 	return fc, nil
 }
@@ -16034,15 +15874,14 @@ func (ec *executionContext) ___Schema_queryType(ctx context.Context, field graph
 		},
 		ec.marshalN__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType, true)
 }
-func (ec *executionContext) fieldContext___Schema_queryType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Schema_queryType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Schema",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
-		},
+		Child:      childFieldsOf___Type,
 	}
 	return fc, nil
 }
@@ -16054,15 +15893,14 @@ func (ec *executionContext) ___Schema_mutationType(ctx context.Context, field gr
 		},
 		ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType, false)
 }
-func (ec *executionContext) fieldContext___Schema_mutationType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Schema_mutationType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Schema",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
-		},
+		Child:      childFieldsOf___Type,
 	}
 	return fc, nil
 }
@@ -16074,15 +15912,14 @@ func (ec *executionContext) ___Schema_subscriptionType(ctx context.Context, fiel
 		},
 		ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType, false)
 }
-func (ec *executionContext) fieldContext___Schema_subscriptionType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Schema_subscriptionType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Schema",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
-		},
+		Child:      childFieldsOf___Type,
 	}
 	return fc, nil
 }
@@ -16094,15 +15931,14 @@ func (ec *executionContext) ___Schema_directives(ctx context.Context, field grap
 		},
 		ec.marshalN__Directive2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirectiveᚄ, true)
 }
-func (ec *executionContext) fieldContext___Schema_directives(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Schema_directives(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Schema",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Directive(ctx, field)
-		},
+		Child:      childFieldsOf___Directive,
 	}
 	return fc, nil
 }
@@ -16114,8 +15950,8 @@ func (ec *executionContext) ___Type_kind(ctx context.Context, field graphql.Coll
 		},
 		ec.marshalN__TypeKind2string, true)
 }
-func (ec *executionContext) fieldContext___Type_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Type", field, true, false, "__TypeKind")
+func (ec *executionContext) fieldContext___Type_kind(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Type", field, true, false, noChildFieldsOf___TypeKind)
 }
 
 func (ec *executionContext) ___Type_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
@@ -16125,8 +15961,8 @@ func (ec *executionContext) ___Type_name(ctx context.Context, field graphql.Coll
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___Type_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Type", field, true, false, "String")
+func (ec *executionContext) fieldContext___Type_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Type", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Type_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
@@ -16136,8 +15972,8 @@ func (ec *executionContext) ___Type_description(ctx context.Context, field graph
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___Type_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Type", field, true, false, "String")
+func (ec *executionContext) fieldContext___Type_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Type", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Type_specifiedByURL(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
@@ -16147,8 +15983,8 @@ func (ec *executionContext) ___Type_specifiedByURL(ctx context.Context, field gr
 		},
 		ec.marshalOString2ᚖstring, false)
 }
-func (ec *executionContext) fieldContext___Type_specifiedByURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Type", field, true, false, "String")
+func (ec *executionContext) fieldContext___Type_specifiedByURL(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Type", field, true, false, noChildFieldsOf_String)
 }
 
 func (ec *executionContext) ___Type_fields(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
@@ -16160,14 +15996,13 @@ func (ec *executionContext) ___Type_fields(ctx context.Context, field graphql.Co
 		ec.marshalO__Field2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐFieldᚄ, false)
 }
 func (ec *executionContext) fieldContext___Type_fields(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Type",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Field(ctx, field)
-		},
+		Child:      childFieldsOf___Field,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -16190,15 +16025,14 @@ func (ec *executionContext) ___Type_interfaces(ctx context.Context, field graphq
 		},
 		ec.marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ, false)
 }
-func (ec *executionContext) fieldContext___Type_interfaces(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Type_interfaces(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Type",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
-		},
+		Child:      childFieldsOf___Type,
 	}
 	return fc, nil
 }
@@ -16210,15 +16044,14 @@ func (ec *executionContext) ___Type_possibleTypes(ctx context.Context, field gra
 		},
 		ec.marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ, false)
 }
-func (ec *executionContext) fieldContext___Type_possibleTypes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Type_possibleTypes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Type",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
-		},
+		Child:      childFieldsOf___Type,
 	}
 	return fc, nil
 }
@@ -16232,14 +16065,13 @@ func (ec *executionContext) ___Type_enumValues(ctx context.Context, field graphq
 		ec.marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValueᚄ, false)
 }
 func (ec *executionContext) fieldContext___Type_enumValues(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Type",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___EnumValue(ctx, field)
-		},
+		Child:      childFieldsOf___EnumValue,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -16264,14 +16096,13 @@ func (ec *executionContext) ___Type_inputFields(ctx context.Context, field graph
 		ec.marshalO__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ, false)
 }
 func (ec *executionContext) fieldContext___Type_inputFields(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Type",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___InputValue(ctx, field)
-		},
+		Child:      childFieldsOf___InputValue,
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -16294,15 +16125,14 @@ func (ec *executionContext) ___Type_ofType(ctx context.Context, field graphql.Co
 		},
 		ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType, false)
 }
-func (ec *executionContext) fieldContext___Type_ofType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Type_ofType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = fieldContextIn(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Type",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
-		},
+		Child:      childFieldsOf___Type,
 	}
 	return fc, nil
 }
@@ -16314,8 +16144,8 @@ func (ec *executionContext) ___Type_isOneOf(ctx context.Context, field graphql.C
 		},
 		ec.marshalOBoolean2bool, false)
 }
-func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Type", field, true, false, "Boolean")
+func (ec *executionContext) fieldContext___Type_isOneOf(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return newScalarFieldContext(ctx, "__Type", field, true, false, noChildFieldsOf_Boolean)
 }
 
 // endregion **************************** field.gotpl *****************************
@@ -29509,3 +29339,526 @@ func (ec *executionContext) marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgen�
 }
 
 // endregion ***************************** type.gotpl *****************************
+
+// The Child functions of the field contexts, one per type (graph/childfields.go).
+
+func childFieldsOf_AddressedFeedbackGroup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_AddressedFeedbackGroup(ctx, field)
+}
+
+func childFieldsOf_AlertRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_AlertRule(ctx, field)
+}
+
+func childFieldsOf_AuthPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_AuthPayload(ctx, field)
+}
+
+func childFieldsOf_AuthToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_AuthToken(ctx, field)
+}
+
+func childFieldsOf_Comment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Comment(ctx, field)
+}
+
+func childFieldsOf_CommentConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_CommentConnection(ctx, field)
+}
+
+func childFieldsOf_CommentEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_CommentEdge(ctx, field)
+}
+
+func childFieldsOf_CreateInvitePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_CreateInvitePayload(ctx, field)
+}
+
+func childFieldsOf_CreateWebhookPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_CreateWebhookPayload(ctx, field)
+}
+
+func childFieldsOf_Event(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Event(ctx, field)
+}
+
+func childFieldsOf_EventConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_EventConnection(ctx, field)
+}
+
+func childFieldsOf_EventEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_EventEdge(ctx, field)
+}
+
+func childFieldsOf_Feedback(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Feedback(ctx, field)
+}
+
+func childFieldsOf_FeedbackConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_FeedbackConnection(ctx, field)
+}
+
+func childFieldsOf_FeedbackEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_FeedbackEdge(ctx, field)
+}
+
+func childFieldsOf_FeedbackKindCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_FeedbackKindCount(ctx, field)
+}
+
+func childFieldsOf_FloatChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_FloatChange(ctx, field)
+}
+
+func childFieldsOf_Impact(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Impact(ctx, field)
+}
+
+func childFieldsOf_IntChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_IntChange(ctx, field)
+}
+
+func childFieldsOf_Invite(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Invite(ctx, field)
+}
+
+func childFieldsOf_InviteConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_InviteConnection(ctx, field)
+}
+
+func childFieldsOf_InviteEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_InviteEdge(ctx, field)
+}
+
+func childFieldsOf_Iteration(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Iteration(ctx, field)
+}
+
+func childFieldsOf_IterationConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_IterationConnection(ctx, field)
+}
+
+func childFieldsOf_IterationEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_IterationEdge(ctx, field)
+}
+
+func childFieldsOf_Membership(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Membership(ctx, field)
+}
+
+func childFieldsOf_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_PageInfo(ctx, field)
+}
+
+func childFieldsOf_Participant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Participant(ctx, field)
+}
+
+func childFieldsOf_ParticipantConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_ParticipantConnection(ctx, field)
+}
+
+func childFieldsOf_ParticipantEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_ParticipantEdge(ctx, field)
+}
+
+func childFieldsOf_Prototype(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Prototype(ctx, field)
+}
+
+func childFieldsOf_PrototypeConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_PrototypeConnection(ctx, field)
+}
+
+func childFieldsOf_PrototypeEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_PrototypeEdge(ctx, field)
+}
+
+func childFieldsOf_RatingCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_RatingCount(ctx, field)
+}
+
+func childFieldsOf_RedeemInvitePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_RedeemInvitePayload(ctx, field)
+}
+
+func childFieldsOf_RotateWebhookSecretPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_RotateWebhookSecretPayload(ctx, field)
+}
+
+func childFieldsOf_Scorecard(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Scorecard(ctx, field)
+}
+
+func childFieldsOf_ScorecardConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_ScorecardConnection(ctx, field)
+}
+
+func childFieldsOf_ScorecardDelta(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_ScorecardDelta(ctx, field)
+}
+
+func childFieldsOf_ScorecardEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_ScorecardEdge(ctx, field)
+}
+
+func childFieldsOf_SearchConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_SearchConnection(ctx, field)
+}
+
+func childFieldsOf_SearchEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_SearchEdge(ctx, field)
+}
+
+func childFieldsOf_SimilarFeedback(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_SimilarFeedback(ctx, field)
+}
+
+func childFieldsOf_Trial(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Trial(ctx, field)
+}
+
+func childFieldsOf_TrialConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_TrialConnection(ctx, field)
+}
+
+func childFieldsOf_TrialEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_TrialEdge(ctx, field)
+}
+
+func childFieldsOf_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_User(ctx, field)
+}
+
+func childFieldsOf_Vote(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Vote(ctx, field)
+}
+
+func childFieldsOf_VoteConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_VoteConnection(ctx, field)
+}
+
+func childFieldsOf_VoteEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_VoteEdge(ctx, field)
+}
+
+func childFieldsOf_Webhook(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Webhook(ctx, field)
+}
+
+func childFieldsOf_WebhookDelivery(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_WebhookDelivery(ctx, field)
+}
+
+func childFieldsOf_WebhookDeliveryConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_WebhookDeliveryConnection(ctx, field)
+}
+
+func childFieldsOf_WebhookDeliveryEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_WebhookDeliveryEdge(ctx, field)
+}
+
+func childFieldsOf_Workspace(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_Workspace(ctx, field)
+}
+
+func childFieldsOf_YouSaidWeDid(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields_YouSaidWeDid(ctx, field)
+}
+
+func childFieldsOf___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields___Directive(ctx, field)
+}
+
+func childFieldsOf___EnumValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields___EnumValue(ctx, field)
+}
+
+func childFieldsOf___Field(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields___Field(ctx, field)
+}
+
+func childFieldsOf___InputValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields___InputValue(ctx, field)
+}
+
+func childFieldsOf___Schema(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields___Schema(ctx, field)
+}
+
+func childFieldsOf___Type(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	ec, err := executionContextOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ec.childFields___Type(ctx, field)
+}
+
+var (
+	noChildFieldsOf_AlertRuleKind         = noChildFields("AlertRuleKind")
+	noChildFieldsOf_Boolean               = noChildFields("Boolean")
+	noChildFieldsOf_Cursor                = noChildFields("Cursor")
+	noChildFieldsOf_EventKind             = noChildFields("EventKind")
+	noChildFieldsOf_FeedbackKind          = noChildFields("FeedbackKind")
+	noChildFieldsOf_FeedbackStatus        = noChildFields("FeedbackStatus")
+	noChildFieldsOf_FeedbackVerdict       = noChildFields("FeedbackVerdict")
+	noChildFieldsOf_Float                 = noChildFields("Float")
+	noChildFieldsOf_ID                    = noChildFields("ID")
+	noChildFieldsOf_Int                   = noChildFields("Int")
+	noChildFieldsOf_InviteRole            = noChildFields("InviteRole")
+	noChildFieldsOf_IterationStatus       = noChildFields("IterationStatus")
+	noChildFieldsOf_Map                   = noChildFields("Map")
+	noChildFieldsOf_MembershipRole        = noChildFields("MembershipRole")
+	noChildFieldsOf_PrototypeStatus       = noChildFields("PrototypeStatus")
+	noChildFieldsOf_SearchResult          = noChildFields("SearchResult")
+	noChildFieldsOf_String                = noChildFields("String")
+	noChildFieldsOf_Time                  = noChildFields("Time")
+	noChildFieldsOf_TrialOutcome          = noChildFields("TrialOutcome")
+	noChildFieldsOf_WebhookDeliveryStatus = noChildFields("WebhookDeliveryStatus")
+	noChildFieldsOf___DirectiveLocation   = noChildFields("__DirectiveLocation")
+	noChildFieldsOf___TypeKind            = noChildFields("__TypeKind")
+)

@@ -12,9 +12,9 @@ import (
 // in the calling goroutine. The executor calls it where gqlgen would call
 // graphql.MarshalSliceConcurrently (see graph/internal/gqlgen), and it keeps
 // that function's contract: each element gets its own field context with
-// its index, and an element whose marshalling panics is reported as an
-// error and holds null (unless omitPanicHandler). workerLimit is unused:
-// there are no workers.
+// its index (and the list's as its parent), and an element whose
+// marshalling panics is reported as an error and holds null (unless
+// omitPanicHandler). workerLimit is unused: there are no workers.
 func marshalSliceInOrder(
 	ctx context.Context,
 	length int,
@@ -26,14 +26,19 @@ func marshalSliceInOrder(
 	if length == 0 {
 		return ret
 	}
-	// One allocation for all the elements' field contexts and indexes,
-	// instead of two per element.
-	fcs := make([]graphql.FieldContext, length)
+	// One allocation for all the elements' field contexts with the
+	// contexts holding them (fieldFrame), and one for their indexes,
+	// where graphql.WithFieldContext (which also sets the Parent) took a
+	// context.WithValue per element.
+	parent := graphql.GetFieldContext(ctx)
+	frames := make([]fieldFrame, length)
 	idx := make([]int, length)
 	for i := range length {
 		idx[i] = i
-		fcs[i].Index = &idx[i]
-		childCtx := graphql.WithFieldContext(ctx, &fcs[i])
+		frames[i].Context = ctx
+		frames[i].fc.Index = &idx[i]
+		frames[i].fc.Parent = parent
+		childCtx := &frames[i]
 		if omitPanicHandler {
 			ret[i] = marshalElement(childCtx, i)
 			continue
@@ -158,11 +163,20 @@ func resolveField[T any](
 	marshal func(context.Context, ast.SelectionSet, T) graphql.Marshaler,
 	nonNull bool,
 ) (ret graphql.Marshaler) {
-	fc, err := fieldContext(ctx, field)
+	// The field context and the context holding it in one allocation
+	// (fieldFrame), the function filling the frame's field context.
+	frame := &fieldFrame{Context: ctx, pending: true}
+	fc, err := fieldContext(frame, field)
 	if err != nil {
 		return graphql.Null // reported by fieldContext
 	}
-	fieldCtx := graphql.WithFieldContext(ctx, fc)
+	var fieldCtx context.Context = frame
+	if fc == &frame.fc {
+		fc.Parent = graphql.GetFieldContext(ctx)
+		frame.pending = false
+	} else {
+		fieldCtx = graphql.WithFieldContext(ctx, fc) // one of its own
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			oc.Error(fieldCtx, oc.Recover(fieldCtx, r))

@@ -41,7 +41,12 @@
 // an enum) skip gqlgen's per-field machinery and call their marshaller
 // directly, and the other fields of objects without directives keep their
 // field context but are resolved without gqlgen's closures and
-// middleware (plain.go).
+// middleware (plain.go). Field contexts take a Child function built once
+// per type instead of a closure built with each (child.go). Plain fields
+// of Strings, Ints, enums and IDs return a pointer to their struct field
+// rather than a boxed value or a closure (pointers.go). And a field
+// resolved by resolveField gets its field context and the context holding
+// it in one allocation (frames.go).
 package main
 
 import (
@@ -162,7 +167,16 @@ func rewriteExecutor(filename string) error {
 	if src, err = resolvePlainFields(filename, src); err != nil {
 		return err
 	}
+	if src, err = marshalFieldsByPointer(filename, src); err != nil {
+		return err
+	}
 	if src, err = fillObjectsInPlace(filename, src); err != nil {
+		return err
+	}
+	if src, err = shareChildFunctions(filename, src); err != nil {
+		return err
+	}
+	if src, err = fillFieldContextsInFrames(filename, src); err != nil {
 		return err
 	}
 	// The rewrites leave resolvers' bodies indented as they were.

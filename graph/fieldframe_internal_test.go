@@ -1,0 +1,98 @@
+package graph
+
+import (
+	"context"
+	"testing"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/executor"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/ent/schema/gid"
+)
+
+// TestResolvedFieldsHoldTheirFieldContextInOneAllocation resolves an
+// edge's node (null, so that nothing else is allocated) through
+// resolveField and counts one allocation: the frame with the field
+// context in it, where the field context and its context.WithValue took
+// two.
+func TestResolvedFieldsHoldTheirFieldContextInOneAllocation(t *testing.T) {
+	ec := newExecutionContext(&graphql.OperationContext{}, NewExecutableSchema(Config{Resolvers: &Resolver{}}).(*executableSchema), nil)
+	ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter, nil)
+	field := graphql.CollectedField{Field: &ast.Field{Alias: "node", Name: "node"}}
+	edge := &ent.FeedbackEdge{}
+	allocs := testing.AllocsPerRun(100, func() {
+		if m := ec._FeedbackEdge_node(ctx, field, edge); m != graphql.Null {
+			t.Fatalf("a null node resolved to %v", m)
+		}
+	})
+	if allocs != 1 {
+		t.Errorf("%v allocations, want 1", allocs)
+	}
+}
+
+// TestArgumentErrorsBelowTheRootCarryTheFieldsPath sends a cursor that is
+// not one to a connection below the root: its field context function
+// reports the error while the frame resolveField lent it is pending, and
+// the error must carry the connection's path, as with the parent's
+// context before. The workspace comes from a middleware, so that no
+// database is read.
+func TestArgumentErrorsBelowTheRootCarryTheFieldsPath(t *testing.T) {
+	exec := executor.New(NewExecutableSchema(Config{Resolvers: &Resolver{}}))
+	exec.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
+		return &ent.Workspace{ID: gid.New(gid.Workspace), Name: "w"}, nil
+	})
+	ctx := graphql.StartOperationTrace(context.Background())
+	opCtx, errs := exec.CreateOperationContext(ctx, &graphql.RawParams{
+		Query: `query { workspace(slug: "w") { name prototypes(first: 2, after: "not-a-cursor") { totalCount } } }`,
+	})
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	ctx = graphql.WithOperationContext(ctx, opCtx)
+	handler, ctx := exec.DispatchOperation(ctx, opCtx)
+	resp := handler(ctx)
+	if len(resp.Errors) != 1 {
+		t.Fatalf("errors %v, want one", resp.Errors)
+	}
+	// gqlgen's argument path under the field's: what it was with the
+	// parent's context.
+	if got := resp.Errors[0].Path.String(); got != "workspace.prototypes.after" {
+		t.Errorf("error %q at %q, want at workspace.prototypes.after", resp.Errors[0].Message, got)
+	}
+	if string(resp.Data) != `{"workspace":null}` {
+		t.Errorf("data %s, want the workspace null (prototypes is non-null)", resp.Data)
+	}
+}
+
+// TestNestedFramesAnswerAsContextsDo looks values up through frames that
+// are each other's parents (walked in a loop): a frame's own field
+// context, a pending frame's parent's, and a value of the context below
+// them all.
+func TestNestedFramesAnswerAsContextsDo(t *testing.T) {
+	type key struct{}
+	base := context.WithValue(context.Background(), key{}, "v")
+	outer := &fieldFrame{Context: base}
+	inner := &fieldFrame{Context: outer}
+	lent := &fieldFrame{Context: inner, pending: true}
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+		want *graphql.FieldContext
+	}{
+		{"outer", outer, &outer.fc},
+		{"inner", inner, &inner.fc},
+		{"pending", lent, &inner.fc},
+	} {
+		if got := graphql.GetFieldContext(c.ctx); got != c.want {
+			t.Errorf("%s: field context %p, want %p", c.name, got, c.want)
+		}
+		if c.ctx.Value(key{}) != "v" {
+			t.Errorf("%s: the value below the frames is not found", c.name)
+		}
+	}
+	if graphql.GetFieldContext(&fieldFrame{Context: context.Background(), pending: true}) != nil {
+		t.Error("a pending frame with no field context above it has one")
+	}
+}

@@ -1,0 +1,104 @@
+package graph
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/ent/feedback"
+	"github.com/protoloop/protoloop/ent/schema/gid"
+)
+
+// TestScalarsAtPointersAreWrittenAsGqlgenWritesThem compares stringAt and
+// intAt with gqlgen's MarshalString and MarshalInt on values that need
+// escaping or are at the ends of their range, and checks that a nil
+// pointer is graphql.Null itself, which the executor compares with.
+func TestScalarsAtPointersAreWrittenAsGqlgenWritesThem(t *testing.T) {
+	write := func(m graphql.Marshaler) string {
+		var b bytes.Buffer
+		m.MarshalGQL(&b)
+		return b.String()
+	}
+	for _, s := range []string{"", "plain", `quote " and \ backslash`, "<b>&amp;</b>", "tab\tnewline\nnul\x00", "bad utf-8 \xff\xfe", "é ✓ 🙂", "\u2028\u2029"} {
+		if got, want := write(stringAt{&s}), write(graphql.MarshalString(s)); got != want {
+			t.Errorf("stringAt(%q) wrote %s, MarshalString %s", s, got, want)
+		}
+		if got, want := write(marshalStringAt(&s)), write(graphql.MarshalString(s)); got != want {
+			t.Errorf("marshalStringAt(%q) wrote %s, MarshalString %s", s, got, want)
+		}
+	}
+	for _, n := range []int{0, 1, -1, 99, 100, 480, -1 << 63, 1<<63 - 1} {
+		if got, want := write(intAt{&n}), write(graphql.MarshalInt(n)); got != want {
+			t.Errorf("intAt(%d) wrote %s, MarshalInt %s", n, got, want)
+		}
+		if got, want := write(marshalIntAt(&n)), write(graphql.MarshalInt(n)); got != want {
+			t.Errorf("marshalIntAt(%d) wrote %s, MarshalInt %s", n, got, want)
+		}
+	}
+	if marshalStringAt(nil) != graphql.Null || marshalIntAt(nil) != graphql.Null {
+		t.Error("a nil pointer is not graphql.Null")
+	}
+}
+
+// TestPlainFieldsAllocateNothing resolves and writes the dashboard's plain
+// fields of a feedback (an ID, an enum, a String, a nullable Int, set and
+// not) and checks that the executor allocates nothing for them beyond
+// what their type's own MarshalGQL does (ent's enums quote their name
+// with strconv.Quote): each allocated its value's box or gqlgen's
+// closure before they were marshalled by pointer.
+func TestPlainFieldsAllocateNothing(t *testing.T) {
+	ec := newExecutionContext(&graphql.OperationContext{}, NewExecutableSchema(Config{Resolvers: &Resolver{}}).(*executableSchema), nil)
+	ctx := context.Background()
+	field := graphql.CollectedField{Field: &ast.Field{Alias: "f", Name: "f"}}
+	rating := 4
+	rated := &ent.Feedback{ID: gid.New(gid.Feedback), Kind: feedback.KindIDEA, Body: "a \"quoted\" <body>", Rating: &rating}
+	unrated := &ent.Feedback{ID: gid.New(gid.Feedback), Kind: feedback.KindBUG, Body: "b"}
+	var buf bytes.Buffer
+	buf.Grow(1 << 12)
+	for _, c := range []struct {
+		name    string
+		resolve func(context.Context, graphql.CollectedField, *ent.Feedback) graphql.Marshaler
+		itself  func(*ent.Feedback)
+	}{
+		{"id", ec._Feedback_id, func(f *ent.Feedback) { f.ID.MarshalGQL(&buf) }},
+		{"kind", ec._Feedback_kind, func(f *ent.Feedback) { f.Kind.MarshalGQL(&buf) }},
+		{"body", ec._Feedback_body, func(*ent.Feedback) {}},
+		{"rating", ec._Feedback_rating, func(*ent.Feedback) {}},
+	} {
+		for _, f := range []*ent.Feedback{rated, unrated} {
+			allocs := testing.AllocsPerRun(100, func() {
+				buf.Reset()
+				c.resolve(ctx, field, f).MarshalGQL(&buf)
+			})
+			written := buf.String()
+			own := testing.AllocsPerRun(100, func() {
+				buf.Reset()
+				c.itself(f)
+			})
+			if allocs != own {
+				t.Errorf("Feedback.%s of %s: %v allocations, want %v (its type's own)", c.name, written, allocs, own)
+			}
+		}
+	}
+	// What they write is what the marshallers gqlgen calls write.
+	for _, c := range []struct {
+		got, want graphql.Marshaler
+	}{
+		{ec._Feedback_id(ctx, field, rated), rated.ID},
+		{ec._Feedback_kind(ctx, field, rated), rated.Kind},
+		{ec._Feedback_body(ctx, field, rated), graphql.MarshalString(rated.Body)},
+		{ec._Feedback_rating(ctx, field, rated), graphql.MarshalInt(rating)},
+		{ec._Feedback_rating(ctx, field, unrated), graphql.Null},
+	} {
+		var got, want bytes.Buffer
+		c.got.MarshalGQL(&got)
+		c.want.MarshalGQL(&want)
+		if got.String() != want.String() {
+			t.Errorf("wrote %s, want %s", got.String(), want.String())
+		}
+	}
+}
