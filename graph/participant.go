@@ -192,7 +192,11 @@ func factsOf(ctx context.Context, client *ent.Client, id *viewer.Identity, t vie
 				s.Select(s.C(participant.FieldID))
 				s.AppendSelectExprAs(team, "team")
 			}).
-			Scan(ctx, &rows)
+			// Not cancelled with the caller: subscriptions of one token
+			// share its identity, and callers that arrive while this
+			// loads get its result; one client leaving must not hand the
+			// others "context canceled". The statement timeout bounds it.
+			Scan(context.WithoutCancel(ctx), &rows)
 		if err != nil {
 			return nil, fmt.Errorf("load participants of prototype %s: %w", t.Prototype, err)
 		}
