@@ -295,11 +295,29 @@ type pageArgs struct {
 	orderBy       *ent.EventOrder
 }
 
+// timelineArgNames are the timeline field's arguments timelineArgs knows.
+var timelineArgNames = map[string]bool{"after": true, "first": true, "before": true, "last": true, "orderBy": true, "where": true}
+
 // timelineArgs decodes a timeline field's arguments (variables already
 // substituted) as gqlgen's executor does; ok is false for a filter
 // (where), which is left to the other path, and for anything it cannot
 // decode, which that path reports.
 func timelineArgs(raw map[string]any) (args pageArgs, ok bool) {
+	// An argument or an order field this does not know (one added to the
+	// schema later) leaves the page to the other path, which decodes it,
+	// rather than being dropped here without a word.
+	for name := range raw {
+		if !timelineArgNames[name] {
+			return pageArgs{}, false
+		}
+	}
+	if m, isMap := raw["orderBy"].(map[string]any); isMap {
+		for name := range m {
+			if name != "field" && name != "direction" {
+				return pageArgs{}, false
+			}
+		}
+	}
 	cursor := func(v any) (*ent.Cursor, bool) {
 		if v == nil {
 			return nil, true
