@@ -202,6 +202,9 @@ func (s *Server) writeMetrics(w io.Writer) {
 		"The last event position the broker has read and handed to subscribers.", float64(dispatched))
 	value("protoloop_broker_lag_events", "gauge",
 		"Events heard of but not yet handed to subscribers.", float64(max(heard-dispatched, 0)))
+	value("protoloop_broker_catchups_total", "counter",
+		"Subscribers that read events from the table to catch up with the broker (resumed from an older cursor, or whose identity had to be read again first); one from the stream's end starts live without.",
+		float64(s.broker.CatchUps()))
 
 	ids := s.identities.Stats()
 	value("protoloop_identity_cache_hits_total", "counter",

@@ -221,9 +221,23 @@ type Broker struct {
 	reads   chan struct{} // a slot per catch-up reading the table
 	seen    atomic.Int64  // pos, for the listener's quick check of a hint
 	heard   atomic.Int64  // the largest position a hint has named, for metrics
+	// catchUps counts the catch-ups started, for metrics: a subscription
+	// from the stream's end starts live without one.
+	catchUps atomic.Int64
 
-	mu       sync.Mutex
-	pos      int64 // the last seq the tailer dispatched
+	mu  sync.Mutex
+	pos int64 // the last seq the tailer dispatched
+	// since and lastOf say what the broker knows of each topic's last
+	// event (see mark): every event after since was dispatched by this
+	// broker, and a topic not in lastOf has none after since. So a
+	// subscription from a cursor at or after its topic's last event, and
+	// from since or later unless the mark is complete, has nothing to
+	// replay: it starts live. lastOf is emptied, and since moved to pos,
+	// when it holds maxTracked topics. learning holds the topics whose
+	// last event a subscriber is reading (learn).
+	since    int64
+	lastOf   map[gid.ID]mark
+	learning map[gid.ID]chan struct{}
 	running  bool
 	stopped  bool
 	topics   map[gid.ID]*topic // workspace or prototype → its subscribers
@@ -283,14 +297,16 @@ func New(client *ent.Client, opts Options) *Broker {
 		opts.Ping = DefaultPing
 	}
 	return &Broker{
-		client:  client,
-		opts:    opts,
-		log:     opts.Logger,
-		wake:    make(chan struct{}, 1),
-		recheck: make(chan struct{}, 1),
-		ready:   make(chan struct{}),
-		reads:   make(chan struct{}, opts.CatchUps),
-		topics:  map[gid.ID]*topic{},
+		client:   client,
+		opts:     opts,
+		log:      opts.Logger,
+		wake:     make(chan struct{}, 1),
+		recheck:  make(chan struct{}, 1),
+		ready:    make(chan struct{}),
+		reads:    make(chan struct{}, opts.CatchUps),
+		topics:   map[gid.ID]*topic{},
+		lastOf:   map[gid.ID]mark{},
+		learning: map[gid.ID]chan struct{}{},
 	}
 }
 
@@ -329,6 +345,10 @@ func (b *Broker) Wake() {
 	default:
 	}
 }
+
+// CatchUps reports how many catch-ups (reads of the table for a
+// subscriber behind the tailer) have started since the broker was made.
+func (b *Broker) CatchUps() int64 { return b.catchUps.Load() }
 
 // Subscribers returns how many subscriptions are open.
 func (b *Broker) Subscribers() int {
@@ -372,6 +392,7 @@ func (b *Broker) Subscribe(ctx context.Context, r Request) (<-chan *ent.Event, e
 		s.kinds = slices.Clone(r.Kinds)
 	}
 	s.rights = rightsIn(who, s)
+	b.learn(ctx, s.topic, s.topic == s.workspace, r.After)
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -393,13 +414,14 @@ func (b *Broker) Subscribe(ctx context.Context, r Request) (<-chan *ent.Event, e
 			s.rechecks++ // the catch-up started below reloads first
 		}
 	}
-	if s.rechecks == 0 && b.live(r.After) {
+	if s.rechecks == 0 && b.live(s.topic, r.After) {
 		// Nothing stored after the cursor can still be missed: the tailer
-		// has dispatched everything up to b.pos, and dispatches all that
-		// comes after to s, now registered. The usual subscription (from
-		// the latest cursor a client has seen) then starts live, without
-		// a goroutine and a read of the table whose garbage (~12 KB of
-		// ent's SQL building) outlives the subscribe in part-used spans.
+		// has dispatched every event of the topic after it, and dispatches
+		// all that comes after b.pos to s, now registered. The usual
+		// subscription (from the latest cursor a client has seen of its
+		// topic) then starts live, without a goroutine and a read of the
+		// table whose garbage (~12 KB of ent's SQL building) outlives the
+		// subscribe in part-used spans.
 		s.last = r.After
 	} else {
 		// Registered first, replayed after: whatever is committed while
@@ -413,13 +435,15 @@ func (b *Broker) Subscribe(ctx context.Context, r Request) (<-chan *ent.Event, e
 	return s.ch, nil
 }
 
-// live reports whether a subscriber registered now after position after
-// has nothing to replay: the tailer knows where the stream stands and has
-// dispatched no event after it. Call with b.mu held.
-func (b *Broker) live(after int64) bool {
+// live reports whether a subscriber of topic registered now after
+// position after has nothing to replay: the tailer knows where the stream
+// stands and has dispatched no event of the topic after it (events of
+// other topics after it do not matter). Call with b.mu held.
+func (b *Broker) live(topic gid.ID, after int64) bool {
 	select {
 	case <-b.ready:
-		return after >= b.pos
+		m := b.lastOf[topic]
+		return after >= b.pos || (m.complete || after >= b.since) && m.last <= after
 	default:
 		// Before start, pos is not the stream's end yet: a catch-up
 		// replays and waits for it.
@@ -540,7 +564,7 @@ func (b *Broker) start(ctx context.Context) bool {
 		}
 		if err == nil {
 			b.mu.Lock()
-			b.pos = last
+			b.pos, b.since = last, last
 			b.mu.Unlock()
 			b.seen.Store(last)
 			close(b.ready)
@@ -595,12 +619,104 @@ func (b *Broker) dispatch(events []*ent.Event) {
 		if e.Kind == event.KindMEMBER_ROLE_CHANGED || e.Kind == event.KindMEMBER_REMOVED {
 			b.pauseMembers(e)
 		}
+		b.track(e.WorkspaceID, e.Seq)
 		b.deliver(e, b.topics[e.WorkspaceID])
 		if e.PrototypeID != nil {
+			b.track(*e.PrototypeID, e.Seq)
 			b.deliver(e, b.topics[*e.PrototypeID])
 		}
 	}
 	b.seen.Store(b.pos)
+}
+
+// mark is what the broker knows of a topic's events: the seq of the last
+// it has seen, of those after since, or of all of them if complete (read
+// from the table by learn).
+type mark struct {
+	last     int64
+	complete bool
+}
+
+// maxTracked is how many topics lastOf holds before it is emptied: about
+// 2 MB at most. Past it, subscriptions from before the moment it was
+// emptied replay from the table, as all did before it existed.
+const maxTracked = 1 << 15
+
+// track notes seq as topic's last dispatched event (see lastOf). Call
+// with b.mu held, the event's seq already in b.pos.
+func (b *Broker) track(topic gid.ID, seq int64) {
+	m, known := b.lastOf[topic]
+	if !known && len(b.lastOf) >= maxTracked {
+		// Every topic's last event is at or before pos, this event's:
+		// a cursor before pos replays from here on.
+		clear(b.lastOf)
+		b.since = b.pos
+	}
+	m.last = seq
+	b.lastOf[topic] = m
+}
+
+// learn reads topic's last event from the table when a subscription from
+// after cannot start live only because the broker has not seen the
+// topic's events from before it started (or forgot them, see maxTracked):
+// the client's cursor is usually its topic's last event, and the next
+// subscribers of the topic, thousands of them when clients reconnect
+// after a restart, then start live instead of each reading the table in
+// a catch-up of its own. One subscriber reads; the others of the topic
+// wait for it. If the read fails, or ctx ends, the subscription catches
+// up as it would have.
+func (b *Broker) learn(ctx context.Context, topic gid.ID, workspace bool, after int64) {
+	b.mu.Lock()
+	select {
+	case <-b.ready:
+	default:
+		b.mu.Unlock()
+		return // a catch-up waits for the start
+	}
+	m := b.lastOf[topic]
+	if m.complete || after >= b.since || after >= b.pos {
+		b.mu.Unlock()
+		return // known well enough
+	}
+	wait, reading := b.learning[topic]
+	if !reading {
+		b.learning[topic] = make(chan struct{})
+	}
+	b.mu.Unlock()
+	if reading {
+		select {
+		case <-wait:
+		case <-ctx.Done():
+		}
+		return
+	}
+
+	// Every event up to from is numbered and committed, so the read sees
+	// it; those after from are the tailer's to track.
+	from := b.seen.Load()
+	q := b.client.Event.Query()
+	if workspace {
+		q.Where(event.WorkspaceID(topic))
+	} else {
+		q.Where(event.PrototypeID(topic))
+	}
+	var last int64 // none yet
+	e, err := q.Order(ent.Desc(event.FieldSeq)).Select(event.FieldSeq).First(system(ctx))
+	if err == nil {
+		last = e.Seq
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	// If the read failed, the subscription catches up and reports what
+	// fails then. If the tailer forgot its topics after from, what it had
+	// tracked of this one is gone too: then nothing is learnt either.
+	if (err == nil || ent.IsNotFound(err)) && b.since <= from {
+		m := b.lastOf[topic]
+		m.last, m.complete = max(m.last, last), true
+		b.lastOf[topic] = m
+	}
+	close(b.learning[topic])
+	delete(b.learning, topic)
 }
 
 // deliver offers e to the subscribers of t without waiting for any of

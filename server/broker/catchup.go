@@ -18,6 +18,7 @@ var errQuit = errors.New("broker: subscription ended")
 func (b *Broker) startCatchUp(s *subscriber, from int64) {
 	s.lagging = true
 	s.quit = make(chan struct{})
+	b.catchUps.Add(1)
 	b.catching.Add(1)
 	go b.catchUp(s, from, s.quit)
 }
