@@ -108,6 +108,7 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 	}
 
 	fmt.Fprintf(o.stderr, "connecting %d subscribers…\n", o.subscribers)
+	connectStart, _ := subSrv.metrics(ctx)
 	began := time.Now()
 	readers, err := startReaders()
 	if err != nil {
@@ -137,6 +138,7 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
+	connectEnd, _ := subSrv.metrics(ctx)
 
 	if o.hold > 0 {
 		fmt.Fprintf(o.stderr, "holding %d idle subscribers for %s: profiles at %s/debug/pprof/\n", len(subs), o.hold, subSrv.AdminURL)
@@ -213,6 +215,12 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 		settled>>20, settling.Seconds(), settleWait)
 	r.note("%s; %d messages, server %.2f s, tool %.2f s", messageCPUNote, messages, cpu.server.Seconds(), cpu.self.Seconds())
 	r.note("msgs/write: events per write to a subscriber's socket in the event phase (the server's protoloop_websocket_event_writes_total; - for a server without it): above 1 when writers find several events waiting, as they do once delivery falls behind, and each message then costs both processes less")
+	const catchUps = "protoloop_broker_catchups_total"
+	if _, ok := connectStart[catchUps]; ok {
+		// From the latest cursor every subscription should start live; a
+		// catch-up each leaves its read's garbage in the memory measured.
+		r.note("catch-ups while the subscribers connected: %.0f of %d subscriptions", connectEnd[catchUps]-connectStart[catchUps], o.subscribers)
+	}
 	if writeErrs > 0 {
 		r.note("%d writes failed", writeErrs)
 	}
