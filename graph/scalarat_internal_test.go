@@ -3,7 +3,9 @@ package graph
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/ent/feedback"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 )
@@ -50,8 +53,7 @@ func TestScalarsAtPointersAreWrittenAsGqlgenWritesThem(t *testing.T) {
 // TestPlainFieldsAllocateNothing resolves and writes the dashboard's plain
 // fields of a feedback (an ID, an enum, a String, a nullable Int, set and
 // not) and checks that the executor allocates nothing for them beyond
-// what their type's own MarshalGQL does (ent's enums quote their name
-// with strconv.Quote): each allocated its value's box or gqlgen's
+// what their type's own MarshalGQL does: each allocated its value's box or gqlgen's
 // closure before they were marshalled by pointer.
 func TestPlainFieldsAllocateNothing(t *testing.T) {
 	ec := newExecutionContext(&graphql.OperationContext{}, NewExecutableSchema(Config{Resolvers: &Resolver{}}).(*executableSchema), nil)
@@ -167,6 +169,38 @@ func TestTimesAllocateOnlyThemselves(t *testing.T) {
 	} {
 		if got := testing.AllocsPerRun(100, func() { buf.Reset(); c.write() }); got != c.want {
 			t.Errorf("%s: %v allocations per time, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestEnumsAreWrittenAsQuoteWritesThem checks ent's enums (their
+// MarshalGQL as ent/entc.go patches it) against strconv.Quote, into the
+// executor's buffer and into another writer, for values of a feedback's
+// kind and status and of an event's kind, and for values that
+// would need escaping (an enum read from a row that no validator saw),
+// and that into a buffer with room they allocate nothing: strconv.Quote's
+// buffer and string were two allocations per value.
+func TestEnumsAreWrittenAsQuoteWritesThem(t *testing.T) {
+	enums := []graphql.Marshaler{
+		feedback.KindBUG, feedback.KindIDEA, feedback.KindWORKAROUND,
+		feedback.StatusOPEN, feedback.StatusACKNOWLEDGED, feedback.StatusDECLINED,
+		event.KindFEEDBACK_ADDED, event.KindFEEDBACK_STATUS_CHANGED,
+	}
+	enums = append(enums, feedback.Kind(""), feedback.Kind(`quote " backslash \ tab \t`), feedback.Kind("bad utf-8 \xff é"))
+	for _, e := range enums {
+		want := strconv.Quote(fmt.Sprint(e))
+		if got := writeTo(new(bytes.Buffer), e); got != want {
+			t.Errorf("%T %q wrote %s into a buffer, want %s", e, e, got, want)
+		}
+		if got := writeTo(new(strings.Builder), e); got != want {
+			t.Errorf("%T %q wrote %s into a strings.Builder, want %s", e, e, got, want)
+		}
+	}
+	var buf bytes.Buffer
+	buf.Grow(1 << 10)
+	for _, e := range []graphql.Marshaler{feedback.KindWORKAROUND, feedback.StatusACKNOWLEDGED, event.KindFEEDBACK_STATUS_CHANGED} {
+		if got := testing.AllocsPerRun(100, func() { buf.Reset(); e.MarshalGQL(&buf) }); got != 0 {
+			t.Errorf("%T %v: %v allocations into a buffer with room, want 0", e, e, got)
 		}
 	}
 }
