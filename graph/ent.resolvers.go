@@ -15,12 +15,12 @@ import (
 
 // DisplayName is the resolver for the displayName field.
 func (r *participantResolver) DisplayName(ctx context.Context, obj *ent.Participant) (string, error) {
-	return participantName(ctx, r.readClient(ctx), obj)
+	return participantName(ctx, r.readClient, obj)
 }
 
 // Email is the resolver for the email field.
 func (r *participantResolver) Email(ctx context.Context, obj *ent.Participant) (*string, error) {
-	return participantEmail(ctx, r.readClient(ctx), obj)
+	return participantEmail(ctx, r.readClient, obj)
 }
 
 // Timeline is the resolver for the timeline field.

@@ -173,6 +173,7 @@ func ExportFeedback(ctx context.Context, client *ent.Client, dialectName string,
 		return 0, fmt.Errorf("export: query feedback: %w", err)
 	}
 	defer done()
+	clientOf := func(context.Context) *ent.Client { return client }
 	n := 0
 	for rows.Next() {
 		row, err := scanExportRow(rows)
@@ -181,7 +182,7 @@ func ExportFeedback(ctx context.Context, client *ent.Client, dialectName string,
 		}
 		row.Author = row.authorName
 		if !opts.ShowNames {
-			if row.Author, err = participantName(ctx, client, &ent.Participant{ID: row.authorID, DisplayName: row.authorName}); err != nil {
+			if row.Author, err = participantName(ctx, clientOf, &ent.Participant{ID: row.authorID, DisplayName: row.authorName}); err != nil {
 				return n, fmt.Errorf("export: name author: %w", err)
 			}
 		}

@@ -19,6 +19,28 @@ func BenchmarkNestedQuery(b *testing.B) {
 	})
 }
 
+// dashboardQuery is protoloop-bench's dashboard: leanNestedQuery with the
+// scalars the dashboard shows (enums, an Int, titles), whose marshalling
+// the lean query leaves out.
+const dashboardQuery = `query($slug: String!) {
+	workspace(slug: $slug) { id name
+		prototypes(first: 20) { edges { node { id title status
+			iterations(first: 5) { edges { node { id number title
+				feedback(first: 10) { edges { node { id kind body rating author { displayName } } } }
+			} } }
+		} } }
+	}
+}`
+
+// BenchmarkDashboard runs protoloop-bench's dashboard as
+// BenchmarkNestedQuery runs the lean query, on the same data.
+func BenchmarkDashboard(b *testing.B) {
+	s, owner, ws, _ := seedBench(b, 4, 5, 10)
+	benchmarkQuery(b, func(b *testing.B) {
+		s.Do(b, owner.Token, dashboardQuery, vars{"slug": ws.Slug}).RequireOK(b)
+	})
+}
+
 // timelinePageQuery is protoloop-bench's timeline page: the latest 30 events
 // of a prototype with their actors, and the page's cursors.
 const timelinePageQuery = `query($id: ID!) {

@@ -3,12 +3,18 @@ package graph
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/ent/feedback"
 	"github.com/protoloop/protoloop/ent/schema/gid"
 )
@@ -47,8 +53,7 @@ func TestScalarsAtPointersAreWrittenAsGqlgenWritesThem(t *testing.T) {
 // TestPlainFieldsAllocateNothing resolves and writes the dashboard's plain
 // fields of a feedback (an ID, an enum, a String, a nullable Int, set and
 // not) and checks that the executor allocates nothing for them beyond
-// what their type's own MarshalGQL does (ent's enums quote their name
-// with strconv.Quote): each allocated its value's box or gqlgen's
+// what their type's own MarshalGQL does: each allocated its value's box or gqlgen's
 // closure before they were marshalled by pointer.
 func TestPlainFieldsAllocateNothing(t *testing.T) {
 	ec := newExecutionContext(&graphql.OperationContext{}, NewExecutableSchema(Config{Resolvers: &Resolver{}}).(*executableSchema), nil)
@@ -99,6 +104,103 @@ func TestPlainFieldsAllocateNothing(t *testing.T) {
 		c.want.MarshalGQL(&want)
 		if got.String() != want.String() {
 			t.Errorf("wrote %s, want %s", got.String(), want.String())
+		}
+	}
+}
+
+// TestTimesAreWrittenAsGqlgenWritesThem compares marshalTime and
+// marshalTimeAt with gqlgen's MarshalTime, into the executor's buffer and
+// into another writer, on times in other zones, with and without
+// fractions, and at years RFC 3339 does not expect; the zero time is
+// graphql.Null itself, which the executor reports for a non-null field.
+func TestTimesAreWrittenAsGqlgenWritesThem(t *testing.T) {
+	east := time.FixedZone("", 5*3600+30*60)
+	west := time.FixedZone("", -(9*3600 + 15*60 + 7))
+	times := []time.Time{
+		time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC),
+		time.Date(2026, 12, 1, 9, 30, 0, 123456789, time.UTC),
+		time.Date(2026, 12, 1, 9, 30, 0, 120000000, east),
+		time.Date(1999, 1, 2, 3, 4, 5, 1, west),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 6, 1, 0, 0, 0, 0, time.UTC),
+		time.Unix(1, 0),
+		time.Now(),
+	}
+	for _, tm := range times {
+		want := writeTo(new(bytes.Buffer), graphql.MarshalTime(tm))
+		for name, m := range map[string]graphql.Marshaler{"marshalTime": marshalTime(tm), "marshalTimeAt": marshalTimeAt(&tm)} {
+			if got := writeTo(new(bytes.Buffer), m); got != want {
+				t.Errorf("%s(%v) wrote %s into a buffer, MarshalTime %s", name, tm, got, want)
+			}
+			if got := writeTo(new(strings.Builder), m); got != want {
+				t.Errorf("%s(%v) wrote %s into a strings.Builder, MarshalTime %s", name, tm, got, want)
+			}
+		}
+	}
+	var zero time.Time
+	if marshalTime(zero) != graphql.Null || marshalTimeAt(&zero) != graphql.Null {
+		t.Error("the zero time is not graphql.Null")
+	}
+}
+
+func writeTo[W interface {
+	io.Writer
+	String() string
+}](w W, m graphql.Marshaler) string {
+	m.MarshalGQL(w)
+	return w.String()
+}
+
+// TestTimesAllocateOnlyThemselves counts what writing a time costs the
+// executor: gqlgen's MarshalTime allocated four times (its closure, the
+// formatted time, strconv.Quote's buffer and string); a non-null time now
+// allocates its copy, a nullable one held by pointer nothing.
+func TestTimesAllocateOnlyThemselves(t *testing.T) {
+	tm := time.Date(2026, 12, 1, 9, 30, 0, 123456789, time.UTC)
+	var buf bytes.Buffer
+	buf.Grow(1 << 10)
+	for _, c := range []struct {
+		name  string
+		write func()
+		want  float64
+	}{
+		{"marshalTime", func() { marshalTime(tm).MarshalGQL(&buf) }, 1},
+		{"marshalTimeAt", func() { marshalTimeAt(&tm).MarshalGQL(&buf) }, 0},
+	} {
+		if got := testing.AllocsPerRun(100, func() { buf.Reset(); c.write() }); got != c.want {
+			t.Errorf("%s: %v allocations per time, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestEnumsAreWrittenAsQuoteWritesThem checks ent's enums (their
+// MarshalGQL as ent/entc.go patches it) against strconv.Quote, into the
+// executor's buffer and into another writer, for values of a feedback's
+// kind and status and of an event's kind, and for values that
+// would need escaping (an enum read from a row that no validator saw),
+// and that into a buffer with room they allocate nothing: strconv.Quote's
+// buffer and string were two allocations per value.
+func TestEnumsAreWrittenAsQuoteWritesThem(t *testing.T) {
+	enums := []graphql.Marshaler{
+		feedback.KindBUG, feedback.KindIDEA, feedback.KindWORKAROUND,
+		feedback.StatusOPEN, feedback.StatusACKNOWLEDGED, feedback.StatusDECLINED,
+		event.KindFEEDBACK_ADDED, event.KindFEEDBACK_STATUS_CHANGED,
+	}
+	enums = append(enums, feedback.Kind(""), feedback.Kind(`quote " backslash \ tab \t`), feedback.Kind("bad utf-8 \xff é"))
+	for _, e := range enums {
+		want := strconv.Quote(fmt.Sprint(e))
+		if got := writeTo(new(bytes.Buffer), e); got != want {
+			t.Errorf("%T %q wrote %s into a buffer, want %s", e, e, got, want)
+		}
+		if got := writeTo(new(strings.Builder), e); got != want {
+			t.Errorf("%T %q wrote %s into a strings.Builder, want %s", e, e, got, want)
+		}
+	}
+	var buf bytes.Buffer
+	buf.Grow(1 << 10)
+	for _, e := range []graphql.Marshaler{feedback.KindWORKAROUND, feedback.StatusACKNOWLEDGED, event.KindFEEDBACK_STATUS_CHANGED} {
+		if got := testing.AllocsPerRun(100, func() { buf.Reset(); e.MarshalGQL(&buf) }); got != 0 {
+			t.Errorf("%T %v: %v allocations into a buffer with room, want 0", e, e, got)
 		}
 	}
 }

@@ -3,6 +3,7 @@
 package event
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strconv"
@@ -275,6 +276,10 @@ func newActorParticipantStep() *sqlgraph.Step {
 
 // MarshalGQL implements graphql.Marshaler interface.
 func (e Kind) MarshalGQL(w io.Writer) {
+	if b, ok := w.(*bytes.Buffer); ok {
+		b.Write(strconv.AppendQuote(b.AvailableBuffer(), e.String()))
+		return
+	}
 	io.WriteString(w, strconv.Quote(e.String()))
 }
 

@@ -3,6 +3,7 @@
 package feedback
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strconv"
@@ -550,6 +551,10 @@ func newMergedFromStep() *sqlgraph.Step {
 
 // MarshalGQL implements graphql.Marshaler interface.
 func (e Kind) MarshalGQL(w io.Writer) {
+	if b, ok := w.(*bytes.Buffer); ok {
+		b.Write(strconv.AppendQuote(b.AvailableBuffer(), e.String()))
+		return
+	}
 	io.WriteString(w, strconv.Quote(e.String()))
 }
 
@@ -568,6 +573,10 @@ func (e *Kind) UnmarshalGQL(val interface{}) error {
 
 // MarshalGQL implements graphql.Marshaler interface.
 func (e Status) MarshalGQL(w io.Writer) {
+	if b, ok := w.(*bytes.Buffer); ok {
+		b.Write(strconv.AppendQuote(b.AvailableBuffer(), e.String()))
+		return
+	}
 	io.WriteString(w, strconv.Quote(e.String()))
 }
 
@@ -586,6 +595,10 @@ func (e *Status) UnmarshalGQL(val interface{}) error {
 
 // MarshalGQL implements graphql.Marshaler interface.
 func (e Verdict) MarshalGQL(w io.Writer) {
+	if b, ok := w.(*bytes.Buffer); ok {
+		b.Write(strconv.AppendQuote(b.AvailableBuffer(), e.String()))
+		return
+	}
 	io.WriteString(w, strconv.Quote(e.String()))
 }
 

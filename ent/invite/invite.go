@@ -3,6 +3,7 @@
 package invite
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strconv"
@@ -249,6 +250,10 @@ func newCreatedByStep() *sqlgraph.Step {
 
 // MarshalGQL implements graphql.Marshaler interface.
 func (e Role) MarshalGQL(w io.Writer) {
+	if b, ok := w.(*bytes.Buffer); ok {
+		b.Write(strconv.AppendQuote(b.AvailableBuffer(), e.String()))
+		return
+	}
 	io.WriteString(w, strconv.Quote(e.String()))
 }
 

@@ -3,6 +3,7 @@
 package prototype
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strconv"
@@ -391,6 +392,10 @@ func newTimelineStep() *sqlgraph.Step {
 
 // MarshalGQL implements graphql.Marshaler interface.
 func (e Status) MarshalGQL(w io.Writer) {
+	if b, ok := w.(*bytes.Buffer); ok {
+		b.Write(strconv.AppendQuote(b.AvailableBuffer(), e.String()))
+		return
+	}
 	io.WriteString(w, strconv.Quote(e.String()))
 }
 

@@ -3,6 +3,7 @@
 package trial
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strconv"
@@ -306,6 +307,10 @@ func newFeedbackStep() *sqlgraph.Step {
 
 // MarshalGQL implements graphql.Marshaler interface.
 func (e Outcome) MarshalGQL(w io.Writer) {
+	if b, ok := w.(*bytes.Buffer); ok {
+		b.Write(strconv.AppendQuote(b.AvailableBuffer(), e.String()))
+		return
+	}
 	io.WriteString(w, strconv.Quote(e.String()))
 }
 

@@ -135,6 +135,17 @@ var rewrites = []struct{ from, to, why string }{
 		"objects written by marshalObject",
 	},
 	{
+		// Times are written by marshalTime and marshalTimeAt
+		// (graph/scalarat.go), gqlgen's bytes without its closure and
+		// strconv.Quote's copies; the null checks around them stay.
+		"res := graphql.MarshalTime(v)\n", "res := marshalTime(v)\n",
+		"non-null times without gqlgen's closure",
+	},
+	{
+		"res := graphql.MarshalTime(*v)\n", "res := marshalTimeAt(v)\n",
+		"nullable times by pointer",
+	},
+	{
 		// A query's data goes into a buffer sized by the operation's
 		// last data (graph/databuffer.go) instead of one that doubles
 		// from empty.
