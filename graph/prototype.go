@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 
@@ -236,7 +235,7 @@ func prototypeByTimeline(ctx context.Context, c *ent.Client, id gid.ID) *ent.Pro
 	if timeline == nil {
 		return nil
 	}
-	args, ok := timelineArgs(timeline.ArgumentMap(oc.Variables))
+	args, ok := timelineArgs(ctx, timeline.ArgumentMap(oc.Variables))
 	if !ok {
 		return nil
 	}
@@ -299,23 +298,20 @@ type pageArgs struct {
 var timelineArgNames = map[string]bool{"after": true, "first": true, "before": true, "last": true, "orderBy": true, "where": true}
 
 // timelineArgs decodes a timeline field's arguments (variables already
-// substituted) as gqlgen's executor does; ok is false for a filter
-// (where), which is left to the other path, and for anything it cannot
-// decode, which that path reports.
-func timelineArgs(raw map[string]any) (args pageArgs, ok bool) {
-	// An argument or an order field this does not know (one added to the
-	// schema later) leaves the page to the other path, which decodes it,
-	// rather than being dropped here without a word.
+// substituted) with the decoders gqlgen's executor uses for them
+// (field_Prototype_timeline_args): unmarshalCursor, graphql.UnmarshalInt
+// and the generated EventOrder unmarshaller, which UnmarshalEventOrder
+// calls through the request's index, so that its default direction and
+// its refusals are the executor's. ok is false for a filter (where),
+// which is left to the other path, and for anything that does not decode,
+// which that path reports.
+func timelineArgs(ctx context.Context, raw map[string]any) (args pageArgs, ok bool) {
+	// An argument this does not know (one added to the schema later)
+	// leaves the page to the other path, which decodes it, rather than
+	// being dropped here without a word.
 	for name := range raw {
 		if !timelineArgNames[name] {
 			return pageArgs{}, false
-		}
-	}
-	if m, isMap := raw["orderBy"].(map[string]any); isMap {
-		for name := range m {
-			if name != "field" && name != "direction" {
-				return pageArgs{}, false
-			}
 		}
 	}
 	cursor := func(v any) (*ent.Cursor, bool) {
@@ -323,7 +319,7 @@ func timelineArgs(raw map[string]any) (args pageArgs, ok bool) {
 			return nil, true
 		}
 		var c ent.Cursor
-		return &c, c.UnmarshalGQL(v) == nil
+		return &c, unmarshalCursor(&c, v) == nil
 	}
 	count := func(v any) (*int, bool) {
 		if v == nil {
@@ -341,20 +337,15 @@ func timelineArgs(raw map[string]any) (args pageArgs, ok bool) {
 		return pageArgs{}, false
 	}
 	if v := raw["orderBy"]; v != nil {
-		m, isMap := v.(map[string]any)
-		if !isMap {
+		// The generated unmarshaller asserts a map; validation makes it one.
+		if _, isMap := v.(map[string]any); !isMap {
 			return pageArgs{}, false
 		}
-		order := &ent.EventOrder{Direction: entgql.OrderDirectionAsc, Field: new(ent.EventOrderField)}
-		if d, given := m["direction"]; given && d != nil {
-			if order.Direction.UnmarshalGQL(d) != nil {
-				return pageArgs{}, false
-			}
-		}
-		if order.Field.UnmarshalGQL(m["field"]) != nil {
+		order, err := UnmarshalEventOrder(ctx, v)
+		if err != nil {
 			return pageArgs{}, false
 		}
-		args.orderBy = order
+		args.orderBy = &order
 	}
 	return args, true
 }
