@@ -2,9 +2,11 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -271,17 +273,62 @@ func prototypeByTimeline(ctx context.Context, c *ent.Client, id gid.ID) *ent.Pro
 	if err != nil || len(conn.Edges) == 0 {
 		return nil
 	}
+	// The prototype is its ID only: no client and no ent client behind it.
+	// The selection reads nothing else of it, and its timeline is the page
+	// cached here; should the executor ever ask for another,
+	// prototypeTimeline fails rather than query through the stub.
 	p := &ent.Prototype{ID: id}
+	foldedPrototypes(scope).add(p)
 	_, _ = cached(scope, prototypeTimelineKey{p, timeline.Alias}, func() (*ent.EventConnection, error) { return conn, nil })
 	return p
 }
+
+// foldedSet is the prototypes node(id:) returned as an ID and a page in
+// one response (see prototypeByTimeline).
+type foldedSet struct {
+	mu sync.Mutex
+	m  map[*ent.Prototype]bool
+}
+
+type foldedPrototypesKey struct{}
+
+// foldedPrototypes is the response's foldedSet.
+func foldedPrototypes(scope cacheScope) *foldedSet {
+	set, _ := cached(scope, foldedPrototypesKey{}, func() (*foldedSet, error) {
+		return &foldedSet{m: map[*ent.Prototype]bool{}}, nil
+	})
+	return set
+}
+
+func (s *foldedSet) add(p *ent.Prototype) {
+	s.mu.Lock()
+	s.m[p] = true
+	s.mu.Unlock()
+}
+
+func (s *foldedSet) has(p *ent.Prototype) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[p]
+}
+
+// errFoldMissed is a timeline asked of a prototype node(id:) read as an
+// ID and a page, under an alias other than the page's. The fold reads the
+// selection as the executor does, so it cannot happen; if it does, the
+// field fails (INTERNAL, logged) rather than be resolved from a prototype
+// that is nothing but its ID.
+var errFoldMissed = errors.New("timeline of a prototype node(id:) folded: no page read for this alias")
 
 // prototypeTimeline resolves a prototype's timeline: the page node(id:)
 // read with the prototype if it did, else the prototype's own (eager
 // loaded, or read now).
 func prototypeTimeline(ctx context.Context, p *ent.Prototype, after *ent.Cursor, first *int, before *ent.Cursor, last *int, orderBy *ent.EventOrder, where *ent.EventWhereInput) (*ent.EventConnection, error) {
 	alias := graphql.GetFieldContext(ctx).Field.Alias
-	return cached(cacheFrom(ctx), prototypeTimelineKey{p, alias}, func() (*ent.EventConnection, error) {
+	scope := cacheFrom(ctx)
+	return cached(scope, prototypeTimelineKey{p, alias}, func() (*ent.EventConnection, error) {
+		if foldedPrototypes(scope).has(p) {
+			return nil, fmt.Errorf("prototype %s, %s: %w", p.ID, alias, errFoldMissed)
+		}
 		return p.Timeline(ctx, after, first, before, last, orderBy, where)
 	})
 }
