@@ -192,20 +192,79 @@ func (c cursorMarshaler) MarshalGQL(w io.Writer) {
 // cursor, ~6 KB of garbage, and a subscription's after cursor is decoded
 // twice (CursorGuard, then its argument). The executor unmarshals cursors
 // with it (see graph/internal/gqlgen).
+//
+// Like entgql's streaming decoder, it decodes little more of the input
+// than msgpack reads: the first cursorChunk characters, then eight times
+// as many as it has each time msgpack runs out. CursorGuard decodes every
+// cursor argument of a document, and a client may pad a cursor with a
+// megabyte of base64 that msgpack never reads.
 func unmarshalCursor(c *ent.Cursor, v any) error {
 	s, ok := v.(string)
 	if !ok {
 		return fmt.Errorf("%T is not a string", v)
 	}
 	var small [64]byte // a cursor of an ID and an integer or time takes ~30
-	data := small[:0]
-	if n := base64.RawStdEncoding.DecodedLen(len(s)); n > len(small) {
-		data = make([]byte, 0, n)
+	var (
+		data     = small[:0]
+		rest     = s
+		bad, err error
+		chunk    = cursorChunk
+		seg      string
+		segBad   error
+	)
+	for {
+		// Each part but the last ends on a quantum, so decoding the parts
+		// one after the other appends what decoding s whole would have.
+		seg, rest = splitCursor(rest, chunk)
+		// entgql's streaming decoder hands msgpack what comes before a
+		// bad quantum and fails only if msgpack reads further: a cursor
+		// followed by garbage is read. AppendDecode returns that part too.
+		data, segBad = base64.RawStdEncoding.AppendDecode(data, []byte(seg))
+		if at, isCorrupt := segBad.(base64.CorruptInputError); isCorrupt {
+			bad = at + base64.CorruptInputError(len(s)-len(rest)-len(seg)) // an offset in s
+		} else if segBad != nil {
+			bad = segBad
+		}
+		err = decodeCursor(c, data)
+		if rest == "" || bad != nil || !isEOF(err) {
+			break
+		}
+		chunk *= 8
 	}
-	// entgql's streaming decoder hands msgpack what comes before a bad
-	// quantum and fails only if msgpack reads further: a cursor followed
-	// by garbage is read. AppendDecode returns that part too.
-	data, bad := base64.RawStdEncoding.AppendDecode(data, []byte(s))
+	if bad != nil && isEOF(err) {
+		err = bad
+	}
+	if err != nil {
+		return fmt.Errorf("cannot decode cursor: %w", err)
+	}
+	return nil
+}
+
+// cursorChunk is how many base64 characters of a cursor unmarshalCursor
+// decodes first: 48 bytes, more than a cursor of an ID and a number or a
+// time takes. A multiple of 4, so that the part ends on a quantum.
+const cursorChunk = 64
+
+// splitCursor cuts s after its first n base64 characters (n a multiple of
+// 4), not counting the newlines the decoder skips, so that head ends on a
+// quantum boundary of the decoder's input.
+func splitCursor(s string, n int) (head, rest string) {
+	if len(s) <= n {
+		return s, ""
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' || s[i] == '\r' {
+			continue
+		}
+		if n--; n == 0 {
+			return s[:i+1], s[i+1:]
+		}
+	}
+	return s, ""
+}
+
+// decodeCursor decodes msgpack data into c with msgpack's pooled decoder.
+func decodeCursor(c *ent.Cursor, data []byte) error {
 	// msgpack decodes into a Value that holds something already, and
 	// panics on a non-pointer one: start from nothing.
 	*c = ent.Cursor{}
@@ -213,11 +272,9 @@ func unmarshalCursor(c *ent.Cursor, v any) error {
 	dec.Reset(bytes.NewReader(data))
 	err := dec.Decode(c)
 	msgpack.PutDecoder(dec)
-	if bad != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
-		err = bad
-	}
-	if err != nil {
-		return fmt.Errorf("cannot decode cursor: %w", err)
-	}
-	return nil
+	return err
+}
+
+func isEOF(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }

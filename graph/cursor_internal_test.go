@@ -3,10 +3,12 @@ package graph
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"math"
 	"reflect"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,14 +66,9 @@ func TestCursorsAreReadAsEntgqlReadsThem(t *testing.T) {
 	}
 	inputs = append(inputs, 42, nil, "", "!!!!", base64.RawStdEncoding.EncodeToString([]byte{0xc1}),
 		base64.RawStdEncoding.EncodeToString([]byte{0x92, 0xa1, 'x'}), base64.StdEncoding.EncodeToString([]byte{0x80}))
+	inputs = append(inputs, longCursorInputs(t, id)...)
 	for _, in := range inputs {
-		var want, got ent.Cursor
-		wantErr := want.UnmarshalGQL(in)
-		gotErr := unmarshalCursor(&got, in)
-		// On an error, entgql leaves what it had decoded; no caller reads it.
-		if (gotErr == nil) != (wantErr == nil) || wantErr == nil && !reflect.DeepEqual(got, want) {
-			t.Errorf("cursor %#v: %#v, %v; entgql reads %#v, %v", in, got, gotErr, want, wantErr)
-		}
+		requireEntgqlParity(t, in)
 	}
 
 	in := inputs[4*5] // an integer value
@@ -88,6 +85,136 @@ func TestCursorsAreReadAsEntgqlReadsThem(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 512 {
 		t.Errorf("decoding a cursor allocates %d bytes; want under 512", per)
+	}
+
+	// A cursor padded to 700 KB is read from its first cursorChunk
+	// characters: what it costs does not grow with the padding.
+	padded := in.(string) + strings.Repeat("A", 700<<10)
+	if err := unmarshalCursor(&c, padded); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&before)
+	for range n {
+		_ = unmarshalCursor(&c, padded)
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 512 {
+		t.Errorf("decoding a cursor padded to 700 KB allocates %d bytes; want under 512", per)
+	}
+}
+
+// longCursorInputs are cursors longer than the part unmarshalCursor
+// decodes first: valid cursors padded with long tails of base64 and of
+// garbage; values that go on past the first parts (long strings), whole,
+// cut short, and broken (a bad quantum, padding, newlines that move the
+// quanta) on either side of where each part ends.
+func longCursorInputs(t *testing.T, id gid.ID) []any {
+	t.Helper()
+	encode := func(value any) string {
+		var b bytes.Buffer
+		ent.Cursor{ID: id, Value: value}.MarshalGQL(&b)
+		s, err := strconv.Unquote(b.String())
+		if err != nil {
+			t.Fatalf("entgql wrote %s: %v", b.String(), err)
+		}
+		return s
+	}
+	// Where the parts unmarshalCursor decodes end, in characters.
+	var ends []int
+	for end, chunk := cursorChunk, cursorChunk; end < 200<<10; chunk *= 8 {
+		ends = append(ends, end)
+		end += chunk * 8
+	}
+	short := encode(int64(123456))
+	var inputs []any
+	for _, n := range []int{cursorChunk - len(short) - 1, cursorChunk - len(short), cursorChunk, 3 * cursorChunk, 700 << 10} {
+		pad := strings.Repeat("A", n)
+		inputs = append(inputs,
+			short+pad, short+pad+"!", short+pad+"A", short+pad+"AA", short+pad+"\n", short+"!"+pad, short+pad[:n/2]+"!"+pad)
+	}
+	for _, end := range ends {
+		for _, size := range []int{end*3/4 - 20, end*3/4 - 14, end * 3 / 4, end} {
+			long := encode(strings.Repeat("x", size))
+			inputs = append(inputs, long, long+"!", long+strings.Repeat("A", 9000), long[:len(long)-1],
+				long[:len(long)-3], long[:len(long)/2])
+			if len(long) <= end+8 {
+				continue
+			}
+			inputs = append(inputs, long[:end], long[:end+1], long[:end+2],
+				long[:end+4]+"!"+long[end+5:],               // a bad quantum after a part
+				long[:end-4]+"!"+long[end-3:],               // and just before its end
+				long[:end]+"="+long[end+1:],                 // padding where none belongs
+				long[:end-1]+"\n"+long[end-1:],              // a newline the decoder skips
+				"\n\r"+long[:end-3]+"\n"+long[end-3:],       // newlines moving the quanta
+				long[:end-2]+"\n"+long[end-2:]+"!",          // and garbage after the value
+				long[:end-1]+"\r\n"+long[end-1:len(long)-1]) // and the value cut short
+		}
+	}
+	return inputs
+}
+
+// requireEntgqlParity fails t if unmarshalCursor and entgql's
+// Cursor.UnmarshalGQL do not both accept in, with the same cursor, or
+// both refuse it.
+func requireEntgqlParity(t *testing.T, in any) {
+	t.Helper()
+	var want, got ent.Cursor
+	wantErr := want.UnmarshalGQL(in)
+	gotErr := unmarshalCursor(&got, in)
+	// On an error, entgql leaves what it had decoded; no caller reads it.
+	if (gotErr == nil) != (wantErr == nil) || wantErr == nil && !reflect.DeepEqual(got, want) {
+		t.Errorf("cursor %s: %s, %v; entgql reads %s, %v", brief(in), brief(got), gotErr, brief(want), wantErr)
+	}
+}
+
+// brief is v in Go syntax, cut to a length a failure message can show.
+func brief(v any) string {
+	s := fmt.Sprintf("%#v", v)
+	if len(s) > 200 {
+		return fmt.Sprintf("%s… (%d bytes)", s[:200], len(s))
+	}
+	return s
+}
+
+// FuzzCursorsAreReadAsEntgqlReadsThem runs requireEntgqlParity on any
+// input, seeded with cursors of every kind of value and their long forms.
+func FuzzCursorsAreReadAsEntgqlReadsThem(f *testing.F) {
+	id := gid.New(gid.Event)
+	for _, value := range []any{nil, 1, int64(123456), "Checkout flow", strings.Repeat("x", cursorChunk), time.Now(), 3.5} {
+		var b bytes.Buffer
+		ent.Cursor{ID: id, Value: value}.MarshalGQL(&b)
+		s := strings.Trim(b.String(), `"`)
+		f.Add(s)
+		f.Add(s + strings.Repeat("A", cursorChunk))
+		f.Add(s + "!" + strings.Repeat("A", cursorChunk))
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		requireEntgqlParity(t, s)
+	})
+}
+
+// BenchmarkCursorUnmarshalLong is a cursor padded to 700 KB with base64
+// that decodes, through unmarshalCursor, and BenchmarkCursorUnmarshalLongEntgql
+// through entgql's decoder: CursorGuard decodes every cursor argument of a
+// document, so this bounds what a large request's cursors can cost.
+func BenchmarkCursorUnmarshalLong(b *testing.B) {
+	benchmarkLongCursor(b, unmarshalCursor)
+}
+
+func BenchmarkCursorUnmarshalLongEntgql(b *testing.B) {
+	benchmarkLongCursor(b, func(c *ent.Cursor, v any) error { return c.UnmarshalGQL(v) })
+}
+
+func benchmarkLongCursor(b *testing.B, unmarshal func(*ent.Cursor, any) error) {
+	var buf bytes.Buffer
+	cursorMarshaler(*eventCursor(&ent.Event{ID: gid.New(gid.Event), Seq: 123456})).MarshalGQL(&buf)
+	s := any(string(bytes.Trim(buf.Bytes(), `"`)) + strings.Repeat("A", 700<<10))
+	b.ReportAllocs()
+	for b.Loop() {
+		var c ent.Cursor
+		if err := unmarshal(&c, s); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

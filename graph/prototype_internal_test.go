@@ -1,11 +1,17 @@
 package graph
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/prototype"
+	"github.com/protoloop/protoloop/ent/schema/gid"
 )
 
 // The contract's moves, written out again rather than read from
@@ -38,5 +44,33 @@ func TestCheckPrototypeMove(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestFoldedPrototypeGivesNoOtherTimeline: node(id:) returns a prototype
+// that is its ID only, with its timeline page in the response's cache
+// (prototypeByTimeline). A timeline asked of it under another alias
+// (which the executor, reading the selection as the fold did, never
+// does) must fail, not be read through a prototype with no client
+// behind it (which panics) or come out empty; the page's own alias gets
+// the page.
+func TestFoldedPrototypeGivesNoOtherTimeline(t *testing.T) {
+	ctx := context.WithValue(context.Background(), requestCacheKey{}, &requestCache{entries: map[any]*cacheEntry{}})
+	scope := cacheFrom(ctx)
+	stub := &ent.Prototype{ID: gid.New(gid.Prototype)}
+	page := &ent.EventConnection{Edges: []*ent.EventEdge{{Node: &ent.Event{ID: gid.New(gid.Event)}}}}
+	foldedPrototypes(scope).add(stub)
+	_, _ = cached(scope, prototypeTimelineKey{stub, "timeline"}, func() (*ent.EventConnection, error) { return page, nil })
+
+	under := func(alias string) context.Context {
+		return graphql.WithFieldContext(ctx, &graphql.FieldContext{
+			Object: "Prototype", Field: graphql.CollectedField{Field: &ast.Field{Name: "timeline", Alias: alias}},
+		})
+	}
+	if got, err := prototypeTimeline(under("timeline"), stub, nil, nil, nil, nil, nil, nil); err != nil || got != page {
+		t.Fatalf("the folded page's alias: %v, %v; want the page", got, err)
+	}
+	if got, err := prototypeTimeline(under("other"), stub, nil, nil, nil, nil, nil, nil); !errors.Is(err, errFoldMissed) {
+		t.Fatalf("another alias: %v, %v; want errFoldMissed", got, err)
 	}
 }

@@ -3,6 +3,7 @@ package graph_test
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -173,6 +174,117 @@ func TestTimelineThroughNodeShowsEachViewerWhatThePoliciesAllow(t *testing.T) {
 					}
 					if alert := strings.Contains(page, `"kind":"ALERT"`); v.sees && p.name == pages[0].name && alert != v.member {
 						t.Errorf("%s: the alert on the page: %v; members see it, testers do not", v.name, alert)
+					}
+				})
+			}
+		}
+
+		// The same page asked for in every shape a document can give it:
+		// each answer, data and errors, byte for byte the unfolded path's
+		// (the document with a field of the prototype added last, which
+		// the comparison strips), and one statement fewer where it folds.
+		shapes := []struct {
+			name, params, body string
+			args               vars
+			// folds: one statement fewer where the viewer sees events;
+			// refused: arguments the executor refuses, which the fold must
+			// refuse too, reading no page (the statements of the unfolded
+			// path exactly).
+			folds, refused bool
+		}{
+			{"a fragment on Node with __typename", "", `... on Node { __typename id }
+				... on Prototype { timeline(first: 3) { edges { cursor node { id } } } }`, nil, true, false},
+			{"__typename and a named fragment", "", `__typename ...page`, nil, true, false},
+			{"a sibling skipped", "$yes: Boolean!", `id ... on Prototype { title @skip(if: $yes)
+				timeline(first: 3) { edges { cursor } } }`, vars{"yes": true}, true, false},
+			{"a sibling not skipped", "$yes: Boolean!", `id ... on Prototype { title @skip(if: $yes)
+				timeline(first: 3) { edges { cursor } } }`, vars{"yes": false}, false, false},
+			{"a sibling included", "$yes: Boolean!", `... on Prototype { slug @include(if: $yes)
+				timeline(first: 3) { edges { cursor } } }`, vars{"yes": true}, false, false},
+			{"a sibling not included", "$yes: Boolean!", `... on Prototype { slug @include(if: $yes)
+				timeline(first: 3) { edges { cursor } } }`, vars{"yes": false}, true, false},
+			{"the timeline skipped", "$yes: Boolean!", `id
+				... on Prototype { timeline(first: 3) @skip(if: $yes) { edges { cursor } } }`, vars{"yes": true}, false, false},
+			{"the timeline included", "$yes: Boolean!", `id
+				... on Prototype { timeline(first: 3) @include(if: $yes) { edges { cursor } } }`, vars{"yes": true}, true, false},
+			{"the timeline not included", "$yes: Boolean!", `id
+				... on Prototype { timeline(first: 3) @include(if: $yes) { edges { cursor } } }`, vars{"yes": false}, false, false},
+			{"the same alias twice", "", `... on Prototype {
+				a: timeline(first: 3) { edges { cursor } }
+				a: timeline(first: 3) { edges { node { id seq } } pageInfo { hasNextPage endCursor } } }`, nil, true, false},
+			{"two aliases", "", `... on Prototype {
+				a: timeline(first: 2) { edges { cursor } }
+				b: timeline(last: 2) { edges { cursor } } }`, nil, false, false},
+			{"totalCount", "", `... on Prototype { timeline(first: 3) { totalCount edges { cursor } } }`, nil, false, false},
+			{"pageInfo only", "", `... on Prototype { timeline(first: 3) {
+				pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }`, nil, false, false},
+			{"edges skipped", "$yes: Boolean!", `... on Prototype { timeline(first: 3) {
+				edges @skip(if: $yes) { cursor } pageInfo { hasNextPage } } }`, vars{"yes": true}, false, false},
+			{"the direction from a variable", "$dir: OrderDirection", `... on Prototype {
+				timeline(first: 3, orderBy: {field: SEQ, direction: $dir}) { edges { node { seq } } } }`,
+				vars{"dir": "DESC"}, true, false},
+			{"the direction from a missing variable", "$dir: OrderDirection", `... on Prototype {
+				timeline(first: 3, orderBy: {field: SEQ, direction: $dir}) { edges { node { seq } } } }`,
+				vars{}, true, false},
+			{"the direction from a null variable", "$dir: OrderDirection", `... on Prototype {
+				timeline(first: 3, orderBy: {field: SEQ, direction: $dir}) { edges { node { seq } } } }`,
+				vars{"dir": nil}, false, true},
+			{"the direction from a variable's default", "$dir: OrderDirection = DESC", `... on Prototype {
+				timeline(first: 3, orderBy: {field: SEQ, direction: $dir}) { edges { node { seq } } } }`,
+				vars{}, true, false},
+			{"an order with a null direction", "$order: EventOrder", `... on Prototype {
+				timeline(first: 3, orderBy: $order) { edges { node { seq } } } }`,
+				vars{"order": vars{"field": "SEQ", "direction": nil}}, false, true},
+		}
+		ref := regexp.MustCompile(`,?"zzRef":"[^"]*"`)
+		readShape := func(t *testing.T, token, query string, args vars) (data, errs string, statements int64) {
+			t.Helper()
+			s.Do(t, owner, `{ __typename }`, nil).RequireOK(t)
+			if token != "" {
+				s.Do(t, token, `{ __typename }`, nil).RequireOK(t)
+			}
+			v := vars{"id": loop.Prototype.ID}
+			for k, a := range args {
+				v[k] = a
+			}
+			before := s.Statements()
+			r := s.Do(t, token, query, v)
+			statements = s.Statements() - before
+			var list []string
+			for _, e := range r.Errors {
+				list = append(list, e.String())
+			}
+			return ref.ReplaceAllString(string(r.Data), ""), strings.Join(list, "; "), statements
+		}
+		for _, v := range []int{0, 3, 6} { // the owner, a guest tester, an outsider
+			v := viewers[v]
+			for _, shape := range shapes {
+				t.Run(fmt.Sprintf("%s, %s", v.name, shape.name), func(t *testing.T) {
+					params := "$id: ID!"
+					if shape.params != "" {
+						params += ", " + shape.params
+					}
+					document := func(extra string) string {
+						d := fmt.Sprintf("query(%s) { node(id: $id) { %s %s } }", params, shape.body, extra)
+						if strings.Contains(shape.body, "...page") {
+							d += "\nfragment page on Prototype { timeline(first: 3) { edges { cursor } } }"
+						}
+						return d
+					}
+					data, errs, folded := readShape(t, v.token, document(""), shape.args)
+					wantData, wantErrs, reference := readShape(t, v.token, document("... on Prototype { zzRef: slug }"), shape.args)
+					if data != wantData || errs != wantErrs {
+						t.Fatalf("folded:\n%s\nerrors: %s\nunfolded:\n%s\nerrors: %s", data, errs, wantData, wantErrs)
+					}
+					switch {
+					case shape.refused && (errs == "" || folded != reference):
+						t.Errorf("folded took %d statements, unfolded %d, errors %q: want an error and the same count", folded, reference, errs)
+					case v.sees && shape.folds && !strings.Contains(data, `"edges":[{`):
+						t.Fatalf("%s sees no events: %s %s", v.name, data, errs)
+					case v.sees && shape.folds && folded != reference-1:
+						t.Errorf("folded took %d statements, unfolded %d: want one fewer", folded, reference)
+					case !(v.sees && shape.folds) && folded > reference+1:
+						t.Errorf("folded took %d statements, unfolded %d: want at most one more", folded, reference)
 					}
 				})
 			}

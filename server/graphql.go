@@ -100,6 +100,7 @@ func (s *Server) graphql() http.Handler {
 		use(extension.Introspection{}) // GraphiQL and code generators read the schema
 	}
 	use(graph.CursorGuard{})
+	use(graph.NullGuard{})
 	use(graph.FilterGuard{})
 	// Ahead of the transactioner, so that a mutation refused for its rate
 	// never begins a transaction, and the request timeout covers it.
