@@ -34,6 +34,71 @@ func waitFor(t *testing.T, what string, cond func() (bool, error)) {
 	}
 }
 
+// heldEventsLock is a feedback loop on PostgreSQL whose events lock, under
+// which event positions are given, the test holds in a transaction on a
+// connection of the pool.
+type heldEventsLock struct {
+	s    *servertest.Server
+	loop servertest.Loop
+	lock *sql.Tx
+	pid  int // the PostgreSQL backend of the lock's connection
+}
+
+// holdEventsLock makes a feedback loop on s and takes the events lock
+// until the test ends, or until it rolls h.lock back; the connection
+// stays the test's after that.
+func holdEventsLock(t *testing.T, s *servertest.Server) *heldEventsLock {
+	t.Helper()
+	h := &heldEventsLock{s: s, loop: s.NewLoop(t)}
+	ctx := context.Background()
+	conn, err := s.DB.SQL.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if err := conn.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&h.pid); err != nil {
+		t.Fatal(err)
+	}
+	if h.lock, err = conn.BeginTx(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.lock.Rollback() })
+	if _, err := h.lock.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(broker.LockKey)); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// posted is a mutation's response, or why there is none.
+type posted struct {
+	r   *servertest.Response
+	err error
+}
+
+// leaveFeedback leaves feedback with body as the loop's owner, in a
+// goroutine, and once the feedback has committed returns the feedback's
+// ID and where the mutation's answer will come.
+func (h *heldEventsLock) leaveFeedback(t *testing.T, body string) (<-chan posted, int64) {
+	t.Helper()
+	ctx := context.Background()
+	done := make(chan posted, 1)
+	go func() {
+		r, err := h.s.Post(ctx, h.loop.Owner.Token,
+			`mutation($in: LeaveFeedbackInput!) { leaveFeedback(input: $in) { id } }`,
+			map[string]any{"in": map[string]any{"iterationID": h.loop.Iteration.ID, "kind": "IDEA", "body": body}})
+		done <- posted{r, err}
+	}()
+	var id int64
+	waitFor(t, "the feedback "+body+" committed", func() (bool, error) {
+		err := h.s.DB.SQL.QueryRowContext(ctx, "SELECT id FROM feedbacks WHERE body = $1", body).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	return done, id
+}
+
 // TestWritesCommitWithoutTheEventsLock holds the lock under which event
 // positions are given, from a connection of its own, while a mutation
 // runs: the mutation's transaction commits all the same (its feedback
@@ -48,45 +113,12 @@ func TestWritesCommitWithoutTheEventsLock(t *testing.T) {
 		if s.Backend != servertest.Postgres {
 			t.Skip("SQLite runs one writer at a time: there is no lock to take out of the commit")
 		}
-		loop := s.NewLoop(t)
+		h := holdEventsLock(t, s)
+		loop, lock := h.loop, h.lock
 		ctx := context.Background()
 		db := s.DB.SQL
 
-		conn, err := db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		lock, err := conn.BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = lock.Rollback() }()
-		if _, err := lock.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(broker.LockKey)); err != nil {
-			t.Fatal(err)
-		}
-
-		body := fmt.Sprintf("Feedback left while the events lock is held %d", time.Now().UnixNano())
-		type answer struct {
-			r   *servertest.Response
-			err error
-		}
-		done := make(chan answer, 1)
-		go func() {
-			r, err := s.Post(ctx, loop.Owner.Token,
-				`mutation($in: LeaveFeedbackInput!) { leaveFeedback(input: $in) { id } }`,
-				map[string]any{"in": map[string]any{"iterationID": loop.Iteration.ID, "kind": "IDEA", "body": body}})
-			done <- answer{r, err}
-		}()
-
-		var feedbackID int64
-		waitFor(t, "the feedback committed while the events lock is held", func() (bool, error) {
-			err := db.QueryRowContext(ctx, "SELECT id FROM feedbacks WHERE body = $1", body).Scan(&feedbackID)
-			if errors.Is(err, sql.ErrNoRows) {
-				return false, nil
-			}
-			return err == nil, err
-		})
+		done, feedbackID := h.leaveFeedback(t, fmt.Sprintf("Feedback left while the events lock is held %d", time.Now().UnixNano()))
 		var pending int64
 		if err := db.QueryRowContext(ctx, "SELECT seq FROM events WHERE subject_id = $1", feedbackID).Scan(&pending); err != nil {
 			t.Fatalf("the feedback's event: %v", err)
@@ -230,62 +262,22 @@ func TestNumberingKeepsItsConnectionBetweenRounds(t *testing.T) {
 		if s.Backend != servertest.Postgres {
 			t.Skip("SQLite numbers events in the mutation's own transaction")
 		}
-		loop := s.NewLoop(t)
+		// The events lock is on a connection of the pool that the test
+		// keeps after releasing the lock, so that no round can have it.
+		h := holdEventsLock(t, s)
+		lock := h.lock
 		ctx := context.Background()
 		db := s.DB.SQL
 
-		// The events lock, on a connection of the pool that the test
-		// keeps after releasing the lock, so that no round can have it.
-		lockConn, err := db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer lockConn.Close()
-		var lockPID int
-		if err := lockConn.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&lockPID); err != nil {
-			t.Fatal(err)
-		}
-		lock, err := lockConn.BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = lock.Rollback() }()
-		if _, err := lock.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(broker.LockKey)); err != nil {
-			t.Fatal(err)
-		}
-
-		type answer struct {
-			r   *servertest.Response
-			err error
-		}
-		leave := func(body string) (chan answer, int64) {
-			t.Helper()
-			done := make(chan answer, 1)
-			go func() {
-				r, err := s.Post(ctx, loop.Owner.Token,
-					`mutation($in: LeaveFeedbackInput!) { leaveFeedback(input: $in) { id } }`,
-					map[string]any{"in": map[string]any{"iterationID": loop.Iteration.ID, "kind": "IDEA", "body": body}})
-				done <- answer{r, err}
-			}()
-			var id int64
-			waitFor(t, "the feedback "+body+" committed", func() (bool, error) {
-				err := db.QueryRowContext(ctx, "SELECT id FROM feedbacks WHERE body = $1", body).Scan(&id)
-				if errors.Is(err, sql.ErrNoRows) {
-					return false, nil
-				}
-				return err == nil, err
-			})
-			return done, id
-		}
 		stamp := time.Now().UnixNano()
-		first, _ := leave(fmt.Sprintf("Feedback whose round waits for the lock %d", stamp))
+		first, _ := h.leaveFeedback(t, fmt.Sprintf("Feedback whose round waits for the lock %d", stamp))
 		waitFor(t, "a numbering round waiting for the events lock", func() (bool, error) {
 			var n int
 			err := db.QueryRowContext(ctx,
-				"SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", lockPID).Scan(&n)
+				"SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", h.pid).Scan(&n)
 			return n > 0, err
 		})
-		second, secondID := leave(fmt.Sprintf("Feedback that waits for the next round %d", stamp))
+		second, secondID := h.leaveFeedback(t, fmt.Sprintf("Feedback that waits for the next round %d", stamp))
 
 		// Take every connection the pool has left, and keep asking for
 		// more: a connection the first round gives back goes to the test.

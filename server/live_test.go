@@ -1060,6 +1060,10 @@ func TestASubscribeFromTheLatestCursorAllocatesLittle(t *testing.T) {
 	per := float64(after.alloc-before.alloc) / n
 	t.Logf("%.0f bytes allocated per connection and subscribe from the latest cursor; %.0f of them live after", per,
 		float64(int64(after.live)-int64(before.live))/n)
+	if raceEnabled {
+		t.Log("race detector on: sync.Pool drops items, the bound is not checked")
+		return
+	}
 	if per > bound {
 		t.Errorf("a connection and its subscribe from the latest cursor allocate %.0f bytes, over %d", per, bound)
 	}

@@ -761,10 +761,13 @@ func (s *subscriber) wants(e *ent.Event, audience rule.EventAudience) bool {
 // read from its identity when the subscriber registers and when the
 // identity is reloaded, so that the tailer checks 10,000 subscribers
 // without reading 10,000 identities per event (rule.EventAudience). An
-// identity changes otherwise only as a request of its own adds to it
-// (viewer.Join, AddTester: the subscription's is its own, taken afresh
-// from the token, see graph.Resolver.subscriber), and a change of role is
-// rechecked from the database all the same (pauseMembers).
+// identity changes otherwise only as a request adds to its own
+// (viewer.Join, AddTester), and no request adds to a subscriber's: a
+// token's subscriptions share the identity cache's identity for it
+// (IdentityCache.Cached), of which every request gets a Clone, and a
+// subscriber without one gets a fresh load or a copy (see
+// graph.Resolver.subscriber). A change of role is rechecked from the
+// database all the same (pauseMembers).
 type rights struct {
 	role   viewer.Role
 	member bool // of the subscriber's workspace
