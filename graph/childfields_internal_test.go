@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -118,5 +119,41 @@ func TestFieldContextsAllocateOnlyThemselves(t *testing.T) {
 		if fc.Child == nil {
 			t.Errorf("%s: no Child", name)
 		}
+	}
+}
+
+// TestScalarFieldContextsAreGqlgens builds the field context of a scalar
+// field through graphql.NewScalarFieldContext and through the executor's
+// newScalarFieldContext, from a context of its own and from a pending
+// frame's (whose field context it fills): the same field context, and a
+// Child that fails with the same error.
+func TestScalarFieldContextsAreGqlgens(t *testing.T) {
+	field := graphql.CollectedField{Field: &ast.Field{Alias: "role", Name: "viewerRole"}}
+	for _, c := range []struct {
+		name                 string
+		ctx                  context.Context
+		isMethod, isResolver bool
+	}{
+		{"a resolver's, from a context of its own", context.Background(), true, true},
+		{"a struct field's, from a pending frame", &fieldFrame{Context: context.Background(), pending: true}, false, false},
+		{"a method's, from a pending frame", &fieldFrame{Context: context.Background(), pending: true}, true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			want, wantErr := graphql.NewScalarFieldContext("Workspace", field, c.isMethod, c.isResolver, "MembershipRole")
+			got, err := newScalarFieldContext(c.ctx, "Workspace", field, c.isMethod, c.isResolver, noChildFields("MembershipRole"))
+			if err != nil || wantErr != nil {
+				t.Fatalf("errors %v, gqlgen's %v", err, wantErr)
+			}
+			_, wantChildErr := want.Child(c.ctx, field)
+			_, childErr := got.Child(c.ctx, field)
+			if fmt.Sprint(childErr) != fmt.Sprint(wantChildErr) {
+				t.Errorf("Child: %v, gqlgen's %v", childErr, wantChildErr)
+			}
+			gotFC, wantFC := *got, *want
+			gotFC.Child, wantFC.Child = nil, nil // compared by calling them
+			if !reflect.DeepEqual(gotFC, wantFC) {
+				t.Errorf("field context %+v, gqlgen's %+v", gotFC, wantFC)
+			}
+		})
 	}
 }

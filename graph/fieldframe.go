@@ -3,8 +3,10 @@ package graph
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // fieldFrame is a context holding a field context, as
@@ -25,9 +27,13 @@ import (
 //
 // gqlgen finds a field context by an unexported key (graphql.GetFieldContext
 // asks ctx.Value for it); fieldContextKey is that key, as GetFieldContext
-// asks for it, and init checks that GetFieldContext finds a frame's field
-// context through it, so that a gqlgen that looks its field contexts up
-// otherwise fails every test rather than losing them.
+// asks for it. init checks that this is the only key GetFieldContext asks
+// for, and that gqlgen's own functions, with a real graphql.WithFieldContext
+// below the frames, find a frame's field context, a pending frame's
+// parent's, and a frame's path (graphql.GetPath): a gqlgen that looks its
+// field contexts up otherwise (a new key, say, with the old one as a
+// fallback, which would give every field below the root the root's field
+// context) fails every test rather than losing them.
 type fieldFrame struct {
 	context.Context
 	fc graphql.FieldContext
@@ -70,27 +76,76 @@ func fieldContextIn(ctx context.Context) *graphql.FieldContext {
 }
 
 // fieldContextKey is the key under which gqlgen keeps the field context in
-// a context.
-var fieldContextKey = func() any {
-	probe := &keyProbe{Context: context.Background()}
-	graphql.GetFieldContext(probe)
-	return probe.key
-}()
+// a context; errFieldContextKey says why it could not be found.
+var fieldContextKey, errFieldContextKey = fieldContextKeyOf(graphql.GetFieldContext)
 
-// keyProbe records the key it is asked for.
+// fieldContextKeyOf returns the key getFieldContext asks a context for,
+// which must be one key: a function that asks for two may find a field
+// context under the second that a frame does not answer to.
+func fieldContextKeyOf(getFieldContext func(context.Context) *graphql.FieldContext) (any, error) {
+	probe := &keyProbe{Context: context.Background()}
+	getFieldContext(probe)
+	if len(probe.keys) != 1 {
+		return nil, fmt.Errorf("GetFieldContext asks a context for %d keys (%v), not one", len(probe.keys), probe.keys)
+	}
+	return probe.keys[0], nil
+}
+
+// keyProbe records the keys it is asked for, and answers none.
 type keyProbe struct {
 	context.Context
-	key any
+	keys []any
 }
 
 func (p *keyProbe) Value(key any) any {
-	p.key = key
+	if !slices.Contains(p.keys, key) {
+		p.keys = append(p.keys, key)
+	}
+	return nil
+}
+
+// fieldContexts are the functions of gqlgen that fieldFrame stands in
+// for, as parameters so that a test can give ones that keep field
+// contexts otherwise (fieldframe_internal_test.go).
+type fieldContexts struct {
+	get  func(context.Context) *graphql.FieldContext
+	with func(context.Context, *graphql.FieldContext) context.Context
+	path func(context.Context) ast.Path
+}
+
+// check returns an error if frames, on a context holding a field context
+// as with puts it there, do not answer as that context would: a frame's
+// own field context, a pending frame's parent's, and a frame's path.
+func (c fieldContexts) check() error {
+	outer := &graphql.FieldContext{Field: graphql.CollectedField{Field: &ast.Field{Alias: "a", Name: "a"}}}
+	ctx := c.with(context.Background(), outer)
+	if got := c.get(ctx); got != outer {
+		return fmt.Errorf("GetFieldContext does not find the field context WithFieldContext put (%p, want %p)", got, outer)
+	}
+	if got := c.get(&fieldFrame{Context: ctx, pending: true}); got != outer {
+		return fmt.Errorf("a pending frame on a field context's context answers %p, not that field context (%p)", got, outer)
+	}
+	frame := &fieldFrame{Context: ctx}
+	frame.fc = graphql.FieldContext{Parent: outer, Field: graphql.CollectedField{Field: &ast.Field{Alias: "b", Name: "b"}}}
+	if got := c.get(frame); got != &frame.fc {
+		return fmt.Errorf("a frame answers the field context %p, not its own (%p)", got, &frame.fc)
+	}
+	if got := c.get(&fieldFrame{Context: frame, pending: true}); got != &frame.fc {
+		return fmt.Errorf("a pending frame on a frame answers %p, not its parent's field context (%p)", got, &frame.fc)
+	}
+	if got := c.path(frame).String(); got != "a.b" {
+		return fmt.Errorf("GetPath of a frame is %q, not a.b", got)
+	}
 	return nil
 }
 
 func init() {
-	f := &fieldFrame{Context: context.Background()}
-	if fieldContextKey == nil || graphql.GetFieldContext(f) != &f.fc {
-		panic(fmt.Sprintf("graph: gqlgen does not find field contexts under the key it asked for (%v): see fieldFrame", fieldContextKey))
+	err := errFieldContextKey
+	if err == nil {
+		err = fieldContexts{graphql.GetFieldContext, graphql.WithFieldContext, graphql.GetPath}.check()
+	}
+	if err != nil {
+		panic("graph: gqlgen keeps field contexts otherwise than fieldFrame (graph/fieldframe.go) assumes: " + err.Error() +
+			"; make fieldFrame.Value answer as this gqlgen's contexts do, or have resolveField and marshalSliceInOrder use graphql.WithFieldContext")
 	}
 }

@@ -96,3 +96,58 @@ func TestNestedFramesAnswerAsContextsDo(t *testing.T) {
 		t.Error("a pending frame with no field context above it has one")
 	}
 }
+
+// TestFrameCheckFailsOnAGqlgenThatKeepsFieldContextsOtherwise gives the
+// start-up check functions that keep field contexts as a future gqlgen
+// might: the check must fail on each, and pass on gqlgen's own.
+func TestFrameCheckFailsOnAGqlgenThatKeepsFieldContextsOtherwise(t *testing.T) {
+	type newKey struct{}
+	// A new key first, the old one as a fallback: a frame, answering only
+	// the old one, would give every field below the root the root's
+	// field context.
+	newFirst := func(ctx context.Context) *graphql.FieldContext {
+		if fc, ok := ctx.Value(newKey{}).(*graphql.FieldContext); ok {
+			return fc
+		}
+		fc, _ := ctx.Value(fieldContextKey).(*graphql.FieldContext)
+		return fc
+	}
+	withNew := func(ctx context.Context, fc *graphql.FieldContext) context.Context {
+		fc.Parent = newFirst(ctx)
+		return context.WithValue(ctx, newKey{}, fc)
+	}
+	pathOf := func(ctx context.Context) ast.Path {
+		if fc := newFirst(ctx); fc != nil {
+			return fc.Path()
+		}
+		return nil
+	}
+	// Paths kept under a key of their own beside the field context's.
+	withBoth := func(ctx context.Context, fc *graphql.FieldContext) context.Context {
+		return context.WithValue(graphql.WithFieldContext(ctx, fc), newKey{}, fc)
+	}
+	pathByNewKey := func(ctx context.Context) ast.Path {
+		fc, _ := ctx.Value(newKey{}).(*graphql.FieldContext)
+		return fc.Path()
+	}
+
+	if _, err := fieldContextKeyOf(newFirst); err == nil {
+		t.Error("a GetFieldContext asking for two keys passes the key probe")
+	}
+	for _, c := range []struct {
+		name    string
+		gqlgen  fieldContexts
+		wantErr bool
+	}{
+		{"gqlgen's own functions pass", fieldContexts{graphql.GetFieldContext, graphql.WithFieldContext, graphql.GetPath}, false},
+		{"a new key looked up before the old one fails", fieldContexts{newFirst, withNew, pathOf}, true},
+		{"a path found under another key fails", fieldContexts{graphql.GetFieldContext, withBoth, pathByNewKey}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.gqlgen.check()
+			if (err != nil) != c.wantErr {
+				t.Errorf("check: %v, want an error: %v", err, c.wantErr)
+			}
+		})
+	}
+}

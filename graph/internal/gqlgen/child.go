@@ -42,8 +42,8 @@ var executorContexts = []struct {
 // context (see graph/childfields.go): for a field of an object type,
 // childFieldsOf_T, which finds the executor in its context; for a scalar
 // or an enum, noChildFieldsOf_T through newScalarFieldContext. Both are
-// declared at the end of the executor. Rewriting none of either, or leaving one of gqlgen's
-// closures over the executor, fails generation.
+// declared at the end of the executor. Rewriting none of either, or
+// leaving one of gqlgen's closures over the executor, fails generation.
 func shareChildFunctions(filename string, src []byte) ([]byte, error) {
 	for _, r := range executorContexts {
 		if n := bytes.Count(src, []byte(r.from)); n != r.n {

@@ -163,6 +163,15 @@ func rewriteExecutor(filename string) error {
 	if bytes.Contains(src, []byte("out.ResolveConcurrently(")) {
 		return fmt.Errorf("%s: an object still resolves fields concurrently; its @defer group is needed", filename)
 	}
+	// The steps run in this order because some rewrite what an earlier
+	// one wrote, and fail when they do not find it:
+	//   - fillObjectsInPlace rewrites the `return marshalObject(fields, out)`
+	//     that rewrites puts at the end of every object's marshaller;
+	//   - marshalFieldsByPointer rewrites the plain fields that
+	//     resolvePlainFields wrote;
+	//   - fillFieldContextsInFrames gives the context to the calls of
+	//     newScalarFieldContext( that shareChildFunctions wrote, and counts
+	//     them among the field context functions.
 	for _, r := range rewrites {
 		if !bytes.Contains(src, []byte(r.from)) {
 			return fmt.Errorf("%s: no %q to rewrite (%s); has gqlgen changed?", filename, r.from, r.why)

@@ -129,7 +129,9 @@ func namedValue(fn *ast.FuncDecl) bool {
 	case *ast.SelectorExpr:
 		return true // pkg.T
 	case *ast.Ident:
-		return t.Obj == nil && !builtin[t.Name] // T of this package
+		// T of this package: parseMethods resolves no identifiers
+		// (parser.SkipObjectResolution), so a built-in is told by name.
+		return !builtin[t.Name]
 	}
 	return false
 }
