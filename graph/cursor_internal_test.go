@@ -76,6 +76,13 @@ func TestCursorsAreReadAsEntgqlReadsThem(t *testing.T) {
 	if err := unmarshalCursor(&c, in); err != nil {
 		t.Fatal(err)
 	}
+	// Under -race sync.Pool drops some of what is put back, and a drop
+	// costs a msgpack decoder (~1.3 KB): a bound that still tells a
+	// decoded padding (541 KB) from none.
+	bound := uint64(512)
+	if raceEnabled {
+		bound = 4 << 10
+	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	const n = 100
@@ -83,8 +90,8 @@ func TestCursorsAreReadAsEntgqlReadsThem(t *testing.T) {
 		_ = unmarshalCursor(&c, in)
 	}
 	runtime.ReadMemStats(&after)
-	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 512 {
-		t.Errorf("decoding a cursor allocates %d bytes; want under 512", per)
+	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > bound {
+		t.Errorf("decoding a cursor allocates %d bytes; want under %d", per, bound)
 	}
 
 	// A cursor padded to 700 KB is read from its first cursorChunk
@@ -98,8 +105,8 @@ func TestCursorsAreReadAsEntgqlReadsThem(t *testing.T) {
 		_ = unmarshalCursor(&c, padded)
 	}
 	runtime.ReadMemStats(&after)
-	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 512 {
-		t.Errorf("decoding a cursor padded to 700 KB allocates %d bytes; want under 512", per)
+	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > bound {
+		t.Errorf("decoding a cursor padded to 700 KB allocates %d bytes; want under %d", per, bound)
 	}
 }
 
