@@ -362,8 +362,18 @@ func (c *costWalker) field(f *ast.Field) int {
 		if err != nil || !isInt {
 			continue // null, or not an Int: gqlgen reports that
 		}
-		if n > int64(c.limits.MaxPageSize) {
+		// Refused here, for the whole document, rather than by entgql
+		// when it pages: a nested page is read in its parent's query,
+		// whose field the error would then blame and null.
+		switch {
+		case n > int64(c.limits.MaxPageSize):
 			c.err = limitError(graph.CodeBadUserInput, "%s: at most %d per page, not %d", name, c.limits.MaxPageSize, n)
+		case n < 0:
+			c.err = limitError(graph.CodeBadUserInput, "%s: a page size cannot be negative, not %d", name, n)
+		case paged:
+			c.err = limitError(graph.CodeBadUserInput, "first and last: a page takes one of the two, not both")
+		}
+		if c.err != nil {
 			c.err.Extensions["field"] = name
 			return 0
 		}

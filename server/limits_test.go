@@ -171,7 +171,7 @@ func TestQueryLimitsCheckVariablesOfCachedDocuments(t *testing.T) {
 	for _, tc := range []struct {
 		n    int
 		code string
-	}{{10, ""}, {101, "BAD_USER_INPUT"}, {10, ""}, {5000, "BAD_USER_INPUT"}} {
+	}{{10, ""}, {101, "BAD_USER_INPUT"}, {10, ""}, {5000, "BAD_USER_INPUT"}, {-1, "BAD_USER_INPUT"}, {0, ""}} {
 		q.Variables = map[string]any{"n": tc.n}
 		_, r, _ := send(t, s.url, nil, q)
 		var code any
@@ -199,6 +199,7 @@ func TestQueryLimitsAreConfigurable(t *testing.T) {
 		{"{ viewer { a: id b: name } }", "TOO_MANY_ALIASES"},
 		{"{ viewer { id } __typename }", "TOO_MANY_ROOT_FIELDS"},
 		{`{ node(id: "wsp_x") { ... on Workspace { prototypes(first: 4) { totalCount } } } }`, "BAD_USER_INPUT"},
+		{`{ node(id: "wsp_x") { ... on Workspace { prototypes(first: 1, last: 1) { totalCount } } } }`, "BAD_USER_INPUT"},
 	} {
 		t.Run(tc.code, func(t *testing.T) {
 			_, r, _ := send(t, s.url, nil, request{Query: tc.query})
