@@ -2,7 +2,6 @@ package graph
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -21,47 +20,28 @@ import (
 	"github.com/protoloop/protoloop/ent"
 )
 
-// CursorGuard rejects an operation whose after/before cursors cannot be
-// decoded, or carry a value that cannot be what the connection is ordered
-// by, before any resolver runs. entgql's field collection decodes the
-// cursors of nested connections itself and does not expect a bad one (it
-// would panic), and entgql puts a cursor's value into SQL as it is: an
-// array, or a string compared with a number column, is a driver error.
-// So they are checked here, once, for the whole document.
-type CursorGuard struct{}
-
-var (
-	_ graphql.HandlerExtension        = CursorGuard{}
-	_ graphql.OperationContextMutator = CursorGuard{}
-)
-
-// ExtensionName implements graphql.HandlerExtension.
-func (CursorGuard) ExtensionName() string { return "CursorGuard" }
-
-// Validate implements graphql.HandlerExtension.
-func (CursorGuard) Validate(graphql.ExecutableSchema) error { return nil }
-
-// MutateOperationContext implements graphql.OperationContextMutator.
-func (CursorGuard) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if oc.Operation == nil {
+// badCursor refuses an after/before cursor that cannot be decoded, or
+// carries a value that cannot be what the connection is ordered by (see
+// ArgumentGuard). entgql's field collection decodes the cursors of nested
+// connections itself and does not expect a bad one (it would panic), and
+// entgql puts a cursor's value into SQL as it is: an array, or a string
+// compared with a number column, is a driver error. So they are checked
+// before any resolver runs, once, for the whole document.
+func badCursor(oc *graphql.OperationContext, f *ast.Field, arg *ast.Argument, def *ast.ArgumentDefinition) *gqlerror.Error {
+	if def.Type.Name() != "Cursor" {
 		return nil
 	}
-	return walkArguments(oc, oc.Operation.SelectionSet, map[string]bool{}, func(f *ast.Field, arg *ast.Argument, def *ast.ArgumentDefinition) *gqlerror.Error {
-		if def.Type.Name() != "Cursor" {
-			return nil
-		}
-		v, err := arg.Value.Value(oc.Variables)
-		if err != nil || v == nil {
-			return nil
-		}
-		var c ent.Cursor
-		if unmarshalCursor(&c, v) == nil && cursorValueFits(c.Value, orderField(f, oc.Variables)) {
-			return nil
-		}
-		e := gqlerror.Errorf("%s: not a cursor this API issued for this order", arg.Name)
-		e.Extensions = map[string]any{"code": string(CodeBadUserInput), "field": arg.Name}
-		return e
-	})
+	v, err := arg.Value.Value(oc.Variables)
+	if err != nil || v == nil {
+		return nil
+	}
+	var c ent.Cursor
+	if unmarshalCursor(&c, v) == nil && cursorValueFits(c.Value, orderField(f, oc.Variables)) {
+		return nil
+	}
+	e := gqlerror.Errorf("%s: not a cursor this API issued for this order", arg.Name)
+	e.Extensions = map[string]any{"code": string(CodeBadUserInput), "field": arg.Name}
+	return e
 }
 
 // orderField returns the field (CREATED_AT, TITLE…) a connection field's
@@ -110,45 +90,6 @@ func cursorValueFits(v any, field string) bool {
 	return isTime || isNumber || isString || k == reflect.Bool
 }
 
-// walkArguments calls check for every argument of every field the
-// operation selects, through fragments, until check returns an error.
-func walkArguments(oc *graphql.OperationContext, set ast.SelectionSet, seenFragments map[string]bool,
-	check func(*ast.Field, *ast.Argument, *ast.ArgumentDefinition) *gqlerror.Error) *gqlerror.Error {
-	for _, sel := range set {
-		switch sel := sel.(type) {
-		case *ast.Field:
-			for _, arg := range sel.Arguments {
-				if sel.Definition == nil || arg.Value == nil {
-					continue
-				}
-				if def := sel.Definition.Arguments.ForName(arg.Name); def != nil {
-					if err := check(sel, arg, def); err != nil {
-						return err
-					}
-				}
-			}
-			if err := walkArguments(oc, sel.SelectionSet, seenFragments, check); err != nil {
-				return err
-			}
-		case *ast.InlineFragment:
-			if err := walkArguments(oc, sel.SelectionSet, seenFragments, check); err != nil {
-				return err
-			}
-		case *ast.FragmentSpread:
-			if seenFragments[sel.Name] {
-				continue
-			}
-			seenFragments[sel.Name] = true
-			if frag := oc.Doc.Fragments.ForName(sel.Name); frag != nil {
-				if err := walkArguments(oc, frag.SelectionSet, seenFragments, check); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return nil
-}
-
 // cursorMarshaler writes an edge's cursor as entgql's Cursor.MarshalGQL
 // does, byte for byte (msgpack, then unpadded base64, quoted), with
 // msgpack's pooled encoder and a pooled buffer: entgql makes a msgpack
@@ -190,12 +131,12 @@ func (c cursorMarshaler) MarshalGQL(w io.Writer) {
 // bytes with msgpack's pooled decoder: entgql's makes a streaming base64
 // decoder and a msgpack decoder over a 4 KiB bufio.Reader for every
 // cursor, ~6 KB of garbage, and a subscription's after cursor is decoded
-// twice (CursorGuard, then its argument). The executor unmarshals cursors
+// twice (ArgumentGuard, then its argument). The executor unmarshals cursors
 // with it (see graph/internal/gqlgen).
 //
 // Like entgql's streaming decoder, it decodes little more of the input
 // than msgpack reads: the first cursorChunk characters, then eight times
-// as many as it has each time msgpack runs out. CursorGuard decodes every
+// as many as it has each time msgpack runs out. ArgumentGuard decodes every
 // cursor argument of a document, and a client may pad a cursor with a
 // megabyte of base64 that msgpack never reads.
 func unmarshalCursor(c *ent.Cursor, v any) error {

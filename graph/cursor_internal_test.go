@@ -202,7 +202,7 @@ func FuzzCursorsAreReadAsEntgqlReadsThem(f *testing.F) {
 
 // BenchmarkCursorUnmarshalLong is a cursor padded to 700 KB with base64
 // that decodes, through unmarshalCursor, and BenchmarkCursorUnmarshalLongEntgql
-// through entgql's decoder: CursorGuard decodes every cursor argument of a
+// through entgql's decoder: ArgumentGuard decodes every cursor argument of a
 // document, so this bounds what a large request's cursors can cost.
 func BenchmarkCursorUnmarshalLong(b *testing.B) {
 	benchmarkLongCursor(b, unmarshalCursor)

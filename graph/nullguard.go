@@ -1,18 +1,16 @@
 package graph
 
 import (
-	"context"
 	"strconv"
 
-	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
-// NullGuard refuses an operation that passes null, through a variable,
-// where the schema takes no null: an argument or input field of a
-// non-null type that has a default, such as every order's
-// `direction: OrderDirection! = ASC`.
+// nullForNonNull refuses null, passed through a variable, where the
+// schema takes no null: an argument or input field of a non-null type
+// that has a default, such as every order's
+// `direction: OrderDirection! = ASC` (see ArgumentGuard).
 //
 // Validation lets a nullable variable stand there, so that the default
 // applies when the variable is left out; a variable given as null is
@@ -23,37 +21,15 @@ import (
 // error ErrorPresenter cannot tell from a fault of the server's
 // (INTERNAL), and entgql's field collection, reading the same argument
 // for a nested connection, drops the order without a word. So the
-// operation is refused here, before any resolver or loader reads it.
+// operation is refused before any resolver or loader reads it.
 //
 // The spec makes it an error of the field; refused here, it is the whole
-// operation's, as CursorGuard's bad cursors are, and, like those, also
-// for a field @skip leaves out. Either way the caller sent a null the
-// schema's type forbids.
-type NullGuard struct{}
-
-var (
-	_ graphql.HandlerExtension        = NullGuard{}
-	_ graphql.OperationContextMutator = NullGuard{}
-)
-
-// ExtensionName implements graphql.HandlerExtension.
-func (NullGuard) ExtensionName() string { return "NullGuard" }
-
-// Validate implements graphql.HandlerExtension.
-func (NullGuard) Validate(graphql.ExecutableSchema) error { return nil }
-
-// MutateOperationContext implements graphql.OperationContextMutator.
-func (NullGuard) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if oc.Operation == nil {
-		return nil
-	}
-	return walkArguments(oc, oc.Operation.SelectionSet, map[string]bool{}, func(_ *ast.Field, arg *ast.Argument, _ *ast.ArgumentDefinition) *gqlerror.Error {
-		return nullForNonNull(arg.Name, arg.Value, oc.Variables)
-	})
-}
-
-// nullForNonNull finds, in an argument's value at path, a variable given
-// as null where validation set a non-null type.
+// operation's, as bad cursors are, and, like those, also for a field
+// @skip leaves out. Either way the caller sent a null the schema's type
+// forbids.
+//
+// It looks in an argument's value at path for a variable given as null
+// where validation set a non-null type.
 func nullForNonNull(path string, v *ast.Value, vars map[string]any) *gqlerror.Error {
 	switch v.Kind {
 	case ast.Variable:

@@ -244,7 +244,7 @@ func TestTestersSeeOnlyTheirPrototype(t *testing.T) {
 					t.Errorf("got %d", got.Node.Feedback.TotalCount)
 				}
 				// Through a related object, testers may not filter at all
-				// (see FilterGuard).
+				// (see edgeFilter).
 				s.Do(t, tok, `query($id: ID!, $other: ID!) { node(id: $id) { ... on Prototype {
 					feedback(where: {hasIterationWith: {id: $other}}) { totalCount }
 				} } }`, vars{"id": p, "other": w.other.Iteration.ID}).RequireError(t, "BAD_USER_INPUT", "where")

@@ -99,9 +99,7 @@ func (s *Server) graphql() http.Handler {
 	} else {
 		use(extension.Introspection{}) // GraphiQL and code generators read the schema
 	}
-	use(graph.CursorGuard{})
-	use(graph.NullGuard{})
-	use(graph.FilterGuard{})
+	use(graph.ArgumentGuard{})
 	// Ahead of the transactioner, so that a mutation refused for its rate
 	// never begins a transaction, and the request timeout covers it.
 	use(newOperationGuard(s.cfg.RequestTimeout, *s.cfg.RateLimits))
