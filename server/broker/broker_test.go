@@ -256,13 +256,7 @@ func TestASubscriptionFromTheStreamsEndStartsLiveWithoutReadingTheTable(t *testi
 		b.Wake()
 		stored := w.stored(t)
 		end := stored[len(stored)-1].Seq
-		deadline := time.Now().Add(wait)
-		for _, dispatched := b.Positions(); dispatched < end; _, dispatched = b.Positions() {
-			if time.Now().After(deadline) {
-				t.Fatalf("the tailer dispatched up to %d, not %d", dispatched, end)
-			}
-			time.Sleep(time.Millisecond)
-		}
+		dispatchedUpTo(t, b, end)
 
 		// Only the subscription's own reads are counted: the tailer may
 		// read for the wake-up above while the window below is open (its
@@ -607,9 +601,7 @@ func TestCachedIdentitiesAreRecheckedOnlyWhenAnInvalidationConcernsThem(t *testi
 				map[string]any{"id": membership}).RequireOK(t)
 			b.Wake()
 			stored := w.stored(t)
-			for _, dispatched := b.Positions(); dispatched < stored[len(stored)-1].Seq; _, dispatched = b.Positions() {
-				time.Sleep(5 * time.Millisecond)
-			}
+			dispatchedUpTo(t, b, stored[len(stored)-1].Seq)
 			return stale
 		}
 

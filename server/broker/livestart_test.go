@@ -129,7 +129,7 @@ func TestASubscriptionFromItsTopicsLastEventStartsLiveAfterOtherTopicsEvents(t *
 }
 
 // dispatchedUpTo waits until b's tailer has dispatched position seq.
-func dispatchedUpTo(t *testing.T, b *broker.Broker, seq int64) {
+func dispatchedUpTo(t testing.TB, b *broker.Broker, seq int64) {
 	t.Helper()
 	deadline := time.Now().Add(wait)
 	for _, dispatched := b.Positions(); dispatched < seq; _, dispatched = b.Positions() {
