@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
 	"ariga.io/atlas/sql/postgres"
@@ -383,6 +384,71 @@ func TestConcurrentMigratorsApplyEachMigrationOnce(t *testing.T) {
 			t.Errorf("the replicas applied %v between them, want each of %v once", all, want)
 		}
 	})
+}
+
+// A replica that finds every migration it knows applied starts at once,
+// even while another replica (a newer binary) holds the migrations' lock
+// for a long migration: it neither opens the migration's connection nor
+// queues for the lock. Here the other replica's migration waits on a
+// table the test keeps locked.
+func TestAnUpToDateDatabaseDoesNotWaitForAnotherReplicasMigration(t *testing.T) {
+	ctx := context.Background()
+	opts := storage.Options{DatabaseURL: postgresURL(t)}
+	current := openMigrated(t, opts)
+	if _, err := current.SQL.ExecContext(ctx, "CREATE TABLE gate (id integer)"); err != nil {
+		t.Fatal(err)
+	}
+	hold, err := current.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Rollback()
+	if _, err := hold.ExecContext(ctx, "LOCK TABLE gate IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+
+	newer := opts
+	newer.Migrations = migrationsWith(t, "29990101000000_slow.sql",
+		map[string]string{"postgres": "LOCK TABLE gate IN ACCESS EXCLUSIVE MODE;\n"})
+	migrating := open(t, newer)
+	done := make(chan error, 1)
+	go func() {
+		_, err := migrating.Migrate(ctx)
+		done <- err
+	}()
+	waitFor(t, "the newer replica's migration to wait for the gate", func() bool {
+		var n int
+		err := current.SQL.QueryRowContext(ctx, `SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+			WHERE c.relname = 'gate' AND c.relnamespace = to_regnamespace(current_schema()) AND NOT l.granted`).Scan(&n)
+		return err == nil && n > 0
+	})
+
+	start, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if applied, err := open(t, opts).Migrate(start); err != nil || len(applied) != 0 {
+		t.Errorf("Migrate on the up-to-date database while another replica migrates = %v, %v; want nothing to do, at once", applied, err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the other replica's migration ended while the gate was held: %v", err)
+	default:
+	}
+	if err := hold.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("the other replica's migration: %v", err)
+	}
+}
+
+// waitFor polls ok until it holds, failing the test after 10 s.
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }
 
 // rebuildUsers is how Atlas changes a SQLite table in ways ALTER TABLE
