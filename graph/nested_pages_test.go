@@ -289,7 +289,7 @@ type viewerPage struct {
 // TestNestedPagesFilteredOrderedAndHidden pages nested connections with
 // where:, with an order other than by ID (last: of it), and as a member
 // who is not the owner, from whom a privacy rule hides some children
-// (rule.OwnerEvents: webhook events): each parent's page, pageInfo and
+// (rule.FilterEvents: webhook events): each parent's page, pageInfo and
 // totalCount are those of the parent's own unpaged read, as that viewer,
 // with the same where: and orderBy:, cut to first: or last:. Each case is
 // read with and without totalCount, which must change nothing else.

@@ -206,7 +206,7 @@ func rotateWebhookSecret(ctx context.Context, client *ent.Client, id gid.ID) (*R
 }
 
 // recordWebhook records a change to a webhook, for its workspace's owners
-// (rule.OwnerEvents). The payload never has the secret, nor the URL, whose
+// (rule.FilterEvents). The payload never has the secret, nor the URL, whose
 // path or query may be a credential of its own (many chat services' are):
 // only its host, the kinds delivered, whether it is on, and for an update
 // the fields changed ("secret" for a rotation).

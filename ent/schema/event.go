@@ -57,7 +57,7 @@ var EventKinds = []string{
 	"ALERT",
 	// A webhook was created, changed (its secret rotated, say) or
 	// deleted. Owners only see these, as only they see webhooks
-	// (rule.OwnerEvents).
+	// (rule.FilterEvents).
 	"WEBHOOK_CREATED",
 	"WEBHOOK_UPDATED",
 	"WEBHOOK_DELETED",

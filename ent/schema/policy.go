@@ -183,8 +183,9 @@ func (Vote) Policy() ent.Policy {
 // whatever the iteration's status: the event row does not say, and the
 // rule stays one predicate on the row's own columns; a tester still reads
 // a published iteration's current title and changelog. The changes to a
-// workspace's webhooks are its owners' only, as the webhooks are
-// (rule.OwnerEvents).
+// workspace's webhooks are its owners' only, as the webhooks are. One
+// rule, rule.FilterEvents, says all of that (rule.EventVisible for the
+// broker).
 //
 // Events are written only by the outbox (graph/events.go), never through
 // the API, and each records a change that passed its own policy in the
@@ -200,8 +201,7 @@ func (Event) Policy() ent.Policy {
 		Query: privacy.QueryPolicy{
 			rule.DenyAnonymous(),
 			numberedEvents(),
-			rule.Filter(rule.AnyMember, rule.TesterTimeline),
-			rule.OwnerEvents(),
+			rule.FilterEvents(),
 		},
 		Mutation: privacy.MutationPolicy{
 			privacy.OnMutationOperation(privacy.AlwaysAllowRule(), ent.OpCreate),

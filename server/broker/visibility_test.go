@@ -1,11 +1,15 @@
 package broker_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/event"
@@ -80,6 +84,10 @@ func TestEventVisibleAgreesWithTheEventPolicy(t *testing.T) {
 				{"a maker of the workspace", viewer.NewIdentity(user("maker"), 0, roles(map[gid.ID]viewer.Role{w: viewer.Maker}))},
 				{"a viewer of the workspace", viewer.NewIdentity(user("viewer"), 0, roles(map[gid.ID]viewer.Role{w: viewer.Viewer}))},
 				{"a member of both workspaces", viewer.NewIdentity(user("both"), 0, roles(map[gid.ID]viewer.Role{w: viewer.Viewer, x: viewer.Owner}))},
+				{"an owner of both workspaces", viewer.NewIdentity(user("owner-of-both"), 0, roles(map[gid.ID]viewer.Role{w: viewer.Owner, x: viewer.Owner}))},
+				{"an owner of one workspace and a maker of the other", viewer.NewIdentity(user("owner-maker"), 0, roles(map[gid.ID]viewer.Role{w: viewer.Maker, x: viewer.Owner}))},
+				{"an owner who also tests a prototype of the workspace", userTesting(user("owner-tester"), roles(map[gid.ID]viewer.Role{w: viewer.Owner}), tester(p, w))},
+				{"a maker who owns another workspace and tests a prototype", userTesting(user("maker-tester"), roles(map[gid.ID]viewer.Role{w: viewer.Maker, x: viewer.Owner}), tester(px, x), tester(q, w))},
 				{"a guest testing a prototype", viewer.NewGuest(0, tester(p, w))},
 				{"a guest testing another prototype", viewer.NewGuest(0, tester(q, w))},
 				{"a user testing two prototypes", userTesting(user("tester"), nil, tester(p, w), tester(px, x))},
@@ -132,6 +140,79 @@ func TestEventVisibleAgreesWithTheEventPolicy(t *testing.T) {
 	}
 }
 
+// An owner of every workspace they are in sees every event of those
+// workspaces: the Event policy filters their queries on that list of
+// workspaces alone (rule.FilterEvents), not on it three times over and
+// the owner-only kinds, as the statement's arguments show. Who sees what
+// is TestEventVisibleAgreesWithTheEventPolicy's.
+func TestEventPolicyFiltersAnOwnerOnTheirWorkspacesAlone(t *testing.T) {
+	for _, backend := range servertest.Backends() {
+		t.Run(string(backend), func(t *testing.T) {
+			t.Parallel()
+			db := openStorage(t, backend)
+			sys := privacy.DecisionContext(context.Background(), privacy.Allow)
+			u := db.Client.User.Create().SetEmail("owner@example.test").SetName("owner").SetPasswordHash("x").SaveX(sys).ID
+			w := db.Client.Workspace.Create().SetName("W").SetSlug("w").SaveX(sys).ID
+			x := db.Client.Workspace.Create().SetName("X").SetSlug("x").SaveX(sys).ID
+
+			rec := &recordingDriver{Driver: entsql.OpenDB(db.Dialect, db.SQL)}
+			client := ent.NewClient(ent.Driver(rec))
+			for _, c := range []struct {
+				name  string
+				roles map[gid.ID]viewer.Role
+				want  []any
+			}{
+				{"an owner of both workspaces", map[gid.ID]viewer.Role{w: viewer.Owner, x: viewer.Owner}, []any{int64(w), int64(x)}},
+				{"an owner of one workspace", map[gid.ID]viewer.Role{w: viewer.Owner}, []any{int64(w)}},
+			} {
+				t.Run(c.name, func(t *testing.T) {
+					rec.args = nil
+					ctx := viewer.NewContext(context.Background(), viewer.NewIdentity(u, 0, c.roles))
+					if _, err := client.Event.Query().IDs(ctx); err != nil {
+						t.Fatal(err)
+					}
+					if len(rec.args) != 1 {
+						t.Fatalf("%d statements, want 1", len(rec.args))
+					}
+					got, want := slices.Clone(rec.args[0]), slices.Clone(c.want)
+					slices.SortFunc(got, cmpArg)
+					slices.SortFunc(want, cmpArg)
+					if !slices.Equal(got, want) {
+						t.Errorf("the events query was sent %v, want the workspaces %v alone", got, want)
+					}
+				})
+			}
+		})
+	}
+}
+
+// recordingDriver records the arguments of every query it runs.
+type recordingDriver struct {
+	dialect.Driver
+	args [][]any
+}
+
+func (d *recordingDriver) Query(ctx context.Context, query string, args, v any) error {
+	list, _ := args.([]any)
+	d.args = append(d.args, list)
+	return d.Driver.Query(ctx, query, args, v)
+}
+
+// cmpArg orders int64 arguments by value, and puts anything else after.
+func cmpArg(a, b any) int {
+	x, okA := a.(int64)
+	y, okB := b.(int64)
+	switch {
+	case okA && okB:
+		return cmp.Compare(x, y)
+	case okA:
+		return -1
+	case okB:
+		return 1
+	}
+	return cmp.Compare(fmt.Sprint(a), fmt.Sprint(b))
+}
+
 // diff describes the events one side sees and the other does not.
 func diff(all []*ent.Event, policy, inGo []gid.ID) string {
 	var out string
@@ -151,6 +232,12 @@ func diff(all []*ent.Event, policy, inGo []gid.ID) string {
 // openDB opens a fresh, migrated database of its own on backend.
 func openDB(t *testing.T, backend servertest.Backend) *ent.Client {
 	t.Helper()
+	return openStorage(t, backend).Client
+}
+
+// openStorage is openDB's database.
+func openStorage(t *testing.T, backend servertest.Backend) *storage.DB {
+	t.Helper()
 	opts := storage.Options{DataDir: t.TempDir()}
 	if backend == servertest.Postgres {
 		opts.DatabaseURL = servertest.PostgresSchema(t)
@@ -165,5 +252,5 @@ func openDB(t *testing.T, backend servertest.Backend) *ent.Client {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return db.Client
+	return db
 }

@@ -82,13 +82,6 @@ func TestedPrototypesExcept(field string, values ...string) Reach {
 	}
 }
 
-// TesterTimeline reaches the events of the tested prototypes but for the
-// kinds in testerHiddenEvents (drafts and invites, the team's business),
-// the list EventVisible applies to live events too.
-func TesterTimeline(id *viewer.Identity) entql.P {
-	return TestedPrototypesExcept("kind", testerHiddenEvents...)(id)
-}
-
 // OwnParticipant reaches the rows whose column field names a participant
 // the caller acts as: their own trials, say.
 func OwnParticipant(field string) Reach {
