@@ -79,6 +79,34 @@ func TestPlainFieldsAreMarshalledByPointer(t *testing.T) {
 			t.Errorf("rewritten executor lacks\n%s\n\ngot:\n%s", want, got)
 		}
 	}
+	// A marshaller is told by its syntax tree, as resolvePlainFields
+	// tells it: laid out otherwise, with another never-taken null check
+	// (an earlier gqlgen's), it is the same marshaller.
+	relaid := strings.Replace(plainFields, `	res := graphql.MarshalString(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "String!")
+	}
+	return res`, `	res := graphql.MarshalString(v)
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+
+	return res // the value`, 1)
+	if relaid == plainFields {
+		t.Fatal("no String marshaller to lay out otherwise")
+	}
+	if out, err := marshalFieldsByPointer("generated.go", []byte(relaid)); err != nil || !strings.Contains(string(out), "{\n\treturn stringAt{&obj.Body}\n}") {
+		t.Errorf("a String marshaller laid out otherwise was not recognised (%v):\n%s", err, out)
+	}
+	// A String's marshaller that can return null (whose null check is
+	// taken) is not one whose field can be written by pointer.
+	nullable := strings.Replace(plainFields, "res := graphql.MarshalString(v)", "res := graphql.MarshalMap(v)", 1)
+	if out, err := marshalFieldsByPointer("generated.go", []byte(nullable)); err != nil || strings.Contains(string(out), "stringAt{&obj.Body}") {
+		t.Errorf("a marshaller that may return null was marshalled by pointer (%v):\n%s", err, out)
+	}
+
 	changed := strings.ReplaceAll(plainFields, "graphql.MarshalString(v)", "graphql.MarshalStringV2(v)")
 	changed = strings.ReplaceAll(changed, "graphql.MarshalInt(*v)", "graphql.MarshalIntV2(*v)")
 	if _, err := marshalFieldsByPointer("generated.go", []byte(changed)); err == nil {
