@@ -10,11 +10,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/protoloop/protoloop/server"
 )
 
 // requestTimeout bounds one request, so a deadlocked server fails the test
-// that found it instead of hanging the whole run.
-const requestTimeout = 30 * time.Second
+// that found it instead of hanging the whole run. It is longer than the
+// server's own bound (server.DefaultRequestTimeout), so that a request
+// the server gives up on is answered with TIMEOUT, which says that
+// nothing was committed and the client may try again, rather than cut
+// by the client at the same moment, which says nothing: 50 writers on
+// SQLite under the race detector on a busy machine wait that long for
+// one of the pool's connections.
+const requestTimeout = server.DefaultRequestTimeout + 30*time.Second
 
 // Response is a GraphQL response as the server sent it.
 type Response struct {

@@ -79,6 +79,34 @@ func TestPlainFieldsAreMarshalledByPointer(t *testing.T) {
 			t.Errorf("rewritten executor lacks\n%s\n\ngot:\n%s", want, got)
 		}
 	}
+	// A marshaller is told by its syntax tree, as resolvePlainFields
+	// tells it: laid out otherwise, with another never-taken null check
+	// (an earlier gqlgen's), it is the same marshaller.
+	relaid := strings.Replace(plainFields, `	res := graphql.MarshalString(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "String!")
+	}
+	return res`, `	res := graphql.MarshalString(v)
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+
+	return res // the value`, 1)
+	if relaid == plainFields {
+		t.Fatal("no String marshaller to lay out otherwise")
+	}
+	if out, err := marshalFieldsByPointer("generated.go", []byte(relaid)); err != nil || !strings.Contains(string(out), "{\n\treturn stringAt{&obj.Body}\n}") {
+		t.Errorf("a String marshaller laid out otherwise was not recognised (%v):\n%s", err, out)
+	}
+	// A String's marshaller that can return null (whose null check is
+	// taken) is not one whose field can be written by pointer.
+	nullable := strings.Replace(plainFields, "res := graphql.MarshalString(v)", "res := graphql.MarshalMap(v)", 1)
+	if out, err := marshalFieldsByPointer("generated.go", []byte(nullable)); err != nil || strings.Contains(string(out), "stringAt{&obj.Body}") {
+		t.Errorf("a marshaller that may return null was marshalled by pointer (%v):\n%s", err, out)
+	}
+
 	changed := strings.ReplaceAll(plainFields, "graphql.MarshalString(v)", "graphql.MarshalStringV2(v)")
 	changed = strings.ReplaceAll(changed, "graphql.MarshalInt(*v)", "graphql.MarshalIntV2(*v)")
 	if _, err := marshalFieldsByPointer("generated.go", []byte(changed)); err == nil {
@@ -87,24 +115,26 @@ func TestPlainFieldsAreMarshalledByPointer(t *testing.T) {
 }
 
 // fieldContexts is a piece of the executor as gqlgen writes it: the
-// operations' contexts, and the field contexts of an object field and of
-// a scalar field.
+// operations' runs of their root objects, and the field contexts of an
+// object field and of a scalar field.
 const fieldContexts = `package graph
 
 func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	switch opCtx.Operation.Operation {
 	case ast.Query:
 		return func(ctx context.Context) *graphql.Response {
-			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
-			data = ec._Query(ctx, opCtx.Operation.SelectionSet)
+			if first {
+				data = ec._Query(ctx, opCtx.Operation.SelectionSet)
+			}
 		}
 	case ast.Mutation:
 		return func(ctx context.Context) *graphql.Response {
-			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 		}
 	case ast.Subscription:
 		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+	default:
+		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
 	}
 }
 
@@ -136,8 +166,8 @@ func TestFieldContextsShareChildFunctionsAndFillFrames(t *testing.T) {
 	}
 	got := string(out)
 	for _, want := range []string{
-		"ctx = withExecutionContext(ctx, ec)\n\t\t\tdata = ec._Query(",
-		"ctx = withExecutionContext(ctx, ec)\n\t\t\tdata := ec._Mutation(",
+		"data = ec._Query(withExecutionContext(ctx, ec), opCtx.Operation.SelectionSet)",
+		"data := ec._Mutation(withExecutionContext(ctx, ec), opCtx.Operation.SelectionSet)",
 		"next := ec._Subscription(withExecutionContext(ctx, ec), ",
 		"fieldContext_FeedbackEdge_node(ctx context.Context, field",
 		"\tfc = fieldContextIn(ctx)\n\t*fc = graphql.FieldContext{\n",
@@ -152,8 +182,17 @@ func TestFieldContextsShareChildFunctionsAndFillFrames(t *testing.T) {
 			t.Errorf("rewritten executor lacks\n%s\n\ngot:\n%s", want, got)
 		}
 	}
-	if _, err := shareChildFunctions("generated.go", []byte(strings.Replace(fieldContexts, "ctx = graphql.WithLazyInputUnmarshalerIndex", "ctx = graphql.WithLazyInputUnmarshalerIndexV2", 1))); err == nil {
-		t.Error("shareChildFunctions put the executor in one operation's context of two and did not fail")
+	for _, change := range []struct{ name, from, to string }{
+		{"a mutation run otherwise", "ec._Mutation(ctx, opCtx.Operation.SelectionSet)", "ec._Mutation(ctx, opCtx.Operation.SelectionSet, nil)"},
+		{"a query run twice", "data = ec._Query(ctx, opCtx.Operation.SelectionSet)", "data = ec._Query(ctx, opCtx.Operation.SelectionSet)\n\t\t\tdata = ec._Query(ctx, opCtx.Operation.SelectionSet)"},
+		{"no switch on the operation's type", "switch opCtx.Operation.Operation {", "switch opCtx.Operation.Kind {"},
+	} {
+		if !strings.Contains(fieldContexts, change.from) {
+			t.Fatalf("%s: no %q to change", change.name, change.from)
+		}
+		if _, err := shareChildFunctions("generated.go", []byte(strings.Replace(fieldContexts, change.from, change.to, 1))); err == nil {
+			t.Errorf("%s: shareChildFunctions did not fail", change.name)
+		}
 	}
 	shared, err := shareChildFunctions("generated.go", []byte(fieldContexts))
 	if err != nil {

@@ -68,11 +68,6 @@ func resolvePlainFields(filename string, src []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	source := func(n ast.Node) (string, error) {
-		var b bytes.Buffer
-		err := printer.Fprint(&b, fset, n)
-		return b.String(), err
-	}
 	var edits []edit
 	plain, other := 0, 0
 	for _, fn := range methods {
@@ -86,18 +81,18 @@ func resolvePlainFields(filename string, src []byte) ([]byte, error) {
 		var body string
 		if read := structFieldRead(f.resolver); read != nil && contextFree(methods[f.marshal]) {
 			plain++
-			r, err := source(read)
+			r, err := source(fset, read)
 			if err != nil {
 				return nil, err
 			}
 			body = fmt.Sprintf("return ec.%s(ctx, field.Selections, %s)", f.marshal, r)
 		} else {
 			other++
-			typ, err := source(f.valueType)
+			typ, err := source(fset, f.valueType)
 			if err != nil {
 				return nil, err
 			}
-			resolver, err := source(f.resolver.Body)
+			resolver, err := source(fset, f.resolver.Body)
 			if err != nil {
 				return nil, err
 			}
@@ -114,6 +109,13 @@ func resolvePlainFields(filename string, src []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %d plain and %d other fields to resolve without graphql.ResolveField; has gqlgen changed?", filename, plain, other)
 	}
 	return applyEdits(src, edits), nil
+}
+
+// source returns the Go source of n, a node of a file parsed into fset.
+func source(fset *token.FileSet, n ast.Node) (string, error) {
+	var b bytes.Buffer
+	err := printer.Fprint(&b, fset, n)
+	return b.String(), err
 }
 
 // edit replaces src[from:to] with text.
@@ -302,8 +304,7 @@ func contextFree(fn *ast.FuncDecl) bool {
 				}
 			}
 		case *ast.IfStmt:
-			if b, ok := s.Cond.(*ast.BinaryExpr); ok && safeRes && b.Op == token.EQL &&
-				isIdent(b.X, "res") && isSelector(b.Y, "graphql", "Null") {
+			if safeRes && comparesToNull(s.Cond, "res") {
 				continue // never taken
 			}
 		}

@@ -1,24 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"go/ast"
-	"go/printer"
+	"go/token"
 	"strings"
-	"unicode"
 )
 
-// pointerMarshallers are the bodies (spaces removed) of the executor's
-// marshallers of Strings and Ints, and what a plain field that reads a
-// struct field F of its parent returns instead of calling them: a
-// pointer to the field, in a marshaller that holds only the pointer
-// (graph/scalarat.go).
-var pointerMarshallers = []struct{ body, to string }{
-	{`{_=selres:=graphql.MarshalString(v)ifres==graphql.Null{graphql.AddInvalidNullFromMarshaler(ctx,"String!")}returnres}`, "stringAt{&%s}"},
-	{`{_=selres:=graphql.MarshalInt(v)ifres==graphql.Null{graphql.AddInvalidNullFromMarshaler(ctx,"Int!")}returnres}`, "intAt{&%s}"},
-	{`{ifv==nil{returngraphql.Null}_=sel_=ctxres:=graphql.MarshalString(*v)returnres}`, "marshalStringAt(%s)"},
-	{`{ifv==nil{returngraphql.Null}_=sel_=ctxres:=graphql.MarshalInt(*v)returnres}`, "marshalIntAt(%s)"},
+// byPointer maps gqlgen's marshallers of Strings and Ints to what a plain
+// field that reads a struct field F of its parent returns instead of
+// calling the executor's marshaller around them: a pointer to the field,
+// in a marshaller that holds only the pointer (graph/scalarat.go), for
+// a non-null scalar (F is a T) and a nullable one (F is a *T).
+var byPointer = map[string]struct{ nonNull, nullable string }{
+	"MarshalString": {"stringAt{&%s}", "marshalStringAt(%s)"},
+	"MarshalInt":    {"intAt{&%s}", "marshalIntAt(%s)"},
 }
 
 // marshalFieldsByPointer has the plain fields (resolvePlainFields) of
@@ -26,20 +22,14 @@ var pointerMarshallers = []struct{ body, to string }{
 // than their marshaller's value, which allocated once per field (see
 // graph/scalarat.go): for a marshaller that returns its value as it is
 // (`return v`, an enum's or an ID's, whose MarshalGQL has a value
-// receiver), the field's address itself; for a String or an Int, one of
-// pointerMarshallers. Other plain fields keep their marshaller. Rewriting
-// none of either kind fails generation.
+// receiver), the field's address itself; for a String or an Int, what
+// byPointer says. Marshallers are recognised by their syntax tree, as
+// resolvePlainFields recognises them (contextFree). Other plain fields
+// keep their marshaller. Rewriting none of either kind fails generation.
 func marshalFieldsByPointer(filename string, src []byte) ([]byte, error) {
 	fset, methods, err := parseMethods(filename, src)
 	if err != nil {
 		return nil, err
-	}
-	source := func(n ast.Node) string {
-		var b bytes.Buffer
-		if err := printer.Fprint(&b, fset, n); err != nil {
-			panic(err) // printing a parsed tree into a buffer does not fail
-		}
-		return b.String()
 	}
 	var edits []edit
 	values, scalars := 0, 0
@@ -49,22 +39,20 @@ func marshalFieldsByPointer(filename string, src []byte) ([]byte, error) {
 			continue
 		}
 		m := methods[marshal]
-		body := strings.Map(func(r rune) rune {
-			if unicode.IsSpace(r) {
-				return -1
-			}
-			return r
-		}, source(m.Body))
+		field, err := source(fset, read)
+		if err != nil {
+			return nil, err
+		}
 		var to string
-		switch {
-		case body == "{returnv}" && namedValue(m):
+		if returnsItsValue(m) && namedValue(m) {
 			values++
-			to = "&" + source(read)
-		default:
-			for _, p := range pointerMarshallers {
-				if body == p.body {
-					scalars++
-					to = fmt.Sprintf(p.to, source(read))
+			to = "&" + field
+		} else if name, nullable, ok := scalarMarshaller(m); ok {
+			if p, ok := byPointer[name]; ok {
+				scalars++
+				to = fmt.Sprintf(p.nonNull, field)
+				if nullable {
+					to = fmt.Sprintf(p.nullable, field)
 				}
 			}
 		}
@@ -134,6 +122,112 @@ func namedValue(fn *ast.FuncDecl) bool {
 		return !builtin[t.Name]
 	}
 	return false
+}
+
+// returnsItsValue reports whether a marshaller's body is `return v`.
+func returnsItsValue(fn *ast.FuncDecl) bool {
+	if !paramNamed(fn, 2, "v") || len(fn.Body.List) != 1 {
+		return false
+	}
+	r, ok := fn.Body.List[0].(*ast.ReturnStmt)
+	return ok && len(r.Results) == 1 && isIdent(r.Results[0], "v")
+}
+
+// scalarMarshaller reports whether fn is a marshaller that returns what a
+// function of gqlgen's graphql package makes of its value and nothing
+// else, as gqlgen writes one for a non-null scalar:
+//
+//	_ = sel
+//	res := graphql.MarshalString(v)
+//	if res == graphql.Null { … } // never taken: see contextFree
+//	return res
+//
+// or for a nullable one (nullable is then true):
+//
+//	if v == nil {
+//		return graphql.Null
+//	}
+//	_ = sel
+//	_ = ctx
+//	res := graphql.MarshalString(*v)
+//	return res
+//
+// and returns the function's name (MarshalString).
+func scalarMarshaller(fn *ast.FuncDecl) (name string, nullable, ok bool) {
+	if !paramNamed(fn, 2, "v") || !contextFree(fn) {
+		return "", false, false
+	}
+	stmts := fn.Body.List
+	if len(stmts) > 0 && returnsNullOnNil(stmts[0]) {
+		nullable, stmts = true, stmts[1:]
+	}
+	for len(stmts) > 0 && assignsToBlank(stmts[0]) {
+		stmts = stmts[1:]
+	}
+	if len(stmts) < 2 {
+		return "", false, false
+	}
+	def, ok := stmts[0].(*ast.AssignStmt)
+	if !ok || def.Tok != token.DEFINE || len(def.Lhs) != 1 || !isIdent(def.Lhs[0], "res") || len(def.Rhs) != 1 {
+		return "", false, false
+	}
+	call, ok := def.Rhs[0].(*ast.CallExpr)
+	if !ok || len(call.Args) != 1 {
+		return "", false, false
+	}
+	f, ok := call.Fun.(*ast.SelectorExpr)
+	if !ok || !isIdent(f.X, "graphql") {
+		return "", false, false
+	}
+	arg := call.Args[0]
+	if nullable {
+		star, ok := arg.(*ast.StarExpr)
+		if !ok {
+			return "", false, false
+		}
+		arg = star.X
+	}
+	if !isIdent(arg, "v") {
+		return "", false, false
+	}
+	stmts = stmts[1:]
+	if check, ok := stmts[0].(*ast.IfStmt); ok && comparesToNull(check.Cond, "res") && check.Else == nil {
+		stmts = stmts[1:] // contextFree checked that it is never taken
+	}
+	if len(stmts) != 1 {
+		return "", false, false
+	}
+	r, ok := stmts[0].(*ast.ReturnStmt)
+	if !ok || len(r.Results) != 1 || !isIdent(r.Results[0], "res") {
+		return "", false, false
+	}
+	return f.Sel.Name, nullable, true
+}
+
+// returnsNullOnNil reports whether stmt is `if v == nil { return graphql.Null }`.
+func returnsNullOnNil(stmt ast.Stmt) bool {
+	s, ok := stmt.(*ast.IfStmt)
+	if !ok || s.Init != nil || s.Else != nil || len(s.Body.List) != 1 {
+		return false
+	}
+	b, ok := s.Cond.(*ast.BinaryExpr)
+	if !ok || b.Op != token.EQL || !isIdent(b.X, "v") || !isIdent(b.Y, "nil") {
+		return false
+	}
+	r, ok := s.Body.List[0].(*ast.ReturnStmt)
+	return ok && len(r.Results) == 1 && isSelector(r.Results[0], "graphql", "Null")
+}
+
+// assignsToBlank reports whether stmt is `_ = x`.
+func assignsToBlank(stmt ast.Stmt) bool {
+	s, ok := stmt.(*ast.AssignStmt)
+	return ok && s.Tok == token.ASSIGN && len(s.Lhs) == 1 && isIdent(s.Lhs[0], "_") && len(s.Rhs) == 1
+}
+
+// comparesToNull reports whether cond is `name == graphql.Null`.
+func comparesToNull(cond ast.Expr, name string) bool {
+	b, ok := cond.(*ast.BinaryExpr)
+	return ok && b.Op == token.EQL && isIdent(b.X, name) && isSelector(b.Y, "graphql", "Null")
 }
 
 // builtin are the predeclared types a marshaller's value may have.
