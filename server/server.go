@@ -92,6 +92,10 @@ type Config struct {
 	// subscriptions end and its websockets are closed with 4403. Zero
 	// means broker.DefaultRevalidate (30 seconds).
 	RevalidateTokens time.Duration
+	// EventPoll is how often the broker looks for committed events that
+	// no notification announced (and, on PostgreSQL, numbers events a
+	// writer left pending). Zero means broker.DefaultPoll (1 second).
+	EventPoll time.Duration
 	// IdentityCache is how many bearer tokens' identities the process
 	// keeps across requests (graph.IdentityCache), so that a request
 	// with a token seen lately skips the statement that resolves it.
@@ -183,6 +187,7 @@ func New(db *storage.DB, cfg Config) *Server {
 		Holders:     &s.live,
 		Logger:      cfg.Logger,
 		Revalidate:  cfg.RevalidateTokens,
+		Poll:        cfg.EventPoll,
 		// Other replicas' commits reach this one's LISTEN connection.
 		// (The worker, made next, publishes its events to the broker.)
 		OnDeliveries: func() { s.hooks.Wake() },
