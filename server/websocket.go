@@ -1031,7 +1031,7 @@ func (c *gorillaConn) flush(w *connWriter) (more bool) {
 	b = c.takeQueued(b)
 	c.mu.Unlock()
 	buf.b = b
-	written, err := c.tryWrite(b)
+	written, err := c.tryWrite(&w.raw, b)
 	switch {
 	case err != nil:
 		c.writeMu.Unlock()

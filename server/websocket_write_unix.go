@@ -12,8 +12,9 @@ import (
 // tryWrite writes as much of frames as the socket takes at once, without
 // waiting and without a deadline, and returns how much it wrote; writeMu
 // is held. A socket it cannot write to that way (not a plain socket, or
-// past a deadline someone set) is written nothing, for writeRest.
-func (c *gorillaConn) tryWrite(frames []byte) (int, error) {
+// past a deadline someone set) is written nothing, for writeRest. r is
+// the calling worker's, reused from one write to the next.
+func (c *gorillaConn) tryWrite(r *rawWrite, frames []byte) (int, error) {
 	if len(frames) == 0 {
 		return 0, nil
 	}
@@ -28,29 +29,13 @@ func (c *gorillaConn) tryWrite(frames []byte) (int, error) {
 		}
 		c.raw = raw
 	}
-	var (
-		n    int
-		werr error
-	)
-	err := c.raw.Write(func(fd uintptr) bool {
-		for n < len(frames) {
-			m, err := syscall.Write(int(fd), frames[n:])
-			if m > 0 {
-				n += m
-			}
-			switch {
-			case err == syscall.EINTR:
-			case err == syscall.EAGAIN:
-				return true
-			case err != nil:
-				werr = err
-				return true
-			case m <= 0:
-				return true
-			}
-		}
-		return true // done, or not waiting: see writeRest
-	})
+	if r.call == nil {
+		r.call = r.write
+	}
+	r.frames, r.n, r.err = frames, 0, nil
+	err := c.raw.Write(r.call)
+	n, werr := r.n, r.err
+	r.frames, r.err = nil, nil // the buffer is the worker's to reuse, not ours to keep
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return n, nil
@@ -60,4 +45,39 @@ func (c *gorillaConn) tryWrite(frames []byte) (int, error) {
 		return n, fmt.Errorf("websocket write: %w", werr)
 	}
 	return n, nil
+}
+
+// rawWrite is one tryWrite's work inside the socket's RawConn.Write: the
+// frames, how much of them went out, the error that stopped it. Each
+// writer worker keeps one (connWriter) with its callback bound once: a
+// closure over these, made for every write, allocated for every write
+// to a subscriber's socket (2.6% of the server's CPU in a profile of
+// 10,000 subscribers, before the collector's share).
+type rawWrite struct {
+	frames []byte
+	n      int
+	err    error
+	call   func(fd uintptr) bool // r.write
+}
+
+// write writes r.frames to fd until they are out or the socket is full;
+// it never asks RawConn.Write to wait for the socket (see writeRest).
+func (r *rawWrite) write(fd uintptr) bool {
+	for r.n < len(r.frames) {
+		m, err := syscall.Write(int(fd), r.frames[r.n:])
+		if m > 0 {
+			r.n += m
+		}
+		switch {
+		case err == syscall.EINTR:
+		case err == syscall.EAGAIN:
+			return true
+		case err != nil:
+			r.err = err
+			return true
+		case m <= 0:
+			return true
+		}
+	}
+	return true // done, or not waiting: see writeRest
 }

@@ -33,6 +33,7 @@ type writerPool struct {
 type connWriter struct {
 	buf   *frameBuffer // the frames of a round
 	ready []*wsOp      // the operations of a round
+	raw   rawWrite     // for tryWrite
 }
 
 // schedule queues c for a round of its writer, starting a worker if
