@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/protoloop/protoloop/server/storage"
 )
@@ -45,6 +49,7 @@ var envVars = map[string]string{
 	"max-page-size":     "PROTOLOOP_MAX_PAGE_SIZE",
 
 	"webhook-deny-private": "PROTOLOOP_WEBHOOK_DENY_PRIVATE",
+	"gc-heap-floor":        "PROTOLOOP_GC_HEAP_FLOOR",
 }
 
 // sharedFlags are the flags every command that touches the database takes.
@@ -110,6 +115,45 @@ func (f *logFormat) Set(s string) error {
 	*f = logFormat(s)
 	return nil
 }
+
+// byteSize is a flag's number of bytes, written as GOMEMLIMIT is: an
+// integer with an optional unit, B, KiB, MiB, GiB or TiB.
+type byteSize uint64
+
+func (b *byteSize) String() string {
+	for _, u := range sizeUnits {
+		if *b != 0 && *b%byteSize(u.bytes) == 0 {
+			return strconv.FormatUint(uint64(*b)/u.bytes, 10) + u.name
+		}
+	}
+	return strconv.FormatUint(uint64(*b), 10)
+}
+
+func (b *byteSize) Set(s string) error {
+	digits := strings.TrimRight(s, "BKMGTi")
+	unit := uint64(1)
+	if suffix := s[len(digits):]; suffix != "" {
+		i := slices.IndexFunc(sizeUnits, func(u sizeUnit) bool { return u.name == suffix })
+		if i < 0 {
+			return fmt.Errorf("unit %q: want B, KiB, MiB, GiB or TiB", suffix)
+		}
+		unit = sizeUnits[i].bytes
+	}
+	n, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil || n > math.MaxUint64/unit {
+		return fmt.Errorf("want a size such as 64MiB, not %q", s)
+	}
+	*b = byteSize(n * unit)
+	return nil
+}
+
+type sizeUnit struct {
+	name  string
+	bytes uint64
+}
+
+// sizeUnits are byteSize's units, largest first.
+var sizeUnits = []sizeUnit{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
 
 // applyEnv sets each flag that was not given on the command line from its
 // environment variable, if that is set.

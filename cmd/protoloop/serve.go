@@ -15,6 +15,7 @@ import (
 
 	"github.com/protoloop/protoloop/graph"
 	"github.com/protoloop/protoloop/server"
+	"github.com/protoloop/protoloop/server/heapfloor"
 	"github.com/protoloop/protoloop/server/storage"
 	"github.com/protoloop/protoloop/server/webhooks"
 )
@@ -39,6 +40,7 @@ func serveCommand() *command {
 					e.storage.StatementTimeout = -1 // none
 				}
 				e.storage.MaxConns = o.maxConns
+				defer heapfloor.Start(uint64(o.heapFloor), gcPercent()).Stop()
 				return serve(ctx, e, *addr, *admin, *noMigrate, cfg)
 			}
 		},
@@ -55,16 +57,27 @@ func serveCommand() *command {
 // environment wins; GOMEMLIMIT bounds the heap as usual.
 const defaultGCPercent = 200
 
-func setDefaultGCPercent() {
+// defaultHeapFloor is the least heap goal (--gc-heap-floor): with a few
+// megabytes live, three times that is reached many times a second under
+// load, and the collector's cycles cost a sixth of a dashboard's or a
+// timeline page's CPU (docs/performance.md, "Tenth round: a floor under
+// the heap goal").
+const defaultHeapFloor = 128 << 20
+
+// gcPercent is GOGC as the runtime read it from the environment, or
+// defaultGCPercent when it is unset.
+func gcPercent() int {
 	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(defaultGCPercent)
+		return defaultGCPercent
 	}
+	p := debug.SetGCPercent(100) // reads it; serve sets it next
+	debug.SetGCPercent(p)
+	return p
 }
 
 // serve runs the server until ctx is done (SIGINT or SIGTERM), then stops
 // gracefully.
 func serve(ctx context.Context, e *env, addr, adminAddr string, noMigrate bool, cfg server.Config) error {
-	setDefaultGCPercent()
 	db, err := openDB(ctx, e)
 	if err != nil {
 		return err
@@ -124,6 +137,7 @@ type serveOptions struct {
 	trustedProxies   string
 	rateLimits       server.RateLimits
 	webhookDenyPriv  bool
+	heapFloor        byteSize
 }
 
 func (o *serveOptions) register(fs *flag.FlagSet) {
@@ -172,6 +186,9 @@ func (o *serveOptions) register(fs *flag.FlagSet) {
 		"first delay after repeated failed logIns for an email or IP address, doubling per failure; 0 for none (env PROTOLOOP_LOGIN_BACKOFF)")
 	o.rateLimits.LogInFreeFailures = d.LogInFreeFailures
 
+	o.heapFloor = defaultHeapFloor
+	fs.Var(&o.heapFloor, "gc-heap-floor",
+		"least heap `size` the garbage collector lets the heap grow to before it collects, GOGC setting the goal above it: 64MiB, 1GiB (GOMEMLIMIT's units); 0 for none (env PROTOLOOP_GC_HEAP_FLOOR)")
 	fs.BoolVar(&o.webhookDenyPriv, "webhook-deny-private", false,
 		"refuse to deliver webhooks to loopback, private and link-local addresses (env PROTOLOOP_WEBHOOK_DENY_PRIVATE)")
 }

@@ -179,7 +179,7 @@ func TestServeRaisesTheGCTargetUnlessGOGCIsSet(t *testing.T) {
 		want int
 	}{
 		{"GOGC unset: 200", "", defaultGCPercent},
-		{"GOGC set: left as the runtime read it", "100", 100},
+		{"GOGC set: as the runtime read it", "150", 150},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("GOGC", tc.gogc) // restores it after the test
@@ -188,11 +188,49 @@ func TestServeRaisesTheGCTargetUnlessGOGCIsSet(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			debug.SetGCPercent(100)
-			setDefaultGCPercent()
-			if got := debug.SetGCPercent(100); got != tc.want {
-				t.Errorf("GC percent %d, want %d", got, tc.want)
+			atStart := 100 // what the runtime read from GOGC
+			if tc.gogc != "" {
+				atStart = tc.want
+			}
+			debug.SetGCPercent(atStart)
+			if got := gcPercent(); got != tc.want {
+				t.Errorf("gcPercent() = %d, want %d", got, tc.want)
+			}
+			if got := debug.SetGCPercent(100); got != atStart {
+				t.Errorf("gcPercent left the GC percent at %d, not %d", got, atStart)
 			}
 		})
+	}
+}
+
+func TestHeapFloorSizes(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want byteSize
+		err  bool
+	}{
+		{"64MiB", 64 << 20, false},
+		{"1GiB", 1 << 30, false},
+		{"512KiB", 512 << 10, false},
+		{"1000", 1000, false},
+		{"1000B", 1000, false},
+		{"0", 0, false},
+		{"64MB", 0, true},
+		{"MiB", 0, true},
+		{"-1", 0, true},
+		{"", 0, true},
+		{"20000000TiB", 0, true},
+	} {
+		var b byteSize
+		err := b.Set(tc.in)
+		if (err != nil) != tc.err || !tc.err && b != tc.want {
+			t.Errorf("Set(%q) = %d, %v; want %d, error %v", tc.in, b, err, tc.want, tc.err)
+		}
+		if err == nil {
+			var again byteSize
+			if err := again.Set(b.String()); err != nil || again != b {
+				t.Errorf("%q printed as %q, read back as %d, %v", tc.in, b.String(), again, err)
+			}
+		}
 	}
 }
