@@ -32,9 +32,54 @@ type Resolver struct {
 // identity from it, and the broker must hear of its invalidations
 // (broker.Broker.IdentitiesChanged).
 func NewSchema(client *ent.Client, dialect string, events *broker.Broker, identities *IdentityCache, log *slog.Logger) graphql.ExecutableSchema {
-	schema := NewExecutableSchema(Config{Resolvers: &Resolver{client: client, dialect: dialect, broker: events, identities: identities, log: log}})
+	schema := NewExecutableSchema(Config{Resolvers: newResolverRoot(&Resolver{client: client, dialect: dialect, broker: events, identities: identities, log: log})})
 	return sharingSchema{perResponse{schema}, newPayloadCache(sharedPayloads)}
 }
+
+// resolverRoot is the ResolverRoot the executor asks for each type's
+// resolvers, once per field it resolves: a dashboard asks for a
+// participant's 1,000 times. *Resolver's methods (generated beside the
+// resolvers) allocate the type's resolver on each call; these hand out
+// one built with the root.
+type resolverRoot struct {
+	*Resolver
+	event        eventResolver
+	feedback     feedbackResolver
+	iteration    iterationResolver
+	mutation     mutationResolver
+	participant  participantResolver
+	prototype    prototypeResolver
+	query        queryResolver
+	scorecard    scorecardResolver
+	subscription subscriptionResolver
+	user         userResolver
+	webhook      webhookResolver
+	workspace    workspaceResolver
+}
+
+var _ ResolverRoot = (*resolverRoot)(nil)
+
+func newResolverRoot(r *Resolver) *resolverRoot {
+	return &resolverRoot{Resolver: r,
+		event: eventResolver{r}, feedback: feedbackResolver{r}, iteration: iterationResolver{r},
+		mutation: mutationResolver{r}, participant: participantResolver{r}, prototype: prototypeResolver{r},
+		query: queryResolver{r}, scorecard: scorecardResolver{r}, subscription: subscriptionResolver{r},
+		user: userResolver{r}, webhook: webhookResolver{r}, workspace: workspaceResolver{r},
+	}
+}
+
+func (r *resolverRoot) Event() EventResolver               { return &r.event }
+func (r *resolverRoot) Feedback() FeedbackResolver         { return &r.feedback }
+func (r *resolverRoot) Iteration() IterationResolver       { return &r.iteration }
+func (r *resolverRoot) Mutation() MutationResolver         { return &r.mutation }
+func (r *resolverRoot) Participant() ParticipantResolver   { return &r.participant }
+func (r *resolverRoot) Prototype() PrototypeResolver       { return &r.prototype }
+func (r *resolverRoot) Query() QueryResolver               { return &r.query }
+func (r *resolverRoot) Scorecard() ScorecardResolver       { return &r.scorecard }
+func (r *resolverRoot) Subscription() SubscriptionResolver { return &r.subscription }
+func (r *resolverRoot) User() UserResolver                 { return &r.user }
+func (r *resolverRoot) Webhook() WebhookResolver           { return &r.webhook }
+func (r *resolverRoot) Workspace() WorkspaceResolver       { return &r.workspace }
 
 // perResponse gives every response of an operation (the one response of
 // a query or mutation, each event of a subscription) a cache its fields
