@@ -141,8 +141,9 @@ fields:
 // lists, resolvers, methods; see graph/internal/gqlgen): those are
 // written without a field context at all.
 //
-// The field keeps its field context (its arguments, and its result, which
-// the loaders look for above them in graph/loader.go), so errors at it or
+// The field keeps its field context (its arguments, and the result of an
+// object or list, which the loaders look for above them in
+// graph/loader.go), so errors at it or
 // below carry their full path; an error or a panic is reported at the
 // field and nulls it, and a null in a non-null field is reported, as
 // gqlgen's does, including a field a resolver marked non-null
@@ -188,8 +189,12 @@ func resolveField[T any](
 		oc.Error(fieldCtx, graphql.AddFieldLocationToError(fieldCtx, err))
 		return nullOf(fc, nonNull)
 	}
-	fc.Result = v
-	if fc.Result == nil {
+	if len(field.Selections) > 0 {
+		// The loaders below look for it (graph/loader.go). A leaf has
+		// nothing below, and boxing its value (a string) allocates.
+		fc.Result = v
+	}
+	if any(v) == nil { // only a value of an interface type can be nil as such
 		if nonNull || fc.NonNull {
 			graphql.AddInvalidNullError(fieldCtx, "")
 		}
