@@ -41,6 +41,30 @@ type fieldFrame struct {
 	// not hold its field context yet; lent: fieldContextIn gave that
 	// function fc to fill.
 	pending, lent bool
+	// spare is the object allocated with the frame (objectFrame) until
+	// the field's object takes it (newObjectFieldsIn).
+	spare *objectFields
+}
+
+// objectFrame is the frame of a field that resolves to an object, with
+// that object's fields: one allocation where the field and its object
+// took one each, three per feedback of the dashboard (its edge, its node,
+// its author). A field of a list of objects (a connection's edges) wastes
+// its object: its elements have frames of their own.
+type objectFrame struct {
+	fieldFrame
+	object objectFields
+}
+
+// newFrame returns a pending frame for a field resolved under ctx, with an
+// object to spare if the field has fields below it.
+func newFrame(ctx context.Context, object bool) *fieldFrame {
+	if !object {
+		return &fieldFrame{Context: ctx, pending: true}
+	}
+	f := &objectFrame{fieldFrame: fieldFrame{Context: ctx, pending: true}}
+	f.spare = &f.object
+	return &f.fieldFrame
 }
 
 // Value implements context.Context. The frames of nested fields are

@@ -1,7 +1,9 @@
 package graph
 
 import (
+	"bytes"
 	"context"
+	"strconv"
 	"testing"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -149,5 +151,30 @@ func TestFrameCheckFailsOnAGqlgenThatKeepsFieldContextsOtherwise(t *testing.T) {
 				t.Errorf("check: %v, want an error: %v", err, c.wantErr)
 			}
 		})
+	}
+}
+
+// TestAnObjectFieldAndItsObjectTakeOneAllocation resolves an edge's node
+// selecting its id through resolveField and counts one allocation: the
+// frame with the field context and the node's fields in it
+// (objectFrame), where the frame and the object took one each.
+func TestAnObjectFieldAndItsObjectTakeOneAllocation(t *testing.T) {
+	ec := newExecutionContext(&graphql.OperationContext{}, NewExecutableSchema(Config{Resolvers: &Resolver{}}).(*executableSchema), nil)
+	ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter, nil)
+	id := &ast.Field{Alias: "id", Name: "id", Definition: parsedSchema.Types["Feedback"].Fields.ForName("id")}
+	field := graphql.CollectedField{Field: &ast.Field{Alias: "node", Name: "node"}, Selections: ast.SelectionSet{id}}
+	edge := &ent.FeedbackEdge{Node: &ent.Feedback{ID: gid.New(gid.Feedback)}}
+	var out bytes.Buffer // keeps its room when Reset
+	allocs := testing.AllocsPerRun(100, func() {
+		m := ec._FeedbackEdge_node(ctx, field, edge)
+		if out.Reset(); m != nil {
+			m.MarshalGQL(&out)
+		}
+	})
+	if want := `{"id":` + strconv.Quote(edge.Node.ID.String()) + `}`; out.String() != want {
+		t.Fatalf("node marshalled as %s, want %s", out.String(), want)
+	}
+	if allocs != 1 {
+		t.Errorf("%v allocations, want 1", allocs)
 	}
 }

@@ -22666,7 +22666,7 @@ var addressedFeedbackGroupImplementors = []string{"AddressedFeedbackGroup"}
 func (ec *executionContext) _AddressedFeedbackGroup(ctx context.Context, sel ast.SelectionSet, obj *AddressedFeedbackGroup) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, addressedFeedbackGroupImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -22703,7 +22703,7 @@ var alertRuleImplementors = []string{"AlertRule", "Node"}
 func (ec *executionContext) _AlertRule(ctx context.Context, sel ast.SelectionSet, obj *ent.AlertRule) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, alertRuleImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -22770,7 +22770,7 @@ var authPayloadImplementors = []string{"AuthPayload"}
 func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionSet, obj *AuthPayload) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, authPayloadImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -22807,7 +22807,7 @@ var authTokenImplementors = []string{"AuthToken", "Node"}
 func (ec *executionContext) _AuthToken(ctx context.Context, sel ast.SelectionSet, obj *ent.AuthToken) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, authTokenImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -22874,7 +22874,7 @@ var commentImplementors = []string{"Comment", "Node", "SearchResult"}
 func (ec *executionContext) _Comment(ctx context.Context, sel ast.SelectionSet, obj *ent.Comment) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, commentImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -22941,7 +22941,7 @@ var commentConnectionImplementors = []string{"CommentConnection"}
 func (ec *executionContext) _CommentConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.CommentConnection) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, commentConnectionImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -22983,7 +22983,7 @@ var commentEdgeImplementors = []string{"CommentEdge"}
 func (ec *executionContext) _CommentEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.CommentEdge) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, commentEdgeImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -23020,7 +23020,7 @@ var createInvitePayloadImplementors = []string{"CreateInvitePayload"}
 func (ec *executionContext) _CreateInvitePayload(ctx context.Context, sel ast.SelectionSet, obj *CreateInvitePayload) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, createInvitePayloadImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -23057,7 +23057,7 @@ var createWebhookPayloadImplementors = []string{"CreateWebhookPayload"}
 func (ec *executionContext) _CreateWebhookPayload(ctx context.Context, sel ast.SelectionSet, obj *CreateWebhookPayload) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, createWebhookPayloadImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -23094,7 +23094,7 @@ var eventImplementors = []string{"Event", "Node"}
 func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, obj *ent.Event) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, eventImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -23166,7 +23166,7 @@ var eventConnectionImplementors = []string{"EventConnection"}
 func (ec *executionContext) _EventConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.EventConnection) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, eventConnectionImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -23208,7 +23208,7 @@ var eventEdgeImplementors = []string{"EventEdge"}
 func (ec *executionContext) _EventEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.EventEdge) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, eventEdgeImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -23245,7 +23245,7 @@ var feedbackImplementors = []string{"Feedback", "Node", "SearchResult"}
 func (ec *executionContext) _Feedback(ctx context.Context, sel ast.SelectionSet, obj *ent.Feedback) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, feedbackImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -23382,7 +23382,7 @@ var feedbackConnectionImplementors = []string{"FeedbackConnection"}
 func (ec *executionContext) _FeedbackConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.FeedbackConnection) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, feedbackConnectionImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -23424,7 +23424,7 @@ var feedbackEdgeImplementors = []string{"FeedbackEdge"}
 func (ec *executionContext) _FeedbackEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.FeedbackEdge) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, feedbackEdgeImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -23461,7 +23461,7 @@ var feedbackKindCountImplementors = []string{"FeedbackKindCount"}
 func (ec *executionContext) _FeedbackKindCount(ctx context.Context, sel ast.SelectionSet, obj *FeedbackKindCount) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, feedbackKindCountImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -23498,7 +23498,7 @@ var floatChangeImplementors = []string{"FloatChange"}
 func (ec *executionContext) _FloatChange(ctx context.Context, sel ast.SelectionSet, obj *FloatChange) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, floatChangeImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -23540,7 +23540,7 @@ var impactImplementors = []string{"Impact"}
 func (ec *executionContext) _Impact(ctx context.Context, sel ast.SelectionSet, obj *Impact) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, impactImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -23617,7 +23617,7 @@ var intChangeImplementors = []string{"IntChange"}
 func (ec *executionContext) _IntChange(ctx context.Context, sel ast.SelectionSet, obj *IntChange) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, intChangeImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -23659,7 +23659,7 @@ var inviteImplementors = []string{"Invite", "Node"}
 func (ec *executionContext) _Invite(ctx context.Context, sel ast.SelectionSet, obj *ent.Invite) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, inviteImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -23736,7 +23736,7 @@ var inviteConnectionImplementors = []string{"InviteConnection"}
 func (ec *executionContext) _InviteConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.InviteConnection) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, inviteConnectionImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -23778,7 +23778,7 @@ var inviteEdgeImplementors = []string{"InviteEdge"}
 func (ec *executionContext) _InviteEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.InviteEdge) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, inviteEdgeImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -23815,7 +23815,7 @@ var iterationImplementors = []string{"Iteration", "Node"}
 func (ec *executionContext) _Iteration(ctx context.Context, sel ast.SelectionSet, obj *ent.Iteration) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, iterationImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -23922,7 +23922,7 @@ var iterationConnectionImplementors = []string{"IterationConnection"}
 func (ec *executionContext) _IterationConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.IterationConnection) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, iterationConnectionImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -23964,7 +23964,7 @@ var iterationEdgeImplementors = []string{"IterationEdge"}
 func (ec *executionContext) _IterationEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.IterationEdge) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, iterationEdgeImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -24001,7 +24001,7 @@ var membershipImplementors = []string{"Membership", "Node"}
 func (ec *executionContext) _Membership(ctx context.Context, sel ast.SelectionSet, obj *ent.Membership) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, membershipImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -24061,7 +24061,7 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		Object: "Mutation",
 	})
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
@@ -24387,7 +24387,7 @@ var pageInfoImplementors = []string{"PageInfo"}
 func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *entgql.PageInfo[gid.ID]) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, pageInfoImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -24434,7 +24434,7 @@ var participantImplementors = []string{"Participant", "Node", "Actor"}
 func (ec *executionContext) _Participant(ctx context.Context, sel ast.SelectionSet, obj *ent.Participant) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, participantImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -24496,7 +24496,7 @@ var participantConnectionImplementors = []string{"ParticipantConnection"}
 func (ec *executionContext) _ParticipantConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ParticipantConnection) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, participantConnectionImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -24538,7 +24538,7 @@ var participantEdgeImplementors = []string{"ParticipantEdge"}
 func (ec *executionContext) _ParticipantEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ParticipantEdge) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, participantEdgeImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -24575,7 +24575,7 @@ var prototypeImplementors = []string{"Prototype", "Node"}
 func (ec *executionContext) _Prototype(ctx context.Context, sel ast.SelectionSet, obj *ent.Prototype) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, prototypeImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -24702,7 +24702,7 @@ var prototypeConnectionImplementors = []string{"PrototypeConnection"}
 func (ec *executionContext) _PrototypeConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.PrototypeConnection) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, prototypeConnectionImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -24744,7 +24744,7 @@ var prototypeEdgeImplementors = []string{"PrototypeEdge"}
 func (ec *executionContext) _PrototypeEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.PrototypeEdge) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, prototypeEdgeImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -24879,7 +24879,7 @@ var ratingCountImplementors = []string{"RatingCount"}
 func (ec *executionContext) _RatingCount(ctx context.Context, sel ast.SelectionSet, obj *RatingCount) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, ratingCountImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -24916,7 +24916,7 @@ var redeemInvitePayloadImplementors = []string{"RedeemInvitePayload"}
 func (ec *executionContext) _RedeemInvitePayload(ctx context.Context, sel ast.SelectionSet, obj *RedeemInvitePayload) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, redeemInvitePayloadImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -24958,7 +24958,7 @@ var rotateWebhookSecretPayloadImplementors = []string{"RotateWebhookSecretPayloa
 func (ec *executionContext) _RotateWebhookSecretPayload(ctx context.Context, sel ast.SelectionSet, obj *RotateWebhookSecretPayload) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, rotateWebhookSecretPayloadImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -24995,7 +24995,7 @@ var scorecardImplementors = []string{"Scorecard"}
 func (ec *executionContext) _Scorecard(ctx context.Context, sel ast.SelectionSet, obj *Scorecard) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, scorecardImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25112,7 +25112,7 @@ var scorecardConnectionImplementors = []string{"ScorecardConnection"}
 func (ec *executionContext) _ScorecardConnection(ctx context.Context, sel ast.SelectionSet, obj *ScorecardConnection) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, scorecardConnectionImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25154,7 +25154,7 @@ var scorecardDeltaImplementors = []string{"ScorecardDelta"}
 func (ec *executionContext) _ScorecardDelta(ctx context.Context, sel ast.SelectionSet, obj *ScorecardDelta) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, scorecardDeltaImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25236,7 +25236,7 @@ var scorecardEdgeImplementors = []string{"ScorecardEdge"}
 func (ec *executionContext) _ScorecardEdge(ctx context.Context, sel ast.SelectionSet, obj *ScorecardEdge) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, scorecardEdgeImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25273,7 +25273,7 @@ var searchConnectionImplementors = []string{"SearchConnection"}
 func (ec *executionContext) _SearchConnection(ctx context.Context, sel ast.SelectionSet, obj *SearchConnection) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, searchConnectionImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25310,7 +25310,7 @@ var searchEdgeImplementors = []string{"SearchEdge"}
 func (ec *executionContext) _SearchEdge(ctx context.Context, sel ast.SelectionSet, obj *SearchEdge) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, searchEdgeImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25357,7 +25357,7 @@ var similarFeedbackImplementors = []string{"SimilarFeedback"}
 func (ec *executionContext) _SimilarFeedback(ctx context.Context, sel ast.SelectionSet, obj *SimilarFeedback) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, similarFeedbackImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25418,7 +25418,7 @@ var trialImplementors = []string{"Trial", "Node"}
 func (ec *executionContext) _Trial(ctx context.Context, sel ast.SelectionSet, obj *ent.Trial) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, trialImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25500,7 +25500,7 @@ var trialConnectionImplementors = []string{"TrialConnection"}
 func (ec *executionContext) _TrialConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.TrialConnection) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, trialConnectionImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25542,7 +25542,7 @@ var trialEdgeImplementors = []string{"TrialEdge"}
 func (ec *executionContext) _TrialEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.TrialEdge) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, trialEdgeImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25579,7 +25579,7 @@ var userImplementors = []string{"User", "Node", "Actor"}
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *ent.User) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, userImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25646,7 +25646,7 @@ var voteImplementors = []string{"Vote", "Node"}
 func (ec *executionContext) _Vote(ctx context.Context, sel ast.SelectionSet, obj *ent.Vote) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, voteImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25698,7 +25698,7 @@ var voteConnectionImplementors = []string{"VoteConnection"}
 func (ec *executionContext) _VoteConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.VoteConnection) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, voteConnectionImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25740,7 +25740,7 @@ var voteEdgeImplementors = []string{"VoteEdge"}
 func (ec *executionContext) _VoteEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.VoteEdge) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, voteEdgeImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25777,7 +25777,7 @@ var webhookImplementors = []string{"Webhook", "Node"}
 func (ec *executionContext) _Webhook(ctx context.Context, sel ast.SelectionSet, obj *ent.Webhook) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, webhookImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25869,7 +25869,7 @@ var webhookDeliveryImplementors = []string{"WebhookDelivery", "Node"}
 func (ec *executionContext) _WebhookDelivery(ctx context.Context, sel ast.SelectionSet, obj *ent.WebhookDelivery) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, webhookDeliveryImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -25961,7 +25961,7 @@ var webhookDeliveryConnectionImplementors = []string{"WebhookDeliveryConnection"
 func (ec *executionContext) _WebhookDeliveryConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.WebhookDeliveryConnection) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, webhookDeliveryConnectionImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26003,7 +26003,7 @@ var webhookDeliveryEdgeImplementors = []string{"WebhookDeliveryEdge"}
 func (ec *executionContext) _WebhookDeliveryEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.WebhookDeliveryEdge) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, webhookDeliveryEdgeImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26040,7 +26040,7 @@ var workspaceImplementors = []string{"Workspace", "Node"}
 func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet, obj *ent.Workspace) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, workspaceImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26117,7 +26117,7 @@ var youSaidWeDidImplementors = []string{"YouSaidWeDid"}
 func (ec *executionContext) _YouSaidWeDid(ctx context.Context, sel ast.SelectionSet, obj *YouSaidWeDid) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, youSaidWeDidImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26159,7 +26159,7 @@ var __DirectiveImplementors = []string{"__Directive"}
 func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionSet, obj *introspection.Directive) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, __DirectiveImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26211,7 +26211,7 @@ var __EnumValueImplementors = []string{"__EnumValue"}
 func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionSet, obj *introspection.EnumValue) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, __EnumValueImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26258,7 +26258,7 @@ var __FieldImplementors = []string{"__Field"}
 func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, obj *introspection.Field) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, __FieldImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26315,7 +26315,7 @@ var __InputValueImplementors = []string{"__InputValue"}
 func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.SelectionSet, obj *introspection.InputValue) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, __InputValueImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26372,7 +26372,7 @@ var __SchemaImplementors = []string{"__Schema"}
 func (ec *executionContext) ___Schema(ctx context.Context, sel ast.SelectionSet, obj *introspection.Schema) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, __SchemaImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {
@@ -26429,7 +26429,7 @@ var __TypeImplementors = []string{"__Type"}
 func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, obj *introspection.Type) graphql.Marshaler {
 	fields := ec.fields.collect(ec.OperationContext, sel, __TypeImplementors)
 
-	out := newObjectFields(fields)
+	out := newObjectFieldsIn(ctx, fields)
 	var deferred graphql.DeferredGroup
 	for i, field := range fields {
 		switch field.Name {

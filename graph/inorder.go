@@ -27,18 +27,20 @@ func marshalSliceInOrder(
 		return ret
 	}
 	// One allocation for all the elements' field contexts with the
-	// contexts holding them (fieldFrame), and one for their indexes,
-	// where graphql.WithFieldContext (which also sets the Parent) took a
-	// context.WithValue per element.
+	// contexts holding them (fieldFrame) and the objects they are
+	// (objectFrame: the executor lists objects alone), and one for their
+	// indexes, where graphql.WithFieldContext (which also sets the Parent)
+	// took a context.WithValue per element.
 	parent := graphql.GetFieldContext(ctx)
-	frames := make([]fieldFrame, length)
+	frames := make([]objectFrame, length)
 	idx := make([]int, length)
 	for i := range length {
 		idx[i] = i
-		frames[i].Context = ctx
-		frames[i].fc.Index = &idx[i]
-		frames[i].fc.Parent = parent
-		childCtx := &frames[i]
+		childCtx := &frames[i].fieldFrame
+		childCtx.Context = ctx
+		childCtx.fc.Index = &idx[i]
+		childCtx.fc.Parent = parent
+		childCtx.spare = &frames[i].object
 		if omitPanicHandler {
 			ret[i] = marshalElement(childCtx, i)
 			continue
@@ -65,7 +67,7 @@ func marshalElementRecovering(
 // objectFields is an object's resolved fields, written as
 // graphql.FieldSet's MarshalGQL writes them: in order, a field whose alias
 // was written already skipped. The executor's marshallers of objects
-// fill it in place of a FieldSet (newObjectFields, see
+// fill it in place of a FieldSet (newObjectFieldsIn, see
 // graph/internal/gqlgen), but Query's, which resolves its fields
 // concurrently and so needs FieldSet's Dispatch, returns it around its
 // FieldSet's values (marshalObject). FieldSet's MarshalGQL allocates
@@ -92,9 +94,18 @@ type objectFields struct {
 // a handful.
 const smallObject = 6
 
-// newObjectFields returns the fields of an object to be resolved.
-func newObjectFields(fields []graphql.CollectedField) *objectFields {
-	o := &objectFields{fields: fields}
+// newObjectFieldsIn returns the fields of an object to be resolved under
+// ctx: those allocated with ctx's frame (objectFrame), the first time an
+// object is marshalled under it, else new ones. The executor's
+// marshallers of objects get their fields here (see graph/internal/gqlgen).
+func newObjectFieldsIn(ctx context.Context, fields []graphql.CollectedField) *objectFields {
+	var o *objectFields
+	if f, ok := ctx.(*fieldFrame); ok && f.spare != nil {
+		o, f.spare = f.spare, nil
+	} else {
+		o = new(objectFields)
+	}
+	o.fields = fields
 	if len(fields) <= smallObject {
 		o.Values = o.small[:len(fields):len(fields)]
 	} else {
@@ -165,8 +176,10 @@ func resolveField[T any](
 	nonNull bool,
 ) (ret graphql.Marshaler) {
 	// The field context and the context holding it in one allocation
-	// (fieldFrame), the function filling the frame's field context.
-	frame := &fieldFrame{Context: ctx, pending: true}
+	// (fieldFrame), the function filling the frame's field context; with
+	// the fields of the object the field resolves to, if it has fields
+	// below it.
+	frame := newFrame(ctx, len(field.Selections) > 0)
 	fc, err := fieldContext(frame, field)
 	if err != nil {
 		return graphql.Null // reported by fieldContext

@@ -7,10 +7,11 @@ import (
 )
 
 // objectRewrites turn an object's marshaller from a graphql.FieldSet to
-// an objectFields (graph/inorder.go): one allocation per object instead
-// of three (the FieldSet, its values and marshalObject's writer).
+// an objectFields (graph/inorder.go): at most one allocation per object,
+// none when its field's frame has one to spare, instead of three (the
+// FieldSet, its values and marshalObject's writer).
 var objectRewrites = []struct{ from, to string }{
-	{"out := graphql.NewFieldSet(fields)", "out := newObjectFields(fields)"},
+	{"out := graphql.NewFieldSet(fields)", "out := newObjectFieldsIn(ctx, fields)"},
 	// Dispatch waits for the fields resolved concurrently: there are none.
 	{"\n\tout.Dispatch(ctx)\n", "\n"},
 	{"return marshalObject(fields, out)", "return out"},

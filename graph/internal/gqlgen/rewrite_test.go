@@ -122,7 +122,7 @@ func TestObjectsFillObjectFields(t *testing.T) {
 			t.Errorf("rewritten object still holds %s:\n%s", gone, got)
 		}
 	}
-	if !strings.Contains(got, "out := newObjectFields(fields)") || !strings.Contains(got, "\treturn out\n}") {
+	if !strings.Contains(got, "out := newObjectFieldsIn(ctx, fields)") || !strings.Contains(got, "\treturn out\n}") {
 		t.Errorf("object not rewritten to fill an objectFields:\n%s", got)
 	}
 }
