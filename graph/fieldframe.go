@@ -48,9 +48,9 @@ type fieldFrame struct {
 
 // objectFrame is the frame of a field that resolves to an object, with
 // that object's fields: one allocation where the field and its object
-// took one each, three per feedback of the dashboard (its edge, its node,
-// its author). A field of a list of objects (a connection's edges) wastes
-// its object: its elements have frames of their own.
+// took one each, three fewer per feedback of the dashboard (its edge, its
+// node, its author). A field of a list of objects (a connection's edges)
+// wastes its object: its elements have frames of their own.
 type objectFrame struct {
 	fieldFrame
 	object objectFields

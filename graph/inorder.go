@@ -28,9 +28,9 @@ func marshalSliceInOrder(
 	}
 	// One allocation for all the elements' field contexts with the
 	// contexts holding them (fieldFrame) and the objects they are
-	// (objectFrame: the executor lists objects alone), and one for their
-	// indexes, where graphql.WithFieldContext (which also sets the Parent)
-	// took a context.WithValue per element.
+	// (objectFrame; the elements of the few lists of enums waste theirs),
+	// and one for their indexes, where graphql.WithFieldContext (which
+	// also sets the Parent) took a context.WithValue per element.
 	parent := graphql.GetFieldContext(ctx)
 	frames := make([]objectFrame, length)
 	idx := make([]int, length)
@@ -153,15 +153,15 @@ fields:
 // written without a field context at all.
 //
 // The field keeps its field context (its arguments, and the result of an
-// object or list, which the loaders look for above them in
-// graph/loader.go), so errors at it or
-// below carry their full path; an error or a panic is reported at the
-// field and nulls it, and a null in a non-null field is reported, as
-// gqlgen's does, including a field a resolver marked non-null
-// (graphql.MarkNonNull), whose null makes its parent null. What it leaves
-// out: the resolver middleware, and the closures gqlgen builds around the
-// resolver for it, which put the resolver on the heap; the server
-// installs no field middleware, and may not (server/graphql.go).
+// object or a list, which the loaders look for above them in
+// graph/loader.go), so errors at it or below carry their full path; an
+// error or a panic is reported at the field and nulls it, and a null in
+// a non-null field is reported, as gqlgen's does, including a field a
+// resolver marked non-null (graphql.MarkNonNull), whose null makes its
+// parent null. What it leaves out: the resolver middleware, and the
+// closures gqlgen builds around the resolver for it, which put the
+// resolver on the heap; the server installs no field middleware, and may
+// not (server/graphql.go).
 //
 // A null value of a pointer or a slice is checked by the marshaller, as in
 // gqlgen's executor; only a value of an interface type is nil as such,
