@@ -11,7 +11,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"testing"
@@ -159,6 +161,8 @@ func TestServeRefusesBadHardeningFlags(t *testing.T) {
 		{"an unknown environment from PROTOLOOP_ENV", nil, map[string]string{"PROTOLOOP_ENV": "prod"}, "development or production"},
 		{"a missing trusted documents file", []string{"--trusted-documents", "/nonexistent/documents.json"}, nil, "trusted documents"},
 		{"a limit that is not a number", []string{"--max-depth", "deep"}, nil, "max-depth"},
+		{"a heap floor in an unknown unit", []string{"--gc-heap-floor", "64MB"}, nil, "want B, KiB, MiB, GiB or TiB"},
+		{"a heap floor from PROTOLOOP_GC_HEAP_FLOOR that is not a size", nil, map[string]string{"PROTOLOOP_GC_HEAP_FLOOR": "lots"}, "PROTOLOOP_GC_HEAP_FLOOR"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0"}, tc.args...)
@@ -231,6 +235,22 @@ func TestHeapFloorSizes(t *testing.T) {
 			if err := again.Set(b.String()); err != nil || again != b {
 				t.Errorf("%q printed as %q, read back as %d, %v", tc.in, b.String(), again, err)
 			}
+		}
+	}
+}
+
+func TestServeKeepsTheHeapFloorItIsGiven(t *testing.T) {
+	const floor = 96 << 20
+	startServe(t, nil, "--gc-heap-floor", "96MiB")
+	goal := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		runtime.GC() // the floor is set after each collection
+		time.Sleep(10 * time.Millisecond)
+		if metrics.Read(goal); goal[0].Value.Uint64() >= floor*9/10 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("heap goal %d MiB while serving with a floor of 96 MiB", goal[0].Value.Uint64()>>20)
 		}
 	}
 }
