@@ -52,7 +52,11 @@ func (d *countingDriver) Exec(ctx context.Context, query string, args, v any) er
 
 func (d *countingDriver) Query(ctx context.Context, query string, args, v any) error {
 	defer d.n.start()()
-	return d.Driver.Query(ctx, query, args, v)
+	if err := d.Driver.Query(ctx, query, args, v); err != nil {
+		return err
+	}
+	keepColumnTypes(v)
+	return nil
 }
 
 func (d *countingDriver) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
@@ -121,6 +125,7 @@ func (t *countingTx) Query(ctx context.Context, query string, args, v any) error
 		return nil
 	}
 	rows.ColumnScanner = &unlockingRows{ColumnScanner: rows.ColumnScanner, unlock: sync.OnceFunc(t.mu.Unlock)}
+	keepColumnTypes(rows)
 	return nil
 }
 
@@ -152,4 +157,32 @@ type unlockingRows struct {
 func (r *unlockingRows) Close() error {
 	defer r.unlock()
 	return r.ColumnScanner.Close()
+}
+
+// keepColumnTypes makes the rows ent's builders read (v, an
+// *entsql.Rows) list their columns' types once. ent asks for them for
+// each column it does not know (those a modifier selects, such as a
+// joined table's) in each row (entsql.ScanTypeOf), and database/sql
+// builds the whole list anew on every call: for a timeline page with its
+// actors' nine columns joined, that was a third of the server's CPU.
+func keepColumnTypes(v any) {
+	if rows, ok := v.(*entsql.Rows); ok && rows.ColumnScanner != nil {
+		rows.ColumnScanner = &typedRows{ColumnScanner: rows.ColumnScanner}
+	}
+}
+
+// typedRows lists its columns' types once (keepColumnTypes).
+type typedRows struct {
+	entsql.ColumnScanner
+	types []*sql.ColumnType
+	err   error
+	read  bool
+}
+
+func (r *typedRows) ColumnTypes() ([]*sql.ColumnType, error) {
+	if !r.read {
+		r.types, r.err = r.ColumnScanner.ColumnTypes()
+		r.read = true
+	}
+	return r.types, r.err
 }
