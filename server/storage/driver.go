@@ -11,6 +11,7 @@ import (
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
+	"golang.org/x/sync/semaphore"
 )
 
 // counter counts SQL statements. Tests read it to see how many statements
@@ -33,11 +34,13 @@ func (c *counter) start() func() {
 }
 
 // countingDriver is ent's SQL driver with every statement counted, in and
-// out of transactions. It keeps the methods ent's generated client looks
-// for by type assertion (BeginTx, ExecContext, QueryContext).
+// out of transactions, and the pool's connections handed out in turn
+// (queue). It keeps the methods ent's generated client looks for by type
+// assertion (BeginTx, ExecContext, QueryContext).
 type countingDriver struct {
 	*entsql.Driver
 	n *counter
+	q *queue
 }
 
 var (
@@ -46,24 +49,41 @@ var (
 )
 
 func (d *countingDriver) Exec(ctx context.Context, query string, args, v any) error {
+	if err := d.q.enter(ctx); err != nil {
+		return err
+	}
+	defer d.q.leave()
 	defer d.n.start()()
 	return d.Driver.Exec(ctx, query, args, v)
 }
 
+// Query is how ent's builders read; the connection's turn (queue) ends
+// when the rows are closed (ent reads them to the end, then closes them).
 func (d *countingDriver) Query(ctx context.Context, query string, args, v any) error {
-	defer d.n.start()()
-	if err := d.Driver.Query(ctx, query, args, v); err != nil {
+	if err := d.q.enter(ctx); err != nil {
 		return err
 	}
-	keepColumnTypes(v)
+	defer d.n.start()()
+	if err := d.Driver.Query(ctx, query, args, v); err != nil {
+		d.q.leave()
+		return err
+	}
+	wrapRows(v, d.q)
 	return nil
 }
 
 func (d *countingDriver) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := d.q.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer d.q.leave()
 	defer d.n.start()()
 	return d.Driver.ExecContext(ctx, query, args...)
 }
 
+// QueryContext returns database/sql's own rows, whose closing it cannot
+// see, so it does not queue: its statements (exports, scorecards, the
+// broker's own reads) ask the pool directly.
 func (d *countingDriver) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	defer d.n.start()()
 	return d.Driver.QueryContext(ctx, query, args...)
@@ -73,18 +93,25 @@ func (d *countingDriver) Tx(ctx context.Context) (dialect.Tx, error) {
 	return d.BeginTx(ctx, nil)
 }
 
+// BeginTx begins a transaction in its turn (queue), which ends with its
+// commit or rollback.
 func (d *countingDriver) BeginTx(ctx context.Context, opts *sql.TxOptions) (dialect.Tx, error) {
+	if err := d.q.enter(ctx); err != nil {
+		return nil, err
+	}
 	tx, err := d.Driver.BeginTx(ctx, opts)
 	if err != nil {
+		d.q.leave()
 		return nil, err
 	}
 	stx, ok := tx.(*entsql.Tx)
 	if !ok {
 		// entsql.Driver.BeginTx returns *entsql.Tx; if a new ent version
 		// changes that, fail loudly instead of silently not counting.
+		d.q.leave()
 		return nil, errors.Join(fmt.Errorf("storage: unexpected transaction type %T from ent's SQL driver", tx), tx.Rollback())
 	}
-	return &countingTx{Tx: stx, n: d.n}, nil
+	return &countingTx{Tx: stx, n: d.n, q: d.q}, nil
 }
 
 // countingTx is a transaction of countingDriver. It also runs its
@@ -100,6 +127,28 @@ type countingTx struct {
 	*entsql.Tx
 	n  *counter
 	mu sync.Mutex
+	q  *queue
+	// done: the transaction has committed or rolled back, and its turn
+	// has ended.
+	done atomic.Bool
+}
+
+func (t *countingTx) Commit() error {
+	defer t.end()
+	return t.Tx.Commit()
+}
+
+func (t *countingTx) Rollback() error {
+	defer t.end()
+	return t.Tx.Rollback()
+}
+
+// end ends the transaction's turn, once (a failed commit is rolled back
+// as well).
+func (t *countingTx) end() {
+	if !t.done.Swap(true) {
+		t.q.leave()
+	}
 }
 
 func (t *countingTx) Exec(ctx context.Context, query string, args, v any) error {
@@ -125,7 +174,7 @@ func (t *countingTx) Query(ctx context.Context, query string, args, v any) error
 		return nil
 	}
 	rows.ColumnScanner = &unlockingRows{ColumnScanner: rows.ColumnScanner, unlock: sync.OnceFunc(t.mu.Unlock)}
-	keepColumnTypes(rows)
+	wrapRows(rows, nil)
 	return nil
 }
 
@@ -159,24 +208,33 @@ func (r *unlockingRows) Close() error {
 	return r.ColumnScanner.Close()
 }
 
-// keepColumnTypes makes the rows ent's builders read (v, an
-// *entsql.Rows) list their columns' types once. ent asks for them for
-// each column it does not know (those a modifier selects, such as a
-// joined table's) in each row (entsql.ScanTypeOf), and database/sql
-// builds the whole list anew on every call: for a timeline page with its
-// actors' nine columns joined, that was a third of the server's CPU.
-func keepColumnTypes(v any) {
-	if rows, ok := v.(*entsql.Rows); ok && rows.ColumnScanner != nil {
-		rows.ColumnScanner = &typedRows{ColumnScanner: rows.ColumnScanner}
+// wrapRows wraps the rows ent's builders read (v, an *entsql.Rows) so
+// that they list their columns' types once, and end the turn they were
+// read in (q's, nil for none) when they are closed.
+//
+// ent asks for the columns' types for each column it does not know (one a
+// modifier selects: a search's rank, a duplicate's score, the identity
+// read's kind) in each row (entsql.ScanTypeOf), and database/sql builds
+// the whole list anew on every call: 30 allocations a row more for a
+// query with three such columns (TestModifierColumnsCostLittlePerRow).
+func wrapRows(v any, q *queue) {
+	rows, ok := v.(*entsql.Rows)
+	if !ok || rows.ColumnScanner == nil {
+		q.leave()
+		return
 	}
+	rows.ColumnScanner = &typedRows{ColumnScanner: rows.ColumnScanner, q: q}
 }
 
-// typedRows lists its columns' types once (keepColumnTypes).
+// typedRows lists its columns' types once, and ends its turn when closed
+// (wrapRows).
 type typedRows struct {
 	entsql.ColumnScanner
-	types []*sql.ColumnType
-	err   error
-	read  bool
+	q      *queue
+	types  []*sql.ColumnType
+	err    error
+	read   bool
+	closed bool
 }
 
 func (r *typedRows) ColumnTypes() ([]*sql.ColumnType, error) {
@@ -185,4 +243,45 @@ func (r *typedRows) ColumnTypes() ([]*sql.ColumnType, error) {
 		r.read = true
 	}
 	return r.types, r.err
+}
+
+func (r *typedRows) Close() error {
+	err := r.ColumnScanner.Close()
+	if !r.closed {
+		r.closed = true
+		r.q.leave()
+	}
+	return err
+}
+
+// queue hands out the turns of the pool's connections in the order they
+// were asked for. database/sql gives a connection that is freed to a
+// random waiter, not the first one, so under load a request could wait
+// for many others that came after it: at c = 32 against 20 connections,
+// leaveFeedback's p99 was 1.3 to 2.3 times its p95 (docs/performance.md,
+// "Eleventh round"). A statement or a transaction of the client waits
+// here, first come first served, for one of as many turns as the pool
+// has connections, and asks the pool only once it has one: the pool then
+// has a connection free for it, unless something outside the queue
+// holds one (the statements of QueryContext, the broker's listener is
+// not in the pool). A nil queue (SQLite's, whose writers the database
+// itself serialises) lets everyone through.
+type queue struct{ turns *semaphore.Weighted }
+
+func newQueue(conns int) *queue { return &queue{turns: semaphore.NewWeighted(int64(conns))} }
+
+// enter waits for a turn, or for ctx to end (its error is then ctx's, as
+// database/sql's wait for a connection returns it).
+func (q *queue) enter(ctx context.Context) error {
+	if q == nil {
+		return nil
+	}
+	return q.turns.Acquire(ctx, 1)
+}
+
+// leave ends a turn entered.
+func (q *queue) leave() {
+	if q != nil {
+		q.turns.Release(1)
+	}
 }

@@ -3,7 +3,9 @@ package storage_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	entsql "entgo.io/ent/dialect/sql"
 
@@ -86,5 +88,75 @@ func testModifierColumnsPerRow(t *testing.T, opts storage.Options) {
 		if perRow > 45 {
 			t.Errorf("%.1f allocations per row with 3 modifier columns, want at most 45", perRow)
 		}
+	}
+}
+
+// The pool's connections go to the client's statements in the order
+// they asked for one (database/sql alone hands a freed connection to a
+// random waiter): with one connection, held by a transaction, five reads
+// that asked one after the other get it one after the other.
+func TestStatementsGetConnectionsInTheOrderTheyAsked(t *testing.T) {
+	db := openMigrated(t, storage.Options{DatabaseURL: postgresURL(t), MaxConns: 1})
+	ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
+	tx, err := db.Client.Tx(ctx) // the one connection
+	if err != nil {
+		t.Fatal(err)
+	}
+	const readers = 5
+	var (
+		mu    sync.Mutex
+		order []int
+		wg    sync.WaitGroup
+	)
+	for i := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := db.Client.User.Query().All(ctx); err != nil {
+				t.Errorf("reader %d: %v", i, err)
+			}
+			mu.Lock()
+			order = append(order, i)
+			mu.Unlock()
+		}()
+		time.Sleep(50 * time.Millisecond) // it waits before the next asks
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for i, r := range order {
+		if r != i {
+			t.Fatalf("readers got the connection in the order %v, want the order they asked in", order)
+		}
+	}
+}
+
+// A statement waiting for its turn gives up when its context ends, with a
+// timeout, as one waiting in database/sql's pool does.
+func TestAStatementWaitingItsTurnEndsWithTheContext(t *testing.T) {
+	db := openMigrated(t, storage.Options{DatabaseURL: postgresURL(t), MaxConns: 1})
+	ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
+	tx, err := db.Client.Tx(ctx) // the one connection
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	wait, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := db.Client.User.Query().All(wait); !storage.IsTimeout(err) {
+		t.Fatalf("with the one connection held: %v, want a timeout", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("gave up after %v", took)
+	}
+	// The turn it did not get is not lost: once the transaction ends, the
+	// next statement runs.
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Client.User.Query().All(ctx); err != nil {
+		t.Fatalf("after the transaction: %v", err)
 	}
 }

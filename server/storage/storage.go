@@ -61,7 +61,8 @@ type DB struct {
 	URL string
 
 	counter    *counter
-	migrations fs.FS // the dialect's directory of migration files
+	queue      *queue // the turns of the pool's connections (nil on SQLite)
+	migrations fs.FS  // the dialect's directory of migration files
 }
 
 // Open opens the database named by opts and checks that it answers. It
@@ -91,13 +92,18 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		return nil, errors.Join(err, sqlDB.Close())
 	}
 	c := &counter{}
-	drv := &countingDriver{Driver: entsql.OpenDB(dialectName, sqlDB), n: c}
+	var q *queue
+	if dialectName == dialect.Postgres {
+		q = newQueue(sqlDB.Stats().MaxOpenConnections)
+	}
+	drv := &countingDriver{Driver: entsql.OpenDB(dialectName, sqlDB), n: c, q: q}
 	return &DB{
 		Client:     ent.NewClient(ent.Driver(drv)),
 		SQL:        sqlDB,
 		Dialect:    dialectName,
 		URL:        opts.DatabaseURL,
 		counter:    c,
+		queue:      q,
 		migrations: migrations,
 	}, nil
 }
@@ -122,15 +128,22 @@ func (db *DB) Statements() int64 { return db.counter.Load() }
 type Conn struct {
 	conn    *sql.Conn
 	counter *counter
+	queue   *queue
+	closed  bool
 }
 
-// Conn takes a connection from the pool, waiting for one if need be.
+// Conn takes a connection from the pool in its turn (as the client's
+// statements do), waiting for one if need be.
 func (db *DB) Conn(ctx context.Context) (*Conn, error) {
-	c, err := db.SQL.Conn(ctx)
-	if err != nil {
+	if err := db.queue.enter(ctx); err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", db.name(), err)
 	}
-	return &Conn{conn: c, counter: db.counter}, nil
+	c, err := db.SQL.Conn(ctx)
+	if err != nil {
+		db.queue.leave()
+		return nil, fmt.Errorf("connect to %s: %w", db.name(), err)
+	}
+	return &Conn{conn: c, counter: db.counter, queue: db.queue}, nil
 }
 
 // ExecContext runs a statement on the connection.
@@ -143,7 +156,13 @@ func (c *Conn) ExecContext(ctx context.Context, query string, args ...any) (sql.
 
 // Close gives the connection back to the pool (which discards it if it
 // broke).
-func (c *Conn) Close() error { return c.conn.Close() }
+func (c *Conn) Close() error {
+	if !c.closed {
+		c.closed = true
+		defer c.queue.leave()
+	}
+	return c.conn.Close()
+}
 
 // ObserveStatements has f called with the time each counted statement
 // took (to its first result, for a query), from now on. Metrics use it;
