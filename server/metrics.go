@@ -226,6 +226,10 @@ func (s *Server) writeMetrics(w io.Writer) {
 	value("protoloop_db_pool_idle_connections", "gauge", "Idle pool connections.", float64(st.Idle))
 	value("protoloop_db_pool_wait_total", "counter", "Times a statement waited for a pool connection.", float64(st.WaitCount))
 	value("protoloop_db_pool_wait_seconds_total", "counter", "Time spent waiting for pool connections.", st.WaitDuration.Seconds())
+	waits, waited := s.db.QueueStats()
+	value("protoloop_db_queue_wait_total", "counter",
+		"Statements and transactions that waited for their turn at a pool connection (first come, first served; they then find one free in the pool).", float64(waits))
+	value("protoloop_db_queue_wait_seconds_total", "counter", "Time spent waiting for those turns.", waited.Seconds())
 
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

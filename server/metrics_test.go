@@ -67,7 +67,7 @@ func TestMetricsCountRequestsAndStatements(t *testing.T) {
 			// Both count every statement since the server started.
 			t.Errorf("statement histogram counted %v statements, the counter %v", got, after["protoloop_sql_statements_total"])
 		}
-		for _, name := range []string{"protoloop_db_pool_open_connections", "go_goroutines", "protoloop_broker_dispatched_seq"} {
+		for _, name := range []string{"protoloop_db_pool_open_connections", "protoloop_db_queue_wait_total", "go_goroutines", "protoloop_broker_dispatched_seq"} {
 			if _, ok := after[name]; !ok {
 				t.Errorf("no %s", name)
 			}

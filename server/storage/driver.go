@@ -266,17 +266,26 @@ func (r *typedRows) Close() error {
 // holds one (the statements of QueryContext, the broker's listener is
 // not in the pool). A nil queue (SQLite's, whose writers the database
 // itself serialises) lets everyone through.
-type queue struct{ turns *semaphore.Weighted }
+type queue struct {
+	turns *semaphore.Weighted
+	// waits and waited count the entries that had to wait for their
+	// turn, and the time they waited (nanoseconds), for the metrics.
+	waits, waited atomic.Int64
+}
 
 func newQueue(conns int) *queue { return &queue{turns: semaphore.NewWeighted(int64(conns))} }
 
 // enter waits for a turn, or for ctx to end (its error is then ctx's, as
 // database/sql's wait for a connection returns it).
 func (q *queue) enter(ctx context.Context) error {
-	if q == nil {
+	if q == nil || q.turns.TryAcquire(1) {
 		return nil
 	}
-	return q.turns.Acquire(ctx, 1)
+	began := time.Now()
+	err := q.turns.Acquire(ctx, 1)
+	q.waits.Add(1)
+	q.waited.Add(int64(time.Since(began)))
+	return err
 }
 
 // leave ends a turn entered.

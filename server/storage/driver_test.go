@@ -130,6 +130,9 @@ func TestStatementsGetConnectionsInTheOrderTheyAsked(t *testing.T) {
 			t.Fatalf("readers got the connection in the order %v, want the order they asked in", order)
 		}
 	}
+	if waits, waited := db.QueueStats(); waits < readers || waited < 4*50*time.Millisecond {
+		t.Errorf("QueueStats = %d waits, %v; want the %d readers' waits, over %v", waits, waited, readers, 4*50*time.Millisecond)
+	}
 }
 
 // A statement waiting for its turn gives up when its context ends, with a

@@ -108,6 +108,17 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	}, nil
 }
 
+// QueueStats returns how many of the client's statements and
+// transactions have had to wait for their turn at a connection, and how
+// long they waited in all (see queue). Their waits in the pool itself,
+// rare since, are database/sql's (SQL.Stats). Zero on SQLite.
+func (db *DB) QueueStats() (waits int64, waited time.Duration) {
+	if db.queue == nil {
+		return 0, 0
+	}
+	return db.queue.waits.Load(), time.Duration(db.queue.waited.Load())
+}
+
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.SQL.PingContext(ctx); err != nil {
