@@ -263,9 +263,10 @@ func (r *typedRows) Close() error {
 // here, first come first served, for one of as many turns as the pool
 // has connections, and asks the pool only once it has one: the pool then
 // has a connection free for it, unless something outside the queue
-// holds one (the statements of QueryContext, the broker's listener is
-// not in the pool). A nil queue (SQLite's, whose writers the database
-// itself serialises) lets everyone through.
+// holds one (QueryContext's statements, users of DB.SQL; the broker's
+// LISTEN connection is not the pool's). A nil queue (SQLite's, whose
+// writers the database itself serialises, or a pool without a cap) lets
+// everyone through.
 type queue struct {
 	turns *semaphore.Weighted
 	// waits and waited count the entries that had to wait for their

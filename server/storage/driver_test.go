@@ -96,12 +96,7 @@ func testModifierColumnsPerRow(t *testing.T, opts storage.Options) {
 // random waiter): with one connection, held by a transaction, five reads
 // that asked one after the other get it one after the other.
 func TestStatementsGetConnectionsInTheOrderTheyAsked(t *testing.T) {
-	db := openMigrated(t, storage.Options{DatabaseURL: postgresURL(t), MaxConns: 1})
-	ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
-	tx, err := db.Client.Tx(ctx) // the one connection
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, ctx, tx := heldPool(t)
 	const readers = 5
 	var (
 		mu    sync.Mutex
@@ -138,12 +133,7 @@ func TestStatementsGetConnectionsInTheOrderTheyAsked(t *testing.T) {
 // A statement waiting for its turn gives up when its context ends, with a
 // timeout, as one waiting in database/sql's pool does.
 func TestAStatementWaitingItsTurnEndsWithTheContext(t *testing.T) {
-	db := openMigrated(t, storage.Options{DatabaseURL: postgresURL(t), MaxConns: 1})
-	ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
-	tx, err := db.Client.Tx(ctx) // the one connection
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, ctx, tx := heldPool(t)
 	defer tx.Rollback()
 	wait, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
@@ -162,4 +152,18 @@ func TestAStatementWaitingItsTurnEndsWithTheContext(t *testing.T) {
 	if _, err := db.Client.User.Query().All(ctx); err != nil {
 		t.Fatalf("after the transaction: %v", err)
 	}
+}
+
+// heldPool opens a migrated PostgreSQL database whose pool has one
+// connection, and holds it in a transaction, which the caller ends. ctx
+// passes every privacy rule.
+func heldPool(t *testing.T) (*storage.DB, context.Context, *ent.Tx) {
+	t.Helper()
+	db := openMigrated(t, storage.Options{DatabaseURL: postgresURL(t), MaxConns: 1})
+	ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
+	tx, err := db.Client.Tx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, ctx, tx
 }

@@ -93,8 +93,8 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	}
 	c := &counter{}
 	var q *queue
-	if dialectName == dialect.Postgres {
-		q = newQueue(sqlDB.Stats().MaxOpenConnections)
+	if conns := sqlDB.Stats().MaxOpenConnections; dialectName == dialect.Postgres && conns > 0 {
+		q = newQueue(conns)
 	}
 	drv := &countingDriver{Driver: entsql.OpenDB(dialectName, sqlDB), n: c, q: q}
 	return &DB{
