@@ -226,10 +226,11 @@ func (s *Server) writeMetrics(w io.Writer) {
 	value("protoloop_db_pool_idle_connections", "gauge", "Idle pool connections.", float64(st.Idle))
 	value("protoloop_db_pool_wait_total", "counter", "Times a statement waited for a pool connection.", float64(st.WaitCount))
 	value("protoloop_db_pool_wait_seconds_total", "counter", "Time spent waiting for pool connections.", st.WaitDuration.Seconds())
-	waits, waited := s.db.QueueStats()
+	q := s.db.QueueStats()
+	value("protoloop_db_queue_waiting", "gauge", "Statements and transactions waiting for their turn at a pool connection now.", float64(q.Waiting))
 	value("protoloop_db_queue_wait_total", "counter",
-		"Statements and transactions that waited for their turn at a pool connection (first come, first served; they then find one free in the pool).", float64(waits))
-	value("protoloop_db_queue_wait_seconds_total", "counter", "Time spent waiting for those turns.", waited.Seconds())
+		"Statements and transactions that waited for their turn at a pool connection (first come, first served; they then find one free in the pool).", float64(q.Waits))
+	value("protoloop_db_queue_wait_seconds_total", "counter", "Time spent waiting for those turns.", q.Waited.Seconds())
 
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

@@ -269,9 +269,10 @@ func (r *typedRows) Close() error {
 // everyone through.
 type queue struct {
 	turns *semaphore.Weighted
-	// waits and waited count the entries that had to wait for their
-	// turn, and the time they waited (nanoseconds), for the metrics.
-	waits, waited atomic.Int64
+	// For the metrics: waiting is how many wait for their turn now;
+	// waits and waited count those that had to wait, and the time they
+	// waited (nanoseconds).
+	waiting, waits, waited atomic.Int64
 }
 
 func newQueue(conns int) *queue { return &queue{turns: semaphore.NewWeighted(int64(conns))} }
@@ -283,7 +284,9 @@ func (q *queue) enter(ctx context.Context) error {
 		return nil
 	}
 	began := time.Now()
+	q.waiting.Add(1)
 	err := q.turns.Acquire(ctx, 1)
+	q.waiting.Add(-1)
 	q.waits.Add(1)
 	q.waited.Add(int64(time.Since(began)))
 	return err

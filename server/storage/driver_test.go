@@ -94,7 +94,8 @@ func testModifierColumnsPerRow(t *testing.T, opts storage.Options) {
 // The pool's connections go to the client's statements in the order
 // they asked for one (database/sql alone hands a freed connection to a
 // random waiter): with one connection, held by a transaction, five reads
-// that asked one after the other get it one after the other.
+// that asked one after the other, each once the one before waits, get it
+// one after the other.
 func TestStatementsGetConnectionsInTheOrderTheyAsked(t *testing.T) {
 	db, ctx, tx := heldPool(t)
 	const readers = 5
@@ -114,7 +115,13 @@ func TestStatementsGetConnectionsInTheOrderTheyAsked(t *testing.T) {
 			order = append(order, i)
 			mu.Unlock()
 		}()
-		time.Sleep(50 * time.Millisecond) // it waits before the next asks
+		// It waits before the next asks.
+		for deadline := time.Now().Add(10 * time.Second); db.QueueStats().Waiting <= int64(i); {
+			if time.Now().After(deadline) {
+				t.Fatalf("reader %d is not waiting for the connection after 10 s", i)
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
@@ -125,8 +132,8 @@ func TestStatementsGetConnectionsInTheOrderTheyAsked(t *testing.T) {
 			t.Fatalf("readers got the connection in the order %v, want the order they asked in", order)
 		}
 	}
-	if waits, waited := db.QueueStats(); waits < readers || waited < 4*50*time.Millisecond {
-		t.Errorf("QueueStats = %d waits, %v; want the %d readers' waits, over %v", waits, waited, readers, 4*50*time.Millisecond)
+	if q := db.QueueStats(); q.Waiting != 0 || q.Waits != readers || q.Waited <= 0 {
+		t.Errorf("QueueStats = %+v; want none waiting now, and the %d readers' waits", q, readers)
 	}
 }
 

@@ -108,15 +108,25 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	}, nil
 }
 
-// QueueStats returns how many of the client's statements and
-// transactions have had to wait for their turn at a connection, and how
-// long they waited in all (see queue). Their waits in the pool itself,
-// rare since, are database/sql's (SQL.Stats). Zero on SQLite.
-func (db *DB) QueueStats() (waits int64, waited time.Duration) {
+// QueueStats is what the client's statements and transactions have
+// waited for their turn at a connection (see queue). Their waits in the
+// pool itself, rare since, are database/sql's (DB.SQL.Stats).
+type QueueStats struct {
+	Waiting int64         // waiting now
+	Waits   int64         // that had to wait, since the database was opened
+	Waited  time.Duration // how long they waited, in all
+}
+
+// QueueStats returns the queue's figures; zeros on SQLite.
+func (db *DB) QueueStats() QueueStats {
 	if db.queue == nil {
-		return 0, 0
+		return QueueStats{}
 	}
-	return db.queue.waits.Load(), time.Duration(db.queue.waited.Load())
+	return QueueStats{
+		Waiting: db.queue.waiting.Load(),
+		Waits:   db.queue.waits.Load(),
+		Waited:  time.Duration(db.queue.waited.Load()),
+	}
 }
 
 // Ping checks that the database answers.
