@@ -148,10 +148,12 @@ func (c *AlertRuleConnection) build(nodes []*AlertRule, pager *alertrulePager, a
 			return nodes[i]
 		}
 	}
+	edges := make([]AlertRuleEdge, len(nodes))
 	c.Edges = make([]*AlertRuleEdge, len(nodes))
 	for i := range nodes {
 		node := nodeAt(i)
-		c.Edges[i] = &AlertRuleEdge{
+		c.Edges[i] = &edges[i]
+		edges[i] = AlertRuleEdge{
 			Node:   node,
 			Cursor: pager.toCursor(node),
 		}
@@ -462,10 +464,12 @@ func (c *AuthTokenConnection) build(nodes []*AuthToken, pager *authtokenPager, a
 			return nodes[i]
 		}
 	}
+	edges := make([]AuthTokenEdge, len(nodes))
 	c.Edges = make([]*AuthTokenEdge, len(nodes))
 	for i := range nodes {
 		node := nodeAt(i)
-		c.Edges[i] = &AuthTokenEdge{
+		c.Edges[i] = &edges[i]
+		edges[i] = AuthTokenEdge{
 			Node:   node,
 			Cursor: pager.toCursor(node),
 		}
@@ -776,10 +780,12 @@ func (c *CommentConnection) build(nodes []*Comment, pager *commentPager, after *
 			return nodes[i]
 		}
 	}
+	edges := make([]CommentEdge, len(nodes))
 	c.Edges = make([]*CommentEdge, len(nodes))
 	for i := range nodes {
 		node := nodeAt(i)
-		c.Edges[i] = &CommentEdge{
+		c.Edges[i] = &edges[i]
+		edges[i] = CommentEdge{
 			Node:   node,
 			Cursor: pager.toCursor(node),
 		}
@@ -1090,10 +1096,12 @@ func (c *EventConnection) build(nodes []*Event, pager *eventPager, after *Cursor
 			return nodes[i]
 		}
 	}
+	edges := make([]EventEdge, len(nodes))
 	c.Edges = make([]*EventEdge, len(nodes))
 	for i := range nodes {
 		node := nodeAt(i)
-		c.Edges[i] = &EventEdge{
+		c.Edges[i] = &edges[i]
+		edges[i] = EventEdge{
 			Node:   node,
 			Cursor: pager.toCursor(node),
 		}
@@ -1404,10 +1412,12 @@ func (c *FeedbackConnection) build(nodes []*Feedback, pager *feedbackPager, afte
 			return nodes[i]
 		}
 	}
+	edges := make([]FeedbackEdge, len(nodes))
 	c.Edges = make([]*FeedbackEdge, len(nodes))
 	for i := range nodes {
 		node := nodeAt(i)
-		c.Edges[i] = &FeedbackEdge{
+		c.Edges[i] = &edges[i]
+		edges[i] = FeedbackEdge{
 			Node:   node,
 			Cursor: pager.toCursor(node),
 		}
@@ -1808,10 +1818,12 @@ func (c *InviteConnection) build(nodes []*Invite, pager *invitePager, after *Cur
 			return nodes[i]
 		}
 	}
+	edges := make([]InviteEdge, len(nodes))
 	c.Edges = make([]*InviteEdge, len(nodes))
 	for i := range nodes {
 		node := nodeAt(i)
-		c.Edges[i] = &InviteEdge{
+		c.Edges[i] = &edges[i]
+		edges[i] = InviteEdge{
 			Node:   node,
 			Cursor: pager.toCursor(node),
 		}
@@ -2122,10 +2134,12 @@ func (c *IterationConnection) build(nodes []*Iteration, pager *iterationPager, a
 			return nodes[i]
 		}
 	}
+	edges := make([]IterationEdge, len(nodes))
 	c.Edges = make([]*IterationEdge, len(nodes))
 	for i := range nodes {
 		node := nodeAt(i)
-		c.Edges[i] = &IterationEdge{
+		c.Edges[i] = &edges[i]
+		edges[i] = IterationEdge{
 			Node:   node,
 			Cursor: pager.toCursor(node),
 		}
@@ -2508,10 +2522,12 @@ func (c *MembershipConnection) build(nodes []*Membership, pager *membershipPager
 			return nodes[i]
 		}
 	}
+	edges := make([]MembershipEdge, len(nodes))
 	c.Edges = make([]*MembershipEdge, len(nodes))
 	for i := range nodes {
 		node := nodeAt(i)
-		c.Edges[i] = &MembershipEdge{
+		c.Edges[i] = &edges[i]
+		edges[i] = MembershipEdge{
 			Node:   node,
 			Cursor: pager.toCursor(node),
 		}
@@ -2822,10 +2838,12 @@ func (c *ParticipantConnection) build(nodes []*Participant, pager *participantPa
 			return nodes[i]
 		}
 	}
+	edges := make([]ParticipantEdge, len(nodes))
 	c.Edges = make([]*ParticipantEdge, len(nodes))
 	for i := range nodes {
 		node := nodeAt(i)
-		c.Edges[i] = &ParticipantEdge{
+		c.Edges[i] = &edges[i]
+		edges[i] = ParticipantEdge{
 			Node:   node,
 			Cursor: pager.toCursor(node),
 		}
@@ -3136,10 +3154,12 @@ func (c *PrototypeConnection) build(nodes []*Prototype, pager *prototypePager, a
 			return nodes[i]
 		}
 	}
+	edges := make([]PrototypeEdge, len(nodes))
 	c.Edges = make([]*PrototypeEdge, len(nodes))
 	for i := range nodes {
 		node := nodeAt(i)
-		c.Edges[i] = &PrototypeEdge{
+		c.Edges[i] = &edges[i]
+		edges[i] = PrototypeEdge{
 			Node:   node,
 			Cursor: pager.toCursor(node),
 		}
@@ -3504,10 +3524,12 @@ func (c *TrialConnection) build(nodes []*Trial, pager *trialPager, after *Cursor
 			return nodes[i]
 		}
 	}
+	edges := make([]TrialEdge, len(nodes))
 	c.Edges = make([]*TrialEdge, len(nodes))
 	for i := range nodes {
 		node := nodeAt(i)
-		c.Edges[i] = &TrialEdge{
+		c.Edges[i] = &edges[i]
+		edges[i] = TrialEdge{
 			Node:   node,
 			Cursor: pager.toCursor(node),
 		}
@@ -3854,10 +3876,12 @@ func (c *UserConnection) build(nodes []*User, pager *userPager, after *Cursor, f
 			return nodes[i]
 		}
 	}
+	edges := make([]UserEdge, len(nodes))
 	c.Edges = make([]*UserEdge, len(nodes))
 	for i := range nodes {
 		node := nodeAt(i)
-		c.Edges[i] = &UserEdge{
+		c.Edges[i] = &edges[i]
+		edges[i] = UserEdge{
 			Node:   node,
 			Cursor: pager.toCursor(node),
 		}
@@ -4168,10 +4192,12 @@ func (c *VoteConnection) build(nodes []*Vote, pager *votePager, after *Cursor, f
 			return nodes[i]
 		}
 	}
+	edges := make([]VoteEdge, len(nodes))
 	c.Edges = make([]*VoteEdge, len(nodes))
 	for i := range nodes {
 		node := nodeAt(i)
-		c.Edges[i] = &VoteEdge{
+		c.Edges[i] = &edges[i]
+		edges[i] = VoteEdge{
 			Node:   node,
 			Cursor: pager.toCursor(node),
 		}
@@ -4482,10 +4508,12 @@ func (c *WebhookConnection) build(nodes []*Webhook, pager *webhookPager, after *
 			return nodes[i]
 		}
 	}
+	edges := make([]WebhookEdge, len(nodes))
 	c.Edges = make([]*WebhookEdge, len(nodes))
 	for i := range nodes {
 		node := nodeAt(i)
-		c.Edges[i] = &WebhookEdge{
+		c.Edges[i] = &edges[i]
+		edges[i] = WebhookEdge{
 			Node:   node,
 			Cursor: pager.toCursor(node),
 		}
@@ -4796,10 +4824,12 @@ func (c *WebhookDeliveryConnection) build(nodes []*WebhookDelivery, pager *webho
 			return nodes[i]
 		}
 	}
+	edges := make([]WebhookDeliveryEdge, len(nodes))
 	c.Edges = make([]*WebhookDeliveryEdge, len(nodes))
 	for i := range nodes {
 		node := nodeAt(i)
-		c.Edges[i] = &WebhookDeliveryEdge{
+		c.Edges[i] = &edges[i]
+		edges[i] = WebhookDeliveryEdge{
 			Node:   node,
 			Cursor: pager.toCursor(node),
 		}
@@ -5146,10 +5176,12 @@ func (c *WorkspaceConnection) build(nodes []*Workspace, pager *workspacePager, a
 			return nodes[i]
 		}
 	}
+	edges := make([]WorkspaceEdge, len(nodes))
 	c.Edges = make([]*WorkspaceEdge, len(nodes))
 	for i := range nodes {
 		node := nodeAt(i)
-		c.Edges[i] = &WorkspaceEdge{
+		c.Edges[i] = &edges[i]
+		edges[i] = WorkspaceEdge{
 			Node:   node,
 			Cursor: pager.toCursor(node),
 		}
