@@ -17,12 +17,7 @@ import (
 // much for 13 edges as for 3. Counted on one backend: building a page
 // does not read the database.
 func TestAPagesEdgesAreAllocatedTogether(t *testing.T) {
-	s := servertest.Start(t, servertest.SQLite)
-	loop := s.NewLoop(t)
-	for range 13 {
-		s.LeaveFeedback(t, loop.Owner.Token, loop.Iteration.ID, nil)
-	}
-	client, ctx := allowedClient(t, s)
+	_, client, ctx := serverWithFeedback(t, servertest.SQLite, 13)
 	it, err := client.Iteration.Query().Where(iteration.HasFeedback()).Only(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,21 @@ import (
 // scanValuesNew). The tests below read feedback through a client of their
 // own.
 
+// serverWithFeedback starts a server on backend with a loop whose
+// iteration has n feedback more, and returns it with allowedClient's
+// client and context on its database. For tests that count allocations:
+// the server is started on its own, not beside the other backend's.
+func serverWithFeedback(t *testing.T, backend servertest.Backend, n int) (*servertest.Server, *ent.Client, context.Context) {
+	t.Helper()
+	s := servertest.Start(t, backend)
+	loop := s.NewLoop(t)
+	for range n {
+		s.LeaveFeedback(t, loop.Owner.Token, loop.Iteration.ID, nil)
+	}
+	client, ctx := allowedClient(t, s)
+	return s, client, ctx
+}
+
 // allowedClient returns an ent client on s's database and a context in
 // which privacy allows everything.
 func allowedClient(t *testing.T, s *servertest.Server) (*ent.Client, context.Context) {
@@ -88,12 +103,7 @@ func TestRowsReadTogetherHaveTheirOwnValues(t *testing.T) {
 // row: ent may add the node it builds, but not a value per column and row
 // to scan into (it did: six allocations a row more, for five columns).
 func TestReadingARowAllocatesWhatItsValuesNeed(t *testing.T) {
-	s := servertest.Start(t, servertest.Postgres)
-	loop := s.NewLoop(t)
-	for range 40 {
-		s.LeaveFeedback(t, loop.Owner.Token, loop.Iteration.ID, nil)
-	}
-	client, ctx := allowedClient(t, s)
+	s, client, ctx := serverWithFeedback(t, servertest.Postgres, 40)
 	columns := []string{feedback.FieldID, feedback.FieldKind, feedback.FieldBody, feedback.FieldIterationID, feedback.FieldAuthorID}
 	viaEnt := func(n int) func() {
 		return func() {
