@@ -21,23 +21,9 @@ import (
 // whole list of column types again: its allocations stay those of its
 // values.
 //
-// The dialects run one after the other, not in parallel as eachDialect
-// runs them, so that nothing else allocates while allocations are counted.
+// Allocations are counted with the dialects in turn (eachDialectInTurn).
 func TestModifierColumnsCostLittlePerRow(t *testing.T) {
-	dialects := []struct {
-		name string
-		opts func(t *testing.T) storage.Options
-	}{
-		{"sqlite", func(t *testing.T) storage.Options { return storage.Options{DataDir: t.TempDir()} }},
-		{"postgres", func(t *testing.T) storage.Options { return storage.Options{DatabaseURL: postgresURL(t)} }},
-	}
-	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) { testModifierColumnsPerRow(t, d.opts(t)) })
-	}
-}
-
-func testModifierColumnsPerRow(t *testing.T, opts storage.Options) {
-	{
+	eachDialectInTurn(t, func(t *testing.T, opts storage.Options) {
 		db := openMigrated(t, opts)
 		ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
 		const rows = 100
@@ -88,7 +74,7 @@ func testModifierColumnsPerRow(t *testing.T, opts storage.Options) {
 		if perRow > 45 {
 			t.Errorf("%.1f allocations per row with 3 modifier columns, want at most 45", perRow)
 		}
-	}
+	})
 }
 
 // The pool's connections go to the client's statements in the order

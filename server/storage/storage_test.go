@@ -75,18 +75,37 @@ func randomHex(t *testing.T) string {
 	return hex.EncodeToString(b[:])
 }
 
-// eachDialect runs f once on SQLite and once on PostgreSQL, each time
-// with options for a fresh, empty database.
+// eachDialect runs f once on SQLite and once on PostgreSQL, in parallel,
+// each time with options for a fresh, empty database.
 func eachDialect(t *testing.T, f func(t *testing.T, opts storage.Options)) {
 	t.Helper()
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		f(t, storage.Options{DataDir: t.TempDir()})
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		f(t, storage.Options{DatabaseURL: postgresURL(t)})
-	})
+	runDialects(t, true, f)
+}
+
+// eachDialectInTurn is eachDialect with the dialects one after the other,
+// for tests that count allocations: nothing else may allocate meanwhile.
+func eachDialectInTurn(t *testing.T, f func(t *testing.T, opts storage.Options)) {
+	t.Helper()
+	runDialects(t, false, f)
+}
+
+func runDialects(t *testing.T, parallel bool, f func(t *testing.T, opts storage.Options)) {
+	t.Helper()
+	dialects := []struct {
+		name string
+		opts func(t *testing.T) storage.Options
+	}{
+		{"sqlite", func(t *testing.T) storage.Options { return storage.Options{DataDir: t.TempDir()} }},
+		{"postgres", func(t *testing.T) storage.Options { return storage.Options{DatabaseURL: postgresURL(t)} }},
+	}
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			if parallel {
+				t.Parallel()
+			}
+			f(t, d.opts(t))
+		})
+	}
 }
 
 // open opens the database of opts and closes it when the test ends.
