@@ -50,23 +50,34 @@ type heldEventsLock struct {
 func holdEventsLock(t *testing.T, s *servertest.Server) *heldEventsLock {
 	t.Helper()
 	h := &heldEventsLock{s: s, loop: s.NewLoop(t)}
+	h.lock, h.pid = takeEventsLock(t, s)
+	return h
+}
+
+// takeEventsLock takes s's events lock (PostgreSQL) in a transaction on
+// a connection of the pool, which it returns with the connection's
+// backend; the lock is held until the test ends, or until the caller
+// rolls the transaction back. No events are numbered meanwhile: not
+// after a commit, not by the broker's poll.
+func takeEventsLock(t *testing.T, s *servertest.Server) (lock *sql.Tx, pid int) {
+	t.Helper()
 	ctx := context.Background()
 	conn, err := s.DB.SQL.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	if err := conn.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&h.pid); err != nil {
+	if err := conn.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
 		t.Fatal(err)
 	}
-	if h.lock, err = conn.BeginTx(ctx, nil); err != nil {
+	if lock, err = conn.BeginTx(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = h.lock.Rollback() })
-	if _, err := h.lock.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(broker.LockKey)); err != nil {
+	t.Cleanup(func() { _ = lock.Rollback() })
+	if _, err := lock.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(broker.LockKey)); err != nil {
 		t.Fatal(err)
 	}
-	return h
+	return lock, pid
 }
 
 // posted is a mutation's response, or why there is none.
