@@ -81,6 +81,10 @@ type templatePatch struct{ old, new string }
 //     nested connection's rows for totalCount only, not for a pageInfo
 //     computed from the page's own nodes (docs/performance.md "The
 //     timeline page reads what it shows");
+//   - a field with a schema.ResolverJoins annotation has its join
+//     (ent/schema/joins) modify the page's query, so that its resolver
+//     finds what it shows in the page's rows (docs/performance.md
+//     "Twelfth round: a timeline's actors in its page");
 //   - a query scans its rows into one block of values, not into new
 //     values for each column of each row (docs/performance.md "Rows
 //     scanned into one block per query").
@@ -159,6 +163,15 @@ func patchedTemplates() ([]*gen.Template, error) {
 	}
 	decode, err := patchTemplate("entgo.io/ent", "entc/gen/template/dialect/sql/decode.tmpl", gen.NewTemplate("pagesql/decode"),
 		templatePatch{old: scanValuesOld, new: scanValuesNew},
+		// The columns a type's joins add (ResolverJoins) are scanned
+		// into the values their join names (joins.ScanValue), not left
+		// to ent's reflection on the rows' column types: SQLite's driver
+		// reports no scan type for the joined name, and ent's ScanTypeOf
+		// panicked on it.
+		templatePatch{
+			old: "\t\t\tdefault:\n\t\t\t\t{{- /* In case of unknown column that was added by a modifier, predicate, etc., fallback to any. */}}\n\t\t\t\tvalues[i] = new(sql.UnknownType)\n",
+			new: "\t\t\tdefault:\n\t\t\t\t{{- if $.Annotations.ResolverJoins }}\n\t\t\t\tif v := joins.ScanValue(columns[i]); v != nil {\n\t\t\t\t\tvalues[i] = v\n\t\t\t\t\tcontinue\n\t\t\t\t}\n\t\t\t\t{{- end }}\n\t\t\t\tvalues[i] = new(sql.UnknownType)\n",
+		},
 	)
 	if err != nil {
 		return nil, err
@@ -193,8 +206,9 @@ func patchedTemplates() ([]*gen.Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	imports := gen.MustParse(gen.NewTemplate("pagesql/import").Parse(
-		`{{ define "import/additional/pagesql" }}"github.com/protoloop/protoloop/ent/schema/pagesql"{{ end }}`))
+	imports := gen.MustParse(gen.NewTemplate("protoloop/import").Parse(
+		`{{ define "import/additional/protoloop" }}"github.com/protoloop/protoloop/ent/schema/pagesql"
+	"github.com/protoloop/protoloop/ent/schema/joins"{{ end }}`))
 	return []*gen.Template{query, collection, decode, enum, pagination, imports}, nil
 }
 
@@ -278,7 +292,13 @@ func (r *{{ $scan }}) values(values []any, columns []string) ([]any, error) {
 // to the node, the columns of the fields its ResolverColumns annotation
 // names: it matches them against the node's field names ($f.Name), not
 // storage columns, and fails the generation for a name that is no field.
+// A field with a ResolverJoins entry also gets that join's modifier, when
+// the join can answer the field's selection.
 const resolverColumnsCases = `{{- if and $fields $node.Annotations.ResolverColumns }}
+	{{- $joins := $node.Annotations.ResolverJoins }}
+	{{- range $name, $join := $joins }}
+		{{- if not (index $node.Annotations.ResolverColumns $name) }}{{ fail (printf "%s: ResolverJoins of %q: the field has no ResolverColumns" $node.Name $name) }}{{ end }}
+	{{- end }}
 	{{- range $name, $columns := $node.Annotations.ResolverColumns }}
 		case "{{ $name }}":
 		{{- range $column := $columns }}
@@ -290,6 +310,11 @@ const resolverColumnsCases = `{{- if and $fields $node.Annotations.ResolverColum
 				fieldSeen[{{ $node.Package }}.{{ $constant }}] = struct{}{}
 			}
 		{{- end }}
+		{{- with $joins }}{{ with index . $name }}
+			if join := joins.{{ . }}(opCtx, field); join != nil {
+				{{ $node.QueryReceiver }}.modifiers = append({{ $node.QueryReceiver }}.modifiers, join)
+			}
+		{{- end }}{{ end }}
 	{{- end }}
 {{- end }}
 `

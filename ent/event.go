@@ -14,6 +14,7 @@ import (
 	"github.com/protoloop/protoloop/ent/participant"
 	"github.com/protoloop/protoloop/ent/prototype"
 	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/joins"
 	"github.com/protoloop/protoloop/ent/user"
 	"github.com/protoloop/protoloop/ent/workspace"
 )
@@ -163,6 +164,10 @@ func (r *scanEvent) values(values []any, columns []string) ([]any, error) {
 		case event.FieldPayload:
 			values[i] = &r.Payload
 		default:
+			if v := joins.ScanValue(columns[i]); v != nil {
+				values[i] = v
+				continue
+			}
 			values[i] = new(sql.UnknownType)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/protoloop/protoloop/ent/participant"
 	"github.com/protoloop/protoloop/ent/prototype"
 	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/joins"
 	"github.com/protoloop/protoloop/ent/schema/pagesql"
 	"github.com/protoloop/protoloop/ent/trial"
 	"github.com/protoloop/protoloop/ent/user"
@@ -478,6 +479,9 @@ func (_q *EventQuery) collectField(ctx context.Context, oneNode bool, opCtx *gra
 			if _, ok := fieldSeen[event.FieldActorParticipantID]; !ok {
 				selectedFields = append(selectedFields, event.FieldActorParticipantID)
 				fieldSeen[event.FieldActorParticipantID] = struct{}{}
+			}
+			if join := joins.ActorNames(opCtx, field); join != nil {
+				_q.modifiers = append(_q.modifiers, join)
 			}
 		case "cursor":
 			if _, ok := fieldSeen[event.FieldSeq]; !ok {

@@ -8,15 +8,20 @@ import (
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/privacy"
 	"github.com/protoloop/protoloop/ent/schema/gid"
+	"github.com/protoloop/protoloop/ent/schema/joins"
 )
 
 // eventActor is who made an event's change: the participant when one
 // acted (a guest tester, say), otherwise the user. An actor the viewer
 // cannot see (a user who has left every workspace they shared) is null:
 // the timeline still shows what happened. The actors of a page of events
-// are loaded together (see loader.go).
+// are loaded together (see loader.go), but for the participants whose
+// names the page's statement read with the events (joins.ActorNames).
 func eventActor(ctx context.Context, c *ent.Client, e *ent.Event) (Actor, error) {
-	n, err := loadEventRefs(ctx, c, e, actorID)
+	if p := joinedActor(e); p != nil {
+		return p, nil
+	}
+	n, err := loadEventRefs(ctx, c, e, unjoinedActorID)
 	if err != nil || n == nil {
 		return nil, hideInvisible("event actor", err)
 	}
@@ -36,6 +41,45 @@ func actorID(e *ent.Event) gid.ID {
 		return *e.ActorUserID
 	}
 	return 0
+}
+
+// joinedActor is the participant who made e's change as the page's
+// statement read it (joins.ActorNames), nil if it did not. It is built of
+// what the join read, its ID and display name, which is all that the
+// join lets the actor field select of it: it has no client to load
+// anything else with.
+func joinedActor(e *ent.Event) *ent.Participant {
+	name, ok := joinedActorName(e)
+	if !ok {
+		return nil
+	}
+	return &ent.Participant{ID: *e.ActorParticipantID, DisplayName: name}
+}
+
+// joinedActorName is the name of e's participant actor that the page's
+// statement read; false if it read none: the actor field selects more
+// than the join answers, no page read e, or the participant is not of
+// the event's prototype (NULL).
+func joinedActorName(e *ent.Event) (string, bool) {
+	if e.ActorParticipantID == nil {
+		return "", false
+	}
+	v, err := e.Value(joins.ActorNameColumn) // a string, or nil for NULL
+	if err != nil {
+		return "", false
+	}
+	name, ok := v.(string)
+	return name, ok
+}
+
+// unjoinedActorID is actorID for the events whose actors are left to the
+// loader: 0 for those the page's statement read, so that the loader does
+// not read them again.
+func unjoinedActorID(e *ent.Event) gid.ID {
+	if _, ok := joinedActorName(e); ok {
+		return 0
+	}
+	return actorID(e)
 }
 
 // eventSubject is the object an event is about, or null if the viewer

@@ -18,3 +18,15 @@ type ResolverColumns map[string][]string
 
 // Name implements schema.Annotation.
 func (ResolverColumns) Name() string { return "ResolverColumns" }
+
+// ResolverJoins names, for fields listed in ResolverColumns, a function of
+// package ent/schema/joins that field collection calls with the field:
+// it returns a modifier that reads, in the page's own statement, what the
+// field's resolver would read with another one, or nil when it cannot
+// answer the field's selection. The resolver must use what the join read
+// when it is there and load as before when it is not (graph/event.go's
+// actor, for ActorNames).
+type ResolverJoins map[string]string
+
+// Name implements schema.Annotation.
+func (ResolverJoins) Name() string { return "ResolverJoins" }

@@ -167,5 +167,7 @@ func (Event) Annotations() []schema.Annotation {
 			"subject": {"subject_id"},
 			"payload": {"payload"},
 		},
+		// A timeline's actors' names are read with its page (joins.ActorNames).
+		ResolverJoins{"actor": "ActorNames"},
 	}
 }

@@ -1,0 +1,82 @@
+// Package joins reads, in the statement of a page, what a hand-written
+// resolver of the page's rows would otherwise read with a statement of its
+// own. Field collection (the generated collectField in ent/, through the
+// ResolverJoins annotation and the template ent/entc.go patches) calls a
+// join with the field being collected; the join returns a modifier of the
+// page's query, or nil when it cannot answer that field's selection, which
+// is then left to the resolver's own loading.
+//
+// A join reads no more than the viewer may see without a policy of its
+// own: each one states why its rows are visible to whoever sees the row
+// it is joined to.
+package joins
+
+import (
+	"entgo.io/ent/dialect/sql"
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/protoloop/protoloop/ent/event"
+	"github.com/protoloop/protoloop/ent/participant"
+)
+
+// ActorNameColumn is the column ActorNames adds to an event's row: the
+// display name of the participant who acted, NULL when the join found
+// none (a user acted, or the server did). It keeps the participants'
+// column name, no alias: the pages read per parent (pagesql.LimitPerParent
+// and entgql's window) select the inner query's columns by their
+// unqualified names, which leave aliases out. No column of events may
+// have that name (TestActorNameIsNoColumnOfEvents).
+const ActorNameColumn = participant.FieldDisplayName
+
+// ScanValue is the value to scan column into if a join added it, nil if
+// none did. ent's generated scanValues asks for the columns it does not
+// know.
+func ScanValue(column string) any {
+	if column == ActorNameColumn {
+		return new(sql.NullString)
+	}
+	return nil
+}
+
+// ParticipantImplementors are the GraphQL types whose fields apply to a
+// participant in an actor's selection (gqlgen's participantImplementors;
+// a test in graph checks that they agree).
+var ParticipantImplementors = []string{"Participant", "Node", "Actor"}
+
+// actorNameFields are the fields of a participant the join answers: its
+// ID, which the event's row has, and its display name, which the join
+// reads. graph builds the participant from these two alone, so a field
+// added here must be read by the join too.
+var actorNameFields = map[string]bool{"__typename": true, "id": true, "displayName": true}
+
+// ActorNames reads the name of each event's participant actor with the
+// events, for an actor field that asks a participant for nothing but its
+// ID and display name (timelines show who did what): a page of 30 events
+// is then one statement, not one and another for its actors.
+//
+// The participant is joined only if it belongs to the event's own
+// workspace and prototype. Whoever may see such an event may see that
+// participant, by the policies in ent/schema/policy.go: a member of the
+// event's workspace sees every participant in it (Participant: read by any
+// member), and a tester sees events only of a prototype it tests (Event:
+// rule.FilterEvents), whose participants it sees (Participant:
+// TestedPrototypes). What a tester may see of the participant's name is
+// the displayName resolver's to decide, as for a participant read by
+// itself. An actor outside the event's prototype is not joined, and its
+// resolver loads it under the Participant policy.
+func ActorNames(opCtx *graphql.OperationContext, actor graphql.CollectedField) func(*sql.Selector) {
+	for _, f := range graphql.CollectFields(opCtx, actor.Selections, ParticipantImplementors) {
+		if !actorNameFields[f.Name] {
+			return nil
+		}
+	}
+	return func(s *sql.Selector) {
+		a := sql.Table(participant.Table).As("actor_participant")
+		s.LeftJoin(a).OnP(sql.And(
+			sql.ColumnsEQ(a.C(participant.FieldID), s.C(event.FieldActorParticipantID)),
+			sql.ColumnsEQ(a.C(participant.FieldWorkspaceID), s.C(event.FieldWorkspaceID)),
+			sql.ColumnsEQ(a.C(participant.FieldPrototypeID), s.C(event.FieldPrototypeID)),
+		))
+		s.AppendSelect(a.C(ActorNameColumn))
+	}
+}

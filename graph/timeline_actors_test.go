@@ -1,0 +1,143 @@
+package graph_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/protoloop/protoloop/server/servertest"
+)
+
+// The ways a timeline page is read, each with %[1]s for the actor's
+// selection: node(id:), which reads the page through the prototype; a
+// prototype by its slug, which eager-loads one page; and a workspace's
+// prototypes, which read a page per prototype in one statement (LATERAL
+// on PostgreSQL, a window on SQLite).
+const (
+	actorsThroughNode = `query($id: ID!) { node(id: $id) { ... on Prototype {
+		timeline(first: 100, orderBy: {field: SEQ, direction: ASC}) { edges { node { id kind actor { %[1]s } } } }
+	} } }`
+	actorsThroughSlug = `query($ws: String!, $slug: String!) { prototype(workspace: $ws, slug: $slug) {
+		timeline(first: 100, orderBy: {field: SEQ, direction: ASC}) { edges { node { id kind actor { %[1]s } } } }
+	} }`
+	actorsThroughWorkspace = `query($ws: String!) { workspace(slug: $ws) { prototypes(first: 10) { edges { node {
+		id timeline(first: 7, orderBy: {field: SEQ, direction: DESC}) { edges { node { id kind actor { %[1]s } } } }
+	} } } } }`
+)
+
+// TestTimelineActorsComeWithTheirPage reads timelines whose events were
+// made by the team and by two guest testers, in each way a page is read,
+// as the owner and as a tester. The names of the actors that are
+// participants come with the page's events (joins.ActorNames): the page
+// costs one statement fewer than when the actor's selection asks a
+// participant for more than its ID and name, which loads the participants
+// on their own, under the Participant policy. Both give each viewer the
+// same actors and names, masks included.
+func TestTimelineActorsComeWithTheirPage(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		owner := loop.Owner.Token
+		maker := s.NewMember(t, owner, loop.Workspace.ID, "MAKER")
+		_, secret := newInvite(t, s, owner, loop.Prototype.ID, nil)
+		ada, _ := newGuestOf(t, s, secret, "Ada")
+		bo, _ := newGuestOf(t, s, secret, "Bo")
+		for range 3 {
+			fb := s.LeaveFeedback(t, ada, loop.Iteration.ID, nil)
+			s.LeaveFeedback(t, bo, loop.Iteration.ID, nil)
+			s.AddComment(t, maker.Token, fb, "")
+			s.Do(t, bo, voteMutation, vars{"id": fb}).RequireOK(t)
+		}
+		// A second prototype, so that the workspace's prototypes read
+		// more than one page in their statement.
+		other := s.NewPrototype(t, owner, loop.Workspace.ID)
+		otherIteration := s.NewPublishedIteration(t, owner, other.ID)
+		s.LeaveFeedback(t, maker.Token, otherIteration.ID, nil)
+
+		// argsOf gives a query the variables it declares.
+		argsOf := func(query string) vars {
+			args := vars{}
+			for name, v := range map[string]string{"id": loop.Prototype.ID, "ws": loop.Workspace.Slug, "slug": loop.Prototype.Slug} {
+				if strings.Contains(query, "$"+name+":") {
+					args[name] = v
+				}
+			}
+			return args
+		}
+		const joined = "__typename id displayName"
+		const loaded = joined + " ... on Participant { createdAt }"
+		read := func(t *testing.T, token, query, actor string) (string, int64) {
+			t.Helper()
+			s.Do(t, token, `{ __typename }`, nil).RequireOK(t) // the token's identity cached
+			before := s.Statements()
+			r := s.Do(t, token, fmt.Sprintf(query, actor), argsOf(query)).RequireOK(t)
+			statements := s.Statements() - before
+			var data any
+			r.Decode(t, &data)
+			return canonical(t, data), statements
+		}
+
+		// Each way, with the pages it reads: each page with participants
+		// among its actors reads them in its own statement.
+		type way struct {
+			query string
+			pages int64
+		}
+		node, slug := way{actorsThroughNode, 1}, way{actorsThroughSlug, 1}
+		for _, viewer := range []struct {
+			name, token string
+			ways        map[string]way
+		}{
+			{"the owner", owner, map[string]way{
+				"node(id:)": node, "prototype(slug:)": slug, "workspace's prototypes": {actorsThroughWorkspace, 2},
+			}},
+			// A tester reads its prototype, not the workspace's list.
+			{"a tester", ada, map[string]way{"node(id:)": node, "prototype(slug:)": slug}},
+		} {
+			for name, w := range viewer.ways {
+				t.Run(viewer.name+", "+name, func(t *testing.T) {
+					got, withPage := read(t, viewer.token, w.query, joined)
+					want, alone := read(t, viewer.token, w.query, loaded)
+					if got != want {
+						t.Errorf("the actors read with the page:\n%s\nread on their own:\n%s", got, want)
+					}
+					for _, name := range []string{`"Participant"`, `"User"`} {
+						if !strings.Contains(got, name) {
+							t.Errorf("no actor is a %s: the page does not test both kinds\n%s", name, got)
+						}
+					}
+					if withPage != alone-w.pages {
+						t.Errorf("the pages took %d statements with their participants' names, %d with them read on their own: want %d fewer",
+							withPage, alone, w.pages)
+					}
+				})
+			}
+		}
+	})
+}
+
+// canonical is data as indented JSON without the fields the loaded
+// selection adds (createdAt), for comparing two responses.
+func canonical(t *testing.T, data any) string {
+	t.Helper()
+	var strip func(any)
+	strip = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			delete(v, "createdAt")
+			for _, f := range v {
+				strip(f)
+			}
+		case []any:
+			for _, e := range v {
+				strip(e)
+			}
+		}
+	}
+	strip(data)
+	b, err := json.MarshalIndent(data, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
