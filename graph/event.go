@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/privacy"
 	"github.com/protoloop/protoloop/ent/schema/gid"
@@ -18,10 +21,14 @@ import (
 // are loaded together (see loader.go), but for the participants whose
 // names the page's statement read with the events (joins.ActorNames).
 func eventActor(ctx context.Context, c *ent.Client, e *ent.Event) (Actor, error) {
-	if p := joinedActor(e); p != nil {
-		return p, nil
+	ref := actorID
+	if actorJoinAnswers(ctx) {
+		if p := joinedActor(e); p != nil {
+			return p, nil
+		}
+		ref = unjoinedActorID
 	}
-	n, err := loadEventRefs(ctx, c, e, unjoinedActorID)
+	n, err := loadEventRefs(ctx, c, e, ref)
 	if err != nil || n == nil {
 		return nil, hideInvisible("event actor", err)
 	}
@@ -41,6 +48,25 @@ func actorID(e *ent.Event) gid.ID {
 		return *e.ActorUserID
 	}
 	return 0
+}
+
+// actorJoinKey is, in the response's cache, whether an actor field's
+// selection is one that joins.ActorNames answers.
+type actorJoinKey struct{ field *ast.Field }
+
+// actorJoinAnswers reports whether the actor field being resolved asks a
+// participant for no more than joins.ActorNames reads, once per field and
+// response: an event's row can hold the joined name that another alias
+// of its actor asked for.
+func actorJoinAnswers(ctx context.Context) bool {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return false
+	}
+	ok, _ := cached(cacheFrom(ctx), actorJoinKey{fc.Field.Field}, func() (bool, error) {
+		return joins.AnswersActor(graphql.GetOperationContext(ctx), fc.Field.Selections), nil
+	})
+	return ok
 }
 
 // joinedActor is the participant who made e's change as the page's

@@ -113,6 +113,51 @@ func TestTimelineActorsComeWithTheirPage(t *testing.T) {
 				})
 			}
 		}
+
+		// One event's actor under two aliases: the join, read for the
+		// one, does not answer the other, which asks for more.
+		t.Run("an actor under two aliases", func(t *testing.T) {
+			var got struct {
+				Node struct {
+					Timeline struct {
+						Edges []struct {
+							Node struct {
+								Kind       string
+								Name, More *struct {
+									Typename    string `json:"__typename"`
+									ID          string
+									DisplayName string
+									CreatedAt   string
+								}
+							}
+						}
+					}
+				}
+			}
+			q := fmt.Sprintf(actorsThroughNode, joined) // the page's own actor field, joined
+			q = strings.Replace(q, "actor {", "name: actor { "+joined+" } more: actor {", 1)
+			q = strings.Replace(q, "actor { "+joined+" } } } }", "actor { "+loaded+" } } } }", 1)
+			s.Do(t, ada, q, argsOf(q)).RequireOK(t).Decode(t, &got)
+			participants := 0
+			for _, e := range got.Node.Timeline.Edges {
+				name, more := e.Node.Name, e.Node.More
+				if (name == nil) != (more == nil) || name == nil {
+					continue
+				}
+				if name.ID != more.ID || name.DisplayName != more.DisplayName {
+					t.Errorf("%s: the two aliases give %+v and %+v", e.Node.Kind, *name, *more)
+				}
+				if more.Typename == "Participant" {
+					participants++
+					if more.CreatedAt == "" || strings.HasPrefix(more.CreatedAt, "0001-") {
+						t.Errorf("%s: the participant asked for its createdAt has %q", e.Node.Kind, more.CreatedAt)
+					}
+				}
+			}
+			if participants == 0 {
+				t.Fatal("no participant among the actors: nothing was checked")
+			}
+		})
 	})
 }
 

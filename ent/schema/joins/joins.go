@@ -14,6 +14,7 @@ package joins
 import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/ent/participant"
@@ -65,10 +66,8 @@ var actorNameFields = map[string]bool{"__typename": true, "id": true, "displayNa
 // itself. An actor outside the event's prototype is not joined, and its
 // resolver loads it under the Participant policy.
 func ActorNames(opCtx *graphql.OperationContext, actor graphql.CollectedField) func(*sql.Selector) {
-	for _, f := range graphql.CollectFields(opCtx, actor.Selections, ParticipantImplementors) {
-		if !actorNameFields[f.Name] {
-			return nil
-		}
+	if !AnswersActor(opCtx, actor.Selections) {
+		return nil
 	}
 	return func(s *sql.Selector) {
 		a := sql.Table(participant.Table).As("actor_participant")
@@ -79,4 +78,17 @@ func ActorNames(opCtx *graphql.OperationContext, actor graphql.CollectedField) f
 		))
 		s.AppendSelect(a.C(ActorNameColumn))
 	}
+}
+
+// AnswersActor reports whether an actor field with these selections asks
+// a participant for no more than ActorNames reads. The resolver asks it
+// too: one event's actor can be selected twice under two aliases, and the
+// join, read for one of them, does not answer the other.
+func AnswersActor(opCtx *graphql.OperationContext, selections ast.SelectionSet) bool {
+	for _, f := range graphql.CollectFields(opCtx, selections, ParticipantImplementors) {
+		if !actorNameFields[f.Name] {
+			return false
+		}
+	}
+	return true
 }
