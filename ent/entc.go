@@ -206,10 +206,21 @@ func patchedTemplates() ([]*gen.Template, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A type whose fields have joins (schema.ResolverJoins) hands out
+	// what a join read as it was scanned, without Value's reflection and
+	// boxing per call (a timeline page asks it once per event).
+	joined := gen.MustParse(gen.NewTemplate("protoloop/joined").Parse(
+		`{{ define "model/additional/joined" }}{{ if $.Annotations.ResolverJoins }}
+// Joined returns the value that a join of field collection read into
+// column (ent/schema/joins), as its join scanned it; nil if none did.
+func ({{ $.Receiver }} *{{ $.Name }}) Joined(column string) any {
+	return {{ $.Receiver }}.selectValues[column]
+}
+{{ end }}{{ end }}`))
 	imports := gen.MustParse(gen.NewTemplate("protoloop/import").Parse(
 		`{{ define "import/additional/protoloop" }}"github.com/protoloop/protoloop/ent/schema/pagesql"
 	"github.com/protoloop/protoloop/ent/schema/joins"{{ end }}`))
-	return []*gen.Template{query, collection, decode, enum, pagination, imports}, nil
+	return []*gen.Template{query, collection, decode, enum, pagination, joined, imports}, nil
 }
 
 // scanValuesOld is the start of ent's scanValues, which gives each column

@@ -339,5 +339,11 @@ func (_m *Event) String() string {
 	return builder.String()
 }
 
+// Joined returns the value that a join of field collection read into
+// column (ent/schema/joins), as its join scanned it; nil if none did.
+func (_m *Event) Joined(column string) any {
+	return _m.selectValues[column]
+}
+
 // Events is a parsable slice of Event.
 type Events []*Event

@@ -90,12 +90,7 @@ func joinedActorName(e *ent.Event) (string, bool) {
 	if e.ActorParticipantID == nil {
 		return "", false
 	}
-	v, err := e.Value(joins.ActorNameColumn) // a string, or nil for NULL
-	if err != nil {
-		return "", false
-	}
-	name, ok := v.(string)
-	return name, ok
+	return joins.ActorName(e.Joined(joins.ActorNameColumn))
 }
 
 // unjoinedActorID is actorID for the events whose actors are left to the

@@ -134,9 +134,11 @@ func TestTimelineActorsComeWithTheirPage(t *testing.T) {
 					}
 				}
 			}
-			q := fmt.Sprintf(actorsThroughNode, joined) // the page's own actor field, joined
-			q = strings.Replace(q, "actor {", "name: actor { "+joined+" } more: actor {", 1)
-			q = strings.Replace(q, "actor { "+joined+" } } } }", "actor { "+loaded+" } } } }", 1)
+			q := `query($id: ID!) { node(id: $id) { ... on Prototype {
+				timeline(first: 100, orderBy: {field: SEQ, direction: ASC}) { edges { node {
+					kind name: actor { ` + joined + ` } more: actor { ` + loaded + ` }
+				} } }
+			} } }`
 			s.Do(t, ada, q, argsOf(q)).RequireOK(t).Decode(t, &got)
 			participants := 0
 			for _, e := range got.Node.Timeline.Edges {

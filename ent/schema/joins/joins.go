@@ -39,6 +39,16 @@ func ScanValue(column string) any {
 	return nil
 }
 
+// ActorName is the name in v, the value ActorNames's column was scanned
+// into (ScanValue); false for NULL, or if the column was not read.
+func ActorName(v any) (string, bool) {
+	name, ok := v.(*sql.NullString)
+	if !ok || !name.Valid {
+		return "", false
+	}
+	return name.String, true
+}
+
 // ParticipantImplementors are the GraphQL types whose fields apply to a
 // participant in an actor's selection (gqlgen's participantImplementors;
 // a test in graph checks that they agree).
