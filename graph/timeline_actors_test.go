@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/server/servertest"
 )
 
@@ -160,7 +161,48 @@ func TestTimelineActorsComeWithTheirPage(t *testing.T) {
 				t.Fatal("no participant among the actors: nothing was checked")
 			}
 		})
+
+		// Last, as it changes the data: an event whose actor is a
+		// participant of another prototype, which the join leaves out
+		// (NULL) and the loader reads under the Participant policy: the
+		// owner sees it, the tester does not.
+		t.Run("an actor of another prototype", func(t *testing.T) {
+			p, o := mustParse(t, loop.Prototype.ID), mustParse(t, other.ID)
+			r, err := s.DB.SQL.Exec(fmt.Sprintf(`UPDATE events SET actor_participant_id =
+				(SELECT id FROM participants WHERE prototype_id = %d LIMIT 1)
+				WHERE id = (SELECT id FROM events WHERE prototype_id = %d AND actor_participant_id IS NOT NULL ORDER BY seq DESC LIMIT 1)`,
+				int64(o), int64(p)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, err := r.RowsAffected(); err != nil || n != 1 {
+				t.Fatalf("%d events changed (%v), want 1", n, err)
+			}
+			for _, viewer := range []struct {
+				name, token string
+				sees        bool
+			}{{"the owner", owner, true}, {"a tester", ada, false}} {
+				got, _ := read(t, viewer.token, actorsThroughNode, joined)
+				want, _ := read(t, viewer.token, actorsThroughNode, loaded)
+				if got != want {
+					t.Errorf("%s: the actors read with the page:\n%s\nread on their own:\n%s", viewer.name, got, want)
+				}
+				if hidden := strings.Contains(got, `"actor": null`); hidden == viewer.sees {
+					t.Errorf("%s: an actor hidden: %v, want %v\n%s", viewer.name, hidden, !viewer.sees, got)
+				}
+			}
+		})
 	})
+}
+
+// mustParse is the database ID of a global ID.
+func mustParse(t *testing.T, id string) gid.ID {
+	t.Helper()
+	g, err := gid.Parse(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
 
 // canonical is data as indented JSON without the fields the loaded
