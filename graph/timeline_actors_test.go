@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/protoloop/protoloop/ent/schema/gid"
 	"github.com/protoloop/protoloop/server/servertest"
 )
 
@@ -167,7 +166,7 @@ func TestTimelineActorsComeWithTheirPage(t *testing.T) {
 		// (NULL) and the loader reads under the Participant policy: the
 		// owner sees it, the tester does not.
 		t.Run("an actor of another prototype", func(t *testing.T) {
-			p, o := mustParse(t, loop.Prototype.ID), mustParse(t, other.ID)
+			p, o := parse(t, loop.Prototype.ID), parse(t, other.ID)
 			r, err := s.DB.SQL.Exec(fmt.Sprintf(`UPDATE events SET actor_participant_id =
 				(SELECT id FROM participants WHERE prototype_id = %d LIMIT 1)
 				WHERE id = (SELECT id FROM events WHERE prototype_id = %d AND actor_participant_id IS NOT NULL ORDER BY seq DESC LIMIT 1)`,
@@ -193,16 +192,6 @@ func TestTimelineActorsComeWithTheirPage(t *testing.T) {
 			}
 		})
 	})
-}
-
-// mustParse is the database ID of a global ID.
-func mustParse(t *testing.T, id string) gid.ID {
-	t.Helper()
-	g, err := gid.Parse(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g
 }
 
 // canonical is data as indented JSON without the fields the loaded
