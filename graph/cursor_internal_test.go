@@ -23,8 +23,8 @@ import (
 func TestCursorsAreWrittenAsEntgqlWritesThem(t *testing.T) {
 	id := gid.New(gid.Event)
 	for _, value := range []any{
-		nil, 0, 1, -1, 127, 128, 1 << 20, int64(123456), int64(math.MaxInt64), int64(math.MinInt64),
-		"", "Checkout flow", string(make([]byte, 300)), feedback.StatusOPEN,
+		nil, 0, 1, -1, 127, 128, 1 << 20, int64(0), int64(-1), int64(123456), int64(math.MaxInt64), int64(math.MinInt64),
+		"", "Checkout flow", strings.Repeat("x", 31), strings.Repeat("x", 32), strings.Repeat("x", 255), string(make([]byte, 300)), strings.Repeat("x", 70000), feedback.StatusOPEN,
 		time.Date(2026, 11, 30, 15, 0, 0, 0, time.UTC),
 		time.Date(2026, 11, 30, 15, 0, 0, 123456789, time.UTC),
 		time.Date(2600, 1, 1, 0, 0, 0, 1, time.UTC),
@@ -52,7 +52,7 @@ func TestCursorsAreReadAsEntgqlReadsThem(t *testing.T) {
 	var inputs []any
 	for _, value := range []any{
 		nil, 0, 1, -1, 128, int64(123456), int64(math.MaxInt64), int64(math.MinInt64),
-		"", "Checkout flow", string(make([]byte, 300)), feedback.StatusOPEN,
+		"", "Checkout flow", strings.Repeat("x", 31), strings.Repeat("x", 32), strings.Repeat("x", 255), string(make([]byte, 300)), strings.Repeat("x", 70000), feedback.StatusOPEN,
 		time.Date(2026, 11, 30, 15, 0, 0, 123456789, time.UTC), 3.5,
 	} {
 		var b bytes.Buffer
@@ -247,5 +247,25 @@ func BenchmarkCursorMarshaler(b *testing.B) {
 	for b.Loop() {
 		buf.Reset()
 		c.MarshalGQL(&buf)
+	}
+}
+
+// TestCursorsOfTheCommonOrdersAllocateNothing writes cursors of an ID
+// alone and of an ID and a number or a string (the orders by ID, SEQ,
+// NUMBER of an int64, TITLE…) into the executor's buffer without
+// allocating: msgpack's encoder boxed the cursor and listed its fields
+// anew for each.
+func TestCursorsOfTheCommonOrdersAllocateNothing(t *testing.T) {
+	id := gid.New(gid.Event)
+	var buf bytes.Buffer
+	buf.Grow(1 << 10)
+	for _, value := range []any{nil, int64(0), int64(123456789), "", "Checkout flow"} {
+		c := cursorMarshaler{ID: id, Value: value}
+		if allocs := testing.AllocsPerRun(100, func() {
+			buf.Reset()
+			c.MarshalGQL(&buf)
+		}); allocs != 0 {
+			t.Errorf("cursor of %T %v: %v allocations, want none", value, value, allocs)
+		}
 	}
 }

@@ -9718,7 +9718,7 @@ func (ec *executionContext) fieldContext_CommentEdge_node(ctx context.Context, f
 }
 
 func (ec *executionContext) _CommentEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.CommentEdge) (ret graphql.Marshaler) {
-	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
+	return (*cursorMarshaler)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_CommentEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext(ctx, "CommentEdge", field, false, false, noChildFieldsOf_Cursor)
@@ -9784,7 +9784,7 @@ func (ec *executionContext) fieldContext_Event_id(ctx context.Context, field gra
 }
 
 func (ec *executionContext) _Event_seq(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int64(ctx, field.Selections, obj.Seq)
+	return int64At{&obj.Seq}
 }
 func (ec *executionContext) fieldContext_Event_seq(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext(ctx, "Event", field, false, false, noChildFieldsOf_Int)
@@ -9952,7 +9952,7 @@ func (ec *executionContext) fieldContext_EventEdge_node(ctx context.Context, fie
 }
 
 func (ec *executionContext) _EventEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.EventEdge) (ret graphql.Marshaler) {
-	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
+	return (*cursorMarshaler)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_EventEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext(ctx, "EventEdge", field, false, false, noChildFieldsOf_Cursor)
@@ -10353,7 +10353,7 @@ func (ec *executionContext) fieldContext_FeedbackEdge_node(ctx context.Context, 
 }
 
 func (ec *executionContext) _FeedbackEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.FeedbackEdge) (ret graphql.Marshaler) {
-	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
+	return (*cursorMarshaler)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_FeedbackEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext(ctx, "FeedbackEdge", field, false, false, noChildFieldsOf_Cursor)
@@ -10700,7 +10700,7 @@ func (ec *executionContext) fieldContext_InviteEdge_node(ctx context.Context, fi
 }
 
 func (ec *executionContext) _InviteEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.InviteEdge) (ret graphql.Marshaler) {
-	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
+	return (*cursorMarshaler)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_InviteEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext(ctx, "InviteEdge", field, false, false, noChildFieldsOf_Cursor)
@@ -11011,7 +11011,7 @@ func (ec *executionContext) fieldContext_IterationEdge_node(ctx context.Context,
 }
 
 func (ec *executionContext) _IterationEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.IterationEdge) (ret graphql.Marshaler) {
-	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
+	return (*cursorMarshaler)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_IterationEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext(ctx, "IterationEdge", field, false, false, noChildFieldsOf_Cursor)
@@ -13059,7 +13059,7 @@ func (ec *executionContext) fieldContext_ParticipantEdge_node(ctx context.Contex
 }
 
 func (ec *executionContext) _ParticipantEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.ParticipantEdge) (ret graphql.Marshaler) {
-	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
+	return (*cursorMarshaler)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_ParticipantEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext(ctx, "ParticipantEdge", field, false, false, noChildFieldsOf_Cursor)
@@ -13486,7 +13486,7 @@ func (ec *executionContext) fieldContext_PrototypeEdge_node(ctx context.Context,
 }
 
 func (ec *executionContext) _PrototypeEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.PrototypeEdge) (ret graphql.Marshaler) {
-	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
+	return (*cursorMarshaler)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_PrototypeEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext(ctx, "PrototypeEdge", field, false, false, noChildFieldsOf_Cursor)
@@ -14415,7 +14415,7 @@ func (ec *executionContext) fieldContext_ScorecardEdge_node(ctx context.Context,
 }
 
 func (ec *executionContext) _ScorecardEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ScorecardEdge) (ret graphql.Marshaler) {
-	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
+	return (*cursorMarshaler)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_ScorecardEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext(ctx, "ScorecardEdge", field, false, false, noChildFieldsOf_Cursor)
@@ -14471,7 +14471,7 @@ func (ec *executionContext) fieldContext_SearchEdge_node(ctx context.Context, fi
 }
 
 func (ec *executionContext) _SearchEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
-	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
+	return (*cursorMarshaler)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_SearchEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext(ctx, "SearchEdge", field, false, false, noChildFieldsOf_Cursor)
@@ -14844,7 +14844,7 @@ func (ec *executionContext) fieldContext_TrialEdge_node(ctx context.Context, fie
 }
 
 func (ec *executionContext) _TrialEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.TrialEdge) (ret graphql.Marshaler) {
-	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
+	return (*cursorMarshaler)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_TrialEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext(ctx, "TrialEdge", field, false, false, noChildFieldsOf_Cursor)
@@ -15078,7 +15078,7 @@ func (ec *executionContext) fieldContext_VoteEdge_node(ctx context.Context, fiel
 }
 
 func (ec *executionContext) _VoteEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.VoteEdge) (ret graphql.Marshaler) {
-	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
+	return (*cursorMarshaler)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_VoteEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext(ctx, "VoteEdge", field, false, false, noChildFieldsOf_Cursor)
@@ -15403,7 +15403,7 @@ func (ec *executionContext) fieldContext_WebhookDeliveryEdge_node(ctx context.Co
 }
 
 func (ec *executionContext) _WebhookDeliveryEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDeliveryEdge) (ret graphql.Marshaler) {
-	return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor)
+	return (*cursorMarshaler)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_WebhookDeliveryEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return newScalarFieldContext(ctx, "WebhookDeliveryEdge", field, false, false, noChildFieldsOf_Cursor)
@@ -26754,7 +26754,7 @@ func (ec *executionContext) marshalNCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCu
 		graphql.AddInvalidNullError(ctx, "Cursor!")
 		return graphql.Null
 	}
-	return cursorMarshaler(*v)
+	return (*cursorMarshaler)(v)
 }
 
 func (ec *executionContext) unmarshalNEditFeedbackInput2githubᚗcomᚋprotoloopᚋprotoloopᚋgraphᚐEditFeedbackInput(ctx context.Context, v any) (EditFeedbackInput, error) {
@@ -28016,7 +28016,7 @@ func (ec *executionContext) marshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCu
 	if v == nil {
 		return graphql.Null
 	}
-	return cursorMarshaler(*v)
+	return (*cursorMarshaler)(v)
 }
 
 func (ec *executionContext) marshalOEvent2ᚖgithubᚗcomᚋprotoloopᚋprotoloopᚋentᚐEvent(ctx context.Context, sel ast.SelectionSet, v *ent.Event) graphql.Marshaler {

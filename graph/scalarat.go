@@ -3,6 +3,7 @@ package graph
 import (
 	"bytes"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -15,7 +16,8 @@ import (
 // The executor now returns a pointer to the object's field instead
 // (graph/internal/gqlgen/pointers.go): &obj.Kind for the types whose
 // MarshalGQL has a value receiver (a pointer implements it too), and
-// stringAt or intAt, which hold only the pointer, for strings and ints.
+// stringAt, intAt or int64At, which hold only the pointer, for strings
+// and ints.
 // An interface holds a pointer-shaped value without allocating.
 //
 // The field is read when the response is written rather than when it is
@@ -34,6 +36,21 @@ type intAt struct{ p *int }
 
 func (i intAt) MarshalGQL(w io.Writer) { graphql.MarshalInt(*i.p).MarshalGQL(w) }
 
+// int64At writes the Int held in an int64 at p as graphql.MarshalInt64
+// does (an event's seq, say), into the executor's buffer without
+// strconv.FormatInt's string, which a number of three digits or more
+// allocates.
+type int64At struct{ p *int64 }
+
+func (i int64At) MarshalGQL(w io.Writer) {
+	b, ok := w.(*bytes.Buffer)
+	if !ok {
+		graphql.MarshalInt64(*i.p).MarshalGQL(w)
+		return
+	}
+	b.Write(strconv.AppendInt(b.AvailableBuffer(), *i.p, 10))
+}
+
 // marshalStringAt is the marshaller of a nullable String held by
 // pointer: graphql.Null for nil, as the executor's marshalOString2ᚖstring.
 func marshalStringAt(p *string) graphql.Marshaler {
@@ -41,6 +58,14 @@ func marshalStringAt(p *string) graphql.Marshaler {
 		return graphql.Null
 	}
 	return stringAt{p}
+}
+
+// marshalInt64At is marshalIntAt for an Int held in an int64.
+func marshalInt64At(p *int64) graphql.Marshaler {
+	if p == nil {
+		return graphql.Null
+	}
+	return int64At{p}
 }
 
 // marshalIntAt is the marshaller of a nullable Int held by pointer:

@@ -19,8 +19,9 @@ import (
 	"github.com/protoloop/protoloop/ent/schema/gid"
 )
 
-// TestScalarsAtPointersAreWrittenAsGqlgenWritesThem compares stringAt and
-// intAt with gqlgen's MarshalString and MarshalInt on values that need
+// TestScalarsAtPointersAreWrittenAsGqlgenWritesThem compares stringAt,
+// intAt and int64At with gqlgen's MarshalString, MarshalInt and
+// MarshalInt64 on values that need
 // escaping or are at the ends of their range, and checks that a nil
 // pointer is graphql.Null itself, which the executor compares with.
 func TestScalarsAtPointersAreWrittenAsGqlgenWritesThem(t *testing.T) {
@@ -45,7 +46,20 @@ func TestScalarsAtPointersAreWrittenAsGqlgenWritesThem(t *testing.T) {
 			t.Errorf("marshalIntAt(%d) wrote %s, MarshalInt %s", n, got, want)
 		}
 	}
-	if marshalStringAt(nil) != graphql.Null || marshalIntAt(nil) != graphql.Null {
+	for _, n := range []int64{0, 1, -1, 99, 100, 123456789, -1 << 63, 1<<63 - 1} {
+		for _, w := range []interface {
+			io.Writer
+			fmt.Stringer
+		}{new(bytes.Buffer), new(strings.Builder)} {
+			if got, want := writeTo(w, int64At{&n}), write(graphql.MarshalInt64(n)); got != want {
+				t.Errorf("int64At(%d) wrote %s into a %T, MarshalInt64 %s", n, got, w, want)
+			}
+		}
+		if got, want := write(marshalInt64At(&n)), write(graphql.MarshalInt64(n)); got != want {
+			t.Errorf("marshalInt64At(%d) wrote %s, MarshalInt64 %s", n, got, want)
+		}
+	}
+	if marshalStringAt(nil) != graphql.Null || marshalIntAt(nil) != graphql.Null || marshalInt64At(nil) != graphql.Null {
 		t.Error("a nil pointer is not graphql.Null")
 	}
 }
@@ -201,6 +215,43 @@ func TestEnumsAreWrittenAsQuoteWritesThem(t *testing.T) {
 	for _, e := range []graphql.Marshaler{feedback.KindWORKAROUND, feedback.StatusACKNOWLEDGED, event.KindFEEDBACK_STATUS_CHANGED} {
 		if got := testing.AllocsPerRun(100, func() { buf.Reset(); e.MarshalGQL(&buf) }); got != 0 {
 			t.Errorf("%T %v: %v allocations into a buffer with room, want 0", e, e, got)
+		}
+	}
+}
+
+// TestTimelineEdgesWriteTheirSeqAndCursorsWithoutAllocating writes a
+// timeline edge's cursor, its event's seq and the page's end cursor as the
+// executor does and counts no allocation: each allocated gqlgen's closure
+// or the cursor's box, and their formatted number (a seq) or a msgpack
+// encoder's struct (a cursor), before they were marshalled by pointer
+// into the executor's buffer. What they write is what gqlgen's and
+// entgql's marshallers write.
+func TestTimelineEdgesWriteTheirSeqAndCursorsWithoutAllocating(t *testing.T) {
+	ec := newExecutionContext(&graphql.OperationContext{}, NewExecutableSchema(Config{Resolvers: &Resolver{}}).(*executableSchema), nil)
+	ctx := context.Background()
+	field := graphql.CollectedField{Field: &ast.Field{Alias: "f", Name: "f"}}
+	e := &ent.Event{ID: gid.New(gid.Event), Seq: 123456789}
+	edge := &ent.EventEdge{Node: e, Cursor: *eventCursor(e)}
+	page := &ent.PageInfo{EndCursor: &edge.Cursor}
+	var buf bytes.Buffer
+	buf.Grow(1 << 12)
+	for _, c := range []struct {
+		name    string
+		resolve func() graphql.Marshaler
+		want    graphql.Marshaler
+	}{
+		{"Event.seq", func() graphql.Marshaler { return ec._Event_seq(ctx, field, e) }, graphql.MarshalInt64(e.Seq)},
+		{"EventEdge.cursor", func() graphql.Marshaler { return ec._EventEdge_cursor(ctx, field, edge) }, edge.Cursor},
+		{"PageInfo.endCursor", func() graphql.Marshaler { return ec._PageInfo_endCursor(ctx, field, page) }, edge.Cursor},
+	} {
+		if allocs := testing.AllocsPerRun(100, func() {
+			buf.Reset()
+			c.resolve().MarshalGQL(&buf)
+		}); allocs != 0 {
+			t.Errorf("%s: %v allocations, want none", c.name, allocs)
+		}
+		if got, want := writeTo(new(bytes.Buffer), c.resolve()), writeTo(new(bytes.Buffer), c.want); got != want {
+			t.Errorf("%s wrote %s, want %s", c.name, got, want)
 		}
 	}
 }

@@ -242,14 +242,19 @@ var cursorMarshallerDecl = regexp.MustCompile(`(?m)^func \(ec \*executionContext
 
 // rewriteCursorMarshallers has the executor write cursors with
 // cursorMarshaler (graph/cursor.go), the same bytes as entgql's
-// Cursor.MarshalGQL without its encoder per cursor. Every marshaller of a
-// cursor must be rewritten.
+// Cursor.MarshalGQL without its encoder per cursor; a cursor held by
+// pointer (a page's end cursor) as the pointer, converted, which an
+// interface holds without allocating. Every marshaller of a cursor must be
+// rewritten.
 func rewriteCursorMarshallers(filename string, src []byte) ([]byte, error) {
 	n := 0
 	src = cursorMarshaller.ReplaceAllFunc(src, func(m []byte) []byte {
 		n++
 		sub := cursorMarshaller.FindSubmatch(m)
-		return fmt.Appendf(nil, "%s\treturn cursorMarshaler(%sv)\n}", sub[1], sub[2])
+		if len(sub[2]) > 0 { // v is a pointer: convert it, not what it points at
+			return fmt.Appendf(nil, "%s\treturn (*cursorMarshaler)(v)\n}", sub[1])
+		}
+		return fmt.Appendf(nil, "%s\treturn cursorMarshaler(v)\n}", sub[1])
 	})
 	all := len(cursorMarshallerDecl.FindAll(src, -1))
 	if n == 0 || n != all {

@@ -15,6 +15,7 @@ import (
 var byPointer = map[string]struct{ nonNull, nullable string }{
 	"MarshalString": {"stringAt{&%s}", "marshalStringAt(%s)"},
 	"MarshalInt":    {"intAt{&%s}", "marshalIntAt(%s)"},
+	"MarshalInt64":  {"int64At{&%s}", "marshalInt64At(%s)"},
 }
 
 // marshalFieldsByPointer has the plain fields (resolvePlainFields) of
@@ -22,8 +23,9 @@ var byPointer = map[string]struct{ nonNull, nullable string }{
 // than their marshaller's value, which allocated once per field (see
 // graph/scalarat.go): for a marshaller that returns its value as it is
 // (`return v`, an enum's or an ID's, whose MarshalGQL has a value
-// receiver), the field's address itself; for a String or an Int, what
-// byPointer says. Marshallers are recognised by their syntax tree, as
+// receiver), the field's address itself; for a cursor's (`return
+// cursorMarshaler(v)`), that address as a *cursorMarshaler; for a String
+// or an Int, what byPointer says. Marshallers are recognised by their syntax tree, as
 // resolvePlainFields recognises them (contextFree). Other plain fields
 // keep their marshaller. Rewriting none of either kind fails generation.
 func marshalFieldsByPointer(filename string, src []byte) ([]byte, error) {
@@ -47,6 +49,9 @@ func marshalFieldsByPointer(filename string, src []byte) ([]byte, error) {
 		if returnsItsValue(m) && namedValue(m) {
 			values++
 			to = "&" + field
+		} else if returnsCursorOfValue(m) {
+			values++
+			to = "(*cursorMarshaler)(&" + field + ")"
 		} else if name, nullable, ok := scalarMarshaller(m); ok {
 			if p, ok := byPointer[name]; ok {
 				scalars++
@@ -122,6 +127,22 @@ func namedValue(fn *ast.FuncDecl) bool {
 		return !builtin[t.Name]
 	}
 	return false
+}
+
+// returnsCursorOfValue reports whether a marshaller's body is `return
+// cursorMarshaler(v)`, as rewriteCursorMarshallers writes a cursor's:
+// cursorMarshaler's MarshalGQL has a value receiver, so a pointer to the
+// field, converted, marshals it too.
+func returnsCursorOfValue(fn *ast.FuncDecl) bool {
+	if !paramNamed(fn, 2, "v") || len(fn.Body.List) != 1 {
+		return false
+	}
+	r, ok := fn.Body.List[0].(*ast.ReturnStmt)
+	if !ok || len(r.Results) != 1 {
+		return false
+	}
+	call, ok := r.Results[0].(*ast.CallExpr)
+	return ok && isIdent(call.Fun, "cursorMarshaler") && len(call.Args) == 1 && isIdent(call.Args[0], "v")
 }
 
 // returnsItsValue reports whether a marshaller's body is `return v`.
