@@ -164,13 +164,18 @@ func patchedTemplates() ([]*gen.Template, error) {
 	decode, err := patchTemplate("entgo.io/ent", "entc/gen/template/dialect/sql/decode.tmpl", gen.NewTemplate("pagesql/decode"),
 		templatePatch{old: scanValuesOld, new: scanValuesNew},
 		// The columns a type's joins add (ResolverJoins) are scanned
-		// into the values their join names (joins.ScanValue), not left
-		// to ent's reflection on the rows' column types: SQLite's driver
-		// reports no scan type for the joined name, and ent's ScanTypeOf
-		// panicked on it.
+		// into the block's joins.Values, not left to ent's reflection on
+		// the rows' column types (SQLite's driver reports no scan type
+		// for the joined name, and ent's ScanTypeOf panicked on it), and
+		// copied into the entity's own, not into its map of values
+		// selected by modifiers: no allocation per row.
 		templatePatch{
 			old: "\t\t\tdefault:\n\t\t\t\t{{- /* In case of unknown column that was added by a modifier, predicate, etc., fallback to any. */}}\n\t\t\t\tvalues[i] = new(sql.UnknownType)\n",
-			new: "\t\t\tdefault:\n\t\t\t\t{{- if $.Annotations.ResolverJoins }}\n\t\t\t\tif v := joins.ScanValue(columns[i]); v != nil {\n\t\t\t\t\tvalues[i] = v\n\t\t\t\t\tcontinue\n\t\t\t\t}\n\t\t\t\t{{- end }}\n\t\t\t\tvalues[i] = new(sql.UnknownType)\n",
+			new: "\t\t\tdefault:\n\t\t\t\t{{- if $.Annotations.ResolverJoins }}\n\t\t\t\tif v := r.joined.Dest(columns[i]); v != nil {\n\t\t\t\t\tvalues[i] = v\n\t\t\t\t\tcontinue\n\t\t\t\t}\n\t\t\t\t{{- end }}\n\t\t\t\tvalues[i] = new(sql.UnknownType)\n",
+		},
+		templatePatch{
+			old: "\t\t\t{{ $receiver }}.selectValues.Set(columns[i], values[i])\n",
+			new: "\t\t\t{{- if $.Annotations.ResolverJoins }}\n\t\t\tif {{ $receiver }}.joined.Assign(columns[i], values[i]) {\n\t\t\t\tcontinue\n\t\t\t}\n\t\t\t{{- end }}\n\t\t\t{{ $receiver }}.selectValues.Set(columns[i], values[i])\n",
 		},
 	)
 	if err != nil {
@@ -206,15 +211,20 @@ func patchedTemplates() ([]*gen.Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A type whose fields have joins (schema.ResolverJoins) hands out
-	// what a join read as it was scanned, without Value's reflection and
-	// boxing per call (a timeline page asks it once per event).
+	// A type whose fields have joins (schema.ResolverJoins) holds what
+	// they read with its row, typed (joins.Values), and hands it out
+	// without Value's reflection and boxing per call (a timeline page
+	// asks once per event).
 	joined := gen.MustParse(gen.NewTemplate("protoloop/joined").Parse(
-		`{{ define "model/additional/joined" }}{{ if $.Annotations.ResolverJoins }}
-// Joined returns the value that a join of field collection read into
-// column (ent/schema/joins), as its join scanned it; nil if none did.
-func ({{ $.Receiver }} *{{ $.Name }}) Joined(column string) any {
-	return {{ $.Receiver }}.selectValues[column]
+		`{{ define "model/fields/additional" }}{{ if $.Annotations.ResolverJoins }}
+	// joined holds what the joins of field collection read with the row.
+	joined joins.Values
+{{- end }}{{ end }}
+{{ define "model/additional/joined" }}{{ if $.Annotations.ResolverJoins }}
+// Joined returns what the joins of field collection read with the row
+// (ent/schema/joins): nothing, if the query that read it had no join.
+func ({{ $.Receiver }} *{{ $.Name }}) Joined() *joins.Values {
+	return &{{ $.Receiver }}.joined
 }
 {{ end }}{{ end }}`))
 	imports := gen.MustParse(gen.NewTemplate("protoloop/import").Parse(
@@ -248,7 +258,10 @@ func (*{{ $.Name }}) scanValues(columns []string) ([]any, error) {
 // gid.ID, bytea.Bytes); a value scanner that kept its old value on NULL
 // would hand a row the previous row's, so a value scanner not listed here
 // fails the generation. Columns the type does not know (a modifier's)
-// still get values of their own, which assignValues keeps.
+// still get values of their own, which assignValues keeps, but for those a
+// join adds (ResolverJoins): they are scanned into the block's
+// joins.Values (sql.NullString fields, set on NULL too), which
+// assignValues copies into the entity's.
 const scanValuesNew = `{{- $scan := print "scan" $.Name }}
 {{- range $f := append $.Fields $.ID }}
 	{{- if and $f $f.Type.ValueScanner (ne $f.Type.RType.String "gid.ID") (ne $f.Type.RType.String "bytea.Bytes") }}
@@ -272,6 +285,9 @@ type {{ $scan }} struct {
 				{{ $f.StructField }}Value {{ $f.Type.RType.String }}
 			{{- end }}
 		{{- end }}
+	{{- end }}
+	{{- if $.Annotations.ResolverJoins }}
+		joined joins.Values
 	{{- end }}
 }
 

@@ -46,6 +46,9 @@ type Event struct {
 	// The values are being populated by the EventQuery when eager-loading is set.
 	Edges        EventEdges `json:"edges"`
 	selectValues sql.SelectValues
+
+	// joined holds what the joins of field collection read with the row.
+	joined joins.Values
 }
 
 // EventEdges holds the relations/edges for other nodes in the graph.
@@ -129,6 +132,7 @@ type scanEvent struct {
 	SubjectID               gid.ID
 	OccurredAt              sql.NullTime
 	Payload                 []byte
+	joined                  joins.Values
 }
 
 // values returns the values of r that columns scan into, in values if
@@ -164,7 +168,7 @@ func (r *scanEvent) values(values []any, columns []string) ([]any, error) {
 		case event.FieldPayload:
 			values[i] = &r.Payload
 		default:
-			if v := joins.ScanValue(columns[i]); v != nil {
+			if v := r.joined.Dest(columns[i]); v != nil {
 				values[i] = v
 				continue
 			}
@@ -248,6 +252,9 @@ func (_m *Event) assignValues(columns []string, values []any) error {
 				}
 			}
 		default:
+			if _m.joined.Assign(columns[i], values[i]) {
+				continue
+			}
 			_m.selectValues.Set(columns[i], values[i])
 		}
 	}
@@ -339,10 +346,10 @@ func (_m *Event) String() string {
 	return builder.String()
 }
 
-// Joined returns the value that a join of field collection read into
-// column (ent/schema/joins), as its join scanned it; nil if none did.
-func (_m *Event) Joined(column string) any {
-	return _m.selectValues[column]
+// Joined returns what the joins of field collection read with the row
+// (ent/schema/joins): nothing, if the query that read it had no join.
+func (_m *Event) Joined() *joins.Values {
+	return &_m.joined
 }
 
 // Events is a parsable slice of Event.

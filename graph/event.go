@@ -90,7 +90,7 @@ func joinedActorName(e *ent.Event) (string, bool) {
 	if e.ActorParticipantID == nil {
 		return "", false
 	}
-	return joins.ActorName(e.Joined(joins.ActorNameColumn))
+	return e.Joined().ActorName()
 }
 
 // unjoinedActorID is actorID for the events whose actors are left to the

@@ -29,24 +29,43 @@ import (
 // have that name (TestActorNameIsNoColumnOfEvents).
 const ActorNameColumn = participant.FieldDisplayName
 
-// ScanValue is the value to scan column into if a join added it, nil if
-// none did. ent's generated scanValues asks for the columns it does not
+// Values holds what the joins read with one row of a type that has them
+// (schema.ResolverJoins): a field per joined column. The generated entity
+// and the block its rows are scanned into each hold one, so that a
+// joined column costs a row no allocation of its own: ent keeps the
+// columns it does not know in a map per entity, of values allocated per
+// row.
+type Values struct {
+	actorName sql.NullString
+}
+
+// Dest is where column is scanned, if a join added it to the row; nil if
+// none did. ent's generated scanning asks for the columns it does not
 // know.
-func ScanValue(column string) any {
+func (v *Values) Dest(column string) any {
 	if column == ActorNameColumn {
-		return new(sql.NullString)
+		return &v.actorName
 	}
 	return nil
 }
 
-// ActorName is the name in v, the value ActorNames's column was scanned
-// into (ScanValue); false for NULL, or if the column was not read.
-func ActorName(v any) (string, bool) {
-	name, ok := v.(*sql.NullString)
-	if !ok || !name.Valid {
-		return "", false
+// Assign copies into v the value src of column that a row was scanned
+// into (a Dest of another Values), and reports whether a join added the
+// column; false leaves it to ent, which keeps what it does not know.
+func (v *Values) Assign(column string, src any) bool {
+	if column != ActorNameColumn {
+		return false
 	}
-	return name.String, true
+	if name, ok := src.(*sql.NullString); ok {
+		v.actorName = *name
+	}
+	return true
+}
+
+// ActorName is the name ActorNames read; false for NULL (no participant
+// of the event's prototype acted), or if the row was read without it.
+func (v *Values) ActorName() (string, bool) {
+	return v.actorName.String, v.actorName.Valid
 }
 
 // ParticipantImplementors are the GraphQL types whose fields apply to a
