@@ -9387,6 +9387,9 @@ func (ec *executionContext) fieldContext_AlertRule_id(ctx context.Context, field
 }
 
 func (ec *executionContext) _AlertRule_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
+	if !obj.CreatedAt.IsZero() {
+		return timeAt{&obj.CreatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_AlertRule_createdAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
@@ -9398,6 +9401,9 @@ func (ec *executionContext) fieldContext_AlertRule_createdAt(ctx context.Context
 }
 
 func (ec *executionContext) _AlertRule_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
+	if !obj.UpdatedAt.IsZero() {
+		return timeAt{&obj.UpdatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_AlertRule_updatedAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
@@ -9481,6 +9487,9 @@ func (ec *executionContext) fieldContext_AuthToken_id(ctx context.Context, field
 }
 
 func (ec *executionContext) _AuthToken_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
+	if !obj.CreatedAt.IsZero() {
+		return timeAt{&obj.CreatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_AuthToken_createdAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
@@ -9492,6 +9501,9 @@ func (ec *executionContext) fieldContext_AuthToken_createdAt(ctx context.Context
 }
 
 func (ec *executionContext) _AuthToken_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuthToken) (ret graphql.Marshaler) {
+	if !obj.UpdatedAt.IsZero() {
+		return timeAt{&obj.UpdatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_AuthToken_updatedAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
@@ -9549,6 +9561,9 @@ func (ec *executionContext) fieldContext_Comment_id(ctx context.Context, field g
 }
 
 func (ec *executionContext) _Comment_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
+	if !obj.CreatedAt.IsZero() {
+		return timeAt{&obj.CreatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Comment_createdAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
@@ -9560,6 +9575,9 @@ func (ec *executionContext) fieldContext_Comment_createdAt(ctx context.Context, 
 }
 
 func (ec *executionContext) _Comment_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
+	if !obj.UpdatedAt.IsZero() {
+		return timeAt{&obj.UpdatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Comment_updatedAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
@@ -9798,6 +9816,9 @@ func (ec *executionContext) fieldContext_Event_kind(ctx context.Context, field g
 }
 
 func (ec *executionContext) _Event_occurredAt(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
+	if !obj.OccurredAt.IsZero() {
+		return timeAt{&obj.OccurredAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Event_occurredAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.OccurredAt, nil
@@ -9966,6 +9987,9 @@ func (ec *executionContext) fieldContext_Feedback_id(ctx context.Context, field 
 }
 
 func (ec *executionContext) _Feedback_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
+	if !obj.CreatedAt.IsZero() {
+		return timeAt{&obj.CreatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Feedback_createdAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
@@ -9977,6 +10001,9 @@ func (ec *executionContext) fieldContext_Feedback_createdAt(ctx context.Context,
 }
 
 func (ec *executionContext) _Feedback_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Feedback) (ret graphql.Marshaler) {
+	if !obj.UpdatedAt.IsZero() {
+		return timeAt{&obj.UpdatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Feedback_updatedAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
@@ -10541,6 +10568,9 @@ func (ec *executionContext) fieldContext_Invite_id(ctx context.Context, field gr
 }
 
 func (ec *executionContext) _Invite_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
+	if !obj.CreatedAt.IsZero() {
+		return timeAt{&obj.CreatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Invite_createdAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
@@ -10552,6 +10582,9 @@ func (ec *executionContext) fieldContext_Invite_createdAt(ctx context.Context, f
 }
 
 func (ec *executionContext) _Invite_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Invite) (ret graphql.Marshaler) {
+	if !obj.UpdatedAt.IsZero() {
+		return timeAt{&obj.UpdatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Invite_updatedAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
@@ -10714,6 +10747,9 @@ func (ec *executionContext) fieldContext_Iteration_id(ctx context.Context, field
 }
 
 func (ec *executionContext) _Iteration_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
+	if !obj.CreatedAt.IsZero() {
+		return timeAt{&obj.CreatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Iteration_createdAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
@@ -10725,6 +10761,9 @@ func (ec *executionContext) fieldContext_Iteration_createdAt(ctx context.Context
 }
 
 func (ec *executionContext) _Iteration_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Iteration) (ret graphql.Marshaler) {
+	if !obj.UpdatedAt.IsZero() {
+		return timeAt{&obj.UpdatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Iteration_updatedAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
@@ -11025,6 +11064,9 @@ func (ec *executionContext) fieldContext_Membership_id(ctx context.Context, fiel
 }
 
 func (ec *executionContext) _Membership_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
+	if !obj.CreatedAt.IsZero() {
+		return timeAt{&obj.CreatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Membership_createdAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
@@ -11036,6 +11078,9 @@ func (ec *executionContext) fieldContext_Membership_createdAt(ctx context.Contex
 }
 
 func (ec *executionContext) _Membership_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
+	if !obj.UpdatedAt.IsZero() {
+		return timeAt{&obj.UpdatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Membership_updatedAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
@@ -12913,6 +12958,9 @@ func (ec *executionContext) fieldContext_Participant_id(ctx context.Context, fie
 }
 
 func (ec *executionContext) _Participant_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
+	if !obj.CreatedAt.IsZero() {
+		return timeAt{&obj.CreatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Participant_createdAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
@@ -12924,6 +12972,9 @@ func (ec *executionContext) fieldContext_Participant_createdAt(ctx context.Conte
 }
 
 func (ec *executionContext) _Participant_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Participant) (ret graphql.Marshaler) {
+	if !obj.UpdatedAt.IsZero() {
+		return timeAt{&obj.UpdatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Participant_updatedAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
@@ -13073,6 +13124,9 @@ func (ec *executionContext) fieldContext_Prototype_id(ctx context.Context, field
 }
 
 func (ec *executionContext) _Prototype_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
+	if !obj.CreatedAt.IsZero() {
+		return timeAt{&obj.CreatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Prototype_createdAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
@@ -13084,6 +13138,9 @@ func (ec *executionContext) fieldContext_Prototype_createdAt(ctx context.Context
 }
 
 func (ec *executionContext) _Prototype_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Prototype) (ret graphql.Marshaler) {
+	if !obj.UpdatedAt.IsZero() {
+		return timeAt{&obj.UpdatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Prototype_updatedAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
@@ -14662,6 +14719,9 @@ func (ec *executionContext) fieldContext_Trial_id(ctx context.Context, field gra
 }
 
 func (ec *executionContext) _Trial_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
+	if !obj.CreatedAt.IsZero() {
+		return timeAt{&obj.CreatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Trial_createdAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
@@ -14673,6 +14733,9 @@ func (ec *executionContext) fieldContext_Trial_createdAt(ctx context.Context, fi
 }
 
 func (ec *executionContext) _Trial_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
+	if !obj.UpdatedAt.IsZero() {
+		return timeAt{&obj.UpdatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Trial_updatedAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
@@ -14684,6 +14747,9 @@ func (ec *executionContext) fieldContext_Trial_updatedAt(ctx context.Context, fi
 }
 
 func (ec *executionContext) _Trial_startedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Trial) (ret graphql.Marshaler) {
+	if !obj.StartedAt.IsZero() {
+		return timeAt{&obj.StartedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Trial_startedAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.StartedAt, nil
@@ -14858,6 +14924,9 @@ func (ec *executionContext) fieldContext_User_id(ctx context.Context, field grap
 }
 
 func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	if !obj.CreatedAt.IsZero() {
+		return timeAt{&obj.CreatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_User_createdAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
@@ -14869,6 +14938,9 @@ func (ec *executionContext) fieldContext_User_createdAt(ctx context.Context, fie
 }
 
 func (ec *executionContext) _User_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	if !obj.UpdatedAt.IsZero() {
+		return timeAt{&obj.UpdatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_User_updatedAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
@@ -14954,6 +15026,9 @@ func (ec *executionContext) fieldContext_Vote_id(ctx context.Context, field grap
 }
 
 func (ec *executionContext) _Vote_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Vote) (ret graphql.Marshaler) {
+	if !obj.CreatedAt.IsZero() {
+		return timeAt{&obj.CreatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Vote_createdAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
@@ -14965,6 +15040,9 @@ func (ec *executionContext) fieldContext_Vote_createdAt(ctx context.Context, fie
 }
 
 func (ec *executionContext) _Vote_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Vote) (ret graphql.Marshaler) {
+	if !obj.UpdatedAt.IsZero() {
+		return timeAt{&obj.UpdatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Vote_updatedAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
@@ -15092,6 +15170,9 @@ func (ec *executionContext) fieldContext_Webhook_id(ctx context.Context, field g
 }
 
 func (ec *executionContext) _Webhook_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
+	if !obj.CreatedAt.IsZero() {
+		return timeAt{&obj.CreatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Webhook_createdAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
@@ -15103,6 +15184,9 @@ func (ec *executionContext) fieldContext_Webhook_createdAt(ctx context.Context, 
 }
 
 func (ec *executionContext) _Webhook_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Webhook) (ret graphql.Marshaler) {
+	if !obj.UpdatedAt.IsZero() {
+		return timeAt{&obj.UpdatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Webhook_updatedAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
@@ -15219,6 +15303,9 @@ func (ec *executionContext) fieldContext_WebhookDelivery_id(ctx context.Context,
 }
 
 func (ec *executionContext) _WebhookDelivery_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
+	if !obj.CreatedAt.IsZero() {
+		return timeAt{&obj.CreatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_WebhookDelivery_createdAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
@@ -15230,6 +15317,9 @@ func (ec *executionContext) fieldContext_WebhookDelivery_createdAt(ctx context.C
 }
 
 func (ec *executionContext) _WebhookDelivery_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
+	if !obj.UpdatedAt.IsZero() {
+		return timeAt{&obj.UpdatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_WebhookDelivery_updatedAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil
@@ -15262,6 +15352,9 @@ func (ec *executionContext) fieldContext_WebhookDelivery_attempts(ctx context.Co
 }
 
 func (ec *executionContext) _WebhookDelivery_nextAttemptAt(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
+	if !obj.NextAttemptAt.IsZero() {
+		return timeAt{&obj.NextAttemptAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_WebhookDelivery_nextAttemptAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.NextAttemptAt, nil
@@ -15417,6 +15510,9 @@ func (ec *executionContext) fieldContext_Workspace_id(ctx context.Context, field
 }
 
 func (ec *executionContext) _Workspace_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
+	if !obj.CreatedAt.IsZero() {
+		return timeAt{&obj.CreatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Workspace_createdAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.CreatedAt, nil
@@ -15428,6 +15524,9 @@ func (ec *executionContext) fieldContext_Workspace_createdAt(ctx context.Context
 }
 
 func (ec *executionContext) _Workspace_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
+	if !obj.UpdatedAt.IsZero() {
+		return timeAt{&obj.UpdatedAt}
+	}
 	return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Workspace_updatedAt,
 		func(ctx context.Context) (time.Time, error) {
 			return obj.UpdatedAt, nil

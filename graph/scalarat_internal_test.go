@@ -219,18 +219,19 @@ func TestEnumsAreWrittenAsQuoteWritesThem(t *testing.T) {
 	}
 }
 
-// TestTimelineEdgesWriteTheirSeqAndCursorsWithoutAllocating writes a
-// timeline edge's cursor, its event's seq and the page's end cursor as the
-// executor does and counts no allocation: each allocated gqlgen's closure
-// or the cursor's box, and their formatted number (a seq) or a msgpack
-// encoder's struct (a cursor), before they were marshalled by pointer
+// TestTimelineEdgesWriteTheirScalarsAndCursorsWithoutAllocating writes a
+// timeline edge's cursor, its event's seq and occurredAt and the page's
+// end cursor as the executor does and counts no allocation: each
+// allocated gqlgen's closure or the cursor's box, and their formatted
+// number (a seq), a msgpack encoder's struct (a cursor) or a field context
+// and the time's copy (occurredAt), before they were marshalled by pointer
 // into the executor's buffer. What they write is what gqlgen's and
 // entgql's marshallers write.
-func TestTimelineEdgesWriteTheirSeqAndCursorsWithoutAllocating(t *testing.T) {
+func TestTimelineEdgesWriteTheirScalarsAndCursorsWithoutAllocating(t *testing.T) {
 	ec := newExecutionContext(&graphql.OperationContext{}, NewExecutableSchema(Config{Resolvers: &Resolver{}}).(*executableSchema), nil)
 	ctx := context.Background()
 	field := graphql.CollectedField{Field: &ast.Field{Alias: "f", Name: "f"}}
-	e := &ent.Event{ID: gid.New(gid.Event), Seq: 123456789}
+	e := &ent.Event{ID: gid.New(gid.Event), Seq: 123456789, OccurredAt: time.Date(2026, 12, 1, 19, 30, 0, 123456000, time.UTC)}
 	edge := &ent.EventEdge{Node: e, Cursor: *eventCursor(e)}
 	page := &ent.PageInfo{EndCursor: &edge.Cursor}
 	var buf bytes.Buffer
@@ -241,6 +242,7 @@ func TestTimelineEdgesWriteTheirSeqAndCursorsWithoutAllocating(t *testing.T) {
 		want    graphql.Marshaler
 	}{
 		{"Event.seq", func() graphql.Marshaler { return ec._Event_seq(ctx, field, e) }, graphql.MarshalInt64(e.Seq)},
+		{"Event.occurredAt", func() graphql.Marshaler { return ec._Event_occurredAt(ctx, field, e) }, graphql.MarshalTime(e.OccurredAt)},
 		{"EventEdge.cursor", func() graphql.Marshaler { return ec._EventEdge_cursor(ctx, field, edge) }, edge.Cursor},
 		{"PageInfo.endCursor", func() graphql.Marshaler { return ec._PageInfo_endCursor(ctx, field, page) }, edge.Cursor},
 	} {

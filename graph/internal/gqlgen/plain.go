@@ -58,6 +58,11 @@ var neverNull = map[string]bool{
 //		},
 //		ec.marshalOFeedback2ᚖ…, false)
 //
+// A read of a non-null Time (an event's occurredAt) is resolved so too,
+// but for a time that is set, which it returns as a plain field would
+// (marshalsTime): only a zero time, reported as a null error at the
+// field's path, needs the field context.
+//
 // The resolver's body is gqlgen's, unchanged; only its result is typed.
 // The shape of each rewritten function is checked on its syntax tree:
 // anything else is left to gqlgen. Rewriting no field of either kind
@@ -69,7 +74,7 @@ func resolvePlainFields(filename string, src []byte) ([]byte, error) {
 		return nil, err
 	}
 	var edits []edit
-	plain, other := 0, 0
+	plain, other, times := 0, 0, 0
 	for _, fn := range methods {
 		if !strings.HasPrefix(fn.Name.Name, "_") {
 			continue
@@ -98,6 +103,14 @@ func resolvePlainFields(filename string, src []byte) ([]byte, error) {
 			}
 			body = fmt.Sprintf("return resolveField(ctx, ec.OperationContext, field, ec.%s,\n\t\tfunc(ctx context.Context) (%s, error) %s,\n\t\tec.%s, %s)",
 				f.fieldContext, typ, resolver, f.marshal, f.nonNull)
+			if read != nil && marshalsTime(methods[f.marshal]) {
+				times++
+				r, err := source(fset, read)
+				if err != nil {
+					return nil, err
+				}
+				body = fmt.Sprintf("if !%s.IsZero() {\n\t\treturn timeAt{&%s}\n\t}\n\t", r, r) + body
+			}
 		}
 		edits = append(edits, edit{
 			from: fset.Position(fn.Body.Lbrace).Offset,
@@ -105,10 +118,33 @@ func resolvePlainFields(filename string, src []byte) ([]byte, error) {
 			text: "{\n\t" + body + "\n}",
 		})
 	}
-	if plain == 0 || other == 0 {
-		return nil, fmt.Errorf("%s: %d plain and %d other fields to resolve without graphql.ResolveField; has gqlgen changed?", filename, plain, other)
+	if plain == 0 || other == 0 || times == 0 {
+		return nil, fmt.Errorf("%s: %d plain fields, %d other fields and %d times of them to resolve without graphql.ResolveField; has gqlgen changed?", filename, plain, other, times)
 	}
 	return applyEdits(src, edits), nil
+}
+
+// marshalsTime reports whether fn is the executor's marshaller of a
+// non-null Time, as the rewrites leave it: `res := marshalTime(v)`, then
+// the null check that reports a zero time as a null error at the field's
+// path. A plain read of a Time resolves a time that is set as a plain
+// field does (timeAt at the struct field, which is what marshalTime
+// returns for it), and a zero time as before, with its error.
+func marshalsTime(fn *ast.FuncDecl) bool {
+	if fn == nil || !paramNamed(fn, 2, "v") {
+		return false
+	}
+	for _, stmt := range fn.Body.List {
+		s, ok := stmt.(*ast.AssignStmt)
+		if !ok || len(s.Lhs) != 1 || !isIdent(s.Lhs[0], "res") || len(s.Rhs) != 1 {
+			continue
+		}
+		c, ok := s.Rhs[0].(*ast.CallExpr)
+		if ok && isIdent(c.Fun, "marshalTime") && len(c.Args) == 1 && isIdent(c.Args[0], "v") {
+			return true
+		}
+	}
+	return false
 }
 
 // source returns the Go source of n, a node of a file parsed into fset.
