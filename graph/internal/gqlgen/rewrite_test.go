@@ -31,10 +31,12 @@ func (ec *executionContext) _%[1]s(ctx context.Context, field graphql.CollectedF
 `, name, resolver, middleware, valueType, marshal, nonNull)
 }
 
-// executor is a piece of what gqlgen writes: a plain field, an edge's
-// node, a method that can fail, a field with a directive, and an object.
+// executor is a piece of what gqlgen writes: a plain field, a time, an
+// edge's node, a method that can fail, a field with a directive, and an
+// object; the time's marshaller as the executor's rewrites leave it.
 var executor = "package graph\n" +
 	gqlgenField("Feedback_body", "return obj.Body, nil", "nil", "string", "marshalNString2string", "true") +
+	gqlgenField("Feedback_createdAt", "return obj.CreatedAt, nil", "nil", "time.Time", "marshalNTime2timeᚐTime", "true") +
 	gqlgenField("FeedbackEdge_node", "return obj.Node, nil", "nil", "*ent.Feedback", "marshalOFeedback2ᚖentᚐFeedback", "false") +
 	gqlgenField("Feedback_author", "return obj.Author(ctx)", "nil", "*ent.Participant", "marshalNParticipant2ᚖentᚐParticipant", "true") +
 	gqlgenField("Feedback_secret", "return obj.Secret, nil",
@@ -60,6 +62,17 @@ func (ec *executionContext) _Feedback(ctx context.Context, sel ast.SelectionSet,
 func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
 	_ = sel
 	res := graphql.MarshalString(v)
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel ast.SelectionSet, v time.Time) graphql.Marshaler {
+	_ = sel
+	res := marshalTime(v)
 	if res == graphql.Null {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
 			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
@@ -95,6 +108,9 @@ func TestFieldsAreRewrittenByWhatTheyRead(t *testing.T) {
 	for _, want := range []string{
 		// A scalar read from a struct field: its marshaller, no field context.
 		"{\n\treturn ec.marshalNString2string(ctx, field.Selections, obj.Body)\n}",
+		// A time: a plain field when it is set, else resolved with its
+		// field context, which its null error needs.
+		"{\n\tif !obj.CreatedAt.IsZero() {\n\t\treturn timeAt{&obj.CreatedAt}\n\t}\n\treturn resolveField(ctx, ec.OperationContext, field, ec.fieldContext_Feedback_createdAt,\n\t\tfunc(ctx context.Context) (time.Time, error) {\n\treturn obj.CreatedAt, nil\n},\n\t\tec.marshalNTime2timeᚐTime, true)\n}",
 		// An edge's node: its field context kept, the read as the resolver.
 		"return resolveField(ctx, ec.OperationContext, field, ec.fieldContext_FeedbackEdge_node,\n\t\tfunc(ctx context.Context) (*ent.Feedback, error) {\n\treturn obj.Node, nil\n},\n\t\tec.marshalOFeedback2ᚖentᚐFeedback, false)",
 		// A method that can fail: gqlgen's resolver body, typed.
