@@ -20,6 +20,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/protoloop/protoloop/ent"
+	"github.com/protoloop/protoloop/ent/schema/gid"
 )
 
 // badCursor refuses an after/before cursor that cannot be decoded, or
@@ -111,7 +112,7 @@ type cursorBuffer struct {
 
 // MarshalGQL implements graphql.Marshaler.
 func (c cursorMarshaler) MarshalGQL(w io.Writer) {
-	var small [48]byte // an ID and an int64 take 23 bytes, 32 in base64
+	var small [48]byte // an ID and an int64 take 23 bytes
 	if packed, ok := appendCursor(small[:0], ent.Cursor(c)); ok {
 		writeCursor(w, packed)
 		return
@@ -149,61 +150,58 @@ func writeCursor(w io.Writer, packed []byte) {
 	_, _ = w.Write(append(out, '"'))
 }
 
+// The msgpack codes appendCursor writes.
+const (
+	msgpackFixMap = 0x80 // | entries, below 16
+	msgpackFixStr = 0xa0 // | length, below 32
+	msgpackStr8   = 0xd9
+	msgpackStr16  = 0xda
+	msgpackStr32  = 0xdb
+	msgpackInt64  = 0xd3
+)
+
 // appendCursor appends c as msgpack encodes entgql's Cursor (a map of
 // "i", the ID as an int64, and "v", the value, left out when it is nil
-// or its type's zero, as msgpack's omitempty does), for a
-// value that is nil, an int64 or a string; false for any other, which
-// msgpack encodes by its type's rules (an int in the fewest bytes, a
-// time as an extension). TestCursorsAreWrittenAsEntgqlWritesThem holds
-// the two encodings together.
+// or its type's zero, as msgpack's omitempty does), for a value that is
+// nil, an int64 or a string; false for any other, which msgpack encodes
+// by its type's rules (an int in the fewest bytes, a time as an
+// extension). TestCursorsAreWrittenAsEntgqlWritesThem holds the two
+// encodings together.
 func appendCursor(b []byte, c ent.Cursor) ([]byte, bool) {
-	const (
-		fixMap    = 0x80 // | entries
-		fixStr    = 0xa0 // | length, below 32
-		str8      = 0xd9
-		str16     = 0xda
-		str32     = 0xdb
-		int64Code = 0xd3
-	)
-	entries := byte(2)
 	switch v := c.Value.(type) {
 	case nil:
-		entries = 1
+		return appendCursorID(b, c.ID, 1), true
 	case int64:
 		if v == 0 {
-			entries = 1 // omitempty leaves out a zero value too
+			return appendCursorID(b, c.ID, 1), true
 		}
+		b = append(appendCursorID(b, c.ID, 2), msgpackFixStr|1, 'v', msgpackInt64)
+		return binary.BigEndian.AppendUint64(b, uint64(v)), true
 	case string:
 		if v == "" {
-			entries = 1
+			return appendCursorID(b, c.ID, 1), true
 		}
-	default:
-		return b, false
-	}
-	b = append(b, fixMap|entries, fixStr|1, 'i', int64Code)
-	b = binary.BigEndian.AppendUint64(b, uint64(c.ID))
-	if entries == 1 {
-		return b, true
-	}
-	switch v := c.Value.(type) {
-	case int64:
-		b = append(b, fixStr|1, 'v', int64Code)
-		b = binary.BigEndian.AppendUint64(b, uint64(v))
-	case string:
-		b = append(b, fixStr|1, 'v')
+		b = append(appendCursorID(b, c.ID, 2), msgpackFixStr|1, 'v')
 		switch n := len(v); {
 		case n < 32:
-			b = append(b, fixStr|byte(n))
+			b = append(b, msgpackFixStr|byte(n))
 		case n <= math.MaxUint8:
-			b = append(b, str8, byte(n))
+			b = append(b, msgpackStr8, byte(n))
 		case n <= math.MaxUint16:
-			b = binary.BigEndian.AppendUint16(append(b, str16), uint16(n))
+			b = binary.BigEndian.AppendUint16(append(b, msgpackStr16), uint16(n))
 		default:
-			b = binary.BigEndian.AppendUint32(append(b, str32), uint32(n))
+			b = binary.BigEndian.AppendUint32(append(b, msgpackStr32), uint32(n))
 		}
-		b = append(b, v...)
+		return append(b, v...), true
 	}
-	return b, true
+	return b, false
+}
+
+// appendCursorID appends the head of a cursor's map of entries entries,
+// and its first, the ID.
+func appendCursorID(b []byte, id gid.ID, entries byte) []byte {
+	b = append(b, msgpackFixMap|entries, msgpackFixStr|1, 'i', msgpackInt64)
+	return binary.BigEndian.AppendUint64(b, uint64(id))
 }
 
 // unmarshalCursor decodes a cursor as entgql's Cursor.UnmarshalGQL does

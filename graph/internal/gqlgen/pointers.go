@@ -25,9 +25,10 @@ var byPointer = map[string]struct{ nonNull, nullable string }{
 // (`return v`, an enum's or an ID's, whose MarshalGQL has a value
 // receiver), the field's address itself; for a cursor's (`return
 // cursorMarshaler(v)`), that address as a *cursorMarshaler; for a String
-// or an Int, what byPointer says. Marshallers are recognised by their syntax tree, as
-// resolvePlainFields recognises them (contextFree). Other plain fields
-// keep their marshaller. Rewriting none of either kind fails generation.
+// or an Int, what byPointer says. Marshallers are recognised by their
+// syntax tree, as resolvePlainFields recognises them (contextFree). Other
+// plain fields keep their marshaller. Rewriting none of either kind fails
+// generation.
 func marshalFieldsByPointer(filename string, src []byte) ([]byte, error) {
 	fset, methods, err := parseMethods(filename, src)
 	if err != nil {
