@@ -31,24 +31,27 @@ type stringAt struct{ p *string }
 
 func (s stringAt) MarshalGQL(w io.Writer) { graphql.MarshalString(*s.p).MarshalGQL(w) }
 
-// intAt writes the Int at p as graphql.MarshalInt does.
+// intAt writes the Int at p as graphql.MarshalInt does (writeInt).
 type intAt struct{ p *int }
 
-func (i intAt) MarshalGQL(w io.Writer) { graphql.MarshalInt(*i.p).MarshalGQL(w) }
+func (i intAt) MarshalGQL(w io.Writer) { writeInt(w, int64(*i.p)) }
 
-// int64At writes the Int held in an int64 at p as graphql.MarshalInt64
-// does (an event's seq, say), into the executor's buffer without
-// strconv.FormatInt's string, which a number of three digits or more
-// allocates.
+// int64At writes the Int held in an int64 at p (an event's seq, say) as
+// graphql.MarshalInt64 does (writeInt).
 type int64At struct{ p *int64 }
 
-func (i int64At) MarshalGQL(w io.Writer) {
+func (i int64At) MarshalGQL(w io.Writer) { writeInt(w, *i.p) }
+
+// writeInt writes n in decimal, as graphql.MarshalInt and MarshalInt64
+// do: into the executor's buffer without strconv's string, which a number
+// of three digits or more allocates; to another writer through gqlgen's.
+func writeInt(w io.Writer, n int64) {
 	b, ok := w.(*bytes.Buffer)
 	if !ok {
-		graphql.MarshalInt64(*i.p).MarshalGQL(w)
+		graphql.MarshalInt64(n).MarshalGQL(w)
 		return
 	}
-	b.Write(strconv.AppendInt(b.AvailableBuffer(), *i.p, 10))
+	b.Write(strconv.AppendInt(b.AvailableBuffer(), n, 10))
 }
 
 // marshalStringAt is the marshaller of a nullable String held by

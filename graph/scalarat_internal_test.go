@@ -39,8 +39,13 @@ func TestScalarsAtPointersAreWrittenAsGqlgenWritesThem(t *testing.T) {
 		}
 	}
 	for _, n := range []int{0, 1, -1, 99, 100, 480, -1 << 63, 1<<63 - 1} {
-		if got, want := write(intAt{&n}), write(graphql.MarshalInt(n)); got != want {
-			t.Errorf("intAt(%d) wrote %s, MarshalInt %s", n, got, want)
+		for _, w := range []interface {
+			io.Writer
+			fmt.Stringer
+		}{new(bytes.Buffer), new(strings.Builder)} {
+			if got, want := writeTo(w, intAt{&n}), write(graphql.MarshalInt(n)); got != want {
+				t.Errorf("intAt(%d) wrote %s into a %T, MarshalInt %s", n, got, w, want)
+			}
 		}
 		if got, want := write(marshalIntAt(&n)), write(graphql.MarshalInt(n)); got != want {
 			t.Errorf("marshalIntAt(%d) wrote %s, MarshalInt %s", n, got, want)
