@@ -74,10 +74,20 @@ func TestAnAllocatingProcessCollectsLessOften(t *testing.T) {
 		}
 		return readUint64("/gc/cycles/total:gc-cycles") - before
 	}
-	without, with := cycles(0), cycles(64*mib)
-	t.Logf("collections while 256 MiB were allocated: %d without a floor, %d with 64 MiB", without, with)
-	if with > 8 || without < 4*with {
-		t.Errorf("%d collections with a floor of 64 MiB, %d without: want at most 8, and a quarter", with, without)
+	// A collection runs beside the allocating loop: on a machine whose
+	// cores are taken (CI runs the packages' tests at once), cycles may
+	// not complete while it allocates, and the count without a floor
+	// falls (3 instead of 48–83, seen once). So the pair is measured up
+	// to three times; a floor that does not work fails every time.
+	for attempt := 1; ; attempt++ {
+		without, with := cycles(0), cycles(64*mib)
+		t.Logf("collections while 256 MiB were allocated: %d without a floor, %d with 64 MiB", without, with)
+		if with <= 8 && without >= 4*with {
+			return
+		}
+		if attempt == 3 {
+			t.Fatalf("%d collections with a floor of 64 MiB, %d without: want at most 8, and a quarter", with, without)
+		}
 	}
 }
 
