@@ -38,6 +38,7 @@ type options struct {
 	serverLog   string
 
 	concurrency int
+	sqlConns    int
 	duration    time.Duration
 	subscribers int
 	rate        float64
@@ -63,6 +64,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.serverLog, "server-log", "", "append the started servers' logs to `file` (default: discard)")
 
 	fs.IntVar(&o.concurrency, "c", 32, "concurrency: requests in flight at once")
+	fs.IntVar(&o.sqlConns, "sql-conns", 0, "read, write: `connections` of the pool that runs the hand-written SQL and the plain INSERTs (default: as many as -c); the server's own pool is its --db-max-conns")
 	fs.DurationVar(&o.duration, "d", 10*time.Second, "duration of each measured phase")
 	fs.IntVar(&o.subscribers, "k", 1000, "fanout: websocket subscribers")
 	fs.Float64Var(&o.rate, "r", 10, "fanout: events per second the writer adds")
@@ -75,6 +77,15 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.prototypes, "prototypes", 1000, "seed: prototypes at scale 1")
 	fs.IntVar(&o.iterations, "iterations", 5, "seed: iterations per prototype")
 	fs.IntVar(&o.feedback, "feedback", 20, "seed: feedback per iteration")
+}
+
+// sqlPool is the size of the pool that runs the hand-written SQL and the
+// plain INSERTs: -sql-conns, else one connection per request in flight.
+func (o *options) sqlPool() int {
+	if o.sqlConns > 0 {
+		return o.sqlConns
+	}
+	return o.concurrency
 }
 
 // benchState is what seed leaves for the scenarios.

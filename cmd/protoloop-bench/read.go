@@ -132,13 +132,13 @@ func runReadSQL(ctx context.Context, o *options) (*report, error) { return read(
 // read measures the read queries over GraphQL (withServer) and then the
 // same data by hand-written SQL, at the same concurrency, in the same run.
 func read(ctx context.Context, o *options, withServer bool) (*report, error) {
-	t, err := openTarget(ctx, o, o.concurrency)
+	t, err := openTarget(ctx, o, o.sqlPool())
 	if err != nil {
 		return nil, err
 	}
 	defer t.db.Close()
 	r := &report{
-		Params:  map[string]any{"c": o.concurrency, "d": o.duration.String(), "prototypes": len(t.protos)},
+		Params:  map[string]any{"c": o.concurrency, "sql_conns": o.sqlPool(), "d": o.duration.String(), "prototypes": len(t.protos)},
 		Columns: []string{"scenario", "ok", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "sql/req", "vs sql"},
 	}
 	r.Columns = append(r.Columns, cpuColumns...)

@@ -60,7 +60,7 @@ func writeTargets(ctx context.Context, t *readTarget) ([]writeTarget, error) {
 // transaction, and then the plain INSERT of a feedback row at the same
 // concurrency: the database's limit for the row alone.
 func runWrite(ctx context.Context, o *options) (*report, error) {
-	t, err := openTarget(ctx, o, o.concurrency)
+	t, err := openTarget(ctx, o, o.sqlPool())
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func runWrite(ctx context.Context, o *options) (*report, error) {
 	}
 	defer srv.stop()
 	r := &report{
-		Params:  map[string]any{"c": o.concurrency, "d": o.duration.String(), "iterations": len(targets)},
+		Params:  map[string]any{"c": o.concurrency, "sql_conns": o.sqlPool(), "d": o.duration.String(), "iterations": len(targets)},
 		Columns: []string{"scenario", "ok", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "sql/req", "vs insert"},
 	}
 	r.Columns = append(r.Columns, cpuColumns...)

@@ -168,8 +168,8 @@ func (o *serveOptions) register(fs *flag.FlagSet) {
 		"stop a query or mutation that runs longer, answering TIMEOUT (env PROTOLOOP_REQUEST_TIMEOUT)")
 	fs.DurationVar(&o.statementTimeout, "statement-timeout", storage.DefaultStatementTimeout,
 		"PostgreSQL statement_timeout of the server's connections; 0 for none (env PROTOLOOP_STATEMENT_TIMEOUT)")
-	fs.IntVar(&o.maxConns, "db-max-conns", storage.DefaultMaxConns,
-		"PostgreSQL connections this process may open, besides its LISTEN connection (env PROTOLOOP_DB_MAX_CONNS)")
+	fs.IntVar(&o.maxConns, "db-max-conns", storage.DefaultMaxConns(),
+		"PostgreSQL connections this process may open, besides its LISTEN connection; the default is 4 per CPU the process may use, at most 20 (env PROTOLOOP_DB_MAX_CONNS)")
 	fs.IntVar(&o.identityCache, "identity-cache", graph.DefaultIdentityCacheSize,
 		"bearer tokens whose identities are kept across requests (30 s at most, dropped on every replica when they change); 0 for none (env PROTOLOOP_IDENTITY_CACHE)")
 	fs.StringVar(&o.trustedProxies, "trusted-proxy", "",

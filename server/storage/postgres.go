@@ -6,24 +6,36 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 	"strconv"
 	"time"
 )
 
 // PostgreSQL connection pool limits, per server process.
 //
-// PostgreSQL allows 100 connections by default, each a server process
-// with its own memory; they have to be shared by every replica, by each
+// A statement needs CPU on both sides: PostgreSQL's to run it, the
+// server's to build it and read its rows. Connections beyond a few per
+// core add no throughput, only backends competing for the cores: on two
+// cores, with PostgreSQL on the same machine, a pool of 20 made
+// PostgreSQL spend a third more CPU per statement than a pool of 8, and
+// every read and write slower (docs/performance.md, "Fourteenth round:
+// a pool sized to the cores"). So the pool has four connections per CPU
+// the process may use (GOMAXPROCS, which follows a container's CPU
+// limit), at most 20: PostgreSQL allows 100 connections by default, each
+// a server process with its own memory, shared by every replica, by each
 // replica's LISTEN connection (which lib/pq opens outside this pool) and
-// by the operator's psql. 20 per process leaves room for four replicas. A
-// mutation holds its connection for its whole transaction, so the limit
-// also bounds how many mutations run at once; the rest wait their turn.
+// by the operator's psql; 20 per process leaves room for four replicas.
+// A larger database server may serve more: --db-max-conns sets the pool.
+// A mutation holds its connection for its whole transaction, so the
+// limit also bounds how many mutations run at once; the rest wait their
+// turn, in order (see queue).
 //
 // A request waits for a connection no longer than its own deadline (the
 // server's request timeout): database/sql takes the wait from the
 // statement's context.
 const (
-	DefaultMaxConns = 20
+	connsPerCPU     = 4
+	maxDefaultConns = 20
 	// As many idle as open, so that a burst does not pay for new
 	// connections (TCP, TLS and authentication) on every request; and the ones a burst left behind are given back to the server
 	// once things are quiet.
@@ -33,6 +45,12 @@ const (
 	// memory a long-lived backend accumulates.
 	pgConnMaxLifetime = 30 * time.Minute
 )
+
+// DefaultMaxConns is the size of the pool unless Options.MaxConns sets it:
+// connsPerCPU for each CPU the process may use, at most maxDefaultConns.
+func DefaultMaxConns() int {
+	return min(connsPerCPU*runtime.GOMAXPROCS(0), maxDefaultConns)
+}
 
 // Connection parameters protoloop sets unless the URL sets them.
 const (
@@ -80,7 +98,7 @@ func openPostgres(ctx context.Context, opts Options) (*sql.DB, string, error) {
 	}
 	conns := opts.MaxConns
 	if conns <= 0 {
-		conns = DefaultMaxConns
+		conns = DefaultMaxConns()
 	}
 	db.SetMaxOpenConns(conns)
 	db.SetMaxIdleConns(conns)

@@ -191,6 +191,28 @@ func TestOpenCreatesThePrivateDataDirectory(t *testing.T) {
 	}
 }
 
+// TestPostgresPoolFollowsTheCPUs opens PostgreSQL with the default pool
+// under several GOMAXPROCS: four connections per CPU, at most 20, unless
+// Options.MaxConns says otherwise.
+func TestPostgresPoolFollowsTheCPUs(t *testing.T) {
+	url := postgresURL(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, c := range []struct{ procs, maxConns, want int }{
+		{procs: 1, want: 4},
+		{procs: 2, want: 8},
+		{procs: 5, want: 20},
+		{procs: 16, want: 20},
+		{procs: 2, maxConns: 3, want: 3},
+		{procs: 16, maxConns: 40, want: 40},
+	} {
+		runtime.GOMAXPROCS(c.procs)
+		db := open(t, storage.Options{DatabaseURL: url, MaxConns: c.maxConns})
+		if got := db.SQL.Stats().MaxOpenConnections; got != c.want {
+			t.Errorf("GOMAXPROCS %d, MaxConns %d: a pool of %d connections, want %d", c.procs, c.maxConns, got, c.want)
+		}
+	}
+}
+
 func TestSQLiteFileMayHaveAnyPath(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "with space, ?query #hash & 100%")
 	db := openMigrated(t, storage.Options{DataDir: dir})
