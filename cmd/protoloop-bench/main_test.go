@@ -27,6 +27,22 @@ func bench(t *testing.T, args ...string) string {
 }
 
 // results reads a report written with --out.
+// params returns the parameters of the run a scenario wrote to path.
+func params(t *testing.T, path string) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Params map[string]any `json:"params"`
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return r.Params
+}
+
 func results(t *testing.T, path string) []map[string]any {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -112,6 +128,9 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 	t.Run("read", func(t *testing.T) {
 		path := filepath.Join(dir, "read.json")
 		bench(t, append([]string{"read", "-c", "2", "-d", "1s", "--out", path}, server...)...)
+		if got := params(t, path)["sql_conns"]; got != 2.0 {
+			t.Errorf("sql_conns is %v, want 2: a connection per worker unless --sql-conns says otherwise", got)
+		}
 		got := results(t, path)
 		if len(got) != 6 {
 			t.Fatalf("%d rows, want 3 GraphQL and 3 SQL", len(got))
@@ -124,6 +143,18 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 				t.Errorf("%s: %v SQL statements per request", r["scenario"], r["sql/req"])
 			}
 			checkRowCPU(t, r)
+		}
+	})
+	t.Run("read-sql through one connection", func(t *testing.T) {
+		path := filepath.Join(dir, "read-sql.json")
+		bench(t, append([]string{"read-sql", "-c", "2", "-d", "1s", "--sql-conns", "1", "--out", path}, common...)...)
+		if got := params(t, path)["sql_conns"]; got != 1.0 {
+			t.Errorf("sql_conns is %v, want 1", got)
+		}
+		for _, r := range results(t, path) {
+			if r["ok"].(float64) == 0 || r["errors"].(float64) != 0 {
+				t.Errorf("%s: %v ok, %v errors with two workers on one connection", r["scenario"], r["ok"], r["errors"])
+			}
 		}
 	})
 	t.Run("write", func(t *testing.T) {
