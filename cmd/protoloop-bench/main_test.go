@@ -26,36 +26,38 @@ func bench(t *testing.T, args ...string) string {
 	return out.String()
 }
 
-// results reads a report written with --out.
+// written is a report as a scenario writes it with --out.
+type written struct {
+	Params  map[string]any   `json:"params"`
+	Results []map[string]any `json:"results"`
+	Notes   []string         `json:"notes"`
+}
+
+// readReport reads the report a scenario wrote to path.
+func readReport(t *testing.T, path string) written {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r written
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return r
+}
+
 // params returns the parameters of the run a scenario wrote to path.
 func params(t *testing.T, path string) map[string]any {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r struct {
-		Params map[string]any `json:"params"`
-	}
-	if err := json.Unmarshal(data, &r); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return r.Params
+	return readReport(t, path).Params
 }
 
+// results returns the rows of the report a scenario wrote to path,
+// failing the test if it has none or notes an error.
 func results(t *testing.T, path string) []map[string]any {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r struct {
-		Results []map[string]any `json:"results"`
-		Notes   []string         `json:"notes"`
-	}
-	if err := json.Unmarshal(data, &r); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	r := readReport(t, path)
 	if len(r.Results) == 0 {
 		t.Fatalf("%s has no results", path)
 	}

@@ -46,7 +46,7 @@ type Options struct {
 	// bounded. SQLite statements are bounded by their request's deadline.
 	StatementTimeout time.Duration
 	// MaxConns caps the PostgreSQL connections of the pool. Zero means
-	// DefaultMaxConns.
+	// DefaultMaxConns().
 	MaxConns int
 }
 
