@@ -491,3 +491,89 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += uint64(n)
 	return n, err
 }
+
+// TestExportsLeaveTheAPIItsConnections holds an export in its query (the
+// feedback table locked from another connection) on a server whose pool
+// has 4 connections, so one export streams at a time, and asks for four
+// more: they wait their turn without taking a connection, so a query of
+// the API still answers, then are refused with UNAVAILABLE and a
+// Retry-After. Each would otherwise hold a connection in its own blocked
+// query and leave the API none. Once the lock is gone, the first export
+// arrives whole and the next one is served.
+func TestExportsLeaveTheAPIItsConnections(t *testing.T) {
+	s := servertest.StartWith(t, servertest.Postgres, servertest.Options{MaxConns: 4})
+	loop := s.NewLoop(t)
+	owner := loop.Owner.Token
+	insertFeedback(t, s, loop, firstAuthor(t, s, loop), 2)
+	path := "/export/" + loop.Workspace.Slug + "/feedback.csv"
+
+	ctx := context.Background()
+	lock, err := s.DB.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback()
+	if _, err := lock.ExecContext(ctx, "LOCK TABLE feedbacks IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	first := getExport(t, s, owner, path) // its headers are sent: it has its turn
+	if first.StatusCode != http.StatusOK {
+		t.Fatalf("first export: status %d", first.StatusCode)
+	}
+
+	type refusal struct {
+		status     int
+		retryAfter string
+		body       string
+	}
+	refusals := make(chan refusal, 4)
+	for range 4 {
+		go func() {
+			req, err := http.NewRequest(http.MethodGet, s.URL+path, nil)
+			if err != nil {
+				refusals <- refusal{body: err.Error()}
+				return
+			}
+			req.Header.Set("Authorization", "Bearer "+owner)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				refusals <- refusal{body: err.Error()}
+				return
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			refusals <- refusal{resp.StatusCode, resp.Header.Get("Retry-After"), string(body)}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond) // the four are waiting by now
+	qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	resp, err := s.Post(qctx, owner, `query($slug: String!) { workspace(slug: $slug) { name } }`, vars{"slug": loop.Workspace.Slug})
+	if err != nil || resp.Err() != nil {
+		t.Errorf("a query while exports wait for their turn: %v %v", err, resp)
+	}
+	// The four are refused after the server's wait for a turn (5 s); an
+	// export that took a connection instead waits for the lock.
+	refused := time.After(10 * time.Second)
+	for range 4 {
+		select {
+		case r := <-refusals:
+			if r.status != http.StatusServiceUnavailable || r.retryAfter == "" || !strings.Contains(r.body, `"code":"UNAVAILABLE"`) {
+				t.Errorf("an export beyond the pool's share: status %d, Retry-After %q, body %s; want 503, UNAVAILABLE and a Retry-After", r.status, r.retryAfter, r.body)
+			}
+		case <-refused:
+			t.Fatal("exports beyond the pool's share were not refused: they wait for the locked table, each holding a connection")
+		}
+	}
+
+	if err := lock.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	records, err := csv.NewReader(first.Body).ReadAll()
+	if err != nil || len(records) != 4 {
+		t.Fatalf("the first export: %d records (%v), want the header and 3 rows", len(records), err)
+	}
+	if got := exportCSV(t, s, owner, path); len(got) != 4 {
+		t.Errorf("an export after the first: %d records, want the header and 3 rows", len(got))
+	}
+}

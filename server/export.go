@@ -1,9 +1,11 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,6 +61,13 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if !s.enterExport(ctx) {
+		w.Header().Set("Retry-After", strconv.Itoa(exportRetryAfter))
+		writeError(w, http.StatusServiceUnavailable, graph.CodeUnavailable, "too many exports are being downloaded at once: try again in a few seconds")
+		return
+	}
+	defer s.leaveExport()
+
 	name := strings.TrimSuffix(r.PathValue("workspace"), "/") + "-" + r.PathValue("file")
 	h := w.Header()
 	h.Set("Content-Type", file.contentType)
@@ -94,4 +103,44 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler)
 	}
 	s.log.DebugContext(ctx, "export", "workspace", ws, "rows", rows)
+}
+
+// An export holds a connection of the pool (on PostgreSQL, a transaction)
+// for as long as its client takes to read the file, and reads names
+// through the pool meanwhile. Unbounded, as many slow downloads as the
+// pool has connections would leave none for the API; so exports stream a
+// few at a time, the others waiting for their turn for a while, then
+// refused with UNAVAILABLE and a Retry-After.
+const (
+	// exportSlotWait is how long an export waits for its turn.
+	exportSlotWait = 5 * time.Second
+	// exportRetryAfter is the Retry-After, in seconds, of a refused one.
+	exportRetryAfter = 5
+)
+
+// exportSlots is how many exports may stream at once over a pool of
+// conns connections: a quarter of them, at least one; 0, no bound, for a
+// pool without a limit.
+func exportSlots(conns int) int64 {
+	if conns <= 0 {
+		return 0
+	}
+	return int64(max(1, conns/4))
+}
+
+// enterExport waits for an export's turn, at most exportSlotWait; false
+// if it did not come. A turn entered ends with leaveExport.
+func (s *Server) enterExport(ctx context.Context) bool {
+	if s.exports == nil || s.exports.TryAcquire(1) {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, exportSlotWait)
+	defer cancel()
+	return s.exports.Acquire(ctx, 1) == nil
+}
+
+func (s *Server) leaveExport() {
+	if s.exports != nil {
+		s.exports.Release(1)
+	}
 }

@@ -23,6 +23,7 @@ import (
 	entdialect "entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql/playground"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/schema/gid"
@@ -140,6 +141,9 @@ type Server struct {
 	// identities resolves bearer tokens, keeping what they resolve to.
 	identities *graph.IdentityCache
 	hooks      *webhooks.Worker
+	// exports bounds the exports streaming at once (see exportSlots); nil
+	// for a pool without a limit.
+	exports *semaphore.Weighted
 }
 
 // New returns a server for db. It does not migrate db: see storage.
@@ -163,6 +167,9 @@ func New(db *storage.DB, cfg Config) *Server {
 		cfg.RevalidateTokens = broker.DefaultRevalidate
 	}
 	s := &Server{db: db, cfg: cfg, log: cfg.Logger, metrics: newMetrics()}
+	if n := exportSlots(db.SQL.Stats().MaxOpenConnections); n > 0 {
+		s.exports = semaphore.NewWeighted(n)
+	}
 	if cfg.IdentityCache == 0 {
 		cfg.IdentityCache = graph.DefaultIdentityCacheSize
 	}

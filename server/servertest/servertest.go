@@ -153,6 +153,9 @@ type Options struct {
 	// that reaches the schema another way (through a proxy it can cut,
 	// say) creates it with PostgresSchema and passes the URL here.
 	DatabaseURL string
+	// MaxConns, if set, is the size of the server's PostgreSQL pool
+	// (storage.Options.MaxConns).
+	MaxConns int
 }
 
 // StartWith is Start with options.
@@ -169,7 +172,7 @@ func StartWith(t testing.TB, b Backend, o Options) *Server {
 	cfg := o.Config
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
-	opts := storage.Options{DataDir: t.TempDir()}
+	opts := storage.Options{DataDir: t.TempDir(), MaxConns: o.MaxConns}
 	switch {
 	case b == Postgres && o.DatabaseURL != "":
 		opts.DatabaseURL = o.DatabaseURL
