@@ -167,8 +167,10 @@ func New(db *storage.DB, cfg Config) *Server {
 		cfg.RevalidateTokens = broker.DefaultRevalidate
 	}
 	s := &Server{db: db, cfg: cfg, log: cfg.Logger, metrics: newMetrics()}
-	if n := exportSlots(db.SQL.Stats().MaxOpenConnections); n > 0 {
-		s.exports = semaphore.NewWeighted(n)
+	if db.SQL != nil { // nil in a DB made by hand rather than by storage.Open
+		if n := exportSlots(db.SQL.Stats().MaxOpenConnections); n > 0 {
+			s.exports = semaphore.NewWeighted(n)
+		}
 	}
 	if cfg.IdentityCache == 0 {
 		cfg.IdentityCache = graph.DefaultIdentityCacheSize
