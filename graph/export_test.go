@@ -493,9 +493,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 // TestExportsLeaveTheAPIItsConnections holds an export in its query (the
-// feedback table locked from another connection) on a server whose pool
-// has 4 connections, so one export streams at a time, and asks for four
-// more: they wait their turn without taking a connection, so a query of
+// feedback table locked by a transaction on one of the server's
+// connections) on a server whose pool has 4, so one export streams at a
+// time, and asks for four more: they wait their turn without taking a connection, so a query of
 // the API still answers, then are refused with UNAVAILABLE and a
 // Retry-After. Each would otherwise hold a connection in its own blocked
 // query and leave the API none. Once the lock is gone, the first export
