@@ -498,8 +498,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // time, and asks for four more: they wait their turn without taking a connection, so a query of
 // the API still answers, then are refused with UNAVAILABLE and a
 // Retry-After. Each would otherwise hold a connection in its own blocked
-// query and leave the API none. Once the lock is gone, the first export
-// arrives whole and the next one is served.
+// query and leave the API none. /metrics counts the export streaming and
+// the four refused. Once the lock is gone, the first export arrives whole
+// and the next one is served.
 func TestExportsLeaveTheAPIItsConnections(t *testing.T) {
 	s := servertest.StartWith(t, servertest.Postgres, servertest.Options{MaxConns: 4})
 	loop := s.NewLoop(t)
@@ -565,6 +566,11 @@ func TestExportsLeaveTheAPIItsConnections(t *testing.T) {
 			t.Fatal("exports beyond the pool's share were not refused: they wait for the locked table, each holding a connection")
 		}
 	}
+	for name, want := range map[string]float64{"protoloop_exports_streaming": 1, "protoloop_exports_refused_total": 4} {
+		if got, err := metric(s, name); err != nil || got != want {
+			t.Errorf("%s is %v (%v), want %v", name, got, err, want)
+		}
+	}
 
 	if err := lock.Rollback(); err != nil {
 		t.Fatal(err)
@@ -575,5 +581,17 @@ func TestExportsLeaveTheAPIItsConnections(t *testing.T) {
 	}
 	if got := exportCSV(t, s, owner, path); len(got) != 4 {
 		t.Errorf("an export after the first: %d records, want the header and 3 rows", len(got))
+	}
+	// A handler ends its turn as it returns, just after its client has
+	// read the last byte.
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got, err := metric(s, "protoloop_exports_streaming")
+		if err == nil && got == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("protoloop_exports_streaming is %v (%v) once both are read, want 0", got, err)
+			break
+		}
 	}
 }

@@ -131,6 +131,15 @@ func exportSlots(conns int) int64 {
 // enterExport waits for an export's turn, at most exportSlotWait; false
 // if it did not come. A turn entered ends with leaveExport.
 func (s *Server) enterExport(ctx context.Context) bool {
+	if !s.takeExportTurn(ctx) {
+		s.exportsRefused.Add(1)
+		return false
+	}
+	s.exportsStreaming.Add(1)
+	return true
+}
+
+func (s *Server) takeExportTurn(ctx context.Context) bool {
 	if s.exports == nil || s.exports.TryAcquire(1) {
 		return true
 	}
@@ -140,6 +149,7 @@ func (s *Server) enterExport(ctx context.Context) bool {
 }
 
 func (s *Server) leaveExport() {
+	s.exportsStreaming.Add(-1)
 	if s.exports != nil {
 		s.exports.Release(1)
 	}

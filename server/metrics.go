@@ -231,6 +231,10 @@ func (s *Server) writeMetrics(w io.Writer) {
 	value("protoloop_db_queue_wait_total", "counter",
 		"Statements and transactions that waited for their turn at a pool connection (first come, first served; they then find one free in the pool).", float64(q.Waits))
 	value("protoloop_db_queue_wait_seconds_total", "counter", "Time spent waiting for those turns.", q.Waited.Seconds())
+	value("protoloop_exports_streaming", "gauge",
+		"Exports streaming now, each holding a pool connection until its client has read the file.", float64(s.exportsStreaming.Load()))
+	value("protoloop_exports_refused_total", "counter",
+		"Exports refused with UNAVAILABLE after waiting for their turn (a quarter of the pool's connections stream at once).", float64(s.exportsRefused.Load()))
 
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

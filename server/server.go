@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	entdialect "entgo.io/ent/dialect"
@@ -142,8 +143,11 @@ type Server struct {
 	identities *graph.IdentityCache
 	hooks      *webhooks.Worker
 	// exports bounds the exports streaming at once (see exportSlots); nil
-	// for a pool without a limit.
-	exports *semaphore.Weighted
+	// for a pool without a limit. exportsStreaming and exportsRefused are
+	// for /metrics.
+	exports          *semaphore.Weighted
+	exportsStreaming atomic.Int64
+	exportsRefused   atomic.Int64
 }
 
 // New returns a server for db. It does not migrate db: see storage.
