@@ -38,34 +38,36 @@ func TestScalarsAtPointersAreWrittenAsGqlgenWritesThem(t *testing.T) {
 			t.Errorf("marshalStringAt(%q) wrote %s, MarshalString %s", s, got, want)
 		}
 	}
-	for _, n := range []int{0, 1, -1, 99, 100, 480, -1 << 63, 1<<63 - 1} {
-		for _, w := range []interface {
-			io.Writer
-			fmt.Stringer
-		}{new(bytes.Buffer), new(strings.Builder)} {
-			if got, want := writeTo(w, intAt{&n}), write(graphql.MarshalInt(n)); got != want {
-				t.Errorf("intAt(%d) wrote %s into a %T, MarshalInt %s", n, got, w, want)
-			}
-		}
-		if got, want := write(marshalIntAt(&n)), write(graphql.MarshalInt(n)); got != want {
-			t.Errorf("marshalIntAt(%d) wrote %s, MarshalInt %s", n, got, want)
-		}
-	}
-	for _, n := range []int64{0, 1, -1, 99, 100, 123456789, -1 << 63, 1<<63 - 1} {
-		for _, w := range []interface {
-			io.Writer
-			fmt.Stringer
-		}{new(bytes.Buffer), new(strings.Builder)} {
-			if got, want := writeTo(w, int64At{&n}), write(graphql.MarshalInt64(n)); got != want {
-				t.Errorf("int64At(%d) wrote %s into a %T, MarshalInt64 %s", n, got, w, want)
-			}
-		}
-		if got, want := write(marshalInt64At(&n)), write(graphql.MarshalInt64(n)); got != want {
-			t.Errorf("marshalInt64At(%d) wrote %s, MarshalInt64 %s", n, got, want)
-		}
-	}
+	checkIntsAt(t, "Int", []int{0, 1, -1, 99, 100, 480, -1 << 63, 1<<63 - 1},
+		func(n *int) graphql.Marshaler { return intAt{n} }, marshalIntAt, graphql.MarshalInt)
+	checkIntsAt(t, "Int64", []int64{0, 1, -1, 99, 100, 123456789, -1 << 63, 1<<63 - 1},
+		func(n *int64) graphql.Marshaler { return int64At{n} }, marshalInt64At, graphql.MarshalInt64)
 	if marshalStringAt(nil) != graphql.Null || marshalIntAt(nil) != graphql.Null || marshalInt64At(nil) != graphql.Null {
 		t.Error("a nil pointer is not graphql.Null")
+	}
+}
+
+// checkIntsAt checks that each of values is written by at (into a
+// bytes.Buffer and a strings.Builder) and by marshalAt as gqlgen's
+// marshal writes it.
+func checkIntsAt[T int | int64](t *testing.T, name string, values []T, at, marshalAt func(*T) graphql.Marshaler, marshal func(T) graphql.Marshaler) {
+	t.Helper()
+	for _, n := range values {
+		var want bytes.Buffer
+		marshal(n).MarshalGQL(&want)
+		for _, w := range []interface {
+			io.Writer
+			fmt.Stringer
+		}{new(bytes.Buffer), new(strings.Builder)} {
+			if got := writeTo(w, at(&n)); got != want.String() {
+				t.Errorf("%s at %d wrote %s into a %T, Marshal%s %s", name, n, got, w, name, want.String())
+			}
+		}
+		var got bytes.Buffer
+		marshalAt(&n).MarshalGQL(&got)
+		if got.String() != want.String() {
+			t.Errorf("marshal%sAt(%d) wrote %s, Marshal%s %s", name, n, got.String(), name, want.String())
+		}
 	}
 }
 
