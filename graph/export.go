@@ -49,14 +49,27 @@ type ExportOptions struct {
 	// workspace, even to a caller who is none: the command line, whose
 	// operator holds the database anyway.
 	ShowNames bool
-	// Flush, if set, is called every exportFlushRows rows and at the end,
+	// Flush, if set, is called every exportPageRows rows and at the end,
 	// after what was written so far has been handed to the writer: an HTTP
 	// response sends it on.
 	Flush func() error
+	// Turn, if set, is called before each page of rows is read from the
+	// database, and the function it returns once the page is read: a
+	// server bounds how many pages are read at once. Its error ends the
+	// export; the first page's, before anything is written to the writer.
+	Turn func(context.Context) (done func(), err error)
 }
 
-// exportFlushRows is how many rows an export writes between flushes.
-const exportFlushRows = 500
+// An export reads its rows a page at a time, each page a statement of its
+// own, and writes a page before it reads the next: it holds a connection
+// (and, for PostgreSQL's vacuum or SQLite's checkpoints, a snapshot) only
+// while a page is read, not while the client takes the file. A page is
+// at most exportPageRows rows, or as many as make exportPageBytes of text
+// (bodies are up to 10,000 characters).
+const (
+	exportPageRows  = 500
+	exportPageBytes = 1 << 20
+)
 
 // exportColumns are the export's columns, in order: the CSV header and
 // the JSON keys.
@@ -68,20 +81,22 @@ var exportColumns = []string{
 // exportRow is one feedback as exported; nil pointers are empty cells and
 // JSON nulls.
 type exportRow struct {
-	ID                 string `json:"id"`
-	Prototype          string `json:"prototype"`
-	Iteration          *int64 `json:"iteration"`
-	Kind               string `json:"kind"`
-	Status             string `json:"status"`
-	Rating             *int64 `json:"rating"`
-	MinutesSavedPerDay *int64 `json:"minutes_saved_per_day"`
-	Author             string `json:"author"`
-	Votes              int64  `json:"votes"`
-	AddressedIn        *int64 `json:"addressed_in"`
-	CreatedAt          string `json:"created_at"`
-	Body               string `json:"body"`
-	authorID           gid.ID // for masking
-	authorName         string // before masking
+	ID                 string    `json:"id"`
+	Prototype          string    `json:"prototype"`
+	Iteration          *int64    `json:"iteration"`
+	Kind               string    `json:"kind"`
+	Status             string    `json:"status"`
+	Rating             *int64    `json:"rating"`
+	MinutesSavedPerDay *int64    `json:"minutes_saved_per_day"`
+	Author             string    `json:"author"`
+	Votes              int64     `json:"votes"`
+	AddressedIn        *int64    `json:"addressed_in"`
+	CreatedAt          string    `json:"created_at"`
+	Body               string    `json:"body"`
+	authorID           gid.ID    // for masking
+	authorName         string    // before masking
+	id                 int64     // the key of the row's place
+	created            time.Time // (exportKey)
 }
 
 func (r *exportRow) cells() []string {
@@ -130,17 +145,26 @@ func ExportWorkspace(ctx context.Context, client *ent.Client, ref string) (gid.I
 }
 
 // ExportFeedback writes every piece of feedback in a workspace that the
-// caller may read, ordered by prototype, iteration and time, and returns
-// how many rows it wrote. Authors are named as the API names them
+// caller may read, each prototype's (by slug) in the order it came, and
+// returns how many rows it wrote. Authors are named as the API names them
 // (masked for testers) unless opts.ShowNames.
 //
-// It streams: one query whose rows are written as they are read, so its
-// memory does not grow with the number of rows. The query is plain SQL,
-// for the joins, and reads no more than the policies allow: it is limited
-// to the prototypes the caller may read, as listed through ent, and the
-// feedback policy lets a caller read all feedback on those and no other.
+// It streams a page at a time (exportPageRows), so neither its memory nor
+// what it holds of the database grows with the rows or with how slowly
+// the client reads. Each page is read in a statement of its own, after the
+// last row of the one before in (created_at, id), both immutable: a row
+// is written once, as it stood when its page was read, and feedback left
+// meanwhile is written if its place is still ahead. The pages are plain
+// SQL (exportPageQuery) and read no more than the policies allow: they
+// are limited to the prototypes the caller may read, as listed through
+// ent, and the feedback policy lets a caller read all feedback on those
+// and no other.
 func ExportFeedback(ctx context.Context, client *ent.Client, dialectName string, ws gid.ID, w io.Writer, opts ExportOptions) (int, error) {
-	prototypes, err := client.Prototype.Query().Where(prototype.WorkspaceID(ws)).IDs(ctx)
+	prototypes, err := client.Prototype.Query().
+		Where(prototype.WorkspaceID(ws)).
+		Order(ent.Asc(prototype.FieldSlug)).
+		Select(prototype.FieldSlug).
+		All(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("export: list prototypes: %w", err)
 	}
@@ -163,43 +187,88 @@ func ExportFeedback(ctx context.Context, client *ent.Client, dialectName string,
 		}
 		return nil
 	}
-	if len(prototypes) == 0 {
-		return 0, errors.Join(finish(), flush())
-	}
 
-	query, args := exportQuery(dialectName, ws, prototypes)
-	rows, done, err := streamQuery(ctx, client, dialectName, query, args)
-	if err != nil {
-		return 0, fmt.Errorf("export: query feedback: %w", err)
-	}
-	defer done()
 	clientOf := func(context.Context) *ent.Client { return client }
+	pages := exportPages{client: client, query: exportPageQuery(dialectName), turn: opts.Turn}
 	n := 0
+	for _, p := range prototypes {
+		for after := (exportKey{}); ; {
+			page, more, err := pages.read(ctx, p.ID, after)
+			if err != nil {
+				return n, err
+			}
+			for _, row := range page {
+				row.Prototype = p.Slug
+				row.Author = row.authorName
+				if !opts.ShowNames {
+					if row.Author, err = participantName(ctx, clientOf, &ent.Participant{ID: row.authorID, DisplayName: row.authorName}); err != nil {
+						return n, fmt.Errorf("export: name author: %w", err)
+					}
+				}
+				if err := write(row); err != nil {
+					return n, err
+				}
+				n++
+				if n%exportPageRows == 0 {
+					if err := flush(); err != nil {
+						return n, err
+					}
+				}
+			}
+			if !more {
+				break
+			}
+			last := page[len(page)-1]
+			after = exportKey{created: last.created, id: last.id}
+		}
+	}
+	return n, errors.Join(finish(), flush())
+}
+
+// exportKey is a row's place in a prototype's export: the pages follow
+// (created_at, id). The zero key (year 1) is before every row.
+type exportKey struct {
+	created time.Time
+	id      int64
+}
+
+// exportPages reads an export's pages.
+type exportPages struct {
+	client *ent.Client
+	query  string
+	turn   func(context.Context) (func(), error)
+}
+
+// read returns the page of prototype p's feedback after key, and whether
+// more may follow it.
+func (e *exportPages) read(ctx context.Context, p gid.ID, after exportKey) (page []*exportRow, more bool, err error) {
+	if e.turn != nil {
+		done, err := e.turn(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		defer done()
+	}
+	rows, err := e.client.QueryContext(ctx, e.query, int64(p), after.created, after.id, exportPageRows)
+	if err != nil {
+		return nil, false, fmt.Errorf("export: query feedback: %w", err)
+	}
+	defer rows.Close()
+	size := 0
 	for rows.Next() {
 		row, err := scanExportRow(rows)
 		if err != nil {
-			return n, err
+			return nil, false, err
 		}
-		row.Author = row.authorName
-		if !opts.ShowNames {
-			if row.Author, err = participantName(ctx, clientOf, &ent.Participant{ID: row.authorID, DisplayName: row.authorName}); err != nil {
-				return n, fmt.Errorf("export: name author: %w", err)
-			}
-		}
-		if err := write(row); err != nil {
-			return n, err
-		}
-		n++
-		if n%exportFlushRows == 0 {
-			if err := flush(); err != nil {
-				return n, err
-			}
+		page = append(page, row)
+		if size += len(row.Body) + len(row.authorName); size >= exportPageBytes {
+			return page, true, nil // the rest of the page is read again next time
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return n, fmt.Errorf("export: read feedback: %w", err)
+		return nil, false, fmt.Errorf("export: read feedback: %w", err)
 	}
-	return n, errors.Join(finish(), flush())
+	return page, len(page) == exportPageRows, nil
 }
 
 // exportWriter returns the functions that write a row (nil: the header)
@@ -229,40 +298,35 @@ func exportWriter(w io.Writer, f ExportFormat) (write func(*exportRow) error, fi
 		}
 }
 
-// exportQuery is the export's SQL, with its arguments.
-func exportQuery(dialectName string, ws gid.ID, prototypes []gid.ID) (string, []any) {
-	arg := func(i int) string {
-		if dialectName == dialect.Postgres {
-			return "$" + strconv.Itoa(i)
-		}
-		return "?"
-	}
-	args := []any{int64(ws)}
-	in := make([]string, len(prototypes))
-	for i, p := range prototypes {
-		args = append(args, int64(p))
-		in[i] = arg(i + 2)
-	}
-	return `SELECT f.id, p.slug, i.number, f.kind, f.status, f.rating, f.minutes_saved_per_day,
-	a.id, a.display_name, f.vote_count, ai.number, f.created_at, f.body
+// exportPageQuery is the statement that reads a page of a prototype's
+// feedback: its arguments are the prototype, the key after which the page
+// starts, and the page's size. The index on (prototype_id, created_at)
+// finds the page. The names and numbers are looked up row by row, by
+// primary key: joined, PostgreSQL's planner hashed the whole participants
+// and iterations tables for each page (15 ms for a page of 100 rows on
+// the bench's data, 2 ms so).
+func exportPageQuery(dialectName string) string {
+	q := `SELECT f.id, (SELECT number FROM iterations WHERE id = f.iteration_id), f.kind, f.status, f.rating, f.minutes_saved_per_day,
+	f.author_id, (SELECT display_name FROM participants WHERE id = f.author_id), f.vote_count,
+	(SELECT number FROM iterations WHERE id = f.addressed_in_id), f.created_at, f.body
 FROM feedbacks f
-JOIN prototypes p ON p.id = f.prototype_id
-JOIN iterations i ON i.id = f.iteration_id
-JOIN participants a ON a.id = f.author_id
-LEFT JOIN iterations ai ON ai.id = f.addressed_in_id
-WHERE f.workspace_id = ` + arg(1) + ` AND f.prototype_id IN (` + strings.Join(in, ", ") + `)
-ORDER BY p.slug, i.number, f.created_at, f.id`, args
+WHERE f.prototype_id = $1 AND f.created_at >= $2 AND (f.created_at > $2 OR f.id > $3)
+ORDER BY f.created_at, f.id
+LIMIT $4`
+	if dialectName != dialect.Postgres {
+		q = strings.NewReplacer("$1", "?1", "$2", "?2", "$3", "?3", "$4", "?4").Replace(q)
+	}
+	return q
 }
 
 func scanExportRow(rows *sql.Rows) (*exportRow, error) {
 	var (
 		r                                     exportRow
-		id, author                            int64
+		author                                int64
 		iteration, rating, minutes, addressed sql.NullInt64
-		created                               time.Time
 	)
-	err := rows.Scan(&id, &r.Prototype, &iteration, &r.Kind, &r.Status, &rating, &minutes,
-		&author, &r.authorName, &r.Votes, &addressed, &created, &r.Body)
+	err := rows.Scan(&r.id, &iteration, &r.Kind, &r.Status, &rating, &minutes,
+		&author, &r.authorName, &r.Votes, &addressed, &r.created, &r.Body)
 	if err != nil {
 		return nil, fmt.Errorf("export: read feedback: %w", err)
 	}
@@ -272,41 +336,8 @@ func scanExportRow(rows *sql.Rows) (*exportRow, error) {
 		}
 		return &n.Int64
 	}
-	r.ID, r.authorID = gid.ID(id).String(), gid.ID(author)
+	r.ID, r.authorID = gid.ID(r.id).String(), gid.ID(author)
 	r.Iteration, r.Rating, r.MinutesSavedPerDay, r.AddressedIn = ptr(iteration), ptr(rating), ptr(minutes), ptr(addressed)
-	r.CreatedAt = created.UTC().Format(time.RFC3339)
+	r.CreatedAt = r.created.UTC().Format(time.RFC3339)
 	return &r, nil
-}
-
-// streamQuery runs a query whose rows are read for as long as the client
-// takes them. PostgreSQL's statement_timeout counts that time too, so on
-// PostgreSQL the query runs in a read-only transaction of its own with the
-// timeout lifted; what is read per row meanwhile (names) goes through the
-// pool, not this transaction. done closes the rows and ends the
-// transaction.
-func streamQuery(ctx context.Context, client *ent.Client, dialectName, query string, args []any) (rows *sql.Rows, done func(), err error) {
-	if dialectName != dialect.Postgres {
-		rows, err := client.QueryContext(ctx, query, args...)
-		if err != nil {
-			return nil, nil, err
-		}
-		return rows, func() { rows.Close() }, nil
-	}
-	tx, err := client.Tx(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := tx.ExecContext(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
-		_ = tx.Rollback()
-		return nil, nil, err
-	}
-	rows, err = tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		_ = tx.Rollback()
-		return nil, nil, err
-	}
-	return rows, func() {
-		rows.Close()
-		_ = tx.Rollback() // it only read
-	}, nil
 }

@@ -273,10 +273,11 @@ func TestExportOutlastsTheStatementTimeout(t *testing.T) {
 	// An export is read for as long as the client takes: here a client
 	// that reads slowly keeps it going for a few seconds, on a server
 	// whose PostgreSQL statement timeout is a quarter of a second. The
-	// export's query runs with the timeout lifted (graph.streamQuery),
-	// so the file arrives whole; with it, PostgreSQL would cancel the
-	// query and the client would get a truncated transfer. SQLite has no
-	// statement timeout: there the test is of a slow client only.
+	// export reads a page per statement, each well within the timeout,
+	// so the file arrives whole; read in one statement under the
+	// timeout, PostgreSQL would cancel it and the client would get a
+	// truncated transfer. SQLite has no statement timeout: there the test
+	// is of a slow client only.
 	for _, b := range servertest.Backends() {
 		t.Run(string(b), func(t *testing.T) {
 			t.Parallel()
@@ -492,15 +493,16 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// TestExportsLeaveTheAPIItsConnections holds an export in its query (the
-// feedback table locked by a transaction on one of the server's
-// connections) on a server whose pool has 4, so one export streams at a
-// time, and asks for four more: they wait their turn without taking a connection, so a query of
-// the API still answers, then are refused with UNAVAILABLE and a
-// Retry-After. Each would otherwise hold a connection in its own blocked
-// query and leave the API none. /metrics counts the export streaming and
-// the four refused. Once the lock is gone, the first export arrives whole
-// and the next one is served.
+// TestExportsLeaveTheAPIItsConnections holds an export's first page in
+// its query (the feedback table locked by a transaction on one of the
+// server's connections) on a server whose pool has 4, so that one export
+// page is read at a time, and asks for four more exports: they wait for
+// their turn without taking a connection, so a query of the API still
+// answers, then are refused with UNAVAILABLE and a Retry-After. Each would
+// otherwise hold a connection in its own blocked query and leave the API
+// none. /metrics counts the export under way and the four refused. Once
+// the lock is gone, the first export arrives whole and the next one is
+// served.
 func TestExportsLeaveTheAPIItsConnections(t *testing.T) {
 	s := servertest.StartWith(t, servertest.Postgres, servertest.Options{MaxConns: 4})
 	loop := s.NewLoop(t)
@@ -517,34 +519,35 @@ func TestExportsLeaveTheAPIItsConnections(t *testing.T) {
 	if _, err := lock.ExecContext(ctx, "LOCK TABLE feedbacks IN ACCESS EXCLUSIVE MODE"); err != nil {
 		t.Fatal(err)
 	}
-	first := getExport(t, s, owner, path) // its headers are sent: it has its turn
-	if first.StatusCode != http.StatusOK {
-		t.Fatalf("first export: status %d", first.StatusCode)
-	}
 
-	type refusal struct {
+	type export struct {
 		status     int
 		retryAfter string
 		body       string
 	}
-	refusals := make(chan refusal, 4)
+	get := func(into chan<- export) {
+		req, err := http.NewRequest(http.MethodGet, s.URL+path, nil)
+		if err != nil {
+			into <- export{body: err.Error()}
+			return
+		}
+		req.Header.Set("Authorization", "Bearer "+owner)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			into <- export{body: err.Error()}
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		into <- export{resp.StatusCode, resp.Header.Get("Retry-After"), string(body)}
+	}
+	first := make(chan export, 1)
+	go get(first)
+	waitForMetric(t, s, "protoloop_exports_streaming", 1) // its first page has its turn
+
+	refusals := make(chan export, 4)
 	for range 4 {
-		go func() {
-			req, err := http.NewRequest(http.MethodGet, s.URL+path, nil)
-			if err != nil {
-				refusals <- refusal{body: err.Error()}
-				return
-			}
-			req.Header.Set("Authorization", "Bearer "+owner)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				refusals <- refusal{body: err.Error()}
-				return
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(resp.Body)
-			refusals <- refusal{resp.StatusCode, resp.Header.Get("Retry-After"), string(body)}
-		}()
+		go get(refusals)
 	}
 	time.Sleep(500 * time.Millisecond) // the four are waiting by now
 	qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -575,23 +578,140 @@ func TestExportsLeaveTheAPIItsConnections(t *testing.T) {
 	if err := lock.Rollback(); err != nil {
 		t.Fatal(err)
 	}
-	records, err := csv.NewReader(first.Body).ReadAll()
-	if err != nil || len(records) != 4 {
-		t.Fatalf("the first export: %d records (%v), want the header and 3 rows", len(records), err)
+	r := <-first
+	records, err := csv.NewReader(strings.NewReader(r.body)).ReadAll()
+	if r.status != http.StatusOK || err != nil || len(records) != 4 {
+		t.Fatalf("the first export: status %d, %d records (%v); want the header and 3 rows", r.status, len(records), err)
 	}
 	if got := exportCSV(t, s, owner, path); len(got) != 4 {
 		t.Errorf("an export after the first: %d records, want the header and 3 rows", len(got))
 	}
 	// A handler ends its turn as it returns, just after its client has
 	// read the last byte.
-	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		got, err := metric(s, "protoloop_exports_streaming")
-		if err == nil && got == 0 {
-			break
+	waitForMetric(t, s, "protoloop_exports_streaming", 0)
+}
+
+// TestASlowExportHoldsNoConnection exports more than the sockets between
+// hold to a client that stops reading after the first bytes: while the
+// server waits for the client, it holds no connection of its pool (and so
+// no transaction or snapshot), as an export read in one statement did
+// until the client had read the last row. Then the client reads on and
+// gets every row once, in order: each prototype's, by slug, in the order
+// of (created_at, id); all the inserted rows share one created_at, so
+// the pages go on by ID.
+func TestASlowExportHoldsNoConnection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("inserts and exports ten thousand rows")
+	}
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		owner := loop.Owner.Token
+		const rows = 10_000 // 7 MB: more than the sockets between hold
+		insertFeedback(t, s, loop, firstAuthor(t, s, loop), rows-1)
+		// A prototype whose slug comes first, with one row.
+		other := s.NewPrototype(t, owner, loop.Workspace.ID)
+		otherIt := s.NewPublishedIteration(t, owner, other.ID)
+		early := s.LeaveFeedback(t, owner, otherIt.ID, nil)
+		slugs := []string{other.Slug, loop.Prototype.Slug}
+		if other.Slug > loop.Prototype.Slug {
+			slugs[0], slugs[1] = slugs[1], slugs[0]
+		}
+
+		dialer := &net.Dialer{}
+		client := &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := dialer.DialContext(ctx, network, addr)
+				if err == nil {
+					err = c.(*net.TCPConn).SetReadBuffer(32 << 10)
+				}
+				return c, err
+			},
+		}}
+		req, err := http.NewRequest(http.MethodGet, s.URL+"/export/"+loop.Workspace.Slug+"/feedback.csv", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+owner)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("export: status %d", resp.StatusCode)
+		}
+
+		// The client reads nothing more: once the sockets are full, the
+		// server waits on it, and its pool has no connection in use for
+		// a while (pages are read between waits, for a few milliseconds).
+		idle := 0
+		for deadline := time.Now().Add(20 * time.Second); idle < 20; time.Sleep(10 * time.Millisecond) {
+			if s.DB.SQL.Stats().InUse == 0 {
+				idle++
+			} else {
+				idle = 0
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the server's pool kept %d connections in use while the export's client did not read", s.DB.SQL.Stats().InUse)
+			}
+		}
+
+		r := csv.NewReader(resp.Body)
+		r.ReuseRecord = true
+		if _, err := r.Read(); err != nil {
+			t.Fatal(err)
+		}
+		type place struct {
+			slug, created string // created: RFC 3339 in UTC, which orders as text
+			id            gid.ID
+		}
+		var got []place
+		seen := map[string]bool{}
+		for {
+			rec, err := r.Read()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("read export after %d rows: %v", len(got), err)
+			}
+			if seen[rec[0]] {
+				t.Fatalf("row %d: %s again", len(got), rec[0])
+			}
+			seen[rec[0]] = true
+			id, err := gid.Parse(rec[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, place{rec[1], rec[10], id})
+		}
+		if len(got) != rows+1 || !seen[early] {
+			t.Fatalf("%d rows (the other prototype's among them: %v), want %d", len(got), seen[early], rows+1)
+		}
+		if got[0].slug != slugs[0] || got[len(got)-1].slug != slugs[1] {
+			t.Errorf("prototypes from %s to %s, want %s to %s", got[0].slug, got[len(got)-1].slug, slugs[0], slugs[1])
+		}
+		for i := 1; i < len(got); i++ {
+			a, b := got[i-1], got[i]
+			inserted := b.slug == loop.Prototype.Slug && a.slug == b.slug && a.created == b.created && i > 1 && got[i-2].slug == b.slug
+			if b.slug < a.slug || b.slug == a.slug && b.created < a.created || inserted && b.id <= a.id {
+				t.Fatalf("row %d %v after %v: out of order", i, b, a)
+			}
+		}
+	})
+}
+
+// waitForMetric waits, at most a few seconds, for the server's metric
+// name to reach want.
+func waitForMetric(t *testing.T, s *servertest.Server, name string, want float64) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got, err := metric(s, name)
+		if err == nil && got == want {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("protoloop_exports_streaming is %v (%v) once both are read, want 0", got, err)
-			break
+			t.Fatalf("%s is %v (%v), want %v", name, got, err, want)
 		}
 	}
 }

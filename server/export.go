@@ -61,66 +61,97 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if !s.enterExport(ctx) {
-		w.Header().Set("Retry-After", strconv.Itoa(exportRetryAfter))
-		writeError(w, http.StatusServiceUnavailable, graph.CodeUnavailable, "too many exports are being downloaded at once: try again in a few seconds")
-		return
-	}
-	defer s.leaveExport()
-
 	name := strings.TrimSuffix(r.PathValue("workspace"), "/") + "-" + r.PathValue("file")
-	h := w.Header()
-	h.Set("Content-Type", file.contentType)
-	h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", name))
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	rc := http.NewResponseController(w)
-	// The server's write timeout is for ordinary responses; an export may
-	// take longer, so each flush gives the client another writeTimeout to
-	// take the next part, and a client that stops reading is cut off.
-	flush := func() error {
-		if err := rc.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return err
-		}
-		return rc.Flush()
-	}
-	if err := flush(); err != nil {
-		s.log.DebugContext(ctx, "export: start", "err", err)
-		return
-	}
-	rows, err := graph.ExportFeedback(ctx, s.db.Client, s.db.Dialect, ws, w, graph.ExportOptions{
+	out := &exportResponse{w: w, rc: http.NewResponseController(w), begin: func(h http.Header) {
+		h.Set("Content-Type", file.contentType)
+		h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", name))
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+	}}
+	turns := s.exportTurns()
+	defer turns.end()
+	rows, err := graph.ExportFeedback(ctx, s.db.Client, s.db.Dialect, ws, out, graph.ExportOptions{
 		Format: file.format,
 		BOM:    bom,
-		Flush:  flush,
+		Flush:  out.Flush,
+		Turn:   turns.take,
 	})
-	if err != nil {
-		// The status is sent: all that is left is not to end the response
-		// as if it were whole. Aborting the handler breaks the chunked
-		// encoding, so the client sees a truncated transfer.
+	switch {
+	case err == nil:
+		s.log.DebugContext(ctx, "export", "workspace", ws, "rows", rows)
+	case out.begun:
 		if ctx.Err() == nil {
 			s.log.ErrorContext(ctx, "export", "err", err, "rows", rows)
 		}
+		// The status is sent: all that is left is not to end the response
+		// as if it were whole. Aborting the handler breaks the chunked
+		// encoding, so the client sees a truncated transfer.
 		panic(http.ErrAbortHandler)
+	case errors.Is(err, errExportsBusy):
+		s.exportsRefused.Add(1)
+		w.Header().Set("Retry-After", strconv.Itoa(exportRetryAfter))
+		writeError(w, http.StatusServiceUnavailable, graph.CodeUnavailable, "too many exports are being read at once: try again in a few seconds")
+	case ctx.Err() != nil: // the client went away before the first byte
+	default:
+		s.log.ErrorContext(ctx, "export", "err", err)
+		writeError(w, http.StatusInternalServerError, graph.CodeInternal, "internal error")
 	}
-	s.log.DebugContext(ctx, "export", "workspace", ws, "rows", rows)
 }
 
-// An export holds a connection of the pool (on PostgreSQL, a transaction)
-// for as long as its client takes to read the file, and reads names
-// through the pool meanwhile. Unbounded, as many slow downloads as the
-// pool has connections would leave none for the API; so exports stream a
-// few at a time, the others waiting for their turn for a while, then
-// refused with UNAVAILABLE and a Retry-After.
+// exportResponse is an export's HTTP response, begun (its headers set by
+// begin and sent) with its first byte, so that an export that fails
+// before its first page can still answer with an error.
+type exportResponse struct {
+	w     http.ResponseWriter
+	rc    *http.ResponseController
+	begin func(http.Header)
+	begun bool
+}
+
+func (e *exportResponse) Write(p []byte) (int, error) {
+	e.start()
+	return e.w.Write(p)
+}
+
+// Flush sends what was written. The server's write timeout is for
+// ordinary responses; an export may take longer, so each flush gives the
+// client another writeTimeout to take the next part, and a client that
+// stops reading is cut off.
+func (e *exportResponse) Flush() error {
+	e.start()
+	if err := e.rc.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return e.rc.Flush()
+}
+
+func (e *exportResponse) start() {
+	if !e.begun {
+		e.begun = true
+		e.begin(e.w.Header())
+	}
+}
+
+// Exports read their pages in turns: as many at once as a quarter of the
+// pool's connections, so that exports, which read every row of a
+// workspace with each author's name, leave the API most of the pool
+// however many are downloaded. A page holds its turn only while it is
+// read, not while its client takes it. An export's first page waits for
+// its turn for a while, then the export is refused with UNAVAILABLE and a
+// Retry-After; the pages after it wait as long as the request lasts.
 const (
-	// exportSlotWait is how long an export waits for its turn.
+	// exportSlotWait is how long an export's first page waits for a turn.
 	exportSlotWait = 5 * time.Second
 	// exportRetryAfter is the Retry-After, in seconds, of a refused one.
 	exportRetryAfter = 5
 )
 
-// exportSlots is how many exports may stream at once over a pool of
-// conns connections: a quarter of them, at least one; 0, no bound, for a
-// pool without a limit.
+// errExportsBusy refuses an export whose first page got no turn.
+var errExportsBusy = errors.New("export: no turn to read in")
+
+// exportSlots is how many exports' pages may be read at once over a pool
+// of conns connections: a quarter of them, at least one; 0, no bound, for
+// a pool without a limit.
 func exportSlots(conns int) int64 {
 	if conns <= 0 {
 		return 0
@@ -128,28 +159,55 @@ func exportSlots(conns int) int64 {
 	return int64(max(1, conns/4))
 }
 
-// enterExport waits for an export's turn, at most exportSlotWait; false
-// if it did not come. A turn entered ends with leaveExport.
-func (s *Server) enterExport(ctx context.Context) bool {
-	if !s.takeExportTurn(ctx) {
-		s.exportsRefused.Add(1)
-		return false
-	}
-	s.exportsStreaming.Add(1)
-	return true
+// exportTurns are one export's turns to read its pages in.
+type exportTurns struct {
+	s         *Server
+	streaming bool // counted in exportsStreaming since its first turn
 }
 
-func (s *Server) takeExportTurn(ctx context.Context) bool {
+func (s *Server) exportTurns() *exportTurns { return &exportTurns{s: s} }
+
+// take waits for a turn to read a page in, and returns the function that
+// ends it.
+func (t *exportTurns) take(ctx context.Context) (func(), error) {
+	first := !t.streaming
+	if err := t.s.takeExportTurn(ctx, first); err != nil {
+		return nil, err
+	}
+	if first {
+		t.streaming = true
+		t.s.exportsStreaming.Add(1)
+	}
+	return t.s.leaveExportTurn, nil
+}
+
+// end is called once the export is over.
+func (t *exportTurns) end() {
+	if t.streaming {
+		t.s.exportsStreaming.Add(-1)
+	}
+}
+
+func (s *Server) takeExportTurn(ctx context.Context, first bool) error {
 	if s.exports == nil || s.exports.TryAcquire(1) {
-		return true
+		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, exportSlotWait)
-	defer cancel()
-	return s.exports.Acquire(ctx, 1) == nil
+	wait := ctx
+	if first {
+		var cancel context.CancelFunc
+		wait, cancel = context.WithTimeout(ctx, exportSlotWait)
+		defer cancel()
+	}
+	if err := s.exports.Acquire(wait, 1); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return errExportsBusy
+	}
+	return nil
 }
 
-func (s *Server) leaveExport() {
-	s.exportsStreaming.Add(-1)
+func (s *Server) leaveExportTurn() {
 	if s.exports != nil {
 		s.exports.Release(1)
 	}

@@ -142,9 +142,9 @@ type Server struct {
 	// identities resolves bearer tokens, keeping what they resolve to.
 	identities *graph.IdentityCache
 	hooks      *webhooks.Worker
-	// exports bounds the exports streaming at once (see exportSlots); nil
-	// for a pool without a limit. exportsStreaming and exportsRefused are
-	// for /metrics.
+	// exports bounds the exports' pages read at once (see exportSlots);
+	// nil for a pool without a limit. exportsStreaming and exportsRefused
+	// are for /metrics.
 	exports          *semaphore.Weighted
 	exportsStreaming atomic.Int64
 	exportsRefused   atomic.Int64
