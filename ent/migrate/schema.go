@@ -334,9 +334,9 @@ var (
 				Columns: []*schema.Column{FeedbacksColumns[16], FeedbacksColumns[0]},
 			},
 			{
-				Name:    "feedback_prototype_id_created_at",
+				Name:    "feedback_prototype_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{FeedbacksColumns[18], FeedbacksColumns[1]},
+				Columns: []*schema.Column{FeedbacksColumns[18], FeedbacksColumns[1], FeedbacksColumns[0]},
 			},
 			{
 				Name:    "feedback_prototype_id_status",

@@ -110,7 +110,10 @@ func (Feedback) Indexes() []ent.Index {
 		// iteration foreign key too; ordering by CREATED_AT within an
 		// iteration sorts its rows instead.
 		index.Fields("iteration_id", "id"),
-		index.Fields("prototype_id", "created_at"),
+		// A prototype's feedback in time, with the ID that orders rows of one
+		// time: pages by CREATED_AT and the export's pages stop in the
+		// index, however many rows share a time.
+		index.Fields("prototype_id", "created_at", "id"),
 		index.Fields("prototype_id", "status"),
 		index.Fields("prototype_id", "vote_count"),
 		index.Fields("author_id", "idempotency_key").Unique(),
