@@ -293,31 +293,7 @@ func TestExportOutlastsTheStatementTimeout(t *testing.T) {
 			author := firstAuthor(t, s, loop)
 			insertFeedback(t, s, loop, author, rows-1)
 
-			// A small receive buffer, so that the sockets between hold a
-			// small part of the file, not most of it, whoever reads slowly.
-			dialer := &net.Dialer{}
-			client := &http.Client{Transport: &http.Transport{
-				DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-					c, err := dialer.DialContext(ctx, network, addr)
-					if err == nil {
-						err = c.(*net.TCPConn).SetReadBuffer(32 << 10)
-					}
-					return c, err
-				},
-			}}
-			req, err := http.NewRequest(http.MethodGet, s.URL+"/export/"+loop.Workspace.Slug+"/feedback.csv", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("Authorization", "Bearer "+owner)
-			resp, err := client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("export: status %d", resp.StatusCode)
-			}
+			resp := getExportSlowly(t, s, owner, loop.Workspace.Slug)
 			r := csv.NewReader(&slowReader{r: resp.Body, pause: time.Millisecond})
 			r.ReuseRecord = true
 			n := 0
@@ -345,6 +321,38 @@ type slowReader struct {
 func (s *slowReader) Read(p []byte) (int, error) {
 	time.Sleep(s.pause)
 	return s.r.Read(p[:min(len(p), 16<<10)])
+}
+
+// getExportSlowly GETs a workspace's CSV export, which must begin, as a
+// client with a small receive buffer, so that the sockets between hold a
+// small part of the file, not most of it, if the client reads slowly. The
+// caller reads the body; it is closed when the test ends.
+func getExportSlowly(t *testing.T, s *servertest.Server, token, slug string) *http.Response {
+	t.Helper()
+	dialer := &net.Dialer{}
+	client := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err == nil {
+				err = c.(*net.TCPConn).SetReadBuffer(32 << 10)
+			}
+			return c, err
+		},
+	}}
+	req, err := http.NewRequest(http.MethodGet, s.URL+"/export/"+slug+"/feedback.csv", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("export: status %d", resp.StatusCode)
+	}
+	return resp
 }
 
 func mib(n uint64) float64 { return float64(n) / (1 << 20) }
@@ -617,29 +625,7 @@ func TestASlowExportHoldsNoConnection(t *testing.T) {
 			slugs[0], slugs[1] = slugs[1], slugs[0]
 		}
 
-		dialer := &net.Dialer{}
-		client := &http.Client{Transport: &http.Transport{
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				c, err := dialer.DialContext(ctx, network, addr)
-				if err == nil {
-					err = c.(*net.TCPConn).SetReadBuffer(32 << 10)
-				}
-				return c, err
-			},
-		}}
-		req, err := http.NewRequest(http.MethodGet, s.URL+"/export/"+loop.Workspace.Slug+"/feedback.csv", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+owner)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("export: status %d", resp.StatusCode)
-		}
+		resp := getExportSlowly(t, s, owner, loop.Workspace.Slug)
 
 		// The client reads nothing more: once the sockets are full, the
 		// server waits on it, and its pool has no connection in use for
@@ -692,10 +678,17 @@ func TestASlowExportHoldsNoConnection(t *testing.T) {
 			t.Errorf("prototypes from %s to %s, want %s to %s", got[0].slug, got[len(got)-1].slug, slugs[0], slugs[1])
 		}
 		for i := 1; i < len(got); i++ {
-			a, b := got[i-1], got[i]
-			inserted := b.slug == loop.Prototype.Slug && a.slug == b.slug && a.created == b.created && i > 1 && got[i-2].slug == b.slug
-			if b.slug < a.slug || b.slug == a.slug && b.created < a.created || inserted && b.id <= a.id {
+			if a, b := got[i-1], got[i]; b.slug < a.slug || b.slug == a.slug && b.created < a.created {
 				t.Fatalf("row %d %v after %v: out of order", i, b, a)
+			}
+		}
+		// The rows insertFeedback wrote share one created_at, after their
+		// prototype's first (firstAuthor's): they follow by ID.
+		first := slices.IndexFunc(got, func(p place) bool { return p.slug == loop.Prototype.Slug })
+		inserted := got[first+1 : first+rows]
+		for i := 1; i < len(inserted); i++ {
+			if inserted[i].id <= inserted[i-1].id {
+				t.Fatalf("inserted row %d %v after %v: out of order", i, inserted[i], inserted[i-1])
 			}
 		}
 	})
