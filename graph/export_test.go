@@ -694,6 +694,32 @@ func TestASlowExportHoldsNoConnection(t *testing.T) {
 	})
 }
 
+// TestAnExportThatCannotBeginSaysWhy holds an export's first page on a
+// locked table past PostgreSQL's statement timeout: nothing has been sent
+// yet, so the export answers as the API would, 503 with TIMEOUT, not a
+// 500 or a truncated file.
+func TestAnExportThatCannotBeginSaysWhy(t *testing.T) {
+	s := servertest.StartWith(t, servertest.Postgres, servertest.Options{
+		DatabaseURL: servertest.PostgresSchema(t) + "&statement_timeout=250",
+	})
+	loop := s.NewLoop(t)
+	s.LeaveFeedback(t, loop.Owner.Token, loop.Iteration.ID, nil)
+	ctx := context.Background()
+	lock, err := s.DB.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback()
+	if _, err := lock.ExecContext(ctx, "LOCK TABLE feedbacks IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	resp := getExport(t, s, loop.Owner.Token, "/export/"+loop.Workspace.Slug+"/feedback.csv")
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"code":"TIMEOUT"`) {
+		t.Errorf("an export whose first page timed out: HTTP %d %s, want 503 and TIMEOUT", resp.StatusCode, body)
+	}
+}
+
 // waitForMetric waits, at most a few seconds, for the server's metric
 // name to reach want.
 func waitForMetric(t *testing.T, s *servertest.Server, name string, want float64) {

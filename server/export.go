@@ -11,6 +11,7 @@ import (
 
 	"github.com/protoloop/protoloop/ent/schema/viewer"
 	"github.com/protoloop/protoloop/graph"
+	"github.com/protoloop/protoloop/server/storage"
 )
 
 // exportFiles are the files GET /export/{workspace}/{file} serves, with
@@ -50,14 +51,8 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws, err := graph.ExportWorkspace(ctx, s.db.Client, r.PathValue("workspace"))
-	var gerr *graph.Error
-	switch {
-	case errors.As(err, &gerr) && gerr.Code == graph.CodeNotFound:
-		writeError(w, http.StatusNotFound, graph.CodeNotFound, gerr.Message)
-		return
-	case err != nil:
-		s.log.ErrorContext(ctx, "export", "err", err)
-		writeError(w, http.StatusInternalServerError, graph.CodeInternal, "internal error")
+	if err != nil {
+		s.exportFailed(ctx, w, err)
 		return
 	}
 
@@ -87,11 +82,31 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		// as if it were whole. Aborting the handler breaks the chunked
 		// encoding, so the client sees a truncated transfer.
 		panic(http.ErrAbortHandler)
+	default:
+		s.exportFailed(ctx, w, err)
+	}
+}
+
+// exportFailed answers an export that failed before its first byte: as
+// the API would, with the code that says why.
+func (s *Server) exportFailed(ctx context.Context, w http.ResponseWriter, err error) {
+	var gerr *graph.Error
+	switch {
+	case errors.As(err, &gerr) && gerr.Code == graph.CodeNotFound:
+		writeError(w, http.StatusNotFound, graph.CodeNotFound, gerr.Message)
 	case errors.Is(err, errExportsBusy):
 		s.exportsRefused.Add(1)
 		w.Header().Set("Retry-After", strconv.Itoa(exportRetryAfter))
 		writeError(w, http.StatusServiceUnavailable, graph.CodeUnavailable, "too many exports are being read at once: try again in a few seconds")
-	case ctx.Err() != nil: // the client went away before the first byte
+	case errors.Is(ctx.Err(), context.Canceled): // the client went away
+		s.log.DebugContext(ctx, "export: request cancelled", "err", err)
+	case storage.IsTimeout(err) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		s.log.WarnContext(ctx, "export", "err", err)
+		writeError(w, http.StatusServiceUnavailable, graph.CodeTimeout, "the export could not begin in time; try again")
+	case storage.IsUnavailable(err):
+		s.log.WarnContext(ctx, "export", "err", err)
+		w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
+		writeError(w, http.StatusServiceUnavailable, graph.CodeUnavailable, "the database is unavailable; try again shortly")
 	default:
 		s.log.ErrorContext(ctx, "export", "err", err)
 		writeError(w, http.StatusInternalServerError, graph.CodeInternal, "internal error")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -53,6 +54,27 @@ func newOutage(t *testing.T) *outage {
 		prototypeEvents(prototype: $p, kinds: [FEEDBACK_ADDED]) { cursor seq kind subject { id } }
 	}`, map[string]any{"p": o.loop.Prototype.ID})
 	return o
+}
+
+// export GETs the loop's workspace's CSV export from the cut server and
+// returns its status and body.
+func (o *outage) export(t *testing.T) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, o.s.URL+"/export/"+o.loop.Workspace.Slug+"/feedback.csv", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+o.loop.Owner.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
 }
 
 // leave leaves feedback with an idempotency key through the server at
@@ -177,6 +199,9 @@ func TestDatabaseOutage(t *testing.T) {
 	r := o.leave(t, o.s.URL, "during")
 	if r.code() != "UNAVAILABLE" {
 		t.Errorf("feedback while the database is down: HTTP %d %+v, want UNAVAILABLE", r.status, r.Errors)
+	}
+	if status, body := o.export(t); status != http.StatusServiceUnavailable || !strings.Contains(body, `"code":"UNAVAILABLE"`) {
+		t.Errorf("an export while the database is down: HTTP %d %s, want 503 and UNAVAILABLE", status, body)
 	}
 	// Another replica commits meanwhile; this server's LISTEN connection
 	// is down and misses the notification.
