@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -357,8 +358,6 @@ func getExportSlowly(t *testing.T, s *servertest.Server, token, slug string) *ht
 
 func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 
-// insertFeedback adds n rows of feedback by author to the loop's iteration
-// in one statement: the API would take minutes for 100,000.
 // firstAuthor leaves one feedback on loop's iteration as its owner and
 // returns the participant it was written as: the author insertFeedback
 // gives its rows.
@@ -372,7 +371,17 @@ func firstAuthor(t *testing.T, s *servertest.Server, loop servertest.Loop) strin
 	return fb.Node.Author.ID
 }
 
+// insertFeedback adds n rows of feedback by author to the loop's iteration
+// in one statement (the API would take minutes for 100,000), with bodies
+// of about 750 bytes.
 func insertFeedback(t *testing.T, s *servertest.Server, loop servertest.Loop, author string, n int) {
+	t.Helper()
+	insertFeedbackWithTail(t, s, loop, author, n, 600)
+}
+
+// insertFeedbackWithTail is insertFeedback with bodies that end in tail
+// x's.
+func insertFeedbackWithTail(t *testing.T, s *servertest.Server, loop servertest.Loop, author string, n, tail int) {
 	t.Helper()
 	ids := make([]int64, 4)
 	for i, s := range []string{loop.Workspace.ID, author, loop.Iteration.ID, loop.Prototype.ID} {
@@ -388,9 +397,9 @@ func insertFeedback(t *testing.T, s *servertest.Server, loop servertest.Loop, au
 	}
 	// IDs from a random base, far enough from the next test's.
 	base := int64(gid.Feedback)<<56 | int64(binary.LittleEndian.Uint64(r[:])&(1<<55-1))
-	padding := "repeat('x', 600)"
+	padding := fmt.Sprintf("repeat('x', %d)", tail)
 	if s.Backend == servertest.SQLite {
-		padding = "printf('%.600c', 'x')"
+		padding = fmt.Sprintf("printf('%%.%dc', 'x')", tail)
 	}
 	body := `'Row ' || g || ': the "export", with a comma, spans
 two lines, and a long tail, so that streaming and buffering are far apart: ' || ` + padding
@@ -690,6 +699,26 @@ func TestASlowExportHoldsNoConnection(t *testing.T) {
 			if inserted[i].id <= inserted[i-1].id {
 				t.Fatalf("inserted row %d %v after %v: out of order", i, inserted[i], inserted[i-1])
 			}
+		}
+	})
+}
+
+// TestExportPagesStopAtAMegabyte exports rows of 10 KB, so that a page
+// ends at its size in bytes (1 MiB, about a hundred of these rows) long
+// before its 500 rows: every row arrives once all the same.
+func TestExportPagesStopAtAMegabyte(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		owner := loop.Owner.Token
+		const rows = 400 // 4 MB: four pages at least
+		insertFeedbackWithTail(t, s, loop, firstAuthor(t, s, loop), rows-1, 9_800)
+		records := exportCSV(t, s, owner, "/export/"+loop.Workspace.Slug+"/feedback.csv")
+		seen := map[string]bool{}
+		for _, r := range records[1:] {
+			seen[r[0]] = true
+		}
+		if len(records) != rows+1 || len(seen) != rows {
+			t.Errorf("%d records, %d rows of their own, want the header and %d", len(records), len(seen), rows)
 		}
 	})
 }
