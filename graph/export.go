@@ -95,8 +95,7 @@ type exportRow struct {
 	Body               string    `json:"body"`
 	authorID           gid.ID    // for masking
 	authorName         string    // before masking
-	id                 int64     // the key of the row's place
-	created            time.Time // (exportKey)
+	key                exportKey // the row's place in the export
 }
 
 func (r *exportRow) cells() []string {
@@ -218,8 +217,7 @@ func ExportFeedback(ctx context.Context, client *ent.Client, dialectName string,
 			if !more {
 				break
 			}
-			last := page[len(page)-1]
-			after = exportKey{created: last.created, id: last.id}
+			after = page[len(page)-1].key
 		}
 	}
 	return n, errors.Join(finish(), flush())
@@ -300,8 +298,8 @@ func exportWriter(w io.Writer, f ExportFormat) (write func(*exportRow) error, fi
 
 // exportPageQuery is the statement that reads a page of a prototype's
 // feedback: its arguments are the prototype, the key after which the page
-// starts, and the page's size. The index on (prototype_id, created_at)
-// finds the page. The names and numbers are looked up row by row, by
+// starts, and the page's size. The index on (prototype_id, created_at,
+// id) finds the page in order. The names and numbers are looked up row by row, by
 // primary key: joined, PostgreSQL's planner hashed the whole participants
 // and iterations tables for each page (15 ms for a page of 100 rows on
 // the bench's data, 2 ms so).
@@ -325,8 +323,8 @@ func scanExportRow(rows *sql.Rows) (*exportRow, error) {
 		author                                int64
 		iteration, rating, minutes, addressed sql.NullInt64
 	)
-	err := rows.Scan(&r.id, &iteration, &r.Kind, &r.Status, &rating, &minutes,
-		&author, &r.authorName, &r.Votes, &addressed, &r.created, &r.Body)
+	err := rows.Scan(&r.key.id, &iteration, &r.Kind, &r.Status, &rating, &minutes,
+		&author, &r.authorName, &r.Votes, &addressed, &r.key.created, &r.Body)
 	if err != nil {
 		return nil, fmt.Errorf("export: read feedback: %w", err)
 	}
@@ -336,8 +334,8 @@ func scanExportRow(rows *sql.Rows) (*exportRow, error) {
 		}
 		return &n.Int64
 	}
-	r.ID, r.authorID = gid.ID(r.id).String(), gid.ID(author)
+	r.ID, r.authorID = gid.ID(r.key.id).String(), gid.ID(author)
 	r.Iteration, r.Rating, r.MinutesSavedPerDay, r.AddressedIn = ptr(iteration), ptr(rating), ptr(minutes), ptr(addressed)
-	r.CreatedAt = r.created.UTC().Format(time.RFC3339)
+	r.CreatedAt = r.key.created.UTC().Format(time.RFC3339)
 	return &r, nil
 }
