@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/protoloop/protoloop/ent/schema/viewer"
 	"github.com/protoloop/protoloop/graph"
-	"github.com/protoloop/protoloop/server/storage"
 )
 
 // authenticate puts the caller's identity in the request context, from an
@@ -40,17 +38,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		switch {
 		case errors.Is(err, graph.ErrInvalidToken):
 			unauthenticated(w, "invalid_token", "invalid, expired or revoked token: log in again")
-		case err != nil && errors.Is(ctx.Err(), context.Canceled):
-			// The client went away while its token was being looked up:
-			// there is no one to answer.
-			s.log.DebugContext(ctx, "authenticate: request cancelled", "err", err)
-		case storage.IsTimeout(err) || errors.Is(ctx.Err(), context.DeadlineExceeded):
-			s.log.WarnContext(ctx, "authenticate", "err", err)
-			writeError(w, http.StatusServiceUnavailable, graph.CodeTimeout, "could not check the token in time; try again")
-		case storage.IsUnavailable(err):
-			s.log.WarnContext(ctx, "authenticate", "err", err)
-			w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
-			writeError(w, http.StatusServiceUnavailable, graph.CodeUnavailable, "could not check the token: the database is unavailable; try again shortly")
+		case err != nil && s.writeDatabaseError(ctx, w, err, "authenticate", "check the token"):
 		case err != nil:
 			s.log.ErrorContext(ctx, "authenticate", "err", err)
 			writeError(w, http.StatusServiceUnavailable, graph.CodeInternal, "could not check the token; try again")

@@ -11,7 +11,6 @@ import (
 
 	"github.com/protoloop/protoloop/ent/schema/viewer"
 	"github.com/protoloop/protoloop/graph"
-	"github.com/protoloop/protoloop/server/storage"
 )
 
 // exportFiles are the files GET /export/{workspace}/{file} serves, with
@@ -98,15 +97,7 @@ func (s *Server) exportFailed(ctx context.Context, w http.ResponseWriter, err er
 		s.exportsRefused.Add(1)
 		w.Header().Set("Retry-After", strconv.Itoa(exportRetryAfter))
 		writeError(w, http.StatusServiceUnavailable, graph.CodeUnavailable, "too many exports are being read at once: try again in a few seconds")
-	case errors.Is(ctx.Err(), context.Canceled): // the client went away
-		s.log.DebugContext(ctx, "export: request cancelled", "err", err)
-	case storage.IsTimeout(err) || errors.Is(ctx.Err(), context.DeadlineExceeded):
-		s.log.WarnContext(ctx, "export", "err", err)
-		writeError(w, http.StatusServiceUnavailable, graph.CodeTimeout, "the export could not begin in time; try again")
-	case storage.IsUnavailable(err):
-		s.log.WarnContext(ctx, "export", "err", err)
-		w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
-		writeError(w, http.StatusServiceUnavailable, graph.CodeUnavailable, "the database is unavailable; try again shortly")
+	case s.writeDatabaseError(ctx, w, err, "export", "begin the export"):
 	default:
 		s.log.ErrorContext(ctx, "export", "err", err)
 		writeError(w, http.StatusInternalServerError, graph.CodeInternal, "internal error")
