@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/binary"
 	"encoding/csv"
 	"encoding/json"
@@ -527,15 +528,7 @@ func TestExportsLeaveTheAPIItsConnections(t *testing.T) {
 	insertFeedback(t, s, loop, firstAuthor(t, s, loop), 2)
 	path := "/export/" + loop.Workspace.Slug + "/feedback.csv"
 
-	ctx := context.Background()
-	lock, err := s.DB.SQL.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Rollback()
-	if _, err := lock.ExecContext(ctx, "LOCK TABLE feedbacks IN ACCESS EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
+	lock := lockFeedbacks(t, s)
 
 	type export struct {
 		status     int
@@ -567,7 +560,7 @@ func TestExportsLeaveTheAPIItsConnections(t *testing.T) {
 		go get(refusals)
 	}
 	time.Sleep(500 * time.Millisecond) // the four are waiting by now
-	qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	qctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	resp, err := s.Post(qctx, owner, `query($slug: String!) { workspace(slug: $slug) { name } }`, vars{"slug": loop.Workspace.Slug})
 	if err != nil || resp.Err() != nil {
@@ -733,20 +726,28 @@ func TestAnExportThatCannotBeginSaysWhy(t *testing.T) {
 	})
 	loop := s.NewLoop(t)
 	s.LeaveFeedback(t, loop.Owner.Token, loop.Iteration.ID, nil)
-	ctx := context.Background()
-	lock, err := s.DB.SQL.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Rollback()
-	if _, err := lock.ExecContext(ctx, "LOCK TABLE feedbacks IN ACCESS EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
+	lockFeedbacks(t, s)
 	resp := getExport(t, s, loop.Owner.Token, "/export/"+loop.Workspace.Slug+"/feedback.csv")
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"code":"TIMEOUT"`) {
 		t.Errorf("an export whose first page timed out: HTTP %d %s, want 503 and TIMEOUT", resp.StatusCode, body)
 	}
+}
+
+// lockFeedbacks locks the feedback table in a transaction on one of the
+// server's connections, until the caller rolls it back or the test ends.
+func lockFeedbacks(t *testing.T, s *servertest.Server) *sql.Tx {
+	t.Helper()
+	ctx := context.Background()
+	lock, err := s.DB.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lock.Rollback() })
+	if _, err := lock.ExecContext(ctx, "LOCK TABLE feedbacks IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	return lock
 }
 
 // waitForMetric waits, at most a few seconds, for the server's metric
