@@ -159,8 +159,9 @@ func ExportWorkspace(ctx context.Context, client *ent.Client, ref string) (gid.I
 // ent, and the feedback policy lets a caller read all feedback on those
 // and no other.
 func ExportFeedback(ctx context.Context, client *ent.Client, dialectName string, ws gid.ID, w io.Writer, opts ExportOptions) (int, error) {
+	// Prototypes without feedback would cost an empty page each.
 	prototypes, err := client.Prototype.Query().
-		Where(prototype.WorkspaceID(ws)).
+		Where(prototype.WorkspaceID(ws), prototype.HasFeedback()).
 		Order(ent.Asc(prototype.FieldSlug)).
 		Select(prototype.FieldSlug).
 		All(ctx)

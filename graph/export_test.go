@@ -716,6 +716,33 @@ func TestExportPagesStopAtAMegabyte(t *testing.T) {
 	})
 }
 
+// TestAnExportSkipsPrototypesWithoutFeedback counts the statements of an
+// export before and after five prototypes without feedback join the
+// workspace: the same, where each would cost a page of its own.
+func TestAnExportSkipsPrototypesWithoutFeedback(t *testing.T) {
+	servertest.Run(t, func(t *testing.T, s *servertest.Server) {
+		loop := s.NewLoop(t)
+		owner := loop.Owner.Token
+		s.LeaveFeedback(t, owner, loop.Iteration.ID, nil)
+		path := "/export/" + loop.Workspace.Slug + "/feedback.csv"
+		exportCSV(t, s, owner, path) // the token's identity cached
+		statements := func() int64 {
+			before := s.Statements()
+			if got := exportCSV(t, s, owner, path); len(got) != 2 {
+				t.Fatalf("%d records, want the header and 1 row", len(got))
+			}
+			return s.Statements() - before
+		}
+		alone := statements()
+		for range 5 {
+			s.NewPrototype(t, owner, loop.Workspace.ID)
+		}
+		if withEmpty := statements(); withEmpty != alone {
+			t.Errorf("an export ran %d statements with five prototypes without feedback, %d without them", withEmpty, alone)
+		}
+	})
+}
+
 // TestAnExportThatCannotBeginSaysWhy holds an export's first page on a
 // locked table past PostgreSQL's statement timeout: nothing has been sent
 // yet, so the export answers as the API would, 503 with TIMEOUT, not a
