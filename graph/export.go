@@ -53,10 +53,11 @@ type ExportOptions struct {
 	// after what was written so far has been handed to the writer: an HTTP
 	// response sends it on.
 	Flush func() error
-	// Turn, if set, is called before each page of rows is read from the
-	// database, and the function it returns once the page is read: a
-	// server bounds how many pages are read at once. Its error ends the
-	// export; the first page's, before anything is written to the writer.
+	// Turn, if set, is called before each read of the database (the
+	// prototypes' list, then each page of rows), and the function it
+	// returns once the read is done: a server bounds how many exports
+	// read at once. Its error ends the export; the first read's, before
+	// anything is written to the writer.
 	Turn func(context.Context) (done func(), err error)
 }
 
@@ -159,14 +160,10 @@ func ExportWorkspace(ctx context.Context, client *ent.Client, ref string) (gid.I
 // ent, and the feedback policy lets a caller read all feedback on those
 // and no other.
 func ExportFeedback(ctx context.Context, client *ent.Client, dialectName string, ws gid.ID, w io.Writer, opts ExportOptions) (int, error) {
-	// Prototypes without feedback would cost an empty page each.
-	prototypes, err := client.Prototype.Query().
-		Where(prototype.WorkspaceID(ws), prototype.HasFeedback()).
-		Order(ent.Asc(prototype.FieldSlug)).
-		Select(prototype.FieldSlug).
-		All(ctx)
+	reads := exportReads{client: client, query: exportPageQuery(dialectName), turn: opts.Turn}
+	prototypes, err := reads.prototypes(ctx, ws)
 	if err != nil {
-		return 0, fmt.Errorf("export: list prototypes: %w", err)
+		return 0, err
 	}
 	out := bufio.NewWriterSize(w, 64<<10)
 	if opts.BOM {
@@ -189,11 +186,10 @@ func ExportFeedback(ctx context.Context, client *ent.Client, dialectName string,
 	}
 
 	clientOf := func(context.Context) *ent.Client { return client }
-	pages := exportPages{client: client, query: exportPageQuery(dialectName), turn: opts.Turn}
 	n := 0
 	for _, p := range prototypes {
 		for after := (exportKey{}); ; {
-			page, more, err := pages.read(ctx, p.ID, after)
+			page, more, err := reads.page(ctx, p.ID, after)
 			if err != nil {
 				return n, err
 			}
@@ -231,23 +227,51 @@ type exportKey struct {
 	id      int64
 }
 
-// exportPages reads an export's pages.
-type exportPages struct {
+// exportReads reads an export's prototypes and its pages, each in a turn
+// of its own (ExportOptions.Turn).
+type exportReads struct {
 	client *ent.Client
 	query  string
 	turn   func(context.Context) (func(), error)
 }
 
-// read returns the page of prototype p's feedback after key, and whether
-// more may follow it.
-func (e *exportPages) read(ctx context.Context, p gid.ID, after exportKey) (page []*exportRow, more bool, err error) {
-	if e.turn != nil {
-		done, err := e.turn(ctx)
-		if err != nil {
-			return nil, false, err
-		}
-		defer done()
+// enter waits for a turn to read in, and returns the function that ends
+// it.
+func (e *exportReads) enter(ctx context.Context) (func(), error) {
+	if e.turn == nil {
+		return func() {}, nil
 	}
+	return e.turn(ctx)
+}
+
+// prototypes lists, by slug, the prototypes of workspace ws that the
+// caller may read and that have feedback: one without would cost an empty
+// page.
+func (e *exportReads) prototypes(ctx context.Context, ws gid.ID) ([]*ent.Prototype, error) {
+	done, err := e.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	prototypes, err := e.client.Prototype.Query().
+		Where(prototype.WorkspaceID(ws), prototype.HasFeedback()).
+		Order(ent.Asc(prototype.FieldSlug)).
+		Select(prototype.FieldSlug).
+		All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("export: list prototypes: %w", err)
+	}
+	return prototypes, nil
+}
+
+// page returns the page of prototype p's feedback after key, and whether
+// more may follow it.
+func (e *exportReads) page(ctx context.Context, p gid.ID, after exportKey) (page []*exportRow, more bool, err error) {
+	done, err := e.enter(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer done()
 	rows, err := e.client.QueryContext(ctx, e.query, int64(p), after.created, after.id, exportPageRows)
 	if err != nil {
 		return nil, false, fmt.Errorf("export: query feedback: %w", err)

@@ -511,10 +511,10 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// TestExportsLeaveTheAPIItsConnections holds an export's first page in
+// TestExportsLeaveTheAPIItsConnections holds an export's first read in
 // its query (the feedback table locked by a transaction on one of the
 // server's connections) on a server whose pool has 4, so that one export
-// page is read at a time, and asks for four more exports: they wait for
+// reads at a time, and asks for four more exports: they wait for
 // their turn without taking a connection, so a query of the API still
 // answers, then are refused with UNAVAILABLE and a Retry-After. Each would
 // otherwise hold a connection in its own blocked query and leave the API
@@ -553,7 +553,7 @@ func TestExportsLeaveTheAPIItsConnections(t *testing.T) {
 	}
 	first := make(chan export, 1)
 	go get(first)
-	waitForMetric(t, s, "protoloop_exports_streaming", 1) // its first page has its turn
+	waitForMetric(t, s, "protoloop_exports_streaming", 1) // its first read has its turn
 
 	refusals := make(chan export, 4)
 	for range 4 {
@@ -743,7 +743,7 @@ func TestAnExportSkipsPrototypesWithoutFeedback(t *testing.T) {
 	})
 }
 
-// TestAnExportThatCannotBeginSaysWhy holds an export's first page on a
+// TestAnExportThatCannotBeginSaysWhy holds an export's first read on a
 // locked table past PostgreSQL's statement timeout: nothing has been sent
 // yet, so the export answers as the API would, 503 with TIMEOUT, not a
 // 500 or a truncated file.
@@ -757,7 +757,7 @@ func TestAnExportThatCannotBeginSaysWhy(t *testing.T) {
 	resp := getExport(t, s, loop.Owner.Token, "/export/"+loop.Workspace.Slug+"/feedback.csv")
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"code":"TIMEOUT"`) {
-		t.Errorf("an export whose first page timed out: HTTP %d %s, want 503 and TIMEOUT", resp.StatusCode, body)
+		t.Errorf("an export whose first read timed out: HTTP %d %s, want 503 and TIMEOUT", resp.StatusCode, body)
 	}
 }
 

@@ -106,7 +106,7 @@ func (s *Server) exportFailed(ctx context.Context, w http.ResponseWriter, err er
 
 // exportResponse is an export's HTTP response, begun (its headers set by
 // begin and sent) with its first byte, so that an export that fails
-// before its first page can still answer with an error.
+// before its first read can still answer with an error.
 type exportResponse struct {
 	w     http.ResponseWriter
 	rc    *http.ResponseController
@@ -138,24 +138,25 @@ func (e *exportResponse) start() {
 	}
 }
 
-// Exports read their pages in turns: as many at once as a quarter of the
-// pool's connections, so that exports, which read every row of a
-// workspace with each author's name, leave the API most of the pool
-// however many are downloaded. A page holds its turn only while it is
-// read, not while its client takes it. An export's first page waits for
-// its turn for a while, then the export is refused with UNAVAILABLE and a
-// Retry-After; the pages after it wait as long as the request lasts.
+// Exports read the database in turns (their prototypes' list, then each
+// page): as many at once as a quarter of the pool's connections, so that
+// exports, which read every row of a workspace with each author's name,
+// leave the API most of the pool however many are downloaded. A read
+// holds its turn only while it runs, not while the client takes a page.
+// An export's first read waits for its turn for a while, then the export
+// is refused with UNAVAILABLE and a Retry-After; the reads after it wait
+// as long as the request lasts.
 const (
-	// exportSlotWait is how long an export's first page waits for a turn.
+	// exportSlotWait is how long an export's first read waits for a turn.
 	exportSlotWait = 5 * time.Second
 	// exportRetryAfter is the Retry-After, in seconds, of a refused one.
 	exportRetryAfter = 5
 )
 
-// errExportsBusy refuses an export whose first page got no turn.
+// errExportsBusy refuses an export whose first read got no turn.
 var errExportsBusy = errors.New("export: no turn to read in")
 
-// exportSlots is how many exports' pages may be read at once over a pool
+// exportSlots is how many exports may read at once over a pool
 // of conns connections: a quarter of them, at least one; 0, no bound, for
 // a pool without a limit.
 func exportSlots(conns int) int64 {

@@ -232,9 +232,9 @@ func (s *Server) writeMetrics(w io.Writer) {
 		"Statements and transactions that waited for their turn at a pool connection (first come, first served; they then find one free in the pool).", float64(q.Waits))
 	value("protoloop_db_queue_wait_seconds_total", "counter", "Time spent waiting for those turns.", q.Waited.Seconds())
 	value("protoloop_exports_streaming", "gauge",
-		"Exports under way now: past their first page's turn, not yet read to the end by their clients.", float64(s.exportsStreaming.Load()))
+		"Exports under way now: past their first turn to read, not yet read to the end by their clients.", float64(s.exportsStreaming.Load()))
 	value("protoloop_exports_refused_total", "counter",
-		"Exports refused with UNAVAILABLE: their first page waited 5 s for a turn (exports read a page at a time, on a quarter of the pool's connections at once).", float64(s.exportsRefused.Load()))
+		"Exports refused with UNAVAILABLE: their first read waited 5 s for a turn (exports read a page at a time, on a quarter of the pool's connections at once).", float64(s.exportsRefused.Load()))
 
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

@@ -142,7 +142,7 @@ type Server struct {
 	// identities resolves bearer tokens, keeping what they resolve to.
 	identities *graph.IdentityCache
 	hooks      *webhooks.Worker
-	// exports bounds the exports' pages read at once (see exportSlots);
+	// exports bounds the exports' reads at once (see exportSlots);
 	// nil for a pool without a limit. exportsStreaming and exportsRefused
 	// are for /metrics.
 	exports          *semaphore.Weighted
