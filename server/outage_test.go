@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -60,21 +59,9 @@ func newOutage(t *testing.T) *outage {
 // returns its status and body.
 func (o *outage) export(t *testing.T) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, o.s.URL+"/export/"+o.loop.Workspace.Slug+"/feedback.csv", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+o.loop.Owner.Token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(body)
+	resp := get(t, o.s.URL+"/export/"+o.loop.Workspace.Slug+"/feedback.csv",
+		http.Header{"Authorization": {"Bearer " + o.loop.Owner.Token}})
+	return resp.StatusCode, readBody(t, resp)
 }
 
 // leave leaves feedback with an idempotency key through the server at
