@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -147,6 +148,22 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 			checkRowCPU(t, r)
 		}
 	})
+	t.Run("read of the timeline alone", func(t *testing.T) {
+		path := filepath.Join(dir, "read-timeline.json")
+		bench(t, append([]string{"read", "--queries", "timeline", "-c", "2", "-d", "1s", "--out", path}, server...)...)
+		got := results(t, path)
+		if len(got) != 2 || got[0]["scenario"] != "graphql timeline page" || got[1]["scenario"] != "sql timeline page" {
+			t.Fatalf("rows %v, want the timeline page's over GraphQL and over SQL", got)
+		}
+		if share, _ := got[0]["vs sql"].(string); !strings.HasSuffix(share, "%") {
+			t.Errorf("vs sql is %v, want the GraphQL side's share of the SQL's", got[0]["vs sql"])
+		}
+		for _, r := range got {
+			if r["ok"].(float64) == 0 || r["errors"].(float64) != 0 {
+				t.Errorf("%s: %v ok, %v errors", r["scenario"], r["ok"], r["errors"])
+			}
+		}
+	})
 	t.Run("read-sql through one connection", func(t *testing.T) {
 		path := filepath.Join(dir, "read-sql.json")
 		bench(t, append([]string{"read-sql", "-c", "2", "-d", "1s", "--sql-conns", "1", "--out", path}, common...)...)
@@ -207,4 +224,37 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 			t.Errorf("startup: %v runs, median %v ms, want 2 timed starts", r["runs"], r["median ms"])
 		}
 	})
+}
+
+func TestReadQueriesByName(t *testing.T) {
+	names := func(ops []readOp) []string {
+		var n []string
+		for _, op := range ops {
+			n = append(n, op.name)
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		list string
+		want []string
+	}{
+		{"", []string{"dashboard", "prototype page", "timeline page"}},
+		{"timeline", []string{"timeline page"}},
+		{" timeline , dashboard,timeline", []string{"dashboard", "timeline page"}},
+	} {
+		ops, err := chosenReadOps(tc.list)
+		if err != nil || !slices.Equal(names(ops), tc.want) {
+			t.Errorf("--queries %q: %v, %v; want %v", tc.list, names(ops), err, tc.want)
+		}
+	}
+	for _, list := range []string{"nope", "timeline,", "timeline page"} {
+		if _, err := chosenReadOps(list); err == nil || !strings.Contains(err.Error(), "dashboard, prototype, timeline") {
+			t.Errorf("--queries %q: %v, want an error naming the queries there are", list, err)
+		}
+	}
+	var out, errOut servertest.Buffer
+	if code := run(context.Background(), []string{"read-sql", "--queries", "nope", "--database-url", "postgres://127.0.0.1:1/none"}, &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), `no read query "nope"`) {
+		t.Errorf("read-sql --queries nope: exit %d, %q; want 1 and the error, before any connection", code, errOut.String())
+	}
 }

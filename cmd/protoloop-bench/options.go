@@ -46,6 +46,7 @@ type options struct {
 	hold        time.Duration
 	runs        int
 	floor       bool
+	queries     string
 
 	scale      float64
 	prototypes int
@@ -70,6 +71,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.Float64Var(&o.rate, "r", 10, "fanout: events per second the writer adds")
 	fs.IntVar(&o.events, "events", 100, "fanout: events the writer adds")
 	fs.DurationVar(&o.hold, "hold", 0, "fanout: keep the idle subscribers open this long before writing, to take profiles (the admin URL is printed)")
+	fs.StringVar(&o.queries, "queries", "", "read, read-sql: the read `queries` to run, comma-separated, of "+strings.Join(readQueryKeys(), ", ")+" (default: all of them), to measure or profile one alone")
 	fs.IntVar(&o.runs, "runs", 5, "startup: how many starts to time")
 	fs.BoolVar(&o.floor, "floor", false, "write: also measure `{ __typename }` as a query and as a mutation at the same concurrency: what the HTTP and GraphQL layers (and, for the mutation, BEGIN and COMMIT) cost without any work")
 

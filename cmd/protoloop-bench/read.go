@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/lib/pq"
@@ -107,6 +109,7 @@ func (t *readTarget) pick(r *rand.Rand) benchProto { return t.protos[r.IntN(len(
 
 // readOp is one of the read queries, over GraphQL and over SQL.
 type readOp struct {
+	key  string // its name for --queries
 	name string
 	gql  func(ctx context.Context, c *gqlClient, p benchProto) error
 	sql  func(ctx context.Context, t *readTarget, p benchProto) error
@@ -114,16 +117,44 @@ type readOp struct {
 
 func readOps() []readOp {
 	return []readOp{
-		{"dashboard", func(ctx context.Context, c *gqlClient, p benchProto) error {
+		{"dashboard", "dashboard", func(ctx context.Context, c *gqlClient, p benchProto) error {
 			return c.do(ctx, dashboardQuery, map[string]any{"slug": p.workspace}, nil)
 		}, dashboardSQL},
-		{"prototype page", func(ctx context.Context, c *gqlClient, p benchProto) error {
+		{"prototype", "prototype page", func(ctx context.Context, c *gqlClient, p benchProto) error {
 			return c.do(ctx, prototypePageQuery, map[string]any{"ws": p.workspace, "slug": p.slug}, nil)
 		}, prototypePageSQL},
-		{"timeline page", func(ctx context.Context, c *gqlClient, p benchProto) error {
+		{"timeline", "timeline page", func(ctx context.Context, c *gqlClient, p benchProto) error {
 			return c.do(ctx, timelineQuery, map[string]any{"id": p.gid}, nil)
 		}, timelineSQL},
 	}
+}
+
+// readQueryKeys are the names --queries takes.
+func readQueryKeys() []string {
+	var keys []string
+	for _, op := range readOps() {
+		keys = append(keys, op.key)
+	}
+	return keys
+}
+
+// chosenReadOps returns the read queries --queries names (a
+// comma-separated list of readQueryKeys), in their usual order; all of
+// them if it names none.
+func chosenReadOps(list string) ([]readOp, error) {
+	ops := readOps()
+	if strings.TrimSpace(list) == "" {
+		return ops, nil
+	}
+	chosen := map[string]bool{}
+	for _, key := range strings.Split(list, ",") {
+		key = strings.TrimSpace(key)
+		if !slices.ContainsFunc(ops, func(op readOp) bool { return op.key == key }) {
+			return nil, fmt.Errorf("--queries: no read query %q: name %s", key, strings.Join(readQueryKeys(), ", "))
+		}
+		chosen[key] = true
+	}
+	return slices.DeleteFunc(ops, func(op readOp) bool { return !chosen[op.key] }), nil
 }
 
 func runRead(ctx context.Context, o *options) (*report, error)    { return read(ctx, o, true) }
@@ -132,6 +163,10 @@ func runReadSQL(ctx context.Context, o *options) (*report, error) { return read(
 // read measures the read queries over GraphQL (withServer) and then the
 // same data by hand-written SQL, at the same concurrency, in the same run.
 func read(ctx context.Context, o *options, withServer bool) (*report, error) {
+	ops, err := chosenReadOps(o.queries)
+	if err != nil {
+		return nil, err
+	}
 	t, err := openTarget(ctx, o, o.sqlPool())
 	if err != nil {
 		return nil, err
@@ -143,7 +178,6 @@ func read(ctx context.Context, o *options, withServer bool) (*report, error) {
 	}
 	r.Columns = append(r.Columns, cpuColumns...)
 	meter := cpuMeter{db: t.db}
-	ops := readOps()
 	gqlRPS := map[string]float64{}
 	if withServer {
 		srv, err := o.startServer(ctx)
