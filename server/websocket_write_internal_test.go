@@ -4,6 +4,7 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"testing"
@@ -48,5 +49,73 @@ func TestTryWriteAllocatesNothing(t *testing.T) {
 	// AllocsPerRun runs the function once more to warm up.
 	if want := bytes.Repeat(frame, runs+1); !bytes.Equal(<-got, want) {
 		t.Error("the peer did not read every frame, in order, once")
+	}
+}
+
+// A write to a socket closed meanwhile (the connection cut by its reader,
+// say) fails rather than writing to whatever the descriptor's number
+// names by then.
+func TestTryWriteToAClosedSocketFails(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &gorillaConn{netConn: conn}
+	var w connWriter
+	if n, err := c.tryWrite(&w.raw, []byte("before")); n != 6 || err != nil {
+		t.Fatalf("tryWrite = %d, %v; want 6, nil", n, err)
+	}
+	conn.Close()
+	if n, err := c.tryWrite(&w.raw, []byte("after")); n != 0 || !errors.Is(err, net.ErrClosed) {
+		t.Errorf("tryWrite after close = %d, %v; want 0 and net.ErrClosed", n, err)
+	}
+}
+
+// BenchmarkTryWrite writes a 300-byte frame to each of 2,000 loopback
+// sockets in turn, as the writer workers write an event to its
+// subscribers, each socket's state out of the caches by its next turn;
+// readers drain the peers.
+func BenchmarkTryWrite(b *testing.B) {
+	const sockets = 2000
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			peer, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer peer.Close()
+				_, _ = io.Copy(io.Discard, peer)
+			}()
+		}
+	}()
+	conns := make([]*gorillaConn, sockets)
+	for i := range conns {
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close()
+		conns[i] = &gorillaConn{netConn: conn}
+	}
+	var w connWriter
+	frame := bytes.Repeat([]byte("e"), 300)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := conns[i].tryWrite(&w.raw, frame); err != nil {
+			b.Fatal(err)
+		}
+		i = (i + 1) % sockets
 	}
 }

@@ -3,17 +3,26 @@
 package server
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"syscall"
 )
 
 // tryWrite writes as much of frames as the socket takes at once, without
 // waiting and without a deadline, and returns how much it wrote; writeMu
-// is held. A socket it cannot write to that way (not a plain socket, or
-// past a deadline someone set) is written nothing, for writeRest. r is
-// the calling worker's, reused from one write to the next.
+// is held. A socket it cannot write to that way (not a plain socket) is
+// written nothing, for writeRest. r is the calling worker's, reused from
+// one write to the next.
+//
+// It writes inside RawConn.Control, which only keeps the descriptor from
+// being closed meanwhile, rather than RawConn.Write, which also takes
+// the runtime's write lock and readies the poller to wait for the socket
+// (resetting its write readiness, checking the deadline): neither is of
+// use here, where writeMu orders the writes and a write that would wait
+// goes to writeRest instead, and the poller's state of 10,000 sockets,
+// each touched once per event, is one cache miss more per write. A
+// deadline is set only by writeFrames, for writeRest's and a close's
+// writes, and cleared after them, or left on a connection that is
+// closing, which is written no more.
 func (c *gorillaConn) tryWrite(r *rawWrite, frames []byte) (int, error) {
 	if len(frames) == 0 {
 		return 0, nil
@@ -33,12 +42,10 @@ func (c *gorillaConn) tryWrite(r *rawWrite, frames []byte) (int, error) {
 		r.call = r.write
 	}
 	r.frames, r.n, r.err = frames, 0, nil
-	err := c.raw.Write(r.call)
+	err := c.raw.Control(r.call)
 	n, werr := r.n, r.err
 	r.frames, r.err = nil, nil // the buffer is the worker's to reuse, not ours to keep
 	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return n, nil
 	case err != nil:
 		return n, fmt.Errorf("websocket write: %w", err)
 	case werr != nil:
@@ -47,7 +54,7 @@ func (c *gorillaConn) tryWrite(r *rawWrite, frames []byte) (int, error) {
 	return n, nil
 }
 
-// rawWrite is one tryWrite's work inside the socket's RawConn.Write: the
+// rawWrite is one tryWrite's work inside the socket's RawConn.Control: the
 // frames, how much of them went out, the error that stopped it. Each
 // writer worker keeps one (connWriter) with its callback bound once: a
 // closure over these, made for every write, allocated for every write
@@ -57,12 +64,12 @@ type rawWrite struct {
 	frames []byte
 	n      int
 	err    error
-	call   func(fd uintptr) bool // r.write
+	call   func(fd uintptr) // r.write
 }
 
 // write writes r.frames to fd until they are out or the socket is full;
-// it never asks RawConn.Write to wait for the socket (see writeRest).
-func (r *rawWrite) write(fd uintptr) bool {
+// it never waits for the socket (see writeRest).
+func (r *rawWrite) write(fd uintptr) {
 	for r.n < len(r.frames) {
 		m, err := syscall.Write(int(fd), r.frames[r.n:])
 		if m > 0 {
@@ -71,13 +78,12 @@ func (r *rawWrite) write(fd uintptr) bool {
 		switch {
 		case err == syscall.EINTR:
 		case err == syscall.EAGAIN:
-			return true
+			return
 		case err != nil:
 			r.err = err
-			return true
+			return
 		case m <= 0:
-			return true
+			return
 		}
 	}
-	return true // done, or not waiting: see writeRest
 }
