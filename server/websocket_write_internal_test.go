@@ -13,11 +13,7 @@ import (
 // A worker's write to a subscriber's socket allocates nothing: it runs
 // for every event and every subscriber.
 func TestTryWriteAllocatesNothing(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := listenLoopback(t)
 	got := make(chan []byte, 1)
 	go func() {
 		peer, err := ln.Accept()
@@ -29,11 +25,7 @@ func TestTryWriteAllocatesNothing(t *testing.T) {
 		b, _ := io.ReadAll(peer)
 		got <- b
 	}()
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &gorillaConn{netConn: conn}
+	c := dialLoopback(t, ln)
 	var w connWriter
 	frame := []byte("a frame of an event")
 	const runs = 100
@@ -45,7 +37,7 @@ func TestTryWriteAllocatesNothing(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("tryWrite allocated %.1f times per write, want none", allocs)
 	}
-	conn.Close()
+	c.netConn.Close()
 	// AllocsPerRun runs the function once more to warm up.
 	if want := bytes.Repeat(frame, runs+1); !bytes.Equal(<-got, want) {
 		t.Error("the peer did not read every frame, in order, once")
@@ -56,21 +48,12 @@ func TestTryWriteAllocatesNothing(t *testing.T) {
 // say) fails rather than writing to whatever the descriptor's number
 // names by then.
 func TestTryWriteToAClosedSocketFails(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &gorillaConn{netConn: conn}
+	c := dialLoopback(t, listenLoopback(t))
 	var w connWriter
 	if n, err := c.tryWrite(&w.raw, []byte("before")); n != 6 || err != nil {
 		t.Fatalf("tryWrite = %d, %v; want 6, nil", n, err)
 	}
-	conn.Close()
+	c.netConn.Close()
 	if n, err := c.tryWrite(&w.raw, []byte("after")); n != 0 || !errors.Is(err, net.ErrClosed) {
 		t.Errorf("tryWrite after close = %d, %v; want 0 and net.ErrClosed", n, err)
 	}
@@ -83,11 +66,7 @@ func TestTryWriteToAClosedSocketFails(t *testing.T) {
 // tryWrite's own.
 func BenchmarkTryWrite(b *testing.B) {
 	const sockets = 2000
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
+	ln := listenLoopback(b)
 	go func() {
 		for {
 			peer, err := ln.Accept()
@@ -102,12 +81,7 @@ func BenchmarkTryWrite(b *testing.B) {
 	}()
 	conns := make([]*gorillaConn, sockets)
 	for i := range conns {
-		conn, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer conn.Close()
-		conns[i] = &gorillaConn{netConn: conn}
+		conns[i] = dialLoopback(b, ln)
 	}
 	var w connWriter
 	frame := bytes.Repeat([]byte("e"), 300)
@@ -119,4 +93,27 @@ func BenchmarkTryWrite(b *testing.B) {
 		}
 		i = (i + 1) % sockets
 	}
+}
+
+// listenLoopback listens on a free loopback port until the test ends.
+func listenLoopback(tb testing.TB) net.Listener {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// dialLoopback returns a connection to ln, closed when the test ends, for
+// tryWrite to write to.
+func dialLoopback(tb testing.TB, ln net.Listener) *gorillaConn {
+	tb.Helper()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	return &gorillaConn{netConn: conn}
 }
