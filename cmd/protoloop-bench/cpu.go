@@ -115,6 +115,16 @@ func (s cpuSample) since(start cpuSample) cpuUse {
 	return u
 }
 
+// plus returns the CPU of two phases together, known where both are.
+func (u cpuUse) plus(v cpuUse) cpuUse {
+	return cpuUse{
+		server: u.server + v.server, serverOK: u.serverOK && v.serverOK,
+		pg: u.pg + v.pg, pgOK: u.pgOK && v.pgOK,
+		self: u.self + v.self, selfOK: u.selfOK && v.selfOK,
+		lostBackends: u.lostBackends + v.lostBackends,
+	}
+}
+
 // measure runs a load phase between two samples and returns its result
 // with the CPU each process spent in it.
 func (m cpuMeter) measure(ctx context.Context, c int, d time.Duration, op func(ctx context.Context, worker, i int) error) loadResult {
@@ -122,6 +132,57 @@ func (m cpuMeter) measure(ctx context.Context, c int, d time.Duration, op func(c
 	res := load(ctx, c, d, op)
 	res.cpu = m.sample(ctx).since(start)
 	return res
+}
+
+// side is one of the two loads a paired measurement compares, with the
+// meter of its phases (the server's CPU counted or not).
+type side struct {
+	meter cpuMeter
+	op    func(ctx context.Context, worker, i int) error
+}
+
+// turnOffset moves the requests' index (the op's i) from one turn of a
+// paired measurement to the next, so that each turn starts elsewhere in
+// the sequence of targets the index picks, the same for both sides.
+const turnOffset = 1 << 20
+
+// turnsOf returns how many turns each side of a paired measurement of d
+// takes, in turns of at most slice, and how long each is.
+func turnsOf(d, slice time.Duration) (int, time.Duration) {
+	if slice <= 0 || slice >= d {
+		return 1, d
+	}
+	n := int((d + slice - 1) / slice)
+	return n, d / time.Duration(n)
+}
+
+// measurePair measures a and b for d each at concurrency c, taking turns
+// of at most slice, in the order a b, b a, a b, … (each side first in
+// half of the pairs), and adds up each side's turns. The host's speed
+// can drift by a quarter within a minute (a shared virtual machine's
+// does): measured one whole phase after the other, a's and b's figures,
+// and so their ratio, came from different minutes; in short turns both
+// meet the same drift. A slice of 0 or less, or not shorter than d, is one
+// phase each, a then b. Requests in flight at a turn's end finish uncounted, as
+// at a phase's.
+func measurePair(ctx context.Context, c int, d, slice time.Duration, a, b side) (loadResult, loadResult) {
+	turns, turn := turnsOf(d, slice)
+	var as, bs []loadResult
+	run := func(s side, k int) loadResult {
+		return s.meter.measure(ctx, c, turn, func(ctx context.Context, w, i int) error {
+			return s.op(ctx, w, k*turnOffset+i)
+		})
+	}
+	for k := 0; k < turns && ctx.Err() == nil; k++ {
+		if k%2 == 0 {
+			as = append(as, run(a, k))
+			bs = append(bs, run(b, k))
+		} else {
+			bs = append(bs, run(b, k))
+			as = append(as, run(a, k))
+		}
+	}
+	return combine(as), combine(bs)
 }
 
 // addCPU puts the CPU per request of res into row, "-" where unknown.

@@ -3,9 +3,9 @@
 // the same machine:
 //
 //	protoloop-bench seed      bulk-load prototypes, iterations, feedback, …
-//	protoloop-bench read      nested, prototype-page and timeline queries over HTTP, then the same data by hand-written SQL
+//	protoloop-bench read      nested, prototype-page and timeline queries over HTTP, in turns with the same data by hand-written SQL
 //	protoloop-bench read-sql  the hand-written SQL alone
-//	protoloop-bench write     leaveFeedback over HTTP, then plain INSERTs
+//	protoloop-bench write     leaveFeedback over HTTP, in turns with plain INSERTs
 //	protoloop-bench fanout    K websocket subscribers, a writer at R events/s
 //	protoloop-bench replicas  fanout with subscribers on one server process, writes on another
 //	protoloop-bench startup   time from exec to ready, migrations already applied
@@ -38,9 +38,9 @@ type scenario struct {
 func scenarios() []scenario {
 	return []scenario{
 		{"seed", "bulk-load a dataset (default 1,000 prototypes × 5 iterations × 20 feedback)", runSeed},
-		{"read", "nested, prototype-page and timeline queries at concurrency C, then the same by hand-written SQL", runRead},
+		{"read", "nested, prototype-page and timeline queries at concurrency C, in turns with the same by hand-written SQL", runRead},
 		{"read-sql", "the read scenario's hand-written SQL alone: the database's limit", runReadSQL},
-		{"write", "leaveFeedback at concurrency C, then plain INSERTs: the limit", runWrite},
+		{"write", "leaveFeedback at concurrency C, in turns with plain INSERTs: the limit", runWrite},
 		{"fanout", "K graphql-transport-ws subscribers on one prototype, a writer at R events/s", runFanout},
 		{"replicas", "fanout with the subscribers on one server process and the writer on another", runReplicas},
 		{"startup", "time from starting the server to /readyz answering 200 (migrations applied)", runStartup},

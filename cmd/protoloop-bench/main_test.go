@@ -150,7 +150,10 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 	})
 	t.Run("read of the timeline alone", func(t *testing.T) {
 		path := filepath.Join(dir, "read-timeline.json")
-		bench(t, append([]string{"read", "--queries", "timeline", "-c", "2", "-d", "1s", "--out", path}, server...)...)
+		bench(t, append([]string{"read", "--queries", "timeline", "-c", "2", "-d", "1s", "--slice", "250ms", "--out", path}, server...)...)
+		if got := params(t, path)["slice"]; got != "250ms" {
+			t.Errorf("slice is %v, want 250ms: the two sides in four turns each", got)
+		}
 		got := results(t, path)
 		if len(got) != 2 || got[0]["scenario"] != "graphql timeline page" || got[1]["scenario"] != "sql timeline page" {
 			t.Fatalf("rows %v, want the timeline page's over GraphQL and over SQL", got)

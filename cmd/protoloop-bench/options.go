@@ -40,6 +40,7 @@ type options struct {
 	concurrency int
 	sqlConns    int
 	duration    time.Duration
+	slice       time.Duration
 	subscribers int
 	rate        float64
 	events      int
@@ -67,6 +68,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.concurrency, "c", 32, "concurrency: requests in flight at once")
 	fs.IntVar(&o.sqlConns, "sql-conns", 0, "read, write: `connections` of the pool that runs the hand-written SQL and the plain INSERTs (default: as many as -c); the server's own pool is its --db-max-conns")
 	fs.DurationVar(&o.duration, "d", 10*time.Second, "duration of each measured phase")
+	fs.DurationVar(&o.slice, "slice", time.Second, "read, write: measure the GraphQL requests and the SQL they are compared with in turns of at most this `duration`, in the order graphql sql, sql graphql, …, so that both meet the host's drift alike; 0 for one whole phase each, graphql first")
 	fs.IntVar(&o.subscribers, "k", 1000, "fanout: websocket subscribers")
 	fs.Float64Var(&o.rate, "r", 10, "fanout: events per second the writer adds")
 	fs.IntVar(&o.events, "events", 100, "fanout: events the writer adds")
@@ -79,6 +81,16 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.prototypes, "prototypes", 1000, "seed: prototypes at scale 1")
 	fs.IntVar(&o.iterations, "iterations", 5, "seed: iterations per prototype")
 	fs.IntVar(&o.feedback, "feedback", 20, "seed: feedback per iteration")
+}
+
+// turnsText says how a paired measurement takes its turns, for progress
+// lines.
+func (o *options) turnsText() string {
+	n, turn := turnsOf(o.duration, o.slice)
+	if n == 1 {
+		return "one after the other"
+	}
+	return fmt.Sprintf("in %d turns of %s", n, turn)
 }
 
 // sqlPool is the size of the pool that runs the hand-written SQL and the

@@ -102,7 +102,31 @@ func openTarget(ctx context.Context, o *options, poolSize int) (*readTarget, err
 		db.Close()
 		return nil, errors.New("the bench workspaces have no prototypes: run `protoloop-bench seed` against this database")
 	}
+	if err := openAll(ctx, db, poolSize); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return t, nil
+}
+
+// openAll opens n connections of db's pool at once and leaves them idle,
+// so that no measured phase of the hand-written SQL begins by connecting,
+// as the server's pool, warmed by its first requests, does not either.
+func openAll(ctx context.Context, db *sql.DB, n int) error {
+	conns := make([]*sql.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		conns = append(conns, c)
+	}
+	return nil
 }
 
 func (t *readTarget) pick(r *rand.Rand) benchProto { return t.protos[r.IntN(len(t.protos))] }
@@ -160,8 +184,9 @@ func chosenReadOps(list string) ([]readOp, error) {
 func runRead(ctx context.Context, o *options) (*report, error)    { return read(ctx, o, true) }
 func runReadSQL(ctx context.Context, o *options) (*report, error) { return read(ctx, o, false) }
 
-// read measures the read queries over GraphQL (withServer) and then the
-// same data by hand-written SQL, at the same concurrency, in the same run.
+// read measures the read queries over GraphQL (withServer) and the same
+// data by hand-written SQL, at the same concurrency, in turns (see
+// measurePair), or the SQL alone.
 func read(ctx context.Context, o *options, withServer bool) (*report, error) {
 	ops, err := chosenReadOps(o.queries)
 	if err != nil {
@@ -177,62 +202,75 @@ func read(ctx context.Context, o *options, withServer bool) (*report, error) {
 		Columns: []string{"scenario", "ok", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "sql/req", "vs sql"},
 	}
 	r.Columns = append(r.Columns, cpuColumns...)
-	meter := cpuMeter{db: t.db}
-	gqlRPS := map[string]float64{}
-	if withServer {
-		srv, err := o.startServer(ctx)
+	// The hand-written SQL does not go through the server, idle
+	// meanwhile: its CPU is no part of those requests.
+	sqlMeter := cpuMeter{db: t.db}
+	sqlSide := func(op readOp) side {
+		return side{sqlMeter, func(ctx context.Context, w, i int) error {
+			return op.sql(ctx, t, t.protos[(w*7919+i)%len(t.protos)])
+		}}
+	}
+	warmSQL := func(op readOp) error {
+		if err := op.sql(ctx, t, t.protos[0]); err != nil {
+			return fmt.Errorf("sql %s: %w", op.name, err)
+		}
+		return nil
+	}
+	if !withServer {
+		for _, op := range ops {
+			if err := warmSQL(op); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(o.stderr, "sql %s: %s at c=%d…\n", op.name, o.duration, o.concurrency)
+			s := sqlSide(op)
+			r.addLoad("sql "+op.name, s.meter.measure(ctx, o.concurrency, o.duration, s.op))["sql/req"] = float64(sqlStatements[op.name])
+		}
+		r.note(cpuNote)
+		return r, nil
+	}
+
+	srv, err := o.startServer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	if srv.Startup > 0 {
+		r.Params["startup_ms"] = ms(srv.Startup)
+	}
+	r.Params["slice"] = o.slice.String()
+	gqlMeter := cpuMeter{serverPID: srv.PID, db: t.db}
+	c := &gqlClient{http: newHTTPClient(o.concurrency), base: srv.URL, token: t.st.Token}
+	var gqlRows, sqlRows []result
+	for _, op := range ops {
+		rng := rand.New(rand.NewPCG(1, 2))
+		p := t.pick(rng)
+		if err := op.gql(ctx, c, p); err != nil {
+			return nil, fmt.Errorf("%s: %w", op.name, err)
+		}
+		perReq, err := statementsPerRequest(ctx, srv, func() error { return op.gql(ctx, c, t.pick(rng)) })
 		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op.name, err)
+		}
+		if err := warmSQL(op); err != nil {
 			return nil, err
 		}
-		defer srv.stop()
-		if srv.Startup > 0 {
-			r.Params["startup_ms"] = ms(srv.Startup)
-		}
-		meter.serverPID = srv.PID
-		c := &gqlClient{http: newHTTPClient(o.concurrency), base: srv.URL, token: t.st.Token}
-		for _, op := range ops {
-			rng := rand.New(rand.NewPCG(1, 2))
-			p := t.pick(rng)
-			if err := op.gql(ctx, c, p); err != nil {
-				return nil, fmt.Errorf("%s: %w", op.name, err)
-			}
-			perReq, err := statementsPerRequest(ctx, srv, func() error { return op.gql(ctx, c, t.pick(rng)) })
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", op.name, err)
-			}
-			fmt.Fprintf(o.stderr, "graphql %s: %s at c=%d…\n", op.name, o.duration, o.concurrency)
-			res := meter.measure(ctx, o.concurrency, o.duration, func(ctx context.Context, w, i int) error {
+		fmt.Fprintf(o.stderr, "%s: graphql and sql, %s each at c=%d, %s…\n", op.name, o.duration, o.concurrency, o.turnsText())
+		gql, hand := measurePair(ctx, o.concurrency, o.duration, o.slice,
+			side{gqlMeter, func(ctx context.Context, w, i int) error {
 				return op.gql(ctx, c, t.protos[(w*7919+i)%len(t.protos)])
-			})
-			row := r.addLoad("graphql "+op.name, res)
-			row["sql/req"] = perReq
-			gqlRPS[op.name] = res.rps()
+			}},
+			sqlSide(op))
+		gqlRow, sqlRow := r.loadRow("graphql "+op.name, gql), r.loadRow("sql "+op.name, hand)
+		gqlRow["sql/req"], sqlRow["sql/req"] = perReq, float64(sqlStatements[op.name])
+		if hand.rps() > 0 {
+			gqlRow["vs sql"] = fmt.Sprintf("%.0f%%", 100*gql.rps()/hand.rps())
 		}
+		gqlRows, sqlRows = append(gqlRows, gqlRow), append(sqlRows, sqlRow)
 	}
-	// The hand-written SQL does not go through the server, idle
-	// meanwhile: its CPU is no part of these requests.
-	meter.serverPID = 0
-	for _, op := range ops {
-		if err := op.sql(ctx, t, t.protos[0]); err != nil {
-			return nil, fmt.Errorf("sql %s: %w", op.name, err)
-		}
-		fmt.Fprintf(o.stderr, "sql %s: %s at c=%d…\n", op.name, o.duration, o.concurrency)
-		res := meter.measure(ctx, o.concurrency, o.duration, func(ctx context.Context, w, i int) error {
-			return op.sql(ctx, t, t.protos[(w*7919+i)%len(t.protos)])
-		})
-		row := r.addLoad("sql "+op.name, res)
-		row["sql/req"] = float64(sqlStatements[op.name])
+	for _, row := range append(gqlRows, sqlRows...) {
+		r.add(row)
 	}
-	if withServer {
-		// The ratio belongs on the GraphQL rows; put it there in order.
-		for i, op := range ops {
-			sqlRow := r.Results[len(ops)+i]
-			if s, ok := sqlRow["req/s"].(float64); ok && s > 0 {
-				r.Results[i]["vs sql"] = fmt.Sprintf("%.0f%%", 100*gqlRPS[op.name]/s)
-			}
-		}
-		r.note("vs sql: the GraphQL query's throughput as a share of the hand-written SQL's (target ≥ 60%%); sql/req counts statements the server ran per request, authentication included (target ≤ 5 for the dashboard, constant in page size)")
-	}
+	r.note("vs sql: the GraphQL query's throughput as a share of the hand-written SQL's (target ≥ 60%%), the two measured in turns (see --slice); sql/req counts statements the server ran per request, authentication included (target ≤ 5 for the dashboard, constant in page size)")
 	r.note(cpuNote)
 	return r, nil
 }

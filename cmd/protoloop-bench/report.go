@@ -114,27 +114,58 @@ func summarize(ds []time.Duration) latencies {
 
 // loadResult is what a closed-loop load run measured.
 type loadResult struct {
-	ok, failed int
-	run        int // requests run, those finished after the end included
-	elapsed    time.Duration
-	lat        latencies
-	firstErr   error
-	cpu        cpuUse // when measured by a cpuMeter
+	took     []time.Duration // of each request that succeeded in the run
+	failed   int
+	run      int // requests run, those finished after the end included
+	elapsed  time.Duration
+	firstErr error
+	cpu      cpuUse // when measured by a cpuMeter
 }
 
-func (l loadResult) rps() float64 { return float64(l.ok) / l.elapsed.Seconds() }
+func (l loadResult) ok() int { return len(l.took) }
+
+func (l loadResult) rps() float64 { return float64(l.ok()) / l.elapsed.Seconds() }
 
 // row turns a load run into a table row under name.
 func (l loadResult) row(name string) result {
+	lat := summarize(l.took)
 	return result{
-		"scenario": name, "ok": float64(l.ok), "errors": float64(l.failed), "req/s": l.rps(),
-		"p50 ms": ms(l.lat.p50), "p95 ms": ms(l.lat.p95), "p99 ms": ms(l.lat.p99), "max ms": ms(l.lat.maxi),
+		"scenario": name, "ok": float64(l.ok()), "errors": float64(l.failed), "req/s": l.rps(),
+		"p50 ms": ms(lat.p50), "p95 ms": ms(lat.p95), "p99 ms": ms(lat.p99), "max ms": ms(lat.maxi),
 	}
 }
 
-// addLoad adds a load run's row under name, with its CPU per request,
-// and notes its first error and the backends whose CPU was lost.
+// combine adds up the turns of one side of a paired measurement (see
+// measurePair) into one result, as if they had been one run.
+func combine(turns []loadResult) loadResult {
+	var l loadResult
+	for i, t := range turns {
+		l.took = append(l.took, t.took...)
+		l.failed += t.failed
+		l.run += t.run
+		l.elapsed += t.elapsed
+		if l.firstErr == nil {
+			l.firstErr = t.firstErr
+		}
+		if i == 0 {
+			l.cpu = t.cpu
+		} else {
+			l.cpu = l.cpu.plus(t.cpu)
+		}
+	}
+	return l
+}
+
+// addLoad adds a load run's row (see loadRow).
 func (r *report) addLoad(name string, l loadResult) result {
+	row := r.loadRow(name, l)
+	r.add(row)
+	return row
+}
+
+// loadRow returns a load run's row under name, with its CPU per request,
+// and notes its first error and the backends whose CPU was lost.
+func (r *report) loadRow(name string, l loadResult) result {
 	if l.firstErr != nil {
 		r.note("%s: first error: %v", name, l.firstErr)
 	}
@@ -143,7 +174,6 @@ func (r *report) addLoad(name string, l loadResult) result {
 	}
 	row := l.row(name)
 	l.addCPU(row)
-	r.add(row)
 	return row
 }
 
@@ -197,8 +227,7 @@ func load(ctx context.Context, c int, d time.Duration, op func(ctx context.Conte
 	}
 	wg.Wait()
 	res.elapsed = d
-	res.ok = len(all)
-	res.lat = summarize(all)
+	res.took = all
 	return res
 }
 

@@ -57,8 +57,8 @@ func writeTargets(ctx context.Context, t *readTarget) ([]writeTarget, error) {
 
 // runWrite measures leaveFeedback over HTTP, which writes the feedback,
 // its participant on first use, its event and its NOTIFY in one
-// transaction, and then the plain INSERT of a feedback row at the same
-// concurrency: the database's limit for the row alone.
+// transaction, in turns with the plain INSERT of a feedback row at the
+// same concurrency: the database's limit for the row alone.
 func runWrite(ctx context.Context, o *options) (*report, error) {
 	t, err := openTarget(ctx, o, o.sqlPool())
 	if err != nil {
@@ -75,7 +75,7 @@ func runWrite(ctx context.Context, o *options) (*report, error) {
 	}
 	defer srv.stop()
 	r := &report{
-		Params:  map[string]any{"c": o.concurrency, "sql_conns": o.sqlPool(), "d": o.duration.String(), "iterations": len(targets)},
+		Params:  map[string]any{"c": o.concurrency, "sql_conns": o.sqlPool(), "d": o.duration.String(), "slice": o.slice.String(), "iterations": len(targets)},
 		Columns: []string{"scenario", "ok", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "sql/req", "vs insert"},
 	}
 	r.Columns = append(r.Columns, cpuColumns...)
@@ -102,34 +102,33 @@ func runWrite(ctx context.Context, o *options) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(o.stderr, "graphql leaveFeedback: %s at c=%d…\n", o.duration, o.concurrency)
-	gql := meter.measure(ctx, o.concurrency, o.duration, func(ctx context.Context, w, i int) error {
-		return leave(ctx, targets[(w*7919+i)%len(targets)], i)
-	})
-	row := r.addLoad("graphql leaveFeedback", gql)
-	row["sql/req"] = perReq
-
-	fmt.Fprintf(o.stderr, "sql INSERT: %s at c=%d…\n", o.duration, o.concurrency)
+	fmt.Fprintf(o.stderr, "leaveFeedback and plain INSERTs, %s each at c=%d, %s…\n", o.duration, o.concurrency, o.turnsText())
 	kinds := slices.Clone(feedbackKinds)
 	// The plain INSERTs do not go through the server, idle meanwhile:
 	// its CPU is no part of them.
 	sqlMeter := meter
 	sqlMeter.serverPID = 0
-	plain := sqlMeter.measure(ctx, o.concurrency, o.duration, func(ctx context.Context, w, i int) error {
-		tg := targets[(w*7919+i)%len(targets)]
-		now := time.Now()
-		_, err := t.db.ExecContext(ctx, `INSERT INTO feedbacks (id, created_at, updated_at, kind, body, rating, minutes_saved_per_day, status, vote_count, workspace_id, author_id, iteration_id, prototype_id)
+	gql, plain := measurePair(ctx, o.concurrency, o.duration, o.slice,
+		side{meter, func(ctx context.Context, w, i int) error {
+			return leave(ctx, targets[(w*7919+i)%len(targets)], i)
+		}},
+		side{sqlMeter, func(ctx context.Context, w, i int) error {
+			tg := targets[(w*7919+i)%len(targets)]
+			now := time.Now()
+			_, err := t.db.ExecContext(ctx, `INSERT INTO feedbacks (id, created_at, updated_at, kind, body, rating, minutes_saved_per_day, status, vote_count, workspace_id, author_id, iteration_id, prototype_id)
 			VALUES ($1, $2, $2, $3, $4, $5, 10, 'OPEN', 0, $6, $7, $8, $9)`,
-			int64(gid.New(gid.Feedback)), now, string(kinds[rand.IntN(len(kinds))]),
-			fmt.Sprintf("Plain insert %d: let me copy last week's shift.", i), 1+i%5,
-			tg.workspace, tg.author, tg.iteration, tg.prototype)
-		return err
-	})
+				int64(gid.New(gid.Feedback)), now, string(kinds[rand.IntN(len(kinds))]),
+				fmt.Sprintf("Plain insert %d: let me copy last week's shift.", i), 1+i%5,
+				tg.workspace, tg.author, tg.iteration, tg.prototype)
+			return err
+		}})
+	row := r.addLoad("graphql leaveFeedback", gql)
+	row["sql/req"] = perReq
 	r.addLoad("sql INSERT feedback", plain)["sql/req"] = 1.0
 	if plain.rps() > 0 {
 		row["vs insert"] = fmt.Sprintf("%.0f%%", 100*gql.rps()/plain.rps())
 	}
-	r.note("vs insert: leaveFeedback's throughput (feedback, event, NOTIFY, one transaction, authentication) as a share of plain single-row INSERTs' (target ≥ 50%%)")
+	r.note("vs insert: leaveFeedback's throughput (feedback, event, NOTIFY, one transaction, authentication) as a share of plain single-row INSERTs' (target ≥ 50%%), the two measured in turns (see --slice)")
 	if o.floor {
 		floor(ctx, o, c, meter, r)
 	}
