@@ -162,9 +162,9 @@ func turnsOf(d, slice time.Duration) (int, time.Duration) {
 // can drift by a quarter within a minute (a shared virtual machine's
 // does): measured one whole phase after the other, a's and b's figures,
 // and so their ratio, came from different minutes; in short turns both
-// meet the same drift. A slice of 0 or less, or not shorter than d, is one
-// phase each, a then b. Requests in flight at a turn's end finish uncounted, as
-// at a phase's.
+// meet the same drift. A slice of 0 or less, or not shorter than d, is
+// one phase each, a then b. Requests in flight at a turn's end finish
+// uncounted, as at a phase's.
 func measurePair(ctx context.Context, c int, d, slice time.Duration, a, b side) (loadResult, loadResult) {
 	turns, turn := turnsOf(d, slice)
 	var as, bs []loadResult
