@@ -102,31 +102,7 @@ func openTarget(ctx context.Context, o *options, poolSize int) (*readTarget, err
 		db.Close()
 		return nil, errors.New("the bench workspaces have no prototypes: run `protoloop-bench seed` against this database")
 	}
-	if err := openAll(ctx, db, poolSize); err != nil {
-		db.Close()
-		return nil, err
-	}
 	return t, nil
-}
-
-// openAll opens n connections of db's pool at once and leaves them idle,
-// so that no measured phase of the hand-written SQL begins by connecting,
-// as the server's pool, warmed by its first requests, does not either.
-func openAll(ctx context.Context, db *sql.DB, n int) error {
-	conns := make([]*sql.Conn, 0, n)
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	for range n {
-		c, err := db.Conn(ctx)
-		if err != nil {
-			return err
-		}
-		conns = append(conns, c)
-	}
-	return nil
 }
 
 func (t *readTarget) pick(r *rand.Rand) benchProto { return t.protos[r.IntN(len(t.protos))] }
@@ -205,24 +181,25 @@ func read(ctx context.Context, o *options, withServer bool) (*report, error) {
 	// The hand-written SQL does not go through the server, idle
 	// meanwhile: its CPU is no part of those requests.
 	sqlMeter := cpuMeter{db: t.db}
-	sqlSide := func(op readOp) side {
+	sqlOf := func(op readOp) side {
 		return side{sqlMeter, func(ctx context.Context, w, i int) error {
 			return op.sql(ctx, t, t.protos[(w*7919+i)%len(t.protos)])
 		}}
 	}
-	warmSQL := func(op readOp) error {
-		if err := op.sql(ctx, t, t.protos[0]); err != nil {
-			return fmt.Errorf("sql %s: %w", op.name, err)
+	warmSQL := func(op readOp) (side, error) {
+		s := sqlOf(op)
+		if err := warmUp(ctx, o.concurrency, s.op); err != nil {
+			return s, fmt.Errorf("sql %s: %w", op.name, err)
 		}
-		return nil
+		return s, nil
 	}
 	if !withServer {
 		for _, op := range ops {
-			if err := warmSQL(op); err != nil {
+			s, err := warmSQL(op)
+			if err != nil {
 				return nil, err
 			}
 			fmt.Fprintf(o.stderr, "sql %s: %s at c=%d…\n", op.name, o.duration, o.concurrency)
-			s := sqlSide(op)
 			r.addLoad("sql "+op.name, s.meter.measure(ctx, o.concurrency, o.duration, s.op))["sql/req"] = float64(sqlStatements[op.name])
 		}
 		r.note(cpuNote)
@@ -251,15 +228,18 @@ func read(ctx context.Context, o *options, withServer bool) (*report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op.name, err)
 		}
-		if err := warmSQL(op); err != nil {
+		gqlSide := side{gqlMeter, func(ctx context.Context, w, i int) error {
+			return op.gql(ctx, c, t.protos[(w*7919+i)%len(t.protos)])
+		}}
+		if err := warmUp(ctx, o.concurrency, gqlSide.op); err != nil {
+			return nil, fmt.Errorf("%s: %w", op.name, err)
+		}
+		sqlSide, err := warmSQL(op)
+		if err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(o.stderr, "%s: graphql and sql, %s each at c=%d, %s…\n", op.name, o.duration, o.concurrency, o.turnsText())
-		gql, hand := measurePair(ctx, o.concurrency, o.duration, o.slice,
-			side{gqlMeter, func(ctx context.Context, w, i int) error {
-				return op.gql(ctx, c, t.protos[(w*7919+i)%len(t.protos)])
-			}},
-			sqlSide(op))
+		gql, hand := measurePair(ctx, o.concurrency, o.duration, o.slice, gqlSide, sqlSide)
 		gqlRow, sqlRow := r.loadRow("graphql "+op.name, gql), r.loadRow("sql "+op.name, hand)
 		gqlRow["sql/req"], sqlRow["sql/req"] = perReq, float64(sqlStatements[op.name])
 		if hand.rps() > 0 {

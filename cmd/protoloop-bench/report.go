@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -229,6 +230,24 @@ func load(ctx context.Context, c int, d time.Duration, op func(ctx context.Conte
 	res.elapsed = d
 	res.took = all
 	return res
+}
+
+// warmUp runs op once from each of c workers at once, unmeasured, so
+// that the pool behind it (the server's, or the hand-written SQL's) has
+// opened the connections a measured phase at concurrency c uses, and no
+// phase begins by connecting. It returns the requests' errors.
+func warmUp(ctx context.Context, c int, op func(ctx context.Context, worker, i int) error) error {
+	errs := make([]error, c)
+	var wg sync.WaitGroup
+	for w := range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[w] = op(ctx, w, 0)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // progress draws a progress bar on w (the terminal's stderr).

@@ -108,20 +108,26 @@ func runWrite(ctx context.Context, o *options) (*report, error) {
 	// its CPU is no part of them.
 	sqlMeter := meter
 	sqlMeter.serverPID = 0
-	gql, plain := measurePair(ctx, o.concurrency, o.duration, o.slice,
-		side{meter, func(ctx context.Context, w, i int) error {
-			return leave(ctx, targets[(w*7919+i)%len(targets)], i)
-		}},
-		side{sqlMeter, func(ctx context.Context, w, i int) error {
-			tg := targets[(w*7919+i)%len(targets)]
-			now := time.Now()
-			_, err := t.db.ExecContext(ctx, `INSERT INTO feedbacks (id, created_at, updated_at, kind, body, rating, minutes_saved_per_day, status, vote_count, workspace_id, author_id, iteration_id, prototype_id)
+	gqlSide := side{meter, func(ctx context.Context, w, i int) error {
+		return leave(ctx, targets[(w*7919+i)%len(targets)], i)
+	}}
+	insertSide := side{sqlMeter, func(ctx context.Context, w, i int) error {
+		tg := targets[(w*7919+i)%len(targets)]
+		now := time.Now()
+		_, err := t.db.ExecContext(ctx, `INSERT INTO feedbacks (id, created_at, updated_at, kind, body, rating, minutes_saved_per_day, status, vote_count, workspace_id, author_id, iteration_id, prototype_id)
 			VALUES ($1, $2, $2, $3, $4, $5, 10, 'OPEN', 0, $6, $7, $8, $9)`,
-				int64(gid.New(gid.Feedback)), now, string(kinds[rand.IntN(len(kinds))]),
-				fmt.Sprintf("Plain insert %d: let me copy last week's shift.", i), 1+i%5,
-				tg.workspace, tg.author, tg.iteration, tg.prototype)
-			return err
-		}})
+			int64(gid.New(gid.Feedback)), now, string(kinds[rand.IntN(len(kinds))]),
+			fmt.Sprintf("Plain insert %d: let me copy last week's shift.", i), 1+i%5,
+			tg.workspace, tg.author, tg.iteration, tg.prototype)
+		return err
+	}}
+	if err := warmUp(ctx, o.concurrency, gqlSide.op); err != nil {
+		return nil, fmt.Errorf("leaveFeedback: %w", err)
+	}
+	if err := warmUp(ctx, o.concurrency, insertSide.op); err != nil {
+		return nil, fmt.Errorf("INSERT: %w", err)
+	}
+	gql, plain := measurePair(ctx, o.concurrency, o.duration, o.slice, gqlSide, insertSide)
 	row := r.addLoad("graphql leaveFeedback", gql)
 	row["sql/req"] = perReq
 	r.addLoad("sql INSERT feedback", plain)["sql/req"] = 1.0
