@@ -143,7 +143,8 @@ type side struct {
 
 // turnOffset moves the requests' index (the op's i) from one turn of a
 // paired measurement to the next, so that each turn starts elsewhere in
-// the sequence of targets the index picks, the same for both sides.
+// the sequence of targets the index picks (targetOf), the same for both
+// sides.
 const turnOffset = 1 << 20
 
 // turnsOf returns how many turns each side of a paired measurement of d

@@ -183,7 +183,7 @@ func read(ctx context.Context, o *options, withServer bool) (*report, error) {
 	sqlMeter := cpuMeter{db: t.db}
 	sqlOf := func(op readOp) side {
 		return side{sqlMeter, func(ctx context.Context, w, i int) error {
-			return op.sql(ctx, t, t.protos[(w*7919+i)%len(t.protos)])
+			return op.sql(ctx, t, targetOf(t.protos, w, i))
 		}}
 	}
 	warmSQL := func(op readOp) (side, error) {
@@ -229,7 +229,7 @@ func read(ctx context.Context, o *options, withServer bool) (*report, error) {
 			return nil, fmt.Errorf("%s: %w", op.name, err)
 		}
 		gqlSide := side{gqlMeter, func(ctx context.Context, w, i int) error {
-			return op.gql(ctx, c, t.protos[(w*7919+i)%len(t.protos)])
+			return op.gql(ctx, c, targetOf(t.protos, w, i))
 		}}
 		if err := warmUp(ctx, o.concurrency, gqlSide.op); err != nil {
 			return nil, fmt.Errorf("%s: %w", op.name, err)

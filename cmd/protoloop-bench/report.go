@@ -232,6 +232,14 @@ func load(ctx context.Context, c int, d time.Duration, op func(ctx context.Conte
 	return res
 }
 
+// targetOf returns the target a load's worker w picks for its i-th
+// request: each worker walks targets in order from a start of its own (a
+// prime stride apart), so that workers do not read the same rows at the
+// same moment, and every run picks the same ones.
+func targetOf[T any](targets []T, w, i int) T {
+	return targets[(w*7919+i)%len(targets)]
+}
+
 // warmUp runs op once from each of c workers at once, unmeasured, so
 // that the pool behind it (the server's, or the hand-written SQL's) has
 // opened the connections a measured phase at concurrency c uses, and no

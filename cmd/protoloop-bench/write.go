@@ -109,10 +109,10 @@ func runWrite(ctx context.Context, o *options) (*report, error) {
 	sqlMeter := meter
 	sqlMeter.serverPID = 0
 	gqlSide := side{meter, func(ctx context.Context, w, i int) error {
-		return leave(ctx, targets[(w*7919+i)%len(targets)], i)
+		return leave(ctx, targetOf(targets, w, i), i)
 	}}
 	insertSide := side{sqlMeter, func(ctx context.Context, w, i int) error {
-		tg := targets[(w*7919+i)%len(targets)]
+		tg := targetOf(targets, w, i)
 		now := time.Now()
 		_, err := t.db.ExecContext(ctx, `INSERT INTO feedbacks (id, created_at, updated_at, kind, body, rating, minutes_saved_per_day, status, vote_count, workspace_id, author_id, iteration_id, prototype_id)
 			VALUES ($1, $2, $2, $3, $4, $5, 10, 'OPEN', 0, $6, $7, $8, $9)`,
