@@ -139,9 +139,8 @@ func (c *IdentityCache) Authenticate(ctx context.Context, client *ent.Client, to
 // invalidation names it (broker.Request.Cached).
 //
 // The identity is the cache's own, shared by every subscription of the
-// token, not a copy (~0.4 KB per idle subscriber): the caller must not
-// add to it (viewer.Join, AddTester), which only mutations do, and a
-// subscription runs none. What Remember keeps on it is shared with them,
+// token, not a clone: the caller must not add to it (viewer.Join,
+// AddTester), which only mutations do, and a subscription runs none. What Remember keeps on it is shared with them,
 // which is what it is for; Clone, and so every request, leaves it out.
 func (c *IdentityCache) Cached(tokenID gid.ID) (id *viewer.Identity, gen uint64, ok bool) {
 	if c == nil || c.size <= 0 || tokenID == 0 {

@@ -58,7 +58,11 @@ type Identity struct {
 	mu      sync.RWMutex
 	roles   map[gid.ID]Role   // the user's role in each of their workspaces
 	testing map[gid.ID]Tester // prototype → the caller's tester participation there
-	memos   map[any]*memo     // see Remember
+	// shared says that roles and testing may be another identity's too
+	// (Clone): they are then only read, and a write copies them first
+	// (own).
+	shared bool
+	memos  map[any]*memo // see Remember
 }
 
 // Tester is a caller's participation in one prototype as an invited tester.
@@ -87,19 +91,36 @@ func NewGuest(token gid.ID, t Tester) *Identity {
 
 // Clone returns a copy of the identity with nothing remembered (see
 // Remember): what a cache of identities hands each request, since a
-// request may add to its own (Join, AddTester).
+// request may add to its own (Join, AddTester). The two share their roles
+// and tester participations until one of them adds to its own, which
+// copies them first: a request that only reads, as nearly all do, copies
+// no map, and a websocket's identity costs a few words, not a copy of
+// every membership.
 func (id *Identity) Clone() *Identity {
 	id.mu.RLock()
-	defer id.mu.RUnlock()
-	c := &Identity{UserID: id.UserID, TokenID: id.TokenID,
-		roles: make(map[gid.ID]Role, len(id.roles)), testing: make(map[gid.ID]Tester, len(id.testing))}
-	for w, r := range id.roles {
-		c.roles[w] = r
+	if id.shared {
+		defer id.mu.RUnlock()
+		return id.sharing()
 	}
-	for p, t := range id.testing {
-		c.testing[p] = t
+	id.mu.RUnlock()
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	id.shared = true
+	return id.sharing()
+}
+
+// sharing returns a clone of id that shares its maps. Call with id.mu held
+// and id.shared set.
+func (id *Identity) sharing() *Identity {
+	return &Identity{UserID: id.UserID, TokenID: id.TokenID, roles: id.roles, testing: id.testing, shared: true}
+}
+
+// own makes id's maps its own before it writes to them, copying them if
+// they may be shared (Clone). Call with id.mu held for writing.
+func (id *Identity) own() {
+	if id.shared {
+		id.roles, id.testing, id.shared = maps.Clone(id.roles), maps.Clone(id.testing), false
 	}
-	return c
 }
 
 // IsGuest reports whether the caller has no account.
@@ -110,6 +131,7 @@ func (id *Identity) IsGuest() bool { return id != nil && id.UserID == 0 }
 func (id *Identity) AddTester(t Tester) {
 	id.mu.Lock()
 	defer id.mu.Unlock()
+	id.own()
 	id.testing[t.Prototype] = t
 }
 
@@ -317,6 +339,7 @@ func Join(ctx context.Context, workspace gid.ID, role Role) {
 	if id := FromContext(ctx); id != nil {
 		id.mu.Lock()
 		defer id.mu.Unlock()
+		id.own()
 		id.roles[workspace] = role
 	}
 }
