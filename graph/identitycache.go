@@ -140,8 +140,9 @@ func (c *IdentityCache) Authenticate(ctx context.Context, client *ent.Client, to
 //
 // The identity is the cache's own, shared by every subscription of the
 // token, not a clone: the caller must not add to it (viewer.Join,
-// AddTester), which only mutations do, and a subscription runs none. What Remember keeps on it is shared with them,
-// which is what it is for; Clone, and so every request, leaves it out.
+// AddTester), which only mutations do, and a subscription runs none.
+// What Remember keeps on it is shared with them, which is what it is
+// for; Clone, and so every request, leaves it out.
 func (c *IdentityCache) Cached(tokenID gid.ID) (id *viewer.Identity, gen uint64, ok bool) {
 	if c == nil || c.size <= 0 || tokenID == 0 {
 		return nil, 0, false

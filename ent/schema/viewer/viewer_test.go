@@ -92,8 +92,8 @@ func TestClonesAddToTheirOwnRightsOnly(t *testing.T) {
 					t.Errorf("lost its role in the first workspace: %q, %v", r, ok)
 				}
 			}
-			if !clone.SameRights(sibling) == (added == original) {
-				t.Errorf("clone and sibling SameRights: %v", clone.SameRights(sibling))
+			if got, want := clone.SameRights(sibling), added == original; got != want {
+				t.Errorf("clone and sibling have the same rights: %v, want %v", got, want)
 			}
 		})
 	}
