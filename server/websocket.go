@@ -400,6 +400,22 @@ func (c *gorillaConn) readReady() {
 	c.readerDone()
 }
 
+// endOperations ends the connection's operations with it: it cancels
+// their contexts, which the end of the connection's does not reach (see
+// handle). readerDone calls it once reading is over, so no operation
+// starts after it; one that has ended already is no longer listed.
+func (c *gorillaConn) endOperations() {
+	c.mu.Lock()
+	ops := make([]*wsOp, 0, len(c.ops))
+	for _, op := range c.ops {
+		ops = append(ops, op)
+	}
+	c.mu.Unlock()
+	for _, op := range ops {
+		op.cancel()
+	}
+}
+
 // handleMessage handles a message of the client (see handle); a panic
 // closes the connection with 1011.
 func (c *gorillaConn) handleMessage(began time.Time, data []byte) (more bool) {
@@ -427,7 +443,8 @@ func (c *gorillaConn) readerDone() {
 		return
 	}
 	c.refuse(websocket.CloseNormalClosure, "terminated")
-	c.cancel() // every operation ends with the connection
+	c.cancel()
+	c.endOperations()
 	c.log.InfoContext(c.ctx, "websocket closed",
 		"subprotocol", c.Subprotocol(), "duration", time.Since(c.opened))
 	c.live.end()
@@ -599,7 +616,11 @@ func (c *gorillaConn) handle(exec graphql.GraphExecutor, began time.Time, data [
 			overCap = true
 		default:
 			started = newWSOp(m.ID, d)
-			started.ctx, started.cancel = context.WithCancel(c.ctx)
+			// Not a child of c.ctx's cancellation: a cancel context
+			// keeps a map of its children and its Done channel for as
+			// long as it lives, about 330 bytes an idle connection;
+			// readerDone ends the operations itself.
+			started.ctx, started.cancel = context.WithCancel(context.WithoutCancel(c.ctx))
 			c.ops[m.ID] = started
 		}
 	case d.stop:
