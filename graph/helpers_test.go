@@ -124,7 +124,10 @@ func workspaceEventKinds(t *testing.T, s *servertest.Server, workspaceID string)
 	return kinds
 }
 
-// workspaceEvents reads a workspace's own events from the table.
+// workspaceEvents reads a workspace's own events from the table, those
+// given their position (seq) as readers see them, oldest first. An event
+// committed outside a request (the webhook worker's, say) is positioned
+// a moment after its commit is visible: wait for it.
 func workspaceEvents(t *testing.T, s *servertest.Server, workspaceID string) []*ent.Event {
 	t.Helper()
 	id, err := gid.Parse(workspaceID)
@@ -133,7 +136,7 @@ func workspaceEvents(t *testing.T, s *servertest.Server, workspaceID string) []*
 	}
 	ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
 	events, err := s.DB.Client.Event.Query().
-		Where(event.WorkspaceID(id), event.PrototypeIDIsNil()).
+		Where(event.WorkspaceID(id), event.PrototypeIDIsNil(), event.SeqGT(0)).
 		Order(event.BySeq()).
 		All(ctx)
 	if err != nil {

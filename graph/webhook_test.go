@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/protoloop/protoloop/ent"
 	"github.com/protoloop/protoloop/ent/event"
 	"github.com/protoloop/protoloop/server"
 	"github.com/protoloop/protoloop/server/servertest"
@@ -402,9 +403,14 @@ func TestWebhookDisabledAfterRepeatedFailures(t *testing.T) {
 		}
 		tried := len(r.all())
 
-		// The owners' timeline shows the server turned it off.
-		events := workspaceEvents(t, s, loop.Workspace.ID)
-		disabled := events[len(events)-1]
+		// The owners' timeline shows the server turned it off, once the
+		// worker's event, committed with the change, has its position.
+		var disabled *ent.Event
+		waitFor(t, "the last workspace event to be WEBHOOK_UPDATED", func() (bool, error) {
+			events := workspaceEvents(t, s, loop.Workspace.ID)
+			disabled = events[len(events)-1]
+			return disabled.Kind == event.KindWEBHOOK_UPDATED, nil
+		})
 		if disabled.Kind != event.KindWEBHOOK_UPDATED || disabled.SubjectID.String() != hook || disabled.ActorUserID != nil {
 			t.Fatalf("the last workspace event is %s about %s by %v, want WEBHOOK_UPDATED about the webhook by no one",
 				disabled.Kind, disabled.SubjectID, disabled.ActorUserID)
