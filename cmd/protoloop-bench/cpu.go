@@ -22,9 +22,17 @@ type cpuMeter struct {
 	db        *sql.DB // on the bench database
 }
 
+// procCPU is the CPU time a process has used, in its own code (user) and
+// in the kernel's on its behalf (system: for a server, mostly the network
+// stack's work in its system calls).
+type procCPU struct{ user, system time.Duration }
+
+func (p procCPU) total() time.Duration { return p.user + p.system }
+
 // cpuSample is what a cpuMeter read at one moment.
 type cpuSample struct {
-	server, self     time.Duration
+	server           procCPU
+	self             time.Duration
 	serverOK, selfOK bool
 	backends         map[int]time.Duration // by pid
 	backendsOK       bool
@@ -73,7 +81,7 @@ func (m cpuMeter) readBackends(ctx context.Context) (map[int]time.Duration, bool
 		case err != nil || name != "postgres":
 			return nil, false
 		default:
-			cpu[pid] = d
+			cpu[pid] = d.total()
 		}
 	}
 	// The query's own backend is always there when /proc is this host's.
@@ -83,6 +91,7 @@ func (m cpuMeter) readBackends(ctx context.Context) (map[int]time.Duration, bool
 // cpuUse is the CPU each process spent between two samples.
 type cpuUse struct {
 	server, pg, self       time.Duration
+	serverUser             time.Duration // of server, in its own code
 	serverOK, pgOK, selfOK bool
 	lostBackends           int // exited during the phase: their CPU is not counted
 }
@@ -92,10 +101,11 @@ type cpuUse struct {
 // start is read again, and if it has exited its CPU in the phase is lost.
 func (s cpuSample) since(start cpuSample) cpuUse {
 	u := cpuUse{
-		server: s.server - start.server, serverOK: s.serverOK && start.serverOK,
+		server: s.server.total() - start.server.total(), serverOK: s.serverOK && start.serverOK,
 		self: s.self - start.self, selfOK: s.selfOK && start.selfOK,
 		pgOK: s.backendsOK && start.backendsOK,
 	}
+	u.serverUser = s.server.user - start.server.user
 	if !u.pgOK {
 		return u
 	}
@@ -107,7 +117,7 @@ func (s cpuSample) since(start cpuSample) cpuUse {
 			continue
 		}
 		if name, end, err := processCPU(pid); err == nil && name == "postgres" {
-			u.pg += end - began
+			u.pg += end.total() - began
 		} else {
 			u.lostBackends++
 		}
@@ -121,6 +131,7 @@ func (u cpuUse) plus(v cpuUse) cpuUse {
 		server: u.server + v.server, serverOK: u.serverOK && v.serverOK,
 		pg: u.pg + v.pg, pgOK: u.pgOK && v.pgOK,
 		self: u.self + v.self, selfOK: u.selfOK && v.selfOK,
+		serverUser:   u.serverUser + v.serverUser,
 		lostBackends: u.lostBackends + v.lostBackends,
 	}
 }
@@ -205,11 +216,12 @@ func (res loadResult) addCPU(row result) {
 
 // messageCPUColumns are the CPU microseconds each process spent per
 // message delivered in fanout's and replicas' event phase: the server
-// the subscribers are on, and this tool, whose clients read the
-// messages on the same cores.
-var messageCPUColumns = []string{"server cpu µs/msg", "tool cpu µs/msg"}
+// the subscribers are on, and of that its own code's (the rest is the
+// kernel's, mostly loopback TCP in its writes), and this tool, whose
+// clients read the messages on the same cores.
+var messageCPUColumns = []string{"server cpu µs/msg", "server user µs/msg", "tool cpu µs/msg"}
 
-const messageCPUNote = "cpu µs/msg: CPU time (user + system) per event message received by the subscribers, from the writer's first event until the last delivery (or the end of the wait for stragglers), from /proc/<pid>/stat for the server the subscribers are on (it also serves the writes in fanout; in replicas the other process does) and from getrusage for this tool (its writer and its subscribers' reads); - where not readable"
+const messageCPUNote = "cpu µs/msg: CPU time (user + system; server user: user alone, its own code rather than the kernel's) per event message received by the subscribers, from the writer's first event until the last delivery (or the end of the wait for stragglers), from /proc/<pid>/stat for the server the subscribers are on (it also serves the writes in fanout; in replicas the other process does) and from getrusage for this tool (its writer and its subscribers' reads); - where not readable"
 
 // addPerMessage puts into row the CPU per message of u, over messages
 // delivered; nothing when none was.
@@ -221,7 +233,7 @@ func (u cpuUse) addPerMessage(row result, messages int64) {
 	for i, v := range []struct {
 		d  time.Duration
 		ok bool
-	}{{u.server, u.serverOK}, {u.self, u.selfOK}} {
+	}{{u.server, u.serverOK}, {u.serverUser, u.serverOK}, {u.self, u.selfOK}} {
 		if v.ok {
 			row[messageCPUColumns[i]] = float64(v.d) / float64(time.Microsecond) / n
 		}

@@ -32,24 +32,29 @@ func TestReadMessageReadsEventsOfEitherShape(t *testing.T) {
 }
 
 func TestCPUPerMessageIsTheProcessesCPUOverTheMessagesDelivered(t *testing.T) {
-	u := cpuUse{server: 3 * time.Second, serverOK: true, self: 1500 * time.Millisecond, selfOK: true,
-		pg: time.Second, pgOK: true}
+	u := cpuUse{server: 3 * time.Second, serverUser: time.Second, serverOK: true,
+		self: 1500 * time.Millisecond, selfOK: true, pg: time.Second, pgOK: true}
 	row := result{}
 	u.addPerMessage(row, 100_000)
 	if got := row["server cpu µs/msg"]; got != 30.0 {
 		t.Errorf("server: %v µs/msg, want 30 (3 s over 100,000 messages)", got)
 	}
+	if got := row["server user µs/msg"]; got != 10.0 {
+		t.Errorf("server user: %v µs/msg, want 10 (1 s in its own code)", got)
+	}
 	if got := row["tool cpu µs/msg"]; got != 15.0 {
 		t.Errorf("tool: %v µs/msg, want 15", got)
 	}
-	if len(row) != 2 {
-		t.Errorf("row %v: want the server's and the tool's only", row)
+	if len(row) != 3 {
+		t.Errorf("row %v: want the server's, its own code's and the tool's only", row)
 	}
 
 	u.serverOK = false
 	row = result{}
 	u.addPerMessage(row, 100_000)
-	if _, ok := row["server cpu µs/msg"]; ok || row["tool cpu µs/msg"] != 15.0 {
+	_, server := row["server cpu µs/msg"]
+	_, user := row["server user µs/msg"]
+	if server || user || row["tool cpu µs/msg"] != 15.0 {
 		t.Errorf("server unreadable: row %v, want the tool's alone", row)
 	}
 	row = result{}

@@ -15,6 +15,6 @@ func dieWithParent(*exec.Cmd) {}
 var errNoProc = errors.New("CPU time by process is read from Linux's /proc")
 
 // processCPU and selfCPU are Linux's: the tables show "-" elsewhere.
-func processCPU(int) (string, time.Duration, error) { return "", 0, errNoProc }
+func processCPU(int) (string, procCPU, error) { return "", procCPU{}, errNoProc }
 
 func selfCPU() (time.Duration, error) { return 0, errNoProc }
