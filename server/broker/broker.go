@@ -59,7 +59,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -251,7 +250,7 @@ type subscriber struct {
 	ctx       context.Context // the subscription's: its lifetime, and its caller for reads
 	topic     gid.ID          // Request.Prototype, or Request.Workspace
 	workspace gid.ID
-	kinds     []event.Kind // nil: all
+	kinds     kindSet
 	ch        chan *ent.Event
 	ready     func() // Request.Ready, or a no-op
 
@@ -381,15 +380,13 @@ func (b *Broker) Subscribe(ctx context.Context, r Request) (<-chan *ent.Event, e
 		who:       who,
 		last:      r.After,
 		ready:     r.Ready,
+		kinds:     kindsOf(r.Kinds),
 	}
 	if s.ready == nil {
 		s.ready = func() {}
 	}
 	if r.Prototype != 0 {
 		s.topic = r.Prototype
-	}
-	if len(r.Kinds) > 0 {
-		s.kinds = slices.Clone(r.Kinds)
 	}
 	s.rights = rightsIn(who, s)
 	b.learn(ctx, s.topic, s.topic == s.workspace, r.After)
@@ -725,9 +722,9 @@ func (b *Broker) deliver(e *ent.Event, t *topic) {
 	if t == nil {
 		return
 	}
-	audience := rule.AudienceOf(e.Kind)
+	audience, kind := rule.AudienceOf(e.Kind), kindBit(e.Kind)
 	for _, s := range t.subs {
-		if s.lagging || e.Seq <= s.last || !s.wants(e, audience) {
+		if s.lagging || e.Seq <= s.last || s.kinds&kind == 0 || !s.wants(e, audience) {
 			continue
 		}
 		select {
@@ -742,12 +739,9 @@ func (b *Broker) deliver(e *ent.Event, t *topic) {
 	}
 }
 
-// wants reports whether s should receive e, of audience. Call with b.mu
-// held.
+// wants reports whether s may see e, of audience; deliver has checked
+// its kind. Call with b.mu held.
 func (s *subscriber) wants(e *ent.Event, audience rule.EventAudience) bool {
-	if s.kinds != nil && !slices.Contains(s.kinds, e.Kind) {
-		return false
-	}
 	r := s.rights
 	if e.WorkspaceID != s.workspace || (!r.member && (e.PrototypeID == nil || *e.PrototypeID != s.topic)) {
 		// Not what the rights were read for (a non-member's rights in a

@@ -177,8 +177,8 @@ func (b *Broker) read(ctx context.Context, s *subscriber, last int64, quit <-cha
 	} else {
 		q.Where(event.PrototypeID(s.topic))
 	}
-	if s.kinds != nil {
-		q.Where(event.KindIn(s.kinds...))
+	if s.kinds != allKinds {
+		q.Where(event.KindIn(s.kinds.list()...))
 	}
 	return q.Order(ent.Asc(event.FieldSeq)).Limit(b.opts.Page).All(ctx)
 }
