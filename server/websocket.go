@@ -848,13 +848,17 @@ type eventCounts struct {
 // or else what the handler returns; and counts them in n.
 func (c *gorillaConn) take(b []byte, op *wsOp, n *eventCounts) []byte {
 	c.mu.Lock()
-	pending := op.pending
+	pending, ended := op.pending, op.ended
 	op.pending, op.queued = 0, false
 	c.mu.Unlock()
-	for range pending {
+	for i := range pending {
 		// Stopped meanwhile (its id may be taken by a new operation
-		// already): none of its events go out any more.
-		if c.ended(op) {
+		// already): none of its events go out any more. The first
+		// event's check is the one made with pending.
+		if i > 0 {
+			ended = c.ended(op)
+		}
+		if ended {
 			return b
 		}
 		if payload, ok := op.feed.Shared(); ok {
