@@ -34,6 +34,40 @@ type connWriter struct {
 	buf   *frameBuffer // the frames of a round
 	ready []*wsOp      // the operations of a round
 	raw   rawWrite     // for tryWrite
+
+	// The events of its writes not yet added to their server's counters
+	// (liveConns.countWrite): the workers of an event's fan-out, each on
+	// a core, would otherwise take turns at the counters' cache line for
+	// every write.
+	counted *liveConns
+	counts  eventCounts
+	writes  int64
+}
+
+// countedEvery bounds the writes a worker counts before it adds them to
+// the metrics, so that they follow a long fan-out as it goes.
+const countedEvery = 256
+
+// count counts a successful write's events, of a connection of live.
+func (w *connWriter) count(live *liveConns, n eventCounts) {
+	if n.events == 0 {
+		return
+	}
+	if live != w.counted || w.writes == countedEvery {
+		w.addCounts()
+		w.counted = live
+	}
+	w.counts.events += n.events
+	w.counts.shared += n.shared
+	w.writes++
+}
+
+// addCounts adds the writes counted to their server's metrics.
+func (w *connWriter) addCounts() {
+	if w.writes > 0 {
+		w.counted.countWrites(w.counts, w.writes)
+	}
+	w.counts, w.writes = eventCounts{}, 0
 }
 
 // schedule queues c for a round of its writer, starting a worker if
@@ -103,6 +137,7 @@ func (p *writerPool) run() {
 			p.requeue(c)
 		}
 	}
+	w.addCounts()
 	if w.buf != nil {
 		w.buf.put()
 	}

@@ -269,3 +269,37 @@ func TestWebsocketGorillasClosesWaitForAFrameWrittenInParts(t *testing.T) {
 		})
 	}
 }
+
+// A worker counts its writes' events for their own server's metrics:
+// when it moves to another server's connection, every countedEvery
+// writes, and when it ends, never mixing two servers' counts.
+func TestWritersCountEachServersEventsForIt(t *testing.T) {
+	var a, b liveConns
+	w := &connWriter{}
+	counted := func(l *liveConns) [3]int64 {
+		return [3]int64{l.eventsWritten.Load(), l.eventsShared.Load(), l.eventWrites.Load()}
+	}
+	w.count(&a, eventCounts{events: 2, shared: 1})
+	w.count(&a, eventCounts{}) // a write of no event counts nothing
+	w.count(&a, eventCounts{events: 1})
+	if got := counted(&a); got != [3]int64{} {
+		t.Fatalf("before the worker moved on: %v counted, want nothing yet", got)
+	}
+	w.count(&b, eventCounts{events: 1, shared: 1})
+	if got, want := counted(&a), [3]int64{3, 1, 2}; got != want {
+		t.Errorf("once it moved to another server's connection: %v counted, want %v", got, want)
+	}
+	for range countedEvery {
+		w.count(&b, eventCounts{events: 1})
+	}
+	if got, want := counted(&b), [3]int64{countedEvery, 1, countedEvery}; got != want {
+		t.Errorf("after %d writes: %v counted, want %v", countedEvery, got, want)
+	}
+	w.addCounts()
+	if got, want := counted(&b), [3]int64{countedEvery + 1, 1, countedEvery + 1}; got != want {
+		t.Errorf("once the worker ended: %v counted, want %v", got, want)
+	}
+	if got, want := counted(&a), [3]int64{3, 1, 2}; got != want {
+		t.Errorf("the first server's counts moved: %v, want %v", got, want)
+	}
+}
