@@ -261,26 +261,29 @@ type gorillaConn struct {
 	pollToken      int32            // the connection's in the poller's events
 }
 
-// wsOp is one operation of a connection.
+// wsOp is one operation of a connection. What the broker and the writer
+// read for every event comes first, within the struct's first 64 bytes:
+// at 10,000 subscribers each line read is a cache miss per event.
 type wsOp struct {
-	id     string // the client's
-	quoted []byte // id as JSON
-	prefix []byte // {"id":…,"type":"next","payload": for its results
-	cancel context.CancelFunc
+	// Guarded by gorillaConn.mu.
+	pending int  // events (or the end) the broker has queued and the handler not taken
+	queued  bool // in gorillaConn.ready
+	ended   bool // no more messages: completed by either side, or failed
 
 	// Set by the operation's goroutine before it is fed (under
 	// gorillaConn.mu), read by the writer after. A detached feed
 	// (graph.EventFeed.Detach) keeps no handler: next is nil, ctx the
 	// operation's own, rc the operation its feed shares.
-	ctx  context.Context
-	rc   *graphql.OperationContext
-	next graphql.ResponseHandler
 	feed *graph.EventFeed // set once the operation has been dispatched
+	next graphql.ResponseHandler
 
-	// Guarded by gorillaConn.mu.
-	pending int  // events (or the end) the broker has queued and the handler not taken
-	queued  bool // in gorillaConn.ready
-	ended   bool // no more messages: completed by either side, or failed
+	prefix []byte // {"id":…,"type":"next","payload": for its results
+
+	ctx    context.Context
+	rc     *graphql.OperationContext
+	id     string // the client's
+	quoted []byte // id as JSON
+	cancel context.CancelFunc
 }
 
 func (c *gorillaConn) setToken(id gid.ID) {
@@ -1070,17 +1073,15 @@ func (c *gorillaConn) flush(w *connWriter) (more bool) {
 		return false
 	}
 	c.writeMu.Unlock()
-	c.live.countWrite(n)
+	w.count(c.live, n)
 	return c.more()
 }
 
-// countWrite counts a successful write's events in the metrics.
-func (l *liveConns) countWrite(n eventCounts) {
-	if n.events > 0 {
-		l.eventsWritten.Add(n.events)
-		l.eventsShared.Add(n.shared)
-		l.eventWrites.Add(1)
-	}
+// countWrites adds to the metrics the events of successful writes.
+func (l *liveConns) countWrites(n eventCounts, writes int64) {
+	l.eventsWritten.Add(n.events)
+	l.eventsShared.Add(n.shared)
+	l.eventWrites.Add(writes)
 }
 
 // writeRest writes the frames of buf from from on within writeWait, on
@@ -1118,7 +1119,9 @@ func (c *gorillaConn) writeRest(buf *frameBuffer, from int, n eventCounts, locke
 		c.mu.Unlock()
 		return
 	}
-	c.live.countWrite(n)
+	if n.events > 0 {
+		c.live.countWrites(n, 1)
+	}
 	if c.more() {
 		connWriters.schedule(c)
 	}
