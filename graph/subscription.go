@@ -277,7 +277,7 @@ type EventFeed struct {
 	// cache miss less per subscriber and event).
 	sharer   *sharer
 	own      sharer
-	ready    func()
+	ready    broker.Readier
 	base     context.Context // the operation's own, given to WithEventFeed
 	attached bool
 
@@ -293,7 +293,7 @@ type eventFeedKey struct{}
 // is the operation's own context, before the executor's values are added
 // to it: its lifetime and the connection's values, which the broker keeps
 // for the subscription's life instead of the executor's whole chain.
-// ready is called once for every event the broker queues for the
+// ready is told (Ready) once for every event the broker queues for the
 // operation and once when its stream ends, possibly before
 // DispatchOperation has returned; it must not block. If, once
 // DispatchOperation has returned, the feed is Attached, each call of the
@@ -303,13 +303,13 @@ type eventFeedKey struct{}
 // subscription field that does not stream the broker's events as they
 // are), ready is never called and the handler blocks until it has a
 // response, as gqlgen's do.
-func WithEventFeed(ctx context.Context, ready func()) (context.Context, *EventFeed) {
+func WithEventFeed(ctx context.Context, ready broker.Readier) (context.Context, *EventFeed) {
 	f := &EventFeed{ready: ready, base: ctx}
 	return context.WithValue(ctx, eventFeedKey{}, f), f
 }
 
-// Attached reports whether the broker calls the feed's ready function
-// for the operation (see WithEventFeed).
+// Attached reports whether the broker tells the feed's Readier of the
+// operation's events (see WithEventFeed).
 func (f *EventFeed) Attached() bool { return f.attached }
 
 // Shared takes the operation's next event, one ready call's worth, when

@@ -266,9 +266,9 @@ type gorillaConn struct {
 // at 10,000 subscribers each line read is a cache miss per event.
 type wsOp struct {
 	// Guarded by gorillaConn.mu.
-	pending int  // events (or the end) the broker has queued and the handler not taken
-	queued  bool // in gorillaConn.ready
-	ended   bool // no more messages: completed by either side, or failed
+	pending int32 // events (or the end) the broker has queued and the handler not taken: a buffer's worth and one at most
+	queued  bool  // in gorillaConn.ready
+	ended   bool  // no more messages: completed by either side, or failed
 
 	// Set by the operation's goroutine before it is fed (under
 	// gorillaConn.mu), read by the writer after. A detached feed
@@ -278,6 +278,7 @@ type wsOp struct {
 	next graphql.ResponseHandler
 
 	prefix []byte // {"id":…,"type":"next","payload": for its results
+	conn   *gorillaConn
 
 	ctx    context.Context
 	rc     *graphql.OperationContext
@@ -616,7 +617,7 @@ func (c *gorillaConn) handle(exec graphql.GraphExecutor, began time.Time, data [
 		case len(c.ops) >= c.maxOps:
 			overCap = true
 		default:
-			started = newWSOp(m.ID, d)
+			started = newWSOp(c, m.ID, d)
 			// Not a child of c.ctx's cancellation: a cancel context
 			// keeps a map of its children and its Done channel for as
 			// long as it lives, about 350 bytes an idle connection;
@@ -706,12 +707,16 @@ func (c *gorillaConn) violation(code int, reason string) {
 	c.refuse(code, reason)
 }
 
-// newWSOp returns an operation of the client's id, with the start of its
-// results' messages in dialect d.
-func newWSOp(id string, d *dialect) *wsOp {
+// newWSOp returns an operation of c, of the client's id, with the start
+// of its results' messages in dialect d.
+func newWSOp(c *gorillaConn, id string, d *dialect) *wsOp {
 	quoted, _ := json.Marshal(id) // a string always encodes
-	return &wsOp{id: id, quoted: quoted, prefix: appendMessagePrefix(nil, quoted, d.next)}
+	return &wsOp{conn: c, id: id, quoted: quoted, prefix: appendMessagePrefix(nil, quoted, d.next)}
 }
+
+// Ready implements broker.Readier: the broker has queued something for
+// op (graph.WithEventFeed).
+func (op *wsOp) Ready() { op.conn.feed(op) }
 
 // start runs an operation the client has subscribed, on a goroutine of
 // its own: it parses and validates it and runs its resolver, as gqlgen's
@@ -719,7 +724,7 @@ func newWSOp(id string, d *dialect) *wsOp {
 // writer (see ready) and the goroutine ends; any other operation runs to
 // its end here.
 func (c *gorillaConn) start(exec graphql.GraphExecutor, op *wsOp, payload json.RawMessage, began time.Time) {
-	ctx, feed := graph.WithEventFeed(op.ctx, func() { c.feed(op) })
+	ctx, feed := graph.WithEventFeed(op.ctx, op)
 	ctx = graphql.StartOperationTrace(ctx)
 	params := &graphql.RawParams{}
 	dec := json.NewDecoder(bytes.NewReader(payload))

@@ -21,6 +21,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/protoloop/protoloop/graph"
+	"github.com/protoloop/protoloop/server/broker"
 )
 
 // A close frame goes out while the connection's writer runs an
@@ -38,10 +39,10 @@ func TestWebsocketCloseDoesNotWaitForResponseHandlers(t *testing.T) {
 	// A keep-alive, and an event of a fed operation whose handler is busy
 	// until the client has read the close frame.
 	entered, release := make(chan struct{}), make(chan struct{})
-	op := newWSOp("1", c.dialect)
+	op := newWSOp(c, "1", c.dialect)
 	op.ctx, op.cancel = context.WithCancel(c.ctx)
 	defer op.cancel()
-	_, op.feed = graph.WithEventFeed(op.ctx, func() {})
+	_, op.feed = graph.WithEventFeed(op.ctx, broker.ReadyFunc(func() {}))
 	op.next = func(context.Context) *graphql.Response {
 		close(entered)
 		<-release
@@ -77,10 +78,10 @@ func TestWebsocketMessagesQueuedBeforeEventsGoFirst(t *testing.T) {
 	const readTimeout = 10 * time.Second
 	c, client := dialConn(t, readTimeout)
 
-	op := newWSOp("1", c.dialect)
+	op := newWSOp(c, "1", c.dialect)
 	op.ctx, op.cancel = context.WithCancel(c.ctx)
 	defer op.cancel()
-	_, op.feed = graph.WithEventFeed(op.ctx, func() {})
+	_, op.feed = graph.WithEventFeed(op.ctx, broker.ReadyFunc(func() {}))
 	op.next = func(context.Context) *graphql.Response {
 		return &graphql.Response{Data: []byte(`{"event":1}`)}
 	}
@@ -202,7 +203,7 @@ func TestWebsocketQueuesAResultOverTheBoundBesideSmallMessages(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c, client := dialConn(t, readTimeout)
-			op := newWSOp("1", c.dialect)
+			op := newWSOp(c, "1", c.dialect)
 			op.ctx, op.cancel = context.WithCancel(c.ctx)
 			defer op.cancel()
 
@@ -328,6 +329,7 @@ func TestAnOperationsPerEventFieldsShareACacheLine(t *testing.T) {
 		{"feed", unsafe.Offsetof(op.feed), unsafe.Sizeof(op.feed)},
 		{"next", unsafe.Offsetof(op.next), unsafe.Sizeof(op.next)},
 		{"prefix", unsafe.Offsetof(op.prefix), unsafe.Sizeof(op.prefix)},
+		{"conn", unsafe.Offsetof(op.conn), unsafe.Sizeof(op.conn)},
 	} {
 		if f.off+f.size > 64 {
 			t.Errorf("wsOp.%s ends at byte %d, past the first 64", f.name, f.off+f.size)

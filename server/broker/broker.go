@@ -188,13 +188,13 @@ type Request struct {
 	After int64
 	// Kinds, if not empty, are the only kinds of event delivered.
 	Kinds []event.Kind
-	// Ready, if set, is called once for every event put in the
+	// Ready, if set, is told once for every event put in the
 	// subscription's channel and once when the channel is closed, right
 	// after: a transport can then take from the channel only when
 	// something is there, instead of keeping a goroutine waiting on it for
-	// every idle subscription. It may be called with the broker's lock
+	// every idle subscription. It may be told with the broker's lock
 	// held, and must not block or call the broker.
-	Ready func()
+	Ready Readier
 	// Cached, if set, says that the caller's identity was taken from a
 	// cache (graph.IdentityCache.Cached) rather than read from the
 	// database, and reports whether the cache has been invalidated since:
@@ -204,6 +204,22 @@ type Request struct {
 	// it. It must not block or call the broker.
 	Cached func() (moved bool)
 }
+
+// Readier is told that a subscription's channel has something to take
+// (Request.Ready). An interface rather than a func: a transport's
+// operation can be its own Readier, where a func would be a closure of
+// its own, which the tailer reads for every subscriber and event (at
+// 10,000 subscribers, a cache miss each).
+type Readier interface{ Ready() }
+
+// ReadyFunc makes a function a Readier.
+type ReadyFunc func()
+
+// Ready calls f.
+func (f ReadyFunc) Ready() { f() }
+
+// notReady is the Readier of a subscription that asked for none.
+var notReady = ReadyFunc(func() {})
 
 // Broker fans committed events out to subscriptions. Create it with New,
 // start it with Run, and hand it to the Transactioner as its Publisher.
@@ -252,7 +268,7 @@ type subscriber struct {
 	workspace gid.ID
 	kinds     kindSet
 	ch        chan *ent.Event
-	ready     func() // Request.Ready, or a no-op
+	ready     Readier // Request.Ready, or notReady
 
 	who    *viewer.Identity // what the caller may see, reloaded on revocation
 	rights rights           // who's in the topic, read when who is set
@@ -383,7 +399,7 @@ func (b *Broker) Subscribe(ctx context.Context, r Request) (<-chan *ent.Event, e
 		kinds:     kindsOf(r.Kinds),
 	}
 	if s.ready == nil {
-		s.ready = func() {}
+		s.ready = notReady
 	}
 	if r.Prototype != 0 {
 		s.topic = r.Prototype
@@ -474,7 +490,7 @@ func (b *Broker) endLocked(s *subscriber) {
 		close(s.quit) // its goroutine closes ch on its way out
 	} else {
 		close(s.ch) // the tailer sends only under b.mu
-		s.ready()
+		s.ready.Ready()
 	}
 }
 
@@ -730,7 +746,7 @@ func (b *Broker) deliver(e *ent.Event, t *topic) {
 		select {
 		case s.ch <- e:
 			s.last = e.Seq
-			s.ready()
+			s.ready.Ready()
 		default:
 			// Full: from here on the subscriber reads the table at its own
 			// pace, starting with e.

@@ -145,7 +145,7 @@ func (b *Broker) replay(s *subscriber, who *viewer.Identity, last int64, quit <-
 			select {
 			case s.ch <- e:
 				last = e.Seq
-				s.ready()
+				s.ready.Ready()
 			case <-quit:
 				return last, false, errQuit
 			}
@@ -202,7 +202,7 @@ func (b *Broker) finish(s *subscriber) {
 	b.mu.Lock()
 	b.endLocked(s)
 	close(s.ch)
-	s.ready()
+	s.ready.Ready()
 	b.mu.Unlock()
 }
 
