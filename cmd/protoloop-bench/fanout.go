@@ -72,7 +72,7 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 	r := &report{
 		Params: map[string]any{"k": o.subscribers, "r": o.rate, "events": o.events, "replicas": replicas},
 		Columns: []string{"subscribers", "connect s", "events", "complete", "p50 ms", "p99 ms", "max ms",
-			"rss/sub KiB", "settled rss/sub KiB", "heap+stacks/sub KiB", "goroutines/sub"},
+			"first p50 ms", "spread p50 ms", "rss/sub KiB", "settled rss/sub KiB", "heap+stacks/sub KiB", "goroutines/sub"},
 	}
 	r.Columns = append(r.Columns, messageCPUColumns...)
 	r.Columns = append(r.Columns, "msgs/write")
@@ -182,9 +182,13 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 	var all []time.Duration
 	var dropped, messages int64
 	var readErr error
+	perEvent := map[int64]eventReceipts{}
 	for _, s := range subs {
 		s.mu.Lock()
 		all = append(all, s.latencies...)
+		for i, seq := range s.seqs {
+			perEvent[seq] = perEvent[seq].add(s.latencies[i])
+		}
 		if readErr == nil {
 			readErr = s.err
 		}
@@ -193,11 +197,13 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 		messages += s.received.Load()
 	}
 	lat := summarize(all)
+	first, spread := receiptsByEvent(perEvent)
 	k := float64(o.subscribers)
 	row := result{
 		"subscribers": k, "connect s": connect.Seconds(), "events": float64(committed),
 		"complete": float64(completeCount(subs, committed)),
 		"p50 ms":   ms(lat.p50), "p99 ms": ms(lat.p99), "max ms": ms(lat.maxi),
+		"first p50 ms": ms(first.p50), "spread p50 ms": ms(spread.p50),
 		"rss/sub KiB":         float64(idle.rss-before.rss) / k / 1024,
 		"settled rss/sub KiB": float64(settled-before.rss) / k / 1024,
 		"heap+stacks/sub KiB": float64(idle.heap-before.heap) / k / 1024,
@@ -209,6 +215,7 @@ func fanout(ctx context.Context, o *options, replicas bool) (*report, error) {
 	}
 	r.add(row)
 	r.note("complete: subscribers that received every one of the %d events committed, in order, once (waiting while deliveries go on, up to 3 minutes after the last write); latency is from the event's occurredAt (stamped in its transaction) to its receipt by the subscriber", committed)
+	r.note("first: an event's first receipt by any subscriber, what the server took from the commit to its first write (numbering, NOTIFY, the tailer's read); spread: from an event's first receipt to its last, the fan-out itself; medians over the events (max: first %.1f ms, spread %.1f ms)", ms(first.maxi), ms(spread.maxi))
 	r.note("server RSS %d → %d MiB, heap in use %d → %d MiB, goroutines %d → %d, with %d idle subscribers",
 		before.rss>>20, idle.rss>>20, before.heap>>20, idle.heap>>20, before.goroutines, idle.goroutines, o.subscribers)
 	r.note("rss/sub is read 2 s after the last subscription opened, after a GC; settled rss/sub once RSS stopped falling while the runtime returned freed pages to the OS (lowest %d MiB, over %.0f s of readings once a second, %v at most)",
@@ -382,7 +389,8 @@ type subscriber struct {
 	mu        sync.Mutex
 	last      int64
 	latencies []time.Duration
-	err       error // what ended the subscriber's reading, if it was not its socket's end
+	seqs      []int64 // of the events of latencies
+	err       error   // what ended the subscriber's reading, if it was not its socket's end
 	slot      pollSlot
 }
 
@@ -588,6 +596,7 @@ func (s *subscriber) message(data []byte, now time.Time) error {
 		} else {
 			s.last = seq
 			s.latencies = append(s.latencies, now.Sub(at))
+			s.seqs = append(s.seqs, seq)
 			s.received.Add(1)
 		}
 		s.mu.Unlock()
@@ -730,4 +739,33 @@ func runStartup(ctx context.Context, o *options) (*report, error) {
 	r.add(result{"scenario": "exec → /readyz 200", "runs": float64(len(times)), "median ms": ms(lat.p50), "max ms": ms(lat.maxi)})
 	r.note("from starting `protoloop serve` on PostgreSQL, migrations applied, to its /readyz answering 200 (target ≤ 300 ms)")
 	return r, nil
+}
+
+// eventReceipts are the earliest and latest latencies of one event's
+// receipts.
+type eventReceipts struct {
+	first, last time.Duration
+	n           int
+}
+
+func (e eventReceipts) add(d time.Duration) eventReceipts {
+	if e.n == 0 || d < e.first {
+		e.first = d
+	}
+	e.last = max(e.last, d)
+	e.n++
+	return e
+}
+
+// receiptsByEvent summarizes, over the events, when the first subscriber
+// received each and how long its fan-out took from then to the last: a
+// p99 that grows with the first is the server's pipeline before the
+// writes (or the host), one that grows with the spread is the writes.
+func receiptsByEvent(events map[int64]eventReceipts) (first, spread latencies) {
+	var firsts, spreads []time.Duration
+	for _, e := range events {
+		firsts = append(firsts, e.first)
+		spreads = append(spreads, e.last-e.first)
+	}
+	return summarize(firsts), summarize(spreads)
 }

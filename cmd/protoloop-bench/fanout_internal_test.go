@@ -108,3 +108,24 @@ func BenchmarkReadMessage(b *testing.B) {
 		}
 	}
 }
+
+func TestReceiptsByEventSplitAnEventsFirstDeliveryFromItsFanOut(t *testing.T) {
+	ms := time.Millisecond
+	events := map[int64]eventReceipts{}
+	for seq, receipts := range map[int64][]time.Duration{
+		1: {30 * ms, 10 * ms, 50 * ms}, // first 10, spread 40
+		2: {20 * ms},                   // first 20, spread 0
+		3: {70 * ms, 40 * ms},          // first 40, spread 30
+	} {
+		for _, d := range receipts {
+			events[seq] = events[seq].add(d)
+		}
+	}
+	first, spread := receiptsByEvent(events)
+	if first.p50 != 20*ms || first.maxi != 40*ms {
+		t.Errorf("first receipts: median %v, max %v; want 20ms, 40ms", first.p50, first.maxi)
+	}
+	if spread.p50 != 30*ms || spread.maxi != 40*ms {
+		t.Errorf("spreads: median %v, max %v; want 30ms, 40ms", spread.p50, spread.maxi)
+	}
+}

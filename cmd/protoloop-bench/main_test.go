@@ -209,6 +209,11 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 				t.Errorf("fanout: %s is %v", c, r[c])
 			}
 		}
+		first, _ := r["first p50 ms"].(float64)
+		spread, ok := r["spread p50 ms"].(float64)
+		if first <= 0 || !ok || spread < 0 || first+spread > r["max ms"].(float64) {
+			t.Errorf("fanout: an event's first receipt %v ms and spread %v ms, of latencies up to %v ms", r["first p50 ms"], r["spread p50 ms"], r["max ms"])
+		}
 	})
 
 	spawn := append([]string{"--server-bin", servertest.BuildProtoloop(t)}, common...)
