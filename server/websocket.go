@@ -879,7 +879,11 @@ func (c *gorillaConn) take(b []byte, op *wsOp, n *eventCounts) []byte {
 		// encoded (when Shared found no event, or the operation was
 		// ending): it does not say so, and the event counts as not
 		// shared.
-		resp, panicked := op.respond()
+		var (
+			resp     *graphql.Response
+			panicked gqlerror.List
+		)
+		connWriters.blocking(func() { resp, panicked = op.respond() })
 		if panicked != nil || resp == nil {
 			if c.finish(op) {
 				b = c.appendEnd(b, op, panicked)

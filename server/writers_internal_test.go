@@ -303,3 +303,41 @@ func TestWritersCountEachServersEventsForIt(t *testing.T) {
 		t.Errorf("the first server's counts moved: %v, want %v", got, want)
 	}
 }
+
+// No more workers write at once than there are Ps, but for those in a
+// response handler, which may wait for the database: while one waits
+// there, another starts and writes the connections queued; once it is
+// back, the one too many ends at its next turn, leaving the queue to the
+// others.
+func TestWritersAreAsManyAsPsButForThoseInAHandler(t *testing.T) {
+	p := &writerPool{max: maxWriters, procs: 1, running: 1}   // this test is the one worker
+	p.queue = append(p.queue, &gorillaConn{}, &gorillaConn{}) // nothing to write: flush returns at once
+	if p.mayStart() {
+		t.Fatal("a second worker may start beside the one on the only P")
+	}
+	drained := func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.head == len(p.queue) && p.running == 1
+	}
+	p.blocking(func() {
+		for deadline := time.Now().Add(5 * time.Second); !drained(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the connections queued were not written while the only worker was in a handler")
+			}
+		}
+	})
+	if p.blocked != 0 || p.running != 1 {
+		t.Fatalf("after the handler: %d blocked, %d running; want 0 and 1", p.blocked, p.running)
+	}
+
+	c := &gorillaConn{}
+	p.queue = append(p.queue, c)
+	p.running = 2 // one started while the other was in a handler
+	if got := p.next(); got != nil || p.running != 1 {
+		t.Fatalf("the one too many took %p and left %d running; want none taken and 1", got, p.running)
+	}
+	if got := p.next(); got != c {
+		t.Fatalf("the worker left took %p, want the connection queued", got)
+	}
+}
