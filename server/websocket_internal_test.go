@@ -335,7 +335,8 @@ func TestAnOperationsPerEventFieldsShareACacheLine(t *testing.T) {
 			t.Errorf("wsOp.%s ends at byte %d, past the first 64", f.name, f.off+f.size)
 		}
 	}
-	if size := unsafe.Sizeof(op); size%64 != 0 {
+	// On 64-bit platforms, where the lines matter: 128 bytes there.
+	if size := unsafe.Sizeof(op); unsafe.Sizeof(uintptr(0)) == 8 && size%64 != 0 {
 		t.Errorf("wsOp is %d bytes: its size class may not start it at a cache line", size)
 	}
 }
