@@ -265,10 +265,12 @@ type gorillaConn struct {
 // read for every event comes first, within the struct's first 64 bytes:
 // at 10,000 subscribers each line read is a cache miss per event.
 type wsOp struct {
-	// Guarded by gorillaConn.mu.
-	pending int32 // events (or the end) the broker has queued and the handler not taken: a buffer's worth and one at most
-	queued  bool  // in gorillaConn.ready
-	ended   bool  // no more messages: completed by either side, or failed
+	// Guarded by gorillaConn.mu. pending counts the events (or the end)
+	// the broker has queued and the handler not taken: a buffer's worth
+	// and one at most.
+	pending int32
+	queued  bool // in gorillaConn.ready
+	ended   bool // no more messages: completed by either side, or failed
 
 	// Set by the operation's goroutine before it is fed (under
 	// gorillaConn.mu), read by the writer after. A detached feed
@@ -721,7 +723,7 @@ func (op *wsOp) Ready() { op.conn.feed(op) }
 // start runs an operation the client has subscribed, on a goroutine of
 // its own: it parses and validates it and runs its resolver, as gqlgen's
 // transport does. A subscription the broker feeds is then handed to the
-// writer (see ready) and the goroutine ends; any other operation runs to
+// writer (see wsOp.Ready) and the goroutine ends; any other operation runs to
 // its end here.
 func (c *gorillaConn) start(exec graphql.GraphExecutor, op *wsOp, payload json.RawMessage, began time.Time) {
 	ctx, feed := graph.WithEventFeed(op.ctx, op)

@@ -28,8 +28,8 @@ const maxWriters = 16
 // global run queue: with 16 of them the goroutines that make the next
 // event (the mutation's handler, the numbering round, the tailer), each
 // woken by the network, waited behind them at every round trip, and an
-// event reached its first subscriber 80–150 ms after its commit during
-// a fan-out of 10,000; with as many writers as Ps, 16–17 ms.
+// event reached its first subscriber 76–225 ms after its commit during
+// a fan-out of 10,000; with as many writers as Ps, 16–18 ms.
 var connWriters = &writerPool{max: maxWriters}
 
 // writerPool is a queue of connections whose writer should run, and the
@@ -56,7 +56,7 @@ type connWriter struct {
 	raw   rawWrite     // for tryWrite
 
 	// The events of its writes not yet added to their server's counters
-	// (liveConns.countWrite): the workers of an event's fan-out, each on
+	// (liveConns.countWrites): the workers of an event's fan-out, each on
 	// a core, would otherwise take turns at the counters' cache line for
 	// every write.
 	counted *liveConns
