@@ -103,9 +103,9 @@ func (s cpuSample) since(start cpuSample) cpuUse {
 	u := cpuUse{
 		server: s.server.total() - start.server.total(), serverOK: s.serverOK && start.serverOK,
 		self: s.self - start.self, selfOK: s.selfOK && start.selfOK,
-		pgOK: s.backendsOK && start.backendsOK,
+		pgOK:       s.backendsOK && start.backendsOK,
+		serverUser: s.server.user - start.server.user,
 	}
-	u.serverUser = s.server.user - start.server.user
 	if !u.pgOK {
 		return u
 	}
