@@ -44,6 +44,19 @@ type gqlError struct {
 	Extensions map[string]any `json:"extensions"`
 }
 
+// responseError is the first error of a GraphQL response.
+type responseError struct {
+	message string
+	code    string // extensions.code, if it has one
+}
+
+func (e *responseError) Error() string {
+	if e.code == "" {
+		return e.message
+	}
+	return e.message + " (" + e.code + ")"
+}
+
 // do runs one operation and decodes its data into out. With out nil it
 // only checks that the operation succeeded, which is what the load loops
 // need; see checkResponse.
@@ -106,7 +119,8 @@ func checkResponse(status int, statusText string, body []byte, out any) error {
 		return fmt.Errorf("HTTP %s: %.200s", statusText, body)
 	}
 	if len(r.Errors) > 0 {
-		return fmt.Errorf("%s (%v)", r.Errors[0].Message, r.Errors[0].Extensions["code"])
+		code, _ := r.Errors[0].Extensions["code"].(string)
+		return &responseError{message: r.Errors[0].Message, code: code}
 	}
 	if status != http.StatusOK {
 		return fmt.Errorf("HTTP %s without errors: %.200s", statusText, body)

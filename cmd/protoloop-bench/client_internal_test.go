@@ -29,6 +29,7 @@ func TestClientReportsEveryFailedResponse(t *testing.T) {
 		{"errors with partial data are an error", 200, 0,
 			`{"errors":[{"message":"internal error","path":["workspace","prototypes"],"extensions":{"code":"INTERNAL"}}],"data":{"workspace":{"id":"W1","prototypes":null}}}`,
 			"internal error (INTERNAL)"},
+		{"an error without a code is its message", 200, 0, `{"errors":[{"message":"boom"}],"data":null}`, "boom"},
 		{"a status other than 200 is an error even with data", 502, 0, `{"data":{"workspace":{"id":"W1"}}}`, "HTTP 502 Bad Gateway without errors"},
 		{"a status other than 200 is an error without JSON", 503, 0, `upstream unavailable`, "HTTP 503 Service Unavailable: upstream unavailable"},
 		{"a truncated body is an error", 200, 0, `{"data":{"workspace":{"id":"W1","prototypes":{"edges":[{"node":{"id":"P`, "HTTP 200 OK"},

@@ -24,8 +24,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/protoloop/protoloop/graph"
 )
 
 // scenario is one subcommand.
@@ -100,6 +103,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rep, err := sc.run(ctx, o)
 	if err != nil {
 		fmt.Fprintf(stderr, "protoloop-bench %s: %v\n", sc.name, err)
+		var refused *responseError
+		if o.url != "" && errors.As(err, &refused) && refused.code == string(graph.CodeRateLimited) {
+			fmt.Fprintf(stderr, "protoloop-bench: the server at --url refused a request for its rate limits; start it with %s to measure it\n",
+				strings.Join(unlimitedRates, " "))
+		}
 		return 1
 	}
 	if rep != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/protoloop/protoloop/server"
 	"github.com/protoloop/protoloop/server/servertest"
 )
 
@@ -264,5 +265,27 @@ func TestReadQueriesByName(t *testing.T) {
 	if code := run(context.Background(), []string{"read-sql", "--queries", "nope", "--database-url", "postgres://127.0.0.1:1/none"}, &out, &errOut); code != 1 ||
 		!strings.Contains(errOut.String(), `no read query "nope"`) {
 		t.Errorf("read-sql --queries nope: exit %d, %q; want 1 and the error, before any connection", code, errOut.String())
+	}
+}
+
+// TestARateLimitedServerIsToldHowToStart points write at a server whose
+// rate limits are on (--url), as one started by hand with its defaults
+// is: the run fails on the limit, and says which flags the server needs.
+func TestARateLimitedServerIsToldHowToStart(t *testing.T) {
+	s := servertest.StartWith(t, servertest.Postgres, servertest.Options{
+		Config: server.Config{RateLimits: &server.RateLimits{Feedback: 1}},
+	})
+	dir := t.TempDir()
+	common := []string{"--database-url", s.DB.URL, "--state", filepath.Join(dir, "state.json")}
+	bench(t, append([]string{"seed", "--prototypes", "1", "--iterations", "2", "--feedback", "1"}, common...)...)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errOut servertest.Buffer
+	args := append([]string{"write", "--url", s.URL, "--admin-url", s.AdminURL, "-c", "2", "-d", "1s"}, common...)
+	code := run(ctx, args, &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "(RATE_LIMITED)") ||
+		!strings.Contains(errOut.String(), "start it with "+strings.Join(unlimitedRates, " ")) {
+		t.Errorf("write against a rate-limited server: exit %d\n%s\nwant 1, the server's refusal and the flags it needs", code, errOut.String())
 	}
 }

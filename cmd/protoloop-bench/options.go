@@ -60,7 +60,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.state, "state", "protoloop-bench.json", "`file` where seed writes the bench account's token and the scenarios read it")
 	fs.StringVar(&o.out, "out", "", "write the figures as JSON to `file`")
 	fs.StringVar(&o.serverBin, "server-bin", "", "the protoloop `binary` to start (default: protoloop beside this binary, else on PATH)")
-	fs.StringVar(&o.url, "url", "", "use the server already running at this base `URL` (http://host:port) instead of starting one")
+	fs.StringVar(&o.url, "url", "", "use the server already running at this base `URL` (http://host:port) instead of starting one; start it with "+strings.Join(unlimitedRates, " "))
 	fs.StringVar(&o.adminURL, "admin-url", "", "with --url: its admin listener's base `URL`, for /metrics (SQL statements per request)")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "with --url: the server's `pid`, to read its RSS and CPU time from /proc")
 	fs.StringVar(&o.serverLog, "server-log", "", "append the started servers' logs to `file` (default: discard)")
@@ -137,6 +137,13 @@ type serverProc struct {
 	cacheWaited bool // see waitForIdentityCache
 }
 
+// unlimitedRates are the flags of `protoloop serve` that turn its rate
+// limits off. The load tool is one caller sending as fast as the server
+// goes: the limits that protect a server from such callers would measure
+// themselves. A server the tool starts gets them; one it is pointed at
+// (--url) must have been started with them.
+var unlimitedRates = []string{"--rate-feedback", "0", "--rate-guest-feedback-ip", "0", "--rate-redeem", "0", "--rate-login", "0"}
+
 // startServer starts `protoloop serve` on free loopback ports, or returns
 // the server --url names.
 func (o *options) startServer(ctx context.Context) (*serverProc, error) {
@@ -167,12 +174,9 @@ func (o *options) spawnServer(ctx context.Context) (*serverProc, error) {
 		}
 		logOut = f
 	}
-	cmd := exec.Command(bin, "serve", "--database-url", o.databaseURL, "--addr", addr,
-		"--admin-addr", admin, "--log-level", "warn", "--log-format", "json",
-		// The load tool is one caller sending as fast as the server goes:
-		// the limits that protect a server from such callers would measure
-		// themselves.
-		"--rate-feedback", "0", "--rate-guest-feedback-ip", "0", "--rate-redeem", "0", "--rate-login", "0")
+	args := append([]string{"serve", "--database-url", o.databaseURL, "--addr", addr,
+		"--admin-addr", admin, "--log-level", "warn", "--log-format", "json"}, unlimitedRates...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout = logOut
 	cmd.Stderr = logOut
 	dieWithParent(cmd)
