@@ -73,7 +73,7 @@ func ParentIn(s *sql.Selector, column string, keys []driver.Value) *sql.Predicat
 // order of orderBy. On PostgreSQL, when the eager loader has filtered the
 // query by its parents' keys (WithParentKeys, ParentIn), it reads each
 // parent's children through a LATERAL subquery, which stops after limit
-// rows:
+// rows (for a single parent, the query itself stops there):
 //
 //	SELECT t.cols FROM unnest($1::bigint[]) AS parent(key)
 //	CROSS JOIN LATERAL (SELECT … WHERE t.col = parent.key AND <the query's other filters> ORDER BY … LIMIT n) AS t
@@ -95,6 +95,19 @@ func LimitPerParent(column string, limit int, orderBy ...sql.Querier) func(*sql.
 		keys, ok := asInt64s(p.keys)
 		if !ok {
 			window(s)
+			return
+		}
+		if len(keys) == 1 {
+			// One parent (a workspace's prototypes, a prototype's
+			// iterations): its page is the query itself, ParentIn's
+			// column = $1 ordered and limited. PostgreSQL keeps one
+			// generic plan for a prepared statement unless it looks
+			// dearer than planning for the values given, and for
+			// unnest($1) it assumes ten keys: with one, it planned the
+			// LATERAL form anew at every execution, 0.07–0.13 ms of its
+			// CPU for 0.02 of reading.
+			s.SetDistinct(false)
+			s.OrderExpr(orderBy...).Limit(limit)
 			return
 		}
 		// One lateral page per key: a key given twice would read its

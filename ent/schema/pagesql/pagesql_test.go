@@ -3,6 +3,7 @@ package pagesql_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"testing"
 
@@ -236,4 +237,68 @@ func pageInIndexOrder(tx *sql.Tx, q recorded, column string) (string, error) {
 		return string(out), fmt.Errorf("no index scan searches %s", column)
 	}
 	return string(out), nil
+}
+
+// TestASingleParentsPageIsPlannedOnce runs the page of one prototype's
+// iterations, as LimitPerParent writes it, seven times on one of the
+// server's pooled connections (which prepare each statement once), and
+// asks PostgreSQL how it planned the runs: after its first five custom
+// plans it must have kept a generic one. A LATERAL join over unnest($1),
+// which PostgreSQL assumes holds ten keys, was planned anew every time.
+func TestASingleParentsPageIsPlannedOnce(t *testing.T) {
+	s := servertest.Start(t, servertest.Postgres)
+	loop := s.NewLoop(t)
+	s.NewPublishedIteration(t, loop.Owner.Token, loop.Prototype.ID)
+	protoID, err := gid.Parse(loop.Prototype.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	rec := &recorder{Driver: entsql.OpenDB(dialect.Postgres, s.DB.SQL)}
+	client := ent.NewClient(ent.Driver(rec))
+	ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
+	byID := entsql.ExprFunc(func(b *entsql.Builder) { b.Ident("id").WriteString(" ASC") })
+	_, err = client.Prototype.Query().Where(prototype.ID(protoID)).
+		WithIterations(func(q *ent.IterationQuery) {
+			q.Modify(pagesql.LimitPerParent(prototype.IterationsColumn, 5, byID))
+		}).
+		All(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.queries) != 2 {
+		t.Fatalf("%d queries, want the prototype's and its iterations'", len(rec.queries))
+	}
+	q := rec.queries[1]
+
+	conn, err := s.DB.SQL.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for range 7 {
+		rows, err := conn.QueryContext(ctx, q.query, q.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 {
+			t.Fatalf("%d iterations, want 2:\n%s", n, q.query)
+		}
+	}
+	var generic, custom int64
+	if err := conn.QueryRowContext(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1`,
+		q.query).Scan(&generic, &custom); err != nil {
+		t.Fatalf("the page's prepared statement: %v\n%s", err, q.query)
+	}
+	if generic == 0 || custom > 5 {
+		t.Errorf("7 runs of a single parent's page: %d custom plans, %d generic; want a generic plan after at most 5 custom ones\n%s",
+			custom, generic, q.query)
+	}
 }
