@@ -38,23 +38,24 @@ func newHTTPClient(conns int) *http.Client {
 	}
 }
 
-// gqlError is an error in a GraphQL response.
+// gqlError is an error in a GraphQL response: the first one is what a
+// failed operation returns.
 type gqlError struct {
 	Message    string         `json:"message"`
 	Extensions map[string]any `json:"extensions"`
 }
 
-// responseError is the first error of a GraphQL response.
-type responseError struct {
-	message string
-	code    string // extensions.code, if it has one
+func (e *gqlError) Error() string {
+	if code := e.code(); code != "" {
+		return e.Message + " (" + code + ")"
+	}
+	return e.Message
 }
 
-func (e *responseError) Error() string {
-	if e.code == "" {
-		return e.message
-	}
-	return e.message + " (" + e.code + ")"
+// code is the error's extensions.code, "" if it has none.
+func (e *gqlError) code() string {
+	code, _ := e.Extensions["code"].(string)
+	return code
 }
 
 // do runs one operation and decodes its data into out. With out nil it
@@ -119,8 +120,7 @@ func checkResponse(status int, statusText string, body []byte, out any) error {
 		return fmt.Errorf("HTTP %s: %.200s", statusText, body)
 	}
 	if len(r.Errors) > 0 {
-		code, _ := r.Errors[0].Extensions["code"].(string)
-		return &responseError{message: r.Errors[0].Message, code: code}
+		return &r.Errors[0]
 	}
 	if status != http.StatusOK {
 		return fmt.Errorf("HTTP %s without errors: %.200s", statusText, body)

@@ -103,8 +103,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rep, err := sc.run(ctx, o)
 	if err != nil {
 		fmt.Fprintf(stderr, "protoloop-bench %s: %v\n", sc.name, err)
-		var refused *responseError
-		if o.url != "" && errors.As(err, &refused) && refused.code == string(graph.CodeRateLimited) {
+		var refused *gqlError
+		if o.url != "" && errors.As(err, &refused) && refused.code() == string(graph.CodeRateLimited) {
 			fmt.Fprintf(stderr, "protoloop-bench: the server at --url refused a request for its rate limits; start it with %s to measure it\n",
 				strings.Join(unlimitedRates, " "))
 		}

@@ -146,36 +146,17 @@ func TestPageOfEachParentIsReadInIndexOrder(t *testing.T) {
 			s.LeaveFeedback(t, loop.Owner.Token, it, nil)
 		}
 	}
-	protoID, err := gid.Parse(loop.Prototype.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	rec := &recorder{Driver: entsql.OpenDB(dialect.Postgres, s.DB.SQL)}
-	client := ent.NewClient(ent.Driver(rec))
-	ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
-	byID := entsql.ExprFunc(func(b *entsql.Builder) { b.Ident("id").WriteString(" ASC") })
-	_, err = client.Prototype.Query().Where(prototype.ID(protoID)).
-		WithIterations(func(q *ent.IterationQuery) {
-			q.Modify(pagesql.LimitPerParent(prototype.IterationsColumn, 5, byID))
-			q.WithFeedback(func(q *ent.FeedbackQuery) {
-				q.Modify(pagesql.LimitPerParent(iteration.FeedbackColumn, 3, byID))
-			})
-		}).
-		All(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rec.queries) != 3 {
-		t.Fatalf("%d queries, want the prototype's, its iterations' and their feedback's", len(rec.queries))
+	queries := loadPages(t, s, loop.Prototype.ID, true)
+	if len(queries) != 3 {
+		t.Fatalf("%d queries, want the prototype's, its iterations' and their feedback's", len(queries))
 	}
 	pages := []struct {
 		q             recorded
 		table, column string
 		index         string
 	}{
-		{rec.queries[1], "iterations", prototype.IterationsColumn, "iteration_prototype_id_id"},
-		{rec.queries[2], "feedbacks", iteration.FeedbackColumn, "feedback_iteration_id_id"},
+		{queries[1], "iterations", prototype.IterationsColumn, "iteration_prototype_id_id"},
+		{queries[2], "feedbacks", iteration.FeedbackColumn, "feedback_iteration_id_id"},
 	}
 	for _, p := range pages {
 		t.Run(p.table, func(t *testing.T) {
@@ -200,6 +181,36 @@ func TestPageOfEachParentIsReadInIndexOrder(t *testing.T) {
 			}
 		})
 	}
+}
+
+// loadPages loads a prototype's first 5 iterations by ID, as a nested
+// connection's page does (LimitPerParent), and with feedback the first 3
+// feedback of each; it returns the statements that ran: the prototype's,
+// then one per level of pages.
+func loadPages(t *testing.T, s *servertest.Server, prototypeID string, feedback bool) []recorded {
+	t.Helper()
+	id, err := gid.Parse(prototypeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{Driver: entsql.OpenDB(dialect.Postgres, s.DB.SQL)}
+	client := ent.NewClient(ent.Driver(rec))
+	ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
+	byID := entsql.ExprFunc(func(b *entsql.Builder) { b.Ident("id").WriteString(" ASC") })
+	_, err = client.Prototype.Query().Where(prototype.ID(id)).
+		WithIterations(func(q *ent.IterationQuery) {
+			q.Modify(pagesql.LimitPerParent(prototype.IterationsColumn, 5, byID))
+			if feedback {
+				q.WithFeedback(func(q *ent.FeedbackQuery) {
+					q.Modify(pagesql.LimitPerParent(iteration.FeedbackColumn, 3, byID))
+				})
+			}
+		}).
+		All(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec.queries
 }
 
 // pageInIndexOrder explains q and reports why its plan does not read each
@@ -249,28 +260,13 @@ func TestASingleParentsPageIsPlannedOnce(t *testing.T) {
 	s := servertest.Start(t, servertest.Postgres)
 	loop := s.NewLoop(t)
 	s.NewPublishedIteration(t, loop.Owner.Token, loop.Prototype.ID)
-	protoID, err := gid.Parse(loop.Prototype.ID)
-	if err != nil {
-		t.Fatal(err)
+	queries := loadPages(t, s, loop.Prototype.ID, false)
+	if len(queries) != 2 {
+		t.Fatalf("%d queries, want the prototype's and its iterations'", len(queries))
 	}
+	q := queries[1]
 
-	rec := &recorder{Driver: entsql.OpenDB(dialect.Postgres, s.DB.SQL)}
-	client := ent.NewClient(ent.Driver(rec))
-	ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
-	byID := entsql.ExprFunc(func(b *entsql.Builder) { b.Ident("id").WriteString(" ASC") })
-	_, err = client.Prototype.Query().Where(prototype.ID(protoID)).
-		WithIterations(func(q *ent.IterationQuery) {
-			q.Modify(pagesql.LimitPerParent(prototype.IterationsColumn, 5, byID))
-		}).
-		All(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rec.queries) != 2 {
-		t.Fatalf("%d queries, want the prototype's and its iterations'", len(rec.queries))
-	}
-	q := rec.queries[1]
-
+	ctx := context.Background()
 	conn, err := s.DB.SQL.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
